@@ -1,0 +1,4 @@
+// Command gateway serves the talentreg HTTP/JSON API.
+package main
+
+func main() {}

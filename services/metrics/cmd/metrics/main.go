@@ -1,0 +1,4 @@
+// Command metrics is the talentreg metrics service.
+package main
+
+func main() {}

@@ -1,0 +1,2 @@
+// Package bench is the talentreg benchmark harness.
+package bench

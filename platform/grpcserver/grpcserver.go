@@ -1,0 +1,107 @@
+// Package grpcserver builds a talentreg gRPC server: panic recovery,
+// Prometheus metrics and call logging as interceptors, plus the standard
+// health and reflection services, and a graceful serve loop.
+package grpcserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+)
+
+// Server is a gRPC server with its health service.
+type Server struct {
+	*grpc.Server
+	// Health reports serving status; the empty service name is the whole
+	// server. It starts SERVING unless the caller changes it.
+	Health *health.Server
+	log    *slog.Logger
+}
+
+// New returns a server whose calls are recovered from panics (INTERNAL,
+// stack logged), counted in reg and logged to log: errors at warn or error
+// level, successful calls at debug.
+func New(log *slog.Logger, reg prometheus.Registerer, opts ...grpc.ServerOption) *Server {
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+		grpcprom.WithHistogramBuckets([]float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .5, 1, 5}),
+	))
+	reg.MustRegister(metrics)
+	recoverFn := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return status.Error(codes.Internal, "internal error")
+	})
+	logOpts := []logging.Option{
+		logging.WithLogOnEvents(logging.FinishCall),
+		logging.WithLevels(func(c codes.Code) logging.Level {
+			switch c {
+			case codes.OK, codes.Canceled:
+				return logging.LevelDebug
+			case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
+				return logging.LevelError
+			default:
+				return logging.LevelInfo
+			}
+		}),
+	}
+	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		l := slog.Level(lvl)
+		if log.Enabled(ctx, l) {
+			log.Log(ctx, l, msg, fields...)
+		}
+	})
+	all := append([]grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(
+			recovery.UnaryServerInterceptor(recoverFn),
+			metrics.UnaryServerInterceptor(),
+			logging.UnaryServerInterceptor(logger, logOpts...),
+		),
+		grpc.ChainStreamInterceptor(
+			recovery.StreamServerInterceptor(recoverFn),
+			metrics.StreamServerInterceptor(),
+			logging.StreamServerInterceptor(logger, logOpts...),
+		),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	}, opts...)
+	s := &Server{Server: grpc.NewServer(all...), Health: health.NewServer(), log: log}
+	healthpb.RegisterHealthServer(s.Server, s.Health)
+	reflection.Register(s.Server)
+	return s
+}
+
+// Serve serves on lis until ctx ends, then marks every service NOT_SERVING,
+// lets in-flight calls finish for up to grace, and stops.
+func (s *Server) Serve(ctx context.Context, lis net.Listener, grace time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- s.Server.Serve(lis) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	s.Health.Shutdown()
+	stopped := make(chan struct{})
+	go func() { s.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(grace):
+		s.log.Warn("graceful stop timed out; closing remaining streams", "grace", grace)
+		s.Stop()
+		<-stopped
+	}
+	return nil
+}

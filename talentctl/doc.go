@@ -1,0 +1,2 @@
+// Package talentctl is the talentreg command-line client.
+package talentctl

@@ -1,0 +1,152 @@
+package gateway
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// Config is the gateway's configuration. DefaultConfig gives the defaults
+// of API.md; AddFlags binds every field to a flag.
+type Config struct {
+	// HTTPAddr is the address the HTTP API listens on.
+	HTTPAddr string
+	// AdminAddr serves /metrics and /debug/pprof for operators; empty
+	// disables it. /metrics is also served on HTTPAddr.
+	AdminAddr string
+	// Registry is the registry's gRPC address, host:port.
+	Registry string
+	// Metrics lists the metrics replicas' gRPC addresses, balanced
+	// round-robin.
+	Metrics []string
+	// MaxBodyBytes caps a request body; a larger one gets 413.
+	MaxBodyBytes int64
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are the
+	// http.Server timeouts. Server-streaming routes are exempt from the read
+	// and write timeouts.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
+	ShutdownTimeout time.Duration
+	// ReadyTimeout bounds each backend health check made by /readyz.
+	ReadyTimeout time.Duration
+	// ReconnectMaxDelay caps the backoff between reconnection attempts to a
+	// backend that went away, so the gateway recovers soon after it returns.
+	ReconnectMaxDelay time.Duration
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// GCPercent is applied with debug.SetGCPercent unless GOGC is set in the
+	// environment; 0 leaves the runtime default.
+	GCPercent int
+	// MemoryLimitMiB is applied with debug.SetMemoryLimit unless GOMEMLIMIT
+	// is set in the environment; 0 leaves it unlimited.
+	MemoryLimitMiB int64
+}
+
+// DefaultConfig returns the defaults: the gateway on 127.0.0.1:8080 in
+// front of a registry on 127.0.0.1:9090 and one metrics replica on
+// 127.0.0.1:9190, a 4 MiB body limit.
+func DefaultConfig() Config {
+	return Config{
+		HTTPAddr:          "127.0.0.1:8080",
+		AdminAddr:         "127.0.0.1:8081",
+		Registry:          "127.0.0.1:9090",
+		Metrics:           []string{"127.0.0.1:9190"},
+		MaxBodyBytes:      4 << 20,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ShutdownTimeout:   10 * time.Second,
+		ReadyTimeout:      2 * time.Second,
+		ReconnectMaxDelay: 2 * time.Second,
+		LogLevel:          "info",
+		GCPercent:         400,
+		MemoryLimitMiB:    1024,
+	}
+}
+
+// AddFlags registers one flag per field on fs, with c's values as defaults.
+func (c *Config) AddFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address of the HTTP/JSON API")
+	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "address of /metrics and /debug/pprof for operators (empty: off)")
+	fs.StringVar(&c.Registry, "registry", c.Registry, "registry gRPC address")
+	fs.Func("metrics", "metrics gRPC address; a comma-separated list is balanced round-robin (default "+strings.Join(c.Metrics, ",")+")", func(s string) error {
+		c.Metrics = splitList(s)
+		return nil
+	})
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest request body accepted; larger gets 413")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time to read request headers")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to read a whole request (streaming routes exempt)")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time to write a response (streaming routes exempt)")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "keep-alive idle timeout")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "wait for in-flight requests on shutdown")
+	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", c.ReadyTimeout, "timeout of each backend health check made by /readyz")
+	fs.DurationVar(&c.ReconnectMaxDelay, "reconnect-max-delay", c.ReconnectMaxDelay, "longest backoff between reconnection attempts to a backend")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "GC target percentage unless GOGC is set (0: runtime default)")
+	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft memory limit in MiB unless GOMEMLIMIT is set (0: none)")
+}
+
+// Validate reports every invalid field, joined.
+func (c *Config) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(validHostPort(c.HTTPAddr), "--http-addr %q: want host:port", c.HTTPAddr)
+	check(c.AdminAddr == "" || validHostPort(c.AdminAddr), "--admin-addr %q: want host:port or empty", c.AdminAddr)
+	check(validHostPort(c.Registry), "--registry %q: want host:port", c.Registry)
+	check(len(c.Metrics) > 0, "--metrics: want at least one host:port")
+	seen := map[string]bool{}
+	for _, m := range c.Metrics {
+		check(validHostPort(m), "--metrics %q: want host:port", m)
+		check(!seen[m], "--metrics %q: listed twice", m)
+		seen[m] = true
+	}
+	check(c.MaxBodyBytes > 0, "--max-body-bytes %d: want > 0", c.MaxBodyBytes)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"read-header-timeout", c.ReadHeaderTimeout},
+		{"read-timeout", c.ReadTimeout},
+		{"write-timeout", c.WriteTimeout},
+		{"idle-timeout", c.IdleTimeout},
+		{"shutdown-timeout", c.ShutdownTimeout},
+		{"ready-timeout", c.ReadyTimeout},
+		{"reconnect-max-delay", c.ReconnectMaxDelay},
+	} {
+		check(d.v > 0, "--%s %v: want > 0", d.name, d.v)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	check(c.GCPercent >= 0, "--gc-percent %d: want >= 0", c.GCPercent)
+	check(c.MemoryLimitMiB >= 0, "--memory-limit-mib %d: want >= 0", c.MemoryLimitMiB)
+	return errors.Join(errs...)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func validHostPort(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	return err == nil && port != ""
+}

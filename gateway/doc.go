@@ -1,0 +1,20 @@
+// Package gateway is the talentreg HTTP/JSON gateway: a grpc-gateway
+// ServeMux that maps the routes of API.md onto the registry and metrics gRPC
+// services, with the HTTP behaviour the contract asks for around it.
+//
+// What it adds to the generated handlers:
+//   - protojson with lowerCamelCase names, enum names and unpopulated fields
+//     emitted; unknown JSON fields are rejected with 400 naming the field;
+//   - the x-revision gRPC response header as the HTTP header X-Revision;
+//     Authorization and X-Request-Id (generated when absent, echoed in the
+//     response) forwarded as gRPC metadata, nothing else;
+//   - JSON error bodies {"code","message","details"} for every failure:
+//     grpc-gateway's code→HTTP table, 413 for bodies over the limit, 404 for
+//     unknown routes, 405 for wrong methods, 503 naming the backend that is
+//     down;
+//   - round-robin over metrics replicas with client-side health checking and
+//     a retry of UNAVAILABLE reads, so losing one replica fails no request;
+//   - /healthz, /readyz, /metrics and /openapi.json.
+//
+// The command in cmd/gateway wires it to flags and signals.
+package gateway

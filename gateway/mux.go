@@ -1,0 +1,248 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Header names the gateway reads or writes.
+const (
+	// HeaderRevision carries the registry revision a mutation committed at.
+	HeaderRevision = "X-Revision"
+	// HeaderRequestID identifies a request end to end (AIP-155 style
+	// tracing, not idempotency: that is the requestId query parameter).
+	HeaderRequestID = "X-Request-Id"
+
+	mdRevision  = "x-revision"
+	mdRequestID = "x-request-id"
+)
+
+// ErrorDomain is the google.rpc.ErrorInfo domain of errors the gateway
+// makes itself.
+const ErrorDomain = "talentreg"
+
+// ErrorInfo reasons of errors the gateway makes itself.
+const (
+	ReasonBodyTooLarge      = "REQUEST_BODY_TOO_LARGE"
+	ReasonBackendUnavailable = "BACKEND_UNAVAILABLE"
+	ReasonNoRoute           = "NO_ROUTE"
+	ReasonMethodNotAllowed  = "METHOD_NOT_ALLOWED"
+	ReasonInvalidEncoding   = "INVALID_ENCODING"
+)
+
+// marshaler is grpc-gateway's JSONPb with the options of API.md, marshaling
+// proto messages without the intermediate buffer copy of JSONPb.Marshal.
+type marshaler struct {
+	runtime.JSONPb
+}
+
+func newMarshaler() *marshaler {
+	return &marshaler{runtime.JSONPb{
+		MarshalOptions: protojson.MarshalOptions{
+			UseProtoNames:   false, // lowerCamelCase
+			UseEnumNumbers:  false, // enum names
+			EmitUnpopulated: true,
+		},
+		UnmarshalOptions: protojson.UnmarshalOptions{
+			DiscardUnknown: false, // unknown field → 400 naming it
+		},
+	}}
+}
+
+// Marshal implements runtime.Marshaler.
+func (m *marshaler) Marshal(v any) ([]byte, error) {
+	if p, ok := v.(proto.Message); ok {
+		return m.MarshalOptions.Marshal(p)
+	}
+	return m.JSONPb.Marshal(v)
+}
+
+// incomingHeader decides which HTTP request headers reach the backends as
+// gRPC metadata: only the request id. Authorization is forwarded by
+// grpc-gateway itself, unprefixed, so the matcher must not add it twice;
+// every other header stays at the gateway (fewer metadata, less work, and
+// no client-chosen metadata reaches the services).
+func incomingHeader(key string) (string, bool) {
+	if key == HeaderRequestID {
+		return mdRequestID, true
+	}
+	return "", false
+}
+
+// outgoingHeader decides which gRPC response headers become HTTP headers:
+// x-revision as exactly X-Revision; nothing else.
+func outgoingHeader(key string) (string, bool) {
+	if key == mdRevision {
+		return HeaderRevision, true
+	}
+	return "", false
+}
+
+// noTrailers drops every gRPC trailer.
+func noTrailers(string) (string, bool) { return "", false }
+
+// backendOf names the backend serving a full gRPC method name.
+func backendOf(rpcMethod string) string {
+	switch {
+	case strings.HasPrefix(rpcMethod, "/talentreg.registry."):
+		return "registry"
+	case strings.HasPrefix(rpcMethod, "/talentreg.metrics."):
+		return "metrics"
+	}
+	return "backend"
+}
+
+// errorInfo returns a google.rpc.ErrorInfo detail of the gateway's domain.
+func errorInfo(reason string) *anypb.Any {
+	a, _ := anypb.New(&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain})
+	return a
+}
+
+// httpError is the status and body the gateway answers an error with.
+type httpError struct {
+	httpStatus int
+	st         *status.Status
+}
+
+// classify turns an error from a handler into the HTTP answer: the body
+// limit overrides whatever the handler made of a truncated body, UNAVAILABLE
+// names the backend, and everything else keeps grpc-gateway's table.
+func classify(ctx context.Context, r *http.Request, err error, maxBody int64) httpError {
+	if lb, ok := r.Body.(*limitedBody); ok && lb.exceeded {
+		return bodyTooLarge(maxBody)
+	}
+	var custom *runtime.HTTPStatusError
+	httpStatus := 0
+	if e, ok := err.(*runtime.HTTPStatusError); ok {
+		custom = e
+		httpStatus = e.HTTPStatus
+		err = e.Err
+	}
+	st := status.Convert(err)
+	if st.Code() == codes.Unavailable {
+		method, _ := runtime.RPCMethod(ctx)
+		sp := st.Proto()
+		sp.Message = backendOf(method) + " unavailable: " + sp.GetMessage()
+		if len(sp.Details) == 0 {
+			sp.Details = []*anypb.Any{errorInfo(ReasonBackendUnavailable)}
+		}
+		st = status.FromProto(sp)
+	}
+	if custom == nil {
+		httpStatus = runtime.HTTPStatusFromCode(st.Code())
+	}
+	return httpError{httpStatus: httpStatus, st: st}
+}
+
+func bodyTooLarge(maxBody int64) httpError {
+	sp := status.New(codes.InvalidArgument, "request body exceeds the limit of "+strconv.FormatInt(maxBody, 10)+" bytes").Proto()
+	sp.Details = []*anypb.Any{errorInfo(ReasonBodyTooLarge)}
+	return httpError{httpStatus: http.StatusRequestEntityTooLarge, st: status.FromProto(sp)}
+}
+
+// writeError writes e as {"code","message","details"}. A detail the gateway
+// cannot render (a type it does not know) is dropped rather than turning a
+// client error into a 500.
+func writeError(w http.ResponseWriter, m runtime.Marshaler, e httpError, md metadata.MD) {
+	sp := e.st.Proto()
+	if !utf8.ValidString(sp.GetMessage()) {
+		sp.Message = strings.ToValidUTF8(sp.GetMessage(), "\uFFFD")
+	}
+	buf, err := m.Marshal(sp)
+	if err != nil {
+		sp.Details = nil
+		if buf, err = m.Marshal(sp); err != nil {
+			buf = []byte(`{"code":13,"message":"failed to marshal error message","details":[]}`)
+			e.httpStatus = http.StatusInternalServerError
+		}
+	}
+	h := w.Header()
+	h.Del("Trailer")
+	h.Del("Transfer-Encoding")
+	h["Content-Type"] = jsonContentType
+	if v := md.Get(mdRevision); len(v) > 0 {
+		h[HeaderRevision] = v
+	}
+	if e.st.Code() == codes.Unauthenticated {
+		h.Set("WWW-Authenticate", "Bearer")
+	}
+	if rec, ok := w.(*recorder); ok {
+		rec.errored = true
+	}
+	w.WriteHeader(e.httpStatus)
+	_, _ = w.Write(buf)
+}
+
+var jsonContentType = []string{"application/json"}
+
+// errorHandler is the mux's runtime.ErrorHandlerFunc.
+func (g *Gateway) errorHandler(ctx context.Context, _ *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if rec, ok := w.(*recorder); ok {
+		rec.route, _ = runtime.RPCMethod(ctx)
+	}
+	var md metadata.MD
+	if smd, ok := runtime.ServerMetadataFromContext(ctx); ok {
+		md = smd.HeaderMD
+	}
+	writeError(w, m, classify(ctx, r, err, g.cfg.MaxBodyBytes), md)
+}
+
+// routingErrorHandler answers requests no route accepts: 404 for an unknown
+// path, 405 for a known path with the wrong method, 400 for a malformed one.
+func (g *Gateway) routingErrorHandler(_ context.Context, _ *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	path := r.URL.Path
+	if len(path) > 200 {
+		path = path[:200] + "…"
+	}
+	var code codes.Code
+	var msg, reason string
+	switch httpStatus {
+	case http.StatusNotFound:
+		code, reason = codes.NotFound, ReasonNoRoute
+		msg = "no route for " + r.Method + " " + path
+	case http.StatusMethodNotAllowed:
+		code, reason = codes.Unimplemented, ReasonMethodNotAllowed
+		msg = "method " + r.Method + " not allowed on " + path
+	default:
+		code, reason = codes.InvalidArgument, ReasonNoRoute
+		msg = "malformed request path " + path
+		httpStatus = http.StatusBadRequest
+	}
+	sp := status.New(code, msg).Proto()
+	sp.Details = []*anypb.Any{errorInfo(reason)}
+	writeError(w, m, httpError{httpStatus: httpStatus, st: status.FromProto(sp)}, nil)
+}
+
+// streamErrorHandler keeps grpc-gateway's in-stream error chunks and names
+// the backend for UNAVAILABLE like the unary path.
+func streamErrorHandler(ctx context.Context, err error) *status.Status {
+	st := status.Convert(err)
+	if st.Code() == codes.Unavailable {
+		method, _ := runtime.RPCMethod(ctx)
+		sp := st.Proto()
+		sp.Message = backendOf(method) + " unavailable: " + sp.GetMessage()
+		st = status.FromProto(sp)
+	}
+	return st
+}
+
+// recordRoute is a forward-response option that tells the recorder which
+// RPC served the request, for the per-RPC metrics.
+func recordRoute(ctx context.Context, w http.ResponseWriter, _ proto.Message) error {
+	if rec, ok := w.(*recorder); ok && rec.route == "" {
+		rec.route, _ = runtime.RPCMethod(ctx)
+	}
+	return nil
+}

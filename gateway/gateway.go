@@ -19,9 +19,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"talentreg/gateway/openapi"
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 	registryv1 "talentreg/gen/talentreg/registry/v1"
-	"talentreg/gateway/openapi"
 )
 
 // Gateway is the HTTP/JSON front of the registry and metrics services. It

@@ -35,11 +35,11 @@ const ErrorDomain = "talentreg"
 
 // ErrorInfo reasons of errors the gateway makes itself.
 const (
-	ReasonBodyTooLarge      = "REQUEST_BODY_TOO_LARGE"
+	ReasonBodyTooLarge       = "REQUEST_BODY_TOO_LARGE"
 	ReasonBackendUnavailable = "BACKEND_UNAVAILABLE"
-	ReasonNoRoute           = "NO_ROUTE"
-	ReasonMethodNotAllowed  = "METHOD_NOT_ALLOWED"
-	ReasonInvalidEncoding   = "INVALID_ENCODING"
+	ReasonNoRoute            = "NO_ROUTE"
+	ReasonMethodNotAllowed   = "METHOD_NOT_ALLOWED"
+	ReasonInvalidEncoding    = "INVALID_ENCODING"
 )
 
 // marshaler is grpc-gateway's JSONPb with the options of API.md, marshaling

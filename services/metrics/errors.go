@@ -1,0 +1,109 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Code classifies an Error; the gRPC adapter maps each to one status code.
+type Code uint8
+
+// Error codes.
+const (
+	// CodeInvalidArgument: the request itself is wrong.
+	CodeInvalidArgument Code = iota + 1
+	// CodeNotFound: the named resource is not in the projection.
+	CodeNotFound
+	// CodeRevisionNotApplied: the projection did not reach the requested
+	// revision before the deadline.
+	CodeRevisionNotApplied
+	// CodeUnavailable: the projection has not been loaded yet, or the
+	// registry could not be reached.
+	CodeUnavailable
+)
+
+// Stable machine-readable reasons carried in google.rpc.ErrorInfo.
+const (
+	ReasonInvalidField       = "INVALID_FIELD"
+	ReasonInvalidDimension   = "INVALID_DIMENSION"
+	ReasonNotFound           = "RESOURCE_NOT_FOUND"
+	ReasonRevisionNotApplied = "REVISION_NOT_APPLIED"
+	ReasonNotLoaded          = "PROJECTION_NOT_LOADED"
+	ReasonRegistryError      = "REGISTRY_UNAVAILABLE"
+)
+
+// FieldViolation names one invalid request field and the rule it breaks.
+type FieldViolation struct {
+	Field       string
+	Description string
+}
+
+// Error is a domain error: a code, a stable reason, a message naming what is
+// wrong, and for invalid arguments the violated fields.
+type Error struct {
+	Code       Code
+	Reason     string
+	Message    string
+	Violations []FieldViolation
+	Metadata   map[string]string
+	// Err is the underlying cause, if any (e.g. context.DeadlineExceeded).
+	Err error
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrorCode returns the Code of err, or 0 when err is not an *Error.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 0
+}
+
+// InvalidField returns an INVALID_ARGUMENT error "field: rule".
+func InvalidField(field, reason, rule string) *Error {
+	return &Error{
+		Code:       CodeInvalidArgument,
+		Reason:     reason,
+		Message:    field + ": " + rule,
+		Violations: []FieldViolation{{Field: field, Description: rule}},
+	}
+}
+
+// NotFound returns a NOT_FOUND error for the resource name.
+func NotFound(name string) *Error {
+	return &Error{Code: CodeNotFound, Reason: ReasonNotFound, Message: name + ": not found",
+		Metadata: map[string]string{"resource": name}}
+}
+
+// RevisionNotApplied returns the error of a read whose min_revision was not
+// applied before cause (a context error) ended the wait.
+func RevisionNotApplied(want, applied int64, cause error) *Error {
+	return &Error{
+		Code:   CodeRevisionNotApplied,
+		Reason: ReasonRevisionNotApplied,
+		Message: fmt.Sprintf("min_revision: revision %d not applied before the deadline (applied %d)",
+			want, applied),
+		Metadata: map[string]string{
+			"min_revision":     fmt.Sprint(want),
+			"applied_revision": fmt.Sprint(applied),
+		},
+		Err: cause,
+	}
+}
+
+// ErrNotLoaded is returned by reads before the projection has been loaded
+// from a checkpoint or a registry snapshot.
+var ErrNotLoaded = &Error{Code: CodeUnavailable, Reason: ReasonNotLoaded,
+	Message: "projection not loaded yet: waiting for a checkpoint or a registry snapshot"}
+
+// Unavailable returns an UNAVAILABLE error for a failed registry call.
+func Unavailable(what string, cause error) *Error {
+	return &Error{Code: CodeUnavailable, Reason: ReasonRegistryError,
+		Message: what + ": " + strings.TrimSpace(fmt.Sprint(cause)), Err: cause}
+}

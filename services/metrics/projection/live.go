@@ -1,0 +1,338 @@
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"talentreg/services/metrics"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+)
+
+// DefaultMaxWait bounds a min_revision wait when the request has no
+// deadline.
+const DefaultMaxWait = 5 * time.Second
+
+// ErrHoldPassed is returned by Hold when the projection has already applied
+// past the revision asked for.
+var ErrHoldPassed = errors.New("projection: already past the revision to hold at")
+
+// Live is a Projection shared by one writer (the follower: Apply, Replace,
+// Delta) and any number of readers (the metrics.Reader methods, Figures).
+// Writers must not call concurrently with each other.
+//
+// Readers never see a half-applied batch of changes. Summary reads are
+// lock-free: each applied batch publishes a new Summary.
+type Live struct {
+	maxWait time.Duration
+
+	mu     sync.RWMutex
+	p      *Projection // nil until loaded
+	hold   int64       // when > 0, apply nothing past this revision
+	held   chan struct{}
+	holdMu sync.Mutex // serialises holders
+
+	applied atomic.Int64
+	summary atomic.Pointer[metrics.Summary]
+	changed atomic.Pointer[chan struct{}] // closed and replaced on each publish
+}
+
+// NewLive returns an unloaded Live; reads return metrics.ErrNotLoaded until
+// Replace. maxWait bounds min_revision waits without a deadline (0 means
+// DefaultMaxWait).
+func NewLive(maxWait time.Duration) *Live {
+	if maxWait <= 0 {
+		maxWait = DefaultMaxWait
+	}
+	l := &Live{maxWait: maxWait}
+	ch := make(chan struct{})
+	l.changed.Store(&ch)
+	return l
+}
+
+var _ metrics.Reader = (*Live)(nil)
+
+// Loaded reports whether a projection has been loaded.
+func (l *Live) Loaded() bool { return l.summary.Load() != nil }
+
+// Revision returns the revision applied, 0 before loading.
+func (l *Live) Revision() int64 { return l.applied.Load() }
+
+// Replace installs p (loaded from a checkpoint or a snapshot), waiting
+// first while a hold is below p's revision.
+func (l *Live) Replace(ctx context.Context, p *Projection) error {
+	l.mu.Lock()
+	for l.hold > 0 && p.revision > l.hold {
+		if err := l.waitRelease(ctx); err != nil {
+			l.mu.Unlock()
+			return err
+		}
+	}
+	l.p = p
+	l.publish()
+	l.mu.Unlock()
+	return nil
+}
+
+// Apply applies a batch of changes in revision order, then advances to
+// revision, the feed's caught-up revision (a progress message has no
+// changes). Readers see the whole batch or none of it. A hold makes Apply
+// wait (until release or ctx's end) before anything past the held revision.
+// On ErrRevisionGap the changes before the gap stay applied.
+func (l *Live) Apply(ctx context.Context, changes []*registryv1.Change, revision int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.p
+	if p == nil {
+		return errors.New("projection: apply before load")
+	}
+	for _, c := range changes {
+		for l.hold > 0 && c.GetRevision() > l.hold && c.GetRevision() > p.revision {
+			if err := l.waitRelease(ctx); err != nil {
+				return err
+			}
+		}
+		if err := p.Apply(c); err != nil {
+			l.publish()
+			return err
+		}
+	}
+	for l.hold > 0 && revision > l.hold {
+		// Every change up to revision has been applied and none came past
+		// the hold, so the state at the hold is this state.
+		p.Advance(l.hold)
+		if err := l.waitRelease(ctx); err != nil {
+			return err
+		}
+	}
+	p.Advance(revision)
+	l.publish()
+	return nil
+}
+
+// waitRelease publishes, releases mu until the hold is released or ctx
+// ends, and takes mu again. Called with mu held.
+func (l *Live) waitRelease(ctx context.Context) error {
+	l.publish()
+	held := l.held
+	l.mu.Unlock()
+	var err error
+	select {
+	case <-held:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	l.mu.Lock()
+	return err
+}
+
+// publish makes the projection's current state visible: the Summary, the
+// applied revision, and a wake-up of every waiting reader. Called with mu
+// held.
+func (l *Live) publish() {
+	s := l.p.Summary()
+	l.summary.Store(&s)
+	l.applied.Store(l.p.revision)
+	ch := make(chan struct{})
+	old := l.changed.Swap(&ch)
+	close(*old)
+}
+
+// Hold stops applying past revision until release is called, and returns
+// ErrHoldPassed when the projection is already past it. A holder sees the
+// projection reach exactly revision (WaitExactly) and compares it in peace;
+// readers go on being served meanwhile. One hold at a time: Hold waits for
+// the previous holder to release.
+func (l *Live) Hold(revision int64) (release func(), err error) {
+	l.holdMu.Lock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.p != nil && l.p.revision > revision {
+		l.holdMu.Unlock()
+		return nil, fmt.Errorf("%w: at %d, asked %d", ErrHoldPassed, l.p.revision, revision)
+	}
+	l.hold = revision
+	l.held = make(chan struct{})
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			l.hold = 0
+			close(l.held)
+			l.mu.Unlock()
+			l.holdMu.Unlock()
+		})
+	}, nil
+}
+
+// MoveHold moves the current hold forward to revision; the caller must hold
+// it. Moving it backwards returns ErrHoldPassed.
+func (l *Live) MoveHold(revision int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if revision < l.hold || (l.p != nil && l.p.revision > revision) {
+		return fmt.Errorf("%w: hold %d, asked %d", ErrHoldPassed, l.hold, revision)
+	}
+	l.hold = revision
+	old := l.held
+	l.held = make(chan struct{})
+	close(old) // wake a blocked Apply to look at the new hold
+	return nil
+}
+
+// WaitFor waits until revision is applied, bounded by ctx's deadline or, if
+// it has none, by the maximum wait; else it returns a
+// metrics.CodeRevisionNotApplied error.
+func (l *Live) WaitFor(ctx context.Context, revision int64) error {
+	if revision <= 0 || l.applied.Load() >= revision {
+		return nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.maxWait)
+		defer cancel()
+	}
+	for {
+		ch := *l.changed.Load()
+		if l.applied.Load() >= revision {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return ctx.Err()
+			}
+			return metrics.RevisionNotApplied(revision, l.applied.Load(), ctx.Err())
+		}
+	}
+}
+
+// WithFigures waits until the projection is at revision exactly (a hold at
+// revision keeps it from passing), then calls fn with its figures under the
+// read lock.
+func (l *Live) WithFigures(ctx context.Context, revision int64, fn func(metrics.Figures)) error {
+	if err := l.WaitFor(ctx, revision); err != nil {
+		return err
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.p.revision != revision {
+		return fmt.Errorf("projection at %d, not %d: %w", l.p.revision, revision, ErrHoldPassed)
+	}
+	fn(l.p.Figures())
+	return nil
+}
+
+// Summary implements metrics.Reader in O(1) without taking a lock.
+func (l *Live) Summary(ctx context.Context, minRevision int64) (metrics.Summary, error) {
+	if err := l.ready(ctx, minRevision); err != nil {
+		return metrics.Summary{}, err
+	}
+	for {
+		s := l.summary.Load()
+		if s.Revision >= minRevision {
+			out := *s
+			out.EntitiesByKind = copyMap(s.EntitiesByKind)
+			return out, nil
+		}
+		// Replaced by an older projection (a registry rebuilt from
+		// scratch): wait again rather than answer stale.
+		if err := l.WaitFor(ctx, minRevision); err != nil {
+			return metrics.Summary{}, err
+		}
+	}
+}
+
+// GroupStats implements metrics.Reader.
+func (l *Live) GroupStats(ctx context.Context, name string, minRevision int64) (metrics.GroupStats, error) {
+	if err := l.ready(ctx, minRevision); err != nil {
+		return metrics.GroupStats{}, err
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	st, ok := l.p.GroupStats(name)
+	if !ok {
+		return metrics.GroupStats{}, metrics.NotFound(name)
+	}
+	return st, nil
+}
+
+// Breakdown implements metrics.Reader.
+func (l *Live) Breakdown(ctx context.Context, d metrics.Dimension, minRevision int64) (metrics.Breakdown, error) {
+	if err := l.ready(ctx, minRevision); err != nil {
+		return metrics.Breakdown{}, err
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return metrics.Breakdown{Revision: l.p.revision, Dimension: d, Rows: l.p.Breakdown(d)}, nil
+}
+
+// Figures returns every figure of the current projection.
+func (l *Live) Figures() (metrics.Figures, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.p == nil {
+		return metrics.Figures{}, metrics.ErrNotLoaded
+	}
+	return l.p.Figures(), nil
+}
+
+// Delta returns the projection's checkpoint Delta (see Projection.Delta).
+// Only the writer may call it.
+func (l *Live) Delta() (Delta, bool) {
+	// The read lock suffices: only the writer touches the checkpoint
+	// bookkeeping, and readers never look at it.
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.p == nil {
+		return Delta{}, false
+	}
+	return l.p.Delta(), true
+}
+
+// MarkFull makes the next Delta hold everything. Only the writer may call
+// it.
+func (l *Live) MarkFull() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.p != nil {
+		l.p.MarkFull()
+	}
+}
+
+// Anomalies returns the projection's anomaly count.
+func (l *Live) Anomalies() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.p == nil {
+		return 0
+	}
+	return l.p.Anomalies()
+}
+
+// ready waits for minRevision and checks the projection is loaded; then a
+// read may take the read lock and find a revision ≥ minRevision, as the
+// applied revision only decreases on Replace with an older projection
+// (registry reset), which readers then report truthfully.
+func (l *Live) ready(ctx context.Context, minRevision int64) error {
+	if err := l.WaitFor(ctx, minRevision); err != nil {
+		return err
+	}
+	if !l.Loaded() {
+		return metrics.ErrNotLoaded
+	}
+	return nil
+}
+
+func copyMap(m map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

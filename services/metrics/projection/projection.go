@@ -1,0 +1,601 @@
+package projection
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+)
+
+// ErrRevisionGap is returned by Apply for a change whose revision is not the
+// next one: changes were missed, and the projection must be fed again from
+// its revision + 1 (or rebuilt from a snapshot).
+var ErrRevisionGap = errors.New("projection: revision gap in the change feed")
+
+// Entity kinds, group kinds and talent categories are the registry's enum
+// values; anything outside the known range is kept as 0 ("unspecified") so
+// that a newer registry cannot index past the counters.
+const (
+	numEntityKinds = 6 // UNSPECIFIED .. OTHER
+	numCategories  = 3 // GATHERED, CULTIVATED, ASSESSED
+
+	groupConsortium  = uint8(registryv1.GroupKind_GROUP_KIND_CONSORTIUM)
+	groupAlliance    = uint8(registryv1.GroupKind_GROUP_KIND_ALLIANCE)
+	categoryAssessed = int(registryv1.TalentCategory_TALENT_CATEGORY_ASSESSED) - 1
+)
+
+// Entity flags.
+const (
+	flagExists   uint8 = 1 << iota // the entity exists in the registry
+	flagLeading                    // leading enterprise
+	flagPlatform                   // future-industry platform
+	flagDirty                      // changed since the last checkpoint
+)
+
+// entity is the state of one entity slot. A slot outlives its entity while
+// memberships or talent records still name it: the changes of a cascade
+// delete may arrive in any order, and the memberships' and records'
+// contributions must be withdrawn with the attributes they were added with.
+type entity struct {
+	name       string // the id, "" when the slot is free
+	groups     []memberRef
+	talents    [numCategories]int64 // sums of the records naming it
+	region     int32                // id in Projection.regions
+	industries int32                // id in Projection.industrySets
+	records    int32                // records naming it
+	assessed   int32                // ASSESSED records naming it
+	kind       uint8
+	flags      uint8
+}
+
+// memberRef is one membership of an entity: the group slot and the entity's
+// position in that group's member list, so removal is O(1).
+type memberRef struct {
+	group, pos int32
+}
+
+// group is the state of one group slot; like an entity slot it outlives its
+// group while memberships or records name it.
+type group struct {
+	name    string  // the id, "" when the slot is free
+	members []int32 // entity slots
+	talents [numCategories]int64
+	field   int32 // id in Projection.fields
+	records int32
+	kind    uint8
+	exists  bool
+	dirty   bool
+	// Counters, maintained through the members' contributions.
+	memberCount   int64
+	membersByKind [numEntityKinds]int64
+}
+
+// row holds the counters of one breakdown row.
+type row struct {
+	entities, groups                   int64
+	consortiumMembers, allianceMembers int64
+	talents                            [numCategories]int64
+	records                            int64
+}
+
+// tally holds the talent sums and record count of a set of records.
+type tally struct {
+	talents [numCategories]int64
+	records int64
+}
+
+// counters holds the Summary figures kept through contributions.
+type counters struct {
+	entities                                   int64
+	byKind                                     [numEntityKinds]int64
+	consortia, alliances                       int64
+	consortiumMembers, allianceMembers         int64
+	consortiumMemberships, allianceMemberships int64
+	assessing                                  int64
+	leading, platforms, platformsOrLeading     int64
+}
+
+// Projection holds the state and figures as of one registry revision. It is
+// not safe for concurrent use: Live wraps it for that.
+type Projection struct {
+	revision int64
+
+	entityIDs    map[string]int32
+	entities     []entity
+	freeEntities []int32
+	groupIDs     map[string]int32
+	groups       []group
+	freeGroups   []int32
+
+	programs    map[string]struct{} // existing programmes, by resource name
+	programRows map[string]*tally   // by the records' programme, "" for none
+	periodRows  map[string]*tally   // by the records' period, "" for none
+	totals      tally
+
+	regions, industries, fields pool
+	industrySets                setPool
+
+	sum          counters
+	kindRows     [numEntityKinds]row
+	regionRows   []row // by region id
+	industryRows []row // by industry id
+	fieldRows    []row // by field id
+
+	// bulk defers every contribution to recompute: loading a snapshot or a
+	// checkpoint sets state only, then counts once.
+	bulk bool
+	// fieldMark and touched dedupe an entity's group fields within one
+	// contribution.
+	fieldMark []uint8
+	touched   []int32
+
+	// Checkpoint bookkeeping: slots changed and ids freed since the last
+	// Delta, or everything when full.
+	full          bool
+	dirtyEntities []int32
+	dirtyGroups   []int32
+	freedEntities []string
+	freedGroups   []string
+	anomalies     int64
+}
+
+// New returns an empty projection at revision 0.
+func New() *Projection {
+	p := &Projection{
+		entityIDs:    map[string]int32{},
+		groupIDs:     map[string]int32{},
+		programs:     map[string]struct{}{},
+		programRows:  map[string]*tally{},
+		periodRows:   map[string]*tally{},
+		regions:      newPool(),
+		industries:   newPool(),
+		fields:       newPool(),
+		industrySets: newSetPool(),
+		full:         true,
+	}
+	p.growRows()
+	return p
+}
+
+// Revision returns the registry revision the projection reflects.
+func (p *Projection) Revision() int64 { return p.revision }
+
+// Anomalies counts changes that did not fit the state (e.g. removing a
+// membership the projection does not hold). A correct feed causes none;
+// Verify shows whether any left the figures wrong.
+func (p *Projection) Anomalies() int64 { return p.anomalies }
+
+// Apply applies one change. A change at or below the projection's revision
+// was applied before and changes nothing; a change past revision + 1 returns
+// ErrRevisionGap and changes nothing.
+func (p *Projection) Apply(c *registryv1.Change) error {
+	if c.GetRevision() <= p.revision {
+		return nil
+	}
+	if c.GetRevision() != p.revision+1 {
+		return fmt.Errorf("%w: have %d, got %d", ErrRevisionGap, p.revision, c.GetRevision())
+	}
+	p.applyImages(c.GetBefore(), c.GetAfter())
+	p.revision = c.GetRevision()
+	return nil
+}
+
+// Advance moves the projection to revision without a change: the feed has
+// reported that nothing changed up to it (a progress message). A lower
+// revision is ignored.
+func (p *Projection) Advance(revision int64) {
+	if revision > p.revision {
+		p.revision = revision
+	}
+}
+
+// applyImages withdraws the before image and adds the after image.
+func (p *Projection) applyImages(before, after *registryv1.Resource) {
+	switch {
+	case before.GetEntity() != nil || after.GetEntity() != nil:
+		if a := after.GetEntity(); a != nil {
+			p.putEntity(a)
+		} else {
+			p.deleteEntity(before.GetEntity().GetName())
+		}
+	case before.GetGroup() != nil || after.GetGroup() != nil:
+		if a := after.GetGroup(); a != nil {
+			p.putGroup(a)
+		} else {
+			p.deleteGroup(before.GetGroup().GetName())
+		}
+	case before.GetMembership() != nil || after.GetMembership() != nil:
+		b, a := before.GetMembership(), after.GetMembership()
+		if b != nil && a != nil && b.GetName() == a.GetName() && b.GetEntity() == a.GetEntity() {
+			return // a role or join time change: no figure depends on it
+		}
+		if b != nil {
+			p.membership(b, -1)
+		}
+		if a != nil {
+			p.membership(a, +1)
+		}
+	case before.GetTalentRecord() != nil || after.GetTalentRecord() != nil:
+		if b := before.GetTalentRecord(); b != nil {
+			p.record(b, -1)
+		}
+		if a := after.GetTalentRecord(); a != nil {
+			p.record(a, +1)
+		}
+	case before.GetProgram() != nil || after.GetProgram() != nil:
+		if a := after.GetProgram(); a != nil {
+			p.programs[strings.Clone(a.GetName())] = struct{}{}
+		} else {
+			delete(p.programs, before.GetProgram().GetName())
+		}
+	default:
+		p.anomalies++
+	}
+}
+
+// putEntity creates or updates an entity from its after image.
+func (p *Projection) putEntity(a *registryv1.Entity) {
+	id, ok := strings.CutPrefix(a.GetName(), "entities/")
+	if !ok || id == "" {
+		p.anomalies++
+		return
+	}
+	slot := p.entitySlot(id)
+	e := &p.entities[slot]
+	p.contribEntity(e, -1)
+	e.kind = entityKind(a.GetKind())
+	e.region = p.regions.id(a.GetRegion())
+	e.industries = p.industrySets.id(a.GetIndustries(), &p.industries)
+	e.flags |= flagExists
+	e.flags &^= flagLeading | flagPlatform
+	if a.GetLeadingEnterprise() {
+		e.flags |= flagLeading
+	}
+	if a.GetFutureIndustryPlatform() {
+		e.flags |= flagPlatform
+	}
+	p.growRows()
+	p.contribEntity(e, +1)
+	p.markEntity(slot)
+}
+
+func (p *Projection) deleteEntity(name string) {
+	id, _ := strings.CutPrefix(name, "entities/")
+	slot, ok := p.entityIDs[id]
+	if !ok || p.entities[slot].flags&flagExists == 0 {
+		p.anomalies++
+		return
+	}
+	e := &p.entities[slot]
+	p.contribEntity(e, -1)
+	e.flags &^= flagExists
+	p.markEntity(slot)
+	p.releaseEntity(slot)
+}
+
+// putGroup creates or updates a group. Its kind and field decide where its
+// members count, so a change to either withdraws and re-adds every member.
+func (p *Projection) putGroup(a *registryv1.Group) {
+	id, ok := strings.CutPrefix(a.GetName(), "groups/")
+	if !ok || id == "" {
+		p.anomalies++
+		return
+	}
+	slot := p.groupSlot(id)
+	g := &p.groups[slot]
+	kind, field := groupKind(a.GetKind()), p.fields.id(a.GetField())
+	p.growRows()
+	if g.exists && g.kind == kind && g.field == field {
+		return // a display name change: no figure depends on it
+	}
+	p.regroup(slot, func(g *group) {
+		g.kind, g.field, g.exists = kind, field, true
+	})
+}
+
+func (p *Projection) deleteGroup(name string) {
+	id, _ := strings.CutPrefix(name, "groups/")
+	slot, ok := p.groupIDs[id]
+	if !ok || !p.groups[slot].exists {
+		p.anomalies++
+		return
+	}
+	p.regroup(slot, func(g *group) { g.exists = false })
+	p.releaseGroup(slot)
+}
+
+// regroup changes a group's attributes with every contribution that depends
+// on them withdrawn: the group's own and each member's.
+func (p *Projection) regroup(slot int32, change func(*group)) {
+	g := &p.groups[slot]
+	for _, m := range g.members {
+		p.contribEntity(&p.entities[m], -1)
+	}
+	p.contribGroup(g, -1)
+	change(g)
+	p.contribGroup(g, +1)
+	for _, m := range g.members {
+		p.contribEntity(&p.entities[m], +1)
+	}
+	p.markGroup(slot)
+}
+
+// membership adds (sign +1) or removes (-1) one membership.
+func (p *Projection) membership(m *registryv1.Membership, sign int64) {
+	gid, eid, ok := membershipIDs(m)
+	if !ok {
+		p.anomalies++
+		return
+	}
+	if sign > 0 {
+		gs, es := p.groupSlot(gid), p.entitySlot(eid)
+		e := &p.entities[es]
+		if memberIndex(e, gs) >= 0 {
+			p.anomalies++
+			return
+		}
+		p.contribEntity(e, -1)
+		p.link(gs, es)
+		p.contribEntity(e, +1)
+		p.markEntity(es)
+		return
+	}
+	gs, gok := p.groupIDs[gid]
+	es, eok := p.entityIDs[eid]
+	if !gok || !eok || memberIndex(&p.entities[es], gs) < 0 {
+		p.anomalies++
+		return
+	}
+	e := &p.entities[es]
+	p.contribEntity(e, -1)
+	p.unlink(gs, es)
+	p.contribEntity(e, +1)
+	p.markEntity(es)
+	p.releaseEntity(es)
+	p.releaseGroup(gs)
+}
+
+// link records a membership in both directions.
+func (p *Projection) link(gs, es int32) {
+	g := &p.groups[gs]
+	e := &p.entities[es]
+	e.groups = append(e.groups, memberRef{group: gs, pos: int32(len(g.members))})
+	g.members = append(g.members, es)
+}
+
+// unlink removes a membership from both directions: swap-remove from the
+// group's member list, fixing the position held by the member moved.
+func (p *Projection) unlink(gs, es int32) {
+	e := &p.entities[es]
+	i := memberIndex(e, gs)
+	pos := e.groups[i].pos
+	last := len(e.groups) - 1
+	e.groups[i] = e.groups[last]
+	e.groups = e.groups[:last]
+	if len(e.groups) == 0 {
+		e.groups = nil
+	}
+
+	g := &p.groups[gs]
+	lastPos := int32(len(g.members) - 1)
+	if pos != lastPos {
+		moved := g.members[lastPos]
+		g.members[pos] = moved
+		me := &p.entities[moved]
+		me.groups[memberIndex(me, gs)].pos = pos
+	}
+	g.members = g.members[:lastPos]
+	if len(g.members) == 0 {
+		g.members = nil
+	}
+}
+
+// memberIndex returns the index in e.groups of group slot gs, or -1. An
+// entity is in few groups, so a scan beats a map.
+func memberIndex(e *entity, gs int32) int {
+	for i, m := range e.groups {
+		if m.group == gs {
+			return i
+		}
+	}
+	return -1
+}
+
+// record adds (sign +1) or withdraws (-1) one talent record.
+func (p *Projection) record(r *registryv1.TalentRecord, sign int64) {
+	cat := int(r.GetCategory()) - 1
+	if cat < 0 || cat >= numCategories {
+		cat = -1 // counted as a record, in no category
+	}
+	n := r.GetCount() * sign
+	p.totals.add(cat, n, sign)
+	addTally(p.programRows, r.GetProgram(), cat, n, sign)
+	addTally(p.periodRows, r.GetPeriod(), cat, n, sign)
+
+	subject := r.GetSubject()
+	if id, ok := strings.CutPrefix(subject, "entities/"); ok && id != "" {
+		var slot int32
+		if sign > 0 {
+			slot = p.entitySlot(id)
+		} else if slot, ok = p.entityIDs[id]; !ok {
+			p.anomalies++
+			return
+		}
+		e := &p.entities[slot]
+		p.contribEntity(e, -1)
+		e.records += int32(sign)
+		if cat >= 0 {
+			e.talents[cat] += n
+		}
+		if cat == categoryAssessed {
+			e.assessed += int32(sign)
+		}
+		p.contribEntity(e, +1)
+		p.markEntity(slot)
+		p.releaseEntity(slot)
+		return
+	}
+	if id, ok := strings.CutPrefix(subject, "groups/"); ok && id != "" {
+		var slot int32
+		if sign > 0 {
+			slot = p.groupSlot(id)
+		} else if slot, ok = p.groupIDs[id]; !ok {
+			p.anomalies++
+			return
+		}
+		g := &p.groups[slot]
+		p.contribGroup(g, -1)
+		g.records += int32(sign)
+		if cat >= 0 {
+			g.talents[cat] += n
+		}
+		p.contribGroup(g, +1)
+		p.markGroup(slot)
+		p.releaseGroup(slot)
+		return
+	}
+	p.anomalies++
+}
+
+func (t *tally) add(cat int, n, sign int64) {
+	t.records += sign
+	if cat >= 0 {
+		t.talents[cat] += n
+	}
+}
+
+// addTally adds one record to the tally of key in rows, dropping a tally
+// that falls back to zero so that rows hold only values in use.
+func addTally(rows map[string]*tally, key string, cat int, n, sign int64) {
+	t, ok := rows[key]
+	if !ok {
+		t = &tally{}
+		rows[strings.Clone(key)] = t
+	}
+	t.add(cat, n, sign)
+	if *t == (tally{}) {
+		delete(rows, key)
+	}
+}
+
+// entitySlot returns the slot of entity id, allocating a free one.
+func (p *Projection) entitySlot(id string) int32 {
+	if slot, ok := p.entityIDs[id]; ok {
+		return slot
+	}
+	var slot int32
+	if n := len(p.freeEntities); n > 0 {
+		slot = p.freeEntities[n-1]
+		p.freeEntities = p.freeEntities[:n-1]
+	} else {
+		slot = int32(len(p.entities))
+		p.entities = append(p.entities, entity{})
+	}
+	p.entities[slot] = entity{name: id}
+	p.entityIDs[id] = slot
+	return slot
+}
+
+// releaseEntity frees the slot of an entity that no longer exists and that
+// nothing names any more.
+func (p *Projection) releaseEntity(slot int32) {
+	e := &p.entities[slot]
+	if e.flags&flagExists != 0 || len(e.groups) > 0 || e.records > 0 {
+		return
+	}
+	p.freedEntities = append(p.freedEntities, e.name)
+	delete(p.entityIDs, e.name)
+	*e = entity{}
+	p.freeEntities = append(p.freeEntities, slot)
+}
+
+func (p *Projection) groupSlot(id string) int32 {
+	if slot, ok := p.groupIDs[id]; ok {
+		return slot
+	}
+	var slot int32
+	if n := len(p.freeGroups); n > 0 {
+		slot = p.freeGroups[n-1]
+		p.freeGroups = p.freeGroups[:n-1]
+	} else {
+		slot = int32(len(p.groups))
+		p.groups = append(p.groups, group{})
+	}
+	p.groups[slot] = group{name: id}
+	p.groupIDs[id] = slot
+	return slot
+}
+
+func (p *Projection) releaseGroup(slot int32) {
+	g := &p.groups[slot]
+	if g.exists || len(g.members) > 0 || g.records > 0 {
+		return
+	}
+	p.freedGroups = append(p.freedGroups, g.name)
+	delete(p.groupIDs, g.name)
+	*g = group{}
+	p.freeGroups = append(p.freeGroups, slot)
+}
+
+func (p *Projection) markEntity(slot int32) {
+	if p.full {
+		return
+	}
+	if e := &p.entities[slot]; e.flags&flagDirty == 0 {
+		e.flags |= flagDirty
+		p.dirtyEntities = append(p.dirtyEntities, slot)
+	}
+}
+
+func (p *Projection) markGroup(slot int32) {
+	if p.full {
+		return
+	}
+	if g := &p.groups[slot]; !g.dirty {
+		g.dirty = true
+		p.dirtyGroups = append(p.dirtyGroups, slot)
+	}
+}
+
+// growRows keeps one row per interned value.
+func (p *Projection) growRows() {
+	for len(p.regionRows) < len(p.regions.names) {
+		p.regionRows = append(p.regionRows, row{})
+	}
+	for len(p.industryRows) < len(p.industries.names) {
+		p.industryRows = append(p.industryRows, row{})
+	}
+	for len(p.fieldRows) < len(p.fields.names) {
+		p.fieldRows = append(p.fieldRows, row{})
+		p.fieldMark = append(p.fieldMark, 0)
+	}
+}
+
+// membershipIDs returns the group and entity ids of a membership,
+// `groups/{group}/memberships/{entity}`.
+func membershipIDs(m *registryv1.Membership) (gid, eid string, ok bool) {
+	rest, ok := strings.CutPrefix(m.GetName(), "groups/")
+	if !ok {
+		return "", "", false
+	}
+	gid, eid, ok = strings.Cut(rest, "/memberships/")
+	if e, found := strings.CutPrefix(m.GetEntity(), "entities/"); found && e != "" {
+		eid = e
+	}
+	return gid, eid, ok && gid != "" && eid != ""
+}
+
+func entityKind(k registryv1.EntityKind) uint8 {
+	if k < 0 || k >= numEntityKinds {
+		return 0
+	}
+	return uint8(k)
+}
+
+func groupKind(k registryv1.GroupKind) uint8 {
+	if k != registryv1.GroupKind_GROUP_KIND_CONSORTIUM && k != registryv1.GroupKind_GROUP_KIND_ALLIANCE {
+		return 0
+	}
+	return uint8(k)
+}

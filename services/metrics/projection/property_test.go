@@ -1,0 +1,214 @@
+package projection_test
+
+import (
+	"fmt"
+	"testing"
+
+	"talentreg/services/metrics"
+	"talentreg/services/metrics/internal/feedmodel"
+	"talentreg/services/metrics/internal/oracle"
+	"talentreg/services/metrics/projection"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+
+	"pgregory.net/rapid"
+)
+
+// kv stands in for the checkpoint store: it applies Deltas the way the
+// checkpoint package must.
+type kv map[projection.Section]map[string][]byte
+
+func (s kv) apply(d projection.Delta) {
+	if d.Full {
+		clear(s)
+	}
+	for _, r := range d.Delete {
+		delete(s[r.Section], r.Key)
+	}
+	for _, r := range d.Put {
+		if s[r.Section] == nil {
+			s[r.Section] = map[string][]byte{}
+		}
+		s[r.Section][r.Key] = append([]byte(nil), r.Value...)
+	}
+}
+
+func (s kv) restore(t *rapid.T, revision int64) *projection.Projection {
+	p, err := projection.Restore(revision, func(add func(projection.Record) error) error {
+		for sec, m := range s {
+			for k, v := range m {
+				if err := add(projection.Record{Section: sec, Key: k, Value: v}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var (
+	regions    = []string{"", "Beijing", "Hebei", "Tianjin", "Binhai"}
+	industries = []string{"aerospace", "deep-sea", "biomedicine", "new-materials"}
+	fields     = []string{"", "aerospace", "financial-leasing", "digital-economy"}
+	periods    = []string{"", "2023", "2024", "2024-06"}
+)
+
+// step draws one registry operation that the registry would accept and
+// returns its changes.
+func step(t *rapid.T, m *feedmodel.Model) []*registryv1.Change {
+	pick := func(label string, names []string) string { return rapid.SampledFrom(names).Draw(t, label) }
+	ents, grps, mems := m.Names("entities/"), m.Names("groups/"), m.Memberships()
+	recs, progs := m.Names("talentRecords/"), m.Names("programs/")
+	ops := []string{"putEntity", "putGroup", "putProgram"}
+	if len(ents) > 0 {
+		ops = append(ops, "updateEntity", "updateEntity", "deleteEntity")
+	}
+	if len(grps) > 0 {
+		ops = append(ops, "updateGroup", "deleteGroup")
+	}
+	if len(ents) > 0 && len(grps) > 0 {
+		ops = append(ops, "putMembership", "putMembership", "putMembership")
+	}
+	if len(mems) > 0 {
+		ops = append(ops, "deleteMembership", "deleteMembership", "updateMembership")
+	}
+	if len(ents)+len(grps) > 0 {
+		ops = append(ops, "putRecord", "putRecord")
+	}
+	if len(recs) > 0 {
+		ops = append(ops, "updateRecord", "deleteRecord")
+	}
+	if len(progs) > 0 {
+		ops = append(ops, "deleteProgram")
+	}
+	entity := func(id string) []*registryv1.Change {
+		kind := registryv1.EntityKind(rapid.IntRange(1, 5).Draw(t, "kind"))
+		inds := rapid.SliceOfNDistinct(rapid.SampledFrom(industries), 0, 3, rapid.ID[string]).Draw(t, "industries")
+		return m.Put(feedmodel.Entity(id, kind, pick("region", regions), inds,
+			rapid.Bool().Draw(t, "leading"), rapid.Bool().Draw(t, "platform")))
+	}
+	group := func(id string) []*registryv1.Change {
+		kind := registryv1.GroupKind(rapid.IntRange(1, 2).Draw(t, "gkind"))
+		return m.Put(feedmodel.Group(id, kind, pick("field", fields)))
+	}
+	record := func(id string) []*registryv1.Change {
+		subject := pick("subject", append(append([]string{}, ents...), grps...))
+		program := ""
+		if len(progs) > 0 && rapid.Bool().Draw(t, "hasProgram") {
+			program = pick("program", progs)
+		}
+		cat := registryv1.TalentCategory(rapid.IntRange(1, 3).Draw(t, "category"))
+		return m.Put(feedmodel.Record(id, subject, cat, rapid.Int64Range(1, 1000).Draw(t, "count"), program, pick("period", periods)))
+	}
+	id := func(prefix string) string { return fmt.Sprintf("%s%d", prefix, rapid.IntRange(0, 11).Draw(t, prefix)) }
+	switch op := rapid.SampledFrom(ops).Draw(t, "op"); op {
+	case "putEntity":
+		return entity(id("e"))
+	case "updateEntity":
+		return entity(pick("entity", ents)[len("entities/"):])
+	case "deleteEntity":
+		return m.Delete(pick("entity", ents))
+	case "putGroup":
+		return group(id("g"))
+	case "updateGroup":
+		return group(pick("group", grps)[len("groups/"):])
+	case "deleteGroup":
+		return m.Delete(pick("group", grps))
+	case "putProgram":
+		return m.Put(feedmodel.Program(id("p")))
+	case "deleteProgram":
+		return m.Delete(pick("program", progs))
+	case "putMembership":
+		g, e := pick("group", grps)[len("groups/"):], pick("entity", ents)[len("entities/"):]
+		if m.Get("groups/"+g+"/memberships/"+e) != nil {
+			return nil // ALREADY_EXISTS
+		}
+		return m.Put(feedmodel.Membership(g, e, registryv1.MembershipRole(rapid.IntRange(1, 2).Draw(t, "role"))))
+	case "updateMembership":
+		r := m.Get(pick("membership", mems)).GetMembership()
+		g, _, _ := cut(r.GetName())
+		return m.Put(feedmodel.Membership(g, r.GetEntity()[len("entities/"):], registryv1.MembershipRole(3-r.GetRole())))
+	case "deleteMembership":
+		return m.Delete(pick("membership", mems))
+	case "putRecord":
+		return record(id("r"))
+	case "updateRecord":
+		return record(pick("record", recs)[len("talentRecords/"):])
+	case "deleteRecord":
+		return m.Delete(pick("record", recs))
+	default:
+		t.Fatalf("unknown op %s", op)
+		return nil
+	}
+}
+
+func cut(membership string) (group, entity string, ok bool) {
+	const sep = "/memberships/"
+	for i := 0; i+len(sep) <= len(membership); i++ {
+		if membership[i:i+len(sep)] == sep {
+			return membership[len("groups/"):i], membership[i+len(sep):], true
+		}
+	}
+	return "", "", false
+}
+
+// TestProjection_Property: after any sequence of registry operations —
+// kind, region and industry updates, group kind and field changes, cascade
+// deletes in any order, membership churn, records moving between subjects —
+// the projection equals a brute-force recount; so does a projection loaded
+// from the snapshot, and one restored from its incremental checkpoints,
+// which then goes on applying changes.
+func TestProjection_Property(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m := feedmodel.New()
+		m.Shuffle = func(n int, swap func(i, j int)) {
+			for i := n - 1; i > 0; i-- {
+				swap(i, rapid.IntRange(0, i).Draw(t, "shuffle"))
+			}
+		}
+		p := projection.New()
+		store := kv{}
+		steps := rapid.IntRange(1, 120).Draw(t, "steps")
+		for range steps {
+			for _, c := range step(t, m) {
+				if err := p.Apply(c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			switch rapid.IntRange(0, 9).Draw(t, "checkpoint") {
+			case 0:
+				store.apply(p.Delta())
+			case 1:
+				store.apply(p.Delta())
+				p = store.restore(t, m.Revision) // go on from the checkpoint
+			case 2:
+				p.MarkFull()
+			}
+			if rapid.IntRange(0, 4).Draw(t, "check") == 0 {
+				compare(t, "incremental", p.Figures(), oracle.Figures(m.Revision, m.Snapshot()))
+			}
+		}
+		want := oracle.Figures(m.Revision, m.Snapshot())
+		compare(t, "incremental", p.Figures(), want)
+		if p.Anomalies() != 0 {
+			t.Fatalf("%d anomalies", p.Anomalies())
+		}
+		l := projection.NewLoader()
+		for _, r := range m.Snapshot() {
+			l.Add(r)
+		}
+		compare(t, "snapshot load", l.Finish(m.Revision).Figures(), want)
+		store.apply(p.Delta())
+		compare(t, "checkpoint restore", store.restore(t, m.Revision).Figures(), want)
+	})
+}
+
+func compare(t *rapid.T, what string, got, want metrics.Figures) {
+	if d := metrics.Diff(got, want); len(d) > 0 {
+		t.Fatalf("%s differs from recount at revision %d:\n%v", what, want.Revision, d)
+	}
+}

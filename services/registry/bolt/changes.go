@@ -1,0 +1,124 @@
+package bolt
+
+import (
+	"context"
+	"strconv"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"talentreg/services/registry"
+)
+
+// ListChanges implements registry.Store. from 0 means the oldest retained
+// change.
+func (s *Store) ListChanges(ctx context.Context, from int64, limit int) (registry.ChangePage, error) {
+	var page registry.ChangePage
+	err := s.view(func(btx *bbolt.Tx) error {
+		meta := btx.Bucket(bucketMeta)
+		rev, compacted := revFromKey(meta.Get(keyRevision)), revFromKey(meta.Get(keyCompacted))
+		page.Revision = rev
+		if from == 0 {
+			from = compacted + 1
+		}
+		if from <= compacted {
+			return registry.RevisionCompacted(from, compacted)
+		}
+		if limit <= 0 {
+			limit = registry.DefaultPageSize
+		}
+		c := btx.Bucket(bucketChanges).Cursor()
+		for k, v := c.Seek(revKey(from)); k != nil && len(page.Changes) < limit; k, v = c.Next() {
+			ch, err := decodeChange(revFromKey(k), v)
+			if err != nil {
+				return err
+			}
+			page.Changes = append(page.Changes, ch)
+		}
+		if n := len(page.Changes); n > 0 {
+			page.More = page.Changes[n-1].Revision < rev
+		} else {
+			page.More = from <= rev
+		}
+		return ctx.Err()
+	})
+	return page, err
+}
+
+// Snapshot implements registry.Store: one read transaction, so every
+// resource is as of the same revision.
+func (s *Store) Snapshot(ctx context.Context, begin func(int64) error, fn func(registry.Resource) error) error {
+	return s.view(func(btx *bbolt.Tx) error {
+		if err := begin(revFromKey(btx.Bucket(bucketMeta).Get(keyRevision))); err != nil {
+			return err
+		}
+		n := 0
+		for _, coll := range registry.Collections {
+			sc := schemas[coll]
+			c := btx.Bucket(sc.primary).Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				r, err := decodeResource(coll, v)
+				if err != nil {
+					return err
+				}
+				if err := fn(r); err != nil {
+					return err
+				}
+				if n++; n%256 == 0 && ctx.Err() != nil {
+					return ctx.Err()
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// BatchCreateEntities implements registry.Store: all or nothing.
+func (s *Store) BatchCreateEntities(ctx context.Context, es []*registry.Entity) ([]*registry.Entity, int64, error) {
+	if len(es) == 0 || len(es) > registry.MaxBatch {
+		return nil, 0, registry.InvalidField("requests", "must hold 1-%d entities, got %d", registry.MaxBatch, len(es))
+	}
+	var v registry.Violations
+	ids := make(map[string]int, len(es))
+	codes := make(map[string]int, len(es))
+	for i, e := range es {
+		prefix := "requests[" + strconv.Itoa(i) + "].entity."
+		if err := v.Merge(e.Validate(prefix)); err != nil {
+			return nil, 0, err
+		}
+		if j, dup := ids[e.ID]; dup {
+			v.Add(prefix+"name", "duplicates requests[%d]", j)
+		}
+		ids[e.ID] = i
+		if e.CreditCode != "" {
+			if j, dup := codes[e.CreditCode]; dup {
+				v.Add(prefix+"credit_code", "duplicates requests[%d]", j)
+			}
+			codes[e.CreditCode] = i
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, 0, err
+	}
+	var rev int64
+	err := s.commit(ctx, func(t *tx) error {
+		for _, e := range es { // every check before the first write
+			if t.exists(entitySchema, []byte(e.ID)) {
+				return registry.AlreadyExists(e.Name())
+			}
+			if err := t.checkRefs(nil, e); err != nil {
+				return err
+			}
+		}
+		for _, e := range es {
+			if err := t.write(entitySchema, registry.ChangeCreated, nil, e); err != nil {
+				return err
+			}
+		}
+		rev = t.rev
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return es, rev, nil
+}

@@ -1,0 +1,97 @@
+package bolt
+
+import (
+	"errors"
+	"fmt"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"talentreg/services/registry"
+)
+
+// Check verifies the whole file in one read transaction: bbolt's own page
+// consistency, every index entry against its primary record and back, the
+// credit-code table, and a change log that runs without gaps from the
+// compacted revision to the current one. Tests run it after every
+// scenario; operators can run it offline with `registry check`.
+func (s *Store) Check() error {
+	return s.view(func(btx *bbolt.Tx) error {
+		var errs []error
+		for err := range btx.Check() {
+			errs = append(errs, err)
+		}
+		meta := btx.Bucket(bucketMeta)
+		rev, compacted := revFromKey(meta.Get(keyRevision)), revFromKey(meta.Get(keyCompacted))
+		codes := map[string]string{}
+		for _, coll := range registry.Collections {
+			sc := schemas[coll]
+			want := map[string]bool{}
+			err := btx.Bucket(sc.primary).ForEach(func(k, v []byte) error {
+				r, err := decodeResource(coll, v)
+				if err != nil {
+					return err
+				}
+				if string(sc.key(r)) != string(k) {
+					return fmt.Errorf("%s: record under key %q is %s", coll, k, r.Name())
+				}
+				if r.Metadata().Revision > rev || r.Metadata().Revision <= 0 {
+					return fmt.Errorf("%s: revision %d outside 1..%d", r.Name(), r.Metadata().Revision, rev)
+				}
+				for _, f := range sc.fields {
+					for _, val := range f.values(r) {
+						want[string(indexKey(f.name, val, k))] = true
+					}
+				}
+				if e, ok := r.(*registry.Entity); ok && e.CreditCode != "" {
+					if other, dup := codes[e.CreditCode]; dup {
+						return fmt.Errorf("credit code %s held by entities %s and %s", e.CreditCode, other, e.ID)
+					}
+					codes[e.CreditCode] = e.ID
+				}
+				return nil
+			})
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			n := 0
+			_ = btx.Bucket(sc.index).ForEach(func(k, _ []byte) error {
+				n++
+				if !want[string(k)] {
+					errs = append(errs, fmt.Errorf("%s index: stray entry %q", coll, k))
+				}
+				return nil
+			})
+			if n != len(want) {
+				errs = append(errs, fmt.Errorf("%s index: %d entries, want %d", coll, n, len(want)))
+			}
+		}
+		n := 0
+		_ = btx.Bucket(bucketCreditCodes).ForEach(func(k, v []byte) error {
+			n++
+			if codes[string(k)] != string(v) {
+				errs = append(errs, fmt.Errorf("credit code %s maps to %q, want %q", k, v, codes[string(k)]))
+			}
+			return nil
+		})
+		if n != len(codes) {
+			errs = append(errs, fmt.Errorf("credit codes: %d entries, want %d", n, len(codes)))
+		}
+		next := compacted + 1
+		_ = btx.Bucket(bucketChanges).ForEach(func(k, v []byte) error {
+			r := revFromKey(k)
+			if r != next {
+				errs = append(errs, fmt.Errorf("change log: revision %d follows %d", r, next-1))
+			}
+			if _, err := decodeChange(r, v); err != nil {
+				errs = append(errs, err)
+			}
+			next = r + 1
+			return nil
+		})
+		if next-1 != rev {
+			errs = append(errs, fmt.Errorf("change log ends at %d, revision is %d", next-1, rev))
+		}
+		return errors.Join(errs...)
+	})
+}

@@ -1,0 +1,305 @@
+package bolt
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"talentreg/services/registry"
+)
+
+// Records are stored in a compact binary form: a format version byte, then
+// the fields in a fixed order as uvarints, varints and length-prefixed
+// strings. It is several times smaller and faster than JSON, and the version
+// byte lets a later format coexist with this one.
+const recordV1 = 1
+
+var errCorrupt = errors.New("corrupt record")
+
+type encoder struct{ b []byte }
+
+func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) byte(v byte)      { e.b = append(e.b, v) }
+func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) bytes(p []byte)   { e.uvarint(uint64(len(p))); e.b = append(e.b, p...) }
+
+func (e *encoder) time(t time.Time) {
+	if t.IsZero() {
+		e.varint(0)
+		return
+	}
+	e.varint(t.UnixNano())
+}
+
+func (e *encoder) strs(ss []string) {
+	e.uvarint(uint64(len(ss)))
+	for _, s := range ss {
+		e.str(s)
+	}
+}
+
+func (e *encoder) meta(m *registry.Meta) {
+	e.time(m.CreateTime)
+	e.time(m.UpdateTime)
+	e.uvarint(uint64(m.Revision))
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errCorrupt
+	}
+	d.b = nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail()
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+// raw returns the next length-prefixed bytes, aliasing the input.
+func (d *decoder) raw() []byte {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+// str copies, because bbolt's bytes are only valid inside the transaction.
+func (d *decoder) str() string { return string(d.raw()) }
+
+func (d *decoder) time() time.Time {
+	ns := d.varint()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+func (d *decoder) strs() []string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) { // each string takes at least one byte
+		d.fail()
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	ss := make([]string, n)
+	for i := range ss {
+		ss[i] = d.str()
+	}
+	return ss
+}
+
+func (d *decoder) meta(m *registry.Meta) {
+	m.CreateTime = d.time()
+	m.UpdateTime = d.time()
+	m.Revision = int64(d.uvarint())
+}
+
+func (d *decoder) done() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errCorrupt
+	}
+	return d.err
+}
+
+// encodeResource appends r's record to dst.
+func encodeResource(dst []byte, r registry.Resource) []byte {
+	e := encoder{b: dst}
+	e.byte(recordV1)
+	switch r := r.(type) {
+	case *registry.Entity:
+		e.str(r.ID)
+		e.str(r.DisplayName)
+		e.uvarint(uint64(r.Kind))
+		e.str(r.CreditCode)
+		e.str(r.Region)
+		e.strs(r.Industries)
+		var flags byte
+		if r.LeadingEnterprise {
+			flags |= 1
+		}
+		if r.FutureIndustryPlatform {
+			flags |= 2
+		}
+		e.byte(flags)
+		e.meta(&r.Meta)
+	case *registry.Group:
+		e.str(r.ID)
+		e.str(r.DisplayName)
+		e.uvarint(uint64(r.Kind))
+		e.str(r.Field)
+		e.meta(&r.Meta)
+	case *registry.Membership:
+		e.str(r.GroupID)
+		e.str(r.EntityID)
+		e.uvarint(uint64(r.Role))
+		e.time(r.JoinTime)
+		e.meta(&r.Meta)
+	case *registry.TalentRecord:
+		e.str(r.ID)
+		e.str(r.Subject)
+		e.uvarint(uint64(r.Category))
+		e.varint(r.Count)
+		e.str(r.Program)
+		e.str(r.Period)
+		e.meta(&r.Meta)
+	case *registry.Program:
+		e.str(r.ID)
+		e.str(r.DisplayName)
+		e.uvarint(uint64(r.Level))
+		e.meta(&r.Meta)
+	default:
+		panic(fmt.Sprintf("bolt: cannot encode %T", r))
+	}
+	return e.b
+}
+
+// decodeResource decodes a record of collection c. It copies everything it
+// keeps, so b may be bbolt memory.
+func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) {
+	d := decoder{b: b}
+	if v := d.byte(); v != recordV1 {
+		return nil, fmt.Errorf("%s record: unknown format version %d", c, v)
+	}
+	var r registry.Resource
+	switch c {
+	case registry.Entities:
+		x := &registry.Entity{}
+		x.ID = d.str()
+		x.DisplayName = d.str()
+		x.Kind = registry.EntityKind(d.uvarint())
+		x.CreditCode = d.str()
+		x.Region = d.str()
+		x.Industries = d.strs()
+		flags := d.byte()
+		x.LeadingEnterprise = flags&1 != 0
+		x.FutureIndustryPlatform = flags&2 != 0
+		d.meta(&x.Meta)
+		r = x
+	case registry.Groups:
+		x := &registry.Group{}
+		x.ID = d.str()
+		x.DisplayName = d.str()
+		x.Kind = registry.GroupKind(d.uvarint())
+		x.Field = d.str()
+		d.meta(&x.Meta)
+		r = x
+	case registry.Memberships:
+		x := &registry.Membership{}
+		x.GroupID = d.str()
+		x.EntityID = d.str()
+		x.Role = registry.MembershipRole(d.uvarint())
+		x.JoinTime = d.time()
+		d.meta(&x.Meta)
+		r = x
+	case registry.TalentRecords:
+		x := &registry.TalentRecord{}
+		x.ID = d.str()
+		x.Subject = d.str()
+		x.Category = registry.TalentCategory(d.uvarint())
+		x.Count = d.varint()
+		x.Program = d.str()
+		x.Period = d.str()
+		d.meta(&x.Meta)
+		r = x
+	case registry.Programs:
+		x := &registry.Program{}
+		x.ID = d.str()
+		x.DisplayName = d.str()
+		x.Level = registry.ProgramLevel(d.uvarint())
+		d.meta(&x.Meta)
+		r = x
+	default:
+		return nil, fmt.Errorf("unknown collection %d", c)
+	}
+	if err := d.done(); err != nil {
+		return nil, fmt.Errorf("%s record: %w", c, err)
+	}
+	return r, nil
+}
+
+// encodeChange encodes a change log entry: version, type, commit time, then
+// the before and after images, each as collection byte (0 = none) and
+// length-prefixed record.
+func encodeChange(dst []byte, typ registry.ChangeType, commit time.Time, before, after registry.Resource) []byte {
+	e := encoder{b: dst}
+	e.byte(recordV1)
+	e.byte(byte(typ))
+	e.time(commit)
+	for _, r := range [2]registry.Resource{before, after} {
+		if r == nil {
+			e.byte(0)
+			continue
+		}
+		e.byte(byte(r.Collection()))
+		e.bytes(encodeResource(nil, r))
+	}
+	return e.b
+}
+
+func decodeChange(rev int64, b []byte) (registry.Change, error) {
+	d := decoder{b: b}
+	if v := d.byte(); v != recordV1 {
+		return registry.Change{}, fmt.Errorf("change %d: unknown format version %d", rev, v)
+	}
+	ch := registry.Change{Revision: rev, Type: registry.ChangeType(d.byte()), CommitTime: d.time()}
+	var imgs [2]registry.Resource
+	for i := range imgs {
+		c := registry.Collection(d.byte())
+		if c == 0 {
+			continue
+		}
+		raw := d.raw()
+		if d.err != nil {
+			break
+		}
+		r, err := decodeResource(c, raw)
+		if err != nil {
+			return registry.Change{}, fmt.Errorf("change %d: %w", rev, err)
+		}
+		imgs[i] = r
+	}
+	if err := d.done(); err != nil {
+		return registry.Change{}, fmt.Errorf("change %d: %w", rev, err)
+	}
+	ch.Before, ch.After = imgs[0], imgs[1]
+	return ch, nil
+}

@@ -1,0 +1,298 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"talentreg/services/registry"
+)
+
+// prefixes name fields in errors, in proto spelling.
+var prefixes = map[registry.Collection]string{
+	registry.Entities: "entity.", registry.Groups: "group.", registry.Memberships: "membership.",
+	registry.TalentRecords: "talent_record.", registry.Programs: "program.",
+}
+
+// create stores r (which it takes ownership of) if its key is free and its
+// references exist. A request id seen before returns the first result.
+func (s *Store) create(ctx context.Context, r registry.Resource, requestID string) (registry.Resource, int64, error) {
+	sc := schemas[r.Collection()]
+	if err := r.Validate(prefixes[sc.coll]); err != nil {
+		return nil, 0, err
+	}
+	if requestID != "" && !registry.ValidRequestID(requestID) {
+		return nil, 0, registry.InvalidField("request_id", "must be 1-%d printable ASCII characters", registry.MaxRequestID)
+	}
+	var out registry.Resource
+	var rev int64
+	err := s.commit(ctx, func(t *tx) error {
+		if requestID != "" {
+			prior, prev, err := t.request(sc.coll, requestID)
+			if err != nil || prior != nil {
+				out, rev = prior, prev
+				return err
+			}
+		}
+		if t.exists(sc, sc.key(r)) {
+			return registry.AlreadyExists(r.Name())
+		}
+		if err := t.checkRefs(nil, r); err != nil {
+			return err
+		}
+		if err := t.write(sc, registry.ChangeCreated, nil, r); err != nil {
+			return err
+		}
+		if requestID != "" {
+			if err := t.remember(sc.coll, requestID, r); err != nil {
+				return err
+			}
+		}
+		out, rev = r, t.rev
+		return nil
+	})
+	return out, rev, err
+}
+
+// request returns the first result of an earlier create with requestID.
+func (t *tx) request(c registry.Collection, requestID string) (registry.Resource, int64, error) {
+	v := t.btx.Bucket(bucketRequests).Get(requestKey(c, requestID))
+	if v == nil {
+		return nil, 0, nil
+	}
+	if len(v) < 8 {
+		return nil, 0, fmt.Errorf("request %q: %w", requestID, errCorrupt)
+	}
+	r, err := decodeResource(c, v[8:])
+	return r, revFromKey(v[:8]), err
+}
+
+func (t *tx) remember(c registry.Collection, requestID string, r registry.Resource) error {
+	k := requestKey(c, requestID)
+	v := encodeResource(revKey(t.rev), r)
+	if err := t.put(bucketRequests, k, v); err != nil {
+		return err
+	}
+	return t.put(bucketRequestLog, append(revKey(t.rev), k...), nil)
+}
+
+// update applies apply to a copy of the stored resource and stores the
+// result if it is valid and differs.
+func (s *Store) update(ctx context.Context, sc *schema, key []byte, name, etag string, apply func(registry.Resource)) (registry.Resource, int64, error) {
+	var out registry.Resource
+	var rev int64
+	err := s.commit(ctx, func(t *tx) error {
+		old, err := t.get(sc, key)
+		if err != nil || old == nil {
+			if err == nil {
+				err = registry.NotFound(name)
+			}
+			return err
+		}
+		if etag != "" && etag != old.Metadata().Etag() {
+			return registry.EtagMismatch(name, etag, old.Metadata().Etag())
+		}
+		oldBytes := encodeResource(nil, old)
+		cur, err := decodeResource(sc.coll, oldBytes) // a deep copy
+		if err != nil {
+			return err
+		}
+		apply(cur)
+		*cur.Metadata() = *old.Metadata()
+		if !bytes.Equal(sc.key(cur), key) {
+			return registry.InvalidField(strings.TrimSuffix(prefixes[sc.coll], ".")+".name", "is immutable")
+		}
+		if err := cur.Validate(prefixes[sc.coll]); err != nil {
+			return err
+		}
+		if bytes.Equal(encodeResource(nil, cur), oldBytes) {
+			out, rev = old, t.rev // nothing changed: no new revision
+			return nil
+		}
+		if err := t.checkRefs(old, cur); err != nil {
+			return err
+		}
+		if err := t.write(sc, registry.ChangeUpdated, old, cur); err != nil {
+			return err
+		}
+		out, rev = cur, t.rev
+		return nil
+	})
+	return out, rev, err
+}
+
+// remove deletes the resource at key; with force also its dependants, each
+// with its own change event, all in one transaction.
+func (s *Store) remove(ctx context.Context, sc *schema, key []byte, name, etag string, force bool) (int64, error) {
+	var rev int64
+	err := s.commit(ctx, func(t *tx) error {
+		old, err := t.get(sc, key)
+		if err != nil || old == nil {
+			if err == nil {
+				err = registry.NotFound(name)
+			}
+			return err
+		}
+		if etag != "" && etag != old.Metadata().Etag() {
+			return registry.EtagMismatch(name, etag, old.Metadata().Etag())
+		}
+		deps, err := t.dependants(old)
+		if err != nil {
+			return err
+		}
+		if len(deps) > 0 && !force {
+			return registry.HasDependants(name, len(deps), describe(deps))
+		}
+		for _, d := range deps {
+			if err := t.write(schemas[d.Collection()], registry.ChangeDeleted, d, nil); err != nil {
+				return err
+			}
+		}
+		if err := t.write(sc, registry.ChangeDeleted, old, nil); err != nil {
+			return err
+		}
+		rev = t.rev
+		return nil
+	})
+	return rev, err
+}
+
+func describe(deps []registry.Resource) string {
+	var m, r int
+	for _, d := range deps {
+		if d.Collection() == registry.Memberships {
+			m++
+		} else {
+			r++
+		}
+	}
+	switch {
+	case m > 0 && r > 0:
+		return fmt.Sprintf("resources (%d memberships, %d talent records)", m, r)
+	case m > 0:
+		return "memberships"
+	default:
+		return "talent records"
+	}
+}
+
+// checkRefs checks that every resource after names exists and that its
+// credit code is free. before is the stored version (nil on create).
+func (t *tx) checkRefs(before, after registry.Resource) error {
+	switch x := after.(type) {
+	case *registry.Entity:
+		if x.CreditCode == "" {
+			return nil
+		}
+		if b, ok := before.(*registry.Entity); ok && b.CreditCode == x.CreditCode {
+			return nil
+		}
+		if owner := t.btx.Bucket(bucketCreditCodes).Get([]byte(x.CreditCode)); owner != nil && string(owner) != x.ID {
+			return &registry.Error{Code: registry.CodeAlreadyExists, Reason: registry.ReasonCreditCodeTaken,
+				Message:  fmt.Sprintf("entity.credit_code: %s is already used by entities/%s", x.CreditCode, owner),
+				Metadata: map[string]string{"resource": "entities/" + string(owner)}}
+		}
+	case *registry.Membership:
+		if before != nil {
+			return nil // group and entity are the identity: unchanged
+		}
+		if !t.exists(groupSchema, []byte(x.GroupID)) {
+			return registry.ReferenceNotFound("parent", registry.GroupName(x.GroupID))
+		}
+		if !t.exists(entitySchema, []byte(x.EntityID)) {
+			return registry.ReferenceNotFound("membership.entity", registry.EntityName(x.EntityID))
+		}
+	case *registry.TalentRecord:
+		b, _ := before.(*registry.TalentRecord)
+		if b == nil || b.Subject != x.Subject {
+			c, id, err := registry.ParseSubject("talent_record.subject", x.Subject)
+			if err != nil {
+				return err
+			}
+			if !t.exists(schemas[c], []byte(id)) {
+				return registry.ReferenceNotFound("talent_record.subject", x.Subject)
+			}
+		}
+		if x.Program != "" && (b == nil || b.Program != x.Program) {
+			id := strings.TrimPrefix(x.Program, "programs/")
+			if !t.exists(programSchema, []byte(id)) {
+				return registry.ReferenceNotFound("talent_record.program", x.Program)
+			}
+		}
+	}
+	return nil
+}
+
+// dependants returns what deleting r would orphan: an entity's or group's
+// memberships and talent records, a programme's talent records.
+func (t *tx) dependants(r registry.Resource) ([]registry.Resource, error) {
+	var deps []registry.Resource
+	collect := func(sc *schema, keys [][]byte) error {
+		for _, k := range keys {
+			d, err := t.get(sc, k)
+			if err != nil {
+				return err
+			}
+			if d == nil {
+				return fmt.Errorf("index of %s names missing %q: %w", sc.coll, k, errCorrupt)
+			}
+			deps = append(deps, d)
+		}
+		return nil
+	}
+	var err error
+	switch x := r.(type) {
+	case *registry.Entity:
+		err = collect(membershipSchema, t.indexed(membershipSchema, "entity", x.Name()))
+		if err == nil {
+			err = collect(talentRecordSchema, t.indexed(talentRecordSchema, "subject", x.Name()))
+		}
+	case *registry.Group:
+		err = collect(membershipSchema, t.prefixed(membershipSchema, append([]byte(x.ID), sep)))
+		if err == nil {
+			err = collect(talentRecordSchema, t.indexed(talentRecordSchema, "subject", x.Name()))
+		}
+	case *registry.Program:
+		err = collect(talentRecordSchema, t.indexed(talentRecordSchema, "program", x.Name()))
+	}
+	return deps, err
+}
+
+// indexed returns the primary keys with field = value.
+func (t *tx) indexed(sc *schema, field, value string) [][]byte {
+	prefix := indexPrefix(field, value)
+	var keys [][]byte
+	c := t.btx.Bucket(sc.index).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k[len(prefix):]...))
+	}
+	return keys
+}
+
+// prefixed returns the primary keys starting with prefix.
+func (t *tx) prefixed(sc *schema, prefix []byte) [][]byte {
+	var keys [][]byte
+	c := t.btx.Bucket(sc.primary).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	return keys
+}
+
+// getOne reads one resource in a read transaction.
+func (s *Store) getOne(sc *schema, key []byte, name string) (registry.Resource, error) {
+	var out registry.Resource
+	err := s.view(func(btx *bbolt.Tx) error {
+		v := btx.Bucket(sc.primary).Get(key)
+		if v == nil {
+			return registry.NotFound(name)
+		}
+		r, err := decodeResource(sc.coll, v)
+		out = r
+		return err
+	})
+	return out, err
+}

@@ -1,0 +1,110 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+
+	"talentreg/services/registry"
+)
+
+// Import implements registry.Store: one transaction for the chunk,
+// group-committed with other writers. Each item is validated and checked
+// before anything of it is written, so a bad item is skipped whole; an item
+// equal to the stored one writes nothing and takes no revision.
+func (s *Store) Import(ctx context.Context, items []registry.Resource, base int64) (registry.ImportResult, error) {
+	res := registry.ImportResult{Counts: map[registry.Collection]*registry.ImportCounts{}}
+	for _, c := range registry.Collections {
+		res.Counts[c] = &registry.ImportCounts{}
+	}
+	valid := make([]bool, len(items))
+	for i, r := range items {
+		if err := r.Validate(prefixes[r.Collection()]); err != nil {
+			res.Counts[r.Collection()].Failed++
+			res.Errors = append(res.Errors, itemError(base+int64(i), r, err))
+			continue
+		}
+		valid[i] = true
+	}
+	// The op may run twice (see op); it rebuilds its outcome each time.
+	type outcome struct {
+		created, updated, unchanged, failed [registry.TalentRecords + 1]int64
+		errs                                []registry.ImportItemError
+	}
+	var out outcome
+	err := s.commit(ctx, func(t *tx) error {
+		out = outcome{}
+		for i, r := range items {
+			if !valid[i] {
+				continue
+			}
+			c := r.Collection()
+			switch created, changed, err := t.upsert(r); {
+			case err != nil && registry.ErrorCode(err) != 0:
+				out.failed[c]++
+				out.errs = append(out.errs, itemError(base+int64(i), r, err))
+			case err != nil:
+				return err
+			case created:
+				out.created[c]++
+			case changed:
+				out.updated[c]++
+			default:
+				out.unchanged[c]++
+			}
+		}
+		res.Revision = t.rev
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	for _, c := range registry.Collections {
+		n := res.Counts[c]
+		n.Created, n.Updated, n.Unchanged = out.created[c], out.updated[c], out.unchanged[c]
+		n.Failed += out.failed[c]
+	}
+	res.Errors = append(res.Errors, out.errs...)
+	return res, nil
+}
+
+// upsert creates r or brings the stored resource in line with it.
+func (t *tx) upsert(r registry.Resource) (created, changed bool, err error) {
+	sc := schemas[r.Collection()]
+	key := sc.key(r)
+	old, err := t.get(sc, key)
+	if err != nil {
+		return false, false, err
+	}
+	if old == nil {
+		if m, ok := r.(*registry.Membership); ok && m.JoinTime.IsZero() {
+			m.JoinTime = t.now
+		}
+		if err := t.checkRefs(nil, r); err != nil {
+			return false, false, err
+		}
+		return true, true, t.write(sc, registry.ChangeCreated, nil, r)
+	}
+	if m, ok := r.(*registry.Membership); ok && m.JoinTime.IsZero() {
+		m.JoinTime = old.(*registry.Membership).JoinTime
+	}
+	*r.Metadata() = *old.Metadata()
+	if bytes.Equal(encodeResource(nil, r), encodeResource(nil, old)) {
+		return false, false, nil
+	}
+	if err := t.checkRefs(old, r); err != nil {
+		return false, false, err
+	}
+	return false, true, t.write(sc, registry.ChangeUpdated, old, r)
+}
+
+func itemError(index int64, r registry.Resource, err error) registry.ImportItemError {
+	ie := registry.ImportItemError{Index: index, Name: r.Name(), Err: err}
+	var e *registry.Error
+	if errors.As(err, &e) && len(e.Violations) > 0 {
+		ie.Field = e.Violations[0].Field
+	} else if errors.As(err, &e) && e.Metadata["field"] != "" {
+		ie.Field = e.Metadata["field"]
+	}
+	return ie
+}

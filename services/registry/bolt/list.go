@@ -1,0 +1,117 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"talentreg/services/registry"
+)
+
+// keyRange walks the primary keys of one sorted range: either a primary
+// bucket (keys are primary keys, optionally under a prefix) or one
+// field=value run of an index bucket (keys are prefix + primary key).
+type keyRange struct {
+	c      *bbolt.Cursor
+	prefix []byte
+	index  bool
+	seekTo []byte
+}
+
+// seek returns the smallest primary key ≥ pk in the range, or nil.
+func (r *keyRange) seek(pk []byte) []byte {
+	if r.index {
+		r.seekTo = append(append(r.seekTo[:0], r.prefix...), pk...)
+	} else if bytes.Compare(pk, r.prefix) < 0 {
+		r.seekTo = append(r.seekTo[:0], r.prefix...)
+	} else {
+		r.seekTo = append(r.seekTo[:0], pk...)
+	}
+	k, _ := r.c.Seek(r.seekTo)
+	if k == nil || !bytes.HasPrefix(k, r.prefix) {
+		return nil
+	}
+	if r.index {
+		return k[len(r.prefix):]
+	}
+	return k
+}
+
+// list returns one page of sc's collection: the resources under the
+// primary-key prefix parent whose indexed fields meet every condition, in
+// primary-key order, after q.After. Intersections are a leapfrog join of
+// the sorted index ranges: each range seeks straight to the largest
+// candidate so far, so a page costs O(page × conditions × log n) seeks
+// however selective each condition is alone, and never a scan.
+func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent []byte, q registry.ListQuery) ([]T, string, error) {
+	for _, c := range q.Conditions {
+		if sc.field(c.Field) == nil {
+			return nil, "", registry.Errorf(registry.CodeInvalidArgument, registry.ReasonInvalidFilter,
+				"filter: %s cannot be filtered on %q", sc.coll, c.Field)
+		}
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = registry.DefaultPageSize
+	}
+	limit = min(limit, registry.MaxPageSize)
+	var out []T
+	var next string
+	err := s.view(func(btx *bbolt.Tx) error {
+		primary := btx.Bucket(sc.primary)
+		var ranges []*keyRange
+		if parent != nil || len(q.Conditions) == 0 {
+			ranges = append(ranges, &keyRange{c: primary.Cursor(), prefix: parent})
+		}
+		idx := btx.Bucket(sc.index)
+		for _, c := range q.Conditions {
+			ranges = append(ranges, &keyRange{c: idx.Cursor(), prefix: indexPrefix(c.Field, c.Value), index: true})
+		}
+		var target []byte
+		if q.After != "" {
+			target = append([]byte(q.After), sep) // the smallest key after q.After
+		}
+		var keys [][]byte
+		agree := 0
+		for i := 0; len(keys) <= limit; i = (i + 1) % len(ranges) {
+			pk := ranges[i].seek(target)
+			if pk == nil {
+				break
+			}
+			if bytes.Equal(pk, target) {
+				agree++
+			} else {
+				target = append(target[:0], pk...)
+				agree = 1
+			}
+			if agree == len(ranges) {
+				keys = append(keys, append([]byte(nil), target...))
+				target = append(target, sep)
+				agree = 0
+			}
+			if len(keys)%64 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+		if len(keys) > limit {
+			keys = keys[:limit]
+			next = string(keys[limit-1])
+		}
+		out = make([]T, 0, len(keys))
+		for _, k := range keys {
+			v := primary.Get(k)
+			if v == nil {
+				return fmt.Errorf("%s index names missing %q: %w", sc.coll, k, errCorrupt)
+			}
+			r, err := decodeResource(sc.coll, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, r.(T))
+		}
+		return nil
+	})
+	return out, next, err
+}

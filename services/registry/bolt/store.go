@@ -1,0 +1,252 @@
+// Package bolt stores the registry in one bbolt file: resources, their
+// secondary indexes and the change log, each mutation in one transaction,
+// concurrent mutations group-committed behind one fsync.
+package bolt
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"talentreg/services/registry"
+)
+
+// Options tune a Store. The zero value of each field means its default.
+type Options struct {
+	// Timeout bounds the wait for the file lock (default 1 s): a second
+	// process opening the same file fails fast instead of hanging.
+	Timeout time.Duration
+	// InitialMmapSize is mapped up front (default 4 GiB of address space,
+	// not memory) so that long read transactions such as snapshots never
+	// block a writer that needs to grow the map.
+	InitialMmapSize int
+	// RetainChanges is how many change events the log keeps (default
+	// 1,000,000); older ones are compacted.
+	RetainChanges int64
+	// MaxBatch caps how many queued mutations share one commit (default
+	// 1024).
+	MaxBatch int
+	// NoSync skips fsync: only for explicit bulk loads that are redone
+	// from scratch on failure. Never for serving.
+	NoSync bool
+	// Clock returns the commit time (default time.Now).
+	Clock func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.Timeout == 0 {
+		o.Timeout = time.Second
+	}
+	if o.InitialMmapSize == 0 {
+		o.InitialMmapSize = 4 << 30
+	}
+	if o.RetainChanges == 0 {
+		o.RetainChanges = 1_000_000
+	}
+	if o.MaxBatch == 0 {
+		o.MaxBatch = 1024
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+}
+
+// Errors returned by Open and by calls on a closed store.
+var (
+	// ErrLocked is returned by Open when another process holds the file.
+	ErrLocked = errors.New("database file is locked by another process")
+	// ErrForeign is returned by Open for a bbolt file that is not a
+	// talentreg registry database.
+	ErrForeign = errors.New("not a talentreg registry database")
+	// ErrClosed is returned by calls on a closed Store.
+	ErrClosed = registry.ErrStoreClosed
+)
+
+// Store is the bbolt implementation of registry.Store.
+type Store struct {
+	db   *bbolt.DB
+	opts Options
+
+	ops     chan *op
+	closing chan struct{}
+	loopEnd chan struct{}
+	closeMu sync.Once
+
+	revision  atomic.Int64
+	compacted atomic.Int64
+	tokenKey  []byte
+
+	commitMu sync.Mutex
+	commitCh chan struct{}
+}
+
+var _ registry.Store = (*Store)(nil)
+
+// Open opens or creates the registry database at path. A file that is
+// corrupt, foreign or locked is an error and is left untouched.
+func Open(path string, opts Options) (s *Store, err error) {
+	opts.defaults()
+	fresh := false
+	switch fi, serr := os.Stat(path); {
+	case errors.Is(serr, os.ErrNotExist):
+		fresh = true
+	case serr != nil:
+		return nil, serr
+	case fi.IsDir():
+		return nil, fmt.Errorf("%s is a directory", path)
+	case fi.Size() == 0:
+		fresh = true
+	}
+	db, err := openBolt(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = db.Close()
+		}
+	}()
+	s = &Store{
+		db: db, opts: opts,
+		ops:      make(chan *op, 4*opts.MaxBatch),
+		closing:  make(chan struct{}),
+		loopEnd:  make(chan struct{}),
+		commitCh: make(chan struct{}),
+	}
+	if fresh {
+		err = db.Update(initialize)
+	}
+	if err == nil {
+		err = db.View(s.load)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// openBolt opens the file with the settings DESIGN.md asks for, turning
+// bbolt's errors (and panics on damaged files) into clear ones.
+func openBolt(path string, opts Options) (db *bbolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: corrupt database file: %v", path, p)
+		}
+	}()
+	db, err = bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:         opts.Timeout,
+		FreelistType:    bbolt.FreelistMapType,
+		InitialMmapSize: opts.InitialMmapSize,
+		NoSync:          opts.NoSync,
+	})
+	switch {
+	case errors.Is(err, bbolt.ErrTimeout):
+		return nil, fmt.Errorf("%s: %w (is another registry running?)", path, ErrLocked)
+	case err != nil:
+		return nil, fmt.Errorf("%s: corrupt or unreadable database file: %w", path, err)
+	}
+	return db, nil
+}
+
+func initialize(tx *bbolt.Tx) error {
+	for _, name := range allBuckets() {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	for k, v := range map[string][]byte{
+		string(keyFormat): []byte(formatV1), string(keyRevision): revKey(0),
+		string(keyCompacted): revKey(0), string(keyTokenKey): key,
+	} {
+		if err := meta.Put([]byte(k), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func allBuckets() [][]byte {
+	names := [][]byte{bucketMeta, bucketChanges, bucketCreditCodes, bucketRequests, bucketRequestLog}
+	for _, c := range registry.Collections {
+		names = append(names, schemas[c].primary, schemas[c].index)
+	}
+	return names
+}
+
+// load checks the format and reads the counters.
+func (s *Store) load(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil || string(meta.Get(keyFormat)) != formatV1 {
+		return ErrForeign
+	}
+	for _, name := range allBuckets() {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("%w: bucket %q is missing", ErrForeign, name)
+		}
+	}
+	rev, comp, key := meta.Get(keyRevision), meta.Get(keyCompacted), meta.Get(keyTokenKey)
+	if len(rev) != 8 || len(comp) != 8 || len(key) != 32 {
+		return fmt.Errorf("%w: damaged meta bucket", ErrForeign)
+	}
+	s.revision.Store(revFromKey(rev))
+	s.compacted.Store(revFromKey(comp))
+	s.tokenKey = append([]byte(nil), key...)
+	return nil
+}
+
+// Close stops accepting mutations, commits those already queued, and
+// closes the file.
+func (s *Store) Close() error {
+	s.closeMu.Do(func() { close(s.closing) })
+	<-s.loopEnd
+	return s.db.Close()
+}
+
+// TokenKey returns a secret kept in the file, for signing page tokens so
+// they survive restarts and cannot be forged.
+func (s *Store) TokenKey() []byte { return s.tokenKey }
+
+// Revision returns the last committed revision.
+func (s *Store) Revision() int64 { return s.revision.Load() }
+
+// CompactedRevision returns the highest revision removed from the log.
+func (s *Store) CompactedRevision() int64 { return s.compacted.Load() }
+
+// Committed returns a channel that is closed at the next commit.
+func (s *Store) Committed() <-chan struct{} {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	return s.commitCh
+}
+
+func (s *Store) broadcast() {
+	s.commitMu.Lock()
+	close(s.commitCh)
+	s.commitCh = make(chan struct{})
+	s.commitMu.Unlock()
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.db.Path() }
+
+// view runs fn in a read transaction.
+func (s *Store) view(fn func(*bbolt.Tx) error) error {
+	select {
+	case <-s.closing:
+		return ErrClosed
+	default:
+	}
+	return s.db.View(fn)
+}

@@ -1,0 +1,93 @@
+package registry
+
+import "time"
+
+// Resource is any registry resource: *Entity, *Group, *Membership,
+// *TalentRecord or *Program.
+type Resource interface {
+	// Name returns the resource name, e.g. "entities/x".
+	Name() string
+	// Collection returns the kind of resource.
+	Collection() Collection
+	// Metadata returns the resource's times and revision.
+	Metadata() *Meta
+	// Validate checks every client-set field, naming fields under prefix.
+	Validate(prefix string) error
+}
+
+// Name returns "entities/{id}".
+func (e *Entity) Name() string { return EntityName(e.ID) }
+
+// Name returns "groups/{id}".
+func (g *Group) Name() string { return GroupName(g.ID) }
+
+// Name returns "groups/{group}/memberships/{entity}".
+func (m *Membership) Name() string { return MembershipName(m.GroupID, m.EntityID) }
+
+// Name returns "talentRecords/{id}".
+func (r *TalentRecord) Name() string { return TalentRecordName(r.ID) }
+
+// Name returns "programs/{id}".
+func (p *Program) Name() string { return ProgramName(p.ID) }
+
+// Collection returns Entities.
+func (*Entity) Collection() Collection { return Entities }
+
+// Collection returns Groups.
+func (*Group) Collection() Collection { return Groups }
+
+// Collection returns Memberships.
+func (*Membership) Collection() Collection { return Memberships }
+
+// Collection returns TalentRecords.
+func (*TalentRecord) Collection() Collection { return TalentRecords }
+
+// Collection returns Programs.
+func (*Program) Collection() Collection { return Programs }
+
+// Metadata returns the entity's metadata.
+func (e *Entity) Metadata() *Meta { return &e.Meta }
+
+// Metadata returns the group's metadata.
+func (g *Group) Metadata() *Meta { return &g.Meta }
+
+// Metadata returns the membership's metadata.
+func (m *Membership) Metadata() *Meta { return &m.Meta }
+
+// Metadata returns the record's metadata.
+func (r *TalentRecord) Metadata() *Meta { return &r.Meta }
+
+// Metadata returns the programme's metadata.
+func (p *Program) Metadata() *Meta { return &p.Meta }
+
+// ChangeType says what a change did.
+type ChangeType uint8
+
+// Change types; the numbers match the API's enum numbers.
+const (
+	ChangeCreated ChangeType = iota + 1
+	ChangeUpdated
+	ChangeDeleted
+)
+
+// Change is one committed change to one resource.
+type Change struct {
+	// Revision is the registry revision of this change: strictly
+	// increasing, without gaps or reuse.
+	Revision int64
+	// CommitTime is when the transaction holding the change committed.
+	CommitTime time.Time
+	Type       ChangeType
+	// Before is the resource before the change; nil for ChangeCreated.
+	Before Resource
+	// After is the resource after the change; nil for ChangeDeleted.
+	After Resource
+}
+
+// Name returns the name of the changed resource.
+func (c *Change) Name() string {
+	if c.After != nil {
+		return c.After.Name()
+	}
+	return c.Before.Name()
+}

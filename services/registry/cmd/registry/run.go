@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	bbolt "go.etcd.io/bbolt"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/platform/admin"
+	"talentreg/platform/flagenv"
+	"talentreg/platform/grpcserver"
+	"talentreg/platform/logging"
+	"talentreg/services/registry/bolt"
+	"talentreg/services/registry/grpcapi"
+)
+
+// Config is the registry's configuration.
+type Config struct {
+	GRPCAddr         string
+	DB               string
+	AdminAddr        string
+	RetainChanges    int64
+	ProgressInterval time.Duration
+	MmapSize         int
+	ShutdownGrace    time.Duration
+	LogLevel         string
+}
+
+// DefaultConfig returns the defaults of API.md "Running".
+func DefaultConfig() Config {
+	return Config{
+		GRPCAddr: "127.0.0.1:9090", DB: "data/registry.db", AdminAddr: "127.0.0.1:9091",
+		RetainChanges: 1_000_000, ProgressInterval: 5 * time.Second, MmapSize: 4 << 30,
+		ShutdownGrace: 10 * time.Second, LogLevel: "info",
+	}
+}
+
+// AddFlags registers every field on fs.
+func (c *Config) AddFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address")
+	fs.StringVar(&c.DB, "db", c.DB, "bbolt database file (created if missing)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin HTTP address for /metrics and /debug/pprof (empty disables)")
+	fs.Int64Var(&c.RetainChanges, "retain-changes", c.RetainChanges, "change events kept before compaction")
+	fs.DurationVar(&c.ProgressInterval, "progress-interval", c.ProgressInterval, "how often a quiet WatchChanges stream gets a progress message")
+	fs.IntVar(&c.MmapSize, "mmap-size", c.MmapSize, "initial bbolt mmap size in bytes (address space, not memory)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long in-flight calls may finish after SIGTERM")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+}
+
+// Validate reports the first invalid field.
+func (c *Config) Validate() error {
+	switch {
+	case c.GRPCAddr == "":
+		return errors.New("--grpc-addr must not be empty")
+	case c.DB == "":
+		return errors.New("--db must not be empty")
+	case c.RetainChanges < 1:
+		return fmt.Errorf("--retain-changes must be at least 1, got %d", c.RetainChanges)
+	case c.ProgressInterval < 10*time.Millisecond:
+		return fmt.Errorf("--progress-interval must be at least 10ms, got %s", c.ProgressInterval)
+	case c.MmapSize < 0:
+		return fmt.Errorf("--mmap-size must not be negative")
+	}
+	return nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "check":
+			return check(args[1:], getenv, stdout, stderr)
+		case "compact":
+			return compact(args[1:], getenv, stdout, stderr)
+		}
+	}
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("registry", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.AddFlags(fs)
+	if err := flagenv.Parse(fs, args, getenv); err != nil {
+		return usageError{err}
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	log, err := logging.New(stderr, "registry", cfg.LogLevel)
+	if err != nil {
+		return usageError{err}
+	}
+	return serve(ctx, cfg, log)
+}
+
+func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	store, err := bolt.Open(cfg.DB, bolt.Options{RetainChanges: cfg.RetainChanges, InitialMmapSize: cfg.MmapSize})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing the database", "err", err)
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "talentreg_registry_revision", Help: "Last committed registry revision.",
+	}, func() float64 { return float64(store.Revision()) }))
+
+	api := grpcapi.New(store, grpcapi.Options{TokenKey: store.TokenKey(), ProgressInterval: cfg.ProgressInterval, Logger: log})
+	srv := grpcserver.New(log, reg)
+	registryv1.RegisterRegistryServiceServer(srv.Server, api)
+	srv.Health.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+
+	lis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	adminDone := make(chan error, 1)
+	if cfg.AdminAddr != "" {
+		alis, err := net.Listen("tcp", cfg.AdminAddr)
+		if err != nil {
+			lis.Close()
+			return err
+		}
+		log.Info("admin serving", "addr", alis.Addr().String())
+		go func() { adminDone <- admin.Serve(ctx, alis, admin.Handler(reg), log) }()
+	} else {
+		adminDone <- nil
+	}
+	log.Info("serving", "grpc_addr", lis.Addr().String(), "db", cfg.DB, "revision", store.Revision())
+
+	// On shutdown, end watch and snapshot streams first: they never end on
+	// their own and would hold the graceful stop for the whole grace period.
+	go func() { <-ctx.Done(); api.Shutdown() }()
+	serveErr := srv.Serve(ctx, lis, cfg.ShutdownGrace)
+	cancel()
+	if err := <-adminDone; err != nil && serveErr == nil {
+		serveErr = err
+	}
+	log.Info("stopped", "revision", store.Revision())
+	return serveErr
+}
+
+// check verifies a database file offline.
+func check(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("registry check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	db := fs.String("db", "data/registry.db", "database file")
+	if err := flagenv.Parse(fs, args, getenv); err != nil {
+		return usageError{err}
+	}
+	store, err := bolt.Open(*db, bolt.Options{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.Check(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: consistent at revision %d (compacted up to %d)\n", *db, store.Revision(), store.CompactedRevision())
+	return nil
+}
+
+// compact writes a compacted copy of a database with bbolt.Compact.
+func compact(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("registry compact", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	src := fs.String("db", "data/registry.db", "database file to read (not modified)")
+	dst := fs.String("out", "", "new file to write (must not exist)")
+	if err := flagenv.Parse(fs, args, getenv); err != nil {
+		return usageError{err}
+	}
+	if *dst == "" {
+		return usageError{errors.New("--out is required")}
+	}
+	if _, err := os.Stat(*dst); err == nil {
+		return usageError{fmt.Errorf("--out %s already exists", *dst)}
+	}
+	// Open through the store first: it refuses foreign, corrupt or locked
+	// files with a clear error.
+	store, err := bolt.Open(*src, bolt.Options{})
+	if err != nil {
+		return err
+	}
+	if err := store.Close(); err != nil {
+		return err
+	}
+	from, err := bbolt.Open(*src, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	defer from.Close()
+	to, err := bbolt.Open(*dst, 0o600, &bbolt.Options{Timeout: time.Second, FreelistType: bbolt.FreelistMapType})
+	if err != nil {
+		return err
+	}
+	if err := bbolt.Compact(to, from, 64<<20); err != nil {
+		to.Close()
+		return err
+	}
+	if err := to.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "compacted %s into %s\n", *src, *dst)
+	return nil
+}

@@ -1,0 +1,65 @@
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+
+	"talentreg/services/registry"
+)
+
+// Domain is the google.rpc.ErrorInfo domain of every talentreg error.
+const Domain = "talentreg"
+
+// grpcCodes is the one mapping from domain error codes to gRPC codes.
+var grpcCodes = map[registry.Code]codes.Code{
+	registry.CodeInvalidArgument:    codes.InvalidArgument,
+	registry.CodeNotFound:           codes.NotFound,
+	registry.CodeAlreadyExists:      codes.AlreadyExists,
+	registry.CodeAborted:            codes.Aborted,
+	registry.CodeFailedPrecondition: codes.FailedPrecondition,
+	registry.CodeOutOfRange:         codes.OutOfRange,
+}
+
+// toStatus turns any error from the domain or the store into a gRPC status
+// error. Domain errors carry ErrorInfo and, for validation failures,
+// BadRequest details; context errors pass through; anything else is
+// INTERNAL, its detail logged and not leaked.
+func toStatus(ctx context.Context, log *slog.Logger, err error) error {
+	if err == nil {
+		return nil
+	}
+	var de *registry.Error
+	switch {
+	case errors.As(err, &de) && grpcCodes[de.Code] != codes.OK:
+		st := status.New(grpcCodes[de.Code], de.Message)
+		details := []protoadapt.MessageV1{protoadapt.MessageV1Of(&errdetails.ErrorInfo{Reason: de.Reason, Domain: Domain, Metadata: de.Metadata})}
+		if len(de.Violations) > 0 {
+			br := &errdetails.BadRequest{}
+			for _, v := range de.Violations {
+				br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
+			}
+			details = append(details, protoadapt.MessageV1Of(br))
+		}
+		if withDetails, derr := st.WithDetails(details...); derr == nil {
+			st = withDetails
+		}
+		return st.Err()
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "request canceled")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	case errors.Is(err, registry.ErrStoreClosed):
+		return status.Error(codes.Unavailable, "registry is shutting down; retry")
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	log.ErrorContext(ctx, "internal error", "err", err)
+	return status.Error(codes.Internal, "internal error")
+}

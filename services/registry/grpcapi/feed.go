@@ -1,0 +1,135 @@
+package grpcapi
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/services/registry"
+)
+
+// watchBatch is how many changes one WatchChanges message carries at most.
+const watchBatch = 500
+
+// snapshotBatch is how many resources one StreamSnapshot message carries.
+const snapshotBatch = 1000
+
+// ListChanges implements registryv1.RegistryServiceServer.
+func (s *Server) ListChanges(ctx context.Context, req *registryv1.ListChangesRequest) (*registryv1.ListChangesResponse, error) {
+	const scope = "changes"
+	if req.GetStartRevision() < 0 {
+		return nil, s.err(ctx, registry.InvalidField("start_revision", "must not be negative, got %d", req.GetStartRevision()))
+	}
+	limit, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	from := req.GetStartRevision()
+	cursor, err := s.tokens.decode(scope, req.GetPageToken())
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	if cursor != "" {
+		if from, err = strconv.ParseInt(cursor, 10, 64); err != nil {
+			return nil, s.err(ctx, invalidToken())
+		}
+	}
+	page, err := s.store.ListChanges(ctx, from, limit)
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	resp := &registryv1.ListChangesResponse{Changes: make([]*registryv1.Change, len(page.Changes)), Revision: page.Revision}
+	for i := range page.Changes {
+		resp.Changes[i] = changeToProto(&page.Changes[i])
+	}
+	if n := len(page.Changes); n > 0 && page.More {
+		resp.NextPageToken = s.tokens.encode(scope, strconv.FormatInt(page.Changes[n-1].Revision+1, 10))
+	}
+	return resp, nil
+}
+
+// WatchChanges implements registryv1.RegistryServiceServer. It reads the
+// log from bbolt in revision order and, once caught up, waits for the next
+// commit and reads again: replay and live tail are the same loop over the
+// same log, so the switch between them can neither skip nor repeat a
+// revision.
+func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.ServerStreamingServer[registryv1.WatchChangesResponse]) error {
+	ctx := stream.Context()
+	next := req.GetStartRevision()
+	switch {
+	case next < 0:
+		return s.err(ctx, registry.InvalidField("start_revision", "must not be negative, got %d", next))
+	case next == 0:
+		next = s.store.Revision() + 1
+	}
+	ticker := time.NewTicker(s.progress)
+	defer ticker.Stop()
+	for {
+		// Take the commit signal before reading, so a commit landing
+		// between the read and the wait still wakes us.
+		committed := s.store.Committed()
+		page, err := s.store.ListChanges(ctx, next, watchBatch)
+		if err != nil {
+			return s.err(ctx, err)
+		}
+		if n := len(page.Changes); n > 0 {
+			msg := &registryv1.WatchChangesResponse{Changes: make([]*registryv1.Change, n), Revision: page.Changes[n-1].Revision}
+			for i := range page.Changes {
+				msg.Changes[i] = changeToProto(&page.Changes[i])
+			}
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+			next = page.Changes[n-1].Revision + 1
+			continue
+		}
+		select {
+		case <-committed:
+		case <-ticker.C:
+			// Nothing after next-1 had committed when the page was read.
+			if err := stream.Send(&registryv1.WatchChangesResponse{Revision: max(page.Revision, next-1)}); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return s.err(ctx, ctx.Err())
+		case <-s.stop:
+			return status.Error(codes.Unavailable, "registry is shutting down; resume from the last revision received")
+		}
+	}
+}
+
+// StreamSnapshot implements registryv1.RegistryServiceServer.
+func (s *Server) StreamSnapshot(_ *registryv1.StreamSnapshotRequest, stream grpc.ServerStreamingServer[registryv1.StreamSnapshotResponse]) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	msg := &registryv1.StreamSnapshotResponse{}
+	err := s.store.Snapshot(ctx, func(rev int64) error {
+		msg.Revision = rev
+		return nil
+	}, func(r registry.Resource) error {
+		msg.Resources = append(msg.Resources, resourceToProto(r))
+		if len(msg.Resources) < snapshotBatch {
+			return nil
+		}
+		err := stream.Send(msg) // marshals before returning: msg can be reused
+		msg.Resources = msg.Resources[:0]
+		return err
+	})
+	if err != nil {
+		return s.err(ctx, err)
+	}
+	msg.Complete = true
+	return stream.Send(msg)
+}

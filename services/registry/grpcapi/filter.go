@@ -1,0 +1,177 @@
+package grpcapi
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.einride.tech/aip/filtering"
+	expr "google.golang.org/genproto/googleapis/api/expr/v1alpha1"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/services/registry"
+)
+
+// filterSpec is one collection's AIP-160 filter language: the identifiers
+// it declares and the indexed store field each maps to. Identifiers are
+// accepted in JSON (leadingEnterprise) and proto (leading_enterprise)
+// spelling. go.einride.tech/aip/filtering parses and type-checks; this file
+// only turns the checked tree into index conditions.
+type filterSpec struct {
+	decls  *filtering.Declarations
+	fields map[string]string // identifier → store field
+	lists  map[string]bool   // identifiers of repeated fields, which take ':'
+}
+
+func newFilterSpec(idents ...filtering.DeclarationOption) filterSpec {
+	opts := append([]filtering.DeclarationOption{filtering.DeclareStandardFunctions()}, idents...)
+	decls, err := filtering.NewDeclarations(opts...)
+	if err != nil {
+		panic(err) // the declarations below are static
+	}
+	return filterSpec{decls: decls, fields: map[string]string{}, lists: map[string]bool{}}
+}
+
+func (f filterSpec) with(field string, names ...string) filterSpec {
+	for _, n := range names {
+		f.fields[n] = field
+	}
+	return f
+}
+
+var (
+	entityKindType   = registryv1.EntityKind(0).Type()
+	groupKindType    = registryv1.GroupKind(0).Type()
+	roleType         = registryv1.MembershipRole(0).Type()
+	categoryType     = registryv1.TalentCategory(0).Type()
+	programLevelType = registryv1.ProgramLevel(0).Type()
+
+	entityFilter = func() filterSpec {
+		f := newFilterSpec(
+			filtering.DeclareEnumIdent("kind", entityKindType),
+			filtering.DeclareIdent("region", filtering.TypeString),
+			filtering.DeclareIdent("industries", filtering.TypeList(filtering.TypeString)),
+			filtering.DeclareIdent("leadingEnterprise", filtering.TypeBool),
+			filtering.DeclareIdent("leading_enterprise", filtering.TypeBool),
+			filtering.DeclareIdent("futureIndustryPlatform", filtering.TypeBool),
+			filtering.DeclareIdent("future_industry_platform", filtering.TypeBool),
+		).with("kind", "kind").with("region", "region").with("industries", "industries").
+			with("leading_enterprise", "leadingEnterprise", "leading_enterprise").
+			with("future_industry_platform", "futureIndustryPlatform", "future_industry_platform")
+		f.lists["industries"] = true
+		return f
+	}()
+	groupFilter = newFilterSpec(
+		filtering.DeclareEnumIdent("kind", groupKindType),
+		filtering.DeclareIdent("field", filtering.TypeString),
+	).with("kind", "kind").with("field", "field")
+	membershipFilter = newFilterSpec(
+		filtering.DeclareIdent("entity", filtering.TypeString),
+		filtering.DeclareEnumIdent("role", roleType),
+	).with("entity", "entity").with("role", "role")
+	talentRecordFilter = newFilterSpec(
+		filtering.DeclareIdent("subject", filtering.TypeString),
+		filtering.DeclareEnumIdent("category", categoryType),
+		filtering.DeclareIdent("program", filtering.TypeString),
+		filtering.DeclareIdent("period", filtering.TypeString),
+	).with("subject", "subject").with("category", "category").with("program", "program").with("period", "period")
+	programFilter = newFilterSpec(
+		filtering.DeclareEnumIdent("level", programLevelType),
+	).with("level", "level")
+)
+
+// parse turns a filter into index conditions. Supported: comparisons
+// `field = value` (and `industries:"x"` on repeated fields) joined by AND.
+func (f filterSpec) parse(filter string) ([]registry.Condition, error) {
+	if strings.TrimSpace(filter) == "" {
+		return nil, nil
+	}
+	if len(filter) > 4096 {
+		return nil, filterError("must be at most 4096 characters")
+	}
+	parsed, err := filtering.ParseFilterString(filter, f.decls)
+	if err != nil {
+		return nil, filterError("%v (fields: %s)", err, f.names())
+	}
+	var conds []registry.Condition
+	if err := f.collect(parsed.CheckedExpr.GetExpr(), &conds); err != nil {
+		return nil, err
+	}
+	return conds, nil
+}
+
+func (f filterSpec) collect(e *expr.Expr, conds *[]registry.Condition) error {
+	call := e.GetCallExpr()
+	if call == nil {
+		return filterError("expected comparisons joined by AND")
+	}
+	args := call.GetArgs()
+	switch call.GetFunction() {
+	case filtering.FunctionAnd:
+		for _, a := range args {
+			if err := f.collect(a, conds); err != nil {
+				return err
+			}
+		}
+		return nil
+	case filtering.FunctionEquals, filtering.FunctionHas:
+	default:
+		return filterError("operator %s is not supported: use field = value (industries:\"id\" for industries) joined by AND", call.GetFunction())
+	}
+	if len(args) != 2 || args[0].GetIdentExpr() == nil {
+		return filterError("the left side of %s must be a field (%s)", call.GetFunction(), f.names())
+	}
+	ident := args[0].GetIdentExpr().GetName()
+	field, ok := f.fields[ident]
+	if !ok {
+		return filterError("cannot filter on %q (fields: %s)", ident, f.names())
+	}
+	if (call.GetFunction() == filtering.FunctionHas) != f.lists[ident] {
+		if f.lists[ident] {
+			return filterError("%s is a list: use %s:\"value\"", ident, ident)
+		}
+		return filterError("use %s = value; ':' applies to lists", ident)
+	}
+	value, err := literal(args[1])
+	if err != nil {
+		return err
+	}
+	*conds = append(*conds, registry.Condition{Field: field, Value: value})
+	return nil
+}
+
+// literal returns the value compared with: a string, a bool, or an enum
+// value name (which the checker has already matched to the field's enum).
+func literal(e *expr.Expr) (string, error) {
+	if id := e.GetIdentExpr(); id != nil {
+		return id.GetName(), nil
+	}
+	c := e.GetConstExpr()
+	switch v := c.GetConstantKind().(type) {
+	case *expr.Constant_StringValue:
+		return v.StringValue, nil
+	case *expr.Constant_BoolValue:
+		return fmt.Sprint(v.BoolValue), nil
+	}
+	return "", filterError("the right side of a comparison must be a string, a bool or an enum value")
+}
+
+func (f filterSpec) names() string {
+	var ns []string
+	for n := range f.fields {
+		if !strings.Contains(n, "_") { // list JSON spellings only
+			ns = append(ns, n)
+		}
+	}
+	slices.Sort(ns)
+	return strings.Join(ns, ", ")
+}
+
+func filterError(format string, args ...any) error {
+	desc := fmt.Sprintf(format, args...)
+	return &registry.Error{
+		Code: registry.CodeInvalidArgument, Reason: registry.ReasonInvalidFilter,
+		Message:    "filter: " + desc,
+		Violations: []registry.FieldViolation{{Field: "filter", Description: desc}},
+	}
+}

@@ -1,0 +1,153 @@
+package grpcapi
+
+import (
+	"errors"
+	"io"
+
+	"google.golang.org/grpc"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/services/registry"
+)
+
+const (
+	// importChunk is how many items one import transaction takes.
+	importChunk = 2000
+	// maxImportErrors bounds the error list of one response; the failed
+	// counts stay exact.
+	maxImportErrors = 10000
+)
+
+type importChunkItems struct {
+	items []registry.Resource
+	base  int64
+}
+
+// Import implements registryv1.RegistryServiceServer. One goroutine
+// receives and converts while this one commits, so decoding the next chunk
+// overlaps the fsync of the previous one; chunks are re-cut to importChunk
+// items whatever the client's message sizes.
+func (s *Server) Import(stream grpc.ClientStreamingServer[registryv1.ImportRequest, registryv1.ImportResponse]) error {
+	ctx := stream.Context()
+	chunks := make(chan importChunkItems, 2)
+	var convErrs []registry.ImportItemError
+	convFailed := map[registry.Collection]int64{}
+	recvErr := make(chan error, 1)
+	go func() {
+		defer close(chunks)
+		var index int64
+		cur := importChunkItems{}
+		flush := func() bool {
+			if len(cur.items) == 0 {
+				return true
+			}
+			select {
+			case chunks <- cur:
+			case <-ctx.Done():
+				return false
+			}
+			cur = importChunkItems{base: index}
+			return true
+		}
+		for {
+			req, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				flush()
+				recvErr <- nil
+				return
+			}
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			for _, p := range req.GetItems() {
+				r, err := resourceFromProto("items["+itoa(int(index))+"]", p)
+				if err != nil {
+					convErrs = append(convErrs, registry.ImportItemError{Index: index, Name: nameOf(p), Field: fieldOf(err), Err: err})
+					if r != nil {
+						convFailed[r.Collection()]++
+					}
+				} else {
+					if len(cur.items) == 0 {
+						cur.base = index
+					}
+					cur.items = append(cur.items, r)
+				}
+				index++
+				if len(cur.items) >= importChunk && !flush() {
+					recvErr <- ctx.Err()
+					return
+				}
+			}
+		}
+	}()
+
+	resp := &registryv1.ImportResponse{}
+	counts := map[registry.Collection]*registryv1.ImportCounts{
+		registry.Entities: {}, registry.Groups: {}, registry.Memberships: {}, registry.TalentRecords: {}, registry.Programs: {},
+	}
+	var itemErrs []registry.ImportItemError
+	var commitErr error
+	for chunk := range chunks {
+		if commitErr != nil {
+			continue // drain so the receiver can finish
+		}
+		res, err := s.store.Import(ctx, chunk.items, chunk.base)
+		if err != nil {
+			commitErr = err
+			continue
+		}
+		for c, n := range res.Counts {
+			counts[c].Created += n.Created
+			counts[c].Updated += n.Updated
+			counts[c].Unchanged += n.Unchanged
+			counts[c].Failed += n.Failed
+		}
+		itemErrs = append(itemErrs, res.Errors...)
+	}
+	if err := <-recvErr; err != nil {
+		return s.err(ctx, err)
+	}
+	if commitErr != nil {
+		return s.err(ctx, commitErr)
+	}
+	for c, n := range convFailed {
+		counts[c].Failed += n
+	}
+	itemErrs = append(convErrs, itemErrs...)
+	for _, e := range itemErrs {
+		if len(resp.Errors) == maxImportErrors {
+			break
+		}
+		resp.Errors = append(resp.Errors, &registryv1.ImportError{Index: e.Index, Name: e.Name, Field: e.Field, Message: e.Err.Error()})
+	}
+	resp.Entities, resp.Groups, resp.Memberships = counts[registry.Entities], counts[registry.Groups], counts[registry.Memberships]
+	resp.TalentRecords, resp.Programs = counts[registry.TalentRecords], counts[registry.Programs]
+	resp.Revision = s.store.Revision()
+	setRevision(ctx, resp.Revision)
+	return stream.SendAndClose(resp)
+}
+
+func nameOf(p *registryv1.Resource) string {
+	switch x := p.GetResource().(type) {
+	case *registryv1.Resource_Entity:
+		return x.Entity.GetName()
+	case *registryv1.Resource_Group:
+		return x.Group.GetName()
+	case *registryv1.Resource_Membership:
+		return x.Membership.GetName()
+	case *registryv1.Resource_TalentRecord:
+		return x.TalentRecord.GetName()
+	case *registryv1.Resource_Program:
+		return x.Program.GetName()
+	}
+	return ""
+}
+
+func fieldOf(err error) string {
+	var e *registry.Error
+	if errors.As(err, &e) && len(e.Violations) > 0 {
+		return e.Violations[0].Field
+	}
+	return ""
+}

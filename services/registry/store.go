@@ -1,0 +1,120 @@
+package registry
+
+import "context"
+
+// Page limits for List calls (AIP-158).
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 1000
+)
+
+// Condition is one equality test of a list filter: the resource's Field
+// (an indexed field, see the List methods) has Value.
+type Condition struct {
+	Field string
+	Value string
+}
+
+// ListQuery selects one page of a collection in primary-key order.
+type ListQuery struct {
+	// Conditions, all of which must hold. Each is answered from an index.
+	Conditions []Condition
+	// After is the cursor of the previous page's last item; empty for the
+	// first page. Cursors are opaque to callers.
+	After string
+	// Limit is the page size, 1 to MaxPageSize.
+	Limit int
+}
+
+// ChangePage is one page of the change log.
+type ChangePage struct {
+	Changes []Change
+	// Revision is the registry revision when the page was read.
+	Revision int64
+	// More is true when changes after the last one had committed.
+	More bool
+}
+
+// ImportCounts counts the outcomes of one kind of resource in an Import.
+type ImportCounts struct {
+	Created, Updated, Unchanged, Failed int64
+}
+
+// ImportItemError reports one rejected Import item.
+type ImportItemError struct {
+	// Index is the item's position in the whole import, from 0.
+	Index int64
+	Name  string
+	Field string
+	Err   error
+}
+
+// ImportResult is what one Import chunk did.
+type ImportResult struct {
+	Counts   map[Collection]*ImportCounts
+	Errors   []ImportItemError
+	Revision int64
+}
+
+// Store is the registry's storage contract. Every mutation is atomic and
+// durable before it returns, and returns the last revision it committed.
+// Errors are *Error values (see Code) or, for storage failures, other
+// errors. Update methods take the current etag ("" skips the check) and an
+// apply function that edits a copy of the stored resource; a change that
+// alters nothing commits nothing.
+type Store interface {
+	CreateEntity(ctx context.Context, e *Entity, requestID string) (*Entity, int64, error)
+	BatchCreateEntities(ctx context.Context, es []*Entity) ([]*Entity, int64, error)
+	GetEntity(ctx context.Context, id string) (*Entity, error)
+	// ListEntities filters on kind, region, industries,
+	// leading_enterprise and future_industry_platform.
+	ListEntities(ctx context.Context, q ListQuery) ([]*Entity, string, error)
+	UpdateEntity(ctx context.Context, id, etag string, apply func(*Entity)) (*Entity, int64, error)
+	DeleteEntity(ctx context.Context, id, etag string, force bool) (int64, error)
+
+	CreateGroup(ctx context.Context, g *Group, requestID string) (*Group, int64, error)
+	GetGroup(ctx context.Context, id string) (*Group, error)
+	// ListGroups filters on kind and field.
+	ListGroups(ctx context.Context, q ListQuery) ([]*Group, string, error)
+	UpdateGroup(ctx context.Context, id, etag string, apply func(*Group)) (*Group, int64, error)
+	DeleteGroup(ctx context.Context, id, etag string, force bool) (int64, error)
+
+	CreateMembership(ctx context.Context, m *Membership, requestID string) (*Membership, int64, error)
+	GetMembership(ctx context.Context, groupID, entityID string) (*Membership, error)
+	// ListMemberships lists one group's memberships, or every group's when
+	// groupID is "-"; it filters on entity (a full entity name) and role.
+	ListMemberships(ctx context.Context, groupID string, q ListQuery) ([]*Membership, string, error)
+	UpdateMembership(ctx context.Context, groupID, entityID, etag string, apply func(*Membership)) (*Membership, int64, error)
+	DeleteMembership(ctx context.Context, groupID, entityID, etag string) (int64, error)
+
+	CreateTalentRecord(ctx context.Context, r *TalentRecord, requestID string) (*TalentRecord, int64, error)
+	GetTalentRecord(ctx context.Context, id string) (*TalentRecord, error)
+	// ListTalentRecords filters on subject, category, program and period.
+	ListTalentRecords(ctx context.Context, q ListQuery) ([]*TalentRecord, string, error)
+	UpdateTalentRecord(ctx context.Context, id, etag string, apply func(*TalentRecord)) (*TalentRecord, int64, error)
+	DeleteTalentRecord(ctx context.Context, id, etag string) (int64, error)
+
+	CreateProgram(ctx context.Context, p *Program, requestID string) (*Program, int64, error)
+	GetProgram(ctx context.Context, id string) (*Program, error)
+	// ListPrograms filters on level.
+	ListPrograms(ctx context.Context, q ListQuery) ([]*Program, string, error)
+	UpdateProgram(ctx context.Context, id, etag string, apply func(*Program)) (*Program, int64, error)
+	DeleteProgram(ctx context.Context, id, etag string, force bool) (int64, error)
+
+	// ListChanges returns up to limit changes from revision from on.
+	// Errors: CodeOutOfRange when from is compacted.
+	ListChanges(ctx context.Context, from int64, limit int) (ChangePage, error)
+	// Revision returns the last committed revision.
+	Revision() int64
+	// CompactedRevision returns the highest revision no longer in the log.
+	CompactedRevision() int64
+	// Committed returns a channel closed at the next commit.
+	Committed() <-chan struct{}
+	// Snapshot calls fn for every resource as of one revision, read in one
+	// transaction, in Collections order, after calling begin with that
+	// revision.
+	Snapshot(ctx context.Context, begin func(revision int64) error, fn func(Resource) error) error
+	// Import upserts resources by name, skipping (and reporting) bad ones;
+	// base is the index of items[0] in the whole import.
+	Import(ctx context.Context, items []Resource, base int64) (ImportResult, error)
+}

@@ -1,0 +1,185 @@
+package registry
+
+import (
+	"strconv"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on field sizes.
+const (
+	MaxDisplayName = 200
+	MaxRegion      = 100
+	MaxIndustries  = 32
+	MaxCount       = 1_000_000_000
+	MaxRequestID   = 128
+	MaxBatch       = 1000
+)
+
+// Validate checks every field of e a client sets, reporting each violation
+// under prefix (e.g. "entity.") in proto spelling.
+func (e *Entity) Validate(prefix string) error {
+	var v Violations
+	checkID(&v, prefix+"name", e.ID)
+	checkDisplayName(&v, prefix+"display_name", e.DisplayName)
+	if !e.Kind.Valid() {
+		v.Add(prefix+"kind", "is required: one of ENTITY_KIND_ENTERPRISE, ENTITY_KIND_UNIVERSITY, ENTITY_KIND_RESEARCH_INSTITUTE, ENTITY_KIND_INCUBATOR, ENTITY_KIND_OTHER")
+	}
+	if e.CreditCode != "" {
+		if err := CheckCreditCode(e.CreditCode); err != nil {
+			v.Add(prefix+"credit_code", "%v", err)
+		}
+	}
+	checkText(&v, prefix+"region", e.Region, 0, MaxRegion)
+	if len(e.Industries) > MaxIndustries {
+		v.Add(prefix+"industries", "at most %d industries, got %d", MaxIndustries, len(e.Industries))
+	} else {
+		seen := make(map[string]bool, len(e.Industries))
+		for i, ind := range e.Industries {
+			switch {
+			case !ValidID(ind):
+				v.Add(indexed(prefix+"industries", i), "must be an industry id matching ^[a-z][a-z0-9-]{0,62}$, got %q", clip(ind))
+			case seen[ind]:
+				v.Add(indexed(prefix+"industries", i), "duplicate industry %q", ind)
+			}
+			seen[ind] = true
+		}
+	}
+	return v.Err()
+}
+
+// Validate checks every field of g a client sets.
+func (g *Group) Validate(prefix string) error {
+	var v Violations
+	checkID(&v, prefix+"name", g.ID)
+	checkDisplayName(&v, prefix+"display_name", g.DisplayName)
+	if !g.Kind.Valid() {
+		v.Add(prefix+"kind", "is required: one of GROUP_KIND_CONSORTIUM, GROUP_KIND_ALLIANCE")
+	}
+	if g.Field != "" && !ValidID(g.Field) {
+		v.Add(prefix+"field", "must be a slug matching ^[a-z][a-z0-9-]{0,62}$, got %q", clip(g.Field))
+	}
+	return v.Err()
+}
+
+// Validate checks every field of m a client sets.
+func (m *Membership) Validate(prefix string) error {
+	var v Violations
+	checkID(&v, prefix+"name", m.GroupID)
+	checkID(&v, prefix+"entity", m.EntityID)
+	if !m.Role.Valid() {
+		v.Add(prefix+"role", "is required: one of MEMBERSHIP_ROLE_LEAD, MEMBERSHIP_ROLE_MEMBER")
+	}
+	return v.Err()
+}
+
+// Validate checks every field of r a client sets.
+func (r *TalentRecord) Validate(prefix string) error {
+	var v Violations
+	checkID(&v, prefix+"name", r.ID)
+	if r.Subject == "" {
+		v.Add(prefix+"subject", "is required: entities/{entity} or groups/{group}")
+	} else if _, _, err := ParseSubject(prefix+"subject", r.Subject); err != nil {
+		_ = v.Merge(err)
+	}
+	if !r.Category.Valid() {
+		v.Add(prefix+"category", "is required: one of TALENT_CATEGORY_GATHERED, TALENT_CATEGORY_CULTIVATED, TALENT_CATEGORY_ASSESSED")
+	}
+	if r.Count <= 0 || r.Count > MaxCount {
+		v.Add(prefix+"count", "must be between 1 and %d, got %d", MaxCount, r.Count)
+	}
+	if r.Program != "" {
+		if _, err := ParseName(prefix+"program", Programs, r.Program); err != nil {
+			_ = v.Merge(err)
+		}
+	}
+	if r.Period != "" && !ValidPeriod(r.Period) {
+		v.Add(prefix+"period", "must be YYYY or YYYY-MM (year 1900-2999), got %q", clip(r.Period))
+	}
+	return v.Err()
+}
+
+// Validate checks every field of p a client sets.
+func (p *Program) Validate(prefix string) error {
+	var v Violations
+	checkID(&v, prefix+"name", p.ID)
+	checkDisplayName(&v, prefix+"display_name", p.DisplayName)
+	if !p.Level.Valid() {
+		v.Add(prefix+"level", "is required: one of PROGRAM_LEVEL_MUNICIPAL, PROGRAM_LEVEL_DISTRICT")
+	}
+	return v.Err()
+}
+
+// ValidPeriod reports whether p is "YYYY" or "YYYY-MM" with a year from 1900
+// to 2999 and a month from 01 to 12.
+func ValidPeriod(p string) bool {
+	switch len(p) {
+	case 4:
+		_, err := time.Parse("2006", p)
+		return err == nil && p >= "1900" && p <= "2999"
+	case 7:
+		_, err := time.Parse("2006-01", p)
+		return err == nil && p[:4] >= "1900" && p[:4] <= "2999"
+	}
+	return false
+}
+
+// ValidRequestID reports whether id is usable as an AIP-155 request id:
+// 1-128 printable ASCII characters.
+func ValidRequestID(id string) bool {
+	if len(id) == 0 || len(id) > MaxRequestID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func checkID(v *Violations, field, id string) {
+	if !ValidID(id) {
+		v.Add(field, "id must match ^[a-z][a-z0-9-]{0,62}$, got %q", clip(id))
+	}
+}
+
+func checkDisplayName(v *Violations, field, s string) {
+	if checkText(v, field, s, 1, MaxDisplayName) && isBlank(s) {
+		v.Add(field, "must not be blank")
+	}
+}
+
+// checkText rejects invalid UTF-8, control characters and lengths outside
+// [min, max] runes, and reports whether s passed.
+func checkText(v *Violations, field, s string, min, max int) bool {
+	if !utf8.ValidString(s) {
+		v.Add(field, "must be valid UTF-8")
+		return false
+	}
+	if n := utf8.RuneCountInString(s); n < min || n > max {
+		v.Add(field, "must be %d-%d characters, got %d", min, max, n)
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			v.Add(field, "must not contain control characters (found %U)", r)
+			return false
+		}
+	}
+	return true
+}
+
+func isBlank(s string) bool {
+	for _, r := range s {
+		if !unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func indexed(field string, i int) string {
+	return field + "[" + strconv.Itoa(i) + "]"
+}

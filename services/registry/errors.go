@@ -21,18 +21,18 @@ const (
 
 // Stable machine-readable reasons carried in google.rpc.ErrorInfo.
 const (
-	ReasonInvalidField       = "INVALID_FIELD"
-	ReasonNotFound           = "RESOURCE_NOT_FOUND"
-	ReasonReferenceNotFound  = "REFERENCE_NOT_FOUND"
-	ReasonAlreadyExists      = "RESOURCE_EXISTS"
-	ReasonCreditCodeTaken    = "CREDIT_CODE_TAKEN"
-	ReasonEtagMismatch       = "ETAG_MISMATCH"
-	ReasonHasDependants      = "HAS_DEPENDANTS"
-	ReasonRevisionCompacted  = "REVISION_COMPACTED"
-	ReasonInvalidPageToken   = "INVALID_PAGE_TOKEN"
-	ReasonInvalidFilter      = "INVALID_FILTER"
-	ReasonInvalidUpdateMask  = "INVALID_UPDATE_MASK"
-	ReasonBatchTooLarge      = "BATCH_TOO_LARGE"
+	ReasonInvalidField        = "INVALID_FIELD"
+	ReasonNotFound            = "RESOURCE_NOT_FOUND"
+	ReasonReferenceNotFound   = "REFERENCE_NOT_FOUND"
+	ReasonAlreadyExists       = "RESOURCE_EXISTS"
+	ReasonCreditCodeTaken     = "CREDIT_CODE_TAKEN"
+	ReasonEtagMismatch        = "ETAG_MISMATCH"
+	ReasonHasDependants       = "HAS_DEPENDANTS"
+	ReasonRevisionCompacted   = "REVISION_COMPACTED"
+	ReasonInvalidPageToken    = "INVALID_PAGE_TOKEN"
+	ReasonInvalidFilter       = "INVALID_FILTER"
+	ReasonInvalidUpdateMask   = "INVALID_UPDATE_MASK"
+	ReasonBatchTooLarge       = "BATCH_TOO_LARGE"
 	MetadataCompactedRevision = "compacted_revision"
 )
 

@@ -63,7 +63,9 @@ var membershipRoleNames = [...]string{"MEMBERSHIP_ROLE_UNSPECIFIED", "MEMBERSHIP
 func (r MembershipRole) String() string { return enumName(membershipRoleNames[:], int32(r)) }
 
 // Valid reports whether r is a role other than unspecified.
-func (r MembershipRole) Valid() bool { return r > MembershipRoleUnspecified && r <= MembershipRoleMember }
+func (r MembershipRole) Valid() bool {
+	return r > MembershipRoleUnspecified && r <= MembershipRoleMember
+}
 
 // TalentCategory says what a talent record counts.
 type TalentCategory int32
@@ -84,7 +86,9 @@ var talentCategoryNames = [...]string{
 func (c TalentCategory) String() string { return enumName(talentCategoryNames[:], int32(c)) }
 
 // Valid reports whether c is a category other than unspecified.
-func (c TalentCategory) Valid() bool { return c > TalentCategoryUnspecified && c <= TalentCategoryAssessed }
+func (c TalentCategory) Valid() bool {
+	return c > TalentCategoryUnspecified && c <= TalentCategoryAssessed
+}
 
 // ProgramLevel is the administrative level running a programme.
 type ProgramLevel int32

@@ -113,7 +113,7 @@ var (
 	}
 	programSchema = &schema{
 		coll: registry.Programs, primary: []byte("programs"), index: []byte("programs.idx"),
-		key:  func(r registry.Resource) []byte { return []byte(r.(*registry.Program).ID) },
+		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Program).ID) },
 		fields: []field{
 			{"level", func(r registry.Resource) []string { return one(r.(*registry.Program).Level.String()) }},
 		},

@@ -17,6 +17,7 @@ require (
 replace talentreg/gen => ../../gen
 
 require (
+	go.etcd.io/bbolt v1.5.0
 	google.golang.org/protobuf v1.36.12
 	pgregory.net/rapid v1.3.0
 )

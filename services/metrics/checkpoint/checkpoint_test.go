@@ -1,0 +1,230 @@
+package checkpoint_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"talentreg/services/metrics"
+	"talentreg/services/metrics/checkpoint"
+	"talentreg/services/metrics/internal/feedmodel"
+	"talentreg/services/metrics/projection"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// openStore opens a checkpoint in a temporary folder and checks the file's
+// consistency when the test ends.
+func openStore(t *testing.T, path string) *checkpoint.Store {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "metrics.db")
+	}
+	s, err := checkpoint.Open(path, checkpoint.Options{Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Check(); err != nil {
+			t.Errorf("consistency check: %v", err)
+		}
+		_ = s.Close()
+	})
+	return s
+}
+
+// example returns a model and a projection that applied its changes.
+func example(t *testing.T) (*feedmodel.Model, *projection.Projection) {
+	m := feedmodel.New()
+	p := projection.New()
+	apply := func(cs []*registryv1.Change) {
+		for _, c := range cs {
+			if err := p.Apply(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	apply(m.Put(feedmodel.Program("haihe")))
+	apply(m.Put(feedmodel.Entity("tju", registryv1.EntityKind_ENTITY_KIND_UNIVERSITY, "Tianjin", []string{"aerospace"}, false, true)))
+	apply(m.Put(feedmodel.Entity("acme", registryv1.EntityKind_ENTITY_KIND_ENTERPRISE, "", nil, true, false)))
+	apply(m.Put(feedmodel.Group("a1", registryv1.GroupKind_GROUP_KIND_ALLIANCE, "aerospace")))
+	apply(m.Put(feedmodel.Membership("a1", "tju", registryv1.MembershipRole_MEMBERSHIP_ROLE_LEAD)))
+	apply(m.Put(feedmodel.Membership("a1", "acme", registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER)))
+	apply(m.Put(feedmodel.Record("r1", "entities/tju", registryv1.TalentCategory_TALENT_CATEGORY_ASSESSED, 9, "programs/haihe", "2024")))
+	apply(m.Put(feedmodel.Record("r2", "groups/a1", registryv1.TalentCategory_TALENT_CATEGORY_GATHERED, 4, "", "")))
+	return m, p
+}
+
+func same(t *testing.T, got, want *projection.Projection) {
+	t.Helper()
+	if d := metrics.Diff(got.Figures(), want.Figures()); len(d) > 0 {
+		t.Fatalf("loaded projection differs: %v", d)
+	}
+}
+
+func TestStore_SaveLoad_Full(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "metrics.db")
+	_, p := example(t)
+	s, err := checkpoint.Open(path, checkpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.Load(); err != nil || ok {
+		t.Fatalf("Load of a new file: ok=%v err=%v, want nothing", ok, err)
+	}
+	if err := s.Save(p.Delta()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, path)
+	got, ok, err := s.Load()
+	if err != nil || !ok {
+		t.Fatalf("Load: ok=%v err=%v", ok, err)
+	}
+	same(t, got, p)
+	if rev, ok, _ := s.Revision(); !ok || rev != p.Revision() {
+		t.Fatalf("Revision = %d, %v; want %d", rev, ok, p.Revision())
+	}
+}
+
+// TestStore_SaveLoad_Incremental saves a full delta, then deltas of
+// updates and cascade deletes: the file then loads what the projection
+// holds.
+func TestStore_SaveLoad_Incremental(t *testing.T) {
+	s := openStore(t, "")
+	m, p := example(t)
+	if err := s.Save(p.Delta()); err != nil {
+		t.Fatal(err)
+	}
+	for _, cs := range [][]*registryv1.Change{
+		m.Put(feedmodel.Entity("acme", registryv1.EntityKind_ENTITY_KIND_INCUBATOR, "Hebei", []string{"deep-sea"}, false, false)),
+		m.Put(feedmodel.Group("a1", registryv1.GroupKind_GROUP_KIND_CONSORTIUM, "biomedicine")),
+		m.Delete("entities/tju"),
+		m.Put(feedmodel.Entity("tju", registryv1.EntityKind_ENTITY_KIND_OTHER, "", nil, false, false)),
+		m.Delete("programs/haihe"),
+	} {
+		for _, c := range cs {
+			if err := p.Apply(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d := p.Delta()
+		if d.Full {
+			t.Fatal("a delta after a save is full")
+		}
+		if err := s.Save(d); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := s.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(t, got, p)
+	}
+}
+
+func TestOpen_Refuses(t *testing.T) {
+	dir := t.TempDir()
+	valid := filepath.Join(dir, "valid.db")
+	{
+		s, err := checkpoint.Open(valid, checkpoint.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, p := example(t)
+		if err := s.Save(p.Delta()); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Close()
+	}
+	validBytes, err := os.ReadFile(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		make func(path string)
+		want error
+	}{
+		{"text file", func(path string) {
+			write(t, path, bytes.Repeat([]byte("not a database\n"), 1000))
+		}, checkpoint.ErrForeign},
+		{"truncated checkpoint", func(path string) {
+			write(t, path, validBytes[:100])
+		}, checkpoint.ErrForeign},
+		{"corrupt meta pages", func(path string) {
+			b := bytes.Clone(validBytes)
+			for i := 0; i < 8192 && i < len(b); i++ {
+				b[i] ^= 0x5a
+			}
+			write(t, path, b)
+		}, checkpoint.ErrForeign},
+		{"another program's bbolt file", func(path string) {
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = db.Update(func(tx *bolt.Tx) error {
+				b, _ := tx.CreateBucket([]byte("users"))
+				return b.Put([]byte("alice"), []byte("x"))
+			})
+			_ = db.Close()
+		}, checkpoint.ErrForeign},
+		{"checkpoint of another format", func(path string) {
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = db.Update(func(tx *bolt.Tx) error {
+				b, _ := tx.CreateBucket([]byte("meta"))
+				return b.Put([]byte("format"), []byte("talentreg.metrics.checkpoint.v0"))
+			})
+			_ = db.Close()
+		}, checkpoint.ErrForeign},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "metrics.db")
+			tc.make(path)
+			before, _ := os.ReadFile(path)
+			_, err := checkpoint.Open(path, checkpoint.Options{Timeout: 100 * time.Millisecond})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Open: %v, want %v", err, tc.want)
+			}
+			if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+				t.Fatal("Open changed a file it refused")
+			}
+		})
+	}
+}
+
+func TestOpen_Locked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "metrics.db")
+	openStore(t, path)
+	_, err := checkpoint.Open(path, checkpoint.Options{Timeout: 50 * time.Millisecond})
+	if !errors.Is(err, checkpoint.ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+}
+
+func TestOpen_EmptyFileIsNew(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "metrics.db")
+	write(t, path, nil)
+	s := openStore(t, path)
+	if _, ok, err := s.Load(); ok || err != nil {
+		t.Fatalf("Load: ok=%v err=%v, want nothing", ok, err)
+	}
+}
+
+func write(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

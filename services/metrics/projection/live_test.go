@@ -1,0 +1,220 @@
+package projection_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"talentreg/services/metrics"
+	"talentreg/services/metrics/internal/feedmodel"
+	"talentreg/services/metrics/projection"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+)
+
+// loadedLive returns a Live holding an empty projection at revision 0 and
+// a model to make changes with.
+func loadedLive(t *testing.T, maxWait time.Duration) (*projection.Live, *feedmodel.Model) {
+	t.Helper()
+	l := projection.NewLive(maxWait)
+	if err := l.Replace(context.Background(), projection.New()); err != nil {
+		t.Fatal(err)
+	}
+	return l, feedmodel.New()
+}
+
+func programs(m *feedmodel.Model, ids ...string) []*registryv1.Change {
+	var out []*registryv1.Change
+	for _, id := range ids {
+		out = append(out, m.Put(feedmodel.Program(id))...)
+	}
+	return out
+}
+
+func TestLive_NotLoaded(t *testing.T) {
+	l := projection.NewLive(0)
+	ctx := context.Background()
+	if _, err := l.Summary(ctx, 0); metrics.ErrorCode(err) != metrics.CodeUnavailable {
+		t.Errorf("Summary before load: %v, want CodeUnavailable", err)
+	}
+	if _, err := l.Breakdown(ctx, metrics.DimensionRegion, 0); metrics.ErrorCode(err) != metrics.CodeUnavailable {
+		t.Errorf("Breakdown before load: %v, want CodeUnavailable", err)
+	}
+	if _, err := l.GroupStats(ctx, "groups/x", 0); metrics.ErrorCode(err) != metrics.CodeUnavailable {
+		t.Errorf("GroupStats before load: %v, want CodeUnavailable", err)
+	}
+}
+
+func TestLive_MinRevision_WaitsForApply(t *testing.T) {
+	l, m := loadedLive(t, 0)
+	cs := programs(m, "a", "b", "c")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan metrics.Summary, 1)
+	errc := make(chan error, 1)
+	go func() {
+		s, err := l.Summary(ctx, 3)
+		got <- s
+		errc <- err
+	}()
+	// Apply in two batches: the reader must not answer after the first.
+	if err := l.Apply(ctx, cs[:2], 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Apply(ctx, cs[2:], 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if s := <-got; s.Revision != 3 || s.Programs != 3 {
+		t.Fatalf("Summary(min 3) = revision %d, %d programs; want 3, 3", s.Revision, s.Programs)
+	}
+}
+
+func TestLive_MinRevision_Deadline(t *testing.T) {
+	l, m := loadedLive(t, 0)
+	if err := l.Apply(context.Background(), programs(m, "a"), 1); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := l.Breakdown(ctx, metrics.DimensionProgram, 2)
+	if metrics.ErrorCode(err) != metrics.CodeRevisionNotApplied || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Breakdown(min 2) at revision 1: %v, want CodeRevisionNotApplied wrapping DeadlineExceeded", err)
+	}
+}
+
+func TestLive_MinRevision_DefaultMaxWait(t *testing.T) {
+	l, _ := loadedLive(t, 20*time.Millisecond)
+	start := time.Now()
+	_, err := l.Summary(context.Background(), 1) // no deadline: the Live's own bound
+	if metrics.ErrorCode(err) != metrics.CodeRevisionNotApplied {
+		t.Fatalf("Summary(min 1) without deadline: %v, want CodeRevisionNotApplied", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("the default wait was not applied")
+	}
+}
+
+func TestLive_MinRevision_Canceled(t *testing.T) {
+	l, _ := loadedLive(t, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.Summary(ctx, 1); !errors.Is(err, context.Canceled) || metrics.ErrorCode(err) != 0 {
+		t.Fatalf("Summary with a canceled context: %v, want context.Canceled", err)
+	}
+}
+
+func TestLive_GroupStats_NotFound(t *testing.T) {
+	l, _ := loadedLive(t, 0)
+	if _, err := l.GroupStats(context.Background(), "groups/none", 0); metrics.ErrorCode(err) != metrics.CodeNotFound {
+		t.Fatalf("GroupStats of an unknown group: %v, want CodeNotFound", err)
+	}
+}
+
+// TestLive_Hold: a holder sees the projection at exactly the held revision
+// while a batch running past it waits; after release the batch completes.
+func TestLive_Hold(t *testing.T) {
+	l, m := loadedLive(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cs := programs(m, "a", "b", "c", "d")
+	release, err := l.Hold(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Apply(ctx, cs, 4) }()
+	err = l.WithFigures(ctx, 2, func(f metrics.Figures) {
+		if f.Revision != 2 || f.Summary.Programs != 2 {
+			t.Errorf("held figures at revision %d with %d programs, want 2 and 2", f.Revision, f.Summary.Programs)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if l.Revision() != 4 {
+		t.Fatalf("after release: revision %d, want 4", l.Revision())
+	}
+	if _, err := l.Hold(3); !errors.Is(err, projection.ErrHoldPassed) {
+		t.Fatalf("Hold below the applied revision: %v, want ErrHoldPassed", err)
+	}
+}
+
+// TestLive_Hold_Progress: a progress message past the hold stops at the
+// hold, which is then moved forward.
+func TestLive_Hold_Progress(t *testing.T) {
+	l, m := loadedLive(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	release, err := l.Hold(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if err := l.MoveHold(5); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Apply(ctx, programs(m, "a"), 9) }()
+	if err := l.WithFigures(ctx, 5, func(f metrics.Figures) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MoveHold(3); !errors.Is(err, projection.ErrHoldPassed) {
+		t.Fatalf("MoveHold backwards: %v", err)
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if l.Revision() != 9 {
+		t.Fatalf("revision %d, want 9", l.Revision())
+	}
+}
+
+// TestLive_ConcurrentReaders runs readers against a writer under the race
+// detector; every answer must be at least the revision asked for.
+func TestLive_ConcurrentReaders(t *testing.T) {
+	l, m := loadedLive(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var batches [][]*registryv1.Change
+	for i := range 200 {
+		batches = append(batches, append(
+			m.Put(feedmodel.Entity("e", registryv1.EntityKind(i%5+1), "r", nil, false, false)),
+			m.Put(feedmodel.Group("g", registryv1.GroupKind(i%2+1), "f"))...))
+	}
+	var wg sync.WaitGroup
+	for r := range 4 {
+		wg.Go(func() {
+			for want := int64(r + 2); want <= m.Revision; want += 7 { // the group exists from revision 2
+				s, err := l.Summary(ctx, want)
+				if err != nil || s.Revision < want {
+					t.Errorf("Summary(min %d): revision %d, %v", want, s.Revision, err)
+					return
+				}
+				if b, err := l.Breakdown(ctx, metrics.DimensionEntityKind, want); err != nil || b.Revision < want {
+					t.Errorf("Breakdown(min %d): revision %d, %v", want, b.Revision, err)
+					return
+				}
+				if _, err := l.GroupStats(ctx, "groups/g", want); err != nil {
+					t.Errorf("GroupStats(min %d): %v", want, err)
+					return
+				}
+			}
+		})
+	}
+	for _, b := range batches {
+		if err := l.Apply(ctx, b, b[len(b)-1].GetRevision()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+}

@@ -24,7 +24,14 @@ type filterSpec struct {
 }
 
 func newFilterSpec(idents ...filtering.DeclarationOption) filterSpec {
-	opts := append([]filtering.DeclarationOption{filtering.DeclareStandardFunctions()}, idents...)
+	// The AIP-160 grammar has no bool literals: true and false are
+	// identifiers, declared here as bools so `leadingEnterprise = true`
+	// type-checks.
+	opts := append([]filtering.DeclarationOption{
+		filtering.DeclareStandardFunctions(),
+		filtering.DeclareIdent("true", filtering.TypeBool),
+		filtering.DeclareIdent("false", filtering.TypeBool),
+	}, idents...)
 	decls, err := filtering.NewDeclarations(opts...)
 	if err != nil {
 		panic(err) // the declarations below are static

@@ -1,0 +1,65 @@
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"talentreg/services/metrics"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+)
+
+// Domain is the google.rpc.ErrorInfo domain of every talentreg error.
+const Domain = "talentreg"
+
+// codeTable maps each domain error code to its gRPC status code: the only
+// place where that mapping is made.
+var codeTable = map[metrics.Code]codes.Code{
+	metrics.CodeInvalidArgument:    codes.InvalidArgument,
+	metrics.CodeNotFound:           codes.NotFound,
+	metrics.CodeRevisionNotApplied: codes.DeadlineExceeded,
+	metrics.CodeUnavailable:        codes.Unavailable,
+}
+
+// statusError converts err to a gRPC status error: a domain error keeps its
+// message and gains an ErrorInfo (and for invalid arguments a BadRequest);
+// context errors pass through as CANCELLED and DEADLINE_EXCEEDED; anything
+// else is logged and becomes a bare INTERNAL, its detail not leaked.
+func statusError(ctx context.Context, log *slog.Logger, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *metrics.Error
+	if errors.As(err, &e) {
+		code, ok := codeTable[e.Code]
+		if !ok {
+			code = codes.Internal
+		}
+		st := status.New(code, e.Message)
+		details := []protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: e.Reason, Domain: Domain, Metadata: e.Metadata}}
+		if len(e.Violations) > 0 {
+			br := &errdetails.BadRequest{}
+			for _, v := range e.Violations {
+				br.FieldViolations = append(br.FieldViolations,
+					&errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
+			}
+			details = append(details, br)
+		}
+		if withDetails, derr := st.WithDetails(details...); derr == nil {
+			st = withDetails
+		}
+		return st.Err()
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	log.ErrorContext(ctx, "internal error", "err", err)
+	return status.Error(codes.Internal, "internal error")
+}

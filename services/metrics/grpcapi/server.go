@@ -1,0 +1,147 @@
+// Package grpcapi adapts the metrics domain to gRPC: it implements
+// talentreg.metrics.v1.MetricsService over a metrics.Reader and a
+// metrics.Verifier, converting requests, figures and errors.
+package grpcapi
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"talentreg/services/metrics"
+
+	metricsv1 "talentreg/gen/talentreg/metrics/v1"
+
+	"google.golang.org/grpc"
+)
+
+// Server implements metricsv1.MetricsServiceServer.
+type Server struct {
+	metricsv1.UnimplementedMetricsServiceServer
+	reader   metrics.Reader
+	verifier metrics.Verifier
+	log      *slog.Logger
+}
+
+var _ metricsv1.MetricsServiceServer = (*Server)(nil)
+
+// New returns a Server reading figures from r and verifying with v; log
+// receives internal errors.
+func New(r metrics.Reader, v metrics.Verifier, log *slog.Logger) *Server {
+	return &Server{reader: r, verifier: v, log: log}
+}
+
+// Register registers the service on g.
+func (s *Server) Register(g grpc.ServiceRegistrar) {
+	metricsv1.RegisterMetricsServiceServer(g, s)
+}
+
+func minRevision(v int64) error {
+	if v < 0 {
+		return metrics.InvalidField("min_revision", metrics.ReasonInvalidField, "must not be negative")
+	}
+	return nil
+}
+
+// GetSummary implements metricsv1.MetricsServiceServer.
+func (s *Server) GetSummary(ctx context.Context, req *metricsv1.GetSummaryRequest) (*metricsv1.GetSummaryResponse, error) {
+	if err := minRevision(req.GetMinRevision()); err != nil {
+		return nil, statusError(ctx, s.log, err)
+	}
+	sum, err := s.reader.Summary(ctx, req.GetMinRevision())
+	if err != nil {
+		return nil, statusError(ctx, s.log, err)
+	}
+	return &metricsv1.GetSummaryResponse{
+		Revision:                      sum.Revision,
+		Entities:                      sum.Entities,
+		EntitiesByKind:                sum.EntitiesByKind,
+		Consortia:                     sum.Consortia,
+		Alliances:                     sum.Alliances,
+		ConsortiumMembers:             sum.ConsortiumMembers,
+		AllianceMembers:               sum.AllianceMembers,
+		TalentsGathered:               sum.TalentsGathered,
+		TalentsCultivated:             sum.TalentsCultivated,
+		TalentsAssessed:               sum.TalentsAssessed,
+		AssessingEntities:             sum.AssessingEntities,
+		ConsortiumMemberships:         sum.ConsortiumMemberships,
+		AllianceMemberships:           sum.AllianceMemberships,
+		LeadingEnterprises:            sum.LeadingEnterprises,
+		FutureIndustryPlatforms:       sum.FutureIndustryPlatforms,
+		PlatformsOrLeadingEnterprises: sum.PlatformsOrLeadingEnterprises,
+		TalentRecords:                 sum.TalentRecords,
+		Programs:                      sum.Programs,
+	}, nil
+}
+
+// GetGroupStats implements metricsv1.MetricsServiceServer.
+func (s *Server) GetGroupStats(ctx context.Context, req *metricsv1.GetGroupStatsRequest) (*metricsv1.GetGroupStatsResponse, error) {
+	id, ok := strings.CutPrefix(req.GetName(), "groups/")
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return nil, statusError(ctx, s.log, metrics.InvalidField("name", metrics.ReasonInvalidField,
+			"must be a group name, groups/{group}"))
+	}
+	if err := minRevision(req.GetMinRevision()); err != nil {
+		return nil, statusError(ctx, s.log, err)
+	}
+	st, err := s.reader.GroupStats(ctx, req.GetName(), req.GetMinRevision())
+	if err != nil {
+		return nil, statusError(ctx, s.log, err)
+	}
+	return &metricsv1.GetGroupStatsResponse{
+		Revision:          st.Revision,
+		Name:              st.Name,
+		Kind:              st.Kind,
+		Field:             st.Field,
+		Members:           st.Members,
+		MembersByKind:     st.MembersByKind,
+		TalentsByCategory: st.TalentsByCategory,
+	}, nil
+}
+
+// GetBreakdown implements metricsv1.MetricsServiceServer.
+func (s *Server) GetBreakdown(ctx context.Context, req *metricsv1.GetBreakdownRequest) (*metricsv1.GetBreakdownResponse, error) {
+	d, err := metrics.ParseDimension(req.GetDimension())
+	if err != nil {
+		return nil, statusError(ctx, s.log, err)
+	}
+	if err := minRevision(req.GetMinRevision()); err != nil {
+		return nil, statusError(ctx, s.log, err)
+	}
+	b, err := s.reader.Breakdown(ctx, d, req.GetMinRevision())
+	if err != nil {
+		return nil, statusError(ctx, s.log, err)
+	}
+	resp := &metricsv1.GetBreakdownResponse{
+		Revision:  b.Revision,
+		Dimension: string(b.Dimension),
+		Rows:      make([]*metricsv1.BreakdownRow, len(b.Rows)),
+	}
+	for i, r := range b.Rows {
+		resp.Rows[i] = &metricsv1.BreakdownRow{
+			Key:               r.Key,
+			Entities:          r.Entities,
+			Groups:            r.Groups,
+			ConsortiumMembers: r.ConsortiumMembers,
+			AllianceMembers:   r.AllianceMembers,
+			TalentsGathered:   r.TalentsGathered,
+			TalentsCultivated: r.TalentsCultivated,
+			TalentsAssessed:   r.TalentsAssessed,
+			TalentRecords:     r.TalentRecords,
+		}
+	}
+	return resp, nil
+}
+
+// VerifyProjection implements metricsv1.MetricsServiceServer.
+func (s *Server) VerifyProjection(ctx context.Context, _ *metricsv1.VerifyProjectionRequest) (*metricsv1.VerifyProjectionResponse, error) {
+	v, err := s.verifier.Verify(ctx)
+	if err != nil {
+		return nil, statusError(ctx, s.log, err)
+	}
+	return &metricsv1.VerifyProjectionResponse{
+		Revision:    v.Revision,
+		Consistent:  v.Consistent(),
+		Differences: v.Differences,
+	}, nil
+}

@@ -82,7 +82,7 @@ type Store interface {
 	CreateMembership(ctx context.Context, m *Membership, requestID string) (*Membership, int64, error)
 	GetMembership(ctx context.Context, groupID, entityID string) (*Membership, error)
 	// ListMemberships lists one group's memberships, or every group's when
-	// groupID is "-"; it filters on entity (a full entity name) and role.
+	// groupID is "-"; it filters on entity (a full entity name).
 	ListMemberships(ctx context.Context, groupID string, q ListQuery) ([]*Membership, string, error)
 	UpdateMembership(ctx context.Context, groupID, entityID, etag string, apply func(*Membership)) (*Membership, int64, error)
 	DeleteMembership(ctx context.Context, groupID, entityID, etag string) (int64, error)

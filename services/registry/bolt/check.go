@@ -37,9 +37,10 @@ func (s *Store) Check() error {
 				if r.Metadata().Revision > rev || r.Metadata().Revision <= 0 {
 					return fmt.Errorf("%s: revision %d outside 1..%d", r.Name(), r.Metadata().Revision, rev)
 				}
-				for _, f := range sc.fields {
+				for i := range sc.fields {
+					f := &sc.fields[i]
 					for _, val := range f.values(r) {
-						want[string(indexKey(f.name, val, k))] = true
+						want[string(indexKey(f, val, k))] = true
 					}
 				}
 				if e, ok := r.(*registry.Entity); ok && e.CreditCode != "" {

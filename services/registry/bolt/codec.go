@@ -257,20 +257,20 @@ func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) 
 }
 
 // encodeChange encodes a change log entry: version, type, commit time, then
-// the before and after images, each as collection byte (0 = none) and
-// length-prefixed record.
-func encodeChange(dst []byte, typ registry.ChangeType, commit time.Time, before, after registry.Resource) []byte {
+// the before and after images (records of collection c, already encoded),
+// each as collection byte (0 = none) and length-prefixed record.
+func encodeChange(dst []byte, typ registry.ChangeType, commit time.Time, c registry.Collection, before, after []byte) []byte {
 	e := encoder{b: dst}
 	e.byte(recordV1)
 	e.byte(byte(typ))
 	e.time(commit)
-	for _, r := range [2]registry.Resource{before, after} {
+	for _, r := range [2][]byte{before, after} {
 		if r == nil {
 			e.byte(0)
 			continue
 		}
-		e.byte(byte(r.Collection()))
-		e.bytes(encodeResource(nil, r))
+		e.byte(byte(c))
+		e.bytes(r)
 	}
 	return e.b
 }

@@ -141,6 +141,14 @@ type tx struct {
 }
 
 func (s *Store) newTx(btx *bbolt.Tx) *tx {
+	// bbolt splits pages at half full by default, which leaves pages that
+	// only ever grow at their end (ids, revisions, index runs) half empty:
+	// twice the file. The logs are append-only; the rest mostly appends.
+	for _, name := range allBuckets() {
+		btx.Bucket(name).FillPercent = 0.9
+	}
+	btx.Bucket(bucketChanges).FillPercent = 1.0
+	btx.Bucket(bucketRequestLog).FillPercent = 1.0
 	return &tx{
 		s: s, btx: btx, now: s.opts.Clock().UTC(),
 		rev: s.revision.Load(), compacted: s.compacted.Load(),
@@ -254,9 +262,11 @@ func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.R
 	} else {
 		key = sc.key(before)
 	}
+	var afterBytes []byte
 	if after != nil {
 		// bbolt keeps the value slices until commit: never reuse them.
-		if err := t.put(sc.primary, key, encodeResource(nil, after)); err != nil {
+		afterBytes = encodeResource(nil, after)
+		if err := t.put(sc.primary, key, afterBytes); err != nil {
 			return err
 		}
 	} else if err := t.del(sc.primary, key); err != nil {
@@ -268,7 +278,11 @@ func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.R
 	if err := t.recode(before, after); err != nil {
 		return err
 	}
-	return t.put(bucketChanges, revKey(t.rev), encodeChange(nil, typ, t.now, before, after))
+	var beforeBytes []byte
+	if before != nil {
+		beforeBytes = encodeResource(nil, before)
+	}
+	return t.put(bucketChanges, revKey(t.rev), encodeChange(nil, typ, t.now, sc.coll, beforeBytes, afterBytes))
 }
 
 // reindex removes index entries before has and after lacks, and adds the
@@ -285,14 +299,14 @@ func (t *tx) reindex(sc *schema, pk []byte, before, after registry.Resource) err
 		}
 		for _, v := range old {
 			if !contains(cur, v) {
-				if err := t.del(sc.index, indexKey(f.name, v, pk)); err != nil {
+				if err := t.del(sc.index, indexKey(f, v, pk)); err != nil {
 					return err
 				}
 			}
 		}
 		for _, v := range cur {
 			if !contains(old, v) {
-				if err := t.put(sc.index, indexKey(f.name, v, pk), nil); err != nil {
+				if err := t.put(sc.index, indexKey(f, v, pk), nil); err != nil {
 					return err
 				}
 			}

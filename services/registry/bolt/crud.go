@@ -261,9 +261,10 @@ func (t *tx) dependants(r registry.Resource) ([]registry.Resource, error) {
 	return deps, err
 }
 
-// indexed returns the primary keys with field = value.
+// indexed returns the primary keys whose field has value (API form).
 func (t *tx) indexed(sc *schema, field, value string) [][]byte {
-	prefix := indexPrefix(field, value)
+	f := sc.field(field)
+	prefix := indexPrefix(f, f.indexValue(value))
 	var keys [][]byte
 	c := t.btx.Bucket(sc.index).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {

@@ -67,7 +67,8 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 		}
 		idx := btx.Bucket(sc.index)
 		for _, c := range q.Conditions {
-			ranges = append(ranges, &keyRange{c: idx.Cursor(), prefix: indexPrefix(c.Field, c.Value), index: true})
+			f := sc.field(c.Field)
+			ranges = append(ranges, &keyRange{c: idx.Cursor(), prefix: indexPrefix(f, f.indexValue(c.Value)), index: true})
 		}
 		var target []byte
 		if q.After != "" {

@@ -3,6 +3,7 @@ package bolt
 import (
 	"encoding/binary"
 	"strconv"
+	"strings"
 
 	"talentreg/services/registry"
 )
@@ -12,7 +13,7 @@ import (
 //	meta                       format, revision, compacted, token_key
 //	changes                    revision (8 bytes, big endian) → change entry
 //	{collection}               primary key → record
-//	{collection}.idx           field \x00 value \x00 primary key → ""
+//	{collection}.idx           field id, value, \x00, primary key → ""
 //	entities.credit_code       credit code → entity id (uniqueness)
 //	requests                   collection byte + request id → revision (8) + first result
 //	requests.log               revision (8) + collection byte + request id → "" (pruned with the log)
@@ -45,14 +46,30 @@ type schema struct {
 	index   []byte
 	// key returns the primary key of r.
 	key func(r registry.Resource) []byte
-	// fields are the indexed fields, by their proto names.
+	// fields are the indexed fields.
 	fields []field
 }
 
-// field is one indexed field: values returns every value r has for it.
+// field is one indexed field. Index keys are compact (a one-byte field id,
+// enums as numbers, bools as 0/1, references as bare ids): the indexes are
+// the bulk of the file, and every byte saved is saved millions of times.
 type field struct {
-	name   string
+	id byte
+	// name is the field's proto name, as filters (Condition.Field) use it.
+	name string
+	// values returns every index value r has for the field.
 	values func(r registry.Resource) []string
+	// query turns a filter value (API form: enum name, "true", full
+	// resource name) into the index form; nil means unchanged.
+	query func(v string) string
+}
+
+// indexValue returns the index form of a filter value.
+func (f *field) indexValue(v string) string {
+	if f.query == nil {
+		return v
+	}
+	return f.query(v)
 }
 
 func (sc *schema) field(name string) *field {
@@ -64,30 +81,69 @@ func (sc *schema) field(name string) *field {
 	return nil
 }
 
+// noMatch is an index value no record has: \x01 never occurs in values.
+const noMatch = "\x01"
+
 func one(s string) []string { return []string{s} }
+
+func enumValue(v int32) []string { return one(strconv.Itoa(int(v))) }
+
+// enumQuery maps an enum name to its number using the name function.
+func enumQuery(name func(int32) string, n int32) func(string) string {
+	return func(v string) string {
+		for i := int32(1); i <= n; i++ {
+			if name(i) == v {
+				return strconv.Itoa(int(i))
+			}
+		}
+		return noMatch
+	}
+}
+
+func boolValue(b bool) []string {
+	if b {
+		return one("1")
+	}
+	return one("0")
+}
+
+func boolQuery(v string) string {
+	switch v {
+	case "true":
+		return "1"
+	case "false":
+		return "0"
+	}
+	return noMatch
+}
+
+func entityRefQuery(v string) string {
+	if id, ok := strings.CutPrefix(v, "entities/"); ok {
+		return id
+	}
+	return noMatch
+}
 
 var (
 	entitySchema = &schema{
 		coll: registry.Entities, primary: []byte("entities"), index: []byte("entities.idx"),
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Entity).ID) },
 		fields: []field{
-			{"kind", func(r registry.Resource) []string { return one(r.(*registry.Entity).Kind.String()) }},
-			{"region", func(r registry.Resource) []string { return one(r.(*registry.Entity).Region) }},
-			{"industries", func(r registry.Resource) []string { return r.(*registry.Entity).Industries }},
-			{"leading_enterprise", func(r registry.Resource) []string {
-				return one(strconv.FormatBool(r.(*registry.Entity).LeadingEnterprise))
-			}},
-			{"future_industry_platform", func(r registry.Resource) []string {
-				return one(strconv.FormatBool(r.(*registry.Entity).FutureIndustryPlatform))
-			}},
+			{1, "kind", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Entity).Kind)) },
+				enumQuery(func(i int32) string { return registry.EntityKind(i).String() }, int32(registry.EntityKindOther))},
+			{2, "region", func(r registry.Resource) []string { return one(r.(*registry.Entity).Region) }, nil},
+			{3, "industries", func(r registry.Resource) []string { return r.(*registry.Entity).Industries }, nil},
+			{4, "leading_enterprise", func(r registry.Resource) []string { return boolValue(r.(*registry.Entity).LeadingEnterprise) }, boolQuery},
+			{5, "future_industry_platform", func(r registry.Resource) []string { return boolValue(r.(*registry.Entity).FutureIndustryPlatform) }, boolQuery},
 		},
 	}
 	groupSchema = &schema{
 		coll: registry.Groups, primary: []byte("groups"), index: []byte("groups.idx"),
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Group).ID) },
 		fields: []field{
-			{"kind", func(r registry.Resource) []string { return one(r.(*registry.Group).Kind.String()) }},
-			{"field", func(r registry.Resource) []string { return one(r.(*registry.Group).Field) }},
+			{1, "kind", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Group).Kind)) },
+				enumQuery(func(i int32) string { return registry.GroupKind(i).String() }, int32(registry.GroupKindAlliance))},
+			{2, "field", func(r registry.Resource) []string { return one(r.(*registry.Group).Field) }, nil},
 		},
 	}
 	membershipSchema = &schema{
@@ -97,25 +153,26 @@ var (
 			return membershipKey(m.GroupID, m.EntityID)
 		},
 		fields: []field{
-			{"entity", func(r registry.Resource) []string { return one(registry.EntityName(r.(*registry.Membership).EntityID)) }},
-			{"role", func(r registry.Resource) []string { return one(r.(*registry.Membership).Role.String()) }},
+			{1, "entity", func(r registry.Resource) []string { return one(r.(*registry.Membership).EntityID) }, entityRefQuery},
 		},
 	}
 	talentRecordSchema = &schema{
 		coll: registry.TalentRecords, primary: []byte("talentRecords"), index: []byte("talentRecords.idx"),
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.TalentRecord).ID) },
 		fields: []field{
-			{"subject", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Subject) }},
-			{"category", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Category.String()) }},
-			{"program", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Program) }},
-			{"period", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Period) }},
+			{1, "subject", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Subject) }, nil},
+			{2, "category", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.TalentRecord).Category)) },
+				enumQuery(func(i int32) string { return registry.TalentCategory(i).String() }, int32(registry.TalentCategoryAssessed))},
+			{3, "program", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Program) }, nil},
+			{4, "period", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Period) }, nil},
 		},
 	}
 	programSchema = &schema{
 		coll: registry.Programs, primary: []byte("programs"), index: []byte("programs.idx"),
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Program).ID) },
 		fields: []field{
-			{"level", func(r registry.Resource) []string { return one(r.(*registry.Program).Level.String()) }},
+			{1, "level", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Program).Level)) },
+				enumQuery(func(i int32) string { return registry.ProgramLevel(i).String() }, int32(registry.ProgramLevelDistrict))},
 		},
 	}
 )
@@ -136,18 +193,17 @@ func membershipKey(groupID, entityID string) []byte {
 	return append(k, entityID...)
 }
 
-// indexKey returns field \x00 value \x00 pk.
-func indexKey(field, value string, pk []byte) []byte {
-	k := make([]byte, 0, len(field)+len(value)+2+len(pk))
-	k = append(k, field...)
-	k = append(k, sep)
+// indexKey returns field id, value, \x00, pk.
+func indexKey(f *field, value string, pk []byte) []byte {
+	k := make([]byte, 0, 2+len(value)+len(pk))
+	k = append(k, f.id)
 	k = append(k, value...)
 	k = append(k, sep)
 	return append(k, pk...)
 }
 
-// indexPrefix returns field \x00 value \x00.
-func indexPrefix(field, value string) []byte { return indexKey(field, value, nil) }
+// indexPrefix returns the prefix of f's entries with value.
+func indexPrefix(f *field, value string) []byte { return indexKey(f, value, nil) }
 
 func revKey(rev int64) []byte {
 	var k [8]byte

@@ -49,7 +49,6 @@ func (f filterSpec) with(field string, names ...string) filterSpec {
 var (
 	entityKindType   = registryv1.EntityKind(0).Type()
 	groupKindType    = registryv1.GroupKind(0).Type()
-	roleType         = registryv1.MembershipRole(0).Type()
 	categoryType     = registryv1.TalentCategory(0).Type()
 	programLevelType = registryv1.ProgramLevel(0).Type()
 
@@ -74,8 +73,7 @@ var (
 	).with("kind", "kind").with("field", "field")
 	membershipFilter = newFilterSpec(
 		filtering.DeclareIdent("entity", filtering.TypeString),
-		filtering.DeclareEnumIdent("role", roleType),
-	).with("entity", "entity").with("role", "role")
+	).with("entity", "entity")
 	talentRecordFilter = newFilterSpec(
 		filtering.DeclareIdent("subject", filtering.TypeString),
 		filtering.DeclareEnumIdent("category", categoryType),

@@ -11,6 +11,8 @@ import (
 	"talentreg/services/metrics/projection"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+
+	"google.golang.org/protobuf/proto"
 )
 
 const (
@@ -308,9 +310,9 @@ func TestProjection_CascadeOrder(t *testing.T) {
 			h2.m.Delete(victim) // bring the model to the end state
 			ordered := make([]*registryv1.Change, len(cs))
 			for i, j := range perm {
-				c := *cs[j]
+				c := proto.Clone(cs[j]).(*registryv1.Change)
 				c.Revision = cs[i].GetRevision()
-				ordered[i] = &c
+				ordered[i] = c
 			}
 			h2.apply(ordered)
 			h2.check()

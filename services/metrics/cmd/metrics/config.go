@@ -1,0 +1,75 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+)
+
+// Config is the metrics service's configuration.
+type Config struct {
+	GRPCAddr           string
+	Registry           string
+	DB                 string
+	AdminAddr          string
+	CheckpointInterval time.Duration
+	CheckpointEvery    int64
+	MaxWait            time.Duration
+	ReconnectMax       time.Duration
+	ShutdownGrace      time.Duration
+	LogLevel           string
+}
+
+// DefaultConfig returns the defaults of API.md "Running".
+func DefaultConfig() Config {
+	return Config{
+		GRPCAddr:           "127.0.0.1:9190",
+		Registry:           "127.0.0.1:9090",
+		DB:                 "data/metrics.db",
+		AdminAddr:          "127.0.0.1:9191",
+		CheckpointInterval: 10 * time.Second,
+		CheckpointEvery:    10000,
+		MaxWait:            5 * time.Second,
+		ReconnectMax:       5 * time.Second,
+		ShutdownGrace:      10 * time.Second,
+		LogLevel:           "info",
+	}
+}
+
+// AddFlags registers every field on fs.
+func (c *Config) AddFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address")
+	fs.StringVar(&c.Registry, "registry", c.Registry, "registry gRPC address to follow")
+	fs.StringVar(&c.DB, "db", c.DB, "checkpoint bbolt file (created if missing; one per replica)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin HTTP address for /metrics and /debug/pprof (empty disables)")
+	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", c.CheckpointInterval, "longest time between checkpoints while changes arrive")
+	fs.Int64Var(&c.CheckpointEvery, "checkpoint-every", c.CheckpointEvery, "checkpoint after this many changes")
+	fs.DurationVar(&c.MaxWait, "max-wait", c.MaxWait, "longest min_revision wait for a request without a deadline")
+	fs.DurationVar(&c.ReconnectMax, "reconnect-max", c.ReconnectMax, "longest wait between attempts to reach the registry")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long in-flight calls may finish after SIGTERM")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+}
+
+// Validate reports the first invalid field.
+func (c *Config) Validate() error {
+	switch {
+	case c.GRPCAddr == "":
+		return errors.New("--grpc-addr must not be empty")
+	case c.Registry == "":
+		return errors.New("--registry must not be empty")
+	case c.DB == "":
+		return errors.New("--db must not be empty")
+	case c.CheckpointInterval < 10*time.Millisecond:
+		return fmt.Errorf("--checkpoint-interval must be at least 10ms, got %s", c.CheckpointInterval)
+	case c.CheckpointEvery < 1:
+		return fmt.Errorf("--checkpoint-every must be at least 1, got %d", c.CheckpointEvery)
+	case c.MaxWait <= 0:
+		return fmt.Errorf("--max-wait must be positive, got %s", c.MaxWait)
+	case c.ReconnectMax < 10*time.Millisecond:
+		return fmt.Errorf("--reconnect-max must be at least 10ms, got %s", c.ReconnectMax)
+	case c.ShutdownGrace < 0:
+		return fmt.Errorf("--shutdown-grace must not be negative, got %s", c.ShutdownGrace)
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"talentreg/platform/admin"
+	"talentreg/platform/flagenv"
+	"talentreg/platform/grpcserver"
+	"talentreg/platform/logging"
+	"talentreg/services/metrics/checkpoint"
+	"talentreg/services/metrics/follower"
+	"talentreg/services/metrics/grpcapi"
+	"talentreg/services/metrics/projection"
+
+	metricsv1 "talentreg/gen/talentreg/metrics/v1"
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+)
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "verify" {
+		return verify(ctx, args[1:], getenv, stdout, stderr)
+	}
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("metrics", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.AddFlags(fs)
+	if err := flagenv.Parse(fs, args, getenv); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	log, err := logging.New(stderr, "metrics", cfg.LogLevel)
+	if err != nil {
+		return usageError{err}
+	}
+	return serve(ctx, cfg, log)
+}
+
+// dialRegistry connects to the registry. The channel's own reconnect
+// backoff is capped like the follower's: gRPC's default grows to two
+// minutes, which would leave a restarted registry unfollowed that long.
+func dialRegistry(addr string, maxBackoff time.Duration) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxBackoff},
+			MinConnectTimeout: 5 * time.Second,
+		}),
+		// Detect a registry host that vanished without closing the
+		// connection; the registry permits pings every 10 s or more.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
+	)
+}
+
+func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if dir := filepath.Dir(cfg.DB); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	store, err := checkpoint.Open(cfg.DB, checkpoint.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing the checkpoint", "err", err)
+		}
+	}()
+	conn, err := dialRegistry(cfg.Registry, cfg.ReconnectMax)
+	if err != nil {
+		return fmt.Errorf("--registry %s: %w", cfg.Registry, err)
+	}
+	defer conn.Close()
+	client := registryv1.NewRegistryServiceClient(conn)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	live := projection.NewLive(cfg.MaxWait)
+	fol := follower.New(follower.Config{
+		CheckpointInterval: cfg.CheckpointInterval,
+		CheckpointEvery:    cfg.CheckpointEvery,
+		BackoffMax:         cfg.ReconnectMax,
+	}, client, live, store, log, reg)
+
+	srv := grpcserver.New(log, reg)
+	grpcapi.New(live, follower.NewVerifier(client, live), log).Register(srv.Server)
+	// Not ready until the projection has caught up with the registry once.
+	service := metricsv1.MetricsService_ServiceDesc.ServiceName
+	srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	srv.Health.SetServingStatus(service, healthpb.HealthCheckResponse_NOT_SERVING)
+
+	lis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	adminDone := make(chan error, 1)
+	if cfg.AdminAddr != "" {
+		alis, err := net.Listen("tcp", cfg.AdminAddr)
+		if err != nil {
+			lis.Close()
+			return err
+		}
+		log.Info("admin serving", "addr", alis.Addr().String())
+		go func() { adminDone <- admin.Serve(ctx, alis, admin.Handler(reg), log) }()
+	} else {
+		adminDone <- nil
+	}
+
+	followerDone := make(chan error, 1)
+	go func() {
+		err := fol.Run(ctx)
+		if err != nil {
+			cancel() // without a follower the figures go stale: stop serving
+		}
+		followerDone <- err
+	}()
+	go func() {
+		select {
+		case <-fol.Ready():
+			// After Health.Shutdown (on stop) updates are ignored.
+			srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+			srv.Health.SetServingStatus(service, healthpb.HealthCheckResponse_SERVING)
+		case <-ctx.Done():
+		}
+	}()
+	log.Info("serving", "grpc_addr", lis.Addr().String(), "registry", cfg.Registry, "db", cfg.DB)
+
+	serveErr := srv.Serve(ctx, lis, cfg.ShutdownGrace)
+	cancel()
+	// The follower saves its last checkpoint before returning.
+	if err := <-followerDone; err != nil && serveErr == nil {
+		serveErr = err
+	}
+	if err := <-adminDone; err != nil && serveErr == nil {
+		serveErr = err
+	}
+	log.Info("stopped", "revision", live.Revision())
+	return serveErr
+}
+
+// verify asks a running metrics service to verify its projection.
+func verify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("metrics verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", DefaultConfig().GRPCAddr, "gRPC address of the metrics service")
+	timeout := fs.Duration("timeout", time.Minute, "how long the verification may take")
+	if err := flagenv.Parse(fs, args, getenv); err != nil {
+		return usageError{err}
+	}
+	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	resp, err := metricsv1.NewMetricsServiceClient(conn).VerifyProjection(ctx, &metricsv1.VerifyProjectionRequest{})
+	if err != nil {
+		return err
+	}
+	if resp.GetConsistent() {
+		fmt.Fprintf(stdout, "consistent at revision %d\n", resp.GetRevision())
+		return nil
+	}
+	fmt.Fprintf(stdout, "%d differences at revision %d:\n", len(resp.GetDifferences()), resp.GetRevision())
+	for _, d := range resp.GetDifferences() {
+		fmt.Fprintln(stdout, " ", d)
+	}
+	return fmt.Errorf("projection differs from a recount at revision %d", resp.GetRevision())
+}

@@ -1,0 +1,382 @@
+// Package follower keeps a Live projection up to date from the registry:
+// list, then watch, as Kubernetes informers do. It resumes from the
+// checkpoint when there is one (WatchChanges from its revision + 1), and
+// otherwise — or when the registry has compacted past it — loads a
+// StreamSnapshot and watches from the snapshot's revision + 1. When the
+// registry goes away it reconnects with capped, jittered backoff and
+// resumes from the revision applied. It checkpoints every N changes or T
+// seconds and at shutdown.
+//
+// It also verifies: Verifier recounts a fresh snapshot and compares it with
+// the live projection at the same revision.
+package follower
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"talentreg/services/metrics/projection"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Config tunes a Follower. Zero fields take the defaults of
+// DefaultConfig.
+type Config struct {
+	// CheckpointInterval is the longest time between checkpoints while
+	// changes arrive.
+	CheckpointInterval time.Duration
+	// CheckpointEvery checkpoints after that many changes.
+	CheckpointEvery int64
+	// BackoffMin and BackoffMax bound the wait before reconnecting; it
+	// doubles after each failed attempt, with jitter, and resets once a
+	// stream delivers.
+	BackoffMin, BackoffMax time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		CheckpointInterval: 10 * time.Second,
+		CheckpointEvery:    10000,
+		BackoffMin:         100 * time.Millisecond,
+		BackoffMax:         5 * time.Second,
+		Now:                time.Now,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = d.CheckpointInterval
+	}
+	if c.CheckpointEvery <= 0 {
+		c.CheckpointEvery = d.CheckpointEvery
+	}
+	if c.BackoffMin <= 0 {
+		c.BackoffMin = d.BackoffMin
+	}
+	if c.BackoffMax < c.BackoffMin {
+		c.BackoffMax = max(d.BackoffMax, c.BackoffMin)
+	}
+	if c.Now == nil {
+		c.Now = d.Now
+	}
+	return c
+}
+
+// Store is where checkpoints go; *checkpoint.Store implements it.
+type Store interface {
+	// Load returns the projection saved last; ok is false when none was.
+	Load() (p *projection.Projection, ok bool, err error)
+	// Save writes a Delta atomically.
+	Save(projection.Delta) error
+}
+
+// Follower feeds a Live projection from the registry.
+type Follower struct {
+	cfg    Config
+	client registryv1.RegistryServiceClient
+	live   *projection.Live
+	store  Store
+	log    *slog.Logger
+	stats  *stats
+
+	ready     chan struct{}
+	readyOnce sync.Once
+
+	needBootstrap bool
+
+	// Checkpointing: the follower goroutine takes Deltas, a writer
+	// goroutine saves them, one at a time.
+	saves          chan projection.Delta
+	saving         atomic.Bool
+	saveFailed     atomic.Bool
+	lastSave       time.Time
+	lastSavedRev   int64
+	changesUnsaved int64
+}
+
+// New returns a Follower feeding live from client, checkpointing to store
+// (nil disables checkpoints), logging to log and registering its metrics
+// on reg (nil skips them).
+func New(cfg Config, client registryv1.RegistryServiceClient, live *projection.Live, store Store, log *slog.Logger, reg prometheus.Registerer) *Follower {
+	f := &Follower{
+		cfg:    cfg.withDefaults(),
+		client: client,
+		live:   live,
+		store:  store,
+		log:    log,
+		ready:  make(chan struct{}),
+		saves:  make(chan projection.Delta, 1),
+	}
+	f.stats = newStats(reg, live)
+	return f
+}
+
+// Ready is closed once the projection first caught up with the registry:
+// after a snapshot load, or once the watch has applied the revision the
+// registry was at when it started.
+func (f *Follower) Ready() <-chan struct{} { return f.ready }
+
+func (f *Follower) markReady() {
+	f.readyOnce.Do(func() {
+		f.log.Info("caught up with the registry", "revision", f.live.Revision())
+		close(f.ready)
+	})
+}
+
+// Run follows the registry until ctx ends, then saves a last checkpoint.
+// It returns nil after a clean stop; registry failures are retried, never
+// returned.
+func (f *Follower) Run(ctx context.Context) error {
+	if f.store != nil {
+		p, ok, err := f.store.Load()
+		switch {
+		case err != nil:
+			// The checkpoint is a cache of what the registry holds: rebuild
+			// it rather than refuse to start. The next save replaces it.
+			f.log.Error("checkpoint unreadable; rebuilding from a registry snapshot", "err", err)
+		case ok:
+			if err := f.live.Replace(ctx, p); err != nil {
+				return err
+			}
+			f.lastSavedRev, f.lastSave = p.Revision(), f.cfg.Now()
+			f.log.Info("resumed from checkpoint", "revision", p.Revision())
+		}
+	}
+	writerDone := make(chan struct{})
+	go f.writer(writerDone)
+
+	backoff := f.cfg.BackoffMin
+	for ctx.Err() == nil {
+		progressed, err := f.session(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if progressed {
+			backoff = f.cfg.BackoffMin
+		}
+		if rev, ok := compacted(err); ok {
+			f.log.Warn("registry compacted past the applied revision; loading a snapshot",
+				"applied", f.live.Revision(), "compacted", rev)
+			f.needBootstrap = true
+			continue
+		}
+		f.stats.reconnects.Inc()
+		wait := backoff/2 + rand.N(backoff/2+1) // jitter spreads replicas' retries
+		f.log.Warn("registry feed interrupted; reconnecting", "err", err, "applied", f.live.Revision(), "in", wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+		backoff = min(2*backoff, f.cfg.BackoffMax)
+	}
+
+	close(f.saves)
+	<-writerDone
+	if f.store != nil && f.live.Loaded() {
+		if f.saveFailed.Load() {
+			f.live.MarkFull()
+		}
+		if d, ok := f.live.Delta(); ok {
+			if err := f.save(d); err != nil {
+				return fmt.Errorf("final checkpoint: %w", err)
+			}
+			f.log.Info("checkpoint saved at shutdown", "revision", d.Revision)
+		}
+	}
+	return nil
+}
+
+// errRegistryBehind is returned when the registry reports a revision below
+// the one applied: it was replaced or restored from an older copy.
+var errRegistryBehind = errors.New("the registry is behind the applied revision")
+
+// session loads a snapshot if needed, then watches from the applied
+// revision + 1 until the stream fails. progressed reports whether anything
+// was applied.
+func (f *Follower) session(ctx context.Context) (progressed bool, err error) {
+	if !f.live.Loaded() || f.needBootstrap {
+		if err := f.bootstrap(ctx); err != nil {
+			return false, err
+		}
+		f.needBootstrap, progressed = false, true
+	}
+	from := f.live.Revision() + 1
+	// The registry's current revision tells when the replay has caught up;
+	// the same call reports a compacted start before the watch begins.
+	head, err := f.client.ListChanges(ctx, &registryv1.ListChangesRequest{StartRevision: from, PageSize: 1})
+	if err != nil {
+		return progressed, err
+	}
+	if head.GetRevision() < from-1 {
+		f.log.Error("registry revision is below the applied revision; loading a snapshot",
+			"registry", head.GetRevision(), "applied", from-1)
+		f.needBootstrap = true
+		return progressed, errRegistryBehind
+	}
+	if from-1 >= head.GetRevision() {
+		f.markReady()
+	}
+
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := f.client.WatchChanges(wctx, &registryv1.WatchChangesRequest{StartRevision: from})
+	if err != nil {
+		return progressed, err
+	}
+	f.log.Info("watching the registry", "from", from, "registry", head.GetRevision())
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("watch stream ended")
+			}
+			return progressed, err
+		}
+		if err := f.live.Apply(ctx, resp.GetChanges(), resp.GetRevision()); err != nil {
+			return progressed, err
+		}
+		progressed = true
+		f.stats.observe(resp.GetChanges(), f.cfg.Now())
+		f.changesUnsaved += int64(len(resp.GetChanges()))
+		if f.live.Revision() >= head.GetRevision() || len(resp.GetChanges()) == 0 {
+			f.markReady()
+		}
+		f.maybeCheckpoint(false)
+	}
+}
+
+// bootstrap replaces the projection with one loaded from a snapshot.
+func (f *Follower) bootstrap(ctx context.Context) error {
+	start := f.cfg.Now()
+	p, err := Snapshot(ctx, f.client, nil)
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	if err := f.live.Replace(ctx, p); err != nil {
+		return err
+	}
+	f.stats.bootstraps.Inc()
+	f.log.Info("loaded registry snapshot", "revision", p.Revision(),
+		"entities", p.Summary().Entities, "took", f.cfg.Now().Sub(start))
+	f.markReady()
+	f.changesUnsaved = 0
+	f.maybeCheckpoint(true)
+	return nil
+}
+
+// Snapshot reads a registry snapshot into a fresh projection. atRevision,
+// if not nil, is called with the snapshot's revision as soon as the first
+// message arrives; an error from it ends the read.
+func Snapshot(ctx context.Context, client registryv1.RegistryServiceClient, atRevision func(int64) error) (*projection.Projection, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := client.StreamSnapshot(ctx, &registryv1.StreamSnapshotRequest{})
+	if err != nil {
+		return nil, err
+	}
+	l := projection.NewLoader()
+	for first := true; ; first = false {
+		msg, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("snapshot stream ended before its last message")
+			}
+			return nil, err
+		}
+		if first && atRevision != nil {
+			if err := atRevision(msg.GetRevision()); err != nil {
+				return nil, err
+			}
+		}
+		for _, r := range msg.GetResources() {
+			l.Add(r)
+		}
+		if msg.GetComplete() {
+			return l.Finish(msg.GetRevision()), nil
+		}
+	}
+}
+
+// maybeCheckpoint hands a Delta to the writer when one is due (force: now)
+// and the previous one is written.
+func (f *Follower) maybeCheckpoint(force bool) {
+	if f.store == nil || f.saving.Load() {
+		return
+	}
+	now := f.cfg.Now()
+	rev := f.live.Revision()
+	due := force || f.changesUnsaved >= f.cfg.CheckpointEvery ||
+		(rev != f.lastSavedRev && now.Sub(f.lastSave) >= f.cfg.CheckpointInterval)
+	if !due {
+		return
+	}
+	if f.saveFailed.Swap(false) {
+		f.live.MarkFull() // the failed Delta's changes were never written
+	}
+	d, ok := f.live.Delta()
+	if !ok {
+		return
+	}
+	f.saving.Store(true)
+	f.saves <- d
+	f.lastSave, f.lastSavedRev, f.changesUnsaved = now, rev, 0
+}
+
+// writer saves Deltas in the background so that applying goes on meanwhile.
+func (f *Follower) writer(done chan<- struct{}) {
+	defer close(done)
+	for d := range f.saves {
+		if err := f.save(d); err != nil {
+			f.log.Error("checkpoint failed; the next one rewrites everything", "err", err)
+			f.saveFailed.Store(true)
+		}
+		f.saving.Store(false)
+	}
+}
+
+func (f *Follower) save(d projection.Delta) error {
+	start := time.Now()
+	err := f.store.Save(d)
+	if err != nil {
+		f.stats.checkpointFailures.Inc()
+		return err
+	}
+	f.stats.checkpointSeconds.Observe(time.Since(start).Seconds())
+	f.log.Debug("checkpoint saved", "revision", d.Revision, "full", d.Full, "puts", len(d.Put),
+		"deletes", len(d.Delete), "took", time.Since(start))
+	return nil
+}
+
+// compacted reports whether err is the registry's OUT_OF_RANGE for a
+// compacted start revision, and the compacted revision when it says.
+func compacted(err error) (int64, bool) {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.OutOfRange {
+		return 0, false
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			var rev int64
+			_, _ = fmt.Sscan(info.GetMetadata()["compacted_revision"], &rev)
+			return rev, true
+		}
+	}
+	return 0, true
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+)
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestRun_ServesHealthAndStopsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	env := map[string]string{"TALENTREG_DB": filepath.Join(dir, "r.db")}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var stderr syncBuffer
+	go func() {
+		done <- run(ctx, []string{"--grpc-addr", addr, "--admin-addr", ""}, func(k string) string { return env[k] }, &bytes.Buffer{}, &stderr)
+	}()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// WaitForReady blocks until the server listens, bounded by the deadline.
+	hctx, hcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer hcancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(hctx, &healthpb.HealthCheckRequest{Service: registryv1.RegistryService_ServiceDesc.ServiceName}, grpc.WaitForReady(true))
+	if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health = %v, %v; log:\n%s", resp, err, stderr.String())
+	}
+	// The database came from the environment.
+	if _, err := os.Stat(env["TALENTREG_DB"]); err != nil {
+		t.Fatalf("TALENTREG_DB not used: %v", err)
+	}
+	// A watch stream must not hold up the shutdown.
+	stream, err := registryv1.NewRegistryServiceClient(conn).WatchChanges(context.Background(), &registryv1.WatchChangesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = stream
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v on shutdown", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("run did not return within 5 s of shutdown with a watch open")
+	}
+	if !strings.Contains(stderr.String(), `"msg":"serving"`) || !strings.Contains(stderr.String(), `"msg":"stopped"`) {
+		t.Fatalf("log lacks serving/stopped lines:\n%s", stderr.String())
+	}
+}
+
+func TestRun_RefusesBadDatabaseFiles(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.db")
+	if err := os.WriteFile(garbage, bytes.Repeat([]byte("not a database "), 4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := func() [32]byte {
+		b, err := os.ReadFile(garbage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sha256.Sum256(b)
+	}
+	before := sum()
+	err := run(context.Background(), []string{"--db", garbage, "--grpc-addr", freeAddr(t), "--admin-addr", ""}, func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("err = %v, want a corrupt-file error", err)
+	}
+	if exitCode(err) == 0 {
+		t.Fatal("exit code 0 for a corrupt file")
+	}
+	if sum() != before {
+		t.Fatal("the corrupt file was modified")
+	}
+}
+
+func TestRun_BadFlagsAreUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"--retain-changes", "0"}, {"--no-such-flag"}, {"--log-level", "loud"}} {
+		err := run(context.Background(), args, func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
+		if exitCode(err) != 2 {
+			t.Errorf("%v: err = %v, want a usage error (exit 2)", args, err)
+		}
+	}
+}

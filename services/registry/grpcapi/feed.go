@@ -104,7 +104,7 @@ func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.S
 }
 
 // StreamSnapshot implements registryv1.RegistryServiceServer.
-func (s *Server) StreamSnapshot(_ *registryv1.StreamSnapshotRequest, stream grpc.ServerStreamingServer[registryv1.StreamSnapshotResponse]) error {
+func (s *Server) StreamSnapshot(req *registryv1.StreamSnapshotRequest, stream grpc.ServerStreamingServer[registryv1.StreamSnapshotResponse]) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	go func() {
@@ -114,12 +114,20 @@ func (s *Server) StreamSnapshot(_ *registryv1.StreamSnapshotRequest, stream grpc
 		case <-ctx.Done():
 		}
 	}()
+	convert := resourceToProto
+	switch req.GetView() {
+	case registryv1.SnapshotView_SNAPSHOT_VIEW_UNSPECIFIED, registryv1.SnapshotView_SNAPSHOT_VIEW_FULL:
+	case registryv1.SnapshotView_SNAPSHOT_VIEW_AGGREGATE:
+		convert = aggregateView
+	default:
+		return s.err(ctx, registry.InvalidField("view", "unknown snapshot view %d", req.GetView()))
+	}
 	msg := &registryv1.StreamSnapshotResponse{}
 	err := s.store.Snapshot(ctx, func(rev int64) error {
 		msg.Revision = rev
 		return nil
 	}, func(r registry.Resource) error {
-		msg.Resources = append(msg.Resources, resourceToProto(r))
+		msg.Resources = append(msg.Resources, convert(r))
 		if len(msg.Resources) < snapshotBatch {
 			return nil
 		}

@@ -23,6 +23,63 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SnapshotView selects the fields a snapshot carries.
+type SnapshotView int32
+
+const (
+	// The same as SNAPSHOT_VIEW_FULL.
+	SnapshotView_SNAPSHOT_VIEW_UNSPECIFIED SnapshotView = 0
+	// Every field.
+	SnapshotView_SNAPSHOT_VIEW_FULL SnapshotView = 1
+	// Only what aggregates need: names and the classifying fields (kind,
+	// region, industries, flags, field, role, subject, category, count,
+	// program, period). No display names, credit codes, times or etags:
+	// about half the bytes and allocations, for consumers that rebuild
+	// counts from millions of resources.
+	SnapshotView_SNAPSHOT_VIEW_AGGREGATE SnapshotView = 2
+)
+
+// Enum value maps for SnapshotView.
+var (
+	SnapshotView_name = map[int32]string{
+		0: "SNAPSHOT_VIEW_UNSPECIFIED",
+		1: "SNAPSHOT_VIEW_FULL",
+		2: "SNAPSHOT_VIEW_AGGREGATE",
+	}
+	SnapshotView_value = map[string]int32{
+		"SNAPSHOT_VIEW_UNSPECIFIED": 0,
+		"SNAPSHOT_VIEW_FULL":        1,
+		"SNAPSHOT_VIEW_AGGREGATE":   2,
+	}
+)
+
+func (x SnapshotView) Enum() *SnapshotView {
+	p := new(SnapshotView)
+	*p = x
+	return p
+}
+
+func (x SnapshotView) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SnapshotView) Descriptor() protoreflect.EnumDescriptor {
+	return file_talentreg_registry_v1_registry_service_proto_enumTypes[0].Descriptor()
+}
+
+func (SnapshotView) Type() protoreflect.EnumType {
+	return &file_talentreg_registry_v1_registry_service_proto_enumTypes[0]
+}
+
+func (x SnapshotView) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SnapshotView.Descriptor instead.
+func (SnapshotView) EnumDescriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{0}
+}
+
 // CreateEntityRequest is the request of CreateEntity.
 type CreateEntityRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3004,7 +3061,9 @@ func (x *WatchChangesResponse) GetRevision() int64 {
 
 // StreamSnapshotRequest is the request of StreamSnapshot.
 type StreamSnapshotRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How much of each resource to send; unspecified means FULL.
+	View          SnapshotView `protobuf:"varint,1,opt,name=view,proto3,enum=talentreg.registry.v1.SnapshotView" json:"view,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3037,6 +3096,13 @@ func (x *StreamSnapshotRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use StreamSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*StreamSnapshotRequest) Descriptor() ([]byte, []int) {
 	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *StreamSnapshotRequest) GetView() SnapshotView {
+	if x != nil {
+		return x.View
+	}
+	return SnapshotView_SNAPSHOT_VIEW_UNSPECIFIED
 }
 
 // StreamSnapshotResponse is one message of a StreamSnapshot stream.
@@ -3580,8 +3646,9 @@ const file_talentreg_registry_v1_registry_service_proto_rawDesc = "" +
 	"\x0estart_revision\x18\x01 \x01(\x03R\rstartRevision\"k\n" +
 	"\x14WatchChangesResponse\x127\n" +
 	"\achanges\x18\x01 \x03(\v2\x1d.talentreg.registry.v1.ChangeR\achanges\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x03R\brevision\"\x17\n" +
-	"\x15StreamSnapshotRequest\"\x8f\x01\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"P\n" +
+	"\x15StreamSnapshotRequest\x127\n" +
+	"\x04view\x18\x01 \x01(\x0e2#.talentreg.registry.v1.SnapshotViewR\x04view\"\x8f\x01\n" +
 	"\x16StreamSnapshotResponse\x12=\n" +
 	"\tresources\x18\x01 \x03(\v2\x1f.talentreg.registry.v1.ResourceR\tresources\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x12\x1a\n" +
@@ -3605,7 +3672,11 @@ const file_talentreg_registry_v1_registry_service_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x03R\x05index\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05field\x18\x03 \x01(\tR\x05field\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage2\x99#\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage*b\n" +
+	"\fSnapshotView\x12\x1d\n" +
+	"\x19SNAPSHOT_VIEW_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12SNAPSHOT_VIEW_FULL\x10\x01\x12\x1b\n" +
+	"\x17SNAPSHOT_VIEW_AGGREGATE\x10\x022\x99#\n" +
 	"\x0fRegistryService\x12\x8d\x01\n" +
 	"\fCreateEntity\x12*.talentreg.registry.v1.CreateEntityRequest\x1a+.talentreg.registry.v1.CreateEntityResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x06entityb\x06entity\"\f/v1/entities\x12\x85\x01\n" +
 	"\tGetEntity\x12'.talentreg.registry.v1.GetEntityRequest\x1a(.talentreg.registry.v1.GetEntityResponse\"%\x82\xd3\xe4\x93\x02\x1fb\x06entity\x12\x15/v1/{name=entities/*}\x12}\n" +
@@ -3660,192 +3731,195 @@ func file_talentreg_registry_v1_registry_service_proto_rawDescGZIP() []byte {
 	return file_talentreg_registry_v1_registry_service_proto_rawDescData
 }
 
+var file_talentreg_registry_v1_registry_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_talentreg_registry_v1_registry_service_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_talentreg_registry_v1_registry_service_proto_goTypes = []any{
-	(*CreateEntityRequest)(nil),         // 0: talentreg.registry.v1.CreateEntityRequest
-	(*CreateEntityResponse)(nil),        // 1: talentreg.registry.v1.CreateEntityResponse
-	(*GetEntityRequest)(nil),            // 2: talentreg.registry.v1.GetEntityRequest
-	(*GetEntityResponse)(nil),           // 3: talentreg.registry.v1.GetEntityResponse
-	(*ListEntitiesRequest)(nil),         // 4: talentreg.registry.v1.ListEntitiesRequest
-	(*ListEntitiesResponse)(nil),        // 5: talentreg.registry.v1.ListEntitiesResponse
-	(*UpdateEntityRequest)(nil),         // 6: talentreg.registry.v1.UpdateEntityRequest
-	(*UpdateEntityResponse)(nil),        // 7: talentreg.registry.v1.UpdateEntityResponse
-	(*DeleteEntityRequest)(nil),         // 8: talentreg.registry.v1.DeleteEntityRequest
-	(*DeleteEntityResponse)(nil),        // 9: talentreg.registry.v1.DeleteEntityResponse
-	(*CreateGroupRequest)(nil),          // 10: talentreg.registry.v1.CreateGroupRequest
-	(*CreateGroupResponse)(nil),         // 11: talentreg.registry.v1.CreateGroupResponse
-	(*GetGroupRequest)(nil),             // 12: talentreg.registry.v1.GetGroupRequest
-	(*GetGroupResponse)(nil),            // 13: talentreg.registry.v1.GetGroupResponse
-	(*ListGroupsRequest)(nil),           // 14: talentreg.registry.v1.ListGroupsRequest
-	(*ListGroupsResponse)(nil),          // 15: talentreg.registry.v1.ListGroupsResponse
-	(*UpdateGroupRequest)(nil),          // 16: talentreg.registry.v1.UpdateGroupRequest
-	(*UpdateGroupResponse)(nil),         // 17: talentreg.registry.v1.UpdateGroupResponse
-	(*DeleteGroupRequest)(nil),          // 18: talentreg.registry.v1.DeleteGroupRequest
-	(*DeleteGroupResponse)(nil),         // 19: talentreg.registry.v1.DeleteGroupResponse
-	(*CreateMembershipRequest)(nil),     // 20: talentreg.registry.v1.CreateMembershipRequest
-	(*CreateMembershipResponse)(nil),    // 21: talentreg.registry.v1.CreateMembershipResponse
-	(*GetMembershipRequest)(nil),        // 22: talentreg.registry.v1.GetMembershipRequest
-	(*GetMembershipResponse)(nil),       // 23: talentreg.registry.v1.GetMembershipResponse
-	(*ListMembershipsRequest)(nil),      // 24: talentreg.registry.v1.ListMembershipsRequest
-	(*ListMembershipsResponse)(nil),     // 25: talentreg.registry.v1.ListMembershipsResponse
-	(*UpdateMembershipRequest)(nil),     // 26: talentreg.registry.v1.UpdateMembershipRequest
-	(*UpdateMembershipResponse)(nil),    // 27: talentreg.registry.v1.UpdateMembershipResponse
-	(*DeleteMembershipRequest)(nil),     // 28: talentreg.registry.v1.DeleteMembershipRequest
-	(*DeleteMembershipResponse)(nil),    // 29: talentreg.registry.v1.DeleteMembershipResponse
-	(*CreateTalentRecordRequest)(nil),   // 30: talentreg.registry.v1.CreateTalentRecordRequest
-	(*CreateTalentRecordResponse)(nil),  // 31: talentreg.registry.v1.CreateTalentRecordResponse
-	(*GetTalentRecordRequest)(nil),      // 32: talentreg.registry.v1.GetTalentRecordRequest
-	(*GetTalentRecordResponse)(nil),     // 33: talentreg.registry.v1.GetTalentRecordResponse
-	(*ListTalentRecordsRequest)(nil),    // 34: talentreg.registry.v1.ListTalentRecordsRequest
-	(*ListTalentRecordsResponse)(nil),   // 35: talentreg.registry.v1.ListTalentRecordsResponse
-	(*UpdateTalentRecordRequest)(nil),   // 36: talentreg.registry.v1.UpdateTalentRecordRequest
-	(*UpdateTalentRecordResponse)(nil),  // 37: talentreg.registry.v1.UpdateTalentRecordResponse
-	(*DeleteTalentRecordRequest)(nil),   // 38: talentreg.registry.v1.DeleteTalentRecordRequest
-	(*DeleteTalentRecordResponse)(nil),  // 39: talentreg.registry.v1.DeleteTalentRecordResponse
-	(*CreateProgramRequest)(nil),        // 40: talentreg.registry.v1.CreateProgramRequest
-	(*CreateProgramResponse)(nil),       // 41: talentreg.registry.v1.CreateProgramResponse
-	(*GetProgramRequest)(nil),           // 42: talentreg.registry.v1.GetProgramRequest
-	(*GetProgramResponse)(nil),          // 43: talentreg.registry.v1.GetProgramResponse
-	(*ListProgramsRequest)(nil),         // 44: talentreg.registry.v1.ListProgramsRequest
-	(*ListProgramsResponse)(nil),        // 45: talentreg.registry.v1.ListProgramsResponse
-	(*UpdateProgramRequest)(nil),        // 46: talentreg.registry.v1.UpdateProgramRequest
-	(*UpdateProgramResponse)(nil),       // 47: talentreg.registry.v1.UpdateProgramResponse
-	(*DeleteProgramRequest)(nil),        // 48: talentreg.registry.v1.DeleteProgramRequest
-	(*DeleteProgramResponse)(nil),       // 49: talentreg.registry.v1.DeleteProgramResponse
-	(*BatchCreateEntitiesRequest)(nil),  // 50: talentreg.registry.v1.BatchCreateEntitiesRequest
-	(*BatchCreateEntitiesResponse)(nil), // 51: talentreg.registry.v1.BatchCreateEntitiesResponse
-	(*ListChangesRequest)(nil),          // 52: talentreg.registry.v1.ListChangesRequest
-	(*ListChangesResponse)(nil),         // 53: talentreg.registry.v1.ListChangesResponse
-	(*WatchChangesRequest)(nil),         // 54: talentreg.registry.v1.WatchChangesRequest
-	(*WatchChangesResponse)(nil),        // 55: talentreg.registry.v1.WatchChangesResponse
-	(*StreamSnapshotRequest)(nil),       // 56: talentreg.registry.v1.StreamSnapshotRequest
-	(*StreamSnapshotResponse)(nil),      // 57: talentreg.registry.v1.StreamSnapshotResponse
-	(*ImportRequest)(nil),               // 58: talentreg.registry.v1.ImportRequest
-	(*ImportResponse)(nil),              // 59: talentreg.registry.v1.ImportResponse
-	(*ImportCounts)(nil),                // 60: talentreg.registry.v1.ImportCounts
-	(*ImportError)(nil),                 // 61: talentreg.registry.v1.ImportError
-	(*Entity)(nil),                      // 62: talentreg.registry.v1.Entity
-	(*fieldmaskpb.FieldMask)(nil),       // 63: google.protobuf.FieldMask
-	(*Group)(nil),                       // 64: talentreg.registry.v1.Group
-	(*Membership)(nil),                  // 65: talentreg.registry.v1.Membership
-	(*TalentRecord)(nil),                // 66: talentreg.registry.v1.TalentRecord
-	(*Program)(nil),                     // 67: talentreg.registry.v1.Program
-	(*Change)(nil),                      // 68: talentreg.registry.v1.Change
-	(*Resource)(nil),                    // 69: talentreg.registry.v1.Resource
+	(SnapshotView)(0),                   // 0: talentreg.registry.v1.SnapshotView
+	(*CreateEntityRequest)(nil),         // 1: talentreg.registry.v1.CreateEntityRequest
+	(*CreateEntityResponse)(nil),        // 2: talentreg.registry.v1.CreateEntityResponse
+	(*GetEntityRequest)(nil),            // 3: talentreg.registry.v1.GetEntityRequest
+	(*GetEntityResponse)(nil),           // 4: talentreg.registry.v1.GetEntityResponse
+	(*ListEntitiesRequest)(nil),         // 5: talentreg.registry.v1.ListEntitiesRequest
+	(*ListEntitiesResponse)(nil),        // 6: talentreg.registry.v1.ListEntitiesResponse
+	(*UpdateEntityRequest)(nil),         // 7: talentreg.registry.v1.UpdateEntityRequest
+	(*UpdateEntityResponse)(nil),        // 8: talentreg.registry.v1.UpdateEntityResponse
+	(*DeleteEntityRequest)(nil),         // 9: talentreg.registry.v1.DeleteEntityRequest
+	(*DeleteEntityResponse)(nil),        // 10: talentreg.registry.v1.DeleteEntityResponse
+	(*CreateGroupRequest)(nil),          // 11: talentreg.registry.v1.CreateGroupRequest
+	(*CreateGroupResponse)(nil),         // 12: talentreg.registry.v1.CreateGroupResponse
+	(*GetGroupRequest)(nil),             // 13: talentreg.registry.v1.GetGroupRequest
+	(*GetGroupResponse)(nil),            // 14: talentreg.registry.v1.GetGroupResponse
+	(*ListGroupsRequest)(nil),           // 15: talentreg.registry.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),          // 16: talentreg.registry.v1.ListGroupsResponse
+	(*UpdateGroupRequest)(nil),          // 17: talentreg.registry.v1.UpdateGroupRequest
+	(*UpdateGroupResponse)(nil),         // 18: talentreg.registry.v1.UpdateGroupResponse
+	(*DeleteGroupRequest)(nil),          // 19: talentreg.registry.v1.DeleteGroupRequest
+	(*DeleteGroupResponse)(nil),         // 20: talentreg.registry.v1.DeleteGroupResponse
+	(*CreateMembershipRequest)(nil),     // 21: talentreg.registry.v1.CreateMembershipRequest
+	(*CreateMembershipResponse)(nil),    // 22: talentreg.registry.v1.CreateMembershipResponse
+	(*GetMembershipRequest)(nil),        // 23: talentreg.registry.v1.GetMembershipRequest
+	(*GetMembershipResponse)(nil),       // 24: talentreg.registry.v1.GetMembershipResponse
+	(*ListMembershipsRequest)(nil),      // 25: talentreg.registry.v1.ListMembershipsRequest
+	(*ListMembershipsResponse)(nil),     // 26: talentreg.registry.v1.ListMembershipsResponse
+	(*UpdateMembershipRequest)(nil),     // 27: talentreg.registry.v1.UpdateMembershipRequest
+	(*UpdateMembershipResponse)(nil),    // 28: talentreg.registry.v1.UpdateMembershipResponse
+	(*DeleteMembershipRequest)(nil),     // 29: talentreg.registry.v1.DeleteMembershipRequest
+	(*DeleteMembershipResponse)(nil),    // 30: talentreg.registry.v1.DeleteMembershipResponse
+	(*CreateTalentRecordRequest)(nil),   // 31: talentreg.registry.v1.CreateTalentRecordRequest
+	(*CreateTalentRecordResponse)(nil),  // 32: talentreg.registry.v1.CreateTalentRecordResponse
+	(*GetTalentRecordRequest)(nil),      // 33: talentreg.registry.v1.GetTalentRecordRequest
+	(*GetTalentRecordResponse)(nil),     // 34: talentreg.registry.v1.GetTalentRecordResponse
+	(*ListTalentRecordsRequest)(nil),    // 35: talentreg.registry.v1.ListTalentRecordsRequest
+	(*ListTalentRecordsResponse)(nil),   // 36: talentreg.registry.v1.ListTalentRecordsResponse
+	(*UpdateTalentRecordRequest)(nil),   // 37: talentreg.registry.v1.UpdateTalentRecordRequest
+	(*UpdateTalentRecordResponse)(nil),  // 38: talentreg.registry.v1.UpdateTalentRecordResponse
+	(*DeleteTalentRecordRequest)(nil),   // 39: talentreg.registry.v1.DeleteTalentRecordRequest
+	(*DeleteTalentRecordResponse)(nil),  // 40: talentreg.registry.v1.DeleteTalentRecordResponse
+	(*CreateProgramRequest)(nil),        // 41: talentreg.registry.v1.CreateProgramRequest
+	(*CreateProgramResponse)(nil),       // 42: talentreg.registry.v1.CreateProgramResponse
+	(*GetProgramRequest)(nil),           // 43: talentreg.registry.v1.GetProgramRequest
+	(*GetProgramResponse)(nil),          // 44: talentreg.registry.v1.GetProgramResponse
+	(*ListProgramsRequest)(nil),         // 45: talentreg.registry.v1.ListProgramsRequest
+	(*ListProgramsResponse)(nil),        // 46: talentreg.registry.v1.ListProgramsResponse
+	(*UpdateProgramRequest)(nil),        // 47: talentreg.registry.v1.UpdateProgramRequest
+	(*UpdateProgramResponse)(nil),       // 48: talentreg.registry.v1.UpdateProgramResponse
+	(*DeleteProgramRequest)(nil),        // 49: talentreg.registry.v1.DeleteProgramRequest
+	(*DeleteProgramResponse)(nil),       // 50: talentreg.registry.v1.DeleteProgramResponse
+	(*BatchCreateEntitiesRequest)(nil),  // 51: talentreg.registry.v1.BatchCreateEntitiesRequest
+	(*BatchCreateEntitiesResponse)(nil), // 52: talentreg.registry.v1.BatchCreateEntitiesResponse
+	(*ListChangesRequest)(nil),          // 53: talentreg.registry.v1.ListChangesRequest
+	(*ListChangesResponse)(nil),         // 54: talentreg.registry.v1.ListChangesResponse
+	(*WatchChangesRequest)(nil),         // 55: talentreg.registry.v1.WatchChangesRequest
+	(*WatchChangesResponse)(nil),        // 56: talentreg.registry.v1.WatchChangesResponse
+	(*StreamSnapshotRequest)(nil),       // 57: talentreg.registry.v1.StreamSnapshotRequest
+	(*StreamSnapshotResponse)(nil),      // 58: talentreg.registry.v1.StreamSnapshotResponse
+	(*ImportRequest)(nil),               // 59: talentreg.registry.v1.ImportRequest
+	(*ImportResponse)(nil),              // 60: talentreg.registry.v1.ImportResponse
+	(*ImportCounts)(nil),                // 61: talentreg.registry.v1.ImportCounts
+	(*ImportError)(nil),                 // 62: talentreg.registry.v1.ImportError
+	(*Entity)(nil),                      // 63: talentreg.registry.v1.Entity
+	(*fieldmaskpb.FieldMask)(nil),       // 64: google.protobuf.FieldMask
+	(*Group)(nil),                       // 65: talentreg.registry.v1.Group
+	(*Membership)(nil),                  // 66: talentreg.registry.v1.Membership
+	(*TalentRecord)(nil),                // 67: talentreg.registry.v1.TalentRecord
+	(*Program)(nil),                     // 68: talentreg.registry.v1.Program
+	(*Change)(nil),                      // 69: talentreg.registry.v1.Change
+	(*Resource)(nil),                    // 70: talentreg.registry.v1.Resource
 }
 var file_talentreg_registry_v1_registry_service_proto_depIdxs = []int32{
-	62, // 0: talentreg.registry.v1.CreateEntityRequest.entity:type_name -> talentreg.registry.v1.Entity
-	62, // 1: talentreg.registry.v1.CreateEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
-	62, // 2: talentreg.registry.v1.GetEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
-	62, // 3: talentreg.registry.v1.ListEntitiesResponse.entities:type_name -> talentreg.registry.v1.Entity
-	62, // 4: talentreg.registry.v1.UpdateEntityRequest.entity:type_name -> talentreg.registry.v1.Entity
-	63, // 5: talentreg.registry.v1.UpdateEntityRequest.update_mask:type_name -> google.protobuf.FieldMask
-	62, // 6: talentreg.registry.v1.UpdateEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
-	64, // 7: talentreg.registry.v1.CreateGroupRequest.group:type_name -> talentreg.registry.v1.Group
-	64, // 8: talentreg.registry.v1.CreateGroupResponse.group:type_name -> talentreg.registry.v1.Group
-	64, // 9: talentreg.registry.v1.GetGroupResponse.group:type_name -> talentreg.registry.v1.Group
-	64, // 10: talentreg.registry.v1.ListGroupsResponse.groups:type_name -> talentreg.registry.v1.Group
-	64, // 11: talentreg.registry.v1.UpdateGroupRequest.group:type_name -> talentreg.registry.v1.Group
-	63, // 12: talentreg.registry.v1.UpdateGroupRequest.update_mask:type_name -> google.protobuf.FieldMask
-	64, // 13: talentreg.registry.v1.UpdateGroupResponse.group:type_name -> talentreg.registry.v1.Group
-	65, // 14: talentreg.registry.v1.CreateMembershipRequest.membership:type_name -> talentreg.registry.v1.Membership
-	65, // 15: talentreg.registry.v1.CreateMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
-	65, // 16: talentreg.registry.v1.GetMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
-	65, // 17: talentreg.registry.v1.ListMembershipsResponse.memberships:type_name -> talentreg.registry.v1.Membership
-	65, // 18: talentreg.registry.v1.UpdateMembershipRequest.membership:type_name -> talentreg.registry.v1.Membership
-	63, // 19: talentreg.registry.v1.UpdateMembershipRequest.update_mask:type_name -> google.protobuf.FieldMask
-	65, // 20: talentreg.registry.v1.UpdateMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
-	66, // 21: talentreg.registry.v1.CreateTalentRecordRequest.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	66, // 22: talentreg.registry.v1.CreateTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	66, // 23: talentreg.registry.v1.GetTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	66, // 24: talentreg.registry.v1.ListTalentRecordsResponse.talent_records:type_name -> talentreg.registry.v1.TalentRecord
-	66, // 25: talentreg.registry.v1.UpdateTalentRecordRequest.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	63, // 26: talentreg.registry.v1.UpdateTalentRecordRequest.update_mask:type_name -> google.protobuf.FieldMask
-	66, // 27: talentreg.registry.v1.UpdateTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	67, // 28: talentreg.registry.v1.CreateProgramRequest.program:type_name -> talentreg.registry.v1.Program
-	67, // 29: talentreg.registry.v1.CreateProgramResponse.program:type_name -> talentreg.registry.v1.Program
-	67, // 30: talentreg.registry.v1.GetProgramResponse.program:type_name -> talentreg.registry.v1.Program
-	67, // 31: talentreg.registry.v1.ListProgramsResponse.programs:type_name -> talentreg.registry.v1.Program
-	67, // 32: talentreg.registry.v1.UpdateProgramRequest.program:type_name -> talentreg.registry.v1.Program
-	63, // 33: talentreg.registry.v1.UpdateProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
-	67, // 34: talentreg.registry.v1.UpdateProgramResponse.program:type_name -> talentreg.registry.v1.Program
-	0,  // 35: talentreg.registry.v1.BatchCreateEntitiesRequest.requests:type_name -> talentreg.registry.v1.CreateEntityRequest
-	62, // 36: talentreg.registry.v1.BatchCreateEntitiesResponse.entities:type_name -> talentreg.registry.v1.Entity
-	68, // 37: talentreg.registry.v1.ListChangesResponse.changes:type_name -> talentreg.registry.v1.Change
-	68, // 38: talentreg.registry.v1.WatchChangesResponse.changes:type_name -> talentreg.registry.v1.Change
-	69, // 39: talentreg.registry.v1.StreamSnapshotResponse.resources:type_name -> talentreg.registry.v1.Resource
-	69, // 40: talentreg.registry.v1.ImportRequest.items:type_name -> talentreg.registry.v1.Resource
-	60, // 41: talentreg.registry.v1.ImportResponse.entities:type_name -> talentreg.registry.v1.ImportCounts
-	60, // 42: talentreg.registry.v1.ImportResponse.groups:type_name -> talentreg.registry.v1.ImportCounts
-	60, // 43: talentreg.registry.v1.ImportResponse.memberships:type_name -> talentreg.registry.v1.ImportCounts
-	60, // 44: talentreg.registry.v1.ImportResponse.talent_records:type_name -> talentreg.registry.v1.ImportCounts
-	60, // 45: talentreg.registry.v1.ImportResponse.programs:type_name -> talentreg.registry.v1.ImportCounts
-	61, // 46: talentreg.registry.v1.ImportResponse.errors:type_name -> talentreg.registry.v1.ImportError
-	0,  // 47: talentreg.registry.v1.RegistryService.CreateEntity:input_type -> talentreg.registry.v1.CreateEntityRequest
-	2,  // 48: talentreg.registry.v1.RegistryService.GetEntity:input_type -> talentreg.registry.v1.GetEntityRequest
-	4,  // 49: talentreg.registry.v1.RegistryService.ListEntities:input_type -> talentreg.registry.v1.ListEntitiesRequest
-	6,  // 50: talentreg.registry.v1.RegistryService.UpdateEntity:input_type -> talentreg.registry.v1.UpdateEntityRequest
-	8,  // 51: talentreg.registry.v1.RegistryService.DeleteEntity:input_type -> talentreg.registry.v1.DeleteEntityRequest
-	10, // 52: talentreg.registry.v1.RegistryService.CreateGroup:input_type -> talentreg.registry.v1.CreateGroupRequest
-	12, // 53: talentreg.registry.v1.RegistryService.GetGroup:input_type -> talentreg.registry.v1.GetGroupRequest
-	14, // 54: talentreg.registry.v1.RegistryService.ListGroups:input_type -> talentreg.registry.v1.ListGroupsRequest
-	16, // 55: talentreg.registry.v1.RegistryService.UpdateGroup:input_type -> talentreg.registry.v1.UpdateGroupRequest
-	18, // 56: talentreg.registry.v1.RegistryService.DeleteGroup:input_type -> talentreg.registry.v1.DeleteGroupRequest
-	20, // 57: talentreg.registry.v1.RegistryService.CreateMembership:input_type -> talentreg.registry.v1.CreateMembershipRequest
-	22, // 58: talentreg.registry.v1.RegistryService.GetMembership:input_type -> talentreg.registry.v1.GetMembershipRequest
-	24, // 59: talentreg.registry.v1.RegistryService.ListMemberships:input_type -> talentreg.registry.v1.ListMembershipsRequest
-	26, // 60: talentreg.registry.v1.RegistryService.UpdateMembership:input_type -> talentreg.registry.v1.UpdateMembershipRequest
-	28, // 61: talentreg.registry.v1.RegistryService.DeleteMembership:input_type -> talentreg.registry.v1.DeleteMembershipRequest
-	30, // 62: talentreg.registry.v1.RegistryService.CreateTalentRecord:input_type -> talentreg.registry.v1.CreateTalentRecordRequest
-	32, // 63: talentreg.registry.v1.RegistryService.GetTalentRecord:input_type -> talentreg.registry.v1.GetTalentRecordRequest
-	34, // 64: talentreg.registry.v1.RegistryService.ListTalentRecords:input_type -> talentreg.registry.v1.ListTalentRecordsRequest
-	36, // 65: talentreg.registry.v1.RegistryService.UpdateTalentRecord:input_type -> talentreg.registry.v1.UpdateTalentRecordRequest
-	38, // 66: talentreg.registry.v1.RegistryService.DeleteTalentRecord:input_type -> talentreg.registry.v1.DeleteTalentRecordRequest
-	40, // 67: talentreg.registry.v1.RegistryService.CreateProgram:input_type -> talentreg.registry.v1.CreateProgramRequest
-	42, // 68: talentreg.registry.v1.RegistryService.GetProgram:input_type -> talentreg.registry.v1.GetProgramRequest
-	44, // 69: talentreg.registry.v1.RegistryService.ListPrograms:input_type -> talentreg.registry.v1.ListProgramsRequest
-	46, // 70: talentreg.registry.v1.RegistryService.UpdateProgram:input_type -> talentreg.registry.v1.UpdateProgramRequest
-	48, // 71: talentreg.registry.v1.RegistryService.DeleteProgram:input_type -> talentreg.registry.v1.DeleteProgramRequest
-	50, // 72: talentreg.registry.v1.RegistryService.BatchCreateEntities:input_type -> talentreg.registry.v1.BatchCreateEntitiesRequest
-	52, // 73: talentreg.registry.v1.RegistryService.ListChanges:input_type -> talentreg.registry.v1.ListChangesRequest
-	54, // 74: talentreg.registry.v1.RegistryService.WatchChanges:input_type -> talentreg.registry.v1.WatchChangesRequest
-	56, // 75: talentreg.registry.v1.RegistryService.StreamSnapshot:input_type -> talentreg.registry.v1.StreamSnapshotRequest
-	58, // 76: talentreg.registry.v1.RegistryService.Import:input_type -> talentreg.registry.v1.ImportRequest
-	1,  // 77: talentreg.registry.v1.RegistryService.CreateEntity:output_type -> talentreg.registry.v1.CreateEntityResponse
-	3,  // 78: talentreg.registry.v1.RegistryService.GetEntity:output_type -> talentreg.registry.v1.GetEntityResponse
-	5,  // 79: talentreg.registry.v1.RegistryService.ListEntities:output_type -> talentreg.registry.v1.ListEntitiesResponse
-	7,  // 80: talentreg.registry.v1.RegistryService.UpdateEntity:output_type -> talentreg.registry.v1.UpdateEntityResponse
-	9,  // 81: talentreg.registry.v1.RegistryService.DeleteEntity:output_type -> talentreg.registry.v1.DeleteEntityResponse
-	11, // 82: talentreg.registry.v1.RegistryService.CreateGroup:output_type -> talentreg.registry.v1.CreateGroupResponse
-	13, // 83: talentreg.registry.v1.RegistryService.GetGroup:output_type -> talentreg.registry.v1.GetGroupResponse
-	15, // 84: talentreg.registry.v1.RegistryService.ListGroups:output_type -> talentreg.registry.v1.ListGroupsResponse
-	17, // 85: talentreg.registry.v1.RegistryService.UpdateGroup:output_type -> talentreg.registry.v1.UpdateGroupResponse
-	19, // 86: talentreg.registry.v1.RegistryService.DeleteGroup:output_type -> talentreg.registry.v1.DeleteGroupResponse
-	21, // 87: talentreg.registry.v1.RegistryService.CreateMembership:output_type -> talentreg.registry.v1.CreateMembershipResponse
-	23, // 88: talentreg.registry.v1.RegistryService.GetMembership:output_type -> talentreg.registry.v1.GetMembershipResponse
-	25, // 89: talentreg.registry.v1.RegistryService.ListMemberships:output_type -> talentreg.registry.v1.ListMembershipsResponse
-	27, // 90: talentreg.registry.v1.RegistryService.UpdateMembership:output_type -> talentreg.registry.v1.UpdateMembershipResponse
-	29, // 91: talentreg.registry.v1.RegistryService.DeleteMembership:output_type -> talentreg.registry.v1.DeleteMembershipResponse
-	31, // 92: talentreg.registry.v1.RegistryService.CreateTalentRecord:output_type -> talentreg.registry.v1.CreateTalentRecordResponse
-	33, // 93: talentreg.registry.v1.RegistryService.GetTalentRecord:output_type -> talentreg.registry.v1.GetTalentRecordResponse
-	35, // 94: talentreg.registry.v1.RegistryService.ListTalentRecords:output_type -> talentreg.registry.v1.ListTalentRecordsResponse
-	37, // 95: talentreg.registry.v1.RegistryService.UpdateTalentRecord:output_type -> talentreg.registry.v1.UpdateTalentRecordResponse
-	39, // 96: talentreg.registry.v1.RegistryService.DeleteTalentRecord:output_type -> talentreg.registry.v1.DeleteTalentRecordResponse
-	41, // 97: talentreg.registry.v1.RegistryService.CreateProgram:output_type -> talentreg.registry.v1.CreateProgramResponse
-	43, // 98: talentreg.registry.v1.RegistryService.GetProgram:output_type -> talentreg.registry.v1.GetProgramResponse
-	45, // 99: talentreg.registry.v1.RegistryService.ListPrograms:output_type -> talentreg.registry.v1.ListProgramsResponse
-	47, // 100: talentreg.registry.v1.RegistryService.UpdateProgram:output_type -> talentreg.registry.v1.UpdateProgramResponse
-	49, // 101: talentreg.registry.v1.RegistryService.DeleteProgram:output_type -> talentreg.registry.v1.DeleteProgramResponse
-	51, // 102: talentreg.registry.v1.RegistryService.BatchCreateEntities:output_type -> talentreg.registry.v1.BatchCreateEntitiesResponse
-	53, // 103: talentreg.registry.v1.RegistryService.ListChanges:output_type -> talentreg.registry.v1.ListChangesResponse
-	55, // 104: talentreg.registry.v1.RegistryService.WatchChanges:output_type -> talentreg.registry.v1.WatchChangesResponse
-	57, // 105: talentreg.registry.v1.RegistryService.StreamSnapshot:output_type -> talentreg.registry.v1.StreamSnapshotResponse
-	59, // 106: talentreg.registry.v1.RegistryService.Import:output_type -> talentreg.registry.v1.ImportResponse
-	77, // [77:107] is the sub-list for method output_type
-	47, // [47:77] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	63, // 0: talentreg.registry.v1.CreateEntityRequest.entity:type_name -> talentreg.registry.v1.Entity
+	63, // 1: talentreg.registry.v1.CreateEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
+	63, // 2: talentreg.registry.v1.GetEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
+	63, // 3: talentreg.registry.v1.ListEntitiesResponse.entities:type_name -> talentreg.registry.v1.Entity
+	63, // 4: talentreg.registry.v1.UpdateEntityRequest.entity:type_name -> talentreg.registry.v1.Entity
+	64, // 5: talentreg.registry.v1.UpdateEntityRequest.update_mask:type_name -> google.protobuf.FieldMask
+	63, // 6: talentreg.registry.v1.UpdateEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
+	65, // 7: talentreg.registry.v1.CreateGroupRequest.group:type_name -> talentreg.registry.v1.Group
+	65, // 8: talentreg.registry.v1.CreateGroupResponse.group:type_name -> talentreg.registry.v1.Group
+	65, // 9: talentreg.registry.v1.GetGroupResponse.group:type_name -> talentreg.registry.v1.Group
+	65, // 10: talentreg.registry.v1.ListGroupsResponse.groups:type_name -> talentreg.registry.v1.Group
+	65, // 11: talentreg.registry.v1.UpdateGroupRequest.group:type_name -> talentreg.registry.v1.Group
+	64, // 12: talentreg.registry.v1.UpdateGroupRequest.update_mask:type_name -> google.protobuf.FieldMask
+	65, // 13: talentreg.registry.v1.UpdateGroupResponse.group:type_name -> talentreg.registry.v1.Group
+	66, // 14: talentreg.registry.v1.CreateMembershipRequest.membership:type_name -> talentreg.registry.v1.Membership
+	66, // 15: talentreg.registry.v1.CreateMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
+	66, // 16: talentreg.registry.v1.GetMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
+	66, // 17: talentreg.registry.v1.ListMembershipsResponse.memberships:type_name -> talentreg.registry.v1.Membership
+	66, // 18: talentreg.registry.v1.UpdateMembershipRequest.membership:type_name -> talentreg.registry.v1.Membership
+	64, // 19: talentreg.registry.v1.UpdateMembershipRequest.update_mask:type_name -> google.protobuf.FieldMask
+	66, // 20: talentreg.registry.v1.UpdateMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
+	67, // 21: talentreg.registry.v1.CreateTalentRecordRequest.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	67, // 22: talentreg.registry.v1.CreateTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	67, // 23: talentreg.registry.v1.GetTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	67, // 24: talentreg.registry.v1.ListTalentRecordsResponse.talent_records:type_name -> talentreg.registry.v1.TalentRecord
+	67, // 25: talentreg.registry.v1.UpdateTalentRecordRequest.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	64, // 26: talentreg.registry.v1.UpdateTalentRecordRequest.update_mask:type_name -> google.protobuf.FieldMask
+	67, // 27: talentreg.registry.v1.UpdateTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	68, // 28: talentreg.registry.v1.CreateProgramRequest.program:type_name -> talentreg.registry.v1.Program
+	68, // 29: talentreg.registry.v1.CreateProgramResponse.program:type_name -> talentreg.registry.v1.Program
+	68, // 30: talentreg.registry.v1.GetProgramResponse.program:type_name -> talentreg.registry.v1.Program
+	68, // 31: talentreg.registry.v1.ListProgramsResponse.programs:type_name -> talentreg.registry.v1.Program
+	68, // 32: talentreg.registry.v1.UpdateProgramRequest.program:type_name -> talentreg.registry.v1.Program
+	64, // 33: talentreg.registry.v1.UpdateProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
+	68, // 34: talentreg.registry.v1.UpdateProgramResponse.program:type_name -> talentreg.registry.v1.Program
+	1,  // 35: talentreg.registry.v1.BatchCreateEntitiesRequest.requests:type_name -> talentreg.registry.v1.CreateEntityRequest
+	63, // 36: talentreg.registry.v1.BatchCreateEntitiesResponse.entities:type_name -> talentreg.registry.v1.Entity
+	69, // 37: talentreg.registry.v1.ListChangesResponse.changes:type_name -> talentreg.registry.v1.Change
+	69, // 38: talentreg.registry.v1.WatchChangesResponse.changes:type_name -> talentreg.registry.v1.Change
+	0,  // 39: talentreg.registry.v1.StreamSnapshotRequest.view:type_name -> talentreg.registry.v1.SnapshotView
+	70, // 40: talentreg.registry.v1.StreamSnapshotResponse.resources:type_name -> talentreg.registry.v1.Resource
+	70, // 41: talentreg.registry.v1.ImportRequest.items:type_name -> talentreg.registry.v1.Resource
+	61, // 42: talentreg.registry.v1.ImportResponse.entities:type_name -> talentreg.registry.v1.ImportCounts
+	61, // 43: talentreg.registry.v1.ImportResponse.groups:type_name -> talentreg.registry.v1.ImportCounts
+	61, // 44: talentreg.registry.v1.ImportResponse.memberships:type_name -> talentreg.registry.v1.ImportCounts
+	61, // 45: talentreg.registry.v1.ImportResponse.talent_records:type_name -> talentreg.registry.v1.ImportCounts
+	61, // 46: talentreg.registry.v1.ImportResponse.programs:type_name -> talentreg.registry.v1.ImportCounts
+	62, // 47: talentreg.registry.v1.ImportResponse.errors:type_name -> talentreg.registry.v1.ImportError
+	1,  // 48: talentreg.registry.v1.RegistryService.CreateEntity:input_type -> talentreg.registry.v1.CreateEntityRequest
+	3,  // 49: talentreg.registry.v1.RegistryService.GetEntity:input_type -> talentreg.registry.v1.GetEntityRequest
+	5,  // 50: talentreg.registry.v1.RegistryService.ListEntities:input_type -> talentreg.registry.v1.ListEntitiesRequest
+	7,  // 51: talentreg.registry.v1.RegistryService.UpdateEntity:input_type -> talentreg.registry.v1.UpdateEntityRequest
+	9,  // 52: talentreg.registry.v1.RegistryService.DeleteEntity:input_type -> talentreg.registry.v1.DeleteEntityRequest
+	11, // 53: talentreg.registry.v1.RegistryService.CreateGroup:input_type -> talentreg.registry.v1.CreateGroupRequest
+	13, // 54: talentreg.registry.v1.RegistryService.GetGroup:input_type -> talentreg.registry.v1.GetGroupRequest
+	15, // 55: talentreg.registry.v1.RegistryService.ListGroups:input_type -> talentreg.registry.v1.ListGroupsRequest
+	17, // 56: talentreg.registry.v1.RegistryService.UpdateGroup:input_type -> talentreg.registry.v1.UpdateGroupRequest
+	19, // 57: talentreg.registry.v1.RegistryService.DeleteGroup:input_type -> talentreg.registry.v1.DeleteGroupRequest
+	21, // 58: talentreg.registry.v1.RegistryService.CreateMembership:input_type -> talentreg.registry.v1.CreateMembershipRequest
+	23, // 59: talentreg.registry.v1.RegistryService.GetMembership:input_type -> talentreg.registry.v1.GetMembershipRequest
+	25, // 60: talentreg.registry.v1.RegistryService.ListMemberships:input_type -> talentreg.registry.v1.ListMembershipsRequest
+	27, // 61: talentreg.registry.v1.RegistryService.UpdateMembership:input_type -> talentreg.registry.v1.UpdateMembershipRequest
+	29, // 62: talentreg.registry.v1.RegistryService.DeleteMembership:input_type -> talentreg.registry.v1.DeleteMembershipRequest
+	31, // 63: talentreg.registry.v1.RegistryService.CreateTalentRecord:input_type -> talentreg.registry.v1.CreateTalentRecordRequest
+	33, // 64: talentreg.registry.v1.RegistryService.GetTalentRecord:input_type -> talentreg.registry.v1.GetTalentRecordRequest
+	35, // 65: talentreg.registry.v1.RegistryService.ListTalentRecords:input_type -> talentreg.registry.v1.ListTalentRecordsRequest
+	37, // 66: talentreg.registry.v1.RegistryService.UpdateTalentRecord:input_type -> talentreg.registry.v1.UpdateTalentRecordRequest
+	39, // 67: talentreg.registry.v1.RegistryService.DeleteTalentRecord:input_type -> talentreg.registry.v1.DeleteTalentRecordRequest
+	41, // 68: talentreg.registry.v1.RegistryService.CreateProgram:input_type -> talentreg.registry.v1.CreateProgramRequest
+	43, // 69: talentreg.registry.v1.RegistryService.GetProgram:input_type -> talentreg.registry.v1.GetProgramRequest
+	45, // 70: talentreg.registry.v1.RegistryService.ListPrograms:input_type -> talentreg.registry.v1.ListProgramsRequest
+	47, // 71: talentreg.registry.v1.RegistryService.UpdateProgram:input_type -> talentreg.registry.v1.UpdateProgramRequest
+	49, // 72: talentreg.registry.v1.RegistryService.DeleteProgram:input_type -> talentreg.registry.v1.DeleteProgramRequest
+	51, // 73: talentreg.registry.v1.RegistryService.BatchCreateEntities:input_type -> talentreg.registry.v1.BatchCreateEntitiesRequest
+	53, // 74: talentreg.registry.v1.RegistryService.ListChanges:input_type -> talentreg.registry.v1.ListChangesRequest
+	55, // 75: talentreg.registry.v1.RegistryService.WatchChanges:input_type -> talentreg.registry.v1.WatchChangesRequest
+	57, // 76: talentreg.registry.v1.RegistryService.StreamSnapshot:input_type -> talentreg.registry.v1.StreamSnapshotRequest
+	59, // 77: talentreg.registry.v1.RegistryService.Import:input_type -> talentreg.registry.v1.ImportRequest
+	2,  // 78: talentreg.registry.v1.RegistryService.CreateEntity:output_type -> talentreg.registry.v1.CreateEntityResponse
+	4,  // 79: talentreg.registry.v1.RegistryService.GetEntity:output_type -> talentreg.registry.v1.GetEntityResponse
+	6,  // 80: talentreg.registry.v1.RegistryService.ListEntities:output_type -> talentreg.registry.v1.ListEntitiesResponse
+	8,  // 81: talentreg.registry.v1.RegistryService.UpdateEntity:output_type -> talentreg.registry.v1.UpdateEntityResponse
+	10, // 82: talentreg.registry.v1.RegistryService.DeleteEntity:output_type -> talentreg.registry.v1.DeleteEntityResponse
+	12, // 83: talentreg.registry.v1.RegistryService.CreateGroup:output_type -> talentreg.registry.v1.CreateGroupResponse
+	14, // 84: talentreg.registry.v1.RegistryService.GetGroup:output_type -> talentreg.registry.v1.GetGroupResponse
+	16, // 85: talentreg.registry.v1.RegistryService.ListGroups:output_type -> talentreg.registry.v1.ListGroupsResponse
+	18, // 86: talentreg.registry.v1.RegistryService.UpdateGroup:output_type -> talentreg.registry.v1.UpdateGroupResponse
+	20, // 87: talentreg.registry.v1.RegistryService.DeleteGroup:output_type -> talentreg.registry.v1.DeleteGroupResponse
+	22, // 88: talentreg.registry.v1.RegistryService.CreateMembership:output_type -> talentreg.registry.v1.CreateMembershipResponse
+	24, // 89: talentreg.registry.v1.RegistryService.GetMembership:output_type -> talentreg.registry.v1.GetMembershipResponse
+	26, // 90: talentreg.registry.v1.RegistryService.ListMemberships:output_type -> talentreg.registry.v1.ListMembershipsResponse
+	28, // 91: talentreg.registry.v1.RegistryService.UpdateMembership:output_type -> talentreg.registry.v1.UpdateMembershipResponse
+	30, // 92: talentreg.registry.v1.RegistryService.DeleteMembership:output_type -> talentreg.registry.v1.DeleteMembershipResponse
+	32, // 93: talentreg.registry.v1.RegistryService.CreateTalentRecord:output_type -> talentreg.registry.v1.CreateTalentRecordResponse
+	34, // 94: talentreg.registry.v1.RegistryService.GetTalentRecord:output_type -> talentreg.registry.v1.GetTalentRecordResponse
+	36, // 95: talentreg.registry.v1.RegistryService.ListTalentRecords:output_type -> talentreg.registry.v1.ListTalentRecordsResponse
+	38, // 96: talentreg.registry.v1.RegistryService.UpdateTalentRecord:output_type -> talentreg.registry.v1.UpdateTalentRecordResponse
+	40, // 97: talentreg.registry.v1.RegistryService.DeleteTalentRecord:output_type -> talentreg.registry.v1.DeleteTalentRecordResponse
+	42, // 98: talentreg.registry.v1.RegistryService.CreateProgram:output_type -> talentreg.registry.v1.CreateProgramResponse
+	44, // 99: talentreg.registry.v1.RegistryService.GetProgram:output_type -> talentreg.registry.v1.GetProgramResponse
+	46, // 100: talentreg.registry.v1.RegistryService.ListPrograms:output_type -> talentreg.registry.v1.ListProgramsResponse
+	48, // 101: talentreg.registry.v1.RegistryService.UpdateProgram:output_type -> talentreg.registry.v1.UpdateProgramResponse
+	50, // 102: talentreg.registry.v1.RegistryService.DeleteProgram:output_type -> talentreg.registry.v1.DeleteProgramResponse
+	52, // 103: talentreg.registry.v1.RegistryService.BatchCreateEntities:output_type -> talentreg.registry.v1.BatchCreateEntitiesResponse
+	54, // 104: talentreg.registry.v1.RegistryService.ListChanges:output_type -> talentreg.registry.v1.ListChangesResponse
+	56, // 105: talentreg.registry.v1.RegistryService.WatchChanges:output_type -> talentreg.registry.v1.WatchChangesResponse
+	58, // 106: talentreg.registry.v1.RegistryService.StreamSnapshot:output_type -> talentreg.registry.v1.StreamSnapshotResponse
+	60, // 107: talentreg.registry.v1.RegistryService.Import:output_type -> talentreg.registry.v1.ImportResponse
+	78, // [78:108] is the sub-list for method output_type
+	48, // [48:78] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_talentreg_registry_v1_registry_service_proto_init() }
@@ -3859,13 +3933,14 @@ func file_talentreg_registry_v1_registry_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_talentreg_registry_v1_registry_service_proto_rawDesc), len(file_talentreg_registry_v1_registry_service_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_talentreg_registry_v1_registry_service_proto_goTypes,
 		DependencyIndexes: file_talentreg_registry_v1_registry_service_proto_depIdxs,
+		EnumInfos:         file_talentreg_registry_v1_registry_service_proto_enumTypes,
 		MessageInfos:      file_talentreg_registry_v1_registry_service_proto_msgTypes,
 	}.Build()
 	File_talentreg_registry_v1_registry_service_proto = out.File

@@ -1406,11 +1406,19 @@ func request_RegistryService_WatchChanges_0(ctx context.Context, marshaler runti
 	return stream, metadata, nil
 }
 
+var filter_RegistryService_StreamSnapshot_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
 func request_RegistryService_StreamSnapshot_0(ctx context.Context, marshaler runtime.Marshaler, client RegistryServiceClient, req *http.Request, pathParams map[string]string) (RegistryService_StreamSnapshotClient, runtime.ServerMetadata, error) {
 	var (
 		protoReq StreamSnapshotRequest
 		metadata runtime.ServerMetadata
 	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_RegistryService_StreamSnapshot_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
 	if req.Body != nil {
 		_, _ = io.Copy(io.Discard, req.Body)
 	}

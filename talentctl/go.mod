@@ -7,7 +7,9 @@ require talentreg/gen v0.0.0
 replace talentreg/gen => ../gen
 
 require (
+	github.com/google/go-cmp v0.7.0
 	github.com/xuri/excelize/v2 v2.11.1
+	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )
 
@@ -24,7 +26,6 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20261110000943-09e21b237f2c // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261110000943-09e21b237f2c // indirect
-	google.golang.org/grpc v1.85.0 // indirect
 )
 
 replace talentreg/platform => ../platform

@@ -1,0 +1,252 @@
+package importer
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"talentreg/talentctl/layout"
+	"talentreg/talentctl/rowfile"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+)
+
+// rowOptions are the columns import files may have.
+var rowOptions = rowfile.Options{Columns: layout.Columns, Required: layout.Required}
+
+// Plan is a set of files that passed Check, ready to import.
+type Plan struct {
+	files    []*file
+	rows     int
+	ordered  bool        // every row comes after the kinds it may refer to
+	rejected []Rejection // rows rejected while checking
+}
+
+// file is one checked file.
+type file struct {
+	path   string
+	kinds  map[layout.Kind]bool
+	sheets []string // XLSX sheets with rows, in order
+}
+
+// Rejection is one row that was not imported.
+type Rejection struct {
+	// Pos is where the row is.
+	Pos rowfile.Pos
+	// Column is the offending column, empty when the whole row is at fault.
+	Column string
+	// Message says what is wrong.
+	Message string
+
+	file, sheet int // for ordering
+}
+
+// String formats r as "file:line: column: message".
+func (r Rejection) String() string {
+	if r.Column == "" {
+		return r.Pos.String() + ": " + r.Message
+	}
+	return r.Pos.String() + ": " + r.Column + ": " + r.Message
+}
+
+// Check reads every file once, sending nothing. It returns the errors of
+// all unreadable files together (each a *rowfile.FileError): if any file is
+// unreadable nothing may be imported, since a file can fail on its last
+// line. Rows that are unusable on their own are kept as rejections.
+func Check(paths []string) (*Plan, error) {
+	p := &Plan{ordered: true}
+	var errs []error
+	last := layout.Kind(0)
+	for i, path := range paths {
+		f := &file{path: path, kinds: map[layout.Kind]bool{}}
+		p.files = append(p.files, f)
+		err := f.each(func(row rowfile.Row, rowErr *rowfile.RowError) {
+			p.rows++
+			if rowErr != nil {
+				p.reject(i, f, rowErr.Pos, rowErr.Field, rowErr.Message)
+				return
+			}
+			typ, _ := row.Get("type")
+			kind, err := layout.ParseKind(typ)
+			if err != nil {
+				p.reject(i, f, row.Pos, "type", err.Error())
+				return
+			}
+			f.kinds[kind] = true
+			if kind < last {
+				p.ordered = false
+			}
+			last = kind
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// Rows returns the number of data rows in the files.
+func (p *Plan) Rows() int { return p.rows }
+
+// each calls fn with every row of f, or with the row's error; it returns
+// the file's *rowfile.FileError, if any. It records the sheets it sees.
+func (f *file) each(fn func(rowfile.Row, *rowfile.RowError)) error {
+	r, err := rowfile.Open(f.path, rowOptions)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for {
+		row, err := r.Next()
+		var rowErr *rowfile.RowError
+		switch {
+		case err == io.EOF:
+			return nil
+		case errors.As(err, &rowErr):
+			f.sheet(rowErr.Pos.Sheet)
+			fn(row, rowErr)
+		case err != nil:
+			return err
+		default:
+			f.sheet(row.Pos.Sheet)
+			fn(row, nil)
+		}
+	}
+}
+
+// sheet returns the index of sheet in f, adding it when new.
+func (f *file) sheet(name string) int {
+	if i := slices.Index(f.sheets, name); i >= 0 {
+		return i
+	}
+	f.sheets = append(f.sheets, name)
+	return len(f.sheets) - 1
+}
+
+func (p *Plan) reject(fileIdx int, f *file, pos rowfile.Pos, column, message string) {
+	p.rejected = append(p.rejected, Rejection{Pos: pos, Column: column, Message: message, file: fileIdx, sheet: f.sheet(pos.Sheet)})
+}
+
+// Report is the outcome of an import.
+type Report struct {
+	// Response is the registry's answer: counts per kind, item errors, the
+	// revision. Rows rejected before sending are not in its counts.
+	Response *registryv1.ImportResponse
+	// Rows is the number of data rows read.
+	Rows int
+	// Rejected lists every row not imported, by file, sheet and line: those
+	// refused by the reader or the column layout, and those the registry
+	// refused.
+	Rejected []Rejection
+	// Unlisted counts rows the registry refused beyond the errors it
+	// listed (it bounds the list).
+	Unlisted int64
+}
+
+// origin is where a sent item came from.
+type origin struct {
+	file, sheet int32
+	line        int32
+}
+
+// Import streams the rows of the checked files into one Import call, in
+// dependency order: when some row precedes a row it may refer to (a
+// membership before its entity), the files are read once per kind,
+// programmes first, then entities, groups, memberships, talent records.
+// A file that has become unreadable since Check cancels the call and is
+// returned as an error.
+func (p *Plan) Import(ctx context.Context, c Client, opts Options) (*Report, error) {
+	rep := &Report{Rows: p.rows, Rejected: slices.Clone(p.rejected)}
+	var origins []origin
+	handled := 0
+	progress := opts.Progress
+	opts.Progress = func(int) {
+		if progress != nil {
+			progress(handled)
+		}
+	}
+	passes := [][]layout.Kind{layout.Kinds}
+	if !p.ordered {
+		passes = passes[:0]
+		for _, k := range layout.Kinds {
+			passes = append(passes, []layout.Kind{k})
+		}
+	}
+	resp, err := Stream(ctx, c, opts, func(add func(*registryv1.Resource) error) error {
+		for _, kinds := range passes {
+			for i, f := range p.files {
+				if !slices.ContainsFunc(kinds, func(k layout.Kind) bool { return f.kinds[k] }) {
+					continue
+				}
+				var sendErr error
+				err := f.each(func(row rowfile.Row, rowErr *rowfile.RowError) {
+					if sendErr != nil || rowErr != nil {
+						return // rejected by Check
+					}
+					typ, _ := row.Get("type")
+					kind, err := layout.ParseKind(typ)
+					if err != nil || !slices.Contains(kinds, kind) {
+						return // rejected by Check, or sent in another pass
+					}
+					handled++
+					r, err := layout.Resource(row.Get)
+					if err != nil {
+						var fe *layout.FieldError
+						errors.As(err, &fe)
+						rep.Rejected = append(rep.Rejected, Rejection{Pos: row.Pos, Column: fe.Column, Message: fe.Message, file: i, sheet: f.sheet(row.Pos.Sheet)})
+						return
+					}
+					origins = append(origins, origin{file: int32(i), sheet: int32(f.sheet(row.Pos.Sheet)), line: int32(row.Pos.Line)})
+					sendErr = add(r)
+				})
+				if sendErr != nil {
+					return sendErr
+				}
+				if err != nil {
+					return fmt.Errorf("the file changed since it was checked: %w", err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if progress != nil {
+		progress(p.rows)
+	}
+	rep.Response = resp
+	for _, e := range resp.GetErrors() {
+		if e.GetIndex() < 0 || e.GetIndex() >= int64(len(origins)) {
+			return nil, fmt.Errorf("the registry reported an error for item %d of %d sent: %s", e.GetIndex(), len(origins), e.GetMessage())
+		}
+		o := origins[e.GetIndex()]
+		f := p.files[o.file]
+		rep.Rejected = append(rep.Rejected, Rejection{
+			Pos:     rowfile.Pos{File: f.path, Sheet: f.sheets[o.sheet], Line: int(o.line)},
+			Column:  layout.ColumnOf(e.GetField()),
+			Message: e.GetMessage(),
+			file:    int(o.file), sheet: int(o.sheet),
+		})
+	}
+	rep.Unlisted = Failed(resp) - int64(len(resp.GetErrors()))
+	slices.SortStableFunc(rep.Rejected, func(a, b Rejection) int {
+		return cmp.Or(cmp.Compare(a.file, b.file), cmp.Compare(a.sheet, b.sheet), cmp.Compare(a.Pos.Line, b.Pos.Line))
+	})
+	return rep, nil
+}
+
+// Failed returns the number of items the registry refused.
+func Failed(r *registryv1.ImportResponse) int64 {
+	var n int64
+	for _, c := range []*registryv1.ImportCounts{r.GetPrograms(), r.GetEntities(), r.GetGroups(), r.GetMemberships(), r.GetTalentRecords()} {
+		n += c.GetFailed()
+	}
+	return n
+}

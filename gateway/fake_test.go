@@ -1,0 +1,320 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"talentreg/gateway"
+	metricsv1 "talentreg/gen/talentreg/metrics/v1"
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+)
+
+// fakeRegistry is an in-process registry answering a few RPCs the way the
+// contract says, and recording the metadata it received.
+type fakeRegistry struct {
+	registryv1.UnimplementedRegistryServiceServer
+	rev    atomic.Int64
+	mu     sync.Mutex
+	lastMD metadata.MD
+}
+
+func (f *fakeRegistry) record(ctx context.Context) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	f.mu.Lock()
+	f.lastMD = md.Copy()
+	f.mu.Unlock()
+}
+
+func (f *fakeRegistry) metadata() metadata.MD {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastMD
+}
+
+func (f *fakeRegistry) GetEntity(ctx context.Context, req *registryv1.GetEntityRequest) (*registryv1.GetEntityResponse, error) {
+	f.record(ctx)
+	switch req.GetName() {
+	case "entities/missing":
+		st, _ := status.New(codes.NotFound, "entities/missing: not found").WithDetails(
+			&errdetails.ErrorInfo{Reason: "NOT_FOUND", Domain: "talentreg"})
+		return nil, st.Err()
+	case "entities/odd-detail":
+		sp := status.New(codes.InvalidArgument, "entity.name: odd").Proto()
+		sp.Details = []*anypb.Any{{TypeUrl: "type.googleapis.com/nowhere.Unknown", Value: []byte{1, 2}}}
+		return nil, status.FromProto(sp).Err()
+	case "entities/slow":
+		<-ctx.Done()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	return &registryv1.GetEntityResponse{Entity: &registryv1.Entity{
+		Name: req.GetName(), DisplayName: "Tianjin University", Kind: registryv1.EntityKind_ENTITY_KIND_UNIVERSITY,
+	}}, nil
+}
+
+func (f *fakeRegistry) CreateEntity(ctx context.Context, req *registryv1.CreateEntityRequest) (*registryv1.CreateEntityResponse, error) {
+	f.record(ctx)
+	e := req.GetEntity()
+	if e.GetDisplayName() == "" {
+		st, _ := status.New(codes.InvalidArgument, "entity.display_name: must be 1-200 characters").WithDetails(
+			&errdetails.ErrorInfo{Reason: "INVALID_FIELD", Domain: "talentreg"},
+			&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "entity.display_name", Description: "must be 1-200 characters"}}})
+		return nil, st.Err()
+	}
+	e.Name = "entities/" + req.GetEntityId()
+	e.Etag = "e1"
+	_ = grpc.SetHeader(ctx, metadata.Pairs("x-revision", strconv.FormatInt(f.rev.Add(1), 10), "x-internal", "secret"))
+	return &registryv1.CreateEntityResponse{Entity: e}, nil
+}
+
+// UpdateEntity echoes the update mask it received as the display name.
+func (f *fakeRegistry) UpdateEntity(ctx context.Context, req *registryv1.UpdateEntityRequest) (*registryv1.UpdateEntityResponse, error) {
+	e := req.GetEntity()
+	e.DisplayName = strings.Join(req.GetUpdateMask().GetPaths(), ",")
+	_ = grpc.SetHeader(ctx, metadata.Pairs("x-revision", strconv.FormatInt(f.rev.Add(1), 10)))
+	return &registryv1.UpdateEntityResponse{Entity: e}, nil
+}
+
+// WatchChanges sends a progress message every 50 ms until the client goes.
+func (f *fakeRegistry) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.ServerStreamingServer[registryv1.WatchChangesResponse]) error {
+	if req.GetStartRevision() < 0 {
+		return status.Error(codes.OutOfRange, "start_revision: compacted")
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for rev := int64(1); ; rev++ {
+		if err := stream.Send(&registryv1.WatchChangesResponse{Revision: rev}); err != nil {
+			return err
+		}
+		select {
+		case <-stream.Context().Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// fakeMetrics answers GetSummary with its replica number as the revision.
+type fakeMetrics struct {
+	metricsv1.UnimplementedMetricsServiceServer
+	replica int64
+	calls   atomic.Int64
+}
+
+func (f *fakeMetrics) GetSummary(ctx context.Context, req *metricsv1.GetSummaryRequest) (*metricsv1.GetSummaryResponse, error) {
+	f.calls.Add(1)
+	return &metricsv1.GetSummaryResponse{Revision: f.replica, EntitiesByKind: map[string]int64{}}, nil
+}
+
+// backend is a running fake gRPC server.
+type backend struct {
+	addr   string
+	srv    *grpc.Server
+	health *health.Server
+	done   chan struct{}
+}
+
+// startBackend serves register's services and grpc.health.v1 on addr
+// ("127.0.0.1:0" for any port).
+func startBackend(t *testing.T, addr string, register func(*grpc.Server)) *backend {
+	t.Helper()
+	var lis net.Listener
+	var err error
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		// The port of a just-stopped backend may take a moment to free.
+		if lis, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &backend{addr: lis.Addr().String(), srv: grpc.NewServer(), health: health.NewServer(), done: make(chan struct{})}
+	healthpb.RegisterHealthServer(b.srv, b.health)
+	register(b.srv)
+	go func() {
+		defer close(b.done)
+		_ = b.srv.Serve(lis)
+	}()
+	t.Cleanup(b.stop)
+	return b
+}
+
+func (b *backend) stop() {
+	b.srv.Stop()
+	<-b.done
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	_ = lis.Close()
+	return addr
+}
+
+// stack is a gateway served on a loopback port in front of fakes.
+type stack struct {
+	url      string
+	gw       *gateway.Gateway
+	registry *fakeRegistry
+	cancel   context.CancelFunc
+	served   chan error
+}
+
+// startGateway serves a gateway for cfg (HTTPAddr is ignored: it listens on
+// a free port) and stops it when the test ends.
+func startGateway(t *testing.T, cfg gateway.Config) *stack {
+	t.Helper()
+	cfg.AdminAddr = ""
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg := prometheus.NewRegistry()
+	gw, err := gateway.New(cfg, log, reg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &stack{url: "http://" + lis.Addr().String(), gw: gw, cancel: cancel, served: make(chan error, 1)}
+	go func() { s.served <- gw.Serve(ctx, lis) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-s.served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		gw.Close()
+	})
+	return s
+}
+
+// startStack starts a fake registry, n fake metrics replicas and a gateway
+// in front of them.
+func startStack(t *testing.T, n int, mutate func(*gateway.Config)) (*stack, []*backend, []*fakeMetrics) {
+	t.Helper()
+	fr := &fakeRegistry{}
+	rb := startBackend(t, "127.0.0.1:0", func(s *grpc.Server) { registryv1.RegisterRegistryServiceServer(s, fr) })
+	var mbs []*backend
+	var fms []*fakeMetrics
+	cfg := gateway.DefaultConfig()
+	cfg.Registry = rb.addr
+	cfg.Metrics = nil
+	for i := range n {
+		fm := &fakeMetrics{replica: int64(i + 1)}
+		mb := startBackend(t, "127.0.0.1:0", func(s *grpc.Server) { metricsv1.RegisterMetricsServiceServer(s, fm) })
+		cfg.Metrics = append(cfg.Metrics, mb.addr)
+		mbs, fms = append(mbs, mb), append(fms, fm)
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s := startGateway(t, cfg)
+	s.registry = fr
+	return s, append([]*backend{rb}, mbs...), fms
+}
+
+// response is a decoded HTTP answer.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", r.body, err)
+	}
+	return m
+}
+
+func (r response) String() string { return fmt.Sprintf("%d %s", r.status, r.body) }
+
+func do(t *testing.T, method, url string, body io.Reader, header map[string]string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, url, err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// errorBody checks that r is a JSON error {"code","message","details"}
+// with the given HTTP status and gRPC code, and returns it.
+func errorBody(t *testing.T, r response, httpStatus int, code codes.Code) map[string]any {
+	t.Helper()
+	if r.status != httpStatus {
+		t.Fatalf("status = %v, want %d", r, httpStatus)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
+	m := r.json(t)
+	if got, ok := m["code"].(float64); !ok || codes.Code(got) != code {
+		t.Errorf("body code = %v, want %d (%v); body %s", m["code"], code, code, r.body)
+	}
+	if _, ok := m["message"].(string); !ok {
+		t.Errorf("body has no message: %s", r.body)
+	}
+	if _, ok := m["details"].([]any); !ok {
+		t.Errorf("body has no details array: %s", r.body)
+	}
+	return m
+}
+
+// eventually polls f until it returns nil or the deadline passes.
+func eventually(t *testing.T, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,492 @@
+package gateway_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"talentreg/gateway"
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+)
+
+func TestGateway_ResponseJSON(t *testing.T) {
+	s, _, _ := startStack(t, 1, nil)
+	r := do(t, "GET", s.url+"/v1/entities/tju", nil, nil)
+	if r.status != 200 {
+		t.Fatalf("GET entity: %v", r)
+	}
+	m := r.json(t)
+	// The resource itself (response_body), lowerCamelCase, enum names,
+	// unpopulated fields present.
+	for key, want := range map[string]any{
+		"name": "entities/tju", "displayName": "Tianjin University", "kind": "ENTITY_KIND_UNIVERSITY",
+		"creditCode": "", "leadingEnterprise": false, "industries": []any{}, "createTime": nil,
+	} {
+		got, ok := m[key]
+		if !ok {
+			t.Errorf("field %q missing from %s", key, r.body)
+			continue
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s = %v, want %v", key, got, want)
+		}
+	}
+	if _, ok := m["display_name"]; ok {
+		t.Errorf("proto field names used: %s", r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+}
+
+func TestGateway_Int64AsString(t *testing.T) {
+	s, _, _ := startStack(t, 1, nil)
+	r := do(t, "GET", s.url+"/v1/summary", nil, nil)
+	if r.status != 200 {
+		t.Fatalf("GET summary: %v", r)
+	}
+	if m := r.json(t); m["revision"] != "1" || m["entities"] != "0" {
+		t.Errorf("int64 figures not JSON strings (or unpopulated ones missing): %s", r.body)
+	}
+}
+
+func TestGateway_RevisionHeader(t *testing.T) {
+	s, _, _ := startStack(t, 1, nil)
+	body := `{"displayName":"Acme","kind":"ENTITY_KIND_ENTERPRISE"}`
+	r := do(t, "POST", s.url+"/v1/entities?entityId=acme", strings.NewReader(body), nil)
+	if r.status != 200 {
+		t.Fatalf("POST: %v", r)
+	}
+	if got := r.header.Values(gateway.HeaderRevision); len(got) != 1 || got[0] != "1" {
+		t.Errorf("X-Revision = %q, want [1]", got)
+	}
+	for k := range r.header {
+		if strings.HasPrefix(k, "Grpc-Metadata-") {
+			t.Errorf("backend metadata leaked as %s", k)
+		}
+	}
+	if m := r.json(t); m["name"] != "entities/acme" || m["etag"] != "e1" {
+		t.Errorf("body is not the created entity: %s", r.body)
+	}
+}
+
+func TestGateway_ForwardsAuthorizationAndRequestID(t *testing.T) {
+	s, _, _ := startStack(t, 1, nil)
+	r := do(t, "GET", s.url+"/v1/entities/a", nil, map[string]string{
+		"Authorization": "Bearer t0ken", "X-Request-Id": "req-123", "Grpc-Metadata-Evil": "1", "X-Other": "x",
+	})
+	if r.status != 200 {
+		t.Fatal(r)
+	}
+	if got := r.header.Get(gateway.HeaderRequestID); got != "req-123" {
+		t.Errorf("X-Request-Id echoed as %q, want req-123", got)
+	}
+	md := s.registry.metadata()
+	if got := md.Get("authorization"); len(got) != 1 || got[0] != "Bearer t0ken" {
+		t.Errorf("authorization metadata = %q", got)
+	}
+	if got := md.Get("x-request-id"); len(got) != 1 || got[0] != "req-123" {
+		t.Errorf("x-request-id metadata = %q", got)
+	}
+	for _, k := range []string{"evil", "x-other", "grpc-metadata-evil"} {
+		if v := md.Get(k); len(v) > 0 {
+			t.Errorf("header forwarded as metadata %s=%q", k, v)
+		}
+	}
+
+	t.Run("generated when absent", func(t *testing.T) {
+		r1 := do(t, "GET", s.url+"/v1/entities/a", nil, nil)
+		id1 := r1.header.Get(gateway.HeaderRequestID)
+		if got := s.registry.metadata().Get("x-request-id"); len(got) != 1 || got[0] != id1 || id1 == "" {
+			t.Errorf("generated id %q, backend saw %q", id1, got)
+		}
+		r2 := do(t, "GET", s.url+"/v1/entities/a", nil, nil)
+		if id2 := r2.header.Get(gateway.HeaderRequestID); id2 == id1 {
+			t.Errorf("two requests got the same id %q", id1)
+		}
+	})
+	t.Run("replaced when unusable", func(t *testing.T) {
+		r := do(t, "GET", s.url+"/v1/entities/a", nil, map[string]string{"X-Request-Id": strings.Repeat("x", 200)})
+		if got := r.header.Get(gateway.HeaderRequestID); got == "" || len(got) > 128 {
+			t.Errorf("overlong request id echoed as %q", got)
+		}
+	})
+	t.Run("non-ASCII authorization is no 5xx", func(t *testing.T) {
+		r := do(t, "GET", s.url+"/v1/entities/a", nil, map[string]string{"Authorization": "Bearer \xe9t\xe9"})
+		if r.status >= 500 {
+			t.Errorf("got %v", r)
+		}
+	})
+}
+
+func TestGateway_Errors(t *testing.T) {
+	s, _, _ := startStack(t, 1, func(c *gateway.Config) { c.MaxBodyBytes = 1024 })
+	entity := s.url + "/v1/entities?entityId=x"
+	for _, tc := range []struct {
+		name       string
+		method     string
+		url        string
+		body       string
+		httpStatus int
+		code       codes.Code
+		inMessage  string
+	}{
+		{"backend error keeps its code and details", "GET", s.url + "/v1/entities/missing", "", 404, codes.NotFound, "not found"},
+		{"validation error", "POST", entity, `{"kind":"ENTITY_KIND_ENTERPRISE"}`, 400, codes.InvalidArgument, "display_name"},
+		{"unknown field named", "POST", entity, `{"displayName":"A","kind":"ENTITY_KIND_ENTERPRISE","colour":"red"}`, 400, codes.InvalidArgument, "colour"},
+		{"unknown enum", "POST", entity, `{"displayName":"A","kind":"ENTITY_KIND_SPACESHIP"}`, 400, codes.InvalidArgument, "ENTITY_KIND_SPACESHIP"},
+		{"wrong type", "POST", entity, `{"displayName":5}`, 400, codes.InvalidArgument, "displayName"},
+		{"malformed JSON", "POST", entity, `{"displayName":`, 400, codes.InvalidArgument, ""},
+		{"not an object", "POST", entity, `[1,2]`, 400, codes.InvalidArgument, ""},
+		{"invalid UTF-8 in body", "POST", entity, "{\"displayName\":\"\xff\"}", 400, codes.InvalidArgument, "UTF-8"},
+		{"bad query type", "GET", s.url + "/v1/summary?minRevision=abc", "", 400, codes.InvalidArgument, ""},
+		{"invalid UTF-8 in path", "GET", s.url + "/v1/entities/%FF", "", 400, codes.InvalidArgument, "UTF-8"},
+		{"invalid UTF-8 in query", "GET", s.url + "/v1/entities?filter=%FF", "", 400, codes.InvalidArgument, "UTF-8"},
+		{"unknown route", "GET", s.url + "/v1/nothing", "", 404, codes.NotFound, "no route"},
+		{"unknown route outside v1", "GET", s.url + "/", "", 404, codes.NotFound, "no route"},
+		{"wrong method", "PUT", s.url + "/v1/entities/a", "{}", 405, codes.Unimplemented, "PUT"},
+		{"wrong method on a collection", "DELETE", s.url + "/v1/entities", "", 405, codes.Unimplemented, "DELETE"},
+		{"wrong method on healthz", "POST", s.url + "/healthz", "", 405, codes.Unimplemented, "POST"},
+		{"oversize body", "POST", entity, `{"displayName":"` + strings.Repeat("a", 2000) + `"}`, 413, codes.InvalidArgument, "1024 bytes"},
+		{"oversize PATCH body", "PATCH", s.url + "/v1/entities/a", `{"displayName":"` + strings.Repeat("a", 2000) + `"}`, 413, codes.InvalidArgument, "limit"},
+		{"bad grpc-timeout", "GET", s.url + "/v1/entities/a", "", 400, codes.InvalidArgument, "grpc-timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			h := map[string]string{}
+			if tc.name == "bad grpc-timeout" {
+				h["Grpc-Timeout"] = "soon"
+			}
+			r := do(t, tc.method, tc.url, body, h)
+			m := errorBody(t, r, tc.httpStatus, tc.code)
+			if msg, _ := m["message"].(string); !strings.Contains(msg, tc.inMessage) {
+				t.Errorf("message %q does not mention %q", msg, tc.inMessage)
+			}
+		})
+	}
+
+	t.Run("details rendered", func(t *testing.T) {
+		r := do(t, "POST", entity, strings.NewReader(`{"kind":"ENTITY_KIND_ENTERPRISE"}`), nil)
+		m := errorBody(t, r, 400, codes.InvalidArgument)
+		details := m["details"].([]any)
+		if len(details) != 2 {
+			t.Fatalf("details = %s, want ErrorInfo and BadRequest", r.body)
+		}
+		info := details[0].(map[string]any)
+		if info["@type"] != "type.googleapis.com/google.rpc.ErrorInfo" || info["domain"] != "talentreg" || info["reason"] != "INVALID_FIELD" {
+			t.Errorf("ErrorInfo detail = %v", info)
+		}
+		if br := details[1].(map[string]any); br["@type"] != "type.googleapis.com/google.rpc.BadRequest" {
+			t.Errorf("BadRequest detail = %v", br)
+		}
+	})
+	t.Run("unknown detail type dropped, not a 500", func(t *testing.T) {
+		r := do(t, "GET", s.url+"/v1/entities/odd-detail", nil, nil)
+		errorBody(t, r, 400, codes.InvalidArgument)
+	})
+	t.Run("oversize body without Content-Length", func(t *testing.T) {
+		pr, pw := io.Pipe()
+		go func() {
+			_, _ = pw.Write([]byte(`{"displayName":"` + strings.Repeat("a", 4000) + `"}`))
+			_ = pw.Close()
+		}()
+		r := do(t, "POST", entity, pr, nil) // a pipe: chunked, no length
+		errorBody(t, r, 413, codes.InvalidArgument)
+	})
+	t.Run("body at the limit accepted", func(t *testing.T) {
+		pad := 1024 - len(`{"displayName":"","kind":"ENTITY_KIND_ENTERPRISE"}`)
+		b := `{"displayName":"` + strings.Repeat("a", pad) + `","kind":"ENTITY_KIND_ENTERPRISE"}`
+		if r := do(t, "POST", entity, strings.NewReader(b), nil); r.status != 200 {
+			t.Errorf("%d-byte body: %v", len(b), r)
+		}
+	})
+	t.Run("deadline from grpc-timeout gives 504", func(t *testing.T) {
+		r := do(t, "GET", s.url+"/v1/entities/slow", nil, map[string]string{"Grpc-Timeout": "100m"})
+		errorBody(t, r, 504, codes.DeadlineExceeded)
+	})
+}
+
+func TestGateway_UpdateMaskFromBody(t *testing.T) {
+	s, _, _ := startStack(t, 1, nil)
+	r := do(t, "PATCH", s.url+"/v1/entities/a", strings.NewReader(`{"region":"Beijing","leadingEnterprise":true}`), nil)
+	if r.status != 200 {
+		t.Fatal(r)
+	}
+	m := r.json(t)
+	if m["displayName"] != "region,leading_enterprise" && m["displayName"] != "leading_enterprise,region" {
+		t.Errorf("derived mask = %v, want the body's fields", m["displayName"])
+	}
+	if m["name"] != "entities/a" {
+		t.Errorf("name from the path = %v", m["name"])
+	}
+	r = do(t, "PATCH", s.url+"/v1/entities/a?updateMask=region", strings.NewReader(`{"region":"Hebei","displayName":"x"}`), nil)
+	if m := r.json(t); m["displayName"] != "region" {
+		t.Errorf("explicit mask = %v, want region", m["displayName"])
+	}
+}
+
+func TestGateway_BackendDownIs503ThenRecovers(t *testing.T) {
+	addr := freeAddr(t)
+	cfg := gateway.DefaultConfig()
+	cfg.Registry = addr
+	cfg.Metrics = []string{freeAddr(t)}
+	cfg.ReconnectMaxDelay = 200 * time.Millisecond
+	s := startGateway(t, cfg)
+
+	start := time.Now()
+	r := do(t, "GET", s.url+"/v1/entities/a", nil, nil)
+	m := errorBody(t, r, 503, codes.Unavailable)
+	if msg := m["message"].(string); !strings.HasPrefix(msg, "registry unavailable") {
+		t.Errorf("message %q does not name the registry", msg)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("503 took %v: connection errors must surface quickly", d)
+	}
+	r = do(t, "GET", s.url+"/v1/summary", nil, nil)
+	if m := errorBody(t, r, 503, codes.Unavailable); !strings.HasPrefix(m["message"].(string), "metrics unavailable") {
+		t.Errorf("message %q does not name metrics", m["message"])
+	}
+	if r := do(t, "GET", s.url+"/readyz", nil, nil); r.status != 503 {
+		t.Errorf("/readyz with backends down: %v", r)
+	}
+	if r := do(t, "GET", s.url+"/healthz", nil, nil); r.status != 200 {
+		t.Errorf("/healthz with backends down: %v", r)
+	}
+
+	fr := &fakeRegistry{}
+	startBackend(t, addr, func(s *grpc.Server) { registryv1.RegisterRegistryServiceServer(s, fr) })
+	eventually(t, 10*time.Second, func() error {
+		if r := do(t, "GET", s.url+"/v1/entities/a", nil, nil); r.status != 200 {
+			return fmt.Errorf("after the registry came back: %v", r)
+		}
+		return nil
+	})
+}
+
+func TestGateway_Readyz(t *testing.T) {
+	s, backends, _ := startStack(t, 2, nil)
+	get := func() (int, gateway.Readiness) {
+		r := do(t, "GET", s.url+"/readyz", nil, nil)
+		var rd gateway.Readiness
+		if err := json.Unmarshal(r.body, &rd); err != nil {
+			t.Fatalf("/readyz body %q: %v", r.body, err)
+		}
+		return r.status, rd
+	}
+	if code, rd := get(); code != 200 || !rd.Ready || rd.Registry != "SERVING" || rd.Metrics != "SERVING" {
+		t.Fatalf("/readyz = %d %+v, want 200 and both SERVING", code, rd)
+	}
+	backends[0].health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	if code, rd := get(); code != 503 || rd.Ready || rd.Registry != "NOT_SERVING" {
+		t.Errorf("registry NOT_SERVING: /readyz = %d %+v, want 503", code, rd)
+	}
+	backends[0].health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	// One metrics replica down still leaves the gateway ready.
+	backends[1].stop()
+	eventually(t, 5*time.Second, func() error {
+		if code, rd := get(); code != 200 {
+			return fmt.Errorf("one replica of two down: /readyz = %d %+v", code, rd)
+		}
+		return nil
+	})
+	backends[2].stop()
+	eventually(t, 5*time.Second, func() error {
+		if code, rd := get(); code != 503 || rd.Metrics == "SERVING" {
+			return fmt.Errorf("all replicas down: /readyz = %d %+v", code, rd)
+		}
+		return nil
+	})
+}
+
+func TestGateway_RoundRobin(t *testing.T) {
+	s, backends, fms := startStack(t, 2, nil)
+	seen := map[string]int{}
+	for range 20 {
+		r := do(t, "GET", s.url+"/v1/summary", nil, nil)
+		if r.status != 200 {
+			t.Fatal(r)
+		}
+		seen[r.json(t)["revision"].(string)]++
+	}
+	if seen["1"] == 0 || seen["2"] == 0 {
+		t.Fatalf("replicas seen %v, want both", seen)
+	}
+
+	t.Run("unhealthy replica skipped", func(t *testing.T) {
+		backends[1].health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+		defer backends[1].health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		eventually(t, 5*time.Second, func() error {
+			before := fms[0].calls.Load()
+			for range 10 {
+				if r := do(t, "GET", s.url+"/v1/summary", nil, nil); r.status != 200 {
+					return fmt.Errorf("request failed: %v", r)
+				}
+			}
+			if n := fms[0].calls.Load() - before; n != 0 {
+				return fmt.Errorf("NOT_SERVING replica still got %d of 10 calls", n)
+			}
+			return nil
+		})
+	})
+
+	t.Run("stopping a replica fails no request", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		var ok, failed atomic.Int64
+		var firstErr atomic.Value
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					resp, err := http.Get(s.url + "/v1/summary")
+					if err != nil {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, err.Error())
+						continue
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %s", resp.StatusCode, b))
+						continue
+					}
+					ok.Add(1)
+				}
+			}()
+		}
+		eventually(t, 5*time.Second, func() error {
+			if ok.Load() < 50 {
+				return errors.New("load not started")
+			}
+			return nil
+		})
+		backends[1].stop() // abrupt: connections closed mid-call
+		before := ok.Load()
+		eventually(t, 5*time.Second, func() error {
+			if ok.Load() < before+200 {
+				return errors.New("too few requests after the stop")
+			}
+			return nil
+		})
+		cancel()
+		wg.Wait()
+		if n := failed.Load(); n > 0 {
+			t.Errorf("%d of %d requests failed while a replica stopped; first: %v", n, n+ok.Load(), firstErr.Load())
+		}
+	})
+}
+
+func TestGateway_StreamOutlivesTimeouts(t *testing.T) {
+	s, _, _ := startStack(t, 1, func(c *gateway.Config) {
+		c.ReadTimeout = 300 * time.Millisecond
+		c.WriteTimeout = 300 * time.Millisecond
+	})
+	resp, err := http.Get(s.url + "/v1/changes:watch?startRevision=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("watch: %d", resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	start := time.Now()
+	n := 0
+	for time.Since(start) < time.Second && sc.Scan() {
+		var msg struct {
+			Result struct {
+				Revision string `json:"revision"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &msg); err != nil || msg.Result.Revision == "" {
+			t.Fatalf("stream line %q: %v", sc.Bytes(), err)
+		}
+		n++
+	}
+	if time.Since(start) < time.Second {
+		t.Fatalf("stream ended after %v and %d messages (%v): the timeouts cut it", time.Since(start), n, sc.Err())
+	}
+
+	t.Run("stream error before the first message", func(t *testing.T) {
+		// Streams report errors in-band, as grpc-gateway does: one line
+		// {"error":{code,message,details}}; before any message the HTTP
+		// status is the error's too.
+		r := do(t, "GET", s.url+"/v1/changes:watch?startRevision=-1", nil, nil)
+		var line struct {
+			Error map[string]any `json:"error"`
+		}
+		if err := json.Unmarshal(r.body, &line); err != nil || r.status != 400 || line.Error["code"] != float64(codes.OutOfRange) {
+			t.Errorf("got %v, want 400 and an OUT_OF_RANGE error line", r)
+		}
+	})
+}
+
+func TestGateway_ShutdownEndsStreams(t *testing.T) {
+	s, _, _ := startStack(t, 1, nil)
+	resp, err := http.Get(s.url + "/v1/changes:watch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := bufio.NewReader(resp.Body).ReadBytes('\n'); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s.cancel()
+	select {
+	case err := <-s.served:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		s.served <- nil // for the cleanup
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return within 5 s of shutdown with a stream open")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("shutdown took %v", d)
+	}
+}
+
+func TestGateway_OperationalRoutes(t *testing.T) {
+	s, _, _ := startStack(t, 1, nil)
+	if r := do(t, "GET", s.url+"/healthz", nil, nil); r.status != 200 || r.json(t)["status"] != "ok" {
+		t.Errorf("/healthz: %v", r)
+	}
+	do(t, "GET", s.url+"/v1/entities/a", nil, nil)
+	do(t, "GET", s.url+"/v1/entities/missing", nil, nil)
+	do(t, "GET", s.url+"/v1/nothing", nil, nil)
+	r := do(t, "GET", s.url+"/metrics", nil, nil)
+	if r.status != 200 {
+		t.Fatalf("/metrics: %v", r)
+	}
+	for _, want := range []string{
+		`talentreg_gateway_http_requests_total{code="200",rpc="GetEntity"} 1`,
+		`talentreg_gateway_http_requests_total{code="404",rpc="GetEntity"} 1`,
+		`talentreg_gateway_http_requests_total{code="404",rpc="none"} 1`,
+		`talentreg_gateway_http_request_duration_seconds_count{rpc="GetEntity"} 2`,
+		`talentreg_gateway_http_requests_in_flight 0`,
+	} {
+		if !bytes.Contains(r.body, []byte(want)) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

@@ -36,24 +36,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "verify" {
 		return verify(ctx, args[1:], getenv, stdout, stderr)
 	}
-	cfg := DefaultConfig()
-	fs := flag.NewFlagSet("metrics", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg.AddFlags(fs)
-	if err := flagenv.Parse(fs, args, getenv); err != nil {
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageError{err}
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
 	}
 	log, err := logging.New(stderr, "metrics", cfg.LogLevel)
 	if err != nil {
 		return usageError{err}
 	}
 	return serve(ctx, cfg, log)
+}
+
+// parseConfig fills a Config from flags, then the environment, then the
+// defaults; errors are usageErrors.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("metrics", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.AddFlags(fs)
+	if err := flagenv.Parse(fs, args, getenv); err != nil {
+		return cfg, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return cfg, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError{err}
+	}
+	return cfg, nil
 }
 
 // dialRegistry connects to the registry. The channel's own reconnect

@@ -45,6 +45,8 @@ type Options struct {
 	// ProgressInterval is --progress-interval (0: 200 ms, so quiet streams
 	// checkpoint quickly in tests).
 	ProgressInterval time.Duration
+	// Addr is the address to listen on (default: a free loopback port).
+	Addr string
 }
 
 // Process is a running registry.
@@ -92,12 +94,15 @@ func Start(t testing.TB, bin string, opts Options) *Process {
 	}
 	p := &Process{t: t, bin: bin, opts: opts, DB: filepath.Join(t.TempDir(), "registry.db")}
 	for attempt := 0; ; attempt++ {
-		p.Addr = FreeAddr(t)
+		p.Addr = opts.Addr
+		if p.Addr == "" {
+			p.Addr = FreeAddr(t)
+		}
 		err := p.start()
 		if err == nil {
 			break
 		}
-		if attempt == 2 {
+		if attempt == 2 || opts.Addr != "" {
 			t.Fatal(err)
 		}
 	}

@@ -198,7 +198,7 @@ func (s *service) figures(ctx context.Context, revision int64, groups []string) 
 		TalentsAssessed: sum.GetTalentsAssessed(), AssessingEntities: sum.GetAssessingEntities(),
 		LeadingEnterprises: sum.GetLeadingEnterprises(), FutureIndustryPlatforms: sum.GetFutureIndustryPlatforms(),
 		PlatformsOrLeadingEnterprises: sum.GetPlatformsOrLeadingEnterprises(),
-		TalentRecords: sum.GetTalentRecords(), Programs: sum.GetPrograms(),
+		TalentRecords:                 sum.GetTalentRecords(), Programs: sum.GetPrograms(),
 	}
 	for _, d := range metrics.Dimensions {
 		b, err := s.client.GetBreakdown(ctx, &metricsv1.GetBreakdownRequest{Dimension: string(d), MinRevision: revision})

@@ -78,10 +78,12 @@ func (b *builder) organisations(n int, kind registryv1.EntityKind, forms []strin
 	for range n {
 		p := places[b.r.weighted(regionShares)]
 		ind := industries[b.r.weighted(weights)]
+		var at string
 		name := b.unique(func() string {
-			return fmt.Sprintf(pick(b.r, forms), pick(b.r, p.prefixes), ind.label, pick(b.r, tradeNames))
+			at = pick(b.r, p.prefixes)
+			return fmt.Sprintf(pick(b.r, forms), at, ind.label, pick(b.r, tradeNames))
 		})
-		m := b.add(name, kind, p.region, prefix, pick(b.r, p.divisions))
+		m := b.add(name, kind, p.region, prefix, p.division(b.r, at))
 		m.pb.Industries = b.industries(ind.id, 2)
 	}
 }
@@ -102,20 +104,23 @@ func (b *builder) enterprises() {
 	for i := range Enterprises {
 		p := places[b.r.weighted(shares)]
 		ind := industries[b.r.weighted(weights)]
+		var at string
 		name := b.unique(func() string {
 			trade, noun := pick(b.r, tradeNames), pick(b.r, ind.nouns)
+			at = pick(b.r, p.prefixes)
 			switch {
 			case leading[i]:
-				return fmt.Sprintf("%s %s %s Group Co., Ltd.", pick(b.r, p.prefixes), trade, noun)
+				return fmt.Sprintf("%s %s %s Group Co., Ltd.", at, trade, noun)
 			case b.r.chance(0.15):
-				return fmt.Sprintf("%s %s (%s) Co., Ltd.", trade, noun, p.short)
+				at = p.short
+				return fmt.Sprintf("%s %s (%s) Co., Ltd.", trade, noun, at)
 			case b.r.chance(0.3) && !strings.HasSuffix(noun, "Technology"):
-				return fmt.Sprintf("%s %s %s Technology Co., Ltd.", pick(b.r, p.prefixes), trade, noun)
+				return fmt.Sprintf("%s %s %s Technology Co., Ltd.", at, trade, noun)
 			default:
-				return fmt.Sprintf("%s %s %s Co., Ltd.", pick(b.r, p.prefixes), trade, noun)
+				return fmt.Sprintf("%s %s %s Co., Ltd.", at, trade, noun)
 			}
 		})
-		m := b.add(name, registryv1.EntityKind_ENTITY_KIND_ENTERPRISE, p.region, "91", pick(b.r, p.divisions))
+		m := b.add(name, registryv1.EntityKind_ENTITY_KIND_ENTERPRISE, p.region, "91", p.division(b.r, at))
 		m.pb.LeadingEnterprise = leading[i]
 		m.pb.Industries = b.industries(ind.id, 2)
 	}

@@ -66,20 +66,33 @@ var allianceFields = []string{
 }
 
 // place is a region with the prefixes organisation names use there and the
-// administrative division codes (GB/T 2260) of its districts.
+// administrative division codes (GB/T 2260) of its districts. A prefix
+// naming a city has that city's division; the others draw from divisions.
 type place struct {
 	region    string
 	share     float64 // share of enterprises
 	prefixes  []string
 	short     string // used in "Trade Noun (Short) Co., Ltd."
 	divisions []string
+	cities    map[string]string // prefix → division
 }
 
 var places = []place{
-	{"Binhai", 72, []string{"Tianjin", "Tianjin Binhai", "Binhai", "Tianjin Lingang", "Tianjin Dongjiang", "TEDA"}, "Tianjin", []string{"120116"}},
-	{"Tianjin", 14, []string{"Tianjin"}, "Tianjin", []string{"120101", "120102", "120103", "120104", "120106", "120110", "120111", "120112", "120113", "120114"}},
-	{"Beijing", 8, []string{"Beijing", "Beijing Zhongguancun", "Beijing Yizhuang"}, "Beijing", []string{"110105", "110108", "110114", "110115"}},
-	{"Hebei", 6, []string{"Hebei", "Langfang", "Baoding", "Tangshan", "Cangzhou", "Shijiazhuang"}, "Hebei", []string{"130102", "130203", "130602", "131003", "130903"}},
+	{"Binhai", 72, []string{"Tianjin", "Tianjin Binhai", "Binhai", "Tianjin Lingang", "Tianjin Dongjiang", "TEDA"}, "Tianjin", []string{"120116"}, nil},
+	{"Tianjin", 14, []string{"Tianjin"}, "Tianjin", []string{"120101", "120102", "120103", "120104", "120106", "120110", "120111", "120112", "120113", "120114"}, nil},
+	{"Beijing", 8, []string{"Beijing", "Beijing Zhongguancun", "Beijing Yizhuang"}, "Beijing", []string{"110105", "110108", "110114", "110115"},
+		map[string]string{"Beijing Zhongguancun": "110108", "Beijing Yizhuang": "110115"}},
+	{"Hebei", 6, []string{"Hebei", "Langfang", "Baoding", "Tangshan", "Cangzhou", "Shijiazhuang"}, "Hebei", []string{"130102", "130203", "130602", "131003", "130903"},
+		map[string]string{"Shijiazhuang": "130102", "Tangshan": "130203", "Baoding": "130602", "Langfang": "131003", "Cangzhou": "130903"}},
+}
+
+// division returns the division code for an organisation named with
+// prefix in p.
+func (p place) division(r *rng, prefix string) string {
+	if d, ok := p.cities[prefix]; ok {
+		return d
+	}
+	return pick(r, p.divisions)
 }
 
 // tradeNames are pinyin shop names ("字号") of enterprises.

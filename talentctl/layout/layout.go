@@ -195,9 +195,10 @@ func (m *mapper) build(kind Kind) *registryv1.Resource {
 }
 
 // name returns collection/{id} from the id column, which may hold the id or
-// the full name.
+// the full name. An empty id gives an empty name: a create call lets the
+// registry choose one, and Import refuses the item.
 func (m *mapper) name(collection string) string {
-	return m.ref("id", collection, true)
+	return m.ref("id", collection, false)
 }
 
 // ref reads a reference to a resource of collection: its id or its full

@@ -78,7 +78,6 @@ func TestResource_Errors(t *testing.T) {
 	}{
 		{"no type", row("id=a"), "type", "required"},
 		{"unknown type", row("type=company", "id=a"), "type", "unknown type"},
-		{"no id", row("type=entity", "kind=enterprise"), "id", "required"},
 		{"bad id", row("type=entity", "id=Acme Co", "kind=enterprise"), "id", "not an id"},
 		{"wrong collection", row("type=entity", "id=groups/x", "kind=enterprise"), "id", "not an id"},
 		{"unknown enum", row("type=entity", "id=a", "kind=company"), "kind", "want one of enterprise, incubator, other, research_institute, university"},

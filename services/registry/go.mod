@@ -25,13 +25,13 @@ require (
 	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
-	pgregory.net/rapid v1.3.0 // indirect
 )
 
 replace talentreg/gen => ../../gen
 
 require (
 	github.com/prometheus/client_golang v1.25.0
+	pgregory.net/rapid v1.3.0
 	talentreg/platform v0.0.0
 )
 

@@ -1,0 +1,410 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binDir holds the binaries TestMain built.
+var binDir string
+
+// buildBinaries builds registry, metrics and gateway into dir, with the race
+// detector when the tests themselves run with it.
+func buildBinaries(dir string) error {
+	pkgs := map[string]string{
+		"registry": "talentreg/services/registry/cmd/registry",
+		"metrics":  "talentreg/services/metrics/cmd/metrics",
+		"gateway":  "talentreg/gateway/cmd/gateway",
+	}
+	args := []string{"build"}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	for name, pkg := range pkgs {
+		cmd := exec.Command("go", append(args, "-o", filepath.Join(dir, name), pkg)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return nil
+}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr() (string, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer lis.Close()
+	return lis.Addr().String(), nil
+}
+
+// proc is one binary running as a child process, its stderr (JSON logs)
+// kept in a file.
+type proc struct {
+	name    string
+	args    []string
+	logPath string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // the exit error, once done is closed
+}
+
+func newProc(dir, name, bin string, args ...string) *proc {
+	return &proc{name: name, args: append([]string{filepath.Join(binDir, bin)}, args...), logPath: filepath.Join(dir, name+".log")}
+}
+
+// start starts (or restarts) the process with the same arguments.
+func (p *proc) start() error {
+	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(p.args[0], p.args[1:]...)
+	cmd.Stderr = logf
+	cmd.Stdout = io.Discard
+	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", p.name, err)
+	}
+	done := make(chan struct{})
+	p.mu.Lock()
+	p.cmd, p.done, p.err = cmd, done, nil
+	p.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
+		close(done)
+	}()
+	return nil
+}
+
+// running reports whether the process has not exited.
+func (p *proc) running() bool {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (p *proc) signal(sig os.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil && p.cmd.Process != nil {
+		_ = p.cmd.Process.Signal(sig)
+	}
+}
+
+// wait waits up to timeout for the process to exit and returns its exit
+// error (nil for status 0).
+func (p *proc) wait(timeout time.Duration) error {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	if done == nil {
+		return errors.New("never started")
+	}
+	select {
+	case <-done:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.err
+	case <-time.After(timeout):
+		return fmt.Errorf("%s still running after %v", p.name, timeout)
+	}
+}
+
+// stop sends SIGTERM and waits; it kills the process if it lingers.
+func (p *proc) stop(timeout time.Duration) error {
+	if !p.running() {
+		return nil
+	}
+	p.signal(syscall.SIGTERM)
+	err := p.wait(timeout)
+	if p.running() {
+		p.signal(syscall.SIGKILL)
+		_ = p.wait(5 * time.Second)
+	}
+	return err
+}
+
+// logTail returns the last n lines of the process's log.
+func (p *proc) logTail(n int) string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// stackOptions shape a stack.
+type stackOptions struct {
+	replicas     int      // metrics replicas, default 1
+	registryArgs []string // extra registry flags
+	metricsArgs  []string // extra flags of every metrics replica
+	gatewayArgs  []string // extra gateway flags
+}
+
+// stack is registry, metrics replicas and a gateway as processes on free
+// loopback ports with their data in dir.
+type stack struct {
+	dir          string
+	url          string // the gateway, http://host:port
+	registryAddr string
+	registry     *proc
+	metrics      []*proc
+	gateway      *proc
+}
+
+// newStack starts a stack and waits until its gateway is ready.
+func newStack(dir string, o stackOptions) (*stack, error) {
+	if o.replicas == 0 {
+		o.replicas = 1
+	}
+	addrs := make([]string, 3+2*o.replicas)
+	for i := range addrs {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = a
+	}
+	s := &stack{dir: dir, url: "http://" + addrs[0], registryAddr: addrs[1]}
+	s.registry = newProc(dir, "registry", "registry", append([]string{
+		"--grpc-addr", addrs[1], "--admin-addr", addrs[2], "--db", filepath.Join(dir, "registry.db"),
+	}, o.registryArgs...)...)
+	var metricsAddrs []string
+	for i := range o.replicas {
+		grpcAddr, adminAddr := addrs[3+2*i], addrs[4+2*i]
+		metricsAddrs = append(metricsAddrs, grpcAddr)
+		s.metrics = append(s.metrics, newProc(dir, fmt.Sprintf("metrics-%d", i+1), "metrics", append([]string{
+			"--grpc-addr", grpcAddr, "--admin-addr", adminAddr, "--registry", addrs[1],
+			"--db", filepath.Join(dir, fmt.Sprintf("metrics-%d.db", i+1)),
+		}, o.metricsArgs...)...))
+	}
+	s.gateway = newProc(dir, "gateway", "gateway", append([]string{
+		"--http-addr", addrs[0], "--admin-addr", "", "--registry", addrs[1], "--metrics", strings.Join(metricsAddrs, ","),
+	}, o.gatewayArgs...)...)
+	for _, p := range s.procs() {
+		if err := p.start(); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	if err := s.waitReady(60 * time.Second); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// procs lists the processes in start order.
+func (s *stack) procs() []*proc {
+	return append(append([]*proc{s.registry}, s.metrics...), s.gateway)
+}
+
+// waitReady polls the gateway's /readyz until it answers 200.
+func (s *stack) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		for _, p := range s.procs() {
+			if !p.running() {
+				return fmt.Errorf("%s exited: %v\n%s", p.name, p.wait(0), p.logTail(20))
+			}
+		}
+		resp, err := httpClient.Get(s.url + "/readyz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("gateway not ready within %v: %s", timeout, last)
+}
+
+// close stops every process, clients first.
+func (s *stack) close() {
+	ps := s.procs()
+	for i := len(ps) - 1; i >= 0; i-- {
+		_ = ps[i].stop(15 * time.Second)
+	}
+}
+
+// logs returns the tail of every process's log, for failure reports.
+func (s *stack) logs(n int) string {
+	var b strings.Builder
+	for _, p := range s.procs() {
+		fmt.Fprintf(&b, "--- %s (%s)\n%s\n", p.name, p.logPath, p.logTail(n))
+	}
+	return b.String()
+}
+
+// startStack starts a stack of its own for one test and stops it at the
+// end, printing the logs if the test failed.
+func startStack(t *testing.T, o stackOptions) *stack {
+	t.Helper()
+	s, err := newStack(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("process logs:\n%s", s.logs(15))
+		}
+		s.close()
+	})
+	return s
+}
+
+// httpClient is the client of every test request; its timeout is a
+// backstop, well above any answer the API may take.
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+// resp is one HTTP answer.
+type resp struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r resp) String() string {
+	b := r.Body
+	if len(b) > 600 {
+		b = append(b[:600:600], "…"...)
+	}
+	return fmt.Sprintf("%d %s", r.Status, b)
+}
+
+// obj decodes the body as a JSON object.
+func (r resp) obj(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("body is not a JSON object (%v): %v", err, r)
+	}
+	return m
+}
+
+// revision returns the X-Revision header as a number.
+func (r resp) revision(t testing.TB) int64 {
+	t.Helper()
+	var rev int64
+	if _, err := fmt.Sscan(r.Header.Get("X-Revision"), &rev); err != nil || rev <= 0 {
+		t.Fatalf("X-Revision %q is not a positive revision: %v", r.Header.Get("X-Revision"), r)
+	}
+	return rev
+}
+
+// send makes one request. body may be nil, a string, []byte or any value
+// to encode as JSON; header lists name, value pairs.
+func send(ctx context.Context, method, url string, body any, header ...string) (resp, error) {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			return resp{}, err
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return resp{}, err
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	hr, err := httpClient.Do(req)
+	if err != nil {
+		return resp{}, err
+	}
+	defer hr.Body.Close()
+	b, err := io.ReadAll(hr.Body)
+	if err != nil {
+		return resp{}, err
+	}
+	return resp{Status: hr.StatusCode, Header: hr.Header, Body: b}, nil
+}
+
+// call is send for a test: a transport error fails the test.
+func (s *stack) call(t testing.TB, method, path string, body any, header ...string) resp {
+	t.Helper()
+	r, err := send(context.Background(), method, s.url+path, body, header...)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// must is call that expects 200 and returns the decoded body.
+func (s *stack) must(t testing.TB, method, path string, body any, header ...string) (map[string]any, resp) {
+	t.Helper()
+	r := s.call(t, method, path, body, header...)
+	if r.Status != 200 {
+		t.Fatalf("%s %s: %v", method, path, r)
+	}
+	return r.obj(t), r
+}
+
+// eventually polls f until it returns nil or the deadline passes.
+func eventually(t testing.TB, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %v", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -56,9 +56,10 @@ func freeAddr() (string, error) {
 // proc is one binary running as a child process, its stderr (JSON logs)
 // kept in a file.
 type proc struct {
-	name    string
-	args    []string
-	logPath string
+	name      string
+	args      []string
+	logPath   string
+	adminAddr string // its /metrics, when it has one
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -205,6 +206,7 @@ func newStack(dir string, o stackOptions) (*stack, error) {
 	s.registry = newProc(dir, "registry", "registry", append([]string{
 		"--grpc-addr", addrs[1], "--admin-addr", addrs[2], "--db", filepath.Join(dir, "registry.db"),
 	}, o.registryArgs...)...)
+	s.registry.adminAddr = addrs[2]
 	var metricsAddrs []string
 	for i := range o.replicas {
 		grpcAddr, adminAddr := addrs[3+2*i], addrs[4+2*i]
@@ -213,6 +215,7 @@ func newStack(dir string, o stackOptions) (*stack, error) {
 			"--grpc-addr", grpcAddr, "--admin-addr", adminAddr, "--registry", addrs[1],
 			"--db", filepath.Join(dir, fmt.Sprintf("metrics-%d.db", i+1)),
 		}, o.metricsArgs...)...))
+		s.metrics[i].adminAddr = adminAddr
 	}
 	s.gateway = newProc(dir, "gateway", "gateway", append([]string{
 		"--http-addr", addrs[0], "--admin-addr", "", "--registry", addrs[1], "--metrics", strings.Join(metricsAddrs, ","),

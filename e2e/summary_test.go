@@ -72,7 +72,7 @@ func TestSummary_AfterWrites(t *testing.T) {
 		"consortiumMembers": "2", "allianceMembers": "3", // sat-co is in all three groups: counted once
 		"consortiumMemberships": "2", "allianceMemberships": "4",
 		"talentsGathered": "1500", "talentsCultivated": "300", "talentsAssessed": "116",
-		"assessingEntities": "2", // sat-co and lease; a group subject is no entity
+		"assessingEntities":  "2", // sat-co and lease; a group subject is no entity
 		"leadingEnterprises": "1", "futureIndustryPlatforms": "1", "platformsOrLeadingEnterprises": "2",
 		"talentRecords": "7", "programs": "1",
 	})

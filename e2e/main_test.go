@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -20,6 +21,7 @@ var shared *stack
 const sharedWriteTimeout = 2 * time.Second
 
 func TestMain(m *testing.M) {
+	flag.Parse()
 	os.Exit(run(m))
 }
 

@@ -61,10 +61,11 @@ func TestMalformedCorpus(t *testing.T) {
 		`{"displayName":"x","kind":"ENTITY_KIND_BANK"}`, `{"displayName":"x","kind":"entity_kind_other"}`, `{"displayName":"x","kind":99}`,
 		`{"displayName":"x","kind":-1}`, `{"displayName":"x","kind":"ENTITY_KIND_UNSPECIFIED"}`, `{"displayName":"x","kind":0}`,
 		`{"displayName":"x","kind":"ENTITY_KIND_OTHER","colour":"red"}`, `{"display_name":"x","kind":"ENTITY_KIND_OTHER","extra":{}}`,
-		`{"displayName":"x","kind":"ENTITY_KIND_OTHER","name":"entities/other"}`,
 	} {
 		create(fmt.Sprintf("enum or field %d", i), b, 0)
 	}
+	// An output-only field on create is ignored or rejected.
+	create("name on create", `{"displayName":"x","kind":"ENTITY_KIND_OTHER","name":"entities/other"}`, anyOK)
 	add("unknown role", "POST", "/v1/groups/"+grp+"/memberships", `{"entity":"entities/`+ent+`","role":"MEMBERSHIP_ROLE_KING"}`, 400)
 	add("unknown category", "POST", "/v1/talentRecords", `{"subject":"entities/`+ent+`","category":"TALENT_CATEGORY_BORN","count":"1"}`, 400)
 	add("count not a number", "POST", "/v1/talentRecords", `{"subject":"entities/`+ent+`","category":"TALENT_CATEGORY_GATHERED","count":"many"}`, 400)
@@ -115,14 +116,14 @@ func TestMalformedCorpus(t *testing.T) {
 		"/v1/entities?filter=" + q("kind ="), "/v1/entities?filter=" + q("kind = ENTITY_KIND_BANK"), "/v1/entities?filter=" + q("(((("),
 		"/v1/entities?filter=" + q(`region = "a" OR region = "b"`), "/v1/entities?filter=" + q(`NOT region = "a"`),
 		"/v1/entities?filter=" + q(`displayName = "x"`), "/v1/entities?filter=" + q(strings.Repeat(`region = "a" AND `, 2000)+`region = "a"`),
-		"/v1/groups/-/memberships?filter=" + q(`entity = 5`), "/v1/groups/-/memberships?filter=" + q(`entity = "not-a-name"`),
-		"/v1/entities?%zz=1", "/v1/entities?filter=%zz",
+		"/v1/groups/-/memberships?filter=" + q(`entity = 5`), "/v1/entities?%zz=1", "/v1/entities?filter=%zz",
 	} {
 		add(fmt.Sprintf("bad query %d", i), "GET", p, nil, 0)
 	}
 	// Odd but not necessarily wrong: any answer below 500.
 	for i, p := range []string{
 		"/v1/changes?startRevision=-5", "/v1/summary?minRevision=-1", "/v1/groups/-/memberships",
+		"/v1/groups/-/memberships?filter=" + q(`entity = "not-a-name"`),
 		"/v1/entities?updateMask=displayName", "/v1/entities?unknownParam=1",
 	} {
 		add(fmt.Sprintf("odd query %d", i), "GET", p, nil, anyOK)

@@ -71,8 +71,8 @@ func (p *Projection) Delta() Delta {
 		}
 	}
 	if p.full {
-		for i := range p.entities {
-			if e := &p.entities[i]; e.name != "" {
+		for i := range p.entities.len() {
+			if e := p.entities.at(i); e.name != "" {
 				put(SectionEntities, e.name, func(b []byte) []byte { return p.appendEntity(b, e) })
 			}
 		}
@@ -89,7 +89,7 @@ func (p *Projection) Delta() Delta {
 			d.Delete = append(d.Delete, Record{Section: SectionGroups, Key: name})
 		}
 		for _, slot := range p.dirtyEntities {
-			if e := &p.entities[slot]; e.flags&flagDirty != 0 && e.name != "" {
+			if e := p.entities.at(slot); e.flags&flagDirty != 0 && e.name != "" {
 				e.flags &^= flagDirty
 				put(SectionEntities, e.name, func(b []byte) []byte { return p.appendEntity(b, e) })
 			}
@@ -106,7 +106,7 @@ func (p *Projection) Delta() Delta {
 	put(SectionTables, tablePeriodRows, func(b []byte) []byte { return appendTallies(b, p.periodRows) })
 
 	for _, slot := range p.dirtyEntities {
-		p.entities[slot].flags &^= flagDirty
+		p.entities.at(slot).flags &^= flagDirty
 	}
 	for _, slot := range p.dirtyGroups {
 		p.groups[slot].dirty = false
@@ -261,7 +261,7 @@ func (p *Projection) restoreRecord(r Record) error {
 	switch r.Section {
 	case SectionEntities:
 		slot := p.entitySlot(r.Key)
-		e := &p.entities[slot]
+		e := p.entities.at(slot)
 		e.flags = d.byte() & (flagExists | flagLeading | flagPlatform)
 		e.kind = entityKind(registryv1.EntityKind(d.byte()))
 		e.region = p.regions.id(d.string())
@@ -282,7 +282,7 @@ func (p *Projection) restoreRecord(r Record) error {
 				break
 			}
 			gs := p.groupSlot(gid)
-			if memberIndex(&p.entities[slot], gs) < 0 {
+			if memberIndex(p.entities.at(slot), gs) < 0 {
 				p.link(gs, slot)
 			}
 		}

@@ -140,7 +140,7 @@ func (p *Projection) recompute() {
 		g.memberCount, g.membersByKind = 0, [numEntityKinds]int64{}
 		p.contribGroup(g, +1)
 	}
-	for i := range p.entities {
-		p.contribEntity(&p.entities[i], +1)
+	for i := range p.entities.len() {
+		p.contribEntity(p.entities.at(i), +1)
 	}
 }

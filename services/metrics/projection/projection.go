@@ -49,6 +49,35 @@ type entity struct {
 	flags      uint8
 }
 
+// entityTable holds entity slots in fixed-size chunks: growing it never
+// copies the slots already there (a million entities would otherwise be
+// copied several times over while a snapshot loads), and a pointer to a
+// slot stays valid.
+type entityTable struct {
+	chunks [][]entity
+	n      int32
+}
+
+const (
+	chunkBits = 12
+	chunkSize = 1 << chunkBits
+)
+
+func (t *entityTable) at(slot int32) *entity {
+	return &t.chunks[slot>>chunkBits][slot&(chunkSize-1)]
+}
+
+func (t *entityTable) len() int32 { return t.n }
+
+// grow adds a zero slot and returns it.
+func (t *entityTable) grow() int32 {
+	if int(t.n)>>chunkBits == len(t.chunks) {
+		t.chunks = append(t.chunks, make([]entity, chunkSize))
+	}
+	t.n++
+	return t.n - 1
+}
+
 // memberRef is one membership of an entity: the group slot and the entity's
 // position in that group's member list, so removal is O(1).
 type memberRef struct {
@@ -102,7 +131,7 @@ type Projection struct {
 	revision int64
 
 	entityIDs    map[string]int32
-	entities     []entity
+	entities     entityTable
 	freeEntities []int32
 	groupIDs     map[string]int32
 	groups       []group
@@ -129,6 +158,7 @@ type Projection struct {
 	// contribution.
 	fieldMark []uint8
 	touched   []int32
+	lastGroup int32 // lookupGroup's cache, -1 when empty
 
 	// Checkpoint bookkeeping: slots changed and ids freed since the last
 	// Delta, or everything when full.
@@ -153,6 +183,7 @@ func New() *Projection {
 		fields:       newPool(),
 		industrySets: newSetPool(),
 		full:         true,
+		lastGroup:    -1,
 	}
 	p.growRows()
 	return p
@@ -242,7 +273,7 @@ func (p *Projection) putEntity(a *registryv1.Entity) {
 		return
 	}
 	slot := p.entitySlot(id)
-	e := &p.entities[slot]
+	e := p.entities.at(slot)
 	p.contribEntity(e, -1)
 	e.kind = entityKind(a.GetKind())
 	e.region = p.regions.id(a.GetRegion())
@@ -263,11 +294,11 @@ func (p *Projection) putEntity(a *registryv1.Entity) {
 func (p *Projection) deleteEntity(name string) {
 	id, _ := strings.CutPrefix(name, "entities/")
 	slot, ok := p.entityIDs[id]
-	if !ok || p.entities[slot].flags&flagExists == 0 {
+	if !ok || p.entities.at(slot).flags&flagExists == 0 {
 		p.anomalies++
 		return
 	}
-	e := &p.entities[slot]
+	e := p.entities.at(slot)
 	p.contribEntity(e, -1)
 	e.flags &^= flagExists
 	p.markEntity(slot)
@@ -310,13 +341,13 @@ func (p *Projection) deleteGroup(name string) {
 func (p *Projection) regroup(slot int32, change func(*group)) {
 	g := &p.groups[slot]
 	for _, m := range g.members {
-		p.contribEntity(&p.entities[m], -1)
+		p.contribEntity(p.entities.at(m), -1)
 	}
 	p.contribGroup(g, -1)
 	change(g)
 	p.contribGroup(g, +1)
 	for _, m := range g.members {
-		p.contribEntity(&p.entities[m], +1)
+		p.contribEntity(p.entities.at(m), +1)
 	}
 	p.markGroup(slot)
 }
@@ -329,8 +360,8 @@ func (p *Projection) membership(m *registryv1.Membership, sign int64) {
 		return
 	}
 	if sign > 0 {
-		gs, es := p.groupSlot(gid), p.entitySlot(eid)
-		e := &p.entities[es]
+		gs, es := p.lookupGroup(gid), p.entitySlot(eid)
+		e := p.entities.at(es)
 		if memberIndex(e, gs) >= 0 {
 			p.anomalies++
 			return
@@ -343,11 +374,11 @@ func (p *Projection) membership(m *registryv1.Membership, sign int64) {
 	}
 	gs, gok := p.groupIDs[gid]
 	es, eok := p.entityIDs[eid]
-	if !gok || !eok || memberIndex(&p.entities[es], gs) < 0 {
+	if !gok || !eok || memberIndex(p.entities.at(es), gs) < 0 {
 		p.anomalies++
 		return
 	}
-	e := &p.entities[es]
+	e := p.entities.at(es)
 	p.contribEntity(e, -1)
 	p.unlink(gs, es)
 	p.contribEntity(e, +1)
@@ -359,7 +390,7 @@ func (p *Projection) membership(m *registryv1.Membership, sign int64) {
 // link records a membership in both directions.
 func (p *Projection) link(gs, es int32) {
 	g := &p.groups[gs]
-	e := &p.entities[es]
+	e := p.entities.at(es)
 	e.groups = append(e.groups, memberRef{group: gs, pos: int32(len(g.members))})
 	g.members = append(g.members, es)
 }
@@ -367,7 +398,7 @@ func (p *Projection) link(gs, es int32) {
 // unlink removes a membership from both directions: swap-remove from the
 // group's member list, fixing the position held by the member moved.
 func (p *Projection) unlink(gs, es int32) {
-	e := &p.entities[es]
+	e := p.entities.at(es)
 	i := memberIndex(e, gs)
 	pos := e.groups[i].pos
 	last := len(e.groups) - 1
@@ -382,7 +413,7 @@ func (p *Projection) unlink(gs, es int32) {
 	if pos != lastPos {
 		moved := g.members[lastPos]
 		g.members[pos] = moved
-		me := &p.entities[moved]
+		me := p.entities.at(moved)
 		me.groups[memberIndex(me, gs)].pos = pos
 	}
 	g.members = g.members[:lastPos]
@@ -422,7 +453,7 @@ func (p *Projection) record(r *registryv1.TalentRecord, sign int64) {
 			p.anomalies++
 			return
 		}
-		e := &p.entities[slot]
+		e := p.entities.at(slot)
 		p.contribEntity(e, -1)
 		e.records += int32(sign)
 		if cat >= 0 {
@@ -489,10 +520,9 @@ func (p *Projection) entitySlot(id string) int32 {
 		slot = p.freeEntities[n-1]
 		p.freeEntities = p.freeEntities[:n-1]
 	} else {
-		slot = int32(len(p.entities))
-		p.entities = append(p.entities, entity{})
+		slot = p.entities.grow()
 	}
-	p.entities[slot] = entity{name: id}
+	*p.entities.at(slot) = entity{name: id}
 	p.entityIDs[id] = slot
 	return slot
 }
@@ -500,7 +530,7 @@ func (p *Projection) entitySlot(id string) int32 {
 // releaseEntity frees the slot of an entity that no longer exists and that
 // nothing names any more.
 func (p *Projection) releaseEntity(slot int32) {
-	e := &p.entities[slot]
+	e := p.entities.at(slot)
 	if e.flags&flagExists != 0 || len(e.groups) > 0 || e.records > 0 {
 		return
 	}
@@ -508,6 +538,16 @@ func (p *Projection) releaseEntity(slot int32) {
 	delete(p.entityIDs, e.name)
 	*e = entity{}
 	p.freeEntities = append(p.freeEntities, slot)
+}
+
+// lookupGroup is groupSlot with a one-entry cache: a snapshot lists
+// memberships group by group, so most lookups repeat the previous one.
+func (p *Projection) lookupGroup(id string) int32 {
+	if c := p.lastGroup; c >= 0 && int(c) < len(p.groups) && p.groups[c].name == id {
+		return c
+	}
+	p.lastGroup = p.groupSlot(id)
+	return p.lastGroup
 }
 
 func (p *Projection) groupSlot(id string) int32 {
@@ -542,7 +582,7 @@ func (p *Projection) markEntity(slot int32) {
 	if p.full {
 		return
 	}
-	if e := &p.entities[slot]; e.flags&flagDirty == 0 {
+	if e := p.entities.at(slot); e.flags&flagDirty == 0 {
 		e.flags |= flagDirty
 		p.dirtyEntities = append(p.dirtyEntities, slot)
 	}

@@ -1,0 +1,408 @@
+package projection_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"talentreg/services/metrics/projection"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+)
+
+// synth generates a registry-shaped data set deterministically: entities
+// with kinds, regions and industries, groups of both kinds in a few fields,
+// each entity in a few distinct groups, and talent records.
+type synth struct {
+	entities, groups, perEntity, records int
+	rng                                  *rand.Rand
+}
+
+var (
+	synthRegions    = []string{"Binhai", "Tianjin", "Beijing", "Hebei", "Shanghai", "Shenzhen", "Wuhan", "Xi'an"}
+	synthIndustries = []string{"biomanufacturing", "cell-gene-therapy", "brain-science-intelligent-medicine",
+		"information-innovation", "deep-sea", "aerospace", "advanced-energy", "new-materials",
+		"biomedicine", "financial-leasing", "high-end-equipment", "digital-economy"}
+	synthFields = []string{"aerospace", "financial-leasing", "biomedicine", "digital-economy", "new-materials", ""}
+)
+
+func entityName(i int) string { return "entities/e" + strconv.Itoa(i) }
+func groupName(i int) string  { return "groups/g" + strconv.Itoa(i) }
+
+func (s *synth) entity(i int, rng *rand.Rand) *registryv1.Entity {
+	n := rng.IntN(3)
+	inds := make([]string, 0, n)
+	for j := range n {
+		inds = append(inds, synthIndustries[(i+j*5)%len(synthIndustries)])
+	}
+	return &registryv1.Entity{
+		Name: entityName(i), DisplayName: "Entity " + strconv.Itoa(i),
+		Kind:   registryv1.EntityKind(rng.IntN(5) + 1),
+		Region: synthRegions[rng.IntN(len(synthRegions))], Industries: inds,
+		LeadingEnterprise: rng.IntN(50) == 0, FutureIndustryPlatform: rng.IntN(80) == 0,
+	}
+}
+
+func (s *synth) group(i int) *registryv1.Group {
+	return &registryv1.Group{Name: groupName(i), DisplayName: "Group " + strconv.Itoa(i),
+		Kind: registryv1.GroupKind(i%2 + 1), Field: synthFields[i%len(synthFields)]}
+}
+
+// membershipGroups returns the distinct groups entity i is in.
+func (s *synth) membershipGroups(i int) []int {
+	out := make([]int, 0, s.perEntity)
+	step := s.groups/s.perEntity | 1
+	for j := range s.perEntity {
+		out = append(out, (i*7919+j*step)%s.groups)
+	}
+	return out
+}
+
+func membership(g, e int) *registryv1.Membership {
+	return &registryv1.Membership{Name: groupName(g) + "/memberships/e" + strconv.Itoa(e), Entity: entityName(e),
+		Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER}
+}
+
+func (s *synth) record(i int, rng *rand.Rand) *registryv1.TalentRecord {
+	subject := entityName(rng.IntN(s.entities))
+	if i%10 == 0 {
+		subject = groupName(rng.IntN(s.groups))
+	}
+	return &registryv1.TalentRecord{Name: "talentRecords/r" + strconv.Itoa(i), Subject: subject,
+		Category: registryv1.TalentCategory(rng.IntN(3) + 1), Count: int64(rng.IntN(1000) + 1),
+		Program: []string{"", "programs/haihe", "programs/kunpeng"}[rng.IntN(3)],
+		Period:  []string{"2023", "2024", "2024-06"}[rng.IntN(3)]}
+}
+
+// snapshot streams the data set as registry snapshot messages of 1000
+// resources, generated on the fly so that only the projection holds
+// memory.
+func (s *synth) snapshot(emit func(*registryv1.StreamSnapshotResponse)) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	msg := &registryv1.StreamSnapshotResponse{Revision: 1}
+	add := func(r *registryv1.Resource) {
+		msg.Resources = append(msg.Resources, r)
+		if len(msg.Resources) == 1000 {
+			emit(msg)
+			msg = &registryv1.StreamSnapshotResponse{Revision: 1}
+		}
+	}
+	for _, p := range []string{"haihe", "kunpeng"} {
+		add(&registryv1.Resource{Resource: &registryv1.Resource_Program{Program: &registryv1.Program{Name: "programs/" + p}}})
+	}
+	for i := range s.entities {
+		add(&registryv1.Resource{Resource: &registryv1.Resource_Entity{Entity: s.entity(i, rng)}})
+	}
+	for i := range s.groups {
+		add(&registryv1.Resource{Resource: &registryv1.Resource_Group{Group: s.group(i)}})
+	}
+	// Memberships come in group order from the registry; entity order is
+	// as good for the projection.
+	for e := range s.entities {
+		for _, g := range s.membershipGroups(e) {
+			add(&registryv1.Resource{Resource: &registryv1.Resource_Membership{Membership: membership(g, e)}})
+		}
+	}
+	for i := range s.records {
+		add(&registryv1.Resource{Resource: &registryv1.Resource_TalentRecord{TalentRecord: s.record(i, rng)}})
+	}
+	msg.Complete = true
+	emit(msg)
+}
+
+// load loads the data set and returns the projection and the time spent
+// in the projection (generating the messages excluded).
+func (s *synth) load() (*projection.Projection, time.Duration) {
+	l := projection.NewLoader()
+	var rev int64
+	var spent time.Duration
+	s.snapshot(func(m *registryv1.StreamSnapshotResponse) {
+		start := time.Now()
+		for _, r := range m.GetResources() {
+			l.Add(r)
+		}
+		rev = m.GetRevision()
+		spent += time.Since(start)
+	})
+	start := time.Now()
+	p := l.Finish(rev)
+	return p, spent + time.Since(start)
+}
+
+// peakRSS returns the process's peak resident set (VmHWM) in MiB; reset
+// clears it first (Linux /proc/self/clear_refs).
+func peakRSS(reset bool) float64 {
+	if reset {
+		_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+		return 0
+	}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// BenchmarkBootstrap loads a snapshot of 1,000,000 entities and 3,000,000
+// memberships (plus 1,000 groups and 100,000 talent records) into a fresh
+// projection, as the follower does: snapshot messages in, figures counted.
+// It reports the time per load and the process's peak RSS. Run it alone:
+//
+//	go test -run '^$' -bench Bootstrap -benchtime 1x talentreg/services/metrics/projection
+func BenchmarkBootstrap(b *testing.B) {
+	s := &synth{entities: 1_000_000, groups: 1000, perEntity: 3, records: 100_000}
+	runtime.GC()
+	peakRSS(true)
+	b.ResetTimer()
+	var p *projection.Projection
+	var inProjection time.Duration
+	for range b.N {
+		p = nil
+		var spent time.Duration
+		p, spent = s.load()
+		inProjection += spent
+	}
+	b.StopTimer()
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/load")
+	b.ReportMetric(inProjection.Seconds()/float64(b.N), "s-in-projection/load")
+	b.ReportMetric(peakRSS(false), "peak-RSS-MiB")
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-inuse-MiB")
+	sum := p.Summary()
+	if sum.Entities != 1_000_000 || sum.ConsortiumMemberships+sum.AllianceMemberships != 3_000_000 {
+		b.Fatalf("loaded %d entities, %d memberships", sum.Entities, sum.ConsortiumMemberships+sum.AllianceMemberships)
+	}
+}
+
+// changeStream generates a steady mix of changes on top of a loaded data
+// set: entity updates that move kind, region and industries; membership
+// churn (join, leave); talent records created, updated and deleted.
+type changeStream struct {
+	s        *synth
+	rng      *rand.Rand
+	rev      int64
+	entities []*registryv1.Entity
+	joined   [][2]int // (group, entity) added by the stream, to leave again
+	records  []*registryv1.TalentRecord
+	next     int
+}
+
+func newChangeStream(s *synth, rev int64) *changeStream {
+	rng := rand.New(rand.NewPCG(3, 4))
+	cs := &changeStream{s: s, rng: rng, rev: rev, entities: make([]*registryv1.Entity, s.entities)}
+	erng := rand.New(rand.NewPCG(1, 2))
+	for i := range s.entities {
+		cs.entities[i] = s.entity(i, erng) // the same images the snapshot held
+	}
+	return cs
+}
+
+func res(m any) *registryv1.Resource {
+	switch m := m.(type) {
+	case *registryv1.Entity:
+		return &registryv1.Resource{Resource: &registryv1.Resource_Entity{Entity: m}}
+	case *registryv1.Membership:
+		return &registryv1.Resource{Resource: &registryv1.Resource_Membership{Membership: m}}
+	case *registryv1.TalentRecord:
+		return &registryv1.Resource{Resource: &registryv1.Resource_TalentRecord{TalentRecord: m}}
+	}
+	return nil
+}
+
+func (c *changeStream) change() *registryv1.Change {
+	c.rev++
+	ch := &registryv1.Change{Revision: c.rev}
+	switch op := c.rng.IntN(10); {
+	case op < 4: // entity update
+		i := c.rng.IntN(len(c.entities))
+		before := c.entities[i]
+		after := c.s.entity(i, c.rng)
+		c.entities[i] = after
+		ch.Type, ch.Name, ch.Before, ch.After = registryv1.ChangeType_CHANGE_TYPE_UPDATED, after.GetName(), res(before), res(after)
+	case op < 7: // membership churn
+		if len(c.joined) > 100 || (len(c.joined) > 0 && c.rng.IntN(2) == 0) {
+			k := c.rng.IntN(len(c.joined))
+			ge := c.joined[k]
+			c.joined[k] = c.joined[len(c.joined)-1]
+			c.joined = c.joined[:len(c.joined)-1]
+			m := membership(ge[0], ge[1])
+			ch.Type, ch.Name, ch.Before = registryv1.ChangeType_CHANGE_TYPE_DELETED, m.GetName(), res(m)
+		} else {
+			// Group ids past the data set's are new memberships for sure:
+			// join an existing group with an id shift that never collides.
+			e := c.rng.IntN(len(c.entities))
+			g := (e*7919 + c.s.perEntity*(c.s.groups/c.s.perEntity|1) + c.next) % c.s.groups
+			c.next++
+			if inBase(c.s, g, e) || joinedAlready(c.joined, g, e) {
+				return c.changeRecord(ch)
+			}
+			c.joined = append(c.joined, [2]int{g, e})
+			m := membership(g, e)
+			ch.Type, ch.Name, ch.After = registryv1.ChangeType_CHANGE_TYPE_CREATED, m.GetName(), res(m)
+		}
+	default:
+		return c.changeRecord(ch)
+	}
+	return ch
+}
+
+func inBase(s *synth, g, e int) bool {
+	for _, bg := range s.membershipGroups(e) {
+		if bg == g {
+			return true
+		}
+	}
+	return false
+}
+
+func joinedAlready(joined [][2]int, g, e int) bool {
+	for _, j := range joined {
+		if j == [2]int{g, e} {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *changeStream) changeRecord(ch *registryv1.Change) *registryv1.Change {
+	switch {
+	case len(c.records) > 50 || (len(c.records) > 0 && c.rng.IntN(3) == 0):
+		k := c.rng.IntN(len(c.records))
+		r := c.records[k]
+		c.records[k] = c.records[len(c.records)-1]
+		c.records = c.records[:len(c.records)-1]
+		ch.Type, ch.Name, ch.Before = registryv1.ChangeType_CHANGE_TYPE_DELETED, r.GetName(), res(r)
+	case len(c.records) > 0 && c.rng.IntN(2) == 0:
+		k := c.rng.IntN(len(c.records))
+		before := c.records[k]
+		after := c.s.record(1_000_000_000+int(c.rev), c.rng)
+		after.Name = before.GetName()
+		c.records[k] = after
+		ch.Type, ch.Name, ch.Before, ch.After = registryv1.ChangeType_CHANGE_TYPE_UPDATED, after.GetName(), res(before), res(after)
+	default:
+		r := c.s.record(1_000_000_000+int(c.rev), c.rng)
+		c.records = append(c.records, r)
+		ch.Type, ch.Name, ch.After = registryv1.ChangeType_CHANGE_TYPE_CREATED, r.GetName(), res(r)
+	}
+	return ch
+}
+
+// BenchmarkApply applies the change mix one by one to a projection of
+// 100,000 entities and 300,000 memberships; events/s is the apply rate.
+//
+//	go test -run '^$' -bench 'Apply' talentreg/services/metrics/projection
+func BenchmarkApply(b *testing.B) {
+	s := &synth{entities: 100_000, groups: 200, perEntity: 3, records: 10_000}
+	p, _ := s.load()
+	cs := newChangeStream(s, p.Revision())
+	changes := make([]*registryv1.Change, b.N)
+	for i := range changes {
+		changes[i] = cs.change()
+	}
+	b.ResetTimer()
+	for _, c := range changes {
+		if err := p.Apply(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	if p.Anomalies() != 0 {
+		b.Fatalf("%d anomalies", p.Anomalies())
+	}
+}
+
+// BenchmarkLiveApply applies the same mix through Live in batches of 500
+// (the registry's watch batch): locking and publishing included.
+func BenchmarkLiveApply(b *testing.B) {
+	s := &synth{entities: 100_000, groups: 200, perEntity: 3, records: 10_000}
+	live := projection.NewLive(0)
+	p, _ := s.load()
+	if err := live.Replace(context.Background(), p); err != nil {
+		b.Fatal(err)
+	}
+	cs := newChangeStream(s, p.Revision())
+	changes := make([]*registryv1.Change, b.N)
+	for i := range changes {
+		changes[i] = cs.change()
+	}
+	b.ResetTimer()
+	for i := 0; i < len(changes); i += 500 {
+		batch := changes[i:min(i+500, len(changes))]
+		if err := live.Apply(context.Background(), batch, batch[len(batch)-1].GetRevision()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkSummary reads the Summary from a Live projection of 100,000
+// entities while nothing is applied (serial) and while a writer applies
+// changes (parallel readers).
+func BenchmarkSummary(b *testing.B) {
+	s := &synth{entities: 100_000, groups: 200, perEntity: 3, records: 10_000}
+	live := projection.NewLive(0)
+	p, _ := s.load()
+	if err := live.Replace(context.Background(), p); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.Run("idle", func(b *testing.B) {
+		for range b.N {
+			if _, err := live.Summary(ctx, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("while-applying", func(b *testing.B) {
+		cs := newChangeStream(s, live.Revision())
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				batch := make([]*registryv1.Change, 100)
+				for i := range batch {
+					batch[i] = cs.change()
+				}
+				if err := live.Apply(ctx, batch, batch[len(batch)-1].GetRevision()); err != nil {
+					panic(err)
+				}
+			}
+		}()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := live.Summary(ctx, 0); err != nil {
+					panic(err)
+				}
+			}
+		})
+		close(stop)
+		<-done
+	})
+	b.Run("breakdown-industry", func(b *testing.B) {
+		for range b.N {
+			if _, err := live.Breakdown(ctx, "industry", 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

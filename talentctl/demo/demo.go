@@ -88,7 +88,7 @@ const (
 	// AssessedRecords is the number of ASSESSED records: one per assessing
 	// entity, a second for 600 of them, and two whose subject is an
 	// alliance (so the talents assessed are not all the entities' own).
-	AssessedRecords = AssessingEntities + assessedSecond + len(groupAssessed)
+	AssessedRecords = AssessingEntities + assessedSecond + groupAssessedRecords
 	// CultivatedRecords is the number of CULTIVATED records: one per
 	// consortium and 160 of consortium members.
 	CultivatedRecords = Consortia + cultivatingMembers
@@ -116,12 +116,13 @@ const (
 	nonEnterprisePlatforms = 24
 	leadingPlatforms       = 9
 	assessedSecond         = 600
+	groupAssessedRecords   = 2
 	cultivatingMembers     = 160
 	groupCultivated        = 7200 // cultivated by the consortia themselves
 )
 
 // groupAssessed are the ASSESSED records whose subject is an alliance.
-var groupAssessed = [...]struct {
+var groupAssessed = [groupAssessedRecords]struct {
 	field string
 	count int64
 }{{"aerospace", 1200}, {"financial-leasing", 800}}

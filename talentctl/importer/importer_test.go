@@ -122,14 +122,16 @@ func TestCheck_DetectsOrder(t *testing.T) {
 }
 
 // TestImport_Demo imports the demo set from each file format into a real
-// registry, then again: the second run changes nothing.
+// registry, then again: the second run changes nothing. CSV carries the
+// whole set; the slower formats its first items (every format's round trip
+// of the whole set is tested in layout and rowfile).
 func TestImport_Demo(t *testing.T) {
 	all := demo.Generate().Resources()
-	for _, name := range []string{"demo.csv", "demo.jsonl", "demo.xlsx"} {
+	for name, items := range map[string][]*registryv1.Resource{"demo.csv": all, "demo.jsonl": all[:800], "demo.xlsx": all[:800]} {
 		t.Run(name, func(t *testing.T) {
 			c := registry(t)
 			path := filepath.Join(t.TempDir(), name)
-			export(t, path, all)
+			export(t, path, items)
 			p, err := Check([]string{path})
 			if err != nil {
 				t.Fatal(err)
@@ -142,18 +144,18 @@ func TestImport_Demo(t *testing.T) {
 			if len(rep.Rejected) > 0 {
 				t.Fatalf("%d rows rejected, first: %v", len(rep.Rejected), rep.Rejected[0])
 			}
-			if got := total(rep.Response, (*registryv1.ImportCounts).GetCreated); got != int64(demo.Items) {
-				t.Errorf("created %d, want %d", got, demo.Items)
+			if got := total(rep.Response, (*registryv1.ImportCounts).GetCreated); got != int64(len(items)) {
+				t.Errorf("created %d, want %d", got, len(items))
 			}
-			if len(seen) == 0 || seen[len(seen)-1] != demo.Items {
-				t.Errorf("progress reports %v, want it to end at %d", seen, demo.Items)
+			if len(seen) == 0 || seen[len(seen)-1] != len(items) {
+				t.Errorf("progress reports %v, want it to end at %d", seen, len(items))
 			}
 			again, err := p.Import(context.Background(), c, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := total(again.Response, (*registryv1.ImportCounts).GetUnchanged); got != int64(demo.Items) || again.Response.Revision != rep.Response.Revision {
-				t.Errorf("second import: %d unchanged at revision %d, want %d at %d", got, again.Response.Revision, demo.Items, rep.Response.Revision)
+			if got := total(again.Response, (*registryv1.ImportCounts).GetUnchanged); got != int64(len(items)) || again.Response.Revision != rep.Response.Revision {
+				t.Errorf("second import: %d unchanged at revision %d, want %d at %d", got, again.Response.Revision, len(items), rep.Response.Revision)
 			}
 		})
 	}

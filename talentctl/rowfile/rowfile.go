@@ -247,17 +247,24 @@ func header(raw []string, opts Options, pos Pos) ([]string, error) {
 		return &FileError{File: pos.File, Sheet: pos.Sheet, Line: pos.Line, Err: ErrHeader, Detail: fmt.Sprintf(format, args...)}
 	}
 	cols := make([]string, len(raw))
+	var unknown []string
 	for i, name := range raw {
 		c := Normalize(name)
 		switch {
 		case c == "":
 			return nil, bad("column %d has no name", i+1)
 		case !slices.Contains(opts.Columns, c):
-			return nil, bad("unknown column %q (known columns: %s)", name, strings.Join(opts.Columns, ", "))
+			unknown = append(unknown, fmt.Sprintf("%q%s", name, suggest(c, opts.Columns)))
 		case slices.Contains(cols[:i], c):
 			return nil, bad("column %q appears twice", name)
 		}
 		cols[i] = c
+	}
+	if len(unknown) == 1 {
+		return nil, bad("unknown column %s (known columns: %s)", unknown[0], strings.Join(opts.Columns, ", "))
+	}
+	if len(unknown) > 1 {
+		return nil, bad("unknown columns %s (known columns: %s)", strings.Join(unknown, ", "), strings.Join(opts.Columns, ", "))
 	}
 	for _, req := range opts.Required {
 		if !slices.Contains(cols, req) {
@@ -265,4 +272,29 @@ func header(raw []string, opts Options, pos Pos) ([]string, error) {
 		}
 	}
 	return cols, nil
+}
+
+// suggest returns ` (did you mean "x"?)` when col is a known column
+// without its underscores or with two letters swapped, else "".
+func suggest(col string, known []string) string {
+	flat := strings.ReplaceAll(col, "_", "")
+	for _, k := range known {
+		if kf := strings.ReplaceAll(k, "_", ""); kf == flat || swapped(kf, flat) {
+			return fmt.Sprintf(" (did you mean %q?)", k)
+		}
+	}
+	return ""
+}
+
+// swapped reports whether b is a with two adjacent letters exchanged.
+func swapped(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i+1 < len(a); i++ {
+		if a[i] != b[i] {
+			return a[i] == b[i+1] && a[i+1] == b[i] && a[i+2:] == b[i+2:]
+		}
+	}
+	return false
 }

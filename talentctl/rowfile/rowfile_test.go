@@ -135,12 +135,13 @@ func TestCSV_WrongHeader(t *testing.T) {
 	for _, tc := range []struct {
 		name, content, detail string
 	}{
-		{"unknown column", "type,id,colour\n", `unknown column "colour"`},
+		{"unknown column", "type,id,colour\n", `unknown column "colour" (known columns: type, id,`},
+		{"misspelt columns", "type,ID,displayname,cuont\n", `unknown columns "displayname" (did you mean "display_name"?), "cuont" (did you mean "count"?)`},
 		{"duplicate column", "type,id,ID\n", `"ID" appears twice`},
 		{"missing required", "id,display_name\nacme,Acme\n", `no "type" column`},
 		{"unnamed column", "type,,id\n", "column 2 has no name"},
 		{"empty file", "", "empty"},
-		{"data as header", "entity,acme,Acme\n", `unknown column "entity"`},
+		{"data as header", "entity,acme,Acme\n", `unknown columns "entity", "acme", "Acme"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := readAll(t, write(t, "x.csv", []byte(tc.content)), testOpts)

@@ -35,22 +35,30 @@ const (
 
 // FieldViolation names one invalid request field and the rule it breaks.
 type FieldViolation struct {
-	Field       string
+	// Field is the request field's path, e.g. "dimension".
+	Field string
+	// Description says which rule the value breaks.
 	Description string
 }
 
 // Error is a domain error: a code, a stable reason, a message naming what is
 // wrong, and for invalid arguments the violated fields.
 type Error struct {
-	Code       Code
-	Reason     string
-	Message    string
+	// Code classifies the error.
+	Code Code
+	// Reason is a stable UPPER_SNAKE reason (google.rpc.ErrorInfo).
+	Reason string
+	// Message names what is wrong and the rule broken.
+	Message string
+	// Violations lists the invalid fields of an invalid argument.
 	Violations []FieldViolation
-	Metadata   map[string]string
+	// Metadata carries machine-readable facts (google.rpc.ErrorInfo).
+	Metadata map[string]string
 	// Err is the underlying cause, if any (e.g. context.DeadlineExceeded).
 	Err error
 }
 
+// Error returns the message.
 func (e *Error) Error() string { return e.Message }
 
 // Unwrap returns the cause.

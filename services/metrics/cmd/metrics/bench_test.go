@@ -218,4 +218,3 @@ func peakOf(ps *os.ProcessState) float64 {
 	}
 	return 0
 }
-

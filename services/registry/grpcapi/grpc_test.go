@@ -1,0 +1,1241 @@
+package grpcapi_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/services/registry"
+	"talentreg/services/registry/bolt"
+	"talentreg/services/registry/grpcapi"
+)
+
+// testEnv is a real gRPC server on a loopback port over a real bbolt
+// store, and a real client.
+type testEnv struct {
+	store  *bolt.Store
+	client registryv1.RegistryServiceClient
+}
+
+// start serves a fresh store on 127.0.0.1:0; cleanup stops everything and
+// checks the store's consistency.
+func start(t *testing.T, bopts bolt.Options, gopts grpcapi.Options) *testEnv {
+	t.Helper()
+	store, err := bolt.Open(filepath.Join(t.TempDir(), "registry.db"), bopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gopts.TokenKey = store.TokenKey()
+	api := grpcapi.New(store, gopts)
+	srv := grpc.NewServer()
+	registryv1.RegisterRegistryServiceServer(srv, api)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		api.Shutdown() // ends open watches, so the graceful stop does not wait for them
+		srv.GracefulStop()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		if err := store.Check(); err != nil {
+			t.Errorf("consistency check: %v", err)
+		}
+		if err := store.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return &testEnv{store: store, client: registryv1.NewRegistryServiceClient(conn)}
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func creditCode(first17 string) string {
+	return first17 + string(registry.CreditCodeCheckChar(first17))
+}
+
+func pbEntity(name string) *registryv1.Entity {
+	return &registryv1.Entity{DisplayName: "Entity " + name, Kind: registryv1.EntityKind_ENTITY_KIND_ENTERPRISE, Region: "Binhai"}
+}
+
+// revisionOf returns the x-revision header, failing if it is missing.
+func revisionOf(t *testing.T, hdr metadata.MD) int64 {
+	t.Helper()
+	v := hdr.Get(grpcapi.RevisionHeader)
+	if len(v) != 1 {
+		t.Fatalf("x-revision header = %q, want one value", v)
+	}
+	rev, err := strconv.ParseInt(v[0], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rev
+}
+
+// wantHead asserts that a mutation's x-revision is the store's last
+// revision and equals want.
+func (e *testEnv) wantHead(t *testing.T, hdr metadata.MD, want int64) {
+	t.Helper()
+	if got := revisionOf(t, hdr); got != want || got != e.store.Revision() {
+		t.Fatalf("x-revision = %d, want %d (store revision %d)", got, want, e.store.Revision())
+	}
+}
+
+func (e *testEnv) createEntity(t *testing.T, id string, ent *registryv1.Entity) *registryv1.Entity {
+	t.Helper()
+	var hdr metadata.MD
+	want := e.store.Revision() + 1
+	resp, err := e.client.CreateEntity(testCtx(t), &registryv1.CreateEntityRequest{EntityId: id, Entity: ent}, grpc.Header(&hdr))
+	if err != nil {
+		t.Fatalf("create entity %s: %v", id, err)
+	}
+	e.wantHead(t, hdr, want)
+	return resp.GetEntity()
+}
+
+// errorDetails unpacks a status error: its code, ErrorInfo and BadRequest.
+func errorDetails(t *testing.T, err error) (*status.Status, *errdetails.ErrorInfo, *errdetails.BadRequest) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("the call succeeded, want an error")
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		t.Fatalf("error %v is not a gRPC status", err)
+	}
+	var info *errdetails.ErrorInfo
+	var br *errdetails.BadRequest
+	for _, d := range st.Details() {
+		switch x := d.(type) {
+		case *errdetails.ErrorInfo:
+			info = x
+		case *errdetails.BadRequest:
+			br = x
+		}
+	}
+	return st, info, br
+}
+
+// wantStatus asserts the code, the ErrorInfo reason (domain talentreg)
+// and, for INVALID_ARGUMENT, a BadRequest violation naming field.
+func wantStatus(t *testing.T, err error, code codes.Code, reason, field string) *errdetails.ErrorInfo {
+	t.Helper()
+	st, info, br := errorDetails(t, err)
+	if st.Code() != code {
+		t.Fatalf("code %v (%v), want %v", st.Code(), err, code)
+	}
+	if info == nil || info.GetDomain() != grpcapi.Domain || (reason != "" && info.GetReason() != reason) {
+		t.Fatalf("ErrorInfo %v, want domain %s reason %s (%v)", info, grpcapi.Domain, reason, err)
+	}
+	if field != "" {
+		var fields []string
+		for _, v := range br.GetFieldViolations() {
+			fields = append(fields, v.GetField())
+			if v.GetDescription() == "" {
+				t.Fatalf("violation of %s has no description", v.GetField())
+			}
+		}
+		if !slices.Contains(fields, field) || !strings.Contains(st.Message(), field) {
+			t.Fatalf("violations %q, message %q; want field %q named in both", fields, st.Message(), field)
+		}
+	}
+	return info
+}
+
+func TestGRPC_InvalidArgument(t *testing.T) {
+	e := start(t, bolt.Options{}, grpcapi.Options{})
+	ctx := testCtx(t)
+	c := e.client
+	e.createEntity(t, "acme", pbEntity("acme"))
+	e.createEntity(t, "beta", pbEntity("beta"))
+	first, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{PageSize: 1, Filter: `region = "Binhai"`})
+	if err != nil || first.GetNextPageToken() == "" {
+		t.Fatalf("first page: %v, token %q", err, first.GetNextPageToken())
+	}
+	token := first.GetNextPageToken()
+	tampered := []byte(token)
+	if mid := len(tampered) / 2; tampered[mid] == 'A' {
+		tampered[mid] = 'B'
+	} else {
+		tampered[mid] = 'A'
+	}
+	good := pbEntity("x")
+	withEntity := func(f func(*registryv1.Entity)) *registryv1.Entity {
+		x := pbEntity("x")
+		f(x)
+		return x
+	}
+	record := func(f func(*registryv1.TalentRecord)) *registryv1.TalentRecord {
+		r := &registryv1.TalentRecord{Subject: "entities/acme", Category: registryv1.TalentCategory_TALENT_CATEGORY_GATHERED, Count: 5, Period: "2024"}
+		f(r)
+		return r
+	}
+	badCode := creditCode("91120116MA05JQ3X0")
+	badCode = badCode[:17] + map[bool]string{true: "1", false: "0"}[badCode[17] == '0']
+
+	tests := []struct {
+		name, field, reason string
+		call                func() error
+	}{
+		{"bad entity_id", "entity_id", registry.ReasonInvalidField, func() error {
+			_, err := c.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "Bad_ID", Entity: good})
+			return err
+		}},
+		{"bad resource name", "name", registry.ReasonInvalidField, func() error {
+			_, err := c.GetEntity(ctx, &registryv1.GetEntityRequest{Name: "entities/NOT-VALID"})
+			return err
+		}},
+		{"name of another collection", "name", registry.ReasonInvalidField, func() error {
+			_, err := c.GetEntity(ctx, &registryv1.GetEntityRequest{Name: "groups/acme"})
+			return err
+		}},
+		{"missing entity", "entity", registry.ReasonInvalidField, func() error {
+			_, err := c.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "x"})
+			return err
+		}},
+		{"display name too long", "entity.display_name", registry.ReasonInvalidField, func() error {
+			_, err := c.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "x", Entity: withEntity(func(x *registryv1.Entity) {
+				x.DisplayName = strings.Repeat("名", registry.MaxDisplayName+1)
+			})})
+			return err
+		}},
+		{"empty display name", "entity.display_name", registry.ReasonInvalidField, func() error {
+			_, err := c.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "x", Entity: withEntity(func(x *registryv1.Entity) { x.DisplayName = "" })})
+			return err
+		}},
+		{"missing kind", "entity.kind", registry.ReasonInvalidField, func() error {
+			_, err := c.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "x", Entity: withEntity(func(x *registryv1.Entity) { x.Kind = 0 })})
+			return err
+		}},
+		{"bad credit code check character", "entity.credit_code", registry.ReasonInvalidField, func() error {
+			_, err := c.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "x", Entity: withEntity(func(x *registryv1.Entity) { x.CreditCode = badCode })})
+			return err
+		}},
+		{"bad industry id", "entity.industries[1]", registry.ReasonInvalidField, func() error {
+			_, err := c.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "x", Entity: withEntity(func(x *registryv1.Entity) {
+				x.Industries = []string{"aerospace", "Deep Sea"}
+			})})
+			return err
+		}},
+		{"count zero", "talent_record.count", registry.ReasonInvalidField, func() error {
+			_, err := c.CreateTalentRecord(ctx, &registryv1.CreateTalentRecordRequest{TalentRecord: record(func(r *registryv1.TalentRecord) { r.Count = 0 })})
+			return err
+		}},
+		{"count negative", "talent_record.count", registry.ReasonInvalidField, func() error {
+			_, err := c.CreateTalentRecord(ctx, &registryv1.CreateTalentRecordRequest{TalentRecord: record(func(r *registryv1.TalentRecord) { r.Count = -3 })})
+			return err
+		}},
+		{"bad period", "talent_record.period", registry.ReasonInvalidField, func() error {
+			_, err := c.CreateTalentRecord(ctx, &registryv1.CreateTalentRecordRequest{TalentRecord: record(func(r *registryv1.TalentRecord) { r.Period = "2024-13" })})
+			return err
+		}},
+		{"bad subject", "talent_record.subject", registry.ReasonInvalidField, func() error {
+			_, err := c.CreateTalentRecord(ctx, &registryv1.CreateTalentRecordRequest{TalentRecord: record(func(r *registryv1.TalentRecord) { r.Subject = "programs/x" })})
+			return err
+		}},
+		{"unknown filter field", "filter", registry.ReasonInvalidFilter, func() error {
+			_, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{Filter: `colour = "red"`})
+			return err
+		}},
+		{"filter syntax", "filter", registry.ReasonInvalidFilter, func() error {
+			_, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{Filter: `kind = `})
+			return err
+		}},
+		{"filter with OR", "filter", registry.ReasonInvalidFilter, func() error {
+			_, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{Filter: `region = "Beijing" OR region = "Hebei"`})
+			return err
+		}},
+		{"filter with an unknown enum value", "filter", registry.ReasonInvalidFilter, func() error {
+			_, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{Filter: `kind = ENTITY_KIND_SPACESHIP`})
+			return err
+		}},
+		{"bad update mask path", "update_mask", registry.ReasonInvalidUpdateMask, func() error {
+			_, err := c.UpdateEntity(ctx, &registryv1.UpdateEntityRequest{
+				Entity:     &registryv1.Entity{Name: "entities/acme", DisplayName: "New"},
+				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"colour"}},
+			})
+			return err
+		}},
+		{"star with other paths", "update_mask", registry.ReasonInvalidUpdateMask, func() error {
+			_, err := c.UpdateEntity(ctx, &registryv1.UpdateEntityRequest{
+				Entity:     &registryv1.Entity{Name: "entities/acme", DisplayName: "New"},
+				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"*", "display_name"}},
+			})
+			return err
+		}},
+		{"tampered page token", "page_token", registry.ReasonInvalidPageToken, func() error {
+			_, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{PageSize: 1, Filter: `region = "Binhai"`, PageToken: string(tampered)})
+			return err
+		}},
+		{"page token of another filter", "page_token", registry.ReasonInvalidPageToken, func() error {
+			_, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{PageSize: 1, Filter: `region = "Beijing"`, PageToken: token})
+			return err
+		}},
+		{"page token of another collection", "page_token", registry.ReasonInvalidPageToken, func() error {
+			_, err := c.ListGroups(ctx, &registryv1.ListGroupsRequest{PageSize: 1, PageToken: token})
+			return err
+		}},
+		{"negative page size", "page_size", registry.ReasonInvalidField, func() error {
+			_, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{PageSize: -1})
+			return err
+		}},
+		{"negative start revision", "start_revision", registry.ReasonInvalidField, func() error {
+			_, err := c.ListChanges(ctx, &registryv1.ListChangesRequest{StartRevision: -1})
+			return err
+		}},
+		{"empty batch", "requests", registry.ReasonBatchTooLarge, func() error {
+			_, err := c.BatchCreateEntities(ctx, &registryv1.BatchCreateEntitiesRequest{})
+			return err
+		}},
+		{"batch with a duplicate id", "requests[1].entity.name", registry.ReasonInvalidField, func() error {
+			_, err := c.BatchCreateEntities(ctx, &registryv1.BatchCreateEntitiesRequest{Requests: []*registryv1.CreateEntityRequest{
+				{EntityId: "dup", Entity: pbEntity("a")}, {EntityId: "dup", Entity: pbEntity("b")},
+			}})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.store.Revision()
+			wantStatus(t, tt.call(), codes.InvalidArgument, tt.reason, tt.field)
+			if e.store.Revision() != before {
+				t.Fatalf("a rejected request moved the revision from %d to %d", before, e.store.Revision())
+			}
+		})
+	}
+	// The untampered token still works with its own filter.
+	if _, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{PageSize: 1, Filter: `region = "Binhai"`, PageToken: token}); err != nil {
+		t.Fatalf("genuine token: %v", err)
+	}
+}
+
+func TestGRPC_NotFoundAlreadyExistsAbortedFailedPrecondition(t *testing.T) {
+	e := start(t, bolt.Options{}, grpcapi.Options{})
+	ctx := testCtx(t)
+	c := e.client
+	code := creditCode("91120116MA05JQ3X0")
+	withCode := pbEntity("acme")
+	withCode.CreditCode = code
+	acme := e.createEntity(t, "acme", withCode)
+	if _, err := c.CreateGroup(ctx, &registryv1.CreateGroupRequest{GroupId: "g", Group: &registryv1.Group{DisplayName: "G", Kind: registryv1.GroupKind_GROUP_KIND_ALLIANCE}}); err != nil {
+		t.Fatal(err)
+	}
+	membership := &registryv1.CreateMembershipRequest{Parent: "groups/g", Membership: &registryv1.Membership{Entity: "entities/acme", Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER}}
+	if _, err := c.CreateMembership(ctx, membership); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("NOT_FOUND", func(t *testing.T) {
+		_, err := c.GetEntity(ctx, &registryv1.GetEntityRequest{Name: "entities/ghost"})
+		info := wantStatus(t, err, codes.NotFound, registry.ReasonNotFound, "")
+		if info.GetMetadata()["resource"] != "entities/ghost" {
+			t.Fatalf("metadata %v", info.GetMetadata())
+		}
+		_, err = c.CreateMembership(ctx, &registryv1.CreateMembershipRequest{Parent: "groups/g", Membership: &registryv1.Membership{Entity: "entities/ghost", Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER}})
+		info = wantStatus(t, err, codes.NotFound, registry.ReasonReferenceNotFound, "")
+		if info.GetMetadata()["resource"] != "entities/ghost" || info.GetMetadata()["field"] != "membership.entity" {
+			t.Fatalf("metadata %v", info.GetMetadata())
+		}
+		_, err = c.CreateTalentRecord(ctx, &registryv1.CreateTalentRecordRequest{TalentRecord: &registryv1.TalentRecord{
+			Subject: "entities/acme", Category: registryv1.TalentCategory_TALENT_CATEGORY_ASSESSED, Count: 1, Program: "programs/ghost",
+		}})
+		info = wantStatus(t, err, codes.NotFound, registry.ReasonReferenceNotFound, "")
+		if info.GetMetadata()["resource"] != "programs/ghost" || info.GetMetadata()["field"] != "talent_record.program" {
+			t.Fatalf("metadata %v", info.GetMetadata())
+		}
+		_, err = c.ListMemberships(ctx, &registryv1.ListMembershipsRequest{Parent: "groups/ghost"})
+		wantStatus(t, err, codes.NotFound, registry.ReasonNotFound, "")
+		_, err = c.DeleteGroup(ctx, &registryv1.DeleteGroupRequest{Name: "groups/ghost"})
+		wantStatus(t, err, codes.NotFound, registry.ReasonNotFound, "")
+	})
+	t.Run("ALREADY_EXISTS", func(t *testing.T) {
+		_, err := c.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "acme", Entity: pbEntity("again")})
+		wantStatus(t, err, codes.AlreadyExists, registry.ReasonAlreadyExists, "")
+		sameCode := pbEntity("other")
+		sameCode.CreditCode = code
+		_, err = c.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "other", Entity: sameCode})
+		info := wantStatus(t, err, codes.AlreadyExists, registry.ReasonCreditCodeTaken, "")
+		if info.GetMetadata()["resource"] != "entities/acme" {
+			t.Fatalf("metadata %v", info.GetMetadata())
+		}
+		_, err = c.CreateMembership(ctx, membership)
+		wantStatus(t, err, codes.AlreadyExists, registry.ReasonAlreadyExists, "")
+	})
+	t.Run("ABORTED", func(t *testing.T) {
+		stale := acme.GetEtag()
+		fresh, err := c.UpdateEntity(ctx, &registryv1.UpdateEntityRequest{Entity: &registryv1.Entity{Name: "entities/acme", DisplayName: "Acme 2", Etag: stale}})
+		if err != nil || fresh.GetEntity().GetEtag() == stale {
+			t.Fatalf("update with the current etag: %v, etag %q → %q", err, stale, fresh.GetEntity().GetEtag())
+		}
+		_, err = c.UpdateEntity(ctx, &registryv1.UpdateEntityRequest{Entity: &registryv1.Entity{Name: "entities/acme", DisplayName: "Acme 3", Etag: stale}})
+		info := wantStatus(t, err, codes.Aborted, registry.ReasonEtagMismatch, "")
+		if info.GetMetadata()["current_etag"] != fresh.GetEntity().GetEtag() {
+			t.Fatalf("metadata %v, want current etag %s", info.GetMetadata(), fresh.GetEntity().GetEtag())
+		}
+		_, err = c.DeleteEntity(ctx, &registryv1.DeleteEntityRequest{Name: "entities/acme", Etag: stale, Force: true})
+		wantStatus(t, err, codes.Aborted, registry.ReasonEtagMismatch, "")
+		if got, err := c.GetEntity(ctx, &registryv1.GetEntityRequest{Name: "entities/acme"}); err != nil || got.GetEntity().GetDisplayName() != "Acme 2" {
+			t.Fatalf("after stale writes: %v %v", got, err)
+		}
+	})
+	t.Run("FAILED_PRECONDITION", func(t *testing.T) {
+		_, err := c.DeleteEntity(ctx, &registryv1.DeleteEntityRequest{Name: "entities/acme"})
+		wantStatus(t, err, codes.FailedPrecondition, registry.ReasonHasDependants, "")
+		_, err = c.DeleteGroup(ctx, &registryv1.DeleteGroupRequest{Name: "groups/g"})
+		wantStatus(t, err, codes.FailedPrecondition, registry.ReasonHasDependants, "")
+		if _, err := c.GetMembership(ctx, &registryv1.GetMembershipRequest{Name: "groups/g/memberships/acme"}); err != nil {
+			t.Fatalf("the membership went away: %v", err)
+		}
+	})
+}
+
+func TestGRPC_OutOfRangeForCompactedRevisions(t *testing.T) {
+	e := start(t, bolt.Options{RetainChanges: 5}, grpcapi.Options{})
+	ctx := testCtx(t)
+	for i := 0; i < 20; i++ {
+		e.createEntity(t, fmt.Sprintf("e%d", i), pbEntity("e"))
+	}
+	compacted := e.store.CompactedRevision()
+	if compacted < 10 {
+		t.Fatalf("compacted revision %d after 20 writes retaining 5", compacted)
+	}
+	wantCompacted := func(err error) {
+		t.Helper()
+		info := wantStatus(t, err, codes.OutOfRange, registry.ReasonRevisionCompacted, "")
+		if got := info.GetMetadata()[registry.MetadataCompactedRevision]; got != strconv.FormatInt(compacted, 10) {
+			t.Fatalf("compacted_revision %q, want %d", got, compacted)
+		}
+	}
+	_, err := e.client.ListChanges(ctx, &registryv1.ListChangesRequest{StartRevision: 3})
+	wantCompacted(err)
+	_, err = e.client.ListChanges(ctx, &registryv1.ListChangesRequest{StartRevision: compacted})
+	wantCompacted(err)
+	stream, err := e.client.WatchChanges(ctx, &registryv1.WatchChangesRequest{StartRevision: 3})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	wantCompacted(err)
+	// The oldest retained revision, and "from the oldest" (0), both work.
+	for _, from := range []int64{compacted + 1, 0} {
+		page, err := e.client.ListChanges(ctx, &registryv1.ListChangesRequest{StartRevision: from})
+		if err != nil || len(page.GetChanges()) == 0 || page.GetChanges()[0].GetRevision() != compacted+1 || page.GetRevision() != 20 {
+			t.Fatalf("ListChanges(%d): %v, %d changes", from, err, len(page.GetChanges()))
+		}
+	}
+}
+
+// TestGRPC_RevisionHeaderOnEveryMutation: every mutation returns its last
+// revision as x-revision; a cascade delete with k dependants takes k+1.
+func TestGRPC_RevisionHeaderOnEveryMutation(t *testing.T) {
+	e := start(t, bolt.Options{}, grpcapi.Options{})
+	ctx := testCtx(t)
+	c := e.client
+	var hdr metadata.MD
+	step := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.wantHead(t, hdr, e.store.Revision())
+		hdr = nil
+	}
+	head := func() int64 { return e.store.Revision() }
+
+	r0 := head()
+	_, err := c.CreateProgram(ctx, &registryv1.CreateProgramRequest{ProgramId: "p", Program: &registryv1.Program{DisplayName: "P", Level: registryv1.ProgramLevel_PROGRAM_LEVEL_DISTRICT}}, grpc.Header(&hdr))
+	step(err)
+	_, err = c.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "x", Entity: pbEntity("x")}, grpc.Header(&hdr))
+	step(err)
+	_, err = c.BatchCreateEntities(ctx, &registryv1.BatchCreateEntitiesRequest{Requests: []*registryv1.CreateEntityRequest{
+		{EntityId: "y", Entity: pbEntity("y")}, {EntityId: "z", Entity: pbEntity("z")},
+	}}, grpc.Header(&hdr))
+	if err == nil && revisionOf(t, hdr) != r0+4 {
+		t.Fatalf("batch of 2 after 2 writes: x-revision %d, want %d", revisionOf(t, hdr), r0+4)
+	}
+	step(err)
+	for _, g := range []string{"g1", "g2"} {
+		_, err = c.CreateGroup(ctx, &registryv1.CreateGroupRequest{GroupId: g, Group: &registryv1.Group{DisplayName: g, Kind: registryv1.GroupKind_GROUP_KIND_CONSORTIUM, Field: "aerospace"}}, grpc.Header(&hdr))
+		step(err)
+		_, err = c.CreateMembership(ctx, &registryv1.CreateMembershipRequest{Parent: "groups/" + g, Membership: &registryv1.Membership{Entity: "entities/x", Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_LEAD}}, grpc.Header(&hdr))
+		step(err)
+	}
+	_, err = c.CreateTalentRecord(ctx, &registryv1.CreateTalentRecordRequest{TalentRecordId: "t", TalentRecord: &registryv1.TalentRecord{
+		Subject: "entities/x", Category: registryv1.TalentCategory_TALENT_CATEGORY_CULTIVATED, Count: 7, Program: "programs/p", Period: "2024-06",
+	}}, grpc.Header(&hdr))
+	step(err)
+	_, err = c.UpdateEntity(ctx, &registryv1.UpdateEntityRequest{Entity: &registryv1.Entity{Name: "entities/y", Region: "Hebei"}}, grpc.Header(&hdr))
+	step(err)
+	_, err = c.UpdateGroup(ctx, &registryv1.UpdateGroupRequest{Group: &registryv1.Group{Name: "groups/g2", Field: "deep-sea"}}, grpc.Header(&hdr))
+	step(err)
+	_, err = c.UpdateMembership(ctx, &registryv1.UpdateMembershipRequest{Membership: &registryv1.Membership{Name: "groups/g2/memberships/x", Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER}}, grpc.Header(&hdr))
+	step(err)
+	_, err = c.UpdateTalentRecord(ctx, &registryv1.UpdateTalentRecordRequest{TalentRecord: &registryv1.TalentRecord{Name: "talentRecords/t", Count: 8}}, grpc.Header(&hdr))
+	step(err)
+	_, err = c.UpdateProgram(ctx, &registryv1.UpdateProgramRequest{Program: &registryv1.Program{Name: "programs/p", DisplayName: "P2"}}, grpc.Header(&hdr))
+	step(err)
+	// An update that changes nothing commits nothing and reports the head.
+	before := head()
+	_, err = c.UpdateProgram(ctx, &registryv1.UpdateProgramRequest{Program: &registryv1.Program{Name: "programs/p", DisplayName: "P2"}}, grpc.Header(&hdr))
+	if head() != before {
+		t.Fatalf("a no-op update moved the revision to %d", head())
+	}
+	step(err)
+
+	// Cascade: x has two memberships and one talent record.
+	before = head()
+	_, err = c.DeleteEntity(ctx, &registryv1.DeleteEntityRequest{Name: "entities/x", Force: true}, grpc.Header(&hdr))
+	if err == nil && revisionOf(t, hdr) != before+3+1 {
+		t.Fatalf("cascade delete with 3 dependants: x-revision %d, want %d", revisionOf(t, hdr), before+4)
+	}
+	step(err)
+	page, err := c.ListChanges(ctx, &registryv1.ListChangesRequest{StartRevision: before + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deleted []string
+	for _, ch := range page.GetChanges() {
+		if ch.GetType() != registryv1.ChangeType_CHANGE_TYPE_DELETED || ch.GetBefore() == nil || ch.GetAfter() != nil {
+			t.Fatalf("cascade change %v", ch)
+		}
+		deleted = append(deleted, ch.GetName())
+	}
+	slices.Sort(deleted)
+	if want := []string{"entities/x", "groups/g1/memberships/x", "groups/g2/memberships/x", "talentRecords/t"}; !slices.Equal(deleted, want) {
+		t.Fatalf("cascade deleted %v, want %v", deleted, want)
+	}
+
+	_, err = c.DeleteEntity(ctx, &registryv1.DeleteEntityRequest{Name: "entities/z"}, grpc.Header(&hdr))
+	step(err)
+	_, err = c.CreateMembership(ctx, &registryv1.CreateMembershipRequest{Parent: "groups/g1", Membership: &registryv1.Membership{Entity: "entities/y", Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_LEAD}}, grpc.Header(&hdr))
+	step(err)
+	_, err = c.DeleteMembership(ctx, &registryv1.DeleteMembershipRequest{Name: "groups/g1/memberships/y"}, grpc.Header(&hdr))
+	step(err)
+	_, err = c.CreateTalentRecord(ctx, &registryv1.CreateTalentRecordRequest{TalentRecordId: "t2", TalentRecord: &registryv1.TalentRecord{
+		Subject: "groups/g1", Category: registryv1.TalentCategory_TALENT_CATEGORY_GATHERED, Count: 1,
+	}}, grpc.Header(&hdr))
+	step(err)
+	_, err = c.DeleteTalentRecord(ctx, &registryv1.DeleteTalentRecordRequest{Name: "talentRecords/t2"}, grpc.Header(&hdr))
+	step(err)
+	_, err = c.DeleteGroup(ctx, &registryv1.DeleteGroupRequest{Name: "groups/g2"}, grpc.Header(&hdr))
+	step(err)
+	_, err = c.DeleteProgram(ctx, &registryv1.DeleteProgramRequest{Name: "programs/p"}, grpc.Header(&hdr))
+	step(err)
+	imp, err := c.Import(ctx, grpc.Header(&hdr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := imp.Send(&registryv1.ImportRequest{Items: []*registryv1.Resource{{Resource: &registryv1.Resource_Program{Program: &registryv1.Program{Name: "programs/q", DisplayName: "Q", Level: registryv1.ProgramLevel_PROGRAM_LEVEL_MUNICIPAL}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = imp.CloseAndRecv()
+	step(err)
+
+	// The whole log pages through with tokens: 1..head, no gap.
+	next, token := int64(1), ""
+	for {
+		page, err := c.ListChanges(ctx, &registryv1.ListChangesRequest{StartRevision: 1, PageSize: 3, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range page.GetChanges() {
+			if ch.GetRevision() != next {
+				t.Fatalf("change log page: revision %d, want %d", ch.GetRevision(), next)
+			}
+			next++
+		}
+		if token = page.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	if next-1 != head() {
+		t.Fatalf("change log ends at %d, head %d", next-1, head())
+	}
+}
+
+func TestGRPC_UpdateMasks(t *testing.T) {
+	e := start(t, bolt.Options{}, grpcapi.Options{})
+	ctx := testCtx(t)
+	c := e.client
+	orig := &registryv1.Entity{
+		DisplayName: "Acme", Kind: registryv1.EntityKind_ENTITY_KIND_ENTERPRISE, CreditCode: creditCode("91120116MA05JQ3X0"),
+		Region: "Binhai", Industries: []string{"aerospace", "biomedicine"}, LeadingEnterprise: true,
+	}
+	created := e.createEntity(t, "acme", orig)
+	update := func(ent *registryv1.Entity, paths ...string) *registryv1.Entity {
+		t.Helper()
+		ent.Name = "entities/acme"
+		req := &registryv1.UpdateEntityRequest{Entity: ent}
+		if paths != nil {
+			req.UpdateMask = &fieldmaskpb.FieldMask{Paths: paths}
+		}
+		resp, err := c.UpdateEntity(ctx, req)
+		if err != nil {
+			t.Fatalf("update %v: %v", paths, err)
+		}
+		got, err := c.GetEntity(ctx, &registryv1.GetEntityRequest{Name: "entities/acme"})
+		if err != nil || got.GetEntity().GetEtag() != resp.GetEntity().GetEtag() {
+			t.Fatalf("read back: %v / %v", got, err)
+		}
+		if !got.GetEntity().GetCreateTime().AsTime().Equal(created.GetCreateTime().AsTime()) {
+			t.Fatalf("create_time changed to %v", got.GetEntity().GetCreateTime())
+		}
+		return got.GetEntity()
+	}
+
+	// Proto spelling: only display_name changes, though region is sent.
+	got := update(&registryv1.Entity{DisplayName: "Acme 2", Region: "Tianjin"}, "display_name")
+	if got.GetDisplayName() != "Acme 2" || got.GetRegion() != "Binhai" || len(got.GetIndustries()) != 2 || !got.GetLeadingEnterprise() {
+		t.Fatalf("display_name mask: %v", got)
+	}
+	// JSON spelling.
+	got = update(&registryv1.Entity{DisplayName: "Acme 3", Region: "Tianjin"}, "displayName")
+	if got.GetDisplayName() != "Acme 3" || got.GetRegion() != "Binhai" {
+		t.Fatalf("displayName mask: %v", got)
+	}
+	// Output-only paths are ignored, not rejected, and never written.
+	got = update(&registryv1.Entity{DisplayName: "Acme 4", CreateTime: timestamppb.New(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)), Etag: ""},
+		"display_name", "create_time", "update_time", "etag", "name")
+	if got.GetDisplayName() != "Acme 4" {
+		t.Fatalf("mask with output-only paths: %v", got)
+	}
+	// No mask: the populated fields of the body (a resource read back with
+	// its output-only fields may be sent as is).
+	body := got
+	body.Region = "Beijing"
+	body.DisplayName = ""
+	body.CreateTime = timestamppb.New(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC))
+	body.Industries = nil
+	got = update(body)
+	if got.GetRegion() != "Beijing" || got.GetDisplayName() != "Acme 4" || len(got.GetIndustries()) != 2 || got.GetCreditCode() != orig.CreditCode {
+		t.Fatalf("empty mask: %v", got)
+	}
+	// An empty mask list also means the populated fields.
+	got = update(&registryv1.Entity{FutureIndustryPlatform: true}, []string{}...)
+	if !got.GetFutureIndustryPlatform() || got.GetRegion() != "Beijing" || got.GetDisplayName() != "Acme 4" {
+		t.Fatalf("empty path list: %v", got)
+	}
+	// "*" replaces every field, clearing what the body leaves unset.
+	got = update(&registryv1.Entity{DisplayName: "Acme 5", Kind: registryv1.EntityKind_ENTITY_KIND_UNIVERSITY}, "*")
+	if got.GetDisplayName() != "Acme 5" || got.GetKind() != registryv1.EntityKind_ENTITY_KIND_UNIVERSITY || got.GetRegion() != "" ||
+		len(got.GetIndustries()) != 0 || got.GetCreditCode() != "" || got.GetLeadingEnterprise() || got.GetFutureIndustryPlatform() {
+		t.Fatalf("* mask: %v", got)
+	}
+	// "*" with a body lacking a required field is refused.
+	_, err := c.UpdateEntity(ctx, &registryv1.UpdateEntityRequest{Entity: &registryv1.Entity{Name: "entities/acme", DisplayName: "x"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"*"}}})
+	wantStatus(t, err, codes.InvalidArgument, registry.ReasonInvalidField, "entity.kind")
+	// The index follows the updates: the old credit code is free again.
+	e.createEntity(t, "reuse", &registryv1.Entity{DisplayName: "Reuse", Kind: registryv1.EntityKind_ENTITY_KIND_OTHER, CreditCode: orig.CreditCode})
+	list, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{Filter: `kind = ENTITY_KIND_UNIVERSITY`})
+	if err != nil || len(list.GetEntities()) != 1 || list.GetEntities()[0].GetName() != "entities/acme" {
+		t.Fatalf("kind filter after update: %v %v", list, err)
+	}
+}
+
+func TestGRPC_RequestIDMakesCreateIdempotent(t *testing.T) {
+	e := start(t, bolt.Options{}, grpcapi.Options{})
+	ctx := testCtx(t)
+	req := &registryv1.CreateEntityRequest{Entity: pbEntity("auto"), RequestId: "5b4b7c1e-retry"} // server-chosen id
+	var h1, h2 metadata.MD
+	first, err := e.client.CreateEntity(ctx, req, grpc.Header(&h1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := e.client.CreateEntity(ctx, req, grpc.Header(&h2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetEntity().GetName() != second.GetEntity().GetName() || first.GetEntity().GetEtag() != second.GetEntity().GetEtag() ||
+		revisionOf(t, h1) != revisionOf(t, h2) || e.store.Revision() != 1 {
+		t.Fatalf("retry: %s@%s rev %d, first %s@%s rev %d, store at %d", second.GetEntity().GetName(), second.GetEntity().GetEtag(), revisionOf(t, h2),
+			first.GetEntity().GetName(), first.GetEntity().GetEtag(), revisionOf(t, h1), e.store.Revision())
+	}
+	// Another request id is another create.
+	req.RequestId = "another"
+	third, err := e.client.CreateEntity(ctx, req)
+	if err != nil || third.GetEntity().GetName() == first.GetEntity().GetName() {
+		t.Fatalf("new request id: %v %v", third, err)
+	}
+	page, err := e.client.ListChanges(ctx, &registryv1.ListChangesRequest{})
+	if err != nil || len(page.GetChanges()) != 2 || page.GetChanges()[0].GetName() != first.GetEntity().GetName() {
+		t.Fatalf("change log: %v %v; want one event per distinct request", page, err)
+	}
+}
+
+func TestGRPC_Pagination(t *testing.T) {
+	e := start(t, bolt.Options{}, grpcapi.Options{})
+	ctx := testCtx(t)
+	c := e.client
+	batch := func(prefix string, n int) {
+		t.Helper()
+		req := &registryv1.BatchCreateEntitiesRequest{}
+		for i := 0; i < n; i++ {
+			req.Requests = append(req.Requests, &registryv1.CreateEntityRequest{EntityId: fmt.Sprintf("%s%04d", prefix, i), Entity: pbEntity("e")})
+		}
+		var hdr metadata.MD
+		want := e.store.Revision() + int64(n)
+		if _, err := c.BatchCreateEntities(ctx, req, grpc.Header(&hdr)); err != nil {
+			t.Fatal(err)
+		}
+		e.wantHead(t, hdr, want)
+	}
+	batch("e", 120)
+	var names []string
+	var sizes []int
+	token := ""
+	for {
+		resp, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{PageSize: 50, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, len(resp.GetEntities()))
+		for _, x := range resp.GetEntities() {
+			names = append(names, x.GetName())
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+		if len(sizes) > 5 {
+			t.Fatal("too many pages")
+		}
+	}
+	if !slices.Equal(sizes, []int{50, 50, 20}) || len(names) != 120 || !slices.IsSorted(names) || len(slices.Compact(slices.Clone(names))) != 120 {
+		t.Fatalf("pages of %v, %d names", sizes, len(names))
+	}
+	resp, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{})
+	if err != nil || len(resp.GetEntities()) != registry.DefaultPageSize || resp.GetNextPageToken() == "" {
+		t.Fatalf("default page: %d entities, %v", len(resp.GetEntities()), err)
+	}
+	batch("f", 1000)
+	resp, err = c.ListEntities(ctx, &registryv1.ListEntitiesRequest{PageSize: 5000})
+	if err != nil || len(resp.GetEntities()) != registry.MaxPageSize || resp.GetNextPageToken() == "" {
+		t.Fatalf("page size 5000 over 1120 entities: %d entities, token %q, %v", len(resp.GetEntities()), resp.GetNextPageToken(), err)
+	}
+	resp, err = c.ListEntities(ctx, &registryv1.ListEntitiesRequest{PageSize: 5000, PageToken: resp.GetNextPageToken()})
+	if err != nil || len(resp.GetEntities()) != 120 || resp.GetNextPageToken() != "" {
+		t.Fatalf("second clamped page: %d entities, token %q, %v", len(resp.GetEntities()), resp.GetNextPageToken(), err)
+	}
+}
+
+func TestGRPC_Filters(t *testing.T) {
+	e := start(t, bolt.Options{}, grpcapi.Options{})
+	ctx := testCtx(t)
+	c := e.client
+	type spec struct {
+		id      string
+		kind    registryv1.EntityKind
+		region  string
+		ind     []string
+		leading bool
+	}
+	uni, ent := registryv1.EntityKind_ENTITY_KIND_UNIVERSITY, registryv1.EntityKind_ENTITY_KIND_ENTERPRISE
+	specs := []spec{
+		{"pku", uni, "Beijing", []string{"biomedicine"}, false},
+		{"thu", uni, "Beijing", []string{"aerospace"}, false},
+		{"tju", uni, "Tianjin", []string{"biomedicine", "new-materials"}, false},
+		{"bio", ent, "Beijing", []string{"biomedicine"}, true},
+		{"sat", ent, "Binhai", []string{"aerospace"}, true},
+		{"lab", registryv1.EntityKind_ENTITY_KIND_RESEARCH_INSTITUTE, "Hebei", nil, false},
+	}
+	for _, s := range specs {
+		e.createEntity(t, s.id, &registryv1.Entity{DisplayName: s.id, Kind: s.kind, Region: s.region, Industries: s.ind, LeadingEnterprise: s.leading})
+	}
+	for _, g := range []string{"g1", "g2", "g3"} {
+		if _, err := c.CreateGroup(ctx, &registryv1.CreateGroupRequest{GroupId: g, Group: &registryv1.Group{DisplayName: g, Kind: registryv1.GroupKind_GROUP_KIND_ALLIANCE}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range [][2]string{{"g1", "pku"}, {"g1", "bio"}, {"g2", "pku"}, {"g3", "pku"}, {"g3", "sat"}} {
+		if _, err := c.CreateMembership(ctx, &registryv1.CreateMembershipRequest{Parent: "groups/" + m[0], Membership: &registryv1.Membership{Entity: "entities/" + m[1], Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listAll := func(filter string, size int32) []string {
+		t.Helper()
+		var out []string
+		token := ""
+		for i := 0; ; i++ {
+			resp, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{Filter: filter, PageSize: size, PageToken: token})
+			if err != nil {
+				t.Fatalf("filter %s: %v", filter, err)
+			}
+			for _, x := range resp.GetEntities() {
+				out = append(out, strings.TrimPrefix(x.GetName(), "entities/"))
+			}
+			if token = resp.GetNextPageToken(); token == "" || i > 10 {
+				return out
+			}
+		}
+	}
+	tests := []struct {
+		filter string
+		want   []string
+	}{
+		{`kind = ENTITY_KIND_UNIVERSITY AND region = "Beijing"`, []string{"pku", "thu"}},
+		{`industries:"biomedicine"`, []string{"bio", "pku", "tju"}},
+		{`leadingEnterprise = true`, []string{"bio", "sat"}},
+		{`leading_enterprise = false AND industries:"biomedicine"`, []string{"pku", "tju"}},
+		{`region = "Beijing" AND industries:"biomedicine" AND kind = ENTITY_KIND_ENTERPRISE`, []string{"bio"}},
+		{`region = "Nowhere"`, nil},
+		{`kind = ENTITY_KIND_INCUBATOR`, nil},
+	}
+	for _, tt := range tests {
+		for _, size := range []int32{1, 2, 0} {
+			if got := listAll(tt.filter, size); !slices.Equal(got, tt.want) {
+				t.Errorf("filter %s (page size %d) = %v, want %v", tt.filter, size, got, tt.want)
+			}
+		}
+	}
+	// Reverse membership lookup across groups.
+	var groups []string
+	token := ""
+	for {
+		resp, err := c.ListMemberships(ctx, &registryv1.ListMembershipsRequest{Parent: "groups/-", Filter: `entity = "entities/pku"`, PageSize: 2, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range resp.GetMemberships() {
+			if m.GetEntity() != "entities/pku" {
+				t.Fatalf("reverse lookup returned %v", m)
+			}
+			groups = append(groups, m.GetName())
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	if want := []string{"groups/g1/memberships/pku", "groups/g2/memberships/pku", "groups/g3/memberships/pku"}; !slices.Equal(groups, want) {
+		t.Fatalf("groups of pku = %v, want %v", groups, want)
+	}
+	one, err := c.ListMemberships(ctx, &registryv1.ListMembershipsRequest{Parent: "groups/g3"})
+	if err != nil || len(one.GetMemberships()) != 2 {
+		t.Fatalf("members of g3: %v %v", one, err)
+	}
+}
+
+// watcher collects the revisions a WatchChanges stream delivers.
+type watcher struct {
+	revs     chan int64
+	progress chan int64
+	errc     chan error
+}
+
+func watch(t *testing.T, ctx context.Context, c registryv1.RegistryServiceClient, from int64) *watcher {
+	t.Helper()
+	stream, err := c.WatchChanges(ctx, &registryv1.WatchChangesRequest{StartRevision: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{revs: make(chan int64, 100000), progress: make(chan int64, 100000), errc: make(chan error, 1)}
+	go func() {
+		for {
+			msg, err := stream.Recv()
+			if err != nil {
+				w.errc <- err
+				return
+			}
+			if len(msg.GetChanges()) == 0 {
+				w.progress <- msg.GetRevision()
+				continue
+			}
+			if last := msg.GetChanges()[len(msg.GetChanges())-1].GetRevision(); msg.GetRevision() != last {
+				w.errc <- fmt.Errorf("message revision %d, last change %d", msg.GetRevision(), last)
+				return
+			}
+			for _, ch := range msg.GetChanges() {
+				w.revs <- ch.GetRevision()
+			}
+		}
+	}()
+	return w
+}
+
+// until receives revisions until last, failing on a gap, a repeat or the
+// deadline.
+func (w *watcher) until(t *testing.T, first, last int64) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for want := first; want <= last; want++ {
+		select {
+		case got := <-w.revs:
+			if got != want {
+				t.Fatalf("watch delivered revision %d, want %d", got, want)
+			}
+		case err := <-w.errc:
+			t.Fatalf("watch ended at revision %d: %v", want, err)
+		case <-deadline:
+			t.Fatalf("watch: no revision %d within 30 s", want)
+		}
+	}
+}
+
+// waitRevision blocks until the store has committed rev, without polling.
+func waitRevision(t *testing.T, s *bolt.Store, rev int64) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		committed := s.Committed()
+		if s.Revision() >= rev {
+			return
+		}
+		select {
+		case <-committed:
+		case <-deadline:
+			t.Fatalf("revision %d not reached (at %d)", rev, s.Revision())
+		}
+	}
+}
+
+// TestGRPC_WatchFromMidStreamSeesEveryRevisionOnce: 8 writers × 50 creates;
+// a watcher starting at a revision already committed while the writers run
+// gets every revision from it to the last exactly once, in order.
+func TestGRPC_WatchFromMidStreamSeesEveryRevisionOnce(t *testing.T) {
+	e := start(t, bolt.Options{}, grpcapi.Options{})
+	ctx := testCtx(t)
+	const writers, each = 8, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				_, err := e.client.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: fmt.Sprintf("w%d-%d", w, i), Entity: pbEntity("w")})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	waitRevision(t, e.store, 100)
+	from := e.store.Revision() - 30 // some history to replay, then the live tail
+	w := watch(t, ctx, e.client, from)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	last := e.store.Revision()
+	if last != writers*each {
+		t.Fatalf("revision %d after %d creates", last, writers*each)
+	}
+	w.until(t, from, last)
+	// Nothing more: a repeat would show up before the next write.
+	e.createEntity(t, "after", pbEntity("after"))
+	w.until(t, last+1, last+1)
+}
+
+// TestGRPC_WatchProgressAndFuture: a quiet stream gets progress messages
+// carrying the head revision; start_revision 0 means only future changes.
+func TestGRPC_WatchProgressAndFuture(t *testing.T) {
+	e := start(t, bolt.Options{}, grpcapi.Options{ProgressInterval: 50 * time.Millisecond})
+	ctx := testCtx(t)
+	for i := 0; i < 3; i++ {
+		e.createEntity(t, fmt.Sprintf("e%d", i), pbEntity("e"))
+	}
+	progress := func(t *testing.T, w *watcher, want int64) {
+		t.Helper()
+		select {
+		case rev := <-w.progress:
+			if rev != want {
+				t.Fatalf("progress at revision %d, want %d", rev, want)
+			}
+		case rev := <-w.revs:
+			t.Fatalf("change %d on a quiet stream", rev)
+		case err := <-w.errc:
+			t.Fatal(err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no progress message within 10 s")
+		}
+	}
+	t.Run("replay then progress", func(t *testing.T) {
+		w := watch(t, ctx, e.client, 1)
+		w.until(t, 1, 3)
+		progress(t, w, 3)
+		progress(t, w, 3)
+	})
+	t.Run("start 0 gets only future changes", func(t *testing.T) {
+		w := watch(t, ctx, e.client, 0)
+		progress(t, w, 3) // the stream is live and positioned after revision 3
+		e.createEntity(t, "future", pbEntity("future"))
+		w.until(t, 4, 4)
+		progress(t, w, 4)
+	})
+	t.Run("start at head+1 waits", func(t *testing.T) {
+		head := e.store.Revision()
+		w := watch(t, ctx, e.client, head+1)
+		progress(t, w, head)
+		e.createEntity(t, "next", pbEntity("next"))
+		w.until(t, head+1, head+1)
+	})
+}
+
+func snapshot(t *testing.T, ctx context.Context, c registryv1.RegistryServiceClient) (int64, []*registryv1.Resource) {
+	t.Helper()
+	stream, err := c.StreamSnapshot(ctx, &registryv1.StreamSnapshotRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rev int64 = -1
+	var all []*registryv1.Resource
+	complete := false
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if complete {
+			t.Fatal("a message after the complete one")
+		}
+		if rev >= 0 && msg.GetRevision() != rev {
+			t.Fatalf("snapshot messages at revisions %d and %d", rev, msg.GetRevision())
+		}
+		rev, complete = msg.GetRevision(), msg.GetComplete()
+		all = append(all, msg.GetResources()...)
+	}
+	if !complete {
+		t.Fatal("the last snapshot message is not complete")
+	}
+	return rev, all
+}
+
+func resourceName(r *registryv1.Resource) (string, string) {
+	switch x := r.GetResource().(type) {
+	case *registryv1.Resource_Entity:
+		return x.Entity.GetName(), x.Entity.GetEtag()
+	case *registryv1.Resource_Group:
+		return x.Group.GetName(), x.Group.GetEtag()
+	case *registryv1.Resource_Membership:
+		return x.Membership.GetName(), x.Membership.GetEtag()
+	case *registryv1.Resource_TalentRecord:
+		return x.TalentRecord.GetName(), x.TalentRecord.GetEtag()
+	case *registryv1.Resource_Program:
+		return x.Program.GetName(), x.Program.GetEtag()
+	}
+	return "", ""
+}
+
+// TestGRPC_SnapshotThenWatch: a snapshot holds every kind at one revision
+// (the store's), complete only at the end; watching from the next revision
+// sees the later writes. Under concurrent writes, the snapshot equals the
+// change log replayed up to its revision.
+func TestGRPC_SnapshotThenWatch(t *testing.T) {
+	e := start(t, bolt.Options{}, grpcapi.Options{})
+	ctx := testCtx(t)
+	c := e.client
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(c.CreateProgram(ctx, &registryv1.CreateProgramRequest{ProgramId: "p", Program: &registryv1.Program{DisplayName: "P", Level: registryv1.ProgramLevel_PROGRAM_LEVEL_MUNICIPAL}}))
+	e.createEntity(t, "a", pbEntity("a"))
+	must(c.CreateGroup(ctx, &registryv1.CreateGroupRequest{GroupId: "g", Group: &registryv1.Group{DisplayName: "G", Kind: registryv1.GroupKind_GROUP_KIND_CONSORTIUM}}))
+	must(c.CreateMembership(ctx, &registryv1.CreateMembershipRequest{Parent: "groups/g", Membership: &registryv1.Membership{Entity: "entities/a", Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_LEAD}}))
+	must(c.CreateTalentRecord(ctx, &registryv1.CreateTalentRecordRequest{TalentRecordId: "t", TalentRecord: &registryv1.TalentRecord{
+		Subject: "groups/g", Category: registryv1.TalentCategory_TALENT_CATEGORY_GATHERED, Count: 9, Program: "programs/p"}}))
+	head := e.store.Revision()
+	rev, all := snapshot(t, ctx, c)
+	var names []string
+	for _, r := range all {
+		n, _ := resourceName(r)
+		names = append(names, n)
+	}
+	if want := []string{"programs/p", "entities/a", "groups/g", "groups/g/memberships/a", "talentRecords/t"}; rev != head || !slices.Equal(names, want) {
+		t.Fatalf("snapshot at %d: %v; want %d: %v", rev, names, head, want)
+	}
+	w := watch(t, ctx, c, rev+1)
+	e.createEntity(t, "later", pbEntity("later"))
+	w.until(t, rev+1, rev+1)
+
+	// Many resources (several messages) while writers run.
+	req := &registryv1.BatchCreateEntitiesRequest{}
+	for i := 0; i < 1000; i++ {
+		req.Requests = append(req.Requests, &registryv1.CreateEntityRequest{EntityId: fmt.Sprintf("bulk%04d", i), Entity: pbEntity("b")})
+	}
+	must(c.BatchCreateEntities(ctx, req))
+	req.Requests = req.Requests[:500]
+	for i := range req.Requests {
+		req.Requests[i] = &registryv1.CreateEntityRequest{EntityId: fmt.Sprintf("more%04d", i), Entity: pbEntity("m")}
+	}
+	must(c.BatchCreateEntities(ctx, req))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				name := fmt.Sprintf("entities/more%04d", (w*97+i)%500)
+				if _, err := c.UpdateEntity(ctx, &registryv1.UpdateEntityRequest{Entity: &registryv1.Entity{Name: name, DisplayName: fmt.Sprintf("v%d", i)}}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	waitRevision(t, e.store, e.store.Revision()+20)
+	rev, all = snapshot(t, ctx, c)
+	close(stop)
+	wg.Wait()
+	got := map[string]string{}
+	for _, r := range all {
+		n, etag := resourceName(r)
+		got[n] = etag
+	}
+	// Replay the log up to the snapshot's revision.
+	want := map[string]string{}
+	for from := int64(1); from <= rev; {
+		page, err := c.ListChanges(ctx, &registryv1.ListChangesRequest{StartRevision: from, PageSize: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.GetChanges()) == 0 {
+			t.Fatalf("no changes from %d up to %d", from, rev)
+		}
+		for _, ch := range page.GetChanges() {
+			if ch.GetRevision() > rev {
+				break
+			}
+			if ch.GetAfter() == nil {
+				delete(want, ch.GetName())
+			} else {
+				_, etag := resourceName(ch.GetAfter())
+				want[ch.GetName()] = etag
+			}
+			from = ch.GetRevision() + 1
+		}
+	}
+	if len(got) != len(want) || len(got) < 1500 {
+		t.Fatalf("snapshot at %d has %d resources, the log up to it %d", rev, len(got), len(want))
+	}
+	for n, etag := range want {
+		if got[n] != etag {
+			t.Fatalf("snapshot at %d: %s has etag %q, log says %q", rev, n, got[n], etag)
+		}
+	}
+}
+
+func TestGRPC_Import(t *testing.T) {
+	e := start(t, bolt.Options{}, grpcapi.Options{})
+	ctx := testCtx(t)
+	goodCode := creditCode("91120116MA05JQ3X0")
+	badCode := goodCode[:17] + map[bool]string{true: "1", false: "0"}[goodCode[17] == '0']
+	ent := func(id, code string) *registryv1.Resource {
+		return &registryv1.Resource{Resource: &registryv1.Resource_Entity{Entity: &registryv1.Entity{
+			Name: "entities/" + id, DisplayName: id, Kind: registryv1.EntityKind_ENTITY_KIND_ENTERPRISE, CreditCode: code, Industries: []string{"aerospace"},
+		}}}
+	}
+	messages := [][]*registryv1.Resource{
+		{
+			{Resource: &registryv1.Resource_Program{Program: &registryv1.Program{Name: "programs/p", DisplayName: "P", Level: registryv1.ProgramLevel_PROGRAM_LEVEL_DISTRICT}}},
+			ent("good", goodCode),
+			ent("bad", badCode),
+		},
+		{
+			{Resource: &registryv1.Resource_Group{Group: &registryv1.Group{Name: "groups/g", DisplayName: "G", Kind: registryv1.GroupKind_GROUP_KIND_ALLIANCE, Field: "aerospace"}}},
+			{Resource: &registryv1.Resource_Membership{Membership: &registryv1.Membership{Name: "groups/g/memberships/good", Entity: "entities/good", Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_LEAD}}},
+			{Resource: &registryv1.Resource_Membership{Membership: &registryv1.Membership{Name: "groups/g/memberships/ghost", Entity: "entities/ghost", Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER}}},
+			{Resource: &registryv1.Resource_TalentRecord{TalentRecord: &registryv1.TalentRecord{
+				Name: "talentRecords/t", Subject: "entities/good", Category: registryv1.TalentCategory_TALENT_CATEGORY_ASSESSED, Count: 12, Program: "programs/p", Period: "2024"}}},
+		},
+	}
+	run := func() (*registryv1.ImportResponse, int64) {
+		t.Helper()
+		var hdr metadata.MD
+		stream, err := e.client.Import(ctx, grpc.Header(&hdr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, items := range messages {
+			if err := stream.Send(&registryv1.ImportRequest{Items: items}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resp, err := stream.CloseAndRecv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, revisionOf(t, hdr)
+	}
+	type counts struct{ created, updated, unchanged, failed int64 }
+	of := func(c *registryv1.ImportCounts) counts {
+		return counts{c.GetCreated(), c.GetUpdated(), c.GetUnchanged(), c.GetFailed()}
+	}
+	check := func(resp *registryv1.ImportResponse, want map[string]counts) {
+		t.Helper()
+		got := map[string]counts{
+			"programs": of(resp.GetPrograms()), "entities": of(resp.GetEntities()), "groups": of(resp.GetGroups()),
+			"memberships": of(resp.GetMemberships()), "talentRecords": of(resp.GetTalentRecords()),
+		}
+		for k, w := range want {
+			if got[k] != w {
+				t.Errorf("%s: %+v, want %+v", k, got[k], w)
+			}
+		}
+		errs := resp.GetErrors()
+		slices.SortFunc(errs, func(a, b *registryv1.ImportError) int { return int(a.GetIndex() - b.GetIndex()) })
+		if len(errs) != 2 ||
+			errs[0].GetIndex() != 2 || errs[0].GetName() != "entities/bad" || errs[0].GetField() != "entity.credit_code" || !strings.Contains(errs[0].GetMessage(), "check character") ||
+			errs[1].GetIndex() != 5 || errs[1].GetName() != "groups/g/memberships/ghost" || errs[1].GetField() != "membership.entity" || !strings.Contains(errs[1].GetMessage(), "entities/ghost") {
+			t.Fatalf("errors %v", errs)
+		}
+	}
+	resp, hdrRev := run()
+	check(resp, map[string]counts{
+		"programs": {1, 0, 0, 0}, "entities": {1, 0, 0, 1}, "groups": {1, 0, 0, 0}, "memberships": {1, 0, 0, 1}, "talentRecords": {1, 0, 0, 0},
+	})
+	if resp.GetRevision() != 5 || hdrRev != 5 || e.store.Revision() != 5 {
+		t.Fatalf("revision %d, header %d, store %d; want 5 (five creates)", resp.GetRevision(), hdrRev, e.store.Revision())
+	}
+	if m, err := e.client.GetMembership(ctx, &registryv1.GetMembershipRequest{Name: "groups/g/memberships/good"}); err != nil || m.GetMembership().GetJoinTime() == nil {
+		t.Fatalf("imported membership: %v %v", m, err)
+	}
+	resp, hdrRev = run()
+	check(resp, map[string]counts{
+		"programs": {0, 0, 1, 0}, "entities": {0, 0, 1, 1}, "groups": {0, 0, 1, 0}, "memberships": {0, 0, 1, 1}, "talentRecords": {0, 0, 1, 0},
+	})
+	if resp.GetRevision() != 5 || hdrRev != 5 || e.store.Revision() != 5 {
+		t.Fatalf("identical import moved the revision: %d, header %d, store %d", resp.GetRevision(), hdrRev, e.store.Revision())
+	}
+}

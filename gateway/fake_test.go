@@ -136,7 +136,7 @@ type backend struct {
 
 // startBackend serves register's services and grpc.health.v1 on addr
 // ("127.0.0.1:0" for any port).
-func startBackend(t *testing.T, addr string, register func(*grpc.Server)) *backend {
+func startBackend(t testing.TB, addr string, register func(*grpc.Server)) *backend {
 	t.Helper()
 	var lis net.Listener
 	var err error
@@ -168,7 +168,7 @@ func (b *backend) stop() {
 }
 
 // freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -190,7 +190,7 @@ type stack struct {
 
 // startGateway serves a gateway for cfg (HTTPAddr is ignored: it listens on
 // a free port) and stops it when the test ends.
-func startGateway(t *testing.T, cfg gateway.Config) *stack {
+func startGateway(t testing.TB, cfg gateway.Config) *stack {
 	t.Helper()
 	cfg.AdminAddr = ""
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -218,7 +218,7 @@ func startGateway(t *testing.T, cfg gateway.Config) *stack {
 
 // startStack starts a fake registry, n fake metrics replicas and a gateway
 // in front of them.
-func startStack(t *testing.T, n int, mutate func(*gateway.Config)) (*stack, []*backend, []*fakeMetrics) {
+func startStack(t testing.TB, n int, mutate func(*gateway.Config)) (*stack, []*backend, []*fakeMetrics) {
 	t.Helper()
 	fr := &fakeRegistry{}
 	rb := startBackend(t, "127.0.0.1:0", func(s *grpc.Server) { registryv1.RegisterRegistryServiceServer(s, fr) })

@@ -120,6 +120,12 @@ type httpError struct {
 // limit overrides whatever the handler made of a truncated body, UNAVAILABLE
 // names the backend, and everything else keeps grpc-gateway's table.
 func classify(ctx context.Context, r *http.Request, err error, maxBody int64) httpError {
+	method, _ := runtime.RPCMethod(ctx)
+	return classifyMethod(method, r, err, maxBody)
+}
+
+// classifyMethod is classify for a call to the given full gRPC method.
+func classifyMethod(method string, r *http.Request, err error, maxBody int64) httpError {
 	if lb, ok := r.Body.(*limitedBody); ok && lb.exceeded {
 		return bodyTooLarge(maxBody)
 	}
@@ -132,7 +138,6 @@ func classify(ctx context.Context, r *http.Request, err error, maxBody int64) ht
 	}
 	st := status.Convert(err)
 	if st.Code() == codes.Unavailable {
-		method, _ := runtime.RPCMethod(ctx)
 		sp := st.Proto()
 		sp.Message = backendOf(method) + " unavailable: " + sp.GetMessage()
 		if len(sp.Details) == 0 {

@@ -175,7 +175,11 @@ func (f *Follower) Run(ctx context.Context) error {
 			f.log.Warn("registry compacted past the applied revision; loading a snapshot",
 				"applied", f.live.Revision(), "compacted", rev)
 			f.needBootstrap = true
-			continue
+			if progressed {
+				continue
+			}
+			// Compacted again without progress: back off like any failure
+			// rather than loop on snapshots.
 		}
 		f.stats.reconnects.Inc()
 		wait := backoff/2 + rand.N(backoff/2+1) // jitter spreads replicas' retries

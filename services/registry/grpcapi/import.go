@@ -20,7 +20,9 @@ const (
 
 type importChunkItems struct {
 	items []registry.Resource
-	base  int64
+	// indexes are the items' positions in the whole import: items that
+	// failed conversion are not in the chunk, so positions can skip.
+	indexes []int64
 }
 
 // Import implements registryv1.RegistryServiceServer. One goroutine
@@ -46,7 +48,7 @@ func (s *Server) Import(stream grpc.ClientStreamingServer[registryv1.ImportReque
 			case <-ctx.Done():
 				return false
 			}
-			cur = importChunkItems{base: index}
+			cur = importChunkItems{}
 			return true
 		}
 		for {
@@ -68,10 +70,8 @@ func (s *Server) Import(stream grpc.ClientStreamingServer[registryv1.ImportReque
 						convFailed[r.Collection()]++
 					}
 				} else {
-					if len(cur.items) == 0 {
-						cur.base = index
-					}
 					cur.items = append(cur.items, r)
+					cur.indexes = append(cur.indexes, index)
 				}
 				index++
 				if len(cur.items) >= importChunk && !flush() {
@@ -92,10 +92,13 @@ func (s *Server) Import(stream grpc.ClientStreamingServer[registryv1.ImportReque
 		if commitErr != nil {
 			continue // drain so the receiver can finish
 		}
-		res, err := s.store.Import(ctx, chunk.items, chunk.base)
+		res, err := s.store.Import(ctx, chunk.items, 0)
 		if err != nil {
 			commitErr = err
 			continue
+		}
+		for i := range res.Errors {
+			res.Errors[i].Index = chunk.indexes[res.Errors[i].Index]
 		}
 		for c, n := range res.Counts {
 			counts[c].Created += n.Created

@@ -1238,4 +1238,34 @@ func TestGRPC_Import(t *testing.T) {
 	if resp.GetRevision() != 5 || hdrRev != 5 || e.store.Revision() != 5 {
 		t.Fatalf("identical import moved the revision: %d, header %d, store %d", resp.GetRevision(), hdrRev, e.store.Revision())
 	}
+
+	// An item that cannot even be converted (a bad name) does not shift the
+	// indexes of the items after it.
+	messages = [][]*registryv1.Resource{{
+		ent("fine", ""),
+		ent("NOT-AN-ID", ""),
+		{Resource: &registryv1.Resource_Membership{Membership: &registryv1.Membership{Name: "groups/g/memberships/ghost", Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER}}},
+		ent("also-fine", badCode),
+		{},
+		ent("last", ""),
+	}}
+	resp, _ = run()
+	errs := resp.GetErrors()
+	slices.SortFunc(errs, func(a, b *registryv1.ImportError) int { return int(a.GetIndex() - b.GetIndex()) })
+	var got []string
+	for _, ie := range errs {
+		got = append(got, fmt.Sprintf("%d %s %s", ie.GetIndex(), ie.GetName(), ie.GetField()))
+	}
+	want := []string{
+		"1 entities/NOT-AN-ID items[1].entity.name",
+		"2 groups/g/memberships/ghost membership.entity",
+		"3 entities/also-fine entity.credit_code",
+		"4  items[4]",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("errors\n  %q\nwant\n  %q", got, want)
+	}
+	if c := resp.GetEntities(); c.GetCreated() != 2 || c.GetFailed() != 2 {
+		t.Fatalf("entity counts %v", c)
+	}
 }

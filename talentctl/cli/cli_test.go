@@ -31,6 +31,12 @@ type result struct {
 // run runs talentctl in-process with args and env (TALENTREG_* only).
 func run(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
+	return runB(t, env, args...)
+}
+
+// runB is run for tests and benchmarks.
+func runB(t testing.TB, env map[string]string, args ...string) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := Run(context.Background(), args, func(k string) string { return env[k] }, strings.NewReader(""), &stdout, &stderr)
 	return result{code, stdout.String(), stderr.String()}

@@ -33,11 +33,14 @@ func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 }
 
-// row writes cells as one table row; tabs and newlines inside a cell would
-// break the alignment and become spaces.
+// cellSpaces turns the tabs and newlines that would break a table's
+// alignment into spaces.
+var cellSpaces = strings.NewReplacer("\t", " ", "\n", " ")
+
+// row writes cells as one table row.
 func row(tw io.Writer, cells ...string) {
 	for i, c := range cells {
-		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(c)
+		cells[i] = cellSpaces.Replace(c)
 	}
 	fmt.Fprintln(tw, strings.Join(cells, "\t"))
 }

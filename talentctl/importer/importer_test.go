@@ -24,7 +24,7 @@ import (
 func TestMain(m *testing.M) { os.Exit(stack.Main(m)) }
 
 // registry starts a real registry and returns a client for it.
-func registry(t *testing.T) registryv1.RegistryServiceClient {
+func registry(t testing.TB) registryv1.RegistryServiceClient {
 	t.Helper()
 	p := stack.Registry(t)
 	conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

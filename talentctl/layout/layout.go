@@ -10,7 +10,6 @@ package layout
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,17 +72,52 @@ func ColumnsOf(k Kind) []string { return slices.Clone(columns[k]) }
 // or plural, with "_", "-" or " " between words ("talent_record",
 // "Talent Records", "programme").
 func ParseKind(s string) (Kind, error) {
-	n := strings.NewReplacer("-", "", "_", "", " ", "").Replace(strings.ToLower(strings.TrimSpace(s)))
-	n = strings.TrimSuffix(strings.TrimSuffix(n, "s"), "me") // programmes → program
-	if n == "entitie" || n == "entity" {
-		return Entity, nil
+	if k, ok := kindSpellings[s]; ok { // the usual spellings, without work
+		return k, nil
 	}
-	for k, name := range kindNames {
-		if n == strings.ReplaceAll(name, "_", "") {
-			return k, nil
-		}
+	if k, ok := kindSpellings[flatten(s, false)]; ok {
+		return k, nil
 	}
 	return 0, fmt.Errorf("unknown type %q (want one of program, entity, group, membership, talent_record)", s)
+}
+
+// kindSpellings maps each kind's names, as written and flattened, to it.
+var kindSpellings = func() map[string]Kind {
+	m := map[string]Kind{}
+	for k, names := range map[Kind][]string{
+		Program:      {"program", "programs", "programme", "programmes"},
+		Entity:       {"entity", "entities"},
+		Group:        {"group", "groups"},
+		Membership:   {"membership", "memberships"},
+		TalentRecord: {"talent_record", "talent_records", "talent-record", "talent-records", "talentRecord", "talentRecords"},
+	} {
+		for _, n := range names {
+			m[n], m[flatten(n, false)] = k, k
+		}
+	}
+	return m
+}()
+
+// flatten lower-cases s (upper-cases it when upper) and drops spaces, "-"
+// and "_" (with upper, turns them into "_"), in one pass.
+func flatten(s string, upper bool) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '-' || c == '_':
+			if upper {
+				b = append(b, '_')
+			}
+		case upper && 'a' <= c && c <= 'z':
+			b = append(b, c-'a'+'A')
+		case !upper && 'A' <= c && c <= 'Z':
+			b = append(b, c-'A'+'a')
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }
 
 // FieldError reports a bad value in one column of a row.
@@ -97,8 +131,19 @@ type FieldError struct {
 // Error formats e as "column: message".
 func (e *FieldError) Error() string { return e.Column + ": " + e.Message }
 
-// idPattern is the form of every resource id (API.md).
-var idPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+// validID reports whether s has the form of every resource id (API.md):
+// ^[a-z][a-z0-9-]{0,62}$.
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Resource maps one row to the resource it describes. get returns a
 // column's value (and false when the row has no such column). Values are
@@ -212,7 +257,7 @@ func (m *mapper) ref(col, collection string, required bool) string {
 		return ""
 	}
 	id := strings.TrimPrefix(v, collection+"/")
-	if !idPattern.MatchString(id) {
+	if !validID(id) {
 		m.fail(col, "%q is not an id (lower-case letters, digits and '-', starting with a letter, at most 63) nor a %s/{id} name", v, collection)
 		return ""
 	}
@@ -226,7 +271,7 @@ func (m *mapper) subject() string {
 	switch {
 	case v == "":
 		m.fail("subject", "required")
-	case !ok || coll != "entities" && coll != "groups" || !idPattern.MatchString(id):
+	case !ok || coll != "entities" && coll != "groups" || !validID(id):
 		m.fail("subject", "%q: want entities/{id} or groups/{id}", v)
 	}
 	return v
@@ -240,7 +285,7 @@ func (m *mapper) enum(col, prefix string, values map[string]int32) int32 {
 		m.fail(col, "required")
 		return 0
 	}
-	name := strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToUpper(v))
+	name := flatten(v, true)
 	if n, ok := values[prefix+strings.TrimPrefix(name, prefix)]; ok && n != 0 {
 		return n
 	}

@@ -133,6 +133,15 @@ func TestParseKind(t *testing.T) {
 	}
 }
 
+func TestValidID(t *testing.T) {
+	for s, want := range map[string]bool{"a": true, "acme-2": true, strings.Repeat("a", 63): true,
+		"": false, "2a": false, "-a": false, "Acme": false, "a_b": false, "a b": false, strings.Repeat("a", 64): false} {
+		if got := validID(s); got != want {
+			t.Errorf("validID(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
 func TestColumnOf(t *testing.T) {
 	for in, want := range map[string]string{
 		"items[3].entity.credit_code": "credit_code",

@@ -184,27 +184,27 @@ func Metrics(t testing.TB, registryAddr string) *Process {
 	return Start(t, bin, "--registry", registryAddr, "--db", filepath.Join(dir, "metrics.db"))
 }
 
-// waitServing polls the gRPC health service until every service reports
-// SERVING or ctx ends. Watch would avoid polling, but the server may not
-// implement it; each Check blocks until the connection is ready.
+// waitServing watches the gRPC health service until the server reports
+// SERVING or ctx ends.
 func waitServing(ctx context.Context, addr string) error {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	hc := healthpb.NewHealthClient(conn)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watch, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
+	if err != nil {
+		return err
+	}
 	for {
-		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+		resp, err := watch.Recv()
+		if err != nil {
+			return fmt.Errorf("not serving: %w", err)
+		}
+		if resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
 			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("not serving: %v (last: %v)", ctx.Err(), err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(20 * time.Millisecond): // a poll interval, not synchronisation
 		}
 	}
 }

@@ -27,18 +27,22 @@ type op struct {
 // whether the write happened.
 func (s *Store) commit(ctx context.Context, fn func(*tx) error) error {
 	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	// Queue under the read lock, which Close takes to close s.closing: an
+	// op is either queued before the loop's final drain or refused.
+	s.queueMu.RLock()
 	select {
 	case <-s.closing:
+		s.queueMu.RUnlock()
 		return ErrClosed
 	default:
 	}
 	select {
 	case s.ops <- o:
 	case <-ctx.Done():
+		s.queueMu.RUnlock()
 		return ctx.Err()
-	case <-s.closing:
-		return ErrClosed
 	}
+	s.queueMu.RUnlock()
 	return <-o.done
 }
 

@@ -77,6 +77,9 @@ type Store struct {
 	closing chan struct{}
 	loopEnd chan struct{}
 	closeMu sync.Once
+	// queueMu is held shared while an op is queued and exclusively while
+	// closing is closed, so that no op lands after the loop has drained.
+	queueMu sync.RWMutex
 
 	revision  atomic.Int64
 	compacted atomic.Int64
@@ -209,7 +212,11 @@ func (s *Store) load(tx *bbolt.Tx) error {
 // Close stops accepting mutations, commits those already queued, and
 // closes the file.
 func (s *Store) Close() error {
-	s.closeMu.Do(func() { close(s.closing) })
+	s.closeMu.Do(func() {
+		s.queueMu.Lock()
+		close(s.closing)
+		s.queueMu.Unlock()
+	})
 	<-s.loopEnd
 	return s.db.Close()
 }

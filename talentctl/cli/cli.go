@@ -75,10 +75,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return ExitOK
 	}
 	code := exitCode(err)
-	var q quietError
-	if !errors.As(err, &q) {
-		fmt.Fprintf(stderr, "talentctl: %v\n", err)
-	}
+	fmt.Fprintf(stderr, "talentctl: %v\n", err)
 	if code == ExitInput && isUsage(err) {
 		fmt.Fprintln(stderr, "Run 'talentctl --help' for usage.")
 	}
@@ -232,11 +229,6 @@ type inputError struct{ err error }
 func (e inputError) Error() string { return e.err.Error() }
 func (e inputError) Unwrap() error { return e.err }
 
-// quietError is an error whose details were already printed.
-type quietError struct{ code int }
-
-func (e quietError) Error() string { return fmt.Sprintf("exit %d", e.code) }
-
 // rpcError is an error status from a server.
 type rpcError struct {
 	code codes.Code
@@ -249,13 +241,10 @@ func (e rpcError) Unwrap() error { return e.err }
 // exitCode maps an error to the exit code.
 func exitCode(err error) int {
 	var (
-		q   quietError
 		in  inputError
 		rpc rpcError
 	)
 	switch {
-	case errors.As(err, &q):
-		return q.code
 	case errors.As(err, &in), isUsage(err):
 		return ExitInput
 	case errors.As(err, &rpc):

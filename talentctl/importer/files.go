@@ -63,23 +63,24 @@ func Check(paths []string) (*Plan, error) {
 	for i, path := range paths {
 		f := &file{path: path, kinds: map[layout.Kind]bool{}}
 		p.files = append(p.files, f)
-		err := f.each(func(row rowfile.Row, rowErr *rowfile.RowError) {
+		err := f.each(func(row rowfile.Row, rowErr *rowfile.RowError) error {
 			p.rows++
 			if rowErr != nil {
 				p.reject(i, f, rowErr.Pos, rowErr.Field, rowErr.Message)
-				return
+				return nil
 			}
 			typ, _ := row.Get("type")
 			kind, err := layout.ParseKind(typ)
 			if err != nil {
 				p.reject(i, f, row.Pos, "type", err.Error())
-				return
+				return nil
 			}
 			f.kinds[kind] = true
 			if kind < last {
 				p.ordered = false
 			}
 			last = kind
+			return nil
 		})
 		if err != nil {
 			errs = append(errs, err)
@@ -94,9 +95,10 @@ func Check(paths []string) (*Plan, error) {
 // Rows returns the number of data rows in the files.
 func (p *Plan) Rows() int { return p.rows }
 
-// each calls fn with every row of f, or with the row's error; it returns
-// the file's *rowfile.FileError, if any. It records the sheets it sees.
-func (f *file) each(fn func(rowfile.Row, *rowfile.RowError)) error {
+// each calls fn with every row of f, or with the row's error, until fn
+// returns an error; it returns that error or the file's
+// *rowfile.FileError, if any. It records the sheets it sees.
+func (f *file) each(fn func(rowfile.Row, *rowfile.RowError) error) error {
 	r, err := rowfile.Open(f.path, rowOptions)
 	if err != nil {
 		return err
@@ -110,12 +112,13 @@ func (f *file) each(fn func(rowfile.Row, *rowfile.RowError)) error {
 			return nil
 		case errors.As(err, &rowErr):
 			f.sheet(rowErr.Pos.Sheet)
-			fn(row, rowErr)
-		case err != nil:
-			return err
-		default:
+			err = fn(row, rowErr)
+		case err == nil:
 			f.sheet(row.Pos.Sheet)
-			fn(row, nil)
+			err = fn(row, nil)
+		}
+		if err != nil {
+			return err
 		}
 	}
 }
@@ -185,14 +188,14 @@ func (p *Plan) Import(ctx context.Context, c Client, opts Options) (*Report, err
 					continue
 				}
 				var sendErr error
-				err := f.each(func(row rowfile.Row, rowErr *rowfile.RowError) {
-					if sendErr != nil || rowErr != nil {
-						return // rejected by Check
+				err := f.each(func(row rowfile.Row, rowErr *rowfile.RowError) error {
+					if rowErr != nil {
+						return nil // rejected by Check
 					}
 					typ, _ := row.Get("type")
 					kind, err := layout.ParseKind(typ)
 					if err != nil || !slices.Contains(kinds, kind) {
-						return // rejected by Check, or sent in another pass
+						return nil // rejected by Check, or sent in another pass
 					}
 					handled++
 					r, err := layout.Resource(row.Get)
@@ -200,15 +203,16 @@ func (p *Plan) Import(ctx context.Context, c Client, opts Options) (*Report, err
 						var fe *layout.FieldError
 						errors.As(err, &fe)
 						rep.Rejected = append(rep.Rejected, Rejection{Pos: row.Pos, Column: fe.Column, Message: fe.Message, file: i, sheet: f.sheet(row.Pos.Sheet)})
-						return
+						return nil
 					}
 					origins = append(origins, origin{file: int32(i), sheet: int32(f.sheet(row.Pos.Sheet)), line: int32(row.Pos.Line)})
 					sendErr = add(r)
-				})
-				if sendErr != nil {
 					return sendErr
-				}
-				if err != nil {
+				})
+				switch {
+				case sendErr != nil:
+					return sendErr
+				case err != nil:
 					return fmt.Errorf("the file changed since it was checked: %w", err)
 				}
 			}

@@ -1,0 +1,661 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+
+	"talentreg/bench/dataset"
+	"talentreg/bench/etcd"
+	"talentreg/bench/load"
+	"talentreg/bench/proc"
+	"talentreg/bench/rawgrpc"
+	"talentreg/bench/report"
+	metricsv1 "talentreg/gen/talentreg/metrics/v1"
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+)
+
+const (
+	methodGetEntity    = registryv1.RegistryService_GetEntity_FullMethodName
+	methodCreateEntity = registryv1.RegistryService_CreateEntity_FullMethodName
+	methodListEntities = registryv1.RegistryService_ListEntities_FullMethodName
+	methodImport       = registryv1.RegistryService_Import_FullMethodName
+	methodGetSummary   = metricsv1.MetricsService_GetSummary_FullMethodName
+)
+
+// writeBase is the first entity index of written entities: above the read
+// and bulk data sets, so ids and credit codes never collide.
+const writeBase = 10_000_000
+
+// caseDef is one step of a round; most produce one report case, the
+// import step two (import and bootstrap).
+type caseDef struct {
+	name, desc string
+	// also lists further cases the step produces, as name, desc pairs.
+	also    [][2]string
+	needs   []string
+	timeout time.Duration
+	run     func(ctx context.Context, round int) (map[string]report.Figures, error)
+}
+
+func (c caseDef) produces() []string {
+	out := []string{c.name}
+	for _, a := range c.also {
+		out = append(out, a[0])
+	}
+	return out
+}
+
+func (c caseDef) descOf(name string) string {
+	for _, a := range c.also {
+		if a[0] == name {
+			return a[1]
+		}
+	}
+	return c.desc
+}
+
+// one wraps a run function that produces the figures of case name.
+func one(name string, f func(ctx context.Context, round int) (report.Figures, error)) func(context.Context, int) (map[string]report.Figures, error) {
+	return func(ctx context.Context, round int) (map[string]report.Figures, error) {
+		figs, err := f(ctx, round)
+		if figs == nil {
+			return nil, err
+		}
+		return map[string]report.Figures{name: figs}, err
+	}
+}
+
+// cases returns the steps of a round in groups; a group's steps alternate
+// their order from round to round.
+func (e *env) cases() [][]caseDef {
+	n := e.cfg.Entities
+	keys := readKeys(n)
+	getReqs := make([][]byte, len(keys))
+	rangeReqs := make([][]byte, len(keys))
+	for j, k := range keys {
+		getReqs[j] = rawgrpc.AppendString(nil, 1, dataset.EntityName(k))
+		rangeReqs[j] = etcd.RangeRequest(dataset.EntityName(k))
+	}
+	httpGets := func(addr string) [][]byte {
+		out := make([][]byte, len(keys))
+		for j, k := range keys {
+			out[j] = load.NewRequest("GET", addr, "/v1/"+dataset.EntityName(k), "", nil)
+		}
+		return out
+	}
+	etcdRanges := func(addr string) [][]byte {
+		out := make([][]byte, len(keys))
+		for j, k := range keys {
+			out[j] = load.NewRequest("POST", addr, "/v3/kv/range", "application/json", etcd.GatewayRangeBody(dataset.EntityName(k)))
+		}
+		return out
+	}
+	return [][]caseDef{
+		{
+			{name: "grpc-get/floor", desc: "GetEntity, bare grpc-go server, map lookup", needs: []string{compFloor},
+				run: one("grpc-get/floor", func(ctx context.Context, round int) (report.Figures, error) {
+					return e.grpcCase(ctx, "grpc-get/floor", round, e.floor.grpcAddr, []int{e.floor.grpcPID}, nil, methodGetEntity, getReqs, checkGetEntity(keys[0]))
+				})},
+			{name: "grpc-get/talentreg", desc: "GetEntity, registry", needs: []string{compRegistry},
+				run: one("grpc-get/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
+					return e.grpcCase(ctx, "grpc-get/talentreg", round, e.tr.registryAddr, []int{e.tr.registry.PID}, []string{"registry"}, methodGetEntity, getReqs, checkGetEntity(keys[0]))
+				})},
+			{name: "grpc-range/etcd", desc: "etcd point Range (linearizable), gRPC", needs: []string{compEtcd},
+				run: one("grpc-range/etcd", func(ctx context.Context, round int) (report.Figures, error) {
+					return e.grpcCase(ctx, "grpc-range/etcd", round, e.peer.Addr, []int{e.peer.Proc.PID}, nil, etcd.MethodRange, rangeReqs, checkRange)
+				})},
+		},
+		{
+			{name: "http-get/floor", desc: "GET /v1/entities/{id}, stock grpc-gateway → bare server", needs: []string{compFloor},
+				run: one("http-get/floor", func(ctx context.Context, round int) (report.Figures, error) {
+					return e.httpCase(ctx, "http-get/floor", round, e.floor.httpAddr, []int{e.floor.httpPID, e.floor.grpcPID}, nil, httpGets(e.floor.httpAddr), checkBody(dataset.EntityName(keys[0])))
+				})},
+			{name: "http-get/talentreg", desc: "GET /v1/entities/{id}, gateway → registry", needs: []string{compGateway},
+				run: one("http-get/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
+					return e.httpCase(ctx, "http-get/talentreg", round, e.tr.httpAddr, []int{e.tr.gateway.PID, e.tr.registry.PID}, []string{"gateway", "registry"}, httpGets(e.tr.httpAddr), checkBody(dataset.EntityName(keys[0])))
+				})},
+			{name: "http-range/etcd", desc: "etcd gateway POST /v3/kv/range", needs: []string{compEtcd},
+				run: one("http-range/etcd", func(ctx context.Context, round int) (report.Figures, error) {
+					return e.httpCase(ctx, "http-range/etcd", round, e.peer.Addr, []int{e.peer.Proc.PID}, nil, etcdRanges(e.peer.Addr), checkBody(`"count":"1"`))
+				})},
+		},
+		{
+			{name: "grpc-summary/floor", desc: "GetSummary, bare grpc-go server, fixed answer", needs: []string{compFloor},
+				run: one("grpc-summary/floor", func(ctx context.Context, round int) (report.Figures, error) {
+					return e.grpcCase(ctx, "grpc-summary/floor", round, e.floor.grpcAddr, []int{e.floor.grpcPID}, nil, methodGetSummary, [][]byte{{}}, checkSummary)
+				})},
+			{name: "grpc-summary/talentreg", desc: "GetSummary, metrics", needs: []string{compMetrics},
+				run: one("grpc-summary/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
+					return e.grpcCase(ctx, "grpc-summary/talentreg", round, e.tr.metricsAddr, []int{e.tr.metrics.PID}, []string{"metrics"}, methodGetSummary, [][]byte{{}}, checkSummary)
+				})},
+		},
+		{
+			{name: "http-summary/floor", desc: "GET /v1/summary, stock grpc-gateway → bare server", needs: []string{compFloor},
+				run: one("http-summary/floor", func(ctx context.Context, round int) (report.Figures, error) {
+					return e.httpCase(ctx, "http-summary/floor", round, e.floor.httpAddr, []int{e.floor.httpPID, e.floor.grpcPID}, nil,
+						[][]byte{load.NewRequest("GET", e.floor.httpAddr, "/v1/summary", "", nil)}, checkBody(`"entities"`))
+				})},
+			{name: "http-summary/talentreg", desc: "GET /v1/summary, gateway → metrics", needs: []string{compGateway, compMetrics},
+				run: one("http-summary/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
+					return e.httpCase(ctx, "http-summary/talentreg", round, e.tr.httpAddr, []int{e.tr.gateway.PID, e.tr.metrics.PID}, []string{"gateway", "metrics"},
+						[][]byte{load.NewRequest("GET", e.tr.httpAddr, "/v1/summary", "", nil)}, checkBody(`"entities"`))
+				})},
+		},
+		{
+			{name: "grpc-list/talentreg", desc: fmt.Sprintf("ListEntities, filtered, pages of 50, walking, at %d entities", n), needs: []string{compRegistry},
+				run: one("grpc-list/talentreg", e.listCase)},
+		},
+		{
+			{name: "grpc-create/talentreg", desc: "CreateEntity, durable, fresh registry each round", needs: []string{compRegistryBin},
+				run: one("grpc-create/talentreg", e.createCase)},
+			{name: "grpc-put/etcd", desc: "etcd Put (fsync), ~300-byte Entity, fresh etcd each round", needs: []string{compEtcdBin},
+				run: one("grpc-put/etcd", e.putCase)},
+		},
+		{
+			{name: "lag/talentreg", desc: fmt.Sprintf("CreateEntity → GetSummary(min_revision = x-revision) at %.0f writes/s; latency is the wait after the ack", e.cfg.LagRate),
+				needs: []string{compRegistryBin, compMetricsBin}, run: one("lag/talentreg", e.lagCase)},
+		},
+		{
+			{name: "import/talentreg", desc: fmt.Sprintf("Import of %d entities + %d memberships (+%d groups), fresh registry",
+				e.cfg.ImportEntities, e.cfg.ImportEntities*e.cfg.ImportMemberships, e.cfg.ImportGroups),
+				also:    [][2]string{{"bootstrap/talentreg", "fresh metrics catching up with that registry: start → GetSummary at its revision"}},
+				needs:   []string{compRegistryBin},
+				timeout: 30 * time.Minute,
+				run:     e.importCase},
+		},
+	}
+}
+
+// readKeys returns the entity indices the read cases cycle through: up to
+// 20,000 spread pseudo-randomly over the data set, the same in every run.
+func readKeys(n int) []int {
+	r := rand.New(rand.NewPCG(6, 6))
+	keys := make([]int, min(n, 20000))
+	for j := range keys {
+		keys[j] = r.IntN(n)
+	}
+	keys[0] = 0
+	return keys
+}
+
+// grpcCase runs a closed-loop unary case against addr: method with reqs in
+// rotation, after check has validated one response.
+func (e *env) grpcCase(ctx context.Context, name string, round int, addr string, pids []int, profile []string, method string, reqs [][]byte, check func([]byte) error) (report.Figures, error) {
+	conns, err := e.dialN(addr)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(conns)
+	var resp rawgrpc.Frame
+	if err := rawgrpc.Invoke(ctx, conns[0], method, reqs[0], &resp); err != nil {
+		return nil, fmt.Errorf("pre-flight: %w", err)
+	}
+	if err := check(resp.B); err != nil {
+		return nil, fmt.Errorf("pre-flight: %w", err)
+	}
+	return e.loadFigures(ctx, name, round, pids, profile, 0, func(id int) (load.Op, error) {
+		cc := conns[id%len(conns)]
+		j := id * len(reqs) / e.cfg.Concurrency
+		var resp rawgrpc.Frame
+		return func(ctx context.Context) (time.Duration, error) {
+			req := reqs[j]
+			if j++; j == len(reqs) {
+				j = 0
+			}
+			if err := rawgrpc.Invoke(ctx, cc, method, req, &resp); err != nil {
+				return 0, err
+			}
+			if len(resp.B) == 0 && method != methodCreateEntity {
+				return 0, errors.New("empty response")
+			}
+			return 0, nil
+		}, nil
+	})
+}
+
+// httpCase runs a closed-loop HTTP case, one keep-alive connection per
+// worker, reqs in rotation.
+func (e *env) httpCase(ctx context.Context, name string, round int, addr string, pids []int, profile []string, reqs [][]byte, check func([]byte) error) (report.Figures, error) {
+	pre := &load.HTTPConn{Addr: addr}
+	var body []byte
+	_, err := pre.Do(reqs[0], &body)
+	pre.Close()
+	if err == nil {
+		err = check(body)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pre-flight: %w", err)
+	}
+	var conns []*load.HTTPConn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	return e.loadFigures(ctx, name, round, pids, profile, 0, func(id int) (load.Op, error) {
+		c := &load.HTTPConn{Addr: addr}
+		conns = append(conns, c)
+		j := id * len(reqs) / e.cfg.Concurrency
+		return func(context.Context) (time.Duration, error) {
+			req := reqs[j]
+			if j++; j == len(reqs) {
+				j = 0
+			}
+			_, err := c.Do(req, nil)
+			return 0, err
+		}, nil
+	})
+}
+
+// listCase walks filtered pages of 50: each worker follows its filter's
+// next_page_token and starts over at the end.
+func (e *env) listCase(ctx context.Context, round int) (report.Figures, error) {
+	const name = "grpc-list/talentreg"
+	conns, err := e.dialN(e.tr.registryAddr)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(conns)
+	listReq := func(filter string, token []byte) []byte {
+		b := rawgrpc.AppendVarint(nil, 1, 50)
+		if len(token) > 0 {
+			b = rawgrpc.AppendBytes(b, 2, token)
+		}
+		return rawgrpc.AppendString(b, 3, filter)
+	}
+	for _, f := range dataset.Filters {
+		var resp rawgrpc.Frame
+		if err := rawgrpc.Invoke(ctx, conns[0], methodListEntities, listReq(f, nil), &resp); err != nil {
+			return nil, fmt.Errorf("pre-flight %q: %w", f, err)
+		}
+		var lr registryv1.ListEntitiesResponse
+		if err := proto.Unmarshal(resp.B, &lr); err != nil {
+			return nil, err
+		}
+		if len(lr.GetEntities()) != 50 || lr.GetNextPageToken() == "" {
+			return nil, fmt.Errorf("pre-flight %q: %d entities, next page token %q; want a full page and more", f, len(lr.GetEntities()), lr.GetNextPageToken())
+		}
+	}
+	return e.loadFigures(ctx, name, round, []int{e.tr.registry.PID}, []string{"registry"}, 0, func(id int) (load.Op, error) {
+		cc := conns[id%len(conns)]
+		filter := dataset.Filters[id%len(dataset.Filters)]
+		var token []byte
+		var resp rawgrpc.Frame
+		return func(ctx context.Context) (time.Duration, error) {
+			if err := rawgrpc.Invoke(ctx, cc, methodListEntities, listReq(filter, token), &resp); err != nil {
+				return 0, err
+			}
+			tok, n, err := rawgrpc.BytesField(resp.B, 2)
+			if err != nil {
+				return 0, err
+			}
+			if _, entities, _ := rawgrpc.BytesField(resp.B, 1); entities == 0 && len(token) == 0 {
+				return 0, errors.New("first page empty")
+			}
+			if n == 0 {
+				token = token[:0]
+			} else {
+				token = append(token[:0], tok...)
+			}
+			return 0, nil
+		}, nil
+	})
+}
+
+// createReq encodes the CreateEntity request of written entity i.
+func createReq(i int) []byte {
+	b, err := proto.Marshal(&registryv1.CreateEntityRequest{Entity: dataset.NewEntity(i), EntityId: dataset.EntityID(i)})
+	if err != nil {
+		panic(err) // generated messages always marshal
+	}
+	return b
+}
+
+func (e *env) nextWrite() int { return writeBase + int(e.seq.Add(1)) }
+
+// createCase measures durable CreateEntity on a fresh registry.
+func (e *env) createCase(ctx context.Context, round int) (report.Figures, error) {
+	const name = "grpc-create/talentreg"
+	dir := filepath.Join(e.work, fmt.Sprintf("r%d-create", round+1))
+	defer os.RemoveAll(dir)
+	reg, addr, err := e.startRegistry(ctx, "registry-create", dir)
+	if err != nil {
+		return nil, err
+	}
+	defer reg.Stop(10 * time.Second)
+	conns, err := e.dialN(addr)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(conns)
+	i := e.nextWrite()
+	var resp rawgrpc.Frame
+	if err := rawgrpc.Invoke(ctx, conns[0], methodCreateEntity, createReq(i), &resp); err != nil {
+		return nil, fmt.Errorf("pre-flight: %w", err)
+	}
+	var got registryv1.CreateEntityResponse
+	if err := proto.Unmarshal(resp.B, &got); err != nil || got.GetEntity().GetName() != dataset.EntityName(i) {
+		return nil, fmt.Errorf("pre-flight: created %q (%v), want %s", got.GetEntity().GetName(), err, dataset.EntityName(i))
+	}
+	return e.loadFigures(ctx, name, round, []int{reg.PID}, []string{"registry-create"}, 0, func(id int) (load.Op, error) {
+		cc := conns[id%len(conns)]
+		var resp rawgrpc.Frame
+		return func(ctx context.Context) (time.Duration, error) {
+			return 0, rawgrpc.Invoke(ctx, cc, methodCreateEntity, createReq(e.nextWrite()), &resp)
+		}, nil
+	})
+}
+
+// putCase measures etcd Put of the same entities on a fresh etcd.
+func (e *env) putCase(ctx context.Context, round int) (report.Figures, error) {
+	const name = "grpc-put/etcd"
+	dir := filepath.Join(e.work, fmt.Sprintf("r%d-put", round+1), "etcd")
+	defer os.RemoveAll(filepath.Dir(dir))
+	s, err := etcd.Start(ctx, e.g, e.etcdBin, "etcd-put", dir, e.cfg.ReadyTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Proc.Stop(10 * time.Second)
+	conns, err := e.dialN(s.Addr)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(conns)
+	put := func(i int) []byte { return etcd.PutRequest(dataset.EntityName(i), dataset.EntityBytes(i)) }
+	var resp rawgrpc.Frame
+	if err := rawgrpc.Invoke(ctx, conns[0], etcd.MethodPut, put(e.nextWrite()), &resp); err != nil {
+		return nil, fmt.Errorf("pre-flight: %w", err)
+	}
+	return e.loadFigures(ctx, name, round, []int{s.Proc.PID}, nil, 0, func(id int) (load.Op, error) {
+		cc := conns[id%len(conns)]
+		var resp rawgrpc.Frame
+		return func(ctx context.Context) (time.Duration, error) {
+			return 0, rawgrpc.Invoke(ctx, cc, etcd.MethodPut, put(e.nextWrite()), &resp)
+		}, nil
+	})
+}
+
+// lagCase paces CreateEntity at LagRate and, after each ack, asks a metrics
+// service for GetSummary at the acknowledged revision; the recorded latency
+// is that wait: write acknowledged → visible in the summary.
+func (e *env) lagCase(ctx context.Context, round int) (report.Figures, error) {
+	const name = "lag/talentreg"
+	dir := filepath.Join(e.work, fmt.Sprintf("r%d-lag", round+1))
+	defer os.RemoveAll(dir)
+	reg, raddr, err := e.startRegistry(ctx, "registry-lag", dir)
+	if err != nil {
+		return nil, err
+	}
+	defer reg.Stop(10 * time.Second)
+	met, maddr, err := e.startMetrics(ctx, "metrics-lag", dir, raddr)
+	if err != nil {
+		return nil, err
+	}
+	defer met.Stop(10 * time.Second)
+	rconns, err := e.dialN(raddr)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(rconns)
+	mconns, err := e.dialN(maddr)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(mconns)
+	newOp := func(id int) (load.Op, error) {
+		rc, mc := rconns[id%len(rconns)], mconns[id%len(mconns)]
+		var resp rawgrpc.Frame
+		var md metadata.MD
+		return func(ctx context.Context) (time.Duration, error) {
+			md = nil
+			if err := rawgrpc.Invoke(ctx, rc, methodCreateEntity, createReq(e.nextWrite()), &resp, grpc.Header(&md)); err != nil {
+				return 0, err
+			}
+			v := md.Get("x-revision")
+			if len(v) == 0 {
+				return 0, errors.New("CreateEntity sent no x-revision header")
+			}
+			rev, err := strconv.ParseUint(v[0], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("x-revision %q: %w", v[0], err)
+			}
+			acked := time.Now()
+			if err := rawgrpc.Invoke(ctx, mc, methodGetSummary, rawgrpc.AppendVarint(nil, 1, rev), &resp); err != nil {
+				return 0, err
+			}
+			lag := time.Since(acked)
+			if got, err := rawgrpc.VarintField(resp.B, 1); err != nil || got < rev {
+				return 0, fmt.Errorf("summary at revision %d (%v), asked for %d", got, err, rev)
+			}
+			return lag, nil
+		}, nil
+	}
+	pre, _ := newOp(0)
+	if _, err := pre(ctx); err != nil {
+		return nil, fmt.Errorf("pre-flight: %w", err)
+	}
+	return e.loadFigures(ctx, name, round, []int{reg.PID, met.PID}, []string{"registry-lag", "metrics-lag"}, e.cfg.LagRate, newOp)
+}
+
+// importCase streams the bulk data set into a fresh registry, then starts a
+// fresh metrics service and times its bootstrap to the import's revision.
+func (e *env) importCase(ctx context.Context, round int) (map[string]report.Figures, error) {
+	if e.bulkData == nil {
+		t := time.Now()
+		e.bulkData = buildImport(e.cfg.ImportEntities, e.cfg.ImportGroups, e.cfg.ImportMemberships)
+		e.logf("  bulk data set encoded: %d items, %.0f MiB, in %v", e.bulkData.items, mib(e.bulkData.raw), time.Since(t).Round(time.Millisecond))
+	}
+	dir := filepath.Join(e.work, fmt.Sprintf("r%d-import", round+1))
+	defer os.RemoveAll(dir)
+	reg, addr, err := e.startRegistry(ctx, "registry-import", dir)
+	if err != nil {
+		return nil, err
+	}
+	defer reg.Stop(30 * time.Second)
+	res, err := runImport(ctx, addr, e.bulkData)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(filepath.Join(dir, "registry.db"))
+	if err != nil {
+		return nil, err
+	}
+	imp := report.Figures{
+		report.Items:       float64(e.bulkData.items),
+		report.ItemsPerSec: float64(e.bulkData.items) / res.elapsed.Seconds(),
+		report.Failed:      float64(res.failed),
+		report.RawMiB:      mib(e.bulkData.raw),
+		report.DBMiB:       mib(st.Size()),
+		report.DBRatio:     float64(st.Size()) / float64(e.bulkData.raw),
+	}
+	out := map[string]report.Figures{"import/talentreg": imp}
+	if res.failed > 0 {
+		return out, fmt.Errorf("%d items failed, first: %s", res.failed, res.firstError)
+	}
+	if why := e.missing([]string{compMetricsBin}); why != "" {
+		return out, errors.New("bootstrap: " + why)
+	}
+	t0 := time.Now()
+	met, maddr, err := e.startMetrics(ctx, "metrics-import", dir, addr)
+	if err != nil {
+		return out, fmt.Errorf("bootstrap: %w", err)
+	}
+	defer met.Stop(30 * time.Second)
+	if err := waitRevision(ctx, maddr, res.revision, 10*time.Minute); err != nil {
+		return out, fmt.Errorf("bootstrap: %w", err)
+	}
+	elapsed := time.Since(t0)
+	peak, _, err := proc.Memory(met.PID)
+	if err != nil {
+		return out, fmt.Errorf("bootstrap: %w", err)
+	}
+	out["bootstrap/talentreg"] = report.Figures{report.BootstrapSec: elapsed.Seconds(), report.PeakRSSMiB: mib(peak)}
+	return out, nil
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// loadFigures runs load.Run and converts its result; with ProfileDir set
+// it also fetches a CPU profile of each named talentreg process over the
+// measured window.
+func (e *env) loadFigures(ctx context.Context, name string, round int, pids []int, profile []string, rate float64, newWorker func(int) (load.Op, error)) (report.Figures, error) {
+	var wg sync.WaitGroup
+	if e.cfg.ProfileDir != "" && e.cfg.Duration >= time.Second {
+		for _, p := range profile {
+			admin := e.tr.admin[p]
+			if admin == "" {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				file := filepath.Join(e.cfg.ProfileDir, fmt.Sprintf("%s-r%d-%s.pprof", strings.ReplaceAll(name, "/", "-"), round+1, p))
+				if err := fetchProfile(ctx, admin, e.cfg.Warmup, e.cfg.Duration, file); err != nil {
+					e.logf("  profile %s: %v", p, err)
+				}
+			}()
+		}
+	}
+	res, err := load.Run(ctx, load.Config{
+		Concurrency: e.cfg.Concurrency,
+		Warmup:      e.cfg.Warmup,
+		Duration:    e.cfg.Duration,
+		Rate:        rate,
+		NewWorker:   newWorker,
+		ServerPIDs:  pids,
+	})
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	if res.Requests == 0 {
+		return nil, fmt.Errorf("no successful request; %d errors, first: %s", res.Errors, res.FirstError)
+	}
+	f := report.Figures{
+		report.QPS:       res.QPS,
+		report.P50:       ms(res.P50),
+		report.P99:       ms(res.P99),
+		report.Errors:    float64(res.Errors),
+		report.ServerUS:  res.ServerCPUPerRequest(),
+		report.LoadUS:    res.LoadCPUPerRequest(),
+		report.LoadShare: 100 * res.LoadCPU.Seconds() / (res.Window.Seconds() * float64(numCPU())),
+	}
+	if res.Errors > 0 {
+		return f, fmt.Errorf("%d errors, first: %s", res.Errors, res.FirstError)
+	}
+	return f, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// fetchProfile waits for the warm-up, then saves a CPU profile over d from
+// the admin server at addr.
+func fetchProfile(ctx context.Context, addr string, warmup, d time.Duration, file string) error {
+	select {
+	case <-time.After(warmup):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	secs := int(d / time.Second)
+	req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (e *env) dialN(addr string) ([]*grpc.ClientConn, error) {
+	var conns []*grpc.ClientConn
+	for range e.cfg.GRPCConns {
+		cc, err := rawgrpc.Dial(addr)
+		if err != nil {
+			closeAll(conns)
+			return nil, err
+		}
+		conns = append(conns, cc)
+	}
+	return conns, nil
+}
+
+func closeAll(conns []*grpc.ClientConn) {
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+func checkGetEntity(k int) func([]byte) error {
+	return func(b []byte) error {
+		var r registryv1.GetEntityResponse
+		if err := proto.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		if r.GetEntity().GetName() != dataset.EntityName(k) || r.GetEntity().GetDisplayName() != dataset.NewEntity(k).GetDisplayName() {
+			return fmt.Errorf("GetEntity returned %q, want %s", r.GetEntity().GetName(), dataset.EntityName(k))
+		}
+		return nil
+	}
+}
+
+func checkRange(b []byte) error {
+	if n, err := etcd.RangeCount(b); err != nil || n != 1 {
+		return fmt.Errorf("Range count %d (%v), want 1", n, err)
+	}
+	return nil
+}
+
+func checkSummary(b []byte) error {
+	var r metricsv1.GetSummaryResponse
+	if err := proto.Unmarshal(b, &r); err != nil {
+		return err
+	}
+	if r.GetEntities() < 1 {
+		return fmt.Errorf("summary counts %d entities", r.GetEntities())
+	}
+	return nil
+}
+
+func checkBody(want string) func([]byte) error {
+	return func(b []byte) error {
+		if !bytes.Contains(b, []byte(want)) {
+			if len(b) > 200 {
+				b = b[:200]
+			}
+			return fmt.Errorf("response lacks %s: %s", want, b)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,125 @@
+package harness
+
+import (
+	"errors"
+	"io"
+	"regexp"
+	"time"
+)
+
+// Config is a benchmark run's parameters.
+type Config struct {
+	// Title heads the report.
+	Title string
+	// Command is recorded in the report as the command that produced it.
+	Command string
+	// Root is the repository root (holding go.work); found from the
+	// working directory when empty.
+	Root string
+	// BinDir holds the talentreg binaries registry, metrics and gateway
+	// (`make build`); Root/bin when empty.
+	BinDir string
+	// FloorBin is the floor server (bench/cmd/floor); built into WorkDir
+	// with `go build` when empty.
+	FloorBin string
+	// WorkDir receives databases and logs; a temporary directory, removed
+	// afterwards, when empty.
+	WorkDir string
+	// KeepWork keeps WorkDir (logs, databases) after the run.
+	KeepWork bool
+	// ProfileDir, when set, receives a CPU profile of every talentreg server
+	// process over the measured window of each load case, taken from its
+	// admin port's /debug/pprof/profile.
+	ProfileDir string
+
+	// Rounds is how many times every case runs; A/B cases alternate their
+	// order from round to round.
+	Rounds int
+	// Concurrency is the number of closed-loop workers per load case.
+	Concurrency int
+	// GRPCConns is the number of client connections a gRPC case spreads its
+	// workers over.
+	GRPCConns int
+	// Warmup precedes each measured window.
+	Warmup time.Duration
+	// Duration is each measured window.
+	Duration time.Duration
+
+	// Entities is the size of the read data set (floors, etcd, talentreg).
+	Entities int
+	// Groups is the number of groups of the read data set; every entity is
+	// a member of one.
+	Groups int
+	// ImportEntities, ImportGroups and ImportMemberships (per entity) size
+	// the bulk data set of the import and bootstrap cases.
+	ImportEntities, ImportGroups, ImportMemberships int
+	// LagRate is the write rate of the write→visible case, per second.
+	LagRate float64
+
+	// Etcd enables the etcd cases.
+	Etcd bool
+	// EtcdSetup is a script run to install etcd when it is missing; empty
+	// skips the etcd cases instead.
+	EtcdSetup string
+	// Talentreg enables the talentreg cases.
+	Talentreg bool
+	// Only, when set, runs only the cases whose name it matches.
+	Only *regexp.Regexp
+	// ReadyTimeout bounds each wait for a server to become ready.
+	ReadyTimeout time.Duration
+	// Log receives progress lines; nil discards them.
+	Log io.Writer
+}
+
+// Defaults returns the configuration of a full run, the one that writes
+// BENCHMARKS.md: the sizes and targets of issue 6.
+func Defaults() Config {
+	return Config{
+		Title:             "talentreg benchmarks",
+		Rounds:            3,
+		Concurrency:       50,
+		GRPCConns:         1,
+		Warmup:            2 * time.Second,
+		Duration:          10 * time.Second,
+		Entities:          100_000,
+		Groups:            23,
+		ImportEntities:    1_000_000,
+		ImportGroups:      2_000,
+		ImportMemberships: 3,
+		LagRate:           1000,
+		Etcd:              true,
+		EtcdSetup:         "scripts/bench-setup.sh",
+		Talentreg:         true,
+		ReadyTimeout:      2 * time.Minute,
+	}
+}
+
+// Smoke returns a configuration that proves the harness works in a few
+// seconds: one short round on tiny data, no etcd installation.
+func Smoke() Config {
+	c := Defaults()
+	c.Title = "talentreg benchmarks (smoke run: tiny data, figures not meaningful)"
+	c.Rounds = 1
+	c.Concurrency = 8
+	c.Warmup = 150 * time.Millisecond
+	c.Duration = 600 * time.Millisecond
+	c.Entities = 2_000
+	c.ImportEntities = 1_000
+	c.ImportGroups = 23
+	c.LagRate = 200
+	c.EtcdSetup = ""
+	c.ReadyTimeout = 30 * time.Second
+	return c
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Rounds < 1, c.Concurrency < 1, c.GRPCConns < 1, c.Duration <= 0, c.Warmup < 0:
+		return errors.New("harness: Rounds, Concurrency, GRPCConns and Duration must be positive")
+	case c.Entities < 1, c.Groups < 1, c.ImportEntities < 1, c.ImportGroups < c.ImportMemberships, c.LagRate <= 0:
+		return errors.New("harness: data set sizes and LagRate must be positive, ImportGroups ≥ ImportMemberships")
+	case c.ReadyTimeout <= 0:
+		return errors.New("harness: ReadyTimeout must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,251 @@
+// Package harness runs the talentreg benchmark: it starts the floors (a bare
+// grpc-go server and stock grpc-gateway in front of it), the peer (etcd) and
+// the talentreg services as separate processes on loopback ports, drives
+// each case with the load generator, alternating A/B cases over several
+// rounds, and returns a report with every target checked within each round.
+// Every process it starts is stopped by PID before Run returns, whatever
+// happens.
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"talentreg/bench/etcd"
+	"talentreg/bench/proc"
+	"talentreg/bench/report"
+)
+
+// Component names a case may depend on.
+const (
+	compFloor       = "floor"
+	compEtcd        = "etcd"        // the read data set's etcd, running
+	compEtcdBin     = "etcd binary" // etcd installed (fresh instances per round)
+	compRegistry    = "registry"    // the read stack's registry, running
+	compMetrics     = "metrics"
+	compGateway     = "gateway"
+	compRegistryBin = "registry binary"
+	compMetricsBin  = "metrics binary"
+)
+
+// env is the state of one run.
+type env struct {
+	cfg   Config
+	log   io.Writer
+	g     *proc.Group
+	work  string
+	start time.Time
+
+	floorBin string
+	etcdBin  string
+	bins     map[string]string // registry, metrics, gateway → path
+
+	// unavailable holds, per component, why it cannot be used.
+	unavailable map[string]string
+
+	floor struct {
+		grpcAddr, httpAddr string
+		grpcPID, httpPID   int
+	}
+	peer *etcd.Server
+	tr   struct {
+		registry, metrics, gateway          *proc.Process
+		registryAddr, metricsAddr, httpAddr string
+		admin                               map[string]string // process name → admin address
+	}
+
+	mainData *importData
+	bulkData *importData
+	seq      atomic.Int64 // unique ids for writes
+}
+
+func (e *env) logf(format string, args ...any) {
+	fmt.Fprintf(e.log, "%s "+format+"\n", append([]any{time.Since(e.start).Round(time.Millisecond)}, args...)...)
+}
+
+// Run runs the benchmark described by cfg and returns its report. It returns
+// an error only when the run cannot start at all (no floor); a case that
+// cannot run is reported as skipped, with the reason.
+func Run(ctx context.Context, cfg Config) (rep *report.Report, err error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	e := &env{cfg: cfg, log: cfg.Log, start: time.Now(), unavailable: map[string]string{}}
+	if e.log == nil {
+		e.log = io.Discard
+	}
+	if cfg.Root == "" {
+		if cfg.Root, err = findRoot(); err != nil {
+			return nil, err
+		}
+		e.cfg.Root = cfg.Root
+	}
+	if cfg.BinDir == "" {
+		e.cfg.BinDir = filepath.Join(cfg.Root, "bin")
+	}
+	e.work = cfg.WorkDir
+	if e.work == "" {
+		if e.work, err = os.MkdirTemp("", "talentreg-bench-"); err != nil {
+			return nil, err
+		}
+	}
+	e.g = &proc.Group{LogDir: filepath.Join(e.work, "logs")}
+	defer func() {
+		if serr := e.g.StopAll(10 * time.Second); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		if !cfg.KeepWork && cfg.WorkDir == "" {
+			os.RemoveAll(e.work)
+		} else {
+			e.logf("work dir kept: %s", e.work)
+		}
+	}()
+
+	rep = &report.Report{Title: cfg.Title, Command: cfg.Command, Started: e.start}
+	if err := e.startFloor(ctx); err != nil {
+		return nil, fmt.Errorf("floor: %w", err)
+	}
+	e.startEtcd(ctx)
+	e.startTalentreg(ctx)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	groups := e.cases()
+	for _, g := range groups {
+		for _, c := range g {
+			for _, name := range c.produces() {
+				rc := rep.Case(name, c.descOf(name))
+				rc.Rounds = make([]report.Figures, cfg.Rounds)
+				if !e.selected(name) {
+					rc.Skip = "not selected (-only)"
+				} else if why := e.missing(c.needs); why != "" {
+					rc.Skip = why
+				}
+			}
+		}
+	}
+	for round := range cfg.Rounds {
+		e.logf("round %d/%d", round+1, cfg.Rounds)
+		for _, g := range groups {
+			order := slices.Clone(g)
+			if round%2 == 1 {
+				slices.Reverse(order)
+			}
+			for _, c := range order {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				e.runCase(ctx, rep, c, round)
+			}
+		}
+	}
+	rep.Checks = checks(e.cfg)
+	rep.Machine = machine()
+	rep.Versions = e.versions()
+	rep.Settings = e.settings()
+	rep.Notes = e.notes()
+	rep.Elapsed = time.Since(e.start)
+	return rep, nil
+}
+
+func (e *env) selected(name string) bool { return e.cfg.Only == nil || e.cfg.Only.MatchString(name) }
+
+// missing returns why one of comps is unavailable, or "".
+func (e *env) missing(comps []string) string {
+	for _, c := range comps {
+		if why, ok := e.unavailable[c]; ok {
+			return why
+		}
+	}
+	return ""
+}
+
+func (e *env) runCase(ctx context.Context, rep *report.Report, c caseDef, round int) {
+	var run []string
+	for _, name := range c.produces() {
+		if rc := rep.Find(name); rc.Skip == "" {
+			run = append(run, name)
+		}
+	}
+	if len(run) == 0 {
+		return
+	}
+	timeout := c.timeout
+	if timeout == 0 {
+		timeout = e.cfg.Warmup + e.cfg.Duration + time.Minute
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	figs, err := c.run(cctx, round)
+	for _, name := range run {
+		rc := rep.Find(name)
+		f, ok := figs[name]
+		if ok {
+			rc.Rounds[round] = f
+			e.logf("  %-22s %s", name, summarize(f))
+		}
+		if err != nil && (!ok || len(c.produces()) == 1) {
+			rc.Errors = append(rc.Errors, fmt.Sprintf("round %d: %v", round+1, err))
+			e.logf("  %-22s error: %v", name, err)
+		}
+	}
+}
+
+func summarize(f report.Figures) string {
+	if q, ok := f[report.QPS]; ok {
+		return fmt.Sprintf("%8.0f QPS  p50 %.3f ms  p99 %.3f ms  errors %.0f  server %.1f µs/req  load %.1f µs/req",
+			q, f[report.P50], f[report.P99], f[report.Errors], f[report.ServerUS], f[report.LoadUS])
+	}
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, f[k]))
+	}
+	return strings.Join(parts, "  ")
+}
+
+// findRoot walks up from the working directory to the directory holding
+// go.work.
+func findRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("harness: no go.work above the working directory; set Root")
+		}
+		dir = parent
+	}
+}
+
+// goBuild builds pkg into out from the repository root, with flags.
+func goBuild(ctx context.Context, root, out, pkg string, flags ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	args := append(append([]string{"build"}, flags...), "-o", out, pkg)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w: %s", pkg, err, strings.TrimSpace(string(b)))
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"talentreg/bench/report"
+)
+
+// logWriter sends progress lines to t.Log.
+type logWriter struct {
+	mu sync.Mutex
+	t  *testing.T
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// TestRun_SmokeReportsSaneFigures runs the smoke configuration against the
+// floors, etcd when it is installed, and the talentreg binaries when they
+// build, and checks that every case that ran produced plausible figures and
+// that the report renders every target.
+func TestRun_SmokeReportsSaneFigures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers; skipped with -short")
+	}
+	root, err := findRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "bin")
+	floor := filepath.Join(bin, "floor")
+	// Build with the test's own -race setting: `go test -race` has then
+	// compiled every dependency already, and the services run under the
+	// race detector as a bonus. Figures are only checked for sanity.
+	var flags []string
+	if raceEnabled {
+		flags = []string{"-race"}
+	}
+	if err := goBuild(ctx, root, floor, "talentreg/bench/cmd/floor", flags...); err != nil {
+		t.Fatal(err)
+	}
+	built := map[string]bool{}
+	for name, pkg := range map[string]string{
+		"registry": "./services/registry/cmd/registry",
+		"metrics":  "./services/metrics/cmd/metrics",
+		"gateway":  "./gateway/cmd/gateway",
+	} {
+		if err := goBuild(ctx, root, filepath.Join(bin, name), pkg, flags...); err != nil {
+			t.Logf("%s does not build, its cases must skip: %v", name, err)
+			continue
+		}
+		built[name] = true
+	}
+	_, etcdErr := exec.LookPath("etcd")
+
+	cfg := Smoke()
+	cfg.Command = "go test talentreg/bench/harness"
+	cfg.Root, cfg.BinDir, cfg.FloorBin, cfg.WorkDir = root, bin, floor, filepath.Join(tmp, "work")
+	cfg.Warmup, cfg.Duration = 100*time.Millisecond, 500*time.Millisecond
+	cfg.Log = &logWriter{t: t}
+	start := time.Now()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("smoke run took %v", time.Since(start).Round(time.Millisecond))
+
+	var md bytes.Buffer
+	if err := rep.Markdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + md.String())
+
+	mustRun := []string{"grpc-get/floor", "http-get/floor", "grpc-summary/floor", "http-summary/floor"}
+	etcdCases := []string{"grpc-range/etcd", "http-range/etcd", "grpc-put/etcd"}
+	if etcdErr == nil {
+		mustRun = append(mustRun, etcdCases...)
+	} else {
+		for _, name := range etcdCases {
+			if c := rep.Find(name); c == nil || !strings.Contains(c.Skip, "not installed") {
+				t.Errorf("%s: etcd is not installed, want a skip saying so, got %+v", name, c)
+			}
+		}
+	}
+	if built["registry"] && built["metrics"] && built["gateway"] {
+		mustRun = append(mustRun, "grpc-get/talentreg", "http-get/talentreg", "grpc-summary/talentreg", "http-summary/talentreg",
+			"grpc-list/talentreg", "grpc-create/talentreg", "lag/talentreg")
+	}
+	for _, name := range mustRun {
+		c := rep.Find(name)
+		switch {
+		case c == nil:
+			t.Errorf("%s: missing from the report", name)
+		case c.Skip != "":
+			t.Errorf("%s: skipped: %s", name, c.Skip)
+		case len(c.Errors) > 0:
+			t.Errorf("%s: %v", name, c.Errors)
+		case c.Rounds[0] == nil:
+			t.Errorf("%s: no figures", name)
+		default:
+			f := c.Rounds[0]
+			if f[report.QPS] < 20 || f[report.P50] <= 0 || f[report.P99] < f[report.P50] || f[report.Errors] != 0 || f[report.LoadUS] <= 0 {
+				t.Errorf("%s: implausible figures %v", name, f)
+			}
+		}
+	}
+	if built["registry"] && built["metrics"] {
+		for _, name := range []string{"import/talentreg", "bootstrap/talentreg"} {
+			c := rep.Find(name)
+			if c == nil || c.Skip != "" || len(c.Errors) > 0 || c.Rounds[0] == nil {
+				t.Errorf("%s did not run cleanly: %+v", name, c)
+			}
+		}
+		if f := rep.Find("import/talentreg").Rounds[0]; f[report.ItemsPerSec] <= 0 || f[report.DBRatio] <= 0 {
+			t.Errorf("import figures %v", f)
+		}
+		if f := rep.Find("bootstrap/talentreg").Rounds[0]; f[report.BootstrapSec] <= 0 || f[report.PeakRSSMiB] <= 0 {
+			t.Errorf("bootstrap figures %v", f)
+		}
+	}
+	for _, name := range []string{"grpc-get/talentreg", "http-get/talentreg"} {
+		if c := rep.Find(name); c == nil || (c.Skip == "" && c.Rounds[0] == nil && len(c.Errors) == 0) {
+			t.Errorf("%s neither ran nor said why not: %+v", name, c)
+		}
+	}
+	out := md.String()
+	for _, want := range []string{"## Machine", "## Versions", "## Targets", "CPUs (nproc)", "go test talentreg/bench/harness"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if n := strings.Count(out, "| PASS |") + strings.Count(out, "| FAIL |") + strings.Count(out, "| SKIP ("); n != len(rep.Checks) {
+		t.Errorf("%d verdicts for %d targets", n, len(rep.Checks))
+	}
+}
+
+func TestConfig_DefaultsMatchIssue6(t *testing.T) {
+	c := Defaults()
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Rounds != 3 || c.Concurrency != 50 || c.Entities != 100_000 || c.ImportEntities != 1_000_000 ||
+		c.ImportEntities*c.ImportMemberships != 3_000_000 || c.LagRate != 1000 {
+		t.Fatalf("defaults drifted from issue 6: %+v", c)
+	}
+	s := Smoke()
+	if err := s.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if s.EtcdSetup != "" {
+		t.Fatal("the smoke run must never install packages")
+	}
+}

@@ -1,0 +1,175 @@
+package harness
+
+import (
+	"debug/buildinfo"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"talentreg/bench/etcd"
+	"talentreg/bench/report"
+)
+
+func numCPU() int { return runtime.NumCPU() }
+
+// machine describes the host: CPUs, model, kernel, memory, Go.
+func machine() []report.KV {
+	model := "unknown"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	kernel := "unknown"
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = strings.TrimSpace(string(b))
+	}
+	mem := "unknown"
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		mem = strings.TrimSpace(strings.TrimPrefix(line, "MemTotal:"))
+	}
+	goVersion := runtime.Version()
+	if out, err := exec.Command("go", "version").Output(); err == nil {
+		goVersion = strings.TrimSpace(string(out))
+	}
+	return []report.KV{
+		{Key: "CPUs (nproc)", Value: fmt.Sprint(runtime.NumCPU())},
+		{Key: "CPU model", Value: model},
+		{Key: "kernel", Value: kernel},
+		{Key: "memory", Value: mem},
+		{Key: "Go", Value: goVersion},
+		{Key: "load average at the end (1, 5, 15 min)", Value: loadavg()},
+		{Key: "load generator", Value: fmt.Sprintf("in-process, Go %s, GOMAXPROCS %d, on the same CPUs as the servers (nothing pinned)", runtime.Version(), runtime.GOMAXPROCS(0))},
+	}
+}
+
+// versions lists the repository state and each binary's build.
+func (e *env) versions() []report.KV {
+	var out []report.KV
+	rev := "unknown"
+	if b, err := exec.Command("git", "-C", e.cfg.Root, "rev-parse", "--short=12", "HEAD").Output(); err == nil {
+		rev = strings.TrimSpace(string(b))
+		if st, err := exec.Command("git", "-C", e.cfg.Root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+			rev += " (with uncommitted changes)"
+		}
+	}
+	out = append(out, report.KV{Key: "talentreg commit", Value: rev})
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		out = append(out, report.KV{Key: "harness", Value: deps(bi, "google.golang.org/grpc", "google.golang.org/protobuf", "github.com/grpc-ecosystem/grpc-gateway/v2")})
+	}
+	bins := []struct{ name, path string }{{"floor", e.floorBin}}
+	for _, n := range []string{"registry", "metrics", "gateway"} {
+		if p := e.bins[n]; p != "" {
+			bins = append(bins, struct{ name, path string }{n, p})
+		}
+	}
+	for _, b := range bins {
+		bi, err := buildinfo.ReadFile(b.path)
+		if err != nil {
+			out = append(out, report.KV{Key: b.name, Value: err.Error()})
+			continue
+		}
+		v := bi.GoVersion + ", " + deps(bi, "google.golang.org/grpc", "github.com/grpc-ecosystem/grpc-gateway/v2", "go.etcd.io/bbolt")
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += ", built from " + s.Value[:12]
+			}
+			if s.Key == "vcs.modified" && s.Value == "true" {
+				v += " (modified)"
+			}
+		}
+		rel, _ := filepath.Rel(e.cfg.Root, b.path)
+		if rel == "" || strings.HasPrefix(rel, "..") {
+			rel = b.path
+		}
+		out = append(out, report.KV{Key: b.name + " (" + rel + ")", Value: v})
+	}
+	if e.etcdBin != "" {
+		out = append(out, report.KV{Key: "etcd (" + e.etcdBin + ")", Value: etcd.Version(e.etcdBin)})
+	}
+	return out
+}
+
+func deps(bi *debug.BuildInfo, paths ...string) string {
+	var parts []string
+	for _, d := range bi.Deps {
+		for _, p := range paths {
+			if d.Path == p {
+				v := d.Version
+				if d.Replace != nil {
+					v = d.Replace.Version
+				}
+				parts = append(parts, p+" "+v)
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (e *env) settings() []report.KV {
+	c := e.cfg
+	return []report.KV{
+		{Key: "rounds", Value: fmt.Sprintf("%d (A/B order alternates every round)", c.Rounds)},
+		{Key: "concurrency", Value: fmt.Sprintf("%d closed-loop workers; gRPC over %d connection(s) per case, HTTP one keep-alive connection per worker", c.Concurrency, c.GRPCConns)},
+		{Key: "window", Value: fmt.Sprintf("%v warm-up, then %v measured", c.Warmup, c.Duration)},
+		{Key: "read data set", Value: fmt.Sprintf("%d entities of ~300 bytes (+%d groups, one membership each) in the floor's map, etcd and the registry; reads cycle over %d keys", c.Entities, c.Groups, min(c.Entities, 20000))},
+		{Key: "bulk data set", Value: fmt.Sprintf("%d entities, %d groups, %d memberships per entity, %d items per Import message", c.ImportEntities, c.ImportGroups, c.ImportMemberships, importBatch)},
+		{Key: "writes", Value: "CreateEntity and etcd Put each on a fresh store every round; lag case at " + fmt.Sprintf("%.0f writes/s", c.LagRate)},
+	}
+}
+
+func (e *env) notes() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range []string{compEtcd, compRegistry, compMetrics, compGateway} {
+		if why, ok := e.unavailable[c]; ok && !seen[why] {
+			seen[why] = true
+			out = append(out, fmt.Sprintf("%s unavailable: %s", c, why))
+		}
+	}
+	out = append(out, "Floors run with default settings (grpc.NewServer() with no options; runtime.NewServeMux() with no options); talentreg binaries with their own defaults.")
+	return out
+}
+
+// checks are the targets of issue 6.
+func checks(c Config) []report.Check {
+	ref := func(cs, f string) report.Ref { return report.Ref{Case: cs, Figure: f} }
+	return []report.Check{
+		{Target: "GetEntity gRPC: QPS vs bare gRPC floor", Num: ref("grpc-get/talentreg", report.QPS), Den: ref("grpc-get/floor", report.QPS), Threshold: 0.8},
+		{Target: "GetEntity gRPC: server CPU µs/req vs floor", Num: ref("grpc-get/talentreg", report.ServerUS), Den: ref("grpc-get/floor", report.ServerUS), Threshold: 1.3, AtMost: true},
+		{Target: "CreateEntity durable: QPS vs etcd Put", Num: ref("grpc-create/talentreg", report.QPS), Den: ref("grpc-put/etcd", report.QPS), Threshold: 1.2},
+		{Target: "CreateEntity durable: p99 vs etcd Put p99", Num: ref("grpc-create/talentreg", report.P99), Den: ref("grpc-put/etcd", report.P99), Threshold: 1, AtMost: true},
+		{Target: "GET /v1/entities/{id}: QPS vs stock grpc-gateway floor", Num: ref("http-get/talentreg", report.QPS), Den: ref("http-get/floor", report.QPS), Threshold: 1.2},
+		{Target: "GET /v1/entities/{id}: QPS vs etcd gateway range", Num: ref("http-get/talentreg", report.QPS), Den: ref("http-range/etcd", report.QPS), Threshold: 1.5},
+		{Target: "GET /v1/summary: QPS vs stock grpc-gateway floor", Num: ref("http-summary/talentreg", report.QPS), Den: ref("http-summary/floor", report.QPS), Threshold: 0.9},
+		{Target: "GetSummary gRPC: QPS vs bare gRPC floor", Num: ref("grpc-summary/talentreg", report.QPS), Den: ref("grpc-summary/floor", report.QPS), Threshold: 0.9},
+		{Target: fmt.Sprintf("ListEntities filtered, page of 50 at %d entities: QPS vs GetEntity", c.Entities), Num: ref("grpc-list/talentreg", report.QPS), Den: ref("grpc-get/talentreg", report.QPS), Threshold: 0.25},
+		{Target: fmt.Sprintf("write → visible in Summary at %.0f writes/s: p99", c.LagRate), Num: ref("lag/talentreg", report.P99), Threshold: 5, AtMost: true, Unit: " ms"},
+		{Target: "Import: items/s", Num: ref("import/talentreg", report.ItemsPerSec), Threshold: 100_000, Unit: " items/s"},
+		{Target: "Import: db file vs raw payload", Num: ref("import/talentreg", report.DBRatio), Threshold: 2, AtMost: true, Unit: "×"},
+		{Target: "metrics bootstrap: time", Num: ref("bootstrap/talentreg", report.BootstrapSec), Threshold: 10, AtMost: true, Unit: " s"},
+		{Target: "metrics bootstrap: peak RSS (VmHWM)", Num: ref("bootstrap/talentreg", report.PeakRSSMiB), Threshold: 1024, AtMost: true, Unit: " MiB"},
+	}
+}
+
+// loadavg returns the first three fields of /proc/loadavg: a busy machine
+// (other work on the same cores) makes every figure of the run suspect.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], ", ")
+}

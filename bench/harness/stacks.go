@@ -1,0 +1,339 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"talentreg/bench/dataset"
+	"talentreg/bench/etcd"
+	"talentreg/bench/proc"
+	"talentreg/bench/rawgrpc"
+)
+
+// startFloor builds (when needed) and starts the bare gRPC floor and the
+// stock grpc-gateway in front of it.
+func (e *env) startFloor(ctx context.Context) error {
+	e.floorBin = e.cfg.FloorBin
+	if e.floorBin == "" {
+		e.floorBin = filepath.Join(e.work, "floor")
+		e.logf("building the floor: go build talentreg/bench/cmd/floor")
+		if err := goBuild(ctx, e.cfg.Root, e.floorBin, "talentreg/bench/cmd/floor"); err != nil {
+			return err
+		}
+	}
+	grpcAddr, err := proc.FreeAddr()
+	if err != nil {
+		return err
+	}
+	p, err := e.g.Start(proc.Spec{Name: "floor-grpc", Path: e.floorBin,
+		Args: []string{"-mode", "grpc", "-addr", grpcAddr, "-entities", strconv.Itoa(e.cfg.Entities)}})
+	if err != nil {
+		return err
+	}
+	if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, grpcServing(grpcAddr)); err != nil {
+		return err
+	}
+	httpAddr, err := proc.FreeAddr()
+	if err != nil {
+		return err
+	}
+	gw, err := e.g.Start(proc.Spec{Name: "floor-gateway", Path: e.floorBin,
+		Args: []string{"-mode", "gateway", "-addr", httpAddr, "-backend", grpcAddr}})
+	if err != nil {
+		return err
+	}
+	if err := gw.WaitReady(ctx, e.cfg.ReadyTimeout, httpOK("http://"+httpAddr+"/v1/summary")); err != nil {
+		return err
+	}
+	e.floor.grpcAddr, e.floor.grpcPID = grpcAddr, p.PID
+	e.floor.httpAddr, e.floor.httpPID = httpAddr, gw.PID
+	e.logf("floor: bare gRPC on %s (pid %d), stock grpc-gateway on %s (pid %d)", grpcAddr, p.PID, httpAddr, gw.PID)
+	return nil
+}
+
+// startEtcd finds (or installs) etcd and starts the read data set's
+// instance, loaded with the same Entity bytes under the same keys as the
+// floor. Failures make the etcd cases skip.
+func (e *env) startEtcd(ctx context.Context) {
+	if !e.cfg.Etcd {
+		e.unavailable[compEtcdBin] = "disabled (-etcd=false)"
+		e.unavailable[compEtcd] = e.unavailable[compEtcdBin]
+		return
+	}
+	setup := e.cfg.EtcdSetup
+	if setup != "" && !filepath.IsAbs(setup) {
+		setup = filepath.Join(e.cfg.Root, setup)
+	}
+	path, err := etcd.Find(ctx, setup)
+	if err != nil {
+		e.unavailable[compEtcdBin] = err.Error()
+		e.unavailable[compEtcd] = err.Error()
+		return
+	}
+	e.etcdBin = path
+	s, err := etcd.Start(ctx, e.g, path, "etcd-read", filepath.Join(e.work, "etcd-read"), e.cfg.ReadyTimeout)
+	if err == nil {
+		err = e.loadEtcd(ctx, s.Addr)
+	}
+	if err != nil {
+		e.unavailable[compEtcd] = "etcd: " + err.Error()
+		return
+	}
+	e.peer = s
+	e.logf("etcd: %s on %s (pid %d), %d entities loaded", etcd.Version(path), s.Addr, s.Proc.PID, e.cfg.Entities)
+}
+
+func (e *env) loadEtcd(ctx context.Context, addr string) error {
+	cc, err := rawgrpc.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	return etcd.Load(ctx, cc, e.cfg.Entities, 8, func(i int) (string, []byte) {
+		return dataset.EntityName(i), dataset.EntityBytes(i)
+	})
+}
+
+// startTalentreg starts the read stack: a registry loaded with the read
+// data set through Import, a metrics service that has caught up with it,
+// and the gateway. Whatever fails makes the cases that need it skip.
+func (e *env) startTalentreg(ctx context.Context) {
+	e.bins = map[string]string{}
+	e.tr.admin = map[string]string{}
+	for _, name := range []string{"registry", "metrics", "gateway"} {
+		why := ""
+		path := filepath.Join(e.cfg.BinDir, name)
+		if !e.cfg.Talentreg {
+			why = "disabled (-talentreg=false)"
+		} else if st, err := os.Stat(path); err != nil || st.IsDir() {
+			why = fmt.Sprintf("not built: no %s (run make build)", path)
+		}
+		if why != "" {
+			e.unavailable[name] = why
+			if name != "gateway" {
+				e.unavailable[name+" binary"] = why
+			}
+			continue
+		}
+		e.bins[name] = path
+	}
+	if e.unavailable[compRegistry] != "" {
+		e.unavailable[compMetrics] = first(e.unavailable[compMetrics], "needs the registry: "+e.unavailable[compRegistry])
+		e.unavailable[compGateway] = first(e.unavailable[compGateway], "needs the registry: "+e.unavailable[compRegistry])
+		return
+	}
+	dir := filepath.Join(e.work, "read")
+	reg, addr, err := e.startRegistry(ctx, "registry", dir)
+	var rev int64
+	if err == nil {
+		e.mainData = buildImport(e.cfg.Entities, e.cfg.Groups, 1)
+		var res importResult
+		res, err = runImport(ctx, addr, e.mainData)
+		rev = res.revision
+		if err == nil && res.failed > 0 {
+			err = fmt.Errorf("import of the read data set: %d items failed, first: %s", res.failed, res.firstError)
+		}
+	}
+	if err != nil {
+		why := "registry: " + err.Error()
+		for _, c := range []string{compRegistry, compMetrics, compGateway} {
+			e.unavailable[c] = first(e.unavailable[c], why)
+		}
+		return
+	}
+	e.tr.registry, e.tr.registryAddr = reg, addr
+	e.logf("registry: %s (pid %d), read data set imported: %d items, revision %d", addr, reg.PID, e.mainData.items, rev)
+
+	if e.unavailable[compMetrics] == "" {
+		m, maddr, err := e.startMetrics(ctx, "metrics", dir, addr)
+		if err == nil {
+			err = waitRevision(ctx, maddr, rev, e.cfg.ReadyTimeout)
+		}
+		if err != nil {
+			e.unavailable[compMetrics] = "metrics: " + err.Error()
+		} else {
+			e.tr.metrics, e.tr.metricsAddr = m, maddr
+			e.logf("metrics: %s (pid %d), caught up with revision %d", maddr, m.PID, rev)
+		}
+	}
+	if e.unavailable[compGateway] == "" {
+		gw, haddr, err := e.startGateway(ctx, addr, first(e.tr.metricsAddr, "127.0.0.1:1"))
+		if err != nil {
+			e.unavailable[compGateway] = "gateway: " + err.Error()
+		} else {
+			e.tr.gateway, e.tr.httpAddr = gw, haddr
+			e.logf("gateway: %s (pid %d)", haddr, gw.PID)
+		}
+	}
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// startRegistry starts a registry named name on a fresh database in dir.
+func (e *env) startRegistry(ctx context.Context, name, dir string) (*proc.Process, string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", err
+	}
+	addr, admin, err := freeAddrs()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := e.g.Start(proc.Spec{Name: name, Path: e.bins["registry"], Args: []string{
+		"--grpc-addr", addr, "--db", filepath.Join(dir, "registry.db"), "--admin-addr", admin, "--log-level", "warn",
+	}})
+	if err != nil {
+		return nil, "", err
+	}
+	if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, grpcServing(addr)); err != nil {
+		p.Stop(5 * time.Second)
+		return nil, "", err
+	}
+	e.tr.admin[name] = admin
+	return p, addr, nil
+}
+
+// startMetrics starts a metrics service named name with a fresh checkpoint
+// in dir, following registry. It waits until the service answers health
+// checks, not until it has caught up.
+func (e *env) startMetrics(ctx context.Context, name, dir, registry string) (*proc.Process, string, error) {
+	addr, admin, err := freeAddrs()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := e.g.Start(proc.Spec{Name: name, Path: e.bins["metrics"], Args: []string{
+		"--grpc-addr", addr, "--registry", registry, "--db", filepath.Join(dir, name+".db"),
+		"--admin-addr", admin, "--log-level", "warn",
+	}})
+	if err != nil {
+		return nil, "", err
+	}
+	if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, grpcServing(addr)); err != nil {
+		p.Stop(5 * time.Second)
+		return nil, "", err
+	}
+	e.tr.admin[name] = admin
+	return p, addr, nil
+}
+
+func (e *env) startGateway(ctx context.Context, registry, metrics string) (*proc.Process, string, error) {
+	addr, admin, err := freeAddrs()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := e.g.Start(proc.Spec{Name: "gateway", Path: e.bins["gateway"], Args: []string{
+		"--http-addr", addr, "--registry", registry, "--metrics", metrics, "--admin-addr", admin, "--log-level", "warn",
+	}})
+	if err != nil {
+		return nil, "", err
+	}
+	ready := "http://" + addr + "/readyz"
+	if e.tr.metricsAddr == "" {
+		ready = "http://" + addr + "/healthz" // no metrics backend: /readyz stays 503
+	}
+	if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, httpOK(ready)); err != nil {
+		p.Stop(5 * time.Second)
+		return nil, "", err
+	}
+	e.tr.admin["gateway"] = admin
+	return p, addr, nil
+}
+
+func freeAddrs() (string, string, error) {
+	a, err := proc.FreeAddr()
+	if err != nil {
+		return "", "", err
+	}
+	b, err := proc.FreeAddr()
+	return a, b, err
+}
+
+// grpcServing returns a readiness check: the server at addr answers the
+// standard health check with SERVING.
+func grpcServing(addr string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return err
+		}
+		defer cc.Close()
+		resp, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			return err
+		}
+		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("health: %v", resp.GetStatus())
+		}
+		return nil
+	}
+}
+
+// httpOK returns a readiness check: GET url answers 200.
+func httpOK(url string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	}
+}
+
+// waitRevision waits until the metrics service at addr answers GetSummary
+// with min_revision rev, retrying while it is unreachable.
+func waitRevision(ctx context.Context, addr string, rev int64, timeout time.Duration) error {
+	cc, err := rawgrpc.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req := rawgrpc.AppendVarint(nil, 1, uint64(rev))
+	var resp rawgrpc.Frame
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+		err := rawgrpc.Invoke(cctx, cc, methodGetSummary, req, &resp)
+		ccancel()
+		if err == nil {
+			got, err := rawgrpc.VarintField(resp.B, 1)
+			if err != nil {
+				return err
+			}
+			if int64(got) >= rev {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(fmt.Errorf("metrics did not reach revision %d", rev), err)
+		case <-tick.C:
+		}
+	}
+}

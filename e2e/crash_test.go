@@ -165,6 +165,11 @@ func TestCrash_RegistrySIGKILLMidLoad(t *testing.T) {
 	if len(all) < len(acked) {
 		t.Errorf("registry lists %d entities, fewer than the %d acknowledged", len(all), len(acked))
 	}
+	// And its whole projection equals a recount from a fresh snapshot.
+	v, _ := s.must(t, "POST", "/v1/projection:verify", "{}")
+	if v["consistent"] != true {
+		t.Errorf("metrics projection differs from a recount after the crash: %v", v)
+	}
 
 	t.Run("SIGTERM exits 0 within 15 s", func(t *testing.T) {
 		// The registry first: its dependants must still stop cleanly after.

@@ -66,10 +66,15 @@ type field struct {
 
 // indexValue returns the index form of a filter value.
 func (f *field) indexValue(v string) string {
-	if f.query == nil {
-		return v
+	if f.query != nil {
+		v = f.query(v)
 	}
-	return f.query(v)
+	// Stored values never hold the separator; a filter value that does
+	// would run on into the primary key (g \x00 e for memberships).
+	if strings.IndexByte(v, sep) >= 0 {
+		return noMatch
+	}
+	return v
 }
 
 func (sc *schema) field(name string) *field {

@@ -1163,7 +1163,7 @@ func (p *propTest) importChunk(t *rapid.T) {
 var filterDomain = map[registry.Collection]map[string][]string{
 	registry.Entities: {
 		"kind":                     enumNames(5, func(i int) string { return registry.EntityKind(i).String() }),
-		"region":                   propRegions,
+		"region":                   append(slices.Clone(propRegions), "Binhai\x00e0"),
 		"industries":               propIndustries,
 		"leading_enterprise":       {"true", "false"},
 		"future_industry_platform": {"true", "false"},
@@ -1173,7 +1173,9 @@ var filterDomain = map[registry.Collection]map[string][]string{
 		"field": propFields,
 	},
 	registry.Memberships: {
-		"entity": names(registry.EntityName, propEntityIDs),
+		// A NUL can never be in a stored value; in a filter it must match
+		// nothing (the index separates value and key with one).
+		"entity": append(names(registry.EntityName, propEntityIDs), "entities/e0\x00g0"),
 	},
 	registry.TalentRecords: {
 		"subject":  append(names(registry.EntityName, propEntityIDs), names(registry.GroupName, propGroupIDs)...),

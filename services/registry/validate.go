@@ -71,6 +71,10 @@ func (m *Membership) Validate(prefix string) error {
 	if !m.Role.Valid() {
 		v.Add(prefix+"role", "is required: one of MEMBERSHIP_ROLE_LEAD, MEMBERSHIP_ROLE_MEMBER")
 	}
+	// Stores keep times as int64 nanoseconds (years 1678-2262).
+	if !m.JoinTime.IsZero() && (m.JoinTime.Year() < 1900 || m.JoinTime.Year() > 2200) {
+		v.Add(prefix+"join_time", "must be in the years 1900-2200, got %s", m.JoinTime.UTC().Format(time.RFC3339))
+	}
 	return v.Err()
 }
 

@@ -1280,3 +1280,34 @@ func TestGRPC_Import(t *testing.T) {
 		t.Fatalf("entity counts %v", c)
 	}
 }
+
+// TestGRPC_MembershipJoinTime: a join time round-trips exactly, and one the
+// store cannot represent is refused rather than silently changed.
+func TestGRPC_MembershipJoinTime(t *testing.T) {
+	e := start(t, bolt.Options{}, grpcapi.Options{})
+	ctx := testCtx(t)
+	c := e.client
+	e.createEntity(t, "x", pbEntity("x"))
+	if _, err := c.CreateGroup(ctx, &registryv1.CreateGroupRequest{GroupId: "g", Group: &registryv1.Group{DisplayName: "G", Kind: registryv1.GroupKind_GROUP_KIND_ALLIANCE}}); err != nil {
+		t.Fatal(err)
+	}
+	create := func(jt time.Time) error {
+		_, err := c.CreateMembership(ctx, &registryv1.CreateMembershipRequest{Parent: "groups/g", Membership: &registryv1.Membership{
+			Entity: "entities/x", Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER, JoinTime: timestamppb.New(jt)}})
+		return err
+	}
+	for _, jt := range []time.Time{time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC)} {
+		wantStatus(t, create(jt), codes.InvalidArgument, registry.ReasonInvalidField, "membership.join_time")
+	}
+	jt := time.Date(2024, 6, 14, 9, 30, 15, 123456789, time.UTC)
+	if err := create(jt); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.GetMembership(ctx, &registryv1.GetMembershipRequest{Name: "groups/g/memberships/x"})
+	if err != nil || !got.GetMembership().GetJoinTime().AsTime().Equal(jt) {
+		t.Fatalf("join time read back as %v (%v), want %v", got.GetMembership().GetJoinTime().AsTime(), err, jt)
+	}
+	_, err = c.UpdateMembership(ctx, &registryv1.UpdateMembershipRequest{Membership: &registryv1.Membership{
+		Name: "groups/g/memberships/x", JoinTime: timestamppb.New(time.Date(2500, 1, 1, 0, 0, 0, 0, time.UTC))}})
+	wantStatus(t, err, codes.InvalidArgument, registry.ReasonInvalidField, "membership.join_time")
+}

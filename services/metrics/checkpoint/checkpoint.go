@@ -76,16 +76,32 @@ func Open(path string, opts Options) (*Store, error) {
 			return err
 		}
 		if meta.Get(keyFormat) == nil {
-			if err := meta.Put(keyFormat, []byte(formatV1)); err != nil {
+			if err := meta.Put(keyFormat, []byte(formatV2)); err != nil {
 				return err
 			}
 		}
-		for _, name := range sectionBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+		gen := generation(tx)
+		if gen == 0 {
+			gen = 1
+			if err := meta.Put(keyGeneration, binary.BigEndian.AppendUint64(nil, gen)); err != nil {
 				return err
 			}
 		}
-		return nil
+		// Drop what a full save interrupted by a crash left behind.
+		var stale [][]byte
+		_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			if bytes.HasPrefix(name, []byte(statePrefix)) && !bytes.Equal(name, stateBucket(gen)) {
+				stale = append(stale, bytes.Clone(name))
+			}
+			return nil
+		})
+		for _, name := range stale {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		_, err = createState(tx, gen)
+		return err
 	})
 	if err != nil {
 		_ = db.Close()
@@ -112,9 +128,9 @@ func inspect(path string, timeout time.Duration) error {
 			}
 			return fmt.Errorf("checkpoint %s: %w: a bbolt file of another program", path, ErrForeign)
 		}
-		if f := meta.Get(keyFormat); !bytes.Equal(f, []byte(formatV1)) {
+		if f := meta.Get(keyFormat); !bytes.Equal(f, []byte(formatV2)) {
 			return fmt.Errorf("checkpoint %s: %w: format %q, want %q (remove the file to rebuild it from a registry snapshot)",
-				path, ErrForeign, f, formatV1)
+				path, ErrForeign, f, formatV2)
 		}
 		return nil
 	})
@@ -148,64 +164,157 @@ func (s *Store) Close() error { return s.db.Close() }
 // Path returns the file's path.
 func (s *Store) Path() string { return s.db.Path() }
 
-// Save writes d in one transaction: with d.Full the state is replaced,
-// else d's deletions then its puts are applied; the revision moves to
-// d.Revision in the same transaction.
+// Save writes d: with d.Full the state is replaced, else d's deletions
+// then its puts are applied; either way the revision moves to d.Revision
+// atomically with the state. It may reorder d.Put.
 func (s *Store) Save(d projection.Delta) error {
-	puts := slices.Clone(d.Put)
 	// Sorted keys fill bbolt pages in order instead of splitting them.
-	slices.SortFunc(puts, func(a, b projection.Record) int {
+	slices.SortFunc(d.Put, func(a, b projection.Record) int {
 		return cmp.Or(cmp.Compare(a.Section, b.Section), cmp.Compare(a.Key, b.Key))
 	})
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		buckets := map[projection.Section]*bolt.Bucket{}
-		for sec, name := range sectionBuckets {
-			if d.Full {
-				if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+	var err error
+	if d.Full {
+		err = s.saveFull(d)
+	} else {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			buckets, err := openState(tx, generation(tx))
+			if err != nil {
+				return err
+			}
+			for _, r := range d.Delete {
+				if err := buckets.get(r.Section).Delete([]byte(r.Key)); err != nil {
 					return err
 				}
 			}
-			b, err := tx.CreateBucketIfNotExists(name)
-			if err != nil {
+			if err := buckets.put(d.Put); err != nil {
 				return err
 			}
-			if d.Full {
-				b.FillPercent = 0.9 // written once in key order
-			}
-			buckets[sec] = b
-		}
-		bucket := func(sec projection.Section) (*bolt.Bucket, error) {
-			if b := buckets[sec]; b != nil {
-				return b, nil
-			}
-			return nil, fmt.Errorf("unknown section %d", sec)
-		}
-		for _, r := range d.Delete {
-			b, err := bucket(r.Section)
-			if err != nil {
-				return err
-			}
-			if err := b.Delete([]byte(r.Key)); err != nil {
-				return err
-			}
-		}
-		for _, r := range puts {
-			b, err := bucket(r.Section)
-			if err != nil {
-				return err
-			}
-			if err := b.Put([]byte(r.Key), r.Value); err != nil {
-				return fmt.Errorf("put %q: %w", r.Key, err)
-			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		if err := meta.Put(keyRevision, binary.BigEndian.AppendUint64(nil, uint64(d.Revision))); err != nil {
-			return err
-		}
-		return meta.Put(keySavedAt, []byte(s.now().UTC().Format(time.RFC3339Nano)))
-	})
+			return s.setRevision(tx, d.Revision, 0)
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: save revision %d: %w", s.db.Path(), d.Revision, err)
+	}
+	return nil
+}
+
+// saveFull writes d into a new generation, fullSaveChunk records per
+// transaction, and switches to it in the last one.
+func (s *Store) saveFull(d projection.Delta) error {
+	var next uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		next = generation(tx) + 1
+		if err := tx.DeleteBucket(stateBucket(next)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+			return err
+		}
+		_, err := createState(tx, next)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	puts := d.Put
+	for {
+		chunk := puts[:min(len(puts), fullSaveChunk)]
+		puts = puts[len(chunk):]
+		last := len(puts) == 0
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			buckets, err := openState(tx, next)
+			if err != nil {
+				return err
+			}
+			for _, b := range buckets {
+				b.FillPercent = 0.9 // written once, in key order
+			}
+			if err := buckets.put(chunk); err != nil {
+				return err
+			}
+			if !last {
+				return nil
+			}
+			old := generation(tx)
+			if err := s.setRevision(tx, d.Revision, next); err != nil {
+				return err
+			}
+			return tx.DeleteBucket(stateBucket(old))
+		})
+		if err != nil || last {
+			return err
+		}
+	}
+}
+
+// setRevision records the revision (and, when gen > 0, the generation).
+func (s *Store) setRevision(tx *bolt.Tx, revision int64, gen uint64) error {
+	meta := tx.Bucket(bucketMeta)
+	if gen > 0 {
+		if err := meta.Put(keyGeneration, binary.BigEndian.AppendUint64(nil, gen)); err != nil {
+			return err
+		}
+	}
+	if err := meta.Put(keyRevision, binary.BigEndian.AppendUint64(nil, uint64(revision))); err != nil {
+		return err
+	}
+	return meta.Put(keySavedAt, []byte(s.now().UTC().Format(time.RFC3339Nano)))
+}
+
+// generation returns the current state generation, 0 when none.
+func generation(tx *bolt.Tx) uint64 {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return 0
+	}
+	if v := meta.Get(keyGeneration); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+// stateBuckets are the section buckets of one generation.
+type stateBuckets map[projection.Section]*bolt.Bucket
+
+func createState(tx *bolt.Tx, gen uint64) (stateBuckets, error) {
+	root, err := tx.CreateBucketIfNotExists(stateBucket(gen))
+	if err != nil {
+		return nil, err
+	}
+	out := stateBuckets{}
+	for sec, name := range sectionBuckets {
+		if out[sec], err = root.CreateBucketIfNotExists(name); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func openState(tx *bolt.Tx, gen uint64) (stateBuckets, error) {
+	root := tx.Bucket(stateBucket(gen))
+	if root == nil {
+		return nil, fmt.Errorf("%w: state generation %d missing", ErrForeign, gen)
+	}
+	out := stateBuckets{}
+	for sec, name := range sectionBuckets {
+		if out[sec] = root.Bucket(name); out[sec] == nil {
+			return nil, fmt.Errorf("%w: state generation %d lacks %s", ErrForeign, gen, name)
+		}
+	}
+	return out, nil
+}
+
+// get returns the bucket of sec; an unknown section is a programming error
+// in the projection package.
+func (b stateBuckets) get(sec projection.Section) *bolt.Bucket {
+	if bk := b[sec]; bk != nil {
+		return bk
+	}
+	panic(fmt.Sprintf("checkpoint: unknown section %d", sec))
+}
+
+func (b stateBuckets) put(records []projection.Record) error {
+	for _, r := range records {
+		if err := b.get(r.Section).Put([]byte(r.Key), r.Value); err != nil {
+			return fmt.Errorf("put %q: %w", r.Key, err)
+		}
 	}
 	return nil
 }
@@ -222,12 +331,12 @@ func (s *Store) Load() (p *projection.Projection, ok bool, err error) {
 			return fmt.Errorf("%w: meta/revision is %d bytes", ErrForeign, len(v))
 		}
 		revision := int64(binary.BigEndian.Uint64(v))
+		buckets, err := openState(tx, generation(tx))
+		if err != nil {
+			return err
+		}
 		p, err = projection.Restore(revision, func(add func(projection.Record) error) error {
-			for sec, name := range sectionBuckets {
-				b := tx.Bucket(name)
-				if b == nil {
-					continue
-				}
+			for sec, b := range buckets {
 				err := b.ForEach(func(k, v []byte) error {
 					return add(projection.Record{Section: sec, Key: string(k), Value: v})
 				})

@@ -3,6 +3,7 @@ package checkpoint_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -227,4 +228,88 @@ func write(t *testing.T, path string, b []byte) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// big returns a projection of n entities, each in a group, loaded in bulk.
+func big(n int) *projection.Projection {
+	l := projection.NewLoader()
+	l.Add(feedmodel.Group("g", registryv1.GroupKind_GROUP_KIND_ALLIANCE, "aerospace"))
+	for i := range n {
+		id := fmt.Sprintf("e%06d", i)
+		l.Add(feedmodel.Entity(id, registryv1.EntityKind_ENTITY_KIND_ENTERPRISE, "Binhai", nil, false, false))
+		l.Add(feedmodel.Membership("g", id, registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER))
+	}
+	return l.Finish(int64(2*n + 1))
+}
+
+// TestStore_FullSave_Chunked: a full save larger than one transaction's
+// share loads back whole, and a second full save replaces the first.
+func TestStore_FullSave_Chunked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "metrics.db")
+	s := openStore(t, path)
+	for _, n := range []int{45000, 30000} {
+		p := big(n)
+		if err := s.Save(p.Delta()); err != nil {
+			t.Fatal(err)
+		}
+		got, ok, err := s.Load()
+		if err != nil || !ok {
+			t.Fatalf("Load: %v %v", ok, err)
+		}
+		same(t, got, p)
+	}
+}
+
+// TestOpen_DropsInterruptedFullSave: a generation left half-written by a
+// crash is dropped on open; the previous checkpoint is intact.
+func TestOpen_DropsInterruptedFullSave(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "metrics.db")
+	_, p := example(t)
+	s, err := checkpoint.Open(path, checkpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(p.Delta()); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := append([]byte("state."), 0, 0, 0, 0, 0, 0, 0, 99)
+	_ = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket(stale)
+		if err != nil {
+			return err
+		}
+		_, err = b.CreateBucket([]byte("entities"))
+		return err
+	})
+	_ = db.Close()
+
+	s, err = checkpoint.Open(path, checkpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.Load()
+	if err != nil || !ok {
+		t.Fatalf("Load: %v %v", ok, err)
+	}
+	same(t, got, p)
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(stale) != nil {
+			t.Error("the interrupted generation is still there")
+		}
+		return nil
+	})
 }

@@ -1,23 +1,35 @@
 package checkpoint
 
-import "talentreg/services/metrics/projection"
+import (
+	"encoding/binary"
+
+	"talentreg/services/metrics/projection"
+)
 
 // The whole file layout, in one place.
 //
-//	meta/format    formatV1: marks the file as a metrics checkpoint
-//	meta/revision  8-byte big-endian registry revision the state reflects
-//	meta/savedAt   RFC 3339 time of the last save, for operators
-//	entities/{id}  one projection record per entity slot
-//	groups/{id}    one projection record per group slot
-//	tables/{name}  the projection's small tables
+//	meta/format        formatV2: marks the file as a metrics checkpoint
+//	meta/revision      8-byte big-endian registry revision the state reflects
+//	meta/generation    8-byte big-endian number of the current state bucket
+//	meta/savedAt       RFC 3339 time of the last save, for operators
+//	state.{gen}/entities/{id}  one projection record per entity slot
+//	state.{gen}/groups/{id}    one projection record per group slot
+//	state.{gen}/tables/{name}  the projection's small tables
 //
-// The state buckets and meta/revision change in one transaction, so the
-// file always holds the projection at exactly its revision.
+// An incremental save changes the current state bucket and meta/revision in
+// one transaction. A full save writes a new state bucket over several
+// bounded transactions, invisible until one last transaction switches
+// meta/generation and meta/revision together and drops the old bucket: the
+// file always holds the projection at exactly its revision, and no
+// transaction has to hold a million keys in memory.
 var (
-	bucketMeta  = []byte("meta")
-	keyFormat   = []byte("format")
-	keyRevision = []byte("revision")
-	keySavedAt  = []byte("savedAt")
+	bucketMeta    = []byte("meta")
+	keyFormat     = []byte("format")
+	keyRevision   = []byte("revision")
+	keyGeneration = []byte("generation")
+	keySavedAt    = []byte("savedAt")
+
+	statePrefix = "state."
 
 	sectionBuckets = map[projection.Section][]byte{
 		projection.SectionEntities: []byte("entities"),
@@ -26,7 +38,16 @@ var (
 	}
 )
 
-// formatV1 is the value of meta/format. A change to the record layout of
-// the projection package needs a new format: an old file is then refused
-// (and the service re-bootstraps from a snapshot once it is removed).
-const formatV1 = "talentreg.metrics.checkpoint.v1"
+// stateBucket returns the name of the state bucket of generation gen.
+func stateBucket(gen uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(statePrefix), gen)
+}
+
+// formatV2 is the value of meta/format. A change to the layout, or to the
+// record layout of the projection package, needs a new format: an old file
+// is then refused (remove it and the service rebuilds it from a registry
+// snapshot).
+const formatV2 = "talentreg.metrics.checkpoint.v2"
+
+// fullSaveChunk bounds the records one transaction of a full save writes.
+const fullSaveChunk = 20000

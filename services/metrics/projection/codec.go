@@ -281,10 +281,7 @@ func (p *Projection) restoreRecord(r Record) error {
 			if d.err != nil {
 				break
 			}
-			gs := p.groupSlot(gid)
-			if memberIndex(p.entities.at(slot), gs) < 0 {
-				p.link(gs, slot)
-			}
+			p.pending = append(p.pending, memberRef{group: p.lookupGroup(gid), pos: slot})
 		}
 	case SectionGroups:
 		slot := p.groupSlot(r.Key)

@@ -128,6 +128,7 @@ func (p *Projection) contribGroup(g *group, sign int64) {
 // recompute sets every contribution-based counter from the state: the end
 // of a bulk load.
 func (p *Projection) recompute() {
+	p.linkPending()
 	p.bulk = false
 	p.growRows()
 	p.sum = counters{}

@@ -159,6 +159,9 @@ type Projection struct {
 	fieldMark []uint8
 	touched   []int32
 	lastGroup int32 // lookupGroup's cache, -1 when empty
+	// pending holds the memberships of a bulk load as (group, entity slot)
+	// pairs, linked at once by recompute.
+	pending []memberRef
 
 	// Checkpoint bookkeeping: slots changed and ids freed since the last
 	// Delta, or everything when full.
@@ -361,6 +364,10 @@ func (p *Projection) membership(m *registryv1.Membership, sign int64) {
 	}
 	if sign > 0 {
 		gs, es := p.lookupGroup(gid), p.entitySlot(eid)
+		if p.bulk {
+			p.pending = append(p.pending, memberRef{group: gs, pos: es})
+			return
+		}
 		e := p.entities.at(es)
 		if memberIndex(e, gs) >= 0 {
 			p.anomalies++
@@ -385,6 +392,48 @@ func (p *Projection) membership(m *registryv1.Membership, sign int64) {
 	p.markEntity(es)
 	p.releaseEntity(es)
 	p.releaseGroup(gs)
+}
+
+// linkPending links the memberships of a bulk load. Counting them first
+// gives every entity's and group's list its exact size in one shared
+// backing array: millions of memberships cost two allocations, not
+// millions.
+func (p *Projection) linkPending() {
+	if len(p.pending) == 0 {
+		return
+	}
+	perEntity := make([]int32, p.entities.len())
+	perGroup := make([]int32, len(p.groups))
+	for _, m := range p.pending {
+		perEntity[m.pos]++
+		perGroup[m.group]++
+	}
+	refs := make([]memberRef, len(p.pending))
+	off := 0
+	for slot, n := range perEntity {
+		if n > 0 {
+			e := p.entities.at(int32(slot))
+			end := off + int(n) + len(e.groups)
+			e.groups = append(refs[off:off:end], e.groups...)
+			off = end
+		}
+	}
+	members := make([]int32, len(p.pending))
+	off = 0
+	for slot, n := range perGroup {
+		if n > 0 {
+			g := &p.groups[slot]
+			end := off + int(n) + len(g.members)
+			g.members = append(members[off:off:end], g.members...)
+			off = end
+		}
+	}
+	for _, m := range p.pending {
+		if memberIndex(p.entities.at(m.pos), m.group) < 0 { // a duplicate links once
+			p.link(m.group, m.pos)
+		}
+	}
+	p.pending = nil
 }
 
 // link records a membership in both directions.

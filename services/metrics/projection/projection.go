@@ -224,7 +224,10 @@ func (p *Projection) Advance(revision int64) {
 	}
 }
 
-// applyImages withdraws the before image and adds the after image.
+// applyImages withdraws the before image and adds the after image. An
+// entity or group is withdrawn with the attributes the projection holds —
+// exactly what was added — so a before image is only needed for the
+// resources it does not keep (memberships' pairs, records' figures).
 func (p *Projection) applyImages(before, after *registryv1.Resource) {
 	switch {
 	case before.GetEntity() != nil || after.GetEntity() != nil:

@@ -854,11 +854,16 @@ func TestGRPC_Filters(t *testing.T) {
 	}
 }
 
-// watcher collects the revisions a WatchChanges stream delivers.
+// watcher collects what a WatchChanges stream delivers, in order: each
+// change's revision, and each progress message's revision.
 type watcher struct {
-	revs     chan int64
-	progress chan int64
-	errc     chan error
+	msgs chan watchMsg
+	errc chan error
+}
+
+type watchMsg struct {
+	rev      int64
+	progress bool
 }
 
 func watch(t *testing.T, ctx context.Context, c registryv1.RegistryServiceClient, from int64) *watcher {
@@ -867,7 +872,7 @@ func watch(t *testing.T, ctx context.Context, c registryv1.RegistryServiceClient
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &watcher{revs: make(chan int64, 100000), progress: make(chan int64, 100000), errc: make(chan error, 1)}
+	w := &watcher{msgs: make(chan watchMsg, 100000), errc: make(chan error, 1)}
 	go func() {
 		for {
 			msg, err := stream.Recv()
@@ -876,7 +881,7 @@ func watch(t *testing.T, ctx context.Context, c registryv1.RegistryServiceClient
 				return
 			}
 			if len(msg.GetChanges()) == 0 {
-				w.progress <- msg.GetRevision()
+				w.msgs <- watchMsg{rev: msg.GetRevision(), progress: true}
 				continue
 			}
 			if last := msg.GetChanges()[len(msg.GetChanges())-1].GetRevision(); msg.GetRevision() != last {
@@ -884,29 +889,49 @@ func watch(t *testing.T, ctx context.Context, c registryv1.RegistryServiceClient
 				return
 			}
 			for _, ch := range msg.GetChanges() {
-				w.revs <- ch.GetRevision()
+				w.msgs <- watchMsg{rev: ch.GetRevision()}
 			}
 		}
 	}()
 	return w
 }
 
-// until receives revisions until last, failing on a gap, a repeat or the
-// deadline.
+// next returns the next message, failing on a stream error or after 10 s.
+func (w *watcher) next(t *testing.T) watchMsg {
+	t.Helper()
+	select {
+	case m := <-w.msgs:
+		return m
+	case err := <-w.errc:
+		t.Fatalf("watch ended: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("watch: nothing within 10 s")
+	}
+	return watchMsg{}
+}
+
+// until receives revisions first..last, failing on a gap or a repeat. A
+// progress message in between must report the last revision delivered.
 func (w *watcher) until(t *testing.T, first, last int64) {
 	t.Helper()
-	deadline := time.After(30 * time.Second)
-	for want := first; want <= last; want++ {
-		select {
-		case got := <-w.revs:
-			if got != want {
-				t.Fatalf("watch delivered revision %d, want %d", got, want)
-			}
-		case err := <-w.errc:
-			t.Fatalf("watch ended at revision %d: %v", want, err)
-		case <-deadline:
-			t.Fatalf("watch: no revision %d within 30 s", want)
+	for want := first; want <= last; {
+		switch m := w.next(t); {
+		case m.progress && m.rev != want-1:
+			t.Fatalf("progress at revision %d after revision %d was delivered", m.rev, want-1)
+		case m.progress:
+		case m.rev != want:
+			t.Fatalf("watch delivered revision %d, want %d", m.rev, want)
+		default:
+			want++
 		}
+	}
+}
+
+// progress requires the next message to be a progress message at rev.
+func (w *watcher) progress(t *testing.T, rev int64) {
+	t.Helper()
+	if m := w.next(t); !m.progress || m.rev != rev {
+		t.Fatalf("got %+v, want progress at revision %d", m, rev)
 	}
 }
 
@@ -975,38 +1000,23 @@ func TestGRPC_WatchProgressAndFuture(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		e.createEntity(t, fmt.Sprintf("e%d", i), pbEntity("e"))
 	}
-	progress := func(t *testing.T, w *watcher, want int64) {
-		t.Helper()
-		select {
-		case rev := <-w.progress:
-			if rev != want {
-				t.Fatalf("progress at revision %d, want %d", rev, want)
-			}
-		case rev := <-w.revs:
-			t.Fatalf("change %d on a quiet stream", rev)
-		case err := <-w.errc:
-			t.Fatal(err)
-		case <-time.After(10 * time.Second):
-			t.Fatal("no progress message within 10 s")
-		}
-	}
 	t.Run("replay then progress", func(t *testing.T) {
 		w := watch(t, ctx, e.client, 1)
 		w.until(t, 1, 3)
-		progress(t, w, 3)
-		progress(t, w, 3)
+		w.progress(t, 3)
+		w.progress(t, 3)
 	})
 	t.Run("start 0 gets only future changes", func(t *testing.T) {
 		w := watch(t, ctx, e.client, 0)
-		progress(t, w, 3) // the stream is live and positioned after revision 3
+		w.progress(t, 3) // the stream is live and positioned after revision 3
 		e.createEntity(t, "future", pbEntity("future"))
 		w.until(t, 4, 4)
-		progress(t, w, 4)
+		w.progress(t, 4)
 	})
 	t.Run("start at head+1 waits", func(t *testing.T) {
 		head := e.store.Revision()
 		w := watch(t, ctx, e.client, head+1)
-		progress(t, w, head)
+		w.progress(t, head)
 		e.createEntity(t, "next", pbEntity("next"))
 		w.until(t, head+1, head+1)
 	})

@@ -14,7 +14,9 @@
 //     down;
 //   - round-robin over metrics replicas with client-side health checking and
 //     a retry of UNAVAILABLE reads, so losing one replica fails no request;
-//   - /healthz, /readyz, /metrics and /openapi.json.
+//   - /healthz, /readyz, /metrics and /openapi.json;
+//   - a fast path for GET /v1/entities/{id}, the hottest route, that calls
+//     the registry directly and answers exactly as the generated handler.
 //
 // The command in cmd/gateway wires it to flags and signals.
 package gateway

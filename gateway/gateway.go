@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -44,6 +45,9 @@ type Gateway struct {
 	// a graceful shutdown until its timeout.
 	shutdown       context.Context
 	cancelShutdown context.CancelFunc
+
+	lastErrLog   atomic.Int64 // unix second of the last 5xx log line
+	errsUnlogged atomic.Int64
 }
 
 // New builds a gateway for cfg, registering its Prometheus series on reg
@@ -138,6 +142,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.stats.observe(st.rec.route, code, start)
 		g.stats.inFlight.Dec()
+		if code >= 500 {
+			g.logServerError(r, st.rec.route, code)
+		}
 		st.rec = recorder{}
 		st.body = limitedBody{}
 		statePool.Put(st)
@@ -181,6 +188,20 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(ctx)
 	}
 	g.mux.ServeHTTP(rw, r)
+}
+
+// logServerError logs a 5xx answer, at most one line a second (a backend
+// that is down would otherwise log every request), with the number of
+// 5xx answers not logged since the previous line.
+func (g *Gateway) logServerError(r *http.Request, route string, code int) {
+	now := time.Now().Unix()
+	last := g.lastErrLog.Load()
+	if now == last || !g.lastErrLog.CompareAndSwap(last, now) {
+		g.errsUnlogged.Add(1)
+		return
+	}
+	g.log.Warn("request failed", "status", code, "method", r.Method, "path", r.URL.Path, "rpc", route,
+		"request_id", r.Header.Get(HeaderRequestID), "unlogged_since_last", g.errsUnlogged.Swap(0))
 }
 
 // serveFixed runs an operational route, which answers GET and HEAD only.

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	"talentreg/bench/dataset"
@@ -196,31 +195,31 @@ func readKeys(n int) []int {
 // grpcCase runs a closed-loop unary case against addr: method with reqs in
 // rotation, after check has validated one response.
 func (e *env) grpcCase(ctx context.Context, name string, round int, addr string, pids []int, profile []string, method string, reqs [][]byte, check func([]byte) error) (report.Figures, error) {
-	conns, err := e.dialN(addr)
+	resp, err := preflight(ctx, addr, method, reqs[0])
+	if err == nil {
+		err = check(resp)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pre-flight: %w", err)
+	}
+	pool, err := e.newUnaryPool(addr, method, "")
 	if err != nil {
 		return nil, err
 	}
-	defer closeAll(conns)
-	var resp rawgrpc.Frame
-	if err := rawgrpc.Invoke(ctx, conns[0], method, reqs[0], &resp); err != nil {
-		return nil, fmt.Errorf("pre-flight: %w", err)
-	}
-	if err := check(resp.B); err != nil {
-		return nil, fmt.Errorf("pre-flight: %w", err)
-	}
+	defer pool.Close()
 	return e.loadFigures(ctx, name, round, pids, profile, 0, func(id int) (load.Op, error) {
-		cc := conns[id%len(conns)]
+		call := pool.worker(id)
 		j := id * len(reqs) / e.cfg.Concurrency
-		var resp rawgrpc.Frame
 		return func(ctx context.Context) (time.Duration, error) {
 			req := reqs[j]
 			if j++; j == len(reqs) {
 				j = 0
 			}
-			if err := rawgrpc.Invoke(ctx, cc, method, req, &resp); err != nil {
+			resp, _, err := call(ctx, req)
+			if err != nil {
 				return 0, err
 			}
-			if len(resp.B) == 0 && method != methodCreateEntity {
+			if len(resp) == 0 {
 				return 0, errors.New("empty response")
 			}
 			return 0, nil
@@ -266,11 +265,6 @@ func (e *env) httpCase(ctx context.Context, name string, round int, addr string,
 // next_page_token and starts over at the end.
 func (e *env) listCase(ctx context.Context, round int) (report.Figures, error) {
 	const name = "grpc-list/talentreg"
-	conns, err := e.dialN(e.tr.registryAddr)
-	if err != nil {
-		return nil, err
-	}
-	defer closeAll(conns)
 	listReq := func(filter string, token []byte) []byte {
 		b := rawgrpc.AppendVarint(nil, 1, 50)
 		if len(token) > 0 {
@@ -279,32 +273,37 @@ func (e *env) listCase(ctx context.Context, round int) (report.Figures, error) {
 		return rawgrpc.AppendString(b, 3, filter)
 	}
 	for _, f := range dataset.Filters {
-		var resp rawgrpc.Frame
-		if err := rawgrpc.Invoke(ctx, conns[0], methodListEntities, listReq(f, nil), &resp); err != nil {
+		resp, err := preflight(ctx, e.tr.registryAddr, methodListEntities, listReq(f, nil))
+		if err != nil {
 			return nil, fmt.Errorf("pre-flight %q: %w", f, err)
 		}
 		var lr registryv1.ListEntitiesResponse
-		if err := proto.Unmarshal(resp.B, &lr); err != nil {
+		if err := proto.Unmarshal(resp, &lr); err != nil {
 			return nil, err
 		}
 		if len(lr.GetEntities()) != 50 || lr.GetNextPageToken() == "" {
 			return nil, fmt.Errorf("pre-flight %q: %d entities, next page token %q; want a full page and more", f, len(lr.GetEntities()), lr.GetNextPageToken())
 		}
 	}
+	pool, err := e.newUnaryPool(e.tr.registryAddr, methodListEntities, "")
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
 	return e.loadFigures(ctx, name, round, []int{e.tr.registry.PID}, []string{"registry"}, 0, func(id int) (load.Op, error) {
-		cc := conns[id%len(conns)]
+		call := pool.worker(id)
 		filter := dataset.Filters[id%len(dataset.Filters)]
 		var token []byte
-		var resp rawgrpc.Frame
 		return func(ctx context.Context) (time.Duration, error) {
-			if err := rawgrpc.Invoke(ctx, cc, methodListEntities, listReq(filter, token), &resp); err != nil {
-				return 0, err
-			}
-			tok, n, err := rawgrpc.BytesField(resp.B, 2)
+			resp, _, err := call(ctx, listReq(filter, token))
 			if err != nil {
 				return 0, err
 			}
-			if _, entities, _ := rawgrpc.BytesField(resp.B, 1); entities == 0 && len(token) == 0 {
+			tok, n, err := rawgrpc.BytesField(resp, 2)
+			if err != nil {
+				return 0, err
+			}
+			if _, entities, _ := rawgrpc.BytesField(resp, 1); entities == 0 && len(token) == 0 {
 				return 0, errors.New("first page empty")
 			}
 			if n == 0 {
@@ -338,25 +337,25 @@ func (e *env) createCase(ctx context.Context, round int) (report.Figures, error)
 		return nil, err
 	}
 	defer reg.Stop(10 * time.Second)
-	conns, err := e.dialN(addr)
-	if err != nil {
-		return nil, err
-	}
-	defer closeAll(conns)
 	i := e.nextWrite()
-	var resp rawgrpc.Frame
-	if err := rawgrpc.Invoke(ctx, conns[0], methodCreateEntity, createReq(i), &resp); err != nil {
+	resp, err := preflight(ctx, addr, methodCreateEntity, createReq(i))
+	if err != nil {
 		return nil, fmt.Errorf("pre-flight: %w", err)
 	}
 	var got registryv1.CreateEntityResponse
-	if err := proto.Unmarshal(resp.B, &got); err != nil || got.GetEntity().GetName() != dataset.EntityName(i) {
+	if err := proto.Unmarshal(resp, &got); err != nil || got.GetEntity().GetName() != dataset.EntityName(i) {
 		return nil, fmt.Errorf("pre-flight: created %q (%v), want %s", got.GetEntity().GetName(), err, dataset.EntityName(i))
 	}
+	pool, err := e.newUnaryPool(addr, methodCreateEntity, "")
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
 	return e.loadFigures(ctx, name, round, []int{reg.PID}, []string{"registry-create"}, 0, func(id int) (load.Op, error) {
-		cc := conns[id%len(conns)]
-		var resp rawgrpc.Frame
+		call := pool.worker(id)
 		return func(ctx context.Context) (time.Duration, error) {
-			return 0, rawgrpc.Invoke(ctx, cc, methodCreateEntity, createReq(e.nextWrite()), &resp)
+			_, _, err := call(ctx, createReq(e.nextWrite()))
+			return 0, err
 		}, nil
 	})
 }
@@ -371,21 +370,20 @@ func (e *env) putCase(ctx context.Context, round int) (report.Figures, error) {
 		return nil, err
 	}
 	defer s.Proc.Stop(10 * time.Second)
-	conns, err := e.dialN(s.Addr)
+	put := func(i int) []byte { return etcd.PutRequest(dataset.EntityName(i), dataset.EntityBytes(i)) }
+	if _, err := preflight(ctx, s.Addr, etcd.MethodPut, put(e.nextWrite())); err != nil {
+		return nil, fmt.Errorf("pre-flight: %w", err)
+	}
+	pool, err := e.newUnaryPool(s.Addr, etcd.MethodPut, "")
 	if err != nil {
 		return nil, err
 	}
-	defer closeAll(conns)
-	put := func(i int) []byte { return etcd.PutRequest(dataset.EntityName(i), dataset.EntityBytes(i)) }
-	var resp rawgrpc.Frame
-	if err := rawgrpc.Invoke(ctx, conns[0], etcd.MethodPut, put(e.nextWrite()), &resp); err != nil {
-		return nil, fmt.Errorf("pre-flight: %w", err)
-	}
+	defer pool.Close()
 	return e.loadFigures(ctx, name, round, []int{s.Proc.PID}, nil, 0, func(id int) (load.Op, error) {
-		cc := conns[id%len(conns)]
-		var resp rawgrpc.Frame
+		call := pool.worker(id)
 		return func(ctx context.Context) (time.Duration, error) {
-			return 0, rawgrpc.Invoke(ctx, cc, etcd.MethodPut, put(e.nextWrite()), &resp)
+			_, _, err := call(ctx, put(e.nextWrite()))
+			return 0, err
 		}, nil
 	})
 }
@@ -407,39 +405,37 @@ func (e *env) lagCase(ctx context.Context, round int) (report.Figures, error) {
 		return nil, err
 	}
 	defer met.Stop(10 * time.Second)
-	rconns, err := e.dialN(raddr)
+	creates, err := e.newUnaryPool(raddr, methodCreateEntity, "x-revision")
 	if err != nil {
 		return nil, err
 	}
-	defer closeAll(rconns)
-	mconns, err := e.dialN(maddr)
+	defer creates.Close()
+	summaries, err := e.newUnaryPool(maddr, methodGetSummary, "")
 	if err != nil {
 		return nil, err
 	}
-	defer closeAll(mconns)
+	defer summaries.Close()
 	newOp := func(id int) (load.Op, error) {
-		rc, mc := rconns[id%len(rconns)], mconns[id%len(mconns)]
-		var resp rawgrpc.Frame
-		var md metadata.MD
+		create, summary := creates.worker(id), summaries.worker(id)
 		return func(ctx context.Context) (time.Duration, error) {
-			md = nil
-			if err := rawgrpc.Invoke(ctx, rc, methodCreateEntity, createReq(e.nextWrite()), &resp, grpc.Header(&md)); err != nil {
+			_, h, err := create(ctx, createReq(e.nextWrite()))
+			if err != nil {
 				return 0, err
 			}
-			v := md.Get("x-revision")
-			if len(v) == 0 {
+			if h == "" {
 				return 0, errors.New("CreateEntity sent no x-revision header")
 			}
-			rev, err := strconv.ParseUint(v[0], 10, 64)
+			rev, err := strconv.ParseUint(h, 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("x-revision %q: %w", v[0], err)
+				return 0, fmt.Errorf("x-revision %q: %w", h, err)
 			}
 			acked := time.Now()
-			if err := rawgrpc.Invoke(ctx, mc, methodGetSummary, rawgrpc.AppendVarint(nil, 1, rev), &resp); err != nil {
+			resp, _, err := summary(ctx, rawgrpc.AppendVarint(nil, 1, rev))
+			if err != nil {
 				return 0, err
 			}
 			lag := time.Since(acked)
-			if got, err := rawgrpc.VarintField(resp.B, 1); err != nil || got < rev {
+			if got, err := rawgrpc.VarintField(resp, 1); err != nil || got < rev {
 				return 0, fmt.Errorf("summary at revision %d (%v), asked for %d", got, err, rev)
 			}
 			return lag, nil
@@ -596,6 +592,21 @@ func fetchProfile(ctx context.Context, addr string, warmup, d time.Duration, fil
 		return err
 	}
 	return f.Close()
+}
+
+// preflight makes one call through grpc-go, the reference client, so that
+// a case never measures a server that answers wrongly.
+func preflight(ctx context.Context, addr, method string, req []byte) ([]byte, error) {
+	cc, err := rawgrpc.Dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var resp rawgrpc.Frame
+	err = rawgrpc.Invoke(ctx, cc, method, req, &resp)
+	return resp.B, err
 }
 
 func (e *env) dialN(addr string) ([]*grpc.ClientConn, error) {

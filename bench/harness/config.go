@@ -40,6 +40,9 @@ type Config struct {
 	// GRPCConns is the number of client connections a gRPC case spreads its
 	// workers over.
 	GRPCConns int
+	// GRPCClient is the load generator's gRPC client: ClientH2 (light,
+	// the default) or ClientGRPCGo.
+	GRPCClient string
 	// Warmup precedes each measured window.
 	Warmup time.Duration
 	// Duration is each measured window.
@@ -79,6 +82,7 @@ func Defaults() Config {
 		Rounds:            3,
 		Concurrency:       50,
 		GRPCConns:         1,
+		GRPCClient:        ClientH2,
 		Warmup:            2 * time.Second,
 		Duration:          10 * time.Second,
 		Entities:          100_000,

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -51,6 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	only := fs.String("only", "", "run only the cases whose name matches this regexp")
 	timeout := fs.Duration("timeout", 2*time.Hour, "bound on the whole run")
 	strict := fs.Bool("strict", false, "exit 1 when a target fails")
+	cpuProfile := fs.String("cpuprofile", "", "write the harness's own CPU profile (the load generator) to this file")
 	fs.StringVar(&cfg.Command, "command", strings.Join(args, " "), "the command line recorded in the report")
 	fs.StringVar(&cfg.Root, "root", "", "repository root (default: the directory holding go.work above the working directory)")
 	fs.StringVar(&cfg.BinDir, "bin", "", "directory of the talentreg binaries (default: <root>/bin)")
@@ -61,6 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "rounds")
 	fs.IntVar(&cfg.Concurrency, "c", cfg.Concurrency, "closed-loop workers per load case")
 	fs.IntVar(&cfg.GRPCConns, "conns", cfg.GRPCConns, "gRPC connections per case")
+	fs.StringVar(&cfg.GRPCClient, "client", cfg.GRPCClient, "load generator's gRPC client: h2 (light, bench/h2grpc) or grpc-go")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "warm-up before each measured window")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured window per case")
 	fs.IntVar(&cfg.Entities, "entities", cfg.Entities, "entities of the read data set")
@@ -82,6 +85,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.Only = re
 	}
 	cfg.Log = stderr
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	rep, err := harness.Run(ctx, cfg)

@@ -37,9 +37,9 @@ type Gateway struct {
 	metrics  *grpc.ClientConn
 
 	registryClient registryv1.RegistryServiceClient
-	stats    *httpMetrics
-	ids      *idGen
-	promH    http.Handler
+	stats          *httpMetrics
+	ids            *idGen
+	promH          http.Handler
 
 	// shutdown ends server-streaming requests, which would otherwise hold
 	// a graceful shutdown until its timeout.

@@ -151,10 +151,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	rw := &st.rec
 
-	id := r.Header.Get(HeaderRequestID)
-	if !validRequestID(id) {
-		id = g.ids.next()
-		r.Header[HeaderRequestID] = []string{id}
+	if ids := r.Header[HeaderRequestID]; len(ids) != 1 || !validRequestID(ids[0]) {
+		r.Header[HeaderRequestID] = []string{g.ids.next()}
 	}
 	rw.Header()[HeaderRequestID] = r.Header[HeaderRequestID]
 

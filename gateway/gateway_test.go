@@ -125,6 +125,23 @@ func TestGateway_ForwardsAuthorizationAndRequestID(t *testing.T) {
 			t.Errorf("overlong request id echoed as %q", got)
 		}
 	})
+	t.Run("replaced when repeated", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", s.url+"/v1/entities/a", nil)
+		req.Header.Add("X-Request-Id", "one")
+		req.Header.Add("X-Request-Id", "two")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got := resp.Header.Values(gateway.HeaderRequestID)
+		if len(got) != 1 || got[0] == "one" || got[0] == "two" {
+			t.Errorf("echoed %q, want one generated id", got)
+		}
+		if md := s.registry.metadata().Get("x-request-id"); len(md) != 1 || md[0] != got[0] {
+			t.Errorf("backend saw %q", md)
+		}
+	})
 	t.Run("non-ASCII authorization is no 5xx", func(t *testing.T) {
 		r := do(t, "GET", s.url+"/v1/entities/a", nil, map[string]string{"Authorization": "Bearer \xe9t\xe9"})
 		if r.status >= 500 {

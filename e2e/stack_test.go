@@ -189,8 +189,23 @@ type stack struct {
 	gateway      *proc
 }
 
-// newStack starts a stack and waits until its gateway is ready.
+// newStack starts a stack and waits until its gateway is ready. Ports are
+// picked free and then handed to the processes, so another process may take
+// one in between: a start that fails on a taken address is retried on new
+// ports.
 func newStack(dir string, o stackOptions) (*stack, error) {
+	for attempt := 1; ; attempt++ {
+		s, err := tryStack(dir, o)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return s, err
+		}
+		for _, f := range []string{"registry.db", "metrics-1.db", "metrics-2.db"} {
+			_ = os.Remove(filepath.Join(dir, f))
+		}
+	}
+}
+
+func tryStack(dir string, o stackOptions) (*stack, error) {
 	if o.replicas == 0 {
 		o.replicas = 1
 	}

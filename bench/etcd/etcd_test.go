@@ -54,7 +54,7 @@ func TestServer_PutTxnRangeAndGateway(t *testing.T) {
 	hc := &load.HTTPConn{Addr: s.Addr}
 	defer hc.Close()
 	var body []byte
-	if _, err := hc.Do(load.NewRequest("POST", s.Addr, "/v3/kv/range", "application/json", GatewayRangeBody("entities/x")), &body); err != nil {
+	if err := hc.Do(load.NewRequest("POST", s.Addr, "/v3/kv/range", "application/json", GatewayRangeBody("entities/x")), &body); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(body), `"value":"aGVsbG8="`) {

@@ -232,7 +232,7 @@ func (e *env) grpcCase(ctx context.Context, name string, round int, addr string,
 func (e *env) httpCase(ctx context.Context, name string, round int, addr string, pids []int, profile []string, reqs [][]byte, check func([]byte) error) (report.Figures, error) {
 	pre := &load.HTTPConn{Addr: addr}
 	var body []byte
-	_, err := pre.Do(reqs[0], &body)
+	err := pre.Do(reqs[0], &body)
 	pre.Close()
 	if err == nil {
 		err = check(body)
@@ -255,8 +255,7 @@ func (e *env) httpCase(ctx context.Context, name string, round int, addr string,
 			if j++; j == len(reqs) {
 				j = 0
 			}
-			_, err := c.Do(req, nil)
-			return 0, err
+			return 0, c.Do(req, nil)
 		}, nil
 	})
 }

@@ -74,6 +74,27 @@ func TestRun_CountsErrors(t *testing.T) {
 	}
 }
 
+func TestHTTPConn_ClosesWhenTheServerSaysSo(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		w.Write([]byte("bye"))
+	})}
+	go srv.Serve(l)
+	defer srv.Close()
+	c := &HTTPConn{Addr: l.Addr().String()}
+	defer c.Close()
+	var body []byte
+	for range 2 {
+		if err := c.Do(NewRequest("GET", c.Addr, "/", "", nil), &body); err != nil || string(body) != "bye" {
+			t.Fatalf("%q, %v", body, err)
+		}
+	}
+}
+
 func TestHTTPConn_KeepAliveAndChunked(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -98,23 +119,25 @@ func TestHTTPConn_KeepAliveAndChunked(t *testing.T) {
 	go srv.Serve(l)
 	defer srv.Close()
 
-	c := &HTTPConn{Addr: l.Addr().String()}
+	c := &HTTPConn{Addr: l.Addr().String(), Want: "x-revision"}
 	defer c.Close()
 	req := NewRequest("GET", c.Addr, "/x", "", nil)
 	var body []byte
 	for range 3 {
-		h, err := c.Do(req, &body)
-		if err != nil {
+		if err := c.Do(req, &body); err != nil {
 			t.Fatal(err)
 		}
-		if len(body) != 10000 || h.Get("X-Revision") != "7" {
-			t.Fatalf("body %d bytes, X-Revision %q", len(body), h.Get("X-Revision"))
+		if len(body) != 10000 || body[9999] != 'x' || c.Header != "7" {
+			t.Fatalf("body %d bytes, X-Revision %q", len(body), c.Header)
 		}
 	}
-	if _, err := c.Do(NewRequest("GET", c.Addr, "/missing", "", nil), nil); err == nil || !strings.Contains(err.Error(), "404") {
+	if err := c.Do(NewRequest("GET", c.Addr, "/missing", "", nil), nil); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("missing: %v", err)
 	}
-	if _, err := c.Do(req, nil); err != nil {
+	if err := c.Do(NewRequest("GET", c.Addr, "/missing", "", nil), &body); err == nil || !strings.Contains(err.Error(), "no such thing") {
+		t.Fatalf("missing, with body: %v", err)
+	}
+	if err := c.Do(req, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := conns.Load(); n != 1 {

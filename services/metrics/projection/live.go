@@ -221,6 +221,9 @@ func (l *Live) WithFigures(ctx context.Context, revision int64, fn func(metrics.
 	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if l.p == nil {
+		return metrics.ErrNotLoaded
+	}
 	if l.p.revision != revision {
 		return fmt.Errorf("projection at %d, not %d: %w", l.p.revision, revision, ErrHoldPassed)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"talentreg/services/registry"
@@ -25,9 +26,12 @@ func (e *encoder) byte(v byte)      { e.b = append(e.b, v) }
 func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
 func (e *encoder) bytes(p []byte)   { e.uvarint(uint64(len(p))); e.b = append(e.b, p...) }
 
+// zeroTime marks an unset time; 0 is the Unix epoch, a valid time.
+const zeroTime = math.MinInt64
+
 func (e *encoder) time(t time.Time) {
 	if t.IsZero() {
-		e.varint(0)
+		e.varint(zeroTime)
 		return
 	}
 	e.varint(t.UnixNano())
@@ -105,7 +109,7 @@ func (d *decoder) str() string { return string(d.raw()) }
 
 func (d *decoder) time() time.Time {
 	ns := d.varint()
-	if ns == 0 {
+	if ns == zeroTime {
 		return time.Time{}
 	}
 	return time.Unix(0, ns).UTC()

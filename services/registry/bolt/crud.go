@@ -193,7 +193,7 @@ func (t *tx) checkRefs(before, after registry.Resource) error {
 		if owner := t.btx.Bucket(bucketCreditCodes).Get([]byte(x.CreditCode)); owner != nil && string(owner) != x.ID {
 			return &registry.Error{Code: registry.CodeAlreadyExists, Reason: registry.ReasonCreditCodeTaken,
 				Message:  fmt.Sprintf("entity.credit_code: %s is already used by entities/%s", x.CreditCode, owner),
-				Metadata: map[string]string{"resource": "entities/" + string(owner)}}
+				Metadata: map[string]string{"field": "entity.credit_code", "resource": "entities/" + string(owner)}}
 		}
 	case *registry.Membership:
 		if before != nil {

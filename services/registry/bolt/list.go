@@ -44,7 +44,9 @@ func (r *keyRange) seek(pk []byte) []byte {
 // primary-key order, after q.After. Intersections are a leapfrog join of
 // the sorted index ranges: each range seeks straight to the largest
 // candidate so far, so a page costs O(page × conditions × log n) seeks
-// however selective each condition is alone, and never a scan.
+// however selective each condition is alone, and never a scan. A sparse
+// bool's "= false" is an anti-join: candidates found in its true run are
+// skipped, one seek each.
 func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent []byte, q registry.ListQuery) ([]T, string, error) {
 	for _, c := range q.Conditions {
 		if sc.field(c.Field) == nil {
@@ -61,14 +63,21 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 	var next string
 	err := s.view(func(btx *bbolt.Tx) error {
 		primary := btx.Bucket(sc.primary)
-		var ranges []*keyRange
-		if parent != nil || len(q.Conditions) == 0 {
-			ranges = append(ranges, &keyRange{c: primary.Cursor(), prefix: parent})
-		}
+		// ranges must all hold a key; excluded ranges must not (the false
+		// side of a sparse bool).
+		var ranges, excluded []*keyRange
 		idx := btx.Bucket(sc.index)
 		for _, c := range q.Conditions {
 			f := sc.field(c.Field)
-			ranges = append(ranges, &keyRange{c: idx.Cursor(), prefix: indexPrefix(f, f.indexValue(c.Value)), index: true})
+			v := f.indexValue(c.Value)
+			if f.sparse && v == "0" {
+				excluded = append(excluded, &keyRange{c: idx.Cursor(), prefix: indexPrefix(f, "1"), index: true})
+				continue
+			}
+			ranges = append(ranges, &keyRange{c: idx.Cursor(), prefix: indexPrefix(f, v), index: true})
+		}
+		if parent != nil || len(ranges) == 0 {
+			ranges = append(ranges, &keyRange{c: primary.Cursor(), prefix: parent})
 		}
 		var target []byte
 		if q.After != "" {
@@ -88,7 +97,9 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 				agree = 1
 			}
 			if agree == len(ranges) {
-				keys = append(keys, append([]byte(nil), target...))
+				if !excludedBy(excluded, target) {
+					keys = append(keys, append([]byte(nil), target...))
+				}
 				target = append(target, sep)
 				agree = 0
 			}
@@ -115,4 +126,14 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 		return nil
 	})
 	return out, next, err
+}
+
+// excludedBy reports whether any excluded range holds pk.
+func excludedBy(excluded []*keyRange, pk []byte) bool {
+	for _, r := range excluded {
+		if bytes.Equal(r.seek(pk), pk) {
+			return true
+		}
+	}
+	return false
 }

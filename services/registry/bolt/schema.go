@@ -62,6 +62,11 @@ type field struct {
 	// query turns a filter value (API form: enum name, "true", full
 	// resource name) into the index form; nil means unchanged.
 	query func(v string) string
+	// sparse fields are bools that index only their true values: most
+	// entities are neither leading nor platforms, so indexing false would
+	// cost two writes per entity for nothing; "= false" is answered as
+	// "not in the true run" (see list).
+	sparse bool
 }
 
 // indexValue returns the index form of a filter value.
@@ -109,7 +114,7 @@ func boolValue(b bool) []string {
 	if b {
 		return one("1")
 	}
-	return one("0")
+	return nil
 }
 
 func boolQuery(v string) string {
@@ -135,11 +140,11 @@ var (
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Entity).ID) },
 		fields: []field{
 			{1, "kind", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Entity).Kind)) },
-				enumQuery(func(i int32) string { return registry.EntityKind(i).String() }, int32(registry.EntityKindOther))},
-			{2, "region", func(r registry.Resource) []string { return one(r.(*registry.Entity).Region) }, nil},
-			{3, "industries", func(r registry.Resource) []string { return r.(*registry.Entity).Industries }, nil},
-			{4, "leading_enterprise", func(r registry.Resource) []string { return boolValue(r.(*registry.Entity).LeadingEnterprise) }, boolQuery},
-			{5, "future_industry_platform", func(r registry.Resource) []string { return boolValue(r.(*registry.Entity).FutureIndustryPlatform) }, boolQuery},
+				enumQuery(func(i int32) string { return registry.EntityKind(i).String() }, int32(registry.EntityKindOther)), false},
+			{2, "region", func(r registry.Resource) []string { return one(r.(*registry.Entity).Region) }, nil, false},
+			{3, "industries", func(r registry.Resource) []string { return r.(*registry.Entity).Industries }, nil, false},
+			{4, "leading_enterprise", func(r registry.Resource) []string { return boolValue(r.(*registry.Entity).LeadingEnterprise) }, boolQuery, true},
+			{5, "future_industry_platform", func(r registry.Resource) []string { return boolValue(r.(*registry.Entity).FutureIndustryPlatform) }, boolQuery, true},
 		},
 	}
 	groupSchema = &schema{
@@ -147,8 +152,8 @@ var (
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Group).ID) },
 		fields: []field{
 			{1, "kind", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Group).Kind)) },
-				enumQuery(func(i int32) string { return registry.GroupKind(i).String() }, int32(registry.GroupKindAlliance))},
-			{2, "field", func(r registry.Resource) []string { return one(r.(*registry.Group).Field) }, nil},
+				enumQuery(func(i int32) string { return registry.GroupKind(i).String() }, int32(registry.GroupKindAlliance)), false},
+			{2, "field", func(r registry.Resource) []string { return one(r.(*registry.Group).Field) }, nil, false},
 		},
 	}
 	membershipSchema = &schema{
@@ -158,18 +163,18 @@ var (
 			return membershipKey(m.GroupID, m.EntityID)
 		},
 		fields: []field{
-			{1, "entity", func(r registry.Resource) []string { return one(r.(*registry.Membership).EntityID) }, entityRefQuery},
+			{1, "entity", func(r registry.Resource) []string { return one(r.(*registry.Membership).EntityID) }, entityRefQuery, false},
 		},
 	}
 	talentRecordSchema = &schema{
 		coll: registry.TalentRecords, primary: []byte("talentRecords"), index: []byte("talentRecords.idx"),
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.TalentRecord).ID) },
 		fields: []field{
-			{1, "subject", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Subject) }, nil},
+			{1, "subject", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Subject) }, nil, false},
 			{2, "category", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.TalentRecord).Category)) },
-				enumQuery(func(i int32) string { return registry.TalentCategory(i).String() }, int32(registry.TalentCategoryAssessed))},
-			{3, "program", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Program) }, nil},
-			{4, "period", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Period) }, nil},
+				enumQuery(func(i int32) string { return registry.TalentCategory(i).String() }, int32(registry.TalentCategoryAssessed)), false},
+			{3, "program", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Program) }, nil, false},
+			{4, "period", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Period) }, nil, false},
 		},
 	}
 	programSchema = &schema{
@@ -177,7 +182,7 @@ var (
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Program).ID) },
 		fields: []field{
 			{1, "level", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Program).Level)) },
-				enumQuery(func(i int32) string { return registry.ProgramLevel(i).String() }, int32(registry.ProgramLevelDistrict))},
+				enumQuery(func(i int32) string { return registry.ProgramLevel(i).String() }, int32(registry.ProgramLevelDistrict)), false},
 		},
 	}
 )

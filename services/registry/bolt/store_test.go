@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"talentreg/services/registry"
 )
@@ -437,5 +438,20 @@ func TestStore_Import(t *testing.T) {
 	res, _ = s.Import(ctx, changed, 0)
 	if res.Counts[registry.Entities].Updated != 1 || s.Revision() != rev+1 {
 		t.Fatalf("update through import: counts %+v, revision %d", *res.Counts[registry.Entities], s.Revision())
+	}
+}
+
+func TestStore_EpochJoinTimeIsNotUnset(t *testing.T) {
+	s := openTest(t, Options{})
+	mustCreate(t, s, entity("e"))
+	mustCreate(t, s, group("g", registry.GroupKindAlliance))
+	epoch := time.Unix(0, 0).UTC()
+	mustCreate(t, s, &registry.Membership{GroupID: "g", EntityID: "e", Role: registry.MembershipRoleMember, JoinTime: epoch})
+	m, err := s.GetMembership(ctx, "g", "e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.JoinTime.Equal(epoch) || m.JoinTime.IsZero() {
+		t.Fatalf("join time = %v, want the epoch", m.JoinTime)
 	}
 }

@@ -91,8 +91,9 @@ func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.S
 		select {
 		case <-committed:
 		case <-ticker.C:
-			// Nothing after next-1 had committed when the page was read.
-			if err := stream.Send(&registryv1.WatchChangesResponse{Revision: max(page.Revision, next-1)}); err != nil {
+			// The page was empty: every change up to the head it was read
+			// at has been sent.
+			if err := stream.Send(&registryv1.WatchChangesResponse{Revision: page.Revision}); err != nil {
 				return err
 			}
 		case <-ctx.Done():

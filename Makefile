@@ -51,11 +51,12 @@ lint: tools third_party/googleapis/google/api/annotations.proto
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'); echo "gofmt needed" >&2; exit 1; }
 	$(GO) vet $(PKGS)
 
-## build: bin/registry, bin/metrics, bin/gateway
+## build: bin/registry, bin/metrics, bin/gateway, bin/talentctl
 build:
 	$(GO) build -o bin/registry ./services/registry/cmd/registry
 	$(GO) build -o bin/metrics ./services/metrics/cmd/metrics
 	$(GO) build -o bin/gateway ./gateway/cmd/gateway
+	$(GO) build -o bin/talentctl ./talentctl/cmd/talentctl
 
 ## test: every test in the workspace, with the race detector
 test:

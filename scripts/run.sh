@@ -10,7 +10,7 @@ GATEWAY_URL=http://127.0.0.1:8080
 READY_TIMEOUT=${READY_TIMEOUT:-60}
 STOP_TIMEOUT=15
 
-for b in registry metrics gateway; do
+for b in registry metrics gateway talentctl; do
   [ -x "bin/$b" ] || { echo "run.sh: bin/$b is missing: run 'make build' first" >&2; exit 1; }
 done
 command -v curl >/dev/null || { echo "run.sh: curl is needed (apt-get install -y curl)" >&2; exit 1; }
@@ -77,19 +77,12 @@ until curl -fsS -o /dev/null "$GATEWAY_URL/readyz" 2>/dev/null; do
   sleep 0.2
 done
 
-# The demo data set (idempotent: loading it again changes nothing).
-talentctl=""
-if [ -x bin/talentctl ]; then
-  talentctl=bin/talentctl
-elif [ -d talentctl/cmd/talentctl ] && go build -o bin/talentctl ./talentctl/cmd/talentctl 2>/dev/null; then
-  talentctl=bin/talentctl
-fi
-if [ -n "$talentctl" ] && "$talentctl" --help 2>/dev/null | grep -Eq '^[[:space:]]+demo([[:space:]]|$)'; then
-  echo "loading the Binhai demo data set…"
-  "$talentctl" demo || echo "run.sh: 'talentctl demo' failed; the stack keeps running" >&2
-else
-  echo "note: talentctl (with its demo command) is not built yet: starting with the data already in ./data"
-fi
+# The Binhai demo data set: idempotent, so a second `make run` on the same
+# ./data changes nothing. talentctl prints the Summary once metrics has
+# applied the import.
+echo "loading the Binhai demo data set…"
+bin/talentctl demo --registry 127.0.0.1:9090 --metrics 127.0.0.1:9190 ||
+  echo "run.sh: 'talentctl demo' failed; the stack keeps running" >&2
 
 cat <<EOF
 

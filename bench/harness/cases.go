@@ -462,7 +462,11 @@ func (e *env) importCase(ctx context.Context, round int) (map[string]report.Figu
 		return nil, err
 	}
 	defer reg.Stop(30 * time.Second)
+	prof := e.profileDuring(ctx, "registry-import", fmt.Sprintf("import-r%d-registry.pprof", round+1), 30*time.Second)
+	cpu0, _ := proc.CPUTime(reg.PID)
 	res, err := runImport(ctx, addr, e.bulkData)
+	cpu1, _ := proc.CPUTime(reg.PID)
+	prof()
 	if err != nil {
 		return nil, err
 	}
@@ -477,6 +481,7 @@ func (e *env) importCase(ctx context.Context, round int) (map[string]report.Figu
 		report.RawMiB:      mib(e.bulkData.raw),
 		report.DBMiB:       mib(st.Size()),
 		report.DBRatio:     float64(st.Size()) / float64(e.bulkData.raw),
+		report.ServerUS:    float64((cpu1 - cpu0).Microseconds()) / float64(e.bulkData.items),
 	}
 	out := map[string]report.Figures{"import/talentreg": imp}
 	if res.failed > 0 {
@@ -485,25 +490,54 @@ func (e *env) importCase(ctx context.Context, round int) (map[string]report.Figu
 	if why := e.missing([]string{compMetricsBin}); why != "" {
 		return out, errors.New("bootstrap: " + why)
 	}
+	regCPU0, _ := proc.CPUTime(reg.PID)
 	t0 := time.Now()
 	met, maddr, err := e.startMetrics(ctx, "metrics-import", dir, addr)
 	if err != nil {
 		return out, fmt.Errorf("bootstrap: %w", err)
 	}
 	defer met.Stop(30 * time.Second)
-	if err := waitRevision(ctx, maddr, res.revision, 10*time.Minute); err != nil {
+	prof = e.profileDuring(ctx, "metrics-import", fmt.Sprintf("bootstrap-r%d-metrics.pprof", round+1), 10*time.Second)
+	err = waitRevision(ctx, maddr, res.revision, 10*time.Minute)
+	elapsed := time.Since(t0)
+	metCPU, _ := proc.CPUTime(met.PID)
+	regCPU1, _ := proc.CPUTime(reg.PID)
+	prof()
+	if err != nil {
 		return out, fmt.Errorf("bootstrap: %w", err)
 	}
-	elapsed := time.Since(t0)
 	peak, _, err := proc.Memory(met.PID)
 	if err != nil {
 		return out, fmt.Errorf("bootstrap: %w", err)
 	}
-	out["bootstrap/talentreg"] = report.Figures{report.BootstrapSec: elapsed.Seconds(), report.PeakRSSMiB: mib(peak)}
+	out["bootstrap/talentreg"] = report.Figures{
+		report.BootstrapSec:   elapsed.Seconds(),
+		report.PeakRSSMiB:     mib(peak),
+		report.MetricsCPUSec:  metCPU.Seconds(),
+		report.RegistryCPUSec: (regCPU1 - regCPU0).Seconds(),
+	}
 	return out, nil
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// profileDuring, with ProfileDir set, starts fetching a CPU profile of the
+// named talentreg process over d (cut short when the returned stop is
+// called) into ProfileDir/file; stop waits for the file.
+func (e *env) profileDuring(ctx context.Context, name, file string, d time.Duration) (stop func()) {
+	admin := e.tr.admin[name]
+	if e.cfg.ProfileDir == "" || admin == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := fetchProfile(ctx, admin, 0, d, filepath.Join(e.cfg.ProfileDir, file)); err != nil {
+			e.logf("  profile %s: %v", name, err)
+		}
+	}()
+	return func() { <-done }
+}
 
 // loadFigures runs load.Run and converts its result; with ProfileDir set
 // it also fetches a CPU profile of each named talentreg process over the

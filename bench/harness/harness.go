@@ -80,6 +80,7 @@ func Run(ctx context.Context, cfg Config) (rep *report.Report, err error) {
 		return nil, err
 	}
 	e := &env{cfg: cfg, log: cfg.Log, start: time.Now(), unavailable: map[string]string{}}
+	loadStart := loadavg()
 	if e.log == nil {
 		e.log = io.Discard
 	}
@@ -150,7 +151,7 @@ func Run(ctx context.Context, cfg Config) (rep *report.Report, err error) {
 		}
 	}
 	rep.Checks = checks(e.cfg)
-	rep.Machine = machine()
+	rep.Machine = machine(loadStart)
 	rep.Versions = e.versions()
 	rep.Settings = e.settings()
 	rep.Notes = e.notes()

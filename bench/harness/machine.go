@@ -17,7 +17,7 @@ import (
 func numCPU() int { return runtime.NumCPU() }
 
 // machine describes the host: CPUs, model, kernel, memory, Go.
-func machine() []report.KV {
+func machine(loadStart string) []report.KV {
 	model := "unknown"
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
@@ -46,7 +46,7 @@ func machine() []report.KV {
 		{Key: "kernel", Value: kernel},
 		{Key: "memory", Value: mem},
 		{Key: "Go", Value: goVersion},
-		{Key: "load average at the end (1, 5, 15 min)", Value: loadavg()},
+		{Key: "load average at start / end (1, 5, 15 min)", Value: loadStart + " / " + loadavg() + " (anything near or above the CPU count before the run means other work shared the CPUs)"},
 		{Key: "load generator", Value: fmt.Sprintf("in-process, Go %s, GOMAXPROCS %d, on the same CPUs as the servers (nothing pinned)", runtime.Version(), runtime.GOMAXPROCS(0))},
 	}
 }

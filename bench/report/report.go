@@ -32,6 +32,10 @@ const (
 	Entities     = "entities"
 	Items        = "items"
 	Failed       = "failed"
+	// MetricsCPUSec and RegistryCPUSec are CPU seconds spent by each during
+	// a bootstrap.
+	MetricsCPUSec  = "metrics_cpu_s"
+	RegistryCPUSec = "registry_cpu_s"
 )
 
 // Figures are one round's figures of one case, by name.
@@ -255,7 +259,10 @@ var otherFigures = []struct{ fig, head, format string }{
 	{RawMiB, "raw payload MiB", "%.1f"},
 	{DBMiB, "db file MiB", "%.1f"},
 	{DBRatio, "db / raw", "%.2f"},
+	{ServerUS, "registry CPU µs/item", "%.1f"},
 	{BootstrapSec, "bootstrap s", "%.2f"},
+	{MetricsCPUSec, "metrics CPU s", "%.2f"},
+	{RegistryCPUSec, "registry CPU s", "%.2f"},
 	{PeakRSSMiB, "peak RSS MiB", "%.0f"},
 	{Entities, "entities", "%.0f"},
 }

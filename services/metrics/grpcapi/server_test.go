@@ -30,7 +30,7 @@ func (s stubVerifier) Verify(context.Context) (metrics.Verification, error) { re
 
 // serve starts the service over live on a loopback port and returns a
 // client.
-func serve(t *testing.T, live *projection.Live, v metrics.Verifier) metricsv1.MetricsServiceClient {
+func serve(t testing.TB, live *projection.Live, v metrics.Verifier) metricsv1.MetricsServiceClient {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -48,7 +48,7 @@ func serve(t *testing.T, live *projection.Live, v metrics.Verifier) metricsv1.Me
 	return metricsv1.NewMetricsServiceClient(conn)
 }
 
-func fixture(t *testing.T) (*projection.Live, *feedmodel.Model) {
+func fixture(t testing.TB) (*projection.Live, *feedmodel.Model) {
 	live := projection.NewLive(0)
 	if err := live.Replace(context.Background(), projection.New()); err != nil {
 		t.Fatal(err)
@@ -66,7 +66,7 @@ func fixture(t *testing.T) (*projection.Live, *feedmodel.Model) {
 	return live, m
 }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return c

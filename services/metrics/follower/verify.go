@@ -16,12 +16,14 @@ import (
 // revision.
 //
 // To compare at the same revision, it holds the live projection at the
-// snapshot's revision as soon as the first snapshot message names it:
-// the follower applies up to exactly that revision and then waits, while
-// readers go on being served. If the live projection had already moved
-// past it, the verification starts again; the last attempt holds the
-// projection before the snapshot starts, which always succeeds (a snapshot
-// is never older than what was applied from the same registry).
+// snapshot's revision as soon as the first snapshot message names it: the
+// follower applies up to exactly that revision and waits while the live
+// figures are copied (O(groups + rows)), then goes on; readers are served
+// throughout. If the live projection had already moved past the
+// snapshot's revision, the verification starts again; the last attempt
+// holds the projection before the snapshot starts, which always succeeds
+// (a snapshot is never older than what was applied from the same
+// registry).
 type Verifier struct {
 	client registryv1.RegistryServiceClient
 	live   *projection.Live
@@ -72,23 +74,38 @@ func (v *Verifier) verify(ctx context.Context, holdFirst bool) (metrics.Verifica
 			release = r
 		}
 	}
+	// Once the hold is at the snapshot's revision, capture the live
+	// figures as soon as the projection reaches it and release the hold:
+	// the recount goes on reading while the projection follows the
+	// registry again.
 	var revision int64
+	var live metrics.Figures
+	captured := make(chan error, 1)
 	recount, err := Snapshot(ctx, v.client, func(rev int64) error {
 		revision = rev
 		if release != nil {
-			return v.live.MoveHold(rev)
+			if err := v.live.MoveHold(rev); err != nil {
+				return err
+			}
+		} else {
+			r, err := v.live.Hold(rev)
+			if err != nil {
+				return err
+			}
+			release = r
 		}
-		r, err := v.live.Hold(rev)
-		release = r
-		return err
+		held := release
+		go func() {
+			defer held()
+			captured <- v.live.WithFigures(ctx, rev, func(f metrics.Figures) { live = f })
+		}()
+		return nil
 	})
 	if err != nil {
 		return metrics.Verification{}, err
 	}
-	out := metrics.Verification{Revision: revision}
-	want := recount.Figures()
-	err = v.live.WithFigures(ctx, revision, func(live metrics.Figures) {
-		out.Differences = metrics.Diff(live, want)
-	})
-	return out, err
+	if err := <-captured; err != nil {
+		return metrics.Verification{}, err
+	}
+	return metrics.Verification{Revision: revision, Differences: metrics.Diff(live, recount.Figures())}, nil
 }

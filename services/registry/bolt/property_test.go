@@ -278,7 +278,7 @@ func (m *model) refs(before, after registry.Resource) (registry.Code, string) {
 		b, _ := before.(*registry.Entity)
 		if x.CreditCode != "" && (b == nil || b.CreditCode != x.CreditCode) {
 			if owner := m.codeOwner(x.CreditCode); owner != "" && owner != x.ID {
-				return registry.CodeAlreadyExists, ""
+				return registry.CodeAlreadyExists, "entity.credit_code"
 			}
 		}
 	case *registry.Membership:

@@ -21,6 +21,9 @@ type filterSpec struct {
 	decls  *filtering.Declarations
 	fields map[string]string // identifier → store field
 	lists  map[string]bool   // identifiers of repeated fields, which take ':'
+	// checks validate values of reference fields, so a malformed name is
+	// an error rather than an empty page.
+	checks map[string]func(string) error
 }
 
 func newFilterSpec(idents ...filtering.DeclarationOption) filterSpec {
@@ -36,7 +39,7 @@ func newFilterSpec(idents ...filtering.DeclarationOption) filterSpec {
 	if err != nil {
 		panic(err) // the declarations below are static
 	}
-	return filterSpec{decls: decls, fields: map[string]string{}, lists: map[string]bool{}}
+	return filterSpec{decls: decls, fields: map[string]string{}, lists: map[string]bool{}, checks: map[string]func(string) error{}}
 }
 
 func (f filterSpec) with(field string, names ...string) filterSpec {
@@ -71,15 +74,34 @@ var (
 		filtering.DeclareEnumIdent("kind", groupKindType),
 		filtering.DeclareIdent("field", filtering.TypeString),
 	).with("kind", "kind").with("field", "field")
-	membershipFilter = newFilterSpec(
-		filtering.DeclareIdent("entity", filtering.TypeString),
-	).with("entity", "entity")
-	talentRecordFilter = newFilterSpec(
-		filtering.DeclareIdent("subject", filtering.TypeString),
-		filtering.DeclareEnumIdent("category", categoryType),
-		filtering.DeclareIdent("program", filtering.TypeString),
-		filtering.DeclareIdent("period", filtering.TypeString),
-	).with("subject", "subject").with("category", "category").with("program", "program").with("period", "period")
+	membershipFilter = func() filterSpec {
+		f := newFilterSpec(filtering.DeclareIdent("entity", filtering.TypeString)).with("entity", "entity")
+		f.checks["entity"] = func(v string) error {
+			_, err := registry.ParseName("filter", registry.Entities, v)
+			return err
+		}
+		return f
+	}()
+	talentRecordFilter = func() filterSpec {
+		f := newFilterSpec(
+			filtering.DeclareIdent("subject", filtering.TypeString),
+			filtering.DeclareEnumIdent("category", categoryType),
+			filtering.DeclareIdent("program", filtering.TypeString),
+			filtering.DeclareIdent("period", filtering.TypeString),
+		).with("subject", "subject").with("category", "category").with("program", "program").with("period", "period")
+		f.checks["subject"] = func(v string) error {
+			_, _, err := registry.ParseSubject("filter", v)
+			return err
+		}
+		f.checks["program"] = func(v string) error { // "" selects records without one
+			if v == "" {
+				return nil
+			}
+			_, err := registry.ParseName("filter", registry.Programs, v)
+			return err
+		}
+		return f
+	}()
 	programFilter = newFilterSpec(
 		filtering.DeclareEnumIdent("level", programLevelType),
 	).with("level", "level")
@@ -140,6 +162,11 @@ func (f filterSpec) collect(e *expr.Expr, conds *[]registry.Condition) error {
 	value, err := literal(args[1])
 	if err != nil {
 		return err
+	}
+	if check := f.checks[ident]; check != nil {
+		if err := check(value); err != nil {
+			return filterError("%s: %s", ident, strings.TrimPrefix(err.Error(), "filter: "))
+		}
 	}
 	*conds = append(*conds, registry.Condition{Field: field, Value: value})
 	return nil

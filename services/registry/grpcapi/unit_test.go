@@ -179,3 +179,27 @@ func TestPageTokens(t *testing.T) {
 		t.Fatal("no cursor must give no token")
 	}
 }
+
+func TestFilterSpec_ReferenceValuesAreChecked(t *testing.T) {
+	for _, tt := range []struct {
+		spec   filterSpec
+		filter string
+		ok     bool
+	}{
+		{membershipFilter, `entity = "entities/acme"`, true},
+		{membershipFilter, `entity = "acme"`, false},
+		{membershipFilter, `entity = "groups/acme"`, false},
+		{talentRecordFilter, `subject = "groups/g1"`, true},
+		{talentRecordFilter, `subject = "programs/p"`, false},
+		{talentRecordFilter, `program = ""`, true},
+		{talentRecordFilter, `program = "haihe"`, false},
+	} {
+		_, err := tt.spec.parse(tt.filter)
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: err = %v, want ok=%v", tt.filter, err, tt.ok)
+		}
+		if err != nil && (registry.ErrorCode(err) != registry.CodeInvalidArgument || !strings.HasPrefix(err.Error(), "filter: ")) {
+			t.Errorf("%s: err = %v, want a filter INVALID_ARGUMENT", tt.filter, err)
+		}
+	}
+}

@@ -291,7 +291,7 @@ func (f *Follower) bootstrap(ctx context.Context) error {
 func Snapshot(ctx context.Context, client registryv1.RegistryServiceClient, atRevision func(int64) error) (*projection.Projection, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := client.StreamSnapshot(ctx, &registryv1.StreamSnapshotRequest{})
+	stream, err := client.StreamSnapshot(ctx, &registryv1.StreamSnapshotRequest{View: registryv1.SnapshotView_SNAPSHOT_VIEW_AGGREGATE})
 	if err != nil {
 		return nil, err
 	}

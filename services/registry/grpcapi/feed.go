@@ -57,7 +57,8 @@ func (s *Server) ListChanges(ctx context.Context, req *registryv1.ListChangesReq
 // log from bbolt in revision order and, once caught up, waits for the next
 // commit and reads again: replay and live tail are the same loop over the
 // same log, so the switch between them can neither skip nor repeat a
-// revision.
+// revision. The first time the stream is caught up it sends a progress
+// message at once; after that, one per quiet progress interval.
 func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.ServerStreamingServer[registryv1.WatchChangesResponse]) error {
 	ctx := stream.Context()
 	next := req.GetStartRevision()
@@ -69,6 +70,9 @@ func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.S
 	}
 	ticker := time.NewTicker(s.progress)
 	defer ticker.Stop()
+	// A stream that starts caught up says so at once, so a consumer learns
+	// the head without waiting for the first tick.
+	caughtUpSent := false
 	for {
 		// Take the commit signal before reading, so a commit landing
 		// between the read and the wait still wakes us.
@@ -86,7 +90,14 @@ func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.S
 				return err
 			}
 			next = page.Changes[n-1].Revision + 1
+			caughtUpSent = true
 			continue
+		}
+		if !caughtUpSent {
+			caughtUpSent = true
+			if err := stream.Send(&registryv1.WatchChangesResponse{Revision: page.Revision}); err != nil {
+				return err
+			}
 		}
 		select {
 		case <-committed:

@@ -1321,3 +1321,24 @@ func TestGRPC_MembershipJoinTime(t *testing.T) {
 		Name: "groups/g/memberships/x", JoinTime: timestamppb.New(time.Date(2500, 1, 1, 0, 0, 0, 0, time.UTC))}})
 	wantStatus(t, err, codes.InvalidArgument, registry.ReasonInvalidField, "membership.join_time")
 }
+
+// A watch that starts caught up reports the head at once, not after the
+// first progress interval (an hour here).
+func TestGRPC_WatchStartsWithProgressWhenCaughtUp(t *testing.T) {
+	env := start(t, bolt.Options{}, grpcapi.Options{ProgressInterval: time.Hour})
+	env.createEntity(t, "a", pbEntity("a"))
+	env.createEntity(t, "b", pbEntity("b"))
+	ctx, cancel := context.WithTimeout(testCtx(t), 5*time.Second)
+	defer cancel()
+	stream, err := env.client.WatchChanges(ctx, &registryv1.WatchChangesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("no message within 5 s: %v", err)
+	}
+	if len(msg.GetChanges()) != 0 || msg.GetRevision() != 2 {
+		t.Fatalf("first message = %v, want a progress message at revision 2", msg)
+	}
+}

@@ -145,33 +145,3 @@ func changeToProto(c *registry.Change) *registryv1.Change {
 	}
 	return p
 }
-
-// aggregateView converts r keeping only the fields aggregates need (see
-// SNAPSHOT_VIEW_AGGREGATE).
-func aggregateView(r registry.Resource) *registryv1.Resource {
-	switch r := r.(type) {
-	case *registry.Entity:
-		return &registryv1.Resource{Resource: &registryv1.Resource_Entity{Entity: &registryv1.Entity{
-			Name: r.Name(), Kind: registryv1.EntityKind(r.Kind), Region: r.Region, Industries: r.Industries,
-			LeadingEnterprise: r.LeadingEnterprise, FutureIndustryPlatform: r.FutureIndustryPlatform,
-		}}}
-	case *registry.Group:
-		return &registryv1.Resource{Resource: &registryv1.Resource_Group{Group: &registryv1.Group{
-			Name: r.Name(), Kind: registryv1.GroupKind(r.Kind), Field: r.Field,
-		}}}
-	case *registry.Membership:
-		return &registryv1.Resource{Resource: &registryv1.Resource_Membership{Membership: &registryv1.Membership{
-			Name: r.Name(), Role: registryv1.MembershipRole(r.Role),
-		}}}
-	case *registry.TalentRecord:
-		return &registryv1.Resource{Resource: &registryv1.Resource_TalentRecord{TalentRecord: &registryv1.TalentRecord{
-			Name: r.Name(), Subject: r.Subject, Category: registryv1.TalentCategory(r.Category), Count: r.Count,
-			Program: r.Program, Period: r.Period,
-		}}}
-	case *registry.Program:
-		return &registryv1.Resource{Resource: &registryv1.Resource_Program{Program: &registryv1.Program{
-			Name: r.Name(), Level: registryv1.ProgramLevel(r.Level),
-		}}}
-	}
-	return nil
-}

@@ -126,11 +126,10 @@ func (s *Server) StreamSnapshot(req *registryv1.StreamSnapshotRequest, stream gr
 		case <-ctx.Done():
 		}
 	}()
-	convert := resourceToProto
 	switch req.GetView() {
 	case registryv1.SnapshotView_SNAPSHOT_VIEW_UNSPECIFIED, registryv1.SnapshotView_SNAPSHOT_VIEW_FULL:
 	case registryv1.SnapshotView_SNAPSHOT_VIEW_AGGREGATE:
-		convert = aggregateView
+		return s.aggregateSnapshot(ctx, stream)
 	default:
 		return s.err(ctx, registry.InvalidField("view", "unknown snapshot view %d", req.GetView()))
 	}
@@ -139,7 +138,7 @@ func (s *Server) StreamSnapshot(req *registryv1.StreamSnapshotRequest, stream gr
 		msg.Revision = rev
 		return nil
 	}, func(r registry.Resource) error {
-		msg.Resources = append(msg.Resources, convert(r))
+		msg.Resources = append(msg.Resources, resourceToProto(r))
 		if len(msg.Resources) < snapshotBatch {
 			return nil
 		}
@@ -152,4 +151,25 @@ func (s *Server) StreamSnapshot(req *registryv1.StreamSnapshotRequest, stream gr
 	}
 	msg.Complete = true
 	return stream.Send(msg)
+}
+
+// aggregateSnapshot streams the aggregate view encoded straight to the wire
+// (see wire.go).
+func (s *Server) aggregateSnapshot(ctx context.Context, stream grpc.ServerStreamingServer[registryv1.StreamSnapshotResponse]) error {
+	var w wireBuilder
+	var rev int64
+	err := s.store.Snapshot(ctx, func(r int64) error {
+		rev = r
+		return nil
+	}, func(r registry.Resource) error {
+		w.add(r)
+		if w.n < snapshotBatch {
+			return nil
+		}
+		return stream.SendMsg(w.take(rev, false))
+	})
+	if err != nil {
+		return s.err(ctx, err)
+	}
+	return stream.SendMsg(w.take(rev, true))
 }

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -46,7 +47,7 @@ func start(t *testing.T, bopts bolt.Options, gopts grpcapi.Options) *testEnv {
 	}
 	gopts.TokenKey = store.TokenKey()
 	api := grpcapi.New(store, gopts)
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpcapi.ServerOptions()...)
 	registryv1.RegisterRegistryServiceServer(srv, api)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -1023,8 +1024,12 @@ func TestGRPC_WatchProgressAndFuture(t *testing.T) {
 }
 
 func snapshot(t *testing.T, ctx context.Context, c registryv1.RegistryServiceClient) (int64, []*registryv1.Resource) {
+	return snapshotView(t, ctx, c, registryv1.SnapshotView_SNAPSHOT_VIEW_UNSPECIFIED)
+}
+
+func snapshotView(t *testing.T, ctx context.Context, c registryv1.RegistryServiceClient, view registryv1.SnapshotView) (int64, []*registryv1.Resource) {
 	t.Helper()
-	stream, err := c.StreamSnapshot(ctx, &registryv1.StreamSnapshotRequest{})
+	stream, err := c.StreamSnapshot(ctx, &registryv1.StreamSnapshotRequest{View: view})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1340,5 +1345,58 @@ func TestGRPC_WatchStartsWithProgressWhenCaughtUp(t *testing.T) {
 	}
 	if len(msg.GetChanges()) != 0 || msg.GetRevision() != 2 {
 		t.Fatalf("first message = %v, want a progress message at revision 2", msg)
+	}
+}
+
+// The aggregate view, encoded straight to the wire, carries the same
+// resources as the full one with only the aggregate fields, across
+// several messages.
+func TestGRPC_SnapshotAggregateView(t *testing.T) {
+	env := start(t, bolt.Options{}, grpcapi.Options{})
+	ctx := testCtx(t)
+	var batch []*registryv1.CreateEntityRequest
+	for i := 0; i < 1500; i++ {
+		e := pbEntity(fmt.Sprintf("e%04d", i))
+		e.Industries = []string{"aerospace"}
+		e.LeadingEnterprise = i%7 == 0
+		batch = append(batch, &registryv1.CreateEntityRequest{EntityId: fmt.Sprintf("e%04d", i), Entity: e})
+		if len(batch) == 500 {
+			if _, err := env.client.BatchCreateEntities(ctx, &registryv1.BatchCreateEntitiesRequest{Requests: batch}); err != nil {
+				t.Fatal(err)
+			}
+			batch = nil
+		}
+	}
+	if _, err := env.client.CreateGroup(ctx, &registryv1.CreateGroupRequest{GroupId: "g", Group: &registryv1.Group{DisplayName: "G", Kind: registryv1.GroupKind_GROUP_KIND_ALLIANCE, Field: "aerospace"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.client.CreateMembership(ctx, &registryv1.CreateMembershipRequest{Parent: "groups/g", Membership: &registryv1.Membership{Entity: "entities/e0001", Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER}}); err != nil {
+		t.Fatal(err)
+	}
+	fullRev, full := snapshotView(t, ctx, env.client, registryv1.SnapshotView_SNAPSHOT_VIEW_FULL)
+	aggRev, agg := snapshotView(t, ctx, env.client, registryv1.SnapshotView_SNAPSHOT_VIEW_AGGREGATE)
+	if aggRev != fullRev || len(agg) != len(full) || len(agg) != 1502 {
+		t.Fatalf("aggregate: %d resources at %d; full: %d at %d", len(agg), aggRev, len(full), fullRev)
+	}
+	for i := range full {
+		want := proto.Clone(full[i]).(*registryv1.Resource)
+		switch x := want.GetResource().(type) {
+		case *registryv1.Resource_Entity:
+			x.Entity.DisplayName, x.Entity.CreditCode, x.Entity.CreateTime, x.Entity.UpdateTime, x.Entity.Etag = "", "", nil, nil, ""
+		case *registryv1.Resource_Group:
+			x.Group.DisplayName, x.Group.CreateTime, x.Group.UpdateTime, x.Group.Etag = "", nil, nil, ""
+		case *registryv1.Resource_Membership:
+			x.Membership.Entity, x.Membership.JoinTime, x.Membership.CreateTime, x.Membership.UpdateTime, x.Membership.Etag = "", nil, nil, nil, ""
+		}
+		if !proto.Equal(agg[i], want) {
+			t.Fatalf("resource %d: aggregate view %v, want %v", i, agg[i], want)
+		}
+	}
+	stream, err := env.client.StreamSnapshot(ctx, &registryv1.StreamSnapshotRequest{View: 99})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("unknown view: %v, want INVALID_ARGUMENT", err)
 	}
 }

@@ -119,7 +119,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}, func() float64 { return float64(store.Revision()) }))
 
 	api := grpcapi.New(store, grpcapi.Options{TokenKey: store.TokenKey(), ProgressInterval: cfg.ProgressInterval, Logger: log})
-	srv := grpcserver.New(log, reg)
+	srv := grpcserver.New(log, reg, grpcapi.ServerOptions()...)
 	registryv1.RegisterRegistryServiceServer(srv.Server, api)
 	srv.Health.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 

@@ -1,0 +1,77 @@
+package grpcapi
+
+import (
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/services/registry"
+)
+
+// aggregateView converts r keeping only the fields aggregates need (see
+// SNAPSHOT_VIEW_AGGREGATE).
+func aggregateView(r registry.Resource) *registryv1.Resource {
+	switch r := r.(type) {
+	case *registry.Entity:
+		return &registryv1.Resource{Resource: &registryv1.Resource_Entity{Entity: &registryv1.Entity{
+			Name: r.Name(), Kind: registryv1.EntityKind(r.Kind), Region: r.Region, Industries: r.Industries,
+			LeadingEnterprise: r.LeadingEnterprise, FutureIndustryPlatform: r.FutureIndustryPlatform,
+		}}}
+	case *registry.Group:
+		return &registryv1.Resource{Resource: &registryv1.Resource_Group{Group: &registryv1.Group{
+			Name: r.Name(), Kind: registryv1.GroupKind(r.Kind), Field: r.Field,
+		}}}
+	case *registry.Membership:
+		return &registryv1.Resource{Resource: &registryv1.Resource_Membership{Membership: &registryv1.Membership{
+			Name: r.Name(), Role: registryv1.MembershipRole(r.Role),
+		}}}
+	case *registry.TalentRecord:
+		return &registryv1.Resource{Resource: &registryv1.Resource_TalentRecord{TalentRecord: &registryv1.TalentRecord{
+			Name: r.Name(), Subject: r.Subject, Category: registryv1.TalentCategory(r.Category), Count: r.Count,
+			Program: r.Program, Period: r.Period,
+		}}}
+	case *registry.Program:
+		return &registryv1.Resource{Resource: &registryv1.Resource_Program{Program: &registryv1.Program{
+			Name: r.Name(), Level: registryv1.ProgramLevel(r.Level),
+		}}}
+	}
+	return nil
+}
+
+func TestAggregateWire(t *testing.T) {
+	now := time.Now()
+	meta := registry.Meta{CreateTime: now, UpdateTime: now, Revision: 7}
+	resources := []registry.Resource{
+		&registry.Program{ID: "haihe", DisplayName: "Haihe Talent", Level: registry.ProgramLevelMunicipal, Meta: meta},
+		&registry.Entity{ID: "acme", DisplayName: "Acme", Kind: registry.EntityKindEnterprise, CreditCode: "x", Region: "Binhai",
+			Industries: []string{"aerospace", "deep-sea"}, LeadingEnterprise: true, FutureIndustryPlatform: true, Meta: meta},
+		&registry.Entity{ID: "bare", Kind: registry.EntityKindOther},
+		&registry.Group{ID: "g", DisplayName: "G", Kind: registry.GroupKindAlliance, Field: "aerospace", Meta: meta},
+		&registry.Group{ID: "h", Kind: registry.GroupKindConsortium},
+		&registry.Membership{GroupID: "g", EntityID: "acme", Role: registry.MembershipRoleLead, JoinTime: now, Meta: meta},
+		&registry.TalentRecord{ID: "r", Subject: "groups/g", Category: registry.TalentCategoryCultivated, Count: 1 << 40,
+			Program: "programs/haihe", Period: "2024-06", Meta: meta},
+		&registry.TalentRecord{ID: "s", Subject: "entities/acme", Category: registry.TalentCategoryAssessed, Count: 1},
+	}
+	var w wireBuilder
+	want := &registryv1.StreamSnapshotResponse{Revision: 1234567, Complete: true}
+	for _, r := range resources {
+		w.add(r)
+		want.Resources = append(want.Resources, aggregateView(r))
+	}
+	got := &registryv1.StreamSnapshotResponse{}
+	if err := proto.Unmarshal(w.take(1234567, true).b, got); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got, want) {
+		t.Fatalf("wire form decodes to\n%v\nwant\n%v", got, want)
+	}
+	// The builder starts afresh after take, and an empty final message
+	// carries only the revision and completion.
+	got.Reset()
+	if err := proto.Unmarshal(w.take(9, true).b, got); err != nil || len(got.Resources) != 0 || got.Revision != 9 || !got.Complete {
+		t.Fatalf("empty message = %v, %v", got, err)
+	}
+}

@@ -119,7 +119,7 @@ func (e *env) settings() []report.KV {
 	return []report.KV{
 		{Key: "rounds", Value: fmt.Sprintf("%d (A/B order alternates every round)", c.Rounds)},
 		{Key: "concurrency", Value: fmt.Sprintf("%d closed-loop workers; gRPC over %d connection(s) per case, HTTP one keep-alive connection per worker", c.Concurrency, c.GRPCConns)},
-		{Key: "load generator clients", Value: fmt.Sprintf("gRPC: %s (pre-encoded requests, responses not decoded; one grpc-go call validates each case first); HTTP: bare keep-alive HTTP/1.1 connections with http.ReadResponse", c.GRPCClient)},
+		{Key: "load generator clients", Value: fmt.Sprintf("gRPC: %s (pre-encoded requests, responses not decoded; one grpc-go call validates each case first); HTTP: bare keep-alive HTTP/1.1 connections with an allocation-free response parser", c.GRPCClient)},
 		{Key: "window", Value: fmt.Sprintf("%v warm-up, then %v measured", c.Warmup, c.Duration)},
 		{Key: "read data set", Value: fmt.Sprintf("%d entities of ~300 bytes (+%d groups, one membership each) in the floor's map, etcd and the registry; reads cycle over %d keys", c.Entities, c.Groups, min(c.Entities, 20000))},
 		{Key: "bulk data set", Value: fmt.Sprintf("%d entities, %d groups, %d memberships per entity, %d items per Import message", c.ImportEntities, c.ImportGroups, c.ImportMemberships, importBatch)},

@@ -15,6 +15,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -48,12 +49,23 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	entities := fs.Int("entities", 1000, "grpc: entities 0..n-1 of the data set to serve")
 	backend := fs.String("backend", "", "gateway: the gRPC server to forward to")
+	pprofAddr := fs.String("pprof-addr", "", "serve /debug/pprof on this address (off when empty)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	lis, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		pl, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		go http.Serve(pl, mux) //nolint:errcheck // diagnostics only; ends with the process
 	}
 	switch *mode {
 	case "grpc":

@@ -77,6 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
+	cfg.Command = strings.TrimSpace(cfg.Command)
 	if *only != "" {
 		re, err := regexp.Compile(*only)
 		if err != nil {

@@ -47,7 +47,9 @@ func TestDocument_Validates(t *testing.T) {
 }
 
 // TestDocument_CoversTheAPI checks the document is the merged one: Swagger
-// 2.0, both services, and the routes of API.md.
+// 2.0, both services, and the routes of API.md, with resource names
+// expanded into one parameter per segment so generated clients build the
+// same URLs as API.md.
 func TestDocument_CoversTheAPI(t *testing.T) {
 	var doc struct {
 		Swagger string                    `json:"swagger"`
@@ -60,19 +62,19 @@ func TestDocument_CoversTheAPI(t *testing.T) {
 		t.Errorf("swagger = %q, want 2.0", doc.Swagger)
 	}
 	for path, method := range map[string]string{
-		"/v1/entities":               "post",
-		"/v1/{name}":                 "get",
-		"/v1/{entity.name}":          "patch",
-		"/v1/entities:batchCreate":   "post",
-		"/v1/{parent}/memberships":   "post",
-		"/v1/talentRecords":          "get",
-		"/v1/programs":               "post",
-		"/v1/changes":                "get",
-		"/v1/summary":                "get",
-		"/v1/{name}/stats":           "get",
-		"/v1/breakdowns/{dimension}": "get",
-		"/v1/{group.name}":           "patch",
-		"/v1/{talentRecord.name}":    "patch",
+		"/v1/entities":                                "post",
+		"/v1/entities/{entity}":                       "get",
+		"/v1/entities:batchCreate":                    "post",
+		"/v1/groups/{group}/memberships":              "post",
+		"/v1/groups/{group}/memberships/{membership}": "delete",
+		"/v1/talentRecords":                           "get",
+		"/v1/talentRecords/{talentRecord}":            "patch",
+		"/v1/programs":                                "post",
+		"/v1/changes":                                 "get",
+		"/v1/summary":                                 "get",
+		"/v1/groups/{group}/stats":                    "get",
+		"/v1/breakdowns/{dimension}":                  "get",
+		"/v1/groups/{group}":                          "patch",
 	} {
 		if _, ok := doc.Paths[path][method]; !ok {
 			t.Errorf("document lacks %s %s", strings.ToUpper(method), path)

@@ -106,6 +106,9 @@ type Store interface {
 	ListChanges(ctx context.Context, from int64, limit int) (ChangePage, error)
 	// Revision returns the last committed revision.
 	Revision() int64
+	// ID identifies the database; revisions of different ids are
+	// unrelated.
+	ID() string
 	// CompactedRevision returns the highest revision no longer in the log.
 	CompactedRevision() int64
 	// Committed returns a channel closed at the next commit.

@@ -10,7 +10,7 @@ import (
 
 // The whole file layout lives here.
 //
-//	meta                       format, revision, compacted, token_key
+//	meta                       format, id, revision, compacted, token_key
 //	changes                    revision (8 bytes, big endian) → change entry
 //	{collection}               primary key → record
 //	{collection}.idx           field id, value, \x00, primary key → ""
@@ -29,6 +29,7 @@ var (
 	bucketRequestLog  = []byte("requests.log")
 
 	keyFormat    = []byte("format")
+	keyID        = []byte("id")
 	keyRevision  = []byte("revision")
 	keyCompacted = []byte("compacted")
 	keyTokenKey  = []byte("token_key")

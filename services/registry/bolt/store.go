@@ -5,6 +5,7 @@ package bolt
 
 import (
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -84,6 +85,7 @@ type Store struct {
 	revision  atomic.Int64
 	compacted atomic.Int64
 	tokenKey  []byte
+	id        string
 
 	commitMu sync.Mutex
 	commitCh chan struct{}
@@ -170,7 +172,7 @@ func initialize(tx *bbolt.Tx) error {
 		return err
 	}
 	for k, v := range map[string][]byte{
-		string(keyFormat): []byte(formatV1), string(keyRevision): revKey(0),
+		string(keyFormat): []byte(formatV1), string(keyID): []byte(newDatabaseID()), string(keyRevision): revKey(0),
 		string(keyCompacted): revKey(0), string(keyTokenKey): key,
 	} {
 		if err := meta.Put([]byte(k), v); err != nil {
@@ -199,10 +201,11 @@ func (s *Store) load(tx *bbolt.Tx) error {
 			return fmt.Errorf("%w: bucket %q is missing", ErrForeign, name)
 		}
 	}
-	rev, comp, key := meta.Get(keyRevision), meta.Get(keyCompacted), meta.Get(keyTokenKey)
-	if len(rev) != 8 || len(comp) != 8 || len(key) != 32 {
+	rev, comp, key, id := meta.Get(keyRevision), meta.Get(keyCompacted), meta.Get(keyTokenKey), meta.Get(keyID)
+	if len(rev) != 8 || len(comp) != 8 || len(key) != 32 || len(id) == 0 {
 		return fmt.Errorf("%w: damaged meta bucket", ErrForeign)
 	}
+	s.id = string(id)
 	s.revision.Store(revFromKey(rev))
 	s.compacted.Store(revFromKey(comp))
 	s.tokenKey = append([]byte(nil), key...)
@@ -219,6 +222,18 @@ func (s *Store) Close() error {
 	})
 	<-s.loopEnd
 	return s.db.Close()
+}
+
+// ID returns the database's identity, made at creation: revisions of two
+// databases with different ids are unrelated, so a consumer that sees the id
+// change must start over from a snapshot.
+func (s *Store) ID() string { return s.id }
+
+// newDatabaseID returns 128 random bits in hex.
+func newDatabaseID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // never fails on Linux (crypto/rand contract)
+	return hex.EncodeToString(b)
 }
 
 // TokenKey returns a secret kept in the file, for signing page tokens so

@@ -3,6 +3,7 @@ package bolt
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -453,5 +454,28 @@ func TestStore_EpochJoinTimeIsNotUnset(t *testing.T) {
 	}
 	if !m.JoinTime.Equal(epoch) || m.JoinTime.IsZero() {
 		t.Fatalf("join time = %v, want the epoch", m.JoinTime)
+	}
+}
+
+func TestStore_IDSurvivesReopenAndDiffersBetweenDatabases(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(filepath.Join(dir, "a.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := a.ID()
+	a.Close()
+	a, err = Open(filepath.Join(dir, "a.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(filepath.Join(dir, "b.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if len(id) != 32 || a.ID() != id || b.ID() == id {
+		t.Fatalf("ids: %q, reopened %q, other database %q", id, a.ID(), b.ID())
 	}
 }

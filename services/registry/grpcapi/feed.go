@@ -43,7 +43,7 @@ func (s *Server) ListChanges(ctx context.Context, req *registryv1.ListChangesReq
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
-	resp := &registryv1.ListChangesResponse{Changes: make([]*registryv1.Change, len(page.Changes)), Revision: page.Revision}
+	resp := &registryv1.ListChangesResponse{Changes: make([]*registryv1.Change, len(page.Changes)), Revision: page.Revision, RegistryId: s.store.ID()}
 	for i := range page.Changes {
 		resp.Changes[i] = changeToProto(&page.Changes[i])
 	}
@@ -82,7 +82,7 @@ func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.S
 			return s.err(ctx, err)
 		}
 		if n := len(page.Changes); n > 0 {
-			msg := &registryv1.WatchChangesResponse{Changes: make([]*registryv1.Change, n), Revision: page.Changes[n-1].Revision}
+			msg := &registryv1.WatchChangesResponse{Changes: make([]*registryv1.Change, n), Revision: page.Changes[n-1].Revision, RegistryId: s.store.ID()}
 			for i := range page.Changes {
 				msg.Changes[i] = changeToProto(&page.Changes[i])
 			}
@@ -95,7 +95,7 @@ func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.S
 		}
 		if !caughtUpSent {
 			caughtUpSent = true
-			if err := stream.Send(&registryv1.WatchChangesResponse{Revision: page.Revision}); err != nil {
+			if err := stream.Send(&registryv1.WatchChangesResponse{Revision: page.Revision, RegistryId: s.store.ID()}); err != nil {
 				return err
 			}
 		}
@@ -104,7 +104,7 @@ func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.S
 		case <-ticker.C:
 			// The page was empty: every change up to the head it was read
 			// at has been sent.
-			if err := stream.Send(&registryv1.WatchChangesResponse{Revision: page.Revision}); err != nil {
+			if err := stream.Send(&registryv1.WatchChangesResponse{Revision: page.Revision, RegistryId: s.store.ID()}); err != nil {
 				return err
 			}
 		case <-ctx.Done():
@@ -133,7 +133,7 @@ func (s *Server) StreamSnapshot(req *registryv1.StreamSnapshotRequest, stream gr
 	default:
 		return s.err(ctx, registry.InvalidField("view", "unknown snapshot view %d", req.GetView()))
 	}
-	msg := &registryv1.StreamSnapshotResponse{}
+	msg := &registryv1.StreamSnapshotResponse{RegistryId: s.store.ID()}
 	err := s.store.Snapshot(ctx, func(rev int64) error {
 		msg.Revision = rev
 		return nil
@@ -156,7 +156,7 @@ func (s *Server) StreamSnapshot(req *registryv1.StreamSnapshotRequest, stream gr
 // aggregateSnapshot streams the aggregate view encoded straight to the wire
 // (see wire.go).
 func (s *Server) aggregateSnapshot(ctx context.Context, stream grpc.ServerStreamingServer[registryv1.StreamSnapshotResponse]) error {
-	var w wireBuilder
+	w := wireBuilder{registryID: s.store.ID()}
 	var rev int64
 	err := s.store.Snapshot(ctx, func(r int64) error {
 		rev = r

@@ -1400,3 +1400,32 @@ func TestGRPC_SnapshotAggregateView(t *testing.T) {
 		t.Fatalf("unknown view: %v, want INVALID_ARGUMENT", err)
 	}
 }
+
+// Every feed answer names the database, so a consumer notices when the
+// registry it follows was replaced.
+func TestGRPC_FeedCarriesTheRegistryID(t *testing.T) {
+	env := start(t, bolt.Options{}, grpcapi.Options{})
+	ctx := testCtx(t)
+	env.createEntity(t, "a", pbEntity("a"))
+	want := env.store.ID()
+	list, err := env.client.ListChanges(ctx, &registryv1.ListChangesRequest{})
+	if err != nil || list.GetRegistryId() != want {
+		t.Fatalf("ListChanges registry id %q (err %v), want %q", list.GetRegistryId(), err, want)
+	}
+	w, err := env.client.WatchChanges(ctx, &registryv1.WatchChangesRequest{StartRevision: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := w.Recv(); err != nil || m.GetRegistryId() != want {
+		t.Fatalf("WatchChanges registry id %q (err %v), want %q", m.GetRegistryId(), err, want)
+	}
+	for _, view := range []registryv1.SnapshotView{registryv1.SnapshotView_SNAPSHOT_VIEW_FULL, registryv1.SnapshotView_SNAPSHOT_VIEW_AGGREGATE} {
+		s, err := env.client.StreamSnapshot(ctx, &registryv1.StreamSnapshotRequest{View: view})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := s.Recv(); err != nil || m.GetRegistryId() != want {
+			t.Fatalf("%v snapshot registry id %q (err %v), want %q", view, m.GetRegistryId(), err, want)
+		}
+	}
+}

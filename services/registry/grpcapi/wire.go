@@ -41,6 +41,7 @@ const (
 	snapshotResources = 1 // StreamSnapshotResponse.resources
 	snapshotRevision  = 2 // StreamSnapshotResponse.revision
 	snapshotComplete  = 3 // StreamSnapshotResponse.complete
+	snapshotID        = 4 // StreamSnapshotResponse.registry_id
 
 	resourceEntity       = 1 // Resource.entity
 	resourceGroup        = 2
@@ -69,6 +70,7 @@ const (
 // wireBuilder appends aggregate-view resources to a StreamSnapshotResponse
 // in wire form, reusing its scratch buffers.
 type wireBuilder struct {
+	registryID      string
 	msg, res, inner []byte
 	n               int
 }
@@ -159,6 +161,7 @@ func (w *wireBuilder) add(r registry.Resource) {
 func (w *wireBuilder) take(revision int64, complete bool) *preEncoded {
 	b := appendVarint(w.msg, snapshotRevision, uint64(revision))
 	b = appendBool(b, snapshotComplete, complete)
+	b = appendString(b, snapshotID, w.registryID)
 	w.msg = make([]byte, 0, cap(b))
 	w.n = 0
 	return &preEncoded{b: b}

@@ -55,8 +55,8 @@ func TestAggregateWire(t *testing.T) {
 			Program: "programs/haihe", Period: "2024-06", Meta: meta},
 		&registry.TalentRecord{ID: "s", Subject: "entities/acme", Category: registry.TalentCategoryAssessed, Count: 1},
 	}
-	var w wireBuilder
-	want := &registryv1.StreamSnapshotResponse{Revision: 1234567, Complete: true}
+	w := wireBuilder{registryID: "db-1"}
+	want := &registryv1.StreamSnapshotResponse{Revision: 1234567, Complete: true, RegistryId: "db-1"}
 	for _, r := range resources {
 		w.add(r)
 		want.Resources = append(want.Resources, aggregateView(r))

@@ -839,13 +839,13 @@ const file_talentreg_metrics_v1_metrics_service_proto_rawDesc = "" +
 	"\n" +
 	"consistent\x18\x02 \x01(\bR\n" +
 	"consistent\x12 \n" +
-	"\vdifferences\x18\x03 \x03(\tR\vdifferences2\xb6\x04\n" +
+	"\vdifferences\x18\x03 \x03(\tR\vdifferences2\x93\x04\n" +
 	"\x0eMetricsService\x12t\n" +
 	"\n" +
 	"GetSummary\x12'.talentreg.metrics.v1.GetSummaryRequest\x1a(.talentreg.metrics.v1.GetSummaryResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/summary\x12\x8b\x01\n" +
 	"\rGetGroupStats\x12*.talentreg.metrics.v1.GetGroupStatsRequest\x1a+.talentreg.metrics.v1.GetGroupStatsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=groups/*}/stats\x12\x89\x01\n" +
-	"\fGetBreakdown\x12).talentreg.metrics.v1.GetBreakdownRequest\x1a*.talentreg.metrics.v1.GetBreakdownResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/breakdowns/{dimension}\x12\x93\x01\n" +
-	"\x10VerifyProjection\x12-.talentreg.metrics.v1.VerifyProjectionRequest\x1a..talentreg.metrics.v1.VerifyProjectionResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/projection:verifyB.Z,talentreg/gen/talentreg/metrics/v1;metricsv1b\x06proto3"
+	"\fGetBreakdown\x12).talentreg.metrics.v1.GetBreakdownRequest\x1a*.talentreg.metrics.v1.GetBreakdownResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/breakdowns/{dimension}\x12q\n" +
+	"\x10VerifyProjection\x12-.talentreg.metrics.v1.VerifyProjectionRequest\x1a..talentreg.metrics.v1.VerifyProjectionResponseB.Z,talentreg/gen/talentreg/metrics/v1;metricsv1b\x06proto3"
 
 var (
 	file_talentreg_metrics_v1_metrics_service_proto_rawDescOnce sync.Once

@@ -42,7 +42,8 @@ type MetricsServiceClient interface {
 	// INVALID_ARGUMENT for an unknown dimension.
 	GetBreakdown(ctx context.Context, in *GetBreakdownRequest, opts ...grpc.CallOption) (*GetBreakdownResponse, error)
 	// VerifyProjection recounts every figure from a fresh registry snapshot
-	// and reports where the live projection differs.
+	// and reports where the live projection differs. An operator tool (`metrics
+	// verify`), not on the HTTP surface: each call reads the whole registry.
 	VerifyProjection(ctx context.Context, in *VerifyProjectionRequest, opts ...grpc.CallOption) (*VerifyProjectionResponse, error)
 }
 
@@ -111,7 +112,8 @@ type MetricsServiceServer interface {
 	// INVALID_ARGUMENT for an unknown dimension.
 	GetBreakdown(context.Context, *GetBreakdownRequest) (*GetBreakdownResponse, error)
 	// VerifyProjection recounts every figure from a fresh registry snapshot
-	// and reports where the live projection differs.
+	// and reports where the live projection differs. An operator tool (`metrics
+	// verify`), not on the HTTP surface: each call reads the whole registry.
 	VerifyProjection(context.Context, *VerifyProjectionRequest) (*VerifyProjectionResponse, error)
 	mustEmbedUnimplementedMetricsServiceServer()
 }

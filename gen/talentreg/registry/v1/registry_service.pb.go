@@ -2899,7 +2899,10 @@ type ListChangesResponse struct {
 	// Set when more changes had committed when this page was read.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	// The registry revision when this page was read.
-	Revision      int64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	Revision int64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Identifies the registry's database: it changes when the database is
+	// replaced, and revisions of different ids are unrelated.
+	RegistryId    string `protobuf:"bytes,4,opt,name=registry_id,json=registryId,proto3" json:"registry_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2953,6 +2956,13 @@ func (x *ListChangesResponse) GetRevision() int64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *ListChangesResponse) GetRegistryId() string {
+	if x != nil {
+		return x.RegistryId
+	}
+	return ""
 }
 
 // WatchChangesRequest is the request of WatchChanges.
@@ -3010,7 +3020,9 @@ type WatchChangesResponse struct {
 	Changes []*Change `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
 	// The registry revision the stream has caught up to: every change up to
 	// it has been sent.
-	Revision      int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	Revision int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Identifies the registry's database (see ListChangesResponse).
+	RegistryId    string `protobuf:"bytes,3,opt,name=registry_id,json=registryId,proto3" json:"registry_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3057,6 +3069,13 @@ func (x *WatchChangesResponse) GetRevision() int64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *WatchChangesResponse) GetRegistryId() string {
+	if x != nil {
+		return x.RegistryId
+	}
+	return ""
 }
 
 // StreamSnapshotRequest is the request of StreamSnapshot.
@@ -3114,7 +3133,9 @@ type StreamSnapshotResponse struct {
 	// The revision the snapshot reflects, the same in every message.
 	Revision int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
 	// Set on the last message only.
-	Complete      bool `protobuf:"varint,3,opt,name=complete,proto3" json:"complete,omitempty"`
+	Complete bool `protobuf:"varint,3,opt,name=complete,proto3" json:"complete,omitempty"`
+	// Identifies the registry's database (see ListChangesResponse).
+	RegistryId    string `protobuf:"bytes,4,opt,name=registry_id,json=registryId,proto3" json:"registry_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3168,6 +3189,13 @@ func (x *StreamSnapshotResponse) GetComplete() bool {
 		return x.Complete
 	}
 	return false
+}
+
+func (x *StreamSnapshotResponse) GetRegistryId() string {
+	if x != nil {
+		return x.RegistryId
+	}
+	return ""
 }
 
 // ImportRequest is one message of an Import stream.
@@ -3637,22 +3665,28 @@ const file_talentreg_registry_v1_registry_service_proto_rawDesc = "" +
 	"\x0estart_revision\x18\x01 \x01(\x03R\rstartRevision\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\x92\x01\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\xb3\x01\n" +
 	"\x13ListChangesResponse\x127\n" +
 	"\achanges\x18\x01 \x03(\v2\x1d.talentreg.registry.v1.ChangeR\achanges\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1a\n" +
-	"\brevision\x18\x03 \x01(\x03R\brevision\"<\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\x12\x1f\n" +
+	"\vregistry_id\x18\x04 \x01(\tR\n" +
+	"registryId\"<\n" +
 	"\x13WatchChangesRequest\x12%\n" +
-	"\x0estart_revision\x18\x01 \x01(\x03R\rstartRevision\"k\n" +
+	"\x0estart_revision\x18\x01 \x01(\x03R\rstartRevision\"\x8c\x01\n" +
 	"\x14WatchChangesResponse\x127\n" +
 	"\achanges\x18\x01 \x03(\v2\x1d.talentreg.registry.v1.ChangeR\achanges\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x03R\brevision\"P\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\x12\x1f\n" +
+	"\vregistry_id\x18\x03 \x01(\tR\n" +
+	"registryId\"P\n" +
 	"\x15StreamSnapshotRequest\x127\n" +
-	"\x04view\x18\x01 \x01(\x0e2#.talentreg.registry.v1.SnapshotViewR\x04view\"\x8f\x01\n" +
+	"\x04view\x18\x01 \x01(\x0e2#.talentreg.registry.v1.SnapshotViewR\x04view\"\xb0\x01\n" +
 	"\x16StreamSnapshotResponse\x12=\n" +
 	"\tresources\x18\x01 \x03(\v2\x1f.talentreg.registry.v1.ResourceR\tresources\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x12\x1a\n" +
-	"\bcomplete\x18\x03 \x01(\bR\bcomplete\"F\n" +
+	"\bcomplete\x18\x03 \x01(\bR\bcomplete\x12\x1f\n" +
+	"\vregistry_id\x18\x04 \x01(\tR\n" +
+	"registryId\"F\n" +
 	"\rImportRequest\x125\n" +
 	"\x05items\x18\x01 \x03(\v2\x1f.talentreg.registry.v1.ResourceR\x05items\"\xba\x03\n" +
 	"\x0eImportResponse\x12?\n" +
@@ -3676,7 +3710,7 @@ const file_talentreg_registry_v1_registry_service_proto_rawDesc = "" +
 	"\fSnapshotView\x12\x1d\n" +
 	"\x19SNAPSHOT_VIEW_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SNAPSHOT_VIEW_FULL\x10\x01\x12\x1b\n" +
-	"\x17SNAPSHOT_VIEW_AGGREGATE\x10\x022\x99#\n" +
+	"\x17SNAPSHOT_VIEW_AGGREGATE\x10\x022\xeb\"\n" +
 	"\x0fRegistryService\x12\x8d\x01\n" +
 	"\fCreateEntity\x12*.talentreg.registry.v1.CreateEntityRequest\x1a+.talentreg.registry.v1.CreateEntityResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x06entityb\x06entity\"\f/v1/entities\x12\x85\x01\n" +
 	"\tGetEntity\x12'.talentreg.registry.v1.GetEntityRequest\x1a(.talentreg.registry.v1.GetEntityResponse\"%\x82\xd3\xe4\x93\x02\x1fb\x06entity\x12\x15/v1/{name=entities/*}\x12}\n" +
@@ -3714,10 +3748,9 @@ const file_talentreg_registry_v1_registry_service_proto_rawDesc = "" +
 	"\rDeleteProgram\x12+.talentreg.registry.v1.DeleteProgramRequest\x1a,.talentreg.registry.v1.DeleteProgramResponse\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=programs/*}\x12\xa1\x01\n" +
 	"\x13BatchCreateEntities\x121.talentreg.registry.v1.BatchCreateEntitiesRequest\x1a2.talentreg.registry.v1.BatchCreateEntitiesResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/entities:batchCreate\x12y\n" +
 	"\vListChanges\x12).talentreg.registry.v1.ListChangesRequest\x1a*.talentreg.registry.v1.ListChangesResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/changes\x12\x84\x01\n" +
-	"\fWatchChanges\x12*.talentreg.registry.v1.WatchChangesRequest\x1a+.talentreg.registry.v1.WatchChangesResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/changes:watch0\x01\x12\x85\x01\n" +
-	"\x0eStreamSnapshot\x12,.talentreg.registry.v1.StreamSnapshotRequest\x1a-.talentreg.registry.v1.StreamSnapshotResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/snapshot0\x01\x12n\n" +
-	"\x06Import\x12$.talentreg.registry.v1.ImportRequest\x1a%.talentreg.registry.v1.ImportResponse\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
-	"/v1:import(\x01B0Z.talentreg/gen/talentreg/registry/v1;registryv1b\x06proto3"
+	"\fWatchChanges\x12*.talentreg.registry.v1.WatchChangesRequest\x1a+.talentreg.registry.v1.WatchChangesResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/changes:watch0\x01\x12o\n" +
+	"\x0eStreamSnapshot\x12,.talentreg.registry.v1.StreamSnapshotRequest\x1a-.talentreg.registry.v1.StreamSnapshotResponse0\x01\x12W\n" +
+	"\x06Import\x12$.talentreg.registry.v1.ImportRequest\x1a%.talentreg.registry.v1.ImportResponse(\x01B0Z.talentreg/gen/talentreg/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_talentreg_registry_v1_registry_service_proto_rawDescOnce sync.Once

@@ -142,9 +142,13 @@ type RegistryServiceClient interface {
 	WatchChanges(ctx context.Context, in *WatchChangesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchChangesResponse], error)
 	// StreamSnapshot streams every resource as of one revision, read in one
 	// transaction, then that revision: list, then watch from revision + 1.
+	// Not on the HTTP surface: a slow HTTP reader would hold a read
+	// transaction open for as long as it likes.
 	StreamSnapshot(ctx context.Context, in *StreamSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamSnapshotResponse], error)
-	// Import upserts resources by name in chunks. A bad item is reported and
-	// skipped; an unchanged item makes no new revision.
+	// Import upserts resources by name in chunks, each committed as it
+	// arrives. A bad item is reported and skipped; an unchanged item makes no
+	// new revision. Not on the HTTP surface: an HTTP body that turns out
+	// malformed after some chunks committed would be a partial write.
 	Import(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportRequest, ImportResponse], error)
 }
 
@@ -568,9 +572,13 @@ type RegistryServiceServer interface {
 	WatchChanges(*WatchChangesRequest, grpc.ServerStreamingServer[WatchChangesResponse]) error
 	// StreamSnapshot streams every resource as of one revision, read in one
 	// transaction, then that revision: list, then watch from revision + 1.
+	// Not on the HTTP surface: a slow HTTP reader would hold a read
+	// transaction open for as long as it likes.
 	StreamSnapshot(*StreamSnapshotRequest, grpc.ServerStreamingServer[StreamSnapshotResponse]) error
-	// Import upserts resources by name in chunks. A bad item is reported and
-	// skipped; an unchanged item makes no new revision.
+	// Import upserts resources by name in chunks, each committed as it
+	// arrives. A bad item is reported and skipped; an unchanged item makes no
+	// new revision. Not on the HTTP surface: an HTTP body that turns out
+	// malformed after some chunks committed would be a partial write.
 	Import(grpc.ClientStreamingServer[ImportRequest, ImportResponse]) error
 	mustEmbedUnimplementedRegistryServiceServer()
 }

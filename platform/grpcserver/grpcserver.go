@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 )
@@ -47,6 +48,14 @@ func New(log *slog.Logger, reg prometheus.Registerer, opts ...grpc.ServerOption)
 	})
 	logOpts := []logging.Option{
 		logging.WithLogOnEvents(logging.FinishCall),
+		// The gateway forwards its X-Request-Id: log it so one request can
+		// be followed across processes.
+		logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
+			if ids := metadata.ValueFromIncomingContext(ctx, "x-request-id"); len(ids) > 0 {
+				return logging.Fields{"request_id", ids[0]}
+			}
+			return nil
+		}),
 		logging.WithLevels(func(c codes.Code) logging.Level {
 			switch c {
 			case codes.OK, codes.Canceled:

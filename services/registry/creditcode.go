@@ -26,7 +26,6 @@ func CheckCreditCode(code string) error {
 	if len(code) != 18 {
 		return fmt.Errorf("must be 18 characters, got %d", len([]rune(code)))
 	}
-	sum := 0
 	for i := 0; i < 18; i++ {
 		v := creditCodeValue[code[i]]
 		if v < 0 {
@@ -34,9 +33,6 @@ func CheckCreditCode(code string) error {
 		}
 		if i >= 2 && i < 8 && v > 9 {
 			return fmt.Errorf("characters 3-8 (administrative division code) must be digits")
-		}
-		if i < 17 {
-			sum += int(v) * creditCodeWeights[i]
 		}
 	}
 	if want := CreditCodeCheckChar(code[:17]); code[17] != want {

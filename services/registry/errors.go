@@ -148,10 +148,11 @@ func EtagMismatch(name, given, current string) *Error {
 }
 
 // HasDependants returns a FAILED_PRECONDITION error for a delete without
-// force of a resource others depend on.
-func HasDependants(name string, n int, what string) *Error {
+// force of a resource others depend on; what says which, e.g.
+// "3 memberships and 1 talent records".
+func HasDependants(name, what string) *Error {
 	return &Error{Code: CodeFailedPrecondition, Reason: ReasonHasDependants,
-		Message:  fmt.Sprintf("%s: has %d dependent %s; delete them first or set force to delete them too", name, n, what),
+		Message:  fmt.Sprintf("%s: %s depend on it; delete them first or set force to delete them too", name, what),
 		Metadata: map[string]string{"resource": name}}
 }
 

@@ -3,6 +3,7 @@ package registry
 import (
 	"crypto/rand"
 	"strings"
+	"unicode/utf8"
 )
 
 // Collection identifies a kind of resource.
@@ -122,10 +123,17 @@ func ParseSubject(field, name string) (Collection, string, error) {
 }
 
 // clip shortens user input quoted in error messages.
-func clip(s string) string {
-	const max = 80
+func clip(s string) string { return Clip(s, 80) }
+
+// Clip shortens s to at most max bytes for an error message, without
+// cutting a character in half, marking the cut with "…".
+func Clip(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
-	return s[:max] + "…"
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

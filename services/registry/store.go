@@ -58,10 +58,23 @@ type ImportResult struct {
 
 // Store is the registry's storage contract. Every mutation is atomic and
 // durable before it returns, and returns the last revision it committed.
-// Errors are *Error values (see Code) or, for storage failures, other
-// errors. Update methods take the current etag ("" skips the check) and an
-// apply function that edits a copy of the stored resource; a change that
-// alters nothing commits nothing.
+// Errors are *Error values or, for storage failures, other errors
+// (ErrStoreClosed once closing). By method:
+//
+//   - Create: CodeInvalidArgument (a field breaks its rule), CodeAlreadyExists
+//     (the id, the membership, or an entity's credit code is taken),
+//     CodeNotFound (a referenced entity, group or programme is missing).
+//     A request id seen before returns the first result instead.
+//   - Get: CodeNotFound.
+//   - List: CodeInvalidArgument for a field that cannot be filtered on.
+//   - Update: CodeNotFound, CodeAborted (stale etag), CodeInvalidArgument
+//     (the result breaks a rule, or apply changed the identity),
+//     CodeAlreadyExists / CodeNotFound as for Create. Update methods take
+//     the current etag ("" skips the check) and an apply function that
+//     edits a copy of the stored resource; a change that alters nothing
+//     commits nothing.
+//   - Delete: CodeNotFound, CodeAborted, CodeFailedPrecondition (dependants
+//     exist and force is false; force deletes them in the same transaction).
 type Store interface {
 	CreateEntity(ctx context.Context, e *Entity, requestID string) (*Entity, int64, error)
 	BatchCreateEntities(ctx context.Context, es []*Entity) ([]*Entity, int64, error)

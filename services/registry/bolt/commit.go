@@ -124,6 +124,7 @@ func (s *Store) run(ops []*op) {
 		return
 	}
 	if t.rev != s.revision.Load() {
+		s.commits.Add(1)
 		s.compacted.Store(t.compacted)
 		s.revision.Store(t.rev)
 		s.broadcast()

@@ -85,15 +85,9 @@ func (s *Store) update(ctx context.Context, sc *schema, key []byte, name, etag s
 	var out registry.Resource
 	var rev int64
 	err := s.commit(ctx, func(t *tx) error {
-		old, err := t.get(sc, key)
-		if err != nil || old == nil {
-			if err == nil {
-				err = registry.NotFound(name)
-			}
+		old, err := t.current(sc, key, name, etag)
+		if err != nil {
 			return err
-		}
-		if etag != "" && etag != old.Metadata().Etag() {
-			return registry.EtagMismatch(name, etag, old.Metadata().Etag())
 		}
 		oldBytes := encodeResource(nil, old)
 		cur, err := decodeResource(sc.coll, oldBytes) // a deep copy
@@ -129,26 +123,32 @@ func (s *Store) update(ctx context.Context, sc *schema, key []byte, name, etag s
 func (s *Store) remove(ctx context.Context, sc *schema, key []byte, name, etag string, force bool) (int64, error) {
 	var rev int64
 	err := s.commit(ctx, func(t *tx) error {
-		old, err := t.get(sc, key)
-		if err != nil || old == nil {
-			if err == nil {
-				err = registry.NotFound(name)
-			}
-			return err
-		}
-		if etag != "" && etag != old.Metadata().Etag() {
-			return registry.EtagMismatch(name, etag, old.Metadata().Etag())
-		}
-		deps, err := t.dependants(old)
+		old, err := t.current(sc, key, name, etag)
 		if err != nil {
 			return err
 		}
-		if len(deps) > 0 && !force {
-			return registry.HasDependants(name, len(deps), describe(deps))
-		}
-		for _, d := range deps {
-			if err := t.write(schemas[d.Collection()], registry.ChangeDeleted, d, nil); err != nil {
-				return err
+		if !force {
+			// Count, without reading, what a forced delete would take: a
+			// refusal must not hold the writer to decode a million rows.
+			if deps := t.dependants(old, maxCountedDependants); deps.n() > 0 {
+				return registry.HasDependants(name, deps.describe())
+			}
+		} else {
+			deps := t.dependants(old, -1)
+			for i, keys := range deps.keys {
+				dsc := deps.schemas[i]
+				for _, k := range keys {
+					d, err := t.get(dsc, k)
+					if err != nil {
+						return err
+					}
+					if d == nil {
+						return fmt.Errorf("index of %s names missing %q: %w", dsc.coll, k, errCorrupt)
+					}
+					if err := t.write(dsc, registry.ChangeDeleted, d, nil); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		if err := t.write(sc, registry.ChangeDeleted, old, nil); err != nil {
@@ -160,23 +160,80 @@ func (s *Store) remove(ctx context.Context, sc *schema, key []byte, name, etag s
 	return rev, err
 }
 
-func describe(deps []registry.Resource) string {
-	var m, r int
-	for _, d := range deps {
-		if d.Collection() == registry.Memberships {
-			m++
-		} else {
-			r++
-		}
-	}
+// current reads the resource at key for a change: NOT_FOUND if missing,
+// ABORTED if etag is set and stale.
+func (t *tx) current(sc *schema, key []byte, name, etag string) (registry.Resource, error) {
+	old, err := t.get(sc, key)
 	switch {
-	case m > 0 && r > 0:
-		return fmt.Sprintf("resources (%d memberships, %d talent records)", m, r)
-	case m > 0:
-		return "memberships"
-	default:
-		return "talent records"
+	case err != nil:
+		return nil, err
+	case old == nil:
+		return nil, registry.NotFound(name)
+	case etag != "" && etag != old.Metadata().Etag():
+		return nil, registry.EtagMismatch(name, etag, old.Metadata().Etag())
 	}
+	return old, nil
+}
+
+// maxCountedDependants bounds the count in a refusal's message.
+const maxCountedDependants = 10000
+
+// dependantKeys are the primary keys of what deleting a resource would
+// orphan, per collection.
+type dependantKeys struct {
+	schemas []*schema
+	keys    [][][]byte
+}
+
+func (d *dependantKeys) n() int {
+	n := 0
+	for _, k := range d.keys {
+		n += len(k)
+	}
+	return n
+}
+
+// describe says what the keys are, e.g. "3 memberships and 1 talent
+// records".
+func (d *dependantKeys) describe() string {
+	var parts []string
+	for i, k := range d.keys {
+		if len(k) == 0 {
+			continue
+		}
+		what := "memberships"
+		if d.schemas[i] == talentRecordSchema {
+			what = "talent records"
+		}
+		n := fmt.Sprint(len(k))
+		if len(k) >= maxCountedDependants {
+			n = "at least " + n
+		}
+		parts = append(parts, n+" "+what)
+	}
+	return strings.Join(parts, " and ")
+}
+
+// dependants finds what deleting r would orphan: an entity's or group's
+// memberships and talent records, a programme's talent records; at most
+// limit keys per collection (-1: all).
+func (t *tx) dependants(r registry.Resource, limit int) *dependantKeys {
+	d := &dependantKeys{}
+	add := func(sc *schema, keys [][]byte) {
+		d.schemas = append(d.schemas, sc)
+		d.keys = append(d.keys, keys)
+	}
+	switch x := r.(type) {
+	case *registry.Entity:
+		add(membershipSchema, t.indexed(membershipSchema, "entity", x.Name(), limit))
+		add(talentRecordSchema, t.indexed(talentRecordSchema, "subject", x.Name(), limit))
+	case *registry.Group:
+		add(membershipSchema, t.prefixed(membershipSchema, append([]byte(x.ID), sep), limit))
+		add(talentRecordSchema, t.indexed(talentRecordSchema, "subject", x.Name(), limit))
+	case *registry.Program:
+		add(talentRecordSchema, t.indexed(talentRecordSchema, "program", x.Name(), limit))
+	}
+	return d
 }
 
 // checkRefs checks that every resource after names exists and that its
@@ -226,58 +283,25 @@ func (t *tx) checkRefs(before, after registry.Resource) error {
 	return nil
 }
 
-// dependants returns what deleting r would orphan: an entity's or group's
-// memberships and talent records, a programme's talent records.
-func (t *tx) dependants(r registry.Resource) ([]registry.Resource, error) {
-	var deps []registry.Resource
-	collect := func(sc *schema, keys [][]byte) error {
-		for _, k := range keys {
-			d, err := t.get(sc, k)
-			if err != nil {
-				return err
-			}
-			if d == nil {
-				return fmt.Errorf("index of %s names missing %q: %w", sc.coll, k, errCorrupt)
-			}
-			deps = append(deps, d)
-		}
-		return nil
-	}
-	var err error
-	switch x := r.(type) {
-	case *registry.Entity:
-		err = collect(membershipSchema, t.indexed(membershipSchema, "entity", x.Name()))
-		if err == nil {
-			err = collect(talentRecordSchema, t.indexed(talentRecordSchema, "subject", x.Name()))
-		}
-	case *registry.Group:
-		err = collect(membershipSchema, t.prefixed(membershipSchema, append([]byte(x.ID), sep)))
-		if err == nil {
-			err = collect(talentRecordSchema, t.indexed(talentRecordSchema, "subject", x.Name()))
-		}
-	case *registry.Program:
-		err = collect(talentRecordSchema, t.indexed(talentRecordSchema, "program", x.Name()))
-	}
-	return deps, err
-}
-
-// indexed returns the primary keys whose field has value (API form).
-func (t *tx) indexed(sc *schema, field, value string) [][]byte {
+// indexed returns the primary keys whose field has value (API form), at
+// most limit of them (-1: all).
+func (t *tx) indexed(sc *schema, field, value string, limit int) [][]byte {
 	f := sc.field(field)
 	prefix := indexPrefix(f, f.indexValue(value))
 	var keys [][]byte
 	c := t.btx.Bucket(sc.index).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(keys) != limit; k, _ = c.Next() {
 		keys = append(keys, append([]byte(nil), k[len(prefix):]...))
 	}
 	return keys
 }
 
-// prefixed returns the primary keys starting with prefix.
-func (t *tx) prefixed(sc *schema, prefix []byte) [][]byte {
+// prefixed returns the primary keys starting with prefix, at most limit of
+// them (-1: all).
+func (t *tx) prefixed(sc *schema, prefix []byte, limit int) [][]byte {
 	var keys [][]byte
 	c := t.btx.Bucket(sc.primary).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(keys) != limit; k, _ = c.Next() {
 		keys = append(keys, append([]byte(nil), k...))
 	}
 	return keys

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +85,7 @@ type Store struct {
 
 	revision  atomic.Int64
 	compacted atomic.Int64
+	commits   atomic.Int64 // write transactions that committed changes
 	tokenKey  []byte
 	id        string
 
@@ -97,16 +99,15 @@ var _ registry.Store = (*Store)(nil)
 // corrupt, foreign or locked is an error and is left untouched.
 func Open(path string, opts Options) (s *Store, err error) {
 	opts.defaults()
-	fresh := false
 	switch fi, serr := os.Stat(path); {
 	case errors.Is(serr, os.ErrNotExist):
-		fresh = true
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
 	case serr != nil:
 		return nil, serr
 	case fi.IsDir():
 		return nil, fmt.Errorf("%s is a directory", path)
-	case fi.Size() == 0:
-		fresh = true
 	}
 	db, err := openBolt(path, opts)
 	if err != nil {
@@ -124,7 +125,13 @@ func Open(path string, opts Options) (s *Store, err error) {
 		loopEnd:  make(chan struct{}),
 		commitCh: make(chan struct{}),
 	}
-	if fresh {
+	// A file without any bucket is fresh: just created, or left by a
+	// crash between creating it and committing the layout.
+	var empty bool
+	if err = db.View(func(tx *bbolt.Tx) error {
+		empty = tx.ForEach(func([]byte, *bbolt.Bucket) error { return errStop }) == nil
+		return nil
+	}); err == nil && empty {
 		err = db.Update(initialize)
 	}
 	if err == nil {
@@ -136,6 +143,8 @@ func Open(path string, opts Options) (s *Store, err error) {
 	go s.commitLoop()
 	return s, nil
 }
+
+var errStop = errors.New("stop")
 
 // openBolt opens the file with the settings DESIGN.md asks for, turning
 // bbolt's errors (and panics on damaged files) into clear ones.
@@ -243,6 +252,10 @@ func (s *Store) TokenKey() []byte { return s.tokenKey }
 // Revision returns the last committed revision.
 func (s *Store) Revision() int64 { return s.revision.Load() }
 
+// Commits returns how many write transactions have committed changes
+// since Open; with Revision it shows how many writes each fsync served.
+func (s *Store) Commits() int64 { return s.commits.Load() }
+
 // CompactedRevision returns the highest revision removed from the log.
 func (s *Store) CompactedRevision() int64 { return s.compacted.Load() }
 
@@ -259,6 +272,9 @@ func (s *Store) broadcast() {
 	s.commitCh = make(chan struct{})
 	s.commitMu.Unlock()
 }
+
+// Durable reports whether commits are fsynced (Options.NoSync unset).
+func (s *Store) Durable() bool { return !s.db.NoSync }
 
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.db.Path() }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	bbolt "go.etcd.io/bbolt"
+
 	"talentreg/services/registry"
 )
 
@@ -350,6 +352,11 @@ func TestStore_ConcurrentWritersShareCommits(t *testing.T) {
 	if len(seen) != writers*each || s.Revision() != writers*each {
 		t.Fatalf("%d distinct revisions, store at %d, want %d", len(seen), s.Revision(), writers*each)
 	}
+	// Group commit: concurrent writers share transactions (and fsyncs).
+	if s.Commits() >= writers*each {
+		t.Fatalf("%d commits for %d writes: no write shared a commit", s.Commits(), writers*each)
+	}
+	t.Logf("%d writes in %d commits", writers*each, s.Commits())
 }
 
 // An op that fails after writing must leave nothing behind, and must not
@@ -478,4 +485,28 @@ func TestStore_IDSurvivesReopenAndDiffersBetweenDatabases(t *testing.T) {
 	if len(id) != 32 || a.ID() != id || b.ID() == id {
 		t.Fatalf("ids: %q, reopened %q, other database %q", id, a.ID(), b.ID())
 	}
+}
+
+// A crash between creating the file and committing its layout leaves a
+// bbolt file without buckets: it opens as a fresh database. A missing
+// folder is created.
+func TestOpen_EmptyBoltFileAndMissingFolder(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "empty.db")
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("bucketless file refused: %v", err)
+	}
+	mustCreate(t, s, entity("a"))
+	s.Close()
+	s, err = Open(filepath.Join(dir, "new", "folder", "r.db"), Options{})
+	if err != nil {
+		t.Fatalf("missing folder: %v", err)
+	}
+	s.Close()
 }

@@ -113,12 +113,12 @@ func (f filterSpec) parse(filter string) ([]registry.Condition, error) {
 	if strings.TrimSpace(filter) == "" {
 		return nil, nil
 	}
-	if len(filter) > 4096 {
-		return nil, filterError("must be at most 4096 characters")
+	if err := checkShape(filter); err != nil {
+		return nil, err
 	}
 	parsed, err := filtering.ParseFilterString(filter, f.decls)
 	if err != nil {
-		return nil, filterError("%v (fields: %s)", err, f.names())
+		return nil, filterError("%s (fields: %s)", firstLine(err.Error()), f.names())
 	}
 	var conds []registry.Condition
 	if err := f.collect(parsed.CheckedExpr.GetExpr(), &conds); err != nil {
@@ -197,6 +197,55 @@ func (f filterSpec) names() string {
 	}
 	slices.Sort(ns)
 	return strings.Join(ns, ", ")
+}
+
+// Limits on a filter's shape. The parser's cost and its error messages grow
+// faster than linearly with nesting, so deep or long filters are refused
+// before parsing; real filters are a few comparisons joined by AND.
+const (
+	maxFilterLen   = 1024
+	maxFilterDepth = 16
+)
+
+// checkShape refuses filters that are too long or too deeply nested
+// (brackets, or member selections like a.b.c), outside string literals.
+func checkShape(filter string) error {
+	if len(filter) > maxFilterLen {
+		return filterError("must be at most %d bytes, got %d", maxFilterLen, len(filter))
+	}
+	depth, dots, quote := 0, 0, byte(0)
+	for i := 0; i < len(filter); i++ {
+		c := filter[i]
+		switch {
+		case quote != 0:
+			if c == '\\' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '(':
+			if depth++; depth > maxFilterDepth {
+				return filterError("nests brackets more than %d deep", maxFilterDepth)
+			}
+		case c == ')':
+			depth--
+		case c == '.':
+			if dots++; dots > maxFilterDepth {
+				return filterError("has more than %d member selections", maxFilterDepth)
+			}
+		}
+	}
+	return nil
+}
+
+// firstLine keeps a parser error short: its first line, at most 200 bytes.
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return registry.Clip(s, 200)
 }
 
 func filterError(format string, args ...any) error {

@@ -962,11 +962,15 @@ func TestGRPC_WatchFromMidStreamSeesEveryRevisionOnce(t *testing.T) {
 	const writers, each = 8, 50
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
+	resume := make(chan struct{})
 	for w := 0; w < writers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
+				if i == each/2 {
+					<-resume // the second half runs while the watch replays and tails
+				}
 				_, err := e.client.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: fmt.Sprintf("w%d-%d", w, i), Entity: pbEntity("w")})
 				if err != nil {
 					errs <- err
@@ -975,9 +979,10 @@ func TestGRPC_WatchFromMidStreamSeesEveryRevisionOnce(t *testing.T) {
 			}
 		}()
 	}
-	waitRevision(t, e.store, 100)
+	waitRevision(t, e.store, writers*each/2)
 	from := e.store.Revision() - 30 // some history to replay, then the live tail
 	w := watch(t, ctx, e.client, from)
+	close(resume)
 	wg.Wait()
 	close(errs)
 	for err := range errs {

@@ -1,8 +1,10 @@
 package grpcapi
 
 import (
+	"cmp"
 	"errors"
 	"io"
+	"slices"
 
 	"google.golang.org/grpc"
 
@@ -65,7 +67,9 @@ func (s *Server) Import(stream grpc.ClientStreamingServer[registryv1.ImportReque
 			for _, p := range req.GetItems() {
 				r, err := resourceFromProto("items["+itoa(int(index))+"]", p)
 				if err != nil {
-					convErrs = append(convErrs, registry.ImportItemError{Index: index, Name: nameOf(p), Field: fieldOf(err), Err: err})
+					if len(convErrs) < maxImportErrors {
+						convErrs = append(convErrs, registry.ImportItemError{Index: index, Name: nameOf(p), Field: fieldOf(err), Err: err})
+					}
 					if r != nil {
 						convFailed[r.Collection()]++
 					}
@@ -106,7 +110,9 @@ func (s *Server) Import(stream grpc.ClientStreamingServer[registryv1.ImportReque
 			counts[c].Unchanged += n.Unchanged
 			counts[c].Failed += n.Failed
 		}
-		itemErrs = append(itemErrs, res.Errors...)
+		// Only the first maxImportErrors are reported, so only they are
+		// kept: a stream of millions of bad items must not grow memory.
+		itemErrs = append(itemErrs, res.Errors[:min(len(res.Errors), maxImportErrors-len(itemErrs))]...)
 	}
 	if err := <-recvErr; err != nil {
 		return s.err(ctx, err)
@@ -118,6 +124,7 @@ func (s *Server) Import(stream grpc.ClientStreamingServer[registryv1.ImportReque
 		counts[c].Failed += n
 	}
 	itemErrs = append(convErrs, itemErrs...)
+	slices.SortFunc(itemErrs, func(a, b registry.ImportItemError) int { return cmp.Compare(a.Index, b.Index) })
 	for _, e := range itemErrs {
 		if len(resp.Errors) == maxImportErrors {
 			break

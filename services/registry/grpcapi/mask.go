@@ -59,9 +59,4 @@ func maskError(format string, args ...any) error {
 	return e
 }
 
-func clipped(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
+func clipped(s string) string { return registry.Clip(s, 64) }

@@ -29,7 +29,7 @@ func TestToStatus_CodeTable(t *testing.T) {
 		{"not found", registry.NotFound("entities/x"), codes.NotFound},
 		{"exists", registry.AlreadyExists("entities/x"), codes.AlreadyExists},
 		{"etag", registry.EtagMismatch("entities/x", "1", "2"), codes.Aborted},
-		{"dependants", registry.HasDependants("entities/x", 2, "memberships"), codes.FailedPrecondition},
+		{"dependants", registry.HasDependants("entities/x", "2 memberships"), codes.FailedPrecondition},
 		{"compacted", registry.RevisionCompacted(3, 10), codes.OutOfRange},
 		{"canceled", context.Canceled, codes.Canceled},
 		{"deadline", fmt.Errorf("wrapped: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
@@ -95,7 +95,11 @@ func TestFilterSpec_Parse(t *testing.T) {
 		{`industries = "x"`, `error: filter:`},
 		{`region:"Bei"`, `error: ':' applies to lists`},
 		{`kind = `, `error: filter:`},
-		{`region = "` + strings.Repeat("x", 5000) + `"`, `error: at most 4096`},
+		{`region = "` + strings.Repeat("x", 5000) + `"`, `error: at most 1024 bytes`},
+		{strings.Repeat("(", 17) + `region = "x"` + strings.Repeat(")", 17), `error: more than 16 deep`},
+		{strings.Repeat("(", 600), `error: more than 16 deep`},
+		{strings.Repeat("a.", 40) + "a = 1", `error: more than 16 member selections`},
+		{`region = "((((((((((((((((((((((((."`, `region=((((((((((((((((((((((((.`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.filter, func(t *testing.T) {
@@ -201,5 +205,27 @@ func TestFilterSpec_ReferenceValuesAreChecked(t *testing.T) {
 		if err != nil && (registry.ErrorCode(err) != registry.CodeInvalidArgument || !strings.HasPrefix(err.Error(), "filter: ")) {
 			t.Errorf("%s: err = %v, want a filter INVALID_ARGUMENT", tt.filter, err)
 		}
+	}
+}
+
+// Parser errors reach the client as one short line, whatever the input.
+func TestFilterSpec_ErrorsStayShort(t *testing.T) {
+	for _, f := range []string{strings.Repeat("(", 16), `kind = = =`, strings.Repeat("x ", 500) + "="} {
+		_, err := entityFilter.parse(f)
+		if err == nil {
+			t.Fatalf("%q accepted", f)
+		}
+		if msg := err.Error(); len(msg) > 600 || strings.Contains(msg, "\n") {
+			t.Fatalf("%q: error of %d bytes: %.200q", f, len(msg), msg)
+		}
+	}
+}
+
+func TestClip(t *testing.T) {
+	if got := registry.Clip("ab天津", 4); got != "ab…" {
+		t.Fatalf("Clip cut a character: %q", got)
+	}
+	if got := registry.Clip("short", 10); got != "short" {
+		t.Fatalf("Clip changed a short string: %q", got)
 	}
 }

@@ -101,8 +101,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return serve(ctx, cfg, log)
 }
 
+// openStore opens the database as served: fsync on (a write is
+// acknowledged only once durable).
+func openStore(cfg Config) (*bolt.Store, error) {
+	return bolt.Open(cfg.DB, bolt.Options{RetainChanges: cfg.RetainChanges, InitialMmapSize: cfg.MmapSize})
+}
+
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
-	store, err := bolt.Open(cfg.DB, bolt.Options{RetainChanges: cfg.RetainChanges, InitialMmapSize: cfg.MmapSize})
+	store, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
@@ -117,6 +123,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "talentreg_registry_revision", Help: "Last committed registry revision.",
 	}, func() float64 { return float64(store.Revision()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "talentreg_registry_commits_total", Help: "Write transactions committed (each one fsync, serving one or more mutations).",
+	}, func() float64 { return float64(store.Commits()) }))
 
 	api := grpcapi.New(store, grpcapi.Options{TokenKey: store.TokenKey(), ProgressInterval: cfg.ProgressInterval, Logger: log})
 	srv := grpcserver.New(log, reg, grpcapi.ServerOptions()...)

@@ -127,3 +127,18 @@ func TestRun_BadFlagsAreUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// The served store syncs every commit: SIGKILL tests cannot tell (the page
+// cache survives the process), so the setting itself is checked.
+func TestOpenStore_IsDurable(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DB = filepath.Join(t.TempDir(), "r.db")
+	s, err := openStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.Durable() {
+		t.Fatal("the served store does not fsync its commits")
+	}
+}

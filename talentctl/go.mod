@@ -37,3 +37,7 @@ require (
 )
 
 replace talentreg/platform => ../platform
+
+require talentreg/services/registry v0.0.0
+
+replace talentreg/services/registry => ../services/registry

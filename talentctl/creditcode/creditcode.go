@@ -1,5 +1,6 @@
-// Package creditcode computes and checks unified social credit codes
-// (GB 32100-2015), the 18-character identifiers of Chinese organisations.
+// Package creditcode makes unified social credit codes (GB 32100-2015), the
+// 18-character identifiers of Chinese organisations, for generated data.
+// Checking them is the registry domain's job (registry.CheckCreditCode).
 //
 // A code is laid out as: registration authority (1 character), organisation
 // type (1), administrative division (6 digits), organisation code (9, itself
@@ -7,63 +8,13 @@
 package creditcode
 
 import (
-	"errors"
 	"fmt"
-	"strings"
-)
 
-// Alphabet holds the 31 characters a code may contain, in value order: the
-// value of a character is its index.
-const Alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+	"talentreg/services/registry"
+)
 
 // Length is the length of a code.
 const Length = 18
-
-var weights = [Length - 1]int{1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28}
-
-// Errors returned by Validate and CheckChar.
-var (
-	// ErrLength is returned when a code is not 18 characters long (or a
-	// prefix passed to CheckChar not 17).
-	ErrLength = errors.New("must be 18 characters")
-	// ErrCharacter is returned when a code holds a character outside Alphabet.
-	ErrCharacter = errors.New("may only hold 0-9 and A-Y without I, O, S, V, Z")
-	// ErrCheck is returned when the check character does not match.
-	ErrCheck = errors.New("check character does not match")
-)
-
-// CheckChar returns the check character for the first 17 characters of a
-// code. It returns ErrLength or ErrCharacter for a malformed prefix.
-func CheckChar(prefix string) (byte, error) {
-	if len(prefix) != Length-1 {
-		return 0, fmt.Errorf("prefix %q: %w", prefix, ErrLength)
-	}
-	sum := 0
-	for i := 0; i < Length-1; i++ {
-		v := strings.IndexByte(Alphabet, prefix[i])
-		if v < 0 {
-			return 0, fmt.Errorf("prefix %q: %w", prefix, ErrCharacter)
-		}
-		sum += v * weights[i]
-	}
-	return Alphabet[(31-sum%31)%31], nil
-}
-
-// Validate reports whether code is a well-formed code with a matching check
-// character; the error wraps ErrLength, ErrCharacter or ErrCheck.
-func Validate(code string) error {
-	if len(code) != Length {
-		return ErrLength
-	}
-	want, err := CheckChar(code[:Length-1])
-	if err != nil {
-		return ErrCharacter
-	}
-	if code[Length-1] != want {
-		return ErrCheck
-	}
-	return nil
-}
 
 // OrgCodeCheck returns the GB 11714 check character of an 8-digit
 // organisation code body, the 9th character of an organisation code.
@@ -109,9 +60,11 @@ func Make(prefix, division, body string) (string, error) {
 		return "", err
 	}
 	first := prefix + division + body + string(oc)
-	cc, err := CheckChar(first)
-	if err != nil {
-		return "", err
+	code := first + string(registry.CreditCodeCheckChar(first))
+	// The registry's own check: the generator can only produce what the
+	// registry accepts.
+	if err := registry.CheckCreditCode(code); err != nil {
+		return "", fmt.Errorf("prefix %q, division %q, body %q: %w", prefix, division, body, err)
 	}
-	return first + string(cc), nil
+	return code, nil
 }

@@ -10,9 +10,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"talentreg/talentctl/creditcode"
-
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/services/registry"
 )
 
 // figures are the summary figures recounted by hand from the resources, the
@@ -205,7 +204,7 @@ func TestGenerate_Valid(t *testing.T) {
 			t.Errorf("%s: display name %q empty, too long or not unique", e.Name, e.DisplayName)
 		}
 		displayNames[e.DisplayName] = true
-		if err := creditcode.Validate(e.CreditCode); err != nil || codes[e.CreditCode] {
+		if err := registry.CheckCreditCode(e.CreditCode); err != nil || codes[e.CreditCode] {
 			t.Errorf("%s: credit code %q invalid (%v) or not unique", e.Name, e.CreditCode, err)
 		}
 		codes[e.CreditCode] = true

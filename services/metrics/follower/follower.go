@@ -356,15 +356,16 @@ func (f *Follower) writer(done chan<- struct{}) {
 }
 
 func (f *Follower) save(d projection.Delta) error {
-	start := time.Now()
+	start := f.cfg.Now()
 	err := f.store.Save(d)
 	if err != nil {
 		f.stats.checkpointFailures.Inc()
 		return err
 	}
-	f.stats.checkpointSeconds.Observe(time.Since(start).Seconds())
+	took := f.cfg.Now().Sub(start)
+	f.stats.checkpointSeconds.Observe(took.Seconds())
 	f.log.Debug("checkpoint saved", "revision", d.Revision, "full", d.Full, "puts", len(d.Put),
-		"deletes", len(d.Delete), "took", time.Since(start))
+		"deletes", len(d.Delete), "took", took)
 	return nil
 }
 

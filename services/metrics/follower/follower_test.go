@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 var registryBin string
@@ -52,7 +54,6 @@ type running struct {
 // path ("" for none), until stop is called (or the test ends).
 func startFollower(t *testing.T, client registryv1.RegistryServiceClient, path string) *running {
 	t.Helper()
-	var store follower.Store
 	var cs *checkpoint.Store
 	if path != "" {
 		var err error
@@ -60,16 +61,30 @@ func startFollower(t *testing.T, client registryv1.RegistryServiceClient, path s
 		if err != nil {
 			t.Fatal(err)
 		}
-		store = cs
 	}
-	live := projection.NewLive(0)
-	reg := prometheus.NewRegistry()
-	f := follower.New(follower.Config{
+	return startFollowerWith(t, client, cs, nil, testConfig())
+}
+
+func testConfig() follower.Config {
+	return follower.Config{
 		CheckpointInterval: 50 * time.Millisecond,
 		CheckpointEvery:    20,
 		BackoffMin:         20 * time.Millisecond,
 		BackoffMax:         200 * time.Millisecond,
-	}, client, live, store, testLog(t), reg)
+	}
+}
+
+// startFollowerWith runs a follower of client with cfg, checkpointing to
+// store (nil for none); cs, when not nil, is checked and closed once the
+// follower stops.
+func startFollowerWith(t *testing.T, client registryv1.RegistryServiceClient, cs *checkpoint.Store, store follower.Store, cfg follower.Config) *running {
+	t.Helper()
+	if store == nil && cs != nil {
+		store = cs
+	}
+	live := projection.NewLive(0)
+	reg := prometheus.NewRegistry()
+	f := follower.New(cfg, client, live, store, testLog(t), reg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
@@ -312,4 +327,48 @@ func TestVerifier_WhileWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 	converged(t, w, r.live)
+}
+
+// TestFollower_InjectedClock: checkpoint durations are measured with the
+// configured clock, like every other time the follower reads.
+func TestFollower_InjectedClock(t *testing.T) {
+	reg := registrytest.Start(t, registryBin, registrytest.Options{})
+	w := registrytest.Writer{C: reg.Client()}
+	populate(t, w, "a")
+	cfg := testConfig()
+	var ticks atomic.Int64
+	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	cfg.Now = func() time.Time { return base.Add(time.Duration(ticks.Add(1)) * time.Hour) } // an hour per reading
+	cs, err := checkpoint.Open(filepath.Join(t.TempDir(), "metrics.db"), checkpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startFollowerWith(t, reg.FailFastClient(), cs, nil, cfg)
+	converged(t, w, r.live)
+	if err := r.stop(); err != nil { // at least the final checkpoint is timed
+		t.Fatal(err)
+	}
+	h := histogram(t, r.reg, "talentreg_metrics_checkpoint_seconds")
+	if h.GetSampleCount() == 0 {
+		t.Fatal("no checkpoint timed")
+	}
+	if avg := h.GetSampleSum() / float64(h.GetSampleCount()); avg < 3600 {
+		t.Fatalf("checkpoints took %.6f s on average by the follower's clock, which advances an hour per reading: the clock was not used", avg)
+	}
+}
+
+// histogram returns a histogram registered on reg.
+func histogram(t *testing.T, reg *prometheus.Registry, name string) *dto.Histogram {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetHistogram()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return nil
 }

@@ -102,12 +102,14 @@ type Follower struct {
 	needBootstrap bool
 
 	// Checkpointing: the follower goroutine takes Deltas, a writer
-	// goroutine saves them, one at a time.
+	// goroutine saves them, one at a time. savedRev is the revision of the
+	// last checkpoint written, set by the writer on success only; lastSave
+	// is when the follower last handed one over (or tried to).
 	saves          chan projection.Delta
 	saving         atomic.Bool
 	saveFailed     atomic.Bool
+	savedRev       atomic.Int64
 	lastSave       time.Time
-	lastSavedRev   int64
 	changesUnsaved int64
 }
 
@@ -155,7 +157,8 @@ func (f *Follower) Run(ctx context.Context) error {
 			if err := f.live.Replace(ctx, p); err != nil {
 				return err
 			}
-			f.lastSavedRev, f.lastSave = p.Revision(), f.cfg.Now()
+			f.savedRev.Store(p.Revision())
+			f.lastSave = f.cfg.Now()
 			f.log.Info("resumed from checkpoint", "revision", p.Revision())
 		}
 	}
@@ -319,15 +322,16 @@ func Snapshot(ctx context.Context, client registryv1.RegistryServiceClient, atRe
 }
 
 // maybeCheckpoint hands a Delta to the writer when one is due (force: now)
-// and the previous one is written.
+// and the previous one is written. A failed checkpoint is due again once
+// the interval has passed since it was handed over, changes or not.
 func (f *Follower) maybeCheckpoint(force bool) {
 	if f.store == nil || f.saving.Load() {
 		return
 	}
 	now := f.cfg.Now()
-	rev := f.live.Revision()
+	unsaved := f.live.Revision() != f.savedRev.Load() || f.saveFailed.Load()
 	due := force || f.changesUnsaved >= f.cfg.CheckpointEvery ||
-		(rev != f.lastSavedRev && now.Sub(f.lastSave) >= f.cfg.CheckpointInterval)
+		(unsaved && now.Sub(f.lastSave) >= f.cfg.CheckpointInterval)
 	if !due {
 		return
 	}
@@ -340,7 +344,7 @@ func (f *Follower) maybeCheckpoint(force bool) {
 	}
 	f.saving.Store(true)
 	f.saves <- d
-	f.lastSave, f.lastSavedRev, f.changesUnsaved = now, rev, 0
+	f.lastSave, f.changesUnsaved = now, 0
 }
 
 // writer saves Deltas in the background so that applying goes on meanwhile.
@@ -350,6 +354,8 @@ func (f *Follower) writer(done chan<- struct{}) {
 		if err := f.save(d); err != nil {
 			f.log.Error("checkpoint failed; the next one rewrites everything", "err", err)
 			f.saveFailed.Store(true)
+		} else {
+			f.savedRev.Store(d.Revision)
 		}
 		f.saving.Store(false)
 	}

@@ -2,6 +2,7 @@ package follower_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -327,6 +328,70 @@ func TestVerifier_WhileWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 	converged(t, w, r.live)
+}
+
+// failingStore fails its first `fail` saves, then saves to the checkpoint;
+// saved receives the revision of every save that succeeded.
+type failingStore struct {
+	*checkpoint.Store
+	fail  atomic.Int32
+	saved chan int64
+}
+
+func (s *failingStore) Save(d projection.Delta) error {
+	if s.fail.Add(-1) >= 0 {
+		return errors.New("injected failure: disk full")
+	}
+	if err := s.Store.Save(d); err != nil {
+		return err
+	}
+	select {
+	case s.saved <- d.Revision:
+	default: // nobody waiting on this one
+	}
+	return nil
+}
+
+// TestFollower_CheckpointRetriedWhileQuiet: the checkpoint after the
+// snapshot load fails and no change follows; the follower retries within
+// its checkpoint interval (the registry's progress messages keep it
+// looking), not only at shutdown.
+func TestFollower_CheckpointRetriedWhileQuiet(t *testing.T) {
+	reg := registrytest.Start(t, registryBin, registrytest.Options{})
+	w := registrytest.Writer{C: reg.Client()}
+	last := populate(t, w, "a")
+	cs, err := checkpoint.Open(filepath.Join(t.TempDir(), "metrics.db"), checkpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &failingStore{Store: cs, saved: make(chan int64, 1)}
+	store.fail.Store(1)
+	r := startFollowerWith(t, reg.FailFastClient(), cs, store, testConfig())
+	converged(t, w, r.live)
+
+	deadline := time.After(10 * time.Second) // 200 times the checkpoint interval
+	for saved := false; !saved; {
+		select {
+		case rev := <-store.saved:
+			saved = rev == last
+		case <-deadline:
+			t.Fatalf("no checkpoint at revision %d within 10 s of a failed one in a quiet period", last)
+		}
+	}
+	if n := counter(t, r.reg, "talentreg_metrics_checkpoint_failures_total"); n != 1 {
+		t.Errorf("%v checkpoint failures, want 1", n)
+	}
+	p, ok, err := cs.Load()
+	if err != nil || !ok {
+		t.Fatalf("Load after the retry: %v %v", ok, err)
+	}
+	want, err := r.live.Figures()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := metrics.Diff(p.Figures(), want); len(d) > 0 {
+		t.Fatalf("retried checkpoint differs from the live projection: %v", d)
+	}
 }
 
 // TestFollower_InjectedClock: checkpoint durations are measured with the

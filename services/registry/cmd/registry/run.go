@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +36,8 @@ type Config struct {
 	MmapSize         int
 	ShutdownGrace    time.Duration
 	LogLevel         string
+	GCPercent        int
+	MemoryLimitMiB   int64
 }
 
 // DefaultConfig returns the defaults of API.md "Running".
@@ -43,6 +46,7 @@ func DefaultConfig() Config {
 		GRPCAddr: "127.0.0.1:9090", DB: "data/registry.db", AdminAddr: "127.0.0.1:9091",
 		RetainChanges: 1_000_000, ProgressInterval: 5 * time.Second, MmapSize: 4 << 30,
 		ShutdownGrace: 10 * time.Second, LogLevel: "info",
+		GCPercent: 400, MemoryLimitMiB: 1024,
 	}
 }
 
@@ -56,6 +60,8 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MmapSize, "mmap-size", c.MmapSize, "initial bbolt mmap size in bytes (address space, not memory)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long in-flight calls may finish after SIGTERM")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go GC target percentage (unless GOGC is set): the heap is small and short-lived, so collecting less often saves CPU")
+	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft limit on Go heap memory in MiB (unless GOMEMLIMIT is set); the GC works harder near it")
 }
 
 // Validate reports the first invalid field.
@@ -71,6 +77,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--progress-interval must be at least 10ms, got %s", c.ProgressInterval)
 	case c.MmapSize < 0:
 		return fmt.Errorf("--mmap-size must not be negative")
+	case c.GCPercent < 10:
+		return fmt.Errorf("--gc-percent must be at least 10, got %d", c.GCPercent)
+	case c.MemoryLimitMiB < 64:
+		return fmt.Errorf("--memory-limit-mib must be at least 64, got %d", c.MemoryLimitMiB)
 	}
 	return nil
 }
@@ -97,6 +107,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log, err := logging.New(stderr, "registry", cfg.LogLevel)
 	if err != nil {
 		return usageError{err}
+	}
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cfg.MemoryLimitMiB << 20)
 	}
 	return serve(ctx, cfg, log)
 }

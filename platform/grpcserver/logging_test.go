@@ -1,0 +1,65 @@
+package grpcserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+func TestUnaryLogger(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	intercept := unaryLogger(log)
+	info := &grpc.UnaryServerInfo{FullMethod: "/talentreg.registry.v1.RegistryService/GetEntity"}
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("x-request-id", "req-42"))
+
+	// A success is debug: not logged at info.
+	if _, err := intercept(ctx, nil, info, func(context.Context, any) (any, error) { return "ok", nil }); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() != 0 {
+		t.Fatalf("a successful call was logged at info: %s", buf.String())
+	}
+	// A failure is logged with its code, message, method and request id,
+	// and the error passes through unchanged.
+	want := status.Error(codes.NotFound, "entities/x: not found")
+	_, err := intercept(ctx, nil, info, func(context.Context, any) (any, error) { return nil, want })
+	if !errors.Is(err, want) {
+		t.Fatalf("err = %v, want the handler's", err)
+	}
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("log line %q: %v", buf.String(), err)
+	}
+	for k, v := range map[string]any{
+		"level": "INFO", "grpc.code": "NotFound", "grpc.error": "entities/x: not found",
+		"grpc.method": info.FullMethod, "request_id": "req-42",
+	} {
+		if line[k] != v {
+			t.Errorf("%s = %v, want %v (line %s)", k, line[k], v, buf.String())
+		}
+	}
+	if d, ok := line["grpc.duration"].(float64); !ok || d < 0 || time.Duration(d) > time.Minute {
+		t.Errorf("grpc.duration = %v", line["grpc.duration"])
+	}
+}
+
+func TestLevelOf(t *testing.T) {
+	for c, want := range map[codes.Code]slog.Level{
+		codes.OK: slog.LevelDebug, codes.InvalidArgument: slog.LevelInfo, codes.Unavailable: slog.LevelWarn,
+		codes.Internal: slog.LevelError, codes.Canceled: slog.LevelDebug,
+	} {
+		if got := levelOf(c); got != want {
+			t.Errorf("levelOf(%v) = %v, want %v", c, got, want)
+		}
+	}
+}

@@ -59,7 +59,50 @@ type Delta struct {
 // a snapshot load or MarkFull, and starts tracking afresh. The Delta owns
 // its memory: the projection may change while it is written.
 func (p *Projection) Delta() Delta {
-	d := Delta{Revision: p.revision, Full: p.full}
+	return p.encode(p.takeChanges())
+}
+
+// changes is what the next Delta holds, taken from the change tracking.
+type changes struct {
+	revision                   int64
+	full                       bool
+	entities, groups           []int32 // slots to write, each once
+	freedEntities, freedGroups []string
+}
+
+// takeChanges takes the change tracking and starts it afresh. It is the
+// part of Delta that changes the projection: O(changes).
+func (p *Projection) takeChanges() changes {
+	c := changes{revision: p.revision, full: p.full, freedEntities: p.freedEntities, freedGroups: p.freedGroups}
+	for _, slot := range p.dirtyEntities {
+		if e := p.entities.at(slot); e.flags&flagDirty != 0 {
+			e.flags &^= flagDirty
+			if !c.full && e.name != "" {
+				c.entities = append(c.entities, slot)
+			}
+		}
+	}
+	for _, slot := range p.dirtyGroups {
+		if g := &p.groups[slot]; g.dirty {
+			g.dirty = false
+			if !c.full && g.name != "" {
+				c.groups = append(c.groups, slot)
+			}
+		}
+	}
+	if c.full {
+		c.freedEntities, c.freedGroups = nil, nil
+	}
+	p.full = false
+	p.dirtyEntities, p.dirtyGroups = p.dirtyEntities[:0], p.dirtyGroups[:0]
+	p.freedEntities, p.freedGroups = nil, nil
+	return c
+}
+
+// encode builds the Delta of c from the projection's state, which it only
+// reads: O(changes), or O(state) for a full Delta.
+func (p *Projection) encode(c changes) Delta {
+	d := Delta{Revision: c.revision, Full: c.full}
 	var buf []byte
 	put := func(s Section, key string, encode func([]byte) []byte) {
 		start := len(buf)
@@ -70,7 +113,7 @@ func (p *Projection) Delta() Delta {
 			buf = make([]byte, 0, 64<<10)
 		}
 	}
-	if p.full {
+	if c.full {
 		for i := range p.entities.len() {
 			if e := p.entities.at(i); e.name != "" {
 				put(SectionEntities, e.name, func(b []byte) []byte { return p.appendEntity(b, e) })
@@ -82,38 +125,24 @@ func (p *Projection) Delta() Delta {
 			}
 		}
 	} else {
-		for _, name := range p.freedEntities {
+		for _, name := range c.freedEntities {
 			d.Delete = append(d.Delete, Record{Section: SectionEntities, Key: name})
 		}
-		for _, name := range p.freedGroups {
+		for _, name := range c.freedGroups {
 			d.Delete = append(d.Delete, Record{Section: SectionGroups, Key: name})
 		}
-		for _, slot := range p.dirtyEntities {
-			if e := p.entities.at(slot); e.flags&flagDirty != 0 && e.name != "" {
-				e.flags &^= flagDirty
-				put(SectionEntities, e.name, func(b []byte) []byte { return p.appendEntity(b, e) })
-			}
+		for _, slot := range c.entities {
+			e := p.entities.at(slot)
+			put(SectionEntities, e.name, func(b []byte) []byte { return p.appendEntity(b, e) })
 		}
-		for _, slot := range p.dirtyGroups {
-			if g := &p.groups[slot]; g.dirty && g.name != "" {
-				g.dirty = false
-				put(SectionGroups, g.name, func(b []byte) []byte { return p.appendGroup(b, g) })
-			}
+		for _, slot := range c.groups {
+			g := &p.groups[slot]
+			put(SectionGroups, g.name, func(b []byte) []byte { return p.appendGroup(b, g) })
 		}
 	}
 	put(SectionTables, tablePrograms, p.appendPrograms)
 	put(SectionTables, tableProgramRows, func(b []byte) []byte { return appendTallies(b, p.programRows) })
 	put(SectionTables, tablePeriodRows, func(b []byte) []byte { return appendTallies(b, p.periodRows) })
-
-	for _, slot := range p.dirtyEntities {
-		p.entities.at(slot).flags &^= flagDirty
-	}
-	for _, slot := range p.dirtyGroups {
-		p.groups[slot].dirty = false
-	}
-	p.full = false
-	p.dirtyEntities, p.dirtyGroups = p.dirtyEntities[:0], p.dirtyGroups[:0]
-	p.freedEntities, p.freedGroups = nil, nil
 	return d
 }
 

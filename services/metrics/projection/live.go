@@ -286,16 +286,24 @@ func (l *Live) Figures() (metrics.Figures, error) {
 }
 
 // Delta returns the projection's checkpoint Delta (see Projection.Delta).
-// Only the writer may call it.
+// Only the writer may call it. Taking the change tracking changes the
+// projection, so it is done under the write lock (O(changes)); encoding
+// only reads, so readers go on meanwhile — a full Delta encodes every
+// slot. Nothing can change the projection between the two: only the
+// writer does, and it is here.
 func (l *Live) Delta() (Delta, bool) {
-	// The read lock suffices: only the writer touches the checkpoint
-	// bookkeeping, and readers never look at it.
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.p == nil {
+	l.mu.Lock()
+	p := l.p
+	if p == nil {
+		l.mu.Unlock()
 		return Delta{}, false
 	}
-	return l.p.Delta(), true
+	c := p.takeChanges()
+	l.mu.Unlock()
+
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return p.encode(c), true
 }
 
 // MarkFull makes the next Delta hold everything. Only the writer may call

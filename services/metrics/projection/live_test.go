@@ -3,6 +3,7 @@ package projection_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -216,5 +217,64 @@ func TestLive_ConcurrentReaders(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	wg.Wait()
+}
+
+// TestLive_DeltaWhileReading takes checkpoint Deltas while readers read
+// every figure, under the race detector: Delta changes projection state
+// (dirty tracking, and the compaction of interned values), so it must
+// exclude readers. The values churn so that old ones fall out of use.
+func TestLive_DeltaWhileReading(t *testing.T) {
+	l, m := loadedLive(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := l.Apply(ctx, m.Put(feedmodel.Group("g", alliance, "f")), m.Revision); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := l.Breakdown(ctx, metrics.DimensionRegion, 0); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := l.Breakdown(ctx, metrics.DimensionGroupField, 0); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := l.GroupStats(ctx, "groups/g", 0); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := l.Figures(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for i := range 600 {
+		v := fmt.Sprint("v", i) // a new value each time: the previous one falls out of use
+		var cs []*registryv1.Change
+		cs = append(cs, m.Put(feedmodel.Entity("e", university, v, []string{v}, false, false))...)
+		cs = append(cs, m.Put(feedmodel.Group("g", alliance, v))...)
+		if i == 0 {
+			cs = append(cs, m.Put(feedmodel.Membership("g", "e", member))...)
+		}
+		if err := l.Apply(ctx, cs, m.Revision); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := l.Delta(); !ok {
+			t.Fatal("no Delta from a loaded projection")
+		}
+	}
+	close(done)
 	wg.Wait()
 }

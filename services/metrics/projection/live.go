@@ -39,6 +39,10 @@ type Live struct {
 	applied atomic.Int64
 	summary atomic.Pointer[metrics.Summary]
 	changed atomic.Pointer[chan struct{}] // closed and replaced on each publish
+
+	// beforeRead, when set (by tests), runs between a read's wait for its
+	// minimum revision and the read itself.
+	beforeRead func()
 }
 
 // NewLive returns an unloaded Live; reads return metrics.ErrNotLoaded until
@@ -233,33 +237,32 @@ func (l *Live) WithFigures(ctx context.Context, revision int64, fn func(metrics.
 
 // Summary implements metrics.Reader in O(1) without taking a lock.
 func (l *Live) Summary(ctx context.Context, minRevision int64) (metrics.Summary, error) {
-	if err := l.ready(ctx, minRevision); err != nil {
+	var s *metrics.Summary
+	err := l.read(ctx, minRevision, func() (int64, bool) {
+		if s = l.summary.Load(); s == nil {
+			return 0, false
+		}
+		return s.Revision, true
+	})
+	if err != nil {
 		return metrics.Summary{}, err
 	}
-	for {
-		s := l.summary.Load()
-		if s.Revision >= minRevision {
-			out := *s
-			out.EntitiesByKind = copyMap(s.EntitiesByKind)
-			return out, nil
-		}
-		// Replaced by an older projection (a registry rebuilt from
-		// scratch): wait again rather than answer stale.
-		if err := l.WaitFor(ctx, minRevision); err != nil {
-			return metrics.Summary{}, err
-		}
-	}
+	out := *s
+	out.EntitiesByKind = copyMap(s.EntitiesByKind)
+	return out, nil
 }
 
 // GroupStats implements metrics.Reader.
 func (l *Live) GroupStats(ctx context.Context, name string, minRevision int64) (metrics.GroupStats, error) {
-	if err := l.ready(ctx, minRevision); err != nil {
+	var st metrics.GroupStats
+	var found bool
+	err := l.read(ctx, minRevision, l.locked(func(p *Projection) {
+		st, found = p.GroupStats(name)
+	}))
+	if err != nil {
 		return metrics.GroupStats{}, err
 	}
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	st, ok := l.p.GroupStats(name)
-	if !ok {
+	if !found {
 		return metrics.GroupStats{}, metrics.NotFound(name)
 	}
 	return st, nil
@@ -267,12 +270,53 @@ func (l *Live) GroupStats(ctx context.Context, name string, minRevision int64) (
 
 // Breakdown implements metrics.Reader.
 func (l *Live) Breakdown(ctx context.Context, d metrics.Dimension, minRevision int64) (metrics.Breakdown, error) {
-	if err := l.ready(ctx, minRevision); err != nil {
+	var b metrics.Breakdown
+	err := l.read(ctx, minRevision, l.locked(func(p *Projection) {
+		b = metrics.Breakdown{Revision: p.revision, Dimension: d, Rows: p.Breakdown(d)}
+	}))
+	if err != nil {
 		return metrics.Breakdown{}, err
 	}
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return metrics.Breakdown{Revision: l.p.revision, Dimension: d, Rows: l.p.Breakdown(d)}, nil
+	return b, nil
+}
+
+// read is every metrics.Reader read: it waits until minRevision is applied,
+// then calls try, which reads and reports the revision it read at (loaded
+// false before any projection is). The applied revision goes down when
+// Replace installs an older projection (a registry rebuilt from scratch or
+// replaced): if that happened between the wait and the read, the read is
+// discarded and the wait starts again, so that no read answers below
+// minRevision.
+func (l *Live) read(ctx context.Context, minRevision int64, try func() (revision int64, loaded bool)) error {
+	for {
+		if err := l.WaitFor(ctx, minRevision); err != nil {
+			return err
+		}
+		if l.beforeRead != nil {
+			l.beforeRead()
+		}
+		revision, loaded := try()
+		if !loaded {
+			return metrics.ErrNotLoaded
+		}
+		if revision >= minRevision {
+			return nil
+		}
+	}
+}
+
+// locked returns a read's try that calls fn with the projection under the
+// read lock.
+func (l *Live) locked(fn func(*Projection)) func() (int64, bool) {
+	return func() (int64, bool) {
+		l.mu.RLock()
+		defer l.mu.RUnlock()
+		if l.p == nil {
+			return 0, false
+		}
+		fn(l.p)
+		return l.p.revision, true
+	}
 }
 
 // Figures returns every figure of the current projection.
@@ -324,20 +368,6 @@ func (l *Live) Anomalies() int64 {
 		return 0
 	}
 	return l.p.Anomalies()
-}
-
-// ready waits for minRevision and checks the projection is loaded; then a
-// read may take the read lock and find a revision ≥ minRevision, as the
-// applied revision only decreases on Replace with an older projection
-// (registry reset), which readers then report truthfully.
-func (l *Live) ready(ctx context.Context, minRevision int64) error {
-	if err := l.WaitFor(ctx, minRevision); err != nil {
-		return err
-	}
-	if !l.Loaded() {
-		return metrics.ErrNotLoaded
-	}
-	return nil
 }
 
 func copyMap(m map[string]int64) map[string]int64 {

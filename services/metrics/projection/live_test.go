@@ -278,3 +278,62 @@ func TestLive_DeltaWhileReading(t *testing.T) {
 	close(done)
 	wg.Wait()
 }
+
+// TestLive_ReplacedByOlder_ReadsWait: between a read's wait for its
+// minimum revision and the read, Replace installs an older projection (the
+// registry was rebuilt from scratch). No read may answer below its minimum
+// revision — nor NOT_FOUND from the older projection — they wait for the
+// new projection to reach it.
+func TestLive_ReplacedByOlder_ReadsWait(t *testing.T) {
+	type read func(ctx context.Context, l *projection.Live, min int64) (int64, error)
+	reads := map[string]read{
+		"Summary": func(ctx context.Context, l *projection.Live, min int64) (int64, error) {
+			s, err := l.Summary(ctx, min)
+			return s.Revision, err
+		},
+		"GroupStats": func(ctx context.Context, l *projection.Live, min int64) (int64, error) {
+			s, err := l.GroupStats(ctx, "groups/g", min)
+			return s.Revision, err
+		},
+		"Breakdown": func(ctx context.Context, l *projection.Live, min int64) (int64, error) {
+			b, err := l.Breakdown(ctx, metrics.DimensionGroupField, min)
+			return b.Revision, err
+		},
+	}
+	for name, read := range reads {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			l, m := loadedLive(t, 0)
+			cs := append(m.Put(feedmodel.Group("g", alliance, "old")), programs(m, "a", "b", "c", "d")...)
+			if err := l.Apply(ctx, cs, m.Revision); err != nil {
+				t.Fatal(err)
+			}
+			const min = 5
+			// The rebuilt registry's feed: the group comes back at
+			// revision 6, in another field.
+			m2 := feedmodel.New()
+			later := append(programs(m2, "x", "y", "z", "w", "v"), m2.Put(feedmodel.Group("g", consortium, "new"))...)
+			applied := make(chan error, 1)
+			var once sync.Once
+			projection.SetBeforeRead(l, func() {
+				once.Do(func() {
+					if err := l.Replace(ctx, projection.New()); err != nil {
+						t.Error(err)
+					}
+					go func() { applied <- l.Apply(ctx, later, m2.Revision) }()
+				})
+			})
+			rev, err := read(ctx, l, min)
+			if err != nil {
+				t.Fatalf("read(min %d) after a replace by an older projection: %v", min, err)
+			}
+			if rev < min {
+				t.Fatalf("read(min %d) answered at revision %d", min, rev)
+			}
+			if err := <-applied; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -524,21 +524,39 @@ func TestChangeFeed_ListAndWatch(t *testing.T) {
 	})
 }
 
-// TestImport_OverHTTP streams two Import messages as concatenated JSON
-// objects (grpc-gateway's client-streaming form) and checks the counts; a
-// second identical import changes nothing.
-func TestImport_OverHTTP(t *testing.T) {
+// TestRemovedRoutes_NotFound: Import, StreamSnapshot and VerifyProjection
+// are gRPC-only (a client stream over HTTP could commit part of an import, a
+// snapshot holds a read transaction as long as the client reads, and a
+// verification recounts everything). Their former HTTP routes answer a JSON
+// 404 NO_ROUTE, and an import body sent there writes nothing.
+func TestRemovedRoutes_NotFound(t *testing.T) {
 	s := needShared(t)
 	a, b := uid("imp"), uid("imp")
-	body := `{"items":[{"entity":{"name":"entities/` + a + `","displayName":"Imported A","kind":"ENTITY_KIND_OTHER"}}]}` + "\n" +
+	importBody := `{"items":[{"entity":{"name":"entities/` + a + `","displayName":"Imported A","kind":"ENTITY_KIND_OTHER"}}]}` + "\n" +
 		`{"items":[{"entity":{"name":"entities/` + b + `","displayName":"Imported B","kind":"ENTITY_KIND_OTHER"}}]}`
-	m, _ := s.must(t, "POST", "/v1:import", body)
-	if c, _ := m["entities"].(map[string]any); fmt.Sprint(c["created"]) != "2" {
-		t.Errorf("import counts: %v", m)
+	for _, tc := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/v1:import", importBody},
+		{"GET", "/v1/snapshot", nil},
+		{"POST", "/v1/projection:verify", "{}"},
+	} {
+		r := s.call(t, tc.method, tc.path, tc.body)
+		m := checkError(t, r, 404, codeNotFound)
+		if m == nil {
+			continue
+		}
+		if info := errorInfo(m); info == nil || info["domain"] != "talentreg" || info["reason"] != "NO_ROUTE" {
+			t.Errorf("%s %s: ErrorInfo %v, want talentreg NO_ROUTE: %v", tc.method, tc.path, info, r)
+		}
 	}
-	m, _ = s.must(t, "POST", "/v1:import", body)
-	if c, _ := m["entities"].(map[string]any); fmt.Sprint(c["unchanged"]) != "2" || fmt.Sprint(c["created"]) != "0" {
-		t.Errorf("re-import counts: %v", m)
+	for _, id := range []string{a, b} {
+		r := s.call(t, "GET", "/v1/entities/"+id, nil)
+		if m := checkError(t, r, 404, codeNotFound); m != nil {
+			if info := errorInfo(m); info == nil || info["reason"] != "RESOURCE_NOT_FOUND" {
+				t.Errorf("entities/%s: %v, want RESOURCE_NOT_FOUND (nothing imported)", id, r)
+			}
+		}
 	}
-	s.must(t, "GET", "/v1/entities/"+b, nil)
 }

@@ -59,6 +59,7 @@ type proc struct {
 	name      string
 	args      []string
 	logPath   string
+	grpcAddr  string // its gRPC address, when it serves gRPC
 	adminAddr string // its /metrics, when it has one
 
 	mu   sync.Mutex
@@ -221,7 +222,7 @@ func tryStack(dir string, o stackOptions) (*stack, error) {
 	s.registry = newProc(dir, "registry", "registry", append([]string{
 		"--grpc-addr", addrs[1], "--admin-addr", addrs[2], "--db", filepath.Join(dir, "registry.db"),
 	}, o.registryArgs...)...)
-	s.registry.adminAddr = addrs[2]
+	s.registry.grpcAddr, s.registry.adminAddr = addrs[1], addrs[2]
 	var metricsAddrs []string
 	for i := range o.replicas {
 		grpcAddr, adminAddr := addrs[3+2*i], addrs[4+2*i]
@@ -230,7 +231,7 @@ func tryStack(dir string, o stackOptions) (*stack, error) {
 			"--grpc-addr", grpcAddr, "--admin-addr", adminAddr, "--registry", addrs[1],
 			"--db", filepath.Join(dir, fmt.Sprintf("metrics-%d.db", i+1)),
 		}, o.metricsArgs...)...))
-		s.metrics[i].adminAddr = adminAddr
+		s.metrics[i].grpcAddr, s.metrics[i].adminAddr = grpcAddr, adminAddr
 	}
 	s.gateway = newProc(dir, "gateway", "gateway", append([]string{
 		"--http-addr", addrs[0], "--admin-addr", "", "--registry", addrs[1], "--metrics", strings.Join(metricsAddrs, ","),

@@ -16,7 +16,7 @@ import (
 )
 
 // maxRecvMsgSize bounds one backend response (a page of 1000 resources or
-// one snapshot chunk fits easily).
+// one change-feed message fits easily).
 const maxRecvMsgSize = 64 << 20
 
 // registryServiceConfig: one connection, no retries (mutations are not

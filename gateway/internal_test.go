@@ -225,3 +225,20 @@ func TestConfig_AddFlags(t *testing.T) {
 		t.Errorf("Metrics = %q, want the two listed replicas", c.Metrics)
 	}
 }
+
+// TestStreamingPath: only the HTTP server-streaming route outlives the
+// server's timeouts; the gRPC-only snapshot stream has no HTTP route to
+// exempt, and unary routes keep their deadlines.
+func TestStreamingPath(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/v1/changes:watch": true,
+		"/v1/snapshot":      false,
+		"/v1/changes":       false,
+		"/v1:import":        false,
+		"/v1/entities":      false,
+	} {
+		if got := streamingPath(path); got != want {
+			t.Errorf("streamingPath(%q) = %v, want %v", path, got, want)
+		}
+	}
+}

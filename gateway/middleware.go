@@ -185,7 +185,8 @@ func unhex(c byte) byte {
 }
 
 // streamingPath reports whether path is a server-streaming route, which
-// must outlive the server's read and write timeouts.
+// must outlive the server's read and write timeouts. WatchChanges is the
+// only one over HTTP: the snapshot stream is gRPC-only.
 func streamingPath(path string) bool {
-	return path == "/v1/changes:watch" || path == "/v1/snapshot"
+	return path == "/v1/changes:watch"
 }

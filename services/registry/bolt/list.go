@@ -18,7 +18,13 @@ type keyRange struct {
 	prefix []byte
 	index  bool
 	seekTo []byte
+	at     []byte // the cursor's current key; nil before the first seek
+	val    []byte // and its value
 }
+
+// gallop is how many Next steps seek tries before a Seek from the root:
+// in an intersection the next candidate is usually a few keys on.
+const gallop = 3
 
 // seek returns the smallest primary key ≥ pk in the range, or nil.
 func (r *keyRange) seek(pk []byte) []byte {
@@ -29,7 +35,22 @@ func (r *keyRange) seek(pk []byte) []byte {
 	} else {
 		r.seekTo = append(r.seekTo[:0], pk...)
 	}
-	k, _ := r.c.Seek(r.seekTo)
+	// Targets never go backwards (the join only moves forward), so a
+	// cursor already at or past pk stands on the smallest key ≥ pk.
+	k, v := r.at, r.val
+	switch {
+	case k == nil:
+		k, v = r.c.Seek(r.seekTo)
+	case bytes.Compare(k, r.seekTo) < 0:
+		for i := 0; k != nil && bytes.Compare(k, r.seekTo) < 0; i++ {
+			if i == gallop {
+				k, v = r.c.Seek(r.seekTo)
+				break
+			}
+			k, v = r.c.Next()
+		}
+	}
+	r.at, r.val = k, v
 	if k == nil || !bytes.HasPrefix(k, r.prefix) {
 		return nil
 	}
@@ -111,13 +132,15 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 			keys = keys[:limit]
 			next = string(keys[limit-1])
 		}
+		// The keys are sorted: walk one primary cursor over them rather
+		// than searching from the root for each.
+		records := &keyRange{c: primary.Cursor()}
 		out = make([]T, 0, len(keys))
 		for _, k := range keys {
-			v := primary.Get(k)
-			if v == nil {
+			if !bytes.Equal(records.seek(k), k) {
 				return fmt.Errorf("%s index names missing %q: %w", sc.coll, k, errCorrupt)
 			}
-			r, err := decodeResource(sc.coll, v)
+			r, err := decodeResource(sc.coll, records.val)
 			if err != nil {
 				return err
 			}

@@ -12,8 +12,8 @@ import (
 
 // TestMalformedCorpus sends requests that are wrong in every way a client
 // can get them wrong. None may produce a 5xx; each answer is a JSON error
-// body; where API.md says which status, it is that one; and a rejected
-// create leaves nothing behind.
+// body with a talentreg ErrorInfo; where API.md says which status, it is
+// that one; and a rejected create leaves nothing behind.
 func TestMalformedCorpus(t *testing.T) {
 	s := needShared(t)
 	ent, grp := uid("mal"), uid("malg")
@@ -205,6 +205,9 @@ func TestMalformedCorpus(t *testing.T) {
 			m := r.obj(t)
 			if _, ok := m["code"].(float64); !ok {
 				t.Errorf("%s: error body without a code: %v", it.name, r)
+			}
+			if info := errorInfo(m); info == nil || info["domain"] != "talentreg" || !upperSnake(fmt.Sprint(info["reason"])) {
+				t.Errorf("%s: error body without a talentreg ErrorInfo: %v", it.name, r)
 			}
 		}
 		if it.createdID != "" && r.Status >= 400 {

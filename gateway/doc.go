@@ -11,7 +11,10 @@
 //   - JSON error bodies {"code","message","details"} for every failure:
 //     grpc-gateway's code→HTTP table, 413 for bodies over the limit, 404 for
 //     unknown routes, 405 for wrong methods, 503 naming the backend that is
-//     down;
+//     down; the details always hold a google.rpc.ErrorInfo of domain
+//     talentreg (the backend's, or the gateway's own reason for an error it
+//     made, such as INVALID_JSON or UNKNOWN_FIELD) and, for a malformed body
+//     field or query parameter, a google.rpc.BadRequest naming it;
 //   - round-robin over metrics replicas with client-side health checking and
 //     a retry of UNAVAILABLE reads, so losing one replica fails no request;
 //   - /healthz, /readyz, /metrics and /openapi.json;

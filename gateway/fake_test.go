@@ -300,7 +300,47 @@ func errorBody(t *testing.T, r response, httpStatus int, code codes.Code) map[st
 	if _, ok := m["details"].([]any); !ok {
 		t.Errorf("body has no details array: %s", r.body)
 	}
+	if info := detail(m, "google.rpc.ErrorInfo"); info == nil || info["domain"] != gateway.ErrorDomain || !upperSnake(info["reason"]) {
+		t.Errorf("no google.rpc.ErrorInfo of domain talentreg with an UPPER_SNAKE reason: %s", r.body)
+	}
 	return m
+}
+
+// detail returns the error body's detail of the given type, or nil.
+func detail(m map[string]any, typ string) map[string]any {
+	ds, _ := m["details"].([]any)
+	for _, d := range ds {
+		if d, ok := d.(map[string]any); ok && d["@type"] == "type.googleapis.com/"+typ {
+			return d
+		}
+	}
+	return nil
+}
+
+// violatedFields lists the fields of the body's google.rpc.BadRequest.
+func violatedFields(m map[string]any) []string {
+	var fields []string
+	br := detail(m, "google.rpc.BadRequest")
+	vs, _ := br["fieldViolations"].([]any)
+	for _, v := range vs {
+		if v, ok := v.(map[string]any); ok {
+			fields = append(fields, fmt.Sprint(v["field"]))
+		}
+	}
+	return fields
+}
+
+func upperSnake(v any) bool {
+	s, _ := v.(string)
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // eventually polls f until it returns nil or the deadline passes.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -150,6 +151,11 @@ func TestGateway_ForwardsAuthorizationAndRequestID(t *testing.T) {
 	})
 }
 
+// TestGateway_Errors drives every kind of error through the gateway: the
+// HTTP status, the gRPC code, a message naming the cause, a google.rpc.ErrorInfo
+// of domain talentreg with the given reason (the backend's own when it sent
+// one, the gateway's when it made the error), and for INVALID_ARGUMENT a
+// google.rpc.BadRequest naming the field when the field is known.
 func TestGateway_Errors(t *testing.T) {
 	s, _, _ := startStack(t, 1, func(c *gateway.Config) { c.MaxBodyBytes = 1024 })
 	entity := s.url + "/v1/entities?entityId=x"
@@ -161,26 +167,38 @@ func TestGateway_Errors(t *testing.T) {
 		httpStatus int
 		code       codes.Code
 		inMessage  string
+		reason     string
+		field      string // the BadRequest field violation, "" for none
 	}{
-		{"backend error keeps its code and details", "GET", s.url + "/v1/entities/missing", "", 404, codes.NotFound, "not found"},
-		{"validation error", "POST", entity, `{"kind":"ENTITY_KIND_ENTERPRISE"}`, 400, codes.InvalidArgument, "display_name"},
-		{"unknown field named", "POST", entity, `{"displayName":"A","kind":"ENTITY_KIND_ENTERPRISE","colour":"red"}`, 400, codes.InvalidArgument, "colour"},
-		{"unknown enum", "POST", entity, `{"displayName":"A","kind":"ENTITY_KIND_SPACESHIP"}`, 400, codes.InvalidArgument, "ENTITY_KIND_SPACESHIP"},
-		{"wrong type", "POST", entity, `{"displayName":5}`, 400, codes.InvalidArgument, "displayName"},
-		{"malformed JSON", "POST", entity, `{"displayName":`, 400, codes.InvalidArgument, ""},
-		{"not an object", "POST", entity, `[1,2]`, 400, codes.InvalidArgument, ""},
-		{"invalid UTF-8 in body", "POST", entity, "{\"displayName\":\"\xff\"}", 400, codes.InvalidArgument, "UTF-8"},
-		{"bad query type", "GET", s.url + "/v1/summary?minRevision=abc", "", 400, codes.InvalidArgument, ""},
-		{"invalid UTF-8 in path", "GET", s.url + "/v1/entities/%FF", "", 400, codes.InvalidArgument, "UTF-8"},
-		{"invalid UTF-8 in query", "GET", s.url + "/v1/entities?filter=%FF", "", 400, codes.InvalidArgument, "UTF-8"},
-		{"unknown route", "GET", s.url + "/v1/nothing", "", 404, codes.NotFound, "no route"},
-		{"unknown route outside v1", "GET", s.url + "/", "", 404, codes.NotFound, "no route"},
-		{"wrong method", "PUT", s.url + "/v1/entities/a", "{}", 405, codes.Unimplemented, "PUT"},
-		{"wrong method on a collection", "DELETE", s.url + "/v1/entities", "", 405, codes.Unimplemented, "DELETE"},
-		{"wrong method on healthz", "POST", s.url + "/healthz", "", 405, codes.Unimplemented, "POST"},
-		{"oversize body", "POST", entity, `{"displayName":"` + strings.Repeat("a", 2000) + `"}`, 413, codes.InvalidArgument, "1024 bytes"},
-		{"oversize PATCH body", "PATCH", s.url + "/v1/entities/a", `{"displayName":"` + strings.Repeat("a", 2000) + `"}`, 413, codes.InvalidArgument, "limit"},
-		{"bad grpc-timeout", "GET", s.url + "/v1/entities/a", "", 400, codes.InvalidArgument, "grpc-timeout"},
+		{"backend error keeps its code and details", "GET", s.url + "/v1/entities/missing", "", 404, codes.NotFound, "not found", "NOT_FOUND", ""},
+		{"validation error", "POST", entity, `{"kind":"ENTITY_KIND_ENTERPRISE"}`, 400, codes.InvalidArgument, "display_name", "INVALID_FIELD", "entity.display_name"},
+		{"unknown field named", "POST", entity, `{"displayName":"A","kind":"ENTITY_KIND_ENTERPRISE","colour":"red"}`, 400, codes.InvalidArgument, "colour", gateway.ReasonUnknownField, "colour"},
+		{"unknown nested field named", "POST", s.url + "/v1/entities:batchCreate", `{"requests":[{"entityId":"a","entity":{"displayName":"x","hue":2}}]}`, 400, codes.InvalidArgument, "hue", gateway.ReasonUnknownField, "hue"},
+		{"unknown enum", "POST", entity, `{"displayName":"A","kind":"ENTITY_KIND_SPACESHIP"}`, 400, codes.InvalidArgument, "ENTITY_KIND_SPACESHIP", gateway.ReasonInvalidField, "kind"},
+		{"wrong type", "POST", entity, `{"displayName":5}`, 400, codes.InvalidArgument, "displayName", gateway.ReasonInvalidField, "displayName"},
+		{"malformed JSON", "POST", entity, `{"displayName":`, 400, codes.InvalidArgument, "", gateway.ReasonInvalidJSON, ""},
+		{"not JSON", "POST", entity, `<entity/>`, 400, codes.InvalidArgument, "", gateway.ReasonInvalidJSON, ""},
+		{"not an object", "POST", entity, `[1,2]`, 400, codes.InvalidArgument, "", gateway.ReasonInvalidJSON, ""},
+		{"invalid UTF-8 in body", "POST", entity, "{\"displayName\":\"\xff\"}", 400, codes.InvalidArgument, "UTF-8", gateway.ReasonInvalidJSON, ""},
+		{"bad query type", "GET", s.url + "/v1/summary?minRevision=abc", "", 400, codes.InvalidArgument, "", gateway.ReasonInvalidQueryParameter, "minRevision"},
+		{"bad query type among good ones", "GET", s.url + "/v1/entities?filter=x&pageSize=1.5&pageToken=t", "", 400, codes.InvalidArgument, "", gateway.ReasonInvalidQueryParameter, "pageSize"},
+		{"query parameter in proto spelling", "GET", s.url + "/v1/summary?min_revision=-", "", 400, codes.InvalidArgument, "", gateway.ReasonInvalidQueryParameter, "min_revision"},
+		{"bad query type on a mutation", "DELETE", s.url + "/v1/entities/a?etag=e1&force=maybe", "", 400, codes.InvalidArgument, "", gateway.ReasonInvalidQueryParameter, "force"},
+		{"bad escape in a query value", "GET", s.url + "/v1/entities?filter=%zz", "", 400, codes.InvalidArgument, "escape", gateway.ReasonInvalidQueryParameter, "filter"},
+		{"bad escape in a query name", "GET", s.url + "/v1/entities?%zz=1", "", 400, codes.InvalidArgument, "escape", gateway.ReasonInvalidQueryParameter, ""},
+		{"invalid UTF-8 in path", "GET", s.url + "/v1/entities/%FF", "", 400, codes.InvalidArgument, "UTF-8", gateway.ReasonInvalidEncoding, ""},
+		{"invalid UTF-8 in query", "GET", s.url + "/v1/entities?filter=%FF", "", 400, codes.InvalidArgument, "UTF-8", gateway.ReasonInvalidEncoding, ""},
+		{"unknown route", "GET", s.url + "/v1/nothing", "", 404, codes.NotFound, "no route", gateway.ReasonNoRoute, ""},
+		{"unknown route outside v1", "GET", s.url + "/", "", 404, codes.NotFound, "no route", gateway.ReasonNoRoute, ""},
+		{"removed import route", "POST", s.url + "/v1:import", "{}", 404, codes.NotFound, "no route", gateway.ReasonNoRoute, ""},
+		{"removed snapshot route", "GET", s.url + "/v1/snapshot", "", 404, codes.NotFound, "no route", gateway.ReasonNoRoute, ""},
+		{"wrong method", "PUT", s.url + "/v1/entities/a", "{}", 405, codes.Unimplemented, "PUT", gateway.ReasonMethodNotAllowed, ""},
+		{"wrong method on a collection", "DELETE", s.url + "/v1/entities", "", 405, codes.Unimplemented, "DELETE", gateway.ReasonMethodNotAllowed, ""},
+		{"wrong method on healthz", "POST", s.url + "/healthz", "", 405, codes.Unimplemented, "POST", gateway.ReasonMethodNotAllowed, ""},
+		{"oversize body", "POST", entity, `{"displayName":"` + strings.Repeat("a", 2000) + `"}`, 413, codes.InvalidArgument, "1024 bytes", gateway.ReasonBodyTooLarge, ""},
+		{"oversize PATCH body", "PATCH", s.url + "/v1/entities/a", `{"displayName":"` + strings.Repeat("a", 2000) + `"}`, 413, codes.InvalidArgument, "limit", gateway.ReasonBodyTooLarge, ""},
+		{"bad grpc-timeout", "GET", s.url + "/v1/entities/a", "", 400, codes.InvalidArgument, "grpc-timeout", gateway.ReasonInvalidHeader, ""},
+		{"unimplemented backend method", "GET", s.url + "/v1/breakdowns/region", "", 501, codes.Unimplemented, "GetBreakdown", "UNIMPLEMENTED", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var body io.Reader
@@ -195,6 +213,16 @@ func TestGateway_Errors(t *testing.T) {
 			m := errorBody(t, r, tc.httpStatus, tc.code)
 			if msg, _ := m["message"].(string); !strings.Contains(msg, tc.inMessage) {
 				t.Errorf("message %q does not mention %q", msg, tc.inMessage)
+			}
+			if info := detail(m, "google.rpc.ErrorInfo"); info == nil || info["reason"] != tc.reason {
+				t.Errorf("ErrorInfo %v, want reason %s: %s", info, tc.reason, r.body)
+			}
+			var want []string
+			if tc.field != "" {
+				want = []string{tc.field}
+			}
+			if got := violatedFields(m); !slices.Equal(got, want) {
+				t.Errorf("BadRequest fields %q, want %q: %s", got, want, r.body)
 			}
 		})
 	}
@@ -216,7 +244,10 @@ func TestGateway_Errors(t *testing.T) {
 	})
 	t.Run("unknown detail type dropped, not a 500", func(t *testing.T) {
 		r := do(t, "GET", s.url+"/v1/entities/odd-detail", nil, nil)
-		errorBody(t, r, 400, codes.InvalidArgument)
+		m := errorBody(t, r, 400, codes.InvalidArgument)
+		if ds := m["details"].([]any); len(ds) != 1 {
+			t.Errorf("details = %s, want only the ErrorInfo the gateway added", r.body)
+		}
 	})
 	t.Run("oversize body without Content-Length", func(t *testing.T) {
 		pr, pw := io.Pipe()
@@ -236,7 +267,10 @@ func TestGateway_Errors(t *testing.T) {
 	})
 	t.Run("deadline from grpc-timeout gives 504", func(t *testing.T) {
 		r := do(t, "GET", s.url+"/v1/entities/slow", nil, map[string]string{"Grpc-Timeout": "100m"})
-		errorBody(t, r, 504, codes.DeadlineExceeded)
+		m := errorBody(t, r, 504, codes.DeadlineExceeded)
+		if info := detail(m, "google.rpc.ErrorInfo"); info["reason"] != "DEADLINE_EXCEEDED" {
+			t.Errorf("ErrorInfo = %v, want DEADLINE_EXCEEDED", info)
+		}
 	})
 }
 
@@ -453,6 +487,9 @@ func TestGateway_StreamOutlivesTimeouts(t *testing.T) {
 		}
 		if err := json.Unmarshal(r.body, &line); err != nil || r.status != 400 || line.Error["code"] != float64(codes.OutOfRange) {
 			t.Errorf("got %v, want 400 and an OUT_OF_RANGE error line", r)
+		}
+		if info := detail(line.Error, "google.rpc.ErrorInfo"); info == nil || info["domain"] != gateway.ErrorDomain || info["reason"] != "OUT_OF_RANGE" {
+			t.Errorf("stream error line without a talentreg ErrorInfo: %v", r)
 		}
 	})
 }

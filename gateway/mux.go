@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -33,13 +32,37 @@ const (
 // makes itself.
 const ErrorDomain = "talentreg"
 
-// ErrorInfo reasons of errors the gateway makes itself.
+// ErrorInfo reasons of errors the gateway makes itself. Every error body the
+// gateway writes carries a google.rpc.ErrorInfo of ErrorDomain: the
+// backend's own when it sent one, else one of these, else the name of the
+// status code (e.g. DEADLINE_EXCEEDED, CANCELLED).
 const (
-	ReasonBodyTooLarge       = "REQUEST_BODY_TOO_LARGE"
+	// ReasonBodyTooLarge: the request body is over --max-body-bytes (413).
+	ReasonBodyTooLarge = "REQUEST_BODY_TOO_LARGE"
+	// ReasonBackendUnavailable: the backend named in the message is down (503).
 	ReasonBackendUnavailable = "BACKEND_UNAVAILABLE"
-	ReasonNoRoute            = "NO_ROUTE"
-	ReasonMethodNotAllowed   = "METHOD_NOT_ALLOWED"
-	ReasonInvalidEncoding    = "INVALID_ENCODING"
+	// ReasonNoRoute: no route has this path (404).
+	ReasonNoRoute = "NO_ROUTE"
+	// ReasonMethodNotAllowed: the path exists, not with this method (405).
+	ReasonMethodNotAllowed = "METHOD_NOT_ALLOWED"
+	// ReasonInvalidEncoding: the path or query is not valid UTF-8 (400).
+	ReasonInvalidEncoding = "INVALID_ENCODING"
+	// ReasonInvalidJSON: the body is not JSON, or not an object (400).
+	ReasonInvalidJSON = "INVALID_JSON"
+	// ReasonUnknownField: the body has a field the resource lacks (400,
+	// with a BadRequest field violation naming it).
+	ReasonUnknownField = "UNKNOWN_FIELD"
+	// ReasonInvalidField: a body field has a value of the wrong type or an
+	// unknown enum name (400, with a BadRequest field violation naming it),
+	// the registry's reason for an invalid field value.
+	ReasonInvalidField = "INVALID_FIELD"
+	// ReasonInvalidQueryParameter: a query parameter is malformed or of the
+	// wrong type (400, with a BadRequest field violation naming it when its
+	// name can be decoded).
+	ReasonInvalidQueryParameter = "INVALID_QUERY_PARAMETER"
+	// ReasonInvalidHeader: a header the gateway interprets (Grpc-Timeout)
+	// is malformed (400); metadata "header" names it.
+	ReasonInvalidHeader = "INVALID_HEADER"
 )
 
 // marshaler is grpc-gateway's JSONPb with the options of API.md, marshaling
@@ -104,12 +127,6 @@ func backendOf(rpcMethod string) string {
 	return "backend"
 }
 
-// errorInfo returns a google.rpc.ErrorInfo detail of the gateway's domain.
-func errorInfo(reason string) *anypb.Any {
-	a, _ := anypb.New(&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain})
-	return a
-}
-
 // httpError is the status and body the gateway answers an error with.
 type httpError struct {
 	httpStatus int
@@ -148,6 +165,11 @@ func classifyMethod(method string, r *http.Request, err error, maxBody int64) ht
 	if custom == nil {
 		httpStatus = runtime.HTTPStatusFromCode(st.Code())
 	}
+	if !hasErrorInfo(st.Proto()) {
+		sp := st.Proto()
+		sp.Details = append(sp.Details, describe(method, r, st)...)
+		st = status.FromProto(sp)
+	}
 	return httpError{httpStatus: httpStatus, st: st}
 }
 
@@ -159,15 +181,19 @@ func bodyTooLarge(maxBody int64) httpError {
 
 // writeError writes e as {"code","message","details"}. A detail the gateway
 // cannot render (a type it does not know) is dropped rather than turning a
-// client error into a 500.
+// client error into a 500; the body keeps an ErrorInfo all the same.
 func writeError(w http.ResponseWriter, m runtime.Marshaler, e httpError, md metadata.MD) {
 	sp := e.st.Proto()
 	if !utf8.ValidString(sp.GetMessage()) {
 		sp.Message = strings.ToValidUTF8(sp.GetMessage(), "\uFFFD")
 	}
+	sp.Details = renderable(sp.Details)
+	if !hasErrorInfo(sp) {
+		sp.Details = append(sp.Details, errorInfo(codeReason(codes.Code(sp.GetCode()))))
+	}
 	buf, err := m.Marshal(sp)
 	if err != nil {
-		sp.Details = nil
+		sp.Details = []*anypb.Any{errorInfo(codeReason(codes.Code(sp.GetCode())))}
 		if buf, err = m.Marshal(sp); err != nil {
 			buf = []byte(`{"code":13,"message":"failed to marshal error message","details":[]}`)
 			e.httpStatus = http.StatusInternalServerError
@@ -230,17 +256,24 @@ func (g *Gateway) routingErrorHandler(_ context.Context, _ *runtime.ServeMux, m 
 	writeError(w, m, httpError{httpStatus: httpStatus, st: status.FromProto(sp)}, nil)
 }
 
-// streamErrorHandler keeps grpc-gateway's in-stream error chunks and names
-// the backend for UNAVAILABLE like the unary path.
+// streamErrorHandler keeps grpc-gateway's in-stream error chunks, names
+// the backend for UNAVAILABLE like the unary path, and gives every error
+// an ErrorInfo.
 func streamErrorHandler(ctx context.Context, err error) *status.Status {
 	st := status.Convert(err)
+	sp := st.Proto()
 	if st.Code() == codes.Unavailable {
 		method, _ := runtime.RPCMethod(ctx)
-		sp := st.Proto()
 		sp.Message = backendOf(method) + " unavailable: " + sp.GetMessage()
-		st = status.FromProto(sp)
+		if !hasErrorInfo(sp) {
+			sp.Details = append(sp.Details, errorInfo(ReasonBackendUnavailable))
+		}
 	}
-	return st
+	sp.Details = renderable(sp.Details)
+	if !hasErrorInfo(sp) {
+		sp.Details = append(sp.Details, errorInfo(codeReason(st.Code())))
+	}
+	return status.FromProto(sp)
 }
 
 // recordRoute is a forward-response option that tells the recorder which

@@ -70,9 +70,11 @@ type changes struct {
 	freedEntities, freedGroups []string
 }
 
-// takeChanges takes the change tracking and starts it afresh. It is the
-// part of Delta that changes the projection: O(changes).
+// takeChanges takes the change tracking and starts it afresh, and compacts
+// the interned values when they have become sparse. It is the part of Delta
+// that changes the projection: O(changes), amortised.
 func (p *Projection) takeChanges() changes {
+	p.compactPools()
 	c := changes{revision: p.revision, full: p.full, freedEntities: p.freedEntities, freedGroups: p.freedGroups}
 	for _, slot := range p.dirtyEntities {
 		if e := p.entities.at(slot); e.flags&flagDirty != 0 {
@@ -293,12 +295,14 @@ func (p *Projection) restoreRecord(r Record) error {
 		e := p.entities.at(slot)
 		e.flags = d.byte() & (flagExists | flagLeading | flagPlatform)
 		e.kind = entityKind(registryv1.EntityKind(d.byte()))
-		e.region = p.regions.id(d.string())
+		region := d.string()
 		industries := make([]string, d.length())
 		for i := range industries {
 			industries[i] = d.string()
 		}
-		e.industries = p.industrySets.id(industries, &p.industries)
+		if e.flags&flagExists != 0 {
+			p.setValues(e, region, industries)
+		}
 		e.records = int32(d.varint())
 		e.assessed = int32(d.varint())
 		for i := range e.talents {
@@ -317,7 +321,11 @@ func (p *Projection) restoreRecord(r Record) error {
 		g := &p.groups[slot]
 		g.exists = d.byte() == 1
 		g.kind = groupKindByte(d.byte())
-		g.field = p.fields.id(d.string())
+		if field := d.string(); g.exists {
+			f := p.fields.acquire(field)
+			p.fields.release(g.field)
+			g.field = f
+		}
 		g.records = int32(d.varint())
 		for i := range g.talents {
 			g.talents[i] = d.varint()

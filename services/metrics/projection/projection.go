@@ -282,8 +282,7 @@ func (p *Projection) putEntity(a *registryv1.Entity) {
 	e := p.entities.at(slot)
 	p.contribEntity(e, -1)
 	e.kind = entityKind(a.GetKind())
-	e.region = p.regions.id(a.GetRegion())
-	e.industries = p.industrySets.id(a.GetIndustries(), &p.industries)
+	p.setValues(e, a.GetRegion(), a.GetIndustries())
 	e.flags |= flagExists
 	e.flags &^= flagLeading | flagPlatform
 	if a.GetLeadingEnterprise() {
@@ -307,8 +306,27 @@ func (p *Projection) deleteEntity(name string) {
 	e := p.entities.at(slot)
 	p.contribEntity(e, -1)
 	e.flags &^= flagExists
+	p.dropValues(e)
 	p.markEntity(slot)
 	p.releaseEntity(slot)
+}
+
+// setValues sets an entity's region and industries, moving its references
+// to the interned values.
+func (p *Projection) setValues(e *entity, region string, industries []string) {
+	r := p.regions.acquire(region)
+	s := p.industrySets.acquire(industries, &p.industries)
+	p.dropValues(e)
+	e.region, e.industries = r, s
+}
+
+// dropValues releases an entity's region and industries. Only an existing
+// entity holds values: a slot that outlives its entity counts for nothing,
+// and must not keep a value interned.
+func (p *Projection) dropValues(e *entity) {
+	p.regions.release(e.region)
+	p.industrySets.release(e.industries, &p.industries)
+	e.region, e.industries = 0, 0
 }
 
 // putGroup creates or updates a group. Its kind and field decide where its
@@ -321,14 +339,17 @@ func (p *Projection) putGroup(a *registryv1.Group) {
 	}
 	slot := p.groupSlot(id)
 	g := &p.groups[slot]
-	kind, field := groupKind(a.GetKind()), p.fields.id(a.GetField())
+	kind, field := groupKind(a.GetKind()), p.fields.acquire(a.GetField())
 	p.growRows()
+	old := g.field
 	if g.exists && g.kind == kind && g.field == field {
-		return // a display name change: no figure depends on it
+		p.fields.release(field) // the group holds the value already
+		return                  // a display name change: no figure depends on it
 	}
 	p.regroup(slot, func(g *group) {
 		g.kind, g.field, g.exists = kind, field, true
 	})
+	p.fields.release(old)
 }
 
 func (p *Projection) deleteGroup(name string) {
@@ -338,7 +359,10 @@ func (p *Projection) deleteGroup(name string) {
 		p.anomalies++
 		return
 	}
-	p.regroup(slot, func(g *group) { g.exists = false })
+	old := p.groups[slot].field
+	// Like an entity's, a deleted group's slot keeps no value.
+	p.regroup(slot, func(g *group) { g.exists, g.field = false, 0 })
+	p.fields.release(old)
 	p.releaseGroup(slot)
 }
 
@@ -588,6 +612,7 @@ func (p *Projection) releaseEntity(slot int32) {
 	}
 	p.freedEntities = append(p.freedEntities, e.name)
 	delete(p.entityIDs, e.name)
+	p.dropValues(e)
 	*e = entity{}
 	p.freeEntities = append(p.freeEntities, slot)
 }
@@ -626,6 +651,7 @@ func (p *Projection) releaseGroup(slot int32) {
 	}
 	p.freedGroups = append(p.freedGroups, g.name)
 	delete(p.groupIDs, g.name)
+	p.fields.release(g.field)
 	*g = group{}
 	p.freeGroups = append(p.freeGroups, slot)
 }
@@ -648,6 +674,58 @@ func (p *Projection) markGroup(slot int32) {
 		g.dirty = true
 		p.dirtyGroups = append(p.dirtyGroups, slot)
 	}
+}
+
+// compactPools renumbers each pool of interned values whose ids have
+// become sparse (see pool), with the rows and the entity or group slots
+// holding the ids. It passes over the slots, so it runs only once many
+// values have fallen out of use, and its cost is spread over the changes
+// that dropped them.
+func (p *Projection) compactPools() {
+	if p.industries.sparse() {
+		remap := p.industries.compact()
+		p.industryRows = remapRows(p.industryRows, remap, len(p.industries.names))
+		p.industrySets.remapIndustries(remap)
+	}
+	var regions, sets []int32
+	if p.regions.sparse() {
+		regions = p.regions.compact()
+		p.regionRows = remapRows(p.regionRows, regions, len(p.regions.names))
+	}
+	if p.industrySets.sparse() {
+		sets = p.industrySets.compact()
+	}
+	if regions != nil || sets != nil {
+		for i := range p.entities.len() {
+			e := p.entities.at(i)
+			if regions != nil {
+				e.region = regions[e.region]
+			}
+			if sets != nil {
+				e.industries = sets[e.industries]
+			}
+		}
+	}
+	if p.fields.sparse() {
+		remap := p.fields.compact()
+		p.fieldRows = remapRows(p.fieldRows, remap, len(p.fields.names))
+		p.fieldMark = make([]uint8, len(p.fields.names))
+		for i := range p.groups {
+			g := &p.groups[i]
+			g.field = remap[g.field]
+		}
+	}
+}
+
+// remapRows returns rows renumbered by remap, n of them.
+func remapRows(rows []row, remap []int32, n int) []row {
+	out := make([]row, n)
+	for old, id := range remap {
+		if id >= 0 && old < len(rows) {
+			out[id] = rows[old]
+		}
+	}
+	return out
 }
 
 // growRows keeps one row per interned value.

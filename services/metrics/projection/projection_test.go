@@ -2,6 +2,7 @@ package projection_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -401,5 +402,88 @@ func TestLoader_MatchesIncremental(t *testing.T) {
 		if d := metrics.Diff(p.Figures(), h.p.Figures()); len(d) > 0 {
 			t.Fatalf("reverse=%v: loaded projection differs: %v", reverse, d)
 		}
+	}
+}
+
+// TestProjection_InternedValuesBounded: thousands of regions, industries
+// and group fields come and all but a few go again — entities move to one
+// region, groups to one field, some of each are deleted. The values
+// nobody holds are forgotten, the pools shrink back at the next checkpoint,
+// no breakdown lists a value nobody has, and the renumbered projection
+// goes on applying changes and restores from its checkpoint.
+func TestProjection_InternedValuesBounded(t *testing.T) {
+	const n = 3000
+	h := newHarness(t)
+	ent := func(i int) string { return fmt.Sprintf("e%d", i) }
+	grp := func(i int) string { return fmt.Sprintf("g%d", i) }
+	for i := range n {
+		h.put(feedmodel.Entity(ent(i), university, fmt.Sprint("region-", i), []string{fmt.Sprint("industry-", i), "aerospace"}, false, false))
+	}
+	for i := range n / 2 {
+		h.put(feedmodel.Group(grp(i), alliance, fmt.Sprint("field-", i)))
+		h.put(feedmodel.Membership(grp(i), ent(2*i), member))
+		h.put(feedmodel.Record(fmt.Sprint("r", i), "entities/"+ent(i), assessed, 3, "", ""))
+	}
+	h.check()
+	store := kv{}
+	store.apply(h.p.Delta())
+
+	for i := range n {
+		if i%3 == 0 {
+			h.del("entities/" + ent(i))
+		} else {
+			h.put(feedmodel.Entity(ent(i), enterprise, "Binhai", []string{"aerospace"}, false, false))
+		}
+	}
+	for i := range n / 2 {
+		if i%2 == 0 {
+			h.del("groups/" + grp(i))
+		} else {
+			h.put(feedmodel.Group(grp(i), consortium, "aerospace"))
+		}
+	}
+	h.check()
+	if err := projection.CheckPools(h.p); err != nil {
+		t.Fatal(err)
+	}
+	store.apply(h.p.Delta()) // the checkpoint compacts
+	if got, max := projection.PoolSizes(h.p), [4]int{2, 2, 2, 2}; got != max {
+		t.Fatalf("pools hold %v ids (regions, industries, industry sets, fields) after the checkpoint, want %v: the values in use", got, max)
+	}
+	if err := projection.CheckPools(h.p); err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range map[metrics.Dimension][]string{
+		metrics.DimensionRegion:     {"Binhai"},
+		metrics.DimensionIndustry:   {"aerospace"},
+		metrics.DimensionGroupField: {"aerospace"},
+	} {
+		var keys []string
+		for _, r := range h.p.Breakdown(d) {
+			keys = append(keys, r.Key)
+		}
+		if !reflect.DeepEqual(keys, want) {
+			t.Errorf("breakdown %s lists %d values, want %v", d, len(keys), want)
+		}
+	}
+	h.check()
+
+	// Renumbered ids go on: old values come back, new ones arrive.
+	h.put(feedmodel.Entity(ent(1), other, "region-7", []string{"industry-7", "deep-sea"}, true, false))
+	h.put(feedmodel.Entity(ent(0), incubator, "Hebei", nil, false, true))
+	h.put(feedmodel.Group(grp(0), alliance, "field-9"))
+	h.put(feedmodel.Membership(grp(0), ent(1), lead))
+	h.put(feedmodel.Group(grp(1), alliance, ""))
+	h.check()
+	if err := projection.CheckPools(h.p); err != nil {
+		t.Fatal(err)
+	}
+	store.apply(h.p.Delta())
+	restored := store.restoreT(t, h.m.Revision)
+	if d := metrics.Diff(restored.Figures(), h.p.Figures()); len(d) > 0 {
+		t.Fatalf("restored checkpoint differs: %v", d)
+	}
+	if err := projection.CheckPools(restored); err != nil {
+		t.Fatal(err)
 	}
 }

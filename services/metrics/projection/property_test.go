@@ -34,7 +34,24 @@ func (s kv) apply(d projection.Delta) {
 }
 
 func (s kv) restore(t *rapid.T, revision int64) *projection.Projection {
-	p, err := projection.Restore(revision, func(add func(projection.Record) error) error {
+	p, err := s.load(revision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (s kv) restoreT(t testing.TB, revision int64) *projection.Projection {
+	t.Helper()
+	p, err := s.load(revision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (s kv) load(revision int64) (*projection.Projection, error) {
+	return projection.Restore(revision, func(add func(projection.Record) error) error {
 		for sec, m := range s {
 			for k, v := range m {
 				if err := add(projection.Record{Section: sec, Key: k, Value: v}); err != nil {
@@ -44,10 +61,6 @@ func (s kv) restore(t *rapid.T, revision int64) *projection.Projection {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 var (
@@ -163,6 +176,7 @@ func cut(membership string) (group, entity string, ok bool) {
 // from the snapshot, and one restored from its incremental checkpoints,
 // which then goes on applying changes.
 func TestProjection_Property(t *testing.T) {
+	projection.SetCompactMinFree(t, 1) // renumber interned values at every chance
 	rapid.Check(t, func(t *rapid.T) {
 		m := feedmodel.New()
 		m.Shuffle = func(n int, swap func(i, j int)) {
@@ -190,10 +204,12 @@ func TestProjection_Property(t *testing.T) {
 			}
 			if rapid.IntRange(0, 4).Draw(t, "check") == 0 {
 				compare(t, "incremental", p.Figures(), oracle.Figures(m.Revision, m.Snapshot()))
+				checkPools(t, "incremental", p)
 			}
 		}
 		want := oracle.Figures(m.Revision, m.Snapshot())
 		compare(t, "incremental", p.Figures(), want)
+		checkPools(t, "incremental", p)
 		if p.Anomalies() != 0 {
 			t.Fatalf("%d anomalies", p.Anomalies())
 		}
@@ -201,10 +217,21 @@ func TestProjection_Property(t *testing.T) {
 		for _, r := range m.Snapshot() {
 			l.Add(r)
 		}
-		compare(t, "snapshot load", l.Finish(m.Revision).Figures(), want)
+		loaded := l.Finish(m.Revision)
+		compare(t, "snapshot load", loaded.Figures(), want)
+		checkPools(t, "snapshot load", loaded)
 		store.apply(p.Delta())
-		compare(t, "checkpoint restore", store.restore(t, m.Revision).Figures(), want)
+		checkPools(t, "after a checkpoint", p)
+		restored := store.restore(t, m.Revision)
+		compare(t, "checkpoint restore", restored.Figures(), want)
+		checkPools(t, "checkpoint restore", restored)
 	})
+}
+
+func checkPools(t *rapid.T, what string, p *projection.Projection) {
+	if err := projection.CheckPools(p); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
 }
 
 func compare(t *rapid.T, what string, got, want metrics.Figures) {

@@ -127,16 +127,22 @@ func (p *Projection) Breakdown(d metrics.Dimension) []metrics.Row {
 			add(kindName(k), &p.kindRows[k])
 		}
 	case metrics.DimensionRegion:
-		for id := range p.regionRows {
-			add(p.regions.names[id], &p.regionRows[id])
+		for id := range p.regions.names {
+			if p.regions.inUse(id) {
+				add(p.regions.names[id], &p.regionRows[id])
+			}
 		}
 	case metrics.DimensionIndustry:
-		for id := range p.industryRows {
-			add(p.industries.names[id], &p.industryRows[id])
+		for id := range p.industries.names {
+			if p.industries.inUse(id) {
+				add(p.industries.names[id], &p.industryRows[id])
+			}
 		}
 	case metrics.DimensionGroupField:
-		for id := range p.fieldRows {
-			add(p.fields.names[id], &p.fieldRows[id])
+		for id := range p.fields.names {
+			if p.fields.inUse(id) {
+				add(p.fields.names[id], &p.fieldRows[id])
+			}
 		}
 	case metrics.DimensionProgram:
 		addTallies(p.programRows)

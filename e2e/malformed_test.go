@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -260,8 +261,12 @@ func jsonString(s string) string {
 	return b.String()
 }
 
+// isConnReset reports whether err is the server cutting the connection,
+// which a server may do to a body it refuses: ECONNRESET, EPIPE while the
+// client still writes, or net.ErrClosed, which is what the client's writer
+// gets once its reader saw the reset and net/http closed the connection
+// (the ECONNRESET itself is then not in the returned chain). Any other
+// error, a refused connection above all (the gateway crashed), is not.
 func isConnReset(err error) bool {
-	var ne *net.OpError
-	msg := err.Error()
-	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe") || errors.As(err, &ne)
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
 }

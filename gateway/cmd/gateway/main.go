@@ -29,36 +29,52 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
-	case err != nil:
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(1)
 	}
+	os.Exit(exitCode(err))
+}
+
+// usageError marks bad flags, arguments or configuration: exit code 2, as
+// the registry and metrics commands.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// exitCode is the process exit status for run's error: 0 for none or
+// --help, 2 for a usage error, 1 for anything else (a port in use, a
+// failed shutdown).
+func exitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(usageError)):
+		return 2
+	}
+	return 1
 }
 
 // run parses args (and getenv), serves until ctx ends and returns nil after
-// a clean shutdown.
+// a clean shutdown. Bad flags, arguments or configuration are usageErrors.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg := gateway.DefaultConfig()
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.AddFlags(fs)
 	if err := flagenv.Parse(fs, args, getenv); err != nil {
-		return err
+		return usageError{err}
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+		return usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
 	}
 	if err := cfg.Validate(); err != nil {
-		return err
+		return usageError{err}
 	}
 	log, err := logging.New(stderr, "gateway", cfg.LogLevel)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	// PERF-NOTES: GOGC=400 under a memory cap is worth ≈1.26× QPS here. The
 	// environment, when set, wins over the flags.

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -97,18 +100,76 @@ func TestRun_ServesAndStopsCleanly(t *testing.T) {
 	}
 }
 
+// TestRun_RejectsBadConfig: bad flags, arguments and configuration are
+// usage errors (exit 2, like the registry and metrics); --help exits 0.
 func TestRun_RejectsBadConfig(t *testing.T) {
 	for _, args := range [][]string{
 		{"--metrics", ""},
 		{"--max-body-bytes", "0"},
 		{"--http-addr", "nonsense"},
+		{"--log-level", "loud"},
 		{"extra-arg"},
 		{"--no-such-flag"},
+		{"--read-timeout", "soon"},
 	} {
 		var out bytes.Buffer
 		err := run(context.Background(), args, func(string) string { return "" }, &out, &out)
-		if err == nil {
-			t.Errorf("run(%q) = nil, want an error", args)
+		if code := exitCode(err); code != 2 {
+			t.Errorf("run(%q) = %v: exit code %d, want 2", args, err, code)
+		}
+	}
+	var out bytes.Buffer
+	err := run(context.Background(), nil, func(k string) string {
+		return map[string]string{"TALENTREG_MAX_BODY_BYTES": "lots"}[k]
+	}, &out, &out)
+	if code := exitCode(err); code != 2 {
+		t.Errorf("bad TALENTREG_MAX_BODY_BYTES: %v: exit code %d, want 2", err, code)
+	}
+	if err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, &out, &out); exitCode(err) != 0 {
+		t.Errorf("--help: %v: exit code %d, want 0", err, exitCode(err))
+	}
+}
+
+// TestMain runs the command itself when the test binary is started by
+// TestMain_ExitCodes.
+func TestMain(m *testing.M) {
+	if os.Getenv("TALENTREG_TEST_RUN_GATEWAY") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// TestMain_ExitCodes runs the command as a process: 2 for usage errors, 0
+// for --help, 1 when it cannot serve (its port is taken).
+func TestMain_ExitCodes(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--no-such-flag"}, 2},
+		{[]string{"--max-body-bytes", "0"}, 2},
+		{[]string{"extra-arg"}, 2},
+		{[]string{"--help"}, 0},
+		{[]string{"--http-addr", taken.Addr().String(), "--admin-addr", ""}, 1},
+	} {
+		cmd := exec.Command(os.Args[0], tc.args...)
+		cmd.Env = append(os.Environ(), "TALENTREG_TEST_RUN_GATEWAY=1")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			code = exit.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != tc.want {
+			t.Errorf("gateway %q: exit code %d, want %d\n%s", tc.args, code, tc.want, out)
 		}
 	}
 }

@@ -47,11 +47,20 @@ func (s *Store) commit(ctx context.Context, fn func(*tx) error) error {
 }
 
 // commitLoop is the single writer. It takes every op queued while the
-// previous commit was being fsynced, so one fsync serves many writers
-// without ever waiting for a batch to fill: a lone writer commits at once.
+// previous commit was being fsynced, so one fsync serves many writers. A
+// lone writer commits at once; when the last batch was bigger than what is
+// queued now, the writers of that batch are most likely a network round
+// trip away from sending their next writes, so the loop waits for them a
+// little (at most GroupCommitWait) rather than spend a whole commit on a
+// handful and make the rest wait for the next one. A commit's cost is
+// dominated by syncing its dirty pages (measured here: ~27 µs per random
+// page, ~170 pages for 38 creates), which grows with the batch, so waiting
+// longer buys little.
 func (s *Store) commitLoop() {
 	defer close(s.loopEnd)
 	batch := make([]*op, 0, s.opts.MaxBatch)
+	expect := 1 // ops in the previous batch
+	var wait *time.Timer
 	for {
 		var first *op
 		select {
@@ -77,6 +86,24 @@ func (s *Store) commitLoop() {
 				break fill
 			}
 		}
+		if want := min(expect, s.opts.MaxBatch); len(batch) < want && s.opts.GroupCommitWait > 0 {
+			if wait == nil {
+				wait = time.NewTimer(s.opts.GroupCommitWait)
+			} else {
+				wait.Reset(s.opts.GroupCommitWait)
+			}
+		gather:
+			for len(batch) < want {
+				select {
+				case o := <-s.ops:
+					batch = append(batch, o)
+				case <-wait.C:
+					break gather
+				}
+			}
+			wait.Stop()
+		}
+		expect = len(batch)
 		s.run(batch)
 	}
 }

@@ -34,6 +34,10 @@ type Options struct {
 	// MaxBatch caps how many queued mutations share one commit (default
 	// 1024).
 	MaxBatch int
+	// GroupCommitWait is the longest the writer waits for more mutations
+	// when fewer are queued than the previous commit carried (default
+	// 300µs, negative: never). See commitLoop.
+	GroupCommitWait time.Duration
 	// NoSync skips fsync: only for explicit bulk loads that are redone
 	// from scratch on failure. Never for serving.
 	NoSync bool
@@ -53,6 +57,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxBatch == 0 {
 		o.MaxBatch = 1024
+	}
+	if o.GroupCommitWait == 0 {
+		o.GroupCommitWait = 300 * time.Microsecond
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now

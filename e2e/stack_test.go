@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,23 +43,18 @@ func buildBinaries(dir string) error {
 	return nil
 }
 
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr() (string, error) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer lis.Close()
-	return lis.Addr().String(), nil
-}
-
 // proc is one binary running as a child process, its stderr (JSON logs)
-// kept in a file.
+// kept in a file. It is started on port 0 and learns its addresses from
+// its "serving" log line; a restart reuses them, since the other processes
+// were given them.
 type proc struct {
-	name      string
-	args      []string
-	logPath   string
-	grpcAddr  string // its gRPC address, when it serves gRPC
+	name    string
+	args    []string
+	logPath string
+
+	// The bound addresses, read from the log when the process started.
+	grpcAddr  string // its gRPC address (registry, metrics)
+	httpAddr  string // its HTTP API (gateway)
 	adminAddr string // its /metrics, when it has one
 
 	mu   sync.Mutex
@@ -72,14 +67,24 @@ func newProc(dir, name, bin string, args ...string) *proc {
 	return &proc{name: name, args: append([]string{filepath.Join(binDir, bin)}, args...), logPath: filepath.Join(dir, name+".log")}
 }
 
-// start starts (or restarts) the process with the same arguments.
+// startTimeout bounds the wait for a process's "serving" log line.
+const startTimeout = 30 * time.Second
+
+// listenFlags are the flags whose port-0 values a process reports bound in
+// its "serving" line.
+var listenFlags = []string{"--grpc-addr", "--http-addr", "--admin-addr"}
+
+// start starts (or restarts) the process and waits until it logs the
+// addresses it serves on; the first start pins them into the arguments so
+// that a restart listens where its clients expect it.
 func (p *proc) start() error {
 	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
+	served := make(chan servingLine, 1)
 	cmd := exec.Command(p.args[0], p.args[1:]...)
-	cmd.Stderr = logf
+	cmd.Stderr = &logWriter{file: logf, served: served}
 	cmd.Stdout = io.Discard
 	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
 	if err := cmd.Start(); err != nil {
@@ -91,14 +96,90 @@ func (p *proc) start() error {
 	p.cmd, p.done, p.err = cmd, done, nil
 	p.mu.Unlock()
 	go func() {
-		err := cmd.Wait()
+		err := cmd.Wait() // returns once stderr is copied to the log
 		logf.Close()
 		p.mu.Lock()
 		p.err = err
 		p.mu.Unlock()
 		close(done)
 	}()
-	return nil
+	select {
+	case line := <-served:
+		p.pin(line)
+		return nil
+	case <-done:
+		return fmt.Errorf("%s exited before serving: %v\n%s", p.name, p.wait(0), p.logTail(20))
+	case <-time.After(startTimeout):
+		p.signal(syscall.SIGKILL)
+		_ = p.wait(5 * time.Second)
+		return fmt.Errorf("%s logged no serving line within %v\n%s", p.name, startTimeout, p.logTail(20))
+	}
+}
+
+// pin records the bound addresses and writes them into the arguments in
+// place of the port-0 ones.
+func (p *proc) pin(line servingLine) {
+	bound := map[string]string{"--grpc-addr": line.GRPCAddr, "--http-addr": line.HTTPAddr, "--admin-addr": line.AdminAddr}
+	p.grpcAddr, p.httpAddr, p.adminAddr = line.GRPCAddr, line.HTTPAddr, line.AdminAddr
+	for i := 1; i+1 < len(p.args); i++ {
+		if slices.Contains(listenFlags, p.args[i]) && strings.HasSuffix(p.args[i+1], ":0") && bound[p.args[i]] != "" {
+			p.args[i+1] = bound[p.args[i]]
+		}
+	}
+}
+
+// servingLine is what a process says about where it serves: the registry
+// and metrics log {"msg":"admin serving","addr":…} and then
+// {"msg":"serving","grpc_addr":…}; the gateway one line
+// {"msg":"serving","http_addr":…,"admin_addr":…}.
+type servingLine struct {
+	Msg       string `json:"msg"`
+	Addr      string `json:"addr"`
+	GRPCAddr  string `json:"grpc_addr"`
+	HTTPAddr  string `json:"http_addr"`
+	AdminAddr string `json:"admin_addr"`
+}
+
+// logWriter is a process's stderr: it appends everything to the log file
+// and reports the addresses once the "serving" line has passed.
+type logWriter struct {
+	file    io.Writer
+	partial []byte
+	admin   string
+	served  chan<- servingLine // nil once reported
+}
+
+// Write implements io.Writer; exec calls it from one goroutine.
+func (w *logWriter) Write(b []byte) (int, error) {
+	if _, err := w.file.Write(b); err != nil {
+		return 0, err
+	}
+	if w.served == nil {
+		return len(b), nil
+	}
+	w.partial = append(w.partial, b...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			break
+		}
+		var line servingLine
+		if json.Unmarshal(w.partial[:i], &line) == nil {
+			switch line.Msg {
+			case "admin serving":
+				w.admin = line.Addr
+			case "serving":
+				if line.AdminAddr == "" {
+					line.AdminAddr = w.admin
+				}
+				w.served <- line
+				w.served, w.partial = nil, nil
+				return len(b), nil
+			}
+		}
+		w.partial = w.partial[i+1:]
+	}
+	return len(b), nil
 }
 
 // running reports whether the process has not exited.
@@ -179,69 +260,50 @@ type stackOptions struct {
 	gatewayArgs  []string // extra gateway flags
 }
 
-// stack is registry, metrics replicas and a gateway as processes on free
-// loopback ports with their data in dir.
+// stack is registry, metrics replicas and a gateway as processes on
+// loopback ports of their own choosing, with their data in dir.
 type stack struct {
-	dir          string
-	url          string // the gateway, http://host:port
-	registryAddr string
-	registry     *proc
-	metrics      []*proc
-	gateway      *proc
+	dir      string
+	url      string // the gateway, http://host:port
+	registry *proc
+	metrics  []*proc
+	gateway  *proc
 }
 
-// newStack starts a stack and waits until its gateway is ready. Ports are
-// picked free and then handed to the processes, so another process may take
-// one in between: a start that fails on a taken address is retried on new
-// ports.
+// newStack starts a stack, each process on port 0 once the ones it needs
+// have said where they serve, and waits until its gateway is ready.
 func newStack(dir string, o stackOptions) (*stack, error) {
-	for attempt := 1; ; attempt++ {
-		s, err := tryStack(dir, o)
-		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
-			return s, err
-		}
-		for _, f := range []string{"registry.db", "metrics-1.db", "metrics-2.db"} {
-			_ = os.Remove(filepath.Join(dir, f))
-		}
-	}
-}
-
-func tryStack(dir string, o stackOptions) (*stack, error) {
 	if o.replicas == 0 {
 		o.replicas = 1
 	}
-	addrs := make([]string, 3+2*o.replicas)
-	for i := range addrs {
-		a, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		addrs[i] = a
-	}
-	s := &stack{dir: dir, url: "http://" + addrs[0], registryAddr: addrs[1]}
+	s := &stack{dir: dir}
 	s.registry = newProc(dir, "registry", "registry", append([]string{
-		"--grpc-addr", addrs[1], "--admin-addr", addrs[2], "--db", filepath.Join(dir, "registry.db"),
+		"--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--db", filepath.Join(dir, "registry.db"),
 	}, o.registryArgs...)...)
-	s.registry.grpcAddr, s.registry.adminAddr = addrs[1], addrs[2]
+	if err := s.registry.start(); err != nil {
+		return nil, err
+	}
 	var metricsAddrs []string
 	for i := range o.replicas {
-		grpcAddr, adminAddr := addrs[3+2*i], addrs[4+2*i]
-		metricsAddrs = append(metricsAddrs, grpcAddr)
-		s.metrics = append(s.metrics, newProc(dir, fmt.Sprintf("metrics-%d", i+1), "metrics", append([]string{
-			"--grpc-addr", grpcAddr, "--admin-addr", adminAddr, "--registry", addrs[1],
+		m := newProc(dir, fmt.Sprintf("metrics-%d", i+1), "metrics", append([]string{
+			"--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--registry", s.registry.grpcAddr,
 			"--db", filepath.Join(dir, fmt.Sprintf("metrics-%d.db", i+1)),
-		}, o.metricsArgs...)...))
-		s.metrics[i].grpcAddr, s.metrics[i].adminAddr = grpcAddr, adminAddr
-	}
-	s.gateway = newProc(dir, "gateway", "gateway", append([]string{
-		"--http-addr", addrs[0], "--admin-addr", "", "--registry", addrs[1], "--metrics", strings.Join(metricsAddrs, ","),
-	}, o.gatewayArgs...)...)
-	for _, p := range s.procs() {
-		if err := p.start(); err != nil {
+		}, o.metricsArgs...)...)
+		if err := m.start(); err != nil {
 			s.close()
 			return nil, err
 		}
+		s.metrics = append(s.metrics, m)
+		metricsAddrs = append(metricsAddrs, m.grpcAddr)
 	}
+	g := newProc(dir, "gateway", "gateway", append([]string{
+		"--http-addr", "127.0.0.1:0", "--admin-addr", "", "--registry", s.registry.grpcAddr, "--metrics", strings.Join(metricsAddrs, ","),
+	}, o.gatewayArgs...)...)
+	if err := g.start(); err != nil {
+		s.close()
+		return nil, err
+	}
+	s.gateway, s.url = g, "http://"+g.httpAddr
 	if err := s.waitReady(60 * time.Second); err != nil {
 		s.close()
 		return nil, err
@@ -249,9 +311,15 @@ func tryStack(dir string, o stackOptions) (*stack, error) {
 	return s, nil
 }
 
-// procs lists the processes in start order.
+// procs lists the processes started so far, in start order.
 func (s *stack) procs() []*proc {
-	return append(append([]*proc{s.registry}, s.metrics...), s.gateway)
+	var ps []*proc
+	for _, p := range append(append([]*proc{s.registry}, s.metrics...), s.gateway) {
+		if p != nil {
+			ps = append(ps, p)
+		}
+	}
+	return ps
 }
 
 // waitReady polls the gateway's /readyz until it answers 200.

@@ -58,6 +58,9 @@ func exitCode(err error) int {
 
 // run parses args (and getenv), serves until ctx ends and returns nil after
 // a clean shutdown. Bad flags, arguments or configuration are usageErrors.
+// Once listening it logs {"msg":"serving","http_addr":…,"admin_addr":…}
+// with the bound addresses (admin_addr empty when off), the same message
+// the registry and metrics log with their grpc_addr.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg := gateway.DefaultConfig()
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
@@ -100,18 +103,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	adminDone := make(chan error, 1)
+	adminAddr := ""
 	if cfg.AdminAddr != "" {
 		alis, err := net.Listen("tcp", cfg.AdminAddr)
 		if err != nil {
 			_ = lis.Close()
 			return err
 		}
+		adminAddr = alis.Addr().String()
 		go func() { adminDone <- admin.Serve(ctx, alis, admin.Handler(reg), log) }()
-		log.Info("admin listening", "addr", alis.Addr().String())
 	} else {
 		adminDone <- nil
 	}
-	log.Info("gateway listening", "addr", lis.Addr().String(), "registry", cfg.Registry, "metrics", cfg.Metrics)
+	// One line with every bound address, so that whoever started the
+	// gateway on port 0 learns where it serves.
+	log.Info("serving", "http_addr", lis.Addr().String(), "admin_addr", adminAddr, "registry", cfg.Registry, "metrics", cfg.Metrics)
 	fmt.Fprintf(stdout, "gateway listening on http://%s\n", lis.Addr())
 	err = gw.Serve(ctx, lis)
 	cancel()

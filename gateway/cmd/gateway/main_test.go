@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -32,47 +33,62 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lis.Close()
-	return lis.Addr().String()
-}
-
-// TestRun_ServesAndStopsCleanly runs the command on free ports, configured
-// partly from the environment, and checks it serves and returns nil when its
+// TestRun_ServesAndStopsCleanly runs the command on port 0, configured
+// partly from the environment, reads the bound addresses from its one
+// "serving" log line, and checks it serves and returns nil when its
 // context ends (what SIGTERM does).
 func TestRun_ServesAndStopsCleanly(t *testing.T) {
-	httpAddr, adminAddr := freeAddr(t), freeAddr(t)
 	env := map[string]string{
 		"TALENTREG_HTTP_ADDR": "127.0.0.1:1", // the flag wins
-		"TALENTREG_METRICS":   freeAddr(t) + "," + freeAddr(t),
-		"TALENTREG_REGISTRY":  freeAddr(t),
+		"TALENTREG_METRICS":   "127.0.0.1:1,127.0.0.1:2",
+		"TALENTREG_REGISTRY":  "127.0.0.1:3",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--http-addr", httpAddr, "--admin-addr", adminAddr}, func(k string) string { return env[k] }, &stdout, &stderr)
+		done <- run(ctx, []string{"--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, &stdout, &stderr)
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		resp, err := http.Get("http://" + httpAddr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("/healthz: %d", resp.StatusCode)
+	var serving struct {
+		HTTPAddr  string   `json:"http_addr"`
+		AdminAddr string   `json:"admin_addr"`
+		Metrics   []string `json:"metrics"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for serving.HTTPAddr == "" {
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			if strings.Contains(line, `"msg":"serving"`) {
+				if err := json.Unmarshal([]byte(line), &serving); err != nil {
+					t.Fatalf("serving line %s: %v", line, err)
+				}
 			}
-			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("gateway not serving: %v; stderr: %s", err, stderr.String())
+			t.Fatalf("no serving line within 10 s; stderr: %s", stderr.String())
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := strings.Count(stderr.String(), `"msg":"serving"`); n != 1 {
+		t.Errorf("%d serving lines, want one with every address: %s", n, stderr.String())
+	}
+	if serving.HTTPAddr == env["TALENTREG_HTTP_ADDR"] {
+		t.Errorf("TALENTREG_HTTP_ADDR won over --http-addr")
+	}
+	if strings.HasSuffix(serving.HTTPAddr, ":0") || serving.AdminAddr == "" || strings.HasSuffix(serving.AdminAddr, ":0") {
+		t.Fatalf("serving line does not name the bound addresses: %+v", serving)
+	}
+	if len(serving.Metrics) != 2 {
+		t.Errorf("metrics from TALENTREG_METRICS = %q, want two replicas", serving.Metrics)
+	}
+	httpAddr, adminAddr := serving.HTTPAddr, serving.AdminAddr
+	resp0, err := http.Get("http://" + httpAddr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp0.Body.Close()
+	if resp0.StatusCode != 200 {
+		t.Fatalf("/healthz: %d", resp0.StatusCode)
 	}
 	resp, err := http.Get("http://" + adminAddr + "/debug/pprof/cmdline")
 	if err != nil || resp.StatusCode != 200 {

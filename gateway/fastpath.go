@@ -17,9 +17,11 @@ const methodGetEntity = "/talentreg.registry.v1.RegistryService/GetEntity"
 // the generic grpc-gateway machinery (pattern matching, header annotation,
 // query binding, response forwarding), which costs about as much CPU as the
 // gRPC call itself. It handles only the plain form of the request, which it
-// answers exactly as the generated handler would (TestGateway_FastPathMatchesGeneric);
-// anything else (a query string, escaped path, gRPC timeout or forwarded-for
-// header) returns false and takes the generic route.
+// answers exactly as the generated handler would
+// (TestGateway_FastPathMatchesGeneric against a fake,
+// TestGateway_FastPathMatchesGeneric_RealRegistry against the registry
+// itself); anything else (a query string, escaped path, gRPC timeout or
+// forwarded-for header) returns false and takes the generic route.
 func (g *Gateway) serveGetEntity(w *recorder, r *http.Request) bool {
 	const prefix = "/v1/entities/"
 	p := r.URL.Path

@@ -1,9 +1,13 @@
-// Package checkpoint stores the metrics projection and the registry
-// revision it reflects in a bbolt file, both in one transaction, so that a
-// restart resumes from the revision instead of recounting from a snapshot.
+// Package checkpoint stores the metrics projection, the registry revision
+// it reflects and the id of the registry database that revision belongs to
+// in a bbolt file, all in one transaction, so that a restart resumes from
+// the revision instead of recounting from a snapshot — and knows whether
+// the registry it follows is still the same one.
 //
 // Open refuses, and leaves untouched, a file that is not a metrics
-// checkpoint, a corrupt one, and one locked by another process.
+// checkpoint, a corrupt one, one of an unknown format, and one locked by
+// another process. It migrates a checkpoint of the previous format (see
+// formatV2).
 package checkpoint
 
 import (
@@ -75,8 +79,8 @@ func Open(path string, opts Options) (*Store, error) {
 		if err != nil {
 			return err
 		}
-		if meta.Get(keyFormat) == nil {
-			if err := meta.Put(keyFormat, []byte(formatV2)); err != nil {
+		if f := meta.Get(keyFormat); f == nil || bytes.Equal(f, []byte(formatV2)) {
+			if err := meta.Put(keyFormat, []byte(formatV3)); err != nil {
 				return err
 			}
 		}
@@ -128,9 +132,9 @@ func inspect(path string, timeout time.Duration) error {
 			}
 			return fmt.Errorf("checkpoint %s: %w: a bbolt file of another program", path, ErrForeign)
 		}
-		if f := meta.Get(keyFormat); !bytes.Equal(f, []byte(formatV2)) {
+		if f := meta.Get(keyFormat); !bytes.Equal(f, []byte(formatV3)) && !bytes.Equal(f, []byte(formatV2)) {
 			return fmt.Errorf("checkpoint %s: %w: format %q, want %q (remove the file to rebuild it from a registry snapshot)",
-				path, ErrForeign, f, formatV2)
+				path, ErrForeign, f, formatV3)
 		}
 		return nil
 	})
@@ -165,8 +169,9 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) Path() string { return s.db.Path() }
 
 // Save writes d: with d.Full the state is replaced, else d's deletions
-// then its puts are applied; either way the revision moves to d.Revision
-// atomically with the state. It may reorder d.Put.
+// then its puts are applied; either way the revision and the registry id
+// move to d.Revision and d.RegistryID atomically with the state. It may
+// reorder d.Put.
 func (s *Store) Save(d projection.Delta) error {
 	// Sorted keys fill bbolt pages in order instead of splitting them.
 	slices.SortFunc(d.Put, func(a, b projection.Record) int {
@@ -189,7 +194,7 @@ func (s *Store) Save(d projection.Delta) error {
 			if err := buckets.put(d.Put); err != nil {
 				return err
 			}
-			return s.setRevision(tx, d.Revision, 0)
+			return s.setRevision(tx, d, 0)
 		})
 	}
 	if err != nil {
@@ -233,7 +238,7 @@ func (s *Store) saveFull(d projection.Delta) error {
 				return nil
 			}
 			old := generation(tx)
-			if err := s.setRevision(tx, d.Revision, next); err != nil {
+			if err := s.setRevision(tx, d, next); err != nil {
 				return err
 			}
 			return tx.DeleteBucket(stateBucket(old))
@@ -244,15 +249,19 @@ func (s *Store) saveFull(d projection.Delta) error {
 	}
 }
 
-// setRevision records the revision (and, when gen > 0, the generation).
-func (s *Store) setRevision(tx *bolt.Tx, revision int64, gen uint64) error {
+// setRevision records d's revision and registry id (and, when gen > 0, the
+// generation).
+func (s *Store) setRevision(tx *bolt.Tx, d projection.Delta, gen uint64) error {
 	meta := tx.Bucket(bucketMeta)
 	if gen > 0 {
 		if err := meta.Put(keyGeneration, binary.BigEndian.AppendUint64(nil, gen)); err != nil {
 			return err
 		}
 	}
-	if err := meta.Put(keyRevision, binary.BigEndian.AppendUint64(nil, uint64(revision))); err != nil {
+	if err := meta.Put(keyRevision, binary.BigEndian.AppendUint64(nil, uint64(d.Revision))); err != nil {
+		return err
+	}
+	if err := meta.Put(keyRegistryID, []byte(d.RegistryID)); err != nil {
 		return err
 	}
 	return meta.Put(keySavedAt, []byte(s.now().UTC().Format(time.RFC3339Nano)))
@@ -319,11 +328,12 @@ func (b stateBuckets) put(records []projection.Record) error {
 	return nil
 }
 
-// Load restores the projection saved last; ok is false when nothing was
-// saved yet.
+// Load restores the projection saved last, with its registry id; ok is
+// false when nothing was saved yet.
 func (s *Store) Load() (p *projection.Projection, ok bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketMeta).Get(keyRevision)
+		meta := tx.Bucket(bucketMeta)
+		v := meta.Get(keyRevision)
 		if v == nil {
 			return nil
 		}
@@ -346,8 +356,12 @@ func (s *Store) Load() (p *projection.Projection, ok bool, err error) {
 			}
 			return nil
 		})
-		ok = err == nil
-		return err
+		if err != nil {
+			return err
+		}
+		p.SetRegistryID(string(meta.Get(keyRegistryID))) // copied: the value belongs to the transaction
+		ok = true
+		return nil
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("checkpoint %s: load: %w", s.db.Path(), err)

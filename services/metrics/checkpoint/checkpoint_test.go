@@ -185,7 +185,7 @@ func TestOpen_Refuses(t *testing.T) {
 			}
 			_ = db.Update(func(tx *bolt.Tx) error {
 				b, _ := tx.CreateBucket([]byte("meta"))
-				return b.Put([]byte("format"), []byte("talentreg.metrics.checkpoint.v0"))
+				return b.Put([]byte("format"), []byte("talentreg.metrics.checkpoint.v1"))
 			})
 			_ = db.Close()
 		}, checkpoint.ErrForeign},
@@ -309,6 +309,110 @@ func TestOpen_DropsInterruptedFullSave(t *testing.T) {
 	_ = db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(stale) != nil {
 			t.Error("the interrupted generation is still there")
+		}
+		return nil
+	})
+}
+
+// TestStore_RegistryID: the registry id is saved with the revision, by full
+// and incremental saves alike, and loaded with the projection.
+func TestStore_RegistryID(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "metrics.db")
+	s := openStore(t, path)
+	m, p := example(t)
+	p.SetRegistryID("registry-a")
+	if err := s.Save(p.Delta()); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RegistryID() != "registry-a" || got.Revision() != p.Revision() {
+		t.Fatalf("full save loads registry %q at %d, want registry-a at %d", got.RegistryID(), got.Revision(), p.Revision())
+	}
+	for _, c := range m.Put(feedmodel.Program("kunpeng")) {
+		if err := p.Apply(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := p.Delta()
+	if d.Full || d.RegistryID != "registry-a" {
+		t.Fatalf("incremental Delta: full %v, registry %q", d.Full, d.RegistryID)
+	}
+	if err := s.Save(d); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err = s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RegistryID() != "registry-a" || got.Revision() != p.Revision() {
+		t.Fatalf("incremental save loads registry %q at %d, want registry-a at %d", got.RegistryID(), got.Revision(), p.Revision())
+	}
+	same(t, got, p)
+}
+
+// TestOpen_MigratesV2: a checkpoint of the previous format, which has no
+// registry id, opens; it loads with an unknown registry id (so the
+// follower rebuilds it from a snapshot), and the file is of the current
+// format from then on.
+func TestOpen_MigratesV2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "metrics.db")
+	_, p := example(t)
+	p.SetRegistryID("registry-a")
+	{
+		s, err := checkpoint.Open(path, checkpoint.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Save(p.Delta()); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Close()
+	}
+	// Make it the v2 file the previous release wrote: same layout, no
+	// registry id.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket([]byte("meta"))
+		if err := meta.Delete([]byte("registryID")); err != nil {
+			return err
+		}
+		return meta.Put([]byte("format"), []byte("talentreg.metrics.checkpoint.v2"))
+	})
+	_ = db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := checkpoint.Open(path, checkpoint.Options{})
+	if err != nil {
+		t.Fatalf("Open of a v2 checkpoint: %v", err)
+	}
+	got, ok, err := s.Load()
+	if err != nil || !ok {
+		t.Fatalf("Load of a v2 checkpoint: %v %v", ok, err)
+	}
+	if got.RegistryID() != "" {
+		t.Fatalf("v2 checkpoint loads registry id %q, want none", got.RegistryID())
+	}
+	same(t, got, p)
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.View(func(tx *bolt.Tx) error {
+		if f := tx.Bucket([]byte("meta")).Get([]byte("format")); string(f) != "talentreg.metrics.checkpoint.v3" {
+			t.Errorf("format after opening a v2 file: %q", f)
 		}
 		return nil
 	})

@@ -7,6 +7,12 @@
 // resumes from the revision applied. It checkpoints every N changes or T
 // seconds and at shutdown.
 //
+// Revisions are only comparable within one registry database, which the
+// registry identifies by an id on every feed answer. The projection and
+// its checkpoint carry the id of the database they reflect; when the
+// registry answers with another (its database was replaced), the follower
+// is not ready until it has reloaded from a snapshot.
+//
 // It also verifies: Verifier recounts a fresh snapshot and compares it with
 // the live projection at the same revision.
 package follower
@@ -99,6 +105,12 @@ type Follower struct {
 	ready     chan struct{}
 	readyOnce sync.Once
 
+	// Readiness: whether the projection is caught up, and a channel
+	// closed at its next change.
+	readyMu      sync.Mutex
+	isReady      bool
+	readyChanged chan struct{}
+
 	needBootstrap bool
 
 	// Checkpointing: the follower goroutine takes Deltas, a writer
@@ -125,6 +137,8 @@ func New(cfg Config, client registryv1.RegistryServiceClient, live *projection.L
 		log:    log,
 		ready:  make(chan struct{}),
 		saves:  make(chan projection.Delta, 1),
+
+		readyChanged: make(chan struct{}),
 	}
 	f.stats = newStats(reg, live)
 	return f
@@ -135,11 +149,40 @@ func New(cfg Config, client registryv1.RegistryServiceClient, live *projection.L
 // registry was at when it started.
 func (f *Follower) Ready() <-chan struct{} { return f.ready }
 
+// Readiness reports whether the projection is caught up with the registry
+// — false until it first is, and again from the moment the registry is
+// found replaced (or behind the projection) until the projection has been
+// reloaded from it — and returns a channel closed at the next change.
+func (f *Follower) Readiness() (ready bool, changed <-chan struct{}) {
+	f.readyMu.Lock()
+	defer f.readyMu.Unlock()
+	return f.isReady, f.readyChanged
+}
+
+func (f *Follower) setReady(ready bool) {
+	f.readyMu.Lock()
+	defer f.readyMu.Unlock()
+	if f.isReady == ready {
+		return
+	}
+	f.isReady = ready
+	close(f.readyChanged)
+	f.readyChanged = make(chan struct{})
+}
+
 func (f *Follower) markReady() {
-	f.readyOnce.Do(func() {
-		f.log.Info("caught up with the registry", "revision", f.live.Revision())
-		close(f.ready)
-	})
+	if ready, _ := f.Readiness(); !ready {
+		f.log.Info("caught up with the registry", "revision", f.live.Revision(), "registry_id", f.live.RegistryID())
+	}
+	f.setReady(true)
+	f.readyOnce.Do(func() { close(f.ready) })
+}
+
+// rebuild marks the projection for a reload from a snapshot because it
+// does not reflect what the registry holds: not ready until then.
+func (f *Follower) rebuild() {
+	f.needBootstrap = true
+	f.setReady(false)
 }
 
 // Run follows the registry until ctx ends, then saves a last checkpoint.
@@ -159,7 +202,7 @@ func (f *Follower) Run(ctx context.Context) error {
 			}
 			f.savedRev.Store(p.Revision())
 			f.lastSave = f.cfg.Now()
-			f.log.Info("resumed from checkpoint", "revision", p.Revision())
+			f.log.Info("resumed from checkpoint", "revision", p.Revision(), "registry_id", p.RegistryID())
 		}
 	}
 	writerDone := make(chan struct{})
@@ -174,15 +217,18 @@ func (f *Follower) Run(ctx context.Context) error {
 		if progressed {
 			backoff = f.cfg.BackoffMin
 		}
-		if rev, ok := compacted(err); ok {
+		rev, isCompacted := compacted(err)
+		if isCompacted {
 			f.log.Warn("registry compacted past the applied revision; loading a snapshot",
 				"applied", f.live.Revision(), "compacted", rev)
 			f.needBootstrap = true
+		}
+		if isCompacted || errors.Is(err, errRegistryReplaced) {
 			if progressed {
 				continue
 			}
-			// Compacted again without progress: back off like any failure
-			// rather than loop on snapshots.
+			// Again without progress: back off like any failure rather
+			// than loop on snapshots.
 		}
 		f.stats.reconnects.Inc()
 		wait := backoff/2 + rand.N(backoff/2+1) // jitter spreads replicas' retries
@@ -211,8 +257,32 @@ func (f *Follower) Run(ctx context.Context) error {
 }
 
 // errRegistryBehind is returned when the registry reports a revision below
-// the one applied: it was replaced or restored from an older copy.
+// the one applied: it was restored from an older copy.
 var errRegistryBehind = errors.New("the registry is behind the applied revision")
+
+// errRegistryReplaced is returned when the registry's id differs from the
+// projection's: its database was replaced, and revisions of the two are
+// unrelated.
+var errRegistryReplaced = errors.New("the registry's database was replaced")
+
+// sameRegistry reports whether id, the registry's id on a feed answer, is
+// the projection's; if not it logs, marks the projection for a rebuild and
+// returns false.
+func (f *Follower) sameRegistry(id string) bool {
+	applied := f.live.RegistryID()
+	if id == applied {
+		return true
+	}
+	if applied == "" {
+		f.log.Warn("the checkpoint does not say which registry database it reflects; loading a snapshot",
+			"registry_id", id, "applied", f.live.Revision())
+	} else {
+		f.log.Error("the registry's database was replaced (its id changed); loading a snapshot",
+			"registry_id", id, "applied_registry_id", applied, "applied", f.live.Revision())
+	}
+	f.rebuild()
+	return false
+}
 
 // session loads a snapshot if needed, then watches from the applied
 // revision + 1 until the stream fails. progressed reports whether anything
@@ -231,10 +301,13 @@ func (f *Follower) session(ctx context.Context) (progressed bool, err error) {
 	if err != nil {
 		return progressed, err
 	}
+	if !f.sameRegistry(head.GetRegistryId()) {
+		return progressed, errRegistryReplaced
+	}
 	if head.GetRevision() < from-1 {
 		f.log.Error("registry revision is below the applied revision; loading a snapshot",
 			"registry", head.GetRevision(), "applied", from-1)
-		f.needBootstrap = true
+		f.rebuild()
 		return progressed, errRegistryBehind
 	}
 	if from-1 >= head.GetRevision() {
@@ -255,6 +328,9 @@ func (f *Follower) session(ctx context.Context) (progressed bool, err error) {
 				err = errors.New("watch stream ended")
 			}
 			return progressed, err
+		}
+		if !f.sameRegistry(resp.GetRegistryId()) {
+			return progressed, errRegistryReplaced
 		}
 		if err := f.live.Apply(ctx, resp.GetChanges(), resp.GetRevision()); err != nil {
 			return progressed, err
@@ -280,7 +356,7 @@ func (f *Follower) bootstrap(ctx context.Context) error {
 		return err
 	}
 	f.stats.bootstraps.Inc()
-	f.log.Info("loaded registry snapshot", "revision", p.Revision(),
+	f.log.Info("loaded registry snapshot", "revision", p.Revision(), "registry_id", p.RegistryID(),
 		"entities", p.Summary().Entities, "took", f.cfg.Now().Sub(start))
 	f.markReady()
 	f.changesUnsaved = 0
@@ -288,10 +364,11 @@ func (f *Follower) bootstrap(ctx context.Context) error {
 	return nil
 }
 
-// Snapshot reads a registry snapshot into a fresh projection. atRevision,
-// if not nil, is called with the snapshot's revision as soon as the first
-// message arrives; an error from it ends the read.
-func Snapshot(ctx context.Context, client registryv1.RegistryServiceClient, atRevision func(int64) error) (*projection.Projection, error) {
+// Snapshot reads a registry snapshot into a fresh projection, which takes
+// the registry's id. atRevision, if not nil, is called with the snapshot's
+// revision and registry id as soon as the first message arrives; an error
+// from it ends the read.
+func Snapshot(ctx context.Context, client registryv1.RegistryServiceClient, atRevision func(revision int64, registryID string) error) (*projection.Projection, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := client.StreamSnapshot(ctx, &registryv1.StreamSnapshotRequest{View: registryv1.SnapshotView_SNAPSHOT_VIEW_AGGREGATE})
@@ -299,6 +376,7 @@ func Snapshot(ctx context.Context, client registryv1.RegistryServiceClient, atRe
 		return nil, err
 	}
 	l := projection.NewLoader()
+	var registryID string
 	for first := true; ; first = false {
 		msg, err := stream.Recv()
 		if err != nil {
@@ -307,16 +385,23 @@ func Snapshot(ctx context.Context, client registryv1.RegistryServiceClient, atRe
 			}
 			return nil, err
 		}
-		if first && atRevision != nil {
-			if err := atRevision(msg.GetRevision()); err != nil {
-				return nil, err
+		if first {
+			registryID = msg.GetRegistryId()
+			if atRevision != nil {
+				if err := atRevision(msg.GetRevision(), registryID); err != nil {
+					return nil, err
+				}
 			}
+		} else if msg.GetRegistryId() != registryID {
+			return nil, fmt.Errorf("snapshot: the registry id changed from %q to %q within one snapshot", registryID, msg.GetRegistryId())
 		}
 		for _, r := range msg.GetResources() {
 			l.Add(r)
 		}
 		if msg.GetComplete() {
-			return l.Finish(msg.GetRevision()), nil
+			p := l.Finish(msg.GetRevision())
+			p.SetRegistryID(registryID)
+			return p, nil
 		}
 	}
 }

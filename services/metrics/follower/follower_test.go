@@ -437,3 +437,92 @@ func histogram(t *testing.T, reg *prometheus.Registry, name string) *dto.Histogr
 	t.Fatalf("no metric %s", name)
 	return nil
 }
+
+// replaceRegistry replaces reg's database with another registry's, which
+// fill writes first, and restarts reg on the same address: from its first
+// answer the registry is another database, whose revisions may be ahead of
+// anything applied from the old one.
+func replaceRegistry(t *testing.T, reg *registrytest.Process, fill func(registrytest.Writer)) {
+	t.Helper()
+	other := registrytest.Start(t, registryBin, registrytest.Options{})
+	fill(registrytest.Writer{C: other.Client()})
+	other.Stop()
+	db, err := os.ReadFile(other.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Stop()
+	if err := os.WriteFile(reg.DB, db, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg.Restart()
+}
+
+// TestFollower_RegistryReplaced: the registry's database is replaced under
+// a running follower by one whose revisions are past the applied one, so
+// only the registry id tells them apart.
+// The follower sees the registry id change, is not ready until it has
+// reloaded from a snapshot, and converges on the new registry's figures —
+// nothing of the old one is left.
+func TestFollower_RegistryReplaced(t *testing.T) {
+	reg := registrytest.Start(t, registryBin, registrytest.Options{})
+	w := registrytest.Writer{C: reg.Client()}
+	populate(t, w, "a")
+	path := filepath.Join(t.TempDir(), "metrics.db")
+	r := startFollower(t, reg.FailFastClient(), path)
+	converged(t, w, r.live)
+	oldID := r.live.RegistryID()
+	if oldID == "" {
+		t.Fatal("the projection has no registry id")
+	}
+	ready, changed := r.f.Readiness()
+	if !ready {
+		t.Fatal("not ready after converging")
+	}
+
+	applied := r.live.Revision()
+	replaceRegistry(t, reg, func(w registrytest.Writer) {
+		populate(t, w, "b")
+		if rev := populate(t, w, "c"); rev <= applied {
+			t.Fatalf("the new registry is at %d, not past the applied %d: the test proves nothing", rev, applied)
+		}
+	})
+	populate(t, w, "d")
+	converged(t, w, r.live)
+	head, err := w.C.ListChanges(testCtx(t), &registryv1.ListChangesRequest{PageSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := r.live.RegistryID(); id == oldID || id != head.GetRegistryId() {
+		t.Fatalf("projection of registry %q, want the new registry's %q (old %q)", id, head.GetRegistryId(), oldID)
+	}
+	select {
+	case <-changed: // from ready the only change is to not ready
+	default:
+		t.Error("readiness never changed while the projection was rebuilt for another registry")
+	}
+	if ready, _ := r.f.Readiness(); !ready {
+		t.Error("not ready after converging on the new registry")
+	}
+	if n := counter(t, r.reg, "talentreg_metrics_snapshot_loads_total"); n != 2 {
+		t.Errorf("%v snapshot loads, want 2", n)
+	}
+	if n := r.live.Anomalies(); n != 0 {
+		t.Errorf("%d anomalies", n)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := checkpoint.Open(path, checkpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	p, _, err := cs.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.RegistryID() != head.GetRegistryId() || p.Revision() != r.live.Revision() {
+		t.Fatalf("checkpoint of registry %q at %d, want %q at %d", p.RegistryID(), p.Revision(), head.GetRegistryId(), r.live.Revision())
+	}
+}

@@ -3,6 +3,7 @@ package follower
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"talentreg/services/metrics"
@@ -24,6 +25,11 @@ import (
 // holds the projection before the snapshot starts, which always succeeds
 // (a snapshot is never older than what was applied from the same
 // registry).
+//
+// Figures of two registry databases are not comparable: when the
+// snapshot's registry id is not the projection's (the registry was
+// replaced and the follower has not reloaded yet), that is the one
+// difference reported.
 type Verifier struct {
 	client registryv1.RegistryServiceClient
 	live   *projection.Live
@@ -80,9 +86,13 @@ func (v *Verifier) verify(ctx context.Context, holdFirst bool) (metrics.Verifica
 	// registry again.
 	var revision int64
 	var live metrics.Figures
+	var liveID string
 	captured := make(chan error, 1)
-	recount, err := Snapshot(ctx, v.client, func(rev int64) error {
+	recount, err := Snapshot(ctx, v.client, func(rev int64, registryID string) error {
 		revision = rev
+		if id := v.live.RegistryID(); id != registryID {
+			return &registryMismatch{live: id, registry: registryID}
+		}
 		if release != nil {
 			if err := v.live.MoveHold(rev); err != nil {
 				return err
@@ -97,15 +107,37 @@ func (v *Verifier) verify(ctx context.Context, holdFirst bool) (metrics.Verifica
 		held := release
 		go func() {
 			defer held()
-			captured <- v.live.WithFigures(ctx, rev, func(f metrics.Figures) { live = f })
+			captured <- v.live.WithFigures(ctx, rev, func(f metrics.Figures) {
+				live, liveID = f, v.live.RegistryID() // the figures' id: Replace waits for the read lock
+			})
 		}()
 		return nil
 	})
+	var mismatch *registryMismatch
+	if errors.As(err, &mismatch) {
+		return mismatch.verification(revision), nil
+	}
 	if err != nil {
 		return metrics.Verification{}, err
 	}
 	if err := <-captured; err != nil {
 		return metrics.Verification{}, err
 	}
+	if liveID != recount.RegistryID() {
+		return (&registryMismatch{live: liveID, registry: recount.RegistryID()}).verification(revision), nil
+	}
 	return metrics.Verification{Revision: revision, Differences: metrics.Diff(live, recount.Figures())}, nil
+}
+
+// registryMismatch ends a verification whose snapshot is of another
+// registry database than the live projection.
+type registryMismatch struct{ live, registry string }
+
+func (m *registryMismatch) Error() string {
+	return fmt.Sprintf("registry id: live %q, recount %q", m.live, m.registry)
+}
+
+func (m *registryMismatch) verification(revision int64) metrics.Verification {
+	return metrics.Verification{Revision: revision, Differences: []string{
+		m.Error() + " (the registry's database was replaced; the projection is reloaded from a snapshot)"}}
 }

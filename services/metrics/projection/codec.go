@@ -50,9 +50,12 @@ type Record struct {
 // applied first).
 type Delta struct {
 	Revision int64
-	Full     bool
-	Put      []Record
-	Delete   []Record
+	// RegistryID identifies the registry database Revision belongs to; it
+	// is saved with it.
+	RegistryID string
+	Full       bool
+	Put        []Record
+	Delete     []Record
 }
 
 // Delta returns what changed since the previous Delta, or everything after
@@ -65,6 +68,7 @@ func (p *Projection) Delta() Delta {
 // changes is what the next Delta holds, taken from the change tracking.
 type changes struct {
 	revision                   int64
+	registryID                 string
 	full                       bool
 	entities, groups           []int32 // slots to write, each once
 	freedEntities, freedGroups []string
@@ -75,7 +79,8 @@ type changes struct {
 // that changes the projection: O(changes), amortised.
 func (p *Projection) takeChanges() changes {
 	p.compactPools()
-	c := changes{revision: p.revision, full: p.full, freedEntities: p.freedEntities, freedGroups: p.freedGroups}
+	c := changes{revision: p.revision, registryID: p.registryID, full: p.full,
+		freedEntities: p.freedEntities, freedGroups: p.freedGroups}
 	for _, slot := range p.dirtyEntities {
 		if e := p.entities.at(slot); e.flags&flagDirty != 0 {
 			e.flags &^= flagDirty
@@ -104,7 +109,7 @@ func (p *Projection) takeChanges() changes {
 // encode builds the Delta of c from the projection's state, which it only
 // reads: O(changes), or O(state) for a full Delta.
 func (p *Projection) encode(c changes) Delta {
-	d := Delta{Revision: c.revision, Full: c.full}
+	d := Delta{Revision: c.revision, RegistryID: c.registryID, Full: c.full}
 	var buf []byte
 	put := func(s Section, key string, encode func([]byte) []byte) {
 		start := len(buf)

@@ -36,9 +36,10 @@ type Live struct {
 	held   chan struct{}
 	holdMu sync.Mutex // serialises holders
 
-	applied atomic.Int64
-	summary atomic.Pointer[metrics.Summary]
-	changed atomic.Pointer[chan struct{}] // closed and replaced on each publish
+	applied    atomic.Int64
+	registryID atomic.Pointer[string]
+	summary    atomic.Pointer[metrics.Summary]
+	changed    atomic.Pointer[chan struct{}] // closed and replaced on each publish
 
 	// beforeRead, when set (by tests), runs between a read's wait for its
 	// minimum revision and the read itself.
@@ -65,6 +66,17 @@ func (l *Live) Loaded() bool { return l.summary.Load() != nil }
 
 // Revision returns the revision applied, 0 before loading.
 func (l *Live) Revision() int64 { return l.applied.Load() }
+
+// RegistryID returns the id of the registry database the projection
+// reflects ("" before loading, or when unknown). It changes only with
+// Replace, and is read without a lock: read under the read lock (in
+// WithFigures' fn) it is the id of the figures read.
+func (l *Live) RegistryID() string {
+	if id := l.registryID.Load(); id != nil {
+		return *id
+	}
+	return ""
+}
 
 // Replace installs p (loaded from a checkpoint or a snapshot), waiting
 // first while a hold is below p's revision.
@@ -140,6 +152,9 @@ func (l *Live) waitRelease(ctx context.Context) error {
 func (l *Live) publish() {
 	s := l.p.Summary()
 	l.summary.Store(&s)
+	if id := l.p.registryID; l.RegistryID() != id {
+		l.registryID.Store(&id)
+	}
 	l.applied.Store(l.p.revision)
 	ch := make(chan struct{})
 	old := l.changed.Swap(&ch)

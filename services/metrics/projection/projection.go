@@ -129,6 +129,9 @@ type counters struct {
 // not safe for concurrent use: Live wraps it for that.
 type Projection struct {
 	revision int64
+	// registryID identifies the registry database the revision belongs
+	// to: revisions of two databases are unrelated.
+	registryID string
 
 	entityIDs    map[string]int32
 	entities     entityTable
@@ -194,6 +197,15 @@ func New() *Projection {
 
 // Revision returns the registry revision the projection reflects.
 func (p *Projection) Revision() int64 { return p.revision }
+
+// RegistryID returns the id of the registry database the projection
+// reflects; "" when unknown (a registry or a checkpoint older than registry
+// ids).
+func (p *Projection) RegistryID() string { return p.registryID }
+
+// SetRegistryID records the id of the registry database the projection
+// reflects (the snapshot's or the checkpoint's), before it is shared.
+func (p *Projection) SetRegistryID(id string) { p.registryID = strings.Clone(id) }
 
 // Anomalies counts changes that did not fit the state (e.g. removing a
 // membership the projection does not hold). A correct feed causes none;

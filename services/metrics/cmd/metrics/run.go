@@ -116,7 +116,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	srv := grpcserver.New(log, reg)
 	grpcapi.New(live, follower.NewVerifier(client, live), log).Register(srv.Server)
-	// Not ready until the projection has caught up with the registry once.
+	// Not ready until the projection has caught up with the registry.
 	service := metricsv1.MetricsService_ServiceDesc.ServiceName
 	srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	srv.Health.SetServingStatus(service, healthpb.HealthCheckResponse_NOT_SERVING)
@@ -149,12 +149,22 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		followerDone <- err
 	}()
 	go func() {
-		select {
-		case <-fol.Ready():
-			// After Health.Shutdown (on stop) updates are ignored.
-			srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-			srv.Health.SetServingStatus(service, healthpb.HealthCheckResponse_SERVING)
-		case <-ctx.Done():
+		// SERVING while the projection is caught up with the registry: not
+		// before it first is, nor while it is reloaded after the registry
+		// was replaced. After Health.Shutdown (on stop) updates are ignored.
+		for {
+			ready, changed := fol.Readiness()
+			st := healthpb.HealthCheckResponse_NOT_SERVING
+			if ready {
+				st = healthpb.HealthCheckResponse_SERVING
+			}
+			srv.Health.SetServingStatus("", st)
+			srv.Health.SetServingStatus(service, st)
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	log.Info("serving", "grpc_addr", lis.Addr().String(), "registry", cfg.Registry, "db", cfg.DB)

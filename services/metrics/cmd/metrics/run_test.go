@@ -323,6 +323,73 @@ func TestRun_RegistryKilled(t *testing.T) {
 	}
 }
 
+// TestRun_RegistryReplaced: the service checkpoints at revision 5 of one
+// registry (5 universities) and stops; the registry's database is deleted
+// and a fresh registry starts on the same address, where 10 enterprises
+// are written. The restarted service must not resume at revision 6 of
+// another database: it sees the registry id change and reloads from a
+// snapshot, so its figures are a recount's — 10 enterprises, no university
+// — and its VerifyProjection agrees.
+func TestRun_RegistryReplaced(t *testing.T) {
+	reg := registrytest.Start(t, registryBin, registrytest.Options{})
+	w := registrytest.Writer{C: reg.Client()}
+	ctx := testCtx(t)
+	db := filepath.Join(t.TempDir(), "metrics.db")
+	for i := range 5 {
+		if _, err := w.CreateEntity(ctx, registrytest.Entity{ID: fmt.Sprint("u", i), Kind: registryv1.EntityKind_ENTITY_KIND_UNIVERSITY}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := startService(t, reg.Addr, db, true)
+	if err := svc.agrees(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	svc.stop()
+	store, err := checkpoint.Open(db, checkpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok, err := store.Load()
+	_ = store.Close()
+	if err != nil || !ok || p.Revision() != 5 || p.RegistryID() == "" {
+		t.Fatalf("checkpoint: ok=%v err=%v, want revision 5 of a registry id", ok, err)
+	}
+
+	reg.Stop()
+	if err := os.Remove(reg.DB); err != nil {
+		t.Fatal(err)
+	}
+	reg.Restart()
+	var last int64
+	for i := range 10 {
+		if last, err = w.CreateEntity(ctx, registrytest.Entity{ID: fmt.Sprint("e", i), Kind: registryv1.EntityKind_ENTITY_KIND_ENTERPRISE}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if last != 10 {
+		t.Fatalf("the fresh registry is at revision %d, want 10", last)
+	}
+
+	svc = startService(t, reg.Addr, db, true)
+	if err := svc.agrees(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := svc.client.GetSummary(ctx, &metricsv1.GetSummaryRequest{MinRevision: last})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.GetEntities() != 10 || sum.GetEntitiesByKind()["ENTITY_KIND_ENTERPRISE"] != 10 ||
+		sum.GetEntitiesByKind()["ENTITY_KIND_UNIVERSITY"] != 0 {
+		t.Fatalf("summary after the registry was replaced: %v", sum)
+	}
+	if n := svc.scrape("talentreg_metrics_snapshot_loads_total"); n != 1 {
+		t.Fatalf("%v snapshot loads, want 1", n)
+	}
+	if !strings.Contains(svc.stderr.String(), "database was replaced") {
+		t.Errorf("the replacement was not logged:\n%s", svc.stderr)
+	}
+}
+
 // TestRun_CheckpointLocked: a second service on the same checkpoint file
 // fails at once with a clear error.
 func TestRun_CheckpointLocked(t *testing.T) {

@@ -17,4 +17,14 @@
 //
 // Live wraps a Projection for concurrent readers and one writer (the
 // follower), with read-your-writes waits on a minimum revision.
+//
+// The input model is the registry's wire messages (registryv1.Change and
+// registryv1.Resource), an exception to "the proto is the wire, not the
+// model": the feed's own messages are applied directly because at millions
+// of changes a conversion of each into a domain type would cost about as
+// much as applying it, and would allocate a second copy of every change.
+// What is kept of them is the compact state above, never the messages. The
+// domain types are the figures of the root metrics package (Summary,
+// GroupStats, Breakdown, Figures), which this package produces and which
+// know nothing of the wire.
 package projection

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 )
@@ -28,7 +29,8 @@ var codeTable = map[metrics.Code]codes.Code{
 // statusError converts err to a gRPC status error: a domain error keeps its
 // message and gains an ErrorInfo (and for invalid arguments a BadRequest);
 // context errors pass through as CANCELLED and DEADLINE_EXCEEDED; anything
-// else is logged and becomes a bare INTERNAL, its detail not leaked.
+// else is logged, with the call's request id, and becomes a bare INTERNAL,
+// its detail not leaked.
 func statusError(ctx context.Context, log *slog.Logger, err error) error {
 	if err == nil {
 		return nil
@@ -60,6 +62,16 @@ func statusError(ctx context.Context, log *slog.Logger, err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	}
-	log.ErrorContext(ctx, "internal error", "err", err)
+	log.ErrorContext(ctx, "internal error", append([]any{"err", err}, requestID(ctx)...)...)
 	return status.Error(codes.Internal, "internal error")
+}
+
+// requestID returns the log attribute naming the call's x-request-id (the
+// gateway forwards its X-Request-Id), under the key the server's call log
+// uses, or nothing when the call has none.
+func requestID(ctx context.Context) []any {
+	if ids := metadata.ValueFromIncomingContext(ctx, "x-request-id"); len(ids) > 0 {
+		return []any{"request_id", ids[0]}
+	}
+	return nil
 }

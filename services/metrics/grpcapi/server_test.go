@@ -1,11 +1,14 @@
 package grpcapi_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -190,5 +194,67 @@ func TestServer_VerifyProjection(t *testing.T) {
 	}
 	if resp.GetRevision() != 7 || resp.GetConsistent() || len(resp.GetDifferences()) != 1 {
 		t.Fatalf("VerifyProjection = %v", resp)
+	}
+}
+
+// failingReader fails every read with an error the adapter does not know.
+type failingReader struct{}
+
+func (failingReader) Summary(context.Context, int64) (metrics.Summary, error) {
+	return metrics.Summary{}, errors.New("disk on fire")
+}
+
+func (failingReader) GroupStats(context.Context, string, int64) (metrics.GroupStats, error) {
+	return metrics.GroupStats{}, errors.New("disk on fire")
+}
+
+func (failingReader) Breakdown(context.Context, metrics.Dimension, int64) (metrics.Breakdown, error) {
+	return metrics.Breakdown{}, errors.New("disk on fire")
+}
+
+// lockedBuffer is a bytes.Buffer written by the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestServer_LogsRequestID: what the service logs about a call (an
+// internal error) names the call's x-request-id, which the gateway
+// forwards, so that one request can be followed across processes.
+func TestServer_LogsRequestID(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	srv := grpc.NewServer()
+	grpcapi.New(failingReader{}, nil, slog.New(slog.NewJSONHandler(logs, nil))).Register(srv)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	c := metricsv1.NewMetricsServiceClient(conn)
+
+	rctx := metadata.AppendToOutgoingContext(ctx(t), "x-request-id", "req-7f3a")
+	if _, err := c.GetSummary(rctx, &metricsv1.GetSummaryRequest{}); status.Code(err) != codes.Internal {
+		t.Fatalf("GetSummary: %v, want INTERNAL", err)
+	}
+	if got := logs.String(); !strings.Contains(got, `"request_id":"req-7f3a"`) || !strings.Contains(got, "disk on fire") {
+		t.Fatalf("the internal error's log does not name the request id:\n%s", got)
 	}
 }

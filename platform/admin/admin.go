@@ -31,8 +31,24 @@ func Handler(g prometheus.Gatherer) http.Handler {
 	return mux
 }
 
-// Serve serves h on lis until ctx ends, then shuts down within 5 s. An
-// empty listener address disables nothing: callers decide whether to call.
+// Start listens on addr and serves the admin routes over g until ctx ends;
+// an empty addr disables the admin server. The returned wait blocks until
+// the server has stopped and returns its error.
+func Start(ctx context.Context, addr string, g prometheus.Gatherer, log *slog.Logger) (wait func() error, err error) {
+	if addr == "" {
+		return func() error { return nil }, nil
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("admin serving", "addr", lis.Addr().String())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, lis, Handler(g), log) }()
+	return func() error { return <-done }, nil
+}
+
+// Serve serves h on lis until ctx ends, then shuts down within 5 s.
 func Serve(ctx context.Context, lis net.Listener, h http.Handler, log *slog.Logger) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan error, 1)

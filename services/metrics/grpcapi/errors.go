@@ -5,17 +5,16 @@ import (
 	"errors"
 	"log/slog"
 
+	"talentreg/platform/grpcerr"
 	"talentreg/services/metrics"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/protoadapt"
 )
 
 // Domain is the google.rpc.ErrorInfo domain of every talentreg error.
-const Domain = "talentreg"
+const Domain = grpcerr.Domain
 
 // codeTable maps each domain error code to its gRPC status code: the only
 // place where that mapping is made.
@@ -41,20 +40,11 @@ func statusError(ctx context.Context, log *slog.Logger, err error) error {
 		if !ok {
 			code = codes.Internal
 		}
-		st := status.New(code, e.Message)
-		details := []protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: e.Reason, Domain: Domain, Metadata: e.Metadata}}
-		if len(e.Violations) > 0 {
-			br := &errdetails.BadRequest{}
-			for _, v := range e.Violations {
-				br.FieldViolations = append(br.FieldViolations,
-					&errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
-			}
-			details = append(details, br)
+		violations := make([]grpcerr.FieldViolation, len(e.Violations))
+		for i, v := range e.Violations {
+			violations[i] = grpcerr.FieldViolation{Field: v.Field, Description: v.Description}
 		}
-		if withDetails, derr := st.WithDetails(details...); derr == nil {
-			st = withDetails
-		}
-		return st.Err()
+		return grpcerr.Status(code, e.Message, e.Reason, e.Metadata, violations)
 	}
 	switch {
 	case errors.Is(err, context.Canceled):

@@ -5,16 +5,15 @@ import (
 	"errors"
 	"log/slog"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/protoadapt"
 
+	"talentreg/platform/grpcerr"
 	"talentreg/services/registry"
 )
 
 // Domain is the google.rpc.ErrorInfo domain of every talentreg error.
-const Domain = "talentreg"
+const Domain = grpcerr.Domain
 
 // grpcCodes is the one mapping from domain error codes to gRPC codes.
 var grpcCodes = map[registry.Code]codes.Code{
@@ -37,19 +36,11 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 	var de *registry.Error
 	switch {
 	case errors.As(err, &de) && grpcCodes[de.Code] != codes.OK:
-		st := status.New(grpcCodes[de.Code], de.Message)
-		details := []protoadapt.MessageV1{protoadapt.MessageV1Of(&errdetails.ErrorInfo{Reason: de.Reason, Domain: Domain, Metadata: de.Metadata})}
-		if len(de.Violations) > 0 {
-			br := &errdetails.BadRequest{}
-			for _, v := range de.Violations {
-				br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
-			}
-			details = append(details, protoadapt.MessageV1Of(br))
+		violations := make([]grpcerr.FieldViolation, len(de.Violations))
+		for i, v := range de.Violations {
+			violations[i] = grpcerr.FieldViolation{Field: v.Field, Description: v.Description}
 		}
-		if withDetails, derr := st.WithDetails(details...); derr == nil {
-			st = withDetails
-		}
-		return st.Err()
+		return grpcerr.Status(grpcCodes[de.Code], de.Message, de.Reason, de.Metadata, violations)
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "request canceled")
 	case errors.Is(err, context.DeadlineExceeded):

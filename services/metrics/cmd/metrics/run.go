@@ -127,17 +127,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	adminDone := make(chan error, 1)
-	if cfg.AdminAddr != "" {
-		alis, err := net.Listen("tcp", cfg.AdminAddr)
-		if err != nil {
-			lis.Close()
-			return err
-		}
-		log.Info("admin serving", "addr", alis.Addr().String())
-		go func() { adminDone <- admin.Serve(ctx, alis, admin.Handler(reg), log) }()
-	} else {
-		adminDone <- nil
+	adminWait, err := admin.Start(ctx, cfg.AdminAddr, reg, log)
+	if err != nil {
+		lis.Close()
+		return err
 	}
 
 	followerDone := make(chan error, 1)
@@ -175,7 +168,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := <-followerDone; err != nil && serveErr == nil {
 		serveErr = err
 	}
-	if err := <-adminDone; err != nil && serveErr == nil {
+	if err := adminWait(); err != nil && serveErr == nil {
 		serveErr = err
 	}
 	log.Info("stopped", "revision", live.Revision())

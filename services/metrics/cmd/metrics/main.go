@@ -11,31 +11,6 @@
 // flags win.
 package main
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-)
+import "talentreg/platform/command"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "metrics:", err)
-		os.Exit(exitCode(err))
-	}
-}
-
-// usageError marks bad flags: exit code 2.
-type usageError struct{ error }
-
-func exitCode(err error) int {
-	if errors.As(err, new(usageError)) {
-		return 2
-	}
-	return 1
-}
+func main() { command.Main("metrics", run) }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"talentreg/platform/command"
 	"time"
 
 	"talentreg/platform/admin"
@@ -42,7 +43,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log, err := logging.New(stderr, "metrics", cfg.LogLevel)
 	if err != nil {
-		return usageError{err}
+		return command.UsageError{Err: err}
 	}
 	return serve(ctx, cfg, log)
 }
@@ -55,13 +56,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.SetOutput(stderr)
 	cfg.AddFlags(fs)
 	if err := flagenv.Parse(fs, args, getenv); err != nil {
-		return cfg, usageError{err}
+		return cfg, command.UsageError{Err: err}
 	}
 	if fs.NArg() > 0 {
-		return cfg, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+		return cfg, command.UsageError{Err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, usageError{err}
+		return cfg, command.UsageError{Err: err}
 	}
 	return cfg, nil
 }
@@ -182,7 +183,7 @@ func verify(ctx context.Context, args []string, getenv func(string) string, stdo
 	addr := fs.String("addr", DefaultConfig().GRPCAddr, "gRPC address of the metrics service")
 	timeout := fs.Duration("timeout", time.Minute, "how long the verification may take")
 	if err := flagenv.Parse(fs, args, getenv); err != nil {
-		return usageError{err}
+		return command.UsageError{Err: err}
 	}
 	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

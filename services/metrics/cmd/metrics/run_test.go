@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"talentreg/platform/command"
 	"testing"
 	"time"
 
@@ -417,11 +418,11 @@ func TestParseConfig(t *testing.T) {
 	for _, args := range [][]string{
 		{"--nope"}, {"--checkpoint-every", "0"}, {"--db", ""}, {"--max-wait", "0s"}, {"extra"},
 	} {
-		if _, err := parseConfig(args, func(string) string { return "" }, io.Discard); !errors.As(err, new(usageError)) {
+		if _, err := parseConfig(args, func(string) string { return "" }, io.Discard); !errors.As(err, new(command.UsageError)) {
 			t.Errorf("parseConfig(%q) = %v, want a usage error", args, err)
 		}
 	}
-	if err := run(context.Background(), []string{"--log-level", "loud"}, func(string) string { return "" }, io.Discard, io.Discard); exitCode(err) != 2 {
+	if err := run(context.Background(), []string{"--log-level", "loud"}, func(string) string { return "" }, io.Discard, io.Discard); command.ExitCode(err) != 2 {
 		t.Errorf("bad log level: %v, want exit code 2", err)
 	}
 }

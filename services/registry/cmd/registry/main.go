@@ -10,30 +10,6 @@
 // flags win.
 package main
 
-import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-)
+import "talentreg/platform/command"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "registry:", err)
-		os.Exit(exitCode(err))
-	}
-}
-
-// usageError marks bad flags: exit code 2.
-type usageError struct{ error }
-
-func exitCode(err error) int {
-	if _, ok := err.(usageError); ok {
-		return 2
-	}
-	return 1
-}
+func main() { command.Main("registry", run) }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"talentreg/platform/command"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,14 +100,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	cfg.AddFlags(fs)
 	if err := flagenv.Parse(fs, args, getenv); err != nil {
-		return usageError{err}
+		return command.UsageError{Err: err}
 	}
 	if err := cfg.Validate(); err != nil {
-		return usageError{err}
+		return command.UsageError{Err: err}
 	}
 	log, err := logging.New(stderr, "registry", cfg.LogLevel)
 	if err != nil {
-		return usageError{err}
+		return command.UsageError{Err: err}
 	}
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(cfg.GCPercent)
@@ -179,7 +180,7 @@ func check(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	fs.SetOutput(stderr)
 	db := fs.String("db", "data/registry.db", "database file")
 	if err := flagenv.Parse(fs, args, getenv); err != nil {
-		return usageError{err}
+		return command.UsageError{Err: err}
 	}
 	store, err := bolt.Open(*db, bolt.Options{})
 	if err != nil {
@@ -200,13 +201,13 @@ func compact(args []string, getenv func(string) string, stdout, stderr io.Writer
 	src := fs.String("db", "data/registry.db", "database file to read (not modified)")
 	dst := fs.String("out", "", "new file to write (must not exist)")
 	if err := flagenv.Parse(fs, args, getenv); err != nil {
-		return usageError{err}
+		return command.UsageError{Err: err}
 	}
 	if *dst == "" {
-		return usageError{errors.New("--out is required")}
+		return command.UsageError{Err: errors.New("--out is required")}
 	}
 	if _, err := os.Stat(*dst); err == nil {
-		return usageError{fmt.Errorf("--out %s already exists", *dst)}
+		return command.UsageError{Err: fmt.Errorf("--out %s already exists", *dst)}
 	}
 	// Open through the store first: it refuses foreign, corrupt or locked
 	// files with a clear error.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"talentreg/platform/command"
 	"testing"
 	"time"
 
@@ -111,7 +112,7 @@ func TestRun_RefusesBadDatabaseFiles(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "corrupt") {
 		t.Fatalf("err = %v, want a corrupt-file error", err)
 	}
-	if exitCode(err) == 0 {
+	if command.ExitCode(err) == 0 {
 		t.Fatal("exit code 0 for a corrupt file")
 	}
 	if sum() != before {
@@ -122,7 +123,7 @@ func TestRun_RefusesBadDatabaseFiles(t *testing.T) {
 func TestRun_BadFlagsAreUsageErrors(t *testing.T) {
 	for _, args := range [][]string{{"--retain-changes", "0"}, {"--no-such-flag"}, {"--log-level", "loud"}} {
 		err := run(context.Background(), args, func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
-		if exitCode(err) != 2 {
+		if command.ExitCode(err) != 2 {
 			t.Errorf("%v: err = %v, want a usage error (exit 2)", args, err)
 		}
 	}

@@ -168,8 +168,9 @@ type tx struct {
 	now       time.Time
 	rev       int64 // last revision allocated (starts at the committed one)
 	compacted int64
-	events    int64 // change events appended
-	writes    int   // Put/Delete calls, to detect ops that failed after writing
+	events    int64               // change events appended
+	writes    int                 // Put/Delete calls, to detect ops that failed after writing
+	known     map[string]struct{} // groups and programmes known to exist (see referenced)
 }
 
 func (s *Store) newTx(btx *bbolt.Tx) *tx {
@@ -278,6 +279,9 @@ func (t *tx) exists(sc *schema, key []byte) bool {
 // indexes and the credit-code table in step, and appends the change event
 // at a new revision, which it also stamps on after.
 func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.Resource) error {
+	if after == nil && (sc == groupSchema || sc == programSchema) {
+		t.known = nil
+	}
 	t.rev++
 	t.events++
 	if after != nil {

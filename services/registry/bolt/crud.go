@@ -214,6 +214,25 @@ func (d *dependantKeys) describe() string {
 	return strings.Join(parts, " and ")
 }
 
+// referenced reports whether the group or programme id exists, memoising
+// yes for the rest of the transaction: an import checks the same few
+// thousand groups for millions of memberships. write forgets the memo when
+// the transaction deletes a group or programme.
+func (t *tx) referenced(sc *schema, id string) bool {
+	key := string(rune(sc.coll)) + id
+	if _, ok := t.known[key]; ok {
+		return true
+	}
+	if !t.exists(sc, []byte(id)) {
+		return false
+	}
+	if t.known == nil {
+		t.known = map[string]struct{}{}
+	}
+	t.known[key] = struct{}{}
+	return true
+}
+
 // dependants finds what deleting r would orphan: an entity's or group's
 // memberships and talent records, a programme's talent records; at most
 // limit keys per collection (-1: all).
@@ -256,7 +275,7 @@ func (t *tx) checkRefs(before, after registry.Resource) error {
 		if before != nil {
 			return nil // group and entity are the identity: unchanged
 		}
-		if !t.exists(groupSchema, []byte(x.GroupID)) {
+		if !t.referenced(groupSchema, x.GroupID) {
 			return registry.ReferenceNotFound("parent", registry.GroupName(x.GroupID))
 		}
 		if !t.exists(entitySchema, []byte(x.EntityID)) {
@@ -275,7 +294,7 @@ func (t *tx) checkRefs(before, after registry.Resource) error {
 		}
 		if x.Program != "" && (b == nil || b.Program != x.Program) {
 			id := strings.TrimPrefix(x.Program, "programs/")
-			if !t.exists(programSchema, []byte(id)) {
+			if !t.referenced(programSchema, id) {
 				return registry.ReferenceNotFound("talent_record.program", x.Program)
 			}
 		}

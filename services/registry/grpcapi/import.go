@@ -13,8 +13,11 @@ import (
 )
 
 const (
-	// importChunk is how many items one import transaction takes.
-	importChunk = 2000
+	// importChunk is how many items one import transaction takes. Bigger
+	// chunks share more pages per commit (measured at store level: 78k
+	// items/s at 2,000, 104k at 10,000); the price is that an interactive
+	// write queued behind a chunk waits for it (~0.1 s).
+	importChunk = 10000
 	// maxImportErrors bounds the error list of one response; the failed
 	// counts stay exact.
 	maxImportErrors = 10000

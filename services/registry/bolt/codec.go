@@ -53,6 +53,10 @@ func (e *encoder) meta(m *registry.Meta) {
 type decoder struct {
 	b   []byte
 	err error
+	// s, when set, is a copy of the whole input as a string: str returns
+	// substrings of it, one allocation per record instead of one per
+	// field (decoding dominated list pages).
+	s string
 }
 
 func (d *decoder) fail() {
@@ -104,8 +108,21 @@ func (d *decoder) raw() []byte {
 	return v
 }
 
-// str copies, because bbolt's bytes are only valid inside the transaction.
-func (d *decoder) str() string { return string(d.raw()) }
+// str copies (or slices the copy in s), because bbolt's bytes are only
+// valid inside the transaction.
+func (d *decoder) str() string {
+	if d.s == "" {
+		return string(d.raw())
+	}
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return ""
+	}
+	at := len(d.s) - len(d.b)
+	d.b = d.b[n:]
+	return d.s[at : at+int(n)]
+}
 
 func (d *decoder) time() time.Time {
 	ns := d.varint()
@@ -199,7 +216,7 @@ func encodeResource(dst []byte, r registry.Resource) []byte {
 // decodeResource decodes a record of collection c. It copies everything it
 // keeps, so b may be bbolt memory.
 func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) {
-	d := decoder{b: b}
+	d := decoder{b: b, s: string(b)}
 	if v := d.byte(); v != recordV1 {
 		return nil, fmt.Errorf("%s record: unknown format version %d", c, v)
 	}

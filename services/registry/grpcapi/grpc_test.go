@@ -48,7 +48,7 @@ func start(t *testing.T, bopts bolt.Options, gopts grpcapi.Options) *testEnv {
 	gopts.TokenKey = store.TokenKey()
 	api := grpcapi.New(store, gopts)
 	srv := grpc.NewServer(grpcapi.ServerOptions()...)
-	registryv1.RegisterRegistryServiceServer(srv, api)
+	grpcapi.Register(srv, api)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -1,11 +1,17 @@
 package grpcapi
 
 import (
+	"context"
+	"slices"
+	"strconv"
+	"time"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	registryv1 "talentreg/gen/talentreg/registry/v1"
 	"talentreg/services/registry"
 )
 
@@ -165,4 +171,118 @@ func (w *wireBuilder) take(revision int64, complete bool) *preEncoded {
 	w.msg = make([]byte, 0, cap(b))
 	w.n = 0
 	return &preEncoded{b: b}
+}
+
+// Field numbers of the full Entity and of ListEntitiesResponse.
+const (
+	entityDisplayName = 2
+	entityCreditCode  = 4
+	entityCreateTime  = 9
+	entityUpdateTime  = 10
+	entityEtag        = 11
+
+	timestampSeconds = 1
+	timestampNanos   = 2
+
+	listEntitiesEntities = 1
+	listEntitiesNext     = 2
+)
+
+// appendListEntitiesResponse appends a ListEntitiesResponse holding es
+// (as entityToProto converts them) and next.
+func appendListEntitiesResponse(b []byte, es []*registry.Entity, next string) []byte {
+	// Size the buffer once: growing it by appends copied every page
+	// several times.
+	size := len(next) + 8
+	for _, e := range es {
+		size += len(e.ID) + len(e.DisplayName) + len(e.CreditCode) + len(e.Region) + 96
+		for _, ind := range e.Industries {
+			size += len(ind) + 2
+		}
+	}
+	b = slices.Grow(b, size)
+	var scratch []byte
+	for _, e := range es {
+		scratch = appendEntity(scratch[:0], e)
+		b = protowire.AppendTag(b, listEntitiesEntities, protowire.BytesType)
+		b = protowire.AppendBytes(b, scratch)
+	}
+	return appendString(b, listEntitiesNext, next)
+}
+
+// appendEntity appends the fields of entityToProto(e).
+func appendEntity(b []byte, e *registry.Entity) []byte {
+	b = protowire.AppendTag(b, fieldName, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(len("entities/")+len(e.ID)))
+	b = append(b, "entities/"...)
+	b = append(b, e.ID...)
+	b = appendString(b, entityDisplayName, e.DisplayName)
+	b = appendEnum(b, entityKind, int32(e.Kind))
+	b = appendString(b, entityCreditCode, e.CreditCode)
+	b = appendString(b, entityRegion, e.Region)
+	for _, ind := range e.Industries {
+		b = protowire.AppendTag(b, entityIndustries, protowire.BytesType)
+		b = protowire.AppendString(b, ind)
+	}
+	b = appendBool(b, entityLeading, e.LeadingEnterprise)
+	b = appendBool(b, entityPlatform, e.FutureIndustryPlatform)
+	b = appendTimestamp(b, entityCreateTime, e.CreateTime)
+	b = appendTimestamp(b, entityUpdateTime, e.UpdateTime)
+	// Etag is the revision in decimal (registry.Meta.Etag), written without
+	// the string conversion.
+	b = protowire.AppendTag(b, entityEtag, protowire.BytesType)
+	var digits [20]byte
+	etag := strconv.AppendInt(digits[:0], e.Revision, 10)
+	return protowire.AppendBytes(b, etag)
+}
+
+// appendTimestamp appends t as a google.protobuf.Timestamp field, as ts
+// converts it: absent when t is zero.
+func appendTimestamp(b []byte, num protowire.Number, t time.Time) []byte {
+	if t.IsZero() {
+		return b
+	}
+	secs, nanos := uint64(t.Unix()), uint64(int64(int32(t.Nanosecond())))
+	size := 0
+	if secs != 0 {
+		size += protowire.SizeTag(timestampSeconds) + protowire.SizeVarint(secs)
+	}
+	if nanos != 0 {
+		size += protowire.SizeTag(timestampNanos) + protowire.SizeVarint(nanos)
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(size))
+	b = appendVarint(b, timestampSeconds, secs)
+	return appendVarint(b, timestampNanos, nanos)
+}
+
+// Register registers srv on s, routing ListEntities to its pre-encoding
+// twin. s must have been built with ServerOptions, whose codec sends
+// pre-encoded messages.
+func Register(s grpc.ServiceRegistrar, srv *Server) {
+	desc := registryv1.RegistryService_ServiceDesc
+	desc.Methods = slices.Clone(desc.Methods)
+	for i := range desc.Methods {
+		if desc.Methods[i].MethodName == "ListEntities" {
+			desc.Methods[i].Handler = listEntitiesHandler
+		}
+	}
+	s.RegisterService(&desc, srv)
+}
+
+// listEntitiesHandler mirrors the generated handler, calling
+// listEntitiesWire.
+func listEntitiesHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	in := new(registryv1.ListEntitiesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	s := srv.(*Server)
+	if interceptor == nil {
+		return s.listEntitiesWire(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: registryv1.RegistryService_ListEntities_FullMethodName}
+	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
+		return s.listEntitiesWire(ctx, req.(*registryv1.ListEntitiesRequest))
+	})
 }

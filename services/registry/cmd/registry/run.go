@@ -146,7 +146,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	api := grpcapi.New(store, grpcapi.Options{TokenKey: store.TokenKey(), ProgressInterval: cfg.ProgressInterval, Logger: log})
 	srv := grpcserver.New(log, reg, grpcapi.ServerOptions()...)
-	registryv1.RegisterRegistryServiceServer(srv.Server, api)
+	grpcapi.Register(srv.Server, api)
 	srv.Health.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 
 	lis, err := net.Listen("tcp", cfg.GRPCAddr)

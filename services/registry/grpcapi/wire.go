@@ -89,6 +89,23 @@ func appendString(b []byte, num protowire.Number, s string) []byte {
 	return protowire.AppendString(b, s)
 }
 
+// appendStrings appends a repeated string field.
+func appendStrings(b []byte, num protowire.Number, ss []string) []byte {
+	for _, s := range ss {
+		b = protowire.AppendTag(b, num, protowire.BytesType)
+		b = protowire.AppendString(b, s)
+	}
+	return b
+}
+
+// appendName appends the name field, prefix + id, without concatenating.
+func appendName(b []byte, prefix, id string) []byte {
+	b = protowire.AppendTag(b, fieldName, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(len(prefix)+len(id)))
+	b = append(b, prefix...)
+	return append(b, id...)
+}
+
 func appendVarint(b []byte, num protowire.Number, v uint64) []byte {
 	if v == 0 {
 		return b
@@ -115,18 +132,15 @@ func (w *wireBuilder) add(r registry.Resource) {
 	switch r := r.(type) {
 	case *registry.Entity:
 		which = resourceEntity
-		in = appendString(in, fieldName, "entities/"+r.ID)
+		in = appendName(in, "entities/", r.ID)
 		in = appendEnum(in, entityKind, int32(r.Kind))
 		in = appendString(in, entityRegion, r.Region)
-		for _, ind := range r.Industries {
-			in = protowire.AppendTag(in, entityIndustries, protowire.BytesType)
-			in = protowire.AppendString(in, ind)
-		}
+		in = appendStrings(in, entityIndustries, r.Industries)
 		in = appendBool(in, entityLeading, r.LeadingEnterprise)
 		in = appendBool(in, entityPlatform, r.FutureIndustryPlatform)
 	case *registry.Group:
 		which = resourceGroup
-		in = appendString(in, fieldName, "groups/"+r.ID)
+		in = appendName(in, "groups/", r.ID)
 		in = appendEnum(in, groupKind, int32(r.Kind))
 		in = appendString(in, groupField, r.Field)
 	case *registry.Membership:
@@ -141,7 +155,7 @@ func (w *wireBuilder) add(r registry.Resource) {
 		in = appendEnum(in, membershipRole, int32(r.Role))
 	case *registry.TalentRecord:
 		which = resourceTalentRecord
-		in = appendString(in, fieldName, "talentRecords/"+r.ID)
+		in = appendName(in, "talentRecords/", r.ID)
 		in = appendString(in, recordSubject, r.Subject)
 		in = appendEnum(in, recordCategory, int32(r.Category))
 		in = appendVarint(in, recordCount, uint64(r.Count))
@@ -149,7 +163,7 @@ func (w *wireBuilder) add(r registry.Resource) {
 		in = appendString(in, recordPeriod, r.Period)
 	case *registry.Program:
 		which = resourceProgram
-		in = appendString(in, fieldName, "programs/"+r.ID)
+		in = appendName(in, "programs/", r.ID)
 		in = appendEnum(in, programLevel, int32(r.Level))
 	}
 	w.inner = in
@@ -212,18 +226,12 @@ func appendListEntitiesResponse(b []byte, es []*registry.Entity, next string) []
 
 // appendEntity appends the fields of entityToProto(e).
 func appendEntity(b []byte, e *registry.Entity) []byte {
-	b = protowire.AppendTag(b, fieldName, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(len("entities/")+len(e.ID)))
-	b = append(b, "entities/"...)
-	b = append(b, e.ID...)
+	b = appendName(b, "entities/", e.ID)
 	b = appendString(b, entityDisplayName, e.DisplayName)
 	b = appendEnum(b, entityKind, int32(e.Kind))
 	b = appendString(b, entityCreditCode, e.CreditCode)
 	b = appendString(b, entityRegion, e.Region)
-	for _, ind := range e.Industries {
-		b = protowire.AppendTag(b, entityIndustries, protowire.BytesType)
-		b = protowire.AppendString(b, ind)
-	}
+	b = appendStrings(b, entityIndustries, e.Industries)
 	b = appendBool(b, entityLeading, e.LeadingEnterprise)
 	b = appendBool(b, entityPlatform, e.FutureIndustryPlatform)
 	b = appendTimestamp(b, entityCreateTime, e.CreateTime)

@@ -96,3 +96,41 @@ func (s *Store) Check() error {
 		return errors.Join(errs...)
 	})
 }
+
+// BucketUsage is the space one bucket of the file takes.
+type BucketUsage struct {
+	Name string
+	Keys int
+	// Allocated is the bytes of the bucket's pages; InUse the part its
+	// keys, values and page headers fill.
+	Allocated, InUse int64
+}
+
+// Usage is where the file's space goes.
+type Usage struct {
+	FileBytes int64
+	PageSize  int
+	// FreeBytes is the space of free pages, reused before the file grows.
+	FreeBytes int64
+	Buckets   []BucketUsage
+}
+
+// Usage reports the file's size and each bucket's share of it, so that an
+// operator can see what a growing file holds (`registry check` prints it).
+func (s *Store) Usage() (Usage, error) {
+	u := Usage{PageSize: s.db.Info().PageSize}
+	st := s.db.Stats()
+	u.FreeBytes = int64(st.FreePageN+st.PendingPageN) * int64(u.PageSize)
+	err := s.view(func(btx *bbolt.Tx) error {
+		u.FileBytes = btx.Size()
+		return btx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+			bs := b.Stats()
+			u.Buckets = append(u.Buckets, BucketUsage{
+				Name: string(name), Keys: bs.KeyN,
+				Allocated: int64(bs.BranchAlloc + bs.LeafAlloc), InUse: int64(bs.BranchInuse + bs.LeafInuse),
+			})
+			return nil
+		})
+	})
+	return u, err
+}

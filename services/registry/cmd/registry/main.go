@@ -2,7 +2,7 @@
 // one bbolt file.
 //
 //	registry [flags]                 serve
-//	registry check --db FILE         verify a database offline
+//	registry check --db FILE         verify a database offline and show its space per bucket
 //	registry compact --db FILE --out NEW
 //	                                 write a compacted copy (reclaims space)
 //

@@ -10,7 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
-	"talentreg/platform/command"
+	"text/tabwriter"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +20,7 @@ import (
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 	"talentreg/platform/admin"
+	"talentreg/platform/command"
 	"talentreg/platform/flagenv"
 	"talentreg/platform/grpcserver"
 	"talentreg/platform/logging"
@@ -191,7 +192,28 @@ func check(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: consistent at revision %d (compacted up to %d)\n", *db, store.Revision(), store.CompactedRevision())
+	u, err := store.Usage()
+	if err != nil {
+		return err
+	}
+	printUsage(stdout, u)
 	return nil
+}
+
+// printUsage writes where the file's space goes, one bucket a line.
+func printUsage(w io.Writer, u bolt.Usage) {
+	const mib = 1 << 20
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "bucket\tkeys\tallocated MiB\tin use MiB\t\n")
+	for _, b := range u.Buckets {
+		if b.Keys == 0 && b.Allocated == 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t\n", b.Name, b.Keys, float64(b.Allocated)/mib, float64(b.InUse)/mib)
+	}
+	fmt.Fprintf(tw, "free pages\t\t%.1f\t\t\n", float64(u.FreeBytes)/mib)
+	fmt.Fprintf(tw, "file\t\t%.1f\t\t\n", float64(u.FileBytes)/mib)
+	tw.Flush()
 }
 
 // compact writes a compacted copy of a database with bbolt.Compact.

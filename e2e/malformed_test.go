@@ -65,6 +65,16 @@ func TestMalformedCorpus(t *testing.T) {
 	} {
 		create(fmt.Sprintf("enum or field %d", i), b, 0)
 	}
+	// A valid value followed by anything but white space is not JSON: the
+	// rest must not be ignored (a second object's fields would be lost).
+	for i, b := range []string{
+		`{"displayName":"x","kind":"ENTITY_KIND_OTHER"} garbage`, `{"displayName":"x","kind":"ENTITY_KIND_OTHER"}}}`,
+		`{"displayName":"x","kind":"ENTITY_KIND_OTHER"}[1,2`, `{"displayName":"x","kind":"ENTITY_KIND_OTHER"} {"region":"Hebei"}`,
+	} {
+		create(fmt.Sprintf("trailing data %d", i), b, 400)
+	}
+	add("trailing object on update", "PATCH", "/v1/entities/"+ent, `{"displayName":"first"} {"region":"Hebei"}`, 400)
+	add("trailing white space", "POST", "/v1/entities?entityId="+uid("malws"), "{\"displayName\":\"x\",\"kind\":\"ENTITY_KIND_OTHER\"} \r\n\t", 200)
 	// An output-only field on create is ignored or rejected.
 	create("name on create", `{"displayName":"x","kind":"ENTITY_KIND_OTHER","name":"entities/other"}`, anyOK)
 	add("unknown role", "POST", "/v1/groups/"+grp+"/memberships", `{"entity":"entities/`+ent+`","role":"MEMBERSHIP_ROLE_KING"}`, 400)

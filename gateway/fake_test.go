@@ -123,6 +123,12 @@ type fakeMetrics struct {
 
 func (f *fakeMetrics) GetSummary(ctx context.Context, req *metricsv1.GetSummaryRequest) (*metricsv1.GetSummaryResponse, error) {
 	f.calls.Add(1)
+	if req.GetMinRevision() > f.replica {
+		// Like the real service, wait for a revision it will never reach
+		// until the deadline.
+		<-ctx.Done()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
 	return &metricsv1.GetSummaryResponse{Revision: f.replica, EntitiesByKind: map[string]int64{}}, nil
 }
 

@@ -170,6 +170,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rw, g.marsh, httpError{httpStatus: http.StatusBadRequest, st: status.FromProto(sp)}, nil)
 		return
 	}
+	if !streamingPath(r.URL.Path) && g.cfg.WriteTimeout > 0 {
+		// A call must end while its answer can still be written: a client's
+		// Grpc-Timeout (or a stuck backend) longer than the write timeout
+		// would otherwise get no response at all. Past this deadline the
+		// call ends DEADLINE_EXCEEDED and the client gets a 504.
+		ctx, cancel := context.WithTimeout(r.Context(), g.cfg.WriteTimeout-min(2*time.Second, g.cfg.WriteTimeout/5))
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
 	if g.serveGetEntity(rw, r) {
 		return
 	}

@@ -544,3 +544,27 @@ func TestGateway_OperationalRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestGateway_DeadlineBoundedByWriteTimeout: a client deadline longer than
+// the write timeout (or none, on a call that waits) must still get an
+// answer — 504 — rather than a connection closed with no response.
+func TestGateway_DeadlineBoundedByWriteTimeout(t *testing.T) {
+	s, _, _ := startStack(t, 1, func(c *gateway.Config) { c.WriteTimeout = time.Second })
+	for _, timeout := range []string{"60S", "10H"} {
+		req, err := http.NewRequest("GET", s.url+"/v1/summary?minRevision=999999", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Grpc-Timeout", timeout)
+		client := &http.Client{Timeout: 30 * time.Second}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("Grpc-Timeout %s: no answer: %v", timeout, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(string(body), "DEADLINE_EXCEEDED") {
+			t.Errorf("Grpc-Timeout %s: %d %s, want 504 DEADLINE_EXCEEDED", timeout, resp.StatusCode, body)
+		}
+	}
+}

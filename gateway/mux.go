@@ -1,7 +1,12 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -90,6 +95,51 @@ func (m *marshaler) Marshal(v any) ([]byte, error) {
 		return m.MarshalOptions.Marshal(p)
 	}
 	return m.JSONPb.Marshal(v)
+}
+
+// NewDecoder implements runtime.Marshaler: JSONPb's decoder reads one JSON
+// value and ignores whatever follows it, so `{"a":1} garbage` or a second
+// object (whose fields would be silently dropped) passed as valid. This one
+// refuses anything but white space after the value.
+func (m *marshaler) NewDecoder(r io.Reader) runtime.Decoder {
+	jd := json.NewDecoder(r)
+	return &strictDecoder{inner: runtime.DecoderWrapper{Decoder: jd, UnmarshalOptions: m.UnmarshalOptions}, json: jd, r: r}
+}
+
+type strictDecoder struct {
+	inner runtime.Decoder
+	json  *json.Decoder
+	r     io.Reader
+}
+
+// errTrailingData is the error for bytes after the body's JSON value,
+// worded as encoding/json words it for json.Unmarshal.
+type errTrailingData struct{ c byte }
+
+func (e errTrailingData) Error() string {
+	return fmt.Sprintf("invalid character %q after top-level value", e.c)
+}
+
+func (d *strictDecoder) Decode(v any) error {
+	if err := d.inner.Decode(v); err != nil {
+		return err
+	}
+	// The body is already bounded by the size limit; read what is left.
+	rest := bufio.NewReader(io.MultiReader(d.json.Buffered(), d.r))
+	for {
+		c, err := rest.ReadByte()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err // e.g. the body limit, answered 413
+		}
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return errTrailingData{c}
+	}
 }
 
 // incomingHeader decides which HTTP request headers reach the backends as

@@ -77,9 +77,9 @@ func (s *Server) GetSummary(ctx context.Context, req *metricsv1.GetSummaryReques
 // GetGroupStats implements metricsv1.MetricsServiceServer.
 func (s *Server) GetGroupStats(ctx context.Context, req *metricsv1.GetGroupStatsRequest) (*metricsv1.GetGroupStatsResponse, error) {
 	id, ok := strings.CutPrefix(req.GetName(), "groups/")
-	if !ok || id == "" || strings.Contains(id, "/") {
+	if !ok || !validID(id) {
 		return nil, statusError(ctx, s.log, metrics.InvalidField("name", metrics.ReasonInvalidField,
-			"must be a group name, groups/{group}"))
+			"must be a group name, groups/{group} with {group} matching ^[a-z][a-z0-9-]{0,62}$"))
 	}
 	if err := minRevision(req.GetMinRevision()); err != nil {
 		return nil, statusError(ctx, s.log, err)
@@ -144,4 +144,19 @@ func (s *Server) VerifyProjection(ctx context.Context, _ *metricsv1.VerifyProjec
 		Consistent:  v.Consistent(),
 		Differences: v.Differences,
 	}, nil
+}
+
+// validID reports whether id has the form API.md gives every resource id,
+// ^[a-z][a-z0-9-]{0,62}$: a name that cannot exist is a bad request, not a
+// missing group.
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 63 || id[0] < 'a' || id[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(id); i++ {
+		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -171,7 +171,7 @@ func TestServer_GetGroupStats(t *testing.T) {
 	if _, err := c.GetGroupStats(ctx(t), &metricsv1.GetGroupStatsRequest{Name: "groups/nope"}); status.Code(err) != codes.NotFound {
 		t.Fatalf("unknown group: %v, want NOT_FOUND", err)
 	}
-	for _, bad := range []string{"", "entities/tju", "groups/", "groups/a1/memberships/tju"} {
+	for _, bad := range []string{"", "entities/tju", "groups/", "groups/a1/memberships/tju", "groups/BAD", "groups/-", "groups/1a", "groups/a\x00", "groups/" + strings.Repeat("a", 64)} {
 		if _, err := c.GetGroupStats(ctx(t), &metricsv1.GetGroupStatsRequest{Name: bad}); status.Code(err) != codes.InvalidArgument {
 			t.Errorf("name %q: %v, want INVALID_ARGUMENT", bad, err)
 		}

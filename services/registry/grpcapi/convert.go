@@ -26,6 +26,23 @@ func fromTS(t *timestamppb.Timestamp) time.Time {
 	return t.AsTime()
 }
 
+// checkTimestamp refuses a timestamp a client set that is malformed (nanos
+// out of range, a year outside 1-9999) or is 0001-01-01T00:00:00Z, which
+// would otherwise read as "not set"; the domain checks the range of the
+// rest.
+func checkTimestamp(field string, t *timestamppb.Timestamp) error {
+	if t == nil {
+		return nil
+	}
+	if err := t.CheckValid(); err != nil {
+		return registry.InvalidField(field, "must be a valid timestamp: seconds within years 1-9999 and nanos within 0-999999999, got seconds %d nanos %d", t.GetSeconds(), t.GetNanos())
+	}
+	if t.AsTime().IsZero() {
+		return registry.InvalidField(field, "must be in the years 1900-2200, got %s", t.AsTime().Format(time.RFC3339))
+	}
+	return nil
+}
+
 func entityToProto(e *registry.Entity) *registryv1.Entity {
 	return &registryv1.Entity{
 		Name: e.Name(), DisplayName: e.DisplayName, Kind: registryv1.EntityKind(e.Kind),
@@ -121,6 +138,9 @@ func resourceFromProto(field string, p *registryv1.Resource) (registry.Resource,
 		g, e, err := registry.ParseMembershipName(field+".membership.name", x.Membership.GetName())
 		if err == nil && x.Membership.GetEntity() != "" && x.Membership.GetEntity() != registry.EntityName(e) {
 			err = registry.InvalidField(field+".membership.entity", "must be %s, the entity named by the membership's name", registry.EntityName(e))
+		}
+		if err == nil {
+			err = checkTimestamp(field+".membership.join_time", x.Membership.GetJoinTime())
 		}
 		return membershipFromProto(x.Membership, g, e), err
 	case *registryv1.Resource_TalentRecord:

@@ -1316,8 +1316,27 @@ func TestGRPC_MembershipJoinTime(t *testing.T) {
 			Entity: "entities/x", Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER, JoinTime: timestamppb.New(jt)}})
 		return err
 	}
-	for _, jt := range []time.Time{time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC)} {
+	for _, jt := range []time.Time{time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC), {}} {
 		wantStatus(t, create(jt), codes.InvalidArgument, registry.ReasonInvalidField, "membership.join_time")
+	}
+	// Malformed timestamps are refused, not normalised.
+	for _, bad := range []*timestamppb.Timestamp{{Seconds: 1718357415, Nanos: -5}, {Seconds: 1718357415, Nanos: 2e9}, {Seconds: 1 << 62}} {
+		_, err := c.CreateMembership(ctx, &registryv1.CreateMembershipRequest{Parent: "groups/g", Membership: &registryv1.Membership{
+			Entity: "entities/x", Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER, JoinTime: bad}})
+		wantStatus(t, err, codes.InvalidArgument, registry.ReasonInvalidField, "membership.join_time")
+		stream, err := c.Import(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		item := &registryv1.Resource{Resource: &registryv1.Resource_Membership{Membership: &registryv1.Membership{
+			Name: "groups/g/memberships/x", Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER, JoinTime: bad}}}
+		if err := stream.Send(&registryv1.ImportRequest{Items: []*registryv1.Resource{item}}); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := stream.CloseAndRecv()
+		if err != nil || len(resp.GetErrors()) != 1 || resp.GetErrors()[0].GetField() != "items[0].membership.join_time" || resp.GetMemberships().GetCreated() != 0 {
+			t.Fatalf("import of join time %v: %v, %v; want one error on items[0].membership.join_time", bad, resp, err)
+		}
 	}
 	jt := time.Date(2024, 6, 14, 9, 30, 15, 123456789, time.UTC)
 	if err := create(jt); err != nil {

@@ -258,6 +258,9 @@ func (s *Server) CreateMembership(ctx context.Context, req *registryv1.CreateMem
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
+	if err := checkTimestamp("membership.join_time", req.GetMembership().GetJoinTime()); err != nil {
+		return nil, s.err(ctx, err)
+	}
 	m, rev, err := s.store.CreateMembership(ctx, membershipFromProto(req.GetMembership(), groupID, entityID), req.GetRequestId())
 	if err != nil {
 		return nil, s.err(ctx, err)
@@ -326,6 +329,9 @@ func (s *Server) UpdateMembership(ctx context.Context, req *registryv1.UpdateMem
 	}
 	mask, err := normalizeMask(req.GetUpdateMask(), req.GetMembership(), "entity")
 	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	if err := checkTimestamp("membership.join_time", req.GetMembership().GetJoinTime()); err != nil {
 		return nil, s.err(ctx, err)
 	}
 	m, rev, err := s.store.UpdateMembership(ctx, g, e, req.GetMembership().GetEtag(), func(m *registry.Membership) {

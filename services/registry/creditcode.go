@@ -1,6 +1,9 @@
 package registry
 
-import "fmt"
+import (
+	"fmt"
+	"unicode/utf8"
+)
 
 // creditCodeChars is the GB 32100-2015 alphabet: digits and upper-case
 // letters without I, O, S, V and Z; a character's value is its index.
@@ -24,7 +27,10 @@ var creditCodeValue = func() (v [256]int8) {
 // in positions 3-8, and the check character in position 18.
 func CheckCreditCode(code string) error {
 	if len(code) != 18 {
-		return fmt.Errorf("must be 18 characters, got %d", len([]rune(code)))
+		if n := utf8.RuneCountInString(code); n == 18 {
+			return fmt.Errorf("must be 18 characters of %s, got 18 characters of which some are not ASCII", creditCodeChars)
+		}
+		return fmt.Errorf("must be 18 characters, got %d", utf8.RuneCountInString(code))
 	}
 	for i := 0; i < 18; i++ {
 		v := creditCodeValue[code[i]]

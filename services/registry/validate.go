@@ -24,7 +24,7 @@ func (e *Entity) Validate(prefix string) error {
 	checkID(&v, prefix+"name", e.ID)
 	checkDisplayName(&v, prefix+"display_name", e.DisplayName)
 	if !e.Kind.Valid() {
-		v.Add(prefix+"kind", "is required: one of ENTITY_KIND_ENTERPRISE, ENTITY_KIND_UNIVERSITY, ENTITY_KIND_RESEARCH_INSTITUTE, ENTITY_KIND_INCUBATOR, ENTITY_KIND_OTHER")
+		checkEnum(&v, prefix+"kind", int32(e.Kind), "ENTITY_KIND_ENTERPRISE, ENTITY_KIND_UNIVERSITY, ENTITY_KIND_RESEARCH_INSTITUTE, ENTITY_KIND_INCUBATOR, ENTITY_KIND_OTHER")
 	}
 	if e.CreditCode != "" {
 		if err := CheckCreditCode(e.CreditCode); err != nil {
@@ -55,7 +55,7 @@ func (g *Group) Validate(prefix string) error {
 	checkID(&v, prefix+"name", g.ID)
 	checkDisplayName(&v, prefix+"display_name", g.DisplayName)
 	if !g.Kind.Valid() {
-		v.Add(prefix+"kind", "is required: one of GROUP_KIND_CONSORTIUM, GROUP_KIND_ALLIANCE")
+		checkEnum(&v, prefix+"kind", int32(g.Kind), "GROUP_KIND_CONSORTIUM, GROUP_KIND_ALLIANCE")
 	}
 	if g.Field != "" && !ValidID(g.Field) {
 		v.Add(prefix+"field", "must be a slug matching ^[a-z][a-z0-9-]{0,62}$, got %q", clip(g.Field))
@@ -69,7 +69,7 @@ func (m *Membership) Validate(prefix string) error {
 	checkID(&v, prefix+"name", m.GroupID)
 	checkID(&v, prefix+"entity", m.EntityID)
 	if !m.Role.Valid() {
-		v.Add(prefix+"role", "is required: one of MEMBERSHIP_ROLE_LEAD, MEMBERSHIP_ROLE_MEMBER")
+		checkEnum(&v, prefix+"role", int32(m.Role), "MEMBERSHIP_ROLE_LEAD, MEMBERSHIP_ROLE_MEMBER")
 	}
 	// Stores keep times as int64 nanoseconds (years 1678-2262).
 	if !m.JoinTime.IsZero() && (m.JoinTime.Year() < 1900 || m.JoinTime.Year() > 2200) {
@@ -88,7 +88,7 @@ func (r *TalentRecord) Validate(prefix string) error {
 		_ = v.Merge(err)
 	}
 	if !r.Category.Valid() {
-		v.Add(prefix+"category", "is required: one of TALENT_CATEGORY_GATHERED, TALENT_CATEGORY_CULTIVATED, TALENT_CATEGORY_ASSESSED")
+		checkEnum(&v, prefix+"category", int32(r.Category), "TALENT_CATEGORY_GATHERED, TALENT_CATEGORY_CULTIVATED, TALENT_CATEGORY_ASSESSED")
 	}
 	if r.Count <= 0 || r.Count > MaxCount {
 		v.Add(prefix+"count", "must be between 1 and %d, got %d", MaxCount, r.Count)
@@ -110,7 +110,7 @@ func (p *Program) Validate(prefix string) error {
 	checkID(&v, prefix+"name", p.ID)
 	checkDisplayName(&v, prefix+"display_name", p.DisplayName)
 	if !p.Level.Valid() {
-		v.Add(prefix+"level", "is required: one of PROGRAM_LEVEL_MUNICIPAL, PROGRAM_LEVEL_DISTRICT")
+		checkEnum(&v, prefix+"level", int32(p.Level), "PROGRAM_LEVEL_MUNICIPAL, PROGRAM_LEVEL_DISTRICT")
 	}
 	return v.Err()
 }
@@ -186,4 +186,14 @@ func isBlank(s string) bool {
 
 func indexed(field string, i int) string {
 	return field + "[" + strconv.Itoa(i) + "]"
+}
+
+// checkEnum reports an enum field that is unset (required) or holds a
+// number with no name (a client sending numbers instead of names).
+func checkEnum(v *Violations, field string, value int32, names string) {
+	if value == 0 {
+		v.Add(field, "is required: one of %s", names)
+		return
+	}
+	v.Add(field, "must be one of %s, got the unknown value %d", names, value)
 }

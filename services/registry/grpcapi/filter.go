@@ -153,7 +153,7 @@ func (f filterSpec) parseUncached(filter string) ([]registry.Condition, error) {
 	}
 	parsed, err := filtering.ParseFilterString(filter, f.decls)
 	if err != nil {
-		return nil, filterError("%s (fields: %s)", firstLine(err.Error()), f.names())
+		return nil, filterError("%s (fields: %s)", parseErrorSummary(err.Error()), f.names())
 	}
 	var conds []registry.Condition
 	if err := f.collect(parsed.CheckedExpr.GetExpr(), &conds); err != nil {
@@ -276,6 +276,19 @@ func checkShape(filter string) error {
 }
 
 // firstLine keeps a parser error short: its first line, at most 200 bytes.
+// parseErrorSummary picks the useful line of the AIP-160 parser's error:
+// its syntax errors are a trace of grammar rules, each a copy of the filter
+// with a caret, the innermost (last) one naming what went wrong and where.
+func parseErrorSummary(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if _, what, ok := strings.Cut(lines[i], "^ "); ok {
+			return registry.Clip("syntax error: "+what, 200)
+		}
+	}
+	return firstLine(strings.TrimSpace(msg))
+}
+
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]

@@ -221,6 +221,21 @@ func TestFilterSpec_ErrorsStayShort(t *testing.T) {
 	}
 }
 
+// Syntax errors say what went wrong and where, not just that something did.
+func TestFilterSpec_SyntaxErrorsSayWhere(t *testing.T) {
+	for f, want := range map[string]string{
+		`kind = ENTITY_KIND_UNIVERSITY AND`: "syntax error: unexpected trailing token",
+		`kind = `:                           "syntax error: parse token (1:7)",
+		`(kind = ENTITY_KIND_UNIVERSITY`:    "syntax error: expected ) (1:",
+		`kind = ENTITY_KIND_UNIVERSITY OR`:  "syntax error: unexpected token OR",
+	} {
+		_, err := entityFilter.parse(f)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want an error containing %q", f, err, want)
+		}
+	}
+}
+
 func TestClip(t *testing.T) {
 	if got := registry.Clip("ab天津", 4); got != "ab…" {
 		t.Fatalf("Clip cut a character: %q", got)

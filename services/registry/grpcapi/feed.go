@@ -21,10 +21,12 @@ const snapshotBatch = 1000
 
 // ListChanges implements registryv1.RegistryServiceServer.
 func (s *Server) ListChanges(ctx context.Context, req *registryv1.ListChangesRequest) (*registryv1.ListChangesResponse, error) {
-	const scope = "changes"
 	if req.GetStartRevision() < 0 {
 		return nil, s.err(ctx, registry.InvalidField("start_revision", "must not be negative, got %d", req.GetStartRevision()))
 	}
+	// A token continues the listing it came from (AIP-158): it is bound
+	// to the start revision, as list tokens are to their filter.
+	scope := "changes\x00" + strconv.FormatInt(req.GetStartRevision(), 10)
 	limit, err := pageSize(req.GetPageSize())
 	if err != nil {
 		return nil, s.err(ctx, err)

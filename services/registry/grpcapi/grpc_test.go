@@ -582,6 +582,14 @@ func TestGRPC_RevisionHeaderOnEveryMutation(t *testing.T) {
 	if next-1 != head() {
 		t.Fatalf("change log ends at %d, head %d", next-1, head())
 	}
+	// A token belongs to its listing: reused with another start revision it
+	// is refused, not silently followed.
+	page, err = c.ListChanges(ctx, &registryv1.ListChangesRequest{StartRevision: 1, PageSize: 2})
+	if err != nil || page.GetNextPageToken() == "" {
+		t.Fatalf("first page: %v, %v", page, err)
+	}
+	_, err = c.ListChanges(ctx, &registryv1.ListChangesRequest{StartRevision: 2, PageSize: 2, PageToken: page.GetNextPageToken()})
+	wantStatus(t, err, codes.InvalidArgument, registry.ReasonInvalidPageToken, "page_token")
 }
 
 func TestGRPC_UpdateMasks(t *testing.T) {

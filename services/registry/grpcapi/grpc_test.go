@@ -701,6 +701,72 @@ func TestGRPC_RequestIDMakesCreateIdempotent(t *testing.T) {
 	}
 }
 
+// TestGRPC_RequestIDReusedByAnotherRequest: a request id names one request.
+// Reused for a different write it is refused, for every collection, instead
+// of answering with the first result as if the new write had happened; the
+// same request retried (a membership without join time, whose default the
+// first call chose) still gets the first result.
+func TestGRPC_RequestIDReusedByAnotherRequest(t *testing.T) {
+	e := start(t, bolt.Options{}, grpcapi.Options{})
+	ctx := testCtx(t)
+	c := e.client
+	e.createEntity(t, "x", pbEntity("x"))
+	rev := func() int64 { return e.store.Revision() }
+	reused := func(what string, err error, before int64) {
+		t.Helper()
+		wantStatus(t, err, codes.InvalidArgument, registry.ReasonInvalidField, "request_id")
+		if rev() != before {
+			t.Errorf("%s: revision moved %d → %d", what, before, rev())
+		}
+	}
+	if _, err := c.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "rq1", Entity: pbEntity("One"), RequestId: "r-ent"}); err != nil {
+		t.Fatal(err)
+	}
+	before := rev()
+	_, err := c.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "rq2", Entity: pbEntity("One"), RequestId: "r-ent"})
+	reused("entity, other id", err, before)
+	_, err = c.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "rq1", Entity: pbEntity("Two"), RequestId: "r-ent"})
+	reused("entity, other body", err, before)
+	_, err = c.CreateEntity(ctx, &registryv1.CreateEntityRequest{Entity: pbEntity("Two"), RequestId: "r-ent"})
+	reused("entity, server-chosen id, other body", err, before)
+
+	if _, err := c.CreateGroup(ctx, &registryv1.CreateGroupRequest{GroupId: "g", RequestId: "r-grp", Group: &registryv1.Group{DisplayName: "G", Kind: registryv1.GroupKind_GROUP_KIND_ALLIANCE}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateGroup(ctx, &registryv1.CreateGroupRequest{GroupId: "h", RequestId: "r-grp", Group: &registryv1.Group{DisplayName: "G", Kind: registryv1.GroupKind_GROUP_KIND_ALLIANCE}})
+	reused("group", err, rev())
+
+	member := &registryv1.CreateMembershipRequest{Parent: "groups/g", RequestId: "r-mem", Membership: &registryv1.Membership{
+		Entity: "entities/x", Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER}}
+	first, err := c.CreateMembership(ctx, member)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = rev()
+	again, err := c.CreateMembership(ctx, member)
+	if err != nil || !proto.Equal(again.GetMembership(), first.GetMembership()) || rev() != before {
+		t.Fatalf("same membership request retried: %v, %v; want the first result %v", again, err, first)
+	}
+	member.Membership.Role = registryv1.MembershipRole_MEMBERSHIP_ROLE_LEAD
+	_, err = c.CreateMembership(ctx, member)
+	reused("membership", err, before)
+
+	if _, err := c.CreateProgram(ctx, &registryv1.CreateProgramRequest{ProgramId: "p", RequestId: "r-prg", Program: &registryv1.Program{DisplayName: "P", Level: registryv1.ProgramLevel_PROGRAM_LEVEL_DISTRICT}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateProgram(ctx, &registryv1.CreateProgramRequest{ProgramId: "p", RequestId: "r-prg", Program: &registryv1.Program{DisplayName: "P", Level: registryv1.ProgramLevel_PROGRAM_LEVEL_MUNICIPAL}})
+	reused("program", err, rev())
+
+	record := &registryv1.CreateTalentRecordRequest{RequestId: "r-rec", TalentRecord: &registryv1.TalentRecord{
+		Subject: "entities/x", Category: registryv1.TalentCategory_TALENT_CATEGORY_GATHERED, Count: 10, Period: "2024"}}
+	if _, err := c.CreateTalentRecord(ctx, record); err != nil {
+		t.Fatal(err)
+	}
+	record.TalentRecord.Count = 11
+	_, err = c.CreateTalentRecord(ctx, record)
+	reused("talent record", err, rev())
+}
+
 func TestGRPC_Pagination(t *testing.T) {
 	e := start(t, bolt.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)

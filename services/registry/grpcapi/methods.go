@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"go.einride.tech/aip/fieldmask"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 	"talentreg/services/registry"
@@ -20,7 +21,11 @@ func (s *Server) CreateEntity(ctx context.Context, req *registryv1.CreateEntityR
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
-	e, rev, err := s.store.CreateEntity(ctx, entityFromProto(req.GetEntity(), id), req.GetRequestId())
+	sent := entityFromProto(req.GetEntity(), id)
+	e, rev, err := s.store.CreateEntity(ctx, sent, req.GetRequestId())
+	if err == nil {
+		err = checkReplay(req.GetRequestId(), sent, e, req.GetEntityId() != "")
+	}
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
@@ -161,7 +166,11 @@ func (s *Server) CreateGroup(ctx context.Context, req *registryv1.CreateGroupReq
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
-	g, rev, err := s.store.CreateGroup(ctx, groupFromProto(req.GetGroup(), id), req.GetRequestId())
+	sent := groupFromProto(req.GetGroup(), id)
+	g, rev, err := s.store.CreateGroup(ctx, sent, req.GetRequestId())
+	if err == nil {
+		err = checkReplay(req.GetRequestId(), sent, g, req.GetGroupId() != "")
+	}
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
@@ -261,7 +270,15 @@ func (s *Server) CreateMembership(ctx context.Context, req *registryv1.CreateMem
 	if err := checkTimestamp("membership.join_time", req.GetMembership().GetJoinTime()); err != nil {
 		return nil, s.err(ctx, err)
 	}
-	m, rev, err := s.store.CreateMembership(ctx, membershipFromProto(req.GetMembership(), groupID, entityID), req.GetRequestId())
+	sent := membershipFromProto(req.GetMembership(), groupID, entityID)
+	var defaulted []protoreflect.Name
+	if req.GetMembership().GetJoinTime() == nil {
+		defaulted = append(defaulted, "join_time")
+	}
+	m, rev, err := s.store.CreateMembership(ctx, sent, req.GetRequestId())
+	if err == nil {
+		err = checkReplay(req.GetRequestId(), sent, m, true, defaulted...)
+	}
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
@@ -371,7 +388,11 @@ func (s *Server) CreateTalentRecord(ctx context.Context, req *registryv1.CreateT
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
-	r, rev, err := s.store.CreateTalentRecord(ctx, talentRecordFromProto(req.GetTalentRecord(), id), req.GetRequestId())
+	sent := talentRecordFromProto(req.GetTalentRecord(), id)
+	r, rev, err := s.store.CreateTalentRecord(ctx, sent, req.GetRequestId())
+	if err == nil {
+		err = checkReplay(req.GetRequestId(), sent, r, req.GetTalentRecordId() != "")
+	}
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
@@ -460,7 +481,11 @@ func (s *Server) CreateProgram(ctx context.Context, req *registryv1.CreateProgra
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
-	p, rev, err := s.store.CreateProgram(ctx, programFromProto(req.GetProgram(), id), req.GetRequestId())
+	sent := programFromProto(req.GetProgram(), id)
+	p, rev, err := s.store.CreateProgram(ctx, sent, req.GetRequestId())
+	if err == nil {
+		err = checkReplay(req.GetRequestId(), sent, p, req.GetProgramId() != "")
+	}
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -179,7 +180,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
-	if g.serveGetEntity(rw, r) {
+	var w2 http.ResponseWriter = rw
+	if r.Method == http.MethodHead && slices.Contains(allowedMethods(r.URL.Path), http.MethodHead) {
+		// HEAD is the GET without its body (RFC 9110 §9.3.2).
+		r.Method, w2 = http.MethodGet, headWriter{rw}
+	} else if g.serveGetEntity(rw, r) {
 		return
 	}
 	if streamingPath(r.URL.Path) {
@@ -194,7 +199,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
-	g.mux.ServeHTTP(rw, r)
+	g.mux.ServeHTTP(w2, r)
 }
 
 // logServerError logs a 5xx answer, at most one line a second (a backend
@@ -214,6 +219,7 @@ func (g *Gateway) logServerError(r *http.Request, route string, code int) {
 // serveFixed runs an operational route, which answers GET and HEAD only.
 func (g *Gateway) serveFixed(w http.ResponseWriter, r *http.Request, h http.HandlerFunc) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
 		g.routingErrorHandler(r.Context(), g.mux, g.marsh, w, r, http.StatusMethodNotAllowed)
 		return
 	}

@@ -568,3 +568,41 @@ func TestGateway_DeadlineBoundedByWriteTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestGateway_AllowAndHead: a 405 says which methods the path takes
+// (RFC 9110 requires Allow), and HEAD answers as GET without a body.
+func TestGateway_AllowAndHead(t *testing.T) {
+	s, _, _ := startStack(t, 1, nil)
+	do := func(method, path string) (*http.Response, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, s.url+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+	for _, tc := range []struct{ method, path, allow string }{
+		{"DELETE", "/v1/summary", "GET, HEAD"},
+		{"PUT", "/v1/entities/acme", "DELETE, GET, HEAD, PATCH"},
+		{"GET", "/v1/entities:batchCreate", "POST"},
+		{"POST", "/healthz", "GET, HEAD"},
+	} {
+		resp, body := do(tc.method, tc.path)
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tc.allow || !strings.Contains(string(body), "METHOD_NOT_ALLOWED") {
+			t.Errorf("%s %s → %d Allow %q %s, want 405 Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), body, tc.allow)
+		}
+	}
+	resp, body := do("HEAD", "/v1/summary")
+	if resp.StatusCode != http.StatusOK || len(body) != 0 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Errorf("HEAD /v1/summary → %d %q %q, want 200 with the GET's headers and no body", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	if resp, _ := do("HEAD", "/v1/changes:watch"); resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET" {
+		t.Errorf("HEAD on the watch stream → %d Allow %q, want 405 Allow GET", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}

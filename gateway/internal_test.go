@@ -242,3 +242,21 @@ func TestStreamingPath(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowedMethods(t *testing.T) {
+	for path, want := range map[string]string{
+		"/v1/summary":                      "GET, HEAD",
+		"/v1/entities":                     "GET, HEAD, POST",
+		"/v1/entities/acme":                "DELETE, GET, HEAD, PATCH",
+		"/v1/entities:batchCreate":         "POST",
+		"/v1/groups/-/memberships":         "GET, HEAD, POST",
+		"/v1/groups/g/memberships/acme":    "DELETE, GET, HEAD, PATCH",
+		"/v1/changes:watch":                "GET", // a stream has no HEAD
+		"/v1/entities/acme/extra/segments": "",
+		"/v1/entities/":                    "",
+	} {
+		if got := strings.Join(allowedMethods(path), ", "); got != want {
+			t.Errorf("allowedMethods(%q) = %q, want %q", path, got, want)
+		}
+	}
+}

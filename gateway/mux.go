@@ -296,6 +296,12 @@ func (g *Gateway) routingErrorHandler(_ context.Context, _ *runtime.ServeMux, m 
 	case http.StatusMethodNotAllowed:
 		code, reason = codes.Unimplemented, ReasonMethodNotAllowed
 		msg = "method " + r.Method + " not allowed on " + path
+		if w.Header().Get("Allow") == "" {
+			if allowed := allowedMethods(r.URL.Path); len(allowed) > 0 {
+				w.Header().Set("Allow", strings.Join(allowed, ", "))
+				msg += " (allowed: " + strings.Join(allowed, ", ") + ")"
+			}
+		}
 	default:
 		code, reason = codes.InvalidArgument, ReasonNoRoute
 		msg = "malformed request path " + path

@@ -73,6 +73,11 @@ func TestMalformedCorpus(t *testing.T) {
 	} {
 		create(fmt.Sprintf("trailing data %d", i), b, 400)
 	}
+	// A query parameter that names no field is refused, not ignored: a
+	// typo must not silently return the unfiltered list.
+	add("misspelt filter parameter", "GET", "/v1/entities?filtr=kind%20%3D%20ENTITY_KIND_UNIVERSITY", nil, 400)
+	add("unknown parameter on a mutation", "POST", "/v1/entities?entityId="+uid("malq")+"&bogusParam=1", `{"displayName":"x","kind":"ENTITY_KIND_OTHER"}`, 400)
+	add("unknown parameter on the summary", "GET", "/v1/summary?minRev=1", nil, 400)
 	add("trailing object on update", "PATCH", "/v1/entities/"+ent, `{"displayName":"first"} {"region":"Hebei"}`, 400)
 	add("trailing white space", "POST", "/v1/entities?entityId="+uid("malws"), "{\"displayName\":\"x\",\"kind\":\"ENTITY_KIND_OTHER\"} \r\n\t", 200)
 	// An output-only field on create is ignored or rejected.

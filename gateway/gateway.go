@@ -86,6 +86,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, gather prometh
 		runtime.WithStreamErrorHandler(streamErrorHandler),
 		runtime.WithForwardResponseOption(recordRoute),
 		runtime.WithDisableHTTPMethodOverride(),
+		runtime.SetQueryParameterParser(&strictQueryParser{}), // process-wide: grpc-gateway keeps one parser
 	)
 	// The whole route table: every generated handler of both services (and
 	// the fast path of GET /v1/entities/{id} in ServeHTTP).

@@ -606,3 +606,33 @@ func TestGateway_AllowAndHead(t *testing.T) {
 		t.Errorf("HEAD on the watch stream → %d Allow %q, want 405 Allow GET", resp.StatusCode, resp.Header.Get("Allow"))
 	}
 }
+
+// TestGateway_UnknownQueryParameter: a parameter naming no field of the
+// request is a 400 naming it, not silently ignored; known ones, in proto or
+// JSON spelling, still work.
+func TestGateway_UnknownQueryParameter(t *testing.T) {
+	s, _, _ := startStack(t, 1, nil)
+	for _, q := range []string{"minRev=1", "min_revision.x=1", "bogus=1&minRevision=0"} {
+		resp, err := http.Get(s.url + "/v1/summary?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		name, _, _ := strings.Cut(q, "=")
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "INVALID_QUERY_PARAMETER") ||
+			!strings.Contains(string(body), `"field":"`+name+`"`) {
+			t.Errorf("?%s → %d %s, want 400 INVALID_QUERY_PARAMETER naming %q", q, resp.StatusCode, body, name)
+		}
+	}
+	for _, q := range []string{"minRevision=0", "min_revision=0"} {
+		resp, err := http.Get(s.url + "/v1/summary?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("?%s → %d, want 200", q, resp.StatusCode)
+		}
+	}
+}

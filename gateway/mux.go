@@ -8,16 +8,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -140,6 +143,45 @@ func (d *strictDecoder) Decode(v any) error {
 		}
 		return errTrailingData{c}
 	}
+}
+
+// strictQueryParser is grpc-gateway's query parser that refuses a
+// parameter naming no field of the request: grpc-gateway ignores them, so a
+// typo (`?filtr=…`, `?pagesize=…`) silently returned the unfiltered or
+// default answer. Parameters bound by the path or body are left to the
+// default parser, which skips them.
+type strictQueryParser struct{ runtime.DefaultQueryParser }
+
+// Parse implements runtime.QueryParameterParser.
+func (p *strictQueryParser) Parse(msg proto.Message, values url.Values, filter *utilities.DoubleArray) error {
+	for key := range values {
+		if !namesField(msg.ProtoReflect().Descriptor(), key) {
+			return fmt.Errorf("unknown query parameter %q", key)
+		}
+	}
+	return p.DefaultQueryParser.Parse(msg, values, filter)
+}
+
+// namesField reports whether key (dotted, each part a proto or JSON field
+// name, as grpc-gateway accepts them) names a field of md.
+func namesField(md protoreflect.MessageDescriptor, key string) bool {
+	parts := strings.Split(key, ".")
+	for i, part := range parts {
+		fd := md.Fields().ByTextName(part)
+		if fd == nil {
+			fd = md.Fields().ByJSONName(part)
+		}
+		if fd == nil {
+			return false
+		}
+		if i < len(parts)-1 {
+			if fd.Message() == nil || fd.IsList() || fd.IsMap() {
+				return false
+			}
+			md = fd.Message()
+		}
+	}
+	return true
 }
 
 // incomingHeader decides which HTTP request headers reach the backends as

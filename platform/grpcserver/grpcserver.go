@@ -50,12 +50,15 @@ func New(log *slog.Logger, reg prometheus.Registerer, opts ...grpc.ServerOption)
 			recovery.UnaryServerInterceptor(recoverFn),
 			metrics.UnaryServerInterceptor(),
 			unaryLogger(log),
+			unaryRejectMalformed,
 		),
 		grpc.ChainStreamInterceptor(
 			recovery.StreamServerInterceptor(recoverFn),
 			metrics.StreamServerInterceptor(),
 			streamLogger(log),
+			streamRejectMalformed,
 		),
+		grpc.ForceServerCodecV2(NewCodec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		// Reuse handler goroutines, whose stacks have already grown to what
 		// a call needs: a fresh goroutine per call spent ~15% of the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -23,8 +25,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/platform/grpcserver"
 	"talentreg/services/registry"
 	"talentreg/services/registry/bolt"
 	"talentreg/services/registry/grpcapi"
@@ -35,6 +39,7 @@ import (
 type testEnv struct {
 	store  *bolt.Store
 	client registryv1.RegistryServiceClient
+	conn   *grpc.ClientConn
 }
 
 // start serves a fresh store on 127.0.0.1:0; cleanup stops everything and
@@ -47,7 +52,8 @@ func start(t *testing.T, bopts bolt.Options, gopts grpcapi.Options) *testEnv {
 	}
 	gopts.TokenKey = store.TokenKey()
 	api := grpcapi.New(store, gopts)
-	srv := grpc.NewServer(grpcapi.ServerOptions()...)
+	// The production server: interceptors, codec and all.
+	srv := grpcserver.New(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), grpcapi.ServerOptions()...).Server
 	grpcapi.Register(srv, api)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -73,7 +79,7 @@ func start(t *testing.T, bopts bolt.Options, gopts grpcapi.Options) *testEnv {
 			t.Errorf("close: %v", err)
 		}
 	})
-	return &testEnv{store: store, client: registryv1.NewRegistryServiceClient(conn)}
+	return &testEnv{store: store, client: registryv1.NewRegistryServiceClient(conn), conn: conn}
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -1525,5 +1531,35 @@ func TestGRPC_FeedCarriesTheRegistryID(t *testing.T) {
 		if m, err := s.Recv(); err != nil || m.GetRegistryId() != want {
 			t.Fatalf("%v snapshot registry id %q (err %v), want %q", view, m.GetRegistryId(), err, want)
 		}
+	}
+}
+
+// TestGRPC_MalformedMessages: bytes a generated client would never send
+// (here a string field that is not UTF-8, on a unary call and on the
+// Import stream) are INVALID_ARGUMENT, not grpc-go's INTERNAL.
+func TestGRPC_MalformedMessages(t *testing.T) {
+	e := start(t, bolt.Options{}, grpcapi.Options{})
+	ctx := testCtx(t)
+	notUTF8 := &wrapperspb.BytesValue{Value: []byte{0xff, 0xfe}} // field 1: GetEntityRequest.name, a string
+	err := e.conn.Invoke(ctx, registryv1.RegistryService_GetEntity_FullMethodName, notUTF8, &registryv1.GetEntityResponse{})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("GetEntity with a name that is not UTF-8: %v, want INVALID_ARGUMENT", err)
+	}
+	stream, err := e.conn.NewStream(ctx, &registryv1.RegistryService_ServiceDesc.Streams[2], registryv1.RegistryService_Import_FullMethodName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ImportRequest.items[0] holding field 1 (Resource.entity) with name
+	// (field 1) not UTF-8.
+	item := []byte{0x0a, 0x04, 0x0a, 0x02, 0xff, 0xfe}
+	if err := stream.SendMsg(&wrapperspb.BytesValue{Value: item}); err != nil {
+		t.Fatal(err)
+	}
+	_ = stream.CloseSend()
+	if err := stream.RecvMsg(&registryv1.ImportResponse{}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("Import with an item name that is not UTF-8: %v, want INVALID_ARGUMENT", err)
+	}
+	if e.store.Revision() != 0 {
+		t.Fatalf("revision %d after malformed requests", e.store.Revision())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/platform/grpcserver"
 	"talentreg/services/registry"
 )
 
@@ -37,9 +38,10 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 // ServerOptions returns the options a gRPC server hosting this service
-// needs: the codec that sends pre-encoded snapshot messages.
+// needs, for grpcserver.New: the codec that sends pre-encoded messages,
+// wrapping grpcserver's, whose interceptors answer undecodable requests.
 func ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.ForceServerCodecV2(codec{encoding.GetCodecV2("proto")})}
+	return []grpc.ServerOption{grpc.ForceServerCodecV2(codec{grpcserver.NewCodec()})}
 }
 
 // Field numbers of the messages encoded here.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -634,5 +635,32 @@ func TestGateway_UnknownQueryParameter(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("?%s → %d, want 200", q, resp.StatusCode)
 		}
+	}
+}
+
+// TestGateway_IncompleteBody: a client that sends less than its
+// Content-Length and stops gets 408 once the read timeout passes — a
+// standard status with a JSON body, not grpc-gateway's 499.
+func TestGateway_IncompleteBody(t *testing.T) {
+	s, _, _ := startStack(t, 1, func(c *gateway.Config) { c.ReadTimeout = 300 * time.Millisecond })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /v1/entities?entityId=partial HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+		"Content-Length: 100\r\n\r\n{\"displayName\":")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), "REQUEST_BODY_INCOMPLETE") {
+		t.Fatalf("incomplete body → %d %s, want 408 REQUEST_BODY_INCOMPLETE", resp.StatusCode, body)
 	}
 }

@@ -61,6 +61,10 @@ type limitedBody struct {
 	rc       io.ReadCloser
 	n        int64 // bytes still allowed
 	exceeded bool
+	// failed is a read error other than the end of the body: the client
+	// sent less than it announced and stopped (the read timed out) or went
+	// away.
+	failed error
 }
 
 // Read implements io.Reader.
@@ -75,6 +79,9 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		p = p[:b.n+1]
 	}
 	n, err := b.rc.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && b.failed == nil {
+		b.failed = err
+	}
 	if int64(n) <= b.n {
 		b.n -= int64(n)
 		return n, err

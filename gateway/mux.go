@@ -47,6 +47,9 @@ const ErrorDomain = "talentreg"
 const (
 	// ReasonBodyTooLarge: the request body is over --max-body-bytes (413).
 	ReasonBodyTooLarge = "REQUEST_BODY_TOO_LARGE"
+	// ReasonBodyIncomplete: the body ended before its announced length, or
+	// did not arrive within --read-timeout (408).
+	ReasonBodyIncomplete = "REQUEST_BODY_INCOMPLETE"
 	// ReasonBackendUnavailable: the backend named in the message is down (503).
 	ReasonBackendUnavailable = "BACKEND_UNAVAILABLE"
 	// ReasonNoRoute: no route has this path (404).
@@ -237,6 +240,13 @@ func classify(ctx context.Context, r *http.Request, err error, maxBody int64) ht
 func classifyMethod(method string, r *http.Request, err error, maxBody int64) httpError {
 	if lb, ok := r.Body.(*limitedBody); ok && lb.exceeded {
 		return bodyTooLarge(maxBody)
+	} else if ok && lb.failed != nil {
+		// Whatever the handler made of it (grpc-gateway says CANCELLED,
+		// answered with the non-standard 499), the request never arrived
+		// whole.
+		sp := status.New(codes.InvalidArgument, "request body incomplete: "+lb.failed.Error()).Proto()
+		sp.Details = []*anypb.Any{errorInfo(ReasonBodyIncomplete)}
+		return httpError{httpStatus: http.StatusRequestTimeout, st: status.FromProto(sp)}
 	}
 	var custom *runtime.HTTPStatusError
 	httpStatus := 0

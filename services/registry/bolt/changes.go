@@ -101,12 +101,12 @@ func (s *Store) BatchCreateEntities(ctx context.Context, es []*registry.Entity) 
 	}
 	var rev int64
 	err := s.commit(ctx, func(t *tx) error {
-		for _, e := range es { // every check before the first write
+		for i, e := range es { // every check before the first write
 			if t.exists(entitySchema, []byte(e.ID)) {
 				return registry.AlreadyExists(e.Name())
 			}
 			if err := t.checkRefs(nil, e); err != nil {
-				return err
+				return scopeField(err, "requests["+strconv.Itoa(i)+"].")
 			}
 		}
 		for _, e := range es {

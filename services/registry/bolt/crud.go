@@ -3,7 +3,9 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
 	bbolt "go.etcd.io/bbolt"
@@ -253,6 +255,24 @@ func (t *tx) dependants(r registry.Resource, limit int) *dependantKeys {
 		add(talentRecordSchema, t.indexed(talentRecordSchema, "program", x.Name(), limit))
 	}
 	return d
+}
+
+// scopeField returns err with the field it names (in its metadata or
+// message) placed under prefix, e.g. "requests[3]." for one entity of a
+// batch; other errors are returned as they are.
+func scopeField(err error, prefix string) error {
+	var e *registry.Error
+	if !errors.As(err, &e) || e.Metadata["field"] == "" {
+		return err
+	}
+	scoped := *e
+	field := e.Metadata["field"]
+	scoped.Metadata = maps.Clone(e.Metadata)
+	scoped.Metadata["field"] = prefix + field
+	if rest, ok := strings.CutPrefix(e.Message, field+":"); ok {
+		scoped.Message = prefix + field + ":" + rest
+	}
+	return &scoped
 }
 
 // checkRefs checks that every resource after names exists and that its

@@ -393,8 +393,15 @@ func TestGRPC_NotFoundAlreadyExistsAbortedFailedPrecondition(t *testing.T) {
 		sameCode.CreditCode = code
 		_, err = c.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "other", Entity: sameCode})
 		info := wantStatus(t, err, codes.AlreadyExists, registry.ReasonCreditCodeTaken, "")
-		if info.GetMetadata()["resource"] != "entities/acme" {
+		if info.GetMetadata()["resource"] != "entities/acme" || info.GetMetadata()["field"] != "entity.credit_code" {
 			t.Fatalf("metadata %v", info.GetMetadata())
+		}
+		// In a batch the field says which request holds the taken code.
+		_, err = c.BatchCreateEntities(ctx, &registryv1.BatchCreateEntitiesRequest{Requests: []*registryv1.CreateEntityRequest{
+			{EntityId: "fresh", Entity: pbEntity("fresh")}, {EntityId: "other", Entity: sameCode}}})
+		info = wantStatus(t, err, codes.AlreadyExists, registry.ReasonCreditCodeTaken, "")
+		if info.GetMetadata()["field"] != "requests[1].entity.credit_code" || !strings.HasPrefix(status.Convert(err).Message(), "requests[1].entity.credit_code:") {
+			t.Fatalf("batch: metadata %v, message %q; want requests[1].entity.credit_code", info.GetMetadata(), status.Convert(err).Message())
 		}
 		_, err = c.CreateMembership(ctx, membership)
 		wantStatus(t, err, codes.AlreadyExists, registry.ReasonAlreadyExists, "")
@@ -1327,8 +1334,8 @@ func TestGRPC_Import(t *testing.T) {
 		errs := resp.GetErrors()
 		slices.SortFunc(errs, func(a, b *registryv1.ImportError) int { return int(a.GetIndex() - b.GetIndex()) })
 		if len(errs) != 2 ||
-			errs[0].GetIndex() != 2 || errs[0].GetName() != "entities/bad" || errs[0].GetField() != "entity.credit_code" || !strings.Contains(errs[0].GetMessage(), "check character") ||
-			errs[1].GetIndex() != 5 || errs[1].GetName() != "groups/g/memberships/ghost" || errs[1].GetField() != "membership.entity" || !strings.Contains(errs[1].GetMessage(), "entities/ghost") {
+			errs[0].GetIndex() != 2 || errs[0].GetName() != "entities/bad" || errs[0].GetField() != "items[2].entity.credit_code" || !strings.Contains(errs[0].GetMessage(), "check character") ||
+			errs[1].GetIndex() != 5 || errs[1].GetName() != "groups/g/memberships/ghost" || errs[1].GetField() != "items[5].membership.entity" || !strings.Contains(errs[1].GetMessage(), "entities/ghost") {
 			t.Fatalf("errors %v", errs)
 		}
 	}
@@ -1369,8 +1376,8 @@ func TestGRPC_Import(t *testing.T) {
 	}
 	want := []string{
 		"1 entities/NOT-AN-ID items[1].entity.name",
-		"2 groups/g/memberships/ghost membership.entity",
-		"3 entities/also-fine entity.credit_code",
+		"2 groups/g/memberships/ghost items[2].membership.entity",
+		"3 entities/also-fine items[3].entity.credit_code",
 		"4  items[4]",
 	}
 	if !slices.Equal(got, want) {

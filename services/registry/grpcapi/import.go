@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strconv"
+	"strings"
 
 	"google.golang.org/grpc"
 
@@ -132,7 +134,11 @@ func (s *Server) Import(stream grpc.ClientStreamingServer[registryv1.ImportReque
 		if len(resp.Errors) == maxImportErrors {
 			break
 		}
-		resp.Errors = append(resp.Errors, &registryv1.ImportError{Index: e.Index, Name: e.Name, Field: e.Field, Message: e.Err.Error()})
+		field, msg := itemField(e.Index, e.Field), e.Err.Error()
+		if rest, ok := strings.CutPrefix(msg, e.Field+":"); ok && e.Field != "" {
+			msg = field + ":" + rest
+		}
+		resp.Errors = append(resp.Errors, &registryv1.ImportError{Index: e.Index, Name: e.Name, Field: field, Message: msg})
 	}
 	resp.Entities, resp.Groups, resp.Memberships = counts[registry.Entities], counts[registry.Groups], counts[registry.Memberships]
 	resp.TalentRecords, resp.Programs = counts[registry.TalentRecords], counts[registry.Programs]
@@ -163,4 +169,18 @@ func fieldOf(err error) string {
 		return e.Violations[0].Field
 	}
 	return ""
+}
+
+// itemField names field as a path into the import stream, as conversion
+// errors already do ("items[7].entity.credit_code"): the store reports it
+// relative to the item, and a membership's group as "parent" where in an
+// import it is part of the item's name.
+func itemField(index int64, field string) string {
+	if field == "" || strings.HasPrefix(field, "items[") {
+		return field
+	}
+	if field == "parent" {
+		field = "membership.name"
+	}
+	return "items[" + strconv.FormatInt(index, 10) + "]." + field
 }

@@ -170,7 +170,13 @@ type tx struct {
 	compacted int64
 	events    int64               // change events appended
 	writes    int                 // Put/Delete calls, to detect ops that failed after writing
-	known     map[string]struct{} // groups and programmes known to exist (see referenced)
+	known     map[knownRef]struct{} // groups and programmes known to exist (see referenced)
+	scratch   []byte                // reused to encode a record before it is copied into its change event
+}
+
+type knownRef struct {
+	coll registry.Collection
+	id   string
 }
 
 func (s *Store) newTx(btx *bbolt.Tx) *tx {
@@ -298,10 +304,20 @@ func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.R
 	} else {
 		key = sc.key(before)
 	}
-	var afterBytes []byte
+	// The change event ends with the record's bytes, so the record is
+	// stored as a slice of the event's value: one exact allocation for
+	// both. bbolt keeps value slices until commit: never reuse them.
+	var beforeBytes, afterBytes []byte
+	if before != nil {
+		beforeBytes = encodeResource(nil, before)
+	}
 	if after != nil {
-		// bbolt keeps the value slices until commit: never reuse them.
-		afterBytes = encodeResource(nil, after)
+		t.scratch = encodeResource(t.scratch[:0], after)
+		afterBytes = t.scratch
+	}
+	event := encodeChange(make([]byte, 0, changeSize(beforeBytes, afterBytes)), typ, t.now, sc.coll, beforeBytes, afterBytes)
+	if after != nil {
+		afterBytes = event[len(event)-len(afterBytes):]
 		if err := t.put(sc.primary, key, afterBytes); err != nil {
 			return err
 		}
@@ -314,11 +330,7 @@ func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.R
 	if err := t.recode(before, after); err != nil {
 		return err
 	}
-	var beforeBytes []byte
-	if before != nil {
-		beforeBytes = encodeResource(nil, before)
-	}
-	return t.put(bucketChanges, revKey(t.rev), encodeChange(nil, typ, t.now, sc.coll, beforeBytes, afterBytes))
+	return t.put(bucketChanges, revKey(t.rev), event)
 }
 
 // reindex removes index entries before has and after lacks, and adds the

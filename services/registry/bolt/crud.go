@@ -221,7 +221,7 @@ func (d *dependantKeys) describe() string {
 // thousand groups for millions of memberships. write forgets the memo when
 // the transaction deletes a group or programme.
 func (t *tx) referenced(sc *schema, id string) bool {
-	key := string(rune(sc.coll)) + id
+	key := knownRef{sc.coll, id}
 	if _, ok := t.known[key]; ok {
 		return true
 	}
@@ -229,7 +229,7 @@ func (t *tx) referenced(sc *schema, id string) bool {
 		return false
 	}
 	if t.known == nil {
-		t.known = map[string]struct{}{}
+		t.known = map[knownRef]struct{}{}
 	}
 	t.known[key] = struct{}{}
 	return true

@@ -449,6 +449,46 @@ func TestStore_Import(t *testing.T) {
 	}
 }
 
+// An import into an empty collection is committed in smallBucketChunk
+// pieces; the caller still sees one result with the whole chunk's counts,
+// error positions and last revision.
+func TestStore_ImportIntoEmptyCollectionMergesItsTransactions(t *testing.T) {
+	s := openTest(t, Options{})
+	const n, base = 2500, 7
+	var items []registry.Resource
+	for i := range n {
+		e := benchEntity("e", i)
+		if i == 1500 || i == 2400 {
+			e.CreditCode = "123"
+		}
+		items = append(items, e)
+	}
+	items = append(items, group("g", registry.GroupKindAlliance),
+		&registry.Membership{GroupID: "g", EntityID: benchEntity("e", 10).ID, Role: registry.MembershipRoleMember})
+	if !s.anySmallBucket(items[:1]) {
+		t.Fatal("an empty entities bucket does not count as small")
+	}
+	res, err := s.Import(ctx, items, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := res.Counts[registry.Entities]; c.Created != n-2 || c.Failed != 2 {
+		t.Fatalf("entity counts = %+v", *c)
+	}
+	if res.Counts[registry.Groups].Created != 1 || res.Counts[registry.Memberships].Created != 1 {
+		t.Fatalf("group/membership counts = %+v %+v", *res.Counts[registry.Groups], *res.Counts[registry.Memberships])
+	}
+	if len(res.Errors) != 2 || res.Errors[0].Index != base+1500 || res.Errors[1].Index != base+2400 {
+		t.Fatalf("errors = %+v", res.Errors)
+	}
+	if want := int64(n - 2 + 2); res.Revision != want || s.Revision() != want {
+		t.Fatalf("revision = %d (store %d), want %d", res.Revision, s.Revision(), want)
+	}
+	if s.anySmallBucket(items[:1]) {
+		t.Fatal("entities bucket still counts as small after 2,498 records")
+	}
+}
+
 func TestStore_EpochJoinTimeIsNotUnset(t *testing.T) {
 	s := openTest(t, Options{})
 	mustCreate(t, s, entity("e"))

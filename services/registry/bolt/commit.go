@@ -168,8 +168,8 @@ type tx struct {
 	now       time.Time
 	rev       int64 // last revision allocated (starts at the committed one)
 	compacted int64
-	events    int64               // change events appended
-	writes    int                 // Put/Delete calls, to detect ops that failed after writing
+	events    int64                 // change events appended
+	writes    int                   // Put/Delete calls, to detect ops that failed after writing
 	known     map[knownRef]struct{} // groups and programmes known to exist (see referenced)
 	scratch   []byte                // reused to encode a record before it is copied into its change event
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"syscall"
@@ -60,7 +61,7 @@ func BenchmarkImport_MillionEntities(b *testing.B) {
 		}
 		b.StartTimer()
 		start, selfBefore := time.Now(), selfCPU(b)
-		r := runB(b, env, "import", path, "--chunk-size", "2000")
+		r := runB(b, env, "import", path, "--chunk-size", "2000", "-o", "json")
 		elapsed += time.Since(start)
 		clientCPU += selfCPU(b) - selfBefore
 		regAfter, err := reg.CPU()
@@ -70,6 +71,14 @@ func BenchmarkImport_MillionEntities(b *testing.B) {
 		registryCPU += regAfter - regBefore
 		if r.code != ExitOK {
 			b.Fatalf("import: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		// A fast import that stored nothing would be no figure at all.
+		var out importJSON
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			b.Fatalf("import output: %v\n%s", err, r.stdout)
+		}
+		if c := out.Counts["entity"]; c.Created != n || out.Revision != n {
+			b.Fatalf("import stored %+v at revision %d, want %d entities created", c, out.Revision, n)
 		}
 	}
 	items := float64(n * b.N)

@@ -277,16 +277,15 @@ func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) 
 	return r, nil
 }
 
-// encodeChange encodes a change log entry: version, type, commit time, then
-// the before and after images (records of collection c, already encoded),
-// each as collection byte (0 = none) and length-prefixed record.
 // changeSize bounds the length of encodeChange's output.
 func changeSize(before, after []byte) int {
 	return 2 + binary.MaxVarintLen64 + 2*(1+binary.MaxVarintLen64) + len(before) + len(after)
 }
 
-// encodeChange appends a change event. after's bytes come last, unaltered:
-// tx.write stores the record as that suffix of the event.
+// encodeChange encodes a change log entry: version, type, commit time, then
+// the before and after images (records of collection c, already encoded),
+// each as collection byte (0 = none) and length-prefixed record. after's
+// bytes come last, unaltered: tx.write stores the record as that suffix.
 func encodeChange(dst []byte, typ registry.ChangeType, commit time.Time, c registry.Collection, before, after []byte) []byte {
 	e := encoder{b: dst}
 	e.byte(recordV1)

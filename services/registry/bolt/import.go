@@ -57,12 +57,8 @@ func (s *Store) anySmallBucket(items []registry.Resource) bool {
 				continue
 			}
 			seen[c] = true
-			b := btx.Bucket(schemas[c].primary)
-			if b == nil || b.Root() == 0 {
-				small = true
-				return nil
-			}
-			if p, err := btx.Page(int(b.Root())); err != nil || p == nil || p.Type != "branch" {
+			root := btx.Bucket(schemas[c].primary).Root() // 0: an inline bucket
+			if p, err := btx.Page(int(root)); root == 0 || err != nil || p == nil || p.Type != "branch" {
 				small = true
 				return nil
 			}

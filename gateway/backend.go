@@ -7,12 +7,15 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/health" // client-side health checking for round_robin
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+
+	"talentreg/platform/tlsfiles"
 )
 
 // maxRecvMsgSize bounds one backend response (a page of 1000 resources or
@@ -47,7 +50,15 @@ const metricsServiceConfig = `{
 // service config. It does not block: connection failures surface as
 // UNAVAILABLE on the first calls, and the connection recovers by itself,
 // retrying with a backoff capped at maxDelay, once the backend is back.
-func dialBackend(name string, addrs []string, serviceConfig string, maxDelay time.Duration) (*grpc.ClientConn, error) {
+func dialBackend(name string, addrs []string, serviceConfig string, maxDelay time.Duration, tlsc tlsfiles.Client) (*grpc.ClientConn, error) {
+	creds := insecure.NewCredentials()
+	if tlsc.Enabled() {
+		cfg, err := tlsc.Config()
+		if err != nil {
+			return nil, fmt.Errorf("%s client: %w", name, err)
+		}
+		creds = credentials.NewTLS(cfg)
+	}
 	r := manual.NewBuilderWithScheme("talentreg-" + name)
 	state := resolver.State{}
 	for _, a := range addrs {
@@ -59,7 +70,7 @@ func dialBackend(name string, addrs []string, serviceConfig string, maxDelay tim
 	bo.MaxDelay = maxDelay
 	conn, err := grpc.NewClient(r.Scheme()+":///"+name,
 		grpc.WithResolvers(r),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: 5 * time.Second}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),

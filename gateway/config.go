@@ -7,6 +7,9 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"talentreg/platform/auth"
+	"talentreg/platform/tlsfiles"
 )
 
 // Config is the gateway's configuration. DefaultConfig gives the defaults
@@ -15,7 +18,7 @@ type Config struct {
 	// HTTPAddr is the address the HTTP API listens on.
 	HTTPAddr string
 	// AdminAddr serves /metrics and /debug/pprof for operators; empty
-	// disables it. /metrics is also served on HTTPAddr.
+	// disables it. Neither is served on HTTPAddr.
 	AdminAddr string
 	// Registry is the registry's gRPC address, host:port.
 	Registry string
@@ -46,6 +49,15 @@ type Config struct {
 	// MemoryLimitMiB is applied with debug.SetMemoryLimit unless GOMEMLIMIT
 	// is set in the environment; 0 leaves it unlimited.
 	MemoryLimitMiB int64
+	// TLS serves HTTPS on HTTPAddr and AdminAddr. Without it the gateway
+	// listens on loopback addresses only, unless InsecureNoTLS: bearer
+	// tokens must not cross a network in clear text.
+	TLS           tlsfiles.Server
+	InsecureNoTLS bool
+	// RegistryTLS and MetricsTLS are how the gateway reaches its backends:
+	// their CAs and its own client certificate (the identity the services
+	// trust as a proxy).
+	RegistryTLS, MetricsTLS tlsfiles.Client
 }
 
 // DefaultConfig returns the defaults: the gateway on 127.0.0.1:8080 in
@@ -91,6 +103,21 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "GC target percentage unless GOGC is set (0: runtime default)")
 	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft memory limit in MiB unless GOMEMLIMIT is set (0: none)")
+	fs.StringVar(&c.TLS.CertFile, "tls-cert", c.TLS.CertFile, "PEM certificate (chain) to serve HTTPS on --http-addr and --admin-addr; reloaded when the file changes")
+	fs.StringVar(&c.TLS.KeyFile, "tls-key", c.TLS.KeyFile, "PEM private key of --tls-cert")
+	fs.BoolVar(&c.InsecureNoTLS, "insecure-no-tls", c.InsecureNoTLS, "serve plain HTTP on non-loopback addresses (behind a proxy that terminates TLS); bearer tokens then travel in clear text")
+	fs.StringVar(&c.RegistryTLS.CAFile, "registry-ca", c.RegistryTLS.CAFile, "PEM CA bundle to verify the registry (turns TLS on towards it)")
+	fs.StringVar(&c.MetricsTLS.CAFile, "metrics-ca", c.MetricsTLS.CAFile, "PEM CA bundle to verify the metrics replicas (turns TLS on towards them)")
+	fs.StringVar(&c.RegistryTLS.ServerName, "registry-server-name", c.RegistryTLS.ServerName, "name expected in the registry's certificate (default: the host of --registry)")
+	fs.StringVar(&c.MetricsTLS.ServerName, "metrics-server-name", c.MetricsTLS.ServerName, "name expected in the metrics replicas' certificates (default: each host of --metrics)")
+	fs.Func("client-cert", "PEM client certificate presented to the backends (mutual TLS): the gateway's proxy identity", func(v string) error {
+		c.RegistryTLS.CertFile, c.MetricsTLS.CertFile = v, v
+		return nil
+	})
+	fs.Func("client-key", "PEM key of --client-cert", func(v string) error {
+		c.RegistryTLS.KeyFile, c.MetricsTLS.KeyFile = v, v
+		return nil
+	})
 }
 
 // Validate reports every invalid field, joined.
@@ -133,6 +160,16 @@ func (c *Config) Validate() error {
 	}
 	check(c.GCPercent >= 0, "--gc-percent %d: want >= 0", c.GCPercent)
 	check(c.MemoryLimitMiB >= 0, "--memory-limit-mib %d: want >= 0", c.MemoryLimitMiB)
+	if err := c.TLS.Validate(""); err != nil {
+		errs = append(errs, err)
+	}
+	check((c.RegistryTLS.CertFile == "") == (c.RegistryTLS.KeyFile == ""), "--client-cert and --client-key go together")
+	if !c.TLS.Enabled() && !c.InsecureNoTLS {
+		for flag, addr := range map[string]string{"http-addr": c.HTTPAddr, "admin-addr": c.AdminAddr} {
+			check(addr == "" || auth.Loopback(addr),
+				"refusing to serve plain HTTP on --%s %s: bearer tokens would cross the network in clear text; give --tls-cert and --tls-key, listen on loopback, or pass --insecure-no-tls (behind a TLS-terminating proxy)", flag, addr)
+		}
+	}
 	return errors.Join(errs...)
 }
 

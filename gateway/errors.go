@@ -55,6 +55,20 @@ func hasErrorInfo(sp *spb.Status) bool {
 	return false
 }
 
+// errorReason returns the reason of sp's ErrorInfo, or "".
+func errorReason(sp *spb.Status) string {
+	for _, d := range sp.GetDetails() {
+		if d.GetTypeUrl() != errorInfoURL {
+			continue
+		}
+		var info errdetails.ErrorInfo
+		if d.UnmarshalTo(&info) == nil {
+			return info.GetReason()
+		}
+	}
+	return ""
+}
+
 // renderable returns the details whose type the gateway knows, the only
 // ones it can write as JSON.
 func renderable(details []*anypb.Any) []*anypb.Any {

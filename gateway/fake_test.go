@@ -192,6 +192,9 @@ type stack struct {
 	registry *fakeRegistry
 	cancel   context.CancelFunc
 	served   chan error
+	// reg holds the gateway's Prometheus series (served on the admin
+	// port, which these tests leave off).
+	reg *prometheus.Registry
 }
 
 // startGateway serves a gateway for cfg (HTTPAddr is ignored: it listens on
@@ -201,7 +204,7 @@ func startGateway(t testing.TB, cfg gateway.Config) *stack {
 	cfg.AdminAddr = ""
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := prometheus.NewRegistry()
-	gw, err := gateway.New(cfg, log, reg, reg)
+	gw, err := gateway.New(cfg, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +213,7 @@ func startGateway(t testing.TB, cfg gateway.Config) *stack {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &stack{url: "http://" + lis.Addr().String(), gw: gw, cancel: cancel, served: make(chan error, 1)}
+	s := &stack{url: "http://" + lis.Addr().String(), gw: gw, cancel: cancel, served: make(chan error, 1), reg: reg}
 	go func() { s.served <- gw.Serve(ctx, lis) }()
 	t.Cleanup(func() {
 		cancel()

@@ -42,6 +42,9 @@ func (g *Gateway) serveGetEntity(w *recorder, r *http.Request) bool {
 			md["authorization"] = append(md["authorization"], v)
 		}
 	}
+	if ua := h["User-Agent"]; len(ua) > 0 && validMetadataValue(ua[0]) {
+		md[mdUserAgent] = ua[:1]
+	}
 	if r.Host != "" && validMetadataValue(r.Host) {
 		md["x-forwarded-host"] = []string{r.Host}
 	}

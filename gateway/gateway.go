@@ -15,7 +15,6 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -40,7 +39,6 @@ type Gateway struct {
 	registryClient registryv1.RegistryServiceClient
 	stats          *httpMetrics
 	ids            *idGen
-	promH          http.Handler
 
 	// shutdown ends server-streaming requests, which would otherwise hold
 	// a graceful shutdown until its timeout.
@@ -52,10 +50,10 @@ type Gateway struct {
 }
 
 // New builds a gateway for cfg, registering its Prometheus series on reg
-// and serving /metrics from gather. The backend connections are made
+// (served on the admin port, not here). The backend connections are made
 // lazily and in the background: New does not wait for the backends, and
 // Close releases them.
-func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, gather prometheus.Gatherer) (*Gateway, error) {
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -65,14 +63,13 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, gather prometh
 		marsh: newMarshaler(),
 		stats: newHTTPMetrics(reg),
 		ids:   newIDGen(),
-		promH: promhttp.HandlerFor(gather, promhttp.HandlerOpts{}),
 	}
 	g.shutdown, g.cancelShutdown = context.WithCancel(context.Background())
 	var err error
-	if g.registry, err = dialBackend("registry", []string{cfg.Registry}, registryServiceConfig, cfg.ReconnectMaxDelay); err != nil {
+	if g.registry, err = dialBackend("registry", []string{cfg.Registry}, registryServiceConfig, cfg.ReconnectMaxDelay, cfg.RegistryTLS); err != nil {
 		return nil, err
 	}
-	if g.metrics, err = dialBackend("metrics", cfg.Metrics, metricsServiceConfig, cfg.ReconnectMaxDelay); err != nil {
+	if g.metrics, err = dialBackend("metrics", cfg.Metrics, metricsServiceConfig, cfg.ReconnectMaxDelay, cfg.MetricsTLS); err != nil {
 		_ = g.registry.Close()
 		return nil, err
 	}
@@ -125,9 +122,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/readyz":
 		g.serveFixed(w, r, g.readyz)
 		return
-	case "/metrics":
-		g.serveFixed(w, r, g.promH.ServeHTTP)
-		return
 	case "/openapi.json":
 		g.serveFixed(w, r, serveOpenAPI)
 		return
@@ -153,6 +147,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	rw := &st.rec
 
+	// The client's address is the gateway's to state: grpc-gateway sends
+	// the connection's peer as x-forwarded-for, and services trust it
+	// from the gateway only. A client's own header would be appended to.
+	delete(r.Header, "X-Forwarded-For")
 	if ids := r.Header[HeaderRequestID]; len(ids) != 1 || !validRequestID(ids[0]) {
 		r.Header[HeaderRequestID] = []string{g.ids.next()}
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 
 	"talentreg/gateway"
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/platform/admin"
 )
 
 func TestGateway_ResponseJSON(t *testing.T) {
@@ -529,10 +531,9 @@ func TestGateway_OperationalRoutes(t *testing.T) {
 	do(t, "GET", s.url+"/v1/entities/a", nil, nil)
 	do(t, "GET", s.url+"/v1/entities/missing", nil, nil)
 	do(t, "GET", s.url+"/v1/nothing", nil, nil)
-	r := do(t, "GET", s.url+"/metrics", nil, nil)
-	if r.status != 200 {
-		t.Fatalf("/metrics: %v", r)
-	}
+	rec := httptest.NewRecorder()
+	admin.Handler(s.reg).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	r := response{status: rec.Code, body: rec.Body.Bytes()}
 	for _, want := range []string{
 		`talentreg_gateway_http_requests_total{code="200",rpc="GetEntity"} 1`,
 		`talentreg_gateway_http_requests_total{code="404",rpc="GetEntity"} 1`,
@@ -543,6 +544,9 @@ func TestGateway_OperationalRoutes(t *testing.T) {
 		if !bytes.Contains(r.body, []byte(want)) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+	if r := do(t, "GET", s.url+"/metrics", nil, nil); r.status != 404 {
+		t.Errorf("/metrics on the public port: %v, want 404 (it is served on the admin port)", r)
 	}
 }
 

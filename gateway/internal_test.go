@@ -21,7 +21,8 @@ func TestIncomingHeader(t *testing.T) {
 		{"request id forwarded", "X-Request-Id", "x-request-id", true},
 		{"authorization left to grpc-gateway", "Authorization", "", false},
 		{"grpc metadata prefix dropped", "Grpc-Metadata-Foo", "", false},
-		{"ordinary header dropped", "User-Agent", "", false},
+		{"user agent forwarded for the audit trail", "User-Agent", "grpcgateway-user-agent", true},
+		{"ordinary header dropped", "Accept-Language", "", false},
 		{"hop-by-hop header dropped", "Connection", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -193,11 +193,19 @@ func namesField(md protoreflect.MessageDescriptor, key string) bool {
 // every other header stays at the gateway (fewer metadata, less work, and
 // no client-chosen metadata reaches the services).
 func incomingHeader(key string) (string, bool) {
-	if key == HeaderRequestID {
+	switch key {
+	case HeaderRequestID:
 		return mdRequestID, true
+	case "User-Agent":
+		return mdUserAgent, true
 	}
 	return "", false
 }
+
+// mdUserAgent carries the HTTP client's user agent to the services (gRPC's
+// own user-agent names the gateway's gRPC library), as grpc-gateway's
+// default header matcher names it.
+const mdUserAgent = "grpcgateway-user-agent"
 
 // outgoingHeader decides which gRPC response headers become HTTP headers:
 // x-revision as exactly X-Revision; nothing else.
@@ -309,7 +317,12 @@ func writeError(w http.ResponseWriter, m runtime.Marshaler, e httpError, md meta
 		h[HeaderRevision] = v
 	}
 	if e.st.Code() == codes.Unauthenticated {
-		h.Set("WWW-Authenticate", "Bearer")
+		// RFC 6750 §3: a bad token is invalid_token; no token, no error.
+		challenge := `Bearer realm="talentreg"`
+		if reason := errorReason(sp); reason != "" && reason != "CREDENTIALS_MISSING" {
+			challenge += `, error="invalid_token"`
+		}
+		h.Set("WWW-Authenticate", challenge)
 	}
 	if rec, ok := w.(*recorder); ok {
 		rec.errored = true

@@ -4,6 +4,7 @@ package admin
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -31,10 +32,11 @@ func Handler(g prometheus.Gatherer) http.Handler {
 	return mux
 }
 
-// Start listens on addr and serves the admin routes over g until ctx ends;
-// an empty addr disables the admin server. The returned wait blocks until
-// the server has stopped and returns its error.
-func Start(ctx context.Context, addr string, g prometheus.Gatherer, log *slog.Logger) (wait func() error, err error) {
+// Start listens on addr and serves the admin routes over g until ctx ends,
+// over TLS when tlsCfg is set; an empty addr disables the admin server.
+// The returned wait blocks until the server has stopped and returns its
+// error.
+func Start(ctx context.Context, addr string, g prometheus.Gatherer, log *slog.Logger, tlsCfg *tls.Config) (wait func() error, err error) {
 	if addr == "" {
 		return func() error { return nil }, nil
 	}
@@ -42,7 +44,10 @@ func Start(ctx context.Context, addr string, g prometheus.Gatherer, log *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	log.Info("admin serving", "addr", lis.Addr().String())
+	if tlsCfg != nil {
+		lis = tls.NewListener(lis, tlsCfg)
+	}
+	log.Info("admin serving", "addr", lis.Addr().String(), "tls", tlsCfg != nil)
 	done := make(chan error, 1)
 	go func() { done <- Serve(ctx, lis, Handler(g), log) }()
 	return func() error { return <-done }, nil

@@ -39,7 +39,7 @@ func (rawCodec) Name() string { return "proto" }
 // on unary and streaming methods alike, not grpc-go's INTERNAL; and a good
 // request on the same connection still works.
 func TestMalformedRequests_InvalidArgument(t *testing.T) {
-	srv := grpcserver.New(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	srv := grpcserver.New(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), grpcserver.Options{})
 	srv.Health.SetServingStatus("svc", healthpb.HealthCheckResponse_SERVING)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -5,6 +5,7 @@ package grpcserver
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,12 +18,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+
+	"talentreg/platform/auth"
 )
+
+// Options configure a Server beyond grpc.ServerOptions.
+type Options struct {
+	// Auth authenticates and authorizes every call but health and
+	// reflection. Nil means authentication off: every caller may do
+	// everything (auth.MethodNone).
+	Auth *auth.Authenticator
+	// TLS, when set, serves TLS (mutual TLS if it asks for client
+	// certificates).
+	TLS *tls.Config
+	// NoReflection leaves gRPC server reflection out.
+	NoReflection bool
+}
 
 // Server is a gRPC server with its health service.
 type Server struct {
@@ -34,9 +51,14 @@ type Server struct {
 }
 
 // New returns a server whose calls are recovered from panics (INTERNAL,
-// stack logged), counted in reg and logged to log: failures at info, warn or
-// error level by code, successful calls at debug.
-func New(log *slog.Logger, reg prometheus.Registerer, opts ...grpc.ServerOption) *Server {
+// stack logged), counted in reg, authenticated and authorized by o.Auth,
+// and logged to log: failures at info, warn or error level by code,
+// successful mutations at info with their principal, other successful calls
+// at debug.
+func New(log *slog.Logger, reg prometheus.Registerer, o Options, opts ...grpc.ServerOption) *Server {
+	if o.Auth == nil {
+		o.Auth, _ = auth.New(auth.Options{}) // off: cannot fail
+	}
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
 		grpcprom.WithHistogramBuckets([]float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .5, 1, 5}),
 	))
@@ -51,12 +73,14 @@ func New(log *slog.Logger, reg prometheus.Registerer, opts ...grpc.ServerOption)
 			metrics.UnaryServerInterceptor(),
 			unaryLogger(log),
 			unaryRejectMalformed,
+			o.Auth.UnaryServerInterceptor(),
 		),
 		grpc.ChainStreamInterceptor(
 			recovery.StreamServerInterceptor(recoverFn),
 			metrics.StreamServerInterceptor(),
 			streamLogger(log),
 			streamRejectMalformed,
+			o.Auth.StreamServerInterceptor(),
 		),
 		grpc.ForceServerCodecV2(NewCodec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -65,9 +89,14 @@ func New(log *slog.Logger, reg prometheus.Registerer, opts ...grpc.ServerOption)
 		// registry's CPU growing its stack (profiled under GetEntity load).
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	}, opts...)
+	if o.TLS != nil {
+		all = append(all, grpc.Creds(credentials.NewTLS(o.TLS)))
+	}
 	s := &Server{Server: grpc.NewServer(all...), Health: health.NewServer(), log: log}
 	healthpb.RegisterHealthServer(s.Server, s.Health)
-	reflection.Register(s.Server)
+	if !o.NoReflection {
+		reflection.Register(s.Server)
+	}
 	return s
 }
 

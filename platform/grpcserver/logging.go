@@ -2,13 +2,20 @@ package grpcserver
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"talentreg/platform/auth"
 )
 
 // The call loggers are written here rather than taken from
@@ -32,9 +39,14 @@ func levelOf(c codes.Code) slog.Level {
 	return slog.LevelInfo
 }
 
-func logCall(ctx context.Context, log *slog.Logger, kind, method string, start time.Time, err error) {
+func logCall(ctx context.Context, log *slog.Logger, kind, method string, start time.Time, err error, call *auth.CallInfo) {
 	st := status.Convert(err)
 	lvl := levelOf(st.Code())
+	rule, _ := auth.RuleFor(method)
+	mutation := rule.Mutates && err == nil
+	if mutation {
+		lvl = slog.LevelInfo // who changed the registry is always logged
+	}
 	if !log.Enabled(ctx, lvl) {
 		return
 	}
@@ -45,21 +57,75 @@ func logCall(ctx context.Context, log *slog.Logger, kind, method string, start t
 		slog.Duration("grpc.duration", time.Since(start)),
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("grpc.error", st.Message()))
+		attrs = append(attrs, slog.String("grpc.error", clip(st.Message())))
 	}
-	// The gateway forwards its X-Request-Id: log it so one request can be
-	// followed across processes.
-	if ids := metadata.ValueFromIncomingContext(ctx, "x-request-id"); len(ids) > 0 {
-		attrs = append(attrs, slog.String("request_id", ids[0]))
+	if p := call.Principal; p != nil {
+		attrs = append(attrs,
+			slog.String("principal", p.Name),
+			slog.String("auth_method", p.Method.String()),
+			slog.String("peer", p.Peer))
+		if p.Via != "" {
+			attrs = append(attrs, slog.String("via", p.Via))
+		}
 	}
-	log.LogAttrs(ctx, lvl, "finished call", attrs...)
+	// The gateway forwards its X-Request-Id (and mutations get one when
+	// the caller sent none): log it so one request can be followed across
+	// processes and to its change events.
+	if ids := metadata.ValueFromIncomingContext(ctx, requestIDKey); len(ids) > 0 {
+		attrs = append(attrs, slog.String("request_id", clip(ids[0])))
+	}
+	msg := "finished call"
+	if mutation {
+		msg = "mutation"
+	}
+	log.LogAttrs(ctx, lvl, msg, attrs...)
+}
+
+// clip bounds a value echoed into a log line.
+func clip(s string) string {
+	const max = 512
+	if len(s) <= max {
+		return s
+	}
+	return strings.ToValidUTF8(s[:max], "") + "…"
+}
+
+const requestIDKey = "x-request-id"
+
+// requestIDs make ids unique to the process: a random prefix and a count.
+var (
+	requestIDPrefix = func() string {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	}()
+	requestIDCount atomic.Uint64
+)
+
+// withRequestID gives a mutation without an x-request-id one (visible to
+// the handler as incoming metadata, so it reaches the change event) and
+// echoes it in the response header, so that the caller can quote it.
+func withRequestID(ctx context.Context, method string) context.Context {
+	if rule, _ := auth.RuleFor(method); !rule.Mutates {
+		return ctx
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	if len(md.Get(requestIDKey)) > 0 {
+		return ctx
+	}
+	id := requestIDPrefix + "-" + strconv.FormatUint(requestIDCount.Add(1), 16)
+	md = md.Copy()
+	md.Set(requestIDKey, id)
+	_ = grpc.SetHeader(ctx, metadata.Pairs(requestIDKey, id))
+	return metadata.NewIncomingContext(ctx, md)
 }
 
 func unaryLogger(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		start := time.Now()
+		ctx, call := auth.WithCallInfo(withRequestID(ctx, info.FullMethod))
 		resp, err := handler(ctx, req)
-		logCall(ctx, log, "unary", info.FullMethod, start, err)
+		logCall(ctx, log, "unary", info.FullMethod, start, err, call)
 		return resp, err
 	}
 }
@@ -67,8 +133,17 @@ func unaryLogger(log *slog.Logger) grpc.UnaryServerInterceptor {
 func streamLogger(log *slog.Logger) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		start := time.Now()
-		err := handler(srv, ss)
-		logCall(ss.Context(), log, "stream", info.FullMethod, start, err)
+		ctx, call := auth.WithCallInfo(withRequestID(ss.Context(), info.FullMethod))
+		err := handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
+		logCall(ctx, log, "stream", info.FullMethod, start, err, call)
 		return err
 	}
 }
+
+// contextStream is a stream with a derived context.
+type contextStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *contextStream) Context() context.Context { return s.ctx }

@@ -1,6 +1,9 @@
 package registry
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Resource is any registry resource: *Entity, *Group, *Membership,
 // *TalentRecord or *Program.
@@ -82,6 +85,52 @@ type Change struct {
 	Before Resource
 	// After is the resource after the change; nil for ChangeDeleted.
 	After Resource
+	// Actor is who made the change; nil for changes committed before the
+	// registry recorded actors. The changes of one transaction share it.
+	Actor *Actor
+}
+
+// AuthMethod says how an actor was authenticated; the numbers match the
+// API's AuthMethod enum and auth.Method.
+type AuthMethod uint8
+
+// Authentication methods.
+const (
+	AuthNone AuthMethod = iota + 1
+	AuthJWT
+	AuthStaticToken
+	AuthMTLS
+	AuthAnonymous
+)
+
+// Actor is who made a change and how they reached the registry: the audit
+// trail, stored with the change in its transaction.
+type Actor struct {
+	// Principal is the authenticated caller; "" when authentication is
+	// off.
+	Principal string
+	Method    AuthMethod
+	// RequestID is the call's correlation id (x-request-id).
+	RequestID string
+	UserAgent string
+	// Peer is the client's address (the original client's, through a
+	// trusted proxy).
+	Peer string
+	// Via is the trusted proxy the call came through, if any.
+	Via string
+}
+
+type actorKey struct{}
+
+// WithActor returns ctx carrying the actor of the mutations made with it.
+func WithActor(ctx context.Context, a *Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+// ActorFrom returns the actor ctx carries, or nil.
+func ActorFrom(ctx context.Context) *Actor {
+	a, _ := ctx.Value(actorKey{}).(*Actor)
+	return a
 }
 
 // Name returns the name of the changed resource.

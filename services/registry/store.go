@@ -35,6 +35,15 @@ type ChangePage struct {
 	More bool
 }
 
+// ChangeQuery selects changes by who made them and what they changed;
+// empty fields select everything.
+type ChangeQuery struct {
+	// Principal is the actor's principal.
+	Principal string
+	// Resource is a resource name, e.g. "entities/x".
+	Resource string
+}
+
 // ImportCounts counts the outcomes of one kind of resource in an Import.
 type ImportCounts struct {
 	Created, Updated, Unchanged, Failed int64
@@ -117,6 +126,10 @@ type Store interface {
 	// ListChanges returns up to limit changes from revision from on.
 	// Errors: CodeOutOfRange when from is compacted.
 	ListChanges(ctx context.Context, from int64, limit int) (ChangePage, error)
+	// ListChangesBy returns up to limit changes from revision from on
+	// that match q (by actor, by resource, or both), read from indexes.
+	// Errors: CodeOutOfRange when from is compacted.
+	ListChangesBy(ctx context.Context, q ChangeQuery, from int64, limit int) (ChangePage, error)
 	// Revision returns the last committed revision.
 	Revision() int64
 	// ID identifies the database; revisions of different ids are

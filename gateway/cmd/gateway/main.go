@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -90,13 +91,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gw, err := gateway.New(cfg, log, reg, reg)
+	gw, err := gateway.New(cfg, log, reg)
 	if err != nil {
 		return err
 	}
 	defer gw.Close()
 
-	lis, err := net.Listen("tcp", cfg.HTTPAddr)
+	var tlsCfg *tls.Config
+	if cfg.TLS.Enabled() {
+		if tlsCfg, err = cfg.TLS.Config("h2", "http/1.1"); err != nil {
+			return usageError{err}
+		}
+	} else if cfg.InsecureNoTLS {
+		log.Warn("serving plain HTTP (--insecure-no-tls): bearer tokens travel in clear text up to the proxy in front")
+	}
+	listen := func(addr string) (net.Listener, error) {
+		lis, err := net.Listen("tcp", addr)
+		if err != nil || tlsCfg == nil {
+			return lis, err
+		}
+		return tls.NewListener(lis, tlsCfg), nil
+	}
+	lis, err := listen(cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}
@@ -105,7 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	adminDone := make(chan error, 1)
 	adminAddr := ""
 	if cfg.AdminAddr != "" {
-		alis, err := net.Listen("tcp", cfg.AdminAddr)
+		alis, err := listen(cfg.AdminAddr)
 		if err != nil {
 			_ = lis.Close()
 			return err
@@ -115,10 +131,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	} else {
 		adminDone <- nil
 	}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
 	// One line with every bound address, so that whoever started the
 	// gateway on port 0 learns where it serves.
-	log.Info("serving", "http_addr", lis.Addr().String(), "admin_addr", adminAddr, "registry", cfg.Registry, "metrics", cfg.Metrics)
-	fmt.Fprintf(stdout, "gateway listening on http://%s\n", lis.Addr())
+	log.Info("serving", "http_addr", lis.Addr().String(), "admin_addr", adminAddr, "registry", cfg.Registry, "metrics", cfg.Metrics, "tls", tlsCfg != nil)
+	fmt.Fprintf(stdout, "gateway listening on %s://%s\n", scheme, lis.Addr())
 	err = gw.Serve(ctx, lis)
 	cancel()
 	if aerr := <-adminDone; err == nil {

@@ -43,7 +43,7 @@ func serve(t testing.TB, live *projection.Live, v metrics.Verifier) metricsv1.Me
 		t.Fatal(err)
 	}
 	// The production server: interceptors, codec and all.
-	srv := grpcserver.New(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry()).Server
+	srv := grpcserver.New(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), grpcserver.Options{}).Server
 	grpcapi.New(live, v, slog.New(slog.NewTextHandler(io.Discard, nil))).Register(srv)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)

@@ -27,12 +27,17 @@ func (s *Store) ListChanges(ctx context.Context, from int64, limit int) (registr
 			limit = registry.DefaultPageSize
 		}
 		c := btx.Bucket(bucketChanges).Cursor()
+		actors := newActorCursor(btx)
 		for k, v := c.Seek(revKey(from)); k != nil && len(page.Changes) < limit; k, v = c.Next() {
 			ch, err := decodeChange(revFromKey(k), v)
 			if err != nil {
 				return err
 			}
+			ch.Actor = actors.at(ch.Revision)
 			page.Changes = append(page.Changes, ch)
+		}
+		if actors.err != nil {
+			return actors.err
 		}
 		if n := len(page.Changes); n > 0 {
 			page.More = page.Changes[n-1].Revision < rev

@@ -79,6 +79,7 @@ func (s *Store) Check() error {
 			errs = append(errs, fmt.Errorf("credit codes: %d entries, want %d", n, len(codes)))
 		}
 		next := compacted + 1
+		byName := map[string]bool{}
 		_ = btx.Bucket(bucketChanges).ForEach(func(k, v []byte) error {
 			r := revFromKey(k)
 			if r != next {
@@ -87,14 +88,67 @@ func (s *Store) Check() error {
 			if _, err := decodeChange(r, v); err != nil {
 				errs = append(errs, err)
 			}
+			if coll, pk, err := changeKey(v); err == nil {
+				byName[string(nameKey(coll, pk, r))] = true
+			} else {
+				errs = append(errs, fmt.Errorf("change %d: %w", r, err))
+			}
 			next = r + 1
 			return nil
 		})
 		if next-1 != rev {
 			errs = append(errs, fmt.Errorf("change log ends at %d, revision is %d", next-1, rev))
 		}
+		errs = append(errs, checkAudit(btx, byName, compacted, rev)...)
 		return errors.Join(errs...)
 	})
+}
+
+// checkAudit verifies the audit buckets: the by-name index holds exactly
+// the retained changes, actor entries cover disjoint revision ranges within
+// the log, and the by-actor index matches them.
+func checkAudit(btx *bbolt.Tx, byName map[string]bool, compacted, rev int64) []error {
+	var errs []error
+	n := 0
+	_ = btx.Bucket(bucketByName).ForEach(func(k, _ []byte) error {
+		n++
+		if !byName[string(k)] {
+			errs = append(errs, fmt.Errorf("changes.by_name: stray entry %q", k))
+		}
+		return nil
+	})
+	if n != len(byName) {
+		errs = append(errs, fmt.Errorf("changes.by_name: %d entries, want %d", n, len(byName)))
+	}
+	wantByActor := map[string]bool{}
+	prevLast := int64(-1)
+	_ = btx.Bucket(bucketActors).ForEach(func(k, v []byte) error {
+		e, err := decodeActorEntry(k, v)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("changes.actors %x: %w", k, err))
+			return nil
+		case e.last < e.first || e.first <= prevLast || e.last > rev || e.last <= compacted:
+			errs = append(errs, fmt.Errorf("changes.actors: range %d-%d after %d is outside the log (%d, %d]", e.first, e.last, prevLast, compacted, rev))
+		}
+		prevLast = e.last
+		if e.actor.Principal != "" {
+			wantByActor[string(actorKey(e.actor.Principal, e.first))] = true
+		}
+		return nil
+	})
+	n = 0
+	_ = btx.Bucket(bucketByActor).ForEach(func(k, _ []byte) error {
+		n++
+		if !wantByActor[string(k)] {
+			errs = append(errs, fmt.Errorf("changes.by_actor: stray entry %q", k))
+		}
+		return nil
+	})
+	if n != len(wantByActor) {
+		errs = append(errs, fmt.Errorf("changes.by_actor: %d entries, want %d", n, len(wantByActor)))
+	}
+	return errs
 }
 
 // BucketUsage is the space one bucket of the file takes.

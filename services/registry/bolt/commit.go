@@ -123,7 +123,12 @@ func (s *Store) run(ops []*op) {
 				continue
 			}
 			before := t.writes
-			if err := t.call(o.fn); err != nil {
+			t.beginOp(registry.ActorFrom(o.ctx))
+			err := t.call(o.fn)
+			if err == nil {
+				err = t.endOp()
+			}
+			if err != nil {
 				if t.writes != before {
 					if len(ops) == 1 {
 						return err
@@ -172,6 +177,8 @@ type tx struct {
 	writes    int                   // Put/Delete calls, to detect ops that failed after writing
 	known     map[knownRef]struct{} // groups and programmes known to exist (see referenced)
 	scratch   []byte                // reused to encode a record before it is copied into its change event
+	actor     *registry.Actor       // who makes the current op's changes
+	opFirst   int64                 // the current op's first revision
 }
 
 type knownRef struct {
@@ -188,6 +195,7 @@ func (s *Store) newTx(btx *bbolt.Tx) *tx {
 	}
 	btx.Bucket(bucketChanges).FillPercent = 1.0
 	btx.Bucket(bucketRequestLog).FillPercent = 1.0
+	btx.Bucket(bucketActors).FillPercent = 1.0
 	return &tx{
 		s: s, btx: btx, now: s.opts.Clock().UTC(),
 		rev: s.revision.Load(), compacted: s.compacted.Load(),
@@ -241,14 +249,23 @@ func (t *tx) compact() error {
 	// Keys are collected before deleting: deleting under a bbolt cursor
 	// while iterating can skip entries.
 	var dead [][]byte
+	var deadChanges []deadChange
 	c := t.btx.Bucket(bucketChanges).Cursor()
-	for k, _ := c.Seek(revKey(t.compacted + 1)); k != nil && revFromKey(k) <= upto; k, _ = c.Next() {
+	for k, v := c.Seek(revKey(t.compacted + 1)); k != nil && revFromKey(k) <= upto; k, v = c.Next() {
 		dead = append(dead, append([]byte(nil), k...))
+		coll, pk, err := changeKey(v)
+		if err != nil {
+			return fmt.Errorf("change %d: %w", revFromKey(k), err)
+		}
+		deadChanges = append(deadChanges, deadChange{rev: revFromKey(k), coll: coll, pk: pk})
 	}
 	for _, k := range dead {
 		if err := t.del(bucketChanges, k); err != nil {
 			return err
 		}
+	}
+	if err := t.pruneAudit(deadChanges, upto); err != nil {
+		return err
 	}
 	t.compacted = upto
 	// Request ids are remembered as long as the changes they made.
@@ -328,6 +345,9 @@ func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.R
 		return err
 	}
 	if err := t.recode(before, after); err != nil {
+		return err
+	}
+	if err := t.put(bucketByName, nameKey(sc.coll, key, t.rev), nil); err != nil {
 		return err
 	}
 	return t.put(bucketChanges, revKey(t.rev), event)

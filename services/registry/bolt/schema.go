@@ -17,6 +17,9 @@ import (
 //	entities.credit_code       credit code → entity id (uniqueness)
 //	requests                   collection byte + request id → revision (8) + first result
 //	requests.log               revision (8) + collection byte + request id → "" (pruned with the log)
+//	changes.actors             first revision (8) → last revision (8) + actor (one per client transaction)
+//	changes.by_actor           principal \x00 first revision (8) → ""
+//	changes.by_name            collection byte + primary key \x00 revision (8) → ""
 //
 // Primary keys are the id, except memberships: group id \x00 entity id, so a
 // group's memberships are one key range and ids (which never contain \x00)
@@ -27,6 +30,9 @@ var (
 	bucketCreditCodes = []byte("entities.credit_code")
 	bucketRequests    = []byte("requests")
 	bucketRequestLog  = []byte("requests.log")
+	bucketActors      = []byte("changes.actors")
+	bucketByActor     = []byte("changes.by_actor")
+	bucketByName      = []byte("changes.by_name")
 
 	keyFormat    = []byte("format")
 	keyID        = []byte("id")
@@ -35,8 +41,12 @@ var (
 	keyTokenKey  = []byte("token_key")
 )
 
-// formatV1 marks a talentreg registry file; Open refuses any other.
-const formatV1 = "talentreg-registry/1"
+// Formats of a talentreg registry file; Open refuses any other. Format 2
+// added the audit trail (audit.go); Open migrates a format-1 file.
+const (
+	formatV1 = "talentreg-registry/1"
+	formatV2 = "talentreg-registry/2"
+)
 
 const sep = 0
 

@@ -141,6 +141,18 @@ func Open(path string, opts Options) (s *Store, err error) {
 	}); err == nil && empty {
 		err = db.Update(initialize)
 	}
+	var format string
+	if err == nil {
+		err = db.View(func(tx *bbolt.Tx) error {
+			if meta := tx.Bucket(bucketMeta); meta != nil {
+				format = string(meta.Get(keyFormat))
+			}
+			return nil
+		})
+	}
+	if err == nil && format == formatV1 {
+		err = db.Update(migrateV2)
+	}
 	if err == nil {
 		err = db.View(s.load)
 	}
@@ -188,7 +200,7 @@ func initialize(tx *bbolt.Tx) error {
 		return err
 	}
 	for k, v := range map[string][]byte{
-		string(keyFormat): []byte(formatV1), string(keyID): []byte(newDatabaseID()), string(keyRevision): revKey(0),
+		string(keyFormat): []byte(formatV2), string(keyID): []byte(newDatabaseID()), string(keyRevision): revKey(0),
 		string(keyCompacted): revKey(0), string(keyTokenKey): key,
 	} {
 		if err := meta.Put([]byte(k), v); err != nil {
@@ -199,7 +211,8 @@ func initialize(tx *bbolt.Tx) error {
 }
 
 func allBuckets() [][]byte {
-	names := [][]byte{bucketMeta, bucketChanges, bucketCreditCodes, bucketRequests, bucketRequestLog}
+	names := [][]byte{bucketMeta, bucketChanges, bucketCreditCodes, bucketRequests, bucketRequestLog,
+		bucketActors, bucketByActor, bucketByName}
 	for _, c := range registry.Collections {
 		names = append(names, schemas[c].primary, schemas[c].index)
 	}
@@ -209,7 +222,7 @@ func allBuckets() [][]byte {
 // load checks the format and reads the counters.
 func (s *Store) load(tx *bbolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
-	if meta == nil || string(meta.Get(keyFormat)) != formatV1 {
+	if meta == nil || string(meta.Get(keyFormat)) != formatV2 {
 		return ErrForeign
 	}
 	for _, name := range allBuckets() {

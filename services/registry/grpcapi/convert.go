@@ -153,15 +153,3 @@ func resourceFromProto(field string, p *registryv1.Resource) (registry.Resource,
 	return nil, registry.InvalidField(field, "must hold one of entity, group, membership, talent_record, program")
 }
 
-func changeToProto(c *registry.Change) *registryv1.Change {
-	p := &registryv1.Change{
-		Revision: c.Revision, CommitTime: ts(c.CommitTime), Type: registryv1.ChangeType(c.Type), Name: c.Name(),
-	}
-	if c.Before != nil {
-		p.Before = resourceToProto(c.Before)
-	}
-	if c.After != nil {
-		p.After = resourceToProto(c.After)
-	}
-	return p
-}

@@ -25,9 +25,13 @@ func (s *Server) ListChanges(ctx context.Context, req *registryv1.ListChangesReq
 		return nil, s.err(ctx, registry.InvalidField("start_revision", "must not be negative, got %d", req.GetStartRevision()))
 	}
 	// A token continues the listing it came from (AIP-158): it is bound
-	// to the start revision, as list tokens are to their filter.
-	scope := "changes\x00" + strconv.FormatInt(req.GetStartRevision(), 10)
+	// to the start revision and the filter.
+	scope := "changes\x00" + strconv.FormatInt(req.GetStartRevision(), 10) + "\x00" + req.GetFilter()
 	limit, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	q, err := changeQuery(req.GetFilter())
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
@@ -41,14 +45,11 @@ func (s *Server) ListChanges(ctx context.Context, req *registryv1.ListChangesReq
 			return nil, s.err(ctx, invalidToken())
 		}
 	}
-	page, err := s.store.ListChanges(ctx, from, limit)
+	page, err := s.store.ListChangesBy(ctx, q, from, limit)
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
-	resp := &registryv1.ListChangesResponse{Changes: make([]*registryv1.Change, len(page.Changes)), Revision: page.Revision, RegistryId: s.store.ID()}
-	for i := range page.Changes {
-		resp.Changes[i] = changeToProto(&page.Changes[i])
-	}
+	resp := &registryv1.ListChangesResponse{Changes: changesToProto(page.Changes), Revision: page.Revision, RegistryId: s.store.ID()}
 	if n := len(page.Changes); n > 0 && page.More {
 		resp.NextPageToken = s.tokens.encode(scope, strconv.FormatInt(page.Changes[n-1].Revision+1, 10))
 	}
@@ -84,10 +85,7 @@ func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.S
 			return s.err(ctx, err)
 		}
 		if n := len(page.Changes); n > 0 {
-			msg := &registryv1.WatchChangesResponse{Changes: make([]*registryv1.Change, n), Revision: page.Changes[n-1].Revision, RegistryId: s.store.ID()}
-			for i := range page.Changes {
-				msg.Changes[i] = changeToProto(&page.Changes[i])
-			}
+			msg := &registryv1.WatchChangesResponse{Changes: changesToProto(page.Changes), Revision: page.Changes[n-1].Revision, RegistryId: s.store.ID()}
 			if err := stream.Send(msg); err != nil {
 				return err
 			}

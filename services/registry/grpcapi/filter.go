@@ -107,6 +107,26 @@ var (
 	programFilter = newFilterSpec(
 		filtering.DeclareEnumIdent("level", programLevelType),
 	).with("level", "level")
+	// changeFilter selects changes by who made them and what they changed.
+	changeFilter = func() filterSpec {
+		f := newFilterSpec(
+			filtering.DeclareIdent("actor", filtering.TypeString),
+			filtering.DeclareIdent("resource", filtering.TypeString),
+		).with("actor", "actor").with("resource", "resource")
+		f.checks["actor"] = func(v string) error {
+			if v == "" {
+				return fmt.Errorf("must name a principal")
+			}
+			return nil
+		}
+		f.checks["resource"] = func(v string) error {
+			if _, _, ok := parseAnyName(v); !ok {
+				return fmt.Errorf("must be a resource name such as \"entities/x\" or \"groups/g/memberships/x\", got %q", registry.Clip(v, 80))
+			}
+			return nil
+		}
+		return f
+	}()
 )
 
 // filterCache remembers parsed filters: clients page through the same few

@@ -53,7 +53,7 @@ func start(t *testing.T, bopts bolt.Options, gopts grpcapi.Options) *testEnv {
 	gopts.TokenKey = store.TokenKey()
 	api := grpcapi.New(store, gopts)
 	// The production server: interceptors, codec and all.
-	srv := grpcserver.New(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), grpcapi.ServerOptions()...).Server
+	srv := grpcserver.New(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), grpcserver.Options{}, grpcapi.ServerOptions()...).Server
 	grpcapi.Register(srv, api)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -41,7 +41,7 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 // needs, for grpcserver.New: the codec that sends pre-encoded messages,
 // wrapping grpcserver's, whose interceptors answer undecodable requests.
 func ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.ForceServerCodecV2(codec{grpcserver.NewCodec()})}
+	return append([]grpc.ServerOption{grpc.ForceServerCodecV2(codec{grpcserver.NewCodec()})}, actorInterceptors()...)
 }
 
 // Field numbers of the messages encoded here.

@@ -12,6 +12,7 @@ import (
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
 	sync "sync"
+	_ "talentreg/gen/talentreg/auth/v1"
 	unsafe "unsafe"
 )
 
@@ -773,7 +774,7 @@ var File_talentreg_metrics_v1_metrics_service_proto protoreflect.FileDescriptor
 
 const file_talentreg_metrics_v1_metrics_service_proto_rawDesc = "" +
 	"\n" +
-	"*talentreg/metrics/v1/metrics_service.proto\x12\x14talentreg.metrics.v1\x1a\x1cgoogle/api/annotations.proto\"6\n" +
+	"*talentreg/metrics/v1/metrics_service.proto\x12\x14talentreg.metrics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1etalentreg/auth/v1/access.proto\"6\n" +
 	"\x11GetSummaryRequest\x12!\n" +
 	"\fmin_revision\x18\x01 \x01(\x03R\vminRevision\"\xa4\a\n" +
 	"\x12GetSummaryResponse\x12\x1a\n" +
@@ -839,13 +840,17 @@ const file_talentreg_metrics_v1_metrics_service_proto_rawDesc = "" +
 	"\n" +
 	"consistent\x18\x02 \x01(\bR\n" +
 	"consistent\x12 \n" +
-	"\vdifferences\x18\x03 \x03(\tR\vdifferences2\x93\x04\n" +
-	"\x0eMetricsService\x12t\n" +
+	"\vdifferences\x18\x03 \x03(\tR\vdifferences2\x8f\x05\n" +
+	"\x0eMetricsService\x12\x8f\x01\n" +
 	"\n" +
-	"GetSummary\x12'.talentreg.metrics.v1.GetSummaryRequest\x1a(.talentreg.metrics.v1.GetSummaryResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/summary\x12\x8b\x01\n" +
-	"\rGetGroupStats\x12*.talentreg.metrics.v1.GetGroupStatsRequest\x1a+.talentreg.metrics.v1.GetGroupStatsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=groups/*}/stats\x12\x89\x01\n" +
-	"\fGetBreakdown\x12).talentreg.metrics.v1.GetBreakdownRequest\x1a*.talentreg.metrics.v1.GetBreakdownResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/breakdowns/{dimension}\x12q\n" +
-	"\x10VerifyProjection\x12-.talentreg.metrics.v1.VerifyProjectionRequest\x1a..talentreg.metrics.v1.VerifyProjectionResponseB.Z,talentreg/gen/talentreg/metrics/v1;metricsv1b\x06proto3"
+	"GetSummary\x12'.talentreg.metrics.v1.GetSummaryRequest\x1a(.talentreg.metrics.v1.GetSummaryResponse\".\xea\xf9\x18\x17\n" +
+	"\x15talentreg.summary.get\x82\xd3\xe4\x93\x02\r\x12\v/v1/summary\x12\xa9\x01\n" +
+	"\rGetGroupStats\x12*.talentreg.metrics.v1.GetGroupStatsRequest\x1a+.talentreg.metrics.v1.GetGroupStatsResponse\"?\xea\xf9\x18\x1a\n" +
+	"\x18talentreg.groupStats.get\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=groups/*}/stats\x12\xa7\x01\n" +
+	"\fGetBreakdown\x12).talentreg.metrics.v1.GetBreakdownRequest\x1a*.talentreg.metrics.v1.GetBreakdownResponse\"@\xea\xf9\x18\x1a\n" +
+	"\x18talentreg.breakdowns.get\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/breakdowns/{dimension}\x12\x94\x01\n" +
+	"\x10VerifyProjection\x12-.talentreg.metrics.v1.VerifyProjectionRequest\x1a..talentreg.metrics.v1.VerifyProjectionResponse\"!\xea\xf9\x18\x1d\n" +
+	"\x1btalentreg.projection.verifyB.Z,talentreg/gen/talentreg/metrics/v1;metricsv1b\x06proto3"
 
 var (
 	file_talentreg_metrics_v1_metrics_service_proto_rawDescOnce sync.Once

@@ -13,6 +13,7 @@ import (
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	reflect "reflect"
 	sync "sync"
+	_ "talentreg/gen/talentreg/auth/v1"
 	unsafe "unsafe"
 )
 
@@ -2835,7 +2836,11 @@ type ListChangesRequest struct {
 	// At most this many changes; 0 means 50, more than 1000 means 1000.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call.
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// An AIP-160 filter on who and what: `actor = "alice"` (the principal),
+	// `resource = "entities/x"` (one resource's changes), or both joined by
+	// AND. Each is answered from an index of the change log.
+	Filter        string `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2887,6 +2892,13 @@ func (x *ListChangesRequest) GetPageSize() int32 {
 func (x *ListChangesRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListChangesRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
 	}
 	return ""
 }
@@ -2965,6 +2977,144 @@ func (x *ListChangesResponse) GetRegistryId() string {
 	return ""
 }
 
+// ListHistoryRequest is the request of ListHistory.
+type ListHistoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource, e.g. `entities/x` or `groups/g/memberships/x`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// At most this many changes; 0 means 50, more than 1000 means 1000.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListHistoryRequest) Reset() {
+	*x = ListHistoryRequest{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListHistoryRequest) ProtoMessage() {}
+
+func (x *ListHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListHistoryRequest.ProtoReflect.Descriptor instead.
+func (*ListHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *ListHistoryRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ListHistoryRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListHistoryRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListHistoryResponse is the response of ListHistory.
+type ListHistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource's changes in revision order, each with its actor.
+	Changes []*Change `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Set when the resource has more retained changes.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// The registry revision when this page was read.
+	Revision int64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	// The highest revision no longer in the change log: history before it
+	// is gone.
+	CompactedRevision int64 `protobuf:"varint,4,opt,name=compacted_revision,json=compactedRevision,proto3" json:"compacted_revision,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ListHistoryResponse) Reset() {
+	*x = ListHistoryResponse{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListHistoryResponse) ProtoMessage() {}
+
+func (x *ListHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListHistoryResponse.ProtoReflect.Descriptor instead.
+func (*ListHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *ListHistoryResponse) GetChanges() []*Change {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *ListHistoryResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListHistoryResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *ListHistoryResponse) GetCompactedRevision() int64 {
+	if x != nil {
+		return x.CompactedRevision
+	}
+	return 0
+}
+
 // WatchChangesRequest is the request of WatchChanges.
 type WatchChangesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2977,7 +3127,7 @@ type WatchChangesRequest struct {
 
 func (x *WatchChangesRequest) Reset() {
 	*x = WatchChangesRequest{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[54]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2989,7 +3139,7 @@ func (x *WatchChangesRequest) String() string {
 func (*WatchChangesRequest) ProtoMessage() {}
 
 func (x *WatchChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[54]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3002,7 +3152,7 @@ func (x *WatchChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchChangesRequest.ProtoReflect.Descriptor instead.
 func (*WatchChangesRequest) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{54}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *WatchChangesRequest) GetStartRevision() int64 {
@@ -3029,7 +3179,7 @@ type WatchChangesResponse struct {
 
 func (x *WatchChangesResponse) Reset() {
 	*x = WatchChangesResponse{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[55]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3041,7 +3191,7 @@ func (x *WatchChangesResponse) String() string {
 func (*WatchChangesResponse) ProtoMessage() {}
 
 func (x *WatchChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[55]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3054,7 +3204,7 @@ func (x *WatchChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchChangesResponse.ProtoReflect.Descriptor instead.
 func (*WatchChangesResponse) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{55}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *WatchChangesResponse) GetChanges() []*Change {
@@ -3089,7 +3239,7 @@ type StreamSnapshotRequest struct {
 
 func (x *StreamSnapshotRequest) Reset() {
 	*x = StreamSnapshotRequest{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[56]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3101,7 +3251,7 @@ func (x *StreamSnapshotRequest) String() string {
 func (*StreamSnapshotRequest) ProtoMessage() {}
 
 func (x *StreamSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[56]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3114,7 +3264,7 @@ func (x *StreamSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*StreamSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{56}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *StreamSnapshotRequest) GetView() SnapshotView {
@@ -3142,7 +3292,7 @@ type StreamSnapshotResponse struct {
 
 func (x *StreamSnapshotResponse) Reset() {
 	*x = StreamSnapshotResponse{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[57]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3154,7 +3304,7 @@ func (x *StreamSnapshotResponse) String() string {
 func (*StreamSnapshotResponse) ProtoMessage() {}
 
 func (x *StreamSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[57]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3167,7 +3317,7 @@ func (x *StreamSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*StreamSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{57}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *StreamSnapshotResponse) GetResources() []*Resource {
@@ -3209,7 +3359,7 @@ type ImportRequest struct {
 
 func (x *ImportRequest) Reset() {
 	*x = ImportRequest{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[58]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3221,7 +3371,7 @@ func (x *ImportRequest) String() string {
 func (*ImportRequest) ProtoMessage() {}
 
 func (x *ImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[58]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3234,7 +3384,7 @@ func (x *ImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRequest.ProtoReflect.Descriptor instead.
 func (*ImportRequest) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{58}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ImportRequest) GetItems() []*Resource {
@@ -3267,7 +3417,7 @@ type ImportResponse struct {
 
 func (x *ImportResponse) Reset() {
 	*x = ImportResponse{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[59]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3279,7 +3429,7 @@ func (x *ImportResponse) String() string {
 func (*ImportResponse) ProtoMessage() {}
 
 func (x *ImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[59]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3292,7 +3442,7 @@ func (x *ImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportResponse.ProtoReflect.Descriptor instead.
 func (*ImportResponse) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{59}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ImportResponse) GetEntities() *ImportCounts {
@@ -3361,7 +3511,7 @@ type ImportCounts struct {
 
 func (x *ImportCounts) Reset() {
 	*x = ImportCounts{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[60]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3373,7 +3523,7 @@ func (x *ImportCounts) String() string {
 func (*ImportCounts) ProtoMessage() {}
 
 func (x *ImportCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[60]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3386,7 +3536,7 @@ func (x *ImportCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportCounts.ProtoReflect.Descriptor instead.
 func (*ImportCounts) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{60}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ImportCounts) GetCreated() int64 {
@@ -3434,7 +3584,7 @@ type ImportError struct {
 
 func (x *ImportError) Reset() {
 	*x = ImportError{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[61]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3446,7 +3596,7 @@ func (x *ImportError) String() string {
 func (*ImportError) ProtoMessage() {}
 
 func (x *ImportError) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[61]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3459,7 +3609,7 @@ func (x *ImportError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportError.ProtoReflect.Descriptor instead.
 func (*ImportError) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{61}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ImportError) GetIndex() int64 {
@@ -3494,7 +3644,7 @@ var File_talentreg_registry_v1_registry_service_proto protoreflect.FileDescripto
 
 const file_talentreg_registry_v1_registry_service_proto_rawDesc = "" +
 	"\n" +
-	",talentreg/registry/v1/registry_service.proto\x12\x15talentreg.registry.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a%talentreg/registry/v1/resources.proto\"\x88\x01\n" +
+	",talentreg/registry/v1/registry_service.proto\x12\x15talentreg.registry.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1etalentreg/auth/v1/access.proto\x1a%talentreg/registry/v1/resources.proto\"\x88\x01\n" +
 	"\x13CreateEntityRequest\x125\n" +
 	"\x06entity\x18\x01 \x01(\v2\x1d.talentreg.registry.v1.EntityR\x06entity\x12\x1b\n" +
 	"\tentity_id\x18\x02 \x01(\tR\bentityId\x12\x1d\n" +
@@ -3660,18 +3810,29 @@ const file_talentreg_registry_v1_registry_service_proto_rawDesc = "" +
 	"\x1aBatchCreateEntitiesRequest\x12F\n" +
 	"\brequests\x18\x01 \x03(\v2*.talentreg.registry.v1.CreateEntityRequestR\brequests\"X\n" +
 	"\x1bBatchCreateEntitiesResponse\x129\n" +
-	"\bentities\x18\x01 \x03(\v2\x1d.talentreg.registry.v1.EntityR\bentities\"w\n" +
+	"\bentities\x18\x01 \x03(\v2\x1d.talentreg.registry.v1.EntityR\bentities\"\x8f\x01\n" +
 	"\x12ListChangesRequest\x12%\n" +
 	"\x0estart_revision\x18\x01 \x01(\x03R\rstartRevision\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\xb3\x01\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x16\n" +
+	"\x06filter\x18\x04 \x01(\tR\x06filter\"\xb3\x01\n" +
 	"\x13ListChangesResponse\x127\n" +
 	"\achanges\x18\x01 \x03(\v2\x1d.talentreg.registry.v1.ChangeR\achanges\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1a\n" +
 	"\brevision\x18\x03 \x01(\x03R\brevision\x12\x1f\n" +
 	"\vregistry_id\x18\x04 \x01(\tR\n" +
-	"registryId\"<\n" +
+	"registryId\"d\n" +
+	"\x12ListHistoryRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\xc1\x01\n" +
+	"\x13ListHistoryResponse\x127\n" +
+	"\achanges\x18\x01 \x03(\v2\x1d.talentreg.registry.v1.ChangeR\achanges\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\x12-\n" +
+	"\x12compacted_revision\x18\x04 \x01(\x03R\x11compactedRevision\"<\n" +
 	"\x13WatchChangesRequest\x12%\n" +
 	"\x0estart_revision\x18\x01 \x01(\x03R\rstartRevision\"\x8c\x01\n" +
 	"\x14WatchChangesResponse\x127\n" +
@@ -3710,47 +3871,84 @@ const file_talentreg_registry_v1_registry_service_proto_rawDesc = "" +
 	"\fSnapshotView\x12\x1d\n" +
 	"\x19SNAPSHOT_VIEW_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SNAPSHOT_VIEW_FULL\x10\x01\x12\x1b\n" +
-	"\x17SNAPSHOT_VIEW_AGGREGATE\x10\x022\xeb\"\n" +
-	"\x0fRegistryService\x12\x8d\x01\n" +
-	"\fCreateEntity\x12*.talentreg.registry.v1.CreateEntityRequest\x1a+.talentreg.registry.v1.CreateEntityResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x06entityb\x06entity\"\f/v1/entities\x12\x85\x01\n" +
-	"\tGetEntity\x12'.talentreg.registry.v1.GetEntityRequest\x1a(.talentreg.registry.v1.GetEntityResponse\"%\x82\xd3\xe4\x93\x02\x1fb\x06entity\x12\x15/v1/{name=entities/*}\x12}\n" +
-	"\fListEntities\x12*.talentreg.registry.v1.ListEntitiesRequest\x1a+.talentreg.registry.v1.ListEntitiesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/entities\x12\x9d\x01\n" +
-	"\fUpdateEntity\x12*.talentreg.registry.v1.UpdateEntityRequest\x1a+.talentreg.registry.v1.UpdateEntityResponse\"4\x82\xd3\xe4\x93\x02.:\x06entityb\x06entity2\x1c/v1/{entity.name=entities/*}\x12\x86\x01\n" +
-	"\fDeleteEntity\x12*.talentreg.registry.v1.DeleteEntityRequest\x1a+.talentreg.registry.v1.DeleteEntityResponse\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=entities/*}\x12\x86\x01\n" +
-	"\vCreateGroup\x12).talentreg.registry.v1.CreateGroupRequest\x1a*.talentreg.registry.v1.CreateGroupResponse\" \x82\xd3\xe4\x93\x02\x1a:\x05groupb\x05group\"\n" +
-	"/v1/groups\x12\x7f\n" +
-	"\bGetGroup\x12&.talentreg.registry.v1.GetGroupRequest\x1a'.talentreg.registry.v1.GetGroupResponse\"\"\x82\xd3\xe4\x93\x02\x1cb\x05group\x12\x13/v1/{name=groups/*}\x12u\n" +
+	"\x17SNAPSHOT_VIEW_AGGREGATE\x10\x022\xd2.\n" +
+	"\x0fRegistryService\x12\xae\x01\n" +
+	"\fCreateEntity\x12*.talentreg.registry.v1.CreateEntityRequest\x1a+.talentreg.registry.v1.CreateEntityResponse\"E\xea\xf9\x18\x1d\n" +
+	"\x19talentreg.entities.create\x18\x01\x82\xd3\xe4\x93\x02\x1e:\x06entityb\x06entity\"\f/v1/entities\x12\xa1\x01\n" +
+	"\tGetEntity\x12'.talentreg.registry.v1.GetEntityRequest\x1a(.talentreg.registry.v1.GetEntityResponse\"A\xea\xf9\x18\x18\n" +
+	"\x16talentreg.entities.get\x82\xd3\xe4\x93\x02\x1fb\x06entity\x12\x15/v1/{name=entities/*}\x12\x9a\x01\n" +
+	"\fListEntities\x12*.talentreg.registry.v1.ListEntitiesRequest\x1a+.talentreg.registry.v1.ListEntitiesResponse\"1\xea\xf9\x18\x19\n" +
+	"\x17talentreg.entities.list\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/entities\x12\xbe\x01\n" +
+	"\fUpdateEntity\x12*.talentreg.registry.v1.UpdateEntityRequest\x1a+.talentreg.registry.v1.UpdateEntityResponse\"U\xea\xf9\x18\x1d\n" +
+	"\x19talentreg.entities.update\x18\x01\x82\xd3\xe4\x93\x02.:\x06entityb\x06entity2\x1c/v1/{entity.name=entities/*}\x12\xd0\x01\n" +
+	"\fDeleteEntity\x12*.talentreg.registry.v1.DeleteEntityRequest\x1a+.talentreg.registry.v1.DeleteEntityResponse\"g\xea\xf9\x18F\n" +
+	"\x19talentreg.entities.delete\x12'\n" +
+	"\x05force\x12\x1etalentreg.entities.forceDelete\x18\x01\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=entities/*}\x12\xa5\x01\n" +
+	"\vCreateGroup\x12).talentreg.registry.v1.CreateGroupRequest\x1a*.talentreg.registry.v1.CreateGroupResponse\"?\xea\xf9\x18\x1b\n" +
+	"\x17talentreg.groups.create\x18\x01\x82\xd3\xe4\x93\x02\x1a:\x05groupb\x05group\"\n" +
+	"/v1/groups\x12\x99\x01\n" +
+	"\bGetGroup\x12&.talentreg.registry.v1.GetGroupRequest\x1a'.talentreg.registry.v1.GetGroupResponse\"<\xea\xf9\x18\x16\n" +
+	"\x14talentreg.groups.get\x82\xd3\xe4\x93\x02\x1cb\x05group\x12\x13/v1/{name=groups/*}\x12\x90\x01\n" +
 	"\n" +
-	"ListGroups\x12(.talentreg.registry.v1.ListGroupsRequest\x1a).talentreg.registry.v1.ListGroupsResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
-	"/v1/groups\x12\x95\x01\n" +
-	"\vUpdateGroup\x12).talentreg.registry.v1.UpdateGroupRequest\x1a*.talentreg.registry.v1.UpdateGroupResponse\"/\x82\xd3\xe4\x93\x02):\x05groupb\x05group2\x19/v1/{group.name=groups/*}\x12\x81\x01\n" +
-	"\vDeleteGroup\x12).talentreg.registry.v1.DeleteGroupRequest\x1a*.talentreg.registry.v1.DeleteGroupResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/{name=groups/*}\x12\xb6\x01\n" +
-	"\x10CreateMembership\x12..talentreg.registry.v1.CreateMembershipRequest\x1a/.talentreg.registry.v1.CreateMembershipResponse\"A\x82\xd3\xe4\x93\x02;:\n" +
+	"ListGroups\x12(.talentreg.registry.v1.ListGroupsRequest\x1a).talentreg.registry.v1.ListGroupsResponse\"-\xea\xf9\x18\x17\n" +
+	"\x15talentreg.groups.list\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/groups\x12\xb4\x01\n" +
+	"\vUpdateGroup\x12).talentreg.registry.v1.UpdateGroupRequest\x1a*.talentreg.registry.v1.UpdateGroupResponse\"N\xea\xf9\x18\x1b\n" +
+	"\x17talentreg.groups.update\x18\x01\x82\xd3\xe4\x93\x02):\x05groupb\x05group2\x19/v1/{group.name=groups/*}\x12\xc7\x01\n" +
+	"\vDeleteGroup\x12).talentreg.registry.v1.DeleteGroupRequest\x1a*.talentreg.registry.v1.DeleteGroupResponse\"a\xea\xf9\x18B\n" +
+	"\x17talentreg.groups.delete\x12%\n" +
+	"\x05force\x12\x1ctalentreg.groups.forceDelete\x18\x01\x82\xd3\xe4\x93\x02\x15*\x13/v1/{name=groups/*}\x12\xda\x01\n" +
+	"\x10CreateMembership\x12..talentreg.registry.v1.CreateMembershipRequest\x1a/.talentreg.registry.v1.CreateMembershipResponse\"e\xea\xf9\x18 \n" +
+	"\x1ctalentreg.memberships.create\x18\x01\x82\xd3\xe4\x93\x02;:\n" +
 	"membershipb\n" +
-	"membership\"!/v1/{parent=groups/*}/memberships\x12\xa1\x01\n" +
-	"\rGetMembership\x12+.talentreg.registry.v1.GetMembershipRequest\x1a,.talentreg.registry.v1.GetMembershipResponse\"5\x82\xd3\xe4\x93\x02/b\n" +
-	"membership\x12!/v1/{name=groups/*/memberships/*}\x12\x9b\x01\n" +
-	"\x0fListMemberships\x12-.talentreg.registry.v1.ListMembershipsRequest\x1a..talentreg.registry.v1.ListMembershipsResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/{parent=groups/*}/memberships\x12\xc1\x01\n" +
-	"\x10UpdateMembership\x12..talentreg.registry.v1.UpdateMembershipRequest\x1a/.talentreg.registry.v1.UpdateMembershipResponse\"L\x82\xd3\xe4\x93\x02F:\n" +
+	"membership\"!/v1/{parent=groups/*}/memberships\x12\xc0\x01\n" +
+	"\rGetMembership\x12+.talentreg.registry.v1.GetMembershipRequest\x1a,.talentreg.registry.v1.GetMembershipResponse\"T\xea\xf9\x18\x1b\n" +
+	"\x19talentreg.memberships.get\x82\xd3\xe4\x93\x02/b\n" +
+	"membership\x12!/v1/{name=groups/*/memberships/*}\x12\xbb\x01\n" +
+	"\x0fListMemberships\x12-.talentreg.registry.v1.ListMembershipsRequest\x1a..talentreg.registry.v1.ListMembershipsResponse\"I\xea\xf9\x18\x1c\n" +
+	"\x1atalentreg.memberships.list\x82\xd3\xe4\x93\x02#\x12!/v1/{parent=groups/*}/memberships\x12\xe5\x01\n" +
+	"\x10UpdateMembership\x12..talentreg.registry.v1.UpdateMembershipRequest\x1a/.talentreg.registry.v1.UpdateMembershipResponse\"p\xea\xf9\x18 \n" +
+	"\x1ctalentreg.memberships.update\x18\x01\x82\xd3\xe4\x93\x02F:\n" +
 	"membershipb\n" +
-	"membership2,/v1/{membership.name=groups/*/memberships/*}\x12\x9e\x01\n" +
-	"\x10DeleteMembership\x12..talentreg.registry.v1.DeleteMembershipRequest\x1a/.talentreg.registry.v1.DeleteMembershipResponse\")\x82\xd3\xe4\x93\x02#*!/v1/{name=groups/*/memberships/*}\x12\xb2\x01\n" +
-	"\x12CreateTalentRecord\x120.talentreg.registry.v1.CreateTalentRecordRequest\x1a1.talentreg.registry.v1.CreateTalentRecordResponse\"7\x82\xd3\xe4\x93\x021:\rtalent_recordb\rtalent_record\"\x11/v1/talentRecords\x12\xa3\x01\n" +
-	"\x0fGetTalentRecord\x12-.talentreg.registry.v1.GetTalentRecordRequest\x1a..talentreg.registry.v1.GetTalentRecordResponse\"1\x82\xd3\xe4\x93\x02+b\rtalent_record\x12\x1a/v1/{name=talentRecords/*}\x12\x91\x01\n" +
-	"\x11ListTalentRecords\x12/.talentreg.registry.v1.ListTalentRecordsRequest\x1a0.talentreg.registry.v1.ListTalentRecordsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/talentRecords\x12\xc9\x01\n" +
-	"\x12UpdateTalentRecord\x120.talentreg.registry.v1.UpdateTalentRecordRequest\x1a1.talentreg.registry.v1.UpdateTalentRecordResponse\"N\x82\xd3\xe4\x93\x02H:\rtalent_recordb\rtalent_record2(/v1/{talent_record.name=talentRecords/*}\x12\x9d\x01\n" +
-	"\x12DeleteTalentRecord\x120.talentreg.registry.v1.DeleteTalentRecordRequest\x1a1.talentreg.registry.v1.DeleteTalentRecordResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/v1/{name=talentRecords/*}\x12\x92\x01\n" +
-	"\rCreateProgram\x12+.talentreg.registry.v1.CreateProgramRequest\x1a,.talentreg.registry.v1.CreateProgramResponse\"&\x82\xd3\xe4\x93\x02 :\aprogramb\aprogram\"\f/v1/programs\x12\x89\x01\n" +
+	"membership2,/v1/{membership.name=groups/*/memberships/*}\x12\xee\x01\n" +
+	"\x10DeleteMembership\x12..talentreg.registry.v1.DeleteMembershipRequest\x1a/.talentreg.registry.v1.DeleteMembershipResponse\"y\xea\xf9\x18L\n" +
+	"\x1ctalentreg.memberships.delete\x12*\n" +
+	"\x05force\x12!talentreg.memberships.forceDelete\x18\x01\x82\xd3\xe4\x93\x02#*!/v1/{name=groups/*/memberships/*}\x12\xd8\x01\n" +
+	"\x12CreateTalentRecord\x120.talentreg.registry.v1.CreateTalentRecordRequest\x1a1.talentreg.registry.v1.CreateTalentRecordResponse\"]\xea\xf9\x18\"\n" +
+	"\x1etalentreg.talentRecords.create\x18\x01\x82\xd3\xe4\x93\x021:\rtalent_recordb\rtalent_record\"\x11/v1/talentRecords\x12\xc4\x01\n" +
+	"\x0fGetTalentRecord\x12-.talentreg.registry.v1.GetTalentRecordRequest\x1a..talentreg.registry.v1.GetTalentRecordResponse\"R\xea\xf9\x18\x1d\n" +
+	"\x1btalentreg.talentRecords.get\x82\xd3\xe4\x93\x02+b\rtalent_record\x12\x1a/v1/{name=talentRecords/*}\x12\xb3\x01\n" +
+	"\x11ListTalentRecords\x12/.talentreg.registry.v1.ListTalentRecordsRequest\x1a0.talentreg.registry.v1.ListTalentRecordsResponse\";\xea\xf9\x18\x1e\n" +
+	"\x1ctalentreg.talentRecords.list\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/talentRecords\x12\xef\x01\n" +
+	"\x12UpdateTalentRecord\x120.talentreg.registry.v1.UpdateTalentRecordRequest\x1a1.talentreg.registry.v1.UpdateTalentRecordResponse\"t\xea\xf9\x18\"\n" +
+	"\x1etalentreg.talentRecords.update\x18\x01\x82\xd3\xe4\x93\x02H:\rtalent_recordb\rtalent_record2(/v1/{talent_record.name=talentRecords/*}\x12\xf1\x01\n" +
+	"\x12DeleteTalentRecord\x120.talentreg.registry.v1.DeleteTalentRecordRequest\x1a1.talentreg.registry.v1.DeleteTalentRecordResponse\"v\xea\xf9\x18P\n" +
+	"\x1etalentreg.talentRecords.delete\x12,\n" +
+	"\x05force\x12#talentreg.talentRecords.forceDelete\x18\x01\x82\xd3\xe4\x93\x02\x1c*\x1a/v1/{name=talentRecords/*}\x12\xb3\x01\n" +
+	"\rCreateProgram\x12+.talentreg.registry.v1.CreateProgramRequest\x1a,.talentreg.registry.v1.CreateProgramResponse\"G\xea\xf9\x18\x1d\n" +
+	"\x19talentreg.programs.create\x18\x01\x82\xd3\xe4\x93\x02 :\aprogramb\aprogram\"\f/v1/programs\x12\xa5\x01\n" +
 	"\n" +
-	"GetProgram\x12(.talentreg.registry.v1.GetProgramRequest\x1a).talentreg.registry.v1.GetProgramResponse\"&\x82\xd3\xe4\x93\x02 b\aprogram\x12\x15/v1/{name=programs/*}\x12}\n" +
-	"\fListPrograms\x12*.talentreg.registry.v1.ListProgramsRequest\x1a+.talentreg.registry.v1.ListProgramsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/programs\x12\xa3\x01\n" +
-	"\rUpdateProgram\x12+.talentreg.registry.v1.UpdateProgramRequest\x1a,.talentreg.registry.v1.UpdateProgramResponse\"7\x82\xd3\xe4\x93\x021:\aprogramb\aprogram2\x1d/v1/{program.name=programs/*}\x12\x89\x01\n" +
-	"\rDeleteProgram\x12+.talentreg.registry.v1.DeleteProgramRequest\x1a,.talentreg.registry.v1.DeleteProgramResponse\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=programs/*}\x12\xa1\x01\n" +
-	"\x13BatchCreateEntities\x121.talentreg.registry.v1.BatchCreateEntitiesRequest\x1a2.talentreg.registry.v1.BatchCreateEntitiesResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/entities:batchCreate\x12y\n" +
-	"\vListChanges\x12).talentreg.registry.v1.ListChangesRequest\x1a*.talentreg.registry.v1.ListChangesResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/changes\x12\x84\x01\n" +
-	"\fWatchChanges\x12*.talentreg.registry.v1.WatchChangesRequest\x1a+.talentreg.registry.v1.WatchChangesResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/changes:watch0\x01\x12o\n" +
-	"\x0eStreamSnapshot\x12,.talentreg.registry.v1.StreamSnapshotRequest\x1a-.talentreg.registry.v1.StreamSnapshotResponse0\x01\x12W\n" +
-	"\x06Import\x12$.talentreg.registry.v1.ImportRequest\x1a%.talentreg.registry.v1.ImportResponse(\x01B0Z.talentreg/gen/talentreg/registry/v1;registryv1b\x06proto3"
+	"GetProgram\x12(.talentreg.registry.v1.GetProgramRequest\x1a).talentreg.registry.v1.GetProgramResponse\"B\xea\xf9\x18\x18\n" +
+	"\x16talentreg.programs.get\x82\xd3\xe4\x93\x02 b\aprogram\x12\x15/v1/{name=programs/*}\x12\x9a\x01\n" +
+	"\fListPrograms\x12*.talentreg.registry.v1.ListProgramsRequest\x1a+.talentreg.registry.v1.ListProgramsResponse\"1\xea\xf9\x18\x19\n" +
+	"\x17talentreg.programs.list\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/programs\x12\xc4\x01\n" +
+	"\rUpdateProgram\x12+.talentreg.registry.v1.UpdateProgramRequest\x1a,.talentreg.registry.v1.UpdateProgramResponse\"X\xea\xf9\x18\x1d\n" +
+	"\x19talentreg.programs.update\x18\x01\x82\xd3\xe4\x93\x021:\aprogramb\aprogram2\x1d/v1/{program.name=programs/*}\x12\xd3\x01\n" +
+	"\rDeleteProgram\x12+.talentreg.registry.v1.DeleteProgramRequest\x1a,.talentreg.registry.v1.DeleteProgramResponse\"g\xea\xf9\x18F\n" +
+	"\x19talentreg.programs.delete\x12'\n" +
+	"\x05force\x12\x1etalentreg.programs.forceDelete\x18\x01\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=programs/*}\x12\xc7\x01\n" +
+	"\x13BatchCreateEntities\x121.talentreg.registry.v1.BatchCreateEntitiesRequest\x1a2.talentreg.registry.v1.BatchCreateEntitiesResponse\"I\xea\xf9\x18\"\n" +
+	"\x1etalentreg.entities.batchCreate\x18\x01\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/entities:batchCreate\x12\x95\x01\n" +
+	"\vListChanges\x12).talentreg.registry.v1.ListChangesRequest\x1a*.talentreg.registry.v1.ListChangesResponse\"/\xea\xf9\x18\x18\n" +
+	"\x16talentreg.changes.list\x82\xd3\xe4\x93\x02\r\x12\v/v1/changes\x12\xbc\x02\n" +
+	"\vListHistory\x12).talentreg.registry.v1.ListHistoryRequest\x1a*.talentreg.registry.v1.ListHistoryResponse\"\xd5\x01\xea\xf9\x18\x18\n" +
+	"\x16talentreg.history.list\x82\xd3\xe4\x93\x02\xb2\x01Z\x1d\x12\x1b/v1/{name=groups/*}:historyZ+\x12)/v1/{name=groups/*/memberships/*}:historyZ$\x12\"/v1/{name=talentRecords/*}:historyZ\x1f\x12\x1d/v1/{name=programs/*}:history\x12\x1d/v1/{name=entities/*}:history\x12\xa1\x01\n" +
+	"\fWatchChanges\x12*.talentreg.registry.v1.WatchChangesRequest\x1a+.talentreg.registry.v1.WatchChangesResponse\"6\xea\xf9\x18\x19\n" +
+	"\x17talentreg.changes.watch\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/changes:watch0\x01\x12\x91\x01\n" +
+	"\x0eStreamSnapshot\x12,.talentreg.registry.v1.StreamSnapshotRequest\x1a-.talentreg.registry.v1.StreamSnapshotResponse\" \xea\xf9\x18\x1c\n" +
+	"\x1atalentreg.snapshots.stream0\x01\x12{\n" +
+	"\x06Import\x12$.talentreg.registry.v1.ImportRequest\x1a%.talentreg.registry.v1.ImportResponse\"\"\xea\xf9\x18\x1e\n" +
+	"\x1atalentreg.resources.import\x18\x01(\x01B0Z.talentreg/gen/talentreg/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_talentreg_registry_v1_registry_service_proto_rawDescOnce sync.Once
@@ -3765,7 +3963,7 @@ func file_talentreg_registry_v1_registry_service_proto_rawDescGZIP() []byte {
 }
 
 var file_talentreg_registry_v1_registry_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_talentreg_registry_v1_registry_service_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_talentreg_registry_v1_registry_service_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
 var file_talentreg_registry_v1_registry_service_proto_goTypes = []any{
 	(SnapshotView)(0),                   // 0: talentreg.registry.v1.SnapshotView
 	(*CreateEntityRequest)(nil),         // 1: talentreg.registry.v1.CreateEntityRequest
@@ -3822,137 +4020,142 @@ var file_talentreg_registry_v1_registry_service_proto_goTypes = []any{
 	(*BatchCreateEntitiesResponse)(nil), // 52: talentreg.registry.v1.BatchCreateEntitiesResponse
 	(*ListChangesRequest)(nil),          // 53: talentreg.registry.v1.ListChangesRequest
 	(*ListChangesResponse)(nil),         // 54: talentreg.registry.v1.ListChangesResponse
-	(*WatchChangesRequest)(nil),         // 55: talentreg.registry.v1.WatchChangesRequest
-	(*WatchChangesResponse)(nil),        // 56: talentreg.registry.v1.WatchChangesResponse
-	(*StreamSnapshotRequest)(nil),       // 57: talentreg.registry.v1.StreamSnapshotRequest
-	(*StreamSnapshotResponse)(nil),      // 58: talentreg.registry.v1.StreamSnapshotResponse
-	(*ImportRequest)(nil),               // 59: talentreg.registry.v1.ImportRequest
-	(*ImportResponse)(nil),              // 60: talentreg.registry.v1.ImportResponse
-	(*ImportCounts)(nil),                // 61: talentreg.registry.v1.ImportCounts
-	(*ImportError)(nil),                 // 62: talentreg.registry.v1.ImportError
-	(*Entity)(nil),                      // 63: talentreg.registry.v1.Entity
-	(*fieldmaskpb.FieldMask)(nil),       // 64: google.protobuf.FieldMask
-	(*Group)(nil),                       // 65: talentreg.registry.v1.Group
-	(*Membership)(nil),                  // 66: talentreg.registry.v1.Membership
-	(*TalentRecord)(nil),                // 67: talentreg.registry.v1.TalentRecord
-	(*Program)(nil),                     // 68: talentreg.registry.v1.Program
-	(*Change)(nil),                      // 69: talentreg.registry.v1.Change
-	(*Resource)(nil),                    // 70: talentreg.registry.v1.Resource
+	(*ListHistoryRequest)(nil),          // 55: talentreg.registry.v1.ListHistoryRequest
+	(*ListHistoryResponse)(nil),         // 56: talentreg.registry.v1.ListHistoryResponse
+	(*WatchChangesRequest)(nil),         // 57: talentreg.registry.v1.WatchChangesRequest
+	(*WatchChangesResponse)(nil),        // 58: talentreg.registry.v1.WatchChangesResponse
+	(*StreamSnapshotRequest)(nil),       // 59: talentreg.registry.v1.StreamSnapshotRequest
+	(*StreamSnapshotResponse)(nil),      // 60: talentreg.registry.v1.StreamSnapshotResponse
+	(*ImportRequest)(nil),               // 61: talentreg.registry.v1.ImportRequest
+	(*ImportResponse)(nil),              // 62: talentreg.registry.v1.ImportResponse
+	(*ImportCounts)(nil),                // 63: talentreg.registry.v1.ImportCounts
+	(*ImportError)(nil),                 // 64: talentreg.registry.v1.ImportError
+	(*Entity)(nil),                      // 65: talentreg.registry.v1.Entity
+	(*fieldmaskpb.FieldMask)(nil),       // 66: google.protobuf.FieldMask
+	(*Group)(nil),                       // 67: talentreg.registry.v1.Group
+	(*Membership)(nil),                  // 68: talentreg.registry.v1.Membership
+	(*TalentRecord)(nil),                // 69: talentreg.registry.v1.TalentRecord
+	(*Program)(nil),                     // 70: talentreg.registry.v1.Program
+	(*Change)(nil),                      // 71: talentreg.registry.v1.Change
+	(*Resource)(nil),                    // 72: talentreg.registry.v1.Resource
 }
 var file_talentreg_registry_v1_registry_service_proto_depIdxs = []int32{
-	63, // 0: talentreg.registry.v1.CreateEntityRequest.entity:type_name -> talentreg.registry.v1.Entity
-	63, // 1: talentreg.registry.v1.CreateEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
-	63, // 2: talentreg.registry.v1.GetEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
-	63, // 3: talentreg.registry.v1.ListEntitiesResponse.entities:type_name -> talentreg.registry.v1.Entity
-	63, // 4: talentreg.registry.v1.UpdateEntityRequest.entity:type_name -> talentreg.registry.v1.Entity
-	64, // 5: talentreg.registry.v1.UpdateEntityRequest.update_mask:type_name -> google.protobuf.FieldMask
-	63, // 6: talentreg.registry.v1.UpdateEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
-	65, // 7: talentreg.registry.v1.CreateGroupRequest.group:type_name -> talentreg.registry.v1.Group
-	65, // 8: talentreg.registry.v1.CreateGroupResponse.group:type_name -> talentreg.registry.v1.Group
-	65, // 9: talentreg.registry.v1.GetGroupResponse.group:type_name -> talentreg.registry.v1.Group
-	65, // 10: talentreg.registry.v1.ListGroupsResponse.groups:type_name -> talentreg.registry.v1.Group
-	65, // 11: talentreg.registry.v1.UpdateGroupRequest.group:type_name -> talentreg.registry.v1.Group
-	64, // 12: talentreg.registry.v1.UpdateGroupRequest.update_mask:type_name -> google.protobuf.FieldMask
-	65, // 13: talentreg.registry.v1.UpdateGroupResponse.group:type_name -> talentreg.registry.v1.Group
-	66, // 14: talentreg.registry.v1.CreateMembershipRequest.membership:type_name -> talentreg.registry.v1.Membership
-	66, // 15: talentreg.registry.v1.CreateMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
-	66, // 16: talentreg.registry.v1.GetMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
-	66, // 17: talentreg.registry.v1.ListMembershipsResponse.memberships:type_name -> talentreg.registry.v1.Membership
-	66, // 18: talentreg.registry.v1.UpdateMembershipRequest.membership:type_name -> talentreg.registry.v1.Membership
-	64, // 19: talentreg.registry.v1.UpdateMembershipRequest.update_mask:type_name -> google.protobuf.FieldMask
-	66, // 20: talentreg.registry.v1.UpdateMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
-	67, // 21: talentreg.registry.v1.CreateTalentRecordRequest.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	67, // 22: talentreg.registry.v1.CreateTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	67, // 23: talentreg.registry.v1.GetTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	67, // 24: talentreg.registry.v1.ListTalentRecordsResponse.talent_records:type_name -> talentreg.registry.v1.TalentRecord
-	67, // 25: talentreg.registry.v1.UpdateTalentRecordRequest.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	64, // 26: talentreg.registry.v1.UpdateTalentRecordRequest.update_mask:type_name -> google.protobuf.FieldMask
-	67, // 27: talentreg.registry.v1.UpdateTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	68, // 28: talentreg.registry.v1.CreateProgramRequest.program:type_name -> talentreg.registry.v1.Program
-	68, // 29: talentreg.registry.v1.CreateProgramResponse.program:type_name -> talentreg.registry.v1.Program
-	68, // 30: talentreg.registry.v1.GetProgramResponse.program:type_name -> talentreg.registry.v1.Program
-	68, // 31: talentreg.registry.v1.ListProgramsResponse.programs:type_name -> talentreg.registry.v1.Program
-	68, // 32: talentreg.registry.v1.UpdateProgramRequest.program:type_name -> talentreg.registry.v1.Program
-	64, // 33: talentreg.registry.v1.UpdateProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
-	68, // 34: talentreg.registry.v1.UpdateProgramResponse.program:type_name -> talentreg.registry.v1.Program
+	65, // 0: talentreg.registry.v1.CreateEntityRequest.entity:type_name -> talentreg.registry.v1.Entity
+	65, // 1: talentreg.registry.v1.CreateEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
+	65, // 2: talentreg.registry.v1.GetEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
+	65, // 3: talentreg.registry.v1.ListEntitiesResponse.entities:type_name -> talentreg.registry.v1.Entity
+	65, // 4: talentreg.registry.v1.UpdateEntityRequest.entity:type_name -> talentreg.registry.v1.Entity
+	66, // 5: talentreg.registry.v1.UpdateEntityRequest.update_mask:type_name -> google.protobuf.FieldMask
+	65, // 6: talentreg.registry.v1.UpdateEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
+	67, // 7: talentreg.registry.v1.CreateGroupRequest.group:type_name -> talentreg.registry.v1.Group
+	67, // 8: talentreg.registry.v1.CreateGroupResponse.group:type_name -> talentreg.registry.v1.Group
+	67, // 9: talentreg.registry.v1.GetGroupResponse.group:type_name -> talentreg.registry.v1.Group
+	67, // 10: talentreg.registry.v1.ListGroupsResponse.groups:type_name -> talentreg.registry.v1.Group
+	67, // 11: talentreg.registry.v1.UpdateGroupRequest.group:type_name -> talentreg.registry.v1.Group
+	66, // 12: talentreg.registry.v1.UpdateGroupRequest.update_mask:type_name -> google.protobuf.FieldMask
+	67, // 13: talentreg.registry.v1.UpdateGroupResponse.group:type_name -> talentreg.registry.v1.Group
+	68, // 14: talentreg.registry.v1.CreateMembershipRequest.membership:type_name -> talentreg.registry.v1.Membership
+	68, // 15: talentreg.registry.v1.CreateMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
+	68, // 16: talentreg.registry.v1.GetMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
+	68, // 17: talentreg.registry.v1.ListMembershipsResponse.memberships:type_name -> talentreg.registry.v1.Membership
+	68, // 18: talentreg.registry.v1.UpdateMembershipRequest.membership:type_name -> talentreg.registry.v1.Membership
+	66, // 19: talentreg.registry.v1.UpdateMembershipRequest.update_mask:type_name -> google.protobuf.FieldMask
+	68, // 20: talentreg.registry.v1.UpdateMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
+	69, // 21: talentreg.registry.v1.CreateTalentRecordRequest.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	69, // 22: talentreg.registry.v1.CreateTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	69, // 23: talentreg.registry.v1.GetTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	69, // 24: talentreg.registry.v1.ListTalentRecordsResponse.talent_records:type_name -> talentreg.registry.v1.TalentRecord
+	69, // 25: talentreg.registry.v1.UpdateTalentRecordRequest.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	66, // 26: talentreg.registry.v1.UpdateTalentRecordRequest.update_mask:type_name -> google.protobuf.FieldMask
+	69, // 27: talentreg.registry.v1.UpdateTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	70, // 28: talentreg.registry.v1.CreateProgramRequest.program:type_name -> talentreg.registry.v1.Program
+	70, // 29: talentreg.registry.v1.CreateProgramResponse.program:type_name -> talentreg.registry.v1.Program
+	70, // 30: talentreg.registry.v1.GetProgramResponse.program:type_name -> talentreg.registry.v1.Program
+	70, // 31: talentreg.registry.v1.ListProgramsResponse.programs:type_name -> talentreg.registry.v1.Program
+	70, // 32: talentreg.registry.v1.UpdateProgramRequest.program:type_name -> talentreg.registry.v1.Program
+	66, // 33: talentreg.registry.v1.UpdateProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
+	70, // 34: talentreg.registry.v1.UpdateProgramResponse.program:type_name -> talentreg.registry.v1.Program
 	1,  // 35: talentreg.registry.v1.BatchCreateEntitiesRequest.requests:type_name -> talentreg.registry.v1.CreateEntityRequest
-	63, // 36: talentreg.registry.v1.BatchCreateEntitiesResponse.entities:type_name -> talentreg.registry.v1.Entity
-	69, // 37: talentreg.registry.v1.ListChangesResponse.changes:type_name -> talentreg.registry.v1.Change
-	69, // 38: talentreg.registry.v1.WatchChangesResponse.changes:type_name -> talentreg.registry.v1.Change
-	0,  // 39: talentreg.registry.v1.StreamSnapshotRequest.view:type_name -> talentreg.registry.v1.SnapshotView
-	70, // 40: talentreg.registry.v1.StreamSnapshotResponse.resources:type_name -> talentreg.registry.v1.Resource
-	70, // 41: talentreg.registry.v1.ImportRequest.items:type_name -> talentreg.registry.v1.Resource
-	61, // 42: talentreg.registry.v1.ImportResponse.entities:type_name -> talentreg.registry.v1.ImportCounts
-	61, // 43: talentreg.registry.v1.ImportResponse.groups:type_name -> talentreg.registry.v1.ImportCounts
-	61, // 44: talentreg.registry.v1.ImportResponse.memberships:type_name -> talentreg.registry.v1.ImportCounts
-	61, // 45: talentreg.registry.v1.ImportResponse.talent_records:type_name -> talentreg.registry.v1.ImportCounts
-	61, // 46: talentreg.registry.v1.ImportResponse.programs:type_name -> talentreg.registry.v1.ImportCounts
-	62, // 47: talentreg.registry.v1.ImportResponse.errors:type_name -> talentreg.registry.v1.ImportError
-	1,  // 48: talentreg.registry.v1.RegistryService.CreateEntity:input_type -> talentreg.registry.v1.CreateEntityRequest
-	3,  // 49: talentreg.registry.v1.RegistryService.GetEntity:input_type -> talentreg.registry.v1.GetEntityRequest
-	5,  // 50: talentreg.registry.v1.RegistryService.ListEntities:input_type -> talentreg.registry.v1.ListEntitiesRequest
-	7,  // 51: talentreg.registry.v1.RegistryService.UpdateEntity:input_type -> talentreg.registry.v1.UpdateEntityRequest
-	9,  // 52: talentreg.registry.v1.RegistryService.DeleteEntity:input_type -> talentreg.registry.v1.DeleteEntityRequest
-	11, // 53: talentreg.registry.v1.RegistryService.CreateGroup:input_type -> talentreg.registry.v1.CreateGroupRequest
-	13, // 54: talentreg.registry.v1.RegistryService.GetGroup:input_type -> talentreg.registry.v1.GetGroupRequest
-	15, // 55: talentreg.registry.v1.RegistryService.ListGroups:input_type -> talentreg.registry.v1.ListGroupsRequest
-	17, // 56: talentreg.registry.v1.RegistryService.UpdateGroup:input_type -> talentreg.registry.v1.UpdateGroupRequest
-	19, // 57: talentreg.registry.v1.RegistryService.DeleteGroup:input_type -> talentreg.registry.v1.DeleteGroupRequest
-	21, // 58: talentreg.registry.v1.RegistryService.CreateMembership:input_type -> talentreg.registry.v1.CreateMembershipRequest
-	23, // 59: talentreg.registry.v1.RegistryService.GetMembership:input_type -> talentreg.registry.v1.GetMembershipRequest
-	25, // 60: talentreg.registry.v1.RegistryService.ListMemberships:input_type -> talentreg.registry.v1.ListMembershipsRequest
-	27, // 61: talentreg.registry.v1.RegistryService.UpdateMembership:input_type -> talentreg.registry.v1.UpdateMembershipRequest
-	29, // 62: talentreg.registry.v1.RegistryService.DeleteMembership:input_type -> talentreg.registry.v1.DeleteMembershipRequest
-	31, // 63: talentreg.registry.v1.RegistryService.CreateTalentRecord:input_type -> talentreg.registry.v1.CreateTalentRecordRequest
-	33, // 64: talentreg.registry.v1.RegistryService.GetTalentRecord:input_type -> talentreg.registry.v1.GetTalentRecordRequest
-	35, // 65: talentreg.registry.v1.RegistryService.ListTalentRecords:input_type -> talentreg.registry.v1.ListTalentRecordsRequest
-	37, // 66: talentreg.registry.v1.RegistryService.UpdateTalentRecord:input_type -> talentreg.registry.v1.UpdateTalentRecordRequest
-	39, // 67: talentreg.registry.v1.RegistryService.DeleteTalentRecord:input_type -> talentreg.registry.v1.DeleteTalentRecordRequest
-	41, // 68: talentreg.registry.v1.RegistryService.CreateProgram:input_type -> talentreg.registry.v1.CreateProgramRequest
-	43, // 69: talentreg.registry.v1.RegistryService.GetProgram:input_type -> talentreg.registry.v1.GetProgramRequest
-	45, // 70: talentreg.registry.v1.RegistryService.ListPrograms:input_type -> talentreg.registry.v1.ListProgramsRequest
-	47, // 71: talentreg.registry.v1.RegistryService.UpdateProgram:input_type -> talentreg.registry.v1.UpdateProgramRequest
-	49, // 72: talentreg.registry.v1.RegistryService.DeleteProgram:input_type -> talentreg.registry.v1.DeleteProgramRequest
-	51, // 73: talentreg.registry.v1.RegistryService.BatchCreateEntities:input_type -> talentreg.registry.v1.BatchCreateEntitiesRequest
-	53, // 74: talentreg.registry.v1.RegistryService.ListChanges:input_type -> talentreg.registry.v1.ListChangesRequest
-	55, // 75: talentreg.registry.v1.RegistryService.WatchChanges:input_type -> talentreg.registry.v1.WatchChangesRequest
-	57, // 76: talentreg.registry.v1.RegistryService.StreamSnapshot:input_type -> talentreg.registry.v1.StreamSnapshotRequest
-	59, // 77: talentreg.registry.v1.RegistryService.Import:input_type -> talentreg.registry.v1.ImportRequest
-	2,  // 78: talentreg.registry.v1.RegistryService.CreateEntity:output_type -> talentreg.registry.v1.CreateEntityResponse
-	4,  // 79: talentreg.registry.v1.RegistryService.GetEntity:output_type -> talentreg.registry.v1.GetEntityResponse
-	6,  // 80: talentreg.registry.v1.RegistryService.ListEntities:output_type -> talentreg.registry.v1.ListEntitiesResponse
-	8,  // 81: talentreg.registry.v1.RegistryService.UpdateEntity:output_type -> talentreg.registry.v1.UpdateEntityResponse
-	10, // 82: talentreg.registry.v1.RegistryService.DeleteEntity:output_type -> talentreg.registry.v1.DeleteEntityResponse
-	12, // 83: talentreg.registry.v1.RegistryService.CreateGroup:output_type -> talentreg.registry.v1.CreateGroupResponse
-	14, // 84: talentreg.registry.v1.RegistryService.GetGroup:output_type -> talentreg.registry.v1.GetGroupResponse
-	16, // 85: talentreg.registry.v1.RegistryService.ListGroups:output_type -> talentreg.registry.v1.ListGroupsResponse
-	18, // 86: talentreg.registry.v1.RegistryService.UpdateGroup:output_type -> talentreg.registry.v1.UpdateGroupResponse
-	20, // 87: talentreg.registry.v1.RegistryService.DeleteGroup:output_type -> talentreg.registry.v1.DeleteGroupResponse
-	22, // 88: talentreg.registry.v1.RegistryService.CreateMembership:output_type -> talentreg.registry.v1.CreateMembershipResponse
-	24, // 89: talentreg.registry.v1.RegistryService.GetMembership:output_type -> talentreg.registry.v1.GetMembershipResponse
-	26, // 90: talentreg.registry.v1.RegistryService.ListMemberships:output_type -> talentreg.registry.v1.ListMembershipsResponse
-	28, // 91: talentreg.registry.v1.RegistryService.UpdateMembership:output_type -> talentreg.registry.v1.UpdateMembershipResponse
-	30, // 92: talentreg.registry.v1.RegistryService.DeleteMembership:output_type -> talentreg.registry.v1.DeleteMembershipResponse
-	32, // 93: talentreg.registry.v1.RegistryService.CreateTalentRecord:output_type -> talentreg.registry.v1.CreateTalentRecordResponse
-	34, // 94: talentreg.registry.v1.RegistryService.GetTalentRecord:output_type -> talentreg.registry.v1.GetTalentRecordResponse
-	36, // 95: talentreg.registry.v1.RegistryService.ListTalentRecords:output_type -> talentreg.registry.v1.ListTalentRecordsResponse
-	38, // 96: talentreg.registry.v1.RegistryService.UpdateTalentRecord:output_type -> talentreg.registry.v1.UpdateTalentRecordResponse
-	40, // 97: talentreg.registry.v1.RegistryService.DeleteTalentRecord:output_type -> talentreg.registry.v1.DeleteTalentRecordResponse
-	42, // 98: talentreg.registry.v1.RegistryService.CreateProgram:output_type -> talentreg.registry.v1.CreateProgramResponse
-	44, // 99: talentreg.registry.v1.RegistryService.GetProgram:output_type -> talentreg.registry.v1.GetProgramResponse
-	46, // 100: talentreg.registry.v1.RegistryService.ListPrograms:output_type -> talentreg.registry.v1.ListProgramsResponse
-	48, // 101: talentreg.registry.v1.RegistryService.UpdateProgram:output_type -> talentreg.registry.v1.UpdateProgramResponse
-	50, // 102: talentreg.registry.v1.RegistryService.DeleteProgram:output_type -> talentreg.registry.v1.DeleteProgramResponse
-	52, // 103: talentreg.registry.v1.RegistryService.BatchCreateEntities:output_type -> talentreg.registry.v1.BatchCreateEntitiesResponse
-	54, // 104: talentreg.registry.v1.RegistryService.ListChanges:output_type -> talentreg.registry.v1.ListChangesResponse
-	56, // 105: talentreg.registry.v1.RegistryService.WatchChanges:output_type -> talentreg.registry.v1.WatchChangesResponse
-	58, // 106: talentreg.registry.v1.RegistryService.StreamSnapshot:output_type -> talentreg.registry.v1.StreamSnapshotResponse
-	60, // 107: talentreg.registry.v1.RegistryService.Import:output_type -> talentreg.registry.v1.ImportResponse
-	78, // [78:108] is the sub-list for method output_type
-	48, // [48:78] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	65, // 36: talentreg.registry.v1.BatchCreateEntitiesResponse.entities:type_name -> talentreg.registry.v1.Entity
+	71, // 37: talentreg.registry.v1.ListChangesResponse.changes:type_name -> talentreg.registry.v1.Change
+	71, // 38: talentreg.registry.v1.ListHistoryResponse.changes:type_name -> talentreg.registry.v1.Change
+	71, // 39: talentreg.registry.v1.WatchChangesResponse.changes:type_name -> talentreg.registry.v1.Change
+	0,  // 40: talentreg.registry.v1.StreamSnapshotRequest.view:type_name -> talentreg.registry.v1.SnapshotView
+	72, // 41: talentreg.registry.v1.StreamSnapshotResponse.resources:type_name -> talentreg.registry.v1.Resource
+	72, // 42: talentreg.registry.v1.ImportRequest.items:type_name -> talentreg.registry.v1.Resource
+	63, // 43: talentreg.registry.v1.ImportResponse.entities:type_name -> talentreg.registry.v1.ImportCounts
+	63, // 44: talentreg.registry.v1.ImportResponse.groups:type_name -> talentreg.registry.v1.ImportCounts
+	63, // 45: talentreg.registry.v1.ImportResponse.memberships:type_name -> talentreg.registry.v1.ImportCounts
+	63, // 46: talentreg.registry.v1.ImportResponse.talent_records:type_name -> talentreg.registry.v1.ImportCounts
+	63, // 47: talentreg.registry.v1.ImportResponse.programs:type_name -> talentreg.registry.v1.ImportCounts
+	64, // 48: talentreg.registry.v1.ImportResponse.errors:type_name -> talentreg.registry.v1.ImportError
+	1,  // 49: talentreg.registry.v1.RegistryService.CreateEntity:input_type -> talentreg.registry.v1.CreateEntityRequest
+	3,  // 50: talentreg.registry.v1.RegistryService.GetEntity:input_type -> talentreg.registry.v1.GetEntityRequest
+	5,  // 51: talentreg.registry.v1.RegistryService.ListEntities:input_type -> talentreg.registry.v1.ListEntitiesRequest
+	7,  // 52: talentreg.registry.v1.RegistryService.UpdateEntity:input_type -> talentreg.registry.v1.UpdateEntityRequest
+	9,  // 53: talentreg.registry.v1.RegistryService.DeleteEntity:input_type -> talentreg.registry.v1.DeleteEntityRequest
+	11, // 54: talentreg.registry.v1.RegistryService.CreateGroup:input_type -> talentreg.registry.v1.CreateGroupRequest
+	13, // 55: talentreg.registry.v1.RegistryService.GetGroup:input_type -> talentreg.registry.v1.GetGroupRequest
+	15, // 56: talentreg.registry.v1.RegistryService.ListGroups:input_type -> talentreg.registry.v1.ListGroupsRequest
+	17, // 57: talentreg.registry.v1.RegistryService.UpdateGroup:input_type -> talentreg.registry.v1.UpdateGroupRequest
+	19, // 58: talentreg.registry.v1.RegistryService.DeleteGroup:input_type -> talentreg.registry.v1.DeleteGroupRequest
+	21, // 59: talentreg.registry.v1.RegistryService.CreateMembership:input_type -> talentreg.registry.v1.CreateMembershipRequest
+	23, // 60: talentreg.registry.v1.RegistryService.GetMembership:input_type -> talentreg.registry.v1.GetMembershipRequest
+	25, // 61: talentreg.registry.v1.RegistryService.ListMemberships:input_type -> talentreg.registry.v1.ListMembershipsRequest
+	27, // 62: talentreg.registry.v1.RegistryService.UpdateMembership:input_type -> talentreg.registry.v1.UpdateMembershipRequest
+	29, // 63: talentreg.registry.v1.RegistryService.DeleteMembership:input_type -> talentreg.registry.v1.DeleteMembershipRequest
+	31, // 64: talentreg.registry.v1.RegistryService.CreateTalentRecord:input_type -> talentreg.registry.v1.CreateTalentRecordRequest
+	33, // 65: talentreg.registry.v1.RegistryService.GetTalentRecord:input_type -> talentreg.registry.v1.GetTalentRecordRequest
+	35, // 66: talentreg.registry.v1.RegistryService.ListTalentRecords:input_type -> talentreg.registry.v1.ListTalentRecordsRequest
+	37, // 67: talentreg.registry.v1.RegistryService.UpdateTalentRecord:input_type -> talentreg.registry.v1.UpdateTalentRecordRequest
+	39, // 68: talentreg.registry.v1.RegistryService.DeleteTalentRecord:input_type -> talentreg.registry.v1.DeleteTalentRecordRequest
+	41, // 69: talentreg.registry.v1.RegistryService.CreateProgram:input_type -> talentreg.registry.v1.CreateProgramRequest
+	43, // 70: talentreg.registry.v1.RegistryService.GetProgram:input_type -> talentreg.registry.v1.GetProgramRequest
+	45, // 71: talentreg.registry.v1.RegistryService.ListPrograms:input_type -> talentreg.registry.v1.ListProgramsRequest
+	47, // 72: talentreg.registry.v1.RegistryService.UpdateProgram:input_type -> talentreg.registry.v1.UpdateProgramRequest
+	49, // 73: talentreg.registry.v1.RegistryService.DeleteProgram:input_type -> talentreg.registry.v1.DeleteProgramRequest
+	51, // 74: talentreg.registry.v1.RegistryService.BatchCreateEntities:input_type -> talentreg.registry.v1.BatchCreateEntitiesRequest
+	53, // 75: talentreg.registry.v1.RegistryService.ListChanges:input_type -> talentreg.registry.v1.ListChangesRequest
+	55, // 76: talentreg.registry.v1.RegistryService.ListHistory:input_type -> talentreg.registry.v1.ListHistoryRequest
+	57, // 77: talentreg.registry.v1.RegistryService.WatchChanges:input_type -> talentreg.registry.v1.WatchChangesRequest
+	59, // 78: talentreg.registry.v1.RegistryService.StreamSnapshot:input_type -> talentreg.registry.v1.StreamSnapshotRequest
+	61, // 79: talentreg.registry.v1.RegistryService.Import:input_type -> talentreg.registry.v1.ImportRequest
+	2,  // 80: talentreg.registry.v1.RegistryService.CreateEntity:output_type -> talentreg.registry.v1.CreateEntityResponse
+	4,  // 81: talentreg.registry.v1.RegistryService.GetEntity:output_type -> talentreg.registry.v1.GetEntityResponse
+	6,  // 82: talentreg.registry.v1.RegistryService.ListEntities:output_type -> talentreg.registry.v1.ListEntitiesResponse
+	8,  // 83: talentreg.registry.v1.RegistryService.UpdateEntity:output_type -> talentreg.registry.v1.UpdateEntityResponse
+	10, // 84: talentreg.registry.v1.RegistryService.DeleteEntity:output_type -> talentreg.registry.v1.DeleteEntityResponse
+	12, // 85: talentreg.registry.v1.RegistryService.CreateGroup:output_type -> talentreg.registry.v1.CreateGroupResponse
+	14, // 86: talentreg.registry.v1.RegistryService.GetGroup:output_type -> talentreg.registry.v1.GetGroupResponse
+	16, // 87: talentreg.registry.v1.RegistryService.ListGroups:output_type -> talentreg.registry.v1.ListGroupsResponse
+	18, // 88: talentreg.registry.v1.RegistryService.UpdateGroup:output_type -> talentreg.registry.v1.UpdateGroupResponse
+	20, // 89: talentreg.registry.v1.RegistryService.DeleteGroup:output_type -> talentreg.registry.v1.DeleteGroupResponse
+	22, // 90: talentreg.registry.v1.RegistryService.CreateMembership:output_type -> talentreg.registry.v1.CreateMembershipResponse
+	24, // 91: talentreg.registry.v1.RegistryService.GetMembership:output_type -> talentreg.registry.v1.GetMembershipResponse
+	26, // 92: talentreg.registry.v1.RegistryService.ListMemberships:output_type -> talentreg.registry.v1.ListMembershipsResponse
+	28, // 93: talentreg.registry.v1.RegistryService.UpdateMembership:output_type -> talentreg.registry.v1.UpdateMembershipResponse
+	30, // 94: talentreg.registry.v1.RegistryService.DeleteMembership:output_type -> talentreg.registry.v1.DeleteMembershipResponse
+	32, // 95: talentreg.registry.v1.RegistryService.CreateTalentRecord:output_type -> talentreg.registry.v1.CreateTalentRecordResponse
+	34, // 96: talentreg.registry.v1.RegistryService.GetTalentRecord:output_type -> talentreg.registry.v1.GetTalentRecordResponse
+	36, // 97: talentreg.registry.v1.RegistryService.ListTalentRecords:output_type -> talentreg.registry.v1.ListTalentRecordsResponse
+	38, // 98: talentreg.registry.v1.RegistryService.UpdateTalentRecord:output_type -> talentreg.registry.v1.UpdateTalentRecordResponse
+	40, // 99: talentreg.registry.v1.RegistryService.DeleteTalentRecord:output_type -> talentreg.registry.v1.DeleteTalentRecordResponse
+	42, // 100: talentreg.registry.v1.RegistryService.CreateProgram:output_type -> talentreg.registry.v1.CreateProgramResponse
+	44, // 101: talentreg.registry.v1.RegistryService.GetProgram:output_type -> talentreg.registry.v1.GetProgramResponse
+	46, // 102: talentreg.registry.v1.RegistryService.ListPrograms:output_type -> talentreg.registry.v1.ListProgramsResponse
+	48, // 103: talentreg.registry.v1.RegistryService.UpdateProgram:output_type -> talentreg.registry.v1.UpdateProgramResponse
+	50, // 104: talentreg.registry.v1.RegistryService.DeleteProgram:output_type -> talentreg.registry.v1.DeleteProgramResponse
+	52, // 105: talentreg.registry.v1.RegistryService.BatchCreateEntities:output_type -> talentreg.registry.v1.BatchCreateEntitiesResponse
+	54, // 106: talentreg.registry.v1.RegistryService.ListChanges:output_type -> talentreg.registry.v1.ListChangesResponse
+	56, // 107: talentreg.registry.v1.RegistryService.ListHistory:output_type -> talentreg.registry.v1.ListHistoryResponse
+	58, // 108: talentreg.registry.v1.RegistryService.WatchChanges:output_type -> talentreg.registry.v1.WatchChangesResponse
+	60, // 109: talentreg.registry.v1.RegistryService.StreamSnapshot:output_type -> talentreg.registry.v1.StreamSnapshotResponse
+	62, // 110: talentreg.registry.v1.RegistryService.Import:output_type -> talentreg.registry.v1.ImportResponse
+	80, // [80:111] is the sub-list for method output_type
+	49, // [49:80] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_talentreg_registry_v1_registry_service_proto_init() }
@@ -3967,7 +4170,7 @@ func file_talentreg_registry_v1_registry_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_talentreg_registry_v1_registry_service_proto_rawDesc), len(file_talentreg_registry_v1_registry_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   62,
+			NumMessages:   64,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

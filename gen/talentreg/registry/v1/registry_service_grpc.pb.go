@@ -46,6 +46,7 @@ const (
 	RegistryService_DeleteProgram_FullMethodName       = "/talentreg.registry.v1.RegistryService/DeleteProgram"
 	RegistryService_BatchCreateEntities_FullMethodName = "/talentreg.registry.v1.RegistryService/BatchCreateEntities"
 	RegistryService_ListChanges_FullMethodName         = "/talentreg.registry.v1.RegistryService/ListChanges"
+	RegistryService_ListHistory_FullMethodName         = "/talentreg.registry.v1.RegistryService/ListHistory"
 	RegistryService_WatchChanges_FullMethodName        = "/talentreg.registry.v1.RegistryService/WatchChanges"
 	RegistryService_StreamSnapshot_FullMethodName      = "/talentreg.registry.v1.RegistryService/StreamSnapshot"
 	RegistryService_Import_FullMethodName              = "/talentreg.registry.v1.RegistryService/Import"
@@ -135,6 +136,11 @@ type RegistryServiceClient interface {
 	// ListChanges pages through the change log in revision order. Errors:
 	// OUT_OF_RANGE when start_revision was compacted.
 	ListChanges(ctx context.Context, in *ListChangesRequest, opts ...grpc.CallOption) (*ListChangesResponse, error)
+	// ListHistory pages through the changes of one resource in revision
+	// order, each with who made it (the audit trail), read from an index. A
+	// deleted resource's history stays listed as long as the change log
+	// retains it. Errors: INVALID_ARGUMENT (bad name or page token).
+	ListHistory(ctx context.Context, in *ListHistoryRequest, opts ...grpc.CallOption) (*ListHistoryResponse, error)
 	// WatchChanges replays the change log from start_revision, then streams
 	// changes as they commit, with no gap and no duplicate. A quiet stream
 	// receives progress messages (no changes, the current revision). Errors:
@@ -430,6 +436,16 @@ func (c *registryServiceClient) ListChanges(ctx context.Context, in *ListChanges
 	return out, nil
 }
 
+func (c *registryServiceClient) ListHistory(ctx context.Context, in *ListHistoryRequest, opts ...grpc.CallOption) (*ListHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListHistoryResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ListHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *registryServiceClient) WatchChanges(ctx context.Context, in *WatchChangesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchChangesResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &RegistryService_ServiceDesc.Streams[0], RegistryService_WatchChanges_FullMethodName, cOpts...)
@@ -565,6 +581,11 @@ type RegistryServiceServer interface {
 	// ListChanges pages through the change log in revision order. Errors:
 	// OUT_OF_RANGE when start_revision was compacted.
 	ListChanges(context.Context, *ListChangesRequest) (*ListChangesResponse, error)
+	// ListHistory pages through the changes of one resource in revision
+	// order, each with who made it (the audit trail), read from an index. A
+	// deleted resource's history stays listed as long as the change log
+	// retains it. Errors: INVALID_ARGUMENT (bad name or page token).
+	ListHistory(context.Context, *ListHistoryRequest) (*ListHistoryResponse, error)
 	// WatchChanges replays the change log from start_revision, then streams
 	// changes as they commit, with no gap and no duplicate. A quiet stream
 	// receives progress messages (no changes, the current revision). Errors:
@@ -670,6 +691,9 @@ func (UnimplementedRegistryServiceServer) BatchCreateEntities(context.Context, *
 }
 func (UnimplementedRegistryServiceServer) ListChanges(context.Context, *ListChangesRequest) (*ListChangesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListChanges not implemented")
+}
+func (UnimplementedRegistryServiceServer) ListHistory(context.Context, *ListHistoryRequest) (*ListHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListHistory not implemented")
 }
 func (UnimplementedRegistryServiceServer) WatchChanges(*WatchChangesRequest, grpc.ServerStreamingServer[WatchChangesResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchChanges not implemented")
@@ -1187,6 +1211,24 @@ func _RegistryService_ListChanges_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RegistryService_ListHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ListHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ListHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ListHistory(ctx, req.(*ListHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _RegistryService_WatchChanges_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchChangesRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -1330,6 +1372,10 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListChanges",
 			Handler:    _RegistryService_ListChanges_Handler,
+		},
+		{
+			MethodName: "ListHistory",
+			Handler:    _RegistryService_ListHistory_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

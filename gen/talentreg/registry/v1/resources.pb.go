@@ -303,6 +303,72 @@ func (ProgramLevel) EnumDescriptor() ([]byte, []int) {
 	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{4}
 }
 
+// AuthMethod says how a caller was authenticated.
+type AuthMethod int32
+
+const (
+	// Not recorded (a change from before actors were recorded).
+	AuthMethod_AUTH_METHOD_UNSPECIFIED AuthMethod = 0
+	// The registry ran without authentication (--insecure-no-auth or
+	// loopback without --auth-config).
+	AuthMethod_AUTH_METHOD_NONE AuthMethod = 1
+	// A JWT bearer token verified against an issuer's keys.
+	AuthMethod_AUTH_METHOD_JWT AuthMethod = 2
+	// A static bearer token from the token file.
+	AuthMethod_AUTH_METHOD_STATIC_TOKEN AuthMethod = 3
+	// A verified TLS client certificate.
+	AuthMethod_AUTH_METHOD_MTLS AuthMethod = 4
+	// No credential, allowed by the configured anonymous role.
+	AuthMethod_AUTH_METHOD_ANONYMOUS AuthMethod = 5
+)
+
+// Enum value maps for AuthMethod.
+var (
+	AuthMethod_name = map[int32]string{
+		0: "AUTH_METHOD_UNSPECIFIED",
+		1: "AUTH_METHOD_NONE",
+		2: "AUTH_METHOD_JWT",
+		3: "AUTH_METHOD_STATIC_TOKEN",
+		4: "AUTH_METHOD_MTLS",
+		5: "AUTH_METHOD_ANONYMOUS",
+	}
+	AuthMethod_value = map[string]int32{
+		"AUTH_METHOD_UNSPECIFIED":  0,
+		"AUTH_METHOD_NONE":         1,
+		"AUTH_METHOD_JWT":          2,
+		"AUTH_METHOD_STATIC_TOKEN": 3,
+		"AUTH_METHOD_MTLS":         4,
+		"AUTH_METHOD_ANONYMOUS":    5,
+	}
+)
+
+func (x AuthMethod) Enum() *AuthMethod {
+	p := new(AuthMethod)
+	*p = x
+	return p
+}
+
+func (x AuthMethod) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AuthMethod) Descriptor() protoreflect.EnumDescriptor {
+	return file_talentreg_registry_v1_resources_proto_enumTypes[5].Descriptor()
+}
+
+func (AuthMethod) Type() protoreflect.EnumType {
+	return &file_talentreg_registry_v1_resources_proto_enumTypes[5]
+}
+
+func (x AuthMethod) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AuthMethod.Descriptor instead.
+func (AuthMethod) EnumDescriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{5}
+}
+
 // ChangeType says what a change did.
 type ChangeType int32
 
@@ -344,11 +410,11 @@ func (x ChangeType) String() string {
 }
 
 func (ChangeType) Descriptor() protoreflect.EnumDescriptor {
-	return file_talentreg_registry_v1_resources_proto_enumTypes[5].Descriptor()
+	return file_talentreg_registry_v1_resources_proto_enumTypes[6].Descriptor()
 }
 
 func (ChangeType) Type() protoreflect.EnumType {
-	return &file_talentreg_registry_v1_resources_proto_enumTypes[5]
+	return &file_talentreg_registry_v1_resources_proto_enumTypes[6]
 }
 
 func (x ChangeType) Number() protoreflect.EnumNumber {
@@ -357,7 +423,7 @@ func (x ChangeType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ChangeType.Descriptor instead.
 func (ChangeType) EnumDescriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{5}
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{6}
 }
 
 // An Entity is an innovation entity: an enterprise, university, research
@@ -1066,7 +1132,10 @@ type Change struct {
 	// The resource before the change; unset for CREATED.
 	Before *Resource `protobuf:"bytes,5,opt,name=before,proto3" json:"before,omitempty"`
 	// The resource after the change; unset for DELETED.
-	After         *Resource `protobuf:"bytes,6,opt,name=after,proto3" json:"after,omitempty"`
+	After *Resource `protobuf:"bytes,6,opt,name=after,proto3" json:"after,omitempty"`
+	// Who made the change (the audit trail); unset for changes committed
+	// before the registry recorded actors.
+	Actor         *Actor `protobuf:"bytes,7,opt,name=actor,proto3" json:"actor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1143,6 +1212,109 @@ func (x *Change) GetAfter() *Resource {
 	return nil
 }
 
+func (x *Change) GetActor() *Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
+}
+
+// Actor is who made a change and how they reached the registry.
+type Actor struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The authenticated principal: a JWT's subject, a static token's name,
+	// a client certificate's URI SAN or common name, or `anonymous`. Empty
+	// when the registry ran without authentication.
+	Principal string `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	// How the principal was authenticated.
+	AuthMethod AuthMethod `protobuf:"varint,2,opt,name=auth_method,json=authMethod,proto3,enum=talentreg.registry.v1.AuthMethod" json:"auth_method,omitempty"`
+	// The request's correlation id (`x-request-id`, as the gateway sets and
+	// logs it).
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The client's user agent.
+	UserAgent string `protobuf:"bytes,4,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	// The client's address: the original client through a trusted proxy
+	// (the gateway's own `x-forwarded-for`), else the connection's peer.
+	Peer string `protobuf:"bytes,5,opt,name=peer,proto3" json:"peer,omitempty"`
+	// The trusted proxy the call came through (its certificate identity),
+	// empty for direct calls.
+	Via           string `protobuf:"bytes,6,opt,name=via,proto3" json:"via,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Actor) Reset() {
+	*x = Actor{}
+	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Actor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Actor) ProtoMessage() {}
+
+func (x *Actor) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Actor.ProtoReflect.Descriptor instead.
+func (*Actor) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Actor) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *Actor) GetAuthMethod() AuthMethod {
+	if x != nil {
+		return x.AuthMethod
+	}
+	return AuthMethod_AUTH_METHOD_UNSPECIFIED
+}
+
+func (x *Actor) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Actor) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *Actor) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *Actor) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
+}
+
 var File_talentreg_registry_v1_resources_proto protoreflect.FileDescriptor
 
 const file_talentreg_registry_v1_resources_proto_rawDesc = "" +
@@ -1217,7 +1389,7 @@ const file_talentreg_registry_v1_resources_proto_rawDesc = "" +
 	"\rtalent_record\x18\x04 \x01(\v2#.talentreg.registry.v1.TalentRecordH\x00R\ftalentRecord\x12:\n" +
 	"\aprogram\x18\x05 \x01(\v2\x1e.talentreg.registry.v1.ProgramH\x00R\aprogramB\n" +
 	"\n" +
-	"\bresource\"\x9c\x02\n" +
+	"\bresource\"\xd0\x02\n" +
 	"\x06Change\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12;\n" +
 	"\vcommit_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1225,7 +1397,18 @@ const file_talentreg_registry_v1_resources_proto_rawDesc = "" +
 	"\x04type\x18\x03 \x01(\x0e2!.talentreg.registry.v1.ChangeTypeR\x04type\x12\x12\n" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x127\n" +
 	"\x06before\x18\x05 \x01(\v2\x1f.talentreg.registry.v1.ResourceR\x06before\x125\n" +
-	"\x05after\x18\x06 \x01(\v2\x1f.talentreg.registry.v1.ResourceR\x05after*\xb7\x01\n" +
+	"\x05after\x18\x06 \x01(\v2\x1f.talentreg.registry.v1.ResourceR\x05after\x122\n" +
+	"\x05actor\x18\a \x01(\v2\x1c.talentreg.registry.v1.ActorR\x05actor\"\xcd\x01\n" +
+	"\x05Actor\x12\x1c\n" +
+	"\tprincipal\x18\x01 \x01(\tR\tprincipal\x12B\n" +
+	"\vauth_method\x18\x02 \x01(\x0e2!.talentreg.registry.v1.AuthMethodR\n" +
+	"authMethod\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\x04 \x01(\tR\tuserAgent\x12\x12\n" +
+	"\x04peer\x18\x05 \x01(\tR\x04peer\x12\x10\n" +
+	"\x03via\x18\x06 \x01(\tR\x03via*\xb7\x01\n" +
 	"\n" +
 	"EntityKind\x12\x1b\n" +
 	"\x17ENTITY_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
@@ -1250,7 +1433,15 @@ const file_talentreg_registry_v1_resources_proto_rawDesc = "" +
 	"\fProgramLevel\x12\x1d\n" +
 	"\x19PROGRAM_LEVEL_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17PROGRAM_LEVEL_MUNICIPAL\x10\x01\x12\x1a\n" +
-	"\x16PROGRAM_LEVEL_DISTRICT\x10\x02*t\n" +
+	"\x16PROGRAM_LEVEL_DISTRICT\x10\x02*\xa3\x01\n" +
+	"\n" +
+	"AuthMethod\x12\x1b\n" +
+	"\x17AUTH_METHOD_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10AUTH_METHOD_NONE\x10\x01\x12\x13\n" +
+	"\x0fAUTH_METHOD_JWT\x10\x02\x12\x1c\n" +
+	"\x18AUTH_METHOD_STATIC_TOKEN\x10\x03\x12\x14\n" +
+	"\x10AUTH_METHOD_MTLS\x10\x04\x12\x19\n" +
+	"\x15AUTH_METHOD_ANONYMOUS\x10\x05*t\n" +
 	"\n" +
 	"ChangeType\x12\x1b\n" +
 	"\x17CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -1270,55 +1461,59 @@ func file_talentreg_registry_v1_resources_proto_rawDescGZIP() []byte {
 	return file_talentreg_registry_v1_resources_proto_rawDescData
 }
 
-var file_talentreg_registry_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_talentreg_registry_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_talentreg_registry_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_talentreg_registry_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_talentreg_registry_v1_resources_proto_goTypes = []any{
 	(EntityKind)(0),               // 0: talentreg.registry.v1.EntityKind
 	(GroupKind)(0),                // 1: talentreg.registry.v1.GroupKind
 	(MembershipRole)(0),           // 2: talentreg.registry.v1.MembershipRole
 	(TalentCategory)(0),           // 3: talentreg.registry.v1.TalentCategory
 	(ProgramLevel)(0),             // 4: talentreg.registry.v1.ProgramLevel
-	(ChangeType)(0),               // 5: talentreg.registry.v1.ChangeType
-	(*Entity)(nil),                // 6: talentreg.registry.v1.Entity
-	(*Group)(nil),                 // 7: talentreg.registry.v1.Group
-	(*Membership)(nil),            // 8: talentreg.registry.v1.Membership
-	(*TalentRecord)(nil),          // 9: talentreg.registry.v1.TalentRecord
-	(*Program)(nil),               // 10: talentreg.registry.v1.Program
-	(*Resource)(nil),              // 11: talentreg.registry.v1.Resource
-	(*Change)(nil),                // 12: talentreg.registry.v1.Change
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(AuthMethod)(0),               // 5: talentreg.registry.v1.AuthMethod
+	(ChangeType)(0),               // 6: talentreg.registry.v1.ChangeType
+	(*Entity)(nil),                // 7: talentreg.registry.v1.Entity
+	(*Group)(nil),                 // 8: talentreg.registry.v1.Group
+	(*Membership)(nil),            // 9: talentreg.registry.v1.Membership
+	(*TalentRecord)(nil),          // 10: talentreg.registry.v1.TalentRecord
+	(*Program)(nil),               // 11: talentreg.registry.v1.Program
+	(*Resource)(nil),              // 12: talentreg.registry.v1.Resource
+	(*Change)(nil),                // 13: talentreg.registry.v1.Change
+	(*Actor)(nil),                 // 14: talentreg.registry.v1.Actor
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
 }
 var file_talentreg_registry_v1_resources_proto_depIdxs = []int32{
 	0,  // 0: talentreg.registry.v1.Entity.kind:type_name -> talentreg.registry.v1.EntityKind
-	13, // 1: talentreg.registry.v1.Entity.create_time:type_name -> google.protobuf.Timestamp
-	13, // 2: talentreg.registry.v1.Entity.update_time:type_name -> google.protobuf.Timestamp
+	15, // 1: talentreg.registry.v1.Entity.create_time:type_name -> google.protobuf.Timestamp
+	15, // 2: talentreg.registry.v1.Entity.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 3: talentreg.registry.v1.Group.kind:type_name -> talentreg.registry.v1.GroupKind
-	13, // 4: talentreg.registry.v1.Group.create_time:type_name -> google.protobuf.Timestamp
-	13, // 5: talentreg.registry.v1.Group.update_time:type_name -> google.protobuf.Timestamp
+	15, // 4: talentreg.registry.v1.Group.create_time:type_name -> google.protobuf.Timestamp
+	15, // 5: talentreg.registry.v1.Group.update_time:type_name -> google.protobuf.Timestamp
 	2,  // 6: talentreg.registry.v1.Membership.role:type_name -> talentreg.registry.v1.MembershipRole
-	13, // 7: talentreg.registry.v1.Membership.join_time:type_name -> google.protobuf.Timestamp
-	13, // 8: talentreg.registry.v1.Membership.create_time:type_name -> google.protobuf.Timestamp
-	13, // 9: talentreg.registry.v1.Membership.update_time:type_name -> google.protobuf.Timestamp
+	15, // 7: talentreg.registry.v1.Membership.join_time:type_name -> google.protobuf.Timestamp
+	15, // 8: talentreg.registry.v1.Membership.create_time:type_name -> google.protobuf.Timestamp
+	15, // 9: talentreg.registry.v1.Membership.update_time:type_name -> google.protobuf.Timestamp
 	3,  // 10: talentreg.registry.v1.TalentRecord.category:type_name -> talentreg.registry.v1.TalentCategory
-	13, // 11: talentreg.registry.v1.TalentRecord.create_time:type_name -> google.protobuf.Timestamp
-	13, // 12: talentreg.registry.v1.TalentRecord.update_time:type_name -> google.protobuf.Timestamp
+	15, // 11: talentreg.registry.v1.TalentRecord.create_time:type_name -> google.protobuf.Timestamp
+	15, // 12: talentreg.registry.v1.TalentRecord.update_time:type_name -> google.protobuf.Timestamp
 	4,  // 13: talentreg.registry.v1.Program.level:type_name -> talentreg.registry.v1.ProgramLevel
-	13, // 14: talentreg.registry.v1.Program.create_time:type_name -> google.protobuf.Timestamp
-	13, // 15: talentreg.registry.v1.Program.update_time:type_name -> google.protobuf.Timestamp
-	6,  // 16: talentreg.registry.v1.Resource.entity:type_name -> talentreg.registry.v1.Entity
-	7,  // 17: talentreg.registry.v1.Resource.group:type_name -> talentreg.registry.v1.Group
-	8,  // 18: talentreg.registry.v1.Resource.membership:type_name -> talentreg.registry.v1.Membership
-	9,  // 19: talentreg.registry.v1.Resource.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	10, // 20: talentreg.registry.v1.Resource.program:type_name -> talentreg.registry.v1.Program
-	13, // 21: talentreg.registry.v1.Change.commit_time:type_name -> google.protobuf.Timestamp
-	5,  // 22: talentreg.registry.v1.Change.type:type_name -> talentreg.registry.v1.ChangeType
-	11, // 23: talentreg.registry.v1.Change.before:type_name -> talentreg.registry.v1.Resource
-	11, // 24: talentreg.registry.v1.Change.after:type_name -> talentreg.registry.v1.Resource
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	15, // 14: talentreg.registry.v1.Program.create_time:type_name -> google.protobuf.Timestamp
+	15, // 15: talentreg.registry.v1.Program.update_time:type_name -> google.protobuf.Timestamp
+	7,  // 16: talentreg.registry.v1.Resource.entity:type_name -> talentreg.registry.v1.Entity
+	8,  // 17: talentreg.registry.v1.Resource.group:type_name -> talentreg.registry.v1.Group
+	9,  // 18: talentreg.registry.v1.Resource.membership:type_name -> talentreg.registry.v1.Membership
+	10, // 19: talentreg.registry.v1.Resource.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	11, // 20: talentreg.registry.v1.Resource.program:type_name -> talentreg.registry.v1.Program
+	15, // 21: talentreg.registry.v1.Change.commit_time:type_name -> google.protobuf.Timestamp
+	6,  // 22: talentreg.registry.v1.Change.type:type_name -> talentreg.registry.v1.ChangeType
+	12, // 23: talentreg.registry.v1.Change.before:type_name -> talentreg.registry.v1.Resource
+	12, // 24: talentreg.registry.v1.Change.after:type_name -> talentreg.registry.v1.Resource
+	14, // 25: talentreg.registry.v1.Change.actor:type_name -> talentreg.registry.v1.Actor
+	5,  // 26: talentreg.registry.v1.Actor.auth_method:type_name -> talentreg.registry.v1.AuthMethod
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_talentreg_registry_v1_resources_proto_init() }
@@ -1338,8 +1533,8 @@ func file_talentreg_registry_v1_resources_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_talentreg_registry_v1_resources_proto_rawDesc), len(file_talentreg_registry_v1_resources_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   7,
+			NumEnums:      7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

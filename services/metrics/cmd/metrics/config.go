@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"time"
+
+	"talentreg/platform/security"
 )
 
 // Config is the metrics service's configuration.
@@ -19,6 +21,11 @@ type Config struct {
 	ReconnectMax       time.Duration
 	ShutdownGrace      time.Duration
 	LogLevel           string
+	Security           security.Server
+	// RegistryClient is how the follower reaches the registry: its CA,
+	// this replica's client certificate (its feed-reader identity) or a
+	// token file.
+	RegistryClient security.Client
 }
 
 // DefaultConfig returns the defaults of API.md "Running".
@@ -49,6 +56,12 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReconnectMax, "reconnect-max", c.ReconnectMax, "longest wait between attempts to reach the registry")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long in-flight calls may finish after SIGTERM")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	c.Security.AddFlags(fs)
+	fs.StringVar(&c.RegistryClient.TLS.CAFile, "registry-ca", c.RegistryClient.TLS.CAFile, "PEM CA bundle to verify the registry's certificate (turns TLS on towards the registry)")
+	fs.StringVar(&c.RegistryClient.TLS.ServerName, "registry-server-name", c.RegistryClient.TLS.ServerName, "name expected in the registry's certificate (default: the host of --registry)")
+	fs.StringVar(&c.RegistryClient.TLS.CertFile, "client-cert", c.RegistryClient.TLS.CertFile, "PEM client certificate presented to the registry (mutual TLS; its URI SAN or CN must be bound to feed-reader)")
+	fs.StringVar(&c.RegistryClient.TLS.KeyFile, "client-key", c.RegistryClient.TLS.KeyFile, "PEM key of --client-cert")
+	fs.StringVar(&c.RegistryClient.TokenFile, "registry-token-file", c.RegistryClient.TokenFile, "file holding a bearer token for the registry (feed-reader role), re-read when it changes")
 }
 
 // Validate reports the first invalid field.
@@ -71,5 +84,8 @@ func (c *Config) Validate() error {
 	case c.ShutdownGrace < 0:
 		return fmt.Errorf("--shutdown-grace must not be negative, got %s", c.ShutdownGrace)
 	}
-	return nil
+	if err := c.RegistryClient.Validate(); err != nil {
+		return fmt.Errorf("--client-cert/--client-key: %w", err)
+	}
+	return c.Security.Validate(map[string]string{"grpc-addr": c.GRPCAddr, "admin-addr": c.AdminAddr})
 }

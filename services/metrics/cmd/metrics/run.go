@@ -16,6 +16,7 @@ import (
 	"talentreg/platform/flagenv"
 	"talentreg/platform/grpcserver"
 	"talentreg/platform/logging"
+	"talentreg/platform/security"
 	"talentreg/services/metrics/checkpoint"
 	"talentreg/services/metrics/follower"
 	"talentreg/services/metrics/grpcapi"
@@ -28,7 +29,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 )
@@ -70,9 +70,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 // dialRegistry connects to the registry. The channel's own reconnect
 // backoff is capped like the follower's: gRPC's default grows to two
 // minutes, which would leave a restarted registry unfollowed that long.
-func dialRegistry(addr string, maxBackoff time.Duration) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+func dialRegistry(addr string, maxBackoff time.Duration, client security.Client) (*grpc.ClientConn, error) {
+	creds, err := client.DialOptions(addr)
+	if err != nil {
+		return nil, err
+	}
+	return grpc.NewClient(addr, append(creds,
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxBackoff},
 			MinConnectTimeout: 5 * time.Second,
@@ -81,7 +84,7 @@ func dialRegistry(addr string, maxBackoff time.Duration) (*grpc.ClientConn, erro
 		// connection; the registry permits pings every 10 s or more.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
-	)
+	)...)
 }
 
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
@@ -99,7 +102,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Error("closing the checkpoint", "err", err)
 		}
 	}()
-	conn, err := dialRegistry(cfg.Registry, cfg.ReconnectMax)
+	conn, err := dialRegistry(cfg.Registry, cfg.ReconnectMax, cfg.RegistryClient)
 	if err != nil {
 		return fmt.Errorf("--registry %s: %w", cfg.Registry, err)
 	}
@@ -115,7 +118,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		BackoffMax:         cfg.ReconnectMax,
 	}, client, live, store, log, reg)
 
-	srv := grpcserver.New(log, reg)
+	sec, err := cfg.Security.Build(log, reg)
+	if err != nil {
+		return command.UsageError{Err: err}
+	}
+	defer sec.Auth.Close()
+	srv := grpcserver.New(log, reg, grpcserver.Options{Auth: sec.Auth, TLS: sec.GRPC, NoReflection: sec.NoReflection})
 	grpcapi.New(live, follower.NewVerifier(client, live), log).Register(srv.Server)
 	// Not ready until the projection has caught up with the registry.
 	service := metricsv1.MetricsService_ServiceDesc.ServiceName
@@ -128,11 +136,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	adminWait, err := admin.Start(ctx, cfg.AdminAddr, reg, log)
+	adminWait, err := admin.Start(ctx, cfg.AdminAddr, reg, log, sec.Admin)
 	if err != nil {
 		lis.Close()
 		return err
 	}
+	sec.ReloadOnSIGHUP(ctx, log)
 
 	followerDone := make(chan error, 1)
 	go func() {
@@ -161,7 +170,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 		}
 	}()
-	log.Info("serving", "grpc_addr", lis.Addr().String(), "registry", cfg.Registry, "db", cfg.DB)
+	log.Info("serving", "grpc_addr", lis.Addr().String(), "registry", cfg.Registry, "db", cfg.DB,
+		"tls", sec.GRPC != nil, "auth", sec.Auth.Enabled())
 
 	serveErr := srv.Serve(ctx, lis, cfg.ShutdownGrace)
 	cancel()
@@ -182,10 +192,23 @@ func verify(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", DefaultConfig().GRPCAddr, "gRPC address of the metrics service")
 	timeout := fs.Duration("timeout", time.Minute, "how long the verification may take")
+	var client security.Client
+	fs.StringVar(&client.TLS.CAFile, "ca", "", "PEM CA bundle to verify the service's certificate (turns TLS on)")
+	fs.StringVar(&client.TLS.CertFile, "cert", "", "PEM client certificate (mutual TLS)")
+	fs.StringVar(&client.TLS.KeyFile, "key", "", "PEM key of --cert")
+	fs.StringVar(&client.TokenFile, "token-file", "", "file holding a bearer token (the admin role: verification reads the whole registry)")
+	fs.StringVar(&client.Token, "token", "", "bearer token (prefer --token-file or TALENTREG_TOKEN)")
 	if err := flagenv.Parse(fs, args, getenv); err != nil {
 		return command.UsageError{Err: err}
 	}
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err := client.Validate(); err != nil {
+		return command.UsageError{Err: err}
+	}
+	creds, err := client.DialOptions(*addr)
+	if err != nil {
+		return command.UsageError{Err: err}
+	}
+	conn, err := grpc.NewClient(*addr, creds...)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"talentreg/platform/flagenv"
 	"talentreg/platform/grpcserver"
 	"talentreg/platform/logging"
+	"talentreg/platform/security"
 	"talentreg/services/registry/bolt"
 	"talentreg/services/registry/grpcapi"
 )
@@ -40,6 +41,7 @@ type Config struct {
 	LogLevel         string
 	GCPercent        int
 	MemoryLimitMiB   int64
+	Security         security.Server
 }
 
 // DefaultConfig returns the defaults of API.md "Running".
@@ -64,6 +66,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go GC target percentage (unless GOGC is set): the heap is small and short-lived, so collecting less often saves CPU")
 	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft limit on Go heap memory in MiB (unless GOMEMLIMIT is set); the GC works harder near it")
+	c.Security.AddFlags(fs)
 }
 
 // Validate reports the first invalid field.
@@ -84,7 +87,7 @@ func (c *Config) Validate() error {
 	case c.MemoryLimitMiB < 64:
 		return fmt.Errorf("--memory-limit-mib must be at least 64, got %d", c.MemoryLimitMiB)
 	}
-	return nil
+	return c.Security.Validate(map[string]string{"grpc-addr": c.GRPCAddr, "admin-addr": c.AdminAddr})
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -145,8 +148,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Name: "talentreg_registry_commits_total", Help: "Write transactions committed (each one fsync, serving one or more mutations).",
 	}, func() float64 { return float64(store.Commits()) }))
 
+	sec, err := cfg.Security.Build(log, reg)
+	if err != nil {
+		return command.UsageError{Err: err}
+	}
+	defer sec.Auth.Close()
 	api := grpcapi.New(store, grpcapi.Options{TokenKey: store.TokenKey(), ProgressInterval: cfg.ProgressInterval, Logger: log})
-	srv := grpcserver.New(log, reg, grpcapi.ServerOptions()...)
+	srv := grpcserver.New(log, reg, grpcserver.Options{Auth: sec.Auth, TLS: sec.GRPC, NoReflection: sec.NoReflection}, grpcapi.ServerOptions()...)
 	grpcapi.Register(srv.Server, api)
 	srv.Health.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 
@@ -156,12 +164,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	adminWait, err := admin.Start(ctx, cfg.AdminAddr, reg, log)
+	adminWait, err := admin.Start(ctx, cfg.AdminAddr, reg, log, sec.Admin)
 	if err != nil {
 		lis.Close()
 		return err
 	}
-	log.Info("serving", "grpc_addr", lis.Addr().String(), "db", cfg.DB, "revision", store.Revision())
+	sec.ReloadOnSIGHUP(ctx, log)
+	log.Info("serving", "grpc_addr", lis.Addr().String(), "db", cfg.DB, "revision", store.Revision(),
+		"tls", sec.GRPC != nil, "auth", sec.Auth.Enabled())
 
 	// On shutdown, end watch and snapshot streams first: they never end on
 	// their own and would hold the graceful stop for the whole grace period.

@@ -1,0 +1,70 @@
+package auth
+
+import (
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// sourceLimiter limits failed authentications per client address: each
+// failure takes a token from the source's bucket, and a source with an
+// empty bucket is refused before its credential is even checked, which
+// spares the CPU a flood of bad signatures would cost.
+type sourceLimiter struct {
+	every rate.Limit
+	burst int
+	now   func() time.Time
+
+	mu sync.Mutex
+	m  map[string]*rate.Limiter
+}
+
+// maxSources bounds the limiter's memory; past it, sources whose bucket
+// has refilled are forgotten.
+const maxSources = 10000
+
+func newSourceLimiter(c *RateLimitConfig, now func() time.Time) *sourceLimiter {
+	perMin, burst := float64(defaultFailuresPerMin), defaultFailureBurst
+	if c != nil {
+		perMin, burst = c.PerMinute, c.Burst
+	}
+	return &sourceLimiter{every: rate.Limit(perMin / 60), burst: burst, now: now, m: map[string]*rate.Limiter{}}
+}
+
+// allow reports whether source may try to authenticate.
+func (l *sourceLimiter) allow(source string) bool {
+	if l == nil {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim, ok := l.m[source]
+	return !ok || lim.TokensAt(l.now()) >= 1
+}
+
+// fail records a failed authentication from source.
+func (l *sourceLimiter) fail(source string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	lim, ok := l.m[source]
+	if !ok {
+		if len(l.m) >= maxSources {
+			for s, x := range l.m {
+				if x.TokensAt(now) >= float64(l.burst) {
+					delete(l.m, s)
+				}
+			}
+			if len(l.m) >= maxSources { // every source is failing: start over
+				l.m = map[string]*rate.Limiter{}
+			}
+		}
+		lim = rate.NewLimiter(l.every, l.burst)
+		l.m[source] = lim
+	}
+	lim.AllowN(now, 1)
+}

@@ -152,4 +152,3 @@ func resourceFromProto(field string, p *registryv1.Resource) (registry.Resource,
 	}
 	return nil, registry.InvalidField(field, "must hold one of entity, group, membership, talent_record, program")
 }
-

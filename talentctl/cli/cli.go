@@ -19,10 +19,10 @@ import (
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"talentreg/platform/flagenv"
+	"talentreg/platform/security"
 
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 	registryv1 "talentreg/gen/talentreg/registry/v1"
@@ -40,7 +40,7 @@ const (
 
 // envFlags are the global flags that may also come from the environment,
 // as TALENTREG_ + the flag name in upper snake case (flags win).
-var envFlags = []string{"registry", "metrics", "output", "timeout"}
+var envFlags = []string{"registry", "metrics", "output", "timeout", "token", "token-file", "ca", "cert", "key", "server-name"}
 
 // app is one run of the program: its I/O, global flags and connections.
 type app struct {
@@ -53,6 +53,8 @@ type app struct {
 	metricsAddr  string
 	output       string
 	timeout      time.Duration
+	// client is the TLS and bearer-token configuration of every call.
+	client security.Client
 
 	conns []*grpc.ClientConn
 	reg   registryv1.RegistryServiceClient
@@ -107,10 +109,17 @@ Exit codes: 0 ok, 1 server or other error, 2 bad input or usage.`,
 	pf.StringVar(&a.metricsAddr, "metrics", "127.0.0.1:9190", "metrics gRPC address (of a comma-separated list, the first)")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "deadline of each request (imports are not bounded)")
+	pf.StringVar(&a.client.Token, "token", "", "bearer token sent with every call (prefer TALENTREG_TOKEN or --token-file: a flag shows in ps)")
+	pf.StringVar(&a.client.TokenFile, "token-file", "", "file holding the bearer token")
+	pf.StringVar(&a.client.TLS.CAFile, "ca", "", "PEM CA bundle to verify the services (turns TLS on)")
+	pf.StringVar(&a.client.TLS.CertFile, "cert", "", "PEM client certificate (mutual TLS)")
+	pf.StringVar(&a.client.TLS.KeyFile, "key", "", "PEM key of --cert")
+	pf.StringVar(&a.client.TLS.ServerName, "server-name", "", "name expected in the services' certificates (default: the host dialled)")
 	for _, verb := range []func() *cobra.Command{a.getCommand, a.listCommand, a.createCommand, a.deleteCommand} {
 		root.AddCommand(verb())
 	}
-	root.AddCommand(a.summaryCommand(), a.breakdownCommand(), a.statsCommand(), a.importCommand(), a.demoCommand())
+	root.AddCommand(a.summaryCommand(), a.breakdownCommand(), a.statsCommand(), a.importCommand(), a.demoCommand(),
+		a.historyCommand(), a.authCommand())
 	return root
 }
 
@@ -133,6 +142,9 @@ func (a *app) applyEnv(fs *pflag.FlagSet) error {
 		return usageError{fmt.Errorf("--output %q: want table or json", a.output)}
 	}
 	a.metricsAddr, _, _ = strings.Cut(a.metricsAddr, ",")
+	if err := a.client.Validate(); err != nil {
+		return usageError{fmt.Errorf("--token/--token-file/--cert/--key: %w", err)}
+	}
 	return nil
 }
 
@@ -161,9 +173,13 @@ func (a *app) metrics() (metricsv1.MetricsServiceClient, error) {
 }
 
 func (a *app) dial(addr string) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	creds, err := a.client.DialOptions(addr)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	conn, err := grpc.NewClient(addr, append(creds,
+		grpc.WithUserAgent("talentctl"),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))...)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("address %q: %w", addr, err)}
 	}
@@ -195,6 +211,10 @@ func serverError(service, addr string, err error) error {
 		return rpcError{st.Code(), fmt.Errorf("the %s at %s does not implement this call: %s", service, addr, st.Message())}
 	case codes.DeadlineExceeded:
 		return rpcError{st.Code(), fmt.Errorf("%s at %s: deadline exceeded (--timeout): %s", service, addr, st.Message())}
+	case codes.Unauthenticated:
+		return rpcError{st.Code(), fmt.Errorf("the %s at %s refused the credentials: %s (give a token with TALENTREG_TOKEN, --token-file or --token)", service, addr, st.Message())}
+	case codes.PermissionDenied:
+		return rpcError{st.Code(), fmt.Errorf("PERMISSION_DENIED: %s", st.Message())}
 	}
 	return rpcError{st.Code(), fmt.Errorf("%s: %s", strings.ToUpper(snake(st.Code().String())), st.Message())}
 }

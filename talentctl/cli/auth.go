@@ -1,0 +1,375 @@
+package cli
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/spf13/cobra"
+
+	"talentreg/platform/auth"
+)
+
+func (a *app) authCommand() *cobra.Command {
+	cmd := parent(&cobra.Command{
+		Use:   "auth",
+		Short: "Credentials: a local dev config, static tokens, JWTs",
+	})
+	cmd.AddCommand(a.devConfigCommand(), a.newTokenCommand(), a.jwtCommand())
+	return cmd
+}
+
+// devIdentities are the services' certificate identities in a dev config.
+var devIdentities = []string{"registry", "metrics", "gateway"}
+
+// devTokens are the static tokens a dev config holds, one per role.
+var devTokens = []string{auth.RoleAdmin, auth.RoleViewer, auth.RoleEditor, auth.RoleImporter, auth.RoleAuditor}
+
+func (a *app) devConfigCommand() *cobra.Command {
+	var out string
+	var force bool
+	var hosts []string
+	cmd := &cobra.Command{
+		Use:   "dev-config --out DIR",
+		Short: "Write a working local auth config: a CA and service certificates, static tokens per role, a JWT issuer key",
+		Long: `dev-config writes everything a local stack needs to run with authentication
+and mutual TLS on:
+
+  ca.crt ca.key                  a self-signed CA (valid one year)
+  {registry,metrics,gateway}.crt/.key
+                                 service certificates for localhost, 127.0.0.1 and ::1, with
+                                 URI SANs spiffe://talentreg/<service> (their principals)
+  tokens.csv                     static token hashes: admin, viewer, editor, importer, auditor
+  <role>.token                   the tokens themselves (mode 0600)
+  jwks.json jwt-signing.key      a JWT issuer "talentreg-dev" (ES256), for 'talentctl auth jwt'
+  auth.yaml                      the --auth-config of the registry and metrics services
+
+It is for a laptop: keep production keys out of it.`,
+		Args: argsBetween(0, 0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return usageError{errors.New("auth dev-config: --out DIR is required")}
+			}
+			if _, err := os.Stat(filepath.Join(out, "auth.yaml")); err == nil && !force {
+				return usageError{fmt.Errorf("auth dev-config: %s already holds a config (--force replaces it)", out)}
+			}
+			if err := writeDevConfig(out, hosts); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, `Wrote a local auth config to %[1]s. Serve with it:
+
+  registry --auth-config %[1]s/auth.yaml --tls-cert %[1]s/registry.crt --tls-key %[1]s/registry.key \
+           --tls-client-ca %[1]s/ca.crt --tls-client-auth optional
+  metrics  --auth-config %[1]s/auth.yaml --tls-cert %[1]s/metrics.crt --tls-key %[1]s/metrics.key \
+           --tls-client-ca %[1]s/ca.crt --tls-client-auth optional \
+           --registry-ca %[1]s/ca.crt --client-cert %[1]s/metrics.crt --client-key %[1]s/metrics.key
+  gateway  --tls-cert %[1]s/gateway.crt --tls-key %[1]s/gateway.key \
+           --registry-ca %[1]s/ca.crt --metrics-ca %[1]s/ca.crt --client-cert %[1]s/gateway.crt --client-key %[1]s/gateway.key
+
+Call it:
+
+  export TALENTREG_CA=%[1]s/ca.crt TALENTREG_TOKEN_FILE=%[1]s/admin.token
+  talentctl summary
+  curl --cacert %[1]s/ca.crt -H "Authorization: Bearer $(cat %[1]s/admin.token)" https://localhost:8080/v1/summary
+`, out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "folder to write (created if missing)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing config in the folder")
+	cmd.Flags().StringSliceVar(&hosts, "host", nil, "extra DNS name or IP for the service certificates (repeatable)")
+	return cmd
+}
+
+// writeDevConfig writes the files dev-config documents.
+func writeDevConfig(dir string, hosts []string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	write := func(name string, data []byte, mode os.FileMode) error {
+		return os.WriteFile(filepath.Join(dir, name), data, mode)
+	}
+	caKey, caCert, caDER, err := newCA()
+	if err != nil {
+		return err
+	}
+	if err := write("ca.crt", pemBlock("CERTIFICATE", caDER), 0o644); err != nil {
+		return err
+	}
+	if err := writeKey(filepath.Join(dir, "ca.key"), caKey); err != nil {
+		return err
+	}
+	for _, svc := range devIdentities {
+		key, der, err := newLeaf(caCert, caKey, svc, hosts)
+		if err != nil {
+			return err
+		}
+		if err := write(svc+".crt", pemBlock("CERTIFICATE", der), 0o644); err != nil {
+			return err
+		}
+		if err := writeKey(filepath.Join(dir, svc+".key"), key); err != nil {
+			return err
+		}
+	}
+	lines := []string{"# sha256 of the token, principal, roles (talentctl auth new-token prints a line)"}
+	for _, role := range devTokens {
+		tok := auth.NewToken()
+		if err := write(role+".token", []byte(tok+"\n"), 0o600); err != nil {
+			return err
+		}
+		lines = append(lines, auth.TokenLine(tok, "dev-"+role, []string{role}))
+	}
+	if err := write("tokens.csv", []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		return err
+	}
+	jwtKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	if err := writeKey(filepath.Join(dir, "jwt-signing.key"), jwtKey); err != nil {
+		return err
+	}
+	jwks, err := publicJWKS(&jwtKey.PublicKey)
+	if err != nil {
+		return err
+	}
+	if err := write("jwks.json", jwks, 0o644); err != nil {
+		return err
+	}
+	return write("auth.yaml", []byte(devAuthYAML), 0o644)
+}
+
+const devAuthYAML = `# Written by 'talentctl auth dev-config' for local use. The format is
+# documented in the README ("Security").
+issuers:
+  - issuer: talentreg-dev
+    audiences: [talentreg]
+    jwksFile: jwks.json          # re-read when it changes
+    algorithms: [ES256]
+    rolesClaim: roles            # 'talentctl auth jwt --roles' puts them there
+staticTokens:
+  file: tokens.csv               # re-read on SIGHUP
+certificates:
+  - principal: spiffe://talentreg/metrics
+    roles: [feed-reader]         # the metrics service follows the change feed
+  - principal: spiffe://talentreg/gateway
+    proxy: true                  # forwards its callers' tokens and addresses
+`
+
+func newCA() (*ecdsa.PrivateKey, *x509.Certificate, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: "talentreg dev CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(1, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	return key, cert, der, err
+}
+
+// newLeaf issues a certificate for a service: server and client use, for
+// localhost and the given hosts, its principal as a URI SAN.
+func newLeaf(ca *x509.Certificate, caKey *ecdsa.PrivateKey, service string, hosts []string) (*ecdsa.PrivateKey, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: service},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		DNSNames:     []string{"localhost", service},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		URIs:         []*url.URL{{Scheme: "spiffe", Host: "talentreg", Path: "/" + service}},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	return key, der, err
+}
+
+func serial() *big.Int {
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	return n
+}
+
+func pemBlock(typ string, der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+func writeKey(path string, key *ecdsa.PrivateKey) error {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, pemBlock("PRIVATE KEY", der), 0o600)
+}
+
+func readKey(path string) (*ecdsa.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("%s holds no PEM key", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	ek, ok := k.(*ecdsa.PrivateKey)
+	if !ok || ek.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("%s: want an ECDSA P-256 key (ES256)", path)
+	}
+	return ek, nil
+}
+
+// keyID names a public key by the SHA-256 of its encoding, so that the
+// JWKS and the tokens signed with the key agree without sharing state.
+func keyID(pub *ecdsa.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.Sum256(der)
+	return base64.RawURLEncoding.EncodeToString(h[:12]), nil
+}
+
+// publicJWKS returns a JWK Set holding pub, for ES256 signatures.
+func publicJWKS(pub *ecdsa.PublicKey) ([]byte, error) {
+	kid, err := keyID(pub)
+	if err != nil {
+		return nil, err
+	}
+	jwk, err := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{
+		KID: kid, ALG: jwkset.AlgES256, USE: jwkset.UseSig,
+	}})
+	if err != nil {
+		return nil, err
+	}
+	set := jwkset.NewMemoryStorage()
+	if err := set.KeyWrite(context.Background(), jwk); err != nil {
+		return nil, err
+	}
+	raw, err := set.JSONPublic(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	var pretty any
+	if err := json.Unmarshal(raw, &pretty); err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(pretty, "", "  ")
+}
+
+func (a *app) newTokenCommand() *cobra.Command {
+	var roles []string
+	cmd := &cobra.Command{
+		Use:   "new-token PRINCIPAL --roles ROLE[,ROLE]",
+		Short: "Make a static bearer token: prints the token and the line to add to the static token file",
+		Args:  argsBetween(1, 1, "a principal name"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if len(roles) == 0 {
+				return usageError{errors.New("auth new-token: --roles is required")}
+			}
+			tok := auth.NewToken()
+			fmt.Fprintf(a.stdout, "token (give it to %s; it is not stored anywhere):\n  %s\nline for the static token file (then SIGHUP the services):\n  %s\n",
+				args[0], tok, auth.TokenLine(tok, args[0], roles))
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&roles, "roles", nil, "roles of the principal: "+strings.Join(sortedRoles(), ", "))
+	return cmd
+}
+
+func sortedRoles() []string {
+	return []string{auth.RoleViewer, auth.RoleEditor, auth.RoleImporter, auth.RoleFeedReader, auth.RoleAuditor, auth.RoleAdmin}
+}
+
+func (a *app) jwtCommand() *cobra.Command {
+	var keyFile, issuer, subject string
+	var audiences, roles []string
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use:   "jwt --key jwt-signing.key --subject NAME [--roles ROLE,…]",
+		Short: "Sign a JWT with a dev issuer key (for tests and demos; production tokens come from your identity provider)",
+		Args:  argsBetween(0, 0, "no arguments"),
+		RunE: func(_ *cobra.Command, _ []string) error {
+			if keyFile == "" || subject == "" {
+				return usageError{errors.New("auth jwt: --key and --subject are required")}
+			}
+			key, err := readKey(keyFile)
+			if err != nil {
+				return usageError{err}
+			}
+			kid, err := keyID(&key.PublicKey)
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			claims := jwt.MapClaims{
+				"iss": issuer, "sub": subject, "aud": audiences,
+				"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(ttl).Unix(),
+			}
+			if len(roles) > 0 {
+				claims["roles"] = roles
+			}
+			tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+			tok.Header["kid"] = kid
+			signed, err := tok.SignedString(key)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, signed)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyFile, "key", "", "ES256 signing key (PKCS#8 PEM), e.g. the dev config's jwt-signing.key")
+	cmd.Flags().StringVar(&issuer, "issuer", "talentreg-dev", "iss claim")
+	cmd.Flags().StringSliceVar(&audiences, "audience", []string{"talentreg"}, "aud claim")
+	cmd.Flags().StringVar(&subject, "subject", "", "sub claim: the principal")
+	cmd.Flags().StringSliceVar(&roles, "roles", nil, "roles claim")
+	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "lifetime")
+	return cmd
+}

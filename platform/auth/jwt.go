@@ -72,6 +72,7 @@ type fileKeys struct {
 
 	mu      sync.Mutex
 	kf      keyfunc.Keyfunc
+	gen     int // bumped at each load
 	stamp   fileStamp
 	checked time.Time
 }
@@ -103,12 +104,13 @@ func (k *fileKeys) load() error {
 		return fmt.Errorf("JWKS file %s: %w", k.path, err)
 	}
 	k.kf, k.stamp, k.checked = kf, fileStamp{st.ModTime(), st.Size()}, time.Now()
+	k.gen++
 	return nil
 }
 
 // refresh re-reads the file if it changed; force skips the once-a-second
 // throttle. A file that cannot be read keeps the last good keys.
-func (k *fileKeys) refresh(force bool) keyfunc.Keyfunc {
+func (k *fileKeys) refresh(force bool) (keyfunc.Keyfunc, int) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if force || time.Since(k.checked) >= time.Second {
@@ -117,16 +119,16 @@ func (k *fileKeys) refresh(force bool) keyfunc.Keyfunc {
 			_ = k.load()
 		}
 	}
-	return k.kf
+	return k.kf, k.gen
 }
 
 func (k *fileKeys) keyfunc() jwt.Keyfunc {
 	return func(t *jwt.Token) (any, error) {
-		kf := k.refresh(false)
+		kf, gen := k.refresh(false)
 		key, err := kf.Keyfunc(t)
 		if err != nil {
 			// Perhaps the key was just added: look at the file now.
-			if kf2 := k.refresh(true); kf2 != kf {
+			if kf2, gen2 := k.refresh(true); gen2 != gen {
 				return kf2.Keyfunc(t)
 			}
 		}
@@ -135,7 +137,8 @@ func (k *fileKeys) keyfunc() jwt.Keyfunc {
 }
 
 func (k *fileKeys) has(ctx context.Context, kid string) bool {
-	_, err := k.refresh(false).Storage().KeyRead(ctx, kid)
+	kf, _ := k.refresh(false)
+	_, err := kf.Storage().KeyRead(ctx, kid)
 	return err == nil
 }
 

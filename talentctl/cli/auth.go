@@ -7,15 +7,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"talentreg/platform/auth"
+	"talentreg/platform/devcerts"
 )
 
 func (a *app) authCommand() *cobra.Command {
@@ -107,25 +103,19 @@ func writeDevConfig(dir string, hosts []string) error {
 	write := func(name string, data []byte, mode os.FileMode) error {
 		return os.WriteFile(filepath.Join(dir, name), data, mode)
 	}
-	caKey, caCert, caDER, err := newCA()
+	ca, err := devcerts.NewCA("talentreg dev CA")
 	if err != nil {
 		return err
 	}
-	if err := write("ca.crt", pemBlock("CERTIFICATE", caDER), 0o644); err != nil {
-		return err
-	}
-	if err := writeKey(filepath.Join(dir, "ca.key"), caKey); err != nil {
+	if err := ca.Write(dir, "ca"); err != nil {
 		return err
 	}
 	for _, svc := range devIdentities {
-		key, der, err := newLeaf(caCert, caKey, svc, hosts)
+		leaf, err := ca.Issue(svc, hosts...)
 		if err != nil {
 			return err
 		}
-		if err := write(svc+".crt", pemBlock("CERTIFICATE", der), 0o644); err != nil {
-			return err
-		}
-		if err := writeKey(filepath.Join(dir, svc+".key"), key); err != nil {
+		if err := leaf.Write(dir, svc); err != nil {
 			return err
 		}
 	}
@@ -144,7 +134,7 @@ func writeDevConfig(dir string, hosts []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeKey(filepath.Join(dir, "jwt-signing.key"), jwtKey); err != nil {
+	if err := devcerts.WriteKey(filepath.Join(dir, "jwt-signing.key"), jwtKey); err != nil {
 		return err
 	}
 	jwks, err := publicJWKS(&jwtKey.PublicKey)
@@ -173,97 +163,6 @@ certificates:
   - principal: spiffe://talentreg/gateway
     proxy: true                  # forwards its callers' tokens and addresses
 `
-
-func newCA() (*ecdsa.PrivateKey, *x509.Certificate, []byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "talentreg dev CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(1, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	return key, cert, der, err
-}
-
-// newLeaf issues a certificate for a service: server and client use, for
-// localhost and the given hosts, its principal as a URI SAN.
-func newLeaf(ca *x509.Certificate, caKey *ecdsa.PrivateKey, service string, hosts []string) (*ecdsa.PrivateKey, []byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: service},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:     []string{"localhost", service},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		URIs:         []*url.URL{{Scheme: "spiffe", Host: "talentreg", Path: "/" + service}},
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	return key, der, err
-}
-
-func serial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	return n
-}
-
-func pemBlock(typ string, der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-}
-
-func writeKey(path string, key *ecdsa.PrivateKey) error {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, pemBlock("PRIVATE KEY", der), 0o600)
-}
-
-func readKey(path string) (*ecdsa.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, fmt.Errorf("%s holds no PEM key", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	ek, ok := k.(*ecdsa.PrivateKey)
-	if !ok || ek.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("%s: want an ECDSA P-256 key (ES256)", path)
-	}
-	return ek, nil
-}
 
 // keyID names a public key by the SHA-256 of its encoding, so that the
 // JWKS and the tokens signed with the key agree without sharing state.
@@ -339,7 +238,7 @@ func (a *app) jwtCommand() *cobra.Command {
 			if keyFile == "" || subject == "" {
 				return usageError{errors.New("auth jwt: --key and --subject are required")}
 			}
-			key, err := readKey(keyFile)
+			key, err := devcerts.ReadKey(keyFile)
 			if err != nil {
 				return usageError{err}
 			}

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"talentreg/platform/auth"
+
 	"context"
 	"errors"
 	"fmt"
@@ -21,7 +23,8 @@ func verifyProjection(t *testing.T, p *proc) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, filepath.Join(binDir, "metrics"), "verify", "--addr", p.grpcAddr).CombinedOutput()
+	out, err := exec.CommandContext(ctx, filepath.Join(binDir, "metrics"), "verify", "--addr", p.grpcAddr,
+		"--ca", devFile("ca.crt"), "--token-file", devFile(auth.RoleAdmin+".token")).CombinedOutput()
 	if err != nil {
 		t.Errorf("metrics verify --addr %s: %v: the projection differs from a recount\n%s", p.grpcAddr, err, out)
 	} else if !strings.HasPrefix(string(out), "consistent") {

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"talentreg/platform/auth"
+
 	"bufio"
 	"context"
 	"encoding/json"
@@ -483,7 +485,8 @@ func TestChangeFeed_ListAndWatch(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/v1/changes:watch?startRevision=%d", s.url, start), nil)
-		hr, err := http.DefaultClient.Do(req)
+		req.Header.Set("Authorization", "Bearer "+tokens[auth.RoleAdmin])
+		hr, err := (&http.Client{Transport: httpClient.Transport}).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

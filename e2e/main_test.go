@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -37,6 +38,10 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	binDir = tmp
+	if err := setupAuth(filepath.Join(tmp, "dev")); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: auth config:", err)
+		return 1
+	}
 	start := time.Now()
 	if err := buildBinaries(tmp); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)

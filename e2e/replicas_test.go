@@ -16,7 +16,7 @@ import (
 // summaryCalls reads a metrics replica's count of GetSummary calls from its
 // admin /metrics.
 func summaryCalls(p *proc) (int, error) {
-	r, err := send(context.Background(), "GET", "http://"+p.adminAddr+"/metrics", nil)
+	r, err := send(context.Background(), "GET", "https://"+p.adminAddr+"/metrics", nil)
 	if err != nil {
 		return 0, fmt.Errorf("%s /metrics: %v", p.name, err)
 	}
@@ -48,7 +48,7 @@ func readLoad(ctx context.Context, s *stack, workers int) (ok, failed *atomic.In
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				hr, err := httpClient.Get(s.url + "/v1/summary")
+				hr, err := get(s.url + "/v1/summary")
 				if err != nil {
 					failed.Add(1)
 					first.CompareAndSwap(nil, err.Error())

@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"talentreg/platform/auth"
 )
 
 // binDir holds the binaries TestMain built.
@@ -264,7 +268,7 @@ type stackOptions struct {
 // loopback ports of their own choosing, with their data in dir.
 type stack struct {
 	dir      string
-	url      string // the gateway, http://host:port
+	url      string // the gateway, https://host:port
 	registry *proc
 	metrics  []*proc
 	gateway  *proc
@@ -277,18 +281,19 @@ func newStack(dir string, o stackOptions) (*stack, error) {
 		o.replicas = 1
 	}
 	s := &stack{dir: dir}
-	s.registry = newProc(dir, "registry", "registry", append([]string{
+	s.registry = newProc(dir, "registry", "registry", append(append([]string{
 		"--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--db", filepath.Join(dir, "registry.db"),
-	}, o.registryArgs...)...)
+	}, serverSecurity("registry")...), o.registryArgs...)...)
 	if err := s.registry.start(); err != nil {
 		return nil, err
 	}
 	var metricsAddrs []string
 	for i := range o.replicas {
-		m := newProc(dir, fmt.Sprintf("metrics-%d", i+1), "metrics", append([]string{
+		m := newProc(dir, fmt.Sprintf("metrics-%d", i+1), "metrics", append(append([]string{
 			"--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--registry", s.registry.grpcAddr,
 			"--db", filepath.Join(dir, fmt.Sprintf("metrics-%d.db", i+1)),
-		}, o.metricsArgs...)...)
+			"--registry-ca", devFile("ca.crt"), "--client-cert", devFile("metrics.crt"), "--client-key", devFile("metrics.key"),
+		}, serverSecurity("metrics")...), o.metricsArgs...)...)
 		if err := m.start(); err != nil {
 			s.close()
 			return nil, err
@@ -298,12 +303,15 @@ func newStack(dir string, o stackOptions) (*stack, error) {
 	}
 	g := newProc(dir, "gateway", "gateway", append([]string{
 		"--http-addr", "127.0.0.1:0", "--admin-addr", "", "--registry", s.registry.grpcAddr, "--metrics", strings.Join(metricsAddrs, ","),
+		"--tls-cert", devFile("gateway.crt"), "--tls-key", devFile("gateway.key"),
+		"--registry-ca", devFile("ca.crt"), "--metrics-ca", devFile("ca.crt"),
+		"--client-cert", devFile("gateway.crt"), "--client-key", devFile("gateway.key"),
 	}, o.gatewayArgs...)...)
 	if err := g.start(); err != nil {
 		s.close()
 		return nil, err
 	}
-	s.gateway, s.url = g, "http://"+g.httpAddr
+	s.gateway, s.url = g, "https://"+g.httpAddr
 	if err := s.waitReady(60 * time.Second); err != nil {
 		s.close()
 		return nil, err
@@ -382,9 +390,67 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	return s
 }
 
-// httpClient is the client of every test request; its timeout is a
-// backstop, well above any answer the API may take.
+// httpClient is the client of every test request: it trusts the dev CA
+// (set up by TestMain); its timeout is a backstop, well above any answer
+// the API may take.
 var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+// devDir holds the auth config every stack runs with (auth.WriteDevConfig:
+// a CA, service certificates, a static token per role).
+var devDir string
+
+// tokens are the dev config's static tokens by role.
+var tokens = map[string]string{}
+
+func devFile(name string) string { return filepath.Join(devDir, name) }
+
+// setupAuth writes the dev auth config into dir and makes httpClient trust
+// its CA.
+func setupAuth(dir string) error {
+	devDir = dir
+	if err := auth.WriteDevConfig(dir, nil); err != nil {
+		return err
+	}
+	for _, role := range auth.DevTokenRoles {
+		b, err := os.ReadFile(devFile(role + ".token"))
+		if err != nil {
+			return err
+		}
+		tokens[role] = strings.TrimSpace(string(b))
+	}
+	pem, err := os.ReadFile(devFile("ca.crt"))
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	httpClient.Transport = &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 64,
+	}
+	return nil
+}
+
+// get is httpClient.Get with the admin token.
+func get(url string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tokens[auth.RoleAdmin])
+	return httpClient.Do(req)
+}
+
+// serverSecurity are the flags a service runs with: the dev auth config,
+// TLS, and client certificates verified when given (token-only clients
+// such as the tests' gRPC calls need none).
+func serverSecurity(service string) []string {
+	return []string{
+		"--auth-config", devFile("auth.yaml"), "--tls-cert", devFile(service + ".crt"), "--tls-key", devFile(service + ".key"),
+		"--tls-client-ca", devFile("ca.crt"), "--tls-client-auth", "optional",
+	}
+}
 
 // resp is one HTTP answer.
 type resp struct {
@@ -422,7 +488,8 @@ func (r resp) revision(t testing.TB) int64 {
 }
 
 // send makes one request. body may be nil, a string, []byte or any value
-// to encode as JSON; header lists name, value pairs.
+// to encode as JSON; header lists name, value pairs. Requests carry the
+// admin token unless header sets Authorization ("" sends none).
 func send(ctx context.Context, method, url string, body any, header ...string) (resp, error) {
 	var rd io.Reader
 	switch b := body.(type) {
@@ -445,7 +512,14 @@ func send(ctx context.Context, method, url string, body any, header ...string) (
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if tok := tokens[auth.RoleAdmin]; tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] == "" {
+			req.Header.Del(header[i])
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	hr, err := httpClient.Do(req)

@@ -1,14 +1,6 @@
 package cli
 
 import (
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/spf13/cobra"
 
@@ -32,12 +23,6 @@ func (a *app) authCommand() *cobra.Command {
 	cmd.AddCommand(a.devConfigCommand(), a.newTokenCommand(), a.jwtCommand())
 	return cmd
 }
-
-// devIdentities are the services' certificate identities in a dev config.
-var devIdentities = []string{"registry", "metrics", "gateway"}
-
-// devTokens are the static tokens a dev config holds, one per role.
-var devTokens = []string{auth.RoleAdmin, auth.RoleViewer, auth.RoleEditor, auth.RoleImporter, auth.RoleAuditor}
 
 func (a *app) devConfigCommand() *cobra.Command {
 	var out string
@@ -67,7 +52,7 @@ It is for a laptop: keep production keys out of it.`,
 			if _, err := os.Stat(filepath.Join(out, "auth.yaml")); err == nil && !force {
 				return usageError{fmt.Errorf("auth dev-config: %s already holds a config (--force replaces it)", out)}
 			}
-			if err := writeDevConfig(out, hosts); err != nil {
+			if err := auth.WriteDevConfig(out, hosts); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, `Wrote a local auth config to %[1]s. Serve with it:
@@ -93,113 +78,6 @@ Call it:
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing config in the folder")
 	cmd.Flags().StringSliceVar(&hosts, "host", nil, "extra DNS name or IP for the service certificates (repeatable)")
 	return cmd
-}
-
-// writeDevConfig writes the files dev-config documents.
-func writeDevConfig(dir string, hosts []string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	write := func(name string, data []byte, mode os.FileMode) error {
-		return os.WriteFile(filepath.Join(dir, name), data, mode)
-	}
-	ca, err := devcerts.NewCA("talentreg dev CA")
-	if err != nil {
-		return err
-	}
-	if err := ca.Write(dir, "ca"); err != nil {
-		return err
-	}
-	for _, svc := range devIdentities {
-		leaf, err := ca.Issue(svc, hosts...)
-		if err != nil {
-			return err
-		}
-		if err := leaf.Write(dir, svc); err != nil {
-			return err
-		}
-	}
-	lines := []string{"# sha256 of the token, principal, roles (talentctl auth new-token prints a line)"}
-	for _, role := range devTokens {
-		tok := auth.NewToken()
-		if err := write(role+".token", []byte(tok+"\n"), 0o600); err != nil {
-			return err
-		}
-		lines = append(lines, auth.TokenLine(tok, "dev-"+role, []string{role}))
-	}
-	if err := write("tokens.csv", []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		return err
-	}
-	jwtKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	if err := devcerts.WriteKey(filepath.Join(dir, "jwt-signing.key"), jwtKey); err != nil {
-		return err
-	}
-	jwks, err := publicJWKS(&jwtKey.PublicKey)
-	if err != nil {
-		return err
-	}
-	if err := write("jwks.json", jwks, 0o644); err != nil {
-		return err
-	}
-	return write("auth.yaml", []byte(devAuthYAML), 0o644)
-}
-
-const devAuthYAML = `# Written by 'talentctl auth dev-config' for local use. The format is
-# documented in the README ("Security").
-issuers:
-  - issuer: talentreg-dev
-    audiences: [talentreg]
-    jwksFile: jwks.json          # re-read when it changes
-    algorithms: [ES256]
-    rolesClaim: roles            # 'talentctl auth jwt --roles' puts them there
-staticTokens:
-  file: tokens.csv               # re-read on SIGHUP
-certificates:
-  - principal: spiffe://talentreg/metrics
-    roles: [feed-reader]         # the metrics service follows the change feed
-  - principal: spiffe://talentreg/gateway
-    proxy: true                  # forwards its callers' tokens and addresses
-`
-
-// keyID names a public key by the SHA-256 of its encoding, so that the
-// JWKS and the tokens signed with the key agree without sharing state.
-func keyID(pub *ecdsa.PublicKey) (string, error) {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return "", err
-	}
-	h := sha256.Sum256(der)
-	return base64.RawURLEncoding.EncodeToString(h[:12]), nil
-}
-
-// publicJWKS returns a JWK Set holding pub, for ES256 signatures.
-func publicJWKS(pub *ecdsa.PublicKey) ([]byte, error) {
-	kid, err := keyID(pub)
-	if err != nil {
-		return nil, err
-	}
-	jwk, err := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{
-		KID: kid, ALG: jwkset.AlgES256, USE: jwkset.UseSig,
-	}})
-	if err != nil {
-		return nil, err
-	}
-	set := jwkset.NewMemoryStorage()
-	if err := set.KeyWrite(context.Background(), jwk); err != nil {
-		return nil, err
-	}
-	raw, err := set.JSONPublic(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	var pretty any
-	if err := json.Unmarshal(raw, &pretty); err != nil {
-		return nil, err
-	}
-	return json.MarshalIndent(pretty, "", "  ")
 }
 
 func (a *app) newTokenCommand() *cobra.Command {
@@ -242,7 +120,7 @@ func (a *app) jwtCommand() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			kid, err := keyID(&key.PublicKey)
+			kid, err := auth.KeyID(&key.PublicKey)
 			if err != nil {
 				return err
 			}

@@ -219,11 +219,21 @@ func (p *proc) wait(timeout time.Duration) error {
 	if done == nil {
 		return errors.New("never started")
 	}
-	select {
-	case <-done:
+	exit := func() error {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		return p.err
+	}
+	// An exited process reports its exit even with timeout 0 (one select
+	// on both channels would pick at random).
+	select {
+	case <-done:
+		return exit()
+	default:
+	}
+	select {
+	case <-done:
+		return exit()
 	case <-time.After(timeout):
 		return fmt.Errorf("%s still running after %v", p.name, timeout)
 	}
@@ -409,6 +419,20 @@ func devFile(name string) string { return filepath.Join(devDir, name) }
 func setupAuth(dir string) error {
 	devDir = dir
 	if err := auth.WriteDevConfig(dir, nil); err != nil {
+		return err
+	}
+	// The tests send thousands of bad credentials on purpose: lift the
+	// per-source limit on failures (TestAuth_FailuresAreRateLimited runs a
+	// stack with a strict one).
+	f, err := os.OpenFile(devFile("auth.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString("failedAuth: {perMinute: 1000000, burst: 1000000}\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
 	for _, role := range auth.DevTokenRoles {

@@ -27,6 +27,12 @@ func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
 	}
+	// Every 401 carries its challenge (RFC 9110 §11.6.1), including those
+	// grpc-gateway writes itself for a stream refused before its first
+	// message.
+	if code == http.StatusUnauthorized && r.Header().Get("WWW-Authenticate") == "" {
+		r.Header().Set("WWW-Authenticate", `Bearer realm="talentreg"`)
+	}
 	r.ResponseWriter.WriteHeader(code)
 }
 

@@ -141,4 +141,3 @@ func PublicJWKS(pub *ecdsa.PublicKey) ([]byte, error) {
 	}
 	return json.MarshalIndent(pretty, "", "  ")
 }
-

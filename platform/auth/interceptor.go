@@ -88,7 +88,7 @@ func (a *Authenticator) check(ctx context.Context, fullMethod string, req proto.
 		return nil, StatusOf(&Error{Reason: ReasonPermissionDenied, Permission: perm,
 			Message: "permission " + perm + " denied to " + p.Describe()})
 	}
-	if call := callInfoFrom(ctx); call != nil {
+	if call := CallInfoFrom(ctx); call != nil {
 		call.Principal = p
 	}
 	return NewContext(ctx, p), nil
@@ -143,7 +143,8 @@ func WithCallInfo(ctx context.Context) (context.Context, *CallInfo) {
 	return context.WithValue(ctx, callInfoKey{}, c), c
 }
 
-func callInfoFrom(ctx context.Context) *CallInfo {
+// CallInfoFrom returns the CallInfo of ctx's call, or nil.
+func CallInfoFrom(ctx context.Context) *CallInfo {
 	c, _ := ctx.Value(callInfoKey{}).(*CallInfo)
 	return c
 }

@@ -9,6 +9,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +25,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -129,6 +132,28 @@ func (p *Process) Log() string { return p.stderr.String() }
 // failing the test if it then exits with an error.
 func Start(t testing.TB, bin string, args ...string) *Process {
 	t.Helper()
+	return start(t, bin, insecure.NewCredentials(), args...)
+}
+
+// SecureRegistry starts a registry with a fresh database and the dev auth
+// config in devDir (auth.WriteDevConfig): authentication and TLS on,
+// client certificates optional.
+func SecureRegistry(t testing.TB, devDir string) *Process {
+	t.Helper()
+	pem, err := os.ReadFile(filepath.Join(devDir, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	f := func(name string) string { return filepath.Join(devDir, name) }
+	return start(t, Binary(t, RegistryPkg), credentials.NewTLS(&tls.Config{RootCAs: pool}),
+		"--db", filepath.Join(t.TempDir(), "registry.db"), "--auth-config", f("auth.yaml"),
+		"--tls-cert", f("registry.crt"), "--tls-key", f("registry.key"), "--tls-client-ca", f("ca.crt"), "--tls-client-auth", "optional")
+}
+
+func start(t testing.TB, bin string, creds credentials.TransportCredentials, args ...string) *Process {
+	t.Helper()
 	p := &Process{Dir: t.TempDir(), stderr: &syncBuffer{}, exited: make(chan error, 1)}
 	args = append(args, "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
 	p.cmd = exec.Command(bin, args...)
@@ -172,7 +197,7 @@ func Start(t testing.TB, bin string, args ...string) *Process {
 	case <-ctx.Done():
 		t.Fatalf("%s did not log its address within 30s:\n%s", filepath.Base(bin), p.Log())
 	}
-	if err := waitServing(ctx, p.Addr); err != nil {
+	if err := waitServing(ctx, p.Addr, creds); err != nil {
 		t.Fatalf("%s at %s: %v\n%s", filepath.Base(bin), p.Addr, err, p.Log())
 	}
 	return p
@@ -211,8 +236,8 @@ func Metrics(t testing.TB, registryAddr string) *Process {
 
 // waitServing watches the gRPC health service until the server reports
 // SERVING or ctx ends.
-func waitServing(ctx context.Context, addr string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func waitServing(ctx context.Context, addr string, creds credentials.TransportCredentials) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return err
 	}

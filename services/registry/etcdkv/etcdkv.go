@@ -1,0 +1,631 @@
+// Package etcdkv implements kv.Store on an etcd cluster, so that several
+// registry replicas can serve one registry with no single point of failure.
+//
+// Every bucket is a key range under a prefix: prefix + bucket + "\x00" +
+// key. A transaction reads one snapshot (the etcd revision of its first
+// read), buffers its writes, and commits them in one etcd transaction
+// guarded by compares: every key it read must still have the mod revision
+// it had (create revision 0 for keys read as absent), and no key of a range
+// it scanned may have been modified after the snapshot. When another writer
+// got there first the compares fail and the transaction runs again on a new
+// snapshot. kvstore's writers all read and bump one revision counter, so
+// their transactions are serializable.
+package etcdkv
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"talentreg/services/registry/kv"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Endpoints are the etcd client URLs.
+	Endpoints []string
+	// Prefix is put before every key (default "/talentreg/").
+	Prefix string
+	// TLS, when set, is used to reach etcd.
+	TLS *tls.Config
+	// Username and Password authenticate to etcd when set.
+	Username, Password string
+	// DialTimeout bounds the first connection (default 5 s).
+	DialTimeout time.Duration
+	// Limits are the etcd server's --max-txn-ops and --max-request-bytes
+	// as the registry may use them; Open checks the server accepts them.
+	Limits kv.Limits
+}
+
+// DefaultLimits are the transaction limits the registry needs etcd to
+// accept: a batch of 1,000 entities with their indexes, change events and
+// compares, or an import sub-chunk, in one transaction.
+var DefaultLimits = kv.Limits{Ops: 16384, Bytes: 8 << 20}
+
+// Store is a kv.Store on etcd.
+type Store struct {
+	c      *clientv3.Client
+	prefix string
+	limits kv.Limits
+
+	mu       sync.Mutex
+	commitCh chan struct{}
+	closed   chan struct{}
+	watchEnd chan struct{}
+}
+
+var (
+	_ kv.Store   = (*Store)(nil)
+	_ kv.Limiter = (*Store)(nil)
+)
+
+// Open connects to etcd, checks that the server accepts transactions of
+// opts.Limits (a clear error names the etcd flags otherwise), and starts
+// watching for commits.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if len(opts.Endpoints) == 0 {
+		return nil, errors.New("etcd: no endpoints")
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "/talentreg/"
+	}
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	if opts.Limits == (kv.Limits{}) {
+		opts.Limits = DefaultLimits
+	}
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints: opts.Endpoints, TLS: opts.TLS, Username: opts.Username, Password: opts.Password,
+		DialTimeout: opts.DialTimeout, DialKeepAliveTime: 30 * time.Second, DialKeepAliveTimeout: 10 * time.Second,
+		MaxCallSendMsgSize: opts.Limits.Bytes + 1<<20, MaxCallRecvMsgSize: 64 << 20,
+		AutoSyncInterval: time.Minute,  // follow membership changes
+		Logger:           zap.NewNop(), // errors reach callers; retries are not news
+	})
+	if err != nil {
+		return nil, fmt.Errorf("etcd %s: %w", strings.Join(opts.Endpoints, ","), err)
+	}
+	s := &Store{c: c, prefix: opts.Prefix, limits: opts.Limits, commitCh: make(chan struct{}), closed: make(chan struct{}), watchEnd: make(chan struct{})}
+	if err := s.checkLimits(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	go s.watchCommits()
+	return s, nil
+}
+
+// Client returns the etcd client, for maintenance calls (compaction,
+// status).
+func (s *Store) Client() *clientv3.Client { return s.c }
+
+// Limits implements kv.Limiter.
+func (s *Store) Limits() kv.Limits { return s.limits }
+
+// checkLimits sends a transaction of Limits.Ops compares (that never
+// hold, so nothing is written) and one of Limits.Bytes: a server with
+// lower limits refuses them.
+func (s *Store) checkLimits(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	probe := s.prefix + "\x00limits-probe"
+	cmps := make([]clientv3.Cmp, s.limits.Ops)
+	for i := range cmps {
+		cmps[i] = clientv3.Compare(clientv3.CreateRevision(probe), "=", -1)
+	}
+	if _, err := s.c.Txn(ctx).If(cmps...).Commit(); err != nil {
+		if errors.Is(err, rpctypes.ErrTooManyOps) {
+			return fmt.Errorf("etcd accepts fewer than %d operations in one transaction: start its members with --max-txn-ops=%d or more (see the README)", s.limits.Ops, s.limits.Ops)
+		}
+		return fmt.Errorf("etcd %s: %w", strings.Join(s.c.Endpoints(), ","), err)
+	}
+	big := string(make([]byte, s.limits.Bytes-1024))
+	_, err := s.c.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(probe), "=", -1)).Then(clientv3.OpPut(probe, big)).Commit()
+	if err != nil {
+		if tooLarge(err) {
+			return fmt.Errorf("etcd accepts requests smaller than %d bytes: start its members with --max-request-bytes=%d or more (see the README)", s.limits.Bytes, s.limits.Bytes+(1<<20))
+		}
+		return fmt.Errorf("etcd: %w", err)
+	}
+	return nil
+}
+
+// tooLarge reports etcd refusing a request for its size: its own check,
+// or gRPC's message limit, which etcd sets a little above it.
+func tooLarge(err error) bool {
+	if errors.Is(err, rpctypes.ErrRequestTooLarge) {
+		return true
+	}
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max")
+}
+
+// watchCommits closes the commit channel on every change under the
+// prefix, until Close.
+func (s *Store) watchCommits() {
+	defer close(s.watchEnd)
+	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(context.Background()))
+	defer cancel()
+	go func() { <-s.closed; cancel() }()
+	for ctx.Err() == nil {
+		wc := s.c.Watch(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithCreatedNotify())
+		for resp := range wc {
+			if resp.Err() != nil {
+				break
+			}
+			if len(resp.Events) > 0 || resp.Created {
+				s.broadcast()
+			}
+		}
+		// The watch ended (a member lost, compaction): wake waiters so
+		// they re-read, then watch again.
+		s.broadcast()
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Store) broadcast() {
+	s.mu.Lock()
+	close(s.commitCh)
+	s.commitCh = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// Committed implements kv.Store.
+func (s *Store) Committed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.commitCh
+}
+
+// Close implements kv.Store.
+func (s *Store) Close() error {
+	select {
+	case <-s.closed:
+		return nil
+	default:
+	}
+	close(s.closed)
+	<-s.watchEnd
+	return s.c.Close()
+}
+
+func (s *Store) key(b kv.Bucket, k []byte) string {
+	var sb strings.Builder
+	sb.Grow(len(s.prefix) + len(b) + 1 + len(k))
+	sb.WriteString(s.prefix)
+	sb.WriteString(string(b))
+	sb.WriteByte(0)
+	sb.Write(k)
+	return sb.String()
+}
+
+// bucketRange returns the first key of b and the key after its last.
+func (s *Store) bucketRange(b kv.Bucket) (string, string) {
+	base := s.prefix + string(b)
+	return base + "\x00", base + "\x01"
+}
+
+// View implements kv.Store: reads at one etcd revision.
+func (s *Store) View(ctx context.Context, fn func(kv.Reader) error) error {
+	if err := s.open(); err != nil {
+		return err
+	}
+	t := &txn{s: s, ctx: ctx, readOnly: true}
+	err := fn(t)
+	if err == nil {
+		err = t.err
+	}
+	return err
+}
+
+func (s *Store) open() error {
+	select {
+	case <-s.closed:
+		return kv.ErrClosed
+	default:
+		return nil
+	}
+}
+
+// Update implements kv.Store: run fn, commit with compares, and run it
+// again (after a short jittered pause) when another writer committed
+// first.
+func (s *Store) Update(ctx context.Context, fn func(kv.Txn) error) error {
+	for attempt := 0; ; attempt++ {
+		if err := s.open(); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		t := &txn{s: s, ctx: ctx, writes: map[string]*write{}}
+		if err := fn(t); err != nil {
+			return err
+		}
+		if t.err != nil {
+			return t.err
+		}
+		ok, err := t.commit()
+		if err != nil || ok {
+			return err
+		}
+		// Lost a race: back off a little, more with each attempt, so
+		// contending replicas spread out.
+		pause := time.Duration(rand.Int64N(int64(min(attempt+1, 20)) * int64(time.Millisecond)))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+// write is one buffered put (value set) or delete.
+type write struct {
+	value []byte
+	del   bool
+}
+
+// txn is one snapshot with buffered writes.
+type txn struct {
+	s        *Store
+	ctx      context.Context
+	readOnly bool
+	rev      int64 // the snapshot's etcd revision; 0 before the first read
+	err      error
+
+	reads  map[string]int64 // key → mod revision seen (0: absent)
+	ranges [][2]string      // scanned key ranges [from, to)
+	writes map[string]*write
+	order  []string // keys of writes in first-write order
+}
+
+func (t *txn) fail(err error) {
+	if t.err == nil {
+		t.err = err
+	}
+}
+
+// get reads at the snapshot's revision (fixing it at the first read).
+func (t *txn) get(key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	if t.rev != 0 {
+		opts = append(opts, clientv3.WithRev(t.rev))
+	}
+	resp, err := t.s.c.Get(t.ctx, key, opts...)
+	if err != nil {
+		t.fail(err)
+		return nil, err
+	}
+	if t.rev == 0 {
+		t.rev = resp.Header.Revision
+	}
+	return resp, nil
+}
+
+// Get implements kv.Reader.
+func (t *txn) Get(b kv.Bucket, key []byte) ([]byte, error) {
+	k := t.s.key(b, key)
+	if w, ok := t.writes[k]; ok {
+		if w.del {
+			return nil, nil
+		}
+		return w.value, nil
+	}
+	resp, err := t.get(k)
+	if err != nil {
+		return nil, err
+	}
+	var mod int64
+	var v []byte
+	if len(resp.Kvs) == 1 {
+		mod, v = resp.Kvs[0].ModRevision, present(resp.Kvs[0].Value)
+	}
+	if !t.readOnly {
+		if t.reads == nil {
+			t.reads = map[string]int64{}
+		}
+		if _, seen := t.reads[k]; !seen {
+			t.reads[k] = mod
+		}
+	}
+	return v, nil
+}
+
+// Put implements kv.Txn.
+func (t *txn) Put(b kv.Bucket, key, value []byte) error {
+	t.record(t.s.key(b, key), &write{value: present(value)})
+	return nil
+}
+
+// present makes an empty value non-nil: nil means absent.
+func present(v []byte) []byte {
+	if v == nil {
+		return []byte{}
+	}
+	return v
+}
+
+// Delete implements kv.Txn.
+func (t *txn) Delete(b kv.Bucket, key []byte) error {
+	t.record(t.s.key(b, key), &write{del: true})
+	return nil
+}
+
+func (t *txn) record(k string, w *write) {
+	if _, ok := t.writes[k]; !ok {
+		t.order = append(t.order, k)
+	}
+	t.writes[k] = w
+}
+
+// commit sends the writes guarded by the compares; false means the
+// compares failed (another writer committed first).
+func (t *txn) commit() (bool, error) {
+	if len(t.writes) == 0 {
+		return true, nil
+	}
+	var cmps []clientv3.Cmp
+	for k, mod := range t.reads {
+		if mod == 0 {
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
+		} else {
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", mod))
+		}
+	}
+	for _, r := range t.ranges {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(r[0]), "<", t.rev+1).WithRange(r[1]))
+	}
+	ops := make([]clientv3.Op, 0, len(t.order))
+	size := 0
+	for _, k := range t.order {
+		w := t.writes[k]
+		size += len(k) + len(w.value)
+		if w.del {
+			ops = append(ops, clientv3.OpDelete(k))
+		} else {
+			ops = append(ops, clientv3.OpPut(k, string(w.value)))
+		}
+	}
+	if l := t.s.limits; (l.Ops > 0 && (len(ops) > l.Ops || len(cmps) > l.Ops)) || (l.Bytes > 0 && size > l.Bytes) {
+		return false, fmt.Errorf("%w: %d writes, %d compares, %d bytes (limits %d operations, %d bytes)", kv.ErrTooLarge, len(ops), len(cmps), size, l.Ops, l.Bytes)
+	}
+	resp, err := t.s.c.Txn(t.ctx).If(cmps...).Then(ops...).Commit()
+	switch {
+	case errors.Is(err, rpctypes.ErrTooManyOps), tooLarge(err):
+		return false, fmt.Errorf("%w: %v", kv.ErrTooLarge, err)
+	case err != nil:
+		return false, err
+	}
+	return resp.Succeeded, nil
+}
+
+// Cursor implements kv.Reader: pages of keys read at the snapshot's
+// revision, merged with the transaction's own writes.
+func (t *txn) Cursor(b kv.Bucket) kv.Cursor {
+	from, to := t.s.bucketRange(b)
+	c := &cursor{t: t, from: from, to: to, strip: len(from)}
+	if len(t.writes) > 0 {
+		for _, k := range t.order {
+			if k >= from && k < to {
+				c.local = append(c.local, k)
+			}
+		}
+		sort.Strings(c.local)
+	}
+	return c
+}
+
+// cursorPage is how many keys a cursor fetches at a time.
+const cursorPage = 256
+
+// cursor walks the merge of the bucket's keys at the snapshot and the
+// transaction's own writes. It keeps one page of remote keys, fetched in
+// the direction of travel; a step inside the page costs no round trip.
+type cursor struct {
+	t        *txn
+	from, to string // the bucket's key range [from, to)
+	strip    int    // len(from): the bucket part of every key
+	local    []string
+
+	// page holds remote keys in ascending order, covering exactly
+	// [lo, hi): every remote key in that interval is in it.
+	page   []kvPair
+	lo, hi string
+	cur    string // the current key ("" before the first move or past an end)
+	curVal []byte
+}
+
+type kvPair struct {
+	key   string
+	value []byte
+}
+
+// load fetches a page of remote keys starting at start (ascending) or
+// ending before end (descending).
+func (c *cursor) load(bound string, desc bool) {
+	opts := []clientv3.OpOption{clientv3.WithLimit(cursorPage)}
+	key, end := bound, c.to
+	if desc {
+		key, end = c.from, bound
+		opts = append(opts, clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend))
+	}
+	opts = append(opts, clientv3.WithRange(end))
+	resp, err := c.t.get(key, opts...)
+	c.page = c.page[:0]
+	if err != nil {
+		c.lo, c.hi = "", ""
+		return
+	}
+	for _, x := range resp.Kvs {
+		c.page = append(c.page, kvPair{string(x.Key), present(x.Value)})
+	}
+	c.lo, c.hi = key, end
+	if resp.More && len(c.page) > 0 {
+		last := c.page[len(c.page)-1].key
+		if desc {
+			c.lo = last
+		} else {
+			c.hi = last + "\x00"
+		}
+	}
+	if desc {
+		for i, j := 0, len(c.page)-1; i < j; i, j = i+1, j-1 {
+			c.page[i], c.page[j] = c.page[j], c.page[i]
+		}
+	}
+	if !c.t.readOnly {
+		c.t.ranges = append(c.t.ranges, [2]string{c.lo, c.hi})
+	}
+}
+
+// remoteAtOrAfter returns the smallest remote key ≥ k.
+func (c *cursor) remoteAtOrAfter(k string) (kvPair, bool) {
+	for {
+		if c.page == nil || k < c.lo || k >= c.hi {
+			c.load(k, false)
+			if c.t.err != nil {
+				return kvPair{}, false
+			}
+		}
+		i := sort.Search(len(c.page), func(i int) bool { return c.page[i].key >= k })
+		if i < len(c.page) {
+			return c.page[i], true
+		}
+		if c.hi >= c.to {
+			return kvPair{}, false
+		}
+		k = c.hi // the page ends before the range does: go on from there
+	}
+}
+
+// remoteBefore returns the largest remote key < k.
+func (c *cursor) remoteBefore(k string) (kvPair, bool) {
+	for {
+		if c.page == nil || k <= c.lo || k > c.hi {
+			c.load(k, true)
+			if c.t.err != nil {
+				return kvPair{}, false
+			}
+		}
+		i := sort.Search(len(c.page), func(i int) bool { return c.page[i].key >= k })
+		if i > 0 {
+			return c.page[i-1], true
+		}
+		if c.lo <= c.from {
+			return kvPair{}, false
+		}
+		k = c.lo
+	}
+}
+
+// at moves to key k (from remote value rv if it came from the page) and
+// reports it, or skips it when the transaction deleted it.
+func (c *cursor) at(k string, rv []byte) (deleted bool) {
+	if w, mine := c.t.writes[k]; mine {
+		if w.del {
+			c.cur = k // step from here
+			return true
+		}
+		rv = w.value
+	}
+	c.cur, c.curVal = k, rv
+	return false
+}
+
+func (c *cursor) out() ([]byte, []byte) {
+	if c.cur == "" {
+		return nil, nil
+	}
+	return []byte(c.cur[c.strip:]), c.curVal
+}
+
+// forward moves to the smallest key ≥ k (strictly > k when excl).
+func (c *cursor) forward(k string, excl bool) ([]byte, []byte) {
+	for {
+		if excl {
+			k += "\x00"
+		}
+		r, rok := c.remoteAtOrAfter(k)
+		li := sort.SearchStrings(c.local, k)
+		lok := li < len(c.local)
+		switch {
+		case !rok && !lok:
+			c.cur, c.curVal = "", nil
+			return nil, nil
+		case rok && (!lok || r.key <= c.local[li]):
+			if c.at(r.key, r.value) {
+				k, excl = r.key, true
+				continue
+			}
+		default:
+			if c.at(c.local[li], nil) {
+				k, excl = c.local[li], true
+				continue
+			}
+		}
+		return c.out()
+	}
+}
+
+// backward moves to the largest key < k.
+func (c *cursor) backward(k string) ([]byte, []byte) {
+	for {
+		r, rok := c.remoteBefore(k)
+		li := sort.SearchStrings(c.local, k) - 1
+		lok := li >= 0
+		switch {
+		case !rok && !lok:
+			c.cur, c.curVal = "", nil
+			return nil, nil
+		case rok && (!lok || r.key >= c.local[li]):
+			if c.at(r.key, r.value) {
+				k = r.key
+				continue
+			}
+		default:
+			if c.at(c.local[li], nil) {
+				k = c.local[li]
+				continue
+			}
+		}
+		return c.out()
+	}
+}
+
+func (c *cursor) First() ([]byte, []byte)          { return c.forward(c.from, false) }
+func (c *cursor) Last() ([]byte, []byte)           { return c.backward(c.to) }
+func (c *cursor) Seek(key []byte) ([]byte, []byte) { return c.forward(c.from+string(key), false) }
+
+func (c *cursor) Next() ([]byte, []byte) {
+	if c.cur == "" {
+		return nil, nil
+	}
+	return c.forward(c.cur, true)
+}
+
+func (c *cursor) Prev() ([]byte, []byte) {
+	if c.cur == "" {
+		return nil, nil
+	}
+	return c.backward(c.cur)
+}
+
+func (c *cursor) Err() error { return c.t.err }

@@ -1,0 +1,110 @@
+// Package kv is the contract between the registry's storage rules and the
+// engines that hold its bytes: ordered buckets of keys and values, read in
+// consistent snapshots and changed by atomic transactions. bbolt (package
+// bolt, the embedded default) and etcd (package etcdkv, for high
+// availability) implement it; package kvstore builds the registry on it.
+//
+// The contract is deliberately small: get, ordered cursors, put, delete,
+// and a transaction that commits all of its writes or none of them, and
+// only if nothing it read has changed since (engines with one writer, like
+// bbolt, get this for free; etcd checks it with compares and re-runs the
+// transaction when another writer got there first).
+package kv
+
+import (
+	"context"
+	"errors"
+)
+
+// Bucket names a keyspace; keys of different buckets never collide.
+type Bucket string
+
+// Reader reads one consistent snapshot. Keys and values it returns are
+// valid only until the transaction ends: copy what you keep.
+type Reader interface {
+	// Get returns the value of key, or nil if absent.
+	Get(b Bucket, key []byte) ([]byte, error)
+	// Cursor returns a cursor over b in key order.
+	Cursor(b Bucket) Cursor
+}
+
+// Cursor walks a bucket's keys in order. Every method returns the key
+// and value it moved to, or nil, nil past either end (and after an
+// error, which Err reports).
+type Cursor interface {
+	First() (key, value []byte)
+	Last() (key, value []byte)
+	// Seek moves to the first key ≥ key.
+	Seek(key []byte) (k, v []byte)
+	Next() (key, value []byte)
+	Prev() (key, value []byte)
+	// Err returns the error that stopped the cursor (a network read of a
+	// remote engine), if any.
+	Err() error
+}
+
+// Txn is a read-write transaction: reads see its own writes.
+type Txn interface {
+	Reader
+	Put(b Bucket, key, value []byte) error
+	Delete(b Bucket, key []byte) error
+}
+
+// BucketSpec declares a bucket and how it grows.
+type BucketSpec struct {
+	Name Bucket
+	// Append marks buckets whose keys only ever grow at their end (logs
+	// keyed by revision): an engine may pack their pages full.
+	Append bool
+}
+
+// Store is a transactional key-value engine.
+type Store interface {
+	// View runs fn on one consistent snapshot.
+	View(ctx context.Context, fn func(Reader) error) error
+	// Update runs fn in a transaction and commits its writes atomically
+	// and durably before returning. fn may be run more than once (after a
+	// conflicting commit by another writer, or when an engine retries a
+	// group of transactions one by one): it must rebuild any outcome it
+	// reports each time, and must do all its checks before its first
+	// write, so that an error leaves nothing behind. An error fn returns is
+	// returned as is, with nothing committed.
+	Update(ctx context.Context, fn func(Txn) error) error
+	// Committed returns a channel closed at the next commit by any writer
+	// (with remote engines, perhaps a little after it).
+	Committed() <-chan struct{}
+	// Close releases the engine.
+	Close() error
+}
+
+// Errors of engines.
+var (
+	// ErrClosed is returned by calls on a closed store.
+	ErrClosed = errors.New("kv: store is closed")
+	// ErrTooLarge is returned by Update when a transaction exceeds what the
+	// engine accepts in one commit (etcd's --max-txn-ops or
+	// --max-request-bytes); callers split their work below Limits.
+	ErrTooLarge = errors.New("kv: transaction too large for the engine")
+)
+
+// Limits are the largest transaction an engine commits.
+type Limits struct {
+	// Ops is the most puts and deletes in one transaction (0: no limit).
+	Ops int
+	// Bytes is the most key and value bytes in one transaction (0: no
+	// limit).
+	Bytes int
+}
+
+// Limiter is implemented by engines with transaction limits.
+type Limiter interface {
+	Limits() Limits
+}
+
+// LimitsOf returns s's limits, none if it declares none.
+func LimitsOf(s Store) Limits {
+	if l, ok := s.(Limiter); ok {
+		return l.Limits()
+	}
+	return Limits{}
+}

@@ -94,6 +94,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return check(args[1:], getenv, stdout, stderr)
 		case "compact":
 			return compact(args[1:], getenv, stdout, stderr)
+		case "backup":
+			return backup(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	cfg := DefaultConfig()
@@ -120,9 +122,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // openStore opens the database as served: fsync on (a write is
-// acknowledged only once durable).
+// acknowledged only once durable), and a backup file restored (a new id).
 func openStore(cfg Config) (*bolt.Store, error) {
-	return bolt.Open(cfg.DB, bolt.Options{RetainChanges: cfg.RetainChanges, InitialMmapSize: cfg.MmapSize})
+	return bolt.Open(cfg.DB, bolt.Options{RetainChanges: cfg.RetainChanges, InitialMmapSize: cfg.MmapSize, RestoreBackup: true})
 }
 
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
@@ -135,6 +137,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Error("closing the database", "err", err)
 		}
 	}()
+	if from, now, ok := store.RestoredFrom(); ok && now {
+		log.Warn("restored a backup: the database has a new registry id, and consumers reload from a snapshot",
+			"registry_id", store.ID(), "backup_of", from.RegistryID, "backup_revision", from.Revision, "backup_taken_at", from.TakenAt)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -148,6 +154,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	api := grpcapi.New(store, grpcapi.Options{TokenKey: store.TokenKey(), ProgressInterval: cfg.ProgressInterval, Logger: log})
 	srv := grpcserver.New(log, reg, grpcapi.ServerOptions()...)
 	grpcapi.Register(srv.Server, api)
+	grpcapi.RegisterAdmin(srv.Server, grpcapi.NewAdmin(store, log))
 	srv.Health.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 
 	lis, err := net.Listen("tcp", cfg.GRPCAddr)
@@ -161,7 +168,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		lis.Close()
 		return err
 	}
-	log.Info("serving", "grpc_addr", lis.Addr().String(), "db", cfg.DB, "revision", store.Revision())
+	log.Info("serving", "grpc_addr", lis.Addr().String(), "db", cfg.DB, "revision", store.Revision(), "registry_id", store.ID())
 
 	// On shutdown, end watch and snapshot streams first: they never end on
 	// their own and would hold the graceful stop for the whole grace period.
@@ -192,6 +199,11 @@ func check(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: consistent at revision %d (compacted up to %d)\n", *db, store.Revision(), store.CompactedRevision())
+	if mark, ok := store.Backup(); ok {
+		fmt.Fprintf(stdout, "a backup of %s; served, it becomes a new registry id\n", mark)
+	} else if mark, _, ok := store.RestoredFrom(); ok {
+		fmt.Fprintf(stdout, "registry %s, restored from a backup of %s\n", store.ID(), mark)
+	}
 	u, err := store.Usage()
 	if err != nil {
 		return err

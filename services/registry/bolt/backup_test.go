@@ -259,3 +259,33 @@ func TestMarkBackup_RefusesAForeignFile(t *testing.T) {
 		t.Fatal("MarkBackup changed a foreign file")
 	}
 }
+
+// TestStore_DiskStats: the file size is the file's, and commits add to the
+// write time.
+func TestStore_DiskStats(t *testing.T) {
+	s := openTest(t, Options{})
+	before, err := s.DiskStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		mustCreate(t, s, entity(fmt.Sprintf("e%d", i)))
+	}
+	after, err := s.DiskStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.FileBytes != fi.Size() || after.FileBytes <= 0 {
+		t.Errorf("FileBytes %d, file %d", after.FileBytes, fi.Size())
+	}
+	if after.CommitWriteTime <= before.CommitWriteTime {
+		t.Errorf("commit write time %v after 20 commits, %v before", after.CommitWriteTime, before.CommitWriteTime)
+	}
+	if after.FreeBytes < 0 {
+		t.Errorf("FreeBytes %d", after.FreeBytes)
+	}
+}

@@ -115,6 +115,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		BackoffMax:         cfg.ReconnectMax,
 	}, client, live, store, log, reg)
 
+	readyGauge := registerReplicaMetrics(reg, cfg.DB, log)
 	srv := grpcserver.New(log, reg)
 	grpcapi.New(live, follower.NewVerifier(client, live), log).Register(srv.Server)
 	// Not ready until the projection has caught up with the registry.
@@ -149,8 +150,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		for {
 			ready, changed := fol.Readiness()
 			st := healthpb.HealthCheckResponse_NOT_SERVING
+			readyGauge.Set(0)
 			if ready {
 				st = healthpb.HealthCheckResponse_SERVING
+				readyGauge.Set(1)
 			}
 			srv.Health.SetServingStatus("", st)
 			srv.Health.SetServingStatus(service, st)

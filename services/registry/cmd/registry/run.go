@@ -40,6 +40,7 @@ type Config struct {
 	LogLevel         string
 	GCPercent        int
 	MemoryLimitMiB   int64
+	MaxWatchStreams  int
 }
 
 // DefaultConfig returns the defaults of API.md "Running".
@@ -48,7 +49,7 @@ func DefaultConfig() Config {
 		GRPCAddr: "127.0.0.1:9090", DB: "data/registry.db", AdminAddr: "127.0.0.1:9091",
 		RetainChanges: 1_000_000, ProgressInterval: 5 * time.Second, MmapSize: 4 << 30,
 		ShutdownGrace: 10 * time.Second, LogLevel: "info",
-		GCPercent: 400, MemoryLimitMiB: 1024,
+		GCPercent: 400, MemoryLimitMiB: 1024, MaxWatchStreams: 1000,
 	}
 }
 
@@ -64,6 +65,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go GC target percentage (unless GOGC is set): the heap is small and short-lived, so collecting less often saves CPU")
 	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft limit on Go heap memory in MiB (unless GOMEMLIMIT is set); the GC works harder near it")
+	fs.IntVar(&c.MaxWatchStreams, "max-watch-streams", c.MaxWatchStreams, "concurrent WatchChanges streams served; more are refused with RESOURCE_EXHAUSTED")
 }
 
 // Validate reports the first invalid field.
@@ -83,6 +85,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--gc-percent must be at least 10, got %d", c.GCPercent)
 	case c.MemoryLimitMiB < 64:
 		return fmt.Errorf("--memory-limit-mib must be at least 64, got %d", c.MemoryLimitMiB)
+	case c.MaxWatchStreams < 1:
+		return fmt.Errorf("--max-watch-streams must be at least 1, got %d", c.MaxWatchStreams)
 	}
 	return nil
 }
@@ -151,8 +155,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Name: "talentreg_registry_commits_total", Help: "Write transactions committed (each one fsync, serving one or more mutations).",
 	}, func() float64 { return float64(store.Commits()) }))
 
+	watches := grpcapi.NewWatchLimiter(cfg.MaxWatchStreams)
+	registerStoreMetrics(reg, store, watches, log)
+
 	api := grpcapi.New(store, grpcapi.Options{TokenKey: store.TokenKey(), ProgressInterval: cfg.ProgressInterval, Logger: log})
-	srv := grpcserver.New(log, reg, grpcapi.ServerOptions()...)
+	srv := grpcserver.New(log, reg, append(grpcapi.ServerOptions(), watches.ServerOption())...)
 	grpcapi.Register(srv.Server, api)
 	grpcapi.RegisterAdmin(srv.Server, grpcapi.NewAdmin(store, log))
 	srv.Health.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)

@@ -15,6 +15,7 @@ import (
 	"talentreg/platform/admin"
 	"talentreg/platform/flagenv"
 	"talentreg/platform/grpcserver"
+	"talentreg/platform/healthcheck"
 	"talentreg/platform/logging"
 	"talentreg/services/metrics/checkpoint"
 	"talentreg/services/metrics/follower"
@@ -36,6 +37,10 @@ import (
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "verify" {
 		return verify(ctx, args[1:], getenv, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck.Run(ctx, args[1:], getenv, stdout, stderr, healthcheck.Target{
+			GRPCAddr: DefaultConfig().GRPCAddr, Service: metricsv1.MetricsService_ServiceDesc.ServiceName})
 	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {

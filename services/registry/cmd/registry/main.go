@@ -8,6 +8,8 @@
 //	registry backup --out FILE [--registry ADDR | --db FILE]
 //	                                 write a verified backup of a running registry
 //	                                 (or of a file no registry has open)
+//	registry healthcheck [--addr ADDR]
+//	                                 exit 0 if the registry on this host is SERVING
 //
 // Every flag can also be set as TALENTREG_<FLAG> (e.g. TALENTREG_GRPC_ADDR);
 // flags win.

@@ -23,6 +23,7 @@ import (
 	"talentreg/platform/command"
 	"talentreg/platform/flagenv"
 	"talentreg/platform/grpcserver"
+	"talentreg/platform/healthcheck"
 	"talentreg/platform/logging"
 	"talentreg/services/registry/bolt"
 	"talentreg/services/registry/grpcapi"
@@ -100,6 +101,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return compact(args[1:], getenv, stdout, stderr)
 		case "backup":
 			return backup(ctx, args[1:], getenv, stdout, stderr)
+		case "healthcheck":
+			return healthcheck.Run(ctx, args[1:], getenv, stdout, stderr, healthcheck.Target{
+				GRPCAddr: DefaultConfig().GRPCAddr, Service: registryv1.RegistryService_ServiceDesc.ServiceName})
 		}
 	}
 	cfg := DefaultConfig()

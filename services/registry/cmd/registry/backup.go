@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -35,7 +37,8 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.SetOutput(stderr)
 	addr := fs.String("registry", DefaultConfig().GRPCAddr, "gRPC address of the running registry to back up")
 	db := fs.String("db", "", "back up this database file instead, offline (no registry may have it open)")
-	out := fs.String("out", "", "backup file to write (must not exist)")
+	out := fs.String("out", "", "backup file to write (must not exist), or a folder (ending in /) to write registry-<time>-<id>-r<revision>.db in")
+	keep := fs.Int("keep", 0, "with a folder --out: keep only the newest N backups there (0 keeps all)")
 	timeout := fs.Duration("timeout", time.Hour, "how long the backup may take")
 	verify := fs.Bool("verify", true, "check the copy's consistency (as `registry check`) before keeping it")
 	if err := flagenv.Parse(fs, args, getenv); err != nil {
@@ -48,14 +51,25 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 		return command.UsageError{Err: errors.New("--out is required")}
 	case *timeout <= 0:
 		return command.UsageError{Err: fmt.Errorf("--timeout must be positive, got %s", *timeout)}
+	case *keep < 0:
+		return command.UsageError{Err: fmt.Errorf("--keep must not be negative, got %d", *keep)}
 	}
-	if _, err := os.Stat(*out); err == nil {
+	dir, intoDir := *out, strings.HasSuffix(*out, "/")
+	if fi, err := os.Stat(*out); err == nil && fi.IsDir() {
+		intoDir = true
+	} else if err == nil {
 		return command.UsageError{Err: fmt.Errorf("--out %s already exists", *out)}
+	}
+	if !intoDir {
+		dir = filepath.Dir(*out)
+		if *keep > 0 {
+			return command.UsageError{Err: errors.New("--keep needs a folder --out")}
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	tmp, err := os.CreateTemp(filepath.Dir(*out), "."+filepath.Base(*out)+".partial-*")
+	tmp, err := os.CreateTemp(dir, ".registry-backup.partial-*")
 	if err != nil {
 		return err
 	}
@@ -91,18 +105,51 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(*out); err == nil {
-		return fmt.Errorf("--out %s appeared while the backup ran; the copy is not kept", *out)
+	path := *out
+	if intoDir {
+		path = filepath.Join(dir, backupName(mark))
 	}
-	if err := os.Rename(tmp.Name(), *out); err != nil {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("%s appeared while the backup ran; the copy is not kept", path)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
 	kept = true
-	if err := syncDir(filepath.Dir(*out)); err != nil {
+	if err := syncDir(dir); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "backup of %s: %s (%d bytes, sha256 %s as sent)\n", mark, *out, info.Size, hex.EncodeToString(sum))
+	fmt.Fprintf(stdout, "backup of %s: %s (%d bytes, sha256 %s as sent)\n", mark, path, info.Size, hex.EncodeToString(sum))
+	if *keep > 0 {
+		return prune(dir, *keep, stdout)
+	}
 	return nil
+}
+
+// backupName names a backup in a folder so that names sort by time.
+func backupName(m bolt.BackupMark) string {
+	id := m.RegistryID
+	if len(id) > 8 {
+		id = id[:8]
+	}
+	return fmt.Sprintf("registry-%s-%s-r%d.db", m.TakenAt.UTC().Format("20060102T150405.000Z"), id, m.Revision)
+}
+
+// prune removes all but the newest keep backups named by backupName in dir.
+func prune(dir string, keep int, stdout io.Writer) error {
+	names, err := filepath.Glob(filepath.Join(dir, "registry-*Z-*-r*.db"))
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for len(names) > keep {
+		if err := os.Remove(names[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed the older backup %s\n", names[0])
+		names = names[1:]
+	}
+	return syncDir(dir)
 }
 
 // download receives a Backup stream into f and returns what it holds and

@@ -184,3 +184,35 @@ func TestBackup_UsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestBackup_IntoAFolderKeepingTheNewest: a folder --out gets backups named
+// by time, id and revision; --keep prunes the oldest.
+func TestBackup_IntoAFolderKeepingTheNewest(t *testing.T) {
+	dir := t.TempDir()
+	reg := serveRegistry(t, filepath.Join(dir, "registry.db"))
+	backups := filepath.Join(dir, "backups") + "/"
+	if err := os.MkdirAll(backups, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for i := range 3 {
+		reg.create(t, "e"+strings.Repeat("x", i))
+		if msg, err := runCmd(t, "backup", "--registry", reg.addr, "--out", backups, "--keep", "2"); err != nil {
+			t.Fatalf("backup %d: %v\n%s", i, err, msg)
+		}
+		entries, err := os.ReadDir(backups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = names[:0]
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) != 2 || !strings.HasSuffix(names[0], "-r2.db") || !strings.HasSuffix(names[1], "-r3.db") {
+		t.Fatalf("backups kept: %v, want those of revisions 2 and 3", names)
+	}
+	if _, err := runCmd(t, "backup", "--registry", reg.addr, "--out", filepath.Join(dir, "one.db"), "--keep", "2"); command.ExitCode(err) != 2 {
+		t.Fatalf("--keep with a file --out: %v, want a usage error", err)
+	}
+}

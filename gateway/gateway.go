@@ -69,10 +69,10 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, gather prometh
 	}
 	g.shutdown, g.cancelShutdown = context.WithCancel(context.Background())
 	var err error
-	if g.registry, err = dialBackend("registry", []string{cfg.Registry}, registryServiceConfig, cfg.ReconnectMaxDelay); err != nil {
+	if g.registry, err = dialBackend(g.shutdown, "registry", []string{cfg.Registry}, registryServiceConfig, cfg.ReconnectMaxDelay, 0, log); err != nil {
 		return nil, err
 	}
-	if g.metrics, err = dialBackend("metrics", cfg.Metrics, metricsServiceConfig, cfg.ReconnectMaxDelay); err != nil {
+	if g.metrics, err = dialBackend(g.shutdown, "metrics", cfg.Metrics, metricsServiceConfig, cfg.ReconnectMaxDelay, cfg.MetricsResolve, log); err != nil {
 		_ = g.registry.Close()
 		return nil, err
 	}

@@ -15,7 +15,7 @@ GRPC_GATEWAY_VERSION       := v2.33.0
 
 BUF := $(TOOLS)/buf
 
-.PHONY: tools generate check-generated lint build test test-short run bench clean
+.PHONY: tools generate check-generated lint breaking build test test-short run bench ops-tools images clean
 
 ## tools: install the pinned proto toolchain into .tools/bin
 tools: $(BUF) $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/protoc-gen-grpc-gateway $(TOOLS)/protoc-gen-openapiv2
@@ -53,6 +53,19 @@ lint: tools third_party/googleapis/google/api/annotations.proto
 	$(BUF) lint
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'); echo "gofmt needed" >&2; exit 1; }
 	$(GO) vet $(PKGS)
+
+## breaking: buf breaking (FILE rules) against the last release tag, offline
+breaking: tools third_party/googleapis/google/api/annotations.proto
+	./scripts/buf-breaking.sh
+
+## ops-tools: kustomize, kubeconform, promtool/prometheus, skopeo, umoci for the deployment tests
+ops-tools:
+	./scripts/ops-tools.sh
+
+## images: the three container images as OCI layouts in bin/images, without a Docker daemon
+images:
+	rm -rf bin/images
+	$(GO) run ./deploy/cmd/ocibuild -out bin/images
 
 ## build: bin/registry, bin/metrics, bin/gateway, bin/talentctl
 build:

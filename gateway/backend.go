@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"google.golang.org/grpc"
@@ -45,12 +46,16 @@ const metricsServiceConfig = `{
   }]
 }`
 
-// dialBackend returns a client connection to the given addresses, resolved
-// statically (no DNS lookups on the request path) and balanced by the
-// service config. It does not block: connection failures surface as
-// UNAVAILABLE on the first calls, and the connection recovers by itself,
-// retrying with a backoff capped at maxDelay, once the backend is back.
-func dialBackend(name string, addrs []string, serviceConfig string, maxDelay time.Duration, tlsc tlsfiles.Client) (*grpc.ClientConn, error) {
+// dialBackend returns a client connection to the given addresses, balanced
+// by the service config, with no DNS lookup on the request path. With
+// resolveEvery > 0 host names are resolved to every address they stand
+// for, again every resolveEvery until ctx ends (see keepResolved);
+// otherwise the addresses are used as given. tlsc, when enabled, is the
+// TLS to the backend (its CA, the gateway's client certificate). It does
+// not block: connection failures surface as UNAVAILABLE on the first
+// calls, and the connection recovers by itself, retrying with a backoff
+// capped at maxDelay, once the backend is back.
+func dialBackend(ctx context.Context, name string, addrs []string, serviceConfig string, maxDelay, resolveEvery time.Duration, log *slog.Logger, tlsc tlsfiles.Client) (*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
 	if tlsc.Enabled() {
 		cfg, err := tlsc.Config()
@@ -61,8 +66,12 @@ func dialBackend(name string, addrs []string, serviceConfig string, maxDelay tim
 	}
 	r := manual.NewBuilderWithScheme("talentreg-" + name)
 	state := resolver.State{}
-	for _, a := range addrs {
-		state.Addresses = append(state.Addresses, resolver.Address{Addr: a})
+	if resolveEvery > 0 {
+		state.Addresses = initialAddresses(ctx, addrs, log)
+	} else {
+		for _, a := range addrs {
+			state.Addresses = append(state.Addresses, resolver.Address{Addr: a})
+		}
 	}
 	r.InitialState(state)
 	bo := backoff.DefaultConfig
@@ -80,6 +89,9 @@ func dialBackend(name string, addrs []string, serviceConfig string, maxDelay tim
 		return nil, fmt.Errorf("%s client: %w", name, err)
 	}
 	conn.Connect()
+	if resolveEvery > 0 {
+		go keepResolved(ctx, r, name, addrs, state.Addresses, resolveEvery, log)
+	}
 	return conn, nil
 }
 

@@ -25,6 +25,11 @@ type Config struct {
 	// Metrics lists the metrics replicas' gRPC addresses, balanced
 	// round-robin.
 	Metrics []string
+	// MetricsResolve is how often host names in Metrics are resolved
+	// again, each to every address it stands for (a headless Service: one
+	// per replica); 0 uses the names as given, which pins each connection
+	// to one address.
+	MetricsResolve time.Duration
 	// MaxBodyBytes caps a request body; a larger one gets 413.
 	MaxBodyBytes int64
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are the
@@ -69,6 +74,7 @@ func DefaultConfig() Config {
 		AdminAddr:         "127.0.0.1:8081",
 		Registry:          "127.0.0.1:9090",
 		Metrics:           []string{"127.0.0.1:9190"},
+		MetricsResolve:    10 * time.Second,
 		MaxBodyBytes:      4 << 20,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -92,6 +98,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 		c.Metrics = splitList(s)
 		return nil
 	})
+	fs.DurationVar(&c.MetricsResolve, "metrics-resolve-interval", c.MetricsResolve, "resolve host names in --metrics again this often, balancing over every address each stands for (0: use them as given)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest request body accepted; larger gets 413")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time to read request headers")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time to read a whole request (streaming routes exempt)")
@@ -138,6 +145,7 @@ func (c *Config) Validate() error {
 		check(!seen[m], "--metrics %q: listed twice", m)
 		seen[m] = true
 	}
+	check(c.MetricsResolve >= 0, "--metrics-resolve-interval %v: want >= 0", c.MetricsResolve)
 	check(c.MaxBodyBytes > 0, "--max-body-bytes %d: want > 0", c.MaxBodyBytes)
 	for _, d := range []struct {
 		name string

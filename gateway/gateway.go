@@ -66,10 +66,10 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Gateway, err
 	}
 	g.shutdown, g.cancelShutdown = context.WithCancel(context.Background())
 	var err error
-	if g.registry, err = dialBackend("registry", []string{cfg.Registry}, registryServiceConfig, cfg.ReconnectMaxDelay, cfg.RegistryTLS); err != nil {
+	if g.registry, err = dialBackend(g.shutdown, "registry", []string{cfg.Registry}, registryServiceConfig, cfg.ReconnectMaxDelay, 0, log, cfg.RegistryTLS); err != nil {
 		return nil, err
 	}
-	if g.metrics, err = dialBackend("metrics", cfg.Metrics, metricsServiceConfig, cfg.ReconnectMaxDelay, cfg.MetricsTLS); err != nil {
+	if g.metrics, err = dialBackend(g.shutdown, "metrics", cfg.Metrics, metricsServiceConfig, cfg.ReconnectMaxDelay, cfg.MetricsResolve, log, cfg.MetricsTLS); err != nil {
 		_ = g.registry.Close()
 		return nil, err
 	}

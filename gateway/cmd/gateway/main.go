@@ -3,6 +3,8 @@
 //
 // Every flag can also be set from the environment as TALENTREG_ + the flag
 // name in upper snake case (--http-addr → TALENTREG_HTTP_ADDR); flags win.
+// `gateway healthcheck` exits 0 when the gateway on this host answers
+// /healthz (container and probe use).
 package main
 
 import (
@@ -24,7 +26,9 @@ import (
 
 	"talentreg/gateway"
 	"talentreg/platform/admin"
+	"talentreg/platform/command"
 	"talentreg/platform/flagenv"
+	"talentreg/platform/healthcheck"
 	"talentreg/platform/logging"
 )
 
@@ -63,6 +67,13 @@ func exitCode(err error) int {
 // with the bound addresses (admin_addr empty when off), the same message
 // the registry and metrics log with their grpc_addr.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		err := healthcheck.Run(ctx, args[1:], getenv, stdout, stderr, healthcheck.Target{HTTPAddr: gateway.DefaultConfig().HTTPAddr, Path: "/healthz"})
+		if errors.As(err, new(command.UsageError)) {
+			return usageError{err}
+		}
+		return err
+	}
 	cfg := gateway.DefaultConfig()
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -10,7 +10,9 @@ import (
 
 // The whole file layout lives here.
 //
-//	meta                       format, id, revision, compacted, token_key
+//	meta                       format, id, revision, compacted, token_key,
+//	                           backup (a backup file not yet served: where it
+//	                           came from), restored_from (once served)
 //	changes                    revision (8 bytes, big endian) → change entry
 //	{collection}               primary key → record
 //	{collection}.idx           field id, value, \x00, primary key → ""
@@ -39,6 +41,9 @@ var (
 	keyRevision  = []byte("revision")
 	keyCompacted = []byte("compacted")
 	keyTokenKey  = []byte("token_key")
+
+	keyBackup       = []byte("backup")
+	keyRestoredFrom = []byte("restored_from")
 )
 
 // Formats of a talentreg registry file; Open refuses any other. Format 2

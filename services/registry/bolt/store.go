@@ -43,6 +43,10 @@ type Options struct {
 	NoSync bool
 	// Clock returns the commit time (default time.Now).
 	Clock func() time.Time
+	// RestoreBackup serves a backup file (see BackupMark): Open gives it a
+	// new id before anything reads it. Without it a backup file opens as
+	// it is, for checking or compacting.
+	RestoreBackup bool
 }
 
 func (o *Options) defaults() {
@@ -95,6 +99,10 @@ type Store struct {
 	commits   atomic.Int64 // write transactions that committed changes
 	tokenKey  []byte
 	id        string
+
+	// backup and restoredFrom are the file's marks (backup.go).
+	backup, restoredFrom *BackupMark
+	restoredAtOpen       bool
 
 	commitMu sync.Mutex
 	commitCh chan struct{}
@@ -155,6 +163,9 @@ func Open(path string, opts Options) (s *Store, err error) {
 	}
 	if err == nil {
 		err = db.View(s.load)
+	}
+	if err == nil && opts.RestoreBackup && s.backup != nil {
+		err = db.Update(s.restore)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -234,6 +245,9 @@ func (s *Store) load(tx *bbolt.Tx) error {
 	if len(rev) != 8 || len(comp) != 8 || len(key) != 32 || len(id) == 0 {
 		return fmt.Errorf("%w: damaged meta bucket", ErrForeign)
 	}
+	if err := s.loadMarks(meta); err != nil {
+		return err
+	}
 	s.id = string(id)
 	s.revision.Store(revFromKey(rev))
 	s.compacted.Store(revFromKey(comp))
@@ -253,9 +267,10 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// ID returns the database's identity, made at creation: revisions of two
-// databases with different ids are unrelated, so a consumer that sees the id
-// change must start over from a snapshot.
+// ID returns the database's identity, made at creation and made anew when
+// a backup of it is restored (Options.RestoreBackup): revisions of two
+// databases with different ids are unrelated, so a consumer that sees the
+// id change must start over from a snapshot.
 func (s *Store) ID() string { return s.id }
 
 // newDatabaseID returns 128 random bits in hex.

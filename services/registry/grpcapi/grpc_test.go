@@ -39,6 +39,7 @@ import (
 type testEnv struct {
 	store  *bolt.Store
 	client registryv1.RegistryServiceClient
+	admin  registryv1.RegistryAdminServiceClient
 	conn   *grpc.ClientConn
 }
 
@@ -55,6 +56,7 @@ func start(t *testing.T, bopts bolt.Options, gopts grpcapi.Options) *testEnv {
 	// The production server: interceptors, codec and all.
 	srv := grpcserver.New(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), grpcserver.Options{}, grpcapi.ServerOptions()...).Server
 	grpcapi.Register(srv, api)
+	grpcapi.RegisterAdmin(srv, grpcapi.NewAdmin(store, nil))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +81,7 @@ func start(t *testing.T, bopts bolt.Options, gopts grpcapi.Options) *testEnv {
 			t.Errorf("close: %v", err)
 		}
 	})
-	return &testEnv{store: store, client: registryv1.NewRegistryServiceClient(conn), conn: conn}
+	return &testEnv{store: store, client: registryv1.NewRegistryServiceClient(conn), admin: registryv1.NewRegistryAdminServiceClient(conn), conn: conn}
 }
 
 func testCtx(t *testing.T) context.Context {

@@ -6,6 +6,8 @@
 //	metrics verify [--addr ADDR]      ask a running metrics service to
 //	                                  recount from a registry snapshot;
 //	                                  exit 1 when figures differ
+//	metrics healthcheck [--addr ADDR] exit 0 if the replica on this host is
+//	                                  SERVING (caught up with the registry)
 //
 // Every flag can also be set as TALENTREG_<FLAG> (e.g. TALENTREG_GRPC_ADDR);
 // flags win.

@@ -15,6 +15,7 @@ import (
 	"talentreg/platform/admin"
 	"talentreg/platform/flagenv"
 	"talentreg/platform/grpcserver"
+	"talentreg/platform/healthcheck"
 	"talentreg/platform/logging"
 	"talentreg/platform/security"
 	"talentreg/services/metrics/checkpoint"
@@ -36,6 +37,10 @@ import (
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "verify" {
 		return verify(ctx, args[1:], getenv, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck.Run(ctx, args[1:], getenv, stdout, stderr, healthcheck.Target{
+			GRPCAddr: DefaultConfig().GRPCAddr, Service: metricsv1.MetricsService_ServiceDesc.ServiceName})
 	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
@@ -118,6 +123,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		BackoffMax:         cfg.ReconnectMax,
 	}, client, live, store, log, reg)
 
+	readyGauge := registerReplicaMetrics(reg, cfg.DB, log)
 	sec, err := cfg.Security.Build(log, reg)
 	if err != nil {
 		return command.UsageError{Err: err}
@@ -158,8 +164,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		for {
 			ready, changed := fol.Readiness()
 			st := healthpb.HealthCheckResponse_NOT_SERVING
+			readyGauge.Set(0)
 			if ready {
 				st = healthpb.HealthCheckResponse_SERVING
+				readyGauge.Set(1)
 			}
 			srv.Health.SetServingStatus("", st)
 			srv.Health.SetServingStatus(service, st)

@@ -256,6 +256,9 @@ func TestRun_NotReadyUntilCaughtUp(t *testing.T) {
 	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Fatalf("health without a registry: %v %v, want NOT_SERVING", resp, err)
 	}
+	if v := svc.scrape("talentreg_metrics_ready"); v != 0 {
+		t.Errorf("talentreg_metrics_ready %v while NOT_SERVING, want 0", v)
+	}
 	if _, err := svc.client.GetSummary(ctx, &metricsv1.GetSummaryRequest{}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("GetSummary without a registry: %v, want UNAVAILABLE", err)
 	}
@@ -269,6 +272,12 @@ func TestRun_NotReadyUntilCaughtUp(t *testing.T) {
 	w := registrytest.Writer{C: reg.Client()}
 	last := populate(t, w, "x")
 	svc.waitHealth(healthpb.HealthCheckResponse_SERVING)
+	if v := svc.scrape("talentreg_metrics_ready"); v != 1 {
+		t.Errorf("talentreg_metrics_ready %v while SERVING, want 1", v)
+	}
+	if v := svc.scrape("talentreg_metrics_checkpoint_size_bytes"); v <= 0 {
+		t.Errorf("talentreg_metrics_checkpoint_size_bytes %v", v)
+	}
 	sum, err := svc.client.GetSummary(ctx, &metricsv1.GetSummaryRequest{MinRevision: last})
 	if err != nil || sum.GetRevision() != last {
 		t.Fatalf("GetSummary(min %d) = %v, %v", last, sum, err)

@@ -23,6 +23,7 @@ import (
 	"talentreg/platform/command"
 	"talentreg/platform/flagenv"
 	"talentreg/platform/grpcserver"
+	"talentreg/platform/healthcheck"
 	"talentreg/platform/logging"
 	"talentreg/platform/security"
 	"talentreg/services/registry/bolt"
@@ -42,6 +43,7 @@ type Config struct {
 	GCPercent        int
 	MemoryLimitMiB   int64
 	Security         security.Server
+	MaxWatchStreams  int
 }
 
 // DefaultConfig returns the defaults of API.md "Running".
@@ -50,7 +52,7 @@ func DefaultConfig() Config {
 		GRPCAddr: "127.0.0.1:9090", DB: "data/registry.db", AdminAddr: "127.0.0.1:9091",
 		RetainChanges: 1_000_000, ProgressInterval: 5 * time.Second, MmapSize: 4 << 30,
 		ShutdownGrace: 10 * time.Second, LogLevel: "info",
-		GCPercent: 400, MemoryLimitMiB: 1024,
+		GCPercent: 400, MemoryLimitMiB: 1024, MaxWatchStreams: 1000,
 	}
 }
 
@@ -67,6 +69,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go GC target percentage (unless GOGC is set): the heap is small and short-lived, so collecting less often saves CPU")
 	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft limit on Go heap memory in MiB (unless GOMEMLIMIT is set); the GC works harder near it")
 	c.Security.AddFlags(fs)
+	fs.IntVar(&c.MaxWatchStreams, "max-watch-streams", c.MaxWatchStreams, "concurrent WatchChanges streams served; more are refused with RESOURCE_EXHAUSTED")
 }
 
 // Validate reports the first invalid field.
@@ -86,6 +89,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--gc-percent must be at least 10, got %d", c.GCPercent)
 	case c.MemoryLimitMiB < 64:
 		return fmt.Errorf("--memory-limit-mib must be at least 64, got %d", c.MemoryLimitMiB)
+	case c.MaxWatchStreams < 1:
+		return fmt.Errorf("--max-watch-streams must be at least 1, got %d", c.MaxWatchStreams)
 	}
 	return c.Security.Validate(map[string]string{"grpc-addr": c.GRPCAddr, "admin-addr": c.AdminAddr})
 }
@@ -97,6 +102,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return check(args[1:], getenv, stdout, stderr)
 		case "compact":
 			return compact(args[1:], getenv, stdout, stderr)
+		case "backup":
+			return backup(ctx, args[1:], getenv, stdout, stderr)
+		case "healthcheck":
+			return healthcheck.Run(ctx, args[1:], getenv, stdout, stderr, healthcheck.Target{
+				GRPCAddr: DefaultConfig().GRPCAddr, Service: registryv1.RegistryService_ServiceDesc.ServiceName})
 		}
 	}
 	cfg := DefaultConfig()
@@ -123,9 +133,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // openStore opens the database as served: fsync on (a write is
-// acknowledged only once durable).
+// acknowledged only once durable), and a backup file restored (a new id).
 func openStore(cfg Config) (*bolt.Store, error) {
-	return bolt.Open(cfg.DB, bolt.Options{RetainChanges: cfg.RetainChanges, InitialMmapSize: cfg.MmapSize})
+	return bolt.Open(cfg.DB, bolt.Options{RetainChanges: cfg.RetainChanges, InitialMmapSize: cfg.MmapSize, RestoreBackup: true})
 }
 
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
@@ -138,6 +148,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Error("closing the database", "err", err)
 		}
 	}()
+	if from, now, ok := store.RestoredFrom(); ok && now {
+		log.Warn("restored a backup: the database has a new registry id, and consumers reload from a snapshot",
+			"registry_id", store.ID(), "backup_of", from.RegistryID, "backup_revision", from.Revision, "backup_taken_at", from.TakenAt)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -153,9 +167,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return command.UsageError{Err: err}
 	}
 	defer sec.Auth.Close()
+	watches := grpcapi.NewWatchLimiter(cfg.MaxWatchStreams)
+	registerStoreMetrics(reg, store, watches, log)
+
 	api := grpcapi.New(store, grpcapi.Options{TokenKey: store.TokenKey(), ProgressInterval: cfg.ProgressInterval, Logger: log})
-	srv := grpcserver.New(log, reg, grpcserver.Options{Auth: sec.Auth, TLS: sec.GRPC, NoReflection: sec.NoReflection}, grpcapi.ServerOptions()...)
+	srv := grpcserver.New(log, reg, grpcserver.Options{Auth: sec.Auth, TLS: sec.GRPC, NoReflection: sec.NoReflection},
+		append(grpcapi.ServerOptions(), watches.ServerOption())...)
 	grpcapi.Register(srv.Server, api)
+	grpcapi.RegisterAdmin(srv.Server, grpcapi.NewAdmin(store, log))
 	srv.Health.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 
 	lis, err := net.Listen("tcp", cfg.GRPCAddr)
@@ -170,7 +189,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	sec.ReloadOnSIGHUP(ctx, log)
-	log.Info("serving", "grpc_addr", lis.Addr().String(), "db", cfg.DB, "revision", store.Revision(),
+	log.Info("serving", "grpc_addr", lis.Addr().String(), "db", cfg.DB, "revision", store.Revision(), "registry_id", store.ID(),
 		"tls", sec.GRPC != nil, "auth", sec.Auth.Enabled())
 
 	// On shutdown, end watch and snapshot streams first: they never end on
@@ -202,6 +221,11 @@ func check(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: consistent at revision %d (compacted up to %d)\n", *db, store.Revision(), store.CompactedRevision())
+	if mark, ok := store.Backup(); ok {
+		fmt.Fprintf(stdout, "a backup of %s; served, it becomes a new registry id\n", mark)
+	} else if mark, _, ok := store.RestoredFrom(); ok {
+		fmt.Fprintf(stdout, "registry %s, restored from a backup of %s\n", store.ID(), mark)
+	}
 	u, err := store.Usage()
 	if err != nil {
 		return err

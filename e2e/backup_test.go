@@ -36,7 +36,8 @@ func TestBackupRestore(t *testing.T) {
 	}
 	backupRev := create("kept-", 5)
 	out := filepath.Join(t.TempDir(), "registry-backup.db")
-	b, err := exec.Command(filepath.Join(binDir, "registry"), "backup", "--registry", s.registry.grpcAddr, "--out", out).CombinedOutput()
+	b, err := exec.Command(filepath.Join(binDir, "registry"), "backup", "--registry", s.registry.grpcAddr, "--out", out,
+		"--registry-ca", devFile("ca.crt"), "--token-file", devFile("admin.token")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("registry backup: %v\n%s", err, b)
 	}

@@ -26,10 +26,10 @@ func TestHealthcheckSubcommands(t *testing.T) {
 		bin  string
 		args []string
 	}{
-		{"registry", []string{"--addr", s.registry.grpcAddr}},
-		{"metrics", []string{"--addr", s.metrics[0].grpcAddr}},
-		{"gateway", []string{"--url", s.url + "/healthz"}},
-		{"gateway", []string{"--url", s.url + "/readyz"}},
+		{"registry", []string{"--addr", s.registry.grpcAddr, "--ca", devFile("ca.crt")}},
+		{"metrics", []string{"--addr", s.metrics[0].grpcAddr, "--ca", devFile("ca.crt")}},
+		{"gateway", []string{"--url", s.url + "/healthz", "--ca", devFile("ca.crt")}},
+		{"gateway", []string{"--url", s.url + "/readyz", "--ca", devFile("ca.crt")}},
 	} {
 		if out, code := check(c.bin, c.args...); code != 0 || !strings.Contains(out, "SERVING") {
 			t.Errorf("%s healthcheck %v: exit %d: %s", c.bin, c.args, code, out)

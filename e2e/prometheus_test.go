@@ -45,10 +45,10 @@ func startPrometheus(t *testing.T, bin string, s *stack) *promServer {
 	cfg := fmt.Sprintf(`global: {scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s}
 rule_files: [rules.yml]
 scrape_configs:
-  - {job_name: talentreg-registry, static_configs: [{targets: [%q]}]}
-  - {job_name: talentreg-metrics, static_configs: [{targets: [%s]}]}
-  - {job_name: talentreg-gateway, static_configs: [{targets: [%q]}]}
-`, s.registry.adminAddr, strings.Join(metricsTargets, ", "), s.gateway.adminAddr)
+  - {job_name: talentreg-registry, scheme: https, tls_config: {ca_file: %[4]q}, static_configs: [{targets: [%[1]q]}]}
+  - {job_name: talentreg-metrics, scheme: https, tls_config: {ca_file: %[4]q}, static_configs: [{targets: [%[2]s]}]}
+  - {job_name: talentreg-gateway, scheme: https, tls_config: {ca_file: %[4]q}, static_configs: [{targets: [%[3]q]}]}
+`, s.registry.adminAddr, strings.Join(metricsTargets, ", "), s.gateway.adminAddr, devFile("ca.crt"))
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func scrapeAdmin(p *proc) (exposition, error) {
 	if p.adminAddr == "" {
 		return nil, fmt.Errorf("%s has no admin address", p.name)
 	}
-	r, err := send(context.Background(), "GET", "http://"+p.adminAddr+"/metrics", nil)
+	r, err := send(context.Background(), "GET", "https://"+p.adminAddr+"/metrics", nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s /metrics: %w", p.name, err)
 	}

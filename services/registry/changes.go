@@ -82,6 +82,15 @@ type Change struct {
 	Before Resource
 	// After is the resource after the change; nil for ChangeDeleted.
 	After Resource
+	// TxnFirst and TxnLast are the first and last revisions of the
+	// transaction holding the change: one client request (a mutation with
+	// its cascade, a batch, one import transaction), committed all or
+	// none. Requests group-committed together remain transactions of their
+	// own: each is atomic, and the state after each is one the registry
+	// had in a serial order of them. A state reached at a change whose
+	// Revision is TxnLast is consistent; one inside a transaction is not.
+	// A change written before transactions were recorded is its own.
+	TxnFirst, TxnLast int64
 }
 
 // Name returns the name of the changed resource.

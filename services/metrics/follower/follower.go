@@ -13,6 +13,11 @@
 // registry answers with another (its database was replaced), the follower
 // is not ready until it has reloaded from a snapshot.
 //
+// A change that does not fit the projection (a projection anomaly) makes
+// the follower log why, drop the projection and reload it from a snapshot.
+// Cut off from the registry for longer than Config.StaleAfter, the
+// follower reports itself not ready until it has caught up again.
+//
 // It also verifies: Verifier recounts a fresh snapshot and compares it with
 // the live projection at the same revision.
 package follower
@@ -50,6 +55,11 @@ type Config struct {
 	// doubles after each failed attempt, with jitter, and resets once a
 	// stream delivers.
 	BackoffMin, BackoffMax time.Duration
+	// StaleAfter is how long the follower may be cut off from the
+	// registry (the feed broken, reconnecting) and still report itself
+	// ready; 0 means forever. Past it the follower is not ready until it
+	// has caught up again.
+	StaleAfter time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -110,6 +120,9 @@ type Follower struct {
 	readyMu      sync.Mutex
 	isReady      bool
 	readyChanged chan struct{}
+	// staleTimer runs while the feed is broken (see StaleAfter); nil
+	// while connected and caught up. Guarded by readyMu.
+	staleTimer *time.Timer
 
 	needBootstrap bool
 
@@ -162,6 +175,10 @@ func (f *Follower) Readiness() (ready bool, changed <-chan struct{}) {
 func (f *Follower) setReady(ready bool) {
 	f.readyMu.Lock()
 	defer f.readyMu.Unlock()
+	f.setReadyLocked(ready)
+}
+
+func (f *Follower) setReadyLocked(ready bool) {
 	if f.isReady == ready {
 		return
 	}
@@ -174,8 +191,40 @@ func (f *Follower) markReady() {
 	if ready, _ := f.Readiness(); !ready {
 		f.log.Info("caught up with the registry", "revision", f.live.Revision(), "registry_id", f.live.RegistryID())
 	}
-	f.setReady(true)
+	f.readyMu.Lock()
+	if f.staleTimer != nil {
+		f.staleTimer.Stop()
+		f.staleTimer = nil
+	}
+	f.setReadyLocked(true)
+	f.readyMu.Unlock()
 	f.readyOnce.Do(func() { close(f.ready) })
+}
+
+// cutOff starts the staleness clock when the feed breaks, unless it runs
+// already: once it has run for StaleAfter without the follower catching up
+// again (markReady), the follower is not ready.
+func (f *Follower) cutOff() {
+	if f.cfg.StaleAfter <= 0 {
+		return
+	}
+	f.readyMu.Lock()
+	defer f.readyMu.Unlock()
+	if f.staleTimer != nil {
+		return
+	}
+	var t *time.Timer
+	t = time.AfterFunc(f.cfg.StaleAfter, func() {
+		f.readyMu.Lock()
+		defer f.readyMu.Unlock()
+		if f.staleTimer != t || !f.isReady {
+			return // caught up again meanwhile, or not ready anyway
+		}
+		f.log.Warn("cut off from the registry for longer than the staleness bound; not serving until caught up again",
+			"stale_after", f.cfg.StaleAfter, "applied", f.live.Revision())
+		f.setReadyLocked(false)
+	})
+	f.staleTimer = t
 }
 
 // rebuild marks the projection for a reload from a snapshot because it
@@ -214,7 +263,10 @@ func (f *Follower) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		if progressed {
+		f.cutOff()
+		// A snapshot that runs into an anomaly again is no progress: back
+		// off rather than reload in a loop.
+		if progressed && !errors.Is(err, projection.ErrAnomaly) {
 			backoff = f.cfg.BackoffMin
 		}
 		rev, isCompacted := compacted(err)
@@ -333,6 +385,12 @@ func (f *Follower) session(ctx context.Context) (progressed bool, err error) {
 			return progressed, errRegistryReplaced
 		}
 		if err := f.live.Apply(ctx, resp.GetChanges(), resp.GetRevision()); err != nil {
+			if errors.Is(err, projection.ErrAnomaly) {
+				f.stats.anomalies.Inc()
+				f.log.Error("the change feed does not fit the projection; reloading from a registry snapshot",
+					"err", err, "registry_id", f.live.RegistryID())
+				f.rebuild()
+			}
 			return progressed, err
 		}
 		progressed = true

@@ -25,8 +25,10 @@ var ErrHoldPassed = errors.New("projection: already past the revision to hold at
 // Delta) and any number of readers (the metrics.Reader methods, Figures).
 // Writers must not call concurrently with each other.
 //
-// Readers never see a half-applied batch of changes. Summary reads are
-// lock-free: each applied batch publishes a new Summary.
+// Readers see the projection only at the end of a registry transaction,
+// never inside one, even when the feed splits a transaction across
+// messages. Summary reads are lock-free: each Apply that completes a
+// transaction publishes a new Summary.
 type Live struct {
 	maxWait time.Duration
 
@@ -35,6 +37,10 @@ type Live struct {
 	hold   int64       // when > 0, apply nothing past this revision
 	held   chan struct{}
 	holdMu sync.Mutex // serialises holders
+
+	// pending holds the changes of a transaction whose last change has
+	// not arrived yet (writer only).
+	pending []*registryv1.Change
 
 	applied    atomic.Int64
 	registryID atomic.Pointer[string]
@@ -79,9 +85,11 @@ func (l *Live) RegistryID() string {
 }
 
 // Replace installs p (loaded from a checkpoint or a snapshot), waiting
-// first while a hold is below p's revision.
+// first while a hold is below p's revision. Changes kept for an
+// incomplete transaction are dropped.
 func (l *Live) Replace(ctx context.Context, p *Projection) error {
 	l.mu.Lock()
+	l.pending = nil
 	for l.hold > 0 && p.revision > l.hold {
 		if err := l.waitRelease(ctx); err != nil {
 			l.mu.Unlock()
@@ -94,11 +102,20 @@ func (l *Live) Replace(ctx context.Context, p *Projection) error {
 	return nil
 }
 
-// Apply applies a batch of changes in revision order, then advances to
-// revision, the feed's caught-up revision (a progress message has no
-// changes). Readers see the whole batch or none of it. A hold makes Apply
-// wait (until release or ctx's end) before anything past the held revision.
-// On ErrRevisionGap the changes before the gap stay applied.
+// Apply takes the next changes of the feed, in revision order, and the
+// feed's caught-up revision (a progress message has no changes). It applies
+// every transaction whose last change has arrived, keeps the changes of an
+// incomplete one for a later Apply, advances to revision when no
+// transaction is incomplete, and then publishes: readers see whole
+// transactions or none of them. A hold makes Apply wait (until release or
+// ctx's end) before anything past the held revision.
+//
+// Errors: ErrRevisionGap when the changes do not follow the projection's
+// revision (nothing is applied; feed it again from Revision() + 1); an
+// *AnomalyError (errors.Is ErrAnomaly) when a change did not fit the
+// projection's state: the projection is then dropped — reads answer
+// metrics.ErrNotLoaded and Loaded is false — until Replace installs one
+// rebuilt from a snapshot.
 func (l *Live) Apply(ctx context.Context, changes []*registryv1.Change, revision int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -106,28 +123,77 @@ func (l *Live) Apply(ctx context.Context, changes []*registryv1.Change, revision
 	if p == nil {
 		return errors.New("projection: apply before load")
 	}
-	for _, c := range changes {
+	all := changes
+	if len(l.pending) > 0 {
+		all = append(l.pending, changes...)
+	}
+	// The complete transactions: up to the last change that ends one.
+	end := len(all)
+	for end > 0 && !endsTransaction(all[end-1]) {
+		end--
+	}
+	next := p.revision + 1
+	for _, c := range all {
+		switch r := c.GetRevision(); {
+		case r < next:
+		case r == next:
+			next++
+		default:
+			l.pending = nil
+			return fmt.Errorf("%w: have %d, got %d", ErrRevisionGap, next-1, r)
+		}
+	}
+	for _, c := range all[:end] {
 		for l.hold > 0 && c.GetRevision() > l.hold && c.GetRevision() > p.revision {
 			if err := l.waitRelease(ctx); err != nil {
+				l.pending = nil
 				return err
 			}
 		}
 		if err := p.Apply(c); err != nil {
-			l.publish()
+			l.drop()
 			return err
 		}
 	}
-	for l.hold > 0 && revision > l.hold {
-		// Every change up to revision has been applied and none came past
-		// the hold, so the state at the hold is this state.
-		p.Advance(l.hold)
-		if err := l.waitRelease(ctx); err != nil {
-			return err
+	l.pending = append([]*registryv1.Change(nil), all[end:]...)
+	if len(l.pending) == 0 {
+		for l.hold > 0 && revision > l.hold {
+			// Every change up to revision has been applied and none came
+			// past the hold, so the state at the hold is this state.
+			p.Advance(l.hold)
+			if err := l.waitRelease(ctx); err != nil {
+				return err
+			}
 		}
+		p.Advance(revision)
+	} else {
+		l.pending = l.pending[:len(l.pending):len(l.pending)]
 	}
-	p.Advance(revision)
-	l.publish()
+	if p.revision != l.applied.Load() || end > 0 {
+		l.publish()
+	}
 	return nil
+}
+
+// Pending returns how many changes of an incomplete transaction Apply is
+// keeping (writer only).
+func (l *Live) Pending() int { return len(l.pending) }
+
+// endsTransaction reports whether c is the last change of its transaction;
+// a change that does not say (an older registry) is its own transaction.
+func endsTransaction(c *registryv1.Change) bool {
+	return c.GetTransactionLastRevision() <= c.GetRevision()
+}
+
+// drop discards a projection that cannot be trusted any more: readers get
+// metrics.ErrNotLoaded until Replace. Called with mu held.
+func (l *Live) drop() {
+	l.p = nil
+	l.pending = nil
+	l.summary.Store(nil)
+	ch := make(chan struct{})
+	old := l.changed.Swap(&ch)
+	close(*old)
 }
 
 // waitRelease publishes, releases mu until the hold is released or ctx

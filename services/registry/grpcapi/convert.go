@@ -156,6 +156,7 @@ func resourceFromProto(field string, p *registryv1.Resource) (registry.Resource,
 func changeToProto(c *registry.Change) *registryv1.Change {
 	p := &registryv1.Change{
 		Revision: c.Revision, CommitTime: ts(c.CommitTime), Type: registryv1.ChangeType(c.Type), Name: c.Name(),
+		TransactionFirstRevision: c.TxnFirst, TransactionLastRevision: c.TxnLast,
 	}
 	if c.Before != nil {
 		p.Before = resourceToProto(c.Before)

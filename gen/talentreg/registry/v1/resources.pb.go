@@ -1066,9 +1066,22 @@ type Change struct {
 	// The resource before the change; unset for CREATED.
 	Before *Resource `protobuf:"bytes,5,opt,name=before,proto3" json:"before,omitempty"`
 	// The resource after the change; unset for DELETED.
-	After         *Resource `protobuf:"bytes,6,opt,name=after,proto3" json:"after,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	After *Resource `protobuf:"bytes,6,opt,name=after,proto3" json:"after,omitempty"`
+	// The transaction holding this change: it committed the changes of
+	// revisions transaction_first_revision to transaction_last_revision
+	// (consecutive), all or none. One client request is one transaction
+	// (a create, a cascading delete, a batch, an import transaction); when
+	// the registry commits several requests together each remains its own
+	// transaction. A consumer that applies changes as they arrive shows a
+	// state the registry had only at a change whose revision is
+	// transaction_last_revision. Changes written before the registry
+	// recorded transactions are each their own transaction.
+	TransactionFirstRevision int64 `protobuf:"varint,8,opt,name=transaction_first_revision,json=transactionFirstRevision,proto3" json:"transaction_first_revision,omitempty"`
+	// The last revision of the transaction holding this change (see
+	// transaction_first_revision).
+	TransactionLastRevision int64 `protobuf:"varint,9,opt,name=transaction_last_revision,json=transactionLastRevision,proto3" json:"transaction_last_revision,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *Change) Reset() {
@@ -1141,6 +1154,20 @@ func (x *Change) GetAfter() *Resource {
 		return x.After
 	}
 	return nil
+}
+
+func (x *Change) GetTransactionFirstRevision() int64 {
+	if x != nil {
+		return x.TransactionFirstRevision
+	}
+	return 0
+}
+
+func (x *Change) GetTransactionLastRevision() int64 {
+	if x != nil {
+		return x.TransactionLastRevision
+	}
+	return 0
 }
 
 var File_talentreg_registry_v1_resources_proto protoreflect.FileDescriptor
@@ -1217,7 +1244,7 @@ const file_talentreg_registry_v1_resources_proto_rawDesc = "" +
 	"\rtalent_record\x18\x04 \x01(\v2#.talentreg.registry.v1.TalentRecordH\x00R\ftalentRecord\x12:\n" +
 	"\aprogram\x18\x05 \x01(\v2\x1e.talentreg.registry.v1.ProgramH\x00R\aprogramB\n" +
 	"\n" +
-	"\bresource\"\x9c\x02\n" +
+	"\bresource\"\x96\x03\n" +
 	"\x06Change\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12;\n" +
 	"\vcommit_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1225,7 +1252,9 @@ const file_talentreg_registry_v1_resources_proto_rawDesc = "" +
 	"\x04type\x18\x03 \x01(\x0e2!.talentreg.registry.v1.ChangeTypeR\x04type\x12\x12\n" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x127\n" +
 	"\x06before\x18\x05 \x01(\v2\x1f.talentreg.registry.v1.ResourceR\x06before\x125\n" +
-	"\x05after\x18\x06 \x01(\v2\x1f.talentreg.registry.v1.ResourceR\x05after*\xb7\x01\n" +
+	"\x05after\x18\x06 \x01(\v2\x1f.talentreg.registry.v1.ResourceR\x05after\x12<\n" +
+	"\x1atransaction_first_revision\x18\b \x01(\x03R\x18transactionFirstRevision\x12:\n" +
+	"\x19transaction_last_revision\x18\t \x01(\x03R\x17transactionLastRevision*\xb7\x01\n" +
 	"\n" +
 	"EntityKind\x12\x1b\n" +
 	"\x17ENTITY_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +

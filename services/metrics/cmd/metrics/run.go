@@ -113,6 +113,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		CheckpointInterval: cfg.CheckpointInterval,
 		CheckpointEvery:    cfg.CheckpointEvery,
 		BackoffMax:         cfg.ReconnectMax,
+		StaleAfter:         cfg.StaleAfter,
 	}, client, live, store, log, reg)
 
 	srv := grpcserver.New(log, reg)

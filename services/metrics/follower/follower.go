@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"talentreg/services/metrics"
 	"talentreg/services/metrics/projection"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
@@ -125,6 +126,10 @@ type Follower struct {
 	staleTimer *time.Timer
 
 	needBootstrap bool
+
+	// head is the highest registry revision the feed has reported, 0
+	// when unknown (see CheckCommitted).
+	head atomic.Int64
 
 	// Checkpointing: the follower goroutine takes Deltas, a writer
 	// goroutine saves them, one at a time. savedRev is the revision of the
@@ -325,6 +330,7 @@ func (f *Follower) sameRegistry(id string) bool {
 	if id == applied {
 		return true
 	}
+	f.head.Store(0) // another database's head
 	if applied == "" {
 		f.log.Warn("the checkpoint does not say which registry database it reflects; loading a snapshot",
 			"registry_id", id, "applied", f.live.Revision())
@@ -356,6 +362,7 @@ func (f *Follower) session(ctx context.Context) (progressed bool, err error) {
 	if !f.sameRegistry(head.GetRegistryId()) {
 		return progressed, errRegistryReplaced
 	}
+	f.noteHead(head.GetRevision())
 	if head.GetRevision() < from-1 {
 		f.log.Error("registry revision is below the applied revision; loading a snapshot",
 			"registry", head.GetRevision(), "applied", from-1)
@@ -384,6 +391,7 @@ func (f *Follower) session(ctx context.Context) (progressed bool, err error) {
 		if !f.sameRegistry(resp.GetRegistryId()) {
 			return progressed, errRegistryReplaced
 		}
+		f.noteHead(resp.GetRevision())
 		if err := f.live.Apply(ctx, resp.GetChanges(), resp.GetRevision()); err != nil {
 			if errors.Is(err, projection.ErrAnomaly) {
 				f.stats.anomalies.Inc()
@@ -401,6 +409,45 @@ func (f *Follower) session(ctx context.Context) (progressed bool, err error) {
 		}
 		f.maybeCheckpoint(false)
 	}
+}
+
+// noteHead records rev as reached by the registry.
+func (f *Follower) noteHead(rev int64) {
+	for {
+		cur := f.head.Load()
+		if rev <= cur || f.head.CompareAndSwap(cur, rev) {
+			return
+		}
+	}
+}
+
+// headCheckTimeout bounds CheckCommitted's call to the registry.
+const headCheckTimeout = time.Second
+
+// CheckCommitted is the projection's head check (Live.SetHeadCheck): it
+// returns a metrics.RevisionNotCommitted error when revision is past the
+// registry's last committed revision, asking the registry when the feed
+// has not reported that revision yet. It returns nil when revision is
+// committed, and when the registry cannot tell in time (unreachable, slow):
+// the read then waits as usual.
+func (f *Follower) CheckCommitted(ctx context.Context, revision int64) error {
+	if revision <= f.head.Load() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, headCheckTimeout)
+	defer cancel()
+	resp, err := f.client.ListChanges(ctx, &registryv1.ListChangesRequest{StartRevision: revision, PageSize: 1})
+	if err != nil {
+		return nil // OUT_OF_RANGE (compacted: committed long ago) included
+	}
+	head := resp.GetRevision()
+	if resp.GetRegistryId() == f.live.RegistryID() {
+		f.noteHead(head)
+	}
+	if revision > head {
+		return metrics.RevisionNotCommitted(revision, head)
+	}
+	return nil
 }
 
 // bootstrap replaces the projection with one loaded from a snapshot.

@@ -47,9 +47,28 @@ type Live struct {
 	summary    atomic.Pointer[metrics.Summary]
 	changed    atomic.Pointer[chan struct{}] // closed and replaced on each publish
 
+	// headCheck, when set, is asked before a read waits for a revision
+	// (see SetHeadCheck).
+	headCheck func(ctx context.Context, revision int64) error
+
 	// beforeRead, when set (by tests), runs between a read's wait for its
 	// minimum revision and the read itself.
 	beforeRead func()
+}
+
+// SetHeadCheck installs check, which a read asks before waiting for a
+// revision not applied yet: an error from it (a metrics.Error such as
+// RevisionNotCommitted) is the read's answer; nil lets the read wait. Call
+// it before serving reads.
+func (l *Live) SetHeadCheck(check func(ctx context.Context, revision int64) error) {
+	l.headCheck = check
+}
+
+// answerMargin is how long before its deadline a wait gives up, so that
+// its answer (which says what was not applied) reaches the caller before
+// the caller's own deadline ends the call without one.
+func answerMargin(remaining time.Duration) time.Duration {
+	return min(50*time.Millisecond, remaining/10)
 }
 
 // NewLive returns an unloaded Live; reads return metrics.ErrNotLoaded until
@@ -269,14 +288,29 @@ func (l *Live) MoveHold(revision int64) error {
 	return nil
 }
 
-// WaitFor waits until revision is applied, bounded by ctx's deadline or, if
+// WaitFor waits until revision is applied, bounded by ctx's deadline
+// (less a small margin, so the answer beats the caller's deadline) or, if
 // it has none, by the maximum wait; else it returns a
-// metrics.CodeRevisionNotApplied error.
+// metrics.CodeRevisionNotApplied error. Under metrics.WithoutWait it does
+// not wait (metrics.CodeReplicaBehind); a revision the head check refuses
+// is refused at once.
 func (l *Live) WaitFor(ctx context.Context, revision int64) error {
 	if revision <= 0 || l.applied.Load() >= revision {
 		return nil
 	}
-	if _, ok := ctx.Deadline(); !ok {
+	if metrics.NoWait(ctx) {
+		return metrics.ReplicaBehind(revision, l.applied.Load())
+	}
+	if l.headCheck != nil {
+		if err := l.headCheck(ctx, revision); err != nil {
+			return err
+		}
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-answerMargin(time.Until(dl))))
+		defer cancel()
+	} else {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, l.maxWait)
 		defer cancel()

@@ -115,6 +115,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		BackoffMax:         cfg.ReconnectMax,
 		StaleAfter:         cfg.StaleAfter,
 	}, client, live, store, log, reg)
+	live.SetHeadCheck(fol.CheckCommitted)
 
 	srv := grpcserver.New(log, reg)
 	grpcapi.New(live, follower.NewVerifier(client, live), log).Register(srv.Server)

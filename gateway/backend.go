@@ -23,25 +23,6 @@ const maxRecvMsgSize = 64 << 20
 // idempotent without a request id).
 const registryServiceConfig = `{"loadBalancingConfig":[{"pick_first":{}}]}`
 
-// metricsServiceConfig balances across replicas, skips replicas whose
-// grpc.health.v1 status is not SERVING, and retries a read that failed with
-// UNAVAILABLE (a replica that died mid-call) on another replica: every
-// metrics RPC is read-only.
-const metricsServiceConfig = `{
-  "loadBalancingConfig": [{"round_robin": {}}],
-  "healthCheckConfig": {"serviceName": ""},
-  "methodConfig": [{
-    "name": [{"service": "talentreg.metrics.v1.MetricsService"}],
-    "retryPolicy": {
-      "maxAttempts": 3,
-      "initialBackoff": "0.01s",
-      "maxBackoff": "0.1s",
-      "backoffMultiplier": 2,
-      "retryableStatusCodes": ["UNAVAILABLE"]
-    }
-  }]
-}`
-
 // dialBackend returns a client connection to the given addresses, resolved
 // statically (no DNS lookups on the request path) and balanced by the
 // service config. It does not block: connection failures surface as

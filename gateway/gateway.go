@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,7 +34,7 @@ type Gateway struct {
 	mux      *runtime.ServeMux
 	marsh    *marshaler
 	registry *grpc.ClientConn
-	metrics  *grpc.ClientConn
+	metrics  *replicaSet
 
 	registryClient registryv1.RegistryServiceClient
 	stats          *httpMetrics
@@ -72,7 +71,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, gather prometh
 	if g.registry, err = dialBackend("registry", []string{cfg.Registry}, registryServiceConfig, cfg.ReconnectMaxDelay); err != nil {
 		return nil, err
 	}
-	if g.metrics, err = dialBackend("metrics", cfg.Metrics, metricsServiceConfig, cfg.ReconnectMaxDelay); err != nil {
+	if g.metrics, err = dialReplicas(cfg.Metrics, cfg.ReconnectMaxDelay); err != nil {
 		_ = g.registry.Close()
 		return nil, err
 	}
@@ -85,6 +84,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, gather prometh
 		runtime.WithRoutingErrorHandler(g.routingErrorHandler),
 		runtime.WithStreamErrorHandler(streamErrorHandler),
 		runtime.WithForwardResponseOption(recordRoute),
+		runtime.WithForwardResponseOption(raiseConnFloor),
 		runtime.WithDisableHTTPMethodOverride(),
 		runtime.SetQueryParameterParser(&strictQueryParser{}), // process-wide: grpc-gateway keeps one parser
 	)
@@ -97,7 +97,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, gather prometh
 			return registryv1.RegisterRegistryServiceHandlerClient(ctx, g.mux, g.registryClient)
 		},
 		func() error {
-			return metricsv1.RegisterMetricsServiceHandlerClient(ctx, g.mux, metricsv1.NewMetricsServiceClient(g.metrics))
+			return metricsv1.RegisterMetricsServiceHandlerClient(ctx, g.mux, g.metrics)
 		},
 	} {
 		if err := register(); err != nil {
@@ -112,7 +112,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, gather prometh
 func (g *Gateway) Close() {
 	g.cancelShutdown()
 	_ = g.registry.Close()
-	_ = g.metrics.Close()
+	g.metrics.Close()
 }
 
 // ServeHTTP implements http.Handler: the operational routes, then every
@@ -175,10 +175,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !streamingPath(r.URL.Path) && g.cfg.WriteTimeout > 0 {
 		// A call must end while its answer can still be written: a client's
 		// Grpc-Timeout (or a stuck backend) longer than the write timeout
-		// would otherwise get no response at all. Past this deadline the
-		// call ends DEADLINE_EXCEEDED and the client gets a 504.
-		ctx, cancel := context.WithTimeout(r.Context(), g.cfg.WriteTimeout-min(2*time.Second, g.cfg.WriteTimeout/5))
-		defer cancel()
+		// would otherwise get no response at all. Past this limit the call
+		// is cancelled and the client gets a 504. It is a cancellation, not
+		// a deadline: a deadline would reach the backends as the client's
+		// own, and a metrics read without one waits at most its --max-wait.
+		ctx, cancel := context.WithCancelCause(r.Context())
+		limit := time.AfterFunc(g.cfg.WriteTimeout-min(2*time.Second, g.cfg.WriteTimeout/5), func() { cancel(errGatewayDeadline) })
+		defer limit.Stop()
+		defer cancel(nil)
 		r = r.WithContext(ctx)
 	}
 	var w2 http.ResponseWriter = rw
@@ -244,9 +248,9 @@ type Readiness struct {
 	Errors []string `json:"errors,omitempty"`
 }
 
-// Ready checks both backends with grpc.health.v1: the registry, and the
-// metrics replicas through the balancer (ready when at least one replica
-// serves).
+// Ready checks both backends with grpc.health.v1: the registry, and every
+// metrics replica (ready when at least one serves; Errors names each one
+// that does not).
 func (g *Gateway) Ready(ctx context.Context) Readiness {
 	var rd Readiness
 	type result struct {
@@ -258,16 +262,14 @@ func (g *Gateway) Ready(ctx context.Context) Readiness {
 		s, err := checkServing(ctx, g.registry, g.cfg.ReadyTimeout)
 		regc <- result{s, err}
 	}()
-	ms, merr := checkServing(ctx, g.metrics, g.cfg.ReadyTimeout)
+	ms, merrs := g.metrics.ready(ctx, g.cfg.ReadyTimeout)
 	reg := <-regc
 	rd.Registry, rd.Metrics = reg.state, ms
 	if reg.err != nil {
 		rd.Errors = append(rd.Errors, "registry "+g.cfg.Registry+": "+reg.err.Error())
 	}
-	if merr != nil {
-		rd.Errors = append(rd.Errors, fmt.Sprintf("metrics %v: %v", g.cfg.Metrics, merr))
-	}
-	rd.Ready = reg.err == nil && merr == nil
+	rd.Errors = append(rd.Errors, merrs...)
+	rd.Ready = reg.err == nil && ms == "SERVING"
 	return rd
 }
 
@@ -296,6 +298,7 @@ func (g *Gateway) Serve(ctx context.Context, lis net.Listener) error {
 		ReadTimeout:       g.cfg.ReadTimeout,
 		WriteTimeout:      g.cfg.WriteTimeout,
 		IdleTimeout:       g.cfg.IdleTimeout,
+		ConnContext:       withConnState,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(g.cancelShutdown)

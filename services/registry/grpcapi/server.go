@@ -30,6 +30,11 @@ type Options struct {
 	// progress message (default 5 s).
 	ProgressInterval time.Duration
 	Logger           *slog.Logger
+	// Limits bound watch and snapshot streams (zero fields: defaults).
+	Limits StreamLimits
+	// ClientKey names the client of a call for the per-client stream
+	// limit; nil means PeerHost.
+	ClientKey func(ctx context.Context) string
 }
 
 // Server implements registryv1.RegistryServiceServer.
@@ -39,6 +44,10 @@ type Server struct {
 	tokens   pageTokens
 	progress time.Duration
 	log      *slog.Logger
+
+	limits    StreamLimits
+	streams   streamLimiter
+	clientKey func(ctx context.Context) string
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -54,9 +63,14 @@ func New(store registry.Store, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.ClientKey == nil {
+		opts.ClientKey = PeerHost
+	}
+	limits := opts.Limits.withDefaults()
 	return &Server{
 		store: store, tokens: pageTokens{key: opts.TokenKey}, progress: opts.ProgressInterval,
 		log: opts.Logger, stop: make(chan struct{}),
+		limits: limits, streams: streamLimiter{limits: limits}, clientKey: opts.ClientKey,
 	}
 }
 

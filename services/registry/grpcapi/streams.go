@@ -1,0 +1,179 @@
+package grpcapi
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
+
+	"talentreg/platform/grpcerr"
+)
+
+// StreamLimits bound what WatchChanges and StreamSnapshot streams may hold.
+// Zero fields take the defaults of DefaultStreamLimits.
+type StreamLimits struct {
+	// MaxStreams caps the streams open at once; more are refused
+	// RESOURCE_EXHAUSTED (reason STREAM_LIMIT).
+	MaxStreams int
+	// MaxStreamsPerClient caps the streams of one client (see
+	// Options.ClientKey) the same way.
+	MaxStreamsPerClient int
+	// StallTimeout ends a stream whose client has not taken a message for
+	// this long (RESOURCE_EXHAUSTED, reason STREAM_STALLED): a stalled
+	// reader would otherwise hold the message, its buffers and, for a
+	// snapshot, a read transaction, for as long as it likes.
+	StallTimeout time.Duration
+	// SnapshotMaxDuration ends a snapshot still running after it
+	// (RESOURCE_EXHAUSTED, reason SNAPSHOT_TIME_LIMIT): its read
+	// transaction keeps the file from reusing the pages written since.
+	SnapshotMaxDuration time.Duration
+}
+
+// DefaultStreamLimits returns the defaults: 1024 streams, 256 per client,
+// 30 s without progress, 10 minutes for a snapshot.
+func DefaultStreamLimits() StreamLimits {
+	return StreamLimits{MaxStreams: 1024, MaxStreamsPerClient: 256, StallTimeout: 30 * time.Second, SnapshotMaxDuration: 10 * time.Minute}
+}
+
+func (l StreamLimits) withDefaults() StreamLimits {
+	d := DefaultStreamLimits()
+	if l.MaxStreams <= 0 {
+		l.MaxStreams = d.MaxStreams
+	}
+	if l.MaxStreamsPerClient <= 0 {
+		l.MaxStreamsPerClient = d.MaxStreamsPerClient
+	}
+	if l.StallTimeout <= 0 {
+		l.StallTimeout = d.StallTimeout
+	}
+	if l.SnapshotMaxDuration <= 0 {
+		l.SnapshotMaxDuration = d.SnapshotMaxDuration
+	}
+	return l
+}
+
+// Reasons of the errors that end or refuse a stream.
+const (
+	ReasonStreamLimit       = "STREAM_LIMIT"
+	ReasonStreamStalled     = "STREAM_STALLED"
+	ReasonSnapshotTimeLimit = "SNAPSHOT_TIME_LIMIT"
+)
+
+// PeerHost is the default Options.ClientKey: the host of the peer's
+// address, so that one machine's connections count together. Once calls
+// are authenticated, key by the principal instead (a ClientKey reading it
+// from the context).
+func PeerHost(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return ""
+	}
+	if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
+		return host
+	}
+	return p.Addr.String()
+}
+
+// streamLimiter counts open streams, in all and per client.
+type streamLimiter struct {
+	limits StreamLimits
+
+	mu        sync.Mutex
+	open      int
+	perClient map[string]int
+
+	refused, stalled, timedOut atomic.Int64
+}
+
+// acquire takes a slot for a stream of client, or returns the
+// RESOURCE_EXHAUSTED error refusing it.
+func (l *streamLimiter) acquire(client string) (release func(), err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.open >= l.limits.MaxStreams:
+		l.refused.Add(1)
+		return nil, grpcerr.Status(codes.ResourceExhausted,
+			fmt.Sprintf("the registry has %d watch and snapshot streams open, its limit: retry later", l.open),
+			ReasonStreamLimit, map[string]string{"limit": strconv.Itoa(l.limits.MaxStreams), "scope": "server"}, nil)
+	case l.perClient[client] >= l.limits.MaxStreamsPerClient:
+		l.refused.Add(1)
+		return nil, grpcerr.Status(codes.ResourceExhausted,
+			fmt.Sprintf("this client has %d watch and snapshot streams open, its limit: close one first", l.perClient[client]),
+			ReasonStreamLimit, map[string]string{"limit": strconv.Itoa(l.limits.MaxStreamsPerClient), "scope": "client"}, nil)
+	}
+	if l.perClient == nil {
+		l.perClient = map[string]int{}
+	}
+	l.open++
+	l.perClient[client]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.open--
+			if l.perClient[client]--; l.perClient[client] == 0 {
+				delete(l.perClient, client)
+			}
+		})
+	}, nil
+}
+
+// StreamStats reports the open streams and how many were refused, ended
+// stalled, and ended at the snapshot time limit.
+type StreamStats struct {
+	Open                       int
+	Refused, Stalled, TimedOut int64
+}
+
+// StreamStats returns the server's stream counts.
+func (s *Server) StreamStats() StreamStats {
+	s.streams.mu.Lock()
+	open := s.streams.open
+	s.streams.mu.Unlock()
+	return StreamStats{Open: open, Refused: s.streams.refused.Load(), Stalled: s.streams.stalled.Load(), TimedOut: s.streams.timedOut.Load()}
+}
+
+// openStream takes a stream slot for the call's client.
+func (s *Server) openStream(ctx context.Context) (release func(), err error) {
+	return s.streams.acquire(s.clientKey(ctx))
+}
+
+// errStalled is the error of a send the client did not take in time;
+// resume says how to go on.
+func (s *Server) errStalled(resume string, metadata map[string]string) error {
+	s.streams.stalled.Add(1)
+	return grpcerr.Status(codes.ResourceExhausted,
+		fmt.Sprintf("the client took no message for %v: the stream was ended to free what it held; %s", s.limits.StallTimeout, resume),
+		ReasonStreamStalled, metadata, nil)
+}
+
+// send sends msg on stream unless the client does not take it within the
+// stall timeout, the call's context ends, or the server shuts down. When
+// it gives up the send is still in flight: the caller must return at once,
+// which ends the stream and with it the send. The message is marshaled
+// before the send can block, so the caller may reuse it once send returns.
+func (s *Server) send(ctx context.Context, stream grpc.ServerStream, msg any, stalled func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- stream.SendMsg(msg) }()
+	t := time.NewTimer(s.limits.StallTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return stalled()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.stop:
+		return errShuttingDown
+	}
+}

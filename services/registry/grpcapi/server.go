@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/platform/limiter"
 	"talentreg/services/registry"
 )
 
@@ -70,7 +71,7 @@ func New(store registry.Store, opts Options) *Server {
 	return &Server{
 		store: store, tokens: pageTokens{key: opts.TokenKey}, progress: opts.ProgressInterval,
 		log: opts.Logger, stop: make(chan struct{}),
-		limits: limits, streams: streamLimiter{limits: limits}, clientKey: opts.ClientKey,
+		limits: limits, streams: streamLimiter{slots: limiter.New(limits.MaxStreams, limits.MaxStreamsPerClient)}, clientKey: opts.ClientKey,
 	}
 }
 

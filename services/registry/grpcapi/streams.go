@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"talentreg/platform/grpcerr"
+	"talentreg/platform/limiter"
 )
 
 // StreamLimits bound what WatchChanges and StreamSnapshot streams may hold.
@@ -81,50 +81,27 @@ func PeerHost(ctx context.Context) string {
 	return p.Addr.String()
 }
 
-// streamLimiter counts open streams, in all and per client.
+// streamLimiter counts open streams (see StreamLimits) and the streams
+// refused and ended.
 type streamLimiter struct {
-	limits StreamLimits
-
-	mu        sync.Mutex
-	open      int
-	perClient map[string]int
-
+	slots                      *limiter.Limiter
 	refused, stalled, timedOut atomic.Int64
 }
 
 // acquire takes a slot for a stream of client, or returns the
 // RESOURCE_EXHAUSTED error refusing it.
 func (l *streamLimiter) acquire(client string) (release func(), err error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	switch {
-	case l.open >= l.limits.MaxStreams:
-		l.refused.Add(1)
-		return nil, grpcerr.Status(codes.ResourceExhausted,
-			fmt.Sprintf("the registry has %d watch and snapshot streams open, its limit: retry later", l.open),
-			ReasonStreamLimit, map[string]string{"limit": strconv.Itoa(l.limits.MaxStreams), "scope": "server"}, nil)
-	case l.perClient[client] >= l.limits.MaxStreamsPerClient:
-		l.refused.Add(1)
-		return nil, grpcerr.Status(codes.ResourceExhausted,
-			fmt.Sprintf("this client has %d watch and snapshot streams open, its limit: close one first", l.perClient[client]),
-			ReasonStreamLimit, map[string]string{"limit": strconv.Itoa(l.limits.MaxStreamsPerClient), "scope": "client"}, nil)
+	release, scope, limit, open := l.slots.Acquire(client)
+	if release != nil {
+		return release, nil
 	}
-	if l.perClient == nil {
-		l.perClient = map[string]int{}
+	l.refused.Add(1)
+	msg := fmt.Sprintf("the registry has %d watch and snapshot streams open, its limit: retry later", open)
+	if scope == limiter.ScopeClient {
+		msg = fmt.Sprintf("this client has %d watch and snapshot streams open, its limit: close one first", open)
 	}
-	l.open++
-	l.perClient[client]++
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			l.open--
-			if l.perClient[client]--; l.perClient[client] == 0 {
-				delete(l.perClient, client)
-			}
-		})
-	}, nil
+	return nil, grpcerr.Status(codes.ResourceExhausted, msg, ReasonStreamLimit,
+		map[string]string{"limit": strconv.Itoa(limit), "scope": string(scope)}, nil)
 }
 
 // StreamStats reports the open streams and how many were refused, ended
@@ -136,10 +113,7 @@ type StreamStats struct {
 
 // StreamStats returns the server's stream counts.
 func (s *Server) StreamStats() StreamStats {
-	s.streams.mu.Lock()
-	open := s.streams.open
-	s.streams.mu.Unlock()
-	return StreamStats{Open: open, Refused: s.streams.refused.Load(), Stalled: s.streams.stalled.Load(), TimedOut: s.streams.timedOut.Load()}
+	return StreamStats{Open: s.streams.slots.Open(), Refused: s.streams.refused.Load(), Stalled: s.streams.stalled.Load(), TimedOut: s.streams.timedOut.Load()}
 }
 
 // openStream takes a stream slot for the call's client.

@@ -28,7 +28,7 @@ const registryServiceConfig = `{"loadBalancingConfig":[{"pick_first":{}}]}`
 // service config. It does not block: connection failures surface as
 // UNAVAILABLE on the first calls, and the connection recovers by itself,
 // retrying with a backoff capped at maxDelay, once the backend is back.
-func dialBackend(name string, addrs []string, serviceConfig string, maxDelay time.Duration) (*grpc.ClientConn, error) {
+func dialBackend(name string, addrs []string, serviceConfig string, maxDelay time.Duration, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	r := manual.NewBuilderWithScheme("talentreg-" + name)
 	state := resolver.State{}
 	for _, a := range addrs {
@@ -38,14 +38,14 @@ func dialBackend(name string, addrs []string, serviceConfig string, maxDelay tim
 	bo := backoff.DefaultConfig
 	bo.BaseDelay = 100 * time.Millisecond
 	bo.MaxDelay = maxDelay
-	conn, err := grpc.NewClient(r.Scheme()+":///"+name,
+	conn, err := grpc.NewClient(r.Scheme()+":///"+name, append([]grpc.DialOption{
 		grpc.WithResolvers(r),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: 5 * time.Second}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
-	)
+	}, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%s client: %w", name, err)
 	}

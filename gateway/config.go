@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -46,6 +47,15 @@ type Config struct {
 	// MemoryLimitMiB is applied with debug.SetMemoryLimit unless GOMEMLIMIT
 	// is set in the environment; 0 leaves it unlimited.
 	MemoryLimitMiB int64
+	// MaxWatchStreams and MaxWatchStreamsPerClient cap the watch streams
+	// open at once, in all and per client; more are refused 429.
+	MaxWatchStreams, MaxWatchStreamsPerClient int
+	// StreamStallTimeout ends a stream whose client takes no chunk for
+	// this long.
+	StreamStallTimeout time.Duration
+	// ClientKey names a request's client for MaxWatchStreamsPerClient; nil
+	// means RemoteHost. Not a flag: the hook for authenticated principals.
+	ClientKey func(*http.Request) string
 }
 
 // DefaultConfig returns the defaults: the gateway on 127.0.0.1:8080 in
@@ -68,6 +78,10 @@ func DefaultConfig() Config {
 		LogLevel:          "info",
 		GCPercent:         400,
 		MemoryLimitMiB:    1024,
+
+		MaxWatchStreams:          128,
+		MaxWatchStreamsPerClient: 8,
+		StreamStallTimeout:       30 * time.Second,
 	}
 }
 
@@ -91,6 +105,9 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "GC target percentage unless GOGC is set (0: runtime default)")
 	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft memory limit in MiB unless GOMEMLIMIT is set (0: none)")
+	fs.IntVar(&c.MaxWatchStreams, "max-watch-streams", c.MaxWatchStreams, "watch streams open at once; more get 429 (keep it within the registry's --max-streams-per-client: the gateway is one client of it)")
+	fs.IntVar(&c.MaxWatchStreamsPerClient, "max-watch-streams-per-client", c.MaxWatchStreamsPerClient, "watch streams one client (remote host) may have open at once")
+	fs.DurationVar(&c.StreamStallTimeout, "stream-stall-timeout", c.StreamStallTimeout, "end a watch stream whose client takes nothing for this long")
 }
 
 // Validate reports every invalid field, joined.
@@ -123,6 +140,7 @@ func (c *Config) Validate() error {
 		{"shutdown-timeout", c.ShutdownTimeout},
 		{"ready-timeout", c.ReadyTimeout},
 		{"reconnect-max-delay", c.ReconnectMaxDelay},
+		{"stream-stall-timeout", c.StreamStallTimeout},
 	} {
 		check(d.v > 0, "--%s %v: want > 0", d.name, d.v)
 	}
@@ -131,6 +149,8 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel))
 	}
+	check(c.MaxWatchStreams > 0, "--max-watch-streams %d: want > 0", c.MaxWatchStreams)
+	check(c.MaxWatchStreamsPerClient > 0, "--max-watch-streams-per-client %d: want > 0", c.MaxWatchStreamsPerClient)
 	check(c.GCPercent >= 0, "--gc-percent %d: want >= 0", c.GCPercent)
 	check(c.MemoryLimitMiB >= 0, "--memory-limit-mib %d: want >= 0", c.MemoryLimitMiB)
 	return errors.Join(errs...)

@@ -34,7 +34,10 @@ import (
 // contract says, and recording the metadata it received.
 type fakeRegistry struct {
 	registryv1.UnimplementedRegistryServiceServer
-	rev    atomic.Int64
+	rev atomic.Int64
+	// flood makes WatchChanges send large messages as fast as the
+	// client takes them.
+	flood  atomic.Bool
 	mu     sync.Mutex
 	lastMD metadata.MD
 }
@@ -99,6 +102,17 @@ func (f *fakeRegistry) UpdateEntity(ctx context.Context, req *registryv1.UpdateE
 func (f *fakeRegistry) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.ServerStreamingServer[registryv1.WatchChangesResponse]) error {
 	if req.GetStartRevision() < 0 {
 		return status.Error(codes.OutOfRange, "start_revision: compacted")
+	}
+	if f.flood.Load() {
+		for rev := int64(1); ; rev += 100 {
+			msg := &registryv1.WatchChangesResponse{Revision: rev + 99}
+			for i := range int64(100) {
+				msg.Changes = append(msg.Changes, &registryv1.Change{Revision: rev + i, Name: "entities/" + strings.Repeat("x", 1000)})
+			}
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+		}
 	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()

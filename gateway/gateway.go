@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"talentreg/gateway/openapi"
+	"talentreg/platform/limiter"
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 )
@@ -37,6 +38,10 @@ type Gateway struct {
 	metrics  *replicaSet
 
 	registryClient registryv1.RegistryServiceClient
+	watchConn      *grpc.ClientConn // the registry, for watch streams only
+	watchSlots     *limiter.Limiter
+	watchStats     *watchStats
+	clientKey      func(*http.Request) string
 	stats          *httpMetrics
 	ids            *idGen
 	promH          http.Handler
@@ -71,9 +76,21 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, gather prometh
 	if g.registry, err = dialBackend("registry", []string{cfg.Registry}, registryServiceConfig, cfg.ReconnectMaxDelay); err != nil {
 		return nil, err
 	}
-	if g.metrics, err = dialReplicas(cfg.Metrics, cfg.ReconnectMaxDelay); err != nil {
+	if g.watchConn, err = dialBackend("registry-watch", []string{cfg.Registry}, registryServiceConfig, cfg.ReconnectMaxDelay,
+		grpc.WithInitialWindowSize(watchWindow), grpc.WithInitialConnWindowSize(16*watchWindow)); err != nil {
 		_ = g.registry.Close()
 		return nil, err
+	}
+	if g.metrics, err = dialReplicas(cfg.Metrics, cfg.ReconnectMaxDelay); err != nil {
+		_ = g.registry.Close()
+		_ = g.watchConn.Close()
+		return nil, err
+	}
+	g.watchSlots = limiter.New(cfg.MaxWatchStreams, cfg.MaxWatchStreamsPerClient)
+	g.watchStats = newWatchStats(reg, g.watchSlots)
+	g.clientKey = cfg.ClientKey
+	if g.clientKey == nil {
+		g.clientKey = RemoteHost
 	}
 	g.mux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, g.marsh),
@@ -94,7 +111,8 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, gather prometh
 	ctx := context.Background()
 	for _, register := range []func() error{
 		func() error {
-			return registryv1.RegisterRegistryServiceHandlerClient(ctx, g.mux, g.registryClient)
+			return registryv1.RegisterRegistryServiceHandlerClient(ctx, g.mux,
+				watchSplit{RegistryServiceClient: g.registryClient, watch: registryv1.NewRegistryServiceClient(g.watchConn)})
 		},
 		func() error {
 			return metricsv1.RegisterMetricsServiceHandlerClient(ctx, g.mux, g.metrics)
@@ -112,7 +130,19 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, gather prometh
 func (g *Gateway) Close() {
 	g.cancelShutdown()
 	_ = g.registry.Close()
+	_ = g.watchConn.Close()
 	g.metrics.Close()
+}
+
+// watchSplit sends WatchChanges over the watch connection, every other
+// call over the main one.
+type watchSplit struct {
+	registryv1.RegistryServiceClient
+	watch registryv1.RegistryServiceClient
+}
+
+func (c watchSplit) WatchChanges(ctx context.Context, in *registryv1.WatchChangesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[registryv1.WatchChangesResponse], error) {
+	return c.watch.WatchChanges(ctx, in, opts...)
 }
 
 // ServeHTTP implements http.Handler: the operational routes, then every
@@ -193,8 +223,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if streamingPath(r.URL.Path) {
-		// Streams live as long as the client wants them: lift the server's
-		// read and write deadlines, and end them when the server shuts down.
+		// Streams live as long as the client wants them and takes what
+		// they send: lift the server's read and write deadlines, bound
+		// each write by the stall timeout instead, and end them when the
+		// server shuts down.
+		release := g.openWatch(rw, r)
+		if release == nil {
+			return
+		}
+		defer release()
 		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(time.Time{})
 		_ = rc.SetWriteDeadline(time.Time{})
@@ -203,6 +240,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer stop()
 		defer cancel()
 		r = r.WithContext(ctx)
+		if w2 == rw {
+			w2 = &stallWriter{recorder: rw, rc: rc, timeout: g.cfg.StreamStallTimeout, stalled: func() {
+				g.watchStats.stalled.Inc()
+				g.log.Info("watch stream ended: the client took nothing for the stall timeout", "remote", r.RemoteAddr,
+					"stall_timeout", g.cfg.StreamStallTimeout, "request_id", r.Header.Get(HeaderRequestID))
+				cancel()
+			}}
+		}
 	}
 	g.mux.ServeHTTP(w2, r)
 }

@@ -21,9 +21,9 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"talentreg/gateway/openapi"
-	"talentreg/platform/limiter"
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/platform/limiter"
 )
 
 // Gateway is the HTTP/JSON front of the registry and metrics services. It

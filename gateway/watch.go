@@ -83,6 +83,9 @@ func (g *Gateway) openWatch(w http.ResponseWriter, r *http.Request) (release fun
 	sp := status.New(codes.ResourceExhausted, msg).Proto()
 	sp.Details = []*anypb.Any{errorInfo(ReasonStreamLimit, "limit", strconv.Itoa(limit), "scope", string(scope))}
 	w.Header().Set("Retry-After", "1")
+	// A client over its limit may be opening watches in a loop: do not
+	// keep its connection (and what it holds) as well.
+	w.Header().Set("Connection", "close")
 	writeError(w, g.marsh, httpError{httpStatus: http.StatusTooManyRequests, st: status.FromProto(sp)}, nil)
 	return nil
 }

@@ -297,6 +297,12 @@ func (f *Follower) Run(ctx context.Context) error {
 		backoff = min(2*backoff, f.cfg.BackoffMax)
 	}
 
+	f.readyMu.Lock()
+	if f.staleTimer != nil {
+		f.staleTimer.Stop()
+		f.staleTimer = nil
+	}
+	f.readyMu.Unlock()
 	close(f.saves)
 	<-writerDone
 	if f.store != nil && f.live.Loaded() {

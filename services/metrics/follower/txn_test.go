@@ -187,9 +187,7 @@ func TestFollower_AnomalyReloadsFromSnapshot(t *testing.T) {
 			counter(t, promReg, "talentreg_metrics_snapshot_loads_total") == 2 && live.Loaded()
 	})
 	converged(t, w, live)
-	if ready, _ := f.Readiness(); !ready {
-		t.Fatal("not ready after reloading")
-	}
+	waitReady(t, f)
 	out := logs.String()
 	if !strings.Contains(out, "reloading from a registry snapshot") || !strings.Contains(out, "withdrawing talentRecords/ghost") {
 		t.Fatalf("the log does not say why the projection was reloaded:\n%s", out)
@@ -219,9 +217,6 @@ func TestFollower_StaleWhenCutOff(t *testing.T) {
 	})
 	reg.Restart()
 	populate(t, w, "b")
-	waitUntil(t, "the follower is ready again", func() bool {
-		ready, _ := r.f.Readiness()
-		return ready
-	})
+	waitReady(t, r.f)
 	converged(t, w, r.live)
 }

@@ -37,9 +37,11 @@ type StreamLimits struct {
 }
 
 // DefaultStreamLimits returns the defaults: 1024 streams, 256 per client,
-// 30 s without progress, 10 minutes for a snapshot.
+// 60 s without progress (longer than the gateway's 30 s: a gateway slowed
+// down by its own stalled client should be ended by the gateway, which can
+// tell), 10 minutes for a snapshot.
 func DefaultStreamLimits() StreamLimits {
-	return StreamLimits{MaxStreams: 1024, MaxStreamsPerClient: 256, StallTimeout: 30 * time.Second, SnapshotMaxDuration: 10 * time.Minute}
+	return StreamLimits{MaxStreams: 1024, MaxStreamsPerClient: 256, StallTimeout: 60 * time.Second, SnapshotMaxDuration: 10 * time.Minute}
 }
 
 func (l StreamLimits) withDefaults() StreamLimits {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"talentreg/services/metrics"
 	"talentreg/services/metrics/internal/registrytest"
@@ -12,6 +14,7 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 )
 
@@ -39,4 +42,29 @@ func TestRun_MinRevisionPastHeadRefused(t *testing.T) {
 	if s, err := svc.client.GetSummary(ctx, &metricsv1.GetSummaryRequest{MinRevision: last}); err != nil || s.GetRevision() != last {
 		t.Fatalf("min_revision at the head: %v, %v", s, err)
 	}
+}
+
+// TestRun_NotServingWhenCutOff: with the registry gone longer than
+// --stale-after the service reports NOT_SERVING, and SERVING again once it
+// has caught up with the registry back.
+func TestRun_NotServingWhenCutOff(t *testing.T) {
+	reg := registrytest.Start(t, registryBin, registrytest.Options{})
+	populate(t, registrytest.Writer{C: reg.Client()}, "x")
+	svc := startService(t, reg.Addr, filepath.Join(t.TempDir(), "metrics.db"), true, "--stale-after", "300ms")
+	reg.Stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		resp, err := svc.health.Check(ctx, &healthpb.HealthCheckRequest{})
+		cancel()
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %v (%v) 30 s after the registry went away", resp.GetStatus(), err)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+	reg.Restart()
+	svc.waitHealth(healthpb.HealthCheckResponse_SERVING)
 }

@@ -174,9 +174,11 @@ func (s *Server) StreamSnapshot(req *registryv1.StreamSnapshotRequest, stream gr
 		if len(msg.Resources) < snapshotBatch {
 			return nil
 		}
-		err := s.sendSnapshot(ctx, stream, msg) // marshals before returning: msg can be reused
-		msg.Resources = msg.Resources[:0]
-		return err
+		if err := s.sendSnapshot(ctx, stream, msg); err != nil {
+			return err // msg may still be in a send given up on: leave it alone
+		}
+		msg.Resources = msg.Resources[:0] // marshaled by the send: reusable
+		return nil
 	})
 	if err != nil {
 		return s.snapshotErr(ctx, err)

@@ -272,6 +272,9 @@ type stackOptions struct {
 	registryArgs []string // extra registry flags
 	metricsArgs  []string // extra flags of every metrics replica
 	gatewayArgs  []string // extra gateway flags
+	// replicaRegistry, when set, gives the registry address replica i
+	// (from 0) follows, e.g. a proxy to the registry's.
+	replicaRegistry func(i int, registryAddr string) string
 }
 
 // stack is registry, metrics replicas and a gateway as processes on
@@ -299,8 +302,12 @@ func newStack(dir string, o stackOptions) (*stack, error) {
 	}
 	var metricsAddrs []string
 	for i := range o.replicas {
+		follow := s.registry.grpcAddr
+		if o.replicaRegistry != nil {
+			follow = o.replicaRegistry(i, follow)
+		}
 		m := newProc(dir, fmt.Sprintf("metrics-%d", i+1), "metrics", append(append([]string{
-			"--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--registry", s.registry.grpcAddr,
+			"--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--registry", follow,
 			"--db", filepath.Join(dir, fmt.Sprintf("metrics-%d.db", i+1)),
 			"--registry-ca", devFile("ca.crt"), "--client-cert", devFile("metrics.crt"), "--client-key", devFile("metrics.key"),
 		}, serverSecurity("metrics")...), o.metricsArgs...)...)

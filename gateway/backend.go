@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"google.golang.org/grpc"
@@ -27,35 +26,15 @@ const maxRecvMsgSize = 64 << 20
 // idempotent without a request id).
 const registryServiceConfig = `{"loadBalancingConfig":[{"pick_first":{}}]}`
 
-// metricsServiceConfig balances across replicas, skips replicas whose
-// grpc.health.v1 status is not SERVING, and retries a read that failed with
-// UNAVAILABLE (a replica that died mid-call) on another replica: every
-// metrics RPC is read-only.
-const metricsServiceConfig = `{
-  "loadBalancingConfig": [{"round_robin": {}}],
-  "healthCheckConfig": {"serviceName": ""},
-  "methodConfig": [{
-    "name": [{"service": "talentreg.metrics.v1.MetricsService"}],
-    "retryPolicy": {
-      "maxAttempts": 3,
-      "initialBackoff": "0.01s",
-      "maxBackoff": "0.1s",
-      "backoffMultiplier": 2,
-      "retryableStatusCodes": ["UNAVAILABLE"]
-    }
-  }]
-}`
-
-// dialBackend returns a client connection to the given addresses, balanced
-// by the service config, with no DNS lookup on the request path. With
-// resolveEvery > 0 host names are resolved to every address they stand
-// for, again every resolveEvery until ctx ends (see keepResolved);
-// otherwise the addresses are used as given. tlsc, when enabled, is the
-// TLS to the backend (its CA, the gateway's client certificate). It does
-// not block: connection failures surface as UNAVAILABLE on the first
-// calls, and the connection recovers by itself, retrying with a backoff
-// capped at maxDelay, once the backend is back.
-func dialBackend(ctx context.Context, name string, addrs []string, serviceConfig string, maxDelay, resolveEvery time.Duration, log *slog.Logger, tlsc tlsfiles.Client) (*grpc.ClientConn, error) {
+// dialBackend returns a client connection to the given addresses,
+// balanced by the service config, with no DNS lookup on the request path.
+// tlsc, when enabled, is the TLS to the backend (its CA, the gateway's
+// client certificate); an address's ServerName, when set, is the name its
+// certificate must hold. It does not block: connection failures surface
+// as UNAVAILABLE on the first calls, and the connection recovers by
+// itself, retrying with a backoff capped at maxDelay, once the backend is
+// back. The connection closes when ctx ends, or on Close.
+func dialBackend(ctx context.Context, name string, addrs []resolver.Address, serviceConfig string, maxDelay time.Duration, tlsc tlsfiles.Client, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
 	if tlsc.Enabled() {
 		cfg, err := tlsc.Config()
@@ -65,34 +44,33 @@ func dialBackend(ctx context.Context, name string, addrs []string, serviceConfig
 		creds = credentials.NewTLS(cfg)
 	}
 	r := manual.NewBuilderWithScheme("talentreg-" + name)
-	state := resolver.State{}
-	if resolveEvery > 0 {
-		state.Addresses = initialAddresses(ctx, addrs, log)
-	} else {
-		for _, a := range addrs {
-			state.Addresses = append(state.Addresses, resolver.Address{Addr: a})
-		}
-	}
-	r.InitialState(state)
+	r.InitialState(resolver.State{Addresses: addrs})
 	bo := backoff.DefaultConfig
 	bo.BaseDelay = 100 * time.Millisecond
 	bo.MaxDelay = maxDelay
-	conn, err := grpc.NewClient(r.Scheme()+":///"+name,
+	conn, err := grpc.NewClient(r.Scheme()+":///"+name, append([]grpc.DialOption{
 		grpc.WithResolvers(r),
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: 5 * time.Second}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
-	)
+	}, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%s client: %w", name, err)
 	}
 	conn.Connect()
-	if resolveEvery > 0 {
-		go keepResolved(ctx, r, name, addrs, state.Addresses, resolveEvery, log)
-	}
 	return conn, nil
+}
+
+// staticAddresses are addrs as given, resolved by the dialer at each
+// connection.
+func staticAddresses(addrs []string) []resolver.Address {
+	out := make([]resolver.Address, len(addrs))
+	for i, a := range addrs {
+		out[i] = resolver.Address{Addr: a}
+	}
+	return out
 }
 
 // checkServing asks conn's grpc.health.v1 service for the whole server's

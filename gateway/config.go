@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -63,6 +64,15 @@ type Config struct {
 	// their CAs and its own client certificate (the identity the services
 	// trust as a proxy).
 	RegistryTLS, MetricsTLS tlsfiles.Client
+	// MaxWatchStreams and MaxWatchStreamsPerClient cap the watch streams
+	// open at once, in all and per client; more are refused 429.
+	MaxWatchStreams, MaxWatchStreamsPerClient int
+	// StreamStallTimeout ends a stream whose client takes no chunk for
+	// this long.
+	StreamStallTimeout time.Duration
+	// ClientKey names a request's client for MaxWatchStreamsPerClient; nil
+	// means RemoteHost. Not a flag: the hook for authenticated principals.
+	ClientKey func(*http.Request) string
 }
 
 // DefaultConfig returns the defaults: the gateway on 127.0.0.1:8080 in
@@ -86,6 +96,10 @@ func DefaultConfig() Config {
 		LogLevel:          "info",
 		GCPercent:         400,
 		MemoryLimitMiB:    1024,
+
+		MaxWatchStreams:          128,
+		MaxWatchStreamsPerClient: 8,
+		StreamStallTimeout:       30 * time.Second,
 	}
 }
 
@@ -125,6 +139,9 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 		c.RegistryTLS.KeyFile, c.MetricsTLS.KeyFile = v, v
 		return nil
 	})
+	fs.IntVar(&c.MaxWatchStreams, "max-watch-streams", c.MaxWatchStreams, "watch streams open at once; more get 429 (keep it within the registry's --max-streams-per-client: the gateway is one client of it)")
+	fs.IntVar(&c.MaxWatchStreamsPerClient, "max-watch-streams-per-client", c.MaxWatchStreamsPerClient, "watch streams one client (remote host) may have open at once")
+	fs.DurationVar(&c.StreamStallTimeout, "stream-stall-timeout", c.StreamStallTimeout, "end a watch stream whose client takes nothing for this long")
 }
 
 // Validate reports every invalid field, joined.
@@ -158,6 +175,7 @@ func (c *Config) Validate() error {
 		{"shutdown-timeout", c.ShutdownTimeout},
 		{"ready-timeout", c.ReadyTimeout},
 		{"reconnect-max-delay", c.ReconnectMaxDelay},
+		{"stream-stall-timeout", c.StreamStallTimeout},
 	} {
 		check(d.v > 0, "--%s %v: want > 0", d.name, d.v)
 	}
@@ -166,6 +184,8 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel))
 	}
+	check(c.MaxWatchStreams > 0, "--max-watch-streams %d: want > 0", c.MaxWatchStreams)
+	check(c.MaxWatchStreamsPerClient > 0, "--max-watch-streams-per-client %d: want > 0", c.MaxWatchStreamsPerClient)
 	check(c.GCPercent >= 0, "--gc-percent %d: want >= 0", c.GCPercent)
 	check(c.MemoryLimitMiB >= 0, "--memory-limit-mib %d: want >= 0", c.MemoryLimitMiB)
 	if err := c.TLS.Validate(""); err != nil {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/resolver/manual"
 )
 
 // lookupHost resolves a host name; tests replace it.
@@ -68,11 +67,11 @@ func initialAddresses(ctx context.Context, addrs []string, log *slog.Logger) []r
 	return out
 }
 
-// keepResolved re-resolves addrs every interval until ctx ends and gives r
-// the new set whenever it changed, so that replicas added or removed behind
-// a name are balanced over within an interval. A failed resolution keeps
-// the last set: a DNS outage must not empty the balancer.
-func keepResolved(ctx context.Context, r *manual.Resolver, name string, addrs []string, current []resolver.Address, interval time.Duration, log *slog.Logger) {
+// keepResolved re-resolves addrs every interval until ctx ends and calls
+// update with the new set whenever it changed, so that replicas added or
+// removed behind a name are read from within an interval. A failed
+// resolution keeps the last set: a DNS outage must not empty the set.
+func keepResolved(ctx context.Context, name string, addrs []string, current []resolver.Address, interval time.Duration, log *slog.Logger, update func([]resolver.Address)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -94,7 +93,7 @@ func keepResolved(ctx context.Context, r *manual.Resolver, name string, addrs []
 			continue
 		}
 		log.Info("backend addresses changed", "backend", name, "from", len(current), "to", len(next))
-		r.UpdateState(resolver.State{Addresses: next})
+		update(next)
 		current = next
 	}
 }

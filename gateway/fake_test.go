@@ -34,7 +34,10 @@ import (
 // contract says, and recording the metadata it received.
 type fakeRegistry struct {
 	registryv1.UnimplementedRegistryServiceServer
-	rev    atomic.Int64
+	rev atomic.Int64
+	// flood makes WatchChanges send large messages as fast as the
+	// client takes them.
+	flood  atomic.Bool
 	mu     sync.Mutex
 	lastMD metadata.MD
 }
@@ -100,6 +103,17 @@ func (f *fakeRegistry) WatchChanges(req *registryv1.WatchChangesRequest, stream 
 	if req.GetStartRevision() < 0 {
 		return status.Error(codes.OutOfRange, "start_revision: compacted")
 	}
+	if f.flood.Load() {
+		for rev := int64(1); ; rev += 100 {
+			msg := &registryv1.WatchChangesResponse{Revision: rev + 99}
+			for i := range int64(100) {
+				msg.Changes = append(msg.Changes, &registryv1.Change{Revision: rev + i, Name: "entities/" + strings.Repeat("x", 1000)})
+			}
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+		}
+	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for rev := int64(1); ; rev++ {
@@ -114,22 +128,35 @@ func (f *fakeRegistry) WatchChanges(req *registryv1.WatchChangesRequest, stream 
 	}
 }
 
-// fakeMetrics answers GetSummary with its replica number as the revision.
+// fakeMetrics answers GetSummary at its revision (1 unless set), with its
+// replica number as the count of programmes.
 type fakeMetrics struct {
 	metricsv1.UnimplementedMetricsServiceServer
-	replica int64
-	calls   atomic.Int64
+	replica  int64
+	revision atomic.Int64
+	calls    atomic.Int64
+	// deadline is whether the last call came with a deadline.
+	deadline atomic.Bool
 }
 
 func (f *fakeMetrics) GetSummary(ctx context.Context, req *metricsv1.GetSummaryRequest) (*metricsv1.GetSummaryResponse, error) {
 	f.calls.Add(1)
-	if req.GetMinRevision() > f.replica {
+	_, hasDeadline := ctx.Deadline()
+	f.deadline.Store(hasDeadline)
+	rev := f.revision.Load()
+	if req.GetMinRevision() > rev {
+		if v := metadata.ValueFromIncomingContext(ctx, "x-no-wait"); len(v) == 1 && v[0] == "true" {
+			st, _ := status.New(codes.FailedPrecondition, "min_revision: not applied yet").WithDetails(&errdetails.ErrorInfo{
+				Reason: "REPLICA_BEHIND", Domain: "talentreg", Metadata: map[string]string{"applied_revision": strconv.FormatInt(rev, 10)}})
+			return nil, st.Err()
+		}
 		// Like the real service, wait for a revision it will never reach
 		// until the deadline.
 		<-ctx.Done()
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
-	return &metricsv1.GetSummaryResponse{Revision: f.replica, EntitiesByKind: map[string]int64{}}, nil
+	_ = grpc.SetHeader(ctx, metadata.Pairs("x-revision", strconv.FormatInt(rev, 10)))
+	return &metricsv1.GetSummaryResponse{Revision: rev, Programs: f.replica, EntitiesByKind: map[string]int64{}}, nil
 }
 
 // backend is a running fake gRPC server.
@@ -238,6 +265,7 @@ func startStack(t testing.TB, n int, mutate func(*gateway.Config)) (*stack, []*b
 	cfg.Metrics = nil
 	for i := range n {
 		fm := &fakeMetrics{replica: int64(i + 1)}
+		fm.revision.Store(1)
 		mb := startBackend(t, "127.0.0.1:0", func(s *grpc.Server) { metricsv1.RegisterMetricsServiceServer(s, fm) })
 		cfg.Metrics = append(cfg.Metrics, mb.addr)
 		mbs, fms = append(mbs, mb), append(fms, fm)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +22,7 @@ import (
 	"talentreg/gateway/openapi"
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/platform/limiter"
 )
 
 // Gateway is the HTTP/JSON front of the registry and metrics services. It
@@ -34,9 +34,13 @@ type Gateway struct {
 	mux      *runtime.ServeMux
 	marsh    *marshaler
 	registry *grpc.ClientConn
-	metrics  *grpc.ClientConn
+	metrics  *replicaSet
 
 	registryClient registryv1.RegistryServiceClient
+	watchConn      *grpc.ClientConn // the registry, for watch streams only
+	watchSlots     *limiter.Limiter
+	watchStats     *watchStats
+	clientKey      func(*http.Request) string
 	stats          *httpMetrics
 	ids            *idGen
 
@@ -66,12 +70,34 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Gateway, err
 	}
 	g.shutdown, g.cancelShutdown = context.WithCancel(context.Background())
 	var err error
-	if g.registry, err = dialBackend(g.shutdown, "registry", []string{cfg.Registry}, registryServiceConfig, cfg.ReconnectMaxDelay, 0, log, cfg.RegistryTLS); err != nil {
+	if g.registry, err = dialBackend(g.shutdown, "registry", staticAddresses([]string{cfg.Registry}), registryServiceConfig, cfg.ReconnectMaxDelay, cfg.RegistryTLS); err != nil {
 		return nil, err
 	}
-	if g.metrics, err = dialBackend(g.shutdown, "metrics", cfg.Metrics, metricsServiceConfig, cfg.ReconnectMaxDelay, cfg.MetricsResolve, log, cfg.MetricsTLS); err != nil {
+	if g.watchConn, err = dialBackend(g.shutdown, "registry-watch", staticAddresses([]string{cfg.Registry}), registryServiceConfig, cfg.ReconnectMaxDelay, cfg.RegistryTLS,
+		grpc.WithInitialWindowSize(watchWindow), grpc.WithInitialConnWindowSize(16*watchWindow)); err != nil {
 		_ = g.registry.Close()
 		return nil, err
+	}
+	// --metrics may name hosts standing for several replicas (a headless
+	// Service): each address they resolve to is a replica, followed as
+	// the name's addresses change.
+	metricsAddrs := staticAddresses(cfg.Metrics)
+	if cfg.MetricsResolve > 0 {
+		metricsAddrs = initialAddresses(g.shutdown, cfg.Metrics, log)
+	}
+	if g.metrics, err = dialReplicas(g.shutdown, metricsAddrs, cfg.ReconnectMaxDelay, cfg.MetricsTLS); err != nil {
+		_ = g.registry.Close()
+		_ = g.watchConn.Close()
+		return nil, err
+	}
+	if cfg.MetricsResolve > 0 {
+		go keepResolved(g.shutdown, "metrics", cfg.Metrics, metricsAddrs, cfg.MetricsResolve, log, g.metrics.setAddresses)
+	}
+	g.watchSlots = limiter.New(cfg.MaxWatchStreams, cfg.MaxWatchStreamsPerClient)
+	g.watchStats = newWatchStats(reg, g.watchSlots)
+	g.clientKey = cfg.ClientKey
+	if g.clientKey == nil {
+		g.clientKey = RemoteHost
 	}
 	g.mux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, g.marsh),
@@ -82,6 +108,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Gateway, err
 		runtime.WithRoutingErrorHandler(g.routingErrorHandler),
 		runtime.WithStreamErrorHandler(streamErrorHandler),
 		runtime.WithForwardResponseOption(recordRoute),
+		runtime.WithForwardResponseOption(raiseConnFloor),
 		runtime.WithDisableHTTPMethodOverride(),
 		runtime.SetQueryParameterParser(&strictQueryParser{}), // process-wide: grpc-gateway keeps one parser
 	)
@@ -91,10 +118,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Gateway, err
 	ctx := context.Background()
 	for _, register := range []func() error{
 		func() error {
-			return registryv1.RegisterRegistryServiceHandlerClient(ctx, g.mux, g.registryClient)
+			return registryv1.RegisterRegistryServiceHandlerClient(ctx, g.mux,
+				watchSplit{RegistryServiceClient: g.registryClient, watch: registryv1.NewRegistryServiceClient(g.watchConn)})
 		},
 		func() error {
-			return metricsv1.RegisterMetricsServiceHandlerClient(ctx, g.mux, metricsv1.NewMetricsServiceClient(g.metrics))
+			return metricsv1.RegisterMetricsServiceHandlerClient(ctx, g.mux, g.metrics)
 		},
 	} {
 		if err := register(); err != nil {
@@ -109,7 +137,19 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Gateway, err
 func (g *Gateway) Close() {
 	g.cancelShutdown()
 	_ = g.registry.Close()
-	_ = g.metrics.Close()
+	_ = g.watchConn.Close()
+	g.metrics.Close()
+}
+
+// watchSplit sends WatchChanges over the watch connection, every other
+// call over the main one.
+type watchSplit struct {
+	registryv1.RegistryServiceClient
+	watch registryv1.RegistryServiceClient
+}
+
+func (c watchSplit) WatchChanges(ctx context.Context, in *registryv1.WatchChangesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[registryv1.WatchChangesResponse], error) {
+	return c.watch.WatchChanges(ctx, in, opts...)
 }
 
 // ServeHTTP implements http.Handler: the operational routes, then every
@@ -173,10 +213,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !streamingPath(r.URL.Path) && g.cfg.WriteTimeout > 0 {
 		// A call must end while its answer can still be written: a client's
 		// Grpc-Timeout (or a stuck backend) longer than the write timeout
-		// would otherwise get no response at all. Past this deadline the
-		// call ends DEADLINE_EXCEEDED and the client gets a 504.
-		ctx, cancel := context.WithTimeout(r.Context(), g.cfg.WriteTimeout-min(2*time.Second, g.cfg.WriteTimeout/5))
-		defer cancel()
+		// would otherwise get no response at all. Past this limit the call
+		// is cancelled and the client gets a 504. It is a cancellation, not
+		// a deadline: a deadline would reach the backends as the client's
+		// own, and a metrics read without one waits at most its --max-wait.
+		ctx, cancel := context.WithCancelCause(r.Context())
+		limit := time.AfterFunc(g.cfg.WriteTimeout-min(2*time.Second, g.cfg.WriteTimeout/5), func() { cancel(errGatewayDeadline) })
+		defer limit.Stop()
+		defer cancel(nil)
 		r = r.WithContext(ctx)
 	}
 	var w2 http.ResponseWriter = rw
@@ -187,8 +231,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if streamingPath(r.URL.Path) {
-		// Streams live as long as the client wants them: lift the server's
-		// read and write deadlines, and end them when the server shuts down.
+		// Streams live as long as the client wants them and takes what
+		// they send: lift the server's read and write deadlines, bound
+		// each write by the stall timeout instead, and end them when the
+		// server shuts down.
+		release := g.openWatch(rw, r)
+		if release == nil {
+			return
+		}
+		defer release()
 		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(time.Time{})
 		_ = rc.SetWriteDeadline(time.Time{})
@@ -197,6 +248,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer stop()
 		defer cancel()
 		r = r.WithContext(ctx)
+		if w2 == rw {
+			w2 = &stallWriter{recorder: rw, rc: rc, timeout: g.cfg.StreamStallTimeout, stalled: func() {
+				g.watchStats.stalled.Inc()
+				g.log.Info("watch stream ended: the client took nothing for the stall timeout", "remote", r.RemoteAddr,
+					"stall_timeout", g.cfg.StreamStallTimeout, "request_id", r.Header.Get(HeaderRequestID))
+				cancel()
+			}}
+		}
 	}
 	g.mux.ServeHTTP(w2, r)
 }
@@ -242,9 +301,9 @@ type Readiness struct {
 	Errors []string `json:"errors,omitempty"`
 }
 
-// Ready checks both backends with grpc.health.v1: the registry, and the
-// metrics replicas through the balancer (ready when at least one replica
-// serves).
+// Ready checks both backends with grpc.health.v1: the registry, and every
+// metrics replica (ready when at least one serves; Errors names each one
+// that does not).
 func (g *Gateway) Ready(ctx context.Context) Readiness {
 	var rd Readiness
 	type result struct {
@@ -256,16 +315,14 @@ func (g *Gateway) Ready(ctx context.Context) Readiness {
 		s, err := checkServing(ctx, g.registry, g.cfg.ReadyTimeout)
 		regc <- result{s, err}
 	}()
-	ms, merr := checkServing(ctx, g.metrics, g.cfg.ReadyTimeout)
+	ms, merrs := g.metrics.ready(ctx, g.cfg.ReadyTimeout)
 	reg := <-regc
 	rd.Registry, rd.Metrics = reg.state, ms
 	if reg.err != nil {
 		rd.Errors = append(rd.Errors, "registry "+g.cfg.Registry+": "+reg.err.Error())
 	}
-	if merr != nil {
-		rd.Errors = append(rd.Errors, fmt.Sprintf("metrics %v: %v", g.cfg.Metrics, merr))
-	}
-	rd.Ready = reg.err == nil && merr == nil
+	rd.Errors = append(rd.Errors, merrs...)
+	rd.Ready = reg.err == nil && ms == "SERVING"
 	return rd
 }
 
@@ -294,6 +351,7 @@ func (g *Gateway) Serve(ctx context.Context, lis net.Listener) error {
 		ReadTimeout:       g.cfg.ReadTimeout,
 		WriteTimeout:      g.cfg.WriteTimeout,
 		IdleTimeout:       g.cfg.IdleTimeout,
+		ConnContext:       withConnState,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(g.cancelShutdown)

@@ -377,7 +377,7 @@ func TestGateway_RoundRobin(t *testing.T) {
 		if r.status != 200 {
 			t.Fatal(r)
 		}
-		seen[r.json(t)["revision"].(string)]++
+		seen[r.json(t)["programs"].(string)]++
 	}
 	if seen["1"] == 0 || seen["2"] == 0 {
 		t.Fatalf("replicas seen %v, want both", seen)
@@ -568,8 +568,9 @@ func TestGateway_DeadlineBoundedByWriteTimeout(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(string(body), "DEADLINE_EXCEEDED") {
-			t.Errorf("Grpc-Timeout %s: %d %s, want 504 DEADLINE_EXCEEDED", timeout, resp.StatusCode, body)
+		if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(string(body), `"code":4`) ||
+			!strings.Contains(string(body), "REVISION_NOT_APPLIED") || !strings.Contains(string(body), "revision 999999 not applied") {
+			t.Errorf("Grpc-Timeout %s: %d %s, want 504 DEADLINE_EXCEEDED saying revision 999999 was not applied", timeout, resp.StatusCode, body)
 		}
 	}
 }

@@ -256,6 +256,12 @@ func classifyMethod(method string, r *http.Request, err error, maxBody int64) ht
 		sp.Details = []*anypb.Any{errorInfo(ReasonBodyIncomplete)}
 		return httpError{httpStatus: http.StatusRequestTimeout, st: status.FromProto(sp)}
 	}
+	if r != nil && context.Cause(r.Context()) == errGatewayDeadline && !isDeadlineAnswer(err) {
+		// The gateway's own limit cancelled the call (see ServeHTTP).
+		sp := status.New(codes.DeadlineExceeded, "no answer from the "+backendOf(method)+" within the gateway's limit (--write-timeout)").Proto()
+		sp.Details = []*anypb.Any{errorInfo(codeReason(codes.DeadlineExceeded))}
+		return httpError{httpStatus: http.StatusGatewayTimeout, st: status.FromProto(sp)}
+	}
 	var custom *runtime.HTTPStatusError
 	httpStatus := 0
 	if e, ok := err.(*runtime.HTTPStatusError); ok {
@@ -281,6 +287,16 @@ func classifyMethod(method string, r *http.Request, err error, maxBody int64) ht
 		st = status.FromProto(sp)
 	}
 	return httpError{httpStatus: httpStatus, st: st}
+}
+
+// errGatewayDeadline is the cause of a call the gateway cancelled at its
+// own limit.
+var errGatewayDeadline = errors.New("the gateway's limit on a call passed")
+
+// isDeadlineAnswer reports whether err is already a DEADLINE_EXCEEDED
+// that says why (e.g. which revision was not applied).
+func isDeadlineAnswer(err error) bool {
+	return status.Code(err) == codes.DeadlineExceeded && reasonOf(err) != nil
 }
 
 func bodyTooLarge(maxBody int64) httpError {
@@ -395,6 +411,24 @@ func streamErrorHandler(ctx context.Context, err error) *status.Status {
 		sp.Details = append(sp.Details, errorInfo(codeReason(st.Code())))
 	}
 	return status.FromProto(sp)
+}
+
+// raiseConnFloor is a forward-response option that records a mutation's
+// X-Revision as seen by the client's connection: later metrics reads on it
+// answer from that revision on (see replicaSet).
+func raiseConnFloor(ctx context.Context, _ http.ResponseWriter, _ proto.Message) error {
+	cs := connStateFrom(ctx)
+	if cs == nil {
+		return nil
+	}
+	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
+		if v := md.HeaderMD.Get(mdRevision); len(v) == 1 {
+			if rev, err := strconv.ParseInt(v[0], 10, 64); err == nil {
+				cs.raise(rev)
+			}
+		}
+	}
+	return nil
 }
 
 // recordRoute is a forward-response option that tells the recorder which

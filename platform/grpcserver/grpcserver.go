@@ -50,6 +50,20 @@ type Server struct {
 	log    *slog.Logger
 }
 
+// Connection limits every server sets (a caller's options may override
+// them): MaxConcurrentStreams bounds the calls one connection may have open
+// at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; the gateway multiplexes
+// all its requests over one connection, hence a high bound); the server
+// pings a connection idle for KeepaliveTime and closes it when the ping
+// is not answered within KeepaliveTimeout, so a client that vanished
+// does not hold its streams; and clients may ping at most every 10 s
+// (more often is answered GOAWAY too_many_pings).
+const (
+	MaxConcurrentStreams = 1000
+	KeepaliveTime        = time.Minute
+	KeepaliveTimeout     = 20 * time.Second
+)
+
 // New returns a server whose calls are recovered from panics (INTERNAL,
 // stack logged), counted in reg, authenticated and authorized by o.Auth,
 // and logged to log: failures at info, warn or error level by code,
@@ -84,6 +98,8 @@ func New(log *slog.Logger, reg prometheus.Registerer, o Options, opts ...grpc.Se
 		),
 		grpc.ForceServerCodecV2(NewCodec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout}),
+		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
 		// Reuse handler goroutines, whose stacks have already grown to what
 		// a call needs: a fresh goroutine per call spent ~15% of the
 		// registry's CPU growing its stack (profiled under GetEntity load).

@@ -21,6 +21,12 @@ const (
 	// CodeUnavailable: the projection has not been loaded yet, or the
 	// registry could not be reached.
 	CodeUnavailable
+	// CodeRevisionNotCommitted: the requested revision is past the
+	// registry's head: no wait would reach it.
+	CodeRevisionNotCommitted
+	// CodeReplicaBehind: a read that asked not to wait found its
+	// min_revision not applied yet (see WithoutWait).
+	CodeReplicaBehind
 )
 
 // Stable machine-readable reasons carried in google.rpc.ErrorInfo.
@@ -29,6 +35,8 @@ const (
 	ReasonInvalidDimension   = "INVALID_DIMENSION"
 	ReasonNotFound           = "RESOURCE_NOT_FOUND"
 	ReasonRevisionNotApplied = "REVISION_NOT_APPLIED"
+	ReasonNotCommitted       = "REVISION_NOT_COMMITTED"
+	ReasonReplicaBehind      = "REPLICA_BEHIND"
 	ReasonNotLoaded          = "PROJECTION_NOT_LOADED"
 	ReasonRegistryError      = "REGISTRY_UNAVAILABLE"
 )
@@ -102,6 +110,35 @@ func RevisionNotApplied(want, applied int64, cause error) *Error {
 			"applied_revision": fmt.Sprint(applied),
 		},
 		Err: cause,
+	}
+}
+
+// RevisionNotCommitted returns the error of a read whose min_revision is
+// past head, the registry's last committed revision.
+func RevisionNotCommitted(want, head int64) *Error {
+	return &Error{
+		Code:   CodeRevisionNotCommitted,
+		Reason: ReasonNotCommitted,
+		Message: fmt.Sprintf("min_revision: revision %d is past the registry's last committed revision %d",
+			want, head),
+		Metadata: map[string]string{
+			"min_revision":      fmt.Sprint(want),
+			"registry_revision": fmt.Sprint(head),
+		},
+	}
+}
+
+// ReplicaBehind returns the error of a read that asked not to wait (see
+// WithoutWait) and found min_revision not applied.
+func ReplicaBehind(want, applied int64) *Error {
+	return &Error{
+		Code:    CodeReplicaBehind,
+		Reason:  ReasonReplicaBehind,
+		Message: fmt.Sprintf("min_revision: revision %d not applied yet (applied %d)", want, applied),
+		Metadata: map[string]string{
+			"min_revision":     fmt.Sprint(want),
+			"applied_revision": fmt.Sprint(applied),
+		},
 	}
 }
 

@@ -88,6 +88,15 @@ type Change struct {
 	// Actor is who made the change; nil for changes committed before the
 	// registry recorded actors. The changes of one transaction share it.
 	Actor *Actor
+	// TxnFirst and TxnLast are the first and last revisions of the
+	// transaction holding the change: one client request (a mutation with
+	// its cascade, a batch, one import transaction), committed all or
+	// none. Requests group-committed together remain transactions of their
+	// own: each is atomic, and the state after each is one the registry
+	// had in a serial order of them. A state reached at a change whose
+	// Revision is TxnLast is consistent; one inside a transaction is not.
+	// A change written before transactions were recorded is its own.
+	TxnFirst, TxnLast int64
 }
 
 // AuthMethod says how an actor was authenticated; the numbers match the

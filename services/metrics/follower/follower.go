@@ -13,6 +13,11 @@
 // registry answers with another (its database was replaced), the follower
 // is not ready until it has reloaded from a snapshot.
 //
+// A change that does not fit the projection (a projection anomaly) makes
+// the follower log why, drop the projection and reload it from a snapshot.
+// Cut off from the registry for longer than Config.StaleAfter, the
+// follower reports itself not ready until it has caught up again.
+//
 // It also verifies: Verifier recounts a fresh snapshot and compares it with
 // the live projection at the same revision.
 package follower
@@ -28,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"talentreg/services/metrics"
 	"talentreg/services/metrics/projection"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
@@ -50,6 +56,11 @@ type Config struct {
 	// doubles after each failed attempt, with jitter, and resets once a
 	// stream delivers.
 	BackoffMin, BackoffMax time.Duration
+	// StaleAfter is how long the follower may be cut off from the
+	// registry (the feed broken, reconnecting) and still report itself
+	// ready; 0 means forever. Past it the follower is not ready until it
+	// has caught up again.
+	StaleAfter time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -110,8 +121,15 @@ type Follower struct {
 	readyMu      sync.Mutex
 	isReady      bool
 	readyChanged chan struct{}
+	// staleTimer runs while the feed is broken (see StaleAfter); nil
+	// while connected and caught up. Guarded by readyMu.
+	staleTimer *time.Timer
 
 	needBootstrap bool
+
+	// head is the highest registry revision the feed has reported, 0
+	// when unknown (see CheckCommitted).
+	head atomic.Int64
 
 	// Checkpointing: the follower goroutine takes Deltas, a writer
 	// goroutine saves them, one at a time. savedRev is the revision of the
@@ -162,6 +180,10 @@ func (f *Follower) Readiness() (ready bool, changed <-chan struct{}) {
 func (f *Follower) setReady(ready bool) {
 	f.readyMu.Lock()
 	defer f.readyMu.Unlock()
+	f.setReadyLocked(ready)
+}
+
+func (f *Follower) setReadyLocked(ready bool) {
 	if f.isReady == ready {
 		return
 	}
@@ -174,8 +196,40 @@ func (f *Follower) markReady() {
 	if ready, _ := f.Readiness(); !ready {
 		f.log.Info("caught up with the registry", "revision", f.live.Revision(), "registry_id", f.live.RegistryID())
 	}
-	f.setReady(true)
+	f.readyMu.Lock()
+	if f.staleTimer != nil {
+		f.staleTimer.Stop()
+		f.staleTimer = nil
+	}
+	f.setReadyLocked(true)
+	f.readyMu.Unlock()
 	f.readyOnce.Do(func() { close(f.ready) })
+}
+
+// cutOff starts the staleness clock when the feed breaks, unless it runs
+// already: once it has run for StaleAfter without the follower catching up
+// again (markReady), the follower is not ready.
+func (f *Follower) cutOff() {
+	if f.cfg.StaleAfter <= 0 {
+		return
+	}
+	f.readyMu.Lock()
+	defer f.readyMu.Unlock()
+	if f.staleTimer != nil {
+		return
+	}
+	var t *time.Timer
+	t = time.AfterFunc(f.cfg.StaleAfter, func() {
+		f.readyMu.Lock()
+		defer f.readyMu.Unlock()
+		if f.staleTimer != t || !f.isReady {
+			return // caught up again meanwhile, or not ready anyway
+		}
+		f.log.Warn("cut off from the registry for longer than the staleness bound; not serving until caught up again",
+			"stale_after", f.cfg.StaleAfter, "applied", f.live.Revision())
+		f.setReadyLocked(false)
+	})
+	f.staleTimer = t
 }
 
 // rebuild marks the projection for a reload from a snapshot because it
@@ -214,7 +268,10 @@ func (f *Follower) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		if progressed {
+		f.cutOff()
+		// A snapshot that runs into an anomaly again is no progress: back
+		// off rather than reload in a loop.
+		if progressed && !errors.Is(err, projection.ErrAnomaly) {
 			backoff = f.cfg.BackoffMin
 		}
 		rev, isCompacted := compacted(err)
@@ -240,6 +297,12 @@ func (f *Follower) Run(ctx context.Context) error {
 		backoff = min(2*backoff, f.cfg.BackoffMax)
 	}
 
+	f.readyMu.Lock()
+	if f.staleTimer != nil {
+		f.staleTimer.Stop()
+		f.staleTimer = nil
+	}
+	f.readyMu.Unlock()
 	close(f.saves)
 	<-writerDone
 	if f.store != nil && f.live.Loaded() {
@@ -273,6 +336,7 @@ func (f *Follower) sameRegistry(id string) bool {
 	if id == applied {
 		return true
 	}
+	f.head.Store(0) // another database's head
 	if applied == "" {
 		f.log.Warn("the checkpoint does not say which registry database it reflects; loading a snapshot",
 			"registry_id", id, "applied", f.live.Revision())
@@ -304,6 +368,7 @@ func (f *Follower) session(ctx context.Context) (progressed bool, err error) {
 	if !f.sameRegistry(head.GetRegistryId()) {
 		return progressed, errRegistryReplaced
 	}
+	f.noteHead(head.GetRevision())
 	if head.GetRevision() < from-1 {
 		f.log.Error("registry revision is below the applied revision; loading a snapshot",
 			"registry", head.GetRevision(), "applied", from-1)
@@ -332,7 +397,14 @@ func (f *Follower) session(ctx context.Context) (progressed bool, err error) {
 		if !f.sameRegistry(resp.GetRegistryId()) {
 			return progressed, errRegistryReplaced
 		}
+		f.noteHead(resp.GetRevision())
 		if err := f.live.Apply(ctx, resp.GetChanges(), resp.GetRevision()); err != nil {
+			if errors.Is(err, projection.ErrAnomaly) {
+				f.stats.anomalies.Inc()
+				f.log.Error("the change feed does not fit the projection; reloading from a registry snapshot",
+					"err", err, "registry_id", f.live.RegistryID())
+				f.rebuild()
+			}
 			return progressed, err
 		}
 		progressed = true
@@ -343,6 +415,45 @@ func (f *Follower) session(ctx context.Context) (progressed bool, err error) {
 		}
 		f.maybeCheckpoint(false)
 	}
+}
+
+// noteHead records rev as reached by the registry.
+func (f *Follower) noteHead(rev int64) {
+	for {
+		cur := f.head.Load()
+		if rev <= cur || f.head.CompareAndSwap(cur, rev) {
+			return
+		}
+	}
+}
+
+// headCheckTimeout bounds CheckCommitted's call to the registry.
+const headCheckTimeout = time.Second
+
+// CheckCommitted is the projection's head check (Live.SetHeadCheck): it
+// returns a metrics.RevisionNotCommitted error when revision is past the
+// registry's last committed revision, asking the registry when the feed
+// has not reported that revision yet. It returns nil when revision is
+// committed, and when the registry cannot tell in time (unreachable, slow):
+// the read then waits as usual.
+func (f *Follower) CheckCommitted(ctx context.Context, revision int64) error {
+	if revision <= f.head.Load() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, headCheckTimeout)
+	defer cancel()
+	resp, err := f.client.ListChanges(ctx, &registryv1.ListChangesRequest{StartRevision: revision, PageSize: 1})
+	if err != nil {
+		return nil // OUT_OF_RANGE (compacted: committed long ago) included
+	}
+	head := resp.GetRevision()
+	if resp.GetRegistryId() == f.live.RegistryID() {
+		f.noteHead(head)
+	}
+	if revision > head {
+		return metrics.RevisionNotCommitted(revision, head)
+	}
+	return nil
 }
 
 // bootstrap replaces the projection with one loaded from a snapshot.

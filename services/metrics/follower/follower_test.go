@@ -475,6 +475,9 @@ func TestFollower_RegistryReplaced(t *testing.T) {
 	if oldID == "" {
 		t.Fatal("the projection has no registry id")
 	}
+	// Readiness follows the figures: wait for it, without a deadline of
+	// its own beyond the test's.
+	waitReady(t, r.f)
 	ready, changed := r.f.Readiness()
 	if !ready {
 		t.Fatal("not ready after converging")
@@ -501,9 +504,7 @@ func TestFollower_RegistryReplaced(t *testing.T) {
 	default:
 		t.Error("readiness never changed while the projection was rebuilt for another registry")
 	}
-	if ready, _ := r.f.Readiness(); !ready {
-		t.Error("not ready after converging on the new registry")
-	}
+	waitReady(t, r.f)
 	if n := counter(t, r.reg, "talentreg_metrics_snapshot_loads_total"); n != 2 {
 		t.Errorf("%v snapshot loads, want 2", n)
 	}
@@ -524,5 +525,22 @@ func TestFollower_RegistryReplaced(t *testing.T) {
 	}
 	if p.RegistryID() != head.GetRegistryId() || p.Revision() != r.live.Revision() {
 		t.Fatalf("checkpoint of registry %q at %d, want %q at %d", p.RegistryID(), p.Revision(), head.GetRegistryId(), r.live.Revision())
+	}
+}
+
+// waitReady waits until f reports itself ready, failing after 30 s.
+func waitReady(t *testing.T, f *follower.Follower) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		ready, changed := f.Readiness()
+		if ready {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatal("not ready within 30 s")
+		}
 	}
 }

@@ -16,6 +16,7 @@ type stats struct {
 	bootstraps         prometheus.Counter
 	reconnects         prometheus.Counter
 	checkpointFailures prometheus.Counter
+	anomalies          prometheus.Counter
 	checkpointSeconds  prometheus.Histogram
 	lag                prometheus.Histogram
 }
@@ -34,6 +35,9 @@ func newStats(reg prometheus.Registerer, live *projection.Live) *stats {
 		checkpointFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "talentreg_metrics_checkpoint_failures_total", Help: "Checkpoints that could not be saved.",
 		}),
+		anomalies: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "talentreg_metrics_anomalies_total", Help: "Changes that did not fit the projection's state, each followed by a reload from a snapshot (0 for a correct feed).",
+		}),
 		checkpointSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "talentreg_metrics_checkpoint_seconds", Help: "Time to save one checkpoint.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
@@ -44,13 +48,10 @@ func newStats(reg prometheus.Registerer, live *projection.Live) *stats {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(s.changes, s.bootstraps, s.reconnects, s.checkpointFailures, s.checkpointSeconds, s.lag,
+		reg.MustRegister(s.changes, s.bootstraps, s.reconnects, s.checkpointFailures, s.anomalies, s.checkpointSeconds, s.lag,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "talentreg_metrics_applied_revision", Help: "Registry revision the projection reflects.",
-			}, func() float64 { return float64(live.Revision()) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Name: "talentreg_metrics_anomalies", Help: "Changes that did not fit the projection's state (0 for a correct feed).",
-			}, func() float64 { return float64(live.Anomalies()) }))
+			}, func() float64 { return float64(live.Revision()) }))
 	}
 	return s
 }

@@ -23,6 +23,10 @@ var codeTable = map[metrics.Code]codes.Code{
 	metrics.CodeNotFound:           codes.NotFound,
 	metrics.CodeRevisionNotApplied: codes.DeadlineExceeded,
 	metrics.CodeUnavailable:        codes.Unavailable,
+	// Like a compacted start revision: a revision outside the range
+	// that exists.
+	metrics.CodeRevisionNotCommitted: codes.OutOfRange,
+	metrics.CodeReplicaBehind:        codes.FailedPrecondition,
 }
 
 // statusError converts err to a gRPC status error: a domain error keeps its

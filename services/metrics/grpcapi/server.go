@@ -6,6 +6,7 @@ package grpcapi
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"talentreg/services/metrics"
@@ -13,6 +14,7 @@ import (
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 // Server implements metricsv1.MetricsServiceServer.
@@ -36,6 +38,30 @@ func (s *Server) Register(g grpc.ServiceRegistrar) {
 	metricsv1.RegisterMetricsServiceServer(g, s)
 }
 
+// NoWaitHeader is request metadata ("true") asking a read not to wait for
+// its min_revision: a replica that has not applied it answers
+// FAILED_PRECONDITION (reason REPLICA_BEHIND, applied_revision in the
+// metadata) at once. The gateway uses it to skip replicas that are behind.
+const NoWaitHeader = "x-no-wait"
+
+// RevisionHeader is the response header carrying the revision an answer
+// reflects, as on the registry's mutations.
+const RevisionHeader = "x-revision"
+
+// readContext returns ctx, without waits when the call asks so.
+func readContext(ctx context.Context) context.Context {
+	if v := metadata.ValueFromIncomingContext(ctx, NoWaitHeader); len(v) == 1 && v[0] == "true" {
+		return metrics.WithoutWait(ctx)
+	}
+	return ctx
+}
+
+// setRevision sends the revision an answer reflects as the x-revision
+// header.
+func setRevision(ctx context.Context, rev int64) {
+	_ = grpc.SetHeader(ctx, metadata.Pairs(RevisionHeader, strconv.FormatInt(rev, 10)))
+}
+
 func minRevision(v int64) error {
 	if v < 0 {
 		return metrics.InvalidField("min_revision", metrics.ReasonInvalidField, "must not be negative")
@@ -48,10 +74,11 @@ func (s *Server) GetSummary(ctx context.Context, req *metricsv1.GetSummaryReques
 	if err := minRevision(req.GetMinRevision()); err != nil {
 		return nil, statusError(ctx, s.log, err)
 	}
-	sum, err := s.reader.Summary(ctx, req.GetMinRevision())
+	sum, err := s.reader.Summary(readContext(ctx), req.GetMinRevision())
 	if err != nil {
 		return nil, statusError(ctx, s.log, err)
 	}
+	setRevision(ctx, sum.Revision)
 	return &metricsv1.GetSummaryResponse{
 		Revision:                      sum.Revision,
 		Entities:                      sum.Entities,
@@ -84,10 +111,11 @@ func (s *Server) GetGroupStats(ctx context.Context, req *metricsv1.GetGroupStats
 	if err := minRevision(req.GetMinRevision()); err != nil {
 		return nil, statusError(ctx, s.log, err)
 	}
-	st, err := s.reader.GroupStats(ctx, req.GetName(), req.GetMinRevision())
+	st, err := s.reader.GroupStats(readContext(ctx), req.GetName(), req.GetMinRevision())
 	if err != nil {
 		return nil, statusError(ctx, s.log, err)
 	}
+	setRevision(ctx, st.Revision)
 	return &metricsv1.GetGroupStatsResponse{
 		Revision:          st.Revision,
 		Name:              st.Name,
@@ -108,10 +136,11 @@ func (s *Server) GetBreakdown(ctx context.Context, req *metricsv1.GetBreakdownRe
 	if err := minRevision(req.GetMinRevision()); err != nil {
 		return nil, statusError(ctx, s.log, err)
 	}
-	b, err := s.reader.Breakdown(ctx, d, req.GetMinRevision())
+	b, err := s.reader.Breakdown(readContext(ctx), d, req.GetMinRevision())
 	if err != nil {
 		return nil, statusError(ctx, s.log, err)
 	}
+	setRevision(ctx, b.Revision)
 	resp := &metricsv1.GetBreakdownResponse{
 		Revision:  b.Revision,
 		Dimension: string(b.Dimension),

@@ -25,8 +25,10 @@ var ErrHoldPassed = errors.New("projection: already past the revision to hold at
 // Delta) and any number of readers (the metrics.Reader methods, Figures).
 // Writers must not call concurrently with each other.
 //
-// Readers never see a half-applied batch of changes. Summary reads are
-// lock-free: each applied batch publishes a new Summary.
+// Readers see the projection only at the end of a registry transaction,
+// never inside one, even when the feed splits a transaction across
+// messages. Summary reads are lock-free: each Apply that completes a
+// transaction publishes a new Summary.
 type Live struct {
 	maxWait time.Duration
 
@@ -36,14 +38,37 @@ type Live struct {
 	held   chan struct{}
 	holdMu sync.Mutex // serialises holders
 
+	// pending holds the changes of a transaction whose last change has
+	// not arrived yet (writer only).
+	pending []*registryv1.Change
+
 	applied    atomic.Int64
 	registryID atomic.Pointer[string]
 	summary    atomic.Pointer[metrics.Summary]
 	changed    atomic.Pointer[chan struct{}] // closed and replaced on each publish
 
+	// headCheck, when set, is asked before a read waits for a revision
+	// (see SetHeadCheck).
+	headCheck func(ctx context.Context, revision int64) error
+
 	// beforeRead, when set (by tests), runs between a read's wait for its
 	// minimum revision and the read itself.
 	beforeRead func()
+}
+
+// SetHeadCheck installs check, which a read asks before waiting for a
+// revision not applied yet: an error from it (a metrics.Error such as
+// RevisionNotCommitted) is the read's answer; nil lets the read wait. Call
+// it before serving reads.
+func (l *Live) SetHeadCheck(check func(ctx context.Context, revision int64) error) {
+	l.headCheck = check
+}
+
+// answerMargin is how long before its deadline a wait gives up, so that
+// its answer (which says what was not applied) reaches the caller before
+// the caller's own deadline ends the call without one.
+func answerMargin(remaining time.Duration) time.Duration {
+	return min(50*time.Millisecond, remaining/10)
 }
 
 // NewLive returns an unloaded Live; reads return metrics.ErrNotLoaded until
@@ -79,9 +104,11 @@ func (l *Live) RegistryID() string {
 }
 
 // Replace installs p (loaded from a checkpoint or a snapshot), waiting
-// first while a hold is below p's revision.
+// first while a hold is below p's revision. Changes kept for an
+// incomplete transaction are dropped.
 func (l *Live) Replace(ctx context.Context, p *Projection) error {
 	l.mu.Lock()
+	l.pending = nil
 	for l.hold > 0 && p.revision > l.hold {
 		if err := l.waitRelease(ctx); err != nil {
 			l.mu.Unlock()
@@ -94,11 +121,20 @@ func (l *Live) Replace(ctx context.Context, p *Projection) error {
 	return nil
 }
 
-// Apply applies a batch of changes in revision order, then advances to
-// revision, the feed's caught-up revision (a progress message has no
-// changes). Readers see the whole batch or none of it. A hold makes Apply
-// wait (until release or ctx's end) before anything past the held revision.
-// On ErrRevisionGap the changes before the gap stay applied.
+// Apply takes the next changes of the feed, in revision order, and the
+// feed's caught-up revision (a progress message has no changes). It applies
+// every transaction whose last change has arrived, keeps the changes of an
+// incomplete one for a later Apply, advances to revision when no
+// transaction is incomplete, and then publishes: readers see whole
+// transactions or none of them. A hold makes Apply wait (until release or
+// ctx's end) before anything past the held revision.
+//
+// Errors: ErrRevisionGap when the changes do not follow the projection's
+// revision (nothing is applied; feed it again from Revision() + 1); an
+// *AnomalyError (errors.Is ErrAnomaly) when a change did not fit the
+// projection's state: the projection is then dropped — reads answer
+// metrics.ErrNotLoaded and Loaded is false — until Replace installs one
+// rebuilt from a snapshot.
 func (l *Live) Apply(ctx context.Context, changes []*registryv1.Change, revision int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -106,28 +142,77 @@ func (l *Live) Apply(ctx context.Context, changes []*registryv1.Change, revision
 	if p == nil {
 		return errors.New("projection: apply before load")
 	}
-	for _, c := range changes {
+	all := changes
+	if len(l.pending) > 0 {
+		all = append(l.pending, changes...)
+	}
+	// The complete transactions: up to the last change that ends one.
+	end := len(all)
+	for end > 0 && !endsTransaction(all[end-1]) {
+		end--
+	}
+	next := p.revision + 1
+	for _, c := range all {
+		switch r := c.GetRevision(); {
+		case r < next:
+		case r == next:
+			next++
+		default:
+			l.pending = nil
+			return fmt.Errorf("%w: have %d, got %d", ErrRevisionGap, next-1, r)
+		}
+	}
+	for _, c := range all[:end] {
 		for l.hold > 0 && c.GetRevision() > l.hold && c.GetRevision() > p.revision {
 			if err := l.waitRelease(ctx); err != nil {
+				l.pending = nil
 				return err
 			}
 		}
 		if err := p.Apply(c); err != nil {
-			l.publish()
+			l.drop()
 			return err
 		}
 	}
-	for l.hold > 0 && revision > l.hold {
-		// Every change up to revision has been applied and none came past
-		// the hold, so the state at the hold is this state.
-		p.Advance(l.hold)
-		if err := l.waitRelease(ctx); err != nil {
-			return err
+	l.pending = append([]*registryv1.Change(nil), all[end:]...)
+	if len(l.pending) == 0 {
+		for l.hold > 0 && revision > l.hold {
+			// Every change up to revision has been applied and none came
+			// past the hold, so the state at the hold is this state.
+			p.Advance(l.hold)
+			if err := l.waitRelease(ctx); err != nil {
+				return err
+			}
 		}
+		p.Advance(revision)
+	} else {
+		l.pending = l.pending[:len(l.pending):len(l.pending)]
 	}
-	p.Advance(revision)
-	l.publish()
+	if p.revision != l.applied.Load() || end > 0 {
+		l.publish()
+	}
 	return nil
+}
+
+// Pending returns how many changes of an incomplete transaction Apply is
+// keeping (writer only).
+func (l *Live) Pending() int { return len(l.pending) }
+
+// endsTransaction reports whether c is the last change of its transaction;
+// a change that does not say (an older registry) is its own transaction.
+func endsTransaction(c *registryv1.Change) bool {
+	return c.GetTransactionLastRevision() <= c.GetRevision()
+}
+
+// drop discards a projection that cannot be trusted any more: readers get
+// metrics.ErrNotLoaded until Replace. Called with mu held.
+func (l *Live) drop() {
+	l.p = nil
+	l.pending = nil
+	l.summary.Store(nil)
+	ch := make(chan struct{})
+	old := l.changed.Swap(&ch)
+	close(*old)
 }
 
 // waitRelease publishes, releases mu until the hold is released or ctx
@@ -203,14 +288,29 @@ func (l *Live) MoveHold(revision int64) error {
 	return nil
 }
 
-// WaitFor waits until revision is applied, bounded by ctx's deadline or, if
+// WaitFor waits until revision is applied, bounded by ctx's deadline
+// (less a small margin, so the answer beats the caller's deadline) or, if
 // it has none, by the maximum wait; else it returns a
-// metrics.CodeRevisionNotApplied error.
+// metrics.CodeRevisionNotApplied error. Under metrics.WithoutWait it does
+// not wait (metrics.CodeReplicaBehind); a revision the head check refuses
+// is refused at once.
 func (l *Live) WaitFor(ctx context.Context, revision int64) error {
 	if revision <= 0 || l.applied.Load() >= revision {
 		return nil
 	}
-	if _, ok := ctx.Deadline(); !ok {
+	if metrics.NoWait(ctx) {
+		return metrics.ReplicaBehind(revision, l.applied.Load())
+	}
+	if l.headCheck != nil {
+		if err := l.headCheck(ctx, revision); err != nil {
+			return err
+		}
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-answerMargin(time.Until(dl))))
+		defer cancel()
+	} else {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, l.maxWait)
 		defer cancel()

@@ -31,6 +31,7 @@ func (l *Loader) Add(r *registryv1.Resource) {
 func (l *Loader) Finish(revision int64) *Projection {
 	p := l.p
 	l.p = nil
+	p.anomaly = "" // a bulk load has no changes to report it against
 	p.compactPools()
 	p.recompute()
 	p.revision = revision

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 )
@@ -12,6 +13,31 @@ import (
 // next one: changes were missed, and the projection must be fed again from
 // its revision + 1 (or rebuilt from a snapshot).
 var ErrRevisionGap = errors.New("projection: revision gap in the change feed")
+
+// ErrAnomaly is matched (errors.Is) by the *AnomalyError Apply returns for
+// a change that did not fit the projection's state.
+var ErrAnomaly = errors.New("projection: the change feed does not fit the projection")
+
+// AnomalyError reports a change that did not fit the projection's state: a
+// count that would go negative (removing what the projection does not
+// hold), a resource named twice, a membership or record naming an entity or
+// group that does not exist when its transaction ends. A correct feed
+// causes none; after one the figures cannot be trusted, and the
+// projection must be rebuilt from a snapshot.
+type AnomalyError struct {
+	// Revision is the change's revision (for a dangling reference, the
+	// last revision of its transaction).
+	Revision int64
+	// Reason says what did not fit.
+	Reason string
+}
+
+func (e *AnomalyError) Error() string {
+	return fmt.Sprintf("projection anomaly at revision %d: %s", e.Revision, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrAnomaly) true.
+func (e *AnomalyError) Is(target error) bool { return target == ErrAnomaly }
 
 // Entity kinds, group kinds and talent categories are the registry's enum
 // values; anything outside the known range is kept as 0 ("unspecified") so
@@ -174,6 +200,12 @@ type Projection struct {
 	freedEntities []string
 	freedGroups   []string
 	anomalies     int64
+	// anomaly is the first anomaly of the change being applied.
+	anomaly string
+	// refEntities and refGroups are the ids whose references (memberships,
+	// records) or existence changed in the current transaction: at its end
+	// each must exist or be named by nothing (see endTransaction).
+	refEntities, refGroups []string
 }
 
 // New returns an empty projection at revision 0.
@@ -212,19 +244,78 @@ func (p *Projection) SetRegistryID(id string) { p.registryID = strings.Clone(id)
 // Verify shows whether any left the figures wrong.
 func (p *Projection) Anomalies() int64 { return p.anomalies }
 
+// noteAnomaly counts an anomaly and keeps the first reason of the change.
+func (p *Projection) noteAnomaly(format string, args ...any) {
+	p.anomalies++
+	if p.anomaly == "" {
+		p.anomaly = fmt.Sprintf(format, args...)
+	}
+}
+
 // Apply applies one change. A change at or below the projection's revision
 // was applied before and changes nothing; a change past revision + 1 returns
-// ErrRevisionGap and changes nothing.
+// ErrRevisionGap and changes nothing. At the last change of a transaction
+// (transaction_last_revision; a change without one is its own transaction)
+// it checks that every membership and record the transaction touched names
+// an existing entity or group. A change that does not fit is applied as
+// far as it fits, counted, and reported as an *AnomalyError.
 func (p *Projection) Apply(c *registryv1.Change) error {
-	if c.GetRevision() <= p.revision {
+	rev := c.GetRevision()
+	if rev <= p.revision {
 		return nil
 	}
-	if c.GetRevision() != p.revision+1 {
-		return fmt.Errorf("%w: have %d, got %d", ErrRevisionGap, p.revision, c.GetRevision())
+	if rev != p.revision+1 {
+		return fmt.Errorf("%w: have %d, got %d", ErrRevisionGap, p.revision, rev)
 	}
 	p.applyImages(c.GetBefore(), c.GetAfter())
-	p.revision = c.GetRevision()
+	p.revision = rev
+	if c.GetTransactionLastRevision() <= rev {
+		p.endTransaction()
+	}
+	if p.anomaly != "" {
+		err := &AnomalyError{Revision: rev, Reason: p.anomaly}
+		p.anomaly = ""
+		return err
+	}
 	return nil
+}
+
+// touchEntity and touchGroup note an id for endTransaction to check (not
+// in a bulk load, which has no transactions).
+func (p *Projection) touchEntity(id string) {
+	if !p.bulk {
+		p.refEntities = append(p.refEntities, id)
+	}
+}
+
+func (p *Projection) touchGroup(id string) {
+	if !p.bulk {
+		p.refGroups = append(p.refGroups, id)
+	}
+}
+
+// endTransaction checks the entities and groups the transaction touched:
+// one that does not exist must be named by no membership or record. Within
+// a transaction the order of its changes is free (a cascade may delete an
+// entity before its memberships), so this holds only at its end.
+func (p *Projection) endTransaction() {
+	for _, id := range p.refEntities {
+		if slot, ok := p.entityIDs[id]; ok {
+			if e := p.entities.at(slot); e.flags&flagExists == 0 && (len(e.groups) > 0 || e.records > 0) {
+				p.noteAnomaly("entities/%s does not exist, yet %d memberships and %d talent records name it", id, len(e.groups), e.records)
+			}
+		}
+	}
+	for _, id := range p.refGroups {
+		if slot, ok := p.groupIDs[id]; ok {
+			if g := &p.groups[slot]; !g.exists && (len(g.members) > 0 || g.records > 0) {
+				p.noteAnomaly("groups/%s does not exist, yet %d memberships and %d talent records name it", id, len(g.members), g.records)
+			}
+		}
+	}
+	clear(p.refEntities)
+	clear(p.refGroups)
+	p.refEntities, p.refGroups = p.refEntities[:0], p.refGroups[:0]
 }
 
 // Advance moves the projection to revision without a change: the feed has
@@ -279,7 +370,7 @@ func (p *Projection) applyImages(before, after *registryv1.Resource) {
 			delete(p.programs, before.GetProgram().GetName())
 		}
 	default:
-		p.anomalies++
+		p.noteAnomaly("the change carries no resource")
 	}
 }
 
@@ -287,7 +378,7 @@ func (p *Projection) applyImages(before, after *registryv1.Resource) {
 func (p *Projection) putEntity(a *registryv1.Entity) {
 	id, ok := strings.CutPrefix(a.GetName(), "entities/")
 	if !ok || id == "" {
-		p.anomalies++
+		p.noteAnomaly("entity name %q is not entities/{entity}", clip(a.GetName()))
 		return
 	}
 	slot := p.entitySlot(id)
@@ -312,9 +403,10 @@ func (p *Projection) deleteEntity(name string) {
 	id, _ := strings.CutPrefix(name, "entities/")
 	slot, ok := p.entityIDs[id]
 	if !ok || p.entities.at(slot).flags&flagExists == 0 {
-		p.anomalies++
+		p.noteAnomaly("deleting %s, which the projection does not hold", clip(name))
 		return
 	}
+	p.touchEntity(id)
 	e := p.entities.at(slot)
 	p.contribEntity(e, -1)
 	e.flags &^= flagExists
@@ -346,7 +438,7 @@ func (p *Projection) dropValues(e *entity) {
 func (p *Projection) putGroup(a *registryv1.Group) {
 	id, ok := strings.CutPrefix(a.GetName(), "groups/")
 	if !ok || id == "" {
-		p.anomalies++
+		p.noteAnomaly("group name %q is not groups/{group}", clip(a.GetName()))
 		return
 	}
 	slot := p.groupSlot(id)
@@ -368,9 +460,10 @@ func (p *Projection) deleteGroup(name string) {
 	id, _ := strings.CutPrefix(name, "groups/")
 	slot, ok := p.groupIDs[id]
 	if !ok || !p.groups[slot].exists {
-		p.anomalies++
+		p.noteAnomaly("deleting %s, which the projection does not hold", clip(name))
 		return
 	}
+	p.touchGroup(id)
 	old := p.groups[slot].field
 	// Like an entity's, a deleted group's slot keeps no value.
 	p.regroup(slot, func(g *group) { g.exists, g.field = false, 0 })
@@ -398,7 +491,7 @@ func (p *Projection) regroup(slot int32, change func(*group)) {
 func (p *Projection) membership(m *registryv1.Membership, sign int64) {
 	gid, eid, ok := membershipIDs(m)
 	if !ok {
-		p.anomalies++
+		p.noteAnomaly("membership %q names no group and entity", clip(m.GetName()))
 		return
 	}
 	if sign > 0 {
@@ -409,9 +502,11 @@ func (p *Projection) membership(m *registryv1.Membership, sign int64) {
 		}
 		e := p.entities.at(es)
 		if memberIndex(e, gs) >= 0 {
-			p.anomalies++
+			p.noteAnomaly("adding %s, which the projection holds already", clip(m.GetName()))
 			return
 		}
+		p.touchEntity(eid)
+		p.touchGroup(gid)
 		p.contribEntity(e, -1)
 		p.link(gs, es)
 		p.contribEntity(e, +1)
@@ -421,7 +516,7 @@ func (p *Projection) membership(m *registryv1.Membership, sign int64) {
 	gs, gok := p.groupIDs[gid]
 	es, eok := p.entityIDs[eid]
 	if !gok || !eok || memberIndex(p.entities.at(es), gs) < 0 {
-		p.anomalies++
+		p.noteAnomaly("removing %s, which the projection does not hold", clip(m.GetName()))
 		return
 	}
 	e := p.entities.at(es)
@@ -537,8 +632,9 @@ func (p *Projection) record(r *registryv1.TalentRecord, sign int64) {
 		var slot int32
 		if sign > 0 {
 			slot = p.entitySlot(id)
-		} else if slot, ok = p.entityIDs[id]; !ok {
-			p.anomalies++
+			p.touchEntity(id)
+		} else if slot, ok = p.entityIDs[id]; !ok || p.entities.at(slot).records == 0 {
+			p.noteAnomaly("withdrawing %s from %s, which has no talent records in the projection", clip(r.GetName()), clip(subject))
 			return
 		}
 		e := p.entities.at(slot)
@@ -559,8 +655,9 @@ func (p *Projection) record(r *registryv1.TalentRecord, sign int64) {
 		var slot int32
 		if sign > 0 {
 			slot = p.groupSlot(id)
-		} else if slot, ok = p.groupIDs[id]; !ok {
-			p.anomalies++
+			p.touchGroup(id)
+		} else if slot, ok = p.groupIDs[id]; !ok || p.groups[slot].records == 0 {
+			p.noteAnomaly("withdrawing %s from %s, which has no talent records in the projection", clip(r.GetName()), clip(subject))
 			return
 		}
 		g := &p.groups[slot]
@@ -574,7 +671,20 @@ func (p *Projection) record(r *registryv1.TalentRecord, sign int64) {
 		p.releaseGroup(slot)
 		return
 	}
-	p.anomalies++
+	p.noteAnomaly("talent record %s has subject %q, neither entities/{entity} nor groups/{group}", clip(r.GetName()), clip(subject))
+}
+
+// clip bounds a value quoted in an anomaly's reason.
+func clip(s string) string {
+	const max = 200
+	if len(s) <= max {
+		return s
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }
 
 func (t *tally) add(cat int, n, sign int64) {

@@ -73,13 +73,8 @@ func actorKey(principal string, first int64) []byte {
 	return append(k, revKey(first)...)
 }
 
-// beginOp starts a client transaction made by actor.
-func (t *tx) beginOp(actor *registry.Actor) {
-	t.actor, t.opFirst = actor, t.rev+1
-}
-
-// endOp records the actor of the changes the op made, if any.
-func (t *tx) endOp() error {
+// recordActor records the actor of the changes the op made, if any.
+func (t *tx) recordActor() error {
 	if t.rev < t.opFirst {
 		return nil
 	}

@@ -80,12 +80,16 @@ func (s *Store) Check() error {
 		}
 		next := compacted + 1
 		byName := map[string]bool{}
+		var prev registry.Change
 		_ = btx.Bucket(bucketChanges).ForEach(func(k, v []byte) error {
 			r := revFromKey(k)
 			if r != next {
 				errs = append(errs, fmt.Errorf("change log: revision %d follows %d", r, next-1))
 			}
-			if _, err := decodeChange(r, v); err != nil {
+			ch, err := decodeChange(r, v)
+			if err != nil {
+				errs = append(errs, err)
+			} else if err := checkTxn(prev, ch, rev); err != nil {
 				errs = append(errs, err)
 			}
 			if coll, pk, err := changeKey(v); err == nil {
@@ -93,7 +97,7 @@ func (s *Store) Check() error {
 			} else {
 				errs = append(errs, fmt.Errorf("change %d: %w", r, err))
 			}
-			next = r + 1
+			prev, next = ch, r+1
 			return nil
 		})
 		if next-1 != rev {
@@ -187,4 +191,23 @@ func (s *Store) Usage() (Usage, error) {
 		})
 	})
 	return u, err
+}
+
+// checkTxn checks the transaction bounds of ch, which follows prev in the
+// log (prev is zero for the first change kept), against each other and
+// the head revision: a transaction is a run of consecutive revisions that
+// all carry its bounds, and ends by the head.
+func checkTxn(prev, ch registry.Change, head int64) error {
+	r := ch.Revision
+	switch {
+	case ch.TxnFirst > r || ch.TxnLast < r || ch.TxnLast > head:
+		return fmt.Errorf("change %d: transaction %d-%d does not hold it within revision %d", r, ch.TxnFirst, ch.TxnLast, head)
+	case prev.Revision == 0 || prev.Revision != r-1:
+		return nil // the first change kept may be inside a transaction
+	case prev.TxnLast >= r && (ch.TxnFirst != prev.TxnFirst || ch.TxnLast != prev.TxnLast):
+		return fmt.Errorf("change %d: transaction %d-%d, but change %d is in transaction %d-%d", r, ch.TxnFirst, ch.TxnLast, prev.Revision, prev.TxnFirst, prev.TxnLast)
+	case prev.TxnLast < r && ch.TxnFirst != r:
+		return fmt.Errorf("change %d: transaction %d-%d starts before it, but change %d ended its transaction", r, ch.TxnFirst, ch.TxnLast, prev.Revision)
+	}
+	return nil
 }

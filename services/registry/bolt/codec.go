@@ -277,20 +277,34 @@ func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) 
 	return r, nil
 }
 
-// changeSize bounds the length of encodeChange's output.
+// Change log entries: v2 records the transaction holding the change; v1
+// entries (written before transactions were recorded) are still read, each
+// as a transaction of its own.
+const (
+	changeV1 = 1
+	changeV2 = 2
+)
+
+// changeHeaderMax bounds the header of a v2 change entry: version, type,
+// commit time and the two offsets to the transaction's first and last
+// revisions.
+const changeHeaderMax = 2 + 3*binary.MaxVarintLen64
+
+// changeSize bounds the length of a change entry's buffer (see
+// changeImages).
 func changeSize(before, after []byte) int {
-	return 2 + binary.MaxVarintLen64 + 2*(1+binary.MaxVarintLen64) + len(before) + len(after)
+	return changeHeaderMax + 2*(1+binary.MaxVarintLen64) + len(before) + len(after)
 }
 
-// encodeChange encodes a change log entry: version, type, commit time, then
-// the before and after images (records of collection c, already encoded),
-// each as collection byte (0 = none) and length-prefixed record. after's
-// bytes come last, unaltered: tx.write stores the record as that suffix.
-func encodeChange(dst []byte, typ registry.ChangeType, commit time.Time, c registry.Collection, before, after []byte) []byte {
-	e := encoder{b: dst}
-	e.byte(recordV1)
-	e.byte(byte(typ))
-	e.time(commit)
+// changeImages starts a change entry whose header is not known yet (the
+// transaction's last revision is known only once the transaction has
+// written everything): it appends to dst, which must be empty, room for the
+// header, then the before and after images (records of collection c,
+// already encoded), each as collection byte (0 = none) and length-prefixed
+// record. after's bytes come last, unaltered: tx.write stores the record
+// as that suffix. finishChange completes the entry.
+func changeImages(dst []byte, c registry.Collection, before, after []byte) []byte {
+	e := encoder{b: append(dst[:0], make([]byte, changeHeaderMax)...)}
 	for _, r := range [2][]byte{before, after} {
 		if r == nil {
 			e.byte(0)
@@ -302,12 +316,38 @@ func encodeChange(dst []byte, typ registry.ChangeType, commit time.Time, c regis
 	return e.b
 }
 
+// finishChange writes the header of a change entry started by changeImages
+// — version, type, commit time, rev - first and last - rev, where first
+// and last are the revisions of the transaction holding the change — in
+// front of its images, and returns the entry: a suffix of buf, whose
+// images it leaves untouched.
+func finishChange(buf []byte, typ registry.ChangeType, commit time.Time, first, rev, last int64) []byte {
+	var h [changeHeaderMax]byte
+	e := encoder{b: h[:0]}
+	e.byte(changeV2)
+	e.byte(byte(typ))
+	e.time(commit)
+	e.uvarint(uint64(rev - first))
+	e.uvarint(uint64(last - rev))
+	at := changeHeaderMax - len(e.b)
+	copy(buf[at:], e.b)
+	return buf[at:]
+}
+
 func decodeChange(rev int64, b []byte) (registry.Change, error) {
 	d := decoder{b: b}
-	if v := d.byte(); v != recordV1 {
+	v := d.byte()
+	if v != changeV1 && v != changeV2 {
 		return registry.Change{}, fmt.Errorf("change %d: unknown format version %d", rev, v)
 	}
-	ch := registry.Change{Revision: rev, Type: registry.ChangeType(d.byte()), CommitTime: d.time()}
+	ch := registry.Change{Revision: rev, Type: registry.ChangeType(d.byte()), CommitTime: d.time(), TxnFirst: rev, TxnLast: rev}
+	if v == changeV2 {
+		before, after := d.uvarint(), d.uvarint()
+		if before >= uint64(rev) || after > math.MaxInt64-uint64(rev) {
+			return registry.Change{}, fmt.Errorf("change %d: %w: transaction bounds out of range", rev, errCorrupt)
+		}
+		ch.TxnFirst, ch.TxnLast = rev-int64(before), rev+int64(after)
+	}
 	var imgs [2]registry.Resource
 	for i := range imgs {
 		c := registry.Collection(d.byte())

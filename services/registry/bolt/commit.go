@@ -177,8 +177,40 @@ type tx struct {
 	writes    int                   // Put/Delete calls, to detect ops that failed after writing
 	known     map[knownRef]struct{} // groups and programmes known to exist (see referenced)
 	scratch   []byte                // reused to encode a record before it is copied into its change event
-	actor     *registry.Actor       // who makes the current op's changes
-	opFirst   int64                 // the current op's first revision
+	// The current op's change events, appended at its end (endOp), when
+	// its last revision is known. opFirst is its first revision.
+	opFirst int64
+	opLog   []pendingChange
+	actor   *registry.Actor // who makes the current op's changes
+}
+
+// pendingChange is a change event whose header is not written yet.
+type pendingChange struct {
+	rev   int64
+	typ   registry.ChangeType
+	entry []byte // see changeImages
+}
+
+// beginOp starts an op: one client transaction, made by actor.
+func (t *tx) beginOp(actor *registry.Actor) {
+	t.opFirst = t.rev + 1
+	t.opLog = t.opLog[:0]
+	t.actor = actor
+}
+
+// endOp appends the op's change events to the log, each recording the
+// op's first and last revisions: the op is one transaction for feed
+// consumers, even when it shares the bbolt transaction with other ops.
+func (t *tx) endOp() error {
+	for i := range t.opLog {
+		c := &t.opLog[i]
+		if err := t.put(bucketChanges, revKey(c.rev), finishChange(c.entry, c.typ, t.now, t.opFirst, c.rev, t.rev)); err != nil {
+			return err
+		}
+		c.entry = nil
+	}
+	t.opLog = t.opLog[:0]
+	return t.recordActor()
 }
 
 type knownRef struct {
@@ -299,8 +331,9 @@ func (t *tx) exists(sc *schema, key []byte) bool {
 }
 
 // write stores after in place of before (either may be nil), keeps the
-// indexes and the credit-code table in step, and appends the change event
-// at a new revision, which it also stamps on after.
+// indexes and the credit-code table in step, and makes the change event at
+// a new revision, which it also stamps on after. The event goes into the
+// log when the op ends (endOp).
 func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.Resource) error {
 	if after == nil && (sc == groupSchema || sc == programSchema) {
 		t.known = nil
@@ -332,7 +365,7 @@ func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.R
 		t.scratch = encodeResource(t.scratch[:0], after)
 		afterBytes = t.scratch
 	}
-	event := encodeChange(make([]byte, 0, changeSize(beforeBytes, afterBytes)), typ, t.now, sc.coll, beforeBytes, afterBytes)
+	event := changeImages(make([]byte, 0, changeSize(beforeBytes, afterBytes)), sc.coll, beforeBytes, afterBytes)
 	if after != nil {
 		afterBytes = event[len(event)-len(afterBytes):]
 		if err := t.put(sc.primary, key, afterBytes); err != nil {
@@ -350,7 +383,8 @@ func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.R
 	if err := t.put(bucketByName, nameKey(sc.coll, key, t.rev), nil); err != nil {
 		return err
 	}
-	return t.put(bucketChanges, revKey(t.rev), event)
+	t.opLog = append(t.opLog, pendingChange{rev: t.rev, typ: typ, entry: event})
+	return nil
 }
 
 // reindex removes index entries before has and after lacks, and adds the

@@ -308,6 +308,10 @@ func (s *Store) broadcast() {
 	s.commitMu.Unlock()
 }
 
+// OpenReadTxs returns how many read transactions are open (snapshots
+// among them).
+func (s *Store) OpenReadTxs() int { return s.db.Stats().OpenTxN }
+
 // Durable reports whether commits are fsynced (Options.NoSync unset).
 func (s *Store) Durable() bool { return !s.db.NoSync }
 

@@ -70,6 +70,7 @@ func changesToProto(cs []registry.Change) []*registryv1.Change {
 		c := &cs[i]
 		p := &registryv1.Change{
 			Revision: c.Revision, CommitTime: ts(c.CommitTime), Type: registryv1.ChangeType(c.Type), Name: c.Name(),
+			TransactionFirstRevision: c.TxnFirst, TransactionLastRevision: c.TxnLast,
 		}
 		if c.Before != nil {
 			p.Before = resourceToProto(c.Before)

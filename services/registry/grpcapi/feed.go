@@ -2,6 +2,8 @@ package grpcapi
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/platform/grpcerr"
 	"talentreg/services/registry"
 )
 
@@ -62,6 +65,10 @@ func (s *Server) ListChanges(ctx context.Context, req *registryv1.ListChangesReq
 // same log, so the switch between them can neither skip nor repeat a
 // revision. The first time the stream is caught up it sends a progress
 // message at once; after that, one per quiet progress interval.
+//
+// Streams count against the stream limits, and one whose client takes no
+// message for the stall timeout ends RESOURCE_EXHAUSTED (STREAM_STALLED)
+// with the revision to resume from in the metadata.
 func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.ServerStreamingServer[registryv1.WatchChangesResponse]) error {
 	ctx := stream.Context()
 	next := req.GetStartRevision()
@@ -70,6 +77,18 @@ func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.S
 		return s.err(ctx, registry.InvalidField("start_revision", "must not be negative, got %d", next))
 	case next == 0:
 		next = s.store.Revision() + 1
+	}
+	release, err := s.openStream(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	send := func(msg *registryv1.WatchChangesResponse) error {
+		return s.send(ctx, stream, msg, func() error {
+			from := strconv.FormatInt(next, 10)
+			return s.errStalled("watch again from revision "+from+" (the one after the last received)",
+				map[string]string{"resume_revision": from})
+		})
 	}
 	ticker := time.NewTicker(s.progress)
 	defer ticker.Stop()
@@ -86,8 +105,8 @@ func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.S
 		}
 		if n := len(page.Changes); n > 0 {
 			msg := &registryv1.WatchChangesResponse{Changes: changesToProto(page.Changes), Revision: page.Changes[n-1].Revision, RegistryId: s.store.ID()}
-			if err := stream.Send(msg); err != nil {
-				return err
+			if err := send(msg); err != nil {
+				return s.err(ctx, err)
 			}
 			next = page.Changes[n-1].Revision + 1
 			caughtUpSent = true
@@ -95,8 +114,8 @@ func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.S
 		}
 		if !caughtUpSent {
 			caughtUpSent = true
-			if err := stream.Send(&registryv1.WatchChangesResponse{Revision: page.Revision, RegistryId: s.store.ID()}); err != nil {
-				return err
+			if err := send(&registryv1.WatchChangesResponse{Revision: page.Revision, RegistryId: s.store.ID()}); err != nil {
+				return s.err(ctx, err)
 			}
 		}
 		select {
@@ -104,20 +123,31 @@ func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.S
 		case <-ticker.C:
 			// The page was empty: every change up to the head it was read
 			// at has been sent.
-			if err := stream.Send(&registryv1.WatchChangesResponse{Revision: page.Revision, RegistryId: s.store.ID()}); err != nil {
-				return err
+			if err := send(&registryv1.WatchChangesResponse{Revision: page.Revision, RegistryId: s.store.ID()}); err != nil {
+				return s.err(ctx, err)
 			}
 		case <-ctx.Done():
 			return s.err(ctx, ctx.Err())
 		case <-s.stop:
-			return status.Error(codes.Unavailable, "registry is shutting down; resume from the last revision received")
+			return errShuttingDown
 		}
 	}
 }
 
-// StreamSnapshot implements registryv1.RegistryServiceServer.
+// errShuttingDown ends the streams open when the server stops.
+var errShuttingDown = status.Error(codes.Unavailable, "registry is shutting down; resume from the last revision received")
+
+// StreamSnapshot implements registryv1.RegistryServiceServer. Snapshots
+// count against the stream limits; one whose client takes no message for
+// the stall timeout, or that runs past the snapshot time limit, ends
+// RESOURCE_EXHAUSTED and releases its read transaction.
 func (s *Server) StreamSnapshot(req *registryv1.StreamSnapshotRequest, stream grpc.ServerStreamingServer[registryv1.StreamSnapshotResponse]) error {
-	ctx, cancel := context.WithCancel(stream.Context())
+	release, err := s.openStream(stream.Context())
+	if err != nil {
+		return err
+	}
+	defer release()
+	ctx, cancel := context.WithTimeoutCause(stream.Context(), s.limits.SnapshotMaxDuration, errSnapshotTimeLimit)
 	defer cancel()
 	go func() {
 		select {
@@ -129,12 +159,12 @@ func (s *Server) StreamSnapshot(req *registryv1.StreamSnapshotRequest, stream gr
 	switch req.GetView() {
 	case registryv1.SnapshotView_SNAPSHOT_VIEW_UNSPECIFIED, registryv1.SnapshotView_SNAPSHOT_VIEW_FULL:
 	case registryv1.SnapshotView_SNAPSHOT_VIEW_AGGREGATE:
-		return s.aggregateSnapshot(ctx, stream)
+		return s.snapshotErr(ctx, s.aggregateSnapshot(ctx, stream))
 	default:
 		return s.err(ctx, registry.InvalidField("view", "unknown snapshot view %d", req.GetView()))
 	}
 	msg := &registryv1.StreamSnapshotResponse{RegistryId: s.store.ID()}
-	err := s.store.Snapshot(ctx, func(rev int64) error {
+	err = s.store.Snapshot(ctx, func(rev int64) error {
 		msg.Revision = rev
 		return nil
 	}, func(r registry.Resource) error {
@@ -142,15 +172,42 @@ func (s *Server) StreamSnapshot(req *registryv1.StreamSnapshotRequest, stream gr
 		if len(msg.Resources) < snapshotBatch {
 			return nil
 		}
-		err := stream.Send(msg) // marshals before returning: msg can be reused
-		msg.Resources = msg.Resources[:0]
-		return err
+		if err := s.sendSnapshot(ctx, stream, msg); err != nil {
+			return err // msg may still be in a send given up on: leave it alone
+		}
+		msg.Resources = msg.Resources[:0] // marshaled by the send: reusable
+		return nil
 	})
 	if err != nil {
-		return s.err(ctx, err)
+		return s.snapshotErr(ctx, err)
 	}
 	msg.Complete = true
-	return stream.Send(msg)
+	return s.snapshotErr(ctx, s.sendSnapshot(ctx, stream, msg))
+}
+
+// errSnapshotTimeLimit is the cause of a snapshot ended at the time limit.
+var errSnapshotTimeLimit = errors.New("snapshot time limit")
+
+// sendSnapshot sends one snapshot message (see send).
+func (s *Server) sendSnapshot(ctx context.Context, stream grpc.ServerStream, msg any) error {
+	return s.send(ctx, stream, msg, func() error {
+		return s.errStalled("start the snapshot again", nil)
+	})
+}
+
+// snapshotErr turns the end of a snapshot at the time limit into its
+// RESOURCE_EXHAUSTED error, and any other error into its status.
+func (s *Server) snapshotErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if context.Cause(ctx) == errSnapshotTimeLimit {
+		s.streams.timedOut.Add(1)
+		return grpcerr.Status(codes.ResourceExhausted,
+			fmt.Sprintf("the snapshot ran past its limit of %v: it holds a read transaction, which keeps the database from reusing pages; read it faster, or start it again", s.limits.SnapshotMaxDuration),
+			ReasonSnapshotTimeLimit, map[string]string{"limit": s.limits.SnapshotMaxDuration.String()}, nil)
+	}
+	return s.err(ctx, err)
 }
 
 // aggregateSnapshot streams the aggregate view encoded straight to the wire
@@ -166,10 +223,10 @@ func (s *Server) aggregateSnapshot(ctx context.Context, stream grpc.ServerStream
 		if w.n < snapshotBatch {
 			return nil
 		}
-		return stream.SendMsg(w.take(rev, false))
+		return s.sendSnapshot(ctx, stream, w.take(rev, false))
 	})
 	if err != nil {
-		return s.err(ctx, err)
+		return err
 	}
-	return stream.SendMsg(w.take(rev, true))
+	return s.sendSnapshot(ctx, stream, w.take(rev, true))
 }

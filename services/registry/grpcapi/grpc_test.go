@@ -37,6 +37,7 @@ import (
 // testEnv is a real gRPC server on a loopback port over a real bbolt
 // store, and a real client.
 type testEnv struct {
+	api    *grpcapi.Server
 	store  *bolt.Store
 	client registryv1.RegistryServiceClient
 	admin  registryv1.RegistryAdminServiceClient
@@ -81,7 +82,7 @@ func start(t *testing.T, bopts bolt.Options, gopts grpcapi.Options) *testEnv {
 			t.Errorf("close: %v", err)
 		}
 	})
-	return &testEnv{store: store, client: registryv1.NewRegistryServiceClient(conn), admin: registryv1.NewRegistryAdminServiceClient(conn), conn: conn}
+	return &testEnv{api: api, store: store, client: registryv1.NewRegistryServiceClient(conn), admin: registryv1.NewRegistryAdminServiceClient(conn), conn: conn}
 }
 
 func testCtx(t *testing.T) context.Context {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/platform/limiter"
 	"talentreg/services/registry"
 )
 
@@ -30,6 +31,11 @@ type Options struct {
 	// progress message (default 5 s).
 	ProgressInterval time.Duration
 	Logger           *slog.Logger
+	// Limits bound watch and snapshot streams (zero fields: defaults).
+	Limits StreamLimits
+	// ClientKey names the client of a call for the per-client stream
+	// limit; nil means ClientOf (the principal, else the address).
+	ClientKey func(ctx context.Context) string
 }
 
 // Server implements registryv1.RegistryServiceServer.
@@ -39,6 +45,10 @@ type Server struct {
 	tokens   pageTokens
 	progress time.Duration
 	log      *slog.Logger
+
+	limits    StreamLimits
+	streams   streamLimiter
+	clientKey func(ctx context.Context) string
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -54,9 +64,14 @@ func New(store registry.Store, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.ClientKey == nil {
+		opts.ClientKey = ClientOf
+	}
+	limits := opts.Limits.withDefaults()
 	return &Server{
 		store: store, tokens: pageTokens{key: opts.TokenKey}, progress: opts.ProgressInterval,
 		log: opts.Logger, stop: make(chan struct{}),
+		limits: limits, streams: streamLimiter{slots: limiter.New(limits.MaxStreams, limits.MaxStreamsPerClient)}, clientKey: opts.ClientKey,
 	}
 }
 

@@ -30,9 +30,18 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // MetricsService serves aggregates of the registry, kept up to date from its
-// change feed. Every answer states the registry revision it reflects; a
-// request may ask for a minimum revision (read-your-writes) and then waits,
-// bounded by its deadline (5 s when none is set), else DEADLINE_EXCEEDED.
+// change feed and changed only at the end of a registry transaction. Every
+// answer states the registry revision it reflects (also as the response
+// header `x-revision`); a request may ask for a minimum revision
+// (read-your-writes) and then waits, bounded by its deadline (--max-wait,
+// 5 s, when none is set), else DEADLINE_EXCEEDED (reason
+// REVISION_NOT_APPLIED, naming the revision). A minimum revision past the
+// registry's last committed one is refused at once: OUT_OF_RANGE, reason
+// REVISION_NOT_COMMITTED, with the registry's revision in the metadata
+// (`registry_revision`). With request metadata `x-no-wait: true` a replica
+// that has not applied the minimum revision answers FAILED_PRECONDITION
+// (reason REPLICA_BEHIND, `applied_revision` in the metadata) instead of
+// waiting: the gateway uses it to skip replicas that are behind.
 type MetricsServiceClient interface {
 	// GetSummary returns the headline figures.
 	GetSummary(ctx context.Context, in *GetSummaryRequest, opts ...grpc.CallOption) (*GetSummaryResponse, error)
@@ -100,9 +109,18 @@ func (c *metricsServiceClient) VerifyProjection(ctx context.Context, in *VerifyP
 // for forward compatibility.
 //
 // MetricsService serves aggregates of the registry, kept up to date from its
-// change feed. Every answer states the registry revision it reflects; a
-// request may ask for a minimum revision (read-your-writes) and then waits,
-// bounded by its deadline (5 s when none is set), else DEADLINE_EXCEEDED.
+// change feed and changed only at the end of a registry transaction. Every
+// answer states the registry revision it reflects (also as the response
+// header `x-revision`); a request may ask for a minimum revision
+// (read-your-writes) and then waits, bounded by its deadline (--max-wait,
+// 5 s, when none is set), else DEADLINE_EXCEEDED (reason
+// REVISION_NOT_APPLIED, naming the revision). A minimum revision past the
+// registry's last committed one is refused at once: OUT_OF_RANGE, reason
+// REVISION_NOT_COMMITTED, with the registry's revision in the metadata
+// (`registry_revision`). With request metadata `x-no-wait: true` a replica
+// that has not applied the minimum revision answers FAILED_PRECONDITION
+// (reason REPLICA_BEHIND, `applied_revision` in the metadata) instead of
+// waiting: the gateway uses it to skip replicas that are behind.
 type MetricsServiceServer interface {
 	// GetSummary returns the headline figures.
 	GetSummary(context.Context, *GetSummaryRequest) (*GetSummaryResponse, error)

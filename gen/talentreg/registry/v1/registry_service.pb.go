@@ -2906,7 +2906,8 @@ func (x *ListChangesRequest) GetFilter() string {
 // ListChangesResponse is the response of ListChanges.
 type ListChangesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Changes in revision order.
+	// Changes in revision order. A page may end inside a transaction: its
+	// last change's transaction_last_revision then lies past the page.
 	Changes []*Change `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
 	// Set when more changes had committed when this page was read.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
@@ -3166,7 +3167,9 @@ func (x *WatchChangesRequest) GetStartRevision() int64 {
 type WatchChangesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Changes in revision order, continuing the previous message. Empty in a
-	// progress message.
+	// progress message. A large transaction spans several messages: apply
+	// (or show) the changes only once the one at its
+	// transaction_last_revision has arrived.
 	Changes []*Change `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
 	// The registry revision the stream has caught up to: every change up to
 	// it has been sent.

@@ -144,10 +144,17 @@ type RegistryServiceClient interface {
 	// WatchChanges replays the change log from start_revision, then streams
 	// changes as they commit, with no gap and no duplicate. A quiet stream
 	// receives progress messages (no changes, the current revision). Errors:
-	// OUT_OF_RANGE when start_revision was compacted.
+	// OUT_OF_RANGE when start_revision was compacted; RESOURCE_EXHAUSTED
+	// when too many watch and snapshot streams are open (reason
+	// STREAM_LIMIT), or when the client took no message for the stall
+	// timeout (reason STREAM_STALLED; watch again from `resume_revision` in
+	// the metadata).
 	WatchChanges(ctx context.Context, in *WatchChangesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchChangesResponse], error)
 	// StreamSnapshot streams every resource as of one revision, read in one
 	// transaction, then that revision: list, then watch from revision + 1.
+	// Errors: RESOURCE_EXHAUSTED for too many streams (STREAM_LIMIT), a
+	// client that took no message for the stall timeout (STREAM_STALLED) or
+	// a snapshot past its time limit (SNAPSHOT_TIME_LIMIT): start it again.
 	// Not on the HTTP surface: a slow HTTP reader would hold a read
 	// transaction open for as long as it likes.
 	StreamSnapshot(ctx context.Context, in *StreamSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamSnapshotResponse], error)
@@ -589,10 +596,17 @@ type RegistryServiceServer interface {
 	// WatchChanges replays the change log from start_revision, then streams
 	// changes as they commit, with no gap and no duplicate. A quiet stream
 	// receives progress messages (no changes, the current revision). Errors:
-	// OUT_OF_RANGE when start_revision was compacted.
+	// OUT_OF_RANGE when start_revision was compacted; RESOURCE_EXHAUSTED
+	// when too many watch and snapshot streams are open (reason
+	// STREAM_LIMIT), or when the client took no message for the stall
+	// timeout (reason STREAM_STALLED; watch again from `resume_revision` in
+	// the metadata).
 	WatchChanges(*WatchChangesRequest, grpc.ServerStreamingServer[WatchChangesResponse]) error
 	// StreamSnapshot streams every resource as of one revision, read in one
 	// transaction, then that revision: list, then watch from revision + 1.
+	// Errors: RESOURCE_EXHAUSTED for too many streams (STREAM_LIMIT), a
+	// client that took no message for the stall timeout (STREAM_STALLED) or
+	// a snapshot past its time limit (SNAPSHOT_TIME_LIMIT): start it again.
 	// Not on the HTTP surface: a slow HTTP reader would hold a read
 	// transaction open for as long as it likes.
 	StreamSnapshot(*StreamSnapshotRequest, grpc.ServerStreamingServer[StreamSnapshotResponse]) error

@@ -1135,9 +1135,22 @@ type Change struct {
 	After *Resource `protobuf:"bytes,6,opt,name=after,proto3" json:"after,omitempty"`
 	// Who made the change (the audit trail); unset for changes committed
 	// before the registry recorded actors.
-	Actor         *Actor `protobuf:"bytes,7,opt,name=actor,proto3" json:"actor,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Actor *Actor `protobuf:"bytes,7,opt,name=actor,proto3" json:"actor,omitempty"`
+	// The transaction holding this change: it committed the changes of
+	// revisions transaction_first_revision to transaction_last_revision
+	// (consecutive), all or none. One client request is one transaction
+	// (a create, a cascading delete, a batch, an import transaction); when
+	// the registry commits several requests together each remains its own
+	// transaction. A consumer that applies changes as they arrive shows a
+	// state the registry had only at a change whose revision is
+	// transaction_last_revision. Changes written before the registry
+	// recorded transactions are each their own transaction.
+	TransactionFirstRevision int64 `protobuf:"varint,8,opt,name=transaction_first_revision,json=transactionFirstRevision,proto3" json:"transaction_first_revision,omitempty"`
+	// The last revision of the transaction holding this change (see
+	// transaction_first_revision).
+	TransactionLastRevision int64 `protobuf:"varint,9,opt,name=transaction_last_revision,json=transactionLastRevision,proto3" json:"transaction_last_revision,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *Change) Reset() {
@@ -1217,6 +1230,20 @@ func (x *Change) GetActor() *Actor {
 		return x.Actor
 	}
 	return nil
+}
+
+func (x *Change) GetTransactionFirstRevision() int64 {
+	if x != nil {
+		return x.TransactionFirstRevision
+	}
+	return 0
+}
+
+func (x *Change) GetTransactionLastRevision() int64 {
+	if x != nil {
+		return x.TransactionLastRevision
+	}
+	return 0
 }
 
 // Actor is who made a change and how they reached the registry.
@@ -1389,7 +1416,7 @@ const file_talentreg_registry_v1_resources_proto_rawDesc = "" +
 	"\rtalent_record\x18\x04 \x01(\v2#.talentreg.registry.v1.TalentRecordH\x00R\ftalentRecord\x12:\n" +
 	"\aprogram\x18\x05 \x01(\v2\x1e.talentreg.registry.v1.ProgramH\x00R\aprogramB\n" +
 	"\n" +
-	"\bresource\"\xd0\x02\n" +
+	"\bresource\"\xca\x03\n" +
 	"\x06Change\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12;\n" +
 	"\vcommit_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1398,7 +1425,9 @@ const file_talentreg_registry_v1_resources_proto_rawDesc = "" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x127\n" +
 	"\x06before\x18\x05 \x01(\v2\x1f.talentreg.registry.v1.ResourceR\x06before\x125\n" +
 	"\x05after\x18\x06 \x01(\v2\x1f.talentreg.registry.v1.ResourceR\x05after\x122\n" +
-	"\x05actor\x18\a \x01(\v2\x1c.talentreg.registry.v1.ActorR\x05actor\"\xcd\x01\n" +
+	"\x05actor\x18\a \x01(\v2\x1c.talentreg.registry.v1.ActorR\x05actor\x12<\n" +
+	"\x1atransaction_first_revision\x18\b \x01(\x03R\x18transactionFirstRevision\x12:\n" +
+	"\x19transaction_last_revision\x18\t \x01(\x03R\x17transactionLastRevision\"\xcd\x01\n" +
 	"\x05Actor\x12\x1c\n" +
 	"\tprincipal\x18\x01 \x01(\tR\tprincipal\x12B\n" +
 	"\vauth_method\x18\x02 \x01(\x0e2!.talentreg.registry.v1.AuthMethodR\n" +

@@ -19,6 +19,7 @@ type Config struct {
 	CheckpointEvery    int64
 	MaxWait            time.Duration
 	ReconnectMax       time.Duration
+	StaleAfter         time.Duration
 	ShutdownGrace      time.Duration
 	LogLevel           string
 	Security           security.Server
@@ -39,6 +40,7 @@ func DefaultConfig() Config {
 		CheckpointEvery:    10000,
 		MaxWait:            5 * time.Second,
 		ReconnectMax:       5 * time.Second,
+		StaleAfter:         30 * time.Second,
 		ShutdownGrace:      10 * time.Second,
 		LogLevel:           "info",
 	}
@@ -54,6 +56,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.CheckpointEvery, "checkpoint-every", c.CheckpointEvery, "checkpoint after this many changes")
 	fs.DurationVar(&c.MaxWait, "max-wait", c.MaxWait, "longest min_revision wait for a request without a deadline")
 	fs.DurationVar(&c.ReconnectMax, "reconnect-max", c.ReconnectMax, "longest wait between attempts to reach the registry")
+	fs.DurationVar(&c.StaleAfter, "stale-after", c.StaleAfter, "how long the replica may be cut off from the registry (feed broken, reconnecting) and still serve; past it NOT_SERVING until caught up (0: forever)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long in-flight calls may finish after SIGTERM")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	c.Security.AddFlags(fs)
@@ -81,6 +84,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--max-wait must be positive, got %s", c.MaxWait)
 	case c.ReconnectMax < 10*time.Millisecond:
 		return fmt.Errorf("--reconnect-max must be at least 10ms, got %s", c.ReconnectMax)
+	case c.StaleAfter < 0:
+		return fmt.Errorf("--stale-after must not be negative, got %s", c.StaleAfter)
 	case c.ShutdownGrace < 0:
 		return fmt.Errorf("--shutdown-grace must not be negative, got %s", c.ShutdownGrace)
 	}

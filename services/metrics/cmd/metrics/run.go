@@ -121,7 +121,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		CheckpointInterval: cfg.CheckpointInterval,
 		CheckpointEvery:    cfg.CheckpointEvery,
 		BackoffMax:         cfg.ReconnectMax,
+		StaleAfter:         cfg.StaleAfter,
 	}, client, live, store, log, reg)
+	live.SetHeadCheck(fol.CheckCommitted)
 
 	readyGauge := registerReplicaMetrics(reg, cfg.DB, log)
 	sec, err := cfg.Security.Build(log, reg)

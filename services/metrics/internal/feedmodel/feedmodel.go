@@ -87,7 +87,8 @@ func (m *Model) Put(r *registryv1.Resource) []*registryv1.Change {
 	r = proto.Clone(r).(*registryv1.Resource)
 	m.resources[name] = r
 	m.Revision++
-	c := &registryv1.Change{Revision: m.Revision, Name: name, After: proto.Clone(r).(*registryv1.Resource)}
+	c := &registryv1.Change{Revision: m.Revision, Name: name, After: proto.Clone(r).(*registryv1.Resource),
+		TransactionFirstRevision: m.Revision, TransactionLastRevision: m.Revision}
 	if before != nil {
 		c.Type = registryv1.ChangeType_CHANGE_TYPE_UPDATED
 		c.Before = before
@@ -123,6 +124,7 @@ func (m *Model) Delete(name string) []*registryv1.Change {
 		m.Shuffle(len(victims), func(i, j int) { victims[i], victims[j] = victims[j], victims[i] })
 	}
 	var out []*registryv1.Change
+	first, last := m.Revision+1, m.Revision+int64(len(victims))
 	for _, n := range victims {
 		m.Revision++
 		out = append(out, &registryv1.Change{
@@ -130,6 +132,9 @@ func (m *Model) Delete(name string) []*registryv1.Change {
 			Type:     registryv1.ChangeType_CHANGE_TYPE_DELETED,
 			Name:     n,
 			Before:   m.resources[n],
+
+			TransactionFirstRevision: first,
+			TransactionLastRevision:  last,
 		})
 		delete(m.resources, n)
 	}

@@ -6,13 +6,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"talentreg/services/registry/bolt"
-	"talentreg/services/registry/grpcapi"
 )
 
 // registerStoreMetrics exports the database's disk use, the time its
 // commits spend writing and fsyncing, and the watch streams against their
 // cap — what deploy/prometheus alerts on.
-func registerStoreMetrics(reg prometheus.Registerer, store *bolt.Store, watches *grpcapi.WatchLimiter, log *slog.Logger) {
+func registerStoreMetrics(reg prometheus.Registerer, store *bolt.Store, streamsOpen func() int64, maxStreams int64, log *slog.Logger) {
 	disk := func(f func(bolt.DiskStats) float64) func() float64 {
 		return func() float64 {
 			st, err := store.DiskStats()
@@ -34,10 +33,10 @@ func registerStoreMetrics(reg prometheus.Registerer, store *bolt.Store, watches 
 			Name: "talentreg_registry_commit_write_seconds_total", Help: "Time commits spent writing pages and fsyncing the database file; divided by talentreg_registry_commits_total, the mean fsync-bound commit latency.",
 		}, disk(func(s bolt.DiskStats) float64 { return s.CommitWriteTime.Seconds() })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "talentreg_registry_watch_streams", Help: "WatchChanges streams open.",
-		}, func() float64 { return float64(watches.Open()) }),
+			Name: "talentreg_registry_streams_open", Help: "Watch and snapshot streams open.",
+		}, func() float64 { return float64(streamsOpen()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "talentreg_registry_watch_streams_max", Help: "Cap of concurrent WatchChanges streams (--max-watch-streams).",
-		}, func() float64 { return float64(watches.Max()) }),
+			Name: "talentreg_registry_streams_max", Help: "Cap of watch and snapshot streams open at once (--max-streams).",
+		}, func() float64 { return float64(maxStreams) }),
 	)
 }

@@ -43,7 +43,7 @@ type Config struct {
 	GCPercent        int
 	MemoryLimitMiB   int64
 	Security         security.Server
-	MaxWatchStreams  int
+	Streams          grpcapi.StreamLimits
 }
 
 // DefaultConfig returns the defaults of API.md "Running".
@@ -52,7 +52,8 @@ func DefaultConfig() Config {
 		GRPCAddr: "127.0.0.1:9090", DB: "data/registry.db", AdminAddr: "127.0.0.1:9091",
 		RetainChanges: 1_000_000, ProgressInterval: 5 * time.Second, MmapSize: 4 << 30,
 		ShutdownGrace: 10 * time.Second, LogLevel: "info",
-		GCPercent: 400, MemoryLimitMiB: 1024, MaxWatchStreams: 1000,
+		GCPercent: 400, MemoryLimitMiB: 1024,
+		Streams: grpcapi.DefaultStreamLimits(),
 	}
 }
 
@@ -69,7 +70,10 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go GC target percentage (unless GOGC is set): the heap is small and short-lived, so collecting less often saves CPU")
 	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft limit on Go heap memory in MiB (unless GOMEMLIMIT is set); the GC works harder near it")
 	c.Security.AddFlags(fs)
-	fs.IntVar(&c.MaxWatchStreams, "max-watch-streams", c.MaxWatchStreams, "concurrent WatchChanges streams served; more are refused with RESOURCE_EXHAUSTED")
+	fs.IntVar(&c.Streams.MaxStreams, "max-streams", c.Streams.MaxStreams, "watch and snapshot streams open at once; more are refused RESOURCE_EXHAUSTED")
+	fs.IntVar(&c.Streams.MaxStreamsPerClient, "max-streams-per-client", c.Streams.MaxStreamsPerClient, "watch and snapshot streams of one client (peer host) open at once")
+	fs.DurationVar(&c.Streams.StallTimeout, "stream-stall-timeout", c.Streams.StallTimeout, "end a watch or snapshot stream whose client takes no message for this long")
+	fs.DurationVar(&c.Streams.SnapshotMaxDuration, "snapshot-max-duration", c.Streams.SnapshotMaxDuration, "end a snapshot still running after this long (it holds a read transaction)")
 }
 
 // Validate reports the first invalid field.
@@ -89,8 +93,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--gc-percent must be at least 10, got %d", c.GCPercent)
 	case c.MemoryLimitMiB < 64:
 		return fmt.Errorf("--memory-limit-mib must be at least 64, got %d", c.MemoryLimitMiB)
-	case c.MaxWatchStreams < 1:
-		return fmt.Errorf("--max-watch-streams must be at least 1, got %d", c.MaxWatchStreams)
+	case c.Streams.MaxStreams < 1 || c.Streams.MaxStreamsPerClient < 1:
+		return fmt.Errorf("--max-streams and --max-streams-per-client must be at least 1, got %d and %d", c.Streams.MaxStreams, c.Streams.MaxStreamsPerClient)
+	case c.Streams.StallTimeout < 10*time.Millisecond || c.Streams.SnapshotMaxDuration < 10*time.Millisecond:
+		return fmt.Errorf("--stream-stall-timeout and --snapshot-max-duration must be at least 10ms, got %s and %s", c.Streams.StallTimeout, c.Streams.SnapshotMaxDuration)
 	}
 	return c.Security.Validate(map[string]string{"grpc-addr": c.GRPCAddr, "admin-addr": c.AdminAddr})
 }
@@ -167,12 +173,20 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return command.UsageError{Err: err}
 	}
 	defer sec.Auth.Close()
-	watches := grpcapi.NewWatchLimiter(cfg.MaxWatchStreams)
-	registerStoreMetrics(reg, store, watches, log)
-
-	api := grpcapi.New(store, grpcapi.Options{TokenKey: store.TokenKey(), ProgressInterval: cfg.ProgressInterval, Logger: log})
-	srv := grpcserver.New(log, reg, grpcserver.Options{Auth: sec.Auth, TLS: sec.GRPC, NoReflection: sec.NoReflection},
-		append(grpcapi.ServerOptions(), watches.ServerOption())...)
+	api := grpcapi.New(store, grpcapi.Options{TokenKey: store.TokenKey(), ProgressInterval: cfg.ProgressInterval, Logger: log, Limits: cfg.Streams})
+	registerStoreMetrics(reg, store, func() int64 { return int64(api.StreamStats().Open) }, int64(cfg.Streams.MaxStreams), log)
+	for _, c := range []struct {
+		name, help string
+		value      func(grpcapi.StreamStats) int64
+	}{
+		{"refused", "Watch and snapshot streams refused at the stream limits.", func(st grpcapi.StreamStats) int64 { return st.Refused }},
+		{"stalled", "Streams ended because their client took no message for --stream-stall-timeout.", func(st grpcapi.StreamStats) int64 { return st.Stalled }},
+		{"timed_out", "Snapshots ended at --snapshot-max-duration.", func(st grpcapi.StreamStats) int64 { return st.TimedOut }},
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "talentreg_registry_streams_" + c.name + "_total", Help: c.help},
+			func() float64 { return float64(c.value(api.StreamStats())) }))
+	}
+	srv := grpcserver.New(log, reg, grpcserver.Options{Auth: sec.Auth, TLS: sec.GRPC, NoReflection: sec.NoReflection}, grpcapi.ServerOptions()...)
 	grpcapi.Register(srv.Server, api)
 	grpcapi.RegisterAdmin(srv.Server, grpcapi.NewAdmin(store, log))
 	srv.Health.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)

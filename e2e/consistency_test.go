@@ -120,7 +120,7 @@ func (p *pausableProxy) close() {
 // appliedRevision reads a metrics replica's applied revision from its
 // admin /metrics.
 func appliedRevision(p *proc) (int64, error) {
-	r, err := send(context.Background(), "GET", "http://"+p.adminAddr+"/metrics", nil)
+	r, err := send(context.Background(), "GET", "https://"+p.adminAddr+"/metrics", nil)
 	if err != nil {
 		return 0, err
 	}
@@ -189,7 +189,7 @@ func TestReplicas_ReadsNeverGoBackInRevision(t *testing.T) {
 
 	seen := map[int64]bool{}
 	for c := range 4 {
-		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1}}
+		client := &http.Client{Timeout: 30 * time.Second, Transport: authed(&http.Transport{MaxConnsPerHost: 1})}
 		var last int64
 		for i := range 20 {
 			hr, err := client.Get(s.url + "/v1/summary")

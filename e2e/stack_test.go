@@ -455,13 +455,34 @@ func setupAuth(dir string) error {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
+	devTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	httpClient.Transport = &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		TLSClientConfig:     devTLS.Clone(),
 		ForceAttemptHTTP2:   true,
 		MaxIdleConnsPerHost: 64,
 	}
 	return nil
 }
+
+// devTLS is the client TLS config that trusts the dev CA.
+var devTLS *tls.Config
+
+// authed makes t trust the dev CA and send the admin token on every
+// request that carries no Authorization of its own.
+func authed(t *http.Transport) http.RoundTripper {
+	t.TLSClientConfig = devTLS.Clone()
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Header.Get("Authorization") == "" {
+			r = r.Clone(r.Context())
+			r.Header.Set("Authorization", "Bearer "+tokens[auth.RoleAdmin])
+		}
+		return t.RoundTrip(r)
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // get is httpClient.Get with the admin token.
 func get(url string) (*http.Response, error) {

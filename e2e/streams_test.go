@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"talentreg/platform/auth"
 )
 
 // metricValue reads one series from a Prometheus /metrics page.
@@ -39,7 +42,7 @@ func mustMetric(t *testing.T, url, name string) float64 {
 // loopback address ip: to the gateway, another client.
 func clientFrom(ip string) *http.Client {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+	return &http.Client{Timeout: 60 * time.Second, Transport: authed(&http.Transport{DialContext: d.DialContext, DisableKeepAlives: true})}
 }
 
 // firstEvent opens a watch of new changes and returns how long its first
@@ -101,18 +104,18 @@ func TestWatch_StalledWatchersBounded(t *testing.T) {
 		}
 		s.must(t, "POST", "/v1/entities:batchCreate", map[string]any{"requests": reqs})
 	}
-	gwMetrics, regMetrics := s.url+"/metrics", "http://"+s.registry.adminAddr+"/metrics"
+	gwMetrics, regMetrics := "https://"+s.gateway.adminAddr+"/metrics", "https://"+s.registry.adminAddr+"/metrics"
 	// The live heap: the heap in use right after collections (forced
 	// through pprof; two, so that sync.Pool caches are dropped too), not
 	// the garbage a high GOGC lets accumulate.
 	liveHeap := func(p *proc) float64 {
 		t.Helper()
 		for range 2 {
-			if _, err := send(context.Background(), "GET", "http://"+p.adminAddr+"/debug/pprof/heap?gc=1", nil); err != nil {
+			if _, err := send(context.Background(), "GET", "https://"+p.adminAddr+"/debug/pprof/heap?gc=1", nil); err != nil {
 				t.Fatal(err)
 			}
 		}
-		return mustMetric(t, "http://"+p.adminAddr+"/metrics", "go_memstats_heap_alloc_bytes")
+		return mustMetric(t, "https://"+p.adminAddr+"/metrics", "go_memstats_heap_alloc_bytes")
 	}
 	baseGW, baseReg := liveHeap(s.gateway), liveHeap(s.registry)
 	baseStreams := mustMetric(t, regMetrics, "talentreg_registry_streams_open") // the metrics replica's watch
@@ -126,13 +129,16 @@ func TestWatch_StalledWatchersBounded(t *testing.T) {
 		}
 	}()
 	for range 500 {
-		c, err := net.Dial("tcp", s.gateway.httpAddr)
+		raw, err := net.Dial("tcp", s.gateway.httpAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
+		_ = raw.(*net.TCPConn).SetReadBuffer(4 << 10)
+		cfg := devTLS.Clone()
+		cfg.ServerName = "localhost"
+		c := tls.Client(raw, cfg)
 		conns = append(conns, c)
-		_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
-		if _, err := fmt.Fprintf(c, "GET /v1/changes:watch?startRevision=1 HTTP/1.1\r\nHost: gateway\r\n\r\n"); err != nil {
+		if _, err := fmt.Fprintf(c, "GET /v1/changes:watch?startRevision=1 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\n\r\n", tokens[auth.RoleAdmin]); err != nil {
 			t.Fatal(err)
 		}
 	}

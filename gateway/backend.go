@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"google.golang.org/grpc"
@@ -64,11 +65,15 @@ func dialBackend(ctx context.Context, name string, addrs []resolver.Address, ser
 }
 
 // staticAddresses are addrs as given, resolved by the dialer at each
-// connection.
+// connection; the host each names is the one its TLS certificate must
+// hold (unless a --*-server-name overrides it).
 func staticAddresses(addrs []string) []resolver.Address {
 	out := make([]resolver.Address, len(addrs))
 	for i, a := range addrs {
 		out[i] = resolver.Address{Addr: a}
+		if host, _, err := net.SplitHostPort(a); err == nil {
+			out[i].ServerName = host
+		}
 	}
 	return out
 }

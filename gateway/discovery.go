@@ -24,7 +24,7 @@ func resolveAll(ctx context.Context, addrs []string) ([]resolver.Address, error)
 	for _, a := range addrs {
 		host, port, err := net.SplitHostPort(a)
 		if err != nil || net.ParseIP(host) != nil {
-			out = append(out, resolver.Address{Addr: a})
+			out = append(out, staticAddresses([]string{a})...)
 			continue
 		}
 		ips, err := lookupHost(ctx, host)
@@ -60,11 +60,7 @@ func initialAddresses(ctx context.Context, addrs []string, log *slog.Logger) []r
 		return resolved
 	}
 	log.Warn("backend addresses not resolved; retrying", "addrs", addrs, "err", err)
-	out := make([]resolver.Address, len(addrs))
-	for i, a := range addrs {
-		out[i] = resolver.Address{Addr: a}
-	}
-	return out
+	return staticAddresses(addrs)
 }
 
 // keepResolved re-resolves addrs every interval until ctx ends and calls

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"sync/atomic"
@@ -14,13 +15,15 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"talentreg/gateway"
+	"talentreg/platform/admin"
 )
 
 // gatewayMetric reads one series of the gateway's /metrics.
-func gatewayMetric(t *testing.T, url, name string) float64 {
+func gatewayMetric(t *testing.T, s *stack, name string) float64 {
 	t.Helper()
-	r := do(t, "GET", url+"/metrics", nil, nil)
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(r.body)
+	rec := httptest.NewRecorder()
+	admin.Handler(s.reg).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(rec.Body.Bytes())
 	if m == nil {
 		t.Fatalf("no %s in /metrics", name)
 	}
@@ -72,12 +75,12 @@ func TestGateway_WatchStreamsCapped(t *testing.T) {
 	if md, _ := detail(m, "google.rpc.ErrorInfo")["metadata"].(map[string]any); md["scope"] != "server" {
 		t.Fatalf("fourth watch in all: %v, want the server limit", r)
 	}
-	if n := gatewayMetric(t, s.url, "talentreg_gateway_watch_streams_refused_total"); n != 2 {
+	if n := gatewayMetric(t, s, "talentreg_gateway_watch_streams_refused_total"); n != 2 {
 		t.Fatalf("refused_total = %v, want 2", n)
 	}
 	a1.Body.Close()
 	eventually(t, 10*time.Second, func() error {
-		if n := gatewayMetric(t, s.url, "talentreg_gateway_watch_streams_open"); n != 2 {
+		if n := gatewayMetric(t, s, "talentreg_gateway_watch_streams_open"); n != 2 {
 			return fmt.Errorf("%v watch streams open after one closed, want 2", n)
 		}
 		return nil
@@ -112,7 +115,7 @@ func TestGateway_StalledWatchEnded(t *testing.T) {
 		}
 	}()
 	eventually(t, 30*time.Second, func() error {
-		if n := gatewayMetric(t, s.url, "talentreg_gateway_watch_streams_stalled_total"); n != 1 {
+		if n := gatewayMetric(t, s, "talentreg_gateway_watch_streams_stalled_total"); n != 1 {
 			return fmt.Errorf("stalled_total = %v, want 1", n)
 		}
 		return nil
@@ -124,12 +127,12 @@ func TestGateway_StalledWatchEnded(t *testing.T) {
 		}
 		return nil
 	})
-	if n := gatewayMetric(t, s.url, "talentreg_gateway_watch_streams_stalled_total"); n != 1 {
+	if n := gatewayMetric(t, s, "talentreg_gateway_watch_streams_stalled_total"); n != 1 {
 		t.Fatalf("stalled_total = %v: the healthy watch was cut off too", n)
 	}
 	healthy.Body.Close()
 	eventually(t, 10*time.Second, func() error {
-		if n := gatewayMetric(t, s.url, "talentreg_gateway_watch_streams_open"); n != 0 {
+		if n := gatewayMetric(t, s, "talentreg_gateway_watch_streams_open"); n != 0 {
 			return fmt.Errorf("%v watch streams open, want 0", n)
 		}
 		return nil

@@ -140,11 +140,15 @@ type deadChange struct {
 func changeKey(v []byte) (registry.Collection, []byte, error) {
 	d := decoder{b: v}
 	ver := d.byte()
-	if ver != recordV1 {
+	if ver != changeV1 && ver != changeV2 {
 		return 0, nil, errCorrupt
 	}
 	d.byte()   // type
 	d.varint() // commit time
+	if ver == changeV2 {
+		d.uvarint() // the transaction's bounds
+		d.uvarint()
+	}
 	for range 2 {
 		c := registry.Collection(d.byte())
 		if c == 0 {

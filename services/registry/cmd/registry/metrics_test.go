@@ -42,16 +42,16 @@ func scrapeValue(t *testing.T, adminAddr, name string) float64 {
 	return v
 }
 
-// TestRun_WatchStreamCapAndStoreMetrics: past --max-watch-streams a watch
-// is RESOURCE_EXHAUSTED (WATCH_LIMIT_REACHED) and a closed stream frees
-// its place; /metrics shows the open streams against the cap, the file's
-// size and the commits' write time.
+// TestRun_WatchStreamCapAndStoreMetrics: past --max-streams a watch is
+// RESOURCE_EXHAUSTED (STREAM_LIMIT) and a closed stream frees its place;
+// /metrics shows the open streams against the cap, the file's size and the
+// commits' write time.
 func TestRun_WatchStreamCapAndStoreMetrics(t *testing.T) {
 	addr, admin := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--grpc-addr", addr, "--admin-addr", admin, "--db", filepath.Join(t.TempDir(), "r.db"), "--max-watch-streams", "2"},
+		done <- run(ctx, []string{"--grpc-addr", addr, "--admin-addr", admin, "--db", filepath.Join(t.TempDir(), "r.db"), "--max-streams", "2"},
 			func(string) string { return "" }, &bytes.Buffer{}, &syncBuffer{})
 	}()
 	defer func() {
@@ -101,10 +101,10 @@ func TestRun_WatchStreamCapAndStoreMetrics(t *testing.T) {
 			reason = info.GetReason()
 		}
 	}
-	if reason != "WATCH_LIMIT_REACHED" {
-		t.Errorf("reason %q, want WATCH_LIMIT_REACHED", reason)
+	if reason != "STREAM_LIMIT" {
+		t.Errorf("reason %q, want STREAM_LIMIT", reason)
 	}
-	if n, max := scrapeValue(t, admin, "talentreg_registry_watch_streams"), scrapeValue(t, admin, "talentreg_registry_watch_streams_max"); n != 2 || max != 2 {
+	if n, max := scrapeValue(t, admin, "talentreg_registry_streams_open"), scrapeValue(t, admin, "talentreg_registry_streams_max"); n != 2 || max != 2 {
 		t.Errorf("watch streams %v of %v, want 2 of 2", n, max)
 	}
 	if size := scrapeValue(t, admin, "talentreg_registry_db_size_bytes"); size < 32<<10 {

@@ -90,7 +90,7 @@ func Verify(f *os.File) (err error) {
 		return fmt.Errorf("%w: truncated: %d bytes, but its meta page counts %d pages of %d bytes (%d bytes)",
 			ErrCorrupt, size, m.pgid, m.pageSize, m.pgid*m.pageSize)
 	}
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(m.pgid*m.pageSize), syscall.PROT_READ, syscall.MAP_SHARED)
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(m.pgid*m.pageSize), syscall.PROT_READ, syscall.MAP_SHARED|syscall.MAP_POPULATE)
 	if err != nil {
 		return fmt.Errorf("map %s for verification: %w", f.Name(), err)
 	}
@@ -307,13 +307,17 @@ func (w *walker) node(where string, id uint64, page []byte, lo, hi []byte, depth
 		}
 		return page[start:end], true
 	}
+	// Keys rise strictly along the page, the first one ≥ lo, the last one
+	// < hi: one comparison per key.
 	prev := lo
 	inOrder := func(i uint64, key []byte) bool {
-		switch {
-		case prev != nil && (bytes.Compare(key, prev) < 0 || i > 0 && bytes.Equal(key, prev)):
-			w.problem("%s: page %d: element %d: key %s is out of order", where, id, i, quote(key))
-			return false
-		case hi != nil && bytes.Compare(key, hi) >= 0:
+		if prev != nil {
+			if c := bytes.Compare(key, prev); c < 0 || c == 0 && i > 0 {
+				w.problem("%s: page %d: element %d: key %s is out of order", where, id, i, quote(key))
+				return false
+			}
+		}
+		if i == count-1 && hi != nil && bytes.Compare(key, hi) >= 0 {
 			w.problem("%s: page %d: element %d: key %s is past its parent's bound", where, id, i, quote(key))
 			return false
 		}

@@ -51,6 +51,8 @@ const (
 
 	noFreelist = ^uint64(0)
 
+	rootBucket = "root bucket"
+
 	// maxProblems is how many problems one report lists.
 	maxProblems = 10
 	// maxDepth bounds page and bucket nesting; bbolt's trees are a few
@@ -110,7 +112,7 @@ func Verify(f *os.File) (err error) {
 	if m.freelist != noFreelist {
 		w.freelist(m.freelist)
 	}
-	w.tree("root bucket", m.root, nil, nil, 0)
+	w.tree(rootBucket, m.root, nil, nil, 0)
 	if m.freelist != noFreelist && len(w.problems) == 0 {
 		w.accounting()
 	}
@@ -364,7 +366,7 @@ func (w *walker) node(where string, id uint64, page []byte, lo, hi []byte, depth
 			switch eflags {
 			case 0:
 			case bucketLeaf:
-				w.bucket(where+"/"+quote(key), value, depth+1)
+				w.bucket(bucketName(where, key), value, depth+1)
 				if w.done() {
 					return
 				}
@@ -419,6 +421,15 @@ func (w *walker) accounting() {
 			return
 		}
 	}
+}
+
+// bucketName names the bucket under key in where, for reports:
+// bucket "a", bucket "a"/"b".
+func bucketName(where string, key []byte) string {
+	if where == rootBucket {
+		return "bucket " + quote(key)
+	}
+	return where + "/" + quote(key)
 }
 
 // quote shows a key, shortened: keys are client data and can be long.

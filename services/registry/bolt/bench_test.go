@@ -150,7 +150,7 @@ func BenchmarkImport(b *testing.B) {
 			for i := lo; i < min(n, lo+chunk); i++ {
 				items = append(items, item(i))
 			}
-			res, err := s.Import(ctx, items, 0)
+			res, err := s.Import(ctx, registry.WholeItems(items), 0)
 			if err != nil || len(res.Errors) > 0 {
 				b.Fatal(err, res.Errors)
 			}
@@ -214,7 +214,7 @@ func BenchmarkOpen(b *testing.B) {
 		for i := lo; i < min(n, lo+chunk); i++ {
 			items = append(items, benchEntity("e", i))
 		}
-		if res, err := s.Import(ctx, items, 0); err != nil || len(res.Errors) > 0 {
+		if res, err := s.Import(ctx, registry.WholeItems(items), 0); err != nil || len(res.Errors) > 0 {
 			b.Fatal(err, res.Errors)
 		}
 	}

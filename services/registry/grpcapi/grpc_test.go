@@ -46,12 +46,18 @@ type testEnv struct {
 // checks the store's consistency.
 func start(t *testing.T, bopts bolt.Options, gopts grpcapi.Options) *testEnv {
 	t.Helper()
+	return startWrapped(t, bopts, gopts, func(s *bolt.Store) registry.Store { return s })
+}
+
+// startWrapped is start with the store the API sees wrapped by wrap.
+func startWrapped(t *testing.T, bopts bolt.Options, gopts grpcapi.Options, wrap func(*bolt.Store) registry.Store) *testEnv {
+	t.Helper()
 	store, err := bolt.Open(filepath.Join(t.TempDir(), "registry.db"), bopts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gopts.TokenKey = store.TokenKey()
-	api := grpcapi.New(store, gopts)
+	api := grpcapi.New(wrap(store), gopts)
 	// The production server: interceptors, codec and all.
 	srv := grpcserver.New(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), grpcapi.ServerOptions()...).Server
 	grpcapi.Register(srv, api)

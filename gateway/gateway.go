@@ -86,6 +86,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, gather prometh
 		runtime.WithStreamErrorHandler(streamErrorHandler),
 		runtime.WithForwardResponseOption(recordRoute),
 		runtime.WithDisableHTTPMethodOverride(),
+		runtime.WithMiddlewares(g.refuseQueryWhereUnused),
 		runtime.SetQueryParameterParser(&strictQueryParser{}), // process-wide: grpc-gateway keeps one parser
 	)
 	// The whole route table: every generated handler of both services (and
@@ -163,6 +164,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Body != nil && r.Body != http.NoBody {
+		if ct := r.Header.Get("Content-Type"); bodyMethod(r.Method) && !jsonMediaType(ct) {
+			writeError(rw, g.marsh, unsupportedMediaType(ct), nil)
+			return
+		}
 		st.body = limitedBody{rc: r.Body, n: g.cfg.MaxBodyBytes}
 		r.Body = &st.body
 	}

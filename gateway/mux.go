@@ -22,6 +22,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"talentreg/platform/clip"
 )
 
 // Header names the gateway reads or writes.
@@ -74,6 +76,9 @@ const (
 	// ReasonInvalidHeader: a header the gateway interprets (Grpc-Timeout)
 	// is malformed (400); metadata "header" names it.
 	ReasonInvalidHeader = "INVALID_HEADER"
+	// ReasonUnsupportedMediaType: a request body is sent with a
+	// Content-Type other than JSON (415); metadata "contentType" gives it.
+	ReasonUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
 )
 
 // marshaler is grpc-gateway's JSONPb with the options of API.md, marshaling
@@ -159,7 +164,7 @@ type strictQueryParser struct{ runtime.DefaultQueryParser }
 func (p *strictQueryParser) Parse(msg proto.Message, values url.Values, filter *utilities.DoubleArray) error {
 	for key := range values {
 		if !namesField(msg.ProtoReflect().Descriptor(), key) {
-			return fmt.Errorf("unknown query parameter %q", key)
+			return fmt.Errorf("unknown query parameter %s", clip.Quote(key))
 		}
 	}
 	return p.DefaultQueryParser.Parse(msg, values, filter)

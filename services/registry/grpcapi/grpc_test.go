@@ -225,6 +225,20 @@ func TestGRPC_InvalidArgument(t *testing.T) {
 			_, err := c.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "Bad_ID", Entity: good})
 			return err
 		}},
+		// A malformed etag can never match: the client's mistake (400), not a
+		// stale read (409).
+		{"garbage etag on update", "entity.etag", registry.ReasonInvalidField, func() error {
+			_, err := c.UpdateEntity(ctx, &registryv1.UpdateEntityRequest{Entity: &registryv1.Entity{Name: "entities/acme", DisplayName: "A", Etag: "W/\"xyz\""}})
+			return err
+		}},
+		{"etag with a leading zero on delete", "etag", registry.ReasonInvalidField, func() error {
+			_, err := c.DeleteEntity(ctx, &registryv1.DeleteEntityRequest{Name: "entities/acme", Etag: "01"})
+			return err
+		}},
+		{"negative etag on a membership delete", "etag", registry.ReasonInvalidField, func() error {
+			_, err := c.DeleteMembership(ctx, &registryv1.DeleteMembershipRequest{Name: "groups/g/memberships/acme", Etag: "-3"})
+			return err
+		}},
 		{"bad resource name", "name", registry.ReasonInvalidField, func() error {
 			_, err := c.GetEntity(ctx, &registryv1.GetEntityRequest{Name: "entities/NOT-VALID"})
 			return err

@@ -22,8 +22,11 @@ import (
 	"talentreg/platform/clip"
 )
 
-// errorInfoURL is the type URL of a google.rpc.ErrorInfo detail.
-const errorInfoURL = "type.googleapis.com/google.rpc.ErrorInfo"
+// Type URLs of the details the gateway reads.
+const (
+	errorInfoURL  = "type.googleapis.com/google.rpc.ErrorInfo"
+	badRequestURL = "type.googleapis.com/google.rpc.BadRequest"
+)
 
 // errorInfo returns a google.rpc.ErrorInfo detail of the gateway's domain
 // with metadata given as key, value pairs.

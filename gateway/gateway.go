@@ -24,6 +24,7 @@ import (
 	"talentreg/gateway/openapi"
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/platform/clip"
 )
 
 // Gateway is the HTTP/JSON front of the registry and metrics services. It
@@ -218,7 +219,7 @@ func (g *Gateway) logServerError(r *http.Request, route string, code int) {
 		g.errsUnlogged.Add(1)
 		return
 	}
-	g.log.Warn("request failed", "status", code, "method", r.Method, "path", r.URL.Path, "rpc", route,
+	g.log.Warn("request failed", "status", code, "method", clip.String(r.Method, 0), "path", clip.String(r.URL.Path, 0), "rpc", route,
 		"request_id", r.Header.Get(HeaderRequestID), "unlogged_since_last", g.errsUnlogged.Swap(0))
 }
 

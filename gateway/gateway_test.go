@@ -745,3 +745,24 @@ func TestGateway_ContentTypeMustBeJSON(t *testing.T) {
 		t.Errorf("DELETE with a Content-Type → 415")
 	}
 }
+
+// TestGateway_BoundsEchoedValues: an error that echoes a megabyte-long
+// client value — in the backend's message, its ErrorInfo metadata, its
+// BadRequest — reaches the client shortened; so do the gateway's own
+// messages quoting a path or method.
+func TestGateway_BoundsEchoedValues(t *testing.T) {
+	s, _, _ := startStack(t, 1, nil)
+	r := do(t, "GET", s.url+"/v1/entities/echo-huge?&", nil, nil) // the generic path
+	errorBody(t, r, 400, codes.InvalidArgument)
+	if len(r.body) > 8<<10 || !strings.Contains(string(r.body), "(1048576 bytes)") {
+		t.Errorf("backend echo → %d-byte body: %.300s", len(r.body), r.body)
+	}
+	r = do(t, "GET", s.url+"/v1/entities/echo-huge", nil, nil) // the fast path
+	if len(r.body) > 8<<10 {
+		t.Errorf("backend echo through the fast path → %d-byte body", len(r.body))
+	}
+	r = do(t, "GET", s.url+"/v1/"+strings.Repeat("p", 600<<10), nil, nil)
+	if r.status != 404 || len(r.body) > 8<<10 {
+		t.Errorf("a 600 KiB route → %d with a %d-byte body", r.status, len(r.body))
+	}
+}

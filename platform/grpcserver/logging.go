@@ -9,6 +9,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"talentreg/platform/clip"
 )
 
 // The call loggers are written here rather than taken from
@@ -32,6 +34,9 @@ func levelOf(c codes.Code) slog.Level {
 	return slog.LevelInfo
 }
 
+// maxLoggedMessage bounds the error message of a call's log line.
+const maxLoggedMessage = 1024
+
 func logCall(ctx context.Context, log *slog.Logger, kind, method string, start time.Time, err error) {
 	st := status.Convert(err)
 	lvl := levelOf(st.Code())
@@ -45,12 +50,14 @@ func logCall(ctx context.Context, log *slog.Logger, kind, method string, start t
 		slog.Duration("grpc.duration", time.Since(start)),
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("grpc.error", st.Message()))
+		// Messages quote client values (clipped where they are made);
+		// this bounds the line whatever a handler wrote.
+		attrs = append(attrs, slog.String("grpc.error", clip.String(st.Message(), maxLoggedMessage)))
 	}
 	// The gateway forwards its X-Request-Id: log it so one request can be
-	// followed across processes.
+	// followed across processes. A client calling directly chooses it.
 	if ids := metadata.ValueFromIncomingContext(ctx, "x-request-id"); len(ids) > 0 {
-		attrs = append(attrs, slog.String("request_id", ids[0]))
+		attrs = append(attrs, slog.String("request_id", clip.String(ids[0], 0)))
 	}
 	log.LogAttrs(ctx, lvl, "finished call", attrs...)
 }

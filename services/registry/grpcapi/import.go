@@ -97,7 +97,7 @@ func (s *Server) Import(stream grpc.ClientStreamingServer[registryv1.ImportReque
 			for i, p := range req.GetItems() {
 				item, err := importItem(index, p, masks, i, len(req.GetItems()))
 				if err != nil {
-					f := convFailure{index: index, name: nameOf(p)}
+					f := convFailure{index: index, name: clipped(nameOf(p))}
 					if item.Resource != nil {
 						f.coll = item.Resource.Collection()
 					}

@@ -162,3 +162,16 @@ func TestGRPC_ImportFailingMidwaySaysWhatWasCommitted(t *testing.T) {
 		t.Fatalf("store revision %d, response %d; want 9999", got, progress.GetRevision())
 	}
 }
+
+// TestGRPC_ImportClipsEchoedNames: an item whose name is a megabyte is
+// reported with its name and message shortened, not echoed whole (up to
+// 10,000 times in one response).
+func TestGRPC_ImportClipsEchoedNames(t *testing.T) {
+	e := start(t, bolt.Options{}, grpcapi.Options{})
+	huge := "entities/" + strings.Repeat("x", 1<<20)
+	resp := importOnce(t, e.client, &registryv1.ImportRequest{Items: []*registryv1.Resource{entityItem(&registryv1.Entity{Name: huge})}})
+	errs := resp.GetErrors()
+	if len(errs) != 1 || len(errs[0].GetName()) > 256 || len(errs[0].GetMessage()) > 512 || !strings.HasPrefix(errs[0].GetName(), "entities/xxx") {
+		t.Fatalf("errors: %d, name of %d bytes, message of %d bytes", len(errs), len(errs[0].GetName()), len(errs[0].GetMessage()))
+	}
+}

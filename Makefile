@@ -12,10 +12,11 @@ BUF_VERSION                := v1.75.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GRPC_GATEWAY_VERSION       := v2.33.0
+GRPCURL_VERSION            := v1.9.4
 
 BUF := $(TOOLS)/buf
 
-.PHONY: tools generate check-generated lint breaking build test test-short run bench ops-tools images clean
+.PHONY: tools grpcurl generate check-generated lint breaking build test test-short run bench ops-tools images clean
 
 ## tools: install the pinned proto toolchain into .tools/bin
 tools: $(BUF) $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/protoc-gen-grpc-gateway $(TOOLS)/protoc-gen-openapiv2
@@ -30,6 +31,11 @@ $(TOOLS)/protoc-gen-grpc-gateway:
 	GOBIN=$(TOOLS) $(GO) install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@$(GRPC_GATEWAY_VERSION)
 $(TOOLS)/protoc-gen-openapiv2:
 	GOBIN=$(TOOLS) $(GO) install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$(GRPC_GATEWAY_VERSION)
+
+## grpcurl: install the pinned grpcurl into .tools/bin (for the README's gRPC examples)
+grpcurl: $(TOOLS)/grpcurl
+$(TOOLS)/grpcurl:
+	GOBIN=$(TOOLS) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
 third_party/googleapis/google/api/annotations.proto:
 	./scripts/googleapis.sh
@@ -80,6 +86,7 @@ test:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 ## run: start the whole stack on the defaults with the demo data loaded
+## (addresses and folders from HTTP_ADDR, REGISTRY_ADDR, … DATA_DIR: see scripts/run.sh)
 run: build
 	./scripts/run.sh
 

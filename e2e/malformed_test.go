@@ -78,6 +78,10 @@ func TestMalformedCorpus(t *testing.T) {
 	add("misspelt filter parameter", "GET", "/v1/entities?filtr=kind%20%3D%20ENTITY_KIND_UNIVERSITY", nil, 400)
 	add("unknown parameter on a mutation", "POST", "/v1/entities?entityId="+uid("malq")+"&bogusParam=1", `{"displayName":"x","kind":"ENTITY_KIND_OTHER"}`, 400)
 	add("unknown parameter on the summary", "GET", "/v1/summary?minRev=1", nil, 400)
+	add("unknown parameter on a single-resource GET", "GET", "/v1/entities/"+ent+"?fields=name", nil, 400)
+	add("unknown parameter on the batch create", "POST", "/v1/entities:batchCreate?validateOnly=true", `{"requests":[{"entityId":"`+uid("malb")+`","entity":{"displayName":"x","kind":"ENTITY_KIND_OTHER"}}]}`, 400)
+	add("garbage etag on delete", "DELETE", "/v1/entities/"+ent+"?etag=bogus", nil, 400)
+	add("garbage etag on update", "PATCH", "/v1/entities/"+ent, `{"region":"Hebei","etag":"W/\"1\""}`, 400)
 	add("trailing object on update", "PATCH", "/v1/entities/"+ent, `{"displayName":"first"} {"region":"Hebei"}`, 400)
 	add("trailing white space", "POST", "/v1/entities?entityId="+uid("malws"), "{\"displayName\":\"x\",\"kind\":\"ENTITY_KIND_OTHER\"} \r\n\t", 200)
 	// An output-only field on create is ignored or rejected.
@@ -183,8 +187,9 @@ func TestMalformedCorpus(t *testing.T) {
 		item{name: "non-ASCII Authorization", method: "GET", path: "/v1/entities/" + ent, header: []string{"Authorization", "Bearer \xe9"}, status: anyOK},
 		item{name: "garbage grpc-timeout", method: "GET", path: "/v1/entities/" + ent, header: []string{"Grpc-Timeout", "forever"}, status: 400},
 		item{name: "binary metadata header", method: "GET", path: "/v1/entities/" + ent, header: []string{"Grpc-Metadata-X-Bin", "!!!"}, status: anyOK},
-		item{name: "XML content type", method: "POST", path: "/v1/entities?entityId=" + uid("malx"), body: `<entity/>`, header: []string{"Content-Type", "application/xml"}, status: 400},
-		item{name: "form content type", method: "POST", path: "/v1/entities", body: `displayName=x`, header: []string{"Content-Type", "application/x-www-form-urlencoded"}, status: 0},
+		item{name: "XML content type", method: "POST", path: "/v1/entities?entityId=" + uid("malx"), body: `<entity/>`, header: []string{"Content-Type", "application/xml"}, status: 415},
+		item{name: "form content type", method: "POST", path: "/v1/entities", body: `displayName=x`, header: []string{"Content-Type", "application/x-www-form-urlencoded"}, status: 415},
+		item{name: "JSON sent as form", method: "POST", path: "/v1/entities?entityId=" + uid("malf"), body: `{"displayName":"x","kind":"ENTITY_KIND_OTHER"}`, header: []string{"Content-Type", "application/x-www-form-urlencoded"}, status: 415},
 		item{name: "method override header", method: "POST", path: "/v1/entities/" + ent, body: `{}`, header: []string{"X-HTTP-Method-Override", "DELETE"}, status: 405},
 	)
 	// Methods and routes.

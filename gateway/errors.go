@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -17,10 +18,15 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"talentreg/platform/clip"
 )
 
-// errorInfoURL is the type URL of a google.rpc.ErrorInfo detail.
-const errorInfoURL = "type.googleapis.com/google.rpc.ErrorInfo"
+// Type URLs of the details the gateway reads.
+const (
+	errorInfoURL  = "type.googleapis.com/google.rpc.ErrorInfo"
+	badRequestURL = "type.googleapis.com/google.rpc.BadRequest"
+)
 
 // errorInfo returns a google.rpc.ErrorInfo detail of the gateway's domain
 // with metadata given as key, value pairs.
@@ -119,10 +125,10 @@ func describe(method string, r *http.Request, st *status.Status) []*anypb.Any {
 		if name == "" {
 			return []*anypb.Any{errorInfo(ReasonInvalidQueryParameter)}
 		}
-		return []*anypb.Any{errorInfo(ReasonInvalidQueryParameter), badRequest(name, msg)}
+		return []*anypb.Any{errorInfo(ReasonInvalidQueryParameter), badRequest(clip.String(name, 0), msg)}
 	}
 	if m := unknownFieldMsg.FindStringSubmatch(msg); m != nil {
-		return []*anypb.Any{errorInfo(ReasonUnknownField), badRequest(m[1], "unknown field")}
+		return []*anypb.Any{errorInfo(ReasonUnknownField), badRequest(clip.String(m[1], 0), "unknown field")}
 	}
 	if m := invalidValueMsg.FindStringSubmatch(msg); m != nil {
 		return []*anypb.Any{errorInfo(ReasonInvalidField), badRequest(m[2], m[1])}
@@ -201,4 +207,27 @@ func requestType(method string) protoreflect.MessageType {
 		return nil
 	}
 	return mt
+}
+
+// jsonMediaType reports whether a request body of Content-Type ct is read
+// as JSON: application/json or a +json type, in UTF-8 (the only charset
+// JSON has); no Content-Type at all is taken for JSON too.
+func jsonMediaType(ct string) bool {
+	if ct == "" {
+		return true
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8")
+}
+
+// unsupportedMediaType is the answer to a body that is not JSON: 415.
+func unsupportedMediaType(ct string) httpError {
+	sp := status.New(codes.InvalidArgument, "Content-Type "+clip.Quote(ct)+
+		" is not supported: the body must be JSON, sent with Content-Type: application/json (curl: -H 'Content-Type: application/json')").Proto()
+	sp.Details = []*anypb.Any{errorInfo(ReasonUnsupportedMediaType, "contentType", clip.String(ct, 0))}
+	return httpError{httpStatus: http.StatusUnsupportedMediaType, st: status.FromProto(sp)}
 }

@@ -66,6 +66,12 @@ func (f *fakeRegistry) GetEntity(ctx context.Context, req *registryv1.GetEntityR
 		sp := status.New(codes.InvalidArgument, "entity.name: odd").Proto()
 		sp.Details = []*anypb.Any{{TypeUrl: "type.googleapis.com/nowhere.Unknown", Value: []byte{1, 2}}}
 		return nil, status.FromProto(sp).Err()
+	case "entities/echo-huge": // a backend echoing a client value whole
+		huge := strings.Repeat("h", 1<<20)
+		st, _ := status.New(codes.InvalidArgument, "entity.name: "+huge).WithDetails(
+			&errdetails.ErrorInfo{Reason: "INVALID_FIELD", Domain: "talentreg", Metadata: map[string]string{"value": huge}},
+			&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: huge, Description: huge}}})
+		return nil, st.Err()
 	case "entities/slow":
 		<-ctx.Done()
 		return nil, status.FromContextError(ctx.Err()).Err()

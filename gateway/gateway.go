@@ -22,6 +22,7 @@ import (
 	"talentreg/gateway/openapi"
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/platform/clip"
 	"talentreg/platform/limiter"
 )
 
@@ -110,6 +111,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Gateway, err
 		runtime.WithForwardResponseOption(recordRoute),
 		runtime.WithForwardResponseOption(raiseConnFloor),
 		runtime.WithDisableHTTPMethodOverride(),
+		runtime.WithMiddlewares(g.refuseQueryWhereUnused),
 		runtime.SetQueryParameterParser(&strictQueryParser{}), // process-wide: grpc-gateway keeps one parser
 	)
 	// The whole route table: every generated handler of both services (and
@@ -201,6 +203,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Body != nil && r.Body != http.NoBody {
+		if ct := r.Header.Get("Content-Type"); bodyMethod(r.Method) && !jsonMediaType(ct) {
+			writeError(rw, g.marsh, unsupportedMediaType(ct), nil)
+			return
+		}
 		st.body = limitedBody{rc: r.Body, n: g.cfg.MaxBodyBytes}
 		r.Body = &st.body
 	}
@@ -270,7 +276,7 @@ func (g *Gateway) logServerError(r *http.Request, route string, code int) {
 		g.errsUnlogged.Add(1)
 		return
 	}
-	g.log.Warn("request failed", "status", code, "method", r.Method, "path", r.URL.Path, "rpc", route,
+	g.log.Warn("request failed", "status", code, "method", clip.String(r.Method, 0), "path", clip.String(r.URL.Path, 0), "rpc", route,
 		"request_id", r.Header.Get(HeaderRequestID), "unlogged_since_last", g.errsUnlogged.Swap(0))
 }
 

@@ -669,3 +669,105 @@ func TestGateway_IncompleteBody(t *testing.T) {
 		t.Fatalf("incomplete body → %d %s, want 408 REQUEST_BODY_INCOMPLETE", resp.StatusCode, body)
 	}
 }
+
+// TestGateway_QueryOnRoutesWithoutQueryFields: the routes whose request is
+// all bound by path and body (single-resource GETs, the batch create) used
+// to ignore any query parameter; they refuse one as every other route
+// does: 400 INVALID_QUERY_PARAMETER naming it. An empty query is fine.
+func TestGateway_QueryOnRoutesWithoutQueryFields(t *testing.T) {
+	s, _, _ := startStack(t, 1, nil)
+	for _, tc := range []struct{ method, path, body string }{
+		{"GET", "/v1/entities/tju", ""},
+		{"HEAD", "/v1/entities/tju", ""},
+		{"GET", "/v1/groups/g", ""},
+		{"GET", "/v1/groups/g/memberships/tju", ""},
+		{"GET", "/v1/talentRecords/r", ""},
+		{"GET", "/v1/programs/p", ""},
+		{"POST", "/v1/entities:batchCreate", `{"requests":[]}`},
+	} {
+		var body io.Reader
+		if tc.body != "" {
+			body = strings.NewReader(tc.body)
+		}
+		r := do(t, tc.method, s.url+tc.path+"?fields=name&view=FULL", body, nil)
+		if tc.method == "HEAD" {
+			if r.status != http.StatusBadRequest {
+				t.Errorf("HEAD %s?fields=… → %d, want 400", tc.path, r.status)
+			}
+			continue
+		}
+		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "INVALID_QUERY_PARAMETER") || !strings.Contains(string(r.body), `"field":"fields"`) {
+			t.Errorf("%s %s?fields=… → %d %s, want 400 INVALID_QUERY_PARAMETER naming fields", tc.method, tc.path, r.status, r.body)
+		}
+	}
+	if r := do(t, "GET", s.url+"/v1/entities/tju?&", nil, nil); r.status != http.StatusOK {
+		t.Errorf("GET with an empty query → %d %s, want 200", r.status, r.body)
+	}
+	// Routes that take query parameters are unchanged.
+	if r := do(t, "DELETE", s.url+"/v1/entities/tju?force=true", nil, nil); r.status == http.StatusBadRequest {
+		t.Errorf("DELETE ?force=true → %d %s", r.status, r.body)
+	}
+	// A parameter name of a megabyte is named, shortened.
+	long := strings.Repeat("x", 1<<20)
+	if r := do(t, "GET", s.url+"/v1/entities/tju?"+long+"=1", nil, nil); r.status != http.StatusBadRequest || len(r.body) > 2048 {
+		t.Errorf("a 1 MiB parameter name → %d with a %d-byte body, want 400 with a short one", r.status, len(r.body))
+	}
+}
+
+// TestGateway_ContentTypeMustBeJSON: a body sent as anything but JSON is
+// 415 UNSUPPORTED_MEDIA_TYPE (curl -d sends form encoding by default); JSON
+// with or without charset, a +json type and no Content-Type are read.
+func TestGateway_ContentTypeMustBeJSON(t *testing.T) {
+	s, _, _ := startStack(t, 1, nil)
+	body := `{"displayName":"Acme","kind":"ENTITY_KIND_ENTERPRISE"}`
+	for ct, want := range map[string]int{
+		"application/x-www-form-urlencoded": 415,
+		"text/plain":                        415,
+		"application/xml":                   415,
+		"application/json; charset=latin1":  415,
+		"not a media type;;":                415,
+		"application/json":                  200,
+		"application/json; charset=UTF-8":   200,
+		"application/merge-patch+json":      200,
+		"":                                  200,
+	} {
+		hdr := map[string]string{}
+		if ct != "" {
+			hdr["Content-Type"] = ct
+		}
+		r := do(t, "POST", s.url+"/v1/entities?entityId=acme", strings.NewReader(body), hdr)
+		if want == 415 {
+			errorBody(t, r, 415, codes.InvalidArgument)
+			if !strings.Contains(string(r.body), "UNSUPPORTED_MEDIA_TYPE") {
+				t.Errorf("Content-Type %q → %s, want UNSUPPORTED_MEDIA_TYPE", ct, r.body)
+			}
+		} else if r.status == 415 {
+			t.Errorf("Content-Type %q → 415 %s", ct, r.body)
+		}
+	}
+	// A GET or DELETE has no body to type.
+	if r := do(t, "DELETE", s.url+"/v1/entities/tju", nil, map[string]string{"Content-Type": "text/plain"}); r.status == 415 {
+		t.Errorf("DELETE with a Content-Type → 415")
+	}
+}
+
+// TestGateway_BoundsEchoedValues: an error that echoes a megabyte-long
+// client value — in the backend's message, its ErrorInfo metadata, its
+// BadRequest — reaches the client shortened; so do the gateway's own
+// messages quoting a path or method.
+func TestGateway_BoundsEchoedValues(t *testing.T) {
+	s, _, _ := startStack(t, 1, nil)
+	r := do(t, "GET", s.url+"/v1/entities/echo-huge?&", nil, nil) // the generic path
+	errorBody(t, r, 400, codes.InvalidArgument)
+	if len(r.body) > 8<<10 || !strings.Contains(string(r.body), "(1048576 bytes)") {
+		t.Errorf("backend echo → %d-byte body: %.300s", len(r.body), r.body)
+	}
+	r = do(t, "GET", s.url+"/v1/entities/echo-huge", nil, nil) // the fast path
+	if len(r.body) > 8<<10 {
+		t.Errorf("backend echo through the fast path → %d-byte body", len(r.body))
+	}
+	r = do(t, "GET", s.url+"/v1/"+strings.Repeat("p", 600<<10), nil, nil)
+	if r.status != 404 || len(r.body) > 8<<10 {
+		t.Errorf("a 600 KiB route → %d with a %d-byte body", r.status, len(r.body))
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -22,6 +23,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"talentreg/platform/clip"
 )
 
 // Header names the gateway reads or writes.
@@ -74,6 +77,9 @@ const (
 	// ReasonInvalidHeader: a header the gateway interprets (Grpc-Timeout)
 	// is malformed (400); metadata "header" names it.
 	ReasonInvalidHeader = "INVALID_HEADER"
+	// ReasonUnsupportedMediaType: a request body is sent with a
+	// Content-Type other than JSON (415); metadata "contentType" gives it.
+	ReasonUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
 )
 
 // marshaler is grpc-gateway's JSONPb with the options of API.md, marshaling
@@ -159,7 +165,7 @@ type strictQueryParser struct{ runtime.DefaultQueryParser }
 func (p *strictQueryParser) Parse(msg proto.Message, values url.Values, filter *utilities.DoubleArray) error {
 	for key := range values {
 		if !namesField(msg.ProtoReflect().Descriptor(), key) {
-			return fmt.Errorf("unknown query parameter %q", key)
+			return fmt.Errorf("unknown query parameter %s", clip.Quote(key))
 		}
 	}
 	return p.DefaultQueryParser.Parse(msg, values, filter)
@@ -305,6 +311,42 @@ func bodyTooLarge(maxBody int64) httpError {
 	return httpError{httpStatus: http.StatusRequestEntityTooLarge, st: status.FromProto(sp)}
 }
 
+// maxErrorMessage bounds the message of an error answer, in bytes.
+const maxErrorMessage = 4096
+
+// boundDetails clips the client values a backend's details may echo: the
+// fields and descriptions of a BadRequest, the metadata of an ErrorInfo.
+// Details of other types are kept as they are.
+func boundDetails(details []*anypb.Any) []*anypb.Any {
+	out := details[:0:0]
+	for _, d := range details {
+		switch d.GetTypeUrl() {
+		case errorInfoURL:
+			var info errdetails.ErrorInfo
+			if d.UnmarshalTo(&info) == nil {
+				for k, v := range info.Metadata {
+					info.Metadata[k] = clip.String(v, 0)
+				}
+				if a, err := anypb.New(&info); err == nil {
+					d = a
+				}
+			}
+		case badRequestURL:
+			var br errdetails.BadRequest
+			if d.UnmarshalTo(&br) == nil {
+				for _, v := range br.FieldViolations {
+					v.Field, v.Description = clip.String(v.Field, 0), clip.String(v.Description, maxErrorMessage/4)
+				}
+				if a, err := anypb.New(&br); err == nil {
+					d = a
+				}
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
 // writeError writes e as {"code","message","details"}. A detail the gateway
 // cannot render (a type it does not know) is dropped rather than turning a
 // client error into a 500; the body keeps an ErrorInfo all the same.
@@ -313,6 +355,10 @@ func writeError(w http.ResponseWriter, m runtime.Marshaler, e httpError, md meta
 	if !utf8.ValidString(sp.GetMessage()) {
 		sp.Message = strings.ToValidUTF8(sp.GetMessage(), "\uFFFD")
 	}
+	// Messages quote client values, clipped where they are made; this
+	// bounds the answer whatever a backend wrote.
+	sp.Message = clip.String(sp.GetMessage(), maxErrorMessage)
+	sp.Details = boundDetails(sp.Details)
 	sp.Details = renderable(sp.Details)
 	if !hasErrorInfo(sp) {
 		sp.Details = append(sp.Details, errorInfo(codeReason(codes.Code(sp.GetCode()))))
@@ -364,19 +410,16 @@ func (g *Gateway) errorHandler(ctx context.Context, _ *runtime.ServeMux, m runti
 // routingErrorHandler answers requests no route accepts: 404 for an unknown
 // path, 405 for a known path with the wrong method, 400 for a malformed one.
 func (g *Gateway) routingErrorHandler(_ context.Context, _ *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
-	path := r.URL.Path
-	if len(path) > 200 {
-		path = path[:200] + "…"
-	}
+	path, method := clip.String(r.URL.Path, 0), clip.String(r.Method, 0)
 	var code codes.Code
 	var msg, reason string
 	switch httpStatus {
 	case http.StatusNotFound:
 		code, reason = codes.NotFound, ReasonNoRoute
-		msg = "no route for " + r.Method + " " + path
+		msg = "no route for " + method + " " + path
 	case http.StatusMethodNotAllowed:
 		code, reason = codes.Unimplemented, ReasonMethodNotAllowed
-		msg = "method " + r.Method + " not allowed on " + path
+		msg = "method " + method + " not allowed on " + path
 		if w.Header().Get("Allow") == "" {
 			if allowed := allowedMethods(r.URL.Path); len(allowed) > 0 {
 				w.Header().Set("Allow", strings.Join(allowed, ", "))

@@ -118,31 +118,97 @@ func (g *Group) StopAll(grace time.Duration) error {
 // Done is closed when the process has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
-// Stop sends SIGTERM to the process group, waits up to grace for the process
-// to exit, then sends SIGKILL to the group. It returns an error only when the
-// process did not exit even after SIGKILL; an exit status is not an error.
-// Stop is safe to call more than once.
+// Stop sends SIGTERM to the process group, waits up to grace for the
+// process and every other member of its group to exit, then sends SIGKILL
+// to the group. When it returns, no process of the group runs any more
+// (one that exited may still await its reaper, as a zombie). It returns an
+// error only when some process survived SIGKILL; an exit status is not an
+// error. Stop is safe to call more than once.
 func (p *Process) Stop(grace time.Duration) error {
 	p.stopped.Do(func() {
+		deadline := time.Now().Add(grace)
 		select {
 		case <-p.done:
-			return
 		default:
+			_ = syscall.Kill(-p.PID, syscall.SIGTERM)
+			select {
+			case <-p.done:
+			case <-time.After(grace):
+			}
 		}
-		_ = syscall.Kill(-p.PID, syscall.SIGTERM)
-		select {
-		case <-p.done:
+		// The leader's exit says nothing of the rest of its group.
+		if waitGroupExit(p.PID, deadline) {
 			return
-		case <-time.After(grace):
 		}
 		_ = syscall.Kill(-p.PID, syscall.SIGKILL)
 		select {
 		case <-p.done:
 		case <-time.After(5 * time.Second):
 			p.stopErr = fmt.Errorf("%s (pid %d) did not exit after SIGKILL", p.Name, p.PID)
+			return
+		}
+		if !waitGroupExit(p.PID, time.Now().Add(5*time.Second)) {
+			p.stopErr = fmt.Errorf("%s: process group %d still runs after SIGKILL", p.Name, p.PID)
 		}
 	})
 	return p.stopErr
+}
+
+// waitGroupExit polls until no process of group pgid runs or deadline
+// passes, and reports whether none runs.
+func waitGroupExit(pgid int, deadline time.Time) bool {
+	for {
+		live, err := GroupRunning(pgid)
+		if err == nil && !live {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// GroupRunning reports whether any process of group pgid is running, that
+// is, exists and is not a zombie (one that has exited but was not yet
+// reaped by its parent), from /proc/<pid>/stat.
+func GroupRunning(pgid int) (bool, error) {
+	running, _, err := groupMembers(pgid)
+	return running > 0, err
+}
+
+// groupMembers counts the processes of group pgid: those running, and all
+// of them (zombies included).
+func groupMembers(pgid int) (running, all int, err error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, 0, err
+	}
+	want := strconv.Itoa(pgid)
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// The command name (field 2) may hold spaces: parse after its ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			return 0, 0, fmt.Errorf("/proc/%s/stat: malformed", e.Name())
+		}
+		f := strings.Fields(string(b[i+1:]))
+		// f[0] is field 3 (state), f[2] field 5 (pgrp).
+		if len(f) < 3 || f[2] != want {
+			continue
+		}
+		all++
+		if f[0] != "Z" && f[0] != "X" {
+			running++
+		}
+	}
+	return running, all, nil
 }
 
 // ExitError returns how the process ended, once Done is closed.

@@ -9,11 +9,26 @@ import (
 	"time"
 )
 
+// TestGroup_StopAllStopsByPID: StopAll stops the whole process group, not
+// only its leader. It used to check that the group had vanished right after
+// StopAll returned, before the orphaned child was reaped by init: under CPU
+// load that failed up to 44% of runs. Now StopAll waits until no member of
+// the group runs, which is checked at once, and the group's vanishing,
+// which takes the reaper, is waited for with a deadline.
 func TestGroup_StopAllStopsByPID(t *testing.T) {
 	g := &Group{LogDir: t.TempDir()}
 	p, err := g.Start(Spec{Name: "sleeper", Path: "/bin/sh", Args: []string{"-c", "sleep 60 & wait"}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The child sleep is in the group before StopAll runs.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if running, _, err := groupMembers(p.PID); err == nil && running >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the shell did not start its child")
+		}
 	}
 	if err := g.StopAll(2 * time.Second); err != nil {
 		t.Fatal(err)
@@ -23,9 +38,19 @@ func TestGroup_StopAllStopsByPID(t *testing.T) {
 	default:
 		t.Fatal("process still running after StopAll")
 	}
-	// The whole group is gone: the child sleep too.
-	if err := syscall.Kill(-p.PID, 0); !errors.Is(err, syscall.ESRCH) {
-		t.Fatalf("process group %d still exists: %v", p.PID, err)
+	if live, err := GroupRunning(p.PID); err != nil || live {
+		t.Fatalf("a process of group %d still runs after StopAll (%v)", p.PID, err)
+	}
+	// The whole group is gone once the orphaned child is reaped, which is
+	// init's doing, not StopAll's: well before the child's 60 s sleep.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		err := syscall.Kill(-p.PID, 0)
+		if errors.Is(err, syscall.ESRCH) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process group %d still exists: %v", p.PID, err)
+		}
 	}
 }
 

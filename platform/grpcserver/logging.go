@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"talentreg/platform/auth"
+	"talentreg/platform/clip"
 )
 
 // The call loggers are written here rather than taken from
@@ -39,6 +39,9 @@ func levelOf(c codes.Code) slog.Level {
 	return slog.LevelInfo
 }
 
+// maxLoggedMessage bounds the error message of a call's log line.
+const maxLoggedMessage = 1024
+
 func logCall(ctx context.Context, log *slog.Logger, kind, method string, start time.Time, err error, call *auth.CallInfo) {
 	st := status.Convert(err)
 	lvl := levelOf(st.Code())
@@ -57,7 +60,9 @@ func logCall(ctx context.Context, log *slog.Logger, kind, method string, start t
 		slog.Duration("grpc.duration", time.Since(start)),
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("grpc.error", clip(st.Message())))
+		// Messages quote client values (clipped where they are made);
+		// this bounds the line whatever a handler wrote.
+		attrs = append(attrs, slog.String("grpc.error", clip.String(st.Message(), maxLoggedMessage)))
 	}
 	if p := call.Principal; p != nil {
 		attrs = append(attrs,
@@ -72,22 +77,13 @@ func logCall(ctx context.Context, log *slog.Logger, kind, method string, start t
 	// the caller sent none): log it so one request can be followed across
 	// processes and to its change events.
 	if ids := metadata.ValueFromIncomingContext(ctx, requestIDKey); len(ids) > 0 {
-		attrs = append(attrs, slog.String("request_id", clip(ids[0])))
+		attrs = append(attrs, slog.String("request_id", clip.String(ids[0], 0)))
 	}
 	msg := "finished call"
 	if mutation {
 		msg = "mutation"
 	}
 	log.LogAttrs(ctx, lvl, msg, attrs...)
-}
-
-// clip bounds a value echoed into a log line.
-func clip(s string) string {
-	const max = 512
-	if len(s) <= max {
-		return s
-	}
-	return strings.ToValidUTF8(s[:max], "") + "…"
 }
 
 const requestIDKey = "x-request-id"

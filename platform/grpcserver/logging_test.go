@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +53,26 @@ func TestUnaryLogger(t *testing.T) {
 	}
 	if d, ok := line["grpc.duration"].(float64); !ok || d < 0 || time.Duration(d) > time.Minute {
 		t.Errorf("grpc.duration = %v", line["grpc.duration"])
+	}
+}
+
+// TestUnaryLogger_BoundsEchoedValues: a message and a request id of a
+// megabyte each (a client's value echoed in the error, a client-chosen
+// metadata value) make a log line of a few hundred bytes, not megabytes.
+func TestUnaryLogger_BoundsEchoedValues(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	huge := strings.Repeat("x", 1<<20)
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("x-request-id", huge))
+	info := &grpc.UnaryServerInfo{FullMethod: "/talentreg.metrics.v1.MetricsService/GetBreakdown"}
+	_, _ = unaryLogger(log)(ctx, nil, info, func(context.Context, any) (any, error) {
+		return nil, status.Error(codes.InvalidArgument, "dimension: \""+huge+"\" is not a dimension")
+	})
+	if n := buf.Len(); n == 0 || n > 4096 {
+		t.Fatalf("log line of %d bytes, want a short one", n)
+	}
+	if !strings.Contains(buf.String(), "(1048576 bytes)") {
+		t.Errorf("the cut is not marked: %s", buf.String())
 	}
 }
 

@@ -3,6 +3,8 @@ package metrics
 import (
 	"fmt"
 	"strings"
+
+	"talentreg/platform/clip"
 )
 
 // Dimension names a breakdown: what the rows are keyed by.
@@ -43,5 +45,5 @@ func ParseDimension(s string) (Dimension, error) {
 		names[i] = string(d)
 	}
 	return "", InvalidField("dimension", ReasonInvalidDimension,
-		fmt.Sprintf("%q is not a dimension; want one of %s", s, strings.Join(names, ", ")))
+		fmt.Sprintf("%s is not a dimension; want one of %s", clip.Quote(s), strings.Join(names, ", ")))
 }

@@ -30,6 +30,16 @@ func TestParseDimension(t *testing.T) {
 	}
 }
 
+// TestParseDimension_ClipsTheName: a dimension name of a megabyte makes an
+// error message of a few hundred bytes (it used to quote it whole).
+func TestParseDimension_ClipsTheName(t *testing.T) {
+	_, err := metrics.ParseDimension(strings.Repeat("d", 1<<20))
+	e, ok := err.(*metrics.Error)
+	if !ok || len(e.Message) > 512 || len(e.Violations[0].Description) > 512 || !strings.Contains(e.Message, "(1048576 bytes)") {
+		t.Fatalf("error of %d bytes: %.300s", len(err.Error()), err)
+	}
+}
+
 func figures() metrics.Figures {
 	return metrics.Figures{
 		Revision: 7,

@@ -129,6 +129,20 @@ type Meta struct {
 // changes, because every change takes a new revision.
 func (m Meta) Etag() string { return strconv.FormatInt(m.Revision, 10) }
 
+// CheckEtag returns an INVALID_ARGUMENT error on field unless etag is empty
+// (no check) or of the form Etag gives: a revision in decimal, from 1. A
+// malformed etag can never match, so it is the client's mistake, not a
+// stale read (ABORTED).
+func CheckEtag(field, etag string) error {
+	if etag == "" {
+		return nil
+	}
+	if n, err := strconv.ParseInt(etag, 10, 64); err != nil || n < 1 || strconv.FormatInt(n, 10) != etag {
+		return InvalidField(field, "must be an etag the registry returned (a revision number), got %q", clip(etag))
+	}
+	return nil
+}
+
 // Entity is an innovation entity: an enterprise, university, research
 // institute, incubator or other organisation.
 type Entity struct {

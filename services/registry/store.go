@@ -58,11 +58,38 @@ type ImportItemError struct {
 	Err   error
 }
 
+// ImportItem is one resource to upsert by name.
+type ImportItem struct {
+	// Resource names the item and, without Merge, is the whole of its new
+	// state.
+	Resource Resource
+	// Merge, when set, makes the item partial: called in the transaction
+	// with the stored resource (nil when there is none) it returns the
+	// item's new state — the fields the item carries set, the others kept
+	// (or, for a new resource, left at their defaults). It must not change
+	// its argument and may be called more than once. Its result is
+	// validated; the name must stay the same.
+	Merge func(stored Resource) Resource
+}
+
+// WholeItems returns rs as items written whole.
+func WholeItems(rs []Resource) []ImportItem {
+	items := make([]ImportItem, len(rs))
+	for i, r := range rs {
+		items[i].Resource = r
+	}
+	return items
+}
+
 // ImportResult is what one Import chunk did.
 type ImportResult struct {
 	Counts   map[Collection]*ImportCounts
 	Errors   []ImportItemError
 	Revision int64
+	// Processed is how many items, from the chunk's first, were dealt
+	// with (committed, unchanged or rejected): all of them unless Import
+	// failed; what they did is in Counts and Errors.
+	Processed int
 }
 
 // Store is the registry's storage contract. Every mutation is atomic and
@@ -144,6 +171,8 @@ type Store interface {
 	// revision.
 	Snapshot(ctx context.Context, begin func(revision int64) error, fn func(Resource) error) error
 	// Import upserts resources by name, skipping (and reporting) bad ones;
-	// base is the index of items[0] in the whole import.
-	Import(ctx context.Context, items []Resource, base int64) (ImportResult, error)
+	// base is the index of items[0] in the whole import. On an error, the
+	// result says what the items before ImportResult.Processed did: those
+	// were committed in earlier transactions.
+	Import(ctx context.Context, items []ImportItem, base int64) (ImportResult, error)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"talentreg/talentctl/demo"
 	"talentreg/talentctl/importer"
@@ -50,10 +51,13 @@ group, membership or talent_record. The columns (header names in any case,
   level                     program: municipal or district
   field                     group: a slug such as aerospace
 
-A file needs only the columns it uses, plus "type". A value in a column that
-does not apply to its row's type rejects the row. JSON Lines objects use the
-same names as keys; industries may be a JSON array. In a workbook every
-non-empty sheet has its own header row.
+A file needs only the columns it uses, plus "type". A row updates only the
+columns it has: a column the file (or a JSON Lines object) lacks leaves that
+field of an existing resource as it is, and an empty value (null in JSON
+Lines) clears it; a new resource needs its required columns. A value in a
+column that does not apply to its row's type rejects the row. JSON Lines
+objects use the same names as keys; industries may be a JSON array. In a
+workbook every non-empty sheet has its own header row.
 
 Files are read twice: once to check them, once to send. A file that cannot be
 read safely (unknown or duplicate header column, text not UTF-8, a line over
@@ -62,7 +66,12 @@ row is skipped and reported by file, line and column; the others are
 imported. Rows are sent in dependency order (programmes, entities, groups,
 memberships, talent records) whatever their order in the files.
 
-Exit code 2 when any file or row was rejected.`
+Rows rejected before sending count as FAILED with those the registry
+refused. If the import stops midway (the registry or the connection fails),
+talentctl says how many of the rows sent were committed and the last of
+them; importing the same files again completes it.
+
+Exit code 2 when any file or row was rejected, 1 when the import stopped.`
 
 func (a *app) importCommand() *cobra.Command {
 	var chunk, maxErrors int
@@ -84,6 +93,16 @@ func (a *app) importCommand() *cobra.Command {
 			rep, err := plan.Import(a.ctx, c, importer.Options{ChunkSize: chunk, Progress: update})
 			finish()
 			if err != nil {
+				var inc *importer.IncompleteError
+				if errors.As(err, &inc) {
+					if rep != nil {
+						if perr := a.printImport(rep, maxErrors); perr != nil {
+							return perr
+						}
+					}
+					a.printStopped(rep)
+					err = inc.Err
+				}
 				return a.registryError(err)
 			}
 			if err := a.printImport(rep, maxErrors); err != nil {
@@ -107,6 +126,10 @@ type importJSON struct {
 	Counts   map[string]countsJSON `json:"counts"`
 	Rejected []rejectionJSON       `json:"rejected"`
 	Unlisted int64                 `json:"unlisted"`
+	// Committed and LastCommitted: how many of the rows sent the registry
+	// dealt with, and the name of the last.
+	Committed     int64  `json:"committed"`
+	LastCommitted string `json:"lastCommitted,omitempty"`
 }
 
 type countsJSON struct {
@@ -124,17 +147,18 @@ type rejectionJSON struct {
 	Message string `json:"message"`
 }
 
+// kindCount is one kind's counts in an import response.
+type kindCount struct {
+	kind       string
+	layoutKind layout.Kind
+	counts     *registryv1.ImportCounts
+}
+
 // kindCounts pairs each kind with its counts in r, in dependency order.
-func kindCounts(r *registryv1.ImportResponse) []struct {
-	kind   string
-	counts *registryv1.ImportCounts
-} {
-	return []struct {
-		kind   string
-		counts *registryv1.ImportCounts
-	}{
-		{"program", r.GetPrograms()}, {"entity", r.GetEntities()}, {"group", r.GetGroups()},
-		{"membership", r.GetMemberships()}, {"talent_record", r.GetTalentRecords()},
+func kindCounts(r *registryv1.ImportResponse) []kindCount {
+	return []kindCount{
+		{"program", layout.Program, r.GetPrograms()}, {"entity", layout.Entity, r.GetEntities()}, {"group", layout.Group, r.GetGroups()},
+		{"membership", layout.Membership, r.GetMemberships()}, {"talent_record", layout.TalentRecord, r.GetTalentRecords()},
 	}
 }
 
@@ -143,8 +167,12 @@ func (a *app) printImport(rep *importer.Report, maxErrors int) error {
 		out := importJSON{Rows: rep.Rows, Revision: rep.Response.GetRevision(), Counts: map[string]countsJSON{}, Rejected: []rejectionJSON{}, Unlisted: rep.Unlisted}
 		for _, kc := range kindCounts(rep.Response) {
 			c := kc.counts
-			out.Counts[kc.kind] = countsJSON{c.GetCreated(), c.GetUpdated(), c.GetUnchanged(), c.GetFailed()}
+			out.Counts[kc.kind] = countsJSON{c.GetCreated(), c.GetUpdated(), c.GetUnchanged(), c.GetFailed() + rep.NotSent[kc.layoutKind]}
 		}
+		if n := rep.NotSent[0]; n > 0 {
+			out.Counts["(no type)"] = countsJSON{Failed: n}
+		}
+		out.Committed, out.LastCommitted = rep.Committed, rep.Response.GetLastCommittedItem()
 		for _, r := range rep.Rejected {
 			out.Rejected = append(out.Rejected, rejectionJSON{r.Pos.File, r.Pos.Sheet, r.Pos.Line, r.Column, r.Message})
 		}
@@ -152,7 +180,7 @@ func (a *app) printImport(rep *importer.Report, maxErrors int) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	a.printCounts(rep.Response)
+	a.printCounts(rep.Response, rep.NotSent)
 	fmt.Fprintf(a.stdout, "%d rows read, %d rejected, registry revision %d\n", rep.Rows, int64(len(rep.Rejected))+rep.Unlisted, rep.Response.GetRevision())
 	if len(rep.Rejected) > 0 {
 		fmt.Fprintln(a.stderr, "rejected rows:")
@@ -170,15 +198,35 @@ func (a *app) printImport(rep *importer.Report, maxErrors int) error {
 	return nil
 }
 
-// printCounts writes the per-kind counts of an import as a table.
-func (a *app) printCounts(r *registryv1.ImportResponse) {
+// printCounts writes the per-kind counts of an import as a table, the rows
+// rejected before sending counted as FAILED with those the registry
+// refused (rows whose type could not be read on a line of their own).
+func (a *app) printCounts(r *registryv1.ImportResponse, notSent map[layout.Kind]int64) {
 	tw := newTable(a.stdout)
 	row(tw, "TYPE", "CREATED", "UPDATED", "UNCHANGED", "FAILED")
 	for _, kc := range kindCounts(r) {
 		c := kc.counts
-		row(tw, kc.kind, fmt.Sprint(c.GetCreated()), fmt.Sprint(c.GetUpdated()), fmt.Sprint(c.GetUnchanged()), fmt.Sprint(c.GetFailed()))
+		row(tw, kc.kind, fmt.Sprint(c.GetCreated()), fmt.Sprint(c.GetUpdated()), fmt.Sprint(c.GetUnchanged()), fmt.Sprint(c.GetFailed()+notSent[kc.layoutKind]))
+	}
+	if n := notSent[0]; n > 0 {
+		row(tw, "(no type)", "0", "0", "0", fmt.Sprint(n))
 	}
 	tw.Flush()
+}
+
+// printStopped says, after an import that stopped midway, what the
+// registry committed and how to finish.
+func (a *app) printStopped(rep *importer.Report) {
+	const again = "importing the same files again completes the import: rows already imported come back unchanged"
+	switch {
+	case rep == nil:
+		fmt.Fprintf(a.stderr, "import stopped before the registry could say what it committed; %s\n", again)
+	case rep.Committed == 0:
+		fmt.Fprintf(a.stderr, "import stopped: the registry committed none of the rows sent; %s\n", again)
+	default:
+		fmt.Fprintf(a.stderr, "import stopped: the registry committed the first %d rows sent, the last %s (%s); the rows after it were not imported; %s\n",
+			rep.Committed, rep.LastCommitted, rep.Response.GetLastCommittedItem(), again)
+	}
 }
 
 // progress returns a function setting a progress bar of total steps and
@@ -233,9 +281,9 @@ func (a *app) demoCommand() *cobra.Command {
 				return err
 			}
 			update, finish := a.progress(len(items), "loading the demo data set")
-			resp, err := importer.Stream(a.ctx, c, importer.Options{ChunkSize: chunk, Progress: update}, func(add func(*registryv1.Resource) error) error {
+			resp, err := importer.Stream(a.ctx, c, importer.Options{ChunkSize: chunk, Progress: update}, func(add func(*registryv1.Resource, *fieldmaskpb.FieldMask) error) error {
 				for _, r := range items {
-					if err := add(r); err != nil {
+					if err := add(r, nil); err != nil {
 						return err
 					}
 				}

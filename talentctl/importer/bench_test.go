@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
 	"talentreg/talentctl/creditcode"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
@@ -38,9 +40,9 @@ func BenchmarkStream_MillionEntities(b *testing.B) {
 		c := registry(b)
 		b.StartTimer()
 		start := time.Now()
-		resp, err := Stream(context.Background(), c, Options{ChunkSize: 2000}, func(add func(*registryv1.Resource) error) error {
+		resp, err := Stream(context.Background(), c, Options{ChunkSize: 2000}, func(add func(*registryv1.Resource, *fieldmaskpb.FieldMask) error) error {
 			for _, r := range items {
-				if err := add(r); err != nil {
+				if err := add(r, nil); err != nil {
 					return err
 				}
 			}

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
+
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"talentreg/talentctl/layout"
 	"talentreg/talentctl/rowfile"
@@ -23,6 +26,9 @@ type Plan struct {
 	rows     int
 	ordered  bool        // every row comes after the kinds it may refer to
 	rejected []Rejection // rows rejected while checking
+	// notSent counts the rows rejected while checking by type, 0 for rows
+	// whose type could not be read.
+	notSent map[layout.Kind]int64
 }
 
 // file is one checked file.
@@ -57,7 +63,7 @@ func (r Rejection) String() string {
 // unreadable nothing may be imported, since a file can fail on its last
 // line. Rows that are unusable on their own are kept as rejections.
 func Check(paths []string) (*Plan, error) {
-	p := &Plan{ordered: true}
+	p := &Plan{ordered: true, notSent: map[layout.Kind]int64{}}
 	var errs []error
 	last := layout.Kind(0)
 	for i, path := range paths {
@@ -67,12 +73,14 @@ func Check(paths []string) (*Plan, error) {
 			p.rows++
 			if rowErr != nil {
 				p.reject(i, f, rowErr.Pos, rowErr.Field, rowErr.Message)
+				p.notSent[0]++ // a row the reader could not split has no type to count it under
 				return nil
 			}
 			typ, _ := row.Get("type")
 			kind, err := layout.ParseKind(typ)
 			if err != nil {
 				p.reject(i, f, row.Pos, "type", err.Error())
+				p.notSent[0]++
 				return nil
 			}
 			f.kinds[kind] = true
@@ -147,9 +155,18 @@ type Report struct {
 	// refused by the reader or the column layout, and those the registry
 	// refused.
 	Rejected []Rejection
+	// NotSent counts the rows rejected before sending, by type (under 0
+	// those whose type could not be read). They are in Rejected, not in
+	// Response's counts.
+	NotSent map[layout.Kind]int64
 	// Unlisted counts rows the registry refused beyond the errors it
 	// listed (it bounds the list).
 	Unlisted int64
+	// Committed is how many of the items sent the registry dealt with:
+	// all of them, unless the import stopped midway. LastCommitted is
+	// where the last of them came from.
+	Committed     int64
+	LastCommitted rowfile.Pos
 }
 
 // origin is where a sent item came from.
@@ -165,7 +182,7 @@ type origin struct {
 // A file that has become unreadable since Check cancels the call and is
 // returned as an error.
 func (p *Plan) Import(ctx context.Context, c Client, opts Options) (*Report, error) {
-	rep := &Report{Rows: p.rows, Rejected: slices.Clone(p.rejected)}
+	rep := &Report{Rows: p.rows, Rejected: slices.Clone(p.rejected), NotSent: maps.Clone(p.notSent)}
 	var origins []origin
 	handled := 0
 	progress := opts.Progress
@@ -181,7 +198,7 @@ func (p *Plan) Import(ctx context.Context, c Client, opts Options) (*Report, err
 			passes = append(passes, []layout.Kind{k})
 		}
 	}
-	resp, err := Stream(ctx, c, opts, func(add func(*registryv1.Resource) error) error {
+	resp, err := Stream(ctx, c, opts, func(add func(*registryv1.Resource, *fieldmaskpb.FieldMask) error) error {
 		for _, kinds := range passes {
 			for i, f := range p.files {
 				if !slices.ContainsFunc(kinds, func(k layout.Kind) bool { return f.kinds[k] }) {
@@ -198,15 +215,16 @@ func (p *Plan) Import(ctx context.Context, c Client, opts Options) (*Report, err
 						return nil // rejected by Check, or sent in another pass
 					}
 					handled++
-					r, err := layout.Resource(row.Get)
+					r, mask, err := layout.Item(row.Get)
 					if err != nil {
 						var fe *layout.FieldError
 						errors.As(err, &fe)
 						rep.Rejected = append(rep.Rejected, Rejection{Pos: row.Pos, Column: fe.Column, Message: fe.Message, file: i, sheet: f.sheet(row.Pos.Sheet)})
+						rep.NotSent[kind]++
 						return nil
 					}
 					origins = append(origins, origin{file: int32(i), sheet: int32(f.sheet(row.Pos.Sheet)), line: int32(row.Pos.Line)})
-					sendErr = add(r)
+					sendErr = add(r, mask)
 					return sendErr
 				})
 				switch {
@@ -219,16 +237,39 @@ func (p *Plan) Import(ctx context.Context, c Client, opts Options) (*Report, err
 		}
 		return nil
 	})
-	if err != nil {
+	var inc *IncompleteError
+	switch {
+	case errors.As(err, &inc) && inc.Committed != nil:
+		// Stopped midway: report what the registry committed, and why.
+		if rerr := p.account(rep, inc.Committed, origins); rerr != nil {
+			return nil, rerr
+		}
+		return rep, err
+	case err != nil:
 		return nil, err
 	}
 	if progress != nil {
 		progress(p.rows)
 	}
+	if err := p.account(rep, resp, origins); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// account fills rep from the registry's response: its counts, and its
+// errors mapped back to the rows they came from.
+func (p *Plan) account(rep *Report, resp *registryv1.ImportResponse, origins []origin) error {
 	rep.Response = resp
+	rep.Committed = resp.GetCommittedItems()
+	if n := rep.Committed; n > 0 && n <= int64(len(origins)) {
+		o := origins[n-1]
+		f := p.files[o.file]
+		rep.LastCommitted = rowfile.Pos{File: f.path, Sheet: f.sheets[o.sheet], Line: int(o.line)}
+	}
 	for _, e := range resp.GetErrors() {
 		if e.GetIndex() < 0 || e.GetIndex() >= int64(len(origins)) {
-			return nil, fmt.Errorf("the registry reported an error for item %d of %d sent: %s", e.GetIndex(), len(origins), e.GetMessage())
+			return fmt.Errorf("the registry reported an error for item %d of %d sent: %s", e.GetIndex(), len(origins), e.GetMessage())
 		}
 		o := origins[e.GetIndex()]
 		f := p.files[o.file]
@@ -243,7 +284,7 @@ func (p *Plan) Import(ctx context.Context, c Client, opts Options) (*Report, err
 	slices.SortStableFunc(rep.Rejected, func(a, b Rejection) int {
 		return cmp.Or(cmp.Compare(a.file, b.file), cmp.Compare(a.sheet, b.sheet), cmp.Compare(a.Pos.Line, b.Pos.Line))
 	})
-	return rep, nil
+	return nil
 }
 
 // Failed returns the number of items the registry refused.

@@ -3,6 +3,9 @@ package importer
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"talentreg/talentctl/demo"
 	"talentreg/talentctl/internal/stack"
@@ -201,6 +205,11 @@ func TestImport_ReportsRejectedRows(t *testing.T) {
 	if rep.Unlisted != 0 || rep.Rows != 8 {
 		t.Errorf("unlisted %d, rows %d; want 0, 8", rep.Unlisted, rep.Rows)
 	}
+	// Rows refused before sending are counted: the bad kind as an entity,
+	// the short row and the kitten without a readable type.
+	if want := map[layout.Kind]int64{layout.Entity: 1, 0: 2}; !maps.Equal(rep.NotSent, want) {
+		t.Errorf("not sent %v, want %v", rep.NotSent, want)
+	}
 	for name, want := range map[string]codes.Code{"entities/good": codes.OK, "entities/badcode": codes.NotFound, "entities/badkind": codes.NotFound, "entities/short": codes.NotFound} {
 		_, err := c.GetEntity(context.Background(), &registryv1.GetEntityRequest{Name: name})
 		if got := status.Code(err); got != want {
@@ -238,9 +247,9 @@ func TestStream_DemoTwice(t *testing.T) {
 	c := registry(t)
 	items := demo.Generate().Resources()
 	send := func() *registryv1.ImportResponse {
-		resp, err := Stream(context.Background(), c, Options{ChunkSize: 700}, func(add func(*registryv1.Resource) error) error {
+		resp, err := Stream(context.Background(), c, Options{ChunkSize: 700}, func(add func(*registryv1.Resource, *fieldmaskpb.FieldMask) error) error {
 			for _, r := range items {
-				if err := add(r); err != nil {
+				if err := add(r, nil); err != nil {
 					return err
 				}
 			}
@@ -261,17 +270,131 @@ func TestStream_DemoTwice(t *testing.T) {
 	}
 }
 
-func TestStream_ProduceErrorCancels(t *testing.T) {
+// TestStream_ProduceErrorReportsCommitted: when the producer fails, the
+// chunks already sent are committed and the error says so (count and last
+// item); the chunk not yet sent is not imported.
+func TestStream_ProduceErrorReportsCommitted(t *testing.T) {
 	c := registry(t)
 	boom := errors.New("boom")
-	_, err := Stream(context.Background(), c, Options{}, func(add func(*registryv1.Resource) error) error {
-		add(&registryv1.Resource{Resource: &registryv1.Resource_Program{Program: &registryv1.Program{Name: "programs/p", DisplayName: "P", Level: registryv1.ProgramLevel_PROGRAM_LEVEL_DISTRICT}}})
+	_, err := Stream(context.Background(), c, Options{ChunkSize: 1000}, func(add func(*registryv1.Resource, *fieldmaskpb.FieldMask) error) error {
+		for i := range 2500 {
+			p := &registryv1.Program{Name: fmt.Sprintf("programs/p%04d", i), DisplayName: "P", Level: registryv1.ProgramLevel_PROGRAM_LEVEL_DISTRICT}
+			if err := add(&registryv1.Resource{Resource: &registryv1.Resource_Program{Program: p}}, nil); err != nil {
+				return err
+			}
+		}
 		return boom
 	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("Stream = %v, want the producer's error", err)
+	var inc *IncompleteError
+	if !errors.Is(err, boom) || !errors.As(err, &inc) || inc.Committed == nil {
+		t.Fatalf("Stream = %v, want the producer's error with what was committed", err)
 	}
-	if _, err := c.GetProgram(context.Background(), &registryv1.GetProgramRequest{Name: "programs/p"}); status.Code(err) != codes.NotFound {
-		t.Errorf("GetProgram after a cancelled import = %v, want NotFound (the unsent chunk must not land)", err)
+	if got := inc.Committed; got.GetCommittedItems() != 2000 || got.GetLastCommittedItem() != "programs/p1999" || got.GetPrograms().GetCreated() != 2000 {
+		t.Fatalf("committed %d up to %q (%v), want 2000 up to programs/p1999", got.GetCommittedItems(), got.GetLastCommittedItem(), got.GetPrograms())
+	}
+	if _, err := c.GetProgram(context.Background(), &registryv1.GetProgramRequest{Name: "programs/p2000"}); status.Code(err) != codes.NotFound {
+		t.Errorf("GetProgram of an unsent item = %v, want NotFound (the unsent chunk must not land)", err)
+	}
+}
+
+// TestImport_OmittedColumnsKeepFields: a file that lacks a column leaves
+// that field of existing resources as it is (before, the field was
+// erased, or the row refused for a missing required column); a column
+// present but empty clears it; a new resource still needs its required
+// columns.
+func TestImport_OmittedColumnsKeepFields(t *testing.T) {
+	c := registry(t)
+	ctx := context.Background()
+	importFiles := func(paths ...string) *Report {
+		t.Helper()
+		p, err := Check(paths)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := p.Import(ctx, c, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	importFiles(writeFile(t, "full.csv", "type,id,display_name,kind,region,industries,leading_enterprise\n"+
+		"entity,acme,Acme Co.,enterprise,Binhai,aerospace;deep-sea,yes\n"))
+	rep := importFiles(writeFile(t, "regions.csv", "type,id,region\nentity,acme,Hebei\nentity,newco,Hebei\n"))
+	if c := rep.Response.GetEntities(); c.GetUpdated() != 1 || c.GetFailed() != 1 || len(rep.Rejected) != 1 ||
+		rep.Rejected[0].Column != "display_name" || !strings.Contains(rep.Rejected[0].Message, "kind") {
+		t.Fatalf("counts %v, rejected %v; want acme updated and newco refused for its display name and kind", c, rep.Rejected)
+	}
+	importFiles(writeFile(t, "clear.jsonl", `{"type":"entity","id":"acme","industries":null,"leading_enterprise":false}`+"\n"))
+	got, err := c.GetEntity(ctx, &registryv1.GetEntityRequest{Name: "entities/acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := got.GetEntity(); e.GetDisplayName() != "Acme Co." || e.GetKind() != registryv1.EntityKind_ENTITY_KIND_ENTERPRISE ||
+		e.GetRegion() != "Hebei" || len(e.GetIndustries()) != 0 || e.GetLeadingEnterprise() {
+		t.Fatalf("acme = %v; want its name and kind kept, region Hebei, industries and leading_enterprise cleared", e)
+	}
+}
+
+// cutClient lets the first sends of an Import through to a real registry,
+// then fails the call as a registry failing at that point would: the
+// status carries the registry's account of what it committed.
+type cutClient struct {
+	Client
+	sends int
+}
+
+func (c cutClient) Import(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[registryv1.ImportRequest, registryv1.ImportResponse], error) {
+	s, err := c.Client.Import(ctx, opts...)
+	return &cutStream{ClientStreamingClient: s, left: c.sends}, err
+}
+
+type cutStream struct {
+	grpc.ClientStreamingClient[registryv1.ImportRequest, registryv1.ImportResponse]
+	left int
+}
+
+func (s *cutStream) Send(r *registryv1.ImportRequest) error {
+	if s.left == 0 {
+		return io.EOF // the server ended the call
+	}
+	s.left--
+	return s.ClientStreamingClient.Send(r)
+}
+
+func (s *cutStream) CloseAndRecv() (*registryv1.ImportResponse, error) {
+	resp, err := s.ClientStreamingClient.CloseAndRecv()
+	if err != nil || s.left > 0 {
+		return resp, err
+	}
+	st, err := status.New(codes.Unavailable, "registry is shutting down; retry").WithDetails(resp)
+	if err != nil {
+		return nil, err
+	}
+	return nil, st.Err()
+}
+
+// TestImport_StoppedMidwayReportsCommittedRows: an import the registry
+// ends midway returns the report of what it committed, the last committed
+// row named by file and line, with the error.
+func TestImport_StoppedMidwayReportsCommittedRows(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("type,id,display_name,kind\n")
+	for i := range 50 {
+		fmt.Fprintf(&b, "entity,e%02d,E,other\n", i)
+	}
+	path := writeFile(t, "entities.csv", b.String())
+	p, err := Check([]string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := p.Import(context.Background(), cutClient{Client: registry(t), sends: 2}, Options{ChunkSize: 10})
+	var inc *IncompleteError
+	if status.Code(err) != codes.Unavailable || !errors.As(err, &inc) || rep == nil {
+		t.Fatalf("Import = %v, %v; want UNAVAILABLE with a report", rep, err)
+	}
+	if rep.Committed != 20 || rep.LastCommitted.String() != path+":21" || rep.Response.GetLastCommittedItem() != "entities/e19" ||
+		rep.Response.GetEntities().GetCreated() != 20 {
+		t.Fatalf("committed %d, last %s (%s), counts %v; want 20 up to line 21 (entities/e19)",
+			rep.Committed, rep.LastCommitted, rep.Response.GetLastCommittedItem(), rep.Response.GetEntities())
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
@@ -150,37 +151,87 @@ func validID(s string) bool {
 // trimmed of surrounding space. The error is a *FieldError; the registry
 // checks the remaining rules (lengths, credit code checksums, references).
 func Resource(get func(column string) (string, bool)) (*registryv1.Resource, error) {
-	m := mapper{get: get}
+	r, _, err := mapRow(get, false)
+	return r, err
+}
+
+// Item maps one import row to the resource it describes and the fields of
+// it the row sets, for an upsert that changes only those: the columns the
+// row has (a file's header, the keys of a JSON Lines object), an empty
+// value clearing its field. A column the row lacks is left out of the mask,
+// so that the registry keeps the stored value; its rules (required values)
+// are then the registry's to check, against the stored resource. The mask
+// is nil when the row has every column of its type: the resource is
+// written whole. The columns naming the resource (id; a membership's group
+// and entity) are never in a mask.
+func Item(get func(column string) (string, bool)) (*registryv1.Resource, *fieldmaskpb.FieldMask, error) {
+	return mapRow(get, true)
+}
+
+// identity are the columns that name a resource rather than set a field.
+var identity = []string{"type", "id", "group", "entity"}
+
+func mapRow(get func(column string) (string, bool), partial bool) (*registryv1.Resource, *fieldmaskpb.FieldMask, error) {
+	m := mapper{get: get, partial: partial}
 	typ := m.value("type")
 	if typ == "" {
-		return nil, &FieldError{"type", "required"}
+		return nil, nil, &FieldError{"type", "required"}
 	}
 	kind, err := ParseKind(typ)
 	if err != nil {
-		return nil, &FieldError{"type", err.Error()}
+		return nil, nil, &FieldError{"type", err.Error()}
 	}
 	for _, col := range Columns[1:] {
 		if !slices.Contains(columns[kind], col) && m.value(col) != "" {
-			return nil, &FieldError{col, fmt.Sprintf("does not apply to type %s (its columns: %s)", kind, strings.Join(columns[kind], ", "))}
+			return nil, nil, &FieldError{col, fmt.Sprintf("does not apply to type %s (its columns: %s)", kind, strings.Join(columns[kind], ", "))}
 		}
 	}
 	r := m.build(kind)
 	if m.err != nil {
-		return nil, m.err
+		return nil, nil, m.err
 	}
-	return r, nil
+	if !partial {
+		return r, nil, nil
+	}
+	var paths []string
+	whole := true
+	for _, col := range columns[kind] {
+		switch {
+		case slices.Contains(identity, col):
+		case m.has(col):
+			paths = append(paths, col) // the columns are named after the proto fields
+		default:
+			whole = false
+		}
+	}
+	if whole {
+		return r, nil, nil
+	}
+	return r, &fieldmaskpb.FieldMask{Paths: paths}, nil
 }
 
-// mapper reads columns and keeps the first error.
+// mapper reads columns and keeps the first error. When partial, a field
+// column the row lacks is skipped (its rules unchecked) instead of read as
+// empty.
 type mapper struct {
-	get func(string) (string, bool)
-	err *FieldError
+	get     func(string) (string, bool)
+	partial bool
+	err     *FieldError
 }
 
 func (m *mapper) value(col string) string {
 	v, _ := m.get(col)
 	return strings.TrimSpace(v)
 }
+
+// has reports whether the row has column col.
+func (m *mapper) has(col string) bool {
+	_, ok := m.get(col)
+	return ok
+}
+
+// skip reports whether field column col is left out of a partial row.
+func (m *mapper) skip(col string) bool { return m.partial && !m.has(col) }
 
 func (m *mapper) fail(col, format string, args ...any) {
 	if m.err == nil {
@@ -266,6 +317,9 @@ func (m *mapper) ref(col, collection string, required bool) string {
 
 // subject reads the subject column: entities/{id} or groups/{id}.
 func (m *mapper) subject() string {
+	if m.skip("subject") {
+		return ""
+	}
 	v := m.value("subject")
 	coll, id, ok := strings.Cut(v, "/")
 	switch {
@@ -280,6 +334,9 @@ func (m *mapper) subject() string {
 // enum reads an enum value by its name with or without prefix, in any
 // case, with "_", "-" or " " between words.
 func (m *mapper) enum(col, prefix string, values map[string]int32) int32 {
+	if m.skip(col) {
+		return 0
+	}
 	v := m.value(col)
 	if v == "" {
 		m.fail(col, "required")
@@ -315,6 +372,9 @@ func (m *mapper) bool(col string) bool {
 
 // int reads a whole number.
 func (m *mapper) int(col string) int64 {
+	if m.skip(col) {
+		return 0
+	}
 	v := m.value(col)
 	if v == "" {
 		m.fail(col, "required")

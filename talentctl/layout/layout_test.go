@@ -1,6 +1,7 @@
 package layout
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,52 @@ func TestResource_Maps(t *testing.T) {
 				t.Errorf("Resource() mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestItem_Masks: an import row sets the fields of the columns it has, an
+// empty value included, and no others; the rules of a column it lacks are
+// the registry's (a required kind is not demanded here); a row with every
+// column of its type is written whole.
+func TestItem_Masks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		row  func(string) (string, bool)
+		mask []string // nil: whole
+	}{
+		{"a region column alone", row("type=entity", "id=acme", "region=Hebei"), []string{"region"}},
+		{"an empty value is present", row("type=entity", "id=acme", "region=", "leading_enterprise="), []string{"region", "leading_enterprise"}},
+		{"no field columns", row("type=entity", "id=acme"), []string{}},
+		{"columns of other types do not count", row("type=entity", "id=acme", "display_name=A", "role=", "count="), []string{"display_name"}},
+		{"every entity column", row("type=entity", "id=acme", "display_name=A", "kind=other", "credit_code=", "region=", "industries=", "leading_enterprise=", "future_industry_platform="), nil},
+		{"membership role only", row("type=membership", "group=g", "entity=acme", "role=member"), []string{"role"}},
+		{"talent record count only", row("type=talent_record", "id=r1", "count=5"), []string{"count"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, mask, err := Item(tc.row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.mask == nil {
+				if mask != nil {
+					t.Fatalf("mask %v, want none (whole)", mask.GetPaths())
+				}
+				return
+			}
+			if mask == nil || !slices.Equal(mask.GetPaths(), tc.mask) {
+				t.Fatalf("mask %v, want %v", mask, tc.mask)
+			}
+		})
+	}
+	// A present column still follows its rules; identity columns too.
+	for _, r := range []func(string) (string, bool){
+		row("type=entity", "id=acme", "kind="),
+		row("type=talent_record", "id=r1", "count=many"),
+		row("type=membership", "group=g", "role=lead"),
+	} {
+		if _, _, err := Item(r); err == nil {
+			t.Errorf("Item accepted a bad row")
+		}
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"time"
 
+	"talentreg/platform/boltfile"
 	"talentreg/services/metrics/projection"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,10 +32,14 @@ var (
 	// ErrLocked is returned when another process (another metrics replica
 	// given the same --db) holds the file.
 	ErrLocked = errors.New("checkpoint file is locked by another process")
-	// ErrForeign is returned when the file is not a metrics checkpoint: not
-	// a bbolt file, a corrupt one, another program's bbolt file, or a
-	// checkpoint of another format.
+	// ErrForeign is returned when the file is not a metrics checkpoint:
+	// not a bbolt file, another program's bbolt file, or a checkpoint of
+	// another format.
 	ErrForeign = errors.New("not a talentreg metrics checkpoint")
+	// ErrCorrupt is returned when the file is damaged: cut short of the
+	// pages it counts, or with a page out of place (boltfile.Verify). The
+	// message says what is wrong.
+	ErrCorrupt = boltfile.ErrCorrupt
 )
 
 // Options configure a Store.
@@ -140,26 +145,31 @@ func inspect(path string, timeout time.Duration) error {
 	})
 }
 
-// openBolt opens a bbolt file, turning a panic on a damaged file into an
-// error.
+// openBolt opens a bbolt file through boltfile.Opener, which locks it and
+// verifies its structure before bbolt maps it: bbolt would fault (SIGBUS)
+// on a truncated file and panic on a damaged page. A panic bbolt still
+// raises is turned into an error.
 func openBolt(path string, o *bolt.Options) (db *bolt.DB, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			db, err = nil, fmt.Errorf("%w: %v", berrors.ErrInvalid, r)
+			db, err = nil, fmt.Errorf("%w: %v", ErrCorrupt, r)
 		}
 	}()
+	o.OpenFile = boltfile.Opener{Timeout: o.Timeout}.OpenFile
 	return bolt.Open(path, 0o600, o)
 }
 
 func openError(path string, err error) error {
 	switch {
-	case errors.Is(err, berrors.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout), errors.Is(err, boltfile.ErrLocked):
 		return fmt.Errorf("checkpoint %s: %w (is another metrics service using the same --db?)", path, ErrLocked)
+	case errors.Is(err, ErrCorrupt):
+		return fmt.Errorf("checkpoint %s: %w (remove the file to rebuild it from a registry snapshot)", path, err)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
 		errors.Is(err, berrors.ErrVersionMismatch):
 		return fmt.Errorf("checkpoint %s: %w: %v", path, ErrForeign, err)
 	}
-	return fmt.Errorf("checkpoint %s: %w", path, err)
+	return fmt.Errorf("checkpoint %s: %w", path, err) // the os error: permission, …
 }
 
 // Close closes the file.

@@ -156,17 +156,29 @@ func TestOpen_Refuses(t *testing.T) {
 	}{
 		{"text file", func(path string) {
 			write(t, path, bytes.Repeat([]byte("not a database\n"), 1000))
-		}, checkpoint.ErrForeign},
+		}, checkpoint.ErrCorrupt},
 		{"truncated checkpoint", func(path string) {
 			write(t, path, validBytes[:100])
-		}, checkpoint.ErrForeign},
+		}, checkpoint.ErrCorrupt},
+		// Cut short of the pages its meta page counts: bbolt mapped it and
+		// the process died of SIGBUS reading past the end.
+		{"checkpoint cut short of its pages", func(path string) {
+			write(t, path, validBytes[:5*4096])
+		}, checkpoint.ErrCorrupt},
+		{"checkpoint with a damaged page", func(path string) {
+			b := bytes.Clone(validBytes)
+			for p := 2; p < 9 && (p+1)*4096 <= len(b); p++ {
+				b[p*4096+8] = 0x77 // page flags
+			}
+			write(t, path, b)
+		}, checkpoint.ErrCorrupt},
 		{"corrupt meta pages", func(path string) {
 			b := bytes.Clone(validBytes)
 			for i := 0; i < 8192 && i < len(b); i++ {
 				b[i] ^= 0x5a
 			}
 			write(t, path, b)
-		}, checkpoint.ErrForeign},
+		}, checkpoint.ErrCorrupt},
 		{"another program's bbolt file", func(path string) {
 			db, err := bolt.Open(path, 0o600, nil)
 			if err != nil {

@@ -13,8 +13,14 @@ import (
 // consistency, every index entry against its primary record and back, the
 // credit-code table, and a change log that runs without gaps from the
 // compacted revision to the current one. Tests run it after every
-// scenario; operators can run it offline with `registry check`.
-func (s *Store) Check() error {
+// scenario; operators can run it offline with `registry check`. It
+// reports damage as an error, never a panic.
+func (s *Store) Check() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: reading the file failed: %v", ErrCorrupt, p)
+		}
+	}()
 	return s.view(func(btx *bbolt.Tx) error {
 		var errs []error
 		for err := range btx.Check() {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -21,10 +22,17 @@ const smallBucketChunk = 1000
 // of smallBucketChunk items while a collection it writes is nearly empty),
 // group-committed with other writers. Each item is validated and checked
 // before anything of it is written, so a bad item is skipped whole; an item
-// equal to the stored one writes nothing and takes no revision.
-func (s *Store) Import(ctx context.Context, items []registry.Resource, base int64) (registry.ImportResult, error) {
+// equal to the stored one writes nothing and takes no revision. A partial
+// item (ImportItem.Merge) is merged with the stored resource and validated
+// in the transaction.
+func (s *Store) Import(ctx context.Context, items []registry.ImportItem, base int64) (registry.ImportResult, error) {
 	if len(items) <= smallBucketChunk || !s.anySmallBucket(items) {
-		return s.importTx(ctx, items, base)
+		res, err := s.importTx(ctx, items, base)
+		if err != nil {
+			return newImportResult(), err // nothing of it committed
+		}
+		res.Processed = len(items)
+		return res, nil
 	}
 	res := newImportResult()
 	for lo := 0; lo < len(items); lo += smallBucketChunk {
@@ -32,6 +40,7 @@ func (s *Store) Import(ctx context.Context, items []registry.Resource, base int6
 		if err != nil {
 			return res, err
 		}
+		res.Processed = min(len(items), lo+smallBucketChunk)
 		for c, n := range part.Counts {
 			res.Counts[c].Created += n.Created
 			res.Counts[c].Updated += n.Updated
@@ -47,12 +56,12 @@ func (s *Store) Import(ctx context.Context, items []registry.Resource, base int6
 // anySmallBucket reports whether a collection among items has a primary
 // bucket whose root is not yet a branch page (it holds at most one page of
 // records).
-func (s *Store) anySmallBucket(items []registry.Resource) bool {
+func (s *Store) anySmallBucket(items []registry.ImportItem) bool {
 	var seen [registry.TalentRecords + 1]bool
 	small := false
 	_ = s.db.View(func(btx *bbolt.Tx) error {
-		for _, r := range items {
-			c := r.Collection()
+		for _, it := range items {
+			c := it.Resource.Collection()
 			if seen[c] {
 				continue
 			}
@@ -77,10 +86,15 @@ func newImportResult() registry.ImportResult {
 }
 
 // importTx imports items in one transaction.
-func (s *Store) importTx(ctx context.Context, items []registry.Resource, base int64) (registry.ImportResult, error) {
+func (s *Store) importTx(ctx context.Context, items []registry.ImportItem, base int64) (registry.ImportResult, error) {
 	res := newImportResult()
 	valid := make([]bool, len(items))
-	for i, r := range items {
+	for i, it := range items {
+		r := it.Resource
+		if it.Merge != nil {
+			valid[i] = true // validated once merged, in the transaction
+			continue
+		}
 		if err := r.Validate(prefixes[r.Collection()]); err != nil {
 			res.Counts[r.Collection()].Failed++
 			res.Errors = append(res.Errors, itemError(base+int64(i), r, err))
@@ -96,15 +110,15 @@ func (s *Store) importTx(ctx context.Context, items []registry.Resource, base in
 	var out outcome
 	err := s.commit(ctx, func(t *tx) error {
 		out = outcome{}
-		for i, r := range items {
+		for i, it := range items {
 			if !valid[i] {
 				continue
 			}
-			c := r.Collection()
-			switch created, changed, err := t.upsert(r); {
+			c := it.Resource.Collection()
+			switch created, changed, err := t.upsert(it); {
 			case err != nil && registry.ErrorCode(err) != 0:
 				out.failed[c]++
-				out.errs = append(out.errs, itemError(base+int64(i), r, err))
+				out.errs = append(out.errs, itemError(base+int64(i), it.Resource, err))
 			case err != nil:
 				return err
 			case created:
@@ -130,13 +144,25 @@ func (s *Store) importTx(ctx context.Context, items []registry.Resource, base in
 	return res, nil
 }
 
-// upsert creates r or brings the stored resource in line with it.
-func (t *tx) upsert(r registry.Resource) (created, changed bool, err error) {
+// upsert creates the item's resource or brings the stored one in line
+// with it.
+func (t *tx) upsert(it registry.ImportItem) (created, changed bool, err error) {
+	r := it.Resource
 	sc := schemas[r.Collection()]
 	key := sc.key(r)
 	old, err := t.get(sc, key)
 	if err != nil {
 		return false, false, err
+	}
+	if it.Merge != nil {
+		merged := it.Merge(old)
+		if merged == nil || merged.Collection() != r.Collection() || !bytes.Equal(sc.key(merged), key) {
+			return false, false, fmt.Errorf("import: the merge of %s changed its identity", r.Name())
+		}
+		if err := merged.Validate(prefixes[r.Collection()]); err != nil {
+			return false, false, err
+		}
+		r = merged
 	}
 	if old == nil {
 		if m, ok := r.(*registry.Membership); ok && m.JoinTime.IsZero() {

@@ -1133,7 +1133,7 @@ func (p *propTest) importChunk(t *rapid.T) {
 		in[i] = clone(r)
 	}
 	counts, fails := p.m.importItems(items)
-	res, err := p.s.Import(ctx, in, base)
+	res, err := p.s.Import(ctx, registry.WholeItems(in), base)
 	if err != nil {
 		t.Fatalf("import: %v", err)
 	}

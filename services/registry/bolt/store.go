@@ -16,6 +16,7 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
+	"talentreg/platform/boltfile"
 	"talentreg/services/registry"
 )
 
@@ -47,6 +48,9 @@ type Options struct {
 	// new id before anything reads it. Without it a backup file opens as
 	// it is, for checking or compacting.
 	RestoreBackup bool
+	// MustExist refuses a missing or empty file instead of creating one
+	// (the offline tools).
+	MustExist bool
 }
 
 func (o *Options) defaults() {
@@ -77,6 +81,9 @@ var (
 	// ErrForeign is returned by Open for a bbolt file that is not a
 	// talentreg registry database.
 	ErrForeign = errors.New("not a talentreg registry database")
+	// ErrCorrupt is returned by Open for a damaged or truncated file; the
+	// message says what is wrong.
+	ErrCorrupt = boltfile.ErrCorrupt
 	// ErrClosed is returned by calls on a closed Store.
 	ErrClosed = registry.ErrStoreClosed
 )
@@ -110,12 +117,19 @@ type Store struct {
 
 var _ registry.Store = (*Store)(nil)
 
-// Open opens or creates the registry database at path. A file that is
-// corrupt, foreign or locked is an error and is left untouched.
+// Open opens or creates the registry database at path (with
+// Options.MustExist, only opens). Before bbolt reads the file, its size is
+// checked against the pages its meta page counts and every page of its
+// B+tree is walked (boltfile.Verify): a truncated or damaged file is
+// refused with an error wrapping ErrCorrupt, a foreign one with
+// ErrForeign, a locked one with ErrLocked, and is left untouched. Errors
+// of opening the file itself (permission, missing with MustExist) are the
+// os errors, not "corrupt". The values of records are not decoded here:
+// Check does that.
 func Open(path string, opts Options) (s *Store, err error) {
 	opts.defaults()
 	switch fi, serr := os.Stat(path); {
-	case errors.Is(serr, os.ErrNotExist):
+	case errors.Is(serr, os.ErrNotExist) && !opts.MustExist:
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, err
 		}
@@ -176,12 +190,15 @@ func Open(path string, opts Options) (s *Store, err error) {
 
 var errStop = errors.New("stop")
 
-// openBolt opens the file with the settings DESIGN.md asks for, turning
-// bbolt's errors (and panics on damaged files) into clear ones.
+// openBolt opens the file with the settings DESIGN.md asks for, through
+// boltfile.Opener (lock, then verify, then map), turning bbolt's errors
+// into clear ones.
 func openBolt(path string, opts Options) (db *bbolt.DB, err error) {
 	defer func() {
+		// Verify should leave bbolt nothing to panic on; if it ever does,
+		// the file is still refused, not the process ended.
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%s: corrupt database file: %v", path, p)
+			db, err = nil, fmt.Errorf("%s: %w: %v", path, ErrCorrupt, p)
 		}
 	}()
 	db, err = bbolt.Open(path, 0o600, &bbolt.Options{
@@ -189,12 +206,19 @@ func openBolt(path string, opts Options) (db *bbolt.DB, err error) {
 		FreelistType:    bbolt.FreelistMapType,
 		InitialMmapSize: opts.InitialMmapSize,
 		NoSync:          opts.NoSync,
+		OpenFile:        boltfile.Opener{Timeout: opts.Timeout, MustExist: opts.MustExist}.OpenFile,
 	})
 	switch {
-	case errors.Is(err, bbolt.ErrTimeout):
+	case errors.Is(err, boltfile.ErrLocked), errors.Is(err, bbolt.ErrTimeout):
 		return nil, fmt.Errorf("%s: %w (is another registry running?)", path, ErrLocked)
+	case errors.Is(err, boltfile.ErrEmpty):
+		return nil, fmt.Errorf("%s: %w: the file is empty", path, ErrForeign)
+	case errors.Is(err, boltfile.ErrCorrupt):
+		return nil, fmt.Errorf("%s: %w", path, err)
+	case errors.Is(err, bbolt.ErrInvalid), errors.Is(err, bbolt.ErrChecksum), errors.Is(err, bbolt.ErrVersionMismatch):
+		return nil, fmt.Errorf("%s: %w: %w", path, ErrCorrupt, err)
 	case err != nil:
-		return nil, fmt.Errorf("%s: corrupt or unreadable database file: %w", path, err)
+		return nil, err // the os error names the file and says why: permission, missing, …
 	}
 	return db, nil
 }

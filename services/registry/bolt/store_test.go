@@ -421,7 +421,7 @@ func TestStore_Import(t *testing.T) {
 			&registry.TalentRecord{ID: "r", Subject: "groups/g", Category: registry.TalentCategoryCultivated, Count: 100, Program: "programs/kunpeng", Period: "2024"},
 		}
 	}
-	res, err := s.Import(ctx, items(), 100)
+	res, err := s.Import(ctx, registry.WholeItems(items()), 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +434,7 @@ func TestStore_Import(t *testing.T) {
 		t.Fatalf("errors = %+v", res.Errors)
 	}
 	rev := s.Revision()
-	res, err = s.Import(ctx, items(), 0)
+	res, err = s.Import(ctx, registry.WholeItems(items()), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,9 +443,58 @@ func TestStore_Import(t *testing.T) {
 	}
 	changed := items()
 	changed[1].(*registry.Entity).Region = "Hebei"
-	res, _ = s.Import(ctx, changed, 0)
+	res, _ = s.Import(ctx, registry.WholeItems(changed), 0)
 	if res.Counts[registry.Entities].Updated != 1 || s.Revision() != rev+1 {
 		t.Fatalf("update through import: counts %+v, revision %d", *res.Counts[registry.Entities], s.Revision())
+	}
+}
+
+// TestStore_ImportPartialItems: an item with a Merge changes only what
+// the merge sets: the stored fields it leaves alone survive, a new
+// resource gets defaults and must still be valid, and a merge that changes
+// the identity is refused.
+func TestStore_ImportPartialItems(t *testing.T) {
+	s := openTest(t, Options{})
+	stored := entity("a")
+	stored.Industries = []string{"aerospace"}
+	stored.LeadingEnterprise = true
+	mustCreate(t, s, stored)
+	displayName := func(id, name string) registry.ImportItem {
+		return registry.ImportItem{Resource: &registry.Entity{ID: id, DisplayName: name}, Merge: func(old registry.Resource) registry.Resource {
+			e := &registry.Entity{ID: id}
+			if old != nil {
+				c := *old.(*registry.Entity)
+				e = &c
+			}
+			e.DisplayName = name
+			return e
+		}}
+	}
+	res, err := s.Import(ctx, []registry.ImportItem{displayName("a", "Renamed"), displayName("b", "New")}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := res.Counts[registry.Entities]; c.Updated != 1 || c.Failed != 1 || res.Processed != 2 {
+		t.Fatalf("counts %+v, processed %d; errors %+v", *c, res.Processed, res.Errors)
+	}
+	// b is new and names no kind: refused by validation, naming the field.
+	if len(res.Errors) != 1 || res.Errors[0].Index != 1 || res.Errors[0].Field != "entity.kind" {
+		t.Fatalf("errors = %+v", res.Errors)
+	}
+	got, err := s.GetEntity(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.DisplayName != "Renamed" || got.Region != stored.Region || !slices.Equal(got.Industries, stored.Industries) || !got.LeadingEnterprise || got.Kind != stored.Kind {
+		t.Fatalf("after a partial import: %+v, want the other fields of %+v kept", got, stored)
+	}
+	rev := s.Revision()
+	if res, _ := s.Import(ctx, []registry.ImportItem{displayName("a", "Renamed")}, 0); res.Counts[registry.Entities].Unchanged != 1 || s.Revision() != rev {
+		t.Fatalf("the same partial item again: %+v, revision %d → %d", *res.Counts[registry.Entities], rev, s.Revision())
+	}
+	moved := registry.ImportItem{Resource: entity("a"), Merge: func(registry.Resource) registry.Resource { return entity("z") }}
+	if _, err := s.Import(ctx, []registry.ImportItem{moved}, 0); err == nil {
+		t.Fatal("a merge that renames the item was accepted")
 	}
 }
 
@@ -465,11 +514,11 @@ func TestStore_ImportIntoEmptyCollectionMergesItsTransactions(t *testing.T) {
 	}
 	items = append(items, group("g", registry.GroupKindAlliance),
 		&registry.Membership{GroupID: "g", EntityID: benchEntity("e", 10).ID, Role: registry.MembershipRoleMember})
-	if !s.anySmallBucket(items[:1]) {
+	if !s.anySmallBucket(registry.WholeItems(items[:1])) {
 		t.Fatal("an empty entities bucket does not count as small")
 	}
 	commits := s.Commits()
-	res, err := s.Import(ctx, items, base)
+	res, err := s.Import(ctx, registry.WholeItems(items), base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +538,7 @@ func TestStore_ImportIntoEmptyCollectionMergesItsTransactions(t *testing.T) {
 	if want := int64(n-2) + 2; res.Revision != want || s.Revision() != want {
 		t.Fatalf("revision = %d (store %d), want %d", res.Revision, s.Revision(), want)
 	}
-	if s.anySmallBucket(items[:1]) {
+	if s.anySmallBucket(registry.WholeItems(items[:1])) {
 		t.Fatal("entities bucket still counts as small after 2,498 records")
 	}
 }

@@ -85,7 +85,7 @@ func TestStore_ImportTransactionsAreMarked(t *testing.T) {
 	for i := range 2*smallBucketChunk + 10 {
 		items = append(items, benchEntity("e", i))
 	}
-	if _, err := s.Import(ctx, items, 0); err != nil {
+	if _, err := s.Import(ctx, registry.WholeItems(items), 0); err != nil {
 		t.Fatal(err)
 	}
 	changes := changesFrom(t, s, 1)

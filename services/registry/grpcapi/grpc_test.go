@@ -48,12 +48,18 @@ type testEnv struct {
 // checks the store's consistency.
 func start(t *testing.T, bopts bolt.Options, gopts grpcapi.Options) *testEnv {
 	t.Helper()
+	return startWrapped(t, bopts, gopts, func(s *bolt.Store) registry.Store { return s })
+}
+
+// startWrapped is start with the store the API sees wrapped by wrap.
+func startWrapped(t *testing.T, bopts bolt.Options, gopts grpcapi.Options, wrap func(*bolt.Store) registry.Store) *testEnv {
+	t.Helper()
 	store, err := bolt.Open(filepath.Join(t.TempDir(), "registry.db"), bopts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gopts.TokenKey = store.TokenKey()
-	api := grpcapi.New(store, gopts)
+	api := grpcapi.New(wrap(store), gopts)
 	// The production server: interceptors, codec and all.
 	srv := grpcserver.New(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), grpcserver.Options{}, grpcapi.ServerOptions()...).Server
 	grpcapi.Register(srv, api)
@@ -220,6 +226,20 @@ func TestGRPC_InvalidArgument(t *testing.T) {
 	}{
 		{"bad entity_id", "entity_id", registry.ReasonInvalidField, func() error {
 			_, err := c.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "Bad_ID", Entity: good})
+			return err
+		}},
+		// A malformed etag can never match: the client's mistake (400), not a
+		// stale read (409).
+		{"garbage etag on update", "entity.etag", registry.ReasonInvalidField, func() error {
+			_, err := c.UpdateEntity(ctx, &registryv1.UpdateEntityRequest{Entity: &registryv1.Entity{Name: "entities/acme", DisplayName: "A", Etag: "W/\"xyz\""}})
+			return err
+		}},
+		{"etag with a leading zero on delete", "etag", registry.ReasonInvalidField, func() error {
+			_, err := c.DeleteEntity(ctx, &registryv1.DeleteEntityRequest{Name: "entities/acme", Etag: "01"})
+			return err
+		}},
+		{"negative etag on a membership delete", "etag", registry.ReasonInvalidField, func() error {
+			_, err := c.DeleteMembership(ctx, &registryv1.DeleteMembershipRequest{Name: "groups/g/memberships/acme", Etag: "-3"})
 			return err
 		}},
 		{"bad resource name", "name", registry.ReasonInvalidField, func() error {

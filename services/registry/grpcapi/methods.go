@@ -129,6 +129,9 @@ func (s *Server) UpdateEntity(ctx context.Context, req *registryv1.UpdateEntityR
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
+	if err := registry.CheckEtag("entity.etag", req.GetEntity().GetEtag()); err != nil {
+		return nil, s.err(ctx, err)
+	}
 	e, rev, err := s.store.UpdateEntity(ctx, id, req.GetEntity().GetEtag(), func(e *registry.Entity) {
 		p := entityToProto(e)
 		fieldmask.Update(mask, p, req.GetEntity())
@@ -145,6 +148,9 @@ func (s *Server) UpdateEntity(ctx context.Context, req *registryv1.UpdateEntityR
 func (s *Server) DeleteEntity(ctx context.Context, req *registryv1.DeleteEntityRequest) (*registryv1.DeleteEntityResponse, error) {
 	id, err := registry.ParseName("name", registry.Entities, req.GetName())
 	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	if err := registry.CheckEtag("etag", req.GetEtag()); err != nil {
 		return nil, s.err(ctx, err)
 	}
 	rev, err := s.store.DeleteEntity(ctx, id, req.GetEtag(), req.GetForce())
@@ -222,6 +228,9 @@ func (s *Server) UpdateGroup(ctx context.Context, req *registryv1.UpdateGroupReq
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
+	if err := registry.CheckEtag("group.etag", req.GetGroup().GetEtag()); err != nil {
+		return nil, s.err(ctx, err)
+	}
 	g, rev, err := s.store.UpdateGroup(ctx, id, req.GetGroup().GetEtag(), func(g *registry.Group) {
 		p := groupToProto(g)
 		fieldmask.Update(mask, p, req.GetGroup())
@@ -238,6 +247,9 @@ func (s *Server) UpdateGroup(ctx context.Context, req *registryv1.UpdateGroupReq
 func (s *Server) DeleteGroup(ctx context.Context, req *registryv1.DeleteGroupRequest) (*registryv1.DeleteGroupResponse, error) {
 	id, err := registry.ParseName("name", registry.Groups, req.GetName())
 	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	if err := registry.CheckEtag("etag", req.GetEtag()); err != nil {
 		return nil, s.err(ctx, err)
 	}
 	rev, err := s.store.DeleteGroup(ctx, id, req.GetEtag(), req.GetForce())
@@ -351,6 +363,9 @@ func (s *Server) UpdateMembership(ctx context.Context, req *registryv1.UpdateMem
 	if err := checkTimestamp("membership.join_time", req.GetMembership().GetJoinTime()); err != nil {
 		return nil, s.err(ctx, err)
 	}
+	if err := registry.CheckEtag("membership.etag", req.GetMembership().GetEtag()); err != nil {
+		return nil, s.err(ctx, err)
+	}
 	m, rev, err := s.store.UpdateMembership(ctx, g, e, req.GetMembership().GetEtag(), func(m *registry.Membership) {
 		p := membershipToProto(m)
 		fieldmask.Update(mask, p, req.GetMembership())
@@ -367,6 +382,9 @@ func (s *Server) UpdateMembership(ctx context.Context, req *registryv1.UpdateMem
 func (s *Server) DeleteMembership(ctx context.Context, req *registryv1.DeleteMembershipRequest) (*registryv1.DeleteMembershipResponse, error) {
 	g, e, err := registry.ParseMembershipName("name", req.GetName())
 	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	if err := registry.CheckEtag("etag", req.GetEtag()); err != nil {
 		return nil, s.err(ctx, err)
 	}
 	rev, err := s.store.DeleteMembership(ctx, g, e, req.GetEtag())
@@ -444,6 +462,9 @@ func (s *Server) UpdateTalentRecord(ctx context.Context, req *registryv1.UpdateT
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
+	if err := registry.CheckEtag("talent_record.etag", req.GetTalentRecord().GetEtag()); err != nil {
+		return nil, s.err(ctx, err)
+	}
 	r, rev, err := s.store.UpdateTalentRecord(ctx, id, req.GetTalentRecord().GetEtag(), func(r *registry.TalentRecord) {
 		p := talentRecordToProto(r)
 		fieldmask.Update(mask, p, req.GetTalentRecord())
@@ -460,6 +481,9 @@ func (s *Server) UpdateTalentRecord(ctx context.Context, req *registryv1.UpdateT
 func (s *Server) DeleteTalentRecord(ctx context.Context, req *registryv1.DeleteTalentRecordRequest) (*registryv1.DeleteTalentRecordResponse, error) {
 	id, err := registry.ParseName("name", registry.TalentRecords, req.GetName())
 	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	if err := registry.CheckEtag("etag", req.GetEtag()); err != nil {
 		return nil, s.err(ctx, err)
 	}
 	rev, err := s.store.DeleteTalentRecord(ctx, id, req.GetEtag())
@@ -537,6 +561,9 @@ func (s *Server) UpdateProgram(ctx context.Context, req *registryv1.UpdateProgra
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
+	if err := registry.CheckEtag("program.etag", req.GetProgram().GetEtag()); err != nil {
+		return nil, s.err(ctx, err)
+	}
 	p, rev, err := s.store.UpdateProgram(ctx, id, req.GetProgram().GetEtag(), func(p *registry.Program) {
 		pp := programToProto(p)
 		fieldmask.Update(mask, pp, req.GetProgram())
@@ -553,6 +580,9 @@ func (s *Server) UpdateProgram(ctx context.Context, req *registryv1.UpdateProgra
 func (s *Server) DeleteProgram(ctx context.Context, req *registryv1.DeleteProgramRequest) (*registryv1.DeleteProgramResponse, error) {
 	id, err := registry.ParseName("name", registry.Programs, req.GetName())
 	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	if err := registry.CheckEtag("etag", req.GetEtag()); err != nil {
 		return nil, s.err(ctx, err)
 	}
 	rev, err := s.store.DeleteProgram(ctx, id, req.GetEtag(), req.GetForce())

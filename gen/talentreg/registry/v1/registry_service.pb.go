@@ -3355,7 +3355,16 @@ func (x *StreamSnapshotResponse) GetRegistryId() string {
 type ImportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Items to upsert, identified by their names.
-	Items         []*Resource `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	Items []*Resource `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// Which fields of each item to write (AIP-134): none at all, or one mask
+	// per item, in the order of items. Without masks every item is written
+	// whole. With them, a stored resource keeps every field its item's mask
+	// does not name, and an item whose resource is new gets the defaults of
+	// the fields not named (its required fields must be named). "*" writes
+	// the whole item; an empty mask writes nothing but creates a missing
+	// resource. Paths use proto or JSON spelling; output-only fields and
+	// the name are ignored. A bad mask rejects its item.
+	UpdateMasks   []*fieldmaskpb.FieldMask `protobuf:"bytes,10,rep,name=update_masks,json=updateMasks,proto3" json:"update_masks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3397,6 +3406,13 @@ func (x *ImportRequest) GetItems() []*Resource {
 	return nil
 }
 
+func (x *ImportRequest) GetUpdateMasks() []*fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMasks
+	}
+	return nil
+}
+
 // ImportResponse reports what an Import did.
 type ImportResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3413,9 +3429,19 @@ type ImportResponse struct {
 	// The rejected items.
 	Errors []*ImportError `protobuf:"bytes,6,rep,name=errors,proto3" json:"errors,omitempty"`
 	// The registry revision after the import.
-	Revision      int64 `protobuf:"varint,7,opt,name=revision,proto3" json:"revision,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Revision int64 `protobuf:"varint,7,opt,name=revision,proto3" json:"revision,omitempty"`
+	// How many items, from the start of the stream, the registry has dealt
+	// with: each committed, found unchanged or rejected (and then listed in
+	// errors). When the stream fails midway its status carries this
+	// response as a detail, the counts and errors covering those items only,
+	// so that a client can resume by sending the items from this position
+	// on (sending them all again is also safe: unchanged items are counted
+	// as such).
+	CommittedItems int64 `protobuf:"varint,10,opt,name=committed_items,json=committedItems,proto3" json:"committed_items,omitempty"`
+	// The name of the last of the committed_items.
+	LastCommittedItem string `protobuf:"bytes,11,opt,name=last_committed_item,json=lastCommittedItem,proto3" json:"last_committed_item,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ImportResponse) Reset() {
@@ -3495,6 +3521,20 @@ func (x *ImportResponse) GetRevision() int64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *ImportResponse) GetCommittedItems() int64 {
+	if x != nil {
+		return x.CommittedItems
+	}
+	return 0
+}
+
+func (x *ImportResponse) GetLastCommittedItem() string {
+	if x != nil {
+		return x.LastCommittedItem
+	}
+	return ""
 }
 
 // ImportCounts counts the outcome for one kind of resource.
@@ -3850,9 +3890,11 @@ const file_talentreg_registry_v1_registry_service_proto_rawDesc = "" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x12\x1a\n" +
 	"\bcomplete\x18\x03 \x01(\bR\bcomplete\x12\x1f\n" +
 	"\vregistry_id\x18\x04 \x01(\tR\n" +
-	"registryId\"F\n" +
+	"registryId\"\x85\x01\n" +
 	"\rImportRequest\x125\n" +
-	"\x05items\x18\x01 \x03(\v2\x1f.talentreg.registry.v1.ResourceR\x05items\"\xba\x03\n" +
+	"\x05items\x18\x01 \x03(\v2\x1f.talentreg.registry.v1.ResourceR\x05items\x12=\n" +
+	"\fupdate_masks\x18\n" +
+	" \x03(\v2\x1a.google.protobuf.FieldMaskR\vupdateMasks\"\x93\x04\n" +
 	"\x0eImportResponse\x12?\n" +
 	"\bentities\x18\x01 \x01(\v2#.talentreg.registry.v1.ImportCountsR\bentities\x12;\n" +
 	"\x06groups\x18\x02 \x01(\v2#.talentreg.registry.v1.ImportCountsR\x06groups\x12E\n" +
@@ -3860,7 +3902,10 @@ const file_talentreg_registry_v1_registry_service_proto_rawDesc = "" +
 	"\x0etalent_records\x18\x04 \x01(\v2#.talentreg.registry.v1.ImportCountsR\rtalentRecords\x12?\n" +
 	"\bprograms\x18\x05 \x01(\v2#.talentreg.registry.v1.ImportCountsR\bprograms\x12:\n" +
 	"\x06errors\x18\x06 \x03(\v2\".talentreg.registry.v1.ImportErrorR\x06errors\x12\x1a\n" +
-	"\brevision\x18\a \x01(\x03R\brevision\"x\n" +
+	"\brevision\x18\a \x01(\x03R\brevision\x12'\n" +
+	"\x0fcommitted_items\x18\n" +
+	" \x01(\x03R\x0ecommittedItems\x12.\n" +
+	"\x13last_committed_item\x18\v \x01(\tR\x11lastCommittedItem\"x\n" +
 	"\fImportCounts\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\x03R\acreated\x12\x18\n" +
 	"\aupdated\x18\x02 \x01(\x03R\aupdated\x12\x1c\n" +
@@ -4086,79 +4131,80 @@ var file_talentreg_registry_v1_registry_service_proto_depIdxs = []int32{
 	0,  // 40: talentreg.registry.v1.StreamSnapshotRequest.view:type_name -> talentreg.registry.v1.SnapshotView
 	72, // 41: talentreg.registry.v1.StreamSnapshotResponse.resources:type_name -> talentreg.registry.v1.Resource
 	72, // 42: talentreg.registry.v1.ImportRequest.items:type_name -> talentreg.registry.v1.Resource
-	63, // 43: talentreg.registry.v1.ImportResponse.entities:type_name -> talentreg.registry.v1.ImportCounts
-	63, // 44: talentreg.registry.v1.ImportResponse.groups:type_name -> talentreg.registry.v1.ImportCounts
-	63, // 45: talentreg.registry.v1.ImportResponse.memberships:type_name -> talentreg.registry.v1.ImportCounts
-	63, // 46: talentreg.registry.v1.ImportResponse.talent_records:type_name -> talentreg.registry.v1.ImportCounts
-	63, // 47: talentreg.registry.v1.ImportResponse.programs:type_name -> talentreg.registry.v1.ImportCounts
-	64, // 48: talentreg.registry.v1.ImportResponse.errors:type_name -> talentreg.registry.v1.ImportError
-	1,  // 49: talentreg.registry.v1.RegistryService.CreateEntity:input_type -> talentreg.registry.v1.CreateEntityRequest
-	3,  // 50: talentreg.registry.v1.RegistryService.GetEntity:input_type -> talentreg.registry.v1.GetEntityRequest
-	5,  // 51: talentreg.registry.v1.RegistryService.ListEntities:input_type -> talentreg.registry.v1.ListEntitiesRequest
-	7,  // 52: talentreg.registry.v1.RegistryService.UpdateEntity:input_type -> talentreg.registry.v1.UpdateEntityRequest
-	9,  // 53: talentreg.registry.v1.RegistryService.DeleteEntity:input_type -> talentreg.registry.v1.DeleteEntityRequest
-	11, // 54: talentreg.registry.v1.RegistryService.CreateGroup:input_type -> talentreg.registry.v1.CreateGroupRequest
-	13, // 55: talentreg.registry.v1.RegistryService.GetGroup:input_type -> talentreg.registry.v1.GetGroupRequest
-	15, // 56: talentreg.registry.v1.RegistryService.ListGroups:input_type -> talentreg.registry.v1.ListGroupsRequest
-	17, // 57: talentreg.registry.v1.RegistryService.UpdateGroup:input_type -> talentreg.registry.v1.UpdateGroupRequest
-	19, // 58: talentreg.registry.v1.RegistryService.DeleteGroup:input_type -> talentreg.registry.v1.DeleteGroupRequest
-	21, // 59: talentreg.registry.v1.RegistryService.CreateMembership:input_type -> talentreg.registry.v1.CreateMembershipRequest
-	23, // 60: talentreg.registry.v1.RegistryService.GetMembership:input_type -> talentreg.registry.v1.GetMembershipRequest
-	25, // 61: talentreg.registry.v1.RegistryService.ListMemberships:input_type -> talentreg.registry.v1.ListMembershipsRequest
-	27, // 62: talentreg.registry.v1.RegistryService.UpdateMembership:input_type -> talentreg.registry.v1.UpdateMembershipRequest
-	29, // 63: talentreg.registry.v1.RegistryService.DeleteMembership:input_type -> talentreg.registry.v1.DeleteMembershipRequest
-	31, // 64: talentreg.registry.v1.RegistryService.CreateTalentRecord:input_type -> talentreg.registry.v1.CreateTalentRecordRequest
-	33, // 65: talentreg.registry.v1.RegistryService.GetTalentRecord:input_type -> talentreg.registry.v1.GetTalentRecordRequest
-	35, // 66: talentreg.registry.v1.RegistryService.ListTalentRecords:input_type -> talentreg.registry.v1.ListTalentRecordsRequest
-	37, // 67: talentreg.registry.v1.RegistryService.UpdateTalentRecord:input_type -> talentreg.registry.v1.UpdateTalentRecordRequest
-	39, // 68: talentreg.registry.v1.RegistryService.DeleteTalentRecord:input_type -> talentreg.registry.v1.DeleteTalentRecordRequest
-	41, // 69: talentreg.registry.v1.RegistryService.CreateProgram:input_type -> talentreg.registry.v1.CreateProgramRequest
-	43, // 70: talentreg.registry.v1.RegistryService.GetProgram:input_type -> talentreg.registry.v1.GetProgramRequest
-	45, // 71: talentreg.registry.v1.RegistryService.ListPrograms:input_type -> talentreg.registry.v1.ListProgramsRequest
-	47, // 72: talentreg.registry.v1.RegistryService.UpdateProgram:input_type -> talentreg.registry.v1.UpdateProgramRequest
-	49, // 73: talentreg.registry.v1.RegistryService.DeleteProgram:input_type -> talentreg.registry.v1.DeleteProgramRequest
-	51, // 74: talentreg.registry.v1.RegistryService.BatchCreateEntities:input_type -> talentreg.registry.v1.BatchCreateEntitiesRequest
-	53, // 75: talentreg.registry.v1.RegistryService.ListChanges:input_type -> talentreg.registry.v1.ListChangesRequest
-	55, // 76: talentreg.registry.v1.RegistryService.ListHistory:input_type -> talentreg.registry.v1.ListHistoryRequest
-	57, // 77: talentreg.registry.v1.RegistryService.WatchChanges:input_type -> talentreg.registry.v1.WatchChangesRequest
-	59, // 78: talentreg.registry.v1.RegistryService.StreamSnapshot:input_type -> talentreg.registry.v1.StreamSnapshotRequest
-	61, // 79: talentreg.registry.v1.RegistryService.Import:input_type -> talentreg.registry.v1.ImportRequest
-	2,  // 80: talentreg.registry.v1.RegistryService.CreateEntity:output_type -> talentreg.registry.v1.CreateEntityResponse
-	4,  // 81: talentreg.registry.v1.RegistryService.GetEntity:output_type -> talentreg.registry.v1.GetEntityResponse
-	6,  // 82: talentreg.registry.v1.RegistryService.ListEntities:output_type -> talentreg.registry.v1.ListEntitiesResponse
-	8,  // 83: talentreg.registry.v1.RegistryService.UpdateEntity:output_type -> talentreg.registry.v1.UpdateEntityResponse
-	10, // 84: talentreg.registry.v1.RegistryService.DeleteEntity:output_type -> talentreg.registry.v1.DeleteEntityResponse
-	12, // 85: talentreg.registry.v1.RegistryService.CreateGroup:output_type -> talentreg.registry.v1.CreateGroupResponse
-	14, // 86: talentreg.registry.v1.RegistryService.GetGroup:output_type -> talentreg.registry.v1.GetGroupResponse
-	16, // 87: talentreg.registry.v1.RegistryService.ListGroups:output_type -> talentreg.registry.v1.ListGroupsResponse
-	18, // 88: talentreg.registry.v1.RegistryService.UpdateGroup:output_type -> talentreg.registry.v1.UpdateGroupResponse
-	20, // 89: talentreg.registry.v1.RegistryService.DeleteGroup:output_type -> talentreg.registry.v1.DeleteGroupResponse
-	22, // 90: talentreg.registry.v1.RegistryService.CreateMembership:output_type -> talentreg.registry.v1.CreateMembershipResponse
-	24, // 91: talentreg.registry.v1.RegistryService.GetMembership:output_type -> talentreg.registry.v1.GetMembershipResponse
-	26, // 92: talentreg.registry.v1.RegistryService.ListMemberships:output_type -> talentreg.registry.v1.ListMembershipsResponse
-	28, // 93: talentreg.registry.v1.RegistryService.UpdateMembership:output_type -> talentreg.registry.v1.UpdateMembershipResponse
-	30, // 94: talentreg.registry.v1.RegistryService.DeleteMembership:output_type -> talentreg.registry.v1.DeleteMembershipResponse
-	32, // 95: talentreg.registry.v1.RegistryService.CreateTalentRecord:output_type -> talentreg.registry.v1.CreateTalentRecordResponse
-	34, // 96: talentreg.registry.v1.RegistryService.GetTalentRecord:output_type -> talentreg.registry.v1.GetTalentRecordResponse
-	36, // 97: talentreg.registry.v1.RegistryService.ListTalentRecords:output_type -> talentreg.registry.v1.ListTalentRecordsResponse
-	38, // 98: talentreg.registry.v1.RegistryService.UpdateTalentRecord:output_type -> talentreg.registry.v1.UpdateTalentRecordResponse
-	40, // 99: talentreg.registry.v1.RegistryService.DeleteTalentRecord:output_type -> talentreg.registry.v1.DeleteTalentRecordResponse
-	42, // 100: talentreg.registry.v1.RegistryService.CreateProgram:output_type -> talentreg.registry.v1.CreateProgramResponse
-	44, // 101: talentreg.registry.v1.RegistryService.GetProgram:output_type -> talentreg.registry.v1.GetProgramResponse
-	46, // 102: talentreg.registry.v1.RegistryService.ListPrograms:output_type -> talentreg.registry.v1.ListProgramsResponse
-	48, // 103: talentreg.registry.v1.RegistryService.UpdateProgram:output_type -> talentreg.registry.v1.UpdateProgramResponse
-	50, // 104: talentreg.registry.v1.RegistryService.DeleteProgram:output_type -> talentreg.registry.v1.DeleteProgramResponse
-	52, // 105: talentreg.registry.v1.RegistryService.BatchCreateEntities:output_type -> talentreg.registry.v1.BatchCreateEntitiesResponse
-	54, // 106: talentreg.registry.v1.RegistryService.ListChanges:output_type -> talentreg.registry.v1.ListChangesResponse
-	56, // 107: talentreg.registry.v1.RegistryService.ListHistory:output_type -> talentreg.registry.v1.ListHistoryResponse
-	58, // 108: talentreg.registry.v1.RegistryService.WatchChanges:output_type -> talentreg.registry.v1.WatchChangesResponse
-	60, // 109: talentreg.registry.v1.RegistryService.StreamSnapshot:output_type -> talentreg.registry.v1.StreamSnapshotResponse
-	62, // 110: talentreg.registry.v1.RegistryService.Import:output_type -> talentreg.registry.v1.ImportResponse
-	80, // [80:111] is the sub-list for method output_type
-	49, // [49:80] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	66, // 43: talentreg.registry.v1.ImportRequest.update_masks:type_name -> google.protobuf.FieldMask
+	63, // 44: talentreg.registry.v1.ImportResponse.entities:type_name -> talentreg.registry.v1.ImportCounts
+	63, // 45: talentreg.registry.v1.ImportResponse.groups:type_name -> talentreg.registry.v1.ImportCounts
+	63, // 46: talentreg.registry.v1.ImportResponse.memberships:type_name -> talentreg.registry.v1.ImportCounts
+	63, // 47: talentreg.registry.v1.ImportResponse.talent_records:type_name -> talentreg.registry.v1.ImportCounts
+	63, // 48: talentreg.registry.v1.ImportResponse.programs:type_name -> talentreg.registry.v1.ImportCounts
+	64, // 49: talentreg.registry.v1.ImportResponse.errors:type_name -> talentreg.registry.v1.ImportError
+	1,  // 50: talentreg.registry.v1.RegistryService.CreateEntity:input_type -> talentreg.registry.v1.CreateEntityRequest
+	3,  // 51: talentreg.registry.v1.RegistryService.GetEntity:input_type -> talentreg.registry.v1.GetEntityRequest
+	5,  // 52: talentreg.registry.v1.RegistryService.ListEntities:input_type -> talentreg.registry.v1.ListEntitiesRequest
+	7,  // 53: talentreg.registry.v1.RegistryService.UpdateEntity:input_type -> talentreg.registry.v1.UpdateEntityRequest
+	9,  // 54: talentreg.registry.v1.RegistryService.DeleteEntity:input_type -> talentreg.registry.v1.DeleteEntityRequest
+	11, // 55: talentreg.registry.v1.RegistryService.CreateGroup:input_type -> talentreg.registry.v1.CreateGroupRequest
+	13, // 56: talentreg.registry.v1.RegistryService.GetGroup:input_type -> talentreg.registry.v1.GetGroupRequest
+	15, // 57: talentreg.registry.v1.RegistryService.ListGroups:input_type -> talentreg.registry.v1.ListGroupsRequest
+	17, // 58: talentreg.registry.v1.RegistryService.UpdateGroup:input_type -> talentreg.registry.v1.UpdateGroupRequest
+	19, // 59: talentreg.registry.v1.RegistryService.DeleteGroup:input_type -> talentreg.registry.v1.DeleteGroupRequest
+	21, // 60: talentreg.registry.v1.RegistryService.CreateMembership:input_type -> talentreg.registry.v1.CreateMembershipRequest
+	23, // 61: talentreg.registry.v1.RegistryService.GetMembership:input_type -> talentreg.registry.v1.GetMembershipRequest
+	25, // 62: talentreg.registry.v1.RegistryService.ListMemberships:input_type -> talentreg.registry.v1.ListMembershipsRequest
+	27, // 63: talentreg.registry.v1.RegistryService.UpdateMembership:input_type -> talentreg.registry.v1.UpdateMembershipRequest
+	29, // 64: talentreg.registry.v1.RegistryService.DeleteMembership:input_type -> talentreg.registry.v1.DeleteMembershipRequest
+	31, // 65: talentreg.registry.v1.RegistryService.CreateTalentRecord:input_type -> talentreg.registry.v1.CreateTalentRecordRequest
+	33, // 66: talentreg.registry.v1.RegistryService.GetTalentRecord:input_type -> talentreg.registry.v1.GetTalentRecordRequest
+	35, // 67: talentreg.registry.v1.RegistryService.ListTalentRecords:input_type -> talentreg.registry.v1.ListTalentRecordsRequest
+	37, // 68: talentreg.registry.v1.RegistryService.UpdateTalentRecord:input_type -> talentreg.registry.v1.UpdateTalentRecordRequest
+	39, // 69: talentreg.registry.v1.RegistryService.DeleteTalentRecord:input_type -> talentreg.registry.v1.DeleteTalentRecordRequest
+	41, // 70: talentreg.registry.v1.RegistryService.CreateProgram:input_type -> talentreg.registry.v1.CreateProgramRequest
+	43, // 71: talentreg.registry.v1.RegistryService.GetProgram:input_type -> talentreg.registry.v1.GetProgramRequest
+	45, // 72: talentreg.registry.v1.RegistryService.ListPrograms:input_type -> talentreg.registry.v1.ListProgramsRequest
+	47, // 73: talentreg.registry.v1.RegistryService.UpdateProgram:input_type -> talentreg.registry.v1.UpdateProgramRequest
+	49, // 74: talentreg.registry.v1.RegistryService.DeleteProgram:input_type -> talentreg.registry.v1.DeleteProgramRequest
+	51, // 75: talentreg.registry.v1.RegistryService.BatchCreateEntities:input_type -> talentreg.registry.v1.BatchCreateEntitiesRequest
+	53, // 76: talentreg.registry.v1.RegistryService.ListChanges:input_type -> talentreg.registry.v1.ListChangesRequest
+	55, // 77: talentreg.registry.v1.RegistryService.ListHistory:input_type -> talentreg.registry.v1.ListHistoryRequest
+	57, // 78: talentreg.registry.v1.RegistryService.WatchChanges:input_type -> talentreg.registry.v1.WatchChangesRequest
+	59, // 79: talentreg.registry.v1.RegistryService.StreamSnapshot:input_type -> talentreg.registry.v1.StreamSnapshotRequest
+	61, // 80: talentreg.registry.v1.RegistryService.Import:input_type -> talentreg.registry.v1.ImportRequest
+	2,  // 81: talentreg.registry.v1.RegistryService.CreateEntity:output_type -> talentreg.registry.v1.CreateEntityResponse
+	4,  // 82: talentreg.registry.v1.RegistryService.GetEntity:output_type -> talentreg.registry.v1.GetEntityResponse
+	6,  // 83: talentreg.registry.v1.RegistryService.ListEntities:output_type -> talentreg.registry.v1.ListEntitiesResponse
+	8,  // 84: talentreg.registry.v1.RegistryService.UpdateEntity:output_type -> talentreg.registry.v1.UpdateEntityResponse
+	10, // 85: talentreg.registry.v1.RegistryService.DeleteEntity:output_type -> talentreg.registry.v1.DeleteEntityResponse
+	12, // 86: talentreg.registry.v1.RegistryService.CreateGroup:output_type -> talentreg.registry.v1.CreateGroupResponse
+	14, // 87: talentreg.registry.v1.RegistryService.GetGroup:output_type -> talentreg.registry.v1.GetGroupResponse
+	16, // 88: talentreg.registry.v1.RegistryService.ListGroups:output_type -> talentreg.registry.v1.ListGroupsResponse
+	18, // 89: talentreg.registry.v1.RegistryService.UpdateGroup:output_type -> talentreg.registry.v1.UpdateGroupResponse
+	20, // 90: talentreg.registry.v1.RegistryService.DeleteGroup:output_type -> talentreg.registry.v1.DeleteGroupResponse
+	22, // 91: talentreg.registry.v1.RegistryService.CreateMembership:output_type -> talentreg.registry.v1.CreateMembershipResponse
+	24, // 92: talentreg.registry.v1.RegistryService.GetMembership:output_type -> talentreg.registry.v1.GetMembershipResponse
+	26, // 93: talentreg.registry.v1.RegistryService.ListMemberships:output_type -> talentreg.registry.v1.ListMembershipsResponse
+	28, // 94: talentreg.registry.v1.RegistryService.UpdateMembership:output_type -> talentreg.registry.v1.UpdateMembershipResponse
+	30, // 95: talentreg.registry.v1.RegistryService.DeleteMembership:output_type -> talentreg.registry.v1.DeleteMembershipResponse
+	32, // 96: talentreg.registry.v1.RegistryService.CreateTalentRecord:output_type -> talentreg.registry.v1.CreateTalentRecordResponse
+	34, // 97: talentreg.registry.v1.RegistryService.GetTalentRecord:output_type -> talentreg.registry.v1.GetTalentRecordResponse
+	36, // 98: talentreg.registry.v1.RegistryService.ListTalentRecords:output_type -> talentreg.registry.v1.ListTalentRecordsResponse
+	38, // 99: talentreg.registry.v1.RegistryService.UpdateTalentRecord:output_type -> talentreg.registry.v1.UpdateTalentRecordResponse
+	40, // 100: talentreg.registry.v1.RegistryService.DeleteTalentRecord:output_type -> talentreg.registry.v1.DeleteTalentRecordResponse
+	42, // 101: talentreg.registry.v1.RegistryService.CreateProgram:output_type -> talentreg.registry.v1.CreateProgramResponse
+	44, // 102: talentreg.registry.v1.RegistryService.GetProgram:output_type -> talentreg.registry.v1.GetProgramResponse
+	46, // 103: talentreg.registry.v1.RegistryService.ListPrograms:output_type -> talentreg.registry.v1.ListProgramsResponse
+	48, // 104: talentreg.registry.v1.RegistryService.UpdateProgram:output_type -> talentreg.registry.v1.UpdateProgramResponse
+	50, // 105: talentreg.registry.v1.RegistryService.DeleteProgram:output_type -> talentreg.registry.v1.DeleteProgramResponse
+	52, // 106: talentreg.registry.v1.RegistryService.BatchCreateEntities:output_type -> talentreg.registry.v1.BatchCreateEntitiesResponse
+	54, // 107: talentreg.registry.v1.RegistryService.ListChanges:output_type -> talentreg.registry.v1.ListChangesResponse
+	56, // 108: talentreg.registry.v1.RegistryService.ListHistory:output_type -> talentreg.registry.v1.ListHistoryResponse
+	58, // 109: talentreg.registry.v1.RegistryService.WatchChanges:output_type -> talentreg.registry.v1.WatchChangesResponse
+	60, // 110: talentreg.registry.v1.RegistryService.StreamSnapshot:output_type -> talentreg.registry.v1.StreamSnapshotResponse
+	62, // 111: talentreg.registry.v1.RegistryService.Import:output_type -> talentreg.registry.v1.ImportResponse
+	81, // [81:112] is the sub-list for method output_type
+	50, // [50:81] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_talentreg_registry_v1_registry_service_proto_init() }

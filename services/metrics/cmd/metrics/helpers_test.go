@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,9 @@ import (
 var registryBin string
 
 func TestMain(m *testing.M) {
+	if args := os.Getenv(childArgsEnv); args != "" {
+		os.Exit(runChild(args)) // a child of TestRun_PermissionDeniedIsNotCorrupt
+	}
 	// The property test runs real processes: fewer cases than rapid's
 	// default 100 keep the package within its time budget. -rapid.checks
 	// on the command line still wins.

@@ -226,13 +226,15 @@ func check(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	if err := flagenv.Parse(fs, args, getenv); err != nil {
 		return command.UsageError{Err: err}
 	}
-	store, err := bolt.Open(*db, bolt.Options{})
+	// Open verifies every page of the file's structure; Check then
+	// decodes every record, matches every index and runs bbolt's own check.
+	store, err := bolt.Open(*db, bolt.Options{MustExist: true})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	if err := store.Check(); err != nil {
-		return err
+		return fmt.Errorf("%s: inconsistent:\n%w", *db, err)
 	}
 	fmt.Fprintf(stdout, "%s: consistent at revision %d (compacted up to %d)\n", *db, store.Revision(), store.CompactedRevision())
 	if mark, ok := store.Backup(); ok {
@@ -279,9 +281,9 @@ func compact(args []string, getenv func(string) string, stdout, stderr io.Writer
 	if _, err := os.Stat(*dst); err == nil {
 		return command.UsageError{Err: fmt.Errorf("--out %s already exists", *dst)}
 	}
-	// Open through the store first: it refuses foreign, corrupt or locked
-	// files with a clear error.
-	store, err := bolt.Open(*src, bolt.Options{})
+	// Open through the store first: it refuses missing, foreign, corrupt
+	// or locked files with a clear error, and creates nothing.
+	store, err := bolt.Open(*src, bolt.Options{MustExist: true})
 	if err != nil {
 		return err
 	}
@@ -297,11 +299,12 @@ func compact(args []string, getenv func(string) string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	if err := bbolt.Compact(to, from, 64<<20); err != nil {
-		to.Close()
-		return err
+	err = bbolt.Compact(to, from, 64<<20)
+	if cerr := to.Close(); err == nil {
+		err = cerr
 	}
-	if err := to.Close(); err != nil {
+	if err != nil {
+		_ = os.Remove(*dst) // no half-written copy left behind
 		return err
 	}
 	fmt.Fprintf(stdout, "compacted %s into %s\n", *src, *dst)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"talentreg/platform/auth"
 )
 
 // repoRoot is the repository's top folder.
@@ -59,8 +61,14 @@ func TestMakeRun_CtrlCStopsEverythingAndExitsZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	httpAddr := freeLoopback(t)
+	// The stand-in talentctl cannot write the auth config make run serves
+	// with: write it, as `talentctl auth dev-config` would.
+	data := t.TempDir()
+	if err := auth.WriteDevConfig(filepath.Join(data, "dev"), nil); err != nil {
+		t.Fatal(err)
+	}
 	env := append(os.Environ(),
-		"BIN_DIR="+bin, "DATA_DIR="+t.TempDir(),
+		"BIN_DIR="+bin, "DATA_DIR="+data,
 		"HTTP_ADDR="+httpAddr, "REGISTRY_ADDR="+freeLoopback(t), "METRICS_ADDR="+freeLoopback(t),
 		"GATEWAY_ADMIN_ADDR="+freeLoopback(t), "REGISTRY_ADMIN_ADDR="+freeLoopback(t), "METRICS_ADMIN_ADDR="+freeLoopback(t),
 	)

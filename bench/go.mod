@@ -8,7 +8,7 @@ require (
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 	talentreg/gen v0.0.0
-	talentreg/platform v0.0.0-00010101000000-000000000000
+	talentreg/platform v0.0.0
 )
 
 require (

@@ -18,9 +18,13 @@
 //   - harness: starts the floors, etcd and the talentreg binaries on loopback
 //     ports, loads the same data into each, runs every case for several
 //     rounds alternating A/B order, and evaluates the targets within rounds.
+//     Next to the auth-off talentreg stack it runs an auth-on one (issue
+//     11: the dev auth config, TLS, a JWT and a client certificate) on the
+//     same data, measured against it in the same rounds.
 //   - load: the closed-loop (or paced) load generator, its histogram and a
-//     light HTTP/1.1 connection.
-//   - h2grpc: a light unary gRPC client on raw HTTP/2 frames, so that the
+//     light HTTP/1.1 connection (plaintext or TLS).
+//   - h2grpc: a light unary gRPC client on raw HTTP/2 frames (h2c or TLS,
+//     with per-connection metadata such as a bearer token), so that the
 //     load generator leaves the CPUs to the servers; rawgrpc: pre-encoded
 //     messages over grpc-go, used to validate every case and for streams.
 //   - etcd: starts etcd and speaks its KV API without its client module.

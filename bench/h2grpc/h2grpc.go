@@ -5,22 +5,28 @@
 // measures, and grpc-go's client costs about as much CPU per call as a bare
 // grpc-go server does; this one costs a fraction of that.
 //
-// It speaks plaintext HTTP/2 (h2c, as gRPC does without TLS), answers
-// SETTINGS and PING, honours the server's connection send window, and
-// grants the server generous receive windows. It supports no compression,
-// no streaming and no TLS: the harness uses grpc-go for everything else.
+// It speaks HTTP/2 in plaintext (h2c, as gRPC does without TLS) or over
+// TLS (ALPN h2, with a client certificate when the config holds one),
+// answers SETTINGS and PING, honours the server's connection send window,
+// and grants the server generous receive windows. A connection can carry
+// metadata on every call (e.g. authorization: Bearer …), indexed in HPACK
+// after the first call as grpc-go's client does. It supports no
+// compression and no streaming: the harness uses grpc-go for everything
+// else.
 package h2grpc
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,13 +46,41 @@ const (
 	connWindow   = 1 << 30 // and per connection
 )
 
+// indexedMetadataMax bounds the HPACK size (RFC 7541 §4.1: name, value
+// and 32 bytes each) of the metadata a connection indexes: the dynamic
+// table size every HTTP/2 peer starts with, which grpc-go's and Go's
+// servers keep. Larger metadata is sent as literals on every call.
+const indexedMetadataMax = 4096
+
+// Options configure a connection.
+type Options struct {
+	// TLS, when set, makes the connection speak TLS with this config (its
+	// NextProtos replaced by h2); its Certificates, if any, authenticate
+	// the client (mutual TLS). Nil speaks plaintext HTTP/2.
+	TLS *tls.Config
+	// Metadata are request headers sent with every call, as name, value
+	// pairs (names are lower-cased), e.g. {"authorization", "Bearer …"}.
+	// The first call adds them to the server's HPACK table and later calls
+	// send a one-byte index each, as grpc-go's client does, so the server
+	// decodes a long token once per connection, not once per call.
+	Metadata [][2]string
+}
+
 // Conn is one HTTP/2 connection carrying concurrent unary calls. It is safe
 // for concurrent use.
 type Conn struct {
-	addr string
-	nc   net.Conn
+	addr   string
+	scheme string // "http" or "https"
+	nc     net.Conn
+	// mdFirst and mdAgain are the metadata's header block fragments: the
+	// first call's (literals that the server adds to its HPACK table) and
+	// every later call's (indexes into that table); mdIndexed is the room
+	// they take in that table, 0 when they are not indexed.
+	mdFirst, mdAgain []byte
+	mdIndexed        int
 
-	wmu        sync.Mutex // guards the framer's writes, pend, nextID and sendWindow
+	wmu        sync.Mutex // guards the framer's writes, pend, nextID, sendWindow and mdSent
+	mdSent     bool       // a call has carried mdFirst
 	pend       []byte     // frames written, not yet sent by the flusher
 	kick       chan struct{}
 	fr         *http2.Framer
@@ -62,14 +96,38 @@ type Conn struct {
 	done        chan struct{}
 }
 
-// Dial connects to addr (host:port) and starts the reader.
-func Dial(addr string) (*Conn, error) {
-	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
+// Dial connects to addr (host:port) in plaintext and starts the reader.
+func Dial(addr string) (*Conn, error) { return DialWith(addr, Options{}) }
+
+// DialWith connects to addr (host:port) as o says and starts the reader.
+// Over TLS the handshake is complete when it returns, and a server that
+// does not negotiate h2 is an error.
+func DialWith(addr string, o Options) (*Conn, error) {
+	const timeout = 10 * time.Second
+	dialer := &net.Dialer{Timeout: timeout}
+	scheme := "http"
+	var nc net.Conn
+	var err error
+	if o.TLS != nil {
+		cfg := o.TLS.Clone()
+		cfg.NextProtos = []string{"h2"}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		nc, err = (&tls.Dialer{NetDialer: dialer, Config: cfg}).DialContext(ctx, "tcp", addr)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if p := nc.(*tls.Conn).ConnectionState().NegotiatedProtocol; p != "h2" {
+			nc.Close()
+			return nil, fmt.Errorf("h2grpc: %s did not negotiate h2 over TLS (ALPN %q)", addr, p)
+		}
+		scheme = "https"
+	} else if nc, err = dialer.Dial("tcp", addr); err != nil {
 		return nil, err
 	}
 	c := &Conn{
 		addr:       addr,
+		scheme:     scheme,
 		nc:         nc,
 		kick:       make(chan struct{}, 1),
 		nextID:     1,
@@ -77,6 +135,7 @@ func Dial(addr string) (*Conn, error) {
 		streams:    map[uint32]*Call{},
 		done:       make(chan struct{}),
 	}
+	c.mdFirst, c.mdAgain, c.mdIndexed = encodeMetadata(o.Metadata)
 	c.windowCond = sync.NewCond(&c.wmu)
 	c.fr = http2.NewFramer(pendWriter{c}, bufio.NewReaderSize(nc, 64<<10))
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
@@ -151,26 +210,65 @@ func (c *Conn) Close() error {
 	return err
 }
 
+// encodeMetadata returns md's header block fragments: for the first call
+// (literals with incremental indexing) and for every later one (indexes),
+// both from one HPACK encoder, so the indexes are those the server's table
+// holds once it has decoded the first. Metadata too large to index is sent
+// as never-indexed literals every time; indexed is the table room taken
+// (0 when not indexed).
+func encodeMetadata(md [][2]string) (first, again []byte, indexed int) {
+	if len(md) == 0 {
+		return nil, nil, 0
+	}
+	size := 0
+	for _, f := range md {
+		size += len(f[0]) + len(f[1]) + 32
+	}
+	var buf bytes.Buffer
+	enc := hpack.NewEncoder(&buf)
+	for i := range 2 {
+		buf.Reset()
+		for _, f := range md {
+			_ = enc.WriteField(hpack.HeaderField{Name: strings.ToLower(f[0]), Value: f[1], Sensitive: size > indexedMetadataMax}) // writes to a bytes.Buffer cannot fail
+		}
+		if i == 0 {
+			first = bytes.Clone(buf.Bytes())
+		}
+	}
+	if size <= indexedMetadataMax {
+		indexed = size
+	}
+	return first, bytes.Clone(buf.Bytes()), indexed
+}
+
 // Method is a gRPC method's request header block, encoded once.
 type Method struct {
-	path  string
-	block []byte
+	path string
+	// first is the block of the connection's first call (with its
+	// metadata as indexing literals), block that of every other call.
+	first, block []byte
 }
 
 // Method encodes the request headers of path (e.g.
 // "/talentreg.registry.v1.RegistryService/GetEntity") for this connection.
-// Every field is a never-indexed literal, so the block does not depend on
-// HPACK state and can be sent any number of times.
+// Every field but the connection's metadata is a never-indexed literal, so
+// the block does not depend on HPACK state and can be sent any number of
+// times.
 func (c *Conn) Method(path string) *Method {
 	var buf bytes.Buffer
 	enc := hpack.NewEncoder(&buf)
 	for _, f := range [][2]string{
-		{":method", "POST"}, {":scheme", "http"}, {":path", path}, {":authority", c.addr},
+		{":method", "POST"}, {":scheme", c.scheme}, {":path", path}, {":authority", c.addr},
 		{"content-type", "application/grpc"}, {"te", "trailers"}, {"user-agent", "talentreg-bench-h2grpc"},
 	} {
 		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1], Sensitive: true}) // writes to a bytes.Buffer cannot fail
 	}
-	return &Method{path: path, block: buf.Bytes()}
+	base := buf.Bytes()
+	return &Method{
+		path:  path,
+		first: append(bytes.Clone(base), c.mdFirst...),
+		block: append(bytes.Clone(base), c.mdAgain...),
+	}
 }
 
 // Call holds the state of one call at a time; give each worker its own and
@@ -221,7 +319,13 @@ func (c *Conn) Invoke(ctx context.Context, m *Method, req []byte, call *Call) er
 	c.streams[id] = call
 	c.mu.Unlock()
 	c.sendWindow -= need
-	err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: m.block, EndHeaders: true})
+	block := m.block
+	if !c.mdSent {
+		// Header blocks reach the server in the order they are written
+		// here, so this one is decoded before any that indexes it.
+		block, c.mdSent = m.first, true
+	}
+	err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndHeaders: true})
 	if err == nil {
 		err = c.writeData(id, prefix[:], req)
 	}
@@ -358,6 +462,9 @@ func (c *Conn) handle(f http2.Frame) error {
 	case *http2.SettingsFrame:
 		if f.IsAck() {
 			return nil
+		}
+		if v, ok := f.Value(http2.SettingHeaderTableSize); ok && int(v) < c.mdIndexed {
+			return fmt.Errorf("h2grpc: the server's HPACK table (%d bytes) cannot hold the connection's metadata (%d)", v, c.mdIndexed)
 		}
 		c.wmu.Lock()
 		err := c.fr.WriteSettingsAck()

@@ -87,13 +87,13 @@ func (e *env) cases() [][]caseDef {
 	getReqs := make([][]byte, len(keys))
 	rangeReqs := make([][]byte, len(keys))
 	for j, k := range keys {
-		getReqs[j] = rawgrpc.AppendString(nil, 1, dataset.EntityName(k))
+		getReqs[j] = getRequest(k)
 		rangeReqs[j] = etcd.RangeRequest(dataset.EntityName(k))
 	}
-	httpGets := func(addr string) [][]byte {
+	httpGets := func(ep endpoint) [][]byte {
 		out := make([][]byte, len(keys))
 		for j, k := range keys {
-			out[j] = load.NewRequest("GET", addr, "/v1/"+dataset.EntityName(k), "", nil)
+			out[j] = load.NewRequest("GET", ep.addr, "/v1/"+dataset.EntityName(k), "", nil, ep.httpHeaders()...)
 		}
 		return out
 	}
@@ -108,50 +108,62 @@ func (e *env) cases() [][]caseDef {
 		{
 			{name: "grpc-get/floor", desc: "GetEntity, bare grpc-go server, map lookup", needs: []string{compFloor},
 				run: one("grpc-get/floor", func(ctx context.Context, round int) (report.Figures, error) {
-					return e.grpcCase(ctx, "grpc-get/floor", round, e.floor.grpcAddr, []int{e.floor.grpcPID}, nil, methodGetEntity, getReqs, checkGetEntity(keys[0]))
+					return e.grpcCase(ctx, "grpc-get/floor", round, plain(e.floor.grpcAddr), []int{e.floor.grpcPID}, nil, methodGetEntity, getReqs, checkGetEntity(keys[0]))
 				})},
 			{name: "grpc-get/talentreg", desc: "GetEntity, registry", needs: []string{compRegistry},
 				run: one("grpc-get/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
-					return e.grpcCase(ctx, "grpc-get/talentreg", round, e.tr.registryAddr, []int{e.tr.registry.PID}, []string{"registry"}, methodGetEntity, getReqs, checkGetEntity(keys[0]))
+					return e.grpcCase(ctx, "grpc-get/talentreg", round, plain(e.tr.registryAddr), []int{e.tr.registry.PID}, []string{"registry"}, methodGetEntity, getReqs, checkGetEntity(keys[0]))
+				})},
+			{name: "grpc-get/talentreg-jwt", desc: "GetEntity, registry with auth on: TLS, JWT bearer token (dev issuer, ES256; verified once, then from the cache)", needs: []string{compRegistryAuth},
+				run: one("grpc-get/talentreg-jwt", func(ctx context.Context, round int) (report.Figures, error) {
+					return e.grpcCase(ctx, "grpc-get/talentreg-jwt", round, e.sec.jwt, []int{e.sec.registry.PID}, []string{registryAuth}, methodGetEntity, getReqs, checkGetEntity(keys[0]))
+				})},
+			{name: "grpc-get/talentreg-mtls", desc: "GetEntity, registry with auth on: TLS, client certificate (its principal bound to viewer)", needs: []string{compRegistryAuth},
+				run: one("grpc-get/talentreg-mtls", func(ctx context.Context, round int) (report.Figures, error) {
+					return e.grpcCase(ctx, "grpc-get/talentreg-mtls", round, e.sec.mtls, []int{e.sec.registry.PID}, []string{registryAuth}, methodGetEntity, getReqs, checkGetEntity(keys[0]))
 				})},
 			{name: "grpc-range/etcd", desc: "etcd point Range (linearizable), gRPC", needs: []string{compEtcd},
 				run: one("grpc-range/etcd", func(ctx context.Context, round int) (report.Figures, error) {
-					return e.grpcCase(ctx, "grpc-range/etcd", round, e.peer.Addr, []int{e.peer.Proc.PID}, nil, etcd.MethodRange, rangeReqs, checkRange)
+					return e.grpcCase(ctx, "grpc-range/etcd", round, plain(e.peer.Addr), []int{e.peer.Proc.PID}, nil, etcd.MethodRange, rangeReqs, checkRange)
 				})},
 		},
 		{
 			{name: "http-get/floor", desc: "GET /v1/entities/{id}, stock grpc-gateway → bare server", needs: []string{compFloor},
 				run: one("http-get/floor", func(ctx context.Context, round int) (report.Figures, error) {
-					return e.httpCase(ctx, "http-get/floor", round, e.floor.httpAddr, []int{e.floor.httpPID, e.floor.grpcPID}, nil, httpGets(e.floor.httpAddr), checkBody(dataset.EntityName(keys[0])))
+					return e.httpCase(ctx, "http-get/floor", round, plain(e.floor.httpAddr), []int{e.floor.httpPID, e.floor.grpcPID}, nil, httpGets(plain(e.floor.httpAddr)), checkBody(dataset.EntityName(keys[0])))
 				})},
 			{name: "http-get/talentreg", desc: "GET /v1/entities/{id}, gateway → registry", needs: []string{compGateway},
 				run: one("http-get/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
-					return e.httpCase(ctx, "http-get/talentreg", round, e.tr.httpAddr, []int{e.tr.gateway.PID, e.tr.registry.PID}, []string{"gateway", "registry"}, httpGets(e.tr.httpAddr), checkBody(dataset.EntityName(keys[0])))
+					return e.httpCase(ctx, "http-get/talentreg", round, plain(e.tr.httpAddr), []int{e.tr.gateway.PID, e.tr.registry.PID}, []string{"gateway", "registry"}, httpGets(plain(e.tr.httpAddr)), checkBody(dataset.EntityName(keys[0])))
+				})},
+			{name: "http-get/talentreg-jwt", desc: "GET /v1/entities/{id} over HTTPS with a JWT, gateway → registry with auth on, over mutual TLS (the gateway its trusted proxy, forwarding the token)", needs: []string{compGatewayAuth},
+				run: one("http-get/talentreg-jwt", func(ctx context.Context, round int) (report.Figures, error) {
+					return e.httpCase(ctx, "http-get/talentreg-jwt", round, e.sec.https, []int{e.sec.gateway.PID, e.sec.registry.PID}, []string{gatewayAuth, registryAuth}, httpGets(e.sec.https), checkBody(dataset.EntityName(keys[0])))
 				})},
 			{name: "http-range/etcd", desc: "etcd gateway POST /v3/kv/range", needs: []string{compEtcd},
 				run: one("http-range/etcd", func(ctx context.Context, round int) (report.Figures, error) {
-					return e.httpCase(ctx, "http-range/etcd", round, e.peer.Addr, []int{e.peer.Proc.PID}, nil, etcdRanges(e.peer.Addr), checkBody(`"count":"1"`))
+					return e.httpCase(ctx, "http-range/etcd", round, plain(e.peer.Addr), []int{e.peer.Proc.PID}, nil, etcdRanges(e.peer.Addr), checkBody(`"count":"1"`))
 				})},
 		},
 		{
 			{name: "grpc-summary/floor", desc: "GetSummary, bare grpc-go server, fixed answer", needs: []string{compFloor},
 				run: one("grpc-summary/floor", func(ctx context.Context, round int) (report.Figures, error) {
-					return e.grpcCase(ctx, "grpc-summary/floor", round, e.floor.grpcAddr, []int{e.floor.grpcPID}, nil, methodGetSummary, [][]byte{{}}, checkSummary)
+					return e.grpcCase(ctx, "grpc-summary/floor", round, plain(e.floor.grpcAddr), []int{e.floor.grpcPID}, nil, methodGetSummary, [][]byte{{}}, checkSummary)
 				})},
 			{name: "grpc-summary/talentreg", desc: "GetSummary, metrics", needs: []string{compMetrics},
 				run: one("grpc-summary/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
-					return e.grpcCase(ctx, "grpc-summary/talentreg", round, e.tr.metricsAddr, []int{e.tr.metrics.PID}, []string{"metrics"}, methodGetSummary, [][]byte{{}}, checkSummary)
+					return e.grpcCase(ctx, "grpc-summary/talentreg", round, plain(e.tr.metricsAddr), []int{e.tr.metrics.PID}, []string{"metrics"}, methodGetSummary, [][]byte{{}}, checkSummary)
 				})},
 		},
 		{
 			{name: "http-summary/floor", desc: "GET /v1/summary, stock grpc-gateway → bare server", needs: []string{compFloor},
 				run: one("http-summary/floor", func(ctx context.Context, round int) (report.Figures, error) {
-					return e.httpCase(ctx, "http-summary/floor", round, e.floor.httpAddr, []int{e.floor.httpPID, e.floor.grpcPID}, nil,
+					return e.httpCase(ctx, "http-summary/floor", round, plain(e.floor.httpAddr), []int{e.floor.httpPID, e.floor.grpcPID}, nil,
 						[][]byte{load.NewRequest("GET", e.floor.httpAddr, "/v1/summary", "", nil)}, checkBody(`"entities"`))
 				})},
 			{name: "http-summary/talentreg", desc: "GET /v1/summary, gateway → metrics", needs: []string{compGateway, compMetrics},
 				run: one("http-summary/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
-					return e.httpCase(ctx, "http-summary/talentreg", round, e.tr.httpAddr, []int{e.tr.gateway.PID, e.tr.metrics.PID}, []string{"gateway", "metrics"},
+					return e.httpCase(ctx, "http-summary/talentreg", round, plain(e.tr.httpAddr), []int{e.tr.gateway.PID, e.tr.metrics.PID}, []string{"gateway", "metrics"},
 						[][]byte{load.NewRequest("GET", e.tr.httpAddr, "/v1/summary", "", nil)}, checkBody(`"entities"`))
 				})},
 		},
@@ -192,17 +204,17 @@ func readKeys(n int) []int {
 	return keys
 }
 
-// grpcCase runs a closed-loop unary case against addr: method with reqs in
+// grpcCase runs a closed-loop unary case against ep: method with reqs in
 // rotation, after check has validated one response.
-func (e *env) grpcCase(ctx context.Context, name string, round int, addr string, pids []int, profile []string, method string, reqs [][]byte, check func([]byte) error) (report.Figures, error) {
-	resp, err := preflight(ctx, addr, method, reqs[0])
+func (e *env) grpcCase(ctx context.Context, name string, round int, ep endpoint, pids []int, profile []string, method string, reqs [][]byte, check func([]byte) error) (report.Figures, error) {
+	resp, err := preflight(ctx, ep, method, reqs[0])
 	if err == nil {
 		err = check(resp)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pre-flight: %w", err)
 	}
-	pool, err := e.newUnaryPool(addr, method, "")
+	pool, err := e.newUnaryPool(ep, method, "")
 	if err != nil {
 		return nil, err
 	}
@@ -227,10 +239,11 @@ func (e *env) grpcCase(ctx context.Context, name string, round int, addr string,
 	})
 }
 
-// httpCase runs a closed-loop HTTP case, one keep-alive connection per
-// worker, reqs in rotation.
-func (e *env) httpCase(ctx context.Context, name string, round int, addr string, pids []int, profile []string, reqs [][]byte, check func([]byte) error) (report.Figures, error) {
-	pre := &load.HTTPConn{Addr: addr}
+// httpCase runs a closed-loop HTTP case against ep (its address and TLS;
+// reqs carry its headers), one keep-alive connection per worker, reqs in
+// rotation.
+func (e *env) httpCase(ctx context.Context, name string, round int, ep endpoint, pids []int, profile []string, reqs [][]byte, check func([]byte) error) (report.Figures, error) {
+	pre := &load.HTTPConn{Addr: ep.addr, TLS: ep.tls}
 	var body []byte
 	err := pre.Do(reqs[0], &body)
 	pre.Close()
@@ -247,7 +260,7 @@ func (e *env) httpCase(ctx context.Context, name string, round int, addr string,
 		}
 	}()
 	return e.loadFigures(ctx, name, round, pids, profile, 0, func(id int) (load.Op, error) {
-		c := &load.HTTPConn{Addr: addr}
+		c := &load.HTTPConn{Addr: ep.addr, TLS: ep.tls}
 		conns = append(conns, c)
 		j := id * len(reqs) / e.cfg.Concurrency
 		return func(context.Context) (time.Duration, error) {
@@ -272,7 +285,7 @@ func (e *env) listCase(ctx context.Context, round int) (report.Figures, error) {
 		return rawgrpc.AppendString(b, 3, filter)
 	}
 	for _, f := range dataset.Filters {
-		resp, err := preflight(ctx, e.tr.registryAddr, methodListEntities, listReq(f, nil))
+		resp, err := preflight(ctx, plain(e.tr.registryAddr), methodListEntities, listReq(f, nil))
 		if err != nil {
 			return nil, fmt.Errorf("pre-flight %q: %w", f, err)
 		}
@@ -284,7 +297,7 @@ func (e *env) listCase(ctx context.Context, round int) (report.Figures, error) {
 			return nil, fmt.Errorf("pre-flight %q: %d entities, next page token %q; want a full page and more", f, len(lr.GetEntities()), lr.GetNextPageToken())
 		}
 	}
-	pool, err := e.newUnaryPool(e.tr.registryAddr, methodListEntities, "")
+	pool, err := e.newUnaryPool(plain(e.tr.registryAddr), methodListEntities, "")
 	if err != nil {
 		return nil, err
 	}
@@ -337,7 +350,7 @@ func (e *env) createCase(ctx context.Context, round int) (report.Figures, error)
 	}
 	defer reg.Stop(10 * time.Second)
 	i := e.nextWrite()
-	resp, err := preflight(ctx, addr, methodCreateEntity, createReq(i))
+	resp, err := preflight(ctx, plain(addr), methodCreateEntity, createReq(i))
 	if err != nil {
 		return nil, fmt.Errorf("pre-flight: %w", err)
 	}
@@ -345,7 +358,7 @@ func (e *env) createCase(ctx context.Context, round int) (report.Figures, error)
 	if err := proto.Unmarshal(resp, &got); err != nil || got.GetEntity().GetName() != dataset.EntityName(i) {
 		return nil, fmt.Errorf("pre-flight: created %q (%v), want %s", got.GetEntity().GetName(), err, dataset.EntityName(i))
 	}
-	pool, err := e.newUnaryPool(addr, methodCreateEntity, "")
+	pool, err := e.newUnaryPool(plain(addr), methodCreateEntity, "")
 	if err != nil {
 		return nil, err
 	}
@@ -370,10 +383,10 @@ func (e *env) putCase(ctx context.Context, round int) (report.Figures, error) {
 	}
 	defer s.Proc.Stop(10 * time.Second)
 	put := func(i int) []byte { return etcd.PutRequest(dataset.EntityName(i), dataset.EntityBytes(i)) }
-	if _, err := preflight(ctx, s.Addr, etcd.MethodPut, put(e.nextWrite())); err != nil {
+	if _, err := preflight(ctx, plain(s.Addr), etcd.MethodPut, put(e.nextWrite())); err != nil {
 		return nil, fmt.Errorf("pre-flight: %w", err)
 	}
-	pool, err := e.newUnaryPool(s.Addr, etcd.MethodPut, "")
+	pool, err := e.newUnaryPool(plain(s.Addr), etcd.MethodPut, "")
 	if err != nil {
 		return nil, err
 	}
@@ -404,12 +417,12 @@ func (e *env) lagCase(ctx context.Context, round int) (report.Figures, error) {
 		return nil, err
 	}
 	defer met.Stop(10 * time.Second)
-	creates, err := e.newUnaryPool(raddr, methodCreateEntity, "x-revision")
+	creates, err := e.newUnaryPool(plain(raddr), methodCreateEntity, "x-revision")
 	if err != nil {
 		return nil, err
 	}
 	defer creates.Close()
-	summaries, err := e.newUnaryPool(maddr, methodGetSummary, "")
+	summaries, err := e.newUnaryPool(plain(maddr), methodGetSummary, "")
 	if err != nil {
 		return nil, err
 	}
@@ -464,7 +477,7 @@ func (e *env) importCase(ctx context.Context, round int) (map[string]report.Figu
 	defer reg.Stop(30 * time.Second)
 	prof := e.profileDuring(ctx, "registry-import", fmt.Sprintf("import-r%d-registry.pprof", round+1), 30*time.Second)
 	cpu0, _ := proc.CPUTime(reg.PID)
-	res, err := runImport(ctx, addr, e.bulkData)
+	res, err := runImport(ctx, plain(addr), e.bulkData)
 	cpu1, _ := proc.CPUTime(reg.PID)
 	prof()
 	if err != nil {
@@ -532,7 +545,7 @@ func (e *env) profileDuring(ctx context.Context, name, file string, d time.Durat
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := fetchProfile(ctx, admin, 0, d, filepath.Join(e.cfg.ProfileDir, file)); err != nil {
+		if err := fetchProfile(ctx, e.adminClient, admin, 0, d, filepath.Join(e.cfg.ProfileDir, file)); err != nil {
 			e.logf("  profile %s: %v", name, err)
 		}
 	}()
@@ -554,7 +567,7 @@ func (e *env) loadFigures(ctx context.Context, name string, round int, pids []in
 			go func() {
 				defer wg.Done()
 				file := filepath.Join(e.cfg.ProfileDir, fmt.Sprintf("%s-r%d-%s.pprof", strings.ReplaceAll(name, "/", "-"), round+1, p))
-				if err := fetchProfile(ctx, admin, e.cfg.Warmup, e.cfg.Duration, file); err != nil {
+				if err := fetchProfile(ctx, e.adminClient, admin, e.cfg.Warmup, e.cfg.Duration, file); err != nil {
 					e.logf("  profile %s: %v", p, err)
 				}
 			}()
@@ -593,19 +606,19 @@ func (e *env) loadFigures(ctx context.Context, name string, round int, pids []in
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // fetchProfile waits for the warm-up, then saves a CPU profile over d from
-// the admin server at addr.
-func fetchProfile(ctx context.Context, addr string, warmup, d time.Duration, file string) error {
+// the admin server at base (http:// or https://host:port) with client.
+func fetchProfile(ctx context.Context, client *http.Client, base string, warmup, d time.Duration, file string) error {
 	select {
 	case <-time.After(warmup):
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	secs := int(d / time.Second)
-	req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs), nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -629,8 +642,8 @@ func fetchProfile(ctx context.Context, addr string, warmup, d time.Duration, fil
 
 // preflight makes one call through grpc-go, the reference client, so that
 // a case never measures a server that answers wrongly.
-func preflight(ctx context.Context, addr, method string, req []byte) ([]byte, error) {
-	cc, err := rawgrpc.Dial(addr)
+func preflight(ctx context.Context, ep endpoint, method string, req []byte) ([]byte, error) {
+	cc, err := rawgrpc.Dial(ep.addr, ep.dialOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -642,10 +655,10 @@ func preflight(ctx context.Context, addr, method string, req []byte) ([]byte, er
 	return resp.B, err
 }
 
-func (e *env) dialN(addr string) ([]*grpc.ClientConn, error) {
+func (e *env) dialN(ep endpoint) ([]*grpc.ClientConn, error) {
 	var conns []*grpc.ClientConn
 	for range e.cfg.GRPCConns {
-		cc, err := rawgrpc.Dial(addr)
+		cc, err := rawgrpc.Dial(ep.addr, ep.dialOptions()...)
 		if err != nil {
 			closeAll(conns)
 			return nil, err
@@ -660,6 +673,9 @@ func closeAll(conns []*grpc.ClientConn) {
 		c.Close()
 	}
 }
+
+// getRequest encodes the GetEntityRequest of read entity k.
+func getRequest(k int) []byte { return rawgrpc.AppendString(nil, 1, dataset.EntityName(k)) }
 
 func checkGetEntity(k int) func([]byte) error {
 	return func(b []byte) error {

@@ -66,6 +66,9 @@ type Config struct {
 	EtcdSetup string
 	// Talentreg enables the talentreg cases.
 	Talentreg bool
+	// Auth enables the auth-on cases: a second registry (and a gateway in
+	// front of it) serving the dev auth config with TLS, on the same data.
+	Auth bool
 	// Only, when set, runs only the cases whose name it matches.
 	Only *regexp.Regexp
 	// ReadyTimeout bounds each wait for a server to become ready.
@@ -94,6 +97,7 @@ func Defaults() Config {
 		Etcd:              true,
 		EtcdSetup:         "scripts/bench-setup.sh",
 		Talentreg:         true,
+		Auth:              true,
 		ReadyTimeout:      2 * time.Minute,
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +36,10 @@ const (
 	compGateway     = "gateway"
 	compRegistryBin = "registry binary"
 	compMetricsBin  = "metrics binary"
+	// The auth-on read stack: a registry with the dev auth config and TLS,
+	// on the same data set, and a gateway in front of it.
+	compRegistryAuth = "registry (auth on)"
+	compGatewayAuth  = "gateway (auth on)"
 )
 
 // env is the state of one run.
@@ -60,8 +65,19 @@ type env struct {
 	tr   struct {
 		registry, metrics, gateway          *proc.Process
 		registryAddr, metricsAddr, httpAddr string
-		admin                               map[string]string // process name → admin address
+		admin                               map[string]string // process name → admin base URL
 	}
+	// sec is the auth-on read stack and its clients.
+	sec struct {
+		registry, gateway *proc.Process
+		registryAddr, dir string
+		// jwt and mtls reach the registry with a JWT, and with a client
+		// certificate; https reaches the gateway with the JWT.
+		jwt, mtls, https endpoint
+	}
+	// adminClient fetches profiles from admin servers, plain or TLS (it
+	// trusts the auth-on stack's CA once that exists).
+	adminClient *http.Client
 
 	mainData *importData
 	bulkData *importData
@@ -79,7 +95,7 @@ func Run(ctx context.Context, cfg Config) (rep *report.Report, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	e := &env{cfg: cfg, log: cfg.Log, start: time.Now(), unavailable: map[string]string{}}
+	e := &env{cfg: cfg, log: cfg.Log, start: time.Now(), unavailable: map[string]string{}, adminClient: http.DefaultClient}
 	loadStart := loadavg()
 	if e.log == nil {
 		e.log = io.Discard
@@ -117,6 +133,7 @@ func Run(ctx context.Context, cfg Config) (rep *report.Report, err error) {
 	}
 	e.startEtcd(ctx)
 	e.startTalentreg(ctx)
+	e.startAuthStack(ctx)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -98,7 +98,8 @@ func TestRun_SmokeReportsSaneFigures(t *testing.T) {
 	}
 	if built["registry"] && built["metrics"] && built["gateway"] {
 		mustRun = append(mustRun, "grpc-get/talentreg", "http-get/talentreg", "grpc-summary/talentreg", "http-summary/talentreg",
-			"grpc-list/talentreg", "grpc-create/talentreg", "lag/talentreg")
+			"grpc-list/talentreg", "grpc-create/talentreg", "lag/talentreg",
+			"grpc-get/talentreg-jwt", "grpc-get/talentreg-mtls", "http-get/talentreg-jwt")
 	}
 	for _, name := range mustRun {
 		c := rep.Find(name)
@@ -132,7 +133,7 @@ func TestRun_SmokeReportsSaneFigures(t *testing.T) {
 			t.Errorf("bootstrap figures %v", f)
 		}
 	}
-	for _, name := range []string{"grpc-get/talentreg", "http-get/talentreg"} {
+	for _, name := range []string{"grpc-get/talentreg", "http-get/talentreg", "grpc-get/talentreg-jwt", "grpc-get/talentreg-mtls", "http-get/talentreg-jwt"} {
 		if c := rep.Find(name); c == nil || (c.Skip == "" && c.Rounds[0] == nil && len(c.Errors) == 0) {
 			t.Errorf("%s neither ran nor said why not: %+v", name, c)
 		}

@@ -109,9 +109,9 @@ type importResult struct {
 	firstError string
 }
 
-// runImport streams d into the registry at addr.
-func runImport(ctx context.Context, addr string, d *importData) (importResult, error) {
-	cc, err := rawgrpc.Dial(addr)
+// runImport streams d into the registry at ep.
+func runImport(ctx context.Context, ep endpoint, d *importData) (importResult, error) {
+	cc, err := rawgrpc.Dial(ep.addr, ep.dialOptions()...)
 	if err != nil {
 		return importResult{}, err
 	}

@@ -40,7 +40,7 @@ func (e *env) startFloor(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, grpcServing(grpcAddr)); err != nil {
+	if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, grpcServing(plain(grpcAddr))); err != nil {
 		return err
 	}
 	httpAddr, err := proc.FreeAddr()
@@ -52,7 +52,7 @@ func (e *env) startFloor(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := gw.WaitReady(ctx, e.cfg.ReadyTimeout, httpOK("http://"+httpAddr+"/v1/summary")); err != nil {
+	if err := gw.WaitReady(ctx, e.cfg.ReadyTimeout, httpOK(http.DefaultClient, "http://"+httpAddr+"/v1/summary")); err != nil {
 		return err
 	}
 	e.floor.grpcAddr, e.floor.grpcPID = grpcAddr, p.PID
@@ -140,7 +140,7 @@ func (e *env) startTalentreg(ctx context.Context) {
 	if err == nil {
 		e.mainData = buildImport(e.cfg.Entities, e.cfg.Groups, 1)
 		var res importResult
-		res, err = runImport(ctx, addr, e.mainData)
+		res, err = runImport(ctx, plain(addr), e.mainData)
 		rev = res.revision
 		if err == nil && res.failed > 0 {
 			err = fmt.Errorf("import of the read data set: %d items failed, first: %s", res.failed, res.firstError)
@@ -201,11 +201,11 @@ func (e *env) startRegistry(ctx context.Context, name, dir string) (*proc.Proces
 	if err != nil {
 		return nil, "", err
 	}
-	if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, grpcServing(addr)); err != nil {
+	if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, grpcServing(plain(addr))); err != nil {
 		p.Stop(5 * time.Second)
 		return nil, "", err
 	}
-	e.tr.admin[name] = admin
+	e.tr.admin[name] = "http://" + admin
 	return p, addr, nil
 }
 
@@ -224,11 +224,11 @@ func (e *env) startMetrics(ctx context.Context, name, dir, registry string) (*pr
 	if err != nil {
 		return nil, "", err
 	}
-	if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, grpcServing(addr)); err != nil {
+	if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, grpcServing(plain(addr))); err != nil {
 		p.Stop(5 * time.Second)
 		return nil, "", err
 	}
-	e.tr.admin[name] = admin
+	e.tr.admin[name] = "http://" + admin
 	return p, addr, nil
 }
 
@@ -247,11 +247,11 @@ func (e *env) startGateway(ctx context.Context, registry, metrics string) (*proc
 	if e.tr.metricsAddr == "" {
 		ready = "http://" + addr + "/healthz" // no metrics backend: /readyz stays 503
 	}
-	if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, httpOK(ready)); err != nil {
+	if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, httpOK(http.DefaultClient, ready)); err != nil {
 		p.Stop(5 * time.Second)
 		return nil, "", err
 	}
-	e.tr.admin["gateway"] = admin
+	e.tr.admin["gateway"] = "http://" + admin
 	return p, addr, nil
 }
 
@@ -264,11 +264,11 @@ func freeAddrs() (string, string, error) {
 	return a, b, err
 }
 
-// grpcServing returns a readiness check: the server at addr answers the
+// grpcServing returns a readiness check: the server at ep answers the
 // standard health check with SERVING.
-func grpcServing(addr string) func(context.Context) error {
+func grpcServing(ep endpoint) func(context.Context) error {
 	return func(ctx context.Context) error {
-		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpc.NewClient(ep.addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, ep.dialOptions()...)...)
 		if err != nil {
 			return err
 		}
@@ -284,14 +284,14 @@ func grpcServing(addr string) func(context.Context) error {
 	}
 }
 
-// httpOK returns a readiness check: GET url answers 200.
-func httpOK(url string) func(context.Context) error {
+// httpOK returns a readiness check: GET url with client answers 200.
+func httpOK(client *http.Client, url string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 		if err != nil {
 			return err
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			return err
 		}

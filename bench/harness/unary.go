@@ -34,14 +34,14 @@ type unaryPool struct {
 	close func()
 }
 
-// newUnaryPool dials addr for calls of method, capturing response header
+// newUnaryPool dials ep for calls of method, capturing response header
 // want (may be empty), with the configured client.
-func (e *env) newUnaryPool(addr, method, want string) (*unaryPool, error) {
+func (e *env) newUnaryPool(ep endpoint, method, want string) (*unaryPool, error) {
 	p := &unaryPool{path: method, want: want}
 	switch e.cfg.GRPCClient {
 	case ClientH2, "":
 		for range e.cfg.GRPCConns {
-			c, err := h2grpc.Dial(addr)
+			c, err := h2grpc.DialWith(ep.addr, ep.h2Options())
 			if err != nil {
 				p.Close()
 				return nil, err
@@ -50,7 +50,7 @@ func (e *env) newUnaryPool(addr, method, want string) (*unaryPool, error) {
 			p.h2m = append(p.h2m, c.Method(method))
 		}
 	case ClientGRPCGo:
-		conns, err := e.dialN(addr)
+		conns, err := e.dialN(ep)
 		if err != nil {
 			return nil, err
 		}

@@ -186,7 +186,7 @@ func (e *Error) Error() string { return e.Message }
 
 // Authenticate returns the caller of the call ctx belongs to.
 func (a *Authenticator) Authenticate(ctx context.Context) (*Principal, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
+	md := incomingMetadata{ctx}
 	st := a.state.Load()
 	p := &Principal{RequestID: first(md, "x-request-id")}
 	remote, certName := peerOf(ctx)
@@ -278,8 +278,19 @@ func (st *state) knownRoles(rs []string) []string {
 	return out
 }
 
+// incomingMetadata reads a call's metadata a key at a time, as
+// metadata.MD.Get would. metadata.FromIncomingContext copies the whole map
+// (every key lower-cased, every value slice copied) on every call: 3% of
+// the registry's CPU under GetEntity load, auth on or off.
+type incomingMetadata struct{ ctx context.Context }
+
+// Get returns the values of key, a lower-case name.
+func (m incomingMetadata) Get(key string) []string {
+	return metadata.ValueFromIncomingContext(m.ctx, key)
+}
+
 // bearer returns the token of an "authorization: Bearer …" header.
-func bearer(md metadata.MD) (string, bool, error) {
+func bearer(md incomingMetadata) (string, bool, error) {
 	vs := md.Get("authorization")
 	if len(vs) == 0 {
 		return "", false, nil
@@ -323,7 +334,7 @@ func CertificateName(c *x509.Certificate) string {
 
 // lastForwarded returns the last address of x-forwarded-for: the one the
 // proxy itself added.
-func lastForwarded(md metadata.MD) string {
+func lastForwarded(md incomingMetadata) string {
 	vs := md.Get("x-forwarded-for")
 	if len(vs) == 0 {
 		return ""
@@ -339,7 +350,7 @@ func hostOf(addr string) string {
 	return addr
 }
 
-func first(md metadata.MD, key string) string {
+func first(md incomingMetadata, key string) string {
 	if vs := md.Get(key); len(vs) > 0 {
 		return clip(vs[0], 256)
 	}

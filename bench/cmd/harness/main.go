@@ -74,6 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Etcd, "etcd", cfg.Etcd, "run the etcd cases")
 	fs.StringVar(&cfg.EtcdSetup, "setup", cfg.EtcdSetup, "script that installs etcd when missing (empty: skip the etcd cases instead)")
 	fs.BoolVar(&cfg.Talentreg, "talentreg", cfg.Talentreg, "run the talentreg cases")
+	fs.BoolVar(&cfg.Auth, "auth", cfg.Auth, "run the auth-on cases (a second registry and gateway with the dev auth config and TLS)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}

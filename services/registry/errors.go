@@ -33,6 +33,7 @@ const (
 	ReasonInvalidFilter       = "INVALID_FILTER"
 	ReasonInvalidUpdateMask   = "INVALID_UPDATE_MASK"
 	ReasonBatchTooLarge       = "BATCH_TOO_LARGE"
+	ReasonTransactionTooLarge = "TRANSACTION_TOO_LARGE"
 	MetadataCompactedRevision = "compacted_revision"
 )
 

@@ -1,11 +1,13 @@
-// Package bolt stores the registry in one bbolt file: resources, their
-// secondary indexes and the change log, each mutation in one transaction,
-// concurrent mutations group-committed behind one fsync.
+// Package bolt is the registry's embedded storage engine: kv.Store on one
+// bbolt file, every bucket a bbolt bucket, concurrent transactions
+// group-committed behind one fsync. It knows nothing of the registry's
+// rules (package kvstore holds them); what it adds is what only a file
+// can do: refusing a damaged file before mapping it, consistent copies
+// for backups, page checks and space accounting.
 package bolt
 
 import (
-	"crypto/rand"
-	"encoding/hex"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -17,11 +19,14 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"talentreg/platform/boltfile"
-	"talentreg/services/registry"
+	"talentreg/services/registry/kv"
 )
 
-// Options tune a Store. The zero value of each field means its default.
+// Options tune a DB. The zero value of each field means its default.
 type Options struct {
+	// Buckets are the buckets the engine serves; Append buckets are packed
+	// full (their keys only grow at the end).
+	Buckets []kv.BucketSpec
 	// Timeout bounds the wait for the file lock (default 1 s): a second
 	// process opening the same file fails fast instead of hanging.
 	Timeout time.Duration
@@ -29,28 +34,21 @@ type Options struct {
 	// not memory) so that long read transactions such as snapshots never
 	// block a writer that needs to grow the map.
 	InitialMmapSize int
-	// RetainChanges is how many change events the log keeps (default
-	// 1,000,000); older ones are compacted.
-	RetainChanges int64
-	// MaxBatch caps how many queued mutations share one commit (default
+	// MaxBatch caps how many queued transactions share one commit (default
 	// 1024).
 	MaxBatch int
-	// GroupCommitWait is the longest the writer waits for more mutations
-	// when fewer are queued than the previous commit carried (default
-	// 300µs, negative: never). See commitLoop.
+	// GroupCommitWait is the longest the writer waits for more
+	// transactions when fewer are queued than the previous commit carried
+	// (default 300µs, negative: never). See commitLoop.
 	GroupCommitWait time.Duration
 	// NoSync skips fsync: only for explicit bulk loads that are redone
 	// from scratch on failure. Never for serving.
 	NoSync bool
-	// Clock returns the commit time (default time.Now).
-	Clock func() time.Time
-	// RestoreBackup serves a backup file (see BackupMark): Open gives it a
-	// new id before anything reads it. Without it a backup file opens as
-	// it is, for checking or compacting.
-	RestoreBackup bool
 	// MustExist refuses a missing or empty file instead of creating one
 	// (the offline tools).
 	MustExist bool
+	// ReadOnly opens the file without writing to it.
+	ReadOnly bool
 }
 
 func (o *Options) defaults() {
@@ -60,38 +58,31 @@ func (o *Options) defaults() {
 	if o.InitialMmapSize == 0 {
 		o.InitialMmapSize = 4 << 30
 	}
-	if o.RetainChanges == 0 {
-		o.RetainChanges = 1_000_000
-	}
 	if o.MaxBatch == 0 {
 		o.MaxBatch = 1024
 	}
 	if o.GroupCommitWait == 0 {
 		o.GroupCommitWait = 300 * time.Microsecond
 	}
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
 }
 
-// Errors returned by Open and by calls on a closed store.
+// Errors returned by Open.
 var (
 	// ErrLocked is returned by Open when another process holds the file.
 	ErrLocked = errors.New("database file is locked by another process")
-	// ErrForeign is returned by Open for a bbolt file that is not a
-	// talentreg registry database.
-	ErrForeign = errors.New("not a talentreg registry database")
 	// ErrCorrupt is returned by Open for a damaged or truncated file; the
 	// message says what is wrong.
 	ErrCorrupt = boltfile.ErrCorrupt
-	// ErrClosed is returned by calls on a closed Store.
-	ErrClosed = registry.ErrStoreClosed
+	// ErrEmpty is returned by Open with MustExist for an empty file.
+	ErrEmpty = boltfile.ErrEmpty
 )
 
-// Store is the bbolt implementation of registry.Store.
-type Store struct {
-	db   *bbolt.DB
-	opts Options
+// DB is kv.Store on a bbolt file.
+type DB struct {
+	db    *bbolt.DB
+	opts  Options
+	names map[kv.Bucket][]byte
+	fill  map[kv.Bucket]float64
 
 	ops     chan *op
 	closing chan struct{}
@@ -101,35 +92,29 @@ type Store struct {
 	// closing is closed, so that no op lands after the loop has drained.
 	queueMu sync.RWMutex
 
-	revision  atomic.Int64
-	compacted atomic.Int64
-	commits   atomic.Int64 // write transactions that committed changes
-	tokenKey  []byte
-	id        string
-
-	// backup and restoredFrom are the file's marks (backup.go).
-	backup, restoredFrom *BackupMark
-	restoredAtOpen       bool
+	commits atomic.Int64 // write transactions that committed changes
 
 	commitMu sync.Mutex
 	commitCh chan struct{}
 }
 
-var _ registry.Store = (*Store)(nil)
+var (
+	_ kv.Store          = (*DB)(nil)
+	_ kv.BucketSizer    = (*DB)(nil)
+	_ kv.SnapshotWriter = (*DB)(nil)
+)
 
-// Open opens or creates the registry database at path (with
-// Options.MustExist, only opens). Before bbolt reads the file, its size is
-// checked against the pages its meta page counts and every page of its
-// B+tree is walked (boltfile.Verify): a truncated or damaged file is
-// refused with an error wrapping ErrCorrupt, a foreign one with
-// ErrForeign, a locked one with ErrLocked, and is left untouched. Errors
-// of opening the file itself (permission, missing with MustExist) are the
-// os errors, not "corrupt". The values of records are not decoded here:
-// Check does that.
-func Open(path string, opts Options) (s *Store, err error) {
+// Open opens or creates the database file at path (with MustExist, only
+// opens). Before bbolt reads the file, its size is checked against the
+// pages its meta page counts and every page of its B+tree is walked
+// (boltfile.Verify): a truncated or damaged file is refused with an error
+// wrapping ErrCorrupt, a locked one with ErrLocked, and is left untouched.
+// Errors of opening the file itself (permission, missing with MustExist)
+// are the os errors, not "corrupt".
+func Open(path string, opts Options) (*DB, error) {
 	opts.defaults()
 	switch fi, serr := os.Stat(path); {
-	case errors.Is(serr, os.ErrNotExist) && !opts.MustExist:
+	case errors.Is(serr, os.ErrNotExist) && !opts.MustExist && !opts.ReadOnly:
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, err
 		}
@@ -142,53 +127,27 @@ func Open(path string, opts Options) (s *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			_ = db.Close()
-		}
-	}()
-	s = &Store{
-		db: db, opts: opts,
+	d := &DB{
+		db: db, opts: opts, names: map[kv.Bucket][]byte{}, fill: map[kv.Bucket]float64{},
 		ops:      make(chan *op, 4*opts.MaxBatch),
 		closing:  make(chan struct{}),
 		loopEnd:  make(chan struct{}),
 		commitCh: make(chan struct{}),
 	}
-	// A file without any bucket is fresh: just created, or left by a
-	// crash between creating it and committing the layout.
-	var empty bool
-	if err = db.View(func(tx *bbolt.Tx) error {
-		empty = tx.ForEach(func([]byte, *bbolt.Bucket) error { return errStop }) == nil
-		return nil
-	}); err == nil && empty {
-		err = db.Update(initialize)
+	for _, b := range opts.Buckets {
+		d.names[b.Name] = []byte(b.Name)
+		// bbolt splits pages at half full by default, which leaves pages
+		// that only ever grow at their end (ids, revisions, index runs)
+		// half empty: twice the file. The logs are append-only; the rest
+		// mostly appends.
+		d.fill[b.Name] = 0.9
+		if b.Append {
+			d.fill[b.Name] = 1.0
+		}
 	}
-	var format string
-	if err == nil {
-		err = db.View(func(tx *bbolt.Tx) error {
-			if meta := tx.Bucket(bucketMeta); meta != nil {
-				format = string(meta.Get(keyFormat))
-			}
-			return nil
-		})
-	}
-	if err == nil && format == formatV1 {
-		err = db.Update(migrateV2)
-	}
-	if err == nil {
-		err = db.View(s.load)
-	}
-	if err == nil && opts.RestoreBackup && s.backup != nil {
-		err = db.Update(s.restore)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	go s.commitLoop()
-	return s, nil
+	go d.commitLoop()
+	return d, nil
 }
-
-var errStop = errors.New("stop")
 
 // openBolt opens the file with the settings DESIGN.md asks for, through
 // boltfile.Opener (lock, then verify, then map), turning bbolt's errors
@@ -206,13 +165,14 @@ func openBolt(path string, opts Options) (db *bbolt.DB, err error) {
 		FreelistType:    bbolt.FreelistMapType,
 		InitialMmapSize: opts.InitialMmapSize,
 		NoSync:          opts.NoSync,
-		OpenFile:        boltfile.Opener{Timeout: opts.Timeout, MustExist: opts.MustExist}.OpenFile,
+		ReadOnly:        opts.ReadOnly,
+		OpenFile:        boltfile.Opener{Timeout: opts.Timeout, MustExist: opts.MustExist || opts.ReadOnly}.OpenFile,
 	})
 	switch {
 	case errors.Is(err, boltfile.ErrLocked), errors.Is(err, bbolt.ErrTimeout):
 		return nil, fmt.Errorf("%s: %w (is another registry running?)", path, ErrLocked)
 	case errors.Is(err, boltfile.ErrEmpty):
-		return nil, fmt.Errorf("%s: %w: the file is empty", path, ErrForeign)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	case errors.Is(err, boltfile.ErrCorrupt):
 		return nil, fmt.Errorf("%s: %w", path, err)
 	case errors.Is(err, bbolt.ErrInvalid), errors.Is(err, bbolt.ErrChecksum), errors.Is(err, bbolt.ErrVersionMismatch):
@@ -223,131 +183,146 @@ func openBolt(path string, opts Options) (db *bbolt.DB, err error) {
 	return db, nil
 }
 
-func initialize(tx *bbolt.Tx) error {
-	for _, name := range allBuckets() {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return err
-		}
+// name returns b's bbolt name.
+func (d *DB) name(b kv.Bucket) []byte {
+	if n, ok := d.names[b]; ok {
+		return n
 	}
-	meta := tx.Bucket(bucketMeta)
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return err
-	}
-	for k, v := range map[string][]byte{
-		string(keyFormat): []byte(formatV2), string(keyID): []byte(newDatabaseID()), string(keyRevision): revKey(0),
-		string(keyCompacted): revKey(0), string(keyTokenKey): key,
-	} {
-		if err := meta.Put([]byte(k), v); err != nil {
-			return err
-		}
-	}
-	return nil
+	return []byte(b)
 }
 
-func allBuckets() [][]byte {
-	names := [][]byte{bucketMeta, bucketChanges, bucketCreditCodes, bucketRequests, bucketRequestLog,
-		bucketActors, bucketByActor, bucketByName}
-	for _, c := range registry.Collections {
-		names = append(names, schemas[c].primary, schemas[c].index)
-	}
-	return names
-}
-
-// load checks the format and reads the counters.
-func (s *Store) load(tx *bbolt.Tx) error {
-	meta := tx.Bucket(bucketMeta)
-	if meta == nil || string(meta.Get(keyFormat)) != formatV2 {
-		return ErrForeign
-	}
-	for _, name := range allBuckets() {
-		if tx.Bucket(name) == nil {
-			return fmt.Errorf("%w: bucket %q is missing", ErrForeign, name)
-		}
-	}
-	rev, comp, key, id := meta.Get(keyRevision), meta.Get(keyCompacted), meta.Get(keyTokenKey), meta.Get(keyID)
-	if len(rev) != 8 || len(comp) != 8 || len(key) != 32 || len(id) == 0 {
-		return fmt.Errorf("%w: damaged meta bucket", ErrForeign)
-	}
-	if err := s.loadMarks(meta); err != nil {
-		return err
-	}
-	s.id = string(id)
-	s.revision.Store(revFromKey(rev))
-	s.compacted.Store(revFromKey(comp))
-	s.tokenKey = append([]byte(nil), key...)
-	return nil
-}
-
-// Close stops accepting mutations, commits those already queued, and
+// Close stops accepting transactions, commits those already queued, and
 // closes the file.
-func (s *Store) Close() error {
-	s.closeMu.Do(func() {
-		s.queueMu.Lock()
-		close(s.closing)
-		s.queueMu.Unlock()
+func (d *DB) Close() error {
+	first := false
+	d.closeMu.Do(func() {
+		first = true
+		d.queueMu.Lock()
+		close(d.closing)
+		d.queueMu.Unlock()
 	})
-	<-s.loopEnd
-	return s.db.Close()
+	<-d.loopEnd
+	if !first {
+		return nil
+	}
+	return d.db.Close()
 }
 
-// ID returns the database's identity, made at creation and made anew when
-// a backup of it is restored (Options.RestoreBackup): revisions of two
-// databases with different ids are unrelated, so a consumer that sees the
-// id change must start over from a snapshot.
-func (s *Store) ID() string { return s.id }
-
-// newDatabaseID returns 128 random bits in hex.
-func newDatabaseID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b) // never fails on Linux (crypto/rand contract)
-	return hex.EncodeToString(b)
+// Empty implements kv.Store: a file without any bucket is fresh (just
+// created, or left by a crash before its first commit).
+func (d *DB) Empty(context.Context) (bool, error) {
+	empty := true
+	err := d.db.View(func(tx *bbolt.Tx) error {
+		return tx.ForEach(func([]byte, *bbolt.Bucket) error { empty = false; return errStop })
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return empty, err
 }
 
-// TokenKey returns a secret kept in the file, for signing page tokens so
-// they survive restarts and cannot be forged.
-func (s *Store) TokenKey() []byte { return s.tokenKey }
+var errStop = errors.New("stop")
 
-// Revision returns the last committed revision.
-func (s *Store) Revision() int64 { return s.revision.Load() }
+// Committed implements kv.Store.
+func (d *DB) Committed() <-chan struct{} {
+	d.commitMu.Lock()
+	defer d.commitMu.Unlock()
+	return d.commitCh
+}
+
+func (d *DB) broadcast() {
+	d.commitMu.Lock()
+	close(d.commitCh)
+	d.commitCh = make(chan struct{})
+	d.commitMu.Unlock()
+}
+
+// View implements kv.Store.
+func (d *DB) View(_ context.Context, fn func(kv.Reader) error) error {
+	select {
+	case <-d.closing:
+		return kv.ErrClosed
+	default:
+	}
+	return d.db.View(func(btx *bbolt.Tx) error { return fn(&reader{d: d, btx: btx}) })
+}
+
+// reader is a bbolt transaction as a kv.Reader.
+type reader struct {
+	d   *DB
+	btx *bbolt.Tx
+}
+
+// Get implements kv.Reader.
+func (r *reader) Get(b kv.Bucket, key []byte) ([]byte, error) {
+	bk := r.btx.Bucket(r.d.name(b))
+	if bk == nil {
+		return nil, nil
+	}
+	return bk.Get(key), nil
+}
+
+// Cursor implements kv.Reader.
+func (r *reader) Cursor(b kv.Bucket) kv.Cursor {
+	bk := r.btx.Bucket(r.d.name(b))
+	if bk == nil {
+		return emptyCursor{}
+	}
+	return cursor{bk.Cursor()}
+}
+
+// cursor is a bbolt cursor; bbolt cursors never fail.
+type cursor struct{ *bbolt.Cursor }
+
+func (cursor) Err() error { return nil }
+
+// emptyCursor walks a bucket not yet created.
+type emptyCursor struct{}
+
+func (emptyCursor) First() ([]byte, []byte)      { return nil, nil }
+func (emptyCursor) Last() ([]byte, []byte)       { return nil, nil }
+func (emptyCursor) Seek([]byte) ([]byte, []byte) { return nil, nil }
+func (emptyCursor) Next() ([]byte, []byte)       { return nil, nil }
+func (emptyCursor) Prev() ([]byte, []byte)       { return nil, nil }
+func (emptyCursor) Err() error                   { return nil }
+
+// Bolt returns the bbolt database, for tools and tests that need bbolt's
+// own API (compaction, page statistics). Writing through it bypasses the
+// group commit: only while nothing else writes.
+func (d *DB) Bolt() *bbolt.DB { return d.db }
 
 // Commits returns how many write transactions have committed changes
-// since Open; with Revision it shows how many writes each fsync served.
-func (s *Store) Commits() int64 { return s.commits.Load() }
-
-// CompactedRevision returns the highest revision removed from the log.
-func (s *Store) CompactedRevision() int64 { return s.compacted.Load() }
-
-// Committed returns a channel that is closed at the next commit.
-func (s *Store) Committed() <-chan struct{} {
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
-	return s.commitCh
-}
-
-func (s *Store) broadcast() {
-	s.commitMu.Lock()
-	close(s.commitCh)
-	s.commitCh = make(chan struct{})
-	s.commitMu.Unlock()
-}
+// since Open; with the revision it shows how many writes each fsync
+// served.
+func (d *DB) Commits() int64 { return d.commits.Load() }
 
 // OpenReadTxs returns how many read transactions are open (snapshots
 // among them).
-func (s *Store) OpenReadTxs() int { return s.db.Stats().OpenTxN }
+func (d *DB) OpenReadTxs() int { return d.db.Stats().OpenTxN }
 
 // Durable reports whether commits are fsynced (Options.NoSync unset).
-func (s *Store) Durable() bool { return !s.db.NoSync }
+func (d *DB) Durable() bool { return !d.db.NoSync }
 
 // Path returns the database file's path.
-func (s *Store) Path() string { return s.db.Path() }
+func (d *DB) Path() string { return d.db.Path() }
 
-// view runs fn in a read transaction.
-func (s *Store) view(fn func(*bbolt.Tx) error) error {
-	select {
-	case <-s.closing:
-		return ErrClosed
-	default:
-	}
-	return s.db.View(fn)
+// SmallBucket implements kv.BucketSizer: b's root is not yet a branch page
+// (it holds at most one page of keys). bbolt splits nodes only at commit,
+// so a big transaction into such a bucket inserts into one ever-growing
+// node and shifts it on every insert.
+func (d *DB) SmallBucket(b kv.Bucket) bool {
+	small := false
+	_ = d.db.View(func(btx *bbolt.Tx) error {
+		bk := btx.Bucket(d.name(b))
+		if bk == nil {
+			small = true
+			return nil
+		}
+		root := bk.Root() // 0: an inline bucket
+		if p, err := btx.Page(int(root)); root == 0 || err != nil || p == nil || p.Type != "branch" {
+			small = true
+		}
+		return nil
+	})
+	return small
 }

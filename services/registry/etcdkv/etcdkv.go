@@ -47,6 +47,11 @@ type Options struct {
 	// Limits are the etcd server's --max-txn-ops and --max-request-bytes
 	// as the registry may use them; Open checks the server accepts them.
 	Limits kv.Limits
+	// CompactEvery compacts etcd's MVCC history this often, to the
+	// revision the previous round saw: one interval of history is kept for
+	// the snapshots and watches in flight (0: never, leave it to etcd's
+	// own --auto-compaction-*).
+	CompactEvery time.Duration
 }
 
 // DefaultLimits are the transaction limits the registry needs etcd to
@@ -103,7 +108,36 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	go s.watchCommits()
+	if opts.CompactEvery > 0 {
+		go s.compactHistory(opts.CompactEvery)
+	}
 	return s, nil
+}
+
+// compactHistory compacts etcd's MVCC history every interval to the
+// revision seen an interval before, until Close. Every registry replica
+// may do it: compacting to a revision already compacted is refused
+// harmlessly.
+func (s *Store) compactHistory(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var prev int64
+	for {
+		select {
+		case <-s.closed:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		resp, err := s.c.Get(ctx, s.prefix+"\x00compaction-probe", clientv3.WithCountOnly())
+		if err == nil {
+			if prev > 0 {
+				_, _ = s.c.Compact(ctx, prev)
+			}
+			prev = resp.Header.Revision
+		}
+		cancel()
+	}
 }
 
 // Client returns the etcd client, for maintenance calls (compaction,
@@ -190,6 +224,21 @@ func (s *Store) Committed() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.commitCh
+}
+
+// Empty implements kv.Store: no key under the prefix.
+func (s *Store) Empty(ctx context.Context) (bool, error) {
+	resp, err := s.c.Get(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithLimit(1))
+	if err != nil {
+		return false, err
+	}
+	// The limits probe key lives under the prefix but holds no data.
+	return resp.Count == 0 || (resp.Count == 1 && s.onlyProbe(ctx)), nil
+}
+
+func (s *Store) onlyProbe(ctx context.Context) bool {
+	resp, err := s.c.Get(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(2))
+	return err == nil && len(resp.Kvs) == 1 && string(resp.Kvs[0].Key) == s.prefix+"\x00limits-probe"
 }
 
 // Close implements kv.Store.
@@ -451,6 +500,9 @@ type cursor struct {
 	lo, hi string
 	cur    string // the current key ("" before the first move or past an end)
 	curVal []byte
+	// off is where the cursor went off the keys: +1 past the last (Prev
+	// then moves to the last), -1 before the first (Next to the first).
+	off int
 }
 
 type kvPair struct {
@@ -554,6 +606,7 @@ func (c *cursor) out() ([]byte, []byte) {
 	if c.cur == "" {
 		return nil, nil
 	}
+	c.off = 0
 	return []byte(c.cur[c.strip:]), c.curVal
 }
 
@@ -568,7 +621,7 @@ func (c *cursor) forward(k string, excl bool) ([]byte, []byte) {
 		lok := li < len(c.local)
 		switch {
 		case !rok && !lok:
-			c.cur, c.curVal = "", nil
+			c.cur, c.curVal, c.off = "", nil, +1
 			return nil, nil
 		case rok && (!lok || r.key <= c.local[li]):
 			if c.at(r.key, r.value) {
@@ -593,7 +646,7 @@ func (c *cursor) backward(k string) ([]byte, []byte) {
 		lok := li >= 0
 		switch {
 		case !rok && !lok:
-			c.cur, c.curVal = "", nil
+			c.cur, c.curVal, c.off = "", nil, -1
 			return nil, nil
 		case rok && (!lok || r.key >= c.local[li]):
 			if c.at(r.key, r.value) {
@@ -614,18 +667,27 @@ func (c *cursor) First() ([]byte, []byte)          { return c.forward(c.from, fa
 func (c *cursor) Last() ([]byte, []byte)           { return c.backward(c.to) }
 func (c *cursor) Seek(key []byte) ([]byte, []byte) { return c.forward(c.from+string(key), false) }
 
+// Next and Prev step from the current key; off the keys, they come back
+// to the nearest end as bbolt's cursors do (Seek past the last key, then
+// Prev, is the last key).
 func (c *cursor) Next() ([]byte, []byte) {
-	if c.cur == "" {
-		return nil, nil
+	switch {
+	case c.cur != "":
+		return c.forward(c.cur, true)
+	case c.off < 0:
+		return c.First()
 	}
-	return c.forward(c.cur, true)
+	return nil, nil
 }
 
 func (c *cursor) Prev() ([]byte, []byte) {
-	if c.cur == "" {
-		return nil, nil
+	switch {
+	case c.cur != "":
+		return c.backward(c.cur)
+	case c.off > 0:
+		return c.Last()
 	}
-	return c.backward(c.cur)
+	return nil, nil
 }
 
 func (c *cursor) Err() error { return c.t.err }

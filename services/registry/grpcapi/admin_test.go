@@ -16,8 +16,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
-	"talentreg/services/registry/bolt"
 	"talentreg/services/registry/grpcapi"
+	"talentreg/services/registry/storage"
 )
 
 // TestGRPC_BackupStreamsAConsistentCopy: a database of several MiB comes
@@ -25,7 +25,7 @@ import (
 // the last carrying the SHA-256; the bytes are a database at that revision
 // that passes the consistency check.
 func TestGRPC_BackupStreamsAConsistentCopy(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	for b := range 4 {
 		req := &registryv1.BatchCreateEntitiesRequest{}
@@ -81,7 +81,7 @@ func TestGRPC_BackupStreamsAConsistentCopy(t *testing.T) {
 	if err := os.WriteFile(path, data.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cp, err := bolt.Open(path, bolt.Options{})
+	cp, err := storage.OpenBolt(path, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestGRPC_BackupStreamsAConsistentCopy(t *testing.T) {
 // TestGRPC_BackupCancelled: a client that goes away ends the copy; the
 // registry goes on serving.
 func TestGRPC_BackupCancelled(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	e.createEntity(t, "acme", pbEntity(""))
 	ctx, cancel := context.WithCancel(testCtx(t))
 	stream, err := e.admin.Backup(ctx, &registryv1.BackupRequest{})

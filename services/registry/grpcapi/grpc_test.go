@@ -30,15 +30,16 @@ import (
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 	"talentreg/platform/grpcserver"
 	"talentreg/services/registry"
-	"talentreg/services/registry/bolt"
 	"talentreg/services/registry/grpcapi"
+	"talentreg/services/registry/kvstore"
+	"talentreg/services/registry/storage"
 )
 
 // testEnv is a real gRPC server on a loopback port over a real bbolt
 // store, and a real client.
 type testEnv struct {
 	api    *grpcapi.Server
-	store  *bolt.Store
+	store  *kvstore.Store
 	client registryv1.RegistryServiceClient
 	admin  registryv1.RegistryAdminServiceClient
 	conn   *grpc.ClientConn
@@ -46,15 +47,15 @@ type testEnv struct {
 
 // start serves a fresh store on 127.0.0.1:0; cleanup stops everything and
 // checks the store's consistency.
-func start(t *testing.T, bopts bolt.Options, gopts grpcapi.Options) *testEnv {
+func start(t *testing.T, sopts storage.Options, gopts grpcapi.Options) *testEnv {
 	t.Helper()
-	return startWrapped(t, bopts, gopts, func(s *bolt.Store) registry.Store { return s })
+	return startWrapped(t, sopts, gopts, func(s *kvstore.Store) registry.Store { return s })
 }
 
 // startWrapped is start with the store the API sees wrapped by wrap.
-func startWrapped(t *testing.T, bopts bolt.Options, gopts grpcapi.Options, wrap func(*bolt.Store) registry.Store) *testEnv {
+func startWrapped(t *testing.T, sopts storage.Options, gopts grpcapi.Options, wrap func(*kvstore.Store) registry.Store) *testEnv {
 	t.Helper()
-	store, err := bolt.Open(filepath.Join(t.TempDir(), "registry.db"), bopts)
+	store, err := storage.OpenBolt(filepath.Join(t.TempDir(), "registry.db"), sopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ func wantStatus(t *testing.T, err error, code codes.Code, reason, field string) 
 }
 
 func TestGRPC_InvalidArgument(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	c := e.client
 	e.createEntity(t, "acme", pbEntity("acme"))
@@ -371,7 +372,7 @@ func TestGRPC_InvalidArgument(t *testing.T) {
 }
 
 func TestGRPC_NotFoundAlreadyExistsAbortedFailedPrecondition(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	c := e.client
 	code := creditCode("91120116MA05JQ3X0")
@@ -458,7 +459,7 @@ func TestGRPC_NotFoundAlreadyExistsAbortedFailedPrecondition(t *testing.T) {
 }
 
 func TestGRPC_OutOfRangeForCompactedRevisions(t *testing.T) {
-	e := start(t, bolt.Options{RetainChanges: 5}, grpcapi.Options{})
+	e := start(t, storage.Options{RetainChanges: 5}, grpcapi.Options{})
 	ctx := testCtx(t)
 	for i := 0; i < 20; i++ {
 		e.createEntity(t, fmt.Sprintf("e%d", i), pbEntity("e"))
@@ -495,7 +496,7 @@ func TestGRPC_OutOfRangeForCompactedRevisions(t *testing.T) {
 // TestGRPC_RevisionHeaderOnEveryMutation: every mutation returns its last
 // revision as x-revision; a cascade delete with k dependants takes k+1.
 func TestGRPC_RevisionHeaderOnEveryMutation(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	c := e.client
 	var hdr metadata.MD
@@ -629,7 +630,7 @@ func TestGRPC_RevisionHeaderOnEveryMutation(t *testing.T) {
 }
 
 func TestGRPC_UpdateMasks(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	c := e.client
 	orig := &registryv1.Entity{
@@ -708,7 +709,7 @@ func TestGRPC_UpdateMasks(t *testing.T) {
 }
 
 func TestGRPC_RequestIDMakesCreateIdempotent(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	req := &registryv1.CreateEntityRequest{Entity: pbEntity("auto"), RequestId: "5b4b7c1e-retry"} // server-chosen id
 	var h1, h2 metadata.MD
@@ -743,7 +744,7 @@ func TestGRPC_RequestIDMakesCreateIdempotent(t *testing.T) {
 // same request retried (a membership without join time, whose default the
 // first call chose) still gets the first result.
 func TestGRPC_RequestIDReusedByAnotherRequest(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	c := e.client
 	e.createEntity(t, "x", pbEntity("x"))
@@ -804,7 +805,7 @@ func TestGRPC_RequestIDReusedByAnotherRequest(t *testing.T) {
 }
 
 func TestGRPC_Pagination(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	c := e.client
 	batch := func(prefix string, n int) {
@@ -859,7 +860,7 @@ func TestGRPC_Pagination(t *testing.T) {
 }
 
 func TestGRPC_Filters(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	c := e.client
 	type spec struct {
@@ -1047,7 +1048,7 @@ func (w *watcher) progress(t *testing.T, rev int64) {
 }
 
 // waitRevision blocks until the store has committed rev, without polling.
-func waitRevision(t *testing.T, s *bolt.Store, rev int64) {
+func waitRevision(t *testing.T, s *kvstore.Store, rev int64) {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	for {
@@ -1067,7 +1068,7 @@ func waitRevision(t *testing.T, s *bolt.Store, rev int64) {
 // a watcher starting at a revision already committed while the writers run
 // gets every revision from it to the last exactly once, in order.
 func TestGRPC_WatchFromMidStreamSeesEveryRevisionOnce(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	const writers, each = 8, 50
 	var wg sync.WaitGroup
@@ -1111,7 +1112,7 @@ func TestGRPC_WatchFromMidStreamSeesEveryRevisionOnce(t *testing.T) {
 // TestGRPC_WatchProgressAndFuture: a quiet stream gets progress messages
 // carrying the head revision; start_revision 0 means only future changes.
 func TestGRPC_WatchProgressAndFuture(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{ProgressInterval: 50 * time.Millisecond})
+	e := start(t, storage.Options{}, grpcapi.Options{ProgressInterval: 50 * time.Millisecond})
 	ctx := testCtx(t)
 	for i := 0; i < 3; i++ {
 		e.createEntity(t, fmt.Sprintf("e%d", i), pbEntity("e"))
@@ -1195,7 +1196,7 @@ func resourceName(r *registryv1.Resource) (string, string) {
 // sees the later writes. Under concurrent writes, the snapshot equals the
 // change log replayed up to its revision.
 func TestGRPC_SnapshotThenWatch(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	c := e.client
 	must := func(_ any, err error) {
@@ -1298,7 +1299,7 @@ func TestGRPC_SnapshotThenWatch(t *testing.T) {
 }
 
 func TestGRPC_Import(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	goodCode := creditCode("91120116MA05JQ3X0")
 	badCode := goodCode[:17] + map[bool]string{true: "1", false: "0"}[goodCode[17] == '0']
@@ -1414,7 +1415,7 @@ func TestGRPC_Import(t *testing.T) {
 // TestGRPC_MembershipJoinTime: a join time round-trips exactly, and one the
 // store cannot represent is refused rather than silently changed.
 func TestGRPC_MembershipJoinTime(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	c := e.client
 	e.createEntity(t, "x", pbEntity("x"))
@@ -1464,7 +1465,7 @@ func TestGRPC_MembershipJoinTime(t *testing.T) {
 // A watch that starts caught up reports the head at once, not after the
 // first progress interval (an hour here).
 func TestGRPC_WatchStartsWithProgressWhenCaughtUp(t *testing.T) {
-	env := start(t, bolt.Options{}, grpcapi.Options{ProgressInterval: time.Hour})
+	env := start(t, storage.Options{}, grpcapi.Options{ProgressInterval: time.Hour})
 	env.createEntity(t, "a", pbEntity("a"))
 	env.createEntity(t, "b", pbEntity("b"))
 	ctx, cancel := context.WithTimeout(testCtx(t), 5*time.Second)
@@ -1486,7 +1487,7 @@ func TestGRPC_WatchStartsWithProgressWhenCaughtUp(t *testing.T) {
 // resources as the full one with only the aggregate fields, across
 // several messages.
 func TestGRPC_SnapshotAggregateView(t *testing.T) {
-	env := start(t, bolt.Options{}, grpcapi.Options{})
+	env := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	var batch []*registryv1.CreateEntityRequest
 	for i := 0; i < 1500; i++ {
@@ -1538,7 +1539,7 @@ func TestGRPC_SnapshotAggregateView(t *testing.T) {
 // Every feed answer names the database, so a consumer notices when the
 // registry it follows was replaced.
 func TestGRPC_FeedCarriesTheRegistryID(t *testing.T) {
-	env := start(t, bolt.Options{}, grpcapi.Options{})
+	env := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	env.createEntity(t, "a", pbEntity("a"))
 	want := env.store.ID()
@@ -1568,7 +1569,7 @@ func TestGRPC_FeedCarriesTheRegistryID(t *testing.T) {
 // (here a string field that is not UTF-8, on a unary call and on the
 // Import stream) are INVALID_ARGUMENT, not grpc-go's INTERNAL.
 func TestGRPC_MalformedMessages(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	notUTF8 := &wrapperspb.BytesValue{Value: []byte{0xff, 0xfe}} // field 1: GetEntityRequest.name, a string
 	err := e.conn.Invoke(ctx, registryv1.RegistryService_GetEntity_FullMethodName, notUTF8, &registryv1.GetEntityResponse{})

@@ -15,8 +15,9 @@ import (
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 	"talentreg/services/registry"
-	"talentreg/services/registry/bolt"
 	"talentreg/services/registry/grpcapi"
+	"talentreg/services/registry/kvstore"
+	"talentreg/services/registry/storage"
 )
 
 // importOnce sends one message and returns the response.
@@ -48,7 +49,7 @@ func mask(paths ...string) *fieldmaskpb.FieldMask { return &fieldmaskpb.FieldMas
 // new resource must name its required fields, and a bad mask rejects its
 // item alone.
 func TestGRPC_ImportUpdateMasks(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	e.createEntity(t, "acme", &registryv1.Entity{
 		DisplayName: "Acme", Kind: registryv1.EntityKind_ENTITY_KIND_ENTERPRISE, Region: "Binhai",
@@ -98,7 +99,7 @@ func TestGRPC_ImportUpdateMasks(t *testing.T) {
 
 // failingStore fails the failAt-th Import call, as a full disk would.
 type failingStore struct {
-	*bolt.Store
+	*kvstore.Store
 	calls, failAt atomic.Int32
 }
 
@@ -115,7 +116,7 @@ func (f *failingStore) Import(ctx context.Context, items []registry.ImportItem, 
 // client can resume from there.
 func TestGRPC_ImportFailingMidwaySaysWhatWasCommitted(t *testing.T) {
 	var fs *failingStore
-	e := startWrapped(t, bolt.Options{}, grpcapi.Options{}, func(s *bolt.Store) registry.Store {
+	e := startWrapped(t, storage.Options{}, grpcapi.Options{}, func(s *kvstore.Store) registry.Store {
 		fs = &failingStore{Store: s}
 		fs.failAt.Store(2)
 		return fs
@@ -167,7 +168,7 @@ func TestGRPC_ImportFailingMidwaySaysWhatWasCommitted(t *testing.T) {
 // reported with its name and message shortened, not echoed whole (up to
 // 10,000 times in one response).
 func TestGRPC_ImportClipsEchoedNames(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	huge := "entities/" + strings.Repeat("x", 1<<20)
 	resp := importOnce(t, e.client, &registryv1.ImportRequest{Items: []*registryv1.Resource{entityItem(&registryv1.Entity{Name: huge})}})
 	errs := resp.GetErrors()

@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
-	"talentreg/services/registry/bolt"
 	"talentreg/services/registry/grpcapi"
+	"talentreg/services/registry/storage"
 )
 
 // byTestClient keys the per-client stream limit by the x-test-client
@@ -79,7 +79,7 @@ func batch(t *testing.T, e *testEnv, prefix string, n int) {
 }
 
 func TestStreams_LimitPerClientAndInAll(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{ClientKey: byTestClient, Limits: grpcapi.StreamLimits{MaxStreams: 3, MaxStreamsPerClient: 2}})
+	e := start(t, storage.Options{}, grpcapi.Options{ClientKey: byTestClient, Limits: grpcapi.StreamLimits{MaxStreams: 3, MaxStreamsPerClient: 2}})
 	open := func(ctx context.Context, client string) (registryv1.RegistryService_WatchChangesClient, error) {
 		s, err := e.client.WatchChanges(asClient(ctx, client), &registryv1.WatchChangesRequest{})
 		if err != nil {
@@ -125,7 +125,7 @@ func TestStreams_LimitPerClientAndInAll(t *testing.T) {
 // after the stall timeout; when it reads again it gets what was sent, then
 // RESOURCE_EXHAUSTED naming the revision to watch again from.
 func TestStreams_StalledWatcherEnded(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{Limits: grpcapi.StreamLimits{StallTimeout: 200 * time.Millisecond}})
+	e := start(t, storage.Options{}, grpcapi.Options{Limits: grpcapi.StreamLimits{StallTimeout: 200 * time.Millisecond}})
 	for i := range 3 {
 		batch(t, e, fmt.Sprintf("s%d-", i), 1000)
 	}
@@ -157,7 +157,7 @@ func TestStreams_StalledWatcherEnded(t *testing.T) {
 // TestStreams_SnapshotTimeLimit: a snapshot read too slowly ends at the
 // time limit and releases its read transaction.
 func TestStreams_SnapshotTimeLimit(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{Limits: grpcapi.StreamLimits{SnapshotMaxDuration: 300 * time.Millisecond, StallTimeout: time.Minute}})
+	e := start(t, storage.Options{}, grpcapi.Options{Limits: grpcapi.StreamLimits{SnapshotMaxDuration: 300 * time.Millisecond, StallTimeout: time.Minute}})
 	for i := range 5 {
 		batch(t, e, fmt.Sprintf("t%d-", i), 1000)
 	}
@@ -169,7 +169,7 @@ func TestStreams_SnapshotTimeLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the snapshot is ended at its limit", func() bool { return e.api.StreamStats().TimedOut == 1 })
-	waitFor(t, "its read transaction is released", func() bool { return e.store.OpenReadTxs() == 0 })
+	waitFor(t, "its read transaction is released", func() bool { return storage.Bolt(e.store).OpenReadTxs() == 0 })
 	for {
 		m, err := stream.Recv()
 		if err != nil {

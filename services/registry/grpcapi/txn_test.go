@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
-	"talentreg/services/registry/bolt"
 	"talentreg/services/registry/grpcapi"
+	"talentreg/services/registry/storage"
 )
 
 // TestFeed_ChangesCarryTheirTransaction: a 1,000-entity batch is one
@@ -14,7 +14,7 @@ import (
 // ListChanges in more than one page, and every change says which
 // revisions its transaction spans.
 func TestFeed_ChangesCarryTheirTransaction(t *testing.T) {
-	e := start(t, bolt.Options{}, grpcapi.Options{})
+	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
 	e.createEntity(t, "solo", pbEntity("solo"))
 	req := &registryv1.BatchCreateEntitiesRequest{}

@@ -14,6 +14,7 @@ package kv
 import (
 	"context"
 	"errors"
+	"io"
 )
 
 // Bucket names a keyspace; keys of different buckets never collide.
@@ -73,6 +74,9 @@ type Store interface {
 	// Committed returns a channel closed at the next commit by any writer
 	// (with remote engines, perhaps a little after it).
 	Committed() <-chan struct{}
+	// Empty reports whether the store holds nothing at all (a new file or
+	// key prefix).
+	Empty(ctx context.Context) (bool, error)
 	// Close releases the engine.
 	Close() error
 }
@@ -99,6 +103,21 @@ type Limits struct {
 // Limiter is implemented by engines with transaction limits.
 type Limiter interface {
 	Limits() Limits
+}
+
+// BucketSizer is implemented by engines for which a large transaction into
+// a nearly empty bucket is slow (bbolt); writers then split theirs.
+type BucketSizer interface {
+	// SmallBucket reports whether b is nearly empty.
+	SmallBucket(b Bucket) bool
+}
+
+// SnapshotWriter is implemented by engines that can write a consistent
+// copy of all their data as one file (bbolt); backups use it.
+type SnapshotWriter interface {
+	// WriteSnapshot calls begin with a reader of the snapshot and the
+	// copy's size, then writes the copy to w.
+	WriteSnapshot(ctx context.Context, begin func(r Reader, size int64) error, w io.Writer) error
 }
 
 // LimitsOf returns s's limits, none if it declares none.

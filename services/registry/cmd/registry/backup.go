@@ -25,6 +25,8 @@ import (
 	"talentreg/services/registry"
 	"talentreg/services/registry/bolt"
 	"talentreg/services/registry/grpcapi"
+	"talentreg/services/registry/kvstore"
+	"talentreg/services/registry/storage"
 )
 
 // backup writes a verified backup file: from a running registry through
@@ -111,7 +113,7 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 			return fmt.Errorf("the copy failed its check, nothing kept: %w", err)
 		}
 	}
-	mark, err := bolt.MarkBackup(tmp.Name(), time.Now())
+	mark, err := markBackup(ctx, tmp.Name(), time.Now())
 	if err != nil {
 		return err
 	}
@@ -137,7 +139,7 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 }
 
 // backupName names a backup in a folder so that names sort by time.
-func backupName(m bolt.BackupMark) string {
+func backupName(m kvstore.BackupMark) string {
 	id := m.RegistryID
 	if len(id) > 8 {
 		id = id[:8]
@@ -221,7 +223,7 @@ func copyFile(ctx context.Context, path string, f io.Writer) (registry.BackupInf
 	if _, err := os.Stat(path); err != nil {
 		return registry.BackupInfo{}, nil, fmt.Errorf("--db: %w", err)
 	}
-	store, err := bolt.Open(path, bolt.Options{})
+	store, err := storage.OpenBolt(path, storage.Options{Bolt: bolt.Options{MustExist: true}})
 	if err != nil {
 		return registry.BackupInfo{}, nil, err
 	}
@@ -246,7 +248,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // verifyCopy opens the copy, checks its consistency and that it holds what
 // the source announced.
 func verifyCopy(path string, info registry.BackupInfo) error {
-	store, err := bolt.Open(path, bolt.Options{})
+	store, err := storage.OpenBolt(path, storage.Options{Bolt: bolt.Options{MustExist: true}})
 	if err != nil {
 		return err
 	}
@@ -256,6 +258,23 @@ func verifyCopy(path string, info registry.BackupInfo) error {
 			store.ID(), store.Revision(), info.RegistryID, info.Revision)
 	}
 	return store.Check()
+}
+
+// markBackup marks the registry file at path, which no registry serves,
+// as a backup taken at takenAt.
+func markBackup(ctx context.Context, path string, takenAt time.Time) (kvstore.BackupMark, error) {
+	db, err := bolt.Open(path, bolt.Options{Buckets: kvstore.Buckets(), MustExist: true})
+	if err != nil {
+		return kvstore.BackupMark{}, err
+	}
+	mark, err := kvstore.MarkBackup(ctx, db, takenAt)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return kvstore.BackupMark{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return mark, nil
 }
 
 // syncDir makes a rename in dir durable.

@@ -19,6 +19,7 @@ import (
 	"talentreg/platform/command/commandtest"
 	"talentreg/services/registry"
 	"talentreg/services/registry/bolt"
+	"talentreg/services/registry/storage"
 )
 
 // fixtureDB writes a registry file of 3,000 entities into dir and returns
@@ -26,7 +27,7 @@ import (
 func fixtureDB(t *testing.T, dir string) (string, int) {
 	t.Helper()
 	path := filepath.Join(dir, "registry.db")
-	s, err := bolt.Open(path, bolt.Options{NoSync: true})
+	s, err := storage.OpenBolt(path, storage.Options{Bolt: bolt.Options{NoSync: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 // registerStoreMetrics exports the database's disk use, the time its
 // commits spend writing and fsyncing, and the watch streams against their
 // cap — what deploy/prometheus alerts on.
-func registerStoreMetrics(reg prometheus.Registerer, store *bolt.Store, streamsOpen func() int64, maxStreams int64, log *slog.Logger) {
+func registerStoreMetrics(reg prometheus.Registerer, store *bolt.DB, streamsOpen func() int64, maxStreams int64, log *slog.Logger) {
 	disk := func(f func(bolt.DiskStats) float64) func() float64 {
 		return func() float64 {
 			st, err := store.DiskStats()
@@ -24,6 +24,17 @@ func registerStoreMetrics(reg prometheus.Registerer, store *bolt.Store, streamsO
 	}
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "talentreg_registry_streams_open", Help: "Watch and snapshot streams open.",
+		}, func() float64 { return float64(streamsOpen()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "talentreg_registry_streams_max", Help: "Cap of watch and snapshot streams open at once (--max-streams).",
+		}, func() float64 { return float64(maxStreams) }),
+	)
+	if store == nil {
+		return // an etcd engine: its own metrics tell its disk
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "talentreg_registry_db_size_bytes", Help: "Size of the bbolt database file on disk.",
 		}, disk(func(s bolt.DiskStats) float64 { return float64(s.FileBytes) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -32,11 +43,5 @@ func registerStoreMetrics(reg prometheus.Registerer, store *bolt.Store, streamsO
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "talentreg_registry_commit_write_seconds_total", Help: "Time commits spent writing pages and fsyncing the database file; divided by talentreg_registry_commits_total, the mean fsync-bound commit latency.",
 		}, disk(func(s bolt.DiskStats) float64 { return s.CommitWriteTime.Seconds() })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "talentreg_registry_streams_open", Help: "Watch and snapshot streams open.",
-		}, func() float64 { return float64(streamsOpen()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "talentreg_registry_streams_max", Help: "Cap of watch and snapshot streams open at once (--max-streams).",
-		}, func() float64 { return float64(maxStreams) }),
 	)
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -26,8 +27,13 @@ import (
 	"talentreg/platform/healthcheck"
 	"talentreg/platform/logging"
 	"talentreg/platform/security"
+	"talentreg/platform/tlsfiles"
 	"talentreg/services/registry/bolt"
+	"talentreg/services/registry/etcdkv"
 	"talentreg/services/registry/grpcapi"
+	"talentreg/services/registry/kv"
+	"talentreg/services/registry/kvstore"
+	"talentreg/services/registry/storage"
 )
 
 // Config is the registry's configuration.
@@ -44,6 +50,22 @@ type Config struct {
 	MemoryLimitMiB   int64
 	Security         security.Server
 	Streams          grpcapi.StreamLimits
+	// Store is the engine: "bolt" (the file --db) or "etcd".
+	Store string
+	Etcd  EtcdConfig
+}
+
+// EtcdConfig is how the registry reaches its etcd cluster.
+type EtcdConfig struct {
+	Endpoints       string // comma-separated
+	Prefix          string
+	CA, Cert, Key   string
+	ServerName      string
+	Username        string
+	PasswordFile    string
+	MaxTxnOps       int
+	MaxRequestBytes int
+	CompactEvery    time.Duration
 }
 
 // DefaultConfig returns the defaults of API.md "Running".
@@ -54,6 +76,9 @@ func DefaultConfig() Config {
 		ShutdownGrace: 10 * time.Second, LogLevel: "info",
 		GCPercent: 400, MemoryLimitMiB: 1024,
 		Streams: grpcapi.DefaultStreamLimits(),
+		Store:   "bolt",
+		Etcd: EtcdConfig{Prefix: "/talentreg/", MaxTxnOps: etcdkv.DefaultLimits.Ops, MaxRequestBytes: etcdkv.DefaultLimits.Bytes,
+			CompactEvery: 10 * time.Minute},
 	}
 }
 
@@ -74,6 +99,18 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Streams.MaxStreamsPerClient, "max-streams-per-client", c.Streams.MaxStreamsPerClient, "watch and snapshot streams of one client (peer host) open at once")
 	fs.DurationVar(&c.Streams.StallTimeout, "stream-stall-timeout", c.Streams.StallTimeout, "end a watch or snapshot stream whose client takes no message for this long")
 	fs.DurationVar(&c.Streams.SnapshotMaxDuration, "snapshot-max-duration", c.Streams.SnapshotMaxDuration, "end a snapshot still running after this long (it holds a read transaction)")
+	fs.StringVar(&c.Store, "store", c.Store, "storage engine: bolt (the file --db) or etcd (--etcd-endpoints; several registry replicas may share it)")
+	fs.StringVar(&c.Etcd.Endpoints, "etcd-endpoints", c.Etcd.Endpoints, "etcd client URLs, comma-separated (https:// with --etcd-ca)")
+	fs.StringVar(&c.Etcd.Prefix, "etcd-prefix", c.Etcd.Prefix, "key prefix of this registry in etcd")
+	fs.StringVar(&c.Etcd.CA, "etcd-ca", c.Etcd.CA, "PEM CA bundle to verify etcd (TLS)")
+	fs.StringVar(&c.Etcd.Cert, "etcd-cert", c.Etcd.Cert, "PEM client certificate for etcd (mutual TLS)")
+	fs.StringVar(&c.Etcd.Key, "etcd-key", c.Etcd.Key, "PEM key of --etcd-cert")
+	fs.StringVar(&c.Etcd.ServerName, "etcd-server-name", c.Etcd.ServerName, "name expected in etcd's certificates")
+	fs.StringVar(&c.Etcd.Username, "etcd-username", c.Etcd.Username, "etcd user (etcd's own authentication)")
+	fs.StringVar(&c.Etcd.PasswordFile, "etcd-password-file", c.Etcd.PasswordFile, "file holding the password of --etcd-username")
+	fs.IntVar(&c.Etcd.MaxTxnOps, "etcd-max-txn-ops", c.Etcd.MaxTxnOps, "operations in one transaction the registry may send; etcd's --max-txn-ops must be at least this (checked at start)")
+	fs.IntVar(&c.Etcd.MaxRequestBytes, "etcd-max-request-bytes", c.Etcd.MaxRequestBytes, "bytes in one transaction the registry may send; etcd's --max-request-bytes must be at least this (checked at start)")
+	fs.DurationVar(&c.Etcd.CompactEvery, "etcd-compact-every", c.Etcd.CompactEvery, "compact etcd's MVCC history this often, keeping one interval of it (0: leave it to etcd's --auto-compaction-*)")
 }
 
 // Validate reports the first invalid field.
@@ -97,6 +134,24 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--max-streams and --max-streams-per-client must be at least 1, got %d and %d", c.Streams.MaxStreams, c.Streams.MaxStreamsPerClient)
 	case c.Streams.StallTimeout < 10*time.Millisecond || c.Streams.SnapshotMaxDuration < 10*time.Millisecond:
 		return fmt.Errorf("--stream-stall-timeout and --snapshot-max-duration must be at least 10ms, got %s and %s", c.Streams.StallTimeout, c.Streams.SnapshotMaxDuration)
+	}
+	switch c.Store {
+	case "bolt":
+	case "etcd":
+		if c.Etcd.Endpoints == "" {
+			return errors.New("--store etcd needs --etcd-endpoints")
+		}
+		if (c.Etcd.Cert == "") != (c.Etcd.Key == "") {
+			return errors.New("--etcd-cert and --etcd-key go together")
+		}
+		if c.Etcd.MaxTxnOps < 1024 || c.Etcd.MaxRequestBytes < 1<<20 {
+			return fmt.Errorf("--etcd-max-txn-ops must be at least 1024 and --etcd-max-request-bytes at least 1 MiB (a batch of 1,000 entities and its indexes is one transaction), got %d and %d", c.Etcd.MaxTxnOps, c.Etcd.MaxRequestBytes)
+		}
+		if c.Etcd.Prefix == "" || !strings.HasSuffix(c.Etcd.Prefix, "/") {
+			return fmt.Errorf("--etcd-prefix must end with /, got %q", c.Etcd.Prefix)
+		}
+	default:
+		return fmt.Errorf("--store must be bolt or etcd, got %q", c.Store)
 	}
 	return c.Security.Validate(map[string]string{"grpc-addr": c.GRPCAddr, "admin-addr": c.AdminAddr})
 }
@@ -139,13 +194,44 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // openStore opens the database as served: fsync on (a write is
-// acknowledged only once durable), and a backup file restored (a new id).
-func openStore(cfg Config) (*bolt.Store, error) {
-	return bolt.Open(cfg.DB, bolt.Options{RetainChanges: cfg.RetainChanges, InitialMmapSize: cfg.MmapSize, RestoreBackup: true})
+// acknowledged only once durable), and a backup restored (a new id).
+func openStore(ctx context.Context, cfg Config) (*kvstore.Store, error) {
+	opts := storage.Options{RetainChanges: cfg.RetainChanges, RestoreBackup: true, Bolt: bolt.Options{InitialMmapSize: cfg.MmapSize}}
+	if cfg.Store == "bolt" {
+		return storage.OpenBolt(cfg.DB, opts)
+	}
+	eo, err := cfg.Etcd.options()
+	if err != nil {
+		return nil, command.UsageError{Err: err}
+	}
+	return storage.OpenEtcd(ctx, eo, opts)
+}
+
+// options are the etcdkv options of the flags.
+func (c EtcdConfig) options() (etcdkv.Options, error) {
+	eo := etcdkv.Options{
+		Endpoints: strings.Split(c.Endpoints, ","), Prefix: c.Prefix, Username: c.Username,
+		Limits: kv.Limits{Ops: c.MaxTxnOps, Bytes: c.MaxRequestBytes}, CompactEvery: c.CompactEvery,
+	}
+	if c.PasswordFile != "" {
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return eo, fmt.Errorf("--etcd-password-file: %w", err)
+		}
+		eo.Password = strings.TrimSpace(string(b))
+	}
+	if c.CA != "" || c.Cert != "" {
+		cfg, err := tlsfiles.Client{CAFile: c.CA, CertFile: c.Cert, KeyFile: c.Key, ServerName: c.ServerName}.Config()
+		if err != nil {
+			return eo, fmt.Errorf("etcd TLS: %w", err)
+		}
+		eo.TLS = cfg
+	}
+	return eo, nil
 }
 
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
-	store, err := openStore(cfg)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -164,9 +250,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "talentreg_registry_revision", Help: "Last committed registry revision.",
 	}, func() float64 { return float64(store.Revision()) }))
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "talentreg_registry_commits_total", Help: "Write transactions committed (each one fsync, serving one or more mutations).",
-	}, func() float64 { return float64(store.Commits()) }))
+	if db := storage.Bolt(store); db != nil {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "talentreg_registry_commits_total", Help: "Write transactions committed (each one fsync, serving one or more mutations).",
+		}, func() float64 { return float64(db.Commits()) }))
+	}
 
 	sec, err := cfg.Security.Build(log, reg)
 	if err != nil {
@@ -174,7 +262,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer sec.Auth.Close()
 	api := grpcapi.New(store, grpcapi.Options{TokenKey: store.TokenKey(), ProgressInterval: cfg.ProgressInterval, Logger: log, Limits: cfg.Streams})
-	registerStoreMetrics(reg, store, func() int64 { return int64(api.StreamStats().Open) }, int64(cfg.Streams.MaxStreams), log)
+	registerStoreMetrics(reg, storage.Bolt(store), func() int64 { return int64(api.StreamStats().Open) }, int64(cfg.Streams.MaxStreams), log)
 	for _, c := range []struct {
 		name, help string
 		value      func(grpcapi.StreamStats) int64
@@ -203,7 +291,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	sec.ReloadOnSIGHUP(ctx, log)
-	log.Info("serving", "grpc_addr", lis.Addr().String(), "db", cfg.DB, "revision", store.Revision(), "registry_id", store.ID(),
+	where := cfg.DB
+	if cfg.Store == "etcd" {
+		where = cfg.Etcd.Endpoints + " " + cfg.Etcd.Prefix
+	}
+	log.Info("serving", "grpc_addr", lis.Addr().String(), "store", cfg.Store, "db", where, "revision", store.Revision(), "registry_id", store.ID(),
 		"tls", sec.GRPC != nil, "auth", sec.Auth.Enabled())
 
 	// On shutdown, end watch and snapshot streams first: they never end on
@@ -228,7 +320,7 @@ func check(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	}
 	// Open verifies every page of the file's structure; Check then
 	// decodes every record, matches every index and runs bbolt's own check.
-	store, err := bolt.Open(*db, bolt.Options{MustExist: true})
+	store, err := storage.OpenBolt(*db, storage.Options{Bolt: bolt.Options{MustExist: true}})
 	if err != nil {
 		return err
 	}
@@ -242,7 +334,7 @@ func check(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	} else if mark, _, ok := store.RestoredFrom(); ok {
 		fmt.Fprintf(stdout, "registry %s, restored from a backup of %s\n", store.ID(), mark)
 	}
-	u, err := store.Usage()
+	u, err := storage.Bolt(store).Usage()
 	if err != nil {
 		return err
 	}
@@ -283,7 +375,7 @@ func compact(args []string, getenv func(string) string, stdout, stderr io.Writer
 	}
 	// Open through the store first: it refuses missing, foreign, corrupt
 	// or locked files with a clear error, and creates nothing.
-	store, err := bolt.Open(*src, bolt.Options{MustExist: true})
+	store, err := storage.OpenBolt(*src, storage.Options{Bolt: bolt.Options{MustExist: true}})
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ import (
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 	"talentreg/platform/command"
 	"talentreg/services/registry"
-	"talentreg/services/registry/bolt"
+	"talentreg/services/registry/storage"
 )
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test to share.
@@ -136,12 +136,12 @@ func TestRun_BadFlagsAreUsageErrors(t *testing.T) {
 func TestOpenStore_IsDurable(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.DB = filepath.Join(t.TempDir(), "r.db")
-	s, err := openStore(cfg)
+	s, err := openStore(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if !s.Durable() {
+	if !storage.Bolt(s).Durable() {
 		t.Fatal("the served store does not fsync its commits")
 	}
 }
@@ -152,7 +152,7 @@ func TestOpenStore_IsDurable(t *testing.T) {
 func TestCheckAndCompact(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "registry.db")
-	store, err := bolt.Open(db, bolt.Options{})
+	store, err := storage.OpenBolt(db, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,14 @@ var (
 // Binary returns the etcdmember binary, building it on first use.
 func Binary(t testing.TB) string {
 	t.Helper()
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+func binary() (string, error) {
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "etcdmember-")
 		if err != nil {
@@ -40,10 +48,7 @@ func Binary(t testing.TB) string {
 			buildErr = fmt.Errorf("go build talentreg/etcdmember: %v\n%s", err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return binPath, buildErr
 }
 
 // Member is one etcd member process.
@@ -80,24 +85,56 @@ type Options struct {
 	// 16384 and 9 MiB, what the registry needs).
 	MaxTxnOps       int
 	MaxRequestBytes int
+	// NoFsync runs the members without fsync: for tests of logic, never
+	// of durability.
+	NoFsync bool
 }
 
 // Start starts an n-member cluster and stops it when the test ends.
 func Start(t testing.TB, n int, o Options) *Cluster {
 	t.Helper()
+	c, err := StartCluster(n, o, t.TempDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// Stop stops every member.
+func (c *Cluster) Stop() {
+	for _, m := range c.Members {
+		m.Stop()
+	}
+}
+
+// StartCluster starts an n-member cluster with its data in folders made
+// by tempDir; the caller stops it (Stop). For TestMain, where there is no
+// testing.TB.
+func StartCluster(n int, o Options, tempDir func() string) (*Cluster, error) {
 	if o.MaxTxnOps == 0 {
 		o.MaxTxnOps = 16384
 	}
 	if o.MaxRequestBytes == 0 {
 		o.MaxRequestBytes = 9 << 20
 	}
-	bin := Binary(t)
+	bin, err := binary()
+	if err != nil {
+		return nil, err
+	}
 	c := &Cluster{}
 	var initial []string
 	for i := range n {
-		m := &Member{Name: fmt.Sprintf("m%d", i+1), bin: bin, dir: t.TempDir()}
-		m.ClientURL = "http://" + freeAddr(t)
-		m.PeerURL = "http://" + freeAddr(t)
+		m := &Member{Name: fmt.Sprintf("m%d", i+1), bin: bin, dir: tempDir()}
+		ca, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		pa, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		m.ClientURL, m.PeerURL = "http://"+ca, "http://"+pa
 		initial = append(initial, m.Name+"="+m.PeerURL)
 		c.Members = append(c.Members, m)
 	}
@@ -106,6 +143,9 @@ func Start(t testing.TB, n int, o Options) *Cluster {
 			"--client", strings.TrimPrefix(m.ClientURL, "http://"), "--peer", strings.TrimPrefix(m.PeerURL, "http://"),
 			"--initial-cluster", strings.Join(initial, ","), "--log-level", "error",
 			"--max-txn-ops", fmt.Sprint(o.MaxTxnOps), "--max-request-bytes", fmt.Sprint(o.MaxRequestBytes)}
+		if o.NoFsync {
+			m.args = append(m.args, "--unsafe-no-fsync")
+		}
 		m.stderrPath = filepath.Join(m.dir, "stderr.log")
 	}
 	// Members of a new cluster wait for each other: start all, then wait.
@@ -113,25 +153,23 @@ func Start(t testing.TB, n int, o Options) *Cluster {
 	for i, m := range c.Members {
 		ready[i] = make(chan error, 1)
 		if err := m.launch(ready[i]); err != nil {
-			t.Fatal(err)
+			c.Stop()
+			return nil, err
 		}
 	}
-	t.Cleanup(func() {
-		for _, m := range c.Members {
-			m.Stop()
-		}
-	})
 	for i, m := range c.Members {
 		select {
 		case err := <-ready[i]:
 			if err != nil {
-				t.Fatalf("etcd member %s: %v\n%s", m.Name, err, m.Log())
+				c.Stop()
+				return nil, fmt.Errorf("etcd member %s: %v\n%s", m.Name, err, m.Log())
 			}
 		case <-time.After(60 * time.Second):
-			t.Fatalf("etcd member %s not ready within 60s\n%s", m.Name, m.Log())
+			c.Stop()
+			return nil, fmt.Errorf("etcd member %s not ready within 60s\n%s", m.Name, m.Log())
 		}
 	}
-	return c
+	return c, nil
 }
 
 // launch starts the member process; ready receives nil once it serves.
@@ -242,12 +280,11 @@ func (m *Member) Log() string {
 	return string(b)
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
+func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer l.Close()
-	return l.Addr().String()
+	return l.Addr().String(), nil
 }

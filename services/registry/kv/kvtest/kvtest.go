@@ -162,6 +162,11 @@ func testCursor(t *testing.T, s kv.Store) {
 		if k, _ := c.Seek(revKey(10 * n)); k != nil {
 			return fmt.Errorf("Seek past the end found %x", k)
 		}
+		// Off the end, Prev comes back to the last key (the floor lookup
+		// of a key above every key).
+		if k, _ := c.Prev(); binary.BigEndian.Uint64(k) != 2*n {
+			return fmt.Errorf("Prev after a Seek past the end = %x, want the last key", k)
+		}
 		if k, _ := c.Last(); binary.BigEndian.Uint64(k) != 2*n {
 			return fmt.Errorf("Last = %d", binary.BigEndian.Uint64(k))
 		}

@@ -1,21 +1,23 @@
-package bolt
+package kvstore
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
-	bbolt "go.etcd.io/bbolt"
-
 	"talentreg/services/registry"
+	"talentreg/services/registry/kv"
 )
 
 // ListChanges implements registry.Store. from 0 means the oldest retained
 // change.
 func (s *Store) ListChanges(ctx context.Context, from int64, limit int) (registry.ChangePage, error) {
 	var page registry.ChangePage
-	err := s.view(func(btx *bbolt.Tx) error {
-		meta := btx.Bucket(bucketMeta)
-		rev, compacted := revFromKey(meta.Get(keyRevision)), revFromKey(meta.Get(keyCompacted))
+	err := s.view(ctx, func(r kv.Reader) error {
+		rev, compacted, err := metaRevisions(r)
+		if err != nil {
+			return err
+		}
 		page.Revision = rev
 		if from == 0 {
 			from = compacted + 1
@@ -26,8 +28,8 @@ func (s *Store) ListChanges(ctx context.Context, from int64, limit int) (registr
 		if limit <= 0 {
 			limit = registry.DefaultPageSize
 		}
-		c := btx.Bucket(bucketChanges).Cursor()
-		actors := newActorCursor(btx)
+		c := r.Cursor(bucketChanges)
+		actors := newActorCursor(r)
 		for k, v := c.Seek(revKey(from)); k != nil && len(page.Changes) < limit; k, v = c.Next() {
 			ch, err := decodeChange(revFromKey(k), v)
 			if err != nil {
@@ -36,8 +38,8 @@ func (s *Store) ListChanges(ctx context.Context, from int64, limit int) (registr
 			ch.Actor = actors.at(ch.Revision)
 			page.Changes = append(page.Changes, ch)
 		}
-		if actors.err != nil {
-			return actors.err
+		if err := errors.Join(c.Err(), actors.err); err != nil {
+			return err
 		}
 		if n := len(page.Changes); n > 0 {
 			page.More = page.Changes[n-1].Revision < rev
@@ -52,14 +54,18 @@ func (s *Store) ListChanges(ctx context.Context, from int64, limit int) (registr
 // Snapshot implements registry.Store: one read transaction, so every
 // resource is as of the same revision.
 func (s *Store) Snapshot(ctx context.Context, begin func(int64) error, fn func(registry.Resource) error) error {
-	return s.view(func(btx *bbolt.Tx) error {
-		if err := begin(revFromKey(btx.Bucket(bucketMeta).Get(keyRevision))); err != nil {
+	return s.view(ctx, func(r kv.Reader) error {
+		rev, _, err := metaRevisions(r)
+		if err != nil {
+			return err
+		}
+		if err := begin(rev); err != nil {
 			return err
 		}
 		n := 0
 		for _, coll := range registry.Collections {
 			sc := schemas[coll]
-			c := btx.Bucket(sc.primary).Cursor()
+			c := r.Cursor(sc.primary)
 			for k, v := c.First(); k != nil; k, v = c.Next() {
 				r, err := decodeResource(coll, v)
 				if err != nil {
@@ -71,6 +77,9 @@ func (s *Store) Snapshot(ctx context.Context, begin func(int64) error, fn func(r
 				if n++; n%256 == 0 && ctx.Err() != nil {
 					return ctx.Err()
 				}
+			}
+			if err := c.Err(); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -105,7 +114,7 @@ func (s *Store) BatchCreateEntities(ctx context.Context, es []*registry.Entity) 
 		return nil, 0, err
 	}
 	var rev int64
-	err := s.commit(ctx, func(t *tx) error {
+	err := s.mutate(ctx, func(t *tx) error {
 		for i, e := range es { // every check before the first write
 			if t.exists(entitySchema, []byte(e.ID)) {
 				return registry.AlreadyExists(e.Name())

@@ -1,12 +1,13 @@
-package bolt
+package kvstore
 
 import (
 	"bytes"
 	"context"
-
-	bbolt "go.etcd.io/bbolt"
+	"errors"
+	"fmt"
 
 	"talentreg/services/registry"
+	"talentreg/services/registry/kv"
 )
 
 // The audit trail: who made each change is stored once per client
@@ -104,7 +105,7 @@ func (t *tx) pruneAudit(deadChanges []deadChange, upto int64) error {
 		}
 	}
 	var dead []actorEntry
-	c := t.btx.Bucket(bucketActors).Cursor()
+	c := t.kv.Cursor(bucketActors)
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		e, err := decodeActorEntry(k, v)
 		if err != nil {
@@ -114,6 +115,10 @@ func (t *tx) pruneAudit(deadChanges []deadChange, upto int64) error {
 			break
 		}
 		dead = append(dead, e)
+	}
+	if err := c.Err(); err != nil {
+		t.fail(err)
+		return err
 	}
 	for _, e := range dead {
 		if err := t.del(bucketActors, revKey(e.first)); err != nil {
@@ -176,14 +181,14 @@ func changeKey(v []byte) (registry.Collection, []byte, error) {
 
 // actorCursor finds the actor of ascending revisions in one pass.
 type actorCursor struct {
-	c   *bbolt.Cursor
+	c   kv.Cursor
 	cur actorEntry
 	ok  bool
 	err error
 }
 
-func newActorCursor(btx *bbolt.Tx) *actorCursor {
-	return &actorCursor{c: btx.Bucket(bucketActors).Cursor()}
+func newActorCursor(r kv.Reader) *actorCursor {
+	return &actorCursor{c: r.Cursor(bucketActors)}
 }
 
 // at returns the actor of revision rev; calls must ascend.
@@ -203,6 +208,9 @@ func (ac *actorCursor) at(rev int64) *registry.Actor {
 	}
 	ac.ok = false
 	if k == nil {
+		if err := ac.c.Err(); err != nil {
+			ac.err = err
+		}
 		return nil
 	}
 	e, err := decodeActorEntry(k, v)
@@ -225,9 +233,11 @@ func (s *Store) ListChangesBy(ctx context.Context, q registry.ChangeQuery, from 
 		return s.ListChanges(ctx, from, limit)
 	}
 	var page registry.ChangePage
-	err := s.view(func(btx *bbolt.Tx) error {
-		meta := btx.Bucket(bucketMeta)
-		rev, compacted := revFromKey(meta.Get(keyRevision)), revFromKey(meta.Get(keyCompacted))
+	err := s.view(ctx, func(r kv.Reader) error {
+		rev, compacted, err := metaRevisions(r)
+		if err != nil {
+			return err
+		}
 		page.Revision = rev
 		if from == 0 {
 			from = compacted + 1
@@ -238,18 +248,20 @@ func (s *Store) ListChangesBy(ctx context.Context, q registry.ChangeQuery, from 
 		if limit <= 0 {
 			limit = registry.DefaultPageSize
 		}
-		changes := btx.Bucket(bucketChanges)
-		actors := newActorCursor(btx)
-		emit := func(r int64) (bool, error) {
-			v := changes.Get(revKey(r))
-			if v == nil {
-				return true, nil // compacted while indexed: skip
-			}
-			ch, err := decodeChange(r, v)
+		actors := newActorCursor(r)
+		emit := func(rv int64) (bool, error) {
+			v, err := r.Get(bucketChanges, revKey(rv))
 			if err != nil {
 				return false, err
 			}
-			ch.Actor = actors.at(r)
+			if v == nil {
+				return true, nil // compacted while indexed: skip
+			}
+			ch, err := decodeChange(rv, v)
+			if err != nil {
+				return false, err
+			}
+			ch.Actor = actors.at(rv)
 			if q.Principal != "" && (ch.Actor == nil || ch.Actor.Principal != q.Principal) {
 				return true, nil
 			}
@@ -266,25 +278,28 @@ func (s *Store) ListChangesBy(ctx context.Context, q registry.ChangeQuery, from 
 				return nil // a name that cannot exist has no history
 			}
 			prefix := append(append([]byte{byte(coll)}, pk...), sep)
-			c := btx.Bucket(bucketByName).Cursor()
+			c := r.Cursor(bucketByName)
 			for k, _ := c.Seek(append(prefix, revKey(from)...)); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, _ = c.Next() {
 				more, err := emit(revFromKey(k[len(prefix):]))
 				if err != nil || !more {
 					return err
 				}
 			}
-			return actors.err
+			return errors.Join(c.Err(), actors.err)
 		}
 		prefix := append([]byte(q.Principal), sep)
-		c := btx.Bucket(bucketByActor).Cursor()
+		c := r.Cursor(bucketByActor)
 		// The transaction holding from may start before it.
 		start := from
-		if e := floorActor(btx, from); e != nil && e.actor.Principal == q.Principal && e.last >= from {
+		if e := floorActor(r, from); e != nil && e.actor.Principal == q.Principal && e.last >= from {
 			start = e.first
 		}
 		for k, _ := c.Seek(append(prefix, revKey(start)...)); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, _ = c.Next() {
 			first := revFromKey(k[len(prefix):])
-			v := btx.Bucket(bucketActors).Get(revKey(first))
+			v, err := r.Get(bucketActors, revKey(first))
+			if err != nil {
+				return err
+			}
 			if v == nil {
 				continue
 			}
@@ -292,8 +307,8 @@ func (s *Store) ListChangesBy(ctx context.Context, q registry.ChangeQuery, from 
 			if err != nil {
 				return err
 			}
-			for r := max(first, from); r <= e.last; r++ {
-				more, err := emit(r)
+			for rv := max(first, from); rv <= e.last; rv++ {
+				more, err := emit(rv)
 				if err != nil || !more {
 					return err
 				}
@@ -302,14 +317,14 @@ func (s *Store) ListChangesBy(ctx context.Context, q registry.ChangeQuery, from 
 				return err
 			}
 		}
-		return actors.err
+		return errors.Join(c.Err(), actors.err)
 	})
 	return page, err
 }
 
 // floorActor returns the actor entry starting at or before rev.
-func floorActor(btx *bbolt.Tx, rev int64) *actorEntry {
-	c := btx.Bucket(bucketActors).Cursor()
+func floorActor(r kv.Reader, rev int64) *actorEntry {
+	c := r.Cursor(bucketActors)
 	k, v := c.Seek(revKey(rev))
 	if k == nil || revFromKey(k) > rev {
 		k, v = c.Prev()
@@ -341,24 +356,37 @@ func resourceKey(name string) (registry.Collection, []byte, bool) {
 	return 0, nil, false
 }
 
-// migrateV2 adds the audit buckets to a format-1 file and indexes its
-// change log by resource (its changes have no recorded actor).
-func migrateV2(btx *bbolt.Tx) error {
-	for _, name := range [][]byte{bucketActors, bucketByActor, bucketByName} {
-		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
-			return err
-		}
-	}
-	byName := btx.Bucket(bucketByName)
-	c := btx.Bucket(bucketChanges).Cursor()
+// migrateV2 indexes a format-1 change log by resource (its changes have
+// no recorded actor) and marks the format 2.
+func migrateV2(t kv.Txn) error {
+	c := t.Cursor(bucketChanges)
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		coll, pk, err := changeKey(v)
 		if err != nil {
 			return err
 		}
-		if err := byName.Put(nameKey(coll, pk, revFromKey(k)), nil); err != nil {
+		if err := t.Put(bucketByName, nameKey(coll, pk, revFromKey(k)), nil); err != nil {
 			return err
 		}
 	}
-	return btx.Bucket(bucketMeta).Put(keyFormat, []byte(formatV2))
+	if err := c.Err(); err != nil {
+		return err
+	}
+	return t.Put(bucketMeta, keyFormat, []byte(formatV2))
+}
+
+// metaRevisions reads the revision and compacted revision of a snapshot.
+func metaRevisions(r kv.Reader) (rev, compacted int64, err error) {
+	v, err := r.Get(bucketMeta, keyRevision)
+	if err != nil {
+		return 0, 0, err
+	}
+	c, err := r.Get(bucketMeta, keyCompacted)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(v) != 8 || len(c) != 8 {
+		return 0, 0, fmt.Errorf("%w: damaged meta bucket", ErrForeign)
+	}
+	return revFromKey(v), revFromKey(c), nil
 }

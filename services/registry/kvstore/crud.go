@@ -1,4 +1,4 @@
-package bolt
+package kvstore
 
 import (
 	"bytes"
@@ -8,9 +8,8 @@ import (
 	"maps"
 	"strings"
 
-	bbolt "go.etcd.io/bbolt"
-
 	"talentreg/services/registry"
+	"talentreg/services/registry/kv"
 )
 
 // prefixes name fields in errors, in proto spelling.
@@ -31,7 +30,7 @@ func (s *Store) create(ctx context.Context, r registry.Resource, requestID strin
 	}
 	var out registry.Resource
 	var rev int64
-	err := s.commit(ctx, func(t *tx) error {
+	err := s.mutate(ctx, func(t *tx) error {
 		if requestID != "" {
 			prior, prev, err := t.request(sc.coll, requestID)
 			if err != nil || prior != nil {
@@ -61,7 +60,7 @@ func (s *Store) create(ctx context.Context, r registry.Resource, requestID strin
 
 // request returns the first result of an earlier create with requestID.
 func (t *tx) request(c registry.Collection, requestID string) (registry.Resource, int64, error) {
-	v := t.btx.Bucket(bucketRequests).Get(requestKey(c, requestID))
+	v := t.read(bucketRequests, requestKey(c, requestID))
 	if v == nil {
 		return nil, 0, nil
 	}
@@ -86,7 +85,7 @@ func (t *tx) remember(c registry.Collection, requestID string, r registry.Resour
 func (s *Store) update(ctx context.Context, sc *schema, key []byte, name, etag string, apply func(registry.Resource)) (registry.Resource, int64, error) {
 	var out registry.Resource
 	var rev int64
-	err := s.commit(ctx, func(t *tx) error {
+	err := s.mutate(ctx, func(t *tx) error {
 		old, err := t.current(sc, key, name, etag)
 		if err != nil {
 			return err
@@ -124,7 +123,7 @@ func (s *Store) update(ctx context.Context, sc *schema, key []byte, name, etag s
 // with its own change event, all in one transaction.
 func (s *Store) remove(ctx context.Context, sc *schema, key []byte, name, etag string, force bool) (int64, error) {
 	var rev int64
-	err := s.commit(ctx, func(t *tx) error {
+	err := s.mutate(ctx, func(t *tx) error {
 		old, err := t.current(sc, key, name, etag)
 		if err != nil {
 			return err
@@ -286,7 +285,7 @@ func (t *tx) checkRefs(before, after registry.Resource) error {
 		if b, ok := before.(*registry.Entity); ok && b.CreditCode == x.CreditCode {
 			return nil
 		}
-		if owner := t.btx.Bucket(bucketCreditCodes).Get([]byte(x.CreditCode)); owner != nil && string(owner) != x.ID {
+		if owner := t.read(bucketCreditCodes, []byte(x.CreditCode)); owner != nil && string(owner) != x.ID {
 			return &registry.Error{Code: registry.CodeAlreadyExists, Reason: registry.ReasonCreditCodeTaken,
 				Message:  fmt.Sprintf("entity.credit_code: %s is already used by entities/%s", x.CreditCode, owner),
 				Metadata: map[string]string{"field": "entity.credit_code", "resource": "entities/" + string(owner)}}
@@ -328,9 +327,12 @@ func (t *tx) indexed(sc *schema, field, value string, limit int) [][]byte {
 	f := sc.field(field)
 	prefix := indexPrefix(f, f.indexValue(value))
 	var keys [][]byte
-	c := t.btx.Bucket(sc.index).Cursor()
+	c := t.kv.Cursor(sc.index)
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(keys) != limit; k, _ = c.Next() {
 		keys = append(keys, append([]byte(nil), k[len(prefix):]...))
+	}
+	if err := c.Err(); err != nil {
+		t.fail(err)
 	}
 	return keys
 }
@@ -339,23 +341,28 @@ func (t *tx) indexed(sc *schema, field, value string, limit int) [][]byte {
 // them (-1: all).
 func (t *tx) prefixed(sc *schema, prefix []byte, limit int) [][]byte {
 	var keys [][]byte
-	c := t.btx.Bucket(sc.primary).Cursor()
+	c := t.kv.Cursor(sc.primary)
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(keys) != limit; k, _ = c.Next() {
 		keys = append(keys, append([]byte(nil), k...))
+	}
+	if err := c.Err(); err != nil {
+		t.fail(err)
 	}
 	return keys
 }
 
 // getOne reads one resource in a read transaction.
-func (s *Store) getOne(sc *schema, key []byte, name string) (registry.Resource, error) {
+func (s *Store) getOne(ctx context.Context, sc *schema, key []byte, name string) (registry.Resource, error) {
 	var out registry.Resource
-	err := s.view(func(btx *bbolt.Tx) error {
-		v := btx.Bucket(sc.primary).Get(key)
+	err := s.view(ctx, func(r kv.Reader) error {
+		v, err := r.Get(sc.primary, key)
+		if err != nil {
+			return err
+		}
 		if v == nil {
 			return registry.NotFound(name)
 		}
-		r, err := decodeResource(sc.coll, v)
-		out = r
+		out, err = decodeResource(sc.coll, v)
 		return err
 	})
 	return out, err

@@ -1,4 +1,4 @@
-package bolt
+package kvstore
 
 import (
 	"encoding/binary"
@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"talentreg/services/registry"
+	"talentreg/services/registry/kv"
 )
 
 // The whole file layout lives here.
@@ -26,16 +27,18 @@ import (
 // Primary keys are the id, except memberships: group id \x00 entity id, so a
 // group's memberships are one key range and ids (which never contain \x00)
 // sort as tuples.
-var (
-	bucketMeta        = []byte("meta")
-	bucketChanges     = []byte("changes")
-	bucketCreditCodes = []byte("entities.credit_code")
-	bucketRequests    = []byte("requests")
-	bucketRequestLog  = []byte("requests.log")
-	bucketActors      = []byte("changes.actors")
-	bucketByActor     = []byte("changes.by_actor")
-	bucketByName      = []byte("changes.by_name")
+const (
+	bucketMeta        kv.Bucket = "meta"
+	bucketChanges     kv.Bucket = "changes"
+	bucketCreditCodes kv.Bucket = "entities.credit_code"
+	bucketRequests    kv.Bucket = "requests"
+	bucketRequestLog  kv.Bucket = "requests.log"
+	bucketActors      kv.Bucket = "changes.actors"
+	bucketByActor     kv.Bucket = "changes.by_actor"
+	bucketByName      kv.Bucket = "changes.by_name"
+)
 
+var (
 	keyFormat    = []byte("format")
 	keyID        = []byte("id")
 	keyRevision  = []byte("revision")
@@ -58,8 +61,8 @@ const sep = 0
 // schema describes how one collection is stored and indexed.
 type schema struct {
 	coll    registry.Collection
-	primary []byte
-	index   []byte
+	primary kv.Bucket
+	index   kv.Bucket
 	// key returns the primary key of r.
 	key func(r registry.Resource) []byte
 	// fields are the indexed fields.
@@ -152,7 +155,7 @@ func entityRefQuery(v string) string {
 
 var (
 	entitySchema = &schema{
-		coll: registry.Entities, primary: []byte("entities"), index: []byte("entities.idx"),
+		coll: registry.Entities, primary: "entities", index: "entities.idx",
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Entity).ID) },
 		fields: []field{
 			{1, "kind", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Entity).Kind)) },
@@ -164,7 +167,7 @@ var (
 		},
 	}
 	groupSchema = &schema{
-		coll: registry.Groups, primary: []byte("groups"), index: []byte("groups.idx"),
+		coll: registry.Groups, primary: "groups", index: "groups.idx",
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Group).ID) },
 		fields: []field{
 			{1, "kind", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Group).Kind)) },
@@ -173,7 +176,7 @@ var (
 		},
 	}
 	membershipSchema = &schema{
-		coll: registry.Memberships, primary: []byte("memberships"), index: []byte("memberships.idx"),
+		coll: registry.Memberships, primary: "memberships", index: "memberships.idx",
 		key: func(r registry.Resource) []byte {
 			m := r.(*registry.Membership)
 			return membershipKey(m.GroupID, m.EntityID)
@@ -183,7 +186,7 @@ var (
 		},
 	}
 	talentRecordSchema = &schema{
-		coll: registry.TalentRecords, primary: []byte("talentRecords"), index: []byte("talentRecords.idx"),
+		coll: registry.TalentRecords, primary: "talentRecords", index: "talentRecords.idx",
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.TalentRecord).ID) },
 		fields: []field{
 			{1, "subject", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Subject) }, nil, false},
@@ -194,7 +197,7 @@ var (
 		},
 	}
 	programSchema = &schema{
-		coll: registry.Programs, primary: []byte("programs"), index: []byte("programs.idx"),
+		coll: registry.Programs, primary: "programs", index: "programs.idx",
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Program).ID) },
 		fields: []field{
 			{1, "level", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Program).Level)) },
@@ -241,4 +244,17 @@ func revFromKey(k []byte) int64 { return int64(binary.BigEndian.Uint64(k)) }
 
 func requestKey(c registry.Collection, requestID string) []byte {
 	return append([]byte{byte(c)}, requestID...)
+}
+
+// Buckets lists every bucket of the layout, for engines that create them
+// ahead (logs keyed by revision only ever grow at their end).
+func Buckets() []kv.BucketSpec {
+	specs := []kv.BucketSpec{
+		{Name: bucketMeta}, {Name: bucketChanges, Append: true}, {Name: bucketCreditCodes}, {Name: bucketRequests},
+		{Name: bucketRequestLog, Append: true}, {Name: bucketActors, Append: true}, {Name: bucketByActor}, {Name: bucketByName},
+	}
+	for _, c := range registry.Collections {
+		specs = append(specs, kv.BucketSpec{Name: schemas[c].primary}, kv.BucketSpec{Name: schemas[c].index})
+	}
+	return specs
 }

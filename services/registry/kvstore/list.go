@@ -1,20 +1,19 @@
-package bolt
+package kvstore
 
 import (
 	"bytes"
 	"context"
 	"fmt"
 
-	bbolt "go.etcd.io/bbolt"
-
 	"talentreg/services/registry"
+	"talentreg/services/registry/kv"
 )
 
 // keyRange walks the primary keys of one sorted range: either a primary
 // bucket (keys are primary keys, optionally under a prefix) or one
 // field=value run of an index bucket (keys are prefix + primary key).
 type keyRange struct {
-	c      *bbolt.Cursor
+	c      kv.Cursor
 	prefix []byte
 	index  bool
 	seekTo []byte
@@ -82,23 +81,21 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 	limit = min(limit, registry.MaxPageSize)
 	var out []T
 	var next string
-	err := s.view(func(btx *bbolt.Tx) error {
-		primary := btx.Bucket(sc.primary)
+	err := s.view(ctx, func(r kv.Reader) error {
 		// ranges must all hold a key; excluded ranges must not (the false
 		// side of a sparse bool).
 		var ranges, excluded []*keyRange
-		idx := btx.Bucket(sc.index)
 		for _, c := range q.Conditions {
 			f := sc.field(c.Field)
 			v := f.indexValue(c.Value)
 			if f.sparse && v == "0" {
-				excluded = append(excluded, &keyRange{c: idx.Cursor(), prefix: indexPrefix(f, "1"), index: true})
+				excluded = append(excluded, &keyRange{c: r.Cursor(sc.index), prefix: indexPrefix(f, "1"), index: true})
 				continue
 			}
-			ranges = append(ranges, &keyRange{c: idx.Cursor(), prefix: indexPrefix(f, v), index: true})
+			ranges = append(ranges, &keyRange{c: r.Cursor(sc.index), prefix: indexPrefix(f, v), index: true})
 		}
 		if parent != nil || len(ranges) == 0 {
-			ranges = append(ranges, &keyRange{c: primary.Cursor(), prefix: parent})
+			ranges = append(ranges, &keyRange{c: r.Cursor(sc.primary), prefix: parent})
 		}
 		var target []byte
 		if q.After != "" {
@@ -128,16 +125,24 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 				return ctx.Err()
 			}
 		}
+		for _, kr := range append(ranges, excluded...) {
+			if err := kr.c.Err(); err != nil {
+				return err
+			}
+		}
 		if len(keys) > limit {
 			keys = keys[:limit]
 			next = string(keys[limit-1])
 		}
 		// The keys are sorted: walk one primary cursor over them rather
 		// than searching from the root for each.
-		records := &keyRange{c: primary.Cursor()}
+		records := &keyRange{c: r.Cursor(sc.primary)}
 		out = make([]T, 0, len(keys))
 		for _, k := range keys {
 			if !bytes.Equal(records.seek(k), k) {
+				if err := records.c.Err(); err != nil {
+					return err
+				}
 				return fmt.Errorf("%s index names missing %q: %w", sc.coll, k, errCorrupt)
 			}
 			r, err := decodeResource(sc.coll, records.val)

@@ -1,4 +1,4 @@
-package bolt
+package kvstore
 
 import (
 	"flag"
@@ -38,7 +38,7 @@ func TestStore_Property(t *testing.T) {
 		path := filepath.Join(dir, fmt.Sprintf("prop-%d.db", n.Add(1)))
 		// fsync adds nothing this test can observe (the SIGKILL test covers
 		// durability) and ties its time to the disk.
-		s, err := Open(path, Options{Clock: (&testClock{}).Now, NoSync: true})
+		s, err := openFile(path, testOptions{Clock: (&testClock{}).Now, NoSync: true})
 		if err != nil {
 			rt.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package bolt
+package kvstore
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 // entityKeys returns how many entities the store holds.
 func entityKeys(t *testing.T, s *Store) int {
 	t.Helper()
-	u, err := s.Usage()
+	u, err := boltDB(s).Usage()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,8 @@ func writeBackupFile(t *testing.T, s *Store) (string, registry.BackupInfo) {
 // its revision, each create being one revision — and passes the full
 // consistency check; the writers are not blocked meanwhile.
 func TestStore_WriteBackup_ConsistentWhileWritersGoOn(t *testing.T) {
-	s := openTest(t, Options{})
+	needBolt(t)
+	s := openTest(t, testOptions{})
 	for i := range 200 {
 		mustCreate(t, s, entity(fmt.Sprintf("before-%d", i)))
 	}
@@ -106,7 +107,7 @@ func TestStore_WriteBackup_ConsistentWhileWritersGoOn(t *testing.T) {
 	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cp, err := Open(path, Options{})
+	cp, err := openFile(path, testOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,8 @@ type writerFunc func([]byte) (int, error)
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func TestStore_WriteBackup_StopsWhenTheContextEnds(t *testing.T) {
-	s := openTest(t, Options{})
+	needBolt(t)
+	s := openTest(t, testOptions{})
 	mustCreate(t, s, entity("acme"))
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
@@ -148,12 +150,13 @@ func TestStore_WriteBackup_StopsWhenTheContextEnds(t *testing.T) {
 // gets a new id once, keeping its data and revisions; later opens keep the
 // new id.
 func TestMarkBackup_RestoreStartsANewEpoch(t *testing.T) {
-	s := openTest(t, Options{})
+	needBolt(t)
+	s := openTest(t, testOptions{})
 	mustCreate(t, s, entity("acme"))
 	mustCreate(t, s, entity("binhai-u"))
 	path, info := writeBackupFile(t, s)
 	taken := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
-	mark, err := MarkBackup(path, taken)
+	mark, err := markBackupFile(path, taken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +164,7 @@ func TestMarkBackup_RestoreStartsANewEpoch(t *testing.T) {
 		t.Fatalf("mark %+v, want %+v", mark, want)
 	}
 
-	b, err := Open(path, Options{})
+	b, err := openFile(path, testOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +179,7 @@ func TestMarkBackup_RestoreStartsANewEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r, err := Open(path, Options{RestoreBackup: true})
+	r, err := openFile(path, testOptions{RestoreBackup: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +208,7 @@ func TestMarkBackup_RestoreStartsANewEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	again, err := Open(path, Options{RestoreBackup: true})
+	again, err := openFile(path, testOptions{RestoreBackup: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,10 +221,11 @@ func TestMarkBackup_RestoreStartsANewEpoch(t *testing.T) {
 // TestMarkBackup_TwoRestoresOfOneBackupDiffer: each database served from
 // the same backup is an epoch of its own.
 func TestMarkBackup_TwoRestoresOfOneBackupDiffer(t *testing.T) {
-	s := openTest(t, Options{})
+	needBolt(t)
+	s := openTest(t, testOptions{})
 	mustCreate(t, s, entity("acme"))
 	path, _ := writeBackupFile(t, s)
-	if _, err := MarkBackup(path, time.Now()); err != nil {
+	if _, err := markBackupFile(path, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := os.ReadFile(path)
@@ -234,7 +238,7 @@ func TestMarkBackup_TwoRestoresOfOneBackupDiffer(t *testing.T) {
 		if err := os.WriteFile(p, raw, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		r, err := Open(p, Options{RestoreBackup: true})
+		r, err := openFile(p, testOptions{RestoreBackup: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,12 +251,13 @@ func TestMarkBackup_TwoRestoresOfOneBackupDiffer(t *testing.T) {
 }
 
 func TestMarkBackup_RefusesAForeignFile(t *testing.T) {
+	needBolt(t)
 	path := filepath.Join(t.TempDir(), "garbage.db")
 	garbage := bytes.Repeat([]byte("not a database "), 4096)
 	if err := os.WriteFile(path, garbage, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := MarkBackup(path, time.Now()); err == nil {
+	if _, err := markBackupFile(path, time.Now()); err == nil {
 		t.Fatal("MarkBackup accepted a foreign file")
 	}
 	if b, _ := os.ReadFile(path); !bytes.Equal(b, garbage) {
@@ -263,19 +268,20 @@ func TestMarkBackup_RefusesAForeignFile(t *testing.T) {
 // TestStore_DiskStats: the file size is the file's, and commits add to the
 // write time.
 func TestStore_DiskStats(t *testing.T) {
-	s := openTest(t, Options{})
-	before, err := s.DiskStats()
+	needBolt(t)
+	s := openTest(t, testOptions{})
+	before, err := boltDB(s).DiskStats()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 20 {
 		mustCreate(t, s, entity(fmt.Sprintf("e%d", i)))
 	}
-	after, err := s.DiskStats()
+	after, err := boltDB(s).DiskStats()
 	if err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(s.Path())
+	fi, err := os.Stat(boltDB(s).Path())
 	if err != nil {
 		t.Fatal(err)
 	}

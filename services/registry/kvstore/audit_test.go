@@ -1,12 +1,14 @@
-package bolt
+package kvstore
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
 
 	bbolt "go.etcd.io/bbolt"
+	bberrors "go.etcd.io/bbolt/errors"
 
 	"talentreg/services/registry"
 )
@@ -19,7 +21,7 @@ func actorCtx(principal string) context.Context {
 }
 
 func TestStore_ChangesRecordTheirActor(t *testing.T) {
-	s := openTest(t, Options{})
+	s := openTest(t, testOptions{})
 	alice, bob := actorCtx("alice"), actorCtx("bob")
 	if _, _, err := s.CreateEntity(alice, entity("a"), ""); err != nil {
 		t.Fatal(err)
@@ -90,7 +92,7 @@ func TestStore_ChangesRecordTheirActor(t *testing.T) {
 }
 
 func TestStore_ListChangesByPages(t *testing.T) {
-	s := openTest(t, Options{})
+	s := openTest(t, testOptions{})
 	for _, id := range []string{"a", "b", "c", "d", "e"} {
 		if _, _, err := s.CreateEntity(actorCtx("alice"), entity(id), ""); err != nil {
 			t.Fatal(err)
@@ -129,7 +131,7 @@ func TestStore_ListChangesByPages(t *testing.T) {
 }
 
 func TestStore_ConcurrentActorsInOneCommit(t *testing.T) {
-	s := openTest(t, Options{})
+	s := openTest(t, testOptions{})
 	var wg sync.WaitGroup
 	for i := range 40 {
 		wg.Add(1)
@@ -155,7 +157,7 @@ func TestStore_ConcurrentActorsInOneCommit(t *testing.T) {
 }
 
 func TestStore_CompactionPrunesTheAuditTrail(t *testing.T) {
-	s := openTest(t, Options{RetainChanges: 3})
+	s := openTest(t, testOptions{RetainChanges: 3})
 	for i := range 10 {
 		if _, _, err := s.CreateEntity(actorCtx("alice"), entity("e"+itoa(i)), ""); err != nil {
 			t.Fatal(err)
@@ -179,8 +181,9 @@ func TestStore_CompactionPrunesTheAuditTrail(t *testing.T) {
 }
 
 func TestOpen_MigratesFormat1(t *testing.T) {
+	needBolt(t)
 	path := filepath.Join(t.TempDir(), "registry.db")
-	s, err := Open(path, Options{})
+	s, err := openFile(path, testOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,18 +201,18 @@ func TestOpen_MigratesFormat1(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketActors, bucketByActor, bucketByName} {
-			if err := tx.DeleteBucket(b); err != nil {
+		for _, b := range [][]byte{[]byte(bucketActors), []byte(bucketByActor), []byte(bucketByName)} {
+			if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, bberrors.ErrBucketNotFound) {
 				return err
 			}
 		}
-		return tx.Bucket(bucketMeta).Put(keyFormat, []byte(formatV1))
+		return tx.Bucket([]byte(bucketMeta)).Put(keyFormat, []byte(formatV1))
 	}); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
 
-	s, err = Open(path, Options{})
+	s, err = openFile(path, testOptions{})
 	if err != nil {
 		t.Fatalf("open a format-1 file: %v", err)
 	}

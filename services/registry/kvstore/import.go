@@ -1,4 +1,4 @@
-package bolt
+package kvstore
 
 import (
 	"bytes"
@@ -6,9 +6,8 @@ import (
 	"errors"
 	"fmt"
 
-	bbolt "go.etcd.io/bbolt"
-
 	"talentreg/services/registry"
+	"talentreg/services/registry/kv"
 )
 
 // smallBucketChunk is the transaction size of an import into a collection
@@ -26,7 +25,8 @@ const smallBucketChunk = 1000
 // item (ImportItem.Merge) is merged with the stored resource and validated
 // in the transaction.
 func (s *Store) Import(ctx context.Context, items []registry.ImportItem, base int64) (registry.ImportResult, error) {
-	if len(items) <= smallBucketChunk || !s.anySmallBucket(items) {
+	chunk := s.importChunk()
+	if kv.LimitsOf(s.kv).Ops == 0 && (len(items) <= smallBucketChunk || !s.anySmallBucket(items)) {
 		res, err := s.importTx(ctx, items, base)
 		if err != nil {
 			return newImportResult(), err // nothing of it committed
@@ -35,12 +35,12 @@ func (s *Store) Import(ctx context.Context, items []registry.ImportItem, base in
 		return res, nil
 	}
 	res := newImportResult()
-	for lo := 0; lo < len(items); lo += smallBucketChunk {
-		part, err := s.importTx(ctx, items[lo:min(len(items), lo+smallBucketChunk)], base+int64(lo))
+	for lo := 0; lo < len(items); lo += chunk {
+		part, err := s.importTx(ctx, items[lo:min(len(items), lo+chunk)], base+int64(lo))
 		if err != nil {
 			return res, err
 		}
-		res.Processed = min(len(items), lo+smallBucketChunk)
+		res.Processed = min(len(items), lo+chunk)
 		for c, n := range part.Counts {
 			res.Counts[c].Created += n.Created
 			res.Counts[c].Updated += n.Updated
@@ -53,28 +53,37 @@ func (s *Store) Import(ctx context.Context, items []registry.ImportItem, base in
 	return res, nil
 }
 
-// anySmallBucket reports whether a collection among items has a primary
-// bucket whose root is not yet a branch page (it holds at most one page of
-// records).
+// importChunk is the most items an import commits in one transaction
+// when it splits a chunk: what an engine with transaction limits (etcd)
+// accepts — an item writes its record, a change, a by-name key and a few
+// index keys, and reads (compares) about as many — else smallBucketChunk.
+func (s *Store) importChunk() int {
+	if l := kv.LimitsOf(s.kv); l.Ops > 0 {
+		return max(l.Ops/16, 1)
+	}
+	return smallBucketChunk
+}
+
+// anySmallBucket reports whether a collection among items has a nearly
+// empty primary bucket, on an engine where that makes a big transaction
+// slow (kv.BucketSizer).
 func (s *Store) anySmallBucket(items []registry.ImportItem) bool {
+	bs, ok := s.kv.(kv.BucketSizer)
+	if !ok {
+		return false
+	}
 	var seen [registry.TalentRecords + 1]bool
-	small := false
-	_ = s.db.View(func(btx *bbolt.Tx) error {
-		for _, it := range items {
-			c := it.Resource.Collection()
-			if seen[c] {
-				continue
-			}
-			seen[c] = true
-			root := btx.Bucket(schemas[c].primary).Root() // 0: an inline bucket
-			if p, err := btx.Page(int(root)); root == 0 || err != nil || p == nil || p.Type != "branch" {
-				small = true
-				return nil
-			}
+	for _, it := range items {
+		c := it.Resource.Collection()
+		if seen[c] {
+			continue
 		}
-		return nil
-	})
-	return small
+		seen[c] = true
+		if bs.SmallBucket(schemas[c].primary) {
+			return true
+		}
+	}
+	return false
 }
 
 func newImportResult() registry.ImportResult {
@@ -108,7 +117,7 @@ func (s *Store) importTx(ctx context.Context, items []registry.ImportItem, base 
 		errs                                []registry.ImportItemError
 	}
 	var out outcome
-	err := s.commit(ctx, func(t *tx) error {
+	err := s.mutate(ctx, func(t *tx) error {
 		out = outcome{}
 		for i, it := range items {
 			if !valid[i] {

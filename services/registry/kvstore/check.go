@@ -1,16 +1,34 @@
-package bolt
+package kvstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
-	bbolt "go.etcd.io/bbolt"
-
 	"talentreg/services/registry"
+	"talentreg/services/registry/kv"
 )
 
-// Check verifies the whole file in one read transaction: bbolt's own page
-// consistency, every index entry against its primary record and back, the
+// PageChecker is implemented by engines with a check of their own
+// structure (bbolt's page check).
+type PageChecker interface {
+	CheckPages() []error
+}
+
+// forEach calls fn for every key of bucket b in order.
+func forEach(r kv.Reader, b kv.Bucket, fn func(k, v []byte) error) error {
+	c := r.Cursor(b)
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return c.Err()
+}
+
+// Check verifies the whole database in one snapshot: the engine's own
+// structure (bbolt's page check), every index entry against its primary
+// record and back, the
 // credit-code table, and a change log that runs without gaps from the
 // compacted revision to the current one. Tests run it after every
 // scenario; operators can run it offline with `registry check`. It
@@ -18,21 +36,23 @@ import (
 func (s *Store) Check() (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: reading the file failed: %v", ErrCorrupt, p)
+			err = fmt.Errorf("%w: reading the database failed: %v", errCorrupt, p)
 		}
 	}()
-	return s.view(func(btx *bbolt.Tx) error {
-		var errs []error
-		for err := range btx.Check() {
-			errs = append(errs, err)
+	var errs []error
+	if pc, ok := s.kv.(PageChecker); ok {
+		errs = append(errs, pc.CheckPages()...)
+	}
+	return s.view(context.Background(), func(btx kv.Reader) error {
+		rev, compacted, err := metaRevisions(btx)
+		if err != nil {
+			return errors.Join(append(errs, err)...)
 		}
-		meta := btx.Bucket(bucketMeta)
-		rev, compacted := revFromKey(meta.Get(keyRevision)), revFromKey(meta.Get(keyCompacted))
 		codes := map[string]string{}
 		for _, coll := range registry.Collections {
 			sc := schemas[coll]
 			want := map[string]bool{}
-			err := btx.Bucket(sc.primary).ForEach(func(k, v []byte) error {
+			err := forEach(btx, sc.primary, func(k, v []byte) error {
 				r, err := decodeResource(coll, v)
 				if err != nil {
 					return err
@@ -62,32 +82,36 @@ func (s *Store) Check() (err error) {
 				continue
 			}
 			n := 0
-			_ = btx.Bucket(sc.index).ForEach(func(k, _ []byte) error {
+			ierr := forEach(btx, sc.index, func(k, _ []byte) error {
 				n++
 				if !want[string(k)] {
 					errs = append(errs, fmt.Errorf("%s index: stray entry %q", coll, k))
 				}
 				return nil
 			})
-			if n != len(want) {
+			if ierr != nil {
+				errs = append(errs, ierr)
+			} else if n != len(want) {
 				errs = append(errs, fmt.Errorf("%s index: %d entries, want %d", coll, n, len(want)))
 			}
 		}
 		n := 0
-		_ = btx.Bucket(bucketCreditCodes).ForEach(func(k, v []byte) error {
+		if err := forEach(btx, bucketCreditCodes, func(k, v []byte) error {
 			n++
 			if codes[string(k)] != string(v) {
 				errs = append(errs, fmt.Errorf("credit code %s maps to %q, want %q", k, v, codes[string(k)]))
 			}
 			return nil
-		})
+		}); err != nil {
+			errs = append(errs, err)
+		}
 		if n != len(codes) {
 			errs = append(errs, fmt.Errorf("credit codes: %d entries, want %d", n, len(codes)))
 		}
 		next := compacted + 1
 		byName := map[string]bool{}
 		var prev registry.Change
-		_ = btx.Bucket(bucketChanges).ForEach(func(k, v []byte) error {
+		if err := forEach(btx, bucketChanges, func(k, v []byte) error {
 			r := revFromKey(k)
 			if r != next {
 				errs = append(errs, fmt.Errorf("change log: revision %d follows %d", r, next-1))
@@ -105,7 +129,9 @@ func (s *Store) Check() (err error) {
 			}
 			prev, next = ch, r+1
 			return nil
-		})
+		}); err != nil {
+			errs = append(errs, err)
+		}
 		if next-1 != rev {
 			errs = append(errs, fmt.Errorf("change log ends at %d, revision is %d", next-1, rev))
 		}
@@ -117,22 +143,24 @@ func (s *Store) Check() (err error) {
 // checkAudit verifies the audit buckets: the by-name index holds exactly
 // the retained changes, actor entries cover disjoint revision ranges within
 // the log, and the by-actor index matches them.
-func checkAudit(btx *bbolt.Tx, byName map[string]bool, compacted, rev int64) []error {
+func checkAudit(btx kv.Reader, byName map[string]bool, compacted, rev int64) []error {
 	var errs []error
 	n := 0
-	_ = btx.Bucket(bucketByName).ForEach(func(k, _ []byte) error {
+	if err := forEach(btx, bucketByName, func(k, _ []byte) error {
 		n++
 		if !byName[string(k)] {
 			errs = append(errs, fmt.Errorf("changes.by_name: stray entry %q", k))
 		}
 		return nil
-	})
+	}); err != nil {
+		errs = append(errs, err)
+	}
 	if n != len(byName) {
 		errs = append(errs, fmt.Errorf("changes.by_name: %d entries, want %d", n, len(byName)))
 	}
 	wantByActor := map[string]bool{}
 	prevLast := int64(-1)
-	_ = btx.Bucket(bucketActors).ForEach(func(k, v []byte) error {
+	if err := forEach(btx, bucketActors, func(k, v []byte) error {
 		e, err := decodeActorEntry(k, v)
 		switch {
 		case err != nil:
@@ -146,57 +174,23 @@ func checkAudit(btx *bbolt.Tx, byName map[string]bool, compacted, rev int64) []e
 			wantByActor[string(actorKey(e.actor.Principal, e.first))] = true
 		}
 		return nil
-	})
+	}); err != nil {
+		errs = append(errs, err)
+	}
 	n = 0
-	_ = btx.Bucket(bucketByActor).ForEach(func(k, _ []byte) error {
+	if err := forEach(btx, bucketByActor, func(k, _ []byte) error {
 		n++
 		if !wantByActor[string(k)] {
 			errs = append(errs, fmt.Errorf("changes.by_actor: stray entry %q", k))
 		}
 		return nil
-	})
+	}); err != nil {
+		errs = append(errs, err)
+	}
 	if n != len(wantByActor) {
 		errs = append(errs, fmt.Errorf("changes.by_actor: %d entries, want %d", n, len(wantByActor)))
 	}
 	return errs
-}
-
-// BucketUsage is the space one bucket of the file takes.
-type BucketUsage struct {
-	Name string
-	Keys int
-	// Allocated is the bytes of the bucket's pages; InUse the part its
-	// keys, values and page headers fill.
-	Allocated, InUse int64
-}
-
-// Usage is where the file's space goes.
-type Usage struct {
-	FileBytes int64
-	PageSize  int
-	// FreeBytes is the space of free pages, reused before the file grows.
-	FreeBytes int64
-	Buckets   []BucketUsage
-}
-
-// Usage reports the file's size and each bucket's share of it, so that an
-// operator can see what a growing file holds (`registry check` prints it).
-func (s *Store) Usage() (Usage, error) {
-	u := Usage{PageSize: s.db.Info().PageSize}
-	st := s.db.Stats()
-	u.FreeBytes = int64(st.FreePageN+st.PendingPageN) * int64(u.PageSize)
-	err := s.view(func(btx *bbolt.Tx) error {
-		u.FileBytes = btx.Size()
-		return btx.ForEach(func(name []byte, b *bbolt.Bucket) error {
-			bs := b.Stats()
-			u.Buckets = append(u.Buckets, BucketUsage{
-				Name: string(name), Keys: bs.KeyN,
-				Allocated: int64(bs.BranchAlloc + bs.LeafAlloc), InUse: int64(bs.BranchInuse + bs.LeafInuse),
-			})
-			return nil
-		})
-	})
-	return u, err
 }
 
 // checkTxn checks the transaction bounds of ch, which follows prev in the

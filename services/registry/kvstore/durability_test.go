@@ -1,6 +1,6 @@
 //go:build unix
 
-package bolt
+package kvstore
 
 import (
 	"bufio"
@@ -21,6 +21,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"talentreg/services/registry"
+	"talentreg/services/registry/bolt"
 )
 
 // durabilityChildEnv names the database file the child process of
@@ -47,7 +48,7 @@ func TestDurabilityChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(3)
 	}
-	s, err := Open(path, Options{})
+	s, err := openFile(path, testOptions{})
 	if err != nil {
 		fail(err)
 	}
@@ -103,6 +104,7 @@ func TestDurabilityChild(t *testing.T) {
 // every acknowledged delete is gone, the indexes are consistent and the
 // change log ends at the stored revision.
 func TestStore_AcknowledgedWritesSurviveSIGKILL(t *testing.T) {
+	needBolt(t)
 	path := filepath.Join(t.TempDir(), "registry.db")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDurabilityChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), durabilityChildEnv+"="+path)
@@ -167,7 +169,7 @@ func TestStore_AcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 	}
 	t.Logf("%d acknowledgements, %d creates, %d deletes before the kill landed", acks, len(created), len(deleted))
 
-	s, err := Open(path, Options{})
+	s, err := openFile(path, testOptions{})
 	if err != nil {
 		t.Fatalf("reopen after SIGKILL: %v", err)
 	}
@@ -233,6 +235,7 @@ func fileSum(t *testing.T, path string) [32]byte {
 // and a locked empty file are refused with a clear error, and not one byte
 // of them changes.
 func TestOpen_RefusesBadFilesUntouched(t *testing.T) {
+	needBolt(t)
 	tests := []struct {
 		name    string
 		prepare func(t *testing.T, path string)
@@ -289,7 +292,7 @@ func TestOpen_RefusesBadFilesUntouched(t *testing.T) {
 				}
 				t.Cleanup(func() { f.Close() })
 			},
-			check: func(err error) bool { return errors.Is(err, ErrLocked) },
+			check: func(err error) bool { return errors.Is(err, bolt.ErrLocked) },
 			want:  "ErrLocked",
 		},
 	}
@@ -300,7 +303,7 @@ func TestOpen_RefusesBadFilesUntouched(t *testing.T) {
 			before, _ := os.Stat(path)
 			sum := fileSum(t, path)
 			for attempt := 0; attempt < 2; attempt++ { // a failed Open leaves no lock behind
-				s, err := Open(path, Options{Timeout: 200 * time.Millisecond})
+				s, err := openFile(path, testOptions{Timeout: 200 * time.Millisecond})
 				if err == nil {
 					s.Close()
 					t.Fatalf("Open succeeded, want %s", tt.want)
@@ -320,21 +323,22 @@ func TestOpen_RefusesBadFilesUntouched(t *testing.T) {
 // TestOpen_SecondOpenFailsFastWithErrLocked: a second opener of a file in
 // use gets ErrLocked within the lock timeout, and the first is unharmed.
 func TestOpen_SecondOpenFailsFastWithErrLocked(t *testing.T) {
+	needBolt(t)
 	path := filepath.Join(t.TempDir(), "registry.db")
-	s, err := Open(path, Options{})
+	s, err := openFile(path, testOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	mustCreate(t, s, entity("first"))
 	start := time.Now()
-	s2, err := Open(path, Options{}) // default timeout: 1 s
+	s2, err := openFile(path, testOptions{}) // default timeout: 1 s
 	elapsed := time.Since(start)
 	if err == nil {
 		s2.Close()
 		t.Fatal("second Open succeeded")
 	}
-	if !errors.Is(err, ErrLocked) || elapsed > 2*time.Second {
+	if !errors.Is(err, bolt.ErrLocked) || elapsed > 2*time.Second {
 		t.Fatalf("second Open: %v after %v, want ErrLocked within 2 s", err, elapsed)
 	}
 	mustCreate(t, s, entity("second"))

@@ -1,4 +1,4 @@
-package bolt
+package kvstore
 
 import (
 	"encoding/binary"

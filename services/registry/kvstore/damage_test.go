@@ -1,4 +1,4 @@
-package bolt
+package kvstore
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"talentreg/services/registry"
+	"talentreg/services/registry/bolt"
 )
 
 // damagedFixture builds a registry file of a few thousand resources,
@@ -20,7 +21,7 @@ import (
 func damagedFixture(t *testing.T) ([]byte, int) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "registry.db")
-	s, err := Open(path, Options{NoSync: true, Clock: (&testClock{}).Now})
+	s, err := openFile(path, testOptions{NoSync: true, Clock: (&testClock{}).Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func damagedFixture(t *testing.T) ([]byte, int) {
 		}
 	}
 	var used int
-	if err := s.view(func(tx *bbolt.Tx) error { used = int(tx.Size()); return nil }); err != nil {
+	if err := boltDB(s).Bolt().View(func(tx *bbolt.Tx) error { used = int(tx.Size()); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -74,6 +75,7 @@ func readEverything(s *Store) error {
 // and then reads and checks without a panic. Most must be refused: nearly
 // every page of this file is in use.
 func TestOpen_RefusesDamagedFile(t *testing.T) {
+	needBolt(t)
 	valid, used := damagedFixture(t)
 	const copies = 24
 	refused := 0
@@ -95,7 +97,7 @@ func TestOpen_RefusesDamagedFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			sum := fileSum(t, path)
-			s, err := Open(path, Options{})
+			s, err := openFile(path, testOptions{})
 			if err != nil {
 				if !strings.Contains(err.Error(), "corrupt") || !strings.Contains(err.Error(), path) {
 					t.Fatalf("Open: %v, want an error saying corrupt and naming the file", err)
@@ -121,6 +123,7 @@ func TestOpen_RefusesDamagedFile(t *testing.T) {
 // truncated (before, bbolt mapped it and the process died of SIGBUS on
 // the first read past the end).
 func TestOpen_RefusesTruncatedFile(t *testing.T) {
+	needBolt(t)
 	valid, used := damagedFixture(t)
 	for _, size := range []int{100, 4096, 3 * 4096, used / 2, used - 4096, used - 1} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
@@ -129,7 +132,7 @@ func TestOpen_RefusesTruncatedFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			sum := fileSum(t, path)
-			s, err := Open(path, Options{})
+			s, err := openFile(path, testOptions{})
 			if err == nil {
 				err = readEverything(s)
 				s.Close()
@@ -152,9 +155,10 @@ func TestOpen_RefusesTruncatedFile(t *testing.T) {
 // is an error wrapping os.ErrNotExist and is not created, and an empty one
 // is refused untouched instead of being initialised.
 func TestOpen_MustExist(t *testing.T) {
+	needBolt(t)
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "sub", "registry.db")
-	if _, err := Open(missing, Options{MustExist: true}); !errors.Is(err, os.ErrNotExist) {
+	if _, err := openFile(missing, testOptions{MustExist: true}); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Open(missing): %v, want os.ErrNotExist", err)
 	}
 	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, os.ErrNotExist) {
@@ -164,8 +168,8 @@ func TestOpen_MustExist(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(empty, Options{MustExist: true}); !errors.Is(err, ErrForeign) {
-		t.Fatalf("Open(empty): %v, want ErrForeign", err)
+	if _, err := openFile(empty, testOptions{MustExist: true}); !errors.Is(err, bolt.ErrEmpty) {
+		t.Fatalf("Open(empty): %v, want bolt.ErrEmpty", err)
 	}
 	if fi, err := os.Stat(empty); err != nil || fi.Size() != 0 {
 		t.Fatalf("the empty file changed: %v, %v", fi, err)

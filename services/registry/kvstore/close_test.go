@@ -1,4 +1,4 @@
-package bolt
+package kvstore
 
 import (
 	"errors"
@@ -13,9 +13,10 @@ import (
 // each get an answer (success or ErrClosed) and never hang; what they were
 // told succeeded is in the file.
 func TestStore_CloseReturnsEveryConcurrentCall(t *testing.T) {
+	needBolt(t)
 	for round := 0; round < 10; round++ {
 		path := filepath.Join(t.TempDir(), "registry.db")
-		s, err := Open(path, Options{NoSync: true})
+		s, err := openFile(path, testOptions{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +57,7 @@ func TestStore_CloseReturnsEveryConcurrentCall(t *testing.T) {
 			t.Fatalf("round %d: writers still blocked 10 s after Close", round)
 		}
 		close(acked)
-		s, err = Open(path, Options{})
+		s, err = openFile(path, testOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

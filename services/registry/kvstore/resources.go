@@ -1,4 +1,4 @@
-package bolt
+package kvstore
 
 import (
 	"context"
@@ -17,7 +17,7 @@ func (s *Store) CreateEntity(ctx context.Context, e *registry.Entity, requestID 
 
 // GetEntity implements registry.Store.
 func (s *Store) GetEntity(ctx context.Context, id string) (*registry.Entity, error) {
-	r, err := s.getOne(entitySchema, []byte(id), registry.EntityName(id))
+	r, err := s.getOne(ctx, entitySchema, []byte(id), registry.EntityName(id))
 	return as[*registry.Entity](r), err
 }
 
@@ -46,7 +46,7 @@ func (s *Store) CreateGroup(ctx context.Context, g *registry.Group, requestID st
 
 // GetGroup implements registry.Store.
 func (s *Store) GetGroup(ctx context.Context, id string) (*registry.Group, error) {
-	r, err := s.getOne(groupSchema, []byte(id), registry.GroupName(id))
+	r, err := s.getOne(ctx, groupSchema, []byte(id), registry.GroupName(id))
 	return as[*registry.Group](r), err
 }
 
@@ -78,7 +78,7 @@ func (s *Store) CreateMembership(ctx context.Context, m *registry.Membership, re
 
 // GetMembership implements registry.Store.
 func (s *Store) GetMembership(ctx context.Context, groupID, entityID string) (*registry.Membership, error) {
-	r, err := s.getOne(membershipSchema, membershipKey(groupID, entityID), registry.MembershipName(groupID, entityID))
+	r, err := s.getOne(ctx, membershipSchema, membershipKey(groupID, entityID), registry.MembershipName(groupID, entityID))
 	return as[*registry.Membership](r), err
 }
 
@@ -111,7 +111,7 @@ func (s *Store) CreateTalentRecord(ctx context.Context, tr *registry.TalentRecor
 
 // GetTalentRecord implements registry.Store.
 func (s *Store) GetTalentRecord(ctx context.Context, id string) (*registry.TalentRecord, error) {
-	r, err := s.getOne(talentRecordSchema, []byte(id), registry.TalentRecordName(id))
+	r, err := s.getOne(ctx, talentRecordSchema, []byte(id), registry.TalentRecordName(id))
 	return as[*registry.TalentRecord](r), err
 }
 
@@ -140,7 +140,7 @@ func (s *Store) CreateProgram(ctx context.Context, p *registry.Program, requestI
 
 // GetProgram implements registry.Store.
 func (s *Store) GetProgram(ctx context.Context, id string) (*registry.Program, error) {
-	r, err := s.getOne(programSchema, []byte(id), registry.ProgramName(id))
+	r, err := s.getOne(ctx, programSchema, []byte(id), registry.ProgramName(id))
 	return as[*registry.Program](r), err
 }
 

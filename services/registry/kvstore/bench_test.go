@@ -1,6 +1,7 @@
-package bolt
+package kvstore
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -62,7 +63,7 @@ func fill(b *testing.B, s *Store, n int) {
 func BenchmarkCreateEntity(b *testing.B) {
 	for _, conc := range []int{1, 64} {
 		b.Run(fmt.Sprintf("conc=%d", conc), func(b *testing.B) {
-			s := openTest(b, Options{})
+			s := openTest(b, testOptions{})
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			b.ReportAllocs()
@@ -95,7 +96,7 @@ func BenchmarkCreateEntity(b *testing.B) {
 // BenchmarkGetEntity reads random entities of 10,000.
 func BenchmarkGetEntity(b *testing.B) {
 	const n = 10_000
-	s := openTest(b, Options{NoSync: true}) // reads never sync
+	s := openTest(b, testOptions{NoSync: true}) // reads never sync
 	fill(b, s, n)
 	rng := rand.New(rand.NewPCG(1, 2))
 	b.ReportAllocs()
@@ -112,7 +113,7 @@ func BenchmarkGetEntity(b *testing.B) {
 // under 2- and 3-condition filters, each condition from its own index.
 func BenchmarkListEntitiesFiltered(b *testing.B) {
 	const n = 100_000
-	s := openTest(b, Options{NoSync: true})
+	s := openTest(b, testOptions{NoSync: true})
 	fill(b, s, n)
 	tests := []struct {
 		name  string
@@ -156,11 +157,11 @@ func BenchmarkImport(b *testing.B) {
 			}
 		}
 	}
-	pagesWritten := func(s *Store) int64 { st := s.db.Stats(); return st.TxStats.GetWrite() }
+	pagesWritten := func(s *Store) int64 { st := boltDB(s).Bolt().Stats(); return st.TxStats.GetWrite() }
 	groupID := func(g int) string { return fmt.Sprintf("g-%04d", g) }
 	entity := func(i int) registry.Resource { return benchEntity("e", i) }
 	b.Run("entities", func(b *testing.B) {
-		s := openTest(b, Options{})
+		s := openTest(b, testOptions{})
 		w0 := pagesWritten(s)
 		b.ResetTimer()
 		importAll(b, s, b.N, entity)
@@ -168,7 +169,7 @@ func BenchmarkImport(b *testing.B) {
 		b.ReportMetric(float64(pagesWritten(s)-w0)/float64(b.N), "pages/item")
 	})
 	b.Run("memberships", func(b *testing.B) {
-		s := openTest(b, Options{})
+		s := openTest(b, testOptions{})
 		importAll(b, s, groups, func(g int) registry.Resource {
 			return &registry.Group{ID: groupID(g), DisplayName: "G", Kind: registry.GroupKindAlliance, Field: "aerospace"}
 		})
@@ -204,7 +205,7 @@ func BenchmarkOpen(b *testing.B) {
 	if path == "" {
 		path = filepath.Join(b.TempDir(), "registry.db")
 	}
-	s, err := Open(path, Options{NoSync: true})
+	s, err := openFile(path, testOptions{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -230,8 +231,12 @@ func BenchmarkOpen(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var st Store
-			if err := db.View(st.load); err != nil {
+			if err := db.View(func(tx *bbolt.Tx) error {
+				if tx.Bucket([]byte(bucketMeta)).Get(keyRevision) == nil {
+					return errors.New("no revision")
+				}
+				return nil
+			}); err != nil {
 				b.Fatal(err)
 			}
 			db.Close()
@@ -239,7 +244,7 @@ func BenchmarkOpen(b *testing.B) {
 	})
 	b.Run("Open", func(b *testing.B) {
 		for b.Loop() {
-			s, err := Open(path, Options{})
+			s, err := openFile(path, testOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -258,14 +263,14 @@ func BenchmarkOpen(b *testing.B) {
 			}
 		}
 	})
-	s, err = Open(path, Options{})
+	s, err = openFile(path, testOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
 	b.Run("TxCheck", func(b *testing.B) {
 		for b.Loop() {
-			err := s.view(func(tx *bbolt.Tx) error {
+			err := boltDB(s).Bolt().View(func(tx *bbolt.Tx) error {
 				for err := range tx.Check() {
 					return err
 				}

@@ -65,7 +65,7 @@ func (s *Store) WriteBackup(ctx context.Context, begin func(registry.BackupInfo)
 // and returns the mark. An engine that does not hold a registry is refused
 // and left untouched.
 func MarkBackup(ctx context.Context, engine kv.Store, takenAt time.Time) (BackupMark, error) {
-	var s Store
+	s := Store{commitCh: make(chan struct{})}
 	if err := engine.View(ctx, s.load); err != nil {
 		return BackupMark{}, err
 	}

@@ -66,6 +66,7 @@ type EtcdConfig struct {
 	MaxTxnOps       int
 	MaxRequestBytes int
 	CompactEvery    time.Duration
+	RequestTimeout  time.Duration
 }
 
 // DefaultConfig returns the defaults of API.md "Running".
@@ -78,7 +79,7 @@ func DefaultConfig() Config {
 		Streams: grpcapi.DefaultStreamLimits(),
 		Store:   "bolt",
 		Etcd: EtcdConfig{Prefix: "/talentreg/", MaxTxnOps: etcdkv.DefaultLimits.Ops, MaxRequestBytes: etcdkv.DefaultLimits.Bytes,
-			CompactEvery: 10 * time.Minute},
+			CompactEvery: 10 * time.Minute, RequestTimeout: 10 * time.Second},
 	}
 }
 
@@ -110,6 +111,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Etcd.PasswordFile, "etcd-password-file", c.Etcd.PasswordFile, "file holding the password of --etcd-username")
 	fs.IntVar(&c.Etcd.MaxTxnOps, "etcd-max-txn-ops", c.Etcd.MaxTxnOps, "operations in one transaction the registry may send; etcd's --max-txn-ops must be at least this (checked at start)")
 	fs.IntVar(&c.Etcd.MaxRequestBytes, "etcd-max-request-bytes", c.Etcd.MaxRequestBytes, "bytes in one transaction the registry may send; etcd's --max-request-bytes must be at least this (checked at start)")
+	fs.DurationVar(&c.Etcd.RequestTimeout, "etcd-request-timeout", c.Etcd.RequestTimeout, "give up on one etcd request after this long and answer UNAVAILABLE (the client waits for a reachable member otherwise)")
 	fs.DurationVar(&c.Etcd.CompactEvery, "etcd-compact-every", c.Etcd.CompactEvery, "compact etcd's MVCC history this often, keeping one interval of it (0: leave it to etcd's --auto-compaction-*)")
 }
 
@@ -211,7 +213,7 @@ func openStore(ctx context.Context, cfg Config) (*kvstore.Store, error) {
 func (c EtcdConfig) options() (etcdkv.Options, error) {
 	eo := etcdkv.Options{
 		Endpoints: strings.Split(c.Endpoints, ","), Prefix: c.Prefix, Username: c.Username,
-		Limits: kv.Limits{Ops: c.MaxTxnOps, Bytes: c.MaxRequestBytes}, CompactEvery: c.CompactEvery,
+		Limits: kv.Limits{Ops: c.MaxTxnOps, Bytes: c.MaxRequestBytes}, CompactEvery: c.CompactEvery, RequestTimeout: c.RequestTimeout,
 	}
 	if c.PasswordFile != "" {
 		b, err := os.ReadFile(c.PasswordFile)

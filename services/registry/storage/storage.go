@@ -23,12 +23,15 @@ type Options struct {
 	// RestoreBackup serves a backup: it gets a new id (see
 	// kvstore.BackupMark).
 	RestoreBackup bool
+	// Existing opens only a registry that exists, without initialising or
+	// migrating it (the offline checks).
+	Existing bool
 	// Bolt tunes the bbolt engine (its Buckets are set by OpenBolt).
 	Bolt bolt.Options
 }
 
 func (o Options) store() kvstore.Options {
-	return kvstore.Options{RetainChanges: o.RetainChanges, Clock: o.Clock, RestoreBackup: o.RestoreBackup}
+	return kvstore.Options{RetainChanges: o.RetainChanges, Clock: o.Clock, RestoreBackup: o.RestoreBackup, ReadOnly: o.Existing}
 }
 
 // OpenBolt opens (or creates) the registry in the bbolt file at path. The

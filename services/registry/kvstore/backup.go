@@ -45,7 +45,7 @@ func (s *Store) WriteBackup(ctx context.Context, begin func(registry.BackupInfo)
 	sw, ok := s.kv.(kv.SnapshotWriter)
 	if !ok {
 		return &registry.Error{Code: registry.CodeFailedPrecondition, Reason: "BACKUP_NOT_SUPPORTED",
-			Message: "this registry's storage engine is etcd: back it up with etcd's own snapshots (etcdctl snapshot save), see docs/runbooks.md"}
+			Message: "this registry's storage engine cannot write a backup: back it up with the engine's own tools"}
 	}
 	return engineError(sw.WriteSnapshot(ctx, func(r kv.Reader, size int64) error {
 		rev, err := r.Get(bucketMeta, keyRevision)

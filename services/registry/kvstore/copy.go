@@ -38,6 +38,24 @@ type CopyReport struct {
 // revision moved (a registry was serving it), the copy is stale and Copy
 // fails. No registry may serve either side while it runs.
 func Copy(ctx context.Context, from, to kv.Store) (CopyReport, error) {
+	rep, err := CopySnapshot(ctx, from, to)
+	if err != nil {
+		return rep, err
+	}
+	now, err := Digest(ctx, from)
+	if err != nil {
+		return rep, fmt.Errorf("reading the source again: %w", err)
+	}
+	if now != rep.Digest {
+		return rep, errors.New("the source changed while it was copied (a registry is serving it): stop every registry replica and copy again")
+	}
+	return rep, nil
+}
+
+// CopySnapshot is Copy of a source that may be served meanwhile: what it
+// copies is one snapshot of it, and the copy is read back and compared,
+// but writes after the snapshot are not in it (a backup).
+func CopySnapshot(ctx context.Context, from, to kv.Store) (CopyReport, error) {
 	var rep CopyReport
 	if err := prepareDestination(ctx, to); err != nil {
 		return rep, err
@@ -86,13 +104,6 @@ func Copy(ctx context.Context, from, to kv.Store) (CopyReport, error) {
 	}
 	if got != rep.Digest {
 		return rep, errors.New("the copy read back differs from the source: do not serve it")
-	}
-	now, err := Digest(ctx, from)
-	if err != nil {
-		return rep, fmt.Errorf("reading the source again: %w", err)
-	}
-	if now != rep.Digest {
-		return rep, errors.New("the source changed while it was copied (a registry is serving it): stop every registry replica and copy again")
 	}
 	return rep, nil
 }

@@ -16,7 +16,7 @@ GRPCURL_VERSION            := v1.9.4
 
 BUF := $(TOOLS)/buf
 
-.PHONY: tools grpcurl generate check-generated lint breaking build test test-short run bench ops-tools images clean
+.PHONY: tools grpcurl generate check-generated lint breaking release-image build test test-short run bench ops-tools images clean
 
 ## tools: install the pinned proto toolchain into .tools/bin
 tools: $(BUF) $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/protoc-gen-grpc-gateway $(TOOLS)/protoc-gen-openapiv2
@@ -60,9 +60,13 @@ lint: tools third_party/googleapis/google/api/annotations.proto
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'); echo "gofmt needed" >&2; exit 1; }
 	$(GO) vet $(PKGS)
 
-## breaking: buf breaking (FILE rules) against the last release tag, offline
+## breaking: buf breaking (FILE rules) against the last release's committed image, offline
 breaking: tools third_party/googleapis/google/api/annotations.proto
 	./scripts/buf-breaking.sh
+
+## release-image: REF=vX.Y.Z writes api/releases/REF.binpb, the image `make breaking` checks against
+release-image: tools third_party/googleapis/google/api/annotations.proto
+	./scripts/buf-breaking.sh $(REF) --image
 
 ## ops-tools: kustomize, kubeconform, promtool/prometheus, skopeo, umoci for the deployment tests
 ops-tools:

@@ -26,6 +26,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -53,6 +55,10 @@ type Options struct {
 	// own --auto-compaction-*).
 	CompactEvery time.Duration
 }
+
+// ReconnectMaxDelay caps the wait between attempts to reach an etcd
+// member that went away.
+const ReconnectMaxDelay = 2 * time.Second
 
 // DefaultLimits are the transaction limits the registry needs etcd to
 // accept: a batch of 1,000 entities with their indexes, change events and
@@ -98,6 +104,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		MaxCallSendMsgSize: opts.Limits.Bytes + 1<<20, MaxCallRecvMsgSize: 64 << 20,
 		AutoSyncInterval: time.Minute,  // follow membership changes
 		Logger:           zap.NewNop(), // errors reach callers; retries are not news
+		// Reconnect to a member that comes back within seconds: gRPC's
+		// default backoff grows to two minutes, which would keep a replica
+		// NOT_SERVING that long after an etcd outage ends.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: ReconnectMaxDelay},
+			MinConnectTimeout: 5 * time.Second,
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd %s: %w", strings.Join(opts.Endpoints, ","), err)

@@ -34,6 +34,7 @@ import (
 	"talentreg/services/registry/kv"
 	"talentreg/services/registry/kvstore"
 	"talentreg/services/registry/storage"
+	"talentreg/services/registry/storeprobe"
 )
 
 // Config is the registry's configuration.
@@ -66,6 +67,9 @@ type EtcdConfig struct {
 	MaxTxnOps       int
 	MaxRequestBytes int
 	CompactEvery    time.Duration
+	// HealthInterval is how often the replica checks that it reaches an
+	// etcd quorum (see package storeprobe).
+	HealthInterval time.Duration
 }
 
 // DefaultConfig returns the defaults of API.md "Running".
@@ -78,7 +82,7 @@ func DefaultConfig() Config {
 		Streams: grpcapi.DefaultStreamLimits(),
 		Store:   "bolt",
 		Etcd: EtcdConfig{Prefix: "/talentreg/", MaxTxnOps: etcdkv.DefaultLimits.Ops, MaxRequestBytes: etcdkv.DefaultLimits.Bytes,
-			CompactEvery: 10 * time.Minute},
+			CompactEvery: 10 * time.Minute, HealthInterval: time.Second},
 	}
 }
 
@@ -110,6 +114,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Etcd.PasswordFile, "etcd-password-file", c.Etcd.PasswordFile, "file holding the password of --etcd-username")
 	fs.IntVar(&c.Etcd.MaxTxnOps, "etcd-max-txn-ops", c.Etcd.MaxTxnOps, "operations in one transaction the registry may send; etcd's --max-txn-ops must be at least this (checked at start)")
 	fs.IntVar(&c.Etcd.MaxRequestBytes, "etcd-max-request-bytes", c.Etcd.MaxRequestBytes, "bytes in one transaction the registry may send; etcd's --max-request-bytes must be at least this (checked at start)")
+	fs.DurationVar(&c.Etcd.HealthInterval, "etcd-health-interval", c.Etcd.HealthInterval, "how often the replica checks that it reaches an etcd quorum (a linearizable read with this as its deadline); NOT_SERVING after 3 failures in a row, SERVING again at the next success")
 	fs.DurationVar(&c.Etcd.CompactEvery, "etcd-compact-every", c.Etcd.CompactEvery, "compact etcd's MVCC history this often, keeping one interval of it (0: leave it to etcd's --auto-compaction-*)")
 }
 
@@ -146,6 +151,9 @@ func (c *Config) Validate() error {
 		}
 		if c.Etcd.MaxTxnOps < 1024 || c.Etcd.MaxRequestBytes < 1<<20 {
 			return fmt.Errorf("--etcd-max-txn-ops must be at least 1024 and --etcd-max-request-bytes at least 1 MiB (a batch of 1,000 entities and its indexes is one transaction), got %d and %d", c.Etcd.MaxTxnOps, c.Etcd.MaxRequestBytes)
+		}
+		if c.Etcd.HealthInterval < 10*time.Millisecond {
+			return fmt.Errorf("--etcd-health-interval must be at least 10ms, got %s", c.Etcd.HealthInterval)
 		}
 		if c.Etcd.Prefix == "" || !strings.HasSuffix(c.Etcd.Prefix, "/") {
 			return fmt.Errorf("--etcd-prefix must end with /, got %q", c.Etcd.Prefix)
@@ -291,6 +299,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	sec.ReloadOnSIGHUP(ctx, log)
+	if p, ok := store.Engine().(kv.Pinger); ok {
+		go probeStore(ctx, p, cfg.Etcd.HealthInterval, srv, api, reg, log)
+	}
 	where := cfg.DB
 	if cfg.Store == "etcd" {
 		where = cfg.Etcd.Endpoints + " " + cfg.Etcd.Prefix
@@ -308,6 +319,37 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("stopped", "revision", store.Revision())
 	return serveErr
+}
+
+// probeStore keeps the replica's health in step with its store (see
+// package storeprobe) until ctx ends: NOT_SERVING, for the whole server
+// and the registry service, while the store is lost, with its watch and
+// snapshot streams ended so that consumers resume on another replica.
+func probeStore(ctx context.Context, p kv.Pinger, interval time.Duration, srv *grpcserver.Server, api *grpcapi.Server, reg prometheus.Registerer, log *slog.Logger) {
+	available := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "talentreg_registry_store_available", Help: "1 while the store (etcd) answers the replica's health probe, 0 while it is lost (the replica is NOT_SERVING).",
+	})
+	available.Set(1)
+	reg.MustRegister(available)
+	storeprobe.Run(ctx, p, storeprobe.Options{Interval: interval}, func(up bool, err error) {
+		setHealth := func(st healthpb.HealthCheckResponse_ServingStatus) {
+			srv.Health.SetServingStatus("", st)
+			srv.Health.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, st)
+		}
+		if up {
+			log.Info("the store answers again: serving")
+			available.Set(1)
+			api.SetStoreAvailable(true)
+			setHealth(healthpb.HealthCheckResponse_SERVING)
+			return
+		}
+		log.Error("the store does not answer: not serving until it does", "err", err)
+		available.Set(0)
+		// Health first, so that consumers whose streams end next are not
+		// sent back here.
+		setHealth(healthpb.HealthCheckResponse_NOT_SERVING)
+		api.SetStoreAvailable(false)
+	})
 }
 
 // check verifies a database file offline.

@@ -34,7 +34,6 @@ import (
 	"talentreg/services/registry/kv"
 	"talentreg/services/registry/kvstore"
 	"talentreg/services/registry/storage"
-	"talentreg/services/registry/storeprobe"
 )
 
 // Config is the registry's configuration.
@@ -319,37 +318,6 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("stopped", "revision", store.Revision())
 	return serveErr
-}
-
-// probeStore keeps the replica's health in step with its store (see
-// package storeprobe) until ctx ends: NOT_SERVING, for the whole server
-// and the registry service, while the store is lost, with its watch and
-// snapshot streams ended so that consumers resume on another replica.
-func probeStore(ctx context.Context, p kv.Pinger, interval time.Duration, srv *grpcserver.Server, api *grpcapi.Server, reg prometheus.Registerer, log *slog.Logger) {
-	available := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "talentreg_registry_store_available", Help: "1 while the store (etcd) answers the replica's health probe, 0 while it is lost (the replica is NOT_SERVING).",
-	})
-	available.Set(1)
-	reg.MustRegister(available)
-	storeprobe.Run(ctx, p, storeprobe.Options{Interval: interval}, func(up bool, err error) {
-		setHealth := func(st healthpb.HealthCheckResponse_ServingStatus) {
-			srv.Health.SetServingStatus("", st)
-			srv.Health.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, st)
-		}
-		if up {
-			log.Info("the store answers again: serving")
-			available.Set(1)
-			api.SetStoreAvailable(true)
-			setHealth(healthpb.HealthCheckResponse_SERVING)
-			return
-		}
-		log.Error("the store does not answer: not serving until it does", "err", err)
-		available.Set(0)
-		// Health first, so that consumers whose streams end next are not
-		// sent back here.
-		setHealth(healthpb.HealthCheckResponse_NOT_SERVING)
-		api.SetStoreAvailable(false)
-	})
 }
 
 // check verifies a database file offline.

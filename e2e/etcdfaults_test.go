@@ -526,7 +526,9 @@ func TestEtcd_ReplicaCutOffFromEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := startProxy(t, member.Host)
-	a := startProc(t, newProc(dir, "registry-a", "registry", registryArgs(dir, "127.0.0.1:0", "http://"+path.addr, "250ms")...))
+	// Auto-sync off: it would swap the proxy for the member's own URL.
+	a := startProc(t, newProc(dir, "registry-a", "registry", append(registryArgs(dir, "127.0.0.1:0", "http://"+path.addr, "250ms"),
+		"--etcd-auto-sync-interval", "0")...))
 	bAddr := freePort(t)
 	// The metrics replica starts while only a serves, so its feed runs
 	// through a.

@@ -54,6 +54,12 @@ type Options struct {
 	// the snapshots and watches in flight (0: never, leave it to etcd's
 	// own --auto-compaction-*).
 	CompactEvery time.Duration
+	// AutoSyncInterval is how often the client re-reads the member list
+	// and dials the members' advertised URLs instead of Endpoints, to
+	// follow membership changes (default 1 minute; negative: never, for
+	// Endpoints that are proxies or load balancers the advertised URLs
+	// would bypass).
+	AutoSyncInterval time.Duration
 }
 
 // ReconnectMaxDelay caps the wait between attempts to reach an etcd
@@ -95,6 +101,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.DialTimeout == 0 {
 		opts.DialTimeout = 5 * time.Second
 	}
+	switch {
+	case opts.AutoSyncInterval == 0:
+		opts.AutoSyncInterval = time.Minute
+	case opts.AutoSyncInterval < 0:
+		opts.AutoSyncInterval = 0 // clientv3: never
+	}
 	if opts.Limits == (kv.Limits{}) {
 		opts.Limits = DefaultLimits
 	}
@@ -102,8 +114,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		Endpoints: opts.Endpoints, TLS: opts.TLS, Username: opts.Username, Password: opts.Password,
 		DialTimeout: opts.DialTimeout, DialKeepAliveTime: 30 * time.Second, DialKeepAliveTimeout: 10 * time.Second,
 		MaxCallSendMsgSize: opts.Limits.Bytes + 1<<20, MaxCallRecvMsgSize: 64 << 20,
-		AutoSyncInterval: time.Minute,  // follow membership changes
-		Logger:           zap.NewNop(), // errors reach callers; retries are not news
+		AutoSyncInterval: opts.AutoSyncInterval, // follow membership changes
+		Logger:           zap.NewNop(),          // errors reach callers; retries are not news
 		// Reconnect to a member that comes back within seconds: gRPC's
 		// default backoff grows to two minutes, which would keep a replica
 		// NOT_SERVING that long after an etcd outage ends.

@@ -174,7 +174,8 @@ func TestRun_EtcdQuorumLostNotServingThenBack(t *testing.T) {
 }
 
 // TestConfig_EtcdHealthInterval: the probe's period is a flag with a
-// floor, named in the error.
+// floor, named in the error; --etcd-auto-sync-interval 0 turns the member
+// list's re-reading off.
 func TestConfig_EtcdHealthInterval(t *testing.T) {
 	for _, tc := range []struct {
 		value string
@@ -193,5 +194,16 @@ func TestConfig_EtcdHealthInterval(t *testing.T) {
 	}
 	if d := DefaultConfig().Etcd.HealthInterval; d != time.Second {
 		t.Errorf("default --etcd-health-interval %v, want 1s", d)
+	}
+	cfg := DefaultConfig()
+	cfg.Store, cfg.Etcd.Endpoints, cfg.Etcd.AutoSyncInterval = "etcd", "http://127.0.0.1:2379", -time.Second
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--etcd-auto-sync-interval") {
+		t.Errorf("negative --etcd-auto-sync-interval: %v", err)
+	}
+	for interval, want := range map[time.Duration]time.Duration{0: -1, time.Minute: time.Minute} {
+		cfg.Etcd.AutoSyncInterval = interval
+		if eo, err := cfg.Etcd.options(); err != nil || eo.AutoSyncInterval != want {
+			t.Errorf("--etcd-auto-sync-interval %v: etcdkv AutoSyncInterval %v (%v), want %v", interval, eo.AutoSyncInterval, err, want)
+		}
 	}
 }

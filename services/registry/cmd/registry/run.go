@@ -69,6 +69,8 @@ type EtcdConfig struct {
 	// HealthInterval is how often the replica checks that it reaches an
 	// etcd quorum (see package storeprobe).
 	HealthInterval time.Duration
+	// AutoSyncInterval is how often the member list is re-read (0: never).
+	AutoSyncInterval time.Duration
 }
 
 // DefaultConfig returns the defaults of API.md "Running".
@@ -81,7 +83,7 @@ func DefaultConfig() Config {
 		Streams: grpcapi.DefaultStreamLimits(),
 		Store:   "bolt",
 		Etcd: EtcdConfig{Prefix: "/talentreg/", MaxTxnOps: etcdkv.DefaultLimits.Ops, MaxRequestBytes: etcdkv.DefaultLimits.Bytes,
-			CompactEvery: 10 * time.Minute, HealthInterval: time.Second},
+			CompactEvery: 10 * time.Minute, HealthInterval: time.Second, AutoSyncInterval: time.Minute},
 	}
 }
 
@@ -114,6 +116,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Etcd.MaxTxnOps, "etcd-max-txn-ops", c.Etcd.MaxTxnOps, "operations in one transaction the registry may send; etcd's --max-txn-ops must be at least this (checked at start)")
 	fs.IntVar(&c.Etcd.MaxRequestBytes, "etcd-max-request-bytes", c.Etcd.MaxRequestBytes, "bytes in one transaction the registry may send; etcd's --max-request-bytes must be at least this (checked at start)")
 	fs.DurationVar(&c.Etcd.HealthInterval, "etcd-health-interval", c.Etcd.HealthInterval, "how often the replica checks that it reaches an etcd quorum (a linearizable read with this as its deadline); NOT_SERVING after 3 failures in a row, SERVING again at the next success")
+	fs.DurationVar(&c.Etcd.AutoSyncInterval, "etcd-auto-sync-interval", c.Etcd.AutoSyncInterval, "re-read etcd's member list this often and use the members' advertised client URLs (0: never; set 0 when --etcd-endpoints are proxies or a load balancer)")
 	fs.DurationVar(&c.Etcd.CompactEvery, "etcd-compact-every", c.Etcd.CompactEvery, "compact etcd's MVCC history this often, keeping one interval of it (0: leave it to etcd's --auto-compaction-*)")
 }
 
@@ -150,6 +153,9 @@ func (c *Config) Validate() error {
 		}
 		if c.Etcd.MaxTxnOps < 1024 || c.Etcd.MaxRequestBytes < 1<<20 {
 			return fmt.Errorf("--etcd-max-txn-ops must be at least 1024 and --etcd-max-request-bytes at least 1 MiB (a batch of 1,000 entities and its indexes is one transaction), got %d and %d", c.Etcd.MaxTxnOps, c.Etcd.MaxRequestBytes)
+		}
+		if c.Etcd.AutoSyncInterval < 0 {
+			return fmt.Errorf("--etcd-auto-sync-interval must not be negative (0 turns it off), got %s", c.Etcd.AutoSyncInterval)
 		}
 		if c.Etcd.HealthInterval < 10*time.Millisecond {
 			return fmt.Errorf("--etcd-health-interval must be at least 10ms, got %s", c.Etcd.HealthInterval)
@@ -219,6 +225,10 @@ func (c EtcdConfig) options() (etcdkv.Options, error) {
 	eo := etcdkv.Options{
 		Endpoints: strings.Split(c.Endpoints, ","), Prefix: c.Prefix, Username: c.Username,
 		Limits: kv.Limits{Ops: c.MaxTxnOps, Bytes: c.MaxRequestBytes}, CompactEvery: c.CompactEvery,
+		AutoSyncInterval: c.AutoSyncInterval,
+	}
+	if c.AutoSyncInterval == 0 {
+		eo.AutoSyncInterval = -1 // never
 	}
 	if c.PasswordFile != "" {
 		b, err := os.ReadFile(c.PasswordFile)

@@ -408,11 +408,15 @@ func TestEtcd_FaultsUnderLoad(t *testing.T) {
 
 	// Metrics: the Summary at the head equals the recount, and the
 	// replica's own verification agrees.
-	r, err := send(cctx, "GET", gatewayURL+"/v1/summary?minRevision="+strconv.FormatInt(head.GetRevision(), 10), nil)
-	if err != nil || r.Status != 200 {
-		t.Fatalf("summary: %v %v", r, err)
-	}
-	sum := r.obj(t)
+	var sum map[string]any
+	eventually(t, 30*time.Second, func() error {
+		r, err := send(cctx, "GET", gatewayURL+"/v1/summary?minRevision="+strconv.FormatInt(head.GetRevision(), 10), nil)
+		if err != nil || r.Status != 200 {
+			return fmt.Errorf("summary: %v %v", r, err)
+		}
+		sum = r.obj(t)
+		return nil
+	})
 	if got, want := sum["entities"], strconv.Itoa(len(entities)); got != want || sum["revision"] != strconv.FormatInt(head.GetRevision(), 10) {
 		t.Errorf("Summary: %v entities at revision %v, the recount %s at %d", got, sum["revision"], want, head.GetRevision())
 	}

@@ -39,7 +39,7 @@ var (
 )
 
 // etcdMemberBinary builds talentreg/etcdmember into binDir once (without
-// -race: it is the peer under test, not the code under test).
+// -race: it is a peer of the code under test).
 func etcdMemberBinary(t *testing.T) string {
 	t.Helper()
 	etcdBuild.Do(func() {

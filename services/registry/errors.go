@@ -167,3 +167,10 @@ func RevisionCompacted(start, compacted int64) *Error {
 
 // ErrStoreClosed is returned by a Store that is shutting down.
 var ErrStoreClosed = errors.New("registry store is closed")
+
+// ErrStorageUnavailable is returned (wrapped, with the engine's detail)
+// when the storage engine cannot be reached or did not answer in time (an
+// etcd cluster without a leader or quorum). A write that fails with it may
+// or may not have been applied: retrying it with the same request id is
+// safe.
+var ErrStorageUnavailable = errors.New("storage unavailable")

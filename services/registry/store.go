@@ -176,3 +176,20 @@ type Store interface {
 	// were committed in earlier transactions.
 	Import(ctx context.Context, items []ImportItem, base int64) (ImportResult, error)
 }
+
+type tailingKey struct{}
+
+// Tailing marks ctx for the reads that follow the change feed's tail after
+// Committed fired: a store replicated over several machines may serve them
+// from a nearby replica that has applied every commit signalled so far,
+// without asking a quorum whether a newer one exists. Reads that must see
+// every write acknowledged before they started go without it.
+func Tailing(ctx context.Context) context.Context {
+	return context.WithValue(ctx, tailingKey{}, true)
+}
+
+// IsTailing reports whether ctx was marked by Tailing.
+func IsTailing(ctx context.Context) bool {
+	v, _ := ctx.Value(tailingKey{}).(bool)
+	return v
+}

@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -46,6 +47,11 @@ type Options struct {
 	Username, Password string
 	// DialTimeout bounds the first connection (default 5 s).
 	DialTimeout time.Duration
+	// RequestTimeout bounds each etcd request (default 10 s, above etcd's
+	// own 7 s commit timeout): the client waits for a member to be
+	// reachable, and without a bound a call would hang for as long as the
+	// cluster is gone. A request that runs out fails kv.ErrUnavailable.
+	RequestTimeout time.Duration
 	// Limits are the etcd server's --max-txn-ops and --max-request-bytes
 	// as the registry may use them; Open checks the server accepts them.
 	Limits kv.Limits
@@ -73,9 +79,14 @@ var DefaultLimits = kv.Limits{Ops: 16384, Bytes: 8 << 20}
 
 // Store is a kv.Store on etcd.
 type Store struct {
-	c      *clientv3.Client
-	prefix string
-	limits kv.Limits
+	c       *clientv3.Client
+	prefix  string
+	limits  kv.Limits
+	timeout time.Duration // of one request
+
+	// watched is the highest etcd revision the commit watch has reported:
+	// a relaxed read from a member behind it is read again linearizably.
+	watched atomic.Int64
 
 	mu       sync.Mutex
 	commitCh chan struct{}
@@ -107,6 +118,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	case opts.AutoSyncInterval < 0:
 		opts.AutoSyncInterval = 0 // clientv3: never
 	}
+	if opts.RequestTimeout == 0 {
+		opts.RequestTimeout = 10 * time.Second
+	}
 	if opts.Limits == (kv.Limits{}) {
 		opts.Limits = DefaultLimits
 	}
@@ -127,7 +141,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd %s: %w", strings.Join(opts.Endpoints, ","), err)
 	}
-	s := &Store{c: c, prefix: opts.Prefix, limits: opts.Limits, commitCh: make(chan struct{}), closed: make(chan struct{}), watchEnd: make(chan struct{})}
+	s := &Store{c: c, prefix: opts.Prefix, limits: opts.Limits, timeout: opts.RequestTimeout, commitCh: make(chan struct{}), closed: make(chan struct{}), watchEnd: make(chan struct{})}
 	if err := s.checkLimits(ctx); err != nil {
 		c.Close()
 		return nil, err
@@ -211,28 +225,73 @@ func tooLarge(err error) bool {
 }
 
 // watchCommits closes the commit channel on every change under the
-// prefix, until Close.
+// prefix, until Close. The watch asks for progress notifications: every
+// few seconds it requests one, and a watch that answers nothing (no event,
+// no progress) for three rounds is taken as stuck on a member cut off from
+// the cluster and started again, possibly on another member. A member that
+// loses its leader ends the watch at once (WithRequireLeader).
 func (s *Store) watchCommits() {
 	defer close(s.watchEnd)
-	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(context.Background()))
+	base, cancel := context.WithCancel(clientv3.WithRequireLeader(context.Background()))
 	defer cancel()
 	go func() { <-s.closed; cancel() }()
-	for ctx.Err() == nil {
-		wc := s.c.Watch(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithCreatedNotify())
-		for resp := range wc {
-			if resp.Err() != nil {
-				break
-			}
-			if len(resp.Events) > 0 || resp.Created {
-				s.broadcast()
-			}
-		}
-		// The watch ended (a member lost, compaction): wake waiters so
-		// they re-read, then watch again.
+	for base.Err() == nil {
+		s.watchOnce(base)
+		// The watch ended (a member lost, compaction, silence): wake
+		// waiters so they re-read, then watch again.
 		s.broadcast()
 		select {
-		case <-ctx.Done():
+		case <-base.Done():
 		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// watchProgressEvery is how often a quiet watch asks for progress.
+const watchProgressEvery = 2 * time.Second
+
+func (s *Store) watchOnce(base context.Context) {
+	ctx, cancel := context.WithCancel(base)
+	defer cancel()
+	wc := s.c.Watch(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithCreatedNotify(), clientv3.WithProgressNotify())
+	var heard atomic.Int64
+	heard.Store(time.Now().UnixNano())
+	go func() {
+		t := time.NewTicker(watchProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if time.Since(time.Unix(0, heard.Load())) > 3*watchProgressEvery {
+				cancel()
+				return
+			}
+			rctx, rcancel := context.WithTimeout(ctx, watchProgressEvery)
+			_ = s.c.RequestProgress(rctx)
+			rcancel()
+		}
+	}()
+	for resp := range wc {
+		if resp.Err() != nil {
+			return
+		}
+		heard.Store(time.Now().UnixNano())
+		raiseTo(&s.watched, resp.Header.Revision)
+		if len(resp.Events) > 0 || resp.Created {
+			s.broadcast()
+		}
+	}
+}
+
+// raiseTo raises a to v if v is larger.
+func raiseTo(a *atomic.Int64, v int64) {
+	for {
+		cur := a.Load()
+		if v <= cur || a.CompareAndSwap(cur, v) {
+			return
 		}
 	}
 }
@@ -299,7 +358,7 @@ func (s *Store) View(ctx context.Context, fn func(kv.Reader) error) error {
 	if err := s.open(); err != nil {
 		return err
 	}
-	t := &txn{s: s, ctx: ctx, readOnly: true}
+	t := &txn{s: s, ctx: ctx, readOnly: true, relaxed: kv.IsRelaxed(ctx)}
 	err := fn(t)
 	if err == nil {
 		err = t.err
@@ -360,6 +419,7 @@ type txn struct {
 	s        *Store
 	ctx      context.Context
 	readOnly bool
+	relaxed  bool  // the first read may be serializable (kv.Relaxed)
 	rev      int64 // the snapshot's etcd revision; 0 before the first read
 	err      error
 
@@ -375,16 +435,36 @@ func (t *txn) fail(err error) {
 	}
 }
 
-// get reads at the snapshot's revision (fixing it at the first read).
+// get reads at the snapshot's revision, fixing it at the first read. The
+// first read is linearizable (it sees every commit acknowledged before it
+// started) unless the transaction is relaxed; later reads name the
+// snapshot's revision, so any member that has applied it may serve them
+// (serializable), and one that has not yet is asked again linearizably.
 func (t *txn) get(key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
 	if t.err != nil {
 		return nil, t.err
 	}
-	if t.rev != 0 {
-		opts = append(opts, clientv3.WithRev(t.rev))
+	ctx, cancel := context.WithTimeout(t.ctx, t.s.timeout)
+	defer cancel()
+	var resp *clientv3.GetResponse
+	var err error
+	switch {
+	case t.rev != 0:
+		at := append(opts, clientv3.WithRev(t.rev))
+		resp, err = t.s.c.Get(ctx, key, append(at, clientv3.WithSerializable())...)
+		if errors.Is(err, rpctypes.ErrFutureRev) {
+			resp, err = t.s.c.Get(ctx, key, at...)
+		}
+	case t.relaxed:
+		resp, err = t.s.c.Get(ctx, key, append(opts, clientv3.WithSerializable())...)
+		if err == nil && resp.Header.Revision < t.s.watched.Load() {
+			resp, err = t.s.c.Get(ctx, key, opts...)
+		}
+	default:
+		resp, err = t.s.c.Get(ctx, key, opts...)
 	}
-	resp, err := t.s.c.Get(t.ctx, key, opts...)
 	if err != nil {
+		err = unavailable(t.ctx, err)
 		t.fail(err)
 		return nil, err
 	}
@@ -481,14 +561,25 @@ func (t *txn) commit() (bool, error) {
 	if l := t.s.limits; (l.Ops > 0 && (len(ops) > l.Ops || len(cmps) > l.Ops)) || (l.Bytes > 0 && size > l.Bytes) {
 		return false, fmt.Errorf("%w: %d writes, %d compares, %d bytes (limits %d operations, %d bytes)", kv.ErrTooLarge, len(ops), len(cmps), size, l.Ops, l.Bytes)
 	}
-	resp, err := t.s.c.Txn(t.ctx).If(cmps...).Then(ops...).Commit()
+	ctx, cancel := context.WithTimeout(t.ctx, t.s.timeout)
+	defer cancel()
+	resp, err := t.s.c.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	switch {
 	case errors.Is(err, rpctypes.ErrTooManyOps), tooLarge(err):
 		return false, fmt.Errorf("%w: %v", kv.ErrTooLarge, err)
 	case err != nil:
-		return false, err
+		return false, unavailable(t.ctx, err)
 	}
 	return resp.Succeeded, nil
+}
+
+// unavailable wraps an etcd failure in kv.ErrUnavailable, except when the
+// caller's own context ended, which stays what it is.
+func unavailable(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w: %w", kv.ErrUnavailable, err)
 }
 
 // Cursor implements kv.Reader: pages of keys read at the snapshot's

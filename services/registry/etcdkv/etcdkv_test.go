@@ -2,8 +2,11 @@ package etcdkv_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"talentreg/services/registry/etcdkv"
 	"talentreg/services/registry/internal/etcdtest"
@@ -35,5 +38,102 @@ func TestOpen_RefusesAServerWithLowLimits(t *testing.T) {
 	_, err = etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: cluster2.Endpoints()})
 	if err == nil || !strings.Contains(err.Error(), "--max-request-bytes") {
 		t.Fatalf("Open against a 1.5 MiB request limit: %v, want an error naming --max-request-bytes", err)
+	}
+}
+
+// A watcher whose member freezes (connections open, nothing answers) must
+// still learn of commits made through the other members: the watch's
+// progress requests go unanswered, it is dropped and started again. Each
+// member is frozen in turn, so the one the watch is on is frozen once.
+func TestCommitted_SurvivesAFrozenMember(t *testing.T) {
+	cluster := etcdtest.Start(t, 3, etcdtest.Options{})
+	open := func(endpoints []string) *etcdkv.Store {
+		s, err := etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: endpoints, Prefix: "/frozen/"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	watcher := open(cluster.Endpoints())
+	for i, m := range cluster.Members {
+		var others []string
+		for j, o := range cluster.Members {
+			if j != i {
+				others = append(others, o.ClientURL)
+			}
+		}
+		writer := open(others)
+		m.Pause()
+		committed := watcher.Committed()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// Freezing the leader stops commits until the others elect a
+		// new one: retry (the write is idempotent) while it says so.
+		var err error
+		for {
+			err = writer.Update(ctx, func(tx kv.Txn) error {
+				return tx.Put("b", []byte(fmt.Sprint(i)), []byte("v"))
+			})
+			if !errors.Is(err, kv.ErrUnavailable) || ctx.Err() != nil {
+				break
+			}
+		}
+		if err != nil {
+			cancel()
+			m.Resume()
+			t.Fatalf("commit with %s frozen: %v", m.Name, err)
+		}
+		select {
+		case <-committed:
+		case <-ctx.Done():
+			cancel()
+			m.Resume()
+			t.Fatalf("%s frozen: the watcher never learned of a commit made through the others", m.Name)
+		}
+		cancel()
+		m.Resume()
+		// A relaxed read after the signal sees the commit that caused it.
+		ctx, cancel = context.WithTimeout(kv.Relaxed(context.Background()), 30*time.Second)
+		err = watcher.View(ctx, func(r kv.Reader) error {
+			v, err := r.Get("b", []byte(fmt.Sprint(i)))
+			if err == nil && v == nil {
+				return fmt.Errorf("relaxed read after the commit signal misses key %d", i)
+			}
+			return err
+		})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// With its cluster gone, a store's reads and writes fail with
+// kv.ErrUnavailable (which the registry turns into UNAVAILABLE), not with
+// the caller's deadline or a bare etcd error.
+func TestUnreachableClusterIsUnavailable(t *testing.T) {
+	cluster := etcdtest.Start(t, 1, etcdtest.Options{})
+	s, err := etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: cluster.Endpoints(), DialTimeout: time.Second, RequestTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cluster.Members[0].Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// An etcd request fails fast when no member is reachable: the
+	// caller's minute is not what ends it.
+	err = s.Update(ctx, func(tx kv.Txn) error {
+		if _, err := tx.Get("b", []byte("k")); err != nil {
+			return err
+		}
+		return tx.Put("b", []byte("k"), []byte("v"))
+	})
+	if !errors.Is(err, kv.ErrUnavailable) {
+		t.Fatalf("Update with the cluster down: %v, want kv.ErrUnavailable", err)
+	}
+	err = s.View(ctx, func(r kv.Reader) error { _, err := r.Get("b", []byte("k")); return err })
+	if !errors.Is(err, kv.ErrUnavailable) {
+		t.Fatalf("View with the cluster down: %v, want kv.ErrUnavailable", err)
 	}
 }

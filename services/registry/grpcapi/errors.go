@@ -47,6 +47,9 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	case errors.Is(err, registry.ErrStoreClosed):
 		return status.Error(codes.Unavailable, "registry is shutting down; retry")
+	case errors.Is(err, registry.ErrStorageUnavailable):
+		log.WarnContext(ctx, "storage unavailable", "err", err)
+		return status.Error(codes.Unavailable, "storage unavailable; retry (a write may or may not have been applied: retry it with the same request_id)")
 	}
 	if _, ok := status.FromError(err); ok {
 		return err

@@ -101,14 +101,18 @@ func (s *Server) watchChanges(ctx context.Context, req *registryv1.WatchChangesR
 	// A stream that starts caught up says so at once, so a consumer learns
 	// the head without waiting for the first tick.
 	caughtUpSent := false
+	// The first read sees every change acknowledged before the call; the
+	// tail after it needs only what Committed signalled.
+	readCtx := ctx
 	for {
 		// Take the commit signal before reading, so a commit landing
 		// between the read and the wait still wakes us.
 		committed := s.store.Committed()
-		page, err := s.store.ListChanges(ctx, next, watchBatch)
+		page, err := s.store.ListChanges(readCtx, next, watchBatch)
 		if err != nil {
 			return s.err(ctx, err)
 		}
+		readCtx = registry.Tailing(ctx)
 		if n := len(page.Changes); n > 0 {
 			msg := &registryv1.WatchChangesResponse{Changes: changesToProto(page.Changes), Revision: page.Changes[n-1].Revision, RegistryId: s.store.ID()}
 			if err := send(msg); err != nil {

@@ -165,9 +165,8 @@ func TestStreams_SnapshotTimeLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := stream.Recv(); err != nil {
-		t.Fatal(err)
-	}
+	// On a loaded machine even the first message may come after the
+	// limit: the stream then ends at once, which is what is checked.
 	waitFor(t, "the snapshot is ended at its limit", func() bool { return e.api.StreamStats().TimedOut == 1 })
 	waitFor(t, "its read transaction is released", func() bool { return storage.Bolt(e.store).OpenReadTxs() == 0 })
 	for {

@@ -89,6 +89,10 @@ var (
 	// engine accepts in one commit (etcd's --max-txn-ops or
 	// --max-request-bytes); callers split their work below Limits.
 	ErrTooLarge = errors.New("kv: transaction too large for the engine")
+	// ErrUnavailable wraps the failures of a remote engine that a retry
+	// may cure (no leader, no quorum, a member unreachable, a timeout).
+	// An Update that fails with it may or may not have committed.
+	ErrUnavailable = errors.New("kv: engine unavailable")
 )
 
 // Limits are the largest transaction an engine commits.
@@ -137,4 +141,24 @@ func LimitsOf(s Store) Limits {
 		return l.Limits()
 	}
 	return Limits{}
+}
+
+type relaxedKey struct{}
+
+// Relaxed marks ctx so that the Views run with it may be served from an
+// engine replica that has applied every commit Committed has signalled so
+// far, without first confirming with a quorum that no newer commit exists
+// (etcd: a serializable read from the nearest member instead of a
+// linearizable one). Use it where the reader is woken by Committed and
+// only needs what woke it: the tail of a watch, the refresh of the known
+// head. Reads that must see every write acknowledged before they started,
+// by any replica, go without it.
+func Relaxed(ctx context.Context) context.Context {
+	return context.WithValue(ctx, relaxedKey{}, true)
+}
+
+// IsRelaxed reports whether ctx was marked by Relaxed.
+func IsRelaxed(ctx context.Context) bool {
+	v, _ := ctx.Value(relaxedKey{}).(bool)
+	return v
 }

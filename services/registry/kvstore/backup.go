@@ -45,7 +45,7 @@ func (s *Store) WriteBackup(ctx context.Context, begin func(registry.BackupInfo)
 	sw, ok := s.kv.(kv.SnapshotWriter)
 	if !ok {
 		return &registry.Error{Code: registry.CodeFailedPrecondition, Reason: "BACKUP_NOT_SUPPORTED",
-			Message: "this registry's storage engine is etcd: back it up with etcd's own snapshots (etcdctl snapshot save), see docs/runbooks.md"}
+			Message: "this registry's storage engine cannot write a backup: back it up with the engine's own tools"}
 	}
 	return engineError(sw.WriteSnapshot(ctx, func(r kv.Reader, size int64) error {
 		rev, err := r.Get(bucketMeta, keyRevision)
@@ -65,7 +65,7 @@ func (s *Store) WriteBackup(ctx context.Context, begin func(registry.BackupInfo)
 // and returns the mark. An engine that does not hold a registry is refused
 // and left untouched.
 func MarkBackup(ctx context.Context, engine kv.Store, takenAt time.Time) (BackupMark, error) {
-	var s Store
+	s := Store{commitCh: make(chan struct{})}
 	if err := engine.View(ctx, s.load); err != nil {
 		return BackupMark{}, err
 	}

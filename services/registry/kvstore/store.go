@@ -68,6 +68,11 @@ type Store struct {
 	backup, restoredFrom *BackupMark
 	restoredAtOpen       bool
 
+	// commitCh is closed (and replaced) whenever revision rises, so that
+	// a reader woken by it finds Revision already there.
+	commitMu sync.Mutex
+	commitCh chan struct{}
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	followEnd chan struct{}
@@ -80,7 +85,7 @@ var _ registry.Store = (*Store)(nil)
 // An engine holding anything else is refused with ErrForeign.
 func Open(ctx context.Context, engine kv.Store, opts Options) (*Store, error) {
 	opts.defaults()
-	s := &Store{kv: engine, opts: opts, closed: make(chan struct{}), followEnd: make(chan struct{})}
+	s := &Store{kv: engine, opts: opts, commitCh: make(chan struct{}), closed: make(chan struct{}), followEnd: make(chan struct{})}
 	format, err := s.format(ctx)
 	if err != nil {
 		return nil, err
@@ -184,34 +189,58 @@ func (s *Store) follow() {
 			return
 		case <-s.kv.Committed():
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = s.kv.View(ctx, func(r kv.Reader) error {
-			rev, err := r.Get(bucketMeta, keyRevision)
-			if err != nil || len(rev) != 8 {
-				return err
+		// Woken by a commit, the refresh needs only what woke it. An
+		// engine that cannot answer now is asked again shortly: the commit
+		// that woke us must not go unnoticed.
+		for s.refresh() != nil {
+			select {
+			case <-s.closed:
+				return
+			case <-time.After(100 * time.Millisecond):
 			}
-			comp, err := r.Get(bucketMeta, keyCompacted)
-			if err != nil || len(comp) != 8 {
-				return err
-			}
-			s.noteCommitted(revFromKey(rev), revFromKey(comp))
-			return nil
-		})
-		cancel()
+		}
 	}
 }
 
-// noteCommitted raises the known revision and compacted revision.
-func (s *Store) noteCommitted(rev, compacted int64) {
-	raise(&s.revision, rev)
-	raise(&s.compacted, compacted)
+// refresh reads the committed and compacted revisions from the engine.
+func (s *Store) refresh() error {
+	ctx, cancel := context.WithTimeout(kv.Relaxed(context.Background()), 10*time.Second)
+	defer cancel()
+	return s.kv.View(ctx, func(r kv.Reader) error {
+		rev, err := r.Get(bucketMeta, keyRevision)
+		if err != nil || len(rev) != 8 {
+			return err
+		}
+		comp, err := r.Get(bucketMeta, keyCompacted)
+		if err != nil || len(comp) != 8 {
+			return err
+		}
+		s.noteCommitted(revFromKey(rev), revFromKey(comp))
+		return nil
+	})
 }
 
-func raise(a *atomic.Int64, v int64) {
+// noteCommitted raises the known revision and compacted revision, and
+// wakes the Committed waiters when the revision rose.
+func (s *Store) noteCommitted(rev, compacted int64) {
+	raise(&s.compacted, compacted)
+	if raise(&s.revision, rev) {
+		s.commitMu.Lock()
+		close(s.commitCh)
+		s.commitCh = make(chan struct{})
+		s.commitMu.Unlock()
+	}
+}
+
+// raise raises a to v and reports whether it did.
+func raise(a *atomic.Int64, v int64) bool {
 	for {
 		cur := a.Load()
-		if v <= cur || a.CompareAndSwap(cur, v) {
-			return
+		if v <= cur {
+			return false
+		}
+		if a.CompareAndSwap(cur, v) {
+			return true
 		}
 	}
 }
@@ -256,8 +285,13 @@ func (s *Store) Revision() int64 { return s.revision.Load() }
 // CompactedRevision returns the highest revision removed from the log.
 func (s *Store) CompactedRevision() int64 { return s.compacted.Load() }
 
-// Committed returns a channel that is closed at the next commit.
-func (s *Store) Committed() <-chan struct{} { return s.kv.Committed() }
+// Committed returns a channel that is closed at the next commit, once
+// Revision includes it.
+func (s *Store) Committed() <-chan struct{} {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	return s.commitCh
+}
 
 // view runs fn on one snapshot.
 func (s *Store) view(ctx context.Context, fn func(kv.Reader) error) error {
@@ -265,6 +299,9 @@ func (s *Store) view(ctx context.Context, fn func(kv.Reader) error) error {
 	case <-s.closed:
 		return ErrClosed
 	default:
+	}
+	if registry.IsTailing(ctx) {
+		ctx = kv.Relaxed(ctx)
 	}
 	return engineError(s.kv.View(ctx, fn))
 }
@@ -274,6 +311,8 @@ func engineError(err error) error {
 	switch {
 	case errors.Is(err, kv.ErrClosed):
 		return ErrClosed
+	case errors.Is(err, kv.ErrUnavailable):
+		return fmt.Errorf("%w: %w", registry.ErrStorageUnavailable, err)
 	case errors.Is(err, kv.ErrTooLarge):
 		return &registry.Error{Code: registry.CodeFailedPrecondition, Reason: registry.ReasonTransactionTooLarge,
 			Message: "the change is too large for one transaction of the storage engine (etcd's --max-txn-ops or --max-request-bytes): make it in smaller steps (e.g. delete a group's memberships in batches before the group)"}

@@ -1,6 +1,7 @@
 package kvstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -609,4 +610,29 @@ func TestOpen_EmptyBoltFileAndMissingFolder(t *testing.T) {
 		t.Fatalf("missing folder: %v", err)
 	}
 	s.Close()
+}
+
+// A reader woken by Committed finds the commit in Revision: the feed's
+// tail and every waiter on a revision rely on it (woken too early, they
+// would wait again for a commit that already happened).
+func TestCommitted_FiresOnceRevisionHasRisen(t *testing.T) {
+	s := openTest(t, testOptions{})
+	ctx := context.Background()
+	for i := range 200 {
+		committed := s.Committed()
+		done := make(chan int64, 1)
+		go func() {
+			_, rev, err := s.CreateEntity(ctx, &registry.Entity{ID: fmt.Sprintf("c%d", i), DisplayName: "C", Kind: registry.EntityKindEnterprise, Region: "Binhai"}, "")
+			if err != nil {
+				t.Error(err)
+			}
+			done <- rev
+		}()
+		<-committed
+		seen := s.Revision()
+		rev := <-done
+		if seen < rev {
+			t.Fatalf("woken by commit %d, Revision() = %d", rev, seen)
+		}
+	}
 }

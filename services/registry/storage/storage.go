@@ -6,10 +6,14 @@ package storage
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"talentreg/services/registry/bolt"
 	"talentreg/services/registry/etcdkv"
+	"talentreg/services/registry/kv"
 	"talentreg/services/registry/kvstore"
 )
 
@@ -23,12 +27,15 @@ type Options struct {
 	// RestoreBackup serves a backup: it gets a new id (see
 	// kvstore.BackupMark).
 	RestoreBackup bool
+	// Existing opens only a registry that exists, without initialising or
+	// migrating it (the offline checks).
+	Existing bool
 	// Bolt tunes the bbolt engine (its Buckets are set by OpenBolt).
 	Bolt bolt.Options
 }
 
 func (o Options) store() kvstore.Options {
-	return kvstore.Options{RetainChanges: o.RetainChanges, Clock: o.Clock, RestoreBackup: o.RestoreBackup}
+	return kvstore.Options{RetainChanges: o.RetainChanges, Clock: o.Clock, RestoreBackup: o.RestoreBackup, ReadOnly: o.Existing}
 }
 
 // OpenBolt opens (or creates) the registry in the bbolt file at path. The
@@ -51,10 +58,11 @@ func OpenBolt(path string, o Options) (*kvstore.Store, error) {
 // OpenEtcd opens (or creates) the registry under eo.Prefix of an etcd
 // cluster.
 func OpenEtcd(ctx context.Context, eo etcdkv.Options, o Options) (*kvstore.Store, error) {
-	e, err := etcdkv.Open(ctx, eo)
+	db, err := etcdkv.Open(ctx, eo)
 	if err != nil {
 		return nil, err
 	}
+	e := etcdEngine{db}
 	s, err := kvstore.Open(ctx, e, o.store())
 	if err != nil {
 		e.Close()
@@ -67,4 +75,30 @@ func OpenEtcd(ctx context.Context, eo etcdkv.Options, o Options) (*kvstore.Store
 func Bolt(s *kvstore.Store) *bolt.DB {
 	db, _ := s.Engine().(*bolt.DB)
 	return db
+}
+
+// etcdEngine is the etcd engine with backups: one snapshot of etcd (one
+// etcd revision, while replicas go on writing) is copied into a temporary
+// bbolt file in os.TempDir, which is then written out, so `registry
+// backup` makes the same file on either engine.
+type etcdEngine struct{ *etcdkv.Store }
+
+var _ kv.SnapshotWriter = etcdEngine{}
+
+// WriteSnapshot implements kv.SnapshotWriter.
+func (e etcdEngine) WriteSnapshot(ctx context.Context, begin func(r kv.Reader, size int64) error, w io.Writer) error {
+	dir, err := os.MkdirTemp("", "talentreg-backup-*")
+	if err != nil {
+		return fmt.Errorf("backup of etcd: a temporary file: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	db, err := bolt.Open(filepath.Join(dir, "snapshot.db"), bolt.Options{Buckets: kvstore.Buckets(), NoSync: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := kvstore.CopySnapshot(ctx, e.Store, db); err != nil {
+		return fmt.Errorf("backup of etcd: %w", err)
+	}
+	return db.WriteSnapshot(ctx, begin, w)
 }

@@ -27,12 +27,18 @@ type served struct {
 
 func serveRegistry(t *testing.T, db string) *served {
 	t.Helper()
+	return serveRegistryWith(t, "--db", db)
+}
+
+// serveRegistryWith serves a registry with the storage flags args.
+func serveRegistryWith(t *testing.T, args ...string) *served {
+	t.Helper()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	stderr := &syncBuffer{}
 	go func() {
-		done <- run(ctx, []string{"--grpc-addr", addr, "--admin-addr", "", "--db", db}, func(string) string { return "" }, &bytes.Buffer{}, stderr)
+		done <- run(ctx, append([]string{"--grpc-addr", addr, "--admin-addr", ""}, args...), func(string) string { return "" }, &bytes.Buffer{}, stderr)
 	}()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -66,6 +66,7 @@ type EtcdConfig struct {
 	MaxTxnOps       int
 	MaxRequestBytes int
 	CompactEvery    time.Duration
+	RequestTimeout  time.Duration
 	// HealthInterval is how often the replica checks that it reaches an
 	// etcd quorum (see package storeprobe).
 	HealthInterval time.Duration
@@ -83,7 +84,7 @@ func DefaultConfig() Config {
 		Streams: grpcapi.DefaultStreamLimits(),
 		Store:   "bolt",
 		Etcd: EtcdConfig{Prefix: "/talentreg/", MaxTxnOps: etcdkv.DefaultLimits.Ops, MaxRequestBytes: etcdkv.DefaultLimits.Bytes,
-			CompactEvery: 10 * time.Minute, HealthInterval: time.Second, AutoSyncInterval: time.Minute},
+			CompactEvery: 10 * time.Minute, RequestTimeout: 10 * time.Second, HealthInterval: time.Second, AutoSyncInterval: time.Minute},
 	}
 }
 
@@ -105,19 +106,46 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Streams.StallTimeout, "stream-stall-timeout", c.Streams.StallTimeout, "end a watch or snapshot stream whose client takes no message for this long")
 	fs.DurationVar(&c.Streams.SnapshotMaxDuration, "snapshot-max-duration", c.Streams.SnapshotMaxDuration, "end a snapshot still running after this long (it holds a read transaction)")
 	fs.StringVar(&c.Store, "store", c.Store, "storage engine: bolt (the file --db) or etcd (--etcd-endpoints; several registry replicas may share it)")
-	fs.StringVar(&c.Etcd.Endpoints, "etcd-endpoints", c.Etcd.Endpoints, "etcd client URLs, comma-separated (https:// with --etcd-ca)")
-	fs.StringVar(&c.Etcd.Prefix, "etcd-prefix", c.Etcd.Prefix, "key prefix of this registry in etcd")
-	fs.StringVar(&c.Etcd.CA, "etcd-ca", c.Etcd.CA, "PEM CA bundle to verify etcd (TLS)")
-	fs.StringVar(&c.Etcd.Cert, "etcd-cert", c.Etcd.Cert, "PEM client certificate for etcd (mutual TLS)")
-	fs.StringVar(&c.Etcd.Key, "etcd-key", c.Etcd.Key, "PEM key of --etcd-cert")
-	fs.StringVar(&c.Etcd.ServerName, "etcd-server-name", c.Etcd.ServerName, "name expected in etcd's certificates")
-	fs.StringVar(&c.Etcd.Username, "etcd-username", c.Etcd.Username, "etcd user (etcd's own authentication)")
-	fs.StringVar(&c.Etcd.PasswordFile, "etcd-password-file", c.Etcd.PasswordFile, "file holding the password of --etcd-username")
-	fs.IntVar(&c.Etcd.MaxTxnOps, "etcd-max-txn-ops", c.Etcd.MaxTxnOps, "operations in one transaction the registry may send; etcd's --max-txn-ops must be at least this (checked at start)")
-	fs.IntVar(&c.Etcd.MaxRequestBytes, "etcd-max-request-bytes", c.Etcd.MaxRequestBytes, "bytes in one transaction the registry may send; etcd's --max-request-bytes must be at least this (checked at start)")
-	fs.DurationVar(&c.Etcd.HealthInterval, "etcd-health-interval", c.Etcd.HealthInterval, "how often the replica checks that it reaches an etcd quorum (a linearizable read with this as its deadline); NOT_SERVING after 3 failures in a row, SERVING again at the next success")
-	fs.DurationVar(&c.Etcd.AutoSyncInterval, "etcd-auto-sync-interval", c.Etcd.AutoSyncInterval, "re-read etcd's member list this often and use the members' advertised client URLs (0: never; set 0 when --etcd-endpoints are proxies or a load balancer)")
-	fs.DurationVar(&c.Etcd.CompactEvery, "etcd-compact-every", c.Etcd.CompactEvery, "compact etcd's MVCC history this often, keeping one interval of it (0: leave it to etcd's --auto-compaction-*)")
+	c.Etcd.AddFlags(fs)
+}
+
+// AddFlags registers the etcd connection flags on fs.
+func (e *EtcdConfig) AddFlags(fs *flag.FlagSet) {
+	fs.StringVar(&e.Endpoints, "etcd-endpoints", e.Endpoints, "etcd client URLs, comma-separated (https:// with --etcd-ca)")
+	fs.StringVar(&e.Prefix, "etcd-prefix", e.Prefix, "key prefix of this registry in etcd")
+	fs.StringVar(&e.CA, "etcd-ca", e.CA, "PEM CA bundle to verify etcd (TLS)")
+	fs.StringVar(&e.Cert, "etcd-cert", e.Cert, "PEM client certificate for etcd (mutual TLS)")
+	fs.StringVar(&e.Key, "etcd-key", e.Key, "PEM key of --etcd-cert")
+	fs.StringVar(&e.ServerName, "etcd-server-name", e.ServerName, "name expected in etcd's certificates")
+	fs.StringVar(&e.Username, "etcd-username", e.Username, "etcd user (etcd's own authentication)")
+	fs.StringVar(&e.PasswordFile, "etcd-password-file", e.PasswordFile, "file holding the password of --etcd-username")
+	fs.IntVar(&e.MaxTxnOps, "etcd-max-txn-ops", e.MaxTxnOps, "operations in one transaction the registry may send; etcd's --max-txn-ops must be at least this (checked at start)")
+	fs.IntVar(&e.MaxRequestBytes, "etcd-max-request-bytes", e.MaxRequestBytes, "bytes in one transaction the registry may send; etcd's --max-request-bytes must be at least this (checked at start)")
+	fs.DurationVar(&e.RequestTimeout, "etcd-request-timeout", e.RequestTimeout, "give up on one etcd request after this long and answer UNAVAILABLE (the client waits for a reachable member otherwise)")
+	fs.DurationVar(&e.HealthInterval, "etcd-health-interval", e.HealthInterval, "how often the replica checks that it reaches an etcd quorum (a linearizable read with this as its deadline); NOT_SERVING after 3 failures in a row, SERVING again at the next success")
+	fs.DurationVar(&e.AutoSyncInterval, "etcd-auto-sync-interval", e.AutoSyncInterval, "re-read etcd's member list this often and use the members' advertised client URLs (0: never; set 0 when --etcd-endpoints are proxies or a load balancer)")
+	fs.DurationVar(&e.CompactEvery, "etcd-compact-every", e.CompactEvery, "compact etcd's MVCC history this often, keeping one interval of it (0: leave it to etcd's --auto-compaction-*)")
+}
+
+// Validate reports the first invalid etcd flag.
+func (e *EtcdConfig) Validate() error {
+	switch {
+	case e.Endpoints == "":
+		return errors.New("--store etcd needs --etcd-endpoints")
+	case (e.Cert == "") != (e.Key == ""):
+		return errors.New("--etcd-cert and --etcd-key go together")
+	case e.MaxTxnOps < 1024 || e.MaxRequestBytes < 1<<20:
+		return fmt.Errorf("--etcd-max-txn-ops must be at least 1024 and --etcd-max-request-bytes at least 1 MiB (a batch of 1,000 entities and its indexes is one transaction), got %d and %d", e.MaxTxnOps, e.MaxRequestBytes)
+	case e.Prefix == "" || !strings.HasSuffix(e.Prefix, "/"):
+		return fmt.Errorf("--etcd-prefix must end with /, got %q", e.Prefix)
+	case e.RequestTimeout <= 0:
+		return fmt.Errorf("--etcd-request-timeout must be positive, got %s", e.RequestTimeout)
+	case e.HealthInterval < 10*time.Millisecond:
+		return fmt.Errorf("--etcd-health-interval must be at least 10ms, got %s", e.HealthInterval)
+	case e.AutoSyncInterval < 0:
+		return fmt.Errorf("--etcd-auto-sync-interval must not be negative (0 turns it off), got %s", e.AutoSyncInterval)
+	}
+	return nil
 }
 
 // Validate reports the first invalid field.
@@ -145,23 +173,8 @@ func (c *Config) Validate() error {
 	switch c.Store {
 	case "bolt":
 	case "etcd":
-		if c.Etcd.Endpoints == "" {
-			return errors.New("--store etcd needs --etcd-endpoints")
-		}
-		if (c.Etcd.Cert == "") != (c.Etcd.Key == "") {
-			return errors.New("--etcd-cert and --etcd-key go together")
-		}
-		if c.Etcd.MaxTxnOps < 1024 || c.Etcd.MaxRequestBytes < 1<<20 {
-			return fmt.Errorf("--etcd-max-txn-ops must be at least 1024 and --etcd-max-request-bytes at least 1 MiB (a batch of 1,000 entities and its indexes is one transaction), got %d and %d", c.Etcd.MaxTxnOps, c.Etcd.MaxRequestBytes)
-		}
-		if c.Etcd.AutoSyncInterval < 0 {
-			return fmt.Errorf("--etcd-auto-sync-interval must not be negative (0 turns it off), got %s", c.Etcd.AutoSyncInterval)
-		}
-		if c.Etcd.HealthInterval < 10*time.Millisecond {
-			return fmt.Errorf("--etcd-health-interval must be at least 10ms, got %s", c.Etcd.HealthInterval)
-		}
-		if c.Etcd.Prefix == "" || !strings.HasSuffix(c.Etcd.Prefix, "/") {
-			return fmt.Errorf("--etcd-prefix must end with /, got %q", c.Etcd.Prefix)
+		if err := c.Etcd.Validate(); err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("--store must be bolt or etcd, got %q", c.Store)
@@ -173,7 +186,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 {
 		switch args[0] {
 		case "check":
-			return check(args[1:], getenv, stdout, stderr)
+			return check(ctx, args[1:], getenv, stdout, stderr)
+		case "migrate":
+			return migrate(ctx, args[1:], getenv, stdout, stderr)
 		case "compact":
 			return compact(args[1:], getenv, stdout, stderr)
 		case "backup":
@@ -224,7 +239,7 @@ func openStore(ctx context.Context, cfg Config) (*kvstore.Store, error) {
 func (c EtcdConfig) options() (etcdkv.Options, error) {
 	eo := etcdkv.Options{
 		Endpoints: strings.Split(c.Endpoints, ","), Prefix: c.Prefix, Username: c.Username,
-		Limits: kv.Limits{Ops: c.MaxTxnOps, Bytes: c.MaxRequestBytes}, CompactEvery: c.CompactEvery,
+		Limits: kv.Limits{Ops: c.MaxTxnOps, Bytes: c.MaxRequestBytes}, CompactEvery: c.CompactEvery, RequestTimeout: c.RequestTimeout,
 		AutoSyncInterval: c.AutoSyncInterval,
 	}
 	if c.AutoSyncInterval == 0 {
@@ -331,34 +346,49 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 }
 
 // check verifies a database file offline.
-func check(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func check(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("registry check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	db := fs.String("db", "data/registry.db", "database file")
+	db := fs.String("db", "data/registry.db", "database file (--store bolt)")
+	store := fs.String("store", "bolt", "engine holding the registry: bolt (--db) or etcd (--etcd-endpoints, --etcd-prefix …)")
+	etcd := DefaultConfig().Etcd
+	etcd.CompactEvery = 0
+	etcd.AddFlags(fs)
 	if err := flagenv.Parse(fs, args, getenv); err != nil {
 		return command.UsageError{Err: err}
 	}
-	// Open verifies every page of the file's structure; Check then
-	// decodes every record, matches every index and runs bbolt's own check.
-	store, err := storage.OpenBolt(*db, storage.Options{Bolt: bolt.Options{MustExist: true}})
+	spec, err := parseEngine("--store", *store+":"+map[string]string{"bolt": *db, "etcd": etcd.Endpoints}[*store], etcd)
+	if err != nil {
+		return command.UsageError{Err: err}
+	}
+	name := *db
+	if spec.kind == "etcd" {
+		name = "etcd " + etcd.Endpoints + " " + etcd.Prefix
+	}
+	// Opening verifies every page of a file's structure; Check then
+	// decodes every record, matches every index and runs the engine's own
+	// check.
+	st, err := spec.openExisting(ctx)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	if err := store.Check(); err != nil {
-		return fmt.Errorf("%s: inconsistent:\n%w", *db, err)
+	defer st.Close()
+	if err := st.Check(); err != nil {
+		return fmt.Errorf("%s: inconsistent:\n%w", name, err)
 	}
-	fmt.Fprintf(stdout, "%s: consistent at revision %d (compacted up to %d)\n", *db, store.Revision(), store.CompactedRevision())
-	if mark, ok := store.Backup(); ok {
+	fmt.Fprintf(stdout, "%s: consistent at revision %d (compacted up to %d), registry %s\n", name, st.Revision(), st.CompactedRevision(), st.ID())
+	if mark, ok := st.Backup(); ok {
 		fmt.Fprintf(stdout, "a backup of %s; served, it becomes a new registry id\n", mark)
-	} else if mark, _, ok := store.RestoredFrom(); ok {
-		fmt.Fprintf(stdout, "registry %s, restored from a backup of %s\n", store.ID(), mark)
+	} else if mark, _, ok := st.RestoredFrom(); ok {
+		fmt.Fprintf(stdout, "registry %s, restored from a backup of %s\n", st.ID(), mark)
 	}
-	u, err := storage.Bolt(store).Usage()
-	if err != nil {
-		return err
+	if db := storage.Bolt(st); db != nil {
+		u, err := db.Usage()
+		if err != nil {
+			return err
+		}
+		printUsage(stdout, u)
 	}
-	printUsage(stdout, u)
 	return nil
 }
 

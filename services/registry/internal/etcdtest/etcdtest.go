@@ -219,6 +219,13 @@ func (m *Member) Kill() {
 	m.wait()
 }
 
+// Pause freezes the member (SIGSTOP): its connections stay open and
+// nothing answers, like a machine cut off from the network.
+func (m *Member) Pause() { m.signal(syscall.SIGSTOP) }
+
+// Resume lets a paused member run again (SIGCONT).
+func (m *Member) Resume() { m.signal(syscall.SIGCONT) }
+
 // Stop stops the member with SIGTERM (SIGKILL after 10 s).
 func (m *Member) Stop() {
 	m.signal(syscall.SIGTERM)

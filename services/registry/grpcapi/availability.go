@@ -62,10 +62,16 @@ func (s *Server) SetStoreAvailable(up bool) { s.avail.set(up) }
 var errStoreLost = errors.New("store lost")
 
 // whileStoreAvailable returns a context of ctx that ends, with cause
-// errStoreLost, when the store is lost (at once if it is now).
-func (s *Server) whileStoreAvailable(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(ctx)
+// errStoreLost, when the store is lost, or the STORE_UNAVAILABLE error
+// when it is lost now (nothing is to be read or sent then).
+func (s *Server) whileStoreAvailable(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	lost := s.avail.lostCh()
+	select {
+	case <-lost:
+		return ctx, func() {}, errStoreUnavailable()
+	default:
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
 	go func() {
 		select {
 		case <-lost:
@@ -73,7 +79,7 @@ func (s *Server) whileStoreAvailable(ctx context.Context) (context.Context, cont
 		case <-ctx.Done():
 		}
 	}()
-	return ctx, func() { cancel(nil) }
+	return ctx, func() { cancel(nil) }, nil
 }
 
 // storeLostErr returns the stream's error: the STORE_UNAVAILABLE status
@@ -83,6 +89,10 @@ func storeLostErr(ctx context.Context, err error) error {
 	if err == nil || !errors.Is(context.Cause(ctx), errStoreLost) {
 		return err
 	}
+	return errStoreUnavailable()
+}
+
+func errStoreUnavailable() error {
 	return grpcerr.Status(codes.Unavailable,
 		"this registry replica cannot reach its store (etcd): resume on another replica from the revision after the last received",
 		ReasonStoreUnavailable, nil, nil)

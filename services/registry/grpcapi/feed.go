@@ -71,7 +71,10 @@ func (s *Server) ListChanges(ctx context.Context, req *registryv1.ListChangesReq
 // with the revision to resume from in the metadata. While the store is
 // lost the stream ends UNAVAILABLE (see SetStoreAvailable).
 func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.ServerStreamingServer[registryv1.WatchChangesResponse]) error {
-	ctx, stop := s.whileStoreAvailable(stream.Context())
+	ctx, stop, err := s.whileStoreAvailable(stream.Context())
+	if err != nil {
+		return err
+	}
 	defer stop()
 	return storeLostErr(ctx, s.watchChanges(ctx, req, stream))
 }
@@ -153,7 +156,10 @@ var errShuttingDown = status.Error(codes.Unavailable, "registry is shutting down
 // RESOURCE_EXHAUSTED and releases its read transaction. While the store
 // is lost the stream ends UNAVAILABLE (see SetStoreAvailable).
 func (s *Server) StreamSnapshot(req *registryv1.StreamSnapshotRequest, stream grpc.ServerStreamingServer[registryv1.StreamSnapshotResponse]) error {
-	ctx, stop := s.whileStoreAvailable(stream.Context())
+	ctx, stop, err := s.whileStoreAvailable(stream.Context())
+	if err != nil {
+		return err
+	}
 	defer stop()
 	return storeLostErr(ctx, s.streamSnapshot(ctx, req, stream))
 }

@@ -15,16 +15,22 @@ import (
 	"talentreg/services/registry/storeprobe"
 )
 
+// storeAvailable registers the gauge of whether the store answers: 1
+// until probeStore says otherwise (always, for a store on a local file).
+func storeAvailable(reg prometheus.Registerer) prometheus.Gauge {
+	available := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "talentreg_registry_store_available", Help: "1 while the store answers (on etcd: the replica's quorum probe), 0 while it is lost and the replica is NOT_SERVING.",
+	})
+	available.Set(1)
+	reg.MustRegister(available)
+	return available
+}
+
 // probeStore keeps the replica's health in step with its store (see
 // package storeprobe) until ctx ends: NOT_SERVING, for the whole server
 // and the registry service, while the store is lost, with its watch and
 // snapshot streams ended so that consumers resume on another replica.
-func probeStore(ctx context.Context, p kv.Pinger, interval time.Duration, srv *grpcserver.Server, api *grpcapi.Server, reg prometheus.Registerer, log *slog.Logger) {
-	available := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "talentreg_registry_store_available", Help: "1 while the store (etcd) answers the replica's health probe, 0 while it is lost (the replica is NOT_SERVING).",
-	})
-	available.Set(1)
-	reg.MustRegister(available)
+func probeStore(ctx context.Context, p kv.Pinger, interval time.Duration, srv *grpcserver.Server, api *grpcapi.Server, available prometheus.Gauge, log *slog.Logger) {
 	storeprobe.Run(ctx, p, storeprobe.Options{Interval: interval}, func(up bool, err error) {
 		setHealth := func(st healthpb.HealthCheckResponse_ServingStatus) {
 			srv.Health.SetServingStatus("", st)

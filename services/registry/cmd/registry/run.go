@@ -323,8 +323,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	sec.ReloadOnSIGHUP(ctx, log)
+	available := storeAvailable(reg)
 	if p, ok := store.Engine().(kv.Pinger); ok {
-		go probeStore(ctx, p, cfg.Etcd.HealthInterval, srv, api, reg, log)
+		go probeStore(ctx, p, cfg.Etcd.HealthInterval, srv, api, available, log)
 	}
 	where := cfg.DB
 	if cfg.Store == "etcd" {

@@ -6,6 +6,7 @@ require (
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
+	talentreg/gen v0.0.0
 	talentreg/platform v0.0.0
 )
 
@@ -28,7 +29,6 @@ require (
 	google.golang.org/genproto/googleapis/api v0.0.0-20261110000943-09e21b237f2c // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261110000943-09e21b237f2c // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
-	talentreg/gen v0.0.0 // indirect
 )
 
 replace (

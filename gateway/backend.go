@@ -27,6 +27,17 @@ const maxRecvMsgSize = 64 << 20
 // idempotent without a request id).
 const registryServiceConfig = `{"loadBalancingConfig":[{"pick_first":{}}]}`
 
+// registryReplicasConfig, for several registry replicas (on etcd): calls
+// balanced over the replicas whose grpc.health.v1 status is SERVING, so
+// that one that dies or loses its etcd quorum gets none; no retries, as
+// above. Replicas share one store and its revisions: a read on any of
+// them sees every write acknowledged by any (they read etcd
+// linearizably).
+const registryReplicasConfig = `{
+  "loadBalancingConfig": [{"round_robin": {}}],
+  "healthCheckConfig": {"serviceName": ""}
+}`
+
 // dialBackend returns a client connection to the given addresses,
 // balanced by the service config, with no DNS lookup on the request path.
 // tlsc, when enabled, is the TLS to the backend (its CA, the gateway's

@@ -21,7 +21,9 @@ type Config struct {
 	// AdminAddr serves /metrics and /debug/pprof for operators; empty
 	// disables it. Neither is served on HTTPAddr.
 	AdminAddr string
-	// Registry is the registry's gRPC address, host:port.
+	// Registry is the registry's gRPC address, host:port, or the
+	// comma-separated addresses of its replicas (on etcd): calls are then
+	// balanced over those whose health is SERVING.
 	Registry string
 	// Metrics lists the metrics replicas' gRPC addresses, balanced
 	// round-robin.
@@ -107,7 +109,7 @@ func DefaultConfig() Config {
 func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address of the HTTP/JSON API")
 	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "address of /metrics and /debug/pprof for operators (empty: off)")
-	fs.StringVar(&c.Registry, "registry", c.Registry, "registry gRPC address")
+	fs.StringVar(&c.Registry, "registry", c.Registry, "registry gRPC address; replicas of one registry (on etcd) comma-separated, balanced over those SERVING")
 	fs.Func("metrics", "metrics gRPC address; a comma-separated list is balanced round-robin (default "+strings.Join(c.Metrics, ",")+")", func(s string) error {
 		c.Metrics = splitList(s)
 		return nil
@@ -154,7 +156,14 @@ func (c *Config) Validate() error {
 	}
 	check(validHostPort(c.HTTPAddr), "--http-addr %q: want host:port", c.HTTPAddr)
 	check(c.AdminAddr == "" || validHostPort(c.AdminAddr), "--admin-addr %q: want host:port or empty", c.AdminAddr)
-	check(validHostPort(c.Registry), "--registry %q: want host:port", c.Registry)
+	registries := splitList(c.Registry)
+	check(len(registries) > 0, "--registry %q: want host:port", c.Registry)
+	seenRegistry := map[string]bool{}
+	for _, r := range registries {
+		check(validHostPort(r), "--registry %q: want host:port", r)
+		check(!seenRegistry[r], "--registry %q: listed twice", r)
+		seenRegistry[r] = true
+	}
 	check(len(c.Metrics) > 0, "--metrics: want at least one host:port")
 	seen := map[string]bool{}
 	for _, m := range c.Metrics {

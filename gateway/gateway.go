@@ -71,10 +71,15 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Gateway, err
 	}
 	g.shutdown, g.cancelShutdown = context.WithCancel(context.Background())
 	var err error
-	if g.registry, err = dialBackend(g.shutdown, "registry", staticAddresses([]string{cfg.Registry}), registryServiceConfig, cfg.ReconnectMaxDelay, cfg.RegistryTLS); err != nil {
+	registries := staticAddresses(splitList(cfg.Registry))
+	registryConfig := registryServiceConfig
+	if len(registries) > 1 {
+		registryConfig = registryReplicasConfig
+	}
+	if g.registry, err = dialBackend(g.shutdown, "registry", registries, registryConfig, cfg.ReconnectMaxDelay, cfg.RegistryTLS); err != nil {
 		return nil, err
 	}
-	if g.watchConn, err = dialBackend(g.shutdown, "registry-watch", staticAddresses([]string{cfg.Registry}), registryServiceConfig, cfg.ReconnectMaxDelay, cfg.RegistryTLS,
+	if g.watchConn, err = dialBackend(g.shutdown, "registry-watch", registries, registryConfig, cfg.ReconnectMaxDelay, cfg.RegistryTLS,
 		grpc.WithInitialWindowSize(watchWindow), grpc.WithInitialConnWindowSize(16*watchWindow)); err != nil {
 		_ = g.registry.Close()
 		return nil, err
@@ -307,9 +312,9 @@ type Readiness struct {
 	Errors []string `json:"errors,omitempty"`
 }
 
-// Ready checks both backends with grpc.health.v1: the registry, and every
-// metrics replica (ready when at least one serves; Errors names each one
-// that does not).
+// Ready checks both backends with grpc.health.v1: the registry (replicas
+// of it: ready when one serves), and every metrics replica (ready when at
+// least one serves; Errors names each one that does not).
 func (g *Gateway) Ready(ctx context.Context) Readiness {
 	var rd Readiness
 	type result struct {

@@ -27,6 +27,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -58,7 +60,17 @@ type Options struct {
 	// the snapshots and watches in flight (0: never, leave it to etcd's
 	// own --auto-compaction-*).
 	CompactEvery time.Duration
+	// AutoSyncInterval is how often the client re-reads the member list
+	// and dials the members' advertised URLs instead of Endpoints, to
+	// follow membership changes (default 1 minute; negative: never, for
+	// Endpoints that are proxies or load balancers the advertised URLs
+	// would bypass).
+	AutoSyncInterval time.Duration
 }
+
+// ReconnectMaxDelay caps the wait between attempts to reach an etcd
+// member that went away.
+const ReconnectMaxDelay = 2 * time.Second
 
 // DefaultLimits are the transaction limits the registry needs etcd to
 // accept: a batch of 1,000 entities with their indexes, change events and
@@ -100,6 +112,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.DialTimeout == 0 {
 		opts.DialTimeout = 5 * time.Second
 	}
+	switch {
+	case opts.AutoSyncInterval == 0:
+		opts.AutoSyncInterval = time.Minute
+	case opts.AutoSyncInterval < 0:
+		opts.AutoSyncInterval = 0 // clientv3: never
+	}
 	if opts.RequestTimeout == 0 {
 		opts.RequestTimeout = 10 * time.Second
 	}
@@ -110,8 +128,15 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		Endpoints: opts.Endpoints, TLS: opts.TLS, Username: opts.Username, Password: opts.Password,
 		DialTimeout: opts.DialTimeout, DialKeepAliveTime: 30 * time.Second, DialKeepAliveTimeout: 10 * time.Second,
 		MaxCallSendMsgSize: opts.Limits.Bytes + 1<<20, MaxCallRecvMsgSize: 64 << 20,
-		AutoSyncInterval: time.Minute,  // follow membership changes
-		Logger:           zap.NewNop(), // errors reach callers; retries are not news
+		AutoSyncInterval: opts.AutoSyncInterval, // follow membership changes
+		Logger:           zap.NewNop(),          // errors reach callers; retries are not news
+		// Reconnect to a member that comes back within seconds: gRPC's
+		// default backoff grows to two minutes, which would keep a replica
+		// NOT_SERVING that long after an etcd outage ends.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: ReconnectMaxDelay},
+			MinConnectTimeout: 5 * time.Second,
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd %s: %w", strings.Join(opts.Endpoints, ","), err)

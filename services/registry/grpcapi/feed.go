@@ -68,9 +68,18 @@ func (s *Server) ListChanges(ctx context.Context, req *registryv1.ListChangesReq
 //
 // Streams count against the stream limits, and one whose client takes no
 // message for the stall timeout ends RESOURCE_EXHAUSTED (STREAM_STALLED)
-// with the revision to resume from in the metadata.
+// with the revision to resume from in the metadata. While the store is
+// lost the stream ends UNAVAILABLE (see SetStoreAvailable).
 func (s *Server) WatchChanges(req *registryv1.WatchChangesRequest, stream grpc.ServerStreamingServer[registryv1.WatchChangesResponse]) error {
-	ctx := stream.Context()
+	ctx, stop, err := s.whileStoreAvailable(stream.Context())
+	if err != nil {
+		return err
+	}
+	defer stop()
+	return storeLostErr(ctx, s.watchChanges(ctx, req, stream))
+}
+
+func (s *Server) watchChanges(ctx context.Context, req *registryv1.WatchChangesRequest, stream grpc.ServerStreamingServer[registryv1.WatchChangesResponse]) error {
 	next := req.GetStartRevision()
 	switch {
 	case next < 0:
@@ -144,14 +153,24 @@ var errShuttingDown = status.Error(codes.Unavailable, "registry is shutting down
 // StreamSnapshot implements registryv1.RegistryServiceServer. Snapshots
 // count against the stream limits; one whose client takes no message for
 // the stall timeout, or that runs past the snapshot time limit, ends
-// RESOURCE_EXHAUSTED and releases its read transaction.
+// RESOURCE_EXHAUSTED and releases its read transaction. While the store
+// is lost the stream ends UNAVAILABLE (see SetStoreAvailable).
 func (s *Server) StreamSnapshot(req *registryv1.StreamSnapshotRequest, stream grpc.ServerStreamingServer[registryv1.StreamSnapshotResponse]) error {
-	release, err := s.openStream(stream.Context())
+	ctx, stop, err := s.whileStoreAvailable(stream.Context())
+	if err != nil {
+		return err
+	}
+	defer stop()
+	return storeLostErr(ctx, s.streamSnapshot(ctx, req, stream))
+}
+
+func (s *Server) streamSnapshot(ctx context.Context, req *registryv1.StreamSnapshotRequest, stream grpc.ServerStreamingServer[registryv1.StreamSnapshotResponse]) error {
+	release, err := s.openStream(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
-	ctx, cancel := context.WithTimeoutCause(stream.Context(), s.limits.SnapshotMaxDuration, errSnapshotTimeLimit)
+	ctx, cancel := context.WithTimeoutCause(ctx, s.limits.SnapshotMaxDuration, errSnapshotTimeLimit)
 	defer cancel()
 	go func() {
 		select {

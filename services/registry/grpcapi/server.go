@@ -52,6 +52,7 @@ type Server struct {
 
 	stopOnce sync.Once
 	stop     chan struct{}
+	avail    availability
 }
 
 var _ registryv1.RegistryServiceServer = (*Server)(nil)

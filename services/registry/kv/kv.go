@@ -124,6 +124,17 @@ type SnapshotWriter interface {
 	WriteSnapshot(ctx context.Context, begin func(r Reader, size int64) error, w io.Writer) error
 }
 
+// Pinger is implemented by engines that can lose their storage while the
+// process runs (etcd: its members unreachable, or no quorum). Engines
+// without it (bbolt, a local file) can always serve.
+type Pinger interface {
+	// Ping returns nil when the engine can serve reads and writes now,
+	// with a cheap request that needs what a write needs (for etcd, a
+	// linearizable read: a leader and a quorum). It returns ctx's error,
+	// or the engine's, otherwise; it never waits past ctx.
+	Ping(ctx context.Context) error
+}
+
 // LimitsOf returns s's limits, none if it declares none.
 func LimitsOf(s Store) Limits {
 	if l, ok := s.(Limiter); ok {

@@ -11,7 +11,9 @@ import (
 
 // Config is the metrics service's configuration.
 type Config struct {
-	GRPCAddr           string
+	GRPCAddr string
+	// Registry is the registry to follow: one gRPC target, or the
+	// comma-separated host:port addresses of its replicas.
 	Registry           string
 	DB                 string
 	AdminAddr          string
@@ -49,7 +51,7 @@ func DefaultConfig() Config {
 // AddFlags registers every field on fs.
 func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address")
-	fs.StringVar(&c.Registry, "registry", c.Registry, "registry gRPC address to follow")
+	fs.StringVar(&c.Registry, "registry", c.Registry, "registry gRPC address to follow; replicas of one registry (on etcd) comma-separated: the feed fails over to one that is SERVING")
 	fs.StringVar(&c.DB, "db", c.DB, "checkpoint bbolt file (created if missing; one per replica)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin HTTP address for /metrics and /debug/pprof (empty disables)")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", c.CheckpointInterval, "longest time between checkpoints while changes arrive")
@@ -72,8 +74,6 @@ func (c *Config) Validate() error {
 	switch {
 	case c.GRPCAddr == "":
 		return errors.New("--grpc-addr must not be empty")
-	case c.Registry == "":
-		return errors.New("--registry must not be empty")
 	case c.DB == "":
 		return errors.New("--db must not be empty")
 	case c.CheckpointInterval < 10*time.Millisecond:
@@ -88,6 +88,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--stale-after must not be negative, got %s", c.StaleAfter)
 	case c.ShutdownGrace < 0:
 		return fmt.Errorf("--shutdown-grace must not be negative, got %s", c.ShutdownGrace)
+	}
+	if err := validRegistry(c.Registry); err != nil {
+		return err
 	}
 	if err := c.RegistryClient.Validate(); err != nil {
 		return fmt.Errorf("--client-cert/--client-key: %w", err)

@@ -29,9 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
 )
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -70,26 +68,6 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		return cfg, command.UsageError{Err: err}
 	}
 	return cfg, nil
-}
-
-// dialRegistry connects to the registry. The channel's own reconnect
-// backoff is capped like the follower's: gRPC's default grows to two
-// minutes, which would leave a restarted registry unfollowed that long.
-func dialRegistry(addr string, maxBackoff time.Duration, client security.Client) (*grpc.ClientConn, error) {
-	creds, err := client.DialOptions(addr)
-	if err != nil {
-		return nil, err
-	}
-	return grpc.NewClient(addr, append(creds,
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxBackoff},
-			MinConnectTimeout: 5 * time.Second,
-		}),
-		// Detect a registry host that vanished without closing the
-		// connection; the registry permits pings every 10 s or more.
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
-	)...)
 }
 
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {

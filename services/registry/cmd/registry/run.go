@@ -67,6 +67,11 @@ type EtcdConfig struct {
 	MaxRequestBytes int
 	CompactEvery    time.Duration
 	RequestTimeout  time.Duration
+	// HealthInterval is how often the replica checks that it reaches an
+	// etcd quorum (see package storeprobe).
+	HealthInterval time.Duration
+	// AutoSyncInterval is how often the member list is re-read (0: never).
+	AutoSyncInterval time.Duration
 }
 
 // DefaultConfig returns the defaults of API.md "Running".
@@ -79,7 +84,7 @@ func DefaultConfig() Config {
 		Streams: grpcapi.DefaultStreamLimits(),
 		Store:   "bolt",
 		Etcd: EtcdConfig{Prefix: "/talentreg/", MaxTxnOps: etcdkv.DefaultLimits.Ops, MaxRequestBytes: etcdkv.DefaultLimits.Bytes,
-			CompactEvery: 10 * time.Minute, RequestTimeout: 10 * time.Second},
+			CompactEvery: 10 * time.Minute, RequestTimeout: 10 * time.Second, HealthInterval: time.Second, AutoSyncInterval: time.Minute},
 	}
 }
 
@@ -117,6 +122,8 @@ func (e *EtcdConfig) AddFlags(fs *flag.FlagSet) {
 	fs.IntVar(&e.MaxTxnOps, "etcd-max-txn-ops", e.MaxTxnOps, "operations in one transaction the registry may send; etcd's --max-txn-ops must be at least this (checked at start)")
 	fs.IntVar(&e.MaxRequestBytes, "etcd-max-request-bytes", e.MaxRequestBytes, "bytes in one transaction the registry may send; etcd's --max-request-bytes must be at least this (checked at start)")
 	fs.DurationVar(&e.RequestTimeout, "etcd-request-timeout", e.RequestTimeout, "give up on one etcd request after this long and answer UNAVAILABLE (the client waits for a reachable member otherwise)")
+	fs.DurationVar(&e.HealthInterval, "etcd-health-interval", e.HealthInterval, "how often the replica checks that it reaches an etcd quorum (a linearizable read with this as its deadline); NOT_SERVING after 3 failures in a row, SERVING again at the next success")
+	fs.DurationVar(&e.AutoSyncInterval, "etcd-auto-sync-interval", e.AutoSyncInterval, "re-read etcd's member list this often and use the members' advertised client URLs (0: never; set 0 when --etcd-endpoints are proxies or a load balancer)")
 	fs.DurationVar(&e.CompactEvery, "etcd-compact-every", e.CompactEvery, "compact etcd's MVCC history this often, keeping one interval of it (0: leave it to etcd's --auto-compaction-*)")
 }
 
@@ -133,6 +140,10 @@ func (e *EtcdConfig) Validate() error {
 		return fmt.Errorf("--etcd-prefix must end with /, got %q", e.Prefix)
 	case e.RequestTimeout <= 0:
 		return fmt.Errorf("--etcd-request-timeout must be positive, got %s", e.RequestTimeout)
+	case e.HealthInterval < 10*time.Millisecond:
+		return fmt.Errorf("--etcd-health-interval must be at least 10ms, got %s", e.HealthInterval)
+	case e.AutoSyncInterval < 0:
+		return fmt.Errorf("--etcd-auto-sync-interval must not be negative (0 turns it off), got %s", e.AutoSyncInterval)
 	}
 	return nil
 }
@@ -229,6 +240,10 @@ func (c EtcdConfig) options() (etcdkv.Options, error) {
 	eo := etcdkv.Options{
 		Endpoints: strings.Split(c.Endpoints, ","), Prefix: c.Prefix, Username: c.Username,
 		Limits: kv.Limits{Ops: c.MaxTxnOps, Bytes: c.MaxRequestBytes}, CompactEvery: c.CompactEvery, RequestTimeout: c.RequestTimeout,
+		AutoSyncInterval: c.AutoSyncInterval,
+	}
+	if c.AutoSyncInterval == 0 {
+		eo.AutoSyncInterval = -1 // never
 	}
 	if c.PasswordFile != "" {
 		b, err := os.ReadFile(c.PasswordFile)
@@ -308,6 +323,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	sec.ReloadOnSIGHUP(ctx, log)
+	available := storeAvailable(reg)
+	if p, ok := store.Engine().(kv.Pinger); ok {
+		go probeStore(ctx, p, cfg.Etcd.HealthInterval, srv, api, available, log)
+	}
 	where := cfg.DB
 	if cfg.Store == "etcd" {
 		where = cfg.Etcd.Endpoints + " " + cfg.Etcd.Prefix

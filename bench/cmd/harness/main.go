@@ -1,9 +1,10 @@
 // Command harness runs the talentreg benchmark: talentreg against its floors
-// (bare grpc-go, stock grpc-gateway) and against etcd, on loopback, and
-// prints a markdown report, optionally writing it to a file (BENCHMARKS.md).
+// (bare grpc-go, stock grpc-gateway) and against etcd, and the registry on
+// bbolt against the registry on etcd, on loopback, and prints a markdown
+// report, optionally writing it to a file (BENCHMARKS.md).
 //
 //	harness -smoke                 # a few seconds, tiny data, one round
-//	harness -out BENCHMARKS.md     # the full run of issue 6 (≈ 15 minutes)
+//	harness -out BENCHMARKS.md     # the full run of issues 6 and 13 (≈ 25 minutes)
 //
 // Every process it starts is stopped by PID when it ends, on failure and
 // on Ctrl-C too.

@@ -94,11 +94,12 @@ test:
 run: build
 	./scripts/run.sh
 
-## bench: talentreg against its floors and etcd (issue 6), ~15 min; writes BENCHMARKS.md
+## bench: talentreg against its floors and etcd, on bbolt and on etcd (issues 6, 13), ~25 min; writes BENCHMARKS.md
 bench: build
 	$(GO) build -o bin/bench-harness ./bench/cmd/harness
 	$(GO) build -o bin/bench-floor ./bench/cmd/floor
-	bin/bench-harness -floor bin/bench-floor -out BENCHMARKS.md -command "make bench $(BENCH_FLAGS)" $(BENCH_FLAGS)
+	$(GO) build -o bin/etcdmember ./etcdmember
+	bin/bench-harness -floor bin/bench-floor -etcd-bin bin/etcdmember -out BENCHMARKS.md -command "make bench $(BENCH_FLAGS)" $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin .tools third_party

@@ -1,11 +1,12 @@
 // Package bench is the talentreg benchmark harness (issue 6): it proves, on
 // one machine in one run, how talentreg compares with the floor that gRPC
 // itself sets and with etcd, the peer users would otherwise put the same
-// records in.
+// records in, and (issue 13) how the registry on its etcd backend, on 1-
+// and 3-member clusters, compares with the registry on bbolt.
 //
 // Run it with
 //
-//	make bench                           # full run (~30 min), writes BENCHMARKS.md
+//	make bench                           # full run (~25 min), writes BENCHMARKS.md
 //	go run ./bench/cmd/harness -smoke    # a few seconds: proves the harness works
 //	go run ./bench/cmd/harness -only 'grpc-get' -rounds 1 -profile-dir /tmp/prof
 //
@@ -18,6 +19,10 @@
 //   - harness: starts the floors, etcd and the talentreg binaries on loopback
 //     ports, loads the same data into each, runs every case for several
 //     rounds alternating A/B order, and evaluates the targets within rounds.
+//     The registry also runs on etcd (--store etcd) on a 1- and a 3-member
+//     cluster: its GetEntity and CreateEntity cases sit next to the bbolt
+//     ones, with ratios computed within rounds but no targets ("Side by
+//     side"), and CreateEntity also runs with one client for its latency.
 //     Next to the auth-off talentreg stack it runs an auth-on one (issue
 //     11: the dev auth config, TLS, a JWT and a client certificate) on the
 //     same data, measured against it in the same rounds.
@@ -27,13 +32,16 @@
 //     with per-connection metadata such as a bearer token), so that the
 //     load generator leaves the CPUs to the servers; rawgrpc: pre-encoded
 //     messages over grpc-go, used to validate every case and for streams.
-//   - etcd: starts etcd and speaks its KV API without its client module.
+//   - etcd: starts etcd members and clusters (the etcdmember command:
+//     etcd 3.7's server module, embedded) and speaks etcd's KV API without
+//     its client module.
 //   - proc: processes in their own groups, stopped by PID on every exit
 //     path; CPU time and peak RSS from /proc.
 //   - dataset: the deterministic ~300-byte entities, groups and memberships.
-//   - report: figures, medians, min–max, ratios per round, PASS/FAIL.
+//   - report: figures, medians, min–max, ratios per round, PASS/FAIL, and
+//     the same ratios without a target, side by side.
 //
-// etcd comes from Debian (scripts/bench-setup.sh, run by the full run when
-// etcd is missing); the smoke test never installs anything and skips the
-// etcd cases when etcd is absent.
+// etcd is built from the Go module (talentreg/etcdmember, `go build`, as
+// the floor is): nothing to install, and the smoke test runs every etcd
+// case too, briefly, so that none can rot.
 package bench

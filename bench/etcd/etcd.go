@@ -1,19 +1,25 @@
-// Package etcd runs the benchmark's peer, a single-node etcd (3.4 from
-// Debian) with default durability, and encodes the few etcdserverpb
-// messages the harness sends, so that no etcd client module is needed: the
-// harness speaks etcd's gRPC API through rawgrpc.
+// Package etcd runs etcd for the benchmark as real etcd member processes
+// of the etcdmember command (talentreg/etcdmember: etcd 3.7's server
+// module, embedded, so that no etcd release has to be downloaded or
+// installed): the peer users would otherwise put the same records in (one
+// member, etcd's default limits and durability), and the clusters the
+// registry's etcd backend runs on (one or three members with the limits the
+// registry needs). It also encodes the few etcdserverpb messages the
+// harness sends, so that no etcd client module is needed: the harness
+// speaks etcd's gRPC API through rawgrpc.
 package etcd
 
 import (
 	"context"
+	"debug/buildinfo"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +28,10 @@ import (
 	"talentreg/bench/proc"
 	"talentreg/bench/rawgrpc"
 )
+
+// Package is the import path of the etcdmember command; the harness builds
+// it with go build.
+const Package = "talentreg/etcdmember"
 
 // gRPC methods of etcd's KV service.
 const (
@@ -33,91 +43,155 @@ const (
 // MaxTxnOps is etcd's default limit of operations in one transaction.
 const MaxTxnOps = 128
 
-// ErrNotInstalled is returned by Find when no etcd binary is on PATH.
-var ErrNotInstalled = errors.New("etcd not installed (run scripts/bench-setup.sh)")
-
-// Find returns the path of the etcd binary, running setup (a script that
-// installs it, e.g. scripts/bench-setup.sh) first when it is missing and
-// setup is not empty.
-func Find(ctx context.Context, setup string) (string, error) {
-	if p, err := exec.LookPath("etcd"); err == nil {
-		return p, nil
-	}
-	if setup == "" {
-		return "", ErrNotInstalled
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, setup).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("%s: %w: %s", setup, err, tail(out))
-	}
-	p, err := exec.LookPath("etcd")
-	if err != nil {
-		return "", fmt.Errorf("%s ran but etcd is still missing: %w", setup, ErrNotInstalled)
-	}
-	return p, nil
+// Limits are a member's transaction limits: etcd's --max-txn-ops and
+// --max-request-bytes.
+type Limits struct {
+	// TxnOps is the most operations one transaction may hold.
+	TxnOps int
+	// RequestBytes is the largest request in bytes.
+	RequestBytes int
 }
 
-// Version returns the first line of `etcd --version`.
+var (
+	// DefaultLimits are etcd's own defaults, the peer's.
+	DefaultLimits = Limits{TxnOps: MaxTxnOps, RequestBytes: 1536 << 10}
+	// RegistryLimits are what the registry's etcd backend needs (its
+	// etcdkv.DefaultLimits of 16,384 operations and 8 MiB, with headroom
+	// for the request's framing); it refuses to start below them.
+	RegistryLimits = Limits{TxnOps: 16384, RequestBytes: 9 << 20}
+)
+
+// Version returns the etcd server version the etcdmember binary at path was
+// built from, read from its build information.
 func Version(path string) string {
-	out, err := exec.Command(path, "--version").Output()
+	bi, err := buildinfo.ReadFile(path)
 	if err != nil {
-		return "unknown"
+		return "unknown: " + err.Error()
 	}
-	line, _, _ := strings.Cut(string(out), "\n")
-	return strings.TrimSpace(line)
+	for _, d := range bi.Deps {
+		if d.Path == "go.etcd.io/etcd/server/v3" {
+			v := d.Version
+			if d.Replace != nil {
+				v = d.Replace.Version
+			}
+			return fmt.Sprintf("etcd server %s (%s, embedded in %s), %s", strings.TrimPrefix(v, "v"), d.Path, Package, bi.GoVersion)
+		}
+	}
+	return "unknown: no go.etcd.io/etcd/server/v3 in " + path
 }
 
-// Server is a running etcd.
-type Server struct {
+// Member is one running etcd member.
+type Member struct {
+	// Name is the member's name in its cluster (and its process's name).
+	Name string
 	// Addr is the client address, host:port: gRPC and the HTTP gateway.
 	Addr string
 	// Proc is the process.
 	Proc *proc.Process
 }
 
-// Start starts a single-node etcd named name with its data in dir, on free
-// loopback ports, and waits until it reports healthy. Durability is etcd's
-// default: every commit is fsynced.
-func Start(ctx context.Context, g *proc.Group, path, name, dir string, timeout time.Duration) (*Server, error) {
-	client, err := proc.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	peer, err := proc.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return nil, err
-	}
-	p, err := g.Start(proc.Spec{Name: name, Path: path, Args: []string{
-		"--name", name,
-		"--data-dir", dir,
-		"--listen-client-urls", "http://" + client,
-		"--advertise-client-urls", "http://" + client,
-		"--listen-peer-urls", "http://" + peer,
-		"--initial-advertise-peer-urls", "http://" + peer,
-		"--initial-cluster", name + "=http://" + peer,
-		"--logger", "zap",
-		"--log-level", "warn",
-		// The benchmark writes a few hundred MiB: lift the 2 GiB default
-		// quota so an alarm never ends a run. Performance is unaffected.
-		"--quota-backend-bytes", "8589934592",
-	}})
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{Addr: client, Proc: p}
-	if err := p.WaitReady(ctx, timeout, s.healthy); err != nil {
-		return nil, err
-	}
-	return s, nil
+// Cluster is a running etcd cluster of one or more members.
+type Cluster struct {
+	// Members are the members, in start order.
+	Members []*Member
 }
 
-func (s *Server) healthy(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+s.Addr+"/health", nil)
+// Endpoints returns the members' client URLs, comma-separated, as the
+// registry's --etcd-endpoints takes them.
+func (c *Cluster) Endpoints() string {
+	urls := make([]string, len(c.Members))
+	for i, m := range c.Members {
+		urls[i] = "http://" + m.Addr
+	}
+	return strings.Join(urls, ",")
+}
+
+// PIDs returns the members' process ids.
+func (c *Cluster) PIDs() []int {
+	pids := make([]int, len(c.Members))
+	for i, m := range c.Members {
+		pids[i] = m.Proc.PID
+	}
+	return pids
+}
+
+// Stop stops every member, each within grace before it is killed.
+func (c *Cluster) Stop(grace time.Duration) error {
+	var errs []error
+	for _, m := range c.Members {
+		errs = append(errs, m.Proc.Stop(grace))
+	}
+	return errors.Join(errs...)
+}
+
+// Start starts an n-member etcd cluster of the etcdmember binary bin, its
+// members named name (one member) or name-m1 … name-mn, each with its data
+// in dir/<member>, on free loopback ports, and waits until every member
+// reports healthy (the cluster has a leader). Durability is etcd's
+// default: every commit is fsynced, on every member. On failure the
+// members already started are stopped.
+func Start(ctx context.Context, g *proc.Group, bin, name, dir string, n int, lim Limits, timeout time.Duration) (*Cluster, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("etcd: a cluster needs at least one member, got %d", n)
+	}
+	type addrs struct{ name, client, peer string }
+	ms := make([]addrs, n)
+	initial := make([]string, n)
+	for i := range ms {
+		ms[i].name = name
+		if n > 1 {
+			ms[i].name = fmt.Sprintf("%s-m%d", name, i+1)
+		}
+		var err error
+		if ms[i].client, err = proc.FreeAddr(); err != nil {
+			return nil, err
+		}
+		if ms[i].peer, err = proc.FreeAddr(); err != nil {
+			return nil, err
+		}
+		initial[i] = ms[i].name + "=http://" + ms[i].peer
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	c := &Cluster{}
+	fail := func(err error) (*Cluster, error) {
+		c.Stop(5 * time.Second)
+		return nil, err
+	}
+	// The members of a new cluster wait for each other: start all, then
+	// wait for each.
+	for _, m := range ms {
+		p, err := g.Start(proc.Spec{Name: m.name, Path: bin, Args: []string{
+			"--name", m.name,
+			"--data-dir", filepath.Join(dir, m.name),
+			"--client", m.client,
+			"--peer", m.peer,
+			"--initial-cluster", strings.Join(initial, ","),
+			"--max-txn-ops", strconv.Itoa(lim.TxnOps),
+			"--max-request-bytes", strconv.Itoa(lim.RequestBytes),
+			// The benchmark writes a few hundred MiB: a quota well above
+			// etcd's 2 GiB default, so an alarm never ends a run.
+			// Performance is unaffected.
+			"--quota-backend-bytes", strconv.Itoa(8 << 30),
+			"--log-level", "warn",
+		}})
+		if err != nil {
+			return fail(err)
+		}
+		c.Members = append(c.Members, &Member{Name: m.name, Addr: m.client, Proc: p})
+	}
+	for _, m := range c.Members {
+		if err := m.Proc.WaitReady(ctx, timeout, m.healthy); err != nil {
+			return fail(err)
+		}
+	}
+	return c, nil
+}
+
+// healthy checks etcd's /health: the member serves and sees a leader.
+func (m *Member) healthy(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+m.Addr+"/health", nil)
 	if err != nil {
 		return err
 	}
@@ -128,12 +202,13 @@ func (s *Server) healthy(ctx context.Context) error {
 	defer resp.Body.Close()
 	var h struct {
 		Health string `json:"health"`
+		Reason string `json:"reason"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
 		return err
 	}
 	if h.Health != "true" {
-		return fmt.Errorf("etcd /health: %q", h.Health)
+		return fmt.Errorf("etcd %s /health: %q %s", m.Name, h.Health, h.Reason)
 	}
 	return nil
 }
@@ -206,12 +281,4 @@ func Load(ctx context.Context, cc *grpc.ClientConn, n, conc int, kv func(i int) 
 		errs = append(errs, <-errc)
 	}
 	return errors.Join(errs...)
-}
-
-func tail(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 500 {
-		s = s[len(s)-500:]
-	}
-	return s
 }

@@ -104,6 +104,34 @@ func (e *env) cases() [][]caseDef {
 		}
 		return out
 	}
+	getOnEtcd := func(n int) caseDef {
+		name := "grpc-get/talentreg" + onEtcd(n)
+		return caseDef{name: name, desc: fmt.Sprintf("GetEntity, registry on etcd, %s (server CPU: the registry and every member)", members(n)), needs: []string{compRegistryEtcd(n)},
+			run: one(name, func(ctx context.Context, round int) (report.Figures, error) {
+				st := e.onEtcd[n]
+				return e.grpcCase(ctx, name, round, plain(st.registryAddr), st.pids(), []string{"registry" + onEtcd(n)}, methodGetEntity, getReqs, checkGetEntity(keys[0]))
+			})}
+	}
+	httpGetOnEtcd := func(n int) caseDef {
+		name := "http-get/talentreg" + onEtcd(n)
+		return caseDef{name: name, desc: fmt.Sprintf("GET /v1/entities/{id}, gateway → registry on etcd, %s", members(n)), needs: []string{compGatewayEtcd(n)},
+			run: one(name, func(ctx context.Context, round int) (report.Figures, error) {
+				st := e.onEtcd[n]
+				return e.httpCase(ctx, name, round, plain(st.httpAddr), append([]int{st.gateway.PID}, st.pids()...), []string{"gateway" + onEtcd(n), "registry" + onEtcd(n)}, httpGets(plain(st.httpAddr)), checkBody(dataset.EntityName(keys[0])))
+			})}
+	}
+	createOn := func(n int) caseDef {
+		name, name1 := "grpc-create/talentreg"+onEtcd(n), "grpc-create-c1/talentreg"+onEtcd(n)
+		on, needs := "registry", []string{compRegistryBin}
+		if n > 0 {
+			on, needs = "registry on a fresh "+members(n)+" etcd cluster", []string{compEtcdBackend}
+		}
+		return caseDef{name: name, desc: "CreateEntity, durable, " + on + " each round",
+			also:    [][2]string{{name1, "CreateEntity, durable, one client, on the registry of " + name + " right after it"}},
+			needs:   needs,
+			timeout: 2*(e.cfg.Warmup+e.cfg.Duration) + 2*time.Minute,
+			run:     e.createCase(n)}
+	}
 	return [][]caseDef{
 		{
 			{name: "grpc-get/floor", desc: "GetEntity, bare grpc-go server, map lookup", needs: []string{compFloor},
@@ -122,6 +150,8 @@ func (e *env) cases() [][]caseDef {
 				run: one("grpc-get/talentreg-mtls", func(ctx context.Context, round int) (report.Figures, error) {
 					return e.grpcCase(ctx, "grpc-get/talentreg-mtls", round, e.sec.mtls, []int{e.sec.registry.PID}, []string{registryAuth}, methodGetEntity, getReqs, checkGetEntity(keys[0]))
 				})},
+			getOnEtcd(1),
+			getOnEtcd(3),
 			{name: "grpc-range/etcd", desc: "etcd point Range (linearizable), gRPC", needs: []string{compEtcd},
 				run: one("grpc-range/etcd", func(ctx context.Context, round int) (report.Figures, error) {
 					return e.grpcCase(ctx, "grpc-range/etcd", round, plain(e.peer.Addr), []int{e.peer.Proc.PID}, nil, etcd.MethodRange, rangeReqs, checkRange)
@@ -140,6 +170,8 @@ func (e *env) cases() [][]caseDef {
 				run: one("http-get/talentreg-jwt", func(ctx context.Context, round int) (report.Figures, error) {
 					return e.httpCase(ctx, "http-get/talentreg-jwt", round, e.sec.https, []int{e.sec.gateway.PID, e.sec.registry.PID}, []string{gatewayAuth, registryAuth}, httpGets(e.sec.https), checkBody(dataset.EntityName(keys[0])))
 				})},
+			httpGetOnEtcd(1),
+			httpGetOnEtcd(3),
 			{name: "http-range/etcd", desc: "etcd gateway POST /v3/kv/range", needs: []string{compEtcd},
 				run: one("http-range/etcd", func(ctx context.Context, round int) (report.Figures, error) {
 					return e.httpCase(ctx, "http-range/etcd", round, plain(e.peer.Addr), []int{e.peer.Proc.PID}, nil, etcdRanges(e.peer.Addr), checkBody(`"count":"1"`))
@@ -172,9 +204,10 @@ func (e *env) cases() [][]caseDef {
 				run: one("grpc-list/talentreg", e.listCase)},
 		},
 		{
-			{name: "grpc-create/talentreg", desc: "CreateEntity, durable, fresh registry each round", needs: []string{compRegistryBin},
-				run: one("grpc-create/talentreg", e.createCase)},
-			{name: "grpc-put/etcd", desc: "etcd Put (fsync), ~300-byte Entity, fresh etcd each round", needs: []string{compEtcdBin},
+			createOn(0),
+			createOn(1),
+			createOn(3),
+			{name: "grpc-put/etcd", desc: "etcd Put (fsync), ~300-byte Entity, fresh etcd each round", needs: []string{compEtcdPeer},
 				run: one("grpc-put/etcd", e.putCase)},
 		},
 		{
@@ -339,49 +372,100 @@ func createReq(i int) []byte {
 
 func (e *env) nextWrite() int { return writeBase + int(e.seq.Add(1)) }
 
-// createCase measures durable CreateEntity on a fresh registry.
-func (e *env) createCase(ctx context.Context, round int) (report.Figures, error) {
-	const name = "grpc-create/talentreg"
-	dir := filepath.Join(e.work, fmt.Sprintf("r%d-create", round+1))
-	defer os.RemoveAll(dir)
-	reg, addr, err := e.startRegistry(ctx, "registry-create", dir)
-	if err != nil {
-		return nil, err
+// members says how many etcd members a cluster of n has.
+func members(n int) string {
+	if n == 1 {
+		return "1 member"
 	}
-	defer reg.Stop(10 * time.Second)
-	i := e.nextWrite()
-	resp, err := preflight(ctx, plain(addr), methodCreateEntity, createReq(i))
-	if err != nil {
-		return nil, fmt.Errorf("pre-flight: %w", err)
+	return fmt.Sprintf("%d members", n)
+}
+
+// createCase returns the step that measures durable CreateEntity on a
+// fresh registry each round: on bbolt (n = 0) or on a fresh etcd cluster
+// of n members. It runs Concurrency clients, then one
+// client on the same registry: the latency of a create that waits for no
+// other.
+func (e *env) createCase(n int) func(context.Context, int) (map[string]report.Figures, error) {
+	name, name1 := "grpc-create/talentreg"+onEtcd(n), "grpc-create-c1/talentreg"+onEtcd(n)
+	regName := "registry-create" + onEtcd(n)
+	return func(ctx context.Context, round int) (map[string]report.Figures, error) {
+		dir := filepath.Join(e.work, fmt.Sprintf("r%d-create%s", round+1, onEtcd(n)))
+		defer os.RemoveAll(dir)
+		var (
+			reg  *proc.Process
+			addr string
+			pids []int
+			err  error
+		)
+		if n == 0 {
+			reg, addr, err = e.startRegistry(ctx, regName, dir)
+			if err != nil {
+				return nil, err
+			}
+			defer reg.Stop(10 * time.Second)
+			pids = []int{reg.PID}
+		} else {
+			var c *etcd.Cluster
+			var stop func()
+			reg, addr, c, stop, err = e.startFreshOnEtcd(ctx, regName, dir, n)
+			if err != nil {
+				return nil, err
+			}
+			defer stop()
+			pids = append([]int{reg.PID}, c.PIDs()...)
+		}
+		i := e.nextWrite()
+		resp, err := preflight(ctx, plain(addr), methodCreateEntity, createReq(i))
+		if err != nil {
+			return nil, fmt.Errorf("pre-flight: %w", err)
+		}
+		var got registryv1.CreateEntityResponse
+		if err := proto.Unmarshal(resp, &got); err != nil || got.GetEntity().GetName() != dataset.EntityName(i) {
+			return nil, fmt.Errorf("pre-flight: created %q (%v), want %s", got.GetEntity().GetName(), err, dataset.EntityName(i))
+		}
+		pool, err := e.newUnaryPool(plain(addr), methodCreateEntity, "")
+		if err != nil {
+			return nil, err
+		}
+		defer pool.Close()
+		newOp := func(id int) (load.Op, error) {
+			call := pool.worker(id)
+			return func(ctx context.Context) (time.Duration, error) {
+				_, _, err := call(ctx, createReq(e.nextWrite()))
+				return 0, err
+			}, nil
+		}
+		out := map[string]report.Figures{}
+		for _, w := range []struct {
+			name string
+			conc int
+		}{{name, e.cfg.Concurrency}, {name1, 1}} {
+			if !e.selected(w.name) {
+				continue
+			}
+			f, err := e.loadFiguresAt(ctx, w.name, round, pids, []string{regName}, 0, w.conc, newOp)
+			if f != nil {
+				out[w.name] = f
+			}
+			if err != nil {
+				return out, fmt.Errorf("%s: %w", w.name, err)
+			}
+		}
+		return out, nil
 	}
-	var got registryv1.CreateEntityResponse
-	if err := proto.Unmarshal(resp, &got); err != nil || got.GetEntity().GetName() != dataset.EntityName(i) {
-		return nil, fmt.Errorf("pre-flight: created %q (%v), want %s", got.GetEntity().GetName(), err, dataset.EntityName(i))
-	}
-	pool, err := e.newUnaryPool(plain(addr), methodCreateEntity, "")
-	if err != nil {
-		return nil, err
-	}
-	defer pool.Close()
-	return e.loadFigures(ctx, name, round, []int{reg.PID}, []string{"registry-create"}, 0, func(id int) (load.Op, error) {
-		call := pool.worker(id)
-		return func(ctx context.Context) (time.Duration, error) {
-			_, _, err := call(ctx, createReq(e.nextWrite()))
-			return 0, err
-		}, nil
-	})
 }
 
 // putCase measures etcd Put of the same entities on a fresh etcd.
 func (e *env) putCase(ctx context.Context, round int) (report.Figures, error) {
 	const name = "grpc-put/etcd"
-	dir := filepath.Join(e.work, fmt.Sprintf("r%d-put", round+1), "etcd")
-	defer os.RemoveAll(filepath.Dir(dir))
-	s, err := etcd.Start(ctx, e.g, e.etcdBin, "etcd-put", dir, e.cfg.ReadyTimeout)
+	dir := filepath.Join(e.work, fmt.Sprintf("r%d-put", round+1))
+	defer os.RemoveAll(dir)
+	c, err := etcd.Start(ctx, e.g, e.etcdBin, "etcd-put", dir, 1, etcd.DefaultLimits, e.cfg.ReadyTimeout)
 	if err != nil {
 		return nil, err
 	}
-	defer s.Proc.Stop(10 * time.Second)
+	defer c.Stop(10 * time.Second)
+	s := c.Members[0]
 	put := func(i int) []byte { return etcd.PutRequest(dataset.EntityName(i), dataset.EntityBytes(i)) }
 	if _, err := preflight(ctx, plain(s.Addr), etcd.MethodPut, put(e.nextWrite())); err != nil {
 		return nil, fmt.Errorf("pre-flight: %w", err)
@@ -552,10 +636,15 @@ func (e *env) profileDuring(ctx context.Context, name, file string, d time.Durat
 	return func() { <-done }
 }
 
-// loadFigures runs load.Run and converts its result; with ProfileDir set
-// it also fetches a CPU profile of each named talentreg process over the
-// measured window.
+// loadFigures runs load.Run with Concurrency workers and converts its
+// result; with ProfileDir set it also fetches a CPU profile of each named
+// talentreg process over the measured window.
 func (e *env) loadFigures(ctx context.Context, name string, round int, pids []int, profile []string, rate float64, newWorker func(int) (load.Op, error)) (report.Figures, error) {
+	return e.loadFiguresAt(ctx, name, round, pids, profile, rate, e.cfg.Concurrency, newWorker)
+}
+
+// loadFiguresAt is loadFigures with conc workers.
+func (e *env) loadFiguresAt(ctx context.Context, name string, round int, pids []int, profile []string, rate float64, conc int, newWorker func(int) (load.Op, error)) (report.Figures, error) {
 	var wg sync.WaitGroup
 	if e.cfg.ProfileDir != "" && e.cfg.Duration >= time.Second {
 		for _, p := range profile {
@@ -574,7 +663,7 @@ func (e *env) loadFigures(ctx context.Context, name string, round int, pids []in
 		}
 	}
 	res, err := load.Run(ctx, load.Config{
-		Concurrency: e.cfg.Concurrency,
+		Concurrency: conc,
 		Warmup:      e.cfg.Warmup,
 		Duration:    e.cfg.Duration,
 		Rate:        rate,

@@ -22,6 +22,10 @@ type Config struct {
 	// FloorBin is the floor server (bench/cmd/floor); built into WorkDir
 	// with `go build` when empty.
 	FloorBin string
+	// EtcdBin is the etcdmember command (talentreg/etcdmember: etcd's
+	// server module, embedded) that runs every etcd member of the run;
+	// built into WorkDir with `go build` when empty.
+	EtcdBin string
 	// WorkDir receives databases and logs; a temporary directory, removed
 	// afterwards, when empty.
 	WorkDir string
@@ -59,11 +63,12 @@ type Config struct {
 	// LagRate is the write rate of the write→visible case, per second.
 	LagRate float64
 
-	// Etcd enables the etcd cases.
+	// Etcd enables the peer's cases: etcd itself (one member, its default
+	// limits and durability) holding the same records.
 	Etcd bool
-	// EtcdSetup is a script run to install etcd when it is missing; empty
-	// skips the etcd cases instead.
-	EtcdSetup string
+	// EtcdBackend enables the cases of the registry on its etcd backend,
+	// on 1- and 3-member clusters, next to the registry on bbolt.
+	EtcdBackend bool
 	// Talentreg enables the talentreg cases.
 	Talentreg bool
 	// Auth enables the auth-on cases: a second registry (and a gateway in
@@ -95,7 +100,7 @@ func Defaults() Config {
 		ImportMemberships: 3,
 		LagRate:           1000,
 		Etcd:              true,
-		EtcdSetup:         "scripts/bench-setup.sh",
+		EtcdBackend:       true,
 		Talentreg:         true,
 		Auth:              true,
 		ReadyTimeout:      2 * time.Minute,
@@ -103,7 +108,7 @@ func Defaults() Config {
 }
 
 // Smoke returns a configuration that proves the harness works in a few
-// seconds: one short round on tiny data, no etcd installation.
+// seconds: one short round on tiny data, every case included.
 func Smoke() Config {
 	c := Defaults()
 	c.Title = "talentreg benchmarks (smoke run: tiny data, figures not meaningful)"
@@ -115,7 +120,6 @@ func Smoke() Config {
 	c.ImportEntities = 1_000
 	c.ImportGroups = 23
 	c.LagRate = 200
-	c.EtcdSetup = ""
 	c.ReadyTimeout = 30 * time.Second
 	return c
 }

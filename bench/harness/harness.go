@@ -1,6 +1,7 @@
 // Package harness runs the talentreg benchmark: it starts the floors (a bare
-// grpc-go server and stock grpc-gateway in front of it), the peer (etcd) and
-// the talentreg services as separate processes on loopback ports, drives
+// grpc-go server and stock grpc-gateway in front of it), the peer (etcd),
+// the talentreg services, and the registry on its etcd backend (on 1- and
+// 3-member etcd clusters) as separate processes on loopback ports, drives
 // each case with the load generator, alternating A/B cases over several
 // rounds, and returns a report with every target checked within each round.
 // Every process it starts is stopped by PID before Run returns, whatever
@@ -29,8 +30,9 @@ import (
 // Component names a case may depend on.
 const (
 	compFloor       = "floor"
-	compEtcd        = "etcd"        // the read data set's etcd, running
-	compEtcdBin     = "etcd binary" // etcd installed (fresh instances per round)
+	compEtcdBin     = "etcd binary" // etcdmember built (fresh clusters per round)
+	compEtcdPeer    = "etcd peer"   // the peer's cases enabled and etcd built
+	compEtcd        = "etcd"        // the peer holding the read data set, running
 	compRegistry    = "registry"    // the read stack's registry, running
 	compMetrics     = "metrics"
 	compGateway     = "gateway"
@@ -40,7 +42,48 @@ const (
 	// on the same data set, and a gateway in front of it.
 	compRegistryAuth = "registry (auth on)"
 	compGatewayAuth  = "gateway (auth on)"
+	// compEtcdBackend is the registry on its etcd backend: those cases
+	// enabled, the registry and etcd built (fresh clusters per round).
+	// compRegistryEtcd(n) and compGatewayEtcd(n) are its read stack on an
+	// n-member cluster, running.
+	compEtcdBackend = "registry on etcd"
 )
+
+// etcdSizes are the etcd cluster sizes the registry's etcd backend is
+// measured on: one member (etcd's cost alone) and three (replication, the
+// smallest cluster that survives the loss of a member).
+var etcdSizes = []int{1, 3}
+
+// compRegistryEtcd names the read stack's registry on an n-member etcd
+// cluster, running with the read data set.
+func compRegistryEtcd(n int) string { return fmt.Sprintf("registry on etcd (%d members)", n) }
+
+// compGatewayEtcd names the gateway in front of compRegistryEtcd(n).
+func compGatewayEtcd(n int) string { return fmt.Sprintf("gateway on etcd (%d members)", n) }
+
+// onEtcd is the suffix of the cases of the registry on an n-member etcd
+// cluster ("-etcd3"), or "" for n = 0, the registry on bbolt.
+func onEtcd(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("-etcd%d", n)
+}
+
+// etcdStack is a read stack on etcd: a cluster, a registry on it loaded
+// with the read data set, and a gateway in front of the registry.
+type etcdStack struct {
+	cluster                *etcd.Cluster
+	registry, gateway      *proc.Process
+	registryAddr, httpAddr string
+	// imported is how the import of the read data set went.
+	imported  importResult
+	importErr error
+}
+
+// pids are the processes whose CPU a read through the registry costs: the
+// registry and every etcd member.
+func (s *etcdStack) pids() []int { return append([]int{s.registry.PID}, s.cluster.PIDs()...) }
 
 // env is the state of one run.
 type env struct {
@@ -61,8 +104,10 @@ type env struct {
 		grpcAddr, httpAddr string
 		grpcPID, httpPID   int
 	}
-	peer *etcd.Server
-	tr   struct {
+	peer *etcd.Member
+	// onEtcd are the read stacks on etcd, by cluster size.
+	onEtcd map[int]*etcdStack
+	tr     struct {
 		registry, metrics, gateway          *proc.Process
 		registryAddr, metricsAddr, httpAddr string
 		admin                               map[string]string // process name → admin base URL
@@ -95,7 +140,7 @@ func Run(ctx context.Context, cfg Config) (rep *report.Report, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	e := &env{cfg: cfg, log: cfg.Log, start: time.Now(), unavailable: map[string]string{}, adminClient: http.DefaultClient}
+	e := &env{cfg: cfg, log: cfg.Log, start: time.Now(), unavailable: map[string]string{}, adminClient: http.DefaultClient, onEtcd: map[int]*etcdStack{}}
 	loadStart := loadavg()
 	if e.log == nil {
 		e.log = io.Discard
@@ -131,9 +176,11 @@ func Run(ctx context.Context, cfg Config) (rep *report.Report, err error) {
 	if err := e.startFloor(ctx); err != nil {
 		return nil, fmt.Errorf("floor: %w", err)
 	}
+	e.buildEtcd(ctx)
 	e.startEtcd(ctx)
 	e.startTalentreg(ctx)
 	e.startAuthStack(ctx)
+	e.startEtcdStacks(ctx)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -168,6 +215,7 @@ func Run(ctx context.Context, cfg Config) (rep *report.Report, err error) {
 		}
 	}
 	rep.Checks = checks(e.cfg)
+	rep.Comparisons = comparisons(e.cfg.Concurrency)
 	rep.Machine = machine(loadStart)
 	rep.Versions = e.versions()
 	rep.Settings = e.settings()

@@ -3,13 +3,13 @@ package harness
 import (
 	"bytes"
 	"context"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"talentreg/bench/etcd"
 	"talentreg/bench/report"
 )
 
@@ -27,9 +27,10 @@ func (w *logWriter) Write(p []byte) (int, error) {
 }
 
 // TestRun_SmokeReportsSaneFigures runs the smoke configuration against the
-// floors, etcd when it is installed, and the talentreg binaries when they
-// build, and checks that every case that ran produced plausible figures and
-// that the report renders every target.
+// floors, etcd (built from the module), and the talentreg binaries when
+// they build, the registry on etcd included, and checks that every case
+// that ran produced plausible figures and that the report renders every
+// target and comparison.
 func TestRun_SmokeReportsSaneFigures(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts servers; skipped with -short")
@@ -65,11 +66,15 @@ func TestRun_SmokeReportsSaneFigures(t *testing.T) {
 		}
 		built[name] = true
 	}
-	_, etcdErr := exec.LookPath("etcd")
+	// etcd is not our code: built without -race, to run at its own speed.
+	etcdBin := filepath.Join(bin, "etcdmember")
+	if err := goBuild(ctx, root, etcdBin, etcd.Package); err != nil {
+		t.Fatal(err)
+	}
 
 	cfg := Smoke()
 	cfg.Command = "go test talentreg/bench/harness"
-	cfg.Root, cfg.BinDir, cfg.FloorBin, cfg.WorkDir = root, bin, floor, filepath.Join(tmp, "work")
+	cfg.Root, cfg.BinDir, cfg.FloorBin, cfg.EtcdBin, cfg.WorkDir = root, bin, floor, etcdBin, filepath.Join(tmp, "work")
 	cfg.Warmup, cfg.Duration = 100*time.Millisecond, 500*time.Millisecond
 	cfg.Log = &logWriter{t: t}
 	start := time.Now()
@@ -85,21 +90,14 @@ func TestRun_SmokeReportsSaneFigures(t *testing.T) {
 	}
 	t.Log("\n" + md.String())
 
-	mustRun := []string{"grpc-get/floor", "http-get/floor", "grpc-summary/floor", "http-summary/floor"}
-	etcdCases := []string{"grpc-range/etcd", "http-range/etcd", "grpc-put/etcd"}
-	if etcdErr == nil {
-		mustRun = append(mustRun, etcdCases...)
-	} else {
-		for _, name := range etcdCases {
-			if c := rep.Find(name); c == nil || !strings.Contains(c.Skip, "not installed") {
-				t.Errorf("%s: etcd is not installed, want a skip saying so, got %+v", name, c)
-			}
-		}
-	}
+	mustRun := []string{"grpc-get/floor", "http-get/floor", "grpc-summary/floor", "http-summary/floor",
+		"grpc-range/etcd", "http-range/etcd", "grpc-put/etcd"}
 	if built["registry"] && built["metrics"] && built["gateway"] {
 		mustRun = append(mustRun, "grpc-get/talentreg", "http-get/talentreg", "grpc-summary/talentreg", "http-summary/talentreg",
-			"grpc-list/talentreg", "grpc-create/talentreg", "lag/talentreg",
-			"grpc-get/talentreg-jwt", "grpc-get/talentreg-mtls", "http-get/talentreg-jwt")
+			"grpc-list/talentreg", "grpc-create/talentreg", "grpc-create-c1/talentreg", "lag/talentreg",
+			"grpc-get/talentreg-jwt", "grpc-get/talentreg-mtls", "http-get/talentreg-jwt",
+			"grpc-get/talentreg-etcd1", "grpc-get/talentreg-etcd3", "http-get/talentreg-etcd1", "http-get/talentreg-etcd3",
+			"grpc-create/talentreg-etcd1", "grpc-create/talentreg-etcd3", "grpc-create-c1/talentreg-etcd1", "grpc-create-c1/talentreg-etcd3")
 	}
 	for _, name := range mustRun {
 		c := rep.Find(name)
@@ -133,19 +131,27 @@ func TestRun_SmokeReportsSaneFigures(t *testing.T) {
 			t.Errorf("bootstrap figures %v", f)
 		}
 	}
-	for _, name := range []string{"grpc-get/talentreg", "http-get/talentreg", "grpc-get/talentreg-jwt", "grpc-get/talentreg-mtls", "http-get/talentreg-jwt"} {
+	for _, name := range []string{"grpc-get/talentreg", "http-get/talentreg", "grpc-get/talentreg-jwt", "grpc-get/talentreg-mtls", "http-get/talentreg-jwt",
+		"grpc-get/talentreg-etcd1", "grpc-get/talentreg-etcd3", "http-get/talentreg-etcd1", "http-get/talentreg-etcd3"} {
 		if c := rep.Find(name); c == nil || (c.Skip == "" && c.Rounds[0] == nil && len(c.Errors) == 0) {
 			t.Errorf("%s neither ran nor said why not: %+v", name, c)
 		}
 	}
 	out := md.String()
-	for _, want := range []string{"## Machine", "## Versions", "## Targets", "CPUs (nproc)", "go test talentreg/bench/harness"} {
+	for _, want := range []string{"## Machine", "## Versions", "## Targets", "## Side by side", "CPUs (nproc)", "go test talentreg/bench/harness", "etcd server 3.7."} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
 	if n := strings.Count(out, "| PASS |") + strings.Count(out, "| FAIL |") + strings.Count(out, "| SKIP ("); n != len(rep.Checks) {
 		t.Errorf("%d verdicts for %d targets", n, len(rep.Checks))
+	}
+	if built["registry"] && built["gateway"] {
+		for _, c := range rep.Comparisons {
+			if o := rep.Compare(c); o.Verdict == report.Skip {
+				t.Errorf("comparison %q has no figures: %s", c.What, o.Why)
+			}
+		}
 	}
 }
 
@@ -158,11 +164,14 @@ func TestConfig_DefaultsMatchIssue6(t *testing.T) {
 		c.ImportEntities*c.ImportMemberships != 3_000_000 || c.LagRate != 1000 {
 		t.Fatalf("defaults drifted from issue 6: %+v", c)
 	}
+	if !c.Etcd || !c.EtcdBackend || !c.Talentreg || !c.Auth {
+		t.Fatalf("a full run must run every case: %+v", c)
+	}
 	s := Smoke()
 	if err := s.validate(); err != nil {
 		t.Fatal(err)
 	}
-	if s.EtcdSetup != "" {
-		t.Fatal("the smoke run must never install packages")
+	if !s.Etcd || !s.EtcdBackend || !s.Talentreg || !s.Auth {
+		t.Fatalf("the smoke run must cover every case, so that none can rot: %+v", s)
 	}
 }

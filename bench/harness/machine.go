@@ -77,7 +77,7 @@ func (e *env) versions() []report.KV {
 			out = append(out, report.KV{Key: b.name, Value: err.Error()})
 			continue
 		}
-		v := bi.GoVersion + ", " + deps(bi, "google.golang.org/grpc", "github.com/grpc-ecosystem/grpc-gateway/v2", "go.etcd.io/bbolt")
+		v := bi.GoVersion + ", " + deps(bi, "google.golang.org/grpc", "github.com/grpc-ecosystem/grpc-gateway/v2", "go.etcd.io/bbolt", "go.etcd.io/etcd/client/v3")
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
 				v += ", built from " + s.Value[:12]
@@ -86,16 +86,21 @@ func (e *env) versions() []report.KV {
 				v += " (modified)"
 			}
 		}
-		rel, _ := filepath.Rel(e.cfg.Root, b.path)
-		if rel == "" || strings.HasPrefix(rel, "..") {
-			rel = b.path
-		}
-		out = append(out, report.KV{Key: b.name + " (" + rel + ")", Value: v})
+		out = append(out, report.KV{Key: b.name + " (" + relPath(e.cfg.Root, b.path) + ")", Value: v})
 	}
 	if e.etcdBin != "" {
-		out = append(out, report.KV{Key: "etcd (" + e.etcdBin + ")", Value: etcd.Version(e.etcdBin)})
+		out = append(out, report.KV{Key: "etcd (" + relPath(e.cfg.Root, e.etcdBin) + ")", Value: etcd.Version(e.etcdBin)})
 	}
 	return out
+}
+
+// relPath is path relative to root when it lies under root, else path.
+func relPath(root, path string) string {
+	rel, err := filepath.Rel(root, path)
+	if err != nil || rel == "" || strings.HasPrefix(rel, "..") {
+		return path
+	}
+	return rel
 }
 
 func deps(bi *debug.BuildInfo, paths ...string) string {
@@ -121,16 +126,22 @@ func (e *env) settings() []report.KV {
 		{Key: "concurrency", Value: fmt.Sprintf("%d closed-loop workers; gRPC over %d connection(s) per case, HTTP one keep-alive connection per worker", c.Concurrency, c.GRPCConns)},
 		{Key: "load generator clients", Value: fmt.Sprintf("gRPC: %s (pre-encoded requests, responses not decoded; one grpc-go call validates each case first); HTTP: bare keep-alive HTTP/1.1 connections with an allocation-free response parser", c.GRPCClient)},
 		{Key: "window", Value: fmt.Sprintf("%v warm-up, then %v measured", c.Warmup, c.Duration)},
-		{Key: "read data set", Value: fmt.Sprintf("%d entities of ~300 bytes (+%d groups, one membership each) in the floor's map, etcd and the registry; reads cycle over %d keys", c.Entities, c.Groups, min(c.Entities, 20000))},
+		{Key: "read data set", Value: fmt.Sprintf("%d entities of ~300 bytes (+%d groups, one membership each) in the floor's map, the etcd peer, and the registry on bbolt and on etcd; reads cycle over %d keys", c.Entities, c.Groups, min(c.Entities, 20000))},
 		{Key: "bulk data set", Value: fmt.Sprintf("%d entities, %d groups, %d memberships per entity, %d items per Import message", c.ImportEntities, c.ImportGroups, c.ImportMemberships, importBatch)},
-		{Key: "writes", Value: "CreateEntity and etcd Put each on a fresh store every round; lag case at " + fmt.Sprintf("%.0f writes/s", c.LagRate)},
+		{Key: "writes", Value: fmt.Sprintf("CreateEntity (on bbolt, and on etcd: a fresh cluster too) and etcd Put each on a fresh store every round; CreateEntity with one client (-c1) right after, on the same registry; lag case at %.0f writes/s", c.LagRate)},
+		{Key: "etcd", Value: fmt.Sprintf("every member an etcdmember process (etcd's server module, embedded), fsync on every commit as by default, on loopback on the same CPUs; the peer: 1 member with etcd's default limits (--max-txn-ops %d, --max-request-bytes %d); the registry's clusters: %v members with the limits it needs (--max-txn-ops %d, --max-request-bytes %d)",
+			etcd.DefaultLimits.TxnOps, etcd.DefaultLimits.RequestBytes, etcdSizes, etcd.RegistryLimits.TxnOps, etcd.RegistryLimits.RequestBytes)},
 	}
 }
 
 func (e *env) notes() []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, c := range []string{compEtcd, compRegistry, compMetrics, compGateway, compRegistryAuth, compGatewayAuth} {
+	comps := []string{compEtcd, compRegistry, compMetrics, compGateway, compRegistryAuth, compGatewayAuth, compEtcdBackend}
+	for _, n := range etcdSizes {
+		comps = append(comps, compRegistryEtcd(n), compGatewayEtcd(n))
+	}
+	for _, c := range comps {
 		if why, ok := e.unavailable[c]; ok && !seen[why] {
 			seen[why] = true
 			out = append(out, fmt.Sprintf("%s unavailable: %s", c, why))
@@ -146,7 +157,48 @@ func (e *env) notes() []string {
 			"`go test -bench Authenticate ./platform/auth/`); a client certificate from the dev CA whose principal is bound to viewer. "+
 			"The light gRPC client sends the token as grpc-go does: HPACK-indexed after a connection's first call.")
 	}
+	if c := e.cfg; c.EtcdBackend && c.Talentreg {
+		out = append(out, "Registry on etcd (-etcd1, -etcd3): `registry --store etcd --etcd-endpoints … --etcd-prefix /talentreg/` on a cluster of 1 or 3 "+
+			"members (see etcd above), its own defaults otherwise; server CPU counts the registry and every member, so a 3-member case pays "+
+			"for replication three times on the same 2 CPUs that a real cluster would spread over three machines (and its loopback network "+
+			"hides the round trips between them). The read cases use a registry on its own cluster loaded with the read data set through Import "+
+			"(its gateway has no metrics backend); the write cases start a fresh cluster and registry every round. "+
+			"The peer cases (grpc-put/etcd, grpc-range/etcd, http-range/etcd) are etcd alone, one member.")
+		for _, n := range etcdSizes {
+			if st := e.onEtcd[n]; st != nil {
+				out = append(out, fmt.Sprintf("Read data set imported into the registry on etcd (%s): %d items in %.1f s, %.0f items/s (the imports into every cluster ran at the same time).",
+					members(n), e.mainData.items, st.imported.elapsed.Seconds(), float64(e.mainData.items)/st.imported.elapsed.Seconds()))
+			}
+		}
+	}
 	return out
+}
+
+// comparisons set the registry on etcd side by side with the registry on
+// bbolt and with the peer (issue 13). The issue sets no target for them:
+// they are figures, not verdicts.
+func comparisons(conc int) []report.Comparison {
+	ref := func(cs, f string) report.Ref { return report.Ref{Case: cs, Figure: f} }
+	var out []report.Comparison
+	for _, n := range etcdSizes {
+		on, s := "on etcd ("+members(n)+")", onEtcd(n)
+		out = append(out,
+			report.Comparison{What: "GetEntity gRPC " + on + ": QPS vs on bbolt", Num: ref("grpc-get/talentreg"+s, report.QPS), Den: ref("grpc-get/talentreg", report.QPS)},
+			report.Comparison{What: "GetEntity gRPC " + on + ": server CPU µs/req (registry + etcd) vs on bbolt", Num: ref("grpc-get/talentreg"+s, report.ServerUS), Den: ref("grpc-get/talentreg", report.ServerUS)},
+			report.Comparison{What: "GET /v1/entities/{id} " + on + ": QPS vs on bbolt", Num: ref("http-get/talentreg"+s, report.QPS), Den: ref("http-get/talentreg", report.QPS)},
+			report.Comparison{What: "CreateEntity durable " + on + ": QPS vs on bbolt", Num: ref("grpc-create/talentreg"+s, report.QPS), Den: ref("grpc-create/talentreg", report.QPS)},
+			report.Comparison{What: "CreateEntity durable " + on + ": p99 vs on bbolt", Num: ref("grpc-create/talentreg"+s, report.P99), Den: ref("grpc-create/talentreg", report.P99)},
+			report.Comparison{What: "CreateEntity durable, one client, " + on + ": p50 vs on bbolt", Num: ref("grpc-create-c1/talentreg"+s, report.P50), Den: ref("grpc-create-c1/talentreg", report.P50)},
+		)
+	}
+	return append(out,
+		report.Comparison{What: "GetEntity gRPC on etcd (1 member): QPS vs etcd Range (the peer alone)", Num: ref("grpc-get/talentreg-etcd1", report.QPS), Den: ref("grpc-range/etcd", report.QPS)},
+		report.Comparison{What: "CreateEntity durable on etcd (1 member): QPS vs etcd Put (the peer alone)", Num: ref("grpc-create/talentreg-etcd1", report.QPS), Den: ref("grpc-put/etcd", report.QPS)},
+		report.Comparison{What: "Create latency, 3-member etcd cluster on loopback, one client: p50", Num: ref("grpc-create-c1/talentreg-etcd3", report.P50), Unit: " ms"},
+		report.Comparison{What: "Create latency, 3-member etcd cluster on loopback, one client: p99", Num: ref("grpc-create-c1/talentreg-etcd3", report.P99), Unit: " ms"},
+		report.Comparison{What: fmt.Sprintf("Create latency, 3-member etcd cluster on loopback, %d clients: p50", conc), Num: ref("grpc-create/talentreg-etcd3", report.P50), Unit: " ms"},
+		report.Comparison{What: fmt.Sprintf("Create latency, 3-member etcd cluster on loopback, %d clients: p99", conc), Num: ref("grpc-create/talentreg-etcd3", report.P99), Unit: " ms"},
+	)
 }
 
 // authOnQPS is the least auth-on / auth-off QPS ratio of a read (issue 11).

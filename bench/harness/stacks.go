@@ -61,36 +61,50 @@ func (e *env) startFloor(ctx context.Context) error {
 	return nil
 }
 
-// startEtcd finds (or installs) etcd and starts the read data set's
-// instance, loaded with the same Entity bytes under the same keys as the
-// floor. Failures make the etcd cases skip.
-func (e *env) startEtcd(ctx context.Context) {
+// buildEtcd finds or builds the etcdmember binary that runs every etcd
+// member of the run. Without it, or with both kinds of etcd case disabled,
+// those cases skip, saying why.
+func (e *env) buildEtcd(ctx context.Context) {
+	switch {
+	case !e.cfg.Etcd && !e.cfg.EtcdBackend:
+		e.unavailable[compEtcdBin] = "disabled (-etcd=false -etcd-backend=false)"
+	case e.cfg.EtcdBin != "":
+		e.etcdBin = e.cfg.EtcdBin
+	default:
+		bin := filepath.Join(e.work, "etcdmember")
+		e.logf("building etcd: go build %s", etcd.Package)
+		if err := goBuild(ctx, e.cfg.Root, bin, etcd.Package); err != nil {
+			e.unavailable[compEtcdBin] = err.Error()
+		} else {
+			e.etcdBin = bin
+		}
+	}
 	if !e.cfg.Etcd {
-		e.unavailable[compEtcdBin] = "disabled (-etcd=false)"
-		e.unavailable[compEtcd] = e.unavailable[compEtcdBin]
+		e.unavailable[compEtcdPeer] = "disabled (-etcd=false)"
+	} else if why, ok := e.unavailable[compEtcdBin]; ok {
+		e.unavailable[compEtcdPeer] = why
+	}
+}
+
+// startEtcd starts the peer holding the read data set: one etcd member
+// with etcd's default limits and durability, loaded with the same Entity
+// bytes under the same keys as the floor. Failures make the peer's cases
+// skip.
+func (e *env) startEtcd(ctx context.Context) {
+	if why := e.missing([]string{compEtcdPeer}); why != "" {
+		e.unavailable[compEtcd] = why
 		return
 	}
-	setup := e.cfg.EtcdSetup
-	if setup != "" && !filepath.IsAbs(setup) {
-		setup = filepath.Join(e.cfg.Root, setup)
-	}
-	path, err := etcd.Find(ctx, setup)
-	if err != nil {
-		e.unavailable[compEtcdBin] = err.Error()
-		e.unavailable[compEtcd] = err.Error()
-		return
-	}
-	e.etcdBin = path
-	s, err := etcd.Start(ctx, e.g, path, "etcd-read", filepath.Join(e.work, "etcd-read"), e.cfg.ReadyTimeout)
+	c, err := etcd.Start(ctx, e.g, e.etcdBin, "etcd-read", filepath.Join(e.work, "etcd-read"), 1, etcd.DefaultLimits, e.cfg.ReadyTimeout)
 	if err == nil {
-		err = e.loadEtcd(ctx, s.Addr)
+		err = e.loadEtcd(ctx, c.Members[0].Addr)
 	}
 	if err != nil {
 		e.unavailable[compEtcd] = "etcd: " + err.Error()
 		return
 	}
-	e.peer = s
-	e.logf("etcd: %s on %s (pid %d), %d entities loaded", etcd.Version(path), s.Addr, s.Proc.PID, e.cfg.Entities)
+	e.peer = c.Members[0]
+	e.logf("etcd: %s on %s (pid %d), %d entities loaded", etcd.Version(e.etcdBin), e.peer.Addr, e.peer.Proc.PID, e.cfg.Entities)
 }
 
 func (e *env) loadEtcd(ctx context.Context, addr string) error {
@@ -169,7 +183,7 @@ func (e *env) startTalentreg(ctx context.Context) {
 		}
 	}
 	if e.unavailable[compGateway] == "" {
-		gw, haddr, err := e.startGateway(ctx, addr, first(e.tr.metricsAddr, "127.0.0.1:1"))
+		gw, haddr, err := e.startGateway(ctx, "gateway", addr, e.tr.metricsAddr)
 		if err != nil {
 			e.unavailable[compGateway] = "gateway: " + err.Error()
 		} else {
@@ -191,13 +205,24 @@ func (e *env) startRegistry(ctx context.Context, name, dir string) (*proc.Proces
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", err
 	}
+	return e.startRegistryOn(ctx, name, "--db", filepath.Join(dir, "registry.db"))
+}
+
+// etcdStore are the registry's flags of its etcd backend on cluster c.
+func etcdStore(c *etcd.Cluster) []string {
+	return []string{"--store", "etcd", "--etcd-endpoints", c.Endpoints(), "--etcd-prefix", "/talentreg/"}
+}
+
+// startRegistryOn starts a registry named name on the store its flags
+// name (--db FILE, or etcdStore) and waits until it serves.
+func (e *env) startRegistryOn(ctx context.Context, name string, store ...string) (*proc.Process, string, error) {
 	addr, admin, err := freeAddrs()
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := e.g.Start(proc.Spec{Name: name, Path: e.bins["registry"], Args: []string{
-		"--grpc-addr", addr, "--db", filepath.Join(dir, "registry.db"), "--admin-addr", admin, "--log-level", "warn",
-	}})
+	p, err := e.g.Start(proc.Spec{Name: name, Path: e.bins["registry"], Args: append([]string{
+		"--grpc-addr", addr, "--admin-addr", admin, "--log-level", "warn",
+	}, store...)})
 	if err != nil {
 		return nil, "", err
 	}
@@ -232,26 +257,30 @@ func (e *env) startMetrics(ctx context.Context, name, dir, registry string) (*pr
 	return p, addr, nil
 }
 
-func (e *env) startGateway(ctx context.Context, registry, metrics string) (*proc.Process, string, error) {
+// startGateway starts a gateway named name in front of registry and
+// metrics; with metrics empty it has no metrics backend (and serves
+// entities only).
+func (e *env) startGateway(ctx context.Context, name, registry, metrics string) (*proc.Process, string, error) {
 	addr, admin, err := freeAddrs()
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := e.g.Start(proc.Spec{Name: "gateway", Path: e.bins["gateway"], Args: []string{
+	ready := "http://" + addr + "/readyz"
+	if metrics == "" {
+		metrics = "127.0.0.1:1"
+		ready = "http://" + addr + "/healthz" // no metrics backend: /readyz stays 503
+	}
+	p, err := e.g.Start(proc.Spec{Name: name, Path: e.bins["gateway"], Args: []string{
 		"--http-addr", addr, "--registry", registry, "--metrics", metrics, "--admin-addr", admin, "--log-level", "warn",
 	}})
 	if err != nil {
 		return nil, "", err
 	}
-	ready := "http://" + addr + "/readyz"
-	if e.tr.metricsAddr == "" {
-		ready = "http://" + addr + "/healthz" // no metrics backend: /readyz stays 503
-	}
 	if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, httpOK(http.DefaultClient, ready)); err != nil {
 		p.Stop(5 * time.Second)
 		return nil, "", err
 	}
-	e.tr.admin["gateway"] = "http://" + admin
+	e.tr.admin[name] = "http://" + admin
 	return p, addr, nil
 }
 

@@ -88,6 +88,19 @@ type Check struct {
 	Unit string
 }
 
+// Comparison sets one figure side by side with another, round by round,
+// with no target: Num / Den, or Num alone when Den.Case is empty.
+type Comparison struct {
+	// What describes it for people, e.g. "GetEntity on etcd vs on bbolt".
+	What string
+	// Num is the figure compared.
+	Num Ref
+	// Den, when Den.Case is set, divides Num within each round.
+	Den Ref
+	// Unit is printed after absolute values (with no Den), e.g. " ms".
+	Unit string
+}
+
 // Verdicts of a Check.
 const (
 	Pass = "PASS"
@@ -115,6 +128,8 @@ type Report struct {
 	Cases []*Case
 	// Checks are the targets.
 	Checks []Check
+	// Comparisons are figures side by side, without a target.
+	Comparisons []Comparison
 	// Notes are free lines printed at the end.
 	Notes []string
 }
@@ -189,20 +204,43 @@ type Outcome struct {
 // Evaluate computes the check round by round: a round counts only when
 // both cases have the figure in that same round.
 func (r *Report) Evaluate(ch Check) Outcome {
-	num := r.Find(ch.Num.Case)
+	o := r.ratios(ch.Num, ch.Den)
+	if o.Verdict == Skip {
+		return o
+	}
+	ok := o.Median >= ch.Threshold
+	if ch.AtMost {
+		ok = o.Median <= ch.Threshold
+	}
+	o.Verdict = Fail
+	if ok {
+		o.Verdict = Pass
+	}
+	return o
+}
+
+// Compare computes c round by round, as Evaluate does; its Verdict is Skip
+// when a side has no figures, and empty otherwise.
+func (r *Report) Compare(c Comparison) Outcome { return r.ratios(c.Num, c.Den) }
+
+// ratios computes num / den (num alone when den.Case is empty) in every
+// round where both have their figure, and their median; Verdict is Skip,
+// with the reason, when there is no such round.
+func (r *Report) ratios(numRef, denRef Ref) Outcome {
+	num := r.Find(numRef.Case)
 	if num == nil || num.Skip != "" {
-		return Outcome{Verdict: Skip, Why: skipWhy(ch.Num.Case, num)}
+		return Outcome{Verdict: Skip, Why: skipWhy(numRef.Case, num)}
 	}
 	var den *Case
-	if ch.Den.Case != "" {
-		den = r.Find(ch.Den.Case)
+	if denRef.Case != "" {
+		den = r.Find(denRef.Case)
 		if den == nil || den.Skip != "" {
-			return Outcome{Verdict: Skip, Why: skipWhy(ch.Den.Case, den)}
+			return Outcome{Verdict: Skip, Why: skipWhy(denRef.Case, den)}
 		}
 	}
 	var o Outcome
 	for i, fig := range num.Rounds {
-		a, ok := fig[ch.Num.Figure]
+		a, ok := fig[numRef.Figure]
 		if !ok {
 			continue
 		}
@@ -213,7 +251,7 @@ func (r *Report) Evaluate(ch Check) Outcome {
 		if i >= len(den.Rounds) {
 			continue
 		}
-		b, ok := den.Rounds[i][ch.Den.Figure]
+		b, ok := den.Rounds[i][denRef.Figure]
 		if !ok || b == 0 {
 			continue
 		}
@@ -223,14 +261,6 @@ func (r *Report) Evaluate(ch Check) Outcome {
 		return Outcome{Verdict: Skip, Why: "no round where both ran"}
 	}
 	o.Median = Median(o.Ratios)
-	ok := o.Median >= ch.Threshold
-	if ch.AtMost {
-		ok = o.Median <= ch.Threshold
-	}
-	o.Verdict = Fail
-	if ok {
-		o.Verdict = Pass
-	}
 	return o
 }
 
@@ -311,6 +341,25 @@ func (r *Report) Markdown(w io.Writer) error {
 			per[i] = num(x)
 		}
 		fmt.Fprintf(&b, "| %s | %s | **%s%s** | %s %s%s | %s |\n", ch.Target, strings.Join(per, ", "), num(o.Median), unit, op, num(ch.Threshold), unit, o.Verdict)
+	}
+	if len(r.Comparisons) > 0 {
+		b.WriteString("\n## Side by side\n\nNo targets: each ratio computed within one round, as the targets' are.\n\n| comparison | per round | median |\n|---|---|---|\n")
+		for _, c := range r.Comparisons {
+			o := r.Compare(c)
+			unit := "×"
+			if c.Den.Case == "" {
+				unit = c.Unit
+			}
+			if o.Verdict == Skip {
+				fmt.Fprintf(&b, "| %s | – | – (%s) |\n", c.What, oneLine(o.Why))
+				continue
+			}
+			per := make([]string, len(o.Ratios))
+			for i, x := range o.Ratios {
+				per[i] = num(x)
+			}
+			fmt.Fprintf(&b, "| %s | %s | **%s%s** |\n", c.What, strings.Join(per, ", "), num(o.Median), unit)
+		}
 	}
 	b.WriteString("\n## Load cases\n\n| case | what | ")
 	for _, col := range loadColumns {

@@ -53,6 +53,34 @@ func TestMarkdown_ShowsMediansRangesAndVerdicts(t *testing.T) {
 	}
 }
 
+func TestMarkdown_SideBySideWithoutVerdicts(t *testing.T) {
+	r := &Report{Title: "T"}
+	r.Case("grpc-get/talentreg", "bbolt").Rounds = []Figures{{QPS: 1000, P99: 2}, {QPS: 2000, P99: 4}}
+	r.Case("grpc-get/talentreg-etcd3", "etcd").Rounds = []Figures{{QPS: 250, P99: 8}, {QPS: 1000, P99: 10}}
+	r.Case("grpc-get/talentreg-etcd1", "etcd").Skip = "not built"
+	r.Comparisons = []Comparison{
+		{What: "etcd3 vs bbolt", Num: Ref{"grpc-get/talentreg-etcd3", QPS}, Den: Ref{"grpc-get/talentreg", QPS}},
+		{What: "etcd3 p99", Num: Ref{"grpc-get/talentreg-etcd3", P99}, Unit: " ms"},
+		{What: "etcd1 vs bbolt", Num: Ref{"grpc-get/talentreg-etcd1", QPS}, Den: Ref{"grpc-get/talentreg", QPS}},
+	}
+	if o := r.Compare(r.Comparisons[0]); o.Verdict != "" || o.Median != 0.375 || len(o.Ratios) != 2 {
+		t.Fatalf("Compare: %+v", o)
+	}
+	var b strings.Builder
+	if err := r.Markdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"## Side by side", "| etcd3 vs bbolt | 0.25, 0.50 | **0.38×** |", "| etcd3 p99 | 8.00, 10.0 | **9.00 ms** |", "| etcd1 vs bbolt | – | – (grpc-get/talentreg-etcd1: not built) |"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "PASS") || strings.Contains(out, "FAIL") {
+		t.Errorf("a comparison got a verdict:\n%s", out)
+	}
+}
+
 func TestMedian(t *testing.T) {
 	if m := Median([]float64{3, 1, 2}); m != 2 {
 		t.Fatal(m)

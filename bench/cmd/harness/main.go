@@ -1,9 +1,10 @@
 // Command harness runs the talentreg benchmark: talentreg against its floors
-// (bare grpc-go, stock grpc-gateway) and against etcd, on loopback, and
-// prints a markdown report, optionally writing it to a file (BENCHMARKS.md).
+// (bare grpc-go, stock grpc-gateway) and against etcd, and the registry on
+// bbolt against the registry on etcd, on loopback, and prints a markdown
+// report, optionally writing it to a file (BENCHMARKS.md).
 //
 //	harness -smoke                 # a few seconds, tiny data, one round
-//	harness -out BENCHMARKS.md     # the full run of issue 6 (≈ 15 minutes)
+//	harness -out BENCHMARKS.md     # the full run of issues 6 and 13 (≈ 25 minutes)
 //
 // Every process it starts is stopped by PID when it ends, on failure and
 // on Ctrl-C too.
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Root, "root", "", "repository root (default: the directory holding go.work above the working directory)")
 	fs.StringVar(&cfg.BinDir, "bin", "", "directory of the talentreg binaries (default: <root>/bin)")
 	fs.StringVar(&cfg.FloorBin, "floor", "", "floor binary (default: go build talentreg/bench/cmd/floor)")
+	fs.StringVar(&cfg.EtcdBin, "etcd-bin", "", "etcdmember binary that runs every etcd member (default: go build talentreg/etcdmember)")
 	fs.StringVar(&cfg.WorkDir, "work", "", "directory for databases and logs (default: a temporary directory, removed)")
 	fs.BoolVar(&cfg.KeepWork, "keep", false, "keep the work directory (logs, databases)")
 	fs.StringVar(&cfg.ProfileDir, "profile-dir", "", "save CPU profiles of the talentreg servers over each load window here")
@@ -71,8 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.ImportGroups, "import-groups", cfg.ImportGroups, "groups of the bulk data set")
 	fs.IntVar(&cfg.ImportMemberships, "import-memberships", cfg.ImportMemberships, "memberships per entity in the bulk data set")
 	fs.Float64Var(&cfg.LagRate, "lag-rate", cfg.LagRate, "writes per second of the write→visible case")
-	fs.BoolVar(&cfg.Etcd, "etcd", cfg.Etcd, "run the etcd cases")
-	fs.StringVar(&cfg.EtcdSetup, "setup", cfg.EtcdSetup, "script that installs etcd when missing (empty: skip the etcd cases instead)")
+	fs.BoolVar(&cfg.Etcd, "etcd", cfg.Etcd, "run the peer's cases (etcd Put and Range, one member)")
+	fs.BoolVar(&cfg.EtcdBackend, "etcd-backend", cfg.EtcdBackend, "run the cases of the registry on its etcd backend (1- and 3-member clusters)")
 	fs.BoolVar(&cfg.Talentreg, "talentreg", cfg.Talentreg, "run the talentreg cases")
 	fs.BoolVar(&cfg.Auth, "auth", cfg.Auth, "run the auth-on cases (a second registry and gateway with the dev auth config and TLS)")
 	if err := fs.Parse(args[1:]); err != nil {

@@ -14,31 +14,49 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// overlays are the deployable kustomizations.
-var overlays = []string{"production", "staging"}
+// overlays are the deployable kustomizations (kubernetes/overlays/…);
+// jobs the one-off ones (kubernetes/jobs/…). Every one is validated and
+// held to the policies below.
+var (
+	overlays = []string{"production", "staging", "production-ha"}
+	jobs     = []string{"migrate-to-etcd", "migrate-to-bolt"}
+)
 
-// render runs `kustomize build` on an overlay (what `kubectl kustomize`
-// prints) and returns the YAML.
-func render(t *testing.T, kustomize, overlay string) []byte {
-	t.Helper()
-	cmd := exec.Command(kustomize, "build", filepath.Join("kubernetes", "overlays", overlay))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kustomize build %s: %v\n%s", overlay, err, stderr.String())
+// kustomizations are the paths, under kubernetes/, of every kustomization
+// a user applies.
+func kustomizations() []string {
+	var out []string
+	for _, o := range overlays {
+		out = append(out, "overlays/"+o)
+	}
+	for _, j := range jobs {
+		out = append(out, "jobs/"+j)
 	}
 	return out
 }
 
-// TestKubernetes_OverlaysValidate: every overlay renders and every object
-// is valid, strictly (no unknown field), against the Kubernetes schemas in
-// kubernetes/schemas; nothing is skipped for want of a schema.
+// render runs `kustomize build` on a kustomization under kubernetes/
+// (what `kubectl kustomize` prints) and returns the YAML.
+func render(t *testing.T, kustomize, path string) []byte {
+	t.Helper()
+	cmd := exec.Command(kustomize, "build", filepath.Join("kubernetes", path))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v\n%s", path, err, stderr.String())
+	}
+	return out
+}
+
+// TestKubernetes_OverlaysValidate: every overlay and job renders and every
+// object is valid, strictly (no unknown field), against the Kubernetes
+// schemas in kubernetes/schemas; nothing is skipped for want of a schema.
 func TestKubernetes_OverlaysValidate(t *testing.T) {
 	kustomize, kubeconform := needTool(t, "kustomize"), needTool(t, "kubeconform")
-	for _, o := range overlays {
-		t.Run(o, func(t *testing.T) {
-			manifests := render(t, kustomize, o)
+	for _, k := range kustomizations() {
+		t.Run(k, func(t *testing.T) {
+			manifests := render(t, kustomize, k)
 			cmd := exec.Command(kubeconform, "-strict", "-summary",
 				"-schema-location", filepath.Join("kubernetes", "schemas", "{{.ResourceKind}}{{.KindSuffix}}.json"), "-")
 			cmd.Stdin = bytes.NewReader(manifests)
@@ -46,7 +64,7 @@ func TestKubernetes_OverlaysValidate(t *testing.T) {
 			if err != nil {
 				t.Fatalf("kubeconform: %v\n%s", err, out)
 			}
-			m := regexp.MustCompile(`(\d+) resources found.*Valid: (\d+), Invalid: 0, Errors: 0, Skipped: 0`).FindStringSubmatch(string(out))
+			m := regexp.MustCompile(`(\d+) resources? found.*Valid: (\d+), Invalid: 0, Errors: 0, Skipped: 0`).FindStringSubmatch(string(out))
 			if m == nil || m[1] != m[2] || m[1] == "0" {
 				t.Fatalf("kubeconform summary: %s", out)
 			}
@@ -106,70 +124,111 @@ func decodeAll(t *testing.T, b []byte) []object {
 	}
 }
 
-// TestKubernetes_Policies: what the schemas cannot say. Every pod runs as
-// non-root on a read-only root filesystem with no privilege escalation and
-// no capability, asks for CPU and memory and caps memory; long-running
-// containers have readiness and liveness probes; the registry is one
-// replica on a volume claim; metrics replicas keep their checkpoint in an
-// emptyDir; the gateway scales with an HPA; metrics and gateway have
-// disruption budgets; the Secrets are mounted as files; and only the
-// gateway's NetworkPolicy admits any source.
+// rendered is a kustomization's objects, by kind/name.
+type rendered struct {
+	objs   []object
+	byName map[string]object
+}
+
+func renderObjects(t *testing.T, kustomize, path string) rendered {
+	t.Helper()
+	r := rendered{objs: decodeAll(t, render(t, kustomize, path)), byName: map[string]object{}}
+	for _, obj := range r.objs {
+		r.byName[obj.name()] = obj
+	}
+	return r
+}
+
+// TestKubernetes_Policies: what the schemas cannot say, for every overlay
+// and job. Every pod runs as non-root on a read-only root filesystem with
+// no privilege escalation and no capability, asks for CPU and memory and
+// caps memory, and carries the part-of label the default-deny policy
+// selects; long-running containers have readiness and liveness probes and
+// serve TLS; images are pinned; every object of a kustomization is in one
+// namespace; Services that Prometheus discovers keep not-ready pods; the
+// Secrets are mounted as files, never rendered (but the auth config); and
+// only the gateway's NetworkPolicy admits any source. In the overlays:
+// metrics replicas keep their checkpoint in an emptyDir, the gateway
+// scales with an HPA, metrics and gateway have disruption budgets, and the
+// registry is one replica on a volume claim (bbolt) or several without one
+// (etcd: TestKubernetes_RegistryOnEtcd).
 func TestKubernetes_Policies(t *testing.T) {
 	kustomize := needTool(t, "kustomize")
-	for _, o := range overlays {
-		t.Run(o, func(t *testing.T) {
-			objs := decodeAll(t, render(t, kustomize, o))
-			byName := map[string]object{}
-			for _, obj := range objs {
-				byName[obj.name()] = obj
-			}
-			for _, want := range []string{"StatefulSet/registry", "Deployment/metrics", "Deployment/gateway",
-				"HorizontalPodAutoscaler/gateway", "PodDisruptionBudget/metrics", "PodDisruptionBudget/gateway",
-				"NetworkPolicy/talentreg-default-deny", "Service/gateway", "Service/registry", "Service/metrics-replicas"} {
-				if byName[want] == nil {
-					t.Errorf("%s missing", want)
-				}
-			}
-			for _, obj := range objs {
+	for _, k := range kustomizations() {
+		t.Run(k, func(t *testing.T) {
+			r := renderObjects(t, kustomize, k)
+			namespaces := map[string]bool{}
+			for _, obj := range r.objs {
+				namespaces[fmt.Sprint(obj.get("metadata", "namespace"))] = true
 				podSpec, long := podSpecOf(obj)
 				if podSpec == nil {
 					continue
 				}
 				checkPod(t, obj.name(), podSpec, long)
-			}
-			if sts := byName["StatefulSet/registry"]; sts != nil {
-				if r := sts.get("spec", "replicas"); r != 1 {
-					t.Errorf("registry replicas %v, want 1 (one bbolt writer)", r)
-				}
-				if vct, _ := sts.get("spec", "volumeClaimTemplates").([]any); len(vct) != 1 {
-					t.Errorf("registry has %d volume claim templates, want 1", len(vct))
+				if labels, _ := podTemplateLabels(obj)["app.kubernetes.io/part-of"].(string); labels != "talentreg" {
+					t.Errorf("%s: pods without app.kubernetes.io/part-of=talentreg escape the default-deny NetworkPolicy", obj.name())
 				}
 			}
-			if d := byName["Deployment/metrics"]; d != nil {
-				if !hasVolume(d, "checkpoint", "emptyDir") {
-					t.Error("metrics keeps no checkpoint in an emptyDir")
-				}
+			if len(namespaces) != 1 {
+				t.Errorf("objects in %d namespaces %v, want one", len(namespaces), namespaces)
 			}
-			if d := byName["Deployment/gateway"]; d != nil && d.get("spec", "replicas") != nil {
-				t.Error("the gateway Deployment sets replicas: it would fight the HPA")
-			}
-			for _, obj := range objs {
-				if obj["kind"] != "NetworkPolicy" {
-					continue
+			for _, obj := range r.objs {
+				name := fmt.Sprint(obj.get("metadata", "name"))
+				if obj["kind"] == "Service" && (strings.HasSuffix(name, "-admin") || name == "etcd") && obj.get("spec", "publishNotReadyAddresses") != true {
+					t.Errorf("%s: Prometheus discovers it, but a not-ready pod would vanish from it (publishNotReadyAddresses)", obj.name())
 				}
-				rules, _ := obj.get("spec", "ingress").([]any)
-				for _, r := range rules {
-					if rm, _ := r.(map[string]any); rm["from"] == nil && obj.get("metadata", "name") != "gateway-from-anywhere" {
-						t.Errorf("%s admits any source", obj.name())
+				if obj["kind"] == "NetworkPolicy" {
+					rules, _ := obj.get("spec", "ingress").([]any)
+					for _, rule := range rules {
+						if rm, _ := rule.(map[string]any); rm["from"] == nil && name != "gateway-from-anywhere" {
+							t.Errorf("%s admits any source", obj.name())
+						}
 					}
 				}
-			}
-			for _, obj := range objs {
-				if obj["kind"] == "Secret" && !strings.HasPrefix(fmt.Sprint(obj.get("metadata", "name")), "talentreg-auth-") {
+				if obj["kind"] == "Secret" && !strings.HasPrefix(name, "talentreg-auth-") {
 					t.Errorf("%s rendered: TLS and token Secrets are made outside the repository", obj.name())
 				}
 			}
+			if strings.HasPrefix(k, "overlays/") {
+				checkOverlay(t, r)
+			}
 		})
+	}
+}
+
+// checkOverlay holds what every deployable overlay must have.
+func checkOverlay(t *testing.T, r rendered) {
+	t.Helper()
+	for _, want := range []string{"StatefulSet/registry", "Deployment/metrics", "Deployment/gateway",
+		"HorizontalPodAutoscaler/gateway", "PodDisruptionBudget/metrics", "PodDisruptionBudget/gateway",
+		"NetworkPolicy/talentreg-default-deny", "Service/gateway", "Service/registry", "Service/metrics-replicas"} {
+		if r.byName[want] == nil {
+			t.Errorf("%s missing", want)
+		}
+	}
+	if sts := r.byName["StatefulSet/registry"]; sts != nil {
+		args := containerArgs(sts, "registry")
+		vct, _ := sts.get("spec", "volumeClaimTemplates").([]any)
+		if args["--store"] == "etcd" {
+			if r.byName["StatefulSet/etcd"] == nil {
+				t.Error("the registry runs on etcd, but the overlay has no etcd")
+			}
+		} else {
+			if rep := sts.get("spec", "replicas"); rep != 1 {
+				t.Errorf("registry replicas %v, want 1 (one bbolt writer)", rep)
+			}
+			if len(vct) != 1 || args["--db"] == "" {
+				t.Errorf("registry on bbolt with %d volume claim templates and --db %q, want its file on one", len(vct), args["--db"])
+			}
+		}
+	}
+	if d := r.byName["Deployment/metrics"]; d != nil {
+		if !hasVolume(d, "checkpoint", "emptyDir") {
+			t.Error("metrics keeps no checkpoint in an emptyDir")
+		}
+	}
+	if d := r.byName["Deployment/gateway"]; d != nil && d.get("spec", "replicas") != nil {
+		t.Error("the gateway Deployment sets replicas: it would fight the HPA")
 	}
 }
 
@@ -180,12 +239,28 @@ func podSpecOf(obj object) (map[string]any, bool) {
 	case "Deployment", "StatefulSet":
 		ps, _ := obj.get("spec", "template", "spec").(map[string]any)
 		return ps, true
+	case "Job":
+		ps, _ := obj.get("spec", "template", "spec").(map[string]any)
+		return ps, false
 	case "CronJob":
 		ps, _ := obj.get("spec", "jobTemplate", "spec", "template", "spec").(map[string]any)
 		return ps, false
 	}
 	return nil, false
 }
+
+// podTemplateLabels returns the labels of a workload's pods.
+func podTemplateLabels(obj object) map[string]any {
+	path := []string{"spec", "template", "metadata", "labels"}
+	if obj["kind"] == "CronJob" {
+		path = []string{"spec", "jobTemplate", "spec", "template", "metadata", "labels"}
+	}
+	m, _ := obj.get(path...).(map[string]any)
+	return m
+}
+
+// pinnedImages are the images a container may run, with a release tag.
+var pinnedImages = regexp.MustCompile(`^(talentreg/(registry|metrics|gateway):v\d+\.\d+\.\d+|quay\.io/coreos/etcd:v3\.[67]\.\d+)$`)
 
 func checkPod(t *testing.T, name string, ps map[string]any, long bool) {
 	t.Helper()
@@ -197,7 +272,8 @@ func checkPod(t *testing.T, name string, ps map[string]any, long bool) {
 		t.Errorf("%s: mounts a service account token", name)
 	}
 	containers, _ := ps["containers"].([]any)
-	for _, c := range containers {
+	inits, _ := ps["initContainers"].([]any)
+	for i, c := range append(append([]any{}, containers...), inits...) {
 		co := object(c.(map[string]any))
 		cn := name + " " + fmt.Sprint(co["name"])
 		if co.get("securityContext", "readOnlyRootFilesystem") != true || co.get("securityContext", "allowPrivilegeEscalation") != false {
@@ -209,17 +285,51 @@ func checkPod(t *testing.T, name string, ps map[string]any, long bool) {
 		if co.get("resources", "requests", "cpu") == nil || co.get("resources", "requests", "memory") == nil || co.get("resources", "limits", "memory") == nil {
 			t.Errorf("%s: no CPU/memory request or memory limit", cn)
 		}
-		if img := fmt.Sprint(co["image"]); !regexp.MustCompile(`^talentreg/(registry|metrics|gateway):v\d+\.\d+\.\d+$`).MatchString(img) {
-			t.Errorf("%s: image %q is not a pinned talentreg image", cn, img)
+		img := fmt.Sprint(co["image"])
+		if !pinnedImages.MatchString(img) {
+			t.Errorf("%s: image %q is not a pinned talentreg or etcd image", cn, img)
 		}
-		if long && (co["readinessProbe"] == nil || co["livenessProbe"] == nil) {
+		if !long || i >= len(containers) {
+			continue
+		}
+		if co["readinessProbe"] == nil || co["livenessProbe"] == nil {
 			t.Errorf("%s: no readiness or liveness probe", cn)
 		}
 		args := fmt.Sprint(co["args"])
-		if long && !strings.Contains(args, "--tls-cert=") {
-			t.Errorf("%s: serves without TLS: %s", cn, args)
+		tls := []string{"--tls-cert="}
+		if strings.HasPrefix(img, "quay.io/coreos/etcd:") {
+			// etcd: clients and peers both by mutual TLS.
+			tls = []string{"--cert-file=", "--client-cert-auth=true", "--peer-cert-file=", "--peer-client-cert-auth=true",
+				"--listen-client-urls=https://", "--listen-peer-urls=https://"}
+		}
+		for _, flag := range tls {
+			if !strings.Contains(args, flag) {
+				t.Errorf("%s: serves without TLS (no %s): %s", cn, flag, args)
+			}
 		}
 	}
+}
+
+// containerArgs returns the --flag=value arguments of a workload's
+// container.
+func containerArgs(obj object, container string) map[string]string {
+	ps, _ := podSpecOf(obj)
+	cs, _ := ps["containers"].([]any)
+	ics, _ := ps["initContainers"].([]any)
+	for _, c := range append(cs, ics...) {
+		cm, _ := c.(map[string]any)
+		if cm["name"] != container {
+			continue
+		}
+		out := map[string]string{}
+		args, _ := cm["args"].([]any)
+		for _, a := range args {
+			k, v, _ := strings.Cut(fmt.Sprint(a), "=")
+			out[k] = v
+		}
+		return out
+	}
+	return nil
 }
 
 func hasVolume(obj object, name, kind string) bool {

@@ -31,7 +31,7 @@ var kinds = []string{
 	"/v1/Secret", "/v1/Service", "/v1/ServiceAccount", "/v1/PersistentVolumeClaim", "/v1/ConfigMap",
 	"apps/v1/Deployment", "apps/v1/StatefulSet",
 	"autoscaling/v2/HorizontalPodAutoscaler",
-	"batch/v1/CronJob",
+	"batch/v1/CronJob", "batch/v1/Job",
 	"networking.k8s.io/v1/NetworkPolicy",
 	"policy/v1/PodDisruptionBudget",
 }

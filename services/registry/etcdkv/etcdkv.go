@@ -92,6 +92,11 @@ type Store struct {
 	commitCh chan struct{}
 	closed   chan struct{}
 	watchEnd chan struct{}
+
+	// Group commit (group.go): Updates waiting for the runner.
+	groupMu  sync.Mutex
+	pending  []*call
+	grouping bool
 }
 
 var (
@@ -375,10 +380,24 @@ func (s *Store) open() error {
 	}
 }
 
-// Update implements kv.Store: run fn, commit with compares, and run it
-// again (after a short jittered pause) when another writer committed
-// first.
+// Update implements kv.Store: fn runs in a group with the Updates waiting
+// beside it (group.go), committed with compares, and runs again (after a
+// short jittered pause) when another writer committed first.
 func (s *Store) Update(ctx context.Context, fn func(kv.Txn) error) error {
+	if err := s.open(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c := &call{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	s.enqueue(c)
+	return <-c.done
+}
+
+// update runs fn alone: commit with compares, and run it again when
+// another writer committed first.
+func (s *Store) update(ctx context.Context, fn func(kv.Txn) error) error {
 	for attempt := 0; ; attempt++ {
 		if err := s.open(); err != nil {
 			return err
@@ -427,6 +446,11 @@ type txn struct {
 	ranges [][2]string      // scanned key ranges [from, to)
 	writes map[string]*write
 	order  []string // keys of writes in first-write order
+
+	// In a group (group.go): the writes' previous states, to undo one
+	// call's writes.
+	journaling bool
+	journal    []undo
 }
 
 func (t *txn) fail(err error) {
@@ -524,8 +548,12 @@ func (t *txn) Delete(b kv.Bucket, key []byte) error {
 }
 
 func (t *txn) record(k string, w *write) {
-	if _, ok := t.writes[k]; !ok {
+	prev, ok := t.writes[k]
+	if !ok {
 		t.order = append(t.order, k)
+	}
+	if t.journaling {
+		t.journal = append(t.journal, undo{key: k, prev: prev})
 	}
 	t.writes[k] = w
 }

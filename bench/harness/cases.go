@@ -106,7 +106,7 @@ func (e *env) cases() [][]caseDef {
 	}
 	getOnEtcd := func(n int) caseDef {
 		name := "grpc-get/talentreg" + onEtcd(n)
-		return caseDef{name: name, desc: fmt.Sprintf("GetEntity, registry on etcd, %s (server CPU: the registry and every member)", members(n)), needs: []string{compRegistryEtcd(n)},
+		return caseDef{name: name, desc: fmt.Sprintf("GetEntity, registry on etcd, %s, linearizable read (server CPU: the registry and every member)", members(n)), needs: []string{compRegistryEtcd(n)},
 			run: one(name, func(ctx context.Context, round int) (report.Figures, error) {
 				st := e.onEtcd[n]
 				return e.grpcCase(ctx, name, round, plain(st.registryAddr), st.pids(), []string{"registry" + onEtcd(n)}, methodGetEntity, getReqs, checkGetEntity(keys[0]))
@@ -114,7 +114,7 @@ func (e *env) cases() [][]caseDef {
 	}
 	httpGetOnEtcd := func(n int) caseDef {
 		name := "http-get/talentreg" + onEtcd(n)
-		return caseDef{name: name, desc: fmt.Sprintf("GET /v1/entities/{id}, gateway → registry on etcd, %s", members(n)), needs: []string{compGatewayEtcd(n)},
+		return caseDef{name: name, desc: fmt.Sprintf("GET /v1/entities/{id}, gateway → registry on etcd, %s, linearizable read", members(n)), needs: []string{compGatewayEtcd(n)},
 			run: one(name, func(ctx context.Context, round int) (report.Figures, error) {
 				st := e.onEtcd[n]
 				return e.httpCase(ctx, name, round, plain(st.httpAddr), append([]int{st.gateway.PID}, st.pids()...), []string{"gateway" + onEtcd(n), "registry" + onEtcd(n)}, httpGets(plain(st.httpAddr)), checkBody(dataset.EntityName(keys[0])))
@@ -138,7 +138,7 @@ func (e *env) cases() [][]caseDef {
 				run: one("grpc-get/floor", func(ctx context.Context, round int) (report.Figures, error) {
 					return e.grpcCase(ctx, "grpc-get/floor", round, plain(e.floor.grpcAddr), []int{e.floor.grpcPID}, nil, methodGetEntity, getReqs, checkGetEntity(keys[0]))
 				})},
-			{name: "grpc-get/talentreg", desc: "GetEntity, registry", needs: []string{compRegistry},
+			{name: "grpc-get/talentreg", desc: "GetEntity, registry (bbolt: one process, every read linearizable)", needs: []string{compRegistry},
 				run: one("grpc-get/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
 					return e.grpcCase(ctx, "grpc-get/talentreg", round, plain(e.tr.registryAddr), []int{e.tr.registry.PID}, []string{"registry"}, methodGetEntity, getReqs, checkGetEntity(keys[0]))
 				})},
@@ -162,6 +162,10 @@ func (e *env) cases() [][]caseDef {
 				run: one("http-get/floor", func(ctx context.Context, round int) (report.Figures, error) {
 					return e.httpCase(ctx, "http-get/floor", round, plain(e.floor.httpAddr), []int{e.floor.httpPID, e.floor.grpcPID}, nil, httpGets(plain(e.floor.httpAddr)), checkBody(dataset.EntityName(keys[0])))
 				})},
+			{name: "http-get/floor-gc400", desc: "GET /v1/entities/{id}, stock grpc-gateway with our gateway's GC settings (GOGC=400, GOMEMLIMIT=1024MiB) → bare server", needs: []string{compFloor},
+				run: one("http-get/floor-gc400", func(ctx context.Context, round int) (report.Figures, error) {
+					return e.httpCase(ctx, "http-get/floor-gc400", round, plain(e.floor.httpTunedAddr), []int{e.floor.httpTunedPID, e.floor.grpcPID}, nil, httpGets(plain(e.floor.httpTunedAddr)), checkBody(dataset.EntityName(keys[0])))
+				})},
 			{name: "http-get/talentreg", desc: "GET /v1/entities/{id}, gateway → registry", needs: []string{compGateway},
 				run: one("http-get/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
 					return e.httpCase(ctx, "http-get/talentreg", round, plain(e.tr.httpAddr), []int{e.tr.gateway.PID, e.tr.registry.PID}, []string{"gateway", "registry"}, httpGets(plain(e.tr.httpAddr)), checkBody(dataset.EntityName(keys[0])))
@@ -172,7 +176,7 @@ func (e *env) cases() [][]caseDef {
 				})},
 			httpGetOnEtcd(1),
 			httpGetOnEtcd(3),
-			{name: "http-range/etcd", desc: "etcd gateway POST /v3/kv/range", needs: []string{compEtcd},
+			{name: "http-range/etcd", desc: "etcd gateway POST /v3/kv/range (linearizable)", needs: []string{compEtcd},
 				run: one("http-range/etcd", func(ctx context.Context, round int) (report.Figures, error) {
 					return e.httpCase(ctx, "http-range/etcd", round, plain(e.peer.Addr), []int{e.peer.Proc.PID}, nil, etcdRanges(e.peer.Addr), checkBody(`"count":"1"`))
 				})},
@@ -192,6 +196,11 @@ func (e *env) cases() [][]caseDef {
 				run: one("http-summary/floor", func(ctx context.Context, round int) (report.Figures, error) {
 					return e.httpCase(ctx, "http-summary/floor", round, plain(e.floor.httpAddr), []int{e.floor.httpPID, e.floor.grpcPID}, nil,
 						[][]byte{load.NewRequest("GET", e.floor.httpAddr, "/v1/summary", "", nil)}, checkBody(`"entities"`))
+				})},
+			{name: "http-summary/floor-gc400", desc: "GET /v1/summary, stock grpc-gateway with our gateway's GC settings (GOGC=400, GOMEMLIMIT=1024MiB) → bare server", needs: []string{compFloor},
+				run: one("http-summary/floor-gc400", func(ctx context.Context, round int) (report.Figures, error) {
+					return e.httpCase(ctx, "http-summary/floor-gc400", round, plain(e.floor.httpTunedAddr), []int{e.floor.httpTunedPID, e.floor.grpcPID}, nil,
+						[][]byte{load.NewRequest("GET", e.floor.httpTunedAddr, "/v1/summary", "", nil)}, checkBody(`"entities"`))
 				})},
 			{name: "http-summary/talentreg", desc: "GET /v1/summary, gateway → metrics", needs: []string{compGateway, compMetrics},
 				run: one("http-summary/talentreg", func(ctx context.Context, round int) (report.Figures, error) {

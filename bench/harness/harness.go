@@ -103,6 +103,10 @@ type env struct {
 	floor struct {
 		grpcAddr, httpAddr string
 		grpcPID, httpPID   int
+		// The same stock grpc-gateway under our gateway's GC settings
+		// (floorGCEnv): the fair floor for the gateway's targets.
+		httpTunedAddr string
+		httpTunedPID  int
 	}
 	peer *etcd.Member
 	// onEtcd are the read stacks on etcd, by cluster size.

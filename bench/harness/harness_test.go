@@ -90,7 +90,7 @@ func TestRun_SmokeReportsSaneFigures(t *testing.T) {
 	}
 	t.Log("\n" + md.String())
 
-	mustRun := []string{"grpc-get/floor", "http-get/floor", "grpc-summary/floor", "http-summary/floor",
+	mustRun := []string{"grpc-get/floor", "http-get/floor", "grpc-summary/floor", "http-summary/floor", "http-get/floor-gc400", "http-summary/floor-gc400",
 		"grpc-range/etcd", "http-range/etcd", "grpc-put/etcd"}
 	if built["registry"] && built["metrics"] && built["gateway"] {
 		mustRun = append(mustRun, "grpc-get/talentreg", "http-get/talentreg", "grpc-summary/talentreg", "http-summary/talentreg",

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -55,11 +56,31 @@ func (e *env) startFloor(ctx context.Context) error {
 	if err := gw.WaitReady(ctx, e.cfg.ReadyTimeout, httpOK(http.DefaultClient, "http://"+httpAddr+"/v1/summary")); err != nil {
 		return err
 	}
+	tunedAddr, err := proc.FreeAddr()
+	if err != nil {
+		return err
+	}
+	tuned, err := e.g.Start(proc.Spec{Name: "floor-gateway-gc400", Path: e.floorBin, Env: floorGCEnv,
+		Args: []string{"-mode", "gateway", "-addr", tunedAddr, "-backend", grpcAddr}})
+	if err != nil {
+		return err
+	}
+	if err := tuned.WaitReady(ctx, e.cfg.ReadyTimeout, httpOK(http.DefaultClient, "http://"+tunedAddr+"/v1/summary")); err != nil {
+		return err
+	}
 	e.floor.grpcAddr, e.floor.grpcPID = grpcAddr, p.PID
 	e.floor.httpAddr, e.floor.httpPID = httpAddr, gw.PID
-	e.logf("floor: bare gRPC on %s (pid %d), stock grpc-gateway on %s (pid %d)", grpcAddr, p.PID, httpAddr, gw.PID)
+	e.floor.httpTunedAddr, e.floor.httpTunedPID = tunedAddr, tuned.PID
+	e.logf("floor: bare gRPC on %s (pid %d), stock grpc-gateway on %s (pid %d), the same with %s on %s (pid %d)",
+		grpcAddr, p.PID, httpAddr, gw.PID, strings.Join(floorGCEnv, " "), tunedAddr, tuned.PID)
 	return nil
 }
+
+// floorGCEnv gives the stock grpc-gateway floor the GC settings our gateway
+// runs with by default (gateway.Defaults: --gc-percent 400 under a
+// --memory-limit of 1 GiB), so that the gateway's ratio to it measures our
+// code, not a GC setting (issue 16).
+var floorGCEnv = []string{"GOGC=400", "GOMEMLIMIT=1024MiB"}
 
 // buildEtcd finds or builds the etcdmember binary that runs every etcd
 // member of the run. Without it, or with both kinds of etcd case disabled,

@@ -353,7 +353,10 @@ func replicasConn(t *testing.T, addrs ...string) *grpc.ClientConn {
 		grpc.WithTransportCredentials(credentials.NewTLS(devTLS.Clone())),
 		grpc.WithPerRPCCredentials(adminToken{}),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}],"healthCheckConfig":{"serviceName":""}}`),
-		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, MaxDelay: 500 * time.Millisecond}}),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, MaxDelay: 500 * time.Millisecond},
+			// Without it the handshake's deadline is the backoff delay (50 ms),
+			// which a TLS handshake on a loaded machine overruns.
+			MinConnectTimeout: 20 * time.Second}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 	if err != nil {
 		t.Fatal(err)

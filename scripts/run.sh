@@ -88,10 +88,14 @@ trap 'stop_all || true' EXIT
 # A requested stop is a success when every service stopped cleanly.
 trap 'stop_all; exit $?' INT TERM
 
+# Each service runs in a session of its own, so a Ctrl-C on the terminal
+# reaches this script alone and stop_all stops them in order with one
+# SIGTERM each (the terminal's SIGINT would reach all three at once, and
+# stop_all's SIGTERM would then arrive in the middle of their shutdown).
 start() { # name args…
   local name=$1
   shift
-  "$BIN_DIR/$name" "$@" 2>>"$DATA_DIR/logs/$name.log" >/dev/null &
+  setsid "$BIN_DIR/$name" "$@" 2>>"$DATA_DIR/logs/$name.log" >/dev/null &
   pid[$name]=$!
 }
 

@@ -111,7 +111,8 @@ func Start(t testing.TB, bin string, opts Options) *Process {
 	conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.WaitForReady(true)),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{
-			BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, MaxDelay: 200 * time.Millisecond}}))
+			BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, MaxDelay: 200 * time.Millisecond},
+			MinConnectTimeout: connectTimeout}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +193,11 @@ func (p *Process) Client() registryv1.RegistryServiceClient {
 	return registryv1.NewRegistryServiceClient(p.conn)
 }
 
+// connectTimeout bounds one connection attempt. Left zero, grpc-go would
+// give an attempt only the backoff delay (20 ms), too short on a loaded
+// machine.
+const connectTimeout = 20 * time.Second
+
 // FailFastClient returns a registry client over its own connection whose
 // calls fail at once while the registry is down, as the metrics service's
 // do, so that its own retries are what the test exercises.
@@ -199,7 +205,8 @@ func (p *Process) FailFastClient() registryv1.RegistryServiceClient {
 	p.t.Helper()
 	conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{
-			BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, MaxDelay: 200 * time.Millisecond}}))
+			BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, MaxDelay: 200 * time.Millisecond},
+			MinConnectTimeout: connectTimeout}))
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -58,7 +58,10 @@ func (g *Gateway) serveGetEntity(w *recorder, r *http.Request) bool {
 		writeError(w, g.marsh, classifyMethod(methodGetEntity, r, err, g.cfg.MaxBodyBytes), nil)
 		return true
 	}
-	buf, err := g.marsh.Marshal(resp.GetEntity())
+	buf, ok := appendEntityJSON(make([]byte, 0, 512), resp.GetEntity())
+	if !ok {
+		buf, err = g.marsh.Marshal(resp.GetEntity())
+	}
 	if err != nil {
 		writeError(w, g.marsh, classifyMethod(methodGetEntity, r, err, g.cfg.MaxBodyBytes), nil)
 		return true

@@ -1,0 +1,139 @@
+package gateway
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+)
+
+// entityJSONFields are the fields appendEntityJSON writes. A field added
+// to Entity must be written there and named here.
+var entityJSONFields = []string{
+	"name", "displayName", "kind", "creditCode", "region", "industries",
+	"leadingEnterprise", "futureIndustryPlatform", "createTime", "updateTime",
+	"etag", "status", "endTime",
+}
+
+func TestEntityJSON_CoversEveryField(t *testing.T) {
+	fields := (&registryv1.Entity{}).ProtoReflect().Descriptor().Fields()
+	var names []string
+	for i := range fields.Len() {
+		names = append(names, fields.Get(i).JSONName())
+	}
+	if !reflect.DeepEqual(names, entityJSONFields) {
+		t.Fatalf("Entity's fields are %v; appendEntityJSON writes %v", names, entityJSONFields)
+	}
+}
+
+// TestEntityJSON_MatchesProtojson compares appendEntityJSON with the
+// gateway's protojson marshaler on edge cases and random entities: both
+// must decode to the same JSON value, or the fast encoder must decline.
+func TestEntityJSON_MatchesProtojson(t *testing.T) {
+	m := newMarshaler()
+	ts := func(s int64, n int32) *timestamppb.Timestamp { return &timestamppb.Timestamp{Seconds: s, Nanos: n} }
+	cases := []*registryv1.Entity{
+		{},
+		{Name: "entities/tju", DisplayName: "天津大学 Tianjin University", Kind: registryv1.EntityKind_ENTITY_KIND_UNIVERSITY,
+			CreditCode: "12100000401359321Q", Region: "nankai", Industries: []string{"ai", "new-materials"},
+			LeadingEnterprise: true, FutureIndustryPlatform: true, CreateTime: ts(1733000000, 0), UpdateTime: ts(1733000000, 120000000),
+			Etag: "42", Status: registryv1.LifecycleStatus_LIFECYCLE_STATUS_WITHDRAWN, EndTime: ts(1764000000, 123456)},
+		{DisplayName: "quote \" backslash \\ newline \n tab \t nul \x00 bell \x07 del \x7f <>&\u2028", CreateTime: ts(0, 1)},
+		{CreateTime: ts(-62135596800, 0), UpdateTime: ts(253402300799, 999999999)},
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []rune("aZ09-_ 天津\"\\\n\x01é😀")
+	str := func() string {
+		var sb strings.Builder
+		for range rng.IntN(12) {
+			sb.WriteRune(alphabet[rng.IntN(len(alphabet))])
+		}
+		return sb.String()
+	}
+	for range 500 {
+		e := &registryv1.Entity{Name: "entities/" + str(), DisplayName: str(), Kind: registryv1.EntityKind(rng.IntN(6)),
+			CreditCode: str(), Region: str(), LeadingEnterprise: rng.IntN(2) == 0, FutureIndustryPlatform: rng.IntN(2) == 0,
+			Etag: str(), Status: registryv1.LifecycleStatus(rng.IntN(4))}
+		for range rng.IntN(4) {
+			e.Industries = append(e.Industries, str())
+		}
+		if rng.IntN(3) > 0 {
+			e.CreateTime = ts(rng.Int64N(4e9), int32(rng.IntN(1e9))/int32([]int{1, 1000, 1000000, 1000000000}[rng.IntN(4)]))
+			e.UpdateTime = ts(rng.Int64N(4e9), int32(rng.IntN(1e9)))
+		}
+		if rng.IntN(2) == 0 {
+			e.EndTime = ts(rng.Int64N(4e9), 0)
+		}
+		cases = append(cases, e)
+	}
+	for _, e := range cases {
+		want, err := m.Marshal(e)
+		if err != nil {
+			t.Fatalf("protojson: %v", err)
+		}
+		got, ok := appendEntityJSON(nil, e)
+		if !ok {
+			t.Fatalf("declined %v, which protojson writes", e)
+		}
+		var g, w any
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatalf("%s: not JSON: %v", got, err)
+		}
+		if err := json.Unmarshal(want, &w); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("fast:\n%s\nprotojson:\n%s", got, want)
+		}
+	}
+}
+
+// TestEntityJSON_DeclinesWhatProtojsonWritesOtherwise: an enum value
+// without a name, a string that is not UTF-8 and a time out of range go to
+// protojson, which writes or refuses them.
+func TestEntityJSON_DeclinesWhatProtojsonWritesOtherwise(t *testing.T) {
+	for name, e := range map[string]*registryv1.Entity{
+		"unnamed kind":    {Kind: 99},
+		"unnamed status":  {Status: 99},
+		"invalid UTF-8":   {DisplayName: "a\xffb"},
+		"year 10000":      {CreateTime: &timestamppb.Timestamp{Seconds: 253402300800}},
+		"negative nanos":  {UpdateTime: &timestamppb.Timestamp{Nanos: -1}},
+		"industry UTF-8":  {Industries: []string{"ok", "\xc3"}},
+		"end time nanos":  {EndTime: &timestamppb.Timestamp{Nanos: 1e9}},
+		"etag not UTF-8":  {Etag: "\xff"},
+		"region not UTF8": {Region: "\xfe"},
+	} {
+		if got, ok := appendEntityJSON([]byte("x"), e); ok || string(got) != "x" {
+			t.Errorf("%s: appended %q, %v; want it declined with nothing appended", name, got, ok)
+		}
+	}
+	// protojson itself writes an unnamed enum as its number.
+	if b, err := protojson.Marshal(&registryv1.Entity{Kind: 99}); err != nil || !strings.Contains(string(b), "99") {
+		t.Errorf("protojson: %s %v", b, err)
+	}
+}
+
+func BenchmarkEntityJSON(b *testing.B) {
+	e := &registryv1.Entity{Name: "entities/tju", DisplayName: "天津大学 Tianjin University", Kind: registryv1.EntityKind_ENTITY_KIND_UNIVERSITY,
+		CreditCode: "12100000401359321Q", Region: "nankai", Industries: []string{"ai", "new-materials"},
+		CreateTime: timestamppb.Now(), UpdateTime: timestamppb.Now(), Etag: "42", Status: registryv1.LifecycleStatus_LIFECYCLE_STATUS_ACTIVE}
+	m := newMarshaler()
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = appendEntityJSON(make([]byte, 0, 512), e)
+		}
+	})
+	b.Run("protojson", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = m.Marshal(e)
+		}
+	})
+}

@@ -211,8 +211,14 @@ function signedIn() {
 
 // ---- cards -------------------------------------------------------------
 
+// get reads a dotted field; a key missing from a map the answer has (a
+// kind with no entities) is zero, a field the answer lacks is undefined.
 function get(obj, path) {
-  return path.split(".").reduce((o, k) => (o == null ? undefined : o[k]), obj);
+  const parts = path.split(".");
+  const parent = parts.slice(0, -1).reduce((o, k) => (o == null ? undefined : o[k]), obj);
+  if (parent == null) return undefined;
+  const v = parent[parts[parts.length - 1]];
+  return v === undefined && parts.length > 1 ? "0" : v;
 }
 
 function cardLabel(field) {

@@ -27,7 +27,9 @@ function dataTable(summary, headers, rows) {
   const t = h("table");
   const tr = h("tr");
   headers.forEach((x, i) => tr.append(h("th", { scope: "col", class: i > 0 ? "num" : "" }, x)));
-  t.append(h("thead")).append(tr);
+  const thead = h("thead");
+  thead.append(tr);
+  t.append(thead);
   const tb = h("tbody");
   for (const r of rows) {
     const row = h("tr");

@@ -165,7 +165,7 @@ func match(pattern string) (permSet, error) {
 
 // resourceCollections are the registry's resource collections, as
 // permissions name them.
-var resourceCollections = []string{"entities", "groups", "memberships", "talentRecords", "programs"}
+var resourceCollections = []string{"entities", "groups", "memberships", "talentRecords", "programs", "targets", "policies"}
 
 func perms(verbs ...string) []string {
 	var out []string

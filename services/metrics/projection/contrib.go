@@ -71,6 +71,7 @@ func (p *Projection) contribEntity(e *entity, sign int64) {
 		p.fieldMark[g.field] |= mark
 	}
 	for _, f := range p.touched {
+		p.markRow(dimField, p.fields.names[f])
 		r, mark := &p.fieldRows[f], p.fieldMark[f]
 		r.entities += sign
 		if mark&markConsortium != 0 {

@@ -46,8 +46,9 @@ generate: tools third_party/googleapis/google/api/annotations.proto
 	$(BUF) lint
 	$(BUF) generate
 	# protoc-gen-openapiv2 names an expanded path parameter by trimming the
-	# collection's final "s": entities → "entitie". Name it as API.md does.
-	sed -i 's/{entitie}/{entity}/g; s/"name": "entitie"/"name": "entity"/g' gateway/openapi/talentreg.swagger.json
+	# collection's final "s": entities → "entitie", policies → "policie".
+	# Name them as API.md does.
+	sed -i 's/{entitie}/{entity}/g; s/"name": "entitie"/"name": "entity"/g; s/{policie}/{policy}/g; s/"name": "policie"/"name": "policy"/g' gateway/openapi/talentreg.swagger.json
 
 ## check-generated: fail when gen/ or the OpenAPI document is stale
 check-generated: generate

@@ -491,7 +491,7 @@ func TestBuiltinRoles(t *testing.T) {
 	adminOnly := map[string]bool{
 		"talentreg.entities.forceDelete": true, "talentreg.groups.forceDelete": true, "talentreg.memberships.forceDelete": true,
 		"talentreg.talentRecords.forceDelete": true, "talentreg.programs.forceDelete": true, "talentreg.projection.verify": true,
-		"talentreg.backups.create": true,
+		"talentreg.targets.forceDelete": true, "talentreg.policies.forceDelete": true, "talentreg.backups.create": true,
 	}
 	for _, p := range Permissions() {
 		if !has(RoleAdmin, p) {

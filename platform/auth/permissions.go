@@ -165,7 +165,7 @@ func match(pattern string) (permSet, error) {
 
 // resourceCollections are the registry's resource collections, as
 // permissions name them.
-var resourceCollections = []string{"entities", "groups", "memberships", "talentRecords", "programs"}
+var resourceCollections = []string{"entities", "groups", "memberships", "talentRecords", "programs", "targets", "policies"}
 
 func perms(verbs ...string) []string {
 	var out []string
@@ -177,7 +177,10 @@ func perms(verbs ...string) []string {
 	return out
 }
 
-var metricsReads = []string{"talentreg.summary.get", "talentreg.groupStats.get", "talentreg.breakdowns.get"}
+var metricsReads = []string{
+	"talentreg.summary.get", "talentreg.groupStats.get", "talentreg.breakdowns.get",
+	"talentreg.entities.search", "talentreg.targetProgress.list", "talentreg.targetProgress.get",
+}
 
 // BuiltinRoles are the roles every config has. Custom roles may add to
 // them but not redefine them.

@@ -51,6 +51,9 @@ type Live struct {
 	// (see SetHeadCheck).
 	headCheck func(ctx context.Context, revision int64) error
 
+	// noSearch drops the search index of every projection installed.
+	noSearch bool
+
 	// beforeRead, when set (by tests), runs between a read's wait for its
 	// minimum revision and the read itself.
 	beforeRead func()
@@ -114,6 +117,9 @@ func (l *Live) Replace(ctx context.Context, p *Projection) error {
 			l.mu.Unlock()
 			return err
 		}
+	}
+	if l.noSearch {
+		p.DropSearch()
 	}
 	l.p = p
 	l.publish()

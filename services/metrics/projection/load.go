@@ -2,6 +2,7 @@ package projection
 
 import (
 	"fmt"
+	"time"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 )
@@ -17,6 +18,7 @@ type Loader struct {
 func NewLoader() *Loader {
 	p := New()
 	p.bulk = true
+	p.hist = newHistory() // restored from a checkpoint, or started by Finish
 	return &Loader{p: p}
 }
 
@@ -36,6 +38,17 @@ func (l *Loader) Finish(revision int64) *Projection {
 	p.recompute()
 	p.revision = revision
 	p.full = true
+	if p.hist != nil {
+		switch {
+		case p.hist.completeFrom != 0:
+			p.hist.finishRestore()
+		case revision == 0:
+			p.startHistory(fromTheStart) // an empty registry: nothing before
+		default:
+			p.startHistory(now().UnixNano())
+			p.hist.finishRestore()
+		}
+	}
 	return p
 }
 
@@ -51,3 +64,6 @@ func Restore(revision int64, load func(add func(Record) error) error) (*Projecti
 	p.full = false
 	return p, nil
 }
+
+// now is the clock of history starts; a variable for tests.
+var now = time.Now

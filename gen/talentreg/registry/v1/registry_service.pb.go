@@ -2736,6 +2736,1064 @@ func (*DeleteProgramResponse) Descriptor() ([]byte, []int) {
 	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{49}
 }
 
+// CreateTargetRequest is the request of CreateTarget.
+type CreateTargetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The target to create.
+	Target *Target `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// The id to give the new target, matching `^[a-z][a-z0-9-]{0,62}$`.
+	// The server makes one when empty.
+	TargetId string `protobuf:"bytes,2,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	// Makes the call idempotent (AIP-155): a retry with the same request id
+	// returns the first result. At most 128 characters.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTargetRequest) Reset() {
+	*x = CreateTargetRequest{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTargetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTargetRequest) ProtoMessage() {}
+
+func (x *CreateTargetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTargetRequest.ProtoReflect.Descriptor instead.
+func (*CreateTargetRequest) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *CreateTargetRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *CreateTargetRequest) GetTargetId() string {
+	if x != nil {
+		return x.TargetId
+	}
+	return ""
+}
+
+func (x *CreateTargetRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// CreateTargetResponse is the response of CreateTarget.
+type CreateTargetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The created target.
+	Target        *Target `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTargetResponse) Reset() {
+	*x = CreateTargetResponse{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTargetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTargetResponse) ProtoMessage() {}
+
+func (x *CreateTargetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTargetResponse.ProtoReflect.Descriptor instead.
+func (*CreateTargetResponse) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *CreateTargetResponse) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+// GetTargetRequest is the request of GetTarget.
+type GetTargetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource name, `targets/{x}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTargetRequest) Reset() {
+	*x = GetTargetRequest{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTargetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTargetRequest) ProtoMessage() {}
+
+func (x *GetTargetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTargetRequest.ProtoReflect.Descriptor instead.
+func (*GetTargetRequest) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *GetTargetRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetTargetResponse is the response of GetTarget.
+type GetTargetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The target.
+	Target        *Target `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTargetResponse) Reset() {
+	*x = GetTargetResponse{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTargetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTargetResponse) ProtoMessage() {}
+
+func (x *GetTargetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTargetResponse.ProtoReflect.Descriptor instead.
+func (*GetTargetResponse) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *GetTargetResponse) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+// ListTargetsRequest is the request of ListTargets.
+type ListTargetsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many results; 0 means 50, more than 1000 means 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call with the same filter.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// An AIP-160 filter: comparisons joined by AND.
+	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTargetsRequest) Reset() {
+	*x = ListTargetsRequest{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTargetsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTargetsRequest) ProtoMessage() {}
+
+func (x *ListTargetsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTargetsRequest.ProtoReflect.Descriptor instead.
+func (*ListTargetsRequest) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *ListTargetsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListTargetsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListTargetsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// ListTargetsResponse is the response of ListTargets.
+type ListTargetsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One page of results.
+	Targets []*Target `protobuf:"bytes,1,rep,name=targets,proto3" json:"targets,omitempty"`
+	// Set when more results may follow.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTargetsResponse) Reset() {
+	*x = ListTargetsResponse{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTargetsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTargetsResponse) ProtoMessage() {}
+
+func (x *ListTargetsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTargetsResponse.ProtoReflect.Descriptor instead.
+func (*ListTargetsResponse) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *ListTargetsResponse) GetTargets() []*Target {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *ListTargetsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// UpdateTargetRequest is the request of UpdateTarget.
+type UpdateTargetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new state; its name says which target to change, its etag
+	// (optional) must match the stored one.
+	Target *Target `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// The fields to change, in proto (`display_name`) or JSON
+	// (`displayName`) spelling; `*` replaces every mutable field. When
+	// empty, every populated field is changed.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTargetRequest) Reset() {
+	*x = UpdateTargetRequest{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTargetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTargetRequest) ProtoMessage() {}
+
+func (x *UpdateTargetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTargetRequest.ProtoReflect.Descriptor instead.
+func (*UpdateTargetRequest) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *UpdateTargetRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *UpdateTargetRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateTargetResponse is the response of UpdateTarget.
+type UpdateTargetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The updated target.
+	Target        *Target `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTargetResponse) Reset() {
+	*x = UpdateTargetResponse{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTargetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTargetResponse) ProtoMessage() {}
+
+func (x *UpdateTargetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTargetResponse.ProtoReflect.Descriptor instead.
+func (*UpdateTargetResponse) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *UpdateTargetResponse) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+// DeleteTargetRequest is the request of DeleteTarget.
+type DeleteTargetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// When set, must match the stored etag.
+	Etag string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Also delete every dependant (memberships, talent records) in the same
+	// transaction.
+	Force         bool `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteTargetRequest) Reset() {
+	*x = DeleteTargetRequest{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteTargetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteTargetRequest) ProtoMessage() {}
+
+func (x *DeleteTargetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteTargetRequest.ProtoReflect.Descriptor instead.
+func (*DeleteTargetRequest) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *DeleteTargetRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeleteTargetRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *DeleteTargetRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+// DeleteTargetResponse is the response of DeleteTarget.
+type DeleteTargetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteTargetResponse) Reset() {
+	*x = DeleteTargetResponse{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteTargetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteTargetResponse) ProtoMessage() {}
+
+func (x *DeleteTargetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteTargetResponse.ProtoReflect.Descriptor instead.
+func (*DeleteTargetResponse) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{59}
+}
+
+// CreatePolicyRequest is the request of CreatePolicy.
+type CreatePolicyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy to create.
+	Policy *Policy `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	// The id to give the new policy, matching `^[a-z][a-z0-9-]{0,62}$`.
+	// The server makes one when empty.
+	PolicyId string `protobuf:"bytes,2,opt,name=policy_id,json=policyId,proto3" json:"policy_id,omitempty"`
+	// Makes the call idempotent (AIP-155): a retry with the same request id
+	// returns the first result. At most 128 characters.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePolicyRequest) Reset() {
+	*x = CreatePolicyRequest{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePolicyRequest) ProtoMessage() {}
+
+func (x *CreatePolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePolicyRequest.ProtoReflect.Descriptor instead.
+func (*CreatePolicyRequest) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *CreatePolicyRequest) GetPolicy() *Policy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *CreatePolicyRequest) GetPolicyId() string {
+	if x != nil {
+		return x.PolicyId
+	}
+	return ""
+}
+
+func (x *CreatePolicyRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// CreatePolicyResponse is the response of CreatePolicy.
+type CreatePolicyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The created policy.
+	Policy        *Policy `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePolicyResponse) Reset() {
+	*x = CreatePolicyResponse{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePolicyResponse) ProtoMessage() {}
+
+func (x *CreatePolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePolicyResponse.ProtoReflect.Descriptor instead.
+func (*CreatePolicyResponse) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *CreatePolicyResponse) GetPolicy() *Policy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// GetPolicyRequest is the request of GetPolicy.
+type GetPolicyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource name, `policies/{x}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPolicyRequest) Reset() {
+	*x = GetPolicyRequest{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPolicyRequest) ProtoMessage() {}
+
+func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
+func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *GetPolicyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetPolicyResponse is the response of GetPolicy.
+type GetPolicyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy.
+	Policy        *Policy `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPolicyResponse) Reset() {
+	*x = GetPolicyResponse{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPolicyResponse) ProtoMessage() {}
+
+func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
+func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *GetPolicyResponse) GetPolicy() *Policy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// ListPoliciesRequest is the request of ListPolicies.
+type ListPoliciesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many results; 0 means 50, more than 1000 means 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call with the same filter.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// An AIP-160 filter: comparisons joined by AND.
+	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPoliciesRequest) Reset() {
+	*x = ListPoliciesRequest{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPoliciesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPoliciesRequest) ProtoMessage() {}
+
+func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPoliciesRequest.ProtoReflect.Descriptor instead.
+func (*ListPoliciesRequest) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *ListPoliciesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListPoliciesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListPoliciesRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// ListPoliciesResponse is the response of ListPolicies.
+type ListPoliciesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One page of results.
+	Policies []*Policy `protobuf:"bytes,1,rep,name=policies,proto3" json:"policies,omitempty"`
+	// Set when more results may follow.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPoliciesResponse) Reset() {
+	*x = ListPoliciesResponse{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPoliciesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPoliciesResponse) ProtoMessage() {}
+
+func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPoliciesResponse.ProtoReflect.Descriptor instead.
+func (*ListPoliciesResponse) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *ListPoliciesResponse) GetPolicies() []*Policy {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+func (x *ListPoliciesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// UpdatePolicyRequest is the request of UpdatePolicy.
+type UpdatePolicyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new state; its name says which policy to change, its etag
+	// (optional) must match the stored one.
+	Policy *Policy `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	// The fields to change, in proto (`display_name`) or JSON
+	// (`displayName`) spelling; `*` replaces every mutable field. When
+	// empty, every populated field is changed.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePolicyRequest) Reset() {
+	*x = UpdatePolicyRequest{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePolicyRequest) ProtoMessage() {}
+
+func (x *UpdatePolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePolicyRequest.ProtoReflect.Descriptor instead.
+func (*UpdatePolicyRequest) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *UpdatePolicyRequest) GetPolicy() *Policy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *UpdatePolicyRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdatePolicyResponse is the response of UpdatePolicy.
+type UpdatePolicyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The updated policy.
+	Policy        *Policy `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePolicyResponse) Reset() {
+	*x = UpdatePolicyResponse{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePolicyResponse) ProtoMessage() {}
+
+func (x *UpdatePolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePolicyResponse.ProtoReflect.Descriptor instead.
+func (*UpdatePolicyResponse) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *UpdatePolicyResponse) GetPolicy() *Policy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// DeletePolicyRequest is the request of DeletePolicy.
+type DeletePolicyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// When set, must match the stored etag.
+	Etag string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Also delete every dependant (memberships, talent records) in the same
+	// transaction.
+	Force         bool `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePolicyRequest) Reset() {
+	*x = DeletePolicyRequest{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePolicyRequest) ProtoMessage() {}
+
+func (x *DeletePolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePolicyRequest.ProtoReflect.Descriptor instead.
+func (*DeletePolicyRequest) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *DeletePolicyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeletePolicyRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *DeletePolicyRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+// DeletePolicyResponse is the response of DeletePolicy.
+type DeletePolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePolicyResponse) Reset() {
+	*x = DeletePolicyResponse{}
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePolicyResponse) ProtoMessage() {}
+
+func (x *DeletePolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePolicyResponse.ProtoReflect.Descriptor instead.
+func (*DeletePolicyResponse) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{69}
+}
+
 // BatchCreateEntitiesRequest is the request of BatchCreateEntities.
 type BatchCreateEntitiesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2747,7 +3805,7 @@ type BatchCreateEntitiesRequest struct {
 
 func (x *BatchCreateEntitiesRequest) Reset() {
 	*x = BatchCreateEntitiesRequest{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[50]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2759,7 +3817,7 @@ func (x *BatchCreateEntitiesRequest) String() string {
 func (*BatchCreateEntitiesRequest) ProtoMessage() {}
 
 func (x *BatchCreateEntitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[50]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2772,7 +3830,7 @@ func (x *BatchCreateEntitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateEntitiesRequest.ProtoReflect.Descriptor instead.
 func (*BatchCreateEntitiesRequest) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{50}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *BatchCreateEntitiesRequest) GetRequests() []*CreateEntityRequest {
@@ -2793,7 +3851,7 @@ type BatchCreateEntitiesResponse struct {
 
 func (x *BatchCreateEntitiesResponse) Reset() {
 	*x = BatchCreateEntitiesResponse{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[51]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2805,7 +3863,7 @@ func (x *BatchCreateEntitiesResponse) String() string {
 func (*BatchCreateEntitiesResponse) ProtoMessage() {}
 
 func (x *BatchCreateEntitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[51]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2818,7 +3876,7 @@ func (x *BatchCreateEntitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateEntitiesResponse.ProtoReflect.Descriptor instead.
 func (*BatchCreateEntitiesResponse) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{51}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *BatchCreateEntitiesResponse) GetEntities() []*Entity {
@@ -2847,7 +3905,7 @@ type ListChangesRequest struct {
 
 func (x *ListChangesRequest) Reset() {
 	*x = ListChangesRequest{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[52]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2859,7 +3917,7 @@ func (x *ListChangesRequest) String() string {
 func (*ListChangesRequest) ProtoMessage() {}
 
 func (x *ListChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[52]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2872,7 +3930,7 @@ func (x *ListChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChangesRequest.ProtoReflect.Descriptor instead.
 func (*ListChangesRequest) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{52}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ListChangesRequest) GetStartRevision() int64 {
@@ -2922,7 +3980,7 @@ type ListChangesResponse struct {
 
 func (x *ListChangesResponse) Reset() {
 	*x = ListChangesResponse{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[53]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2934,7 +3992,7 @@ func (x *ListChangesResponse) String() string {
 func (*ListChangesResponse) ProtoMessage() {}
 
 func (x *ListChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[53]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2947,7 +4005,7 @@ func (x *ListChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChangesResponse.ProtoReflect.Descriptor instead.
 func (*ListChangesResponse) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{53}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListChangesResponse) GetChanges() []*Change {
@@ -2993,7 +4051,7 @@ type ListHistoryRequest struct {
 
 func (x *ListHistoryRequest) Reset() {
 	*x = ListHistoryRequest{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[54]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3005,7 +4063,7 @@ func (x *ListHistoryRequest) String() string {
 func (*ListHistoryRequest) ProtoMessage() {}
 
 func (x *ListHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[54]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3018,7 +4076,7 @@ func (x *ListHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHistoryRequest.ProtoReflect.Descriptor instead.
 func (*ListHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{54}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ListHistoryRequest) GetName() string {
@@ -3060,7 +4118,7 @@ type ListHistoryResponse struct {
 
 func (x *ListHistoryResponse) Reset() {
 	*x = ListHistoryResponse{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[55]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3072,7 +4130,7 @@ func (x *ListHistoryResponse) String() string {
 func (*ListHistoryResponse) ProtoMessage() {}
 
 func (x *ListHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[55]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3085,7 +4143,7 @@ func (x *ListHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHistoryResponse.ProtoReflect.Descriptor instead.
 func (*ListHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{55}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ListHistoryResponse) GetChanges() []*Change {
@@ -3128,7 +4186,7 @@ type WatchChangesRequest struct {
 
 func (x *WatchChangesRequest) Reset() {
 	*x = WatchChangesRequest{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[56]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3140,7 +4198,7 @@ func (x *WatchChangesRequest) String() string {
 func (*WatchChangesRequest) ProtoMessage() {}
 
 func (x *WatchChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[56]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3153,7 +4211,7 @@ func (x *WatchChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchChangesRequest.ProtoReflect.Descriptor instead.
 func (*WatchChangesRequest) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{56}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *WatchChangesRequest) GetStartRevision() int64 {
@@ -3182,7 +4240,7 @@ type WatchChangesResponse struct {
 
 func (x *WatchChangesResponse) Reset() {
 	*x = WatchChangesResponse{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[57]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3194,7 +4252,7 @@ func (x *WatchChangesResponse) String() string {
 func (*WatchChangesResponse) ProtoMessage() {}
 
 func (x *WatchChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[57]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3207,7 +4265,7 @@ func (x *WatchChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchChangesResponse.ProtoReflect.Descriptor instead.
 func (*WatchChangesResponse) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{57}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *WatchChangesResponse) GetChanges() []*Change {
@@ -3242,7 +4300,7 @@ type StreamSnapshotRequest struct {
 
 func (x *StreamSnapshotRequest) Reset() {
 	*x = StreamSnapshotRequest{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[58]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3254,7 +4312,7 @@ func (x *StreamSnapshotRequest) String() string {
 func (*StreamSnapshotRequest) ProtoMessage() {}
 
 func (x *StreamSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[58]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3267,7 +4325,7 @@ func (x *StreamSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*StreamSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{58}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *StreamSnapshotRequest) GetView() SnapshotView {
@@ -3281,7 +4339,7 @@ func (x *StreamSnapshotRequest) GetView() SnapshotView {
 type StreamSnapshotResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resources, in the order programmes, entities, groups, memberships,
-	// talent records.
+	// talent records, policies, targets.
 	Resources []*Resource `protobuf:"bytes,1,rep,name=resources,proto3" json:"resources,omitempty"`
 	// The revision the snapshot reflects, the same in every message.
 	Revision int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
@@ -3295,7 +4353,7 @@ type StreamSnapshotResponse struct {
 
 func (x *StreamSnapshotResponse) Reset() {
 	*x = StreamSnapshotResponse{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[59]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3307,7 +4365,7 @@ func (x *StreamSnapshotResponse) String() string {
 func (*StreamSnapshotResponse) ProtoMessage() {}
 
 func (x *StreamSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[59]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3320,7 +4378,7 @@ func (x *StreamSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*StreamSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{59}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *StreamSnapshotResponse) GetResources() []*Resource {
@@ -3371,7 +4429,7 @@ type ImportRequest struct {
 
 func (x *ImportRequest) Reset() {
 	*x = ImportRequest{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[60]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3383,7 +4441,7 @@ func (x *ImportRequest) String() string {
 func (*ImportRequest) ProtoMessage() {}
 
 func (x *ImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[60]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3396,7 +4454,7 @@ func (x *ImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRequest.ProtoReflect.Descriptor instead.
 func (*ImportRequest) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{60}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ImportRequest) GetItems() []*Resource {
@@ -3426,6 +4484,10 @@ type ImportResponse struct {
 	TalentRecords *ImportCounts `protobuf:"bytes,4,opt,name=talent_records,json=talentRecords,proto3" json:"talent_records,omitempty"`
 	// Programmes.
 	Programs *ImportCounts `protobuf:"bytes,5,opt,name=programs,proto3" json:"programs,omitempty"`
+	// Targets.
+	Targets *ImportCounts `protobuf:"bytes,8,opt,name=targets,proto3" json:"targets,omitempty"`
+	// Policies.
+	Policies *ImportCounts `protobuf:"bytes,9,opt,name=policies,proto3" json:"policies,omitempty"`
 	// The rejected items.
 	Errors []*ImportError `protobuf:"bytes,6,rep,name=errors,proto3" json:"errors,omitempty"`
 	// The registry revision after the import.
@@ -3446,7 +4508,7 @@ type ImportResponse struct {
 
 func (x *ImportResponse) Reset() {
 	*x = ImportResponse{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[61]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3458,7 +4520,7 @@ func (x *ImportResponse) String() string {
 func (*ImportResponse) ProtoMessage() {}
 
 func (x *ImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[61]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3471,7 +4533,7 @@ func (x *ImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportResponse.ProtoReflect.Descriptor instead.
 func (*ImportResponse) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{61}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ImportResponse) GetEntities() *ImportCounts {
@@ -3505,6 +4567,20 @@ func (x *ImportResponse) GetTalentRecords() *ImportCounts {
 func (x *ImportResponse) GetPrograms() *ImportCounts {
 	if x != nil {
 		return x.Programs
+	}
+	return nil
+}
+
+func (x *ImportResponse) GetTargets() *ImportCounts {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *ImportResponse) GetPolicies() *ImportCounts {
+	if x != nil {
+		return x.Policies
 	}
 	return nil
 }
@@ -3554,7 +4630,7 @@ type ImportCounts struct {
 
 func (x *ImportCounts) Reset() {
 	*x = ImportCounts{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[62]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3566,7 +4642,7 @@ func (x *ImportCounts) String() string {
 func (*ImportCounts) ProtoMessage() {}
 
 func (x *ImportCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[62]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3579,7 +4655,7 @@ func (x *ImportCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportCounts.ProtoReflect.Descriptor instead.
 func (*ImportCounts) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{62}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ImportCounts) GetCreated() int64 {
@@ -3627,7 +4703,7 @@ type ImportError struct {
 
 func (x *ImportError) Reset() {
 	*x = ImportError{}
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[63]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3639,7 +4715,7 @@ func (x *ImportError) String() string {
 func (*ImportError) ProtoMessage() {}
 
 func (x *ImportError) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[63]
+	mi := &file_talentreg_registry_v1_registry_service_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3652,7 +4728,7 @@ func (x *ImportError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportError.ProtoReflect.Descriptor instead.
 func (*ImportError) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{63}
+	return file_talentreg_registry_v1_registry_service_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ImportError) GetIndex() int64 {
@@ -3849,7 +4925,67 @@ const file_talentreg_registry_v1_registry_service_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\x12\x14\n" +
 	"\x05force\x18\x03 \x01(\bR\x05force\"\x17\n" +
-	"\x15DeleteProgramResponse\"d\n" +
+	"\x15DeleteProgramResponse\"\x88\x01\n" +
+	"\x13CreateTargetRequest\x125\n" +
+	"\x06target\x18\x01 \x01(\v2\x1d.talentreg.registry.v1.TargetR\x06target\x12\x1b\n" +
+	"\ttarget_id\x18\x02 \x01(\tR\btargetId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"M\n" +
+	"\x14CreateTargetResponse\x125\n" +
+	"\x06target\x18\x01 \x01(\v2\x1d.talentreg.registry.v1.TargetR\x06target\"&\n" +
+	"\x10GetTargetRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"J\n" +
+	"\x11GetTargetResponse\x125\n" +
+	"\x06target\x18\x01 \x01(\v2\x1d.talentreg.registry.v1.TargetR\x06target\"h\n" +
+	"\x12ListTargetsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n" +
+	"\x06filter\x18\x03 \x01(\tR\x06filter\"v\n" +
+	"\x13ListTargetsResponse\x127\n" +
+	"\atargets\x18\x01 \x03(\v2\x1d.talentreg.registry.v1.TargetR\atargets\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x89\x01\n" +
+	"\x13UpdateTargetRequest\x125\n" +
+	"\x06target\x18\x01 \x01(\v2\x1d.talentreg.registry.v1.TargetR\x06target\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"M\n" +
+	"\x14UpdateTargetResponse\x125\n" +
+	"\x06target\x18\x01 \x01(\v2\x1d.talentreg.registry.v1.TargetR\x06target\"S\n" +
+	"\x13DeleteTargetRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\x12\x14\n" +
+	"\x05force\x18\x03 \x01(\bR\x05force\"\x16\n" +
+	"\x14DeleteTargetResponse\"\x88\x01\n" +
+	"\x13CreatePolicyRequest\x125\n" +
+	"\x06policy\x18\x01 \x01(\v2\x1d.talentreg.registry.v1.PolicyR\x06policy\x12\x1b\n" +
+	"\tpolicy_id\x18\x02 \x01(\tR\bpolicyId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"M\n" +
+	"\x14CreatePolicyResponse\x125\n" +
+	"\x06policy\x18\x01 \x01(\v2\x1d.talentreg.registry.v1.PolicyR\x06policy\"&\n" +
+	"\x10GetPolicyRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"J\n" +
+	"\x11GetPolicyResponse\x125\n" +
+	"\x06policy\x18\x01 \x01(\v2\x1d.talentreg.registry.v1.PolicyR\x06policy\"i\n" +
+	"\x13ListPoliciesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n" +
+	"\x06filter\x18\x03 \x01(\tR\x06filter\"y\n" +
+	"\x14ListPoliciesResponse\x129\n" +
+	"\bpolicies\x18\x01 \x03(\v2\x1d.talentreg.registry.v1.PolicyR\bpolicies\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x89\x01\n" +
+	"\x13UpdatePolicyRequest\x125\n" +
+	"\x06policy\x18\x01 \x01(\v2\x1d.talentreg.registry.v1.PolicyR\x06policy\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"M\n" +
+	"\x14UpdatePolicyResponse\x125\n" +
+	"\x06policy\x18\x01 \x01(\v2\x1d.talentreg.registry.v1.PolicyR\x06policy\"S\n" +
+	"\x13DeletePolicyRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\x12\x14\n" +
+	"\x05force\x18\x03 \x01(\bR\x05force\"\x16\n" +
+	"\x14DeletePolicyResponse\"d\n" +
 	"\x1aBatchCreateEntitiesRequest\x12F\n" +
 	"\brequests\x18\x01 \x03(\v2*.talentreg.registry.v1.CreateEntityRequestR\brequests\"X\n" +
 	"\x1bBatchCreateEntitiesResponse\x129\n" +
@@ -3894,13 +5030,15 @@ const file_talentreg_registry_v1_registry_service_proto_rawDesc = "" +
 	"\rImportRequest\x125\n" +
 	"\x05items\x18\x01 \x03(\v2\x1f.talentreg.registry.v1.ResourceR\x05items\x12=\n" +
 	"\fupdate_masks\x18\n" +
-	" \x03(\v2\x1a.google.protobuf.FieldMaskR\vupdateMasks\"\x93\x04\n" +
+	" \x03(\v2\x1a.google.protobuf.FieldMaskR\vupdateMasks\"\x93\x05\n" +
 	"\x0eImportResponse\x12?\n" +
 	"\bentities\x18\x01 \x01(\v2#.talentreg.registry.v1.ImportCountsR\bentities\x12;\n" +
 	"\x06groups\x18\x02 \x01(\v2#.talentreg.registry.v1.ImportCountsR\x06groups\x12E\n" +
 	"\vmemberships\x18\x03 \x01(\v2#.talentreg.registry.v1.ImportCountsR\vmemberships\x12J\n" +
 	"\x0etalent_records\x18\x04 \x01(\v2#.talentreg.registry.v1.ImportCountsR\rtalentRecords\x12?\n" +
-	"\bprograms\x18\x05 \x01(\v2#.talentreg.registry.v1.ImportCountsR\bprograms\x12:\n" +
+	"\bprograms\x18\x05 \x01(\v2#.talentreg.registry.v1.ImportCountsR\bprograms\x12=\n" +
+	"\atargets\x18\b \x01(\v2#.talentreg.registry.v1.ImportCountsR\atargets\x12?\n" +
+	"\bpolicies\x18\t \x01(\v2#.talentreg.registry.v1.ImportCountsR\bpolicies\x12:\n" +
 	"\x06errors\x18\x06 \x03(\v2\".talentreg.registry.v1.ImportErrorR\x06errors\x12\x1a\n" +
 	"\brevision\x18\a \x01(\x03R\brevision\x12'\n" +
 	"\x0fcommitted_items\x18\n" +
@@ -3919,7 +5057,7 @@ const file_talentreg_registry_v1_registry_service_proto_rawDesc = "" +
 	"\fSnapshotView\x12\x1d\n" +
 	"\x19SNAPSHOT_VIEW_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SNAPSHOT_VIEW_FULL\x10\x01\x12\x1b\n" +
-	"\x17SNAPSHOT_VIEW_AGGREGATE\x10\x022\xd2.\n" +
+	"\x17SNAPSHOT_VIEW_AGGREGATE\x10\x022\x91=\n" +
 	"\x0fRegistryService\x12\xae\x01\n" +
 	"\fCreateEntity\x12*.talentreg.registry.v1.CreateEntityRequest\x1a+.talentreg.registry.v1.CreateEntityResponse\"E\xea\xf9\x18\x1d\n" +
 	"\x19talentreg.entities.create\x18\x01\x82\xd3\xe4\x93\x02\x1e:\x06entityb\x06entity\"\f/v1/entities\x12\xa1\x01\n" +
@@ -3984,13 +5122,35 @@ const file_talentreg_registry_v1_registry_service_proto_rawDesc = "" +
 	"\x19talentreg.programs.update\x18\x01\x82\xd3\xe4\x93\x021:\aprogramb\aprogram2\x1d/v1/{program.name=programs/*}\x12\xd3\x01\n" +
 	"\rDeleteProgram\x12+.talentreg.registry.v1.DeleteProgramRequest\x1a,.talentreg.registry.v1.DeleteProgramResponse\"g\xea\xf9\x18F\n" +
 	"\x19talentreg.programs.delete\x12'\n" +
-	"\x05force\x12\x1etalentreg.programs.forceDelete\x18\x01\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=programs/*}\x12\xc7\x01\n" +
+	"\x05force\x12\x1etalentreg.programs.forceDelete\x18\x01\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=programs/*}\x12\xac\x01\n" +
+	"\fCreateTarget\x12*.talentreg.registry.v1.CreateTargetRequest\x1a+.talentreg.registry.v1.CreateTargetResponse\"C\xea\xf9\x18\x1c\n" +
+	"\x18talentreg.targets.create\x18\x01\x82\xd3\xe4\x93\x02\x1d:\x06targetb\x06target\"\v/v1/targets\x12\x9f\x01\n" +
+	"\tGetTarget\x12'.talentreg.registry.v1.GetTargetRequest\x1a(.talentreg.registry.v1.GetTargetResponse\"?\xea\xf9\x18\x17\n" +
+	"\x15talentreg.targets.get\x82\xd3\xe4\x93\x02\x1eb\x06target\x12\x14/v1/{name=targets/*}\x12\x95\x01\n" +
+	"\vListTargets\x12).talentreg.registry.v1.ListTargetsRequest\x1a*.talentreg.registry.v1.ListTargetsResponse\"/\xea\xf9\x18\x18\n" +
+	"\x16talentreg.targets.list\x82\xd3\xe4\x93\x02\r\x12\v/v1/targets\x12\xbc\x01\n" +
+	"\fUpdateTarget\x12*.talentreg.registry.v1.UpdateTargetRequest\x1a+.talentreg.registry.v1.UpdateTargetResponse\"S\xea\xf9\x18\x1c\n" +
+	"\x18talentreg.targets.update\x18\x01\x82\xd3\xe4\x93\x02-:\x06targetb\x06target2\x1b/v1/{target.name=targets/*}\x12\xcd\x01\n" +
+	"\fDeleteTarget\x12*.talentreg.registry.v1.DeleteTargetRequest\x1a+.talentreg.registry.v1.DeleteTargetResponse\"d\xea\xf9\x18D\n" +
+	"\x18talentreg.targets.delete\x12&\n" +
+	"\x05force\x12\x1dtalentreg.targets.forceDelete\x18\x01\x82\xd3\xe4\x93\x02\x16*\x14/v1/{name=targets/*}\x12\xae\x01\n" +
+	"\fCreatePolicy\x12*.talentreg.registry.v1.CreatePolicyRequest\x1a+.talentreg.registry.v1.CreatePolicyResponse\"E\xea\xf9\x18\x1d\n" +
+	"\x19talentreg.policies.create\x18\x01\x82\xd3\xe4\x93\x02\x1e:\x06policyb\x06policy\"\f/v1/policies\x12\xa1\x01\n" +
+	"\tGetPolicy\x12'.talentreg.registry.v1.GetPolicyRequest\x1a(.talentreg.registry.v1.GetPolicyResponse\"A\xea\xf9\x18\x18\n" +
+	"\x16talentreg.policies.get\x82\xd3\xe4\x93\x02\x1fb\x06policy\x12\x15/v1/{name=policies/*}\x12\x9a\x01\n" +
+	"\fListPolicies\x12*.talentreg.registry.v1.ListPoliciesRequest\x1a+.talentreg.registry.v1.ListPoliciesResponse\"1\xea\xf9\x18\x19\n" +
+	"\x17talentreg.policies.list\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/policies\x12\xbe\x01\n" +
+	"\fUpdatePolicy\x12*.talentreg.registry.v1.UpdatePolicyRequest\x1a+.talentreg.registry.v1.UpdatePolicyResponse\"U\xea\xf9\x18\x1d\n" +
+	"\x19talentreg.policies.update\x18\x01\x82\xd3\xe4\x93\x02.:\x06policyb\x06policy2\x1c/v1/{policy.name=policies/*}\x12\xd0\x01\n" +
+	"\fDeletePolicy\x12*.talentreg.registry.v1.DeletePolicyRequest\x1a+.talentreg.registry.v1.DeletePolicyResponse\"g\xea\xf9\x18F\n" +
+	"\x19talentreg.policies.delete\x12'\n" +
+	"\x05force\x12\x1etalentreg.policies.forceDelete\x18\x01\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=policies/*}\x12\xc7\x01\n" +
 	"\x13BatchCreateEntities\x121.talentreg.registry.v1.BatchCreateEntitiesRequest\x1a2.talentreg.registry.v1.BatchCreateEntitiesResponse\"I\xea\xf9\x18\"\n" +
 	"\x1etalentreg.entities.batchCreate\x18\x01\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/entities:batchCreate\x12\x95\x01\n" +
 	"\vListChanges\x12).talentreg.registry.v1.ListChangesRequest\x1a*.talentreg.registry.v1.ListChangesResponse\"/\xea\xf9\x18\x18\n" +
-	"\x16talentreg.changes.list\x82\xd3\xe4\x93\x02\r\x12\v/v1/changes\x12\xbc\x02\n" +
-	"\vListHistory\x12).talentreg.registry.v1.ListHistoryRequest\x1a*.talentreg.registry.v1.ListHistoryResponse\"\xd5\x01\xea\xf9\x18\x18\n" +
-	"\x16talentreg.history.list\x82\xd3\xe4\x93\x02\xb2\x01Z\x1d\x12\x1b/v1/{name=groups/*}:historyZ+\x12)/v1/{name=groups/*/memberships/*}:historyZ$\x12\"/v1/{name=talentRecords/*}:historyZ\x1f\x12\x1d/v1/{name=programs/*}:history\x12\x1d/v1/{name=entities/*}:history\x12\xa1\x01\n" +
+	"\x16talentreg.changes.list\x82\xd3\xe4\x93\x02\r\x12\v/v1/changes\x12\xfd\x02\n" +
+	"\vListHistory\x12).talentreg.registry.v1.ListHistoryRequest\x1a*.talentreg.registry.v1.ListHistoryResponse\"\x96\x02\xea\xf9\x18\x18\n" +
+	"\x16talentreg.history.list\x82\xd3\xe4\x93\x02\xf3\x01Z\x1d\x12\x1b/v1/{name=groups/*}:historyZ+\x12)/v1/{name=groups/*/memberships/*}:historyZ$\x12\"/v1/{name=talentRecords/*}:historyZ\x1f\x12\x1d/v1/{name=programs/*}:historyZ\x1e\x12\x1c/v1/{name=targets/*}:historyZ\x1f\x12\x1d/v1/{name=policies/*}:history\x12\x1d/v1/{name=entities/*}:history\x12\xa1\x01\n" +
 	"\fWatchChanges\x12*.talentreg.registry.v1.WatchChangesRequest\x1a+.talentreg.registry.v1.WatchChangesResponse\"6\xea\xf9\x18\x19\n" +
 	"\x17talentreg.changes.watch\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/changes:watch0\x01\x12\x91\x01\n" +
 	"\x0eStreamSnapshot\x12,.talentreg.registry.v1.StreamSnapshotRequest\x1a-.talentreg.registry.v1.StreamSnapshotResponse\" \xea\xf9\x18\x1c\n" +
@@ -4011,7 +5171,7 @@ func file_talentreg_registry_v1_registry_service_proto_rawDescGZIP() []byte {
 }
 
 var file_talentreg_registry_v1_registry_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_talentreg_registry_v1_registry_service_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
+var file_talentreg_registry_v1_registry_service_proto_msgTypes = make([]protoimpl.MessageInfo, 84)
 var file_talentreg_registry_v1_registry_service_proto_goTypes = []any{
 	(SnapshotView)(0),                   // 0: talentreg.registry.v1.SnapshotView
 	(*CreateEntityRequest)(nil),         // 1: talentreg.registry.v1.CreateEntityRequest
@@ -4064,147 +5224,205 @@ var file_talentreg_registry_v1_registry_service_proto_goTypes = []any{
 	(*UpdateProgramResponse)(nil),       // 48: talentreg.registry.v1.UpdateProgramResponse
 	(*DeleteProgramRequest)(nil),        // 49: talentreg.registry.v1.DeleteProgramRequest
 	(*DeleteProgramResponse)(nil),       // 50: talentreg.registry.v1.DeleteProgramResponse
-	(*BatchCreateEntitiesRequest)(nil),  // 51: talentreg.registry.v1.BatchCreateEntitiesRequest
-	(*BatchCreateEntitiesResponse)(nil), // 52: talentreg.registry.v1.BatchCreateEntitiesResponse
-	(*ListChangesRequest)(nil),          // 53: talentreg.registry.v1.ListChangesRequest
-	(*ListChangesResponse)(nil),         // 54: talentreg.registry.v1.ListChangesResponse
-	(*ListHistoryRequest)(nil),          // 55: talentreg.registry.v1.ListHistoryRequest
-	(*ListHistoryResponse)(nil),         // 56: talentreg.registry.v1.ListHistoryResponse
-	(*WatchChangesRequest)(nil),         // 57: talentreg.registry.v1.WatchChangesRequest
-	(*WatchChangesResponse)(nil),        // 58: talentreg.registry.v1.WatchChangesResponse
-	(*StreamSnapshotRequest)(nil),       // 59: talentreg.registry.v1.StreamSnapshotRequest
-	(*StreamSnapshotResponse)(nil),      // 60: talentreg.registry.v1.StreamSnapshotResponse
-	(*ImportRequest)(nil),               // 61: talentreg.registry.v1.ImportRequest
-	(*ImportResponse)(nil),              // 62: talentreg.registry.v1.ImportResponse
-	(*ImportCounts)(nil),                // 63: talentreg.registry.v1.ImportCounts
-	(*ImportError)(nil),                 // 64: talentreg.registry.v1.ImportError
-	(*Entity)(nil),                      // 65: talentreg.registry.v1.Entity
-	(*fieldmaskpb.FieldMask)(nil),       // 66: google.protobuf.FieldMask
-	(*Group)(nil),                       // 67: talentreg.registry.v1.Group
-	(*Membership)(nil),                  // 68: talentreg.registry.v1.Membership
-	(*TalentRecord)(nil),                // 69: talentreg.registry.v1.TalentRecord
-	(*Program)(nil),                     // 70: talentreg.registry.v1.Program
-	(*Change)(nil),                      // 71: talentreg.registry.v1.Change
-	(*Resource)(nil),                    // 72: talentreg.registry.v1.Resource
+	(*CreateTargetRequest)(nil),         // 51: talentreg.registry.v1.CreateTargetRequest
+	(*CreateTargetResponse)(nil),        // 52: talentreg.registry.v1.CreateTargetResponse
+	(*GetTargetRequest)(nil),            // 53: talentreg.registry.v1.GetTargetRequest
+	(*GetTargetResponse)(nil),           // 54: talentreg.registry.v1.GetTargetResponse
+	(*ListTargetsRequest)(nil),          // 55: talentreg.registry.v1.ListTargetsRequest
+	(*ListTargetsResponse)(nil),         // 56: talentreg.registry.v1.ListTargetsResponse
+	(*UpdateTargetRequest)(nil),         // 57: talentreg.registry.v1.UpdateTargetRequest
+	(*UpdateTargetResponse)(nil),        // 58: talentreg.registry.v1.UpdateTargetResponse
+	(*DeleteTargetRequest)(nil),         // 59: talentreg.registry.v1.DeleteTargetRequest
+	(*DeleteTargetResponse)(nil),        // 60: talentreg.registry.v1.DeleteTargetResponse
+	(*CreatePolicyRequest)(nil),         // 61: talentreg.registry.v1.CreatePolicyRequest
+	(*CreatePolicyResponse)(nil),        // 62: talentreg.registry.v1.CreatePolicyResponse
+	(*GetPolicyRequest)(nil),            // 63: talentreg.registry.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),           // 64: talentreg.registry.v1.GetPolicyResponse
+	(*ListPoliciesRequest)(nil),         // 65: talentreg.registry.v1.ListPoliciesRequest
+	(*ListPoliciesResponse)(nil),        // 66: talentreg.registry.v1.ListPoliciesResponse
+	(*UpdatePolicyRequest)(nil),         // 67: talentreg.registry.v1.UpdatePolicyRequest
+	(*UpdatePolicyResponse)(nil),        // 68: talentreg.registry.v1.UpdatePolicyResponse
+	(*DeletePolicyRequest)(nil),         // 69: talentreg.registry.v1.DeletePolicyRequest
+	(*DeletePolicyResponse)(nil),        // 70: talentreg.registry.v1.DeletePolicyResponse
+	(*BatchCreateEntitiesRequest)(nil),  // 71: talentreg.registry.v1.BatchCreateEntitiesRequest
+	(*BatchCreateEntitiesResponse)(nil), // 72: talentreg.registry.v1.BatchCreateEntitiesResponse
+	(*ListChangesRequest)(nil),          // 73: talentreg.registry.v1.ListChangesRequest
+	(*ListChangesResponse)(nil),         // 74: talentreg.registry.v1.ListChangesResponse
+	(*ListHistoryRequest)(nil),          // 75: talentreg.registry.v1.ListHistoryRequest
+	(*ListHistoryResponse)(nil),         // 76: talentreg.registry.v1.ListHistoryResponse
+	(*WatchChangesRequest)(nil),         // 77: talentreg.registry.v1.WatchChangesRequest
+	(*WatchChangesResponse)(nil),        // 78: talentreg.registry.v1.WatchChangesResponse
+	(*StreamSnapshotRequest)(nil),       // 79: talentreg.registry.v1.StreamSnapshotRequest
+	(*StreamSnapshotResponse)(nil),      // 80: talentreg.registry.v1.StreamSnapshotResponse
+	(*ImportRequest)(nil),               // 81: talentreg.registry.v1.ImportRequest
+	(*ImportResponse)(nil),              // 82: talentreg.registry.v1.ImportResponse
+	(*ImportCounts)(nil),                // 83: talentreg.registry.v1.ImportCounts
+	(*ImportError)(nil),                 // 84: talentreg.registry.v1.ImportError
+	(*Entity)(nil),                      // 85: talentreg.registry.v1.Entity
+	(*fieldmaskpb.FieldMask)(nil),       // 86: google.protobuf.FieldMask
+	(*Group)(nil),                       // 87: talentreg.registry.v1.Group
+	(*Membership)(nil),                  // 88: talentreg.registry.v1.Membership
+	(*TalentRecord)(nil),                // 89: talentreg.registry.v1.TalentRecord
+	(*Program)(nil),                     // 90: talentreg.registry.v1.Program
+	(*Target)(nil),                      // 91: talentreg.registry.v1.Target
+	(*Policy)(nil),                      // 92: talentreg.registry.v1.Policy
+	(*Change)(nil),                      // 93: talentreg.registry.v1.Change
+	(*Resource)(nil),                    // 94: talentreg.registry.v1.Resource
 }
 var file_talentreg_registry_v1_registry_service_proto_depIdxs = []int32{
-	65, // 0: talentreg.registry.v1.CreateEntityRequest.entity:type_name -> talentreg.registry.v1.Entity
-	65, // 1: talentreg.registry.v1.CreateEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
-	65, // 2: talentreg.registry.v1.GetEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
-	65, // 3: talentreg.registry.v1.ListEntitiesResponse.entities:type_name -> talentreg.registry.v1.Entity
-	65, // 4: talentreg.registry.v1.UpdateEntityRequest.entity:type_name -> talentreg.registry.v1.Entity
-	66, // 5: talentreg.registry.v1.UpdateEntityRequest.update_mask:type_name -> google.protobuf.FieldMask
-	65, // 6: talentreg.registry.v1.UpdateEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
-	67, // 7: talentreg.registry.v1.CreateGroupRequest.group:type_name -> talentreg.registry.v1.Group
-	67, // 8: talentreg.registry.v1.CreateGroupResponse.group:type_name -> talentreg.registry.v1.Group
-	67, // 9: talentreg.registry.v1.GetGroupResponse.group:type_name -> talentreg.registry.v1.Group
-	67, // 10: talentreg.registry.v1.ListGroupsResponse.groups:type_name -> talentreg.registry.v1.Group
-	67, // 11: talentreg.registry.v1.UpdateGroupRequest.group:type_name -> talentreg.registry.v1.Group
-	66, // 12: talentreg.registry.v1.UpdateGroupRequest.update_mask:type_name -> google.protobuf.FieldMask
-	67, // 13: talentreg.registry.v1.UpdateGroupResponse.group:type_name -> talentreg.registry.v1.Group
-	68, // 14: talentreg.registry.v1.CreateMembershipRequest.membership:type_name -> talentreg.registry.v1.Membership
-	68, // 15: talentreg.registry.v1.CreateMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
-	68, // 16: talentreg.registry.v1.GetMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
-	68, // 17: talentreg.registry.v1.ListMembershipsResponse.memberships:type_name -> talentreg.registry.v1.Membership
-	68, // 18: talentreg.registry.v1.UpdateMembershipRequest.membership:type_name -> talentreg.registry.v1.Membership
-	66, // 19: talentreg.registry.v1.UpdateMembershipRequest.update_mask:type_name -> google.protobuf.FieldMask
-	68, // 20: talentreg.registry.v1.UpdateMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
-	69, // 21: talentreg.registry.v1.CreateTalentRecordRequest.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	69, // 22: talentreg.registry.v1.CreateTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	69, // 23: talentreg.registry.v1.GetTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	69, // 24: talentreg.registry.v1.ListTalentRecordsResponse.talent_records:type_name -> talentreg.registry.v1.TalentRecord
-	69, // 25: talentreg.registry.v1.UpdateTalentRecordRequest.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	66, // 26: talentreg.registry.v1.UpdateTalentRecordRequest.update_mask:type_name -> google.protobuf.FieldMask
-	69, // 27: talentreg.registry.v1.UpdateTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	70, // 28: talentreg.registry.v1.CreateProgramRequest.program:type_name -> talentreg.registry.v1.Program
-	70, // 29: talentreg.registry.v1.CreateProgramResponse.program:type_name -> talentreg.registry.v1.Program
-	70, // 30: talentreg.registry.v1.GetProgramResponse.program:type_name -> talentreg.registry.v1.Program
-	70, // 31: talentreg.registry.v1.ListProgramsResponse.programs:type_name -> talentreg.registry.v1.Program
-	70, // 32: talentreg.registry.v1.UpdateProgramRequest.program:type_name -> talentreg.registry.v1.Program
-	66, // 33: talentreg.registry.v1.UpdateProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
-	70, // 34: talentreg.registry.v1.UpdateProgramResponse.program:type_name -> talentreg.registry.v1.Program
-	1,  // 35: talentreg.registry.v1.BatchCreateEntitiesRequest.requests:type_name -> talentreg.registry.v1.CreateEntityRequest
-	65, // 36: talentreg.registry.v1.BatchCreateEntitiesResponse.entities:type_name -> talentreg.registry.v1.Entity
-	71, // 37: talentreg.registry.v1.ListChangesResponse.changes:type_name -> talentreg.registry.v1.Change
-	71, // 38: talentreg.registry.v1.ListHistoryResponse.changes:type_name -> talentreg.registry.v1.Change
-	71, // 39: talentreg.registry.v1.WatchChangesResponse.changes:type_name -> talentreg.registry.v1.Change
-	0,  // 40: talentreg.registry.v1.StreamSnapshotRequest.view:type_name -> talentreg.registry.v1.SnapshotView
-	72, // 41: talentreg.registry.v1.StreamSnapshotResponse.resources:type_name -> talentreg.registry.v1.Resource
-	72, // 42: talentreg.registry.v1.ImportRequest.items:type_name -> talentreg.registry.v1.Resource
-	66, // 43: talentreg.registry.v1.ImportRequest.update_masks:type_name -> google.protobuf.FieldMask
-	63, // 44: talentreg.registry.v1.ImportResponse.entities:type_name -> talentreg.registry.v1.ImportCounts
-	63, // 45: talentreg.registry.v1.ImportResponse.groups:type_name -> talentreg.registry.v1.ImportCounts
-	63, // 46: talentreg.registry.v1.ImportResponse.memberships:type_name -> talentreg.registry.v1.ImportCounts
-	63, // 47: talentreg.registry.v1.ImportResponse.talent_records:type_name -> talentreg.registry.v1.ImportCounts
-	63, // 48: talentreg.registry.v1.ImportResponse.programs:type_name -> talentreg.registry.v1.ImportCounts
-	64, // 49: talentreg.registry.v1.ImportResponse.errors:type_name -> talentreg.registry.v1.ImportError
-	1,  // 50: talentreg.registry.v1.RegistryService.CreateEntity:input_type -> talentreg.registry.v1.CreateEntityRequest
-	3,  // 51: talentreg.registry.v1.RegistryService.GetEntity:input_type -> talentreg.registry.v1.GetEntityRequest
-	5,  // 52: talentreg.registry.v1.RegistryService.ListEntities:input_type -> talentreg.registry.v1.ListEntitiesRequest
-	7,  // 53: talentreg.registry.v1.RegistryService.UpdateEntity:input_type -> talentreg.registry.v1.UpdateEntityRequest
-	9,  // 54: talentreg.registry.v1.RegistryService.DeleteEntity:input_type -> talentreg.registry.v1.DeleteEntityRequest
-	11, // 55: talentreg.registry.v1.RegistryService.CreateGroup:input_type -> talentreg.registry.v1.CreateGroupRequest
-	13, // 56: talentreg.registry.v1.RegistryService.GetGroup:input_type -> talentreg.registry.v1.GetGroupRequest
-	15, // 57: talentreg.registry.v1.RegistryService.ListGroups:input_type -> talentreg.registry.v1.ListGroupsRequest
-	17, // 58: talentreg.registry.v1.RegistryService.UpdateGroup:input_type -> talentreg.registry.v1.UpdateGroupRequest
-	19, // 59: talentreg.registry.v1.RegistryService.DeleteGroup:input_type -> talentreg.registry.v1.DeleteGroupRequest
-	21, // 60: talentreg.registry.v1.RegistryService.CreateMembership:input_type -> talentreg.registry.v1.CreateMembershipRequest
-	23, // 61: talentreg.registry.v1.RegistryService.GetMembership:input_type -> talentreg.registry.v1.GetMembershipRequest
-	25, // 62: talentreg.registry.v1.RegistryService.ListMemberships:input_type -> talentreg.registry.v1.ListMembershipsRequest
-	27, // 63: talentreg.registry.v1.RegistryService.UpdateMembership:input_type -> talentreg.registry.v1.UpdateMembershipRequest
-	29, // 64: talentreg.registry.v1.RegistryService.DeleteMembership:input_type -> talentreg.registry.v1.DeleteMembershipRequest
-	31, // 65: talentreg.registry.v1.RegistryService.CreateTalentRecord:input_type -> talentreg.registry.v1.CreateTalentRecordRequest
-	33, // 66: talentreg.registry.v1.RegistryService.GetTalentRecord:input_type -> talentreg.registry.v1.GetTalentRecordRequest
-	35, // 67: talentreg.registry.v1.RegistryService.ListTalentRecords:input_type -> talentreg.registry.v1.ListTalentRecordsRequest
-	37, // 68: talentreg.registry.v1.RegistryService.UpdateTalentRecord:input_type -> talentreg.registry.v1.UpdateTalentRecordRequest
-	39, // 69: talentreg.registry.v1.RegistryService.DeleteTalentRecord:input_type -> talentreg.registry.v1.DeleteTalentRecordRequest
-	41, // 70: talentreg.registry.v1.RegistryService.CreateProgram:input_type -> talentreg.registry.v1.CreateProgramRequest
-	43, // 71: talentreg.registry.v1.RegistryService.GetProgram:input_type -> talentreg.registry.v1.GetProgramRequest
-	45, // 72: talentreg.registry.v1.RegistryService.ListPrograms:input_type -> talentreg.registry.v1.ListProgramsRequest
-	47, // 73: talentreg.registry.v1.RegistryService.UpdateProgram:input_type -> talentreg.registry.v1.UpdateProgramRequest
-	49, // 74: talentreg.registry.v1.RegistryService.DeleteProgram:input_type -> talentreg.registry.v1.DeleteProgramRequest
-	51, // 75: talentreg.registry.v1.RegistryService.BatchCreateEntities:input_type -> talentreg.registry.v1.BatchCreateEntitiesRequest
-	53, // 76: talentreg.registry.v1.RegistryService.ListChanges:input_type -> talentreg.registry.v1.ListChangesRequest
-	55, // 77: talentreg.registry.v1.RegistryService.ListHistory:input_type -> talentreg.registry.v1.ListHistoryRequest
-	57, // 78: talentreg.registry.v1.RegistryService.WatchChanges:input_type -> talentreg.registry.v1.WatchChangesRequest
-	59, // 79: talentreg.registry.v1.RegistryService.StreamSnapshot:input_type -> talentreg.registry.v1.StreamSnapshotRequest
-	61, // 80: talentreg.registry.v1.RegistryService.Import:input_type -> talentreg.registry.v1.ImportRequest
-	2,  // 81: talentreg.registry.v1.RegistryService.CreateEntity:output_type -> talentreg.registry.v1.CreateEntityResponse
-	4,  // 82: talentreg.registry.v1.RegistryService.GetEntity:output_type -> talentreg.registry.v1.GetEntityResponse
-	6,  // 83: talentreg.registry.v1.RegistryService.ListEntities:output_type -> talentreg.registry.v1.ListEntitiesResponse
-	8,  // 84: talentreg.registry.v1.RegistryService.UpdateEntity:output_type -> talentreg.registry.v1.UpdateEntityResponse
-	10, // 85: talentreg.registry.v1.RegistryService.DeleteEntity:output_type -> talentreg.registry.v1.DeleteEntityResponse
-	12, // 86: talentreg.registry.v1.RegistryService.CreateGroup:output_type -> talentreg.registry.v1.CreateGroupResponse
-	14, // 87: talentreg.registry.v1.RegistryService.GetGroup:output_type -> talentreg.registry.v1.GetGroupResponse
-	16, // 88: talentreg.registry.v1.RegistryService.ListGroups:output_type -> talentreg.registry.v1.ListGroupsResponse
-	18, // 89: talentreg.registry.v1.RegistryService.UpdateGroup:output_type -> talentreg.registry.v1.UpdateGroupResponse
-	20, // 90: talentreg.registry.v1.RegistryService.DeleteGroup:output_type -> talentreg.registry.v1.DeleteGroupResponse
-	22, // 91: talentreg.registry.v1.RegistryService.CreateMembership:output_type -> talentreg.registry.v1.CreateMembershipResponse
-	24, // 92: talentreg.registry.v1.RegistryService.GetMembership:output_type -> talentreg.registry.v1.GetMembershipResponse
-	26, // 93: talentreg.registry.v1.RegistryService.ListMemberships:output_type -> talentreg.registry.v1.ListMembershipsResponse
-	28, // 94: talentreg.registry.v1.RegistryService.UpdateMembership:output_type -> talentreg.registry.v1.UpdateMembershipResponse
-	30, // 95: talentreg.registry.v1.RegistryService.DeleteMembership:output_type -> talentreg.registry.v1.DeleteMembershipResponse
-	32, // 96: talentreg.registry.v1.RegistryService.CreateTalentRecord:output_type -> talentreg.registry.v1.CreateTalentRecordResponse
-	34, // 97: talentreg.registry.v1.RegistryService.GetTalentRecord:output_type -> talentreg.registry.v1.GetTalentRecordResponse
-	36, // 98: talentreg.registry.v1.RegistryService.ListTalentRecords:output_type -> talentreg.registry.v1.ListTalentRecordsResponse
-	38, // 99: talentreg.registry.v1.RegistryService.UpdateTalentRecord:output_type -> talentreg.registry.v1.UpdateTalentRecordResponse
-	40, // 100: talentreg.registry.v1.RegistryService.DeleteTalentRecord:output_type -> talentreg.registry.v1.DeleteTalentRecordResponse
-	42, // 101: talentreg.registry.v1.RegistryService.CreateProgram:output_type -> talentreg.registry.v1.CreateProgramResponse
-	44, // 102: talentreg.registry.v1.RegistryService.GetProgram:output_type -> talentreg.registry.v1.GetProgramResponse
-	46, // 103: talentreg.registry.v1.RegistryService.ListPrograms:output_type -> talentreg.registry.v1.ListProgramsResponse
-	48, // 104: talentreg.registry.v1.RegistryService.UpdateProgram:output_type -> talentreg.registry.v1.UpdateProgramResponse
-	50, // 105: talentreg.registry.v1.RegistryService.DeleteProgram:output_type -> talentreg.registry.v1.DeleteProgramResponse
-	52, // 106: talentreg.registry.v1.RegistryService.BatchCreateEntities:output_type -> talentreg.registry.v1.BatchCreateEntitiesResponse
-	54, // 107: talentreg.registry.v1.RegistryService.ListChanges:output_type -> talentreg.registry.v1.ListChangesResponse
-	56, // 108: talentreg.registry.v1.RegistryService.ListHistory:output_type -> talentreg.registry.v1.ListHistoryResponse
-	58, // 109: talentreg.registry.v1.RegistryService.WatchChanges:output_type -> talentreg.registry.v1.WatchChangesResponse
-	60, // 110: talentreg.registry.v1.RegistryService.StreamSnapshot:output_type -> talentreg.registry.v1.StreamSnapshotResponse
-	62, // 111: talentreg.registry.v1.RegistryService.Import:output_type -> talentreg.registry.v1.ImportResponse
-	81, // [81:112] is the sub-list for method output_type
-	50, // [50:81] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	85,  // 0: talentreg.registry.v1.CreateEntityRequest.entity:type_name -> talentreg.registry.v1.Entity
+	85,  // 1: talentreg.registry.v1.CreateEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
+	85,  // 2: talentreg.registry.v1.GetEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
+	85,  // 3: talentreg.registry.v1.ListEntitiesResponse.entities:type_name -> talentreg.registry.v1.Entity
+	85,  // 4: talentreg.registry.v1.UpdateEntityRequest.entity:type_name -> talentreg.registry.v1.Entity
+	86,  // 5: talentreg.registry.v1.UpdateEntityRequest.update_mask:type_name -> google.protobuf.FieldMask
+	85,  // 6: talentreg.registry.v1.UpdateEntityResponse.entity:type_name -> talentreg.registry.v1.Entity
+	87,  // 7: talentreg.registry.v1.CreateGroupRequest.group:type_name -> talentreg.registry.v1.Group
+	87,  // 8: talentreg.registry.v1.CreateGroupResponse.group:type_name -> talentreg.registry.v1.Group
+	87,  // 9: talentreg.registry.v1.GetGroupResponse.group:type_name -> talentreg.registry.v1.Group
+	87,  // 10: talentreg.registry.v1.ListGroupsResponse.groups:type_name -> talentreg.registry.v1.Group
+	87,  // 11: talentreg.registry.v1.UpdateGroupRequest.group:type_name -> talentreg.registry.v1.Group
+	86,  // 12: talentreg.registry.v1.UpdateGroupRequest.update_mask:type_name -> google.protobuf.FieldMask
+	87,  // 13: talentreg.registry.v1.UpdateGroupResponse.group:type_name -> talentreg.registry.v1.Group
+	88,  // 14: talentreg.registry.v1.CreateMembershipRequest.membership:type_name -> talentreg.registry.v1.Membership
+	88,  // 15: talentreg.registry.v1.CreateMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
+	88,  // 16: talentreg.registry.v1.GetMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
+	88,  // 17: talentreg.registry.v1.ListMembershipsResponse.memberships:type_name -> talentreg.registry.v1.Membership
+	88,  // 18: talentreg.registry.v1.UpdateMembershipRequest.membership:type_name -> talentreg.registry.v1.Membership
+	86,  // 19: talentreg.registry.v1.UpdateMembershipRequest.update_mask:type_name -> google.protobuf.FieldMask
+	88,  // 20: talentreg.registry.v1.UpdateMembershipResponse.membership:type_name -> talentreg.registry.v1.Membership
+	89,  // 21: talentreg.registry.v1.CreateTalentRecordRequest.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	89,  // 22: talentreg.registry.v1.CreateTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	89,  // 23: talentreg.registry.v1.GetTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	89,  // 24: talentreg.registry.v1.ListTalentRecordsResponse.talent_records:type_name -> talentreg.registry.v1.TalentRecord
+	89,  // 25: talentreg.registry.v1.UpdateTalentRecordRequest.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	86,  // 26: talentreg.registry.v1.UpdateTalentRecordRequest.update_mask:type_name -> google.protobuf.FieldMask
+	89,  // 27: talentreg.registry.v1.UpdateTalentRecordResponse.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	90,  // 28: talentreg.registry.v1.CreateProgramRequest.program:type_name -> talentreg.registry.v1.Program
+	90,  // 29: talentreg.registry.v1.CreateProgramResponse.program:type_name -> talentreg.registry.v1.Program
+	90,  // 30: talentreg.registry.v1.GetProgramResponse.program:type_name -> talentreg.registry.v1.Program
+	90,  // 31: talentreg.registry.v1.ListProgramsResponse.programs:type_name -> talentreg.registry.v1.Program
+	90,  // 32: talentreg.registry.v1.UpdateProgramRequest.program:type_name -> talentreg.registry.v1.Program
+	86,  // 33: talentreg.registry.v1.UpdateProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
+	90,  // 34: talentreg.registry.v1.UpdateProgramResponse.program:type_name -> talentreg.registry.v1.Program
+	91,  // 35: talentreg.registry.v1.CreateTargetRequest.target:type_name -> talentreg.registry.v1.Target
+	91,  // 36: talentreg.registry.v1.CreateTargetResponse.target:type_name -> talentreg.registry.v1.Target
+	91,  // 37: talentreg.registry.v1.GetTargetResponse.target:type_name -> talentreg.registry.v1.Target
+	91,  // 38: talentreg.registry.v1.ListTargetsResponse.targets:type_name -> talentreg.registry.v1.Target
+	91,  // 39: talentreg.registry.v1.UpdateTargetRequest.target:type_name -> talentreg.registry.v1.Target
+	86,  // 40: talentreg.registry.v1.UpdateTargetRequest.update_mask:type_name -> google.protobuf.FieldMask
+	91,  // 41: talentreg.registry.v1.UpdateTargetResponse.target:type_name -> talentreg.registry.v1.Target
+	92,  // 42: talentreg.registry.v1.CreatePolicyRequest.policy:type_name -> talentreg.registry.v1.Policy
+	92,  // 43: talentreg.registry.v1.CreatePolicyResponse.policy:type_name -> talentreg.registry.v1.Policy
+	92,  // 44: talentreg.registry.v1.GetPolicyResponse.policy:type_name -> talentreg.registry.v1.Policy
+	92,  // 45: talentreg.registry.v1.ListPoliciesResponse.policies:type_name -> talentreg.registry.v1.Policy
+	92,  // 46: talentreg.registry.v1.UpdatePolicyRequest.policy:type_name -> talentreg.registry.v1.Policy
+	86,  // 47: talentreg.registry.v1.UpdatePolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	92,  // 48: talentreg.registry.v1.UpdatePolicyResponse.policy:type_name -> talentreg.registry.v1.Policy
+	1,   // 49: talentreg.registry.v1.BatchCreateEntitiesRequest.requests:type_name -> talentreg.registry.v1.CreateEntityRequest
+	85,  // 50: talentreg.registry.v1.BatchCreateEntitiesResponse.entities:type_name -> talentreg.registry.v1.Entity
+	93,  // 51: talentreg.registry.v1.ListChangesResponse.changes:type_name -> talentreg.registry.v1.Change
+	93,  // 52: talentreg.registry.v1.ListHistoryResponse.changes:type_name -> talentreg.registry.v1.Change
+	93,  // 53: talentreg.registry.v1.WatchChangesResponse.changes:type_name -> talentreg.registry.v1.Change
+	0,   // 54: talentreg.registry.v1.StreamSnapshotRequest.view:type_name -> talentreg.registry.v1.SnapshotView
+	94,  // 55: talentreg.registry.v1.StreamSnapshotResponse.resources:type_name -> talentreg.registry.v1.Resource
+	94,  // 56: talentreg.registry.v1.ImportRequest.items:type_name -> talentreg.registry.v1.Resource
+	86,  // 57: talentreg.registry.v1.ImportRequest.update_masks:type_name -> google.protobuf.FieldMask
+	83,  // 58: talentreg.registry.v1.ImportResponse.entities:type_name -> talentreg.registry.v1.ImportCounts
+	83,  // 59: talentreg.registry.v1.ImportResponse.groups:type_name -> talentreg.registry.v1.ImportCounts
+	83,  // 60: talentreg.registry.v1.ImportResponse.memberships:type_name -> talentreg.registry.v1.ImportCounts
+	83,  // 61: talentreg.registry.v1.ImportResponse.talent_records:type_name -> talentreg.registry.v1.ImportCounts
+	83,  // 62: talentreg.registry.v1.ImportResponse.programs:type_name -> talentreg.registry.v1.ImportCounts
+	83,  // 63: talentreg.registry.v1.ImportResponse.targets:type_name -> talentreg.registry.v1.ImportCounts
+	83,  // 64: talentreg.registry.v1.ImportResponse.policies:type_name -> talentreg.registry.v1.ImportCounts
+	84,  // 65: talentreg.registry.v1.ImportResponse.errors:type_name -> talentreg.registry.v1.ImportError
+	1,   // 66: talentreg.registry.v1.RegistryService.CreateEntity:input_type -> talentreg.registry.v1.CreateEntityRequest
+	3,   // 67: talentreg.registry.v1.RegistryService.GetEntity:input_type -> talentreg.registry.v1.GetEntityRequest
+	5,   // 68: talentreg.registry.v1.RegistryService.ListEntities:input_type -> talentreg.registry.v1.ListEntitiesRequest
+	7,   // 69: talentreg.registry.v1.RegistryService.UpdateEntity:input_type -> talentreg.registry.v1.UpdateEntityRequest
+	9,   // 70: talentreg.registry.v1.RegistryService.DeleteEntity:input_type -> talentreg.registry.v1.DeleteEntityRequest
+	11,  // 71: talentreg.registry.v1.RegistryService.CreateGroup:input_type -> talentreg.registry.v1.CreateGroupRequest
+	13,  // 72: talentreg.registry.v1.RegistryService.GetGroup:input_type -> talentreg.registry.v1.GetGroupRequest
+	15,  // 73: talentreg.registry.v1.RegistryService.ListGroups:input_type -> talentreg.registry.v1.ListGroupsRequest
+	17,  // 74: talentreg.registry.v1.RegistryService.UpdateGroup:input_type -> talentreg.registry.v1.UpdateGroupRequest
+	19,  // 75: talentreg.registry.v1.RegistryService.DeleteGroup:input_type -> talentreg.registry.v1.DeleteGroupRequest
+	21,  // 76: talentreg.registry.v1.RegistryService.CreateMembership:input_type -> talentreg.registry.v1.CreateMembershipRequest
+	23,  // 77: talentreg.registry.v1.RegistryService.GetMembership:input_type -> talentreg.registry.v1.GetMembershipRequest
+	25,  // 78: talentreg.registry.v1.RegistryService.ListMemberships:input_type -> talentreg.registry.v1.ListMembershipsRequest
+	27,  // 79: talentreg.registry.v1.RegistryService.UpdateMembership:input_type -> talentreg.registry.v1.UpdateMembershipRequest
+	29,  // 80: talentreg.registry.v1.RegistryService.DeleteMembership:input_type -> talentreg.registry.v1.DeleteMembershipRequest
+	31,  // 81: talentreg.registry.v1.RegistryService.CreateTalentRecord:input_type -> talentreg.registry.v1.CreateTalentRecordRequest
+	33,  // 82: talentreg.registry.v1.RegistryService.GetTalentRecord:input_type -> talentreg.registry.v1.GetTalentRecordRequest
+	35,  // 83: talentreg.registry.v1.RegistryService.ListTalentRecords:input_type -> talentreg.registry.v1.ListTalentRecordsRequest
+	37,  // 84: talentreg.registry.v1.RegistryService.UpdateTalentRecord:input_type -> talentreg.registry.v1.UpdateTalentRecordRequest
+	39,  // 85: talentreg.registry.v1.RegistryService.DeleteTalentRecord:input_type -> talentreg.registry.v1.DeleteTalentRecordRequest
+	41,  // 86: talentreg.registry.v1.RegistryService.CreateProgram:input_type -> talentreg.registry.v1.CreateProgramRequest
+	43,  // 87: talentreg.registry.v1.RegistryService.GetProgram:input_type -> talentreg.registry.v1.GetProgramRequest
+	45,  // 88: talentreg.registry.v1.RegistryService.ListPrograms:input_type -> talentreg.registry.v1.ListProgramsRequest
+	47,  // 89: talentreg.registry.v1.RegistryService.UpdateProgram:input_type -> talentreg.registry.v1.UpdateProgramRequest
+	49,  // 90: talentreg.registry.v1.RegistryService.DeleteProgram:input_type -> talentreg.registry.v1.DeleteProgramRequest
+	51,  // 91: talentreg.registry.v1.RegistryService.CreateTarget:input_type -> talentreg.registry.v1.CreateTargetRequest
+	53,  // 92: talentreg.registry.v1.RegistryService.GetTarget:input_type -> talentreg.registry.v1.GetTargetRequest
+	55,  // 93: talentreg.registry.v1.RegistryService.ListTargets:input_type -> talentreg.registry.v1.ListTargetsRequest
+	57,  // 94: talentreg.registry.v1.RegistryService.UpdateTarget:input_type -> talentreg.registry.v1.UpdateTargetRequest
+	59,  // 95: talentreg.registry.v1.RegistryService.DeleteTarget:input_type -> talentreg.registry.v1.DeleteTargetRequest
+	61,  // 96: talentreg.registry.v1.RegistryService.CreatePolicy:input_type -> talentreg.registry.v1.CreatePolicyRequest
+	63,  // 97: talentreg.registry.v1.RegistryService.GetPolicy:input_type -> talentreg.registry.v1.GetPolicyRequest
+	65,  // 98: talentreg.registry.v1.RegistryService.ListPolicies:input_type -> talentreg.registry.v1.ListPoliciesRequest
+	67,  // 99: talentreg.registry.v1.RegistryService.UpdatePolicy:input_type -> talentreg.registry.v1.UpdatePolicyRequest
+	69,  // 100: talentreg.registry.v1.RegistryService.DeletePolicy:input_type -> talentreg.registry.v1.DeletePolicyRequest
+	71,  // 101: talentreg.registry.v1.RegistryService.BatchCreateEntities:input_type -> talentreg.registry.v1.BatchCreateEntitiesRequest
+	73,  // 102: talentreg.registry.v1.RegistryService.ListChanges:input_type -> talentreg.registry.v1.ListChangesRequest
+	75,  // 103: talentreg.registry.v1.RegistryService.ListHistory:input_type -> talentreg.registry.v1.ListHistoryRequest
+	77,  // 104: talentreg.registry.v1.RegistryService.WatchChanges:input_type -> talentreg.registry.v1.WatchChangesRequest
+	79,  // 105: talentreg.registry.v1.RegistryService.StreamSnapshot:input_type -> talentreg.registry.v1.StreamSnapshotRequest
+	81,  // 106: talentreg.registry.v1.RegistryService.Import:input_type -> talentreg.registry.v1.ImportRequest
+	2,   // 107: talentreg.registry.v1.RegistryService.CreateEntity:output_type -> talentreg.registry.v1.CreateEntityResponse
+	4,   // 108: talentreg.registry.v1.RegistryService.GetEntity:output_type -> talentreg.registry.v1.GetEntityResponse
+	6,   // 109: talentreg.registry.v1.RegistryService.ListEntities:output_type -> talentreg.registry.v1.ListEntitiesResponse
+	8,   // 110: talentreg.registry.v1.RegistryService.UpdateEntity:output_type -> talentreg.registry.v1.UpdateEntityResponse
+	10,  // 111: talentreg.registry.v1.RegistryService.DeleteEntity:output_type -> talentreg.registry.v1.DeleteEntityResponse
+	12,  // 112: talentreg.registry.v1.RegistryService.CreateGroup:output_type -> talentreg.registry.v1.CreateGroupResponse
+	14,  // 113: talentreg.registry.v1.RegistryService.GetGroup:output_type -> talentreg.registry.v1.GetGroupResponse
+	16,  // 114: talentreg.registry.v1.RegistryService.ListGroups:output_type -> talentreg.registry.v1.ListGroupsResponse
+	18,  // 115: talentreg.registry.v1.RegistryService.UpdateGroup:output_type -> talentreg.registry.v1.UpdateGroupResponse
+	20,  // 116: talentreg.registry.v1.RegistryService.DeleteGroup:output_type -> talentreg.registry.v1.DeleteGroupResponse
+	22,  // 117: talentreg.registry.v1.RegistryService.CreateMembership:output_type -> talentreg.registry.v1.CreateMembershipResponse
+	24,  // 118: talentreg.registry.v1.RegistryService.GetMembership:output_type -> talentreg.registry.v1.GetMembershipResponse
+	26,  // 119: talentreg.registry.v1.RegistryService.ListMemberships:output_type -> talentreg.registry.v1.ListMembershipsResponse
+	28,  // 120: talentreg.registry.v1.RegistryService.UpdateMembership:output_type -> talentreg.registry.v1.UpdateMembershipResponse
+	30,  // 121: talentreg.registry.v1.RegistryService.DeleteMembership:output_type -> talentreg.registry.v1.DeleteMembershipResponse
+	32,  // 122: talentreg.registry.v1.RegistryService.CreateTalentRecord:output_type -> talentreg.registry.v1.CreateTalentRecordResponse
+	34,  // 123: talentreg.registry.v1.RegistryService.GetTalentRecord:output_type -> talentreg.registry.v1.GetTalentRecordResponse
+	36,  // 124: talentreg.registry.v1.RegistryService.ListTalentRecords:output_type -> talentreg.registry.v1.ListTalentRecordsResponse
+	38,  // 125: talentreg.registry.v1.RegistryService.UpdateTalentRecord:output_type -> talentreg.registry.v1.UpdateTalentRecordResponse
+	40,  // 126: talentreg.registry.v1.RegistryService.DeleteTalentRecord:output_type -> talentreg.registry.v1.DeleteTalentRecordResponse
+	42,  // 127: talentreg.registry.v1.RegistryService.CreateProgram:output_type -> talentreg.registry.v1.CreateProgramResponse
+	44,  // 128: talentreg.registry.v1.RegistryService.GetProgram:output_type -> talentreg.registry.v1.GetProgramResponse
+	46,  // 129: talentreg.registry.v1.RegistryService.ListPrograms:output_type -> talentreg.registry.v1.ListProgramsResponse
+	48,  // 130: talentreg.registry.v1.RegistryService.UpdateProgram:output_type -> talentreg.registry.v1.UpdateProgramResponse
+	50,  // 131: talentreg.registry.v1.RegistryService.DeleteProgram:output_type -> talentreg.registry.v1.DeleteProgramResponse
+	52,  // 132: talentreg.registry.v1.RegistryService.CreateTarget:output_type -> talentreg.registry.v1.CreateTargetResponse
+	54,  // 133: talentreg.registry.v1.RegistryService.GetTarget:output_type -> talentreg.registry.v1.GetTargetResponse
+	56,  // 134: talentreg.registry.v1.RegistryService.ListTargets:output_type -> talentreg.registry.v1.ListTargetsResponse
+	58,  // 135: talentreg.registry.v1.RegistryService.UpdateTarget:output_type -> talentreg.registry.v1.UpdateTargetResponse
+	60,  // 136: talentreg.registry.v1.RegistryService.DeleteTarget:output_type -> talentreg.registry.v1.DeleteTargetResponse
+	62,  // 137: talentreg.registry.v1.RegistryService.CreatePolicy:output_type -> talentreg.registry.v1.CreatePolicyResponse
+	64,  // 138: talentreg.registry.v1.RegistryService.GetPolicy:output_type -> talentreg.registry.v1.GetPolicyResponse
+	66,  // 139: talentreg.registry.v1.RegistryService.ListPolicies:output_type -> talentreg.registry.v1.ListPoliciesResponse
+	68,  // 140: talentreg.registry.v1.RegistryService.UpdatePolicy:output_type -> talentreg.registry.v1.UpdatePolicyResponse
+	70,  // 141: talentreg.registry.v1.RegistryService.DeletePolicy:output_type -> talentreg.registry.v1.DeletePolicyResponse
+	72,  // 142: talentreg.registry.v1.RegistryService.BatchCreateEntities:output_type -> talentreg.registry.v1.BatchCreateEntitiesResponse
+	74,  // 143: talentreg.registry.v1.RegistryService.ListChanges:output_type -> talentreg.registry.v1.ListChangesResponse
+	76,  // 144: talentreg.registry.v1.RegistryService.ListHistory:output_type -> talentreg.registry.v1.ListHistoryResponse
+	78,  // 145: talentreg.registry.v1.RegistryService.WatchChanges:output_type -> talentreg.registry.v1.WatchChangesResponse
+	80,  // 146: talentreg.registry.v1.RegistryService.StreamSnapshot:output_type -> talentreg.registry.v1.StreamSnapshotResponse
+	82,  // 147: talentreg.registry.v1.RegistryService.Import:output_type -> talentreg.registry.v1.ImportResponse
+	107, // [107:148] is the sub-list for method output_type
+	66,  // [66:107] is the sub-list for method input_type
+	66,  // [66:66] is the sub-list for extension type_name
+	66,  // [66:66] is the sub-list for extension extendee
+	0,   // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_talentreg_registry_v1_registry_service_proto_init() }
@@ -4219,7 +5437,7 @@ func file_talentreg_registry_v1_registry_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_talentreg_registry_v1_registry_service_proto_rawDesc), len(file_talentreg_registry_v1_registry_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   64,
+			NumMessages:   84,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

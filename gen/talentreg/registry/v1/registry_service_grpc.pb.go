@@ -44,6 +44,16 @@ const (
 	RegistryService_ListPrograms_FullMethodName        = "/talentreg.registry.v1.RegistryService/ListPrograms"
 	RegistryService_UpdateProgram_FullMethodName       = "/talentreg.registry.v1.RegistryService/UpdateProgram"
 	RegistryService_DeleteProgram_FullMethodName       = "/talentreg.registry.v1.RegistryService/DeleteProgram"
+	RegistryService_CreateTarget_FullMethodName        = "/talentreg.registry.v1.RegistryService/CreateTarget"
+	RegistryService_GetTarget_FullMethodName           = "/talentreg.registry.v1.RegistryService/GetTarget"
+	RegistryService_ListTargets_FullMethodName         = "/talentreg.registry.v1.RegistryService/ListTargets"
+	RegistryService_UpdateTarget_FullMethodName        = "/talentreg.registry.v1.RegistryService/UpdateTarget"
+	RegistryService_DeleteTarget_FullMethodName        = "/talentreg.registry.v1.RegistryService/DeleteTarget"
+	RegistryService_CreatePolicy_FullMethodName        = "/talentreg.registry.v1.RegistryService/CreatePolicy"
+	RegistryService_GetPolicy_FullMethodName           = "/talentreg.registry.v1.RegistryService/GetPolicy"
+	RegistryService_ListPolicies_FullMethodName        = "/talentreg.registry.v1.RegistryService/ListPolicies"
+	RegistryService_UpdatePolicy_FullMethodName        = "/talentreg.registry.v1.RegistryService/UpdatePolicy"
+	RegistryService_DeletePolicy_FullMethodName        = "/talentreg.registry.v1.RegistryService/DeletePolicy"
 	RegistryService_BatchCreateEntities_FullMethodName = "/talentreg.registry.v1.RegistryService/BatchCreateEntities"
 	RegistryService_ListChanges_FullMethodName         = "/talentreg.registry.v1.RegistryService/ListChanges"
 	RegistryService_ListHistory_FullMethodName         = "/talentreg.registry.v1.RegistryService/ListHistory"
@@ -57,8 +67,8 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // RegistryService is the system of record: entities, groups, memberships,
-// talent records and programmes, and the revision-ordered feed of their
-// changes. Every mutation sends the response header `x-revision`: the last
+// talent records, programmes, targets and policies, and the revision-ordered
+// feed of their changes. Every mutation sends the response header `x-revision`: the last
 // registry revision it committed.
 type RegistryServiceClient interface {
 	// CreateEntity creates a entity. Errors: INVALID_ARGUMENT, ALREADY_EXISTS,
@@ -131,6 +141,34 @@ type RegistryServiceClient interface {
 	// DeleteProgram deletes a program. Errors: NOT_FOUND, ABORTED (stale etag),
 	// FAILED_PRECONDITION (dependants exist and force is false).
 	DeleteProgram(ctx context.Context, in *DeleteProgramRequest, opts ...grpc.CallOption) (*DeleteProgramResponse, error)
+	// CreateTarget creates a target. Errors: INVALID_ARGUMENT, ALREADY_EXISTS,
+	// NOT_FOUND (a referenced resource is missing).
+	CreateTarget(ctx context.Context, in *CreateTargetRequest, opts ...grpc.CallOption) (*CreateTargetResponse, error)
+	// GetTarget returns one target. Errors: INVALID_ARGUMENT, NOT_FOUND.
+	GetTarget(ctx context.Context, in *GetTargetRequest, opts ...grpc.CallOption) (*GetTargetResponse, error)
+	// ListTargets pages through targets in name order (AIP-158), optionally
+	// filtered (AIP-160).
+	ListTargets(ctx context.Context, in *ListTargetsRequest, opts ...grpc.CallOption) (*ListTargetsResponse, error)
+	// UpdateTarget changes the fields named by the update mask (AIP-134). Errors:
+	// INVALID_ARGUMENT, NOT_FOUND, ABORTED (stale etag).
+	UpdateTarget(ctx context.Context, in *UpdateTargetRequest, opts ...grpc.CallOption) (*UpdateTargetResponse, error)
+	// DeleteTarget deletes a target. Errors: NOT_FOUND, ABORTED (stale etag),
+	// FAILED_PRECONDITION (dependants exist and force is false).
+	DeleteTarget(ctx context.Context, in *DeleteTargetRequest, opts ...grpc.CallOption) (*DeleteTargetResponse, error)
+	// CreatePolicy creates a policy. Errors: INVALID_ARGUMENT, ALREADY_EXISTS,
+	// NOT_FOUND (a referenced resource is missing).
+	CreatePolicy(ctx context.Context, in *CreatePolicyRequest, opts ...grpc.CallOption) (*CreatePolicyResponse, error)
+	// GetPolicy returns one policy. Errors: INVALID_ARGUMENT, NOT_FOUND.
+	GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error)
+	// ListPolicies pages through policies in name order (AIP-158), optionally
+	// filtered (AIP-160).
+	ListPolicies(ctx context.Context, in *ListPoliciesRequest, opts ...grpc.CallOption) (*ListPoliciesResponse, error)
+	// UpdatePolicy changes the fields named by the update mask (AIP-134). Errors:
+	// INVALID_ARGUMENT, NOT_FOUND, ABORTED (stale etag).
+	UpdatePolicy(ctx context.Context, in *UpdatePolicyRequest, opts ...grpc.CallOption) (*UpdatePolicyResponse, error)
+	// DeletePolicy deletes a policy. Errors: NOT_FOUND, ABORTED (stale etag),
+	// FAILED_PRECONDITION (dependants exist and force is false).
+	DeletePolicy(ctx context.Context, in *DeletePolicyRequest, opts ...grpc.CallOption) (*DeletePolicyResponse, error)
 	// BatchCreateEntities creates up to 1000 entities atomically: all or none.
 	BatchCreateEntities(ctx context.Context, in *BatchCreateEntitiesRequest, opts ...grpc.CallOption) (*BatchCreateEntitiesResponse, error)
 	// ListChanges pages through the change log in revision order. Errors:
@@ -423,6 +461,106 @@ func (c *registryServiceClient) DeleteProgram(ctx context.Context, in *DeletePro
 	return out, nil
 }
 
+func (c *registryServiceClient) CreateTarget(ctx context.Context, in *CreateTargetRequest, opts ...grpc.CallOption) (*CreateTargetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateTargetResponse)
+	err := c.cc.Invoke(ctx, RegistryService_CreateTarget_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) GetTarget(ctx context.Context, in *GetTargetRequest, opts ...grpc.CallOption) (*GetTargetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTargetResponse)
+	err := c.cc.Invoke(ctx, RegistryService_GetTarget_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) ListTargets(ctx context.Context, in *ListTargetsRequest, opts ...grpc.CallOption) (*ListTargetsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTargetsResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ListTargets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) UpdateTarget(ctx context.Context, in *UpdateTargetRequest, opts ...grpc.CallOption) (*UpdateTargetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateTargetResponse)
+	err := c.cc.Invoke(ctx, RegistryService_UpdateTarget_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) DeleteTarget(ctx context.Context, in *DeleteTargetRequest, opts ...grpc.CallOption) (*DeleteTargetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteTargetResponse)
+	err := c.cc.Invoke(ctx, RegistryService_DeleteTarget_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) CreatePolicy(ctx context.Context, in *CreatePolicyRequest, opts ...grpc.CallOption) (*CreatePolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreatePolicyResponse)
+	err := c.cc.Invoke(ctx, RegistryService_CreatePolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPolicyResponse)
+	err := c.cc.Invoke(ctx, RegistryService_GetPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) ListPolicies(ctx context.Context, in *ListPoliciesRequest, opts ...grpc.CallOption) (*ListPoliciesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPoliciesResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ListPolicies_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) UpdatePolicy(ctx context.Context, in *UpdatePolicyRequest, opts ...grpc.CallOption) (*UpdatePolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdatePolicyResponse)
+	err := c.cc.Invoke(ctx, RegistryService_UpdatePolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) DeletePolicy(ctx context.Context, in *DeletePolicyRequest, opts ...grpc.CallOption) (*DeletePolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeletePolicyResponse)
+	err := c.cc.Invoke(ctx, RegistryService_DeletePolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *registryServiceClient) BatchCreateEntities(ctx context.Context, in *BatchCreateEntitiesRequest, opts ...grpc.CallOption) (*BatchCreateEntitiesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(BatchCreateEntitiesResponse)
@@ -509,8 +647,8 @@ type RegistryService_ImportClient = grpc.ClientStreamingClient[ImportRequest, Im
 // for forward compatibility.
 //
 // RegistryService is the system of record: entities, groups, memberships,
-// talent records and programmes, and the revision-ordered feed of their
-// changes. Every mutation sends the response header `x-revision`: the last
+// talent records, programmes, targets and policies, and the revision-ordered
+// feed of their changes. Every mutation sends the response header `x-revision`: the last
 // registry revision it committed.
 type RegistryServiceServer interface {
 	// CreateEntity creates a entity. Errors: INVALID_ARGUMENT, ALREADY_EXISTS,
@@ -583,6 +721,34 @@ type RegistryServiceServer interface {
 	// DeleteProgram deletes a program. Errors: NOT_FOUND, ABORTED (stale etag),
 	// FAILED_PRECONDITION (dependants exist and force is false).
 	DeleteProgram(context.Context, *DeleteProgramRequest) (*DeleteProgramResponse, error)
+	// CreateTarget creates a target. Errors: INVALID_ARGUMENT, ALREADY_EXISTS,
+	// NOT_FOUND (a referenced resource is missing).
+	CreateTarget(context.Context, *CreateTargetRequest) (*CreateTargetResponse, error)
+	// GetTarget returns one target. Errors: INVALID_ARGUMENT, NOT_FOUND.
+	GetTarget(context.Context, *GetTargetRequest) (*GetTargetResponse, error)
+	// ListTargets pages through targets in name order (AIP-158), optionally
+	// filtered (AIP-160).
+	ListTargets(context.Context, *ListTargetsRequest) (*ListTargetsResponse, error)
+	// UpdateTarget changes the fields named by the update mask (AIP-134). Errors:
+	// INVALID_ARGUMENT, NOT_FOUND, ABORTED (stale etag).
+	UpdateTarget(context.Context, *UpdateTargetRequest) (*UpdateTargetResponse, error)
+	// DeleteTarget deletes a target. Errors: NOT_FOUND, ABORTED (stale etag),
+	// FAILED_PRECONDITION (dependants exist and force is false).
+	DeleteTarget(context.Context, *DeleteTargetRequest) (*DeleteTargetResponse, error)
+	// CreatePolicy creates a policy. Errors: INVALID_ARGUMENT, ALREADY_EXISTS,
+	// NOT_FOUND (a referenced resource is missing).
+	CreatePolicy(context.Context, *CreatePolicyRequest) (*CreatePolicyResponse, error)
+	// GetPolicy returns one policy. Errors: INVALID_ARGUMENT, NOT_FOUND.
+	GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error)
+	// ListPolicies pages through policies in name order (AIP-158), optionally
+	// filtered (AIP-160).
+	ListPolicies(context.Context, *ListPoliciesRequest) (*ListPoliciesResponse, error)
+	// UpdatePolicy changes the fields named by the update mask (AIP-134). Errors:
+	// INVALID_ARGUMENT, NOT_FOUND, ABORTED (stale etag).
+	UpdatePolicy(context.Context, *UpdatePolicyRequest) (*UpdatePolicyResponse, error)
+	// DeletePolicy deletes a policy. Errors: NOT_FOUND, ABORTED (stale etag),
+	// FAILED_PRECONDITION (dependants exist and force is false).
+	DeletePolicy(context.Context, *DeletePolicyRequest) (*DeletePolicyResponse, error)
 	// BatchCreateEntities creates up to 1000 entities atomically: all or none.
 	BatchCreateEntities(context.Context, *BatchCreateEntitiesRequest) (*BatchCreateEntitiesResponse, error)
 	// ListChanges pages through the change log in revision order. Errors:
@@ -699,6 +865,36 @@ func (UnimplementedRegistryServiceServer) UpdateProgram(context.Context, *Update
 }
 func (UnimplementedRegistryServiceServer) DeleteProgram(context.Context, *DeleteProgramRequest) (*DeleteProgramResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteProgram not implemented")
+}
+func (UnimplementedRegistryServiceServer) CreateTarget(context.Context, *CreateTargetRequest) (*CreateTargetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateTarget not implemented")
+}
+func (UnimplementedRegistryServiceServer) GetTarget(context.Context, *GetTargetRequest) (*GetTargetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTarget not implemented")
+}
+func (UnimplementedRegistryServiceServer) ListTargets(context.Context, *ListTargetsRequest) (*ListTargetsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTargets not implemented")
+}
+func (UnimplementedRegistryServiceServer) UpdateTarget(context.Context, *UpdateTargetRequest) (*UpdateTargetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateTarget not implemented")
+}
+func (UnimplementedRegistryServiceServer) DeleteTarget(context.Context, *DeleteTargetRequest) (*DeleteTargetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteTarget not implemented")
+}
+func (UnimplementedRegistryServiceServer) CreatePolicy(context.Context, *CreatePolicyRequest) (*CreatePolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreatePolicy not implemented")
+}
+func (UnimplementedRegistryServiceServer) GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPolicy not implemented")
+}
+func (UnimplementedRegistryServiceServer) ListPolicies(context.Context, *ListPoliciesRequest) (*ListPoliciesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPolicies not implemented")
+}
+func (UnimplementedRegistryServiceServer) UpdatePolicy(context.Context, *UpdatePolicyRequest) (*UpdatePolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdatePolicy not implemented")
+}
+func (UnimplementedRegistryServiceServer) DeletePolicy(context.Context, *DeletePolicyRequest) (*DeletePolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeletePolicy not implemented")
 }
 func (UnimplementedRegistryServiceServer) BatchCreateEntities(context.Context, *BatchCreateEntitiesRequest) (*BatchCreateEntitiesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method BatchCreateEntities not implemented")
@@ -1189,6 +1385,186 @@ func _RegistryService_DeleteProgram_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RegistryService_CreateTarget_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateTargetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).CreateTarget(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_CreateTarget_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).CreateTarget(ctx, req.(*CreateTargetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_GetTarget_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTargetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).GetTarget(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_GetTarget_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).GetTarget(ctx, req.(*GetTargetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_ListTargets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTargetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ListTargets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ListTargets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ListTargets(ctx, req.(*ListTargetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_UpdateTarget_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateTargetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).UpdateTarget(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_UpdateTarget_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).UpdateTarget(ctx, req.(*UpdateTargetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_DeleteTarget_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteTargetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).DeleteTarget(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_DeleteTarget_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).DeleteTarget(ctx, req.(*DeleteTargetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_CreatePolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreatePolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).CreatePolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_CreatePolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).CreatePolicy(ctx, req.(*CreatePolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_GetPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).GetPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_GetPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).GetPolicy(ctx, req.(*GetPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_ListPolicies_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPoliciesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ListPolicies(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ListPolicies_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ListPolicies(ctx, req.(*ListPoliciesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_UpdatePolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdatePolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).UpdatePolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_UpdatePolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).UpdatePolicy(ctx, req.(*UpdatePolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_DeletePolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeletePolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).DeletePolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_DeletePolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).DeletePolicy(ctx, req.(*DeletePolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _RegistryService_BatchCreateEntities_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(BatchCreateEntitiesRequest)
 	if err := dec(in); err != nil {
@@ -1378,6 +1754,46 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteProgram",
 			Handler:    _RegistryService_DeleteProgram_Handler,
+		},
+		{
+			MethodName: "CreateTarget",
+			Handler:    _RegistryService_CreateTarget_Handler,
+		},
+		{
+			MethodName: "GetTarget",
+			Handler:    _RegistryService_GetTarget_Handler,
+		},
+		{
+			MethodName: "ListTargets",
+			Handler:    _RegistryService_ListTargets_Handler,
+		},
+		{
+			MethodName: "UpdateTarget",
+			Handler:    _RegistryService_UpdateTarget_Handler,
+		},
+		{
+			MethodName: "DeleteTarget",
+			Handler:    _RegistryService_DeleteTarget_Handler,
+		},
+		{
+			MethodName: "CreatePolicy",
+			Handler:    _RegistryService_CreatePolicy_Handler,
+		},
+		{
+			MethodName: "GetPolicy",
+			Handler:    _RegistryService_GetPolicy_Handler,
+		},
+		{
+			MethodName: "ListPolicies",
+			Handler:    _RegistryService_ListPolicies_Handler,
+		},
+		{
+			MethodName: "UpdatePolicy",
+			Handler:    _RegistryService_UpdatePolicy_Handler,
+		},
+		{
+			MethodName: "DeletePolicy",
+			Handler:    _RegistryService_DeletePolicy_Handler,
 		},
 		{
 			MethodName: "BatchCreateEntities",

@@ -22,6 +22,65 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// LifecycleStatus says whether an entity or a membership still counts.
+// Records are kept when an organisation closes or leaves a group, so that
+// figures for the time it was active stay as they were.
+type LifecycleStatus int32
+
+const (
+	// On input, the same as ACTIVE; never stored.
+	LifecycleStatus_LIFECYCLE_STATUS_UNSPECIFIED LifecycleStatus = 0
+	// Active: counted in current figures.
+	LifecycleStatus_LIFECYCLE_STATUS_ACTIVE LifecycleStatus = 1
+	// Inactive since end_time (dormant, closed).
+	LifecycleStatus_LIFECYCLE_STATUS_INACTIVE LifecycleStatus = 2
+	// Withdrawn since end_time (an organisation that left an alliance).
+	LifecycleStatus_LIFECYCLE_STATUS_WITHDRAWN LifecycleStatus = 3
+)
+
+// Enum value maps for LifecycleStatus.
+var (
+	LifecycleStatus_name = map[int32]string{
+		0: "LIFECYCLE_STATUS_UNSPECIFIED",
+		1: "LIFECYCLE_STATUS_ACTIVE",
+		2: "LIFECYCLE_STATUS_INACTIVE",
+		3: "LIFECYCLE_STATUS_WITHDRAWN",
+	}
+	LifecycleStatus_value = map[string]int32{
+		"LIFECYCLE_STATUS_UNSPECIFIED": 0,
+		"LIFECYCLE_STATUS_ACTIVE":      1,
+		"LIFECYCLE_STATUS_INACTIVE":    2,
+		"LIFECYCLE_STATUS_WITHDRAWN":   3,
+	}
+)
+
+func (x LifecycleStatus) Enum() *LifecycleStatus {
+	p := new(LifecycleStatus)
+	*p = x
+	return p
+}
+
+func (x LifecycleStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LifecycleStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_talentreg_registry_v1_resources_proto_enumTypes[0].Descriptor()
+}
+
+func (LifecycleStatus) Type() protoreflect.EnumType {
+	return &file_talentreg_registry_v1_resources_proto_enumTypes[0]
+}
+
+func (x LifecycleStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LifecycleStatus.Descriptor instead.
+func (LifecycleStatus) EnumDescriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{0}
+}
+
 // EntityKind classifies entities.
 type EntityKind int32
 
@@ -71,11 +130,11 @@ func (x EntityKind) String() string {
 }
 
 func (EntityKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_talentreg_registry_v1_resources_proto_enumTypes[0].Descriptor()
+	return file_talentreg_registry_v1_resources_proto_enumTypes[1].Descriptor()
 }
 
 func (EntityKind) Type() protoreflect.EnumType {
-	return &file_talentreg_registry_v1_resources_proto_enumTypes[0]
+	return &file_talentreg_registry_v1_resources_proto_enumTypes[1]
 }
 
 func (x EntityKind) Number() protoreflect.EnumNumber {
@@ -84,7 +143,7 @@ func (x EntityKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EntityKind.Descriptor instead.
 func (EntityKind) EnumDescriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{0}
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{1}
 }
 
 // GroupKind classifies groups.
@@ -124,11 +183,11 @@ func (x GroupKind) String() string {
 }
 
 func (GroupKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_talentreg_registry_v1_resources_proto_enumTypes[1].Descriptor()
+	return file_talentreg_registry_v1_resources_proto_enumTypes[2].Descriptor()
 }
 
 func (GroupKind) Type() protoreflect.EnumType {
-	return &file_talentreg_registry_v1_resources_proto_enumTypes[1]
+	return &file_talentreg_registry_v1_resources_proto_enumTypes[2]
 }
 
 func (x GroupKind) Number() protoreflect.EnumNumber {
@@ -137,7 +196,7 @@ func (x GroupKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use GroupKind.Descriptor instead.
 func (GroupKind) EnumDescriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{1}
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{2}
 }
 
 // MembershipRole is an entity's role in a group.
@@ -177,11 +236,11 @@ func (x MembershipRole) String() string {
 }
 
 func (MembershipRole) Descriptor() protoreflect.EnumDescriptor {
-	return file_talentreg_registry_v1_resources_proto_enumTypes[2].Descriptor()
+	return file_talentreg_registry_v1_resources_proto_enumTypes[3].Descriptor()
 }
 
 func (MembershipRole) Type() protoreflect.EnumType {
-	return &file_talentreg_registry_v1_resources_proto_enumTypes[2]
+	return &file_talentreg_registry_v1_resources_proto_enumTypes[3]
 }
 
 func (x MembershipRole) Number() protoreflect.EnumNumber {
@@ -190,7 +249,7 @@ func (x MembershipRole) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MembershipRole.Descriptor instead.
 func (MembershipRole) EnumDescriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{2}
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{3}
 }
 
 // TalentCategory says what a talent record counts.
@@ -234,11 +293,11 @@ func (x TalentCategory) String() string {
 }
 
 func (TalentCategory) Descriptor() protoreflect.EnumDescriptor {
-	return file_talentreg_registry_v1_resources_proto_enumTypes[3].Descriptor()
+	return file_talentreg_registry_v1_resources_proto_enumTypes[4].Descriptor()
 }
 
 func (TalentCategory) Type() protoreflect.EnumType {
-	return &file_talentreg_registry_v1_resources_proto_enumTypes[3]
+	return &file_talentreg_registry_v1_resources_proto_enumTypes[4]
 }
 
 func (x TalentCategory) Number() protoreflect.EnumNumber {
@@ -247,7 +306,7 @@ func (x TalentCategory) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TalentCategory.Descriptor instead.
 func (TalentCategory) EnumDescriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{3}
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{4}
 }
 
 // ProgramLevel is the administrative level running a programme.
@@ -287,11 +346,11 @@ func (x ProgramLevel) String() string {
 }
 
 func (ProgramLevel) Descriptor() protoreflect.EnumDescriptor {
-	return file_talentreg_registry_v1_resources_proto_enumTypes[4].Descriptor()
+	return file_talentreg_registry_v1_resources_proto_enumTypes[5].Descriptor()
 }
 
 func (ProgramLevel) Type() protoreflect.EnumType {
-	return &file_talentreg_registry_v1_resources_proto_enumTypes[4]
+	return &file_talentreg_registry_v1_resources_proto_enumTypes[5]
 }
 
 func (x ProgramLevel) Number() protoreflect.EnumNumber {
@@ -300,7 +359,138 @@ func (x ProgramLevel) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProgramLevel.Descriptor instead.
 func (ProgramLevel) EnumDescriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{4}
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{5}
+}
+
+// TargetMetric is the figure a target counts.
+type TargetMetric int32
+
+const (
+	// Never valid input.
+	TargetMetric_TARGET_METRIC_UNSPECIFIED TargetMetric = 0
+	// Entities flagged future-industry platform or leading enterprise
+	// (counted once when both).
+	TargetMetric_TARGET_METRIC_PLATFORMS_OR_LEADING_ENTERPRISES TargetMetric = 1
+	// Entities.
+	TargetMetric_TARGET_METRIC_ENTITIES TargetMetric = 2
+	// Policies marked pilot.
+	TargetMetric_TARGET_METRIC_PILOT_POLICIES TargetMetric = 3
+	// Policies.
+	TargetMetric_TARGET_METRIC_POLICIES TargetMetric = 4
+	// Talents cultivated.
+	TargetMetric_TARGET_METRIC_TALENTS_CULTIVATED TargetMetric = 5
+	// Talents gathered.
+	TargetMetric_TARGET_METRIC_TALENTS_GATHERED TargetMetric = 6
+	// Distinct members of groups (of the scope's group when scoped).
+	TargetMetric_TARGET_METRIC_GROUP_MEMBERS TargetMetric = 7
+)
+
+// Enum value maps for TargetMetric.
+var (
+	TargetMetric_name = map[int32]string{
+		0: "TARGET_METRIC_UNSPECIFIED",
+		1: "TARGET_METRIC_PLATFORMS_OR_LEADING_ENTERPRISES",
+		2: "TARGET_METRIC_ENTITIES",
+		3: "TARGET_METRIC_PILOT_POLICIES",
+		4: "TARGET_METRIC_POLICIES",
+		5: "TARGET_METRIC_TALENTS_CULTIVATED",
+		6: "TARGET_METRIC_TALENTS_GATHERED",
+		7: "TARGET_METRIC_GROUP_MEMBERS",
+	}
+	TargetMetric_value = map[string]int32{
+		"TARGET_METRIC_UNSPECIFIED":                      0,
+		"TARGET_METRIC_PLATFORMS_OR_LEADING_ENTERPRISES": 1,
+		"TARGET_METRIC_ENTITIES":                         2,
+		"TARGET_METRIC_PILOT_POLICIES":                   3,
+		"TARGET_METRIC_POLICIES":                         4,
+		"TARGET_METRIC_TALENTS_CULTIVATED":               5,
+		"TARGET_METRIC_TALENTS_GATHERED":                 6,
+		"TARGET_METRIC_GROUP_MEMBERS":                    7,
+	}
+)
+
+func (x TargetMetric) Enum() *TargetMetric {
+	p := new(TargetMetric)
+	*p = x
+	return p
+}
+
+func (x TargetMetric) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TargetMetric) Descriptor() protoreflect.EnumDescriptor {
+	return file_talentreg_registry_v1_resources_proto_enumTypes[6].Descriptor()
+}
+
+func (TargetMetric) Type() protoreflect.EnumType {
+	return &file_talentreg_registry_v1_resources_proto_enumTypes[6]
+}
+
+func (x TargetMetric) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TargetMetric.Descriptor instead.
+func (TargetMetric) EnumDescriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{6}
+}
+
+// PolicyLevel is the administrative level issuing a policy.
+type PolicyLevel int32
+
+const (
+	// Never valid input.
+	PolicyLevel_POLICY_LEVEL_UNSPECIFIED PolicyLevel = 0
+	// Issued by the state.
+	PolicyLevel_POLICY_LEVEL_NATIONAL PolicyLevel = 1
+	// Issued by the municipality (Tianjin).
+	PolicyLevel_POLICY_LEVEL_MUNICIPAL PolicyLevel = 2
+	// Issued by the district (Binhai).
+	PolicyLevel_POLICY_LEVEL_DISTRICT PolicyLevel = 3
+)
+
+// Enum value maps for PolicyLevel.
+var (
+	PolicyLevel_name = map[int32]string{
+		0: "POLICY_LEVEL_UNSPECIFIED",
+		1: "POLICY_LEVEL_NATIONAL",
+		2: "POLICY_LEVEL_MUNICIPAL",
+		3: "POLICY_LEVEL_DISTRICT",
+	}
+	PolicyLevel_value = map[string]int32{
+		"POLICY_LEVEL_UNSPECIFIED": 0,
+		"POLICY_LEVEL_NATIONAL":    1,
+		"POLICY_LEVEL_MUNICIPAL":   2,
+		"POLICY_LEVEL_DISTRICT":    3,
+	}
+)
+
+func (x PolicyLevel) Enum() *PolicyLevel {
+	p := new(PolicyLevel)
+	*p = x
+	return p
+}
+
+func (x PolicyLevel) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PolicyLevel) Descriptor() protoreflect.EnumDescriptor {
+	return file_talentreg_registry_v1_resources_proto_enumTypes[7].Descriptor()
+}
+
+func (PolicyLevel) Type() protoreflect.EnumType {
+	return &file_talentreg_registry_v1_resources_proto_enumTypes[7]
+}
+
+func (x PolicyLevel) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PolicyLevel.Descriptor instead.
+func (PolicyLevel) EnumDescriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{7}
 }
 
 // AuthMethod says how a caller was authenticated.
@@ -353,11 +543,11 @@ func (x AuthMethod) String() string {
 }
 
 func (AuthMethod) Descriptor() protoreflect.EnumDescriptor {
-	return file_talentreg_registry_v1_resources_proto_enumTypes[5].Descriptor()
+	return file_talentreg_registry_v1_resources_proto_enumTypes[8].Descriptor()
 }
 
 func (AuthMethod) Type() protoreflect.EnumType {
-	return &file_talentreg_registry_v1_resources_proto_enumTypes[5]
+	return &file_talentreg_registry_v1_resources_proto_enumTypes[8]
 }
 
 func (x AuthMethod) Number() protoreflect.EnumNumber {
@@ -366,7 +556,7 @@ func (x AuthMethod) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AuthMethod.Descriptor instead.
 func (AuthMethod) EnumDescriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{5}
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{8}
 }
 
 // ChangeType says what a change did.
@@ -410,11 +600,11 @@ func (x ChangeType) String() string {
 }
 
 func (ChangeType) Descriptor() protoreflect.EnumDescriptor {
-	return file_talentreg_registry_v1_resources_proto_enumTypes[6].Descriptor()
+	return file_talentreg_registry_v1_resources_proto_enumTypes[9].Descriptor()
 }
 
 func (ChangeType) Type() protoreflect.EnumType {
-	return &file_talentreg_registry_v1_resources_proto_enumTypes[6]
+	return &file_talentreg_registry_v1_resources_proto_enumTypes[9]
 }
 
 func (x ChangeType) Number() protoreflect.EnumNumber {
@@ -423,7 +613,7 @@ func (x ChangeType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ChangeType.Descriptor instead.
 func (ChangeType) EnumDescriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{6}
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{9}
 }
 
 // An Entity is an innovation entity: an enterprise, university, research
@@ -454,7 +644,14 @@ type Entity struct {
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Changes whenever the entity changes (AIP-154). Send it back on update or
 	// delete to make the call conditional.
-	Etag          string `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Whether the organisation is still active. Unspecified on input means
+	// ACTIVE (and is stored as ACTIVE).
+	Status LifecycleStatus `protobuf:"varint,12,opt,name=status,proto3,enum=talentreg.registry.v1.LifecycleStatus" json:"status,omitempty"`
+	// When the organisation stopped being active: required unset while
+	// ACTIVE; for INACTIVE or WITHDRAWN, the given time or, when unset, the
+	// commit time of the change that set the status.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -564,6 +761,20 @@ func (x *Entity) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *Entity) GetStatus() LifecycleStatus {
+	if x != nil {
+		return x.Status
+	}
+	return LifecycleStatus_LIFECYCLE_STATUS_UNSPECIFIED
+}
+
+func (x *Entity) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
 }
 
 // A Group is a consortium or an alliance that links entities.
@@ -684,7 +895,16 @@ type Membership struct {
 	// When the membership was last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Changes whenever the membership changes (AIP-154).
-	Etag          string `protobuf:"bytes,7,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,7,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Whether the entity is still a member. Unspecified on input means
+	// ACTIVE (and is stored as ACTIVE). An organisation that leaves a group
+	// is WITHDRAWN with an end_time, so it stays in the figures for the
+	// time it was a member.
+	Status LifecycleStatus `protobuf:"varint,8,opt,name=status,proto3,enum=talentreg.registry.v1.LifecycleStatus" json:"status,omitempty"`
+	// When the membership ended: required unset while ACTIVE; for INACTIVE
+	// or WITHDRAWN, the given time or, when unset, the commit time of the
+	// change that set the status.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -766,6 +986,20 @@ func (x *Membership) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *Membership) GetStatus() LifecycleStatus {
+	if x != nil {
+		return x.Status
+	}
+	return LifecycleStatus_LIFECYCLE_STATUS_UNSPECIFIED
+}
+
+func (x *Membership) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
 }
 
 // A TalentRecord reports a number of talents gathered, cultivated or
@@ -979,6 +1213,265 @@ func (x *Program) GetEtag() string {
 	return ""
 }
 
+// A Target is a goal the talent office tracks, such as "100 future-industry
+// platforms and leading enterprises by 2027"; its progress is computed live
+// by the metrics service.
+type Target struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, `targets/{target}`. Output only on create.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Human-readable name, 1-200 characters. Required.
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// The figure the target counts. Required.
+	Metric TargetMetric `protobuf:"varint,3,opt,name=metric,proto3,enum=talentreg.registry.v1.TargetMetric" json:"metric,omitempty"`
+	// The value to reach, greater than zero. Required.
+	GoalValue int64 `protobuf:"varint,4,opt,name=goal_value,json=goalValue,proto3" json:"goal_value,omitempty"`
+	// What the figure is counted over: empty for the whole ecosystem, or a
+	// group, `groups/{group}`, which must exist. Optional.
+	Scope string `protobuf:"bytes,5,opt,name=scope,proto3" json:"scope,omitempty"`
+	// When the goal should be reached. Optional.
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// When the target was created. Output only.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the target was last changed. Output only.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Changes whenever the target changes (AIP-154).
+	Etag          string `protobuf:"bytes,9,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Target) Reset() {
+	*x = Target{}
+	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Target) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Target) ProtoMessage() {}
+
+func (x *Target) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Target.ProtoReflect.Descriptor instead.
+func (*Target) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Target) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Target) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *Target) GetMetric() TargetMetric {
+	if x != nil {
+		return x.Metric
+	}
+	return TargetMetric_TARGET_METRIC_UNSPECIFIED
+}
+
+func (x *Target) GetGoalValue() int64 {
+	if x != nil {
+		return x.GoalValue
+	}
+	return 0
+}
+
+func (x *Target) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *Target) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+func (x *Target) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Target) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *Target) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// A Policy is a talent policy, e.g. a pilot policy of the district.
+type Policy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, `policies/{policy}`. Output only on create.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The policy's title, 1-200 characters. Required.
+	Title string `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	// Who issued it, e.g. "Binhai New Area Talent Office". Optional, at most
+	// 200 characters.
+	Issuer string `protobuf:"bytes,3,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// The administrative level issuing it. Required.
+	Level PolicyLevel `protobuf:"varint,4,opt,name=level,proto3,enum=talentreg.registry.v1.PolicyLevel" json:"level,omitempty"`
+	// When it was issued. Optional.
+	IssueTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=issue_time,json=issueTime,proto3" json:"issue_time,omitempty"`
+	// A pilot policy (tried first in the area).
+	Pilot bool `protobuf:"varint,6,opt,name=pilot,proto3" json:"pilot,omitempty"`
+	// Industry ids (slugs), at most 32, no duplicates.
+	Industries []string `protobuf:"bytes,7,rep,name=industries,proto3" json:"industries,omitempty"`
+	// Related programmes, `programs/{program}`; each must exist. At most 32,
+	// no duplicates.
+	Programs []string `protobuf:"bytes,8,rep,name=programs,proto3" json:"programs,omitempty"`
+	// When the policy was created. Output only.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the policy was last changed. Output only.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Changes whenever the policy changes (AIP-154).
+	Etag          string `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Policy) Reset() {
+	*x = Policy{}
+	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Policy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Policy) ProtoMessage() {}
+
+func (x *Policy) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Policy.ProtoReflect.Descriptor instead.
+func (*Policy) Descriptor() ([]byte, []int) {
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Policy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Policy) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *Policy) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *Policy) GetLevel() PolicyLevel {
+	if x != nil {
+		return x.Level
+	}
+	return PolicyLevel_POLICY_LEVEL_UNSPECIFIED
+}
+
+func (x *Policy) GetIssueTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IssueTime
+	}
+	return nil
+}
+
+func (x *Policy) GetPilot() bool {
+	if x != nil {
+		return x.Pilot
+	}
+	return false
+}
+
+func (x *Policy) GetIndustries() []string {
+	if x != nil {
+		return x.Industries
+	}
+	return nil
+}
+
+func (x *Policy) GetPrograms() []string {
+	if x != nil {
+		return x.Programs
+	}
+	return nil
+}
+
+func (x *Policy) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Policy) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *Policy) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 // A Resource is any one registry resource.
 type Resource struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -991,6 +1484,8 @@ type Resource struct {
 	//	*Resource_Membership
 	//	*Resource_TalentRecord
 	//	*Resource_Program
+	//	*Resource_Target
+	//	*Resource_Policy
 	Resource      isResource_Resource `protobuf_oneof:"resource"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -998,7 +1493,7 @@ type Resource struct {
 
 func (x *Resource) Reset() {
 	*x = Resource{}
-	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[5]
+	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1505,7 @@ func (x *Resource) String() string {
 func (*Resource) ProtoMessage() {}
 
 func (x *Resource) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[5]
+	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1518,7 @@ func (x *Resource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resource.ProtoReflect.Descriptor instead.
 func (*Resource) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{5}
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Resource) GetResource() isResource_Resource {
@@ -1078,6 +1573,24 @@ func (x *Resource) GetProgram() *Program {
 	return nil
 }
 
+func (x *Resource) GetTarget() *Target {
+	if x != nil {
+		if x, ok := x.Resource.(*Resource_Target); ok {
+			return x.Target
+		}
+	}
+	return nil
+}
+
+func (x *Resource) GetPolicy() *Policy {
+	if x != nil {
+		if x, ok := x.Resource.(*Resource_Policy); ok {
+			return x.Policy
+		}
+	}
+	return nil
+}
+
 type isResource_Resource interface {
 	isResource_Resource()
 }
@@ -1107,6 +1620,16 @@ type Resource_Program struct {
 	Program *Program `protobuf:"bytes,5,opt,name=program,proto3,oneof"`
 }
 
+type Resource_Target struct {
+	// A target.
+	Target *Target `protobuf:"bytes,6,opt,name=target,proto3,oneof"`
+}
+
+type Resource_Policy struct {
+	// A policy.
+	Policy *Policy `protobuf:"bytes,7,opt,name=policy,proto3,oneof"`
+}
+
 func (*Resource_Entity) isResource_Resource() {}
 
 func (*Resource_Group) isResource_Resource() {}
@@ -1116,6 +1639,10 @@ func (*Resource_Membership) isResource_Resource() {}
 func (*Resource_TalentRecord) isResource_Resource() {}
 
 func (*Resource_Program) isResource_Resource() {}
+
+func (*Resource_Target) isResource_Resource() {}
+
+func (*Resource_Policy) isResource_Resource() {}
 
 // A Change is one committed change to one resource. Revisions are strictly
 // increasing across the registry, without gaps or reuse.
@@ -1155,7 +1682,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[6]
+	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1694,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[6]
+	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1707,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{6}
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Change) GetRevision() int64 {
@@ -1272,7 +1799,7 @@ type Actor struct {
 
 func (x *Actor) Reset() {
 	*x = Actor{}
-	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[7]
+	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1284,7 +1811,7 @@ func (x *Actor) String() string {
 func (*Actor) ProtoMessage() {}
 
 func (x *Actor) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[7]
+	mi := &file_talentreg_registry_v1_resources_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1297,7 +1824,7 @@ func (x *Actor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Actor.ProtoReflect.Descriptor instead.
 func (*Actor) Descriptor() ([]byte, []int) {
-	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{7}
+	return file_talentreg_registry_v1_resources_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Actor) GetPrincipal() string {
@@ -1346,7 +1873,7 @@ var File_talentreg_registry_v1_resources_proto protoreflect.FileDescriptor
 
 const file_talentreg_registry_v1_resources_proto_rawDesc = "" +
 	"\n" +
-	"%talentreg/registry/v1/resources.proto\x12\x15talentreg.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x03\n" +
+	"%talentreg/registry/v1/resources.proto\x12\x15talentreg.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x04\n" +
 	"\x06Entity\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x125\n" +
@@ -1364,7 +1891,9 @@ const file_talentreg_registry_v1_resources_proto_rawDesc = "" +
 	"\vupdate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\v \x01(\tR\x04etag\"\x98\x02\n" +
+	"\x04etag\x18\v \x01(\tR\x04etag\x12>\n" +
+	"\x06status\x18\f \x01(\x0e2&.talentreg.registry.v1.LifecycleStatusR\x06status\x125\n" +
+	"\bend_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x98\x02\n" +
 	"\x05Group\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x124\n" +
@@ -1374,7 +1903,7 @@ const file_talentreg_registry_v1_resources_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\a \x01(\tR\x04etag\"\xba\x02\n" +
+	"\x04etag\x18\a \x01(\tR\x04etag\"\xb1\x03\n" +
 	"\n" +
 	"Membership\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
@@ -1385,7 +1914,9 @@ const file_talentreg_registry_v1_resources_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\a \x01(\tR\x04etag\"\xd5\x02\n" +
+	"\x04etag\x18\a \x01(\tR\x04etag\x12>\n" +
+	"\x06status\x18\b \x01(\x0e2&.talentreg.registry.v1.LifecycleStatusR\x06status\x125\n" +
+	"\bend_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xd5\x02\n" +
 	"\fTalentRecord\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12A\n" +
@@ -1406,7 +1937,38 @@ const file_talentreg_registry_v1_resources_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x06 \x01(\tR\x04etag\"\xd2\x02\n" +
+	"\x04etag\x18\x06 \x01(\tR\x04etag\"\xf7\x02\n" +
+	"\x06Target\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12;\n" +
+	"\x06metric\x18\x03 \x01(\x0e2#.talentreg.registry.v1.TargetMetricR\x06metric\x12\x1d\n" +
+	"\n" +
+	"goal_value\x18\x04 \x01(\x03R\tgoalValue\x12\x14\n" +
+	"\x05scope\x18\x05 \x01(\tR\x05scope\x126\n" +
+	"\bdeadline\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12;\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12\x12\n" +
+	"\x04etag\x18\t \x01(\tR\x04etag\"\x9f\x03\n" +
+	"\x06Policy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05title\x18\x02 \x01(\tR\x05title\x12\x16\n" +
+	"\x06issuer\x18\x03 \x01(\tR\x06issuer\x128\n" +
+	"\x05level\x18\x04 \x01(\x0e2\".talentreg.registry.v1.PolicyLevelR\x05level\x129\n" +
+	"\n" +
+	"issue_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tissueTime\x12\x14\n" +
+	"\x05pilot\x18\x06 \x01(\bR\x05pilot\x12\x1e\n" +
+	"\n" +
+	"industries\x18\a \x03(\tR\n" +
+	"industries\x12\x1a\n" +
+	"\bprograms\x18\b \x03(\tR\bprograms\x12;\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12\x12\n" +
+	"\x04etag\x18\v \x01(\tR\x04etag\"\xc4\x03\n" +
 	"\bResource\x127\n" +
 	"\x06entity\x18\x01 \x01(\v2\x1d.talentreg.registry.v1.EntityH\x00R\x06entity\x124\n" +
 	"\x05group\x18\x02 \x01(\v2\x1c.talentreg.registry.v1.GroupH\x00R\x05group\x12C\n" +
@@ -1414,7 +1976,9 @@ const file_talentreg_registry_v1_resources_proto_rawDesc = "" +
 	"membership\x18\x03 \x01(\v2!.talentreg.registry.v1.MembershipH\x00R\n" +
 	"membership\x12J\n" +
 	"\rtalent_record\x18\x04 \x01(\v2#.talentreg.registry.v1.TalentRecordH\x00R\ftalentRecord\x12:\n" +
-	"\aprogram\x18\x05 \x01(\v2\x1e.talentreg.registry.v1.ProgramH\x00R\aprogramB\n" +
+	"\aprogram\x18\x05 \x01(\v2\x1e.talentreg.registry.v1.ProgramH\x00R\aprogram\x127\n" +
+	"\x06target\x18\x06 \x01(\v2\x1d.talentreg.registry.v1.TargetH\x00R\x06target\x127\n" +
+	"\x06policy\x18\a \x01(\v2\x1d.talentreg.registry.v1.PolicyH\x00R\x06policyB\n" +
 	"\n" +
 	"\bresource\"\xca\x03\n" +
 	"\x06Change\x12\x1a\n" +
@@ -1437,7 +2001,12 @@ const file_talentreg_registry_v1_resources_proto_rawDesc = "" +
 	"\n" +
 	"user_agent\x18\x04 \x01(\tR\tuserAgent\x12\x12\n" +
 	"\x04peer\x18\x05 \x01(\tR\x04peer\x12\x10\n" +
-	"\x03via\x18\x06 \x01(\tR\x03via*\xb7\x01\n" +
+	"\x03via\x18\x06 \x01(\tR\x03via*\x8f\x01\n" +
+	"\x0fLifecycleStatus\x12 \n" +
+	"\x1cLIFECYCLE_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17LIFECYCLE_STATUS_ACTIVE\x10\x01\x12\x1d\n" +
+	"\x19LIFECYCLE_STATUS_INACTIVE\x10\x02\x12\x1e\n" +
+	"\x1aLIFECYCLE_STATUS_WITHDRAWN\x10\x03*\xb7\x01\n" +
 	"\n" +
 	"EntityKind\x12\x1b\n" +
 	"\x17ENTITY_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
@@ -1462,7 +2031,21 @@ const file_talentreg_registry_v1_resources_proto_rawDesc = "" +
 	"\fProgramLevel\x12\x1d\n" +
 	"\x19PROGRAM_LEVEL_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17PROGRAM_LEVEL_MUNICIPAL\x10\x01\x12\x1a\n" +
-	"\x16PROGRAM_LEVEL_DISTRICT\x10\x02*\xa3\x01\n" +
+	"\x16PROGRAM_LEVEL_DISTRICT\x10\x02*\xa6\x02\n" +
+	"\fTargetMetric\x12\x1d\n" +
+	"\x19TARGET_METRIC_UNSPECIFIED\x10\x00\x122\n" +
+	".TARGET_METRIC_PLATFORMS_OR_LEADING_ENTERPRISES\x10\x01\x12\x1a\n" +
+	"\x16TARGET_METRIC_ENTITIES\x10\x02\x12 \n" +
+	"\x1cTARGET_METRIC_PILOT_POLICIES\x10\x03\x12\x1a\n" +
+	"\x16TARGET_METRIC_POLICIES\x10\x04\x12$\n" +
+	" TARGET_METRIC_TALENTS_CULTIVATED\x10\x05\x12\"\n" +
+	"\x1eTARGET_METRIC_TALENTS_GATHERED\x10\x06\x12\x1f\n" +
+	"\x1bTARGET_METRIC_GROUP_MEMBERS\x10\a*}\n" +
+	"\vPolicyLevel\x12\x1c\n" +
+	"\x18POLICY_LEVEL_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15POLICY_LEVEL_NATIONAL\x10\x01\x12\x1a\n" +
+	"\x16POLICY_LEVEL_MUNICIPAL\x10\x02\x12\x19\n" +
+	"\x15POLICY_LEVEL_DISTRICT\x10\x03*\xa3\x01\n" +
 	"\n" +
 	"AuthMethod\x12\x1b\n" +
 	"\x17AUTH_METHOD_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -1490,59 +2073,78 @@ func file_talentreg_registry_v1_resources_proto_rawDescGZIP() []byte {
 	return file_talentreg_registry_v1_resources_proto_rawDescData
 }
 
-var file_talentreg_registry_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_talentreg_registry_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_talentreg_registry_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
+var file_talentreg_registry_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_talentreg_registry_v1_resources_proto_goTypes = []any{
-	(EntityKind)(0),               // 0: talentreg.registry.v1.EntityKind
-	(GroupKind)(0),                // 1: talentreg.registry.v1.GroupKind
-	(MembershipRole)(0),           // 2: talentreg.registry.v1.MembershipRole
-	(TalentCategory)(0),           // 3: talentreg.registry.v1.TalentCategory
-	(ProgramLevel)(0),             // 4: talentreg.registry.v1.ProgramLevel
-	(AuthMethod)(0),               // 5: talentreg.registry.v1.AuthMethod
-	(ChangeType)(0),               // 6: talentreg.registry.v1.ChangeType
-	(*Entity)(nil),                // 7: talentreg.registry.v1.Entity
-	(*Group)(nil),                 // 8: talentreg.registry.v1.Group
-	(*Membership)(nil),            // 9: talentreg.registry.v1.Membership
-	(*TalentRecord)(nil),          // 10: talentreg.registry.v1.TalentRecord
-	(*Program)(nil),               // 11: talentreg.registry.v1.Program
-	(*Resource)(nil),              // 12: talentreg.registry.v1.Resource
-	(*Change)(nil),                // 13: talentreg.registry.v1.Change
-	(*Actor)(nil),                 // 14: talentreg.registry.v1.Actor
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(LifecycleStatus)(0),          // 0: talentreg.registry.v1.LifecycleStatus
+	(EntityKind)(0),               // 1: talentreg.registry.v1.EntityKind
+	(GroupKind)(0),                // 2: talentreg.registry.v1.GroupKind
+	(MembershipRole)(0),           // 3: talentreg.registry.v1.MembershipRole
+	(TalentCategory)(0),           // 4: talentreg.registry.v1.TalentCategory
+	(ProgramLevel)(0),             // 5: talentreg.registry.v1.ProgramLevel
+	(TargetMetric)(0),             // 6: talentreg.registry.v1.TargetMetric
+	(PolicyLevel)(0),              // 7: talentreg.registry.v1.PolicyLevel
+	(AuthMethod)(0),               // 8: talentreg.registry.v1.AuthMethod
+	(ChangeType)(0),               // 9: talentreg.registry.v1.ChangeType
+	(*Entity)(nil),                // 10: talentreg.registry.v1.Entity
+	(*Group)(nil),                 // 11: talentreg.registry.v1.Group
+	(*Membership)(nil),            // 12: talentreg.registry.v1.Membership
+	(*TalentRecord)(nil),          // 13: talentreg.registry.v1.TalentRecord
+	(*Program)(nil),               // 14: talentreg.registry.v1.Program
+	(*Target)(nil),                // 15: talentreg.registry.v1.Target
+	(*Policy)(nil),                // 16: talentreg.registry.v1.Policy
+	(*Resource)(nil),              // 17: talentreg.registry.v1.Resource
+	(*Change)(nil),                // 18: talentreg.registry.v1.Change
+	(*Actor)(nil),                 // 19: talentreg.registry.v1.Actor
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
 }
 var file_talentreg_registry_v1_resources_proto_depIdxs = []int32{
-	0,  // 0: talentreg.registry.v1.Entity.kind:type_name -> talentreg.registry.v1.EntityKind
-	15, // 1: talentreg.registry.v1.Entity.create_time:type_name -> google.protobuf.Timestamp
-	15, // 2: talentreg.registry.v1.Entity.update_time:type_name -> google.protobuf.Timestamp
-	1,  // 3: talentreg.registry.v1.Group.kind:type_name -> talentreg.registry.v1.GroupKind
-	15, // 4: talentreg.registry.v1.Group.create_time:type_name -> google.protobuf.Timestamp
-	15, // 5: talentreg.registry.v1.Group.update_time:type_name -> google.protobuf.Timestamp
-	2,  // 6: talentreg.registry.v1.Membership.role:type_name -> talentreg.registry.v1.MembershipRole
-	15, // 7: talentreg.registry.v1.Membership.join_time:type_name -> google.protobuf.Timestamp
-	15, // 8: talentreg.registry.v1.Membership.create_time:type_name -> google.protobuf.Timestamp
-	15, // 9: talentreg.registry.v1.Membership.update_time:type_name -> google.protobuf.Timestamp
-	3,  // 10: talentreg.registry.v1.TalentRecord.category:type_name -> talentreg.registry.v1.TalentCategory
-	15, // 11: talentreg.registry.v1.TalentRecord.create_time:type_name -> google.protobuf.Timestamp
-	15, // 12: talentreg.registry.v1.TalentRecord.update_time:type_name -> google.protobuf.Timestamp
-	4,  // 13: talentreg.registry.v1.Program.level:type_name -> talentreg.registry.v1.ProgramLevel
-	15, // 14: talentreg.registry.v1.Program.create_time:type_name -> google.protobuf.Timestamp
-	15, // 15: talentreg.registry.v1.Program.update_time:type_name -> google.protobuf.Timestamp
-	7,  // 16: talentreg.registry.v1.Resource.entity:type_name -> talentreg.registry.v1.Entity
-	8,  // 17: talentreg.registry.v1.Resource.group:type_name -> talentreg.registry.v1.Group
-	9,  // 18: talentreg.registry.v1.Resource.membership:type_name -> talentreg.registry.v1.Membership
-	10, // 19: talentreg.registry.v1.Resource.talent_record:type_name -> talentreg.registry.v1.TalentRecord
-	11, // 20: talentreg.registry.v1.Resource.program:type_name -> talentreg.registry.v1.Program
-	15, // 21: talentreg.registry.v1.Change.commit_time:type_name -> google.protobuf.Timestamp
-	6,  // 22: talentreg.registry.v1.Change.type:type_name -> talentreg.registry.v1.ChangeType
-	12, // 23: talentreg.registry.v1.Change.before:type_name -> talentreg.registry.v1.Resource
-	12, // 24: talentreg.registry.v1.Change.after:type_name -> talentreg.registry.v1.Resource
-	14, // 25: talentreg.registry.v1.Change.actor:type_name -> talentreg.registry.v1.Actor
-	5,  // 26: talentreg.registry.v1.Actor.auth_method:type_name -> talentreg.registry.v1.AuthMethod
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	1,  // 0: talentreg.registry.v1.Entity.kind:type_name -> talentreg.registry.v1.EntityKind
+	20, // 1: talentreg.registry.v1.Entity.create_time:type_name -> google.protobuf.Timestamp
+	20, // 2: talentreg.registry.v1.Entity.update_time:type_name -> google.protobuf.Timestamp
+	0,  // 3: talentreg.registry.v1.Entity.status:type_name -> talentreg.registry.v1.LifecycleStatus
+	20, // 4: talentreg.registry.v1.Entity.end_time:type_name -> google.protobuf.Timestamp
+	2,  // 5: talentreg.registry.v1.Group.kind:type_name -> talentreg.registry.v1.GroupKind
+	20, // 6: talentreg.registry.v1.Group.create_time:type_name -> google.protobuf.Timestamp
+	20, // 7: talentreg.registry.v1.Group.update_time:type_name -> google.protobuf.Timestamp
+	3,  // 8: talentreg.registry.v1.Membership.role:type_name -> talentreg.registry.v1.MembershipRole
+	20, // 9: talentreg.registry.v1.Membership.join_time:type_name -> google.protobuf.Timestamp
+	20, // 10: talentreg.registry.v1.Membership.create_time:type_name -> google.protobuf.Timestamp
+	20, // 11: talentreg.registry.v1.Membership.update_time:type_name -> google.protobuf.Timestamp
+	0,  // 12: talentreg.registry.v1.Membership.status:type_name -> talentreg.registry.v1.LifecycleStatus
+	20, // 13: talentreg.registry.v1.Membership.end_time:type_name -> google.protobuf.Timestamp
+	4,  // 14: talentreg.registry.v1.TalentRecord.category:type_name -> talentreg.registry.v1.TalentCategory
+	20, // 15: talentreg.registry.v1.TalentRecord.create_time:type_name -> google.protobuf.Timestamp
+	20, // 16: talentreg.registry.v1.TalentRecord.update_time:type_name -> google.protobuf.Timestamp
+	5,  // 17: talentreg.registry.v1.Program.level:type_name -> talentreg.registry.v1.ProgramLevel
+	20, // 18: talentreg.registry.v1.Program.create_time:type_name -> google.protobuf.Timestamp
+	20, // 19: talentreg.registry.v1.Program.update_time:type_name -> google.protobuf.Timestamp
+	6,  // 20: talentreg.registry.v1.Target.metric:type_name -> talentreg.registry.v1.TargetMetric
+	20, // 21: talentreg.registry.v1.Target.deadline:type_name -> google.protobuf.Timestamp
+	20, // 22: talentreg.registry.v1.Target.create_time:type_name -> google.protobuf.Timestamp
+	20, // 23: talentreg.registry.v1.Target.update_time:type_name -> google.protobuf.Timestamp
+	7,  // 24: talentreg.registry.v1.Policy.level:type_name -> talentreg.registry.v1.PolicyLevel
+	20, // 25: talentreg.registry.v1.Policy.issue_time:type_name -> google.protobuf.Timestamp
+	20, // 26: talentreg.registry.v1.Policy.create_time:type_name -> google.protobuf.Timestamp
+	20, // 27: talentreg.registry.v1.Policy.update_time:type_name -> google.protobuf.Timestamp
+	10, // 28: talentreg.registry.v1.Resource.entity:type_name -> talentreg.registry.v1.Entity
+	11, // 29: talentreg.registry.v1.Resource.group:type_name -> talentreg.registry.v1.Group
+	12, // 30: talentreg.registry.v1.Resource.membership:type_name -> talentreg.registry.v1.Membership
+	13, // 31: talentreg.registry.v1.Resource.talent_record:type_name -> talentreg.registry.v1.TalentRecord
+	14, // 32: talentreg.registry.v1.Resource.program:type_name -> talentreg.registry.v1.Program
+	15, // 33: talentreg.registry.v1.Resource.target:type_name -> talentreg.registry.v1.Target
+	16, // 34: talentreg.registry.v1.Resource.policy:type_name -> talentreg.registry.v1.Policy
+	20, // 35: talentreg.registry.v1.Change.commit_time:type_name -> google.protobuf.Timestamp
+	9,  // 36: talentreg.registry.v1.Change.type:type_name -> talentreg.registry.v1.ChangeType
+	17, // 37: talentreg.registry.v1.Change.before:type_name -> talentreg.registry.v1.Resource
+	17, // 38: talentreg.registry.v1.Change.after:type_name -> talentreg.registry.v1.Resource
+	19, // 39: talentreg.registry.v1.Change.actor:type_name -> talentreg.registry.v1.Actor
+	8,  // 40: talentreg.registry.v1.Actor.auth_method:type_name -> talentreg.registry.v1.AuthMethod
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_talentreg_registry_v1_resources_proto_init() }
@@ -1550,20 +2152,22 @@ func file_talentreg_registry_v1_resources_proto_init() {
 	if File_talentreg_registry_v1_resources_proto != nil {
 		return
 	}
-	file_talentreg_registry_v1_resources_proto_msgTypes[5].OneofWrappers = []any{
+	file_talentreg_registry_v1_resources_proto_msgTypes[7].OneofWrappers = []any{
 		(*Resource_Entity)(nil),
 		(*Resource_Group)(nil),
 		(*Resource_Membership)(nil),
 		(*Resource_TalentRecord)(nil),
 		(*Resource_Program)(nil),
+		(*Resource_Target)(nil),
+		(*Resource_Policy)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_talentreg_registry_v1_resources_proto_rawDesc), len(file_talentreg_registry_v1_resources_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   8,
+			NumEnums:      10,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -170,20 +170,30 @@ try {
 
   // Targets and trend: real with office-metrics, else "not available".
   await page.locator("#targets[data-state]").waitFor();
-  if (officeMetrics) {
-    const goal = env("TARGET_GOAL", "100");
+  if (officeMetrics) await page.locator("#targets[data-state=ready]").waitFor();
+  if (officeMetrics && env("TARGET_GOAL", "") !== "") {
+    const goal = env("TARGET_GOAL");
     await page.locator(`#targets progress[data-goal="${goal}"]`).waitFor();
     const label = await page.locator(`#targets .target:has(progress[data-goal="${goal}"]) label`).textContent();
     check(label.trim().length > 0, "the target's progress bar has no label");
-    log("target", { goal, label });
+    const { body: progress } = await api("/v1/targets:progress", viewer);
+    const tg = progress.targets.find((x) => String(x.goalValue) === goal);
+    const current = await page.locator(`#targets progress[data-goal="${goal}"]`).getAttribute("data-current");
+    check(tg && current === String(tg.currentValue), `target progress shows ${current}, the API says ${tg && tg.currentValue}`);
+    log("target", { goal, label, current });
+  }
+  if (officeMetrics) {
     await page.locator("#trend-range").selectOption("1h");
     await page.waitForFunction(() => {
       const t = document.getElementById("trend");
-      return t && t.dataset.state === "ready" && Number(t.dataset.points) >= 2 && t.querySelector("polyline.line");
+      return t && t.dataset.range === "1h" && t.dataset.state === "ready" && Number(t.dataset.points) >= 2 && t.querySelector("polyline.line");
     });
     const pts = await page.locator("#trend polyline.line").getAttribute("points");
     check(pts.trim().split(/\s+/).length >= 2, "the trend line has fewer than 2 points");
-    log("trend", { points: pts.trim().split(/\s+/).length });
+    // The last point is now: the figure on the card.
+    const last = await page.locator("#trend table tbody tr:last-child td").textContent();
+    check(digits(last) === String(summary.entities), `the trend ends at ${last}, the Summary has ${summary.entities} entities`);
+    log("trend", { points: pts.trim().split(/\s+/).length, last });
   } else {
     const st = await page.locator("#targets").getAttribute("data-state");
     check(st === "unavailable" || st === "ready", `targets section state ${st}`);
@@ -272,7 +282,8 @@ try {
   await page.waitForFunction(
     ([want, rev]) => {
       const dd = document.querySelector('#cards dd[data-field="entities"]');
-      return dd && dd.dataset.value === want && BigInt(document.body.dataset.revision || "0") >= BigInt(rev);
+      const rev2 = document.body.dataset.revision || "0";
+      return dd && dd.dataset.value === want && BigInt(rev2) >= BigInt(rev) && document.getElementById("live").textContent.includes(rev2);
     },
     [String(BigInt(before) + 1n), created.revision],
     { timeout: deadline },

@@ -19,7 +19,7 @@ const SUMMARY_CARDS = [
   "consortia", "alliances", "consortiumMembers", "allianceMembers",
   "talentsGathered", "talentsCultivated", "talentsAssessed", "assessingEntities",
   "leadingEnterprises", "futureIndustryPlatforms", "platformsOrLeadingEnterprises",
-  "policies", "pilotPolicies", "jingjinjiOrganisations", "talentRecords", "programs",
+  "policies", "pilotPolicies", "jingjinjiOrganisations", "targets", "talentRecords", "programs",
 ];
 const DIMENSIONS = ["region", "entityKind", "industry", "groupField", "program", "period"];
 const BREAKDOWN_MEASURES = ["entities", "groups", "consortiumMembers", "allianceMembers", "talentsGathered", "talentsCultivated", "talentsAssessed", "talentRecords"];
@@ -169,6 +169,13 @@ function handleError(err) {
   return t("errOther", { status: err.status, message: err.message });
 }
 
+// loading marks a section as being read again; what it shows stays until
+// the answer replaces it (no flicker on live updates).
+function loading(container) {
+  container.dataset.state = "loading";
+  container.setAttribute("aria-busy", "true");
+}
+
 function sectionNote(container, text) {
   const p = document.createElement("p");
   p.className = "note";
@@ -178,6 +185,7 @@ function sectionNote(container, text) {
 
 // sectionFailed shows why a section has no data.
 function sectionFailed(container, err) {
+  container.removeAttribute("aria-busy");
   if (unavailable(err)) {
     container.dataset.state = "unavailable";
     sectionNote(container, t("notAvailable"));
@@ -313,7 +321,7 @@ async function loadTargets() {
   const box = $("targets");
   if (!box) return;
   try {
-    const r = await api("/v1/targets:progress");
+    const r = await api("/v1/targets:progress?" + minRev());
     const targets = r.targets || [];
     if (!targets.length) {
       sectionNote(box, t("noTargets"));
@@ -345,6 +353,7 @@ async function loadTargets() {
           } else {
             detail.textContent = t("targetDetailNoDeadline", vars);
           }
+          if (tg.scope) detail.textContent += " · " + t("scope") + " " + tg.scope;
           div.append(label, p, detail);
           return div;
         }),
@@ -360,6 +369,7 @@ async function loadBreakdown() {
   const box = $("breakdown");
   if (!box) return;
   const { dimension, measure } = state.breakdown;
+  loading(box);
   try {
     const r = await api("/v1/breakdowns/" + encodeURIComponent(dimension) + "?" + minRev());
     const rows = (r.rows || []).map((row) => ({
@@ -375,6 +385,7 @@ async function loadBreakdown() {
       barChart(box, rows, { title, tableSummary: t("showData"), keyHeader: t("dim_" + dimension), valueHeader: t(measure) });
     }
     box.dataset.state = "ready";
+    box.removeAttribute("aria-busy");
     box.dataset.revision = r.revision;
   } catch (err) {
     sectionFailed(box, err);
@@ -389,6 +400,8 @@ async function loadTrend() {
   const end = new Date();
   const start = new Date(end.getTime() - span * 1000);
   const q = new URLSearchParams({ startTime: start.toISOString(), endTime: end.toISOString(), interval: step + "s" });
+  loading(box);
+  box.dataset.range = range;
   try {
     const r = await api("/v1/summary:history?" + q);
     const points = (r.points || []).map((p) => {
@@ -415,6 +428,7 @@ async function loadTrend() {
       }
     }
     box.dataset.state = "ready";
+    box.removeAttribute("aria-busy");
     box.dataset.points = String(points.length);
   } catch (err) {
     sectionFailed(box, err);
@@ -491,8 +505,16 @@ function groupView(id) {
         api("/v1/groups/" + encodeURIComponent(id) + "/stats?" + minRev()),
       ]);
       title.textContent = g.displayName;
+      // The group's own records, then those of its member organisations
+      // (each member once), when the server reports them.
       const fields = ["members", ...CATEGORIES.map((c) => "talentsByCategory." + c)];
-      renderCards(cards, s, fields, (f) => (f.startsWith("talentsByCategory.") ? t(f.slice("talentsByCategory.".length)) : t(f)));
+      if (s.memberTalentsByCategory) fields.push(...CATEGORIES.map((c) => "memberTalentsByCategory." + c));
+      renderCards(cards, s, fields, (f) => {
+        const [map, key] = f.split(".");
+        if (map === "talentsByCategory") return t(key);
+        if (map === "memberTalentsByCategory") return t("member_" + key);
+        return t(f);
+      });
       cards.dataset.state = "ready";
       cards.dataset.revision = s.revision;
       const rows = KINDS.filter((k) => s.membersByKind && s.membersByKind[k] !== undefined).map((k) => ({

@@ -103,7 +103,7 @@ func TestDashboard_InChromium(t *testing.T) {
 		"SEARCH_QUERY=tianjin univ",
 		"SEARCH_EXPECT=entities/tju",
 		"GROUP_ID=space",
-		"OFFICE_METRICS=1", // search, targets and history must work
+		"OFFICE_METRICS=1",  // search, targets and history must work
 		"TARGET_GOAL="+goal, // empty: the registry cannot store targets yet
 	)
 	b, err := cmd.CombinedOutput()

@@ -94,6 +94,41 @@ const shot = async (page, name) => {
 
 const digits = (s) => s.replace(/[^\d]/g, "");
 
+// checkContrast computes the WCAG 2 contrast ratio of the text of every
+// visible element that holds text against its effective background: 4.5:1
+// at least (AA for body text).
+async function checkContrast(page, where) {
+  const low = await page.evaluate(() => {
+    const rgb = (s) => (s.match(/[\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+      const c = [r, g, b].map((v) => {
+        v /= 255;
+        return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+    };
+    const background = (e) => {
+      for (; e; e = e.parentElement) {
+        const c = rgb(getComputedStyle(e).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    const out = [];
+    for (const e of document.querySelectorAll("body *")) {
+      if (!e.offsetParent || e.closest("svg")) continue;
+      const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+      if (!own) continue;
+      const cs = getComputedStyle(e);
+      const l1 = lum(rgb(cs.color).slice(0, 3)), l2 = lum(background(e));
+      const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+      if (ratio < 4.5) out.push(`${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""} "${e.textContent.trim().slice(0, 30)}": ${ratio.toFixed(2)}`);
+    }
+    return out;
+  });
+  check(low.length === 0, `text below 4.5:1 contrast on the ${where}:\n` + low.join("\n"));
+}
+
 async function signIn(page, token) {
   await page.locator("#token-input").fill(token);
   await page.locator("#token-form button[type=submit]").click();
@@ -122,6 +157,7 @@ try {
   check(await page.locator("#error").getAttribute("role") === "alert", "the error is not an alert");
   await page.locator("#sign-in").waitFor({ state: "visible" });
   check((await page.evaluate(() => sessionStorage.length)) === 0, "a refused token stayed in session storage");
+  await checkContrast(page, "sign-in page with its error");
   await shot(page, "02-wrong-token");
   log("wrong token", { error: err401 });
   phase.allowed.pop();
@@ -199,6 +235,7 @@ try {
     check(st === "unavailable" || st === "ready", `targets section state ${st}`);
     await page.locator("#trend[data-state]").waitFor();
   }
+  await checkContrast(page, "overview");
   await shot(page, "03-overview-en");
 
   // 中文: every label translated.
@@ -263,6 +300,7 @@ try {
   const members = await page.locator('#group-cards dd[data-field="members"]').getAttribute("data-value");
   check(members === String(gstats.members), `group ${groupId}: members card ${members}, the API says ${gstats.members}`);
   check(await page.locator("#nav-groups").getAttribute("aria-current") === "page", "the nav does not mark the current page");
+  await checkContrast(page, "group page");
   await shot(page, "06-group-keyboard");
   log("keyboard", { tabsToNav: n1, tabsToGroup: n2, members });
 

@@ -505,6 +505,7 @@ function groupView(id) {
         api("/v1/groups/" + encodeURIComponent(id) + "/stats?" + minRev()),
       ]);
       title.textContent = g.displayName;
+      $("group-meta").textContent = t("groupKindField", { kind: t(g.kind), field: valueName(g.field || "") });
       // The group's own records, then those of its member organisations
       // (each member once), when the server reports them.
       const fields = ["members", ...CATEGORIES.map((c) => "talentsByCategory." + c)];

@@ -61,12 +61,12 @@ type doc struct {
 // only for the page returned.
 type Index struct {
 	docs    []doc
-	norms   []string // normalised display names: words joined by one space
-	normLen []uint16 // len(norm) capped, 0 for a deleted document
-	ids    map[string]int32 // resource name → live doc id
-	credit map[string]int32
-	grams  map[uint64][]int32 // gram → ascending doc ids (dead ones included)
-	dead   int
+	norms   []string         // normalised display names: words joined by one space
+	normLen []uint16         // len(norm) capped, 0 for a deleted document
+	ids     map[string]int32 // resource name → live doc id
+	credit  map[string]int32
+	grams   map[uint64][]int32 // gram → ascending doc ids (dead ones included)
+	dead    int
 }
 
 // New returns an empty Index.

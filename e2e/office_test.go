@@ -142,6 +142,11 @@ func TestOffice_AsOfMatchesTheFiguresThen(t *testing.T) {
 		return nil
 	})
 	checkAsOf("after a restart")
+	// The search index, restored from the checkpoint, has every change.
+	m, _ := s.must(t, "GET", "/v1/entities:search?query="+url.QueryEscape("天津大学"), nil)
+	if fmt.Sprint(m["totalSize"]) != "2" {
+		t.Errorf("search after a restart: %v, want tju and tjut", m)
+	}
 }
 
 // TestOffice_SearchAndTargetProgress finds organisations by English and

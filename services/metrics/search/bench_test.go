@@ -86,3 +86,18 @@ func BenchmarkIndex_SearchSelective1M(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
+
+// BenchmarkIndex_Put indexes the data set's names: the cost a snapshot
+// load pays per entity for search.
+func BenchmarkIndex_Put(b *testing.B) {
+	x := search.New()
+	r := rand.New(rand.NewPCG(1, 2))
+	names := make([]string, 1<<16)
+	for i := range names {
+		names[i] = benchName(r)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		x.Put(search.Doc{Name: fmt.Sprintf("entities/e%07d", i), DisplayName: names[i%len(names)], Kind: "ENTITY_KIND_ENTERPRISE"})
+	}
+}

@@ -23,7 +23,9 @@ import (
 func TestServer_OfficeReadsRefuseBadInput(t *testing.T) {
 	live, _ := fixture(t)
 	c := serve(t, live, nil)
-	day := func(d int) *timestamppb.Timestamp { return timestamppb.New(time.Date(2024, 6, d, 0, 0, 0, 0, time.UTC)) }
+	day := func(d int) *timestamppb.Timestamp {
+		return timestamppb.New(time.Date(2024, 6, d, 0, 0, 0, 0, time.UTC))
+	}
 	for _, tc := range []struct {
 		name, field string
 		call        func() error

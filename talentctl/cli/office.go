@@ -120,9 +120,11 @@ points). Times are RFC 3339 or dates (a date means its start, in UTC).`,
 				return err
 			}
 			if cf := resp.GetCompleteFrom(); cf != nil {
-				fmt.Fprintf(a.stdout, "history complete from %s\n", cf.AsTime().UTC().Format(time.RFC3339))
+				_, err = fmt.Fprintf(a.stdout, "history complete from %s\n", cf.AsTime().UTC().Format(time.RFC3339))
+			} else {
+				_, err = fmt.Fprintln(a.stdout, "history complete from the registry's first revision")
 			}
-			return nil
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&start, "start", "", "the first point (required)")

@@ -6,7 +6,7 @@ import (
 )
 
 // Resource is any registry resource: *Entity, *Group, *Membership,
-// *TalentRecord or *Program.
+// *TalentRecord, *Program, *Target or *Policy.
 type Resource interface {
 	// Name returns the resource name, e.g. "entities/x".
 	Name() string
@@ -33,6 +33,12 @@ func (r *TalentRecord) Name() string { return TalentRecordName(r.ID) }
 // Name returns "programs/{id}".
 func (p *Program) Name() string { return ProgramName(p.ID) }
 
+// Name returns "targets/{id}".
+func (t *Target) Name() string { return TargetName(t.ID) }
+
+// Name returns "policies/{id}".
+func (p *Policy) Name() string { return PolicyName(p.ID) }
+
 // Collection returns Entities.
 func (*Entity) Collection() Collection { return Entities }
 
@@ -48,6 +54,12 @@ func (*TalentRecord) Collection() Collection { return TalentRecords }
 // Collection returns Programs.
 func (*Program) Collection() Collection { return Programs }
 
+// Collection returns Targets.
+func (*Target) Collection() Collection { return Targets }
+
+// Collection returns Policies.
+func (*Policy) Collection() Collection { return Policies }
+
 // Metadata returns the entity's metadata.
 func (e *Entity) Metadata() *Meta { return &e.Meta }
 
@@ -62,6 +74,12 @@ func (r *TalentRecord) Metadata() *Meta { return &r.Meta }
 
 // Metadata returns the programme's metadata.
 func (p *Program) Metadata() *Meta { return &p.Meta }
+
+// Metadata returns the target's metadata.
+func (t *Target) Metadata() *Meta { return &t.Meta }
+
+// Metadata returns the policy's metadata.
+func (p *Policy) Metadata() *Meta { return &p.Meta }
 
 // ChangeType says what a change did.
 type ChangeType uint8

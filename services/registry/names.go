@@ -17,10 +17,18 @@ const (
 	Groups
 	Memberships
 	TalentRecords
+	Targets
+	Policies
 )
 
-// Collections lists every collection in snapshot order.
-var Collections = []Collection{Programs, Entities, Groups, Memberships, TalentRecords}
+// Collections lists every collection in snapshot order. The numbers above
+// are stored (change log, request ids) and never change; the order here
+// only puts each collection after those it references.
+var Collections = []Collection{Programs, Entities, Groups, Memberships, TalentRecords, Policies, Targets}
+
+// NumCollections bounds the Collection numbers: arrays indexed by
+// Collection have this length.
+const NumCollections = int(Policies) + 1
 
 // String returns the collection's name segment, e.g. "talentRecords".
 func (c Collection) String() string {
@@ -35,6 +43,10 @@ func (c Collection) String() string {
 		return "memberships"
 	case TalentRecords:
 		return "talentRecords"
+	case Targets:
+		return "targets"
+	case Policies:
+		return "policies"
 	}
 	return "unknown"
 }
@@ -84,6 +96,12 @@ func TalentRecordName(id string) string { return "talentRecords/" + id }
 
 // ProgramName returns "programs/{id}".
 func ProgramName(id string) string { return "programs/" + id }
+
+// TargetName returns "targets/{id}".
+func TargetName(id string) string { return "targets/" + id }
+
+// PolicyName returns "policies/{id}".
+func PolicyName(id string) string { return "policies/" + id }
 
 // ParseName splits a one-level resource name "{collection}/{id}" of the
 // given collection and returns its id, or an INVALID_ARGUMENT error naming

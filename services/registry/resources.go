@@ -108,6 +108,80 @@ func (l ProgramLevel) String() string { return enumName(programLevelNames[:], in
 // Valid reports whether l is a level other than unspecified.
 func (l ProgramLevel) Valid() bool { return l > ProgramLevelUnspecified && l <= ProgramLevelDistrict }
 
+// LifecycleStatus says whether an entity or a membership still counts.
+// Unspecified is accepted on input as Active and never stored.
+type LifecycleStatus int32
+
+// Lifecycle statuses; the numbers match the API's enum numbers.
+const (
+	LifecycleUnspecified LifecycleStatus = iota
+	LifecycleActive
+	LifecycleInactive
+	LifecycleWithdrawn
+)
+
+var lifecycleStatusNames = [...]string{
+	"LIFECYCLE_STATUS_UNSPECIFIED", "LIFECYCLE_STATUS_ACTIVE", "LIFECYCLE_STATUS_INACTIVE", "LIFECYCLE_STATUS_WITHDRAWN",
+}
+
+// String returns the API name of s.
+func (s LifecycleStatus) String() string { return enumName(lifecycleStatusNames[:], int32(s)) }
+
+// Valid reports whether s is a status a client may send: unspecified
+// (meaning active) included.
+func (s LifecycleStatus) Valid() bool { return s >= LifecycleUnspecified && s <= LifecycleWithdrawn }
+
+// Ended reports whether s is inactive or withdrawn.
+func (s LifecycleStatus) Ended() bool { return s == LifecycleInactive || s == LifecycleWithdrawn }
+
+// TargetMetric is the figure a target counts.
+type TargetMetric int32
+
+// Target metrics; the numbers match the API's enum numbers.
+const (
+	TargetMetricUnspecified TargetMetric = iota
+	TargetMetricPlatformsOrLeadingEnterprises
+	TargetMetricEntities
+	TargetMetricPilotPolicies
+	TargetMetricPolicies
+	TargetMetricTalentsCultivated
+	TargetMetricTalentsGathered
+	TargetMetricGroupMembers
+)
+
+var targetMetricNames = [...]string{
+	"TARGET_METRIC_UNSPECIFIED", "TARGET_METRIC_PLATFORMS_OR_LEADING_ENTERPRISES", "TARGET_METRIC_ENTITIES",
+	"TARGET_METRIC_PILOT_POLICIES", "TARGET_METRIC_POLICIES", "TARGET_METRIC_TALENTS_CULTIVATED",
+	"TARGET_METRIC_TALENTS_GATHERED", "TARGET_METRIC_GROUP_MEMBERS",
+}
+
+// String returns the API name of m.
+func (m TargetMetric) String() string { return enumName(targetMetricNames[:], int32(m)) }
+
+// Valid reports whether m is a metric other than unspecified.
+func (m TargetMetric) Valid() bool {
+	return m > TargetMetricUnspecified && m <= TargetMetricGroupMembers
+}
+
+// PolicyLevel is the administrative level issuing a policy.
+type PolicyLevel int32
+
+// Policy levels; the numbers match the API's enum numbers.
+const (
+	PolicyLevelUnspecified PolicyLevel = iota
+	PolicyLevelNational
+	PolicyLevelMunicipal
+	PolicyLevelDistrict
+)
+
+var policyLevelNames = [...]string{"POLICY_LEVEL_UNSPECIFIED", "POLICY_LEVEL_NATIONAL", "POLICY_LEVEL_MUNICIPAL", "POLICY_LEVEL_DISTRICT"}
+
+// String returns the API name of l.
+func (l PolicyLevel) String() string { return enumName(policyLevelNames[:], int32(l)) }
+
+// Valid reports whether l is a level other than unspecified.
+func (l PolicyLevel) Valid() bool { return l > PolicyLevelUnspecified && l <= PolicyLevelDistrict }
+
 func enumName(names []string, v int32) string {
 	if v >= 0 && int(v) < len(names) {
 		return names[v]
@@ -154,8 +228,39 @@ type Entity struct {
 	Industries             []string
 	LeadingEnterprise      bool
 	FutureIndustryPlatform bool
+	Lifecycle
 	Meta
 }
+
+// Lifecycle is whether an entity or a membership still counts: records are
+// kept when an organisation closes or leaves a group, so that figures for
+// the time it was active stay as they were.
+type Lifecycle struct {
+	// Status is never Unspecified once stored (see Settle).
+	Status LifecycleStatus
+	// EndTime is when the status stopped being active; zero while active.
+	EndTime time.Time
+}
+
+// Settle fills the lifecycle's defaults at commit time now: an unspecified
+// status is active; an ended status without an end time ends at now; a
+// status set back to active drops the end time it still carries from prev
+// (the stored lifecycle; nil on create), so that reactivating needs no
+// second field.
+func (l *Lifecycle) Settle(prev *Lifecycle, now time.Time) {
+	if l.Status == LifecycleUnspecified {
+		l.Status = LifecycleActive
+	}
+	switch {
+	case l.Status.Ended() && l.EndTime.IsZero():
+		l.EndTime = now
+	case l.Status == LifecycleActive && prev != nil && prev.Status.Ended() && l.EndTime.Equal(prev.EndTime):
+		l.EndTime = time.Time{}
+	}
+}
+
+// Active reports whether the lifecycle counts now.
+func (l *Lifecycle) Active() bool { return !l.Status.Ended() }
 
 // Group is a consortium or alliance linking entities.
 type Group struct {
@@ -173,6 +278,7 @@ type Membership struct {
 	EntityID string
 	Role     MembershipRole
 	JoinTime time.Time
+	Lifecycle
 	Meta
 }
 
@@ -196,5 +302,32 @@ type Program struct {
 	ID          string
 	DisplayName string
 	Level       ProgramLevel
+	Meta
+}
+
+// Target is a goal the talent office tracks, e.g. 100 future-industry
+// platforms and leading enterprises; metrics computes its progress.
+type Target struct {
+	ID          string
+	DisplayName string
+	Metric      TargetMetric
+	GoalValue   int64
+	// Scope is "" (the whole ecosystem) or a group name "groups/{g}".
+	Scope    string
+	Deadline time.Time
+	Meta
+}
+
+// Policy is a talent policy.
+type Policy struct {
+	ID         string
+	Title      string
+	Issuer     string
+	Level      PolicyLevel
+	IssueTime  time.Time
+	Pilot      bool
+	Industries []string
+	// Programs are full programme names ("programs/p"), each existing.
+	Programs []string
 	Meta
 }

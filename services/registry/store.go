@@ -99,7 +99,10 @@ type ImportResult struct {
 //
 //   - Create: CodeInvalidArgument (a field breaks its rule), CodeAlreadyExists
 //     (the id, the membership, or an entity's credit code is taken),
-//     CodeNotFound (a referenced entity, group or programme is missing).
+//     CodeNotFound (a referenced entity, group or programme is missing: a
+//     record's subject or programme, a policy's programmes, a target's
+//     scope). Entities and memberships are stored with their lifecycle
+//     settled (Lifecycle.Settle at the commit time).
 //     A request id seen before returns the first result instead.
 //   - Get: CodeNotFound.
 //   - List: CodeInvalidArgument for a field that cannot be filtered on.
@@ -111,6 +114,9 @@ type ImportResult struct {
 //     commits nothing.
 //   - Delete: CodeNotFound, CodeAborted, CodeFailedPrecondition (dependants
 //     exist and force is false; force deletes them in the same transaction).
+//     Dependants: an entity's memberships and talent records; a group's
+//     memberships, talent records and the targets scoped to it; a
+//     programme's talent records and the policies naming it.
 type Store interface {
 	CreateEntity(ctx context.Context, e *Entity, requestID string) (*Entity, int64, error)
 	BatchCreateEntities(ctx context.Context, es []*Entity) ([]*Entity, int64, error)
@@ -149,6 +155,20 @@ type Store interface {
 	ListPrograms(ctx context.Context, q ListQuery) ([]*Program, string, error)
 	UpdateProgram(ctx context.Context, id, etag string, apply func(*Program)) (*Program, int64, error)
 	DeleteProgram(ctx context.Context, id, etag string, force bool) (int64, error)
+
+	CreateTarget(ctx context.Context, t *Target, requestID string) (*Target, int64, error)
+	GetTarget(ctx context.Context, id string) (*Target, error)
+	// ListTargets filters on metric and scope.
+	ListTargets(ctx context.Context, q ListQuery) ([]*Target, string, error)
+	UpdateTarget(ctx context.Context, id, etag string, apply func(*Target)) (*Target, int64, error)
+	DeleteTarget(ctx context.Context, id, etag string) (int64, error)
+
+	CreatePolicy(ctx context.Context, p *Policy, requestID string) (*Policy, int64, error)
+	GetPolicy(ctx context.Context, id string) (*Policy, error)
+	// ListPolicies filters on level, pilot, industries and programs.
+	ListPolicies(ctx context.Context, q ListQuery) ([]*Policy, string, error)
+	UpdatePolicy(ctx context.Context, id, etag string, apply func(*Policy)) (*Policy, int64, error)
+	DeletePolicy(ctx context.Context, id, etag string) (int64, error)
 
 	// ListChanges returns up to limit changes from revision from on.
 	// Errors: CodeOutOfRange when from is compacted.

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"strconv"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -15,6 +16,8 @@ const (
 	MaxCount       = 1_000_000_000
 	MaxRequestID   = 128
 	MaxBatch       = 1000
+	MaxGoalValue   = 1_000_000_000_000
+	MaxPrograms    = 32
 )
 
 // Validate checks every field of e a client sets, reporting each violation
@@ -32,21 +35,53 @@ func (e *Entity) Validate(prefix string) error {
 		}
 	}
 	checkText(&v, prefix+"region", e.Region, 0, MaxRegion)
-	if len(e.Industries) > MaxIndustries {
-		v.Add(prefix+"industries", "at most %d industries, got %d", MaxIndustries, len(e.Industries))
-	} else {
-		seen := make(map[string]bool, len(e.Industries))
-		for i, ind := range e.Industries {
-			switch {
-			case !ValidID(ind):
-				v.Add(indexed(prefix+"industries", i), "must be an industry id matching ^[a-z][a-z0-9-]{0,62}$, got %q", clip(ind))
-			case seen[ind]:
-				v.Add(indexed(prefix+"industries", i), "duplicate industry %q", ind)
-			}
-			seen[ind] = true
-		}
-	}
+	checkIDs(&v, prefix+"industries", e.Industries)
+	e.Lifecycle.check(&v, prefix)
 	return v.Err()
+}
+
+// check validates a lifecycle a client sets: a known status, no end time
+// while active, an end time in range.
+func (l *Lifecycle) check(v *Violations, prefix string) {
+	if !l.Status.Valid() {
+		v.Add(prefix+"status", "must be one of LIFECYCLE_STATUS_ACTIVE, LIFECYCLE_STATUS_INACTIVE, LIFECYCLE_STATUS_WITHDRAWN, got the unknown value %d", int32(l.Status))
+		return
+	}
+	if l.EndTime.IsZero() {
+		return
+	}
+	if !l.Status.Ended() {
+		v.Add(prefix+"end_time", "must be unset while status is LIFECYCLE_STATUS_ACTIVE (set status to LIFECYCLE_STATUS_INACTIVE or LIFECYCLE_STATUS_WITHDRAWN to end it)")
+		return
+	}
+	checkTime(v, prefix+"end_time", l.EndTime)
+}
+
+// checkTime rejects times outside the years 1900-2200: stores keep times
+// as int64 nanoseconds (years 1678-2262).
+func checkTime(v *Violations, field string, t time.Time) {
+	if !t.IsZero() && (t.Year() < 1900 || t.Year() > 2200) {
+		v.Add(field, "must be in the years 1900-2200, got %s", t.UTC().Format(time.RFC3339))
+	}
+}
+
+// checkIDs checks a list of slugs: at most MaxIndustries, each a slug, no
+// duplicates.
+func checkIDs(v *Violations, field string, ids []string) {
+	if len(ids) > MaxIndustries {
+		v.Add(field, "at most %d industries, got %d", MaxIndustries, len(ids))
+		return
+	}
+	seen := make(map[string]bool, len(ids))
+	for i, ind := range ids {
+		switch {
+		case !ValidID(ind):
+			v.Add(indexed(field, i), "must be an industry id matching ^[a-z][a-z0-9-]{0,62}$, got %q", clip(ind))
+		case seen[ind]:
+			v.Add(indexed(field, i), "duplicate industry %q", ind)
+		}
+		seen[ind] = true
+	}
 }
 
 // Validate checks every field of g a client sets.
@@ -71,9 +106,11 @@ func (m *Membership) Validate(prefix string) error {
 	if !m.Role.Valid() {
 		checkEnum(&v, prefix+"role", int32(m.Role), "MEMBERSHIP_ROLE_LEAD, MEMBERSHIP_ROLE_MEMBER")
 	}
-	// Stores keep times as int64 nanoseconds (years 1678-2262).
-	if !m.JoinTime.IsZero() && (m.JoinTime.Year() < 1900 || m.JoinTime.Year() > 2200) {
-		v.Add(prefix+"join_time", "must be in the years 1900-2200, got %s", m.JoinTime.UTC().Format(time.RFC3339))
+	checkTime(&v, prefix+"join_time", m.JoinTime)
+	n := len(v)
+	m.Lifecycle.check(&v, prefix)
+	if len(v) == n && !m.EndTime.IsZero() && !m.JoinTime.IsZero() && m.EndTime.Before(m.JoinTime) {
+		v.Add(prefix+"end_time", "must not be before join_time (%s), got %s", m.JoinTime.UTC().Format(time.RFC3339), m.EndTime.UTC().Format(time.RFC3339))
 	}
 	return v.Err()
 }
@@ -111,6 +148,54 @@ func (p *Program) Validate(prefix string) error {
 	checkDisplayName(&v, prefix+"display_name", p.DisplayName)
 	if !p.Level.Valid() {
 		checkEnum(&v, prefix+"level", int32(p.Level), "PROGRAM_LEVEL_MUNICIPAL, PROGRAM_LEVEL_DISTRICT")
+	}
+	return v.Err()
+}
+
+// Validate checks every field of t a client sets.
+func (t *Target) Validate(prefix string) error {
+	var v Violations
+	checkID(&v, prefix+"name", t.ID)
+	checkDisplayName(&v, prefix+"display_name", t.DisplayName)
+	if !t.Metric.Valid() {
+		checkEnum(&v, prefix+"metric", int32(t.Metric), strings.Join(targetMetricNames[1:], ", "))
+	}
+	if t.GoalValue <= 0 || t.GoalValue > MaxGoalValue {
+		v.Add(prefix+"goal_value", "must be between 1 and %d, got %d", int64(MaxGoalValue), t.GoalValue)
+	}
+	if t.Scope != "" {
+		if id, ok := strings.CutPrefix(t.Scope, "groups/"); !ok || !ValidID(id) {
+			v.Add(prefix+"scope", "must be empty (the whole ecosystem) or a group name groups/{group}, got %q", clip(t.Scope))
+		}
+	}
+	checkTime(&v, prefix+"deadline", t.Deadline)
+	return v.Err()
+}
+
+// Validate checks every field of p a client sets.
+func (p *Policy) Validate(prefix string) error {
+	var v Violations
+	checkID(&v, prefix+"name", p.ID)
+	checkDisplayName(&v, prefix+"title", p.Title)
+	checkText(&v, prefix+"issuer", p.Issuer, 0, MaxDisplayName)
+	if !p.Level.Valid() {
+		checkEnum(&v, prefix+"level", int32(p.Level), "POLICY_LEVEL_NATIONAL, POLICY_LEVEL_MUNICIPAL, POLICY_LEVEL_DISTRICT")
+	}
+	checkTime(&v, prefix+"issue_time", p.IssueTime)
+	checkIDs(&v, prefix+"industries", p.Industries)
+	if len(p.Programs) > MaxPrograms {
+		v.Add(prefix+"programs", "at most %d programmes, got %d", MaxPrograms, len(p.Programs))
+	} else {
+		seen := make(map[string]bool, len(p.Programs))
+		for i, name := range p.Programs {
+			field := indexed(prefix+"programs", i)
+			if _, err := ParseName(field, Programs, name); err != nil {
+				_ = v.Merge(err)
+			} else if seen[name] {
+				v.Add(field, "duplicate programme %q", name)
+			}
+			seen[name] = true
+		}
 	}
 	return v.Err()
 }

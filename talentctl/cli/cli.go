@@ -115,11 +115,11 @@ Exit codes: 0 ok, 1 server or other error, 2 bad input or usage.`,
 	pf.StringVar(&a.client.TLS.CertFile, "cert", "", "PEM client certificate (mutual TLS)")
 	pf.StringVar(&a.client.TLS.KeyFile, "key", "", "PEM key of --cert")
 	pf.StringVar(&a.client.TLS.ServerName, "server-name", "", "name expected in the services' certificates (default: the host dialled)")
-	for _, verb := range []func() *cobra.Command{a.getCommand, a.listCommand, a.createCommand, a.deleteCommand} {
+	for _, verb := range []func() *cobra.Command{a.getCommand, a.listCommand, a.createCommand, a.updateCommand, a.deleteCommand, a.exportCommand} {
 		root.AddCommand(verb())
 	}
 	root.AddCommand(a.summaryCommand(), a.breakdownCommand(), a.statsCommand(), a.importCommand(), a.demoCommand(),
-		a.historyCommand(), a.authCommand())
+		a.historyCommand(), a.authCommand(), a.searchCommand(), a.trendCommand(), a.targetsCommand())
 	return root
 }
 

@@ -23,7 +23,7 @@ func TestDemo_ReferenceFiguresAndIdempotence(t *testing.T) {
 	env := map[string]string{"TALENTREG_REGISTRY": reg.Addr, "TALENTREG_METRICS": met.Addr}
 
 	first := run(t, env, "demo", "-o", "json")
-	first.want(t, ExitOK, "demo data set loaded: 15953 created, 0 updated, 0 unchanged")
+	first.want(t, ExitOK, "demo data set loaded: "+strconv.Itoa(demo.Items)+" created, 0 updated, 0 unchanged")
 	s := summaryOf(t, first.stdout)
 	assertReferenceFigures(t, s)
 	if strings.Contains(first.stderr, "differs") {
@@ -31,7 +31,7 @@ func TestDemo_ReferenceFiguresAndIdempotence(t *testing.T) {
 	}
 
 	second := run(t, env, "demo", "-o", "json")
-	second.want(t, ExitOK, "demo data set loaded: 0 created, 0 updated, 15953 unchanged; registry revision "+strconv.FormatInt(s.Revision, 10))
+	second.want(t, ExitOK, "demo data set loaded: 0 created, 0 updated, "+strconv.Itoa(demo.Items)+" unchanged; registry revision "+strconv.FormatInt(s.Revision, 10))
 	if again := summaryOf(t, second.stdout); !proto.Equal(again, s) {
 		t.Errorf("second run changed the summary:\nfirst  %v\nsecond %v", s, again)
 	}

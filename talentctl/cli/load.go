@@ -27,17 +27,18 @@ the registry, upserting each row by its id: importing the same file again
 changes nothing.
 
 Every row is one resource, named by its "type" column: program, entity,
-group, membership or talent_record. The columns (header names in any case,
-"display_name", "Display Name" and "displayName" alike) are:
+group, membership, talent_record, policy or target. The columns (header
+names in any case, "display_name", "Display Name" and "displayName" alike)
+are:
 
   type                      every row
-  id                        program, entity, group, talent_record
-  display_name              program, entity, group
+  id                        program, entity, group, talent_record, policy, target
+  display_name              program, entity, group, target
   kind                      entity: enterprise, university, research_institute,
                             incubator, other; group: consortium, alliance
   credit_code               entity: 18-character unified social credit code
   region                    entity: e.g. Binhai, Tianjin, Beijing, Hebei
-  industries                entity: industry ids separated by ";"
+  industries                entity, policy: industry ids separated by ";"
   leading_enterprise        entity: true/false (also yes/no, 1/0)
   future_industry_platform  entity: true/false
   group, entity             membership: the ids it links
@@ -48,8 +49,25 @@ group, membership or talent_record. The columns (header names in any case,
   count                     talent_record: a whole number > 0
   program                   talent_record: the programme's id (optional)
   period                    talent_record: YYYY or YYYY-MM
-  level                     program: municipal or district
+  level                     program: municipal or district; policy: national,
+                            municipal or district
   field                     group: a slug such as aerospace
+  status                    entity, membership: active (or empty), inactive,
+                            withdrawn
+  end_time                  entity, membership: when it stopped being active
+                            (YYYY-MM-DD or RFC 3339; empty with status
+                            inactive/withdrawn: the commit time)
+  title, issuer             policy: its title (required) and issuer
+  issue_time                policy: YYYY-MM-DD or RFC 3339 (optional)
+  pilot                     policy: true/false
+  programs                  policy: programme ids separated by ";"
+  metric                    target: platforms_or_leading_enterprises,
+                            entities, pilot_policies, policies,
+                            talents_cultivated, talents_gathered,
+                            group_members
+  goal_value                target: a whole number > 0
+  scope                     target: a group id (empty: the whole ecosystem)
+  deadline                  target: YYYY-MM-DD or RFC 3339 (optional)
 
 A file needs only the columns it uses, plus "type". A row updates only the
 columns it has: a column the file (or a JSON Lines object) lacks leaves that
@@ -159,6 +177,7 @@ func kindCounts(r *registryv1.ImportResponse) []kindCount {
 	return []kindCount{
 		{"program", layout.Program, r.GetPrograms()}, {"entity", layout.Entity, r.GetEntities()}, {"group", layout.Group, r.GetGroups()},
 		{"membership", layout.Membership, r.GetMemberships()}, {"talent_record", layout.TalentRecord, r.GetTalentRecords()},
+		{"policy", layout.Policy, r.GetPolicies()}, {"target", layout.Target, r.GetTargets()},
 	}
 }
 
@@ -363,18 +382,8 @@ func (a *app) exportDemo(path string, items []*registryv1.Resource) error {
 	if _, err := rowfile.FormatOf(path); err != nil {
 		return usageError{err}
 	}
-	w, err := rowfile.Create(path, layout.Columns)
-	if err != nil {
+	if err := writeRows(path, items); err != nil {
 		return err
-	}
-	for _, r := range items {
-		if err := w.Write(layout.Values(r)); err != nil {
-			w.Close()
-			return err
-		}
-	}
-	if err := w.Close(); err != nil {
-		return errors.Join(err, os.Remove(path))
 	}
 	fmt.Fprintf(a.stderr, "wrote %d rows to %s\n", len(items), path)
 	return nil

@@ -125,6 +125,10 @@ func resourceMessage(r *registryv1.Resource) proto.Message {
 		return x.Membership
 	case *registryv1.Resource_TalentRecord:
 		return x.TalentRecord
+	case *registryv1.Resource_Policy:
+		return x.Policy
+	case *registryv1.Resource_Target:
+		return x.Target
 	}
 	return r
 }

@@ -3,12 +3,15 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"talentreg/talentctl/layout"
 
@@ -28,6 +31,7 @@ type resourceType struct {
 	list       func(ctx context.Context, c registryv1.RegistryServiceClient, q listQuery) ([]*registryv1.Resource, string, error)
 	create     func(ctx context.Context, c registryv1.RegistryServiceClient, r *registryv1.Resource, id string) (*registryv1.Resource, error)
 	delete     func(ctx context.Context, c registryv1.RegistryServiceClient, name, etag string, force bool) error
+	update     func(ctx context.Context, c registryv1.RegistryServiceClient, r *registryv1.Resource, mask *fieldmaskpb.FieldMask) (*registryv1.Resource, error)
 }
 
 // listQuery is one page request.
@@ -52,6 +56,30 @@ func wrapTalentRecord(t *registryv1.TalentRecord) *registryv1.Resource {
 	return &registryv1.Resource{Resource: &registryv1.Resource_TalentRecord{TalentRecord: t}}
 }
 
+func wrapPolicy(p *registryv1.Policy) *registryv1.Resource {
+	return &registryv1.Resource{Resource: &registryv1.Resource_Policy{Policy: p}}
+}
+func wrapTarget(t *registryv1.Target) *registryv1.Resource {
+	return &registryv1.Resource{Resource: &registryv1.Resource_Target{Target: t}}
+}
+
+// timeCell shows a time as a date (the table is for people; -o json has
+// the instant).
+func timeCell(t *timestamppb.Timestamp) string {
+	if t == nil {
+		return ""
+	}
+	return t.AsTime().Format(time.DateOnly)
+}
+
+// statusCell shows a lifecycle: "active", or "withdrawn 2024-06-30".
+func statusCell(s registryv1.LifecycleStatus, end *timestamppb.Timestamp) string {
+	if s == registryv1.LifecycleStatus_LIFECYCLE_STATUS_UNSPECIFIED {
+		s = registryv1.LifecycleStatus_LIFECYCLE_STATUS_ACTIVE
+	}
+	return strings.TrimSpace(enumName(s.String(), "LIFECYCLE_STATUS_") + " " + timeCell(end))
+}
+
 func wrapAll[T any](items []T, wrap func(T) *registryv1.Resource) []*registryv1.Resource {
 	out := make([]*registryv1.Resource, len(items))
 	for i, x := range items {
@@ -66,7 +94,7 @@ func id(name string) string { return name[strings.LastIndexByte(name, '/')+1:] }
 // enumName returns an enum value's name without its prefix, lower case.
 func enumName(s, prefix string) string { return strings.ToLower(strings.TrimPrefix(s, prefix)) }
 
-// resourceTypes are the five kinds, in dependency order.
+// resourceTypes are the seven kinds, in dependency order.
 var resourceTypes = []*resourceType{
 	{
 		kind: layout.Program, name: "program", aliases: []string{"programs", "programme", "programmes"}, collection: "programs",
@@ -91,10 +119,14 @@ var resourceTypes = []*resourceType{
 			_, err := c.DeleteProgram(ctx, &registryv1.DeleteProgramRequest{Name: name, Etag: etag, Force: force})
 			return err
 		},
+		update: func(ctx context.Context, c registryv1.RegistryServiceClient, r *registryv1.Resource, mask *fieldmaskpb.FieldMask) (*registryv1.Resource, error) {
+			resp, err := c.UpdateProgram(ctx, &registryv1.UpdateProgramRequest{Program: r.GetProgram(), UpdateMask: mask})
+			return wrapProgram(resp.GetProgram()), err
+		},
 	},
 	{
 		kind: layout.Entity, name: "entity", aliases: []string{"entities"}, collection: "entities",
-		header: []string{"ID", "DISPLAY NAME", "KIND", "REGION", "CREDIT CODE", "INDUSTRIES", "FLAGS"},
+		header: []string{"ID", "DISPLAY NAME", "KIND", "REGION", "CREDIT CODE", "INDUSTRIES", "FLAGS", "STATUS"},
 		cells: func(r *registryv1.Resource) []string {
 			e := r.GetEntity()
 			var flags []string
@@ -104,7 +136,8 @@ var resourceTypes = []*resourceType{
 			if e.FutureIndustryPlatform {
 				flags = append(flags, "platform")
 			}
-			return []string{id(e.Name), e.DisplayName, enumName(e.Kind.String(), "ENTITY_KIND_"), e.Region, e.CreditCode, strings.Join(e.Industries, ","), strings.Join(flags, ",")}
+			return []string{id(e.Name), e.DisplayName, enumName(e.Kind.String(), "ENTITY_KIND_"), e.Region, e.CreditCode, strings.Join(e.Industries, ","), strings.Join(flags, ","),
+				statusCell(e.Status, e.EndTime)}
 		},
 		get: func(ctx context.Context, c registryv1.RegistryServiceClient, name string) (*registryv1.Resource, error) {
 			resp, err := c.GetEntity(ctx, &registryv1.GetEntityRequest{Name: name})
@@ -121,6 +154,10 @@ var resourceTypes = []*resourceType{
 		delete: func(ctx context.Context, c registryv1.RegistryServiceClient, name, etag string, force bool) error {
 			_, err := c.DeleteEntity(ctx, &registryv1.DeleteEntityRequest{Name: name, Etag: etag, Force: force})
 			return err
+		},
+		update: func(ctx context.Context, c registryv1.RegistryServiceClient, r *registryv1.Resource, mask *fieldmaskpb.FieldMask) (*registryv1.Resource, error) {
+			resp, err := c.UpdateEntity(ctx, &registryv1.UpdateEntityRequest{Entity: r.GetEntity(), UpdateMask: mask})
+			return wrapEntity(resp.GetEntity()), err
 		},
 	},
 	{
@@ -146,10 +183,14 @@ var resourceTypes = []*resourceType{
 			_, err := c.DeleteGroup(ctx, &registryv1.DeleteGroupRequest{Name: name, Etag: etag, Force: force})
 			return err
 		},
+		update: func(ctx context.Context, c registryv1.RegistryServiceClient, r *registryv1.Resource, mask *fieldmaskpb.FieldMask) (*registryv1.Resource, error) {
+			resp, err := c.UpdateGroup(ctx, &registryv1.UpdateGroupRequest{Group: r.GetGroup(), UpdateMask: mask})
+			return wrapGroup(resp.GetGroup()), err
+		},
 	},
 	{
 		kind: layout.Membership, name: "membership", aliases: []string{"memberships"}, collection: "groups",
-		header: []string{"GROUP", "ENTITY", "ROLE", "JOINED"},
+		header: []string{"GROUP", "ENTITY", "ROLE", "JOINED", "STATUS"},
 		cells: func(r *registryv1.Resource) []string {
 			m := r.GetMembership()
 			group, _, _ := strings.Cut(m.Name, "/memberships/")
@@ -157,7 +198,7 @@ var resourceTypes = []*resourceType{
 			if m.JoinTime != nil {
 				joined = m.JoinTime.AsTime().Format(time.DateOnly)
 			}
-			return []string{id(group), id(m.Entity), enumName(m.Role.String(), "MEMBERSHIP_ROLE_"), joined}
+			return []string{id(group), id(m.Entity), enumName(m.Role.String(), "MEMBERSHIP_ROLE_"), joined, statusCell(m.Status, m.EndTime)}
 		},
 		get: func(ctx context.Context, c registryv1.RegistryServiceClient, name string) (*registryv1.Resource, error) {
 			resp, err := c.GetMembership(ctx, &registryv1.GetMembershipRequest{Name: name})
@@ -177,6 +218,10 @@ var resourceTypes = []*resourceType{
 		delete: func(ctx context.Context, c registryv1.RegistryServiceClient, name, etag string, force bool) error {
 			_, err := c.DeleteMembership(ctx, &registryv1.DeleteMembershipRequest{Name: name, Etag: etag, Force: force})
 			return err
+		},
+		update: func(ctx context.Context, c registryv1.RegistryServiceClient, r *registryv1.Resource, mask *fieldmaskpb.FieldMask) (*registryv1.Resource, error) {
+			resp, err := c.UpdateMembership(ctx, &registryv1.UpdateMembershipRequest{Membership: r.GetMembership(), UpdateMask: mask})
+			return wrapMembership(resp.GetMembership()), err
 		},
 	},
 	{
@@ -205,6 +250,79 @@ var resourceTypes = []*resourceType{
 		delete: func(ctx context.Context, c registryv1.RegistryServiceClient, name, etag string, force bool) error {
 			_, err := c.DeleteTalentRecord(ctx, &registryv1.DeleteTalentRecordRequest{Name: name, Etag: etag, Force: force})
 			return err
+		},
+		update: func(ctx context.Context, c registryv1.RegistryServiceClient, r *registryv1.Resource, mask *fieldmaskpb.FieldMask) (*registryv1.Resource, error) {
+			resp, err := c.UpdateTalentRecord(ctx, &registryv1.UpdateTalentRecordRequest{TalentRecord: r.GetTalentRecord(), UpdateMask: mask})
+			return wrapTalentRecord(resp.GetTalentRecord()), err
+		},
+	},
+	{
+		kind: layout.Policy, name: "policy", aliases: []string{"policies"}, collection: "policies",
+		header: []string{"ID", "TITLE", "ISSUER", "LEVEL", "ISSUED", "PILOT", "INDUSTRIES", "PROGRAMS"},
+		cells: func(r *registryv1.Resource) []string {
+			p := r.GetPolicy()
+			programs := make([]string, len(p.Programs))
+			for i, name := range p.Programs {
+				programs[i] = id(name)
+			}
+			pilot := ""
+			if p.Pilot {
+				pilot = "pilot"
+			}
+			return []string{id(p.Name), p.Title, p.Issuer, enumName(p.Level.String(), "POLICY_LEVEL_"), timeCell(p.IssueTime), pilot,
+				strings.Join(p.Industries, ","), strings.Join(programs, ",")}
+		},
+		get: func(ctx context.Context, c registryv1.RegistryServiceClient, name string) (*registryv1.Resource, error) {
+			resp, err := c.GetPolicy(ctx, &registryv1.GetPolicyRequest{Name: name})
+			return wrapPolicy(resp.GetPolicy()), err
+		},
+		list: func(ctx context.Context, c registryv1.RegistryServiceClient, q listQuery) ([]*registryv1.Resource, string, error) {
+			resp, err := c.ListPolicies(ctx, &registryv1.ListPoliciesRequest{PageSize: q.size, PageToken: q.token, Filter: q.filter})
+			return wrapAll(resp.GetPolicies(), wrapPolicy), resp.GetNextPageToken(), err
+		},
+		create: func(ctx context.Context, c registryv1.RegistryServiceClient, r *registryv1.Resource, id string) (*registryv1.Resource, error) {
+			resp, err := c.CreatePolicy(ctx, &registryv1.CreatePolicyRequest{Policy: r.GetPolicy(), PolicyId: id})
+			return wrapPolicy(resp.GetPolicy()), err
+		},
+		delete: func(ctx context.Context, c registryv1.RegistryServiceClient, name, etag string, force bool) error {
+			_, err := c.DeletePolicy(ctx, &registryv1.DeletePolicyRequest{Name: name, Etag: etag, Force: force})
+			return err
+		},
+		update: func(ctx context.Context, c registryv1.RegistryServiceClient, r *registryv1.Resource, mask *fieldmaskpb.FieldMask) (*registryv1.Resource, error) {
+			resp, err := c.UpdatePolicy(ctx, &registryv1.UpdatePolicyRequest{Policy: r.GetPolicy(), UpdateMask: mask})
+			return wrapPolicy(resp.GetPolicy()), err
+		},
+	},
+	{
+		kind: layout.Target, name: "target", aliases: []string{"targets"}, collection: "targets",
+		header: []string{"ID", "DISPLAY NAME", "METRIC", "GOAL", "SCOPE", "DEADLINE"},
+		cells: func(r *registryv1.Resource) []string {
+			t := r.GetTarget()
+			scope := "ecosystem"
+			if t.Scope != "" {
+				scope = t.Scope
+			}
+			return []string{id(t.Name), t.DisplayName, enumName(t.Metric.String(), "TARGET_METRIC_"), strconv.FormatInt(t.GoalValue, 10), scope, timeCell(t.Deadline)}
+		},
+		get: func(ctx context.Context, c registryv1.RegistryServiceClient, name string) (*registryv1.Resource, error) {
+			resp, err := c.GetTarget(ctx, &registryv1.GetTargetRequest{Name: name})
+			return wrapTarget(resp.GetTarget()), err
+		},
+		list: func(ctx context.Context, c registryv1.RegistryServiceClient, q listQuery) ([]*registryv1.Resource, string, error) {
+			resp, err := c.ListTargets(ctx, &registryv1.ListTargetsRequest{PageSize: q.size, PageToken: q.token, Filter: q.filter})
+			return wrapAll(resp.GetTargets(), wrapTarget), resp.GetNextPageToken(), err
+		},
+		create: func(ctx context.Context, c registryv1.RegistryServiceClient, r *registryv1.Resource, id string) (*registryv1.Resource, error) {
+			resp, err := c.CreateTarget(ctx, &registryv1.CreateTargetRequest{Target: r.GetTarget(), TargetId: id})
+			return wrapTarget(resp.GetTarget()), err
+		},
+		delete: func(ctx context.Context, c registryv1.RegistryServiceClient, name, etag string, force bool) error {
+			_, err := c.DeleteTarget(ctx, &registryv1.DeleteTargetRequest{Name: name, Etag: etag, Force: force})
+			return err
+		},
+		update: func(ctx context.Context, c registryv1.RegistryServiceClient, r *registryv1.Resource, mask *fieldmaskpb.FieldMask) (*registryv1.Resource, error) {
+			resp, err := c.UpdateTarget(ctx, &registryv1.UpdateTargetRequest{Target: r.GetTarget(), UpdateMask: mask})
+			return wrapTarget(resp.GetTarget()), err
 		},
 	},
 }
@@ -423,10 +541,12 @@ func columnFlags(fs *pflag.FlagSet, kind layout.Kind) func(col string) (string, 
 		name := flagName(col)
 		switch col {
 		case "id":
-		case "leading_enterprise", "future_industry_platform":
+		case "leading_enterprise", "future_industry_platform", "pilot":
 			bools[col] = fs.Bool(name, false, strings.ReplaceAll(col, "_", " "))
 		case "industries":
 			lists[col] = fs.StringSlice(name, nil, "industry ids, comma-separated or repeated")
+		case "programs":
+			lists[col] = fs.StringSlice(name, nil, "programme ids, comma-separated or repeated")
 		default:
 			strs[col] = fs.String(name, "", columnHelp[col])
 		}
@@ -461,8 +581,17 @@ var columnHelp = map[string]string{
 	"count":        "number of talents, > 0",
 	"program":      "the programme's id (optional)",
 	"period":       `"YYYY" or "YYYY-MM"`,
-	"level":        "municipal or district",
+	"level":        "program: municipal or district; policy: national, municipal or district",
 	"field":        "the group's field, a slug such as aerospace",
+	"status":       "active, inactive or withdrawn",
+	"end_time":     "when it stopped being active, YYYY-MM-DD or RFC 3339 (default with inactive/withdrawn: now)",
+	"title":        "the policy's title (required)",
+	"issuer":       "who issued the policy",
+	"issue_time":   "when the policy was issued, YYYY-MM-DD or RFC 3339",
+	"metric":       "platforms-or-leading-enterprises, entities, pilot-policies, policies, talents-cultivated, talents-gathered, group-members",
+	"goal_value":   "the value to reach, > 0",
+	"scope":        "a group id (default: the whole ecosystem)",
+	"deadline":     "when the goal should be reached, YYYY-MM-DD or RFC 3339",
 }
 
 // flagError rewrites a layout error about a column as one about its flag.
@@ -487,6 +616,10 @@ func clearName(r *registryv1.Resource) {
 		x.Group.Name = ""
 	case *registryv1.Resource_TalentRecord:
 		x.TalentRecord.Name = ""
+	case *registryv1.Resource_Policy:
+		x.Policy.Name = ""
+	case *registryv1.Resource_Target:
+		x.Target.Name = ""
 	}
 }
 
@@ -525,10 +658,99 @@ func (a *app) deleteCommand() *cobra.Command {
 			},
 		}
 		sub.Flags().StringVar(&etag, "etag", "", "delete only if the stored etag is this one")
-		if rt.kind == layout.Entity || rt.kind == layout.Group || rt.kind == layout.Program {
+		switch rt.kind {
+		case layout.Entity:
 			sub.Flags().BoolVar(&force, "force", false, "also delete its memberships and talent records")
+		case layout.Group:
+			sub.Flags().BoolVar(&force, "force", false, "also delete its memberships, talent records and the targets scoped to it")
+		case layout.Program:
+			sub.Flags().BoolVar(&force, "force", false, "also delete its talent records and the policies naming it")
 		}
 		cmd.AddCommand(sub)
 	}
 	return cmd
+}
+
+func (a *app) updateCommand() *cobra.Command {
+	cmd := parent(&cobra.Command{Use: "update TYPE NAME", Short: "Change fields of a resource: only the flags given"})
+	for _, rt := range resourceTypes {
+		var etag string
+		sub := &cobra.Command{
+			Use:     rt.name + " " + rt.nameArgs(),
+			Aliases: rt.aliases,
+			Short:   "Change fields of a " + rt.name + " (the flags given, nothing else)",
+			Args:    argsBetween(1, rt.nameArity(), rt.nameArgs()),
+		}
+		if rt.kind == layout.Entity || rt.kind == layout.Membership {
+			sub.Long = sub.Short + ".\n\nEnd it without deleting it with --status inactive or --status withdrawn\n" +
+				"(and --end-time, else now): it stays in the figures for the time it was active.\n" +
+				"--status active reactivates it and drops the end time."
+		}
+		get := columnFlags(sub.Flags(), rt.kind)
+		sub.Flags().StringVar(&etag, "etag", "", "update only if the stored etag is this one")
+		sub.RunE = func(cmd *cobra.Command, args []string) error {
+			name, err := rt.nameOf(args)
+			if err != nil {
+				return err
+			}
+			identity := map[string]string{"type": rt.kind.String(), "id": id(name)}
+			if rt.kind == layout.Membership {
+				group, entity, _ := strings.Cut(name, "/memberships/")
+				identity = map[string]string{"type": rt.kind.String(), "group": id(group), "entity": entity}
+			}
+			var paths []string
+			r, _, err := layout.Item(func(col string) (string, bool) {
+				if v, ok := identity[col]; ok {
+					return v, true
+				}
+				v, ok := get(col)
+				if ok {
+					paths = append(paths, col) // columns are named after the proto fields
+				}
+				return v, ok
+			})
+			if err != nil {
+				return usageError{flagError(err)}
+			}
+			slices.Sort(paths)
+			paths = slices.Compact(paths)
+			if len(paths) == 0 {
+				return usageError{fmt.Errorf("nothing to change: give the flags of the fields to set (see --help)")}
+			}
+			setEtag(r, etag)
+			c, err := a.registry()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.call()
+			defer cancel()
+			updated, err := rt.update(ctx, c, r, &fieldmaskpb.FieldMask{Paths: paths})
+			if err != nil {
+				return a.registryError(err)
+			}
+			return a.printResources(rt, []*registryv1.Resource{updated}, true)
+		}
+		cmd.AddCommand(sub)
+	}
+	return cmd
+}
+
+// setEtag sets the etag of r, for a conditional update.
+func setEtag(r *registryv1.Resource, etag string) {
+	switch x := r.GetResource().(type) {
+	case *registryv1.Resource_Program:
+		x.Program.Etag = etag
+	case *registryv1.Resource_Entity:
+		x.Entity.Etag = etag
+	case *registryv1.Resource_Group:
+		x.Group.Etag = etag
+	case *registryv1.Resource_Membership:
+		x.Membership.Etag = etag
+	case *registryv1.Resource_TalentRecord:
+		x.TalentRecord.Etag = etag
+	case *registryv1.Resource_Policy:
+		x.Policy.Etag = etag
+	case *registryv1.Resource_Target:
+		x.Target.Etag = etag
+	}
 }

@@ -96,7 +96,7 @@ const (
 	TalentRecords = GatheredRecords + AssessedRecords + CultivatedRecords
 
 	// Items is the number of resources Resources returns.
-	Items = Programs + Entities + Groups + Memberships + TalentRecords
+	Items = Programs + Entities + Groups + Memberships + TalentRecords + Policies + Targets
 )
 
 // The programmes the talent records refer to.
@@ -139,10 +139,15 @@ type Dataset struct {
 	Memberships []*registryv1.Membership
 	// TalentRecords are GATHERED, then ASSESSED, then CULTIVATED records.
 	TalentRecords []*registryv1.TalentRecord
+	// Policies are the pilot policies, then the others.
+	Policies []*registryv1.Policy
+	// Targets is the platforms and leading enterprises target.
+	Targets []*registryv1.Target
 }
 
 // Resources returns every resource of d wrapped for Import, in dependency
-// order: programmes, entities, groups, memberships, talent records.
+// order: programmes, entities, groups, memberships, talent records,
+// policies, targets.
 func (d *Dataset) Resources() []*registryv1.Resource {
 	out := make([]*registryv1.Resource, 0, Items)
 	for _, p := range d.Programs {
@@ -159,6 +164,12 @@ func (d *Dataset) Resources() []*registryv1.Resource {
 	}
 	for _, t := range d.TalentRecords {
 		out = append(out, &registryv1.Resource{Resource: &registryv1.Resource_TalentRecord{TalentRecord: t}})
+	}
+	for _, p := range d.Policies {
+		out = append(out, &registryv1.Resource{Resource: &registryv1.Resource_Policy{Policy: p}})
+	}
+	for _, t := range d.Targets {
+		out = append(out, &registryv1.Resource{Resource: &registryv1.Resource_Target{Target: t}})
 	}
 	return out
 }

@@ -56,6 +56,7 @@ func Generate() *Dataset {
 		d.Memberships = append(d.Memberships, b.roster(g)...)
 	}
 	d.TalentRecords = b.talentRecords(consortia, inConsortium)
+	d.Policies, d.Targets = policies(), targets()
 	return d
 }
 

@@ -290,7 +290,7 @@ func (p *Plan) account(rep *Report, resp *registryv1.ImportResponse, origins []o
 // Failed returns the number of items the registry refused.
 func Failed(r *registryv1.ImportResponse) int64 {
 	var n int64
-	for _, c := range []*registryv1.ImportCounts{r.GetPrograms(), r.GetEntities(), r.GetGroups(), r.GetMemberships(), r.GetTalentRecords()} {
+	for _, c := range []*registryv1.ImportCounts{r.GetPrograms(), r.GetEntities(), r.GetGroups(), r.GetMemberships(), r.GetTalentRecords(), r.GetPolicies(), r.GetTargets()} {
 		n += c.GetFailed()
 	}
 	return n

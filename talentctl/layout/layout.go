@@ -3,7 +3,7 @@
 // to one registry resource and back.
 //
 // Every row has a type column naming its resource: program, entity, group,
-// membership or talent_record. A row fills the columns of its type and
+// membership, talent_record, policy or target. A row fills the columns of its type and
 // leaves the others empty; a value in a column that does not apply to the
 // row's type is an error, so a misplaced value is never silently dropped.
 package layout
@@ -26,6 +26,8 @@ var Columns = []string{
 	"type", "id", "display_name", "kind", "credit_code", "region", "industries",
 	"leading_enterprise", "future_industry_platform", "group", "entity", "role",
 	"join_time", "subject", "category", "count", "program", "period", "level", "field",
+	"status", "end_time", "title", "issuer", "issue_time", "pilot", "programs",
+	"metric", "goal_value", "scope", "deadline",
 }
 
 // Required are the columns every file must have.
@@ -47,12 +49,17 @@ const (
 	Membership
 	// TalentRecord reports talents of an entity or group.
 	TalentRecord
+	// Policy is a talent policy, referring to programmes.
+	Policy
+	// Target is a goal, scoped to the ecosystem or a group.
+	Target
 )
 
 // Kinds are every kind in dependency order.
-var Kinds = []Kind{Program, Entity, Group, Membership, TalentRecord}
+var Kinds = []Kind{Program, Entity, Group, Membership, TalentRecord, Policy, Target}
 
-var kindNames = map[Kind]string{Program: "program", Entity: "entity", Group: "group", Membership: "membership", TalentRecord: "talent_record"}
+var kindNames = map[Kind]string{Program: "program", Entity: "entity", Group: "group", Membership: "membership", TalentRecord: "talent_record",
+	Policy: "policy", Target: "target"}
 
 // String returns the kind as written in the type column.
 func (k Kind) String() string { return kindNames[k] }
@@ -60,10 +67,12 @@ func (k Kind) String() string { return kindNames[k] }
 // columns lists the columns that apply to each kind besides type.
 var columns = map[Kind][]string{
 	Program:      {"id", "display_name", "level"},
-	Entity:       {"id", "display_name", "kind", "credit_code", "region", "industries", "leading_enterprise", "future_industry_platform"},
+	Entity:       {"id", "display_name", "kind", "credit_code", "region", "industries", "leading_enterprise", "future_industry_platform", "status", "end_time"},
 	Group:        {"id", "display_name", "kind", "field"},
-	Membership:   {"id", "group", "entity", "role", "join_time"},
+	Membership:   {"id", "group", "entity", "role", "join_time", "status", "end_time"},
 	TalentRecord: {"id", "subject", "category", "count", "program", "period"},
+	Policy:       {"id", "title", "issuer", "level", "issue_time", "pilot", "industries", "programs"},
+	Target:       {"id", "display_name", "metric", "goal_value", "scope", "deadline"},
 }
 
 // ColumnsOf returns the columns that apply to kind k, type excluded.
@@ -79,7 +88,7 @@ func ParseKind(s string) (Kind, error) {
 	if k, ok := kindSpellings[flatten(s, false)]; ok {
 		return k, nil
 	}
-	return 0, fmt.Errorf("unknown type %q (want one of program, entity, group, membership, talent_record)", s)
+	return 0, fmt.Errorf("unknown type %q (want one of program, entity, group, membership, talent_record, policy, target)", s)
 }
 
 // kindSpellings maps each kind's names, as written and flattened, to it.
@@ -91,6 +100,8 @@ var kindSpellings = func() map[string]Kind {
 		Group:        {"group", "groups"},
 		Membership:   {"membership", "memberships"},
 		TalentRecord: {"talent_record", "talent_records", "talent-record", "talent-records", "talentRecord", "talentRecords"},
+		Policy:       {"policy", "policies"},
+		Target:       {"target", "targets"},
 	} {
 		for _, n := range names {
 			m[n], m[flatten(n, false)] = k, k
@@ -257,6 +268,8 @@ func (m *mapper) build(kind Kind) *registryv1.Resource {
 			Industries:             m.list("industries"),
 			LeadingEnterprise:      m.bool("leading_enterprise"),
 			FutureIndustryPlatform: m.bool("future_industry_platform"),
+			Status:                 m.status(),
+			EndTime:                m.time("end_time"),
 		}}}
 	case Group:
 		return &registryv1.Resource{Resource: &registryv1.Resource_Group{Group: &registryv1.Group{
@@ -277,7 +290,33 @@ func (m *mapper) build(kind Kind) *registryv1.Resource {
 			Role:   registryv1.MembershipRole(m.enum("role", "MEMBERSHIP_ROLE_", registryv1.MembershipRole_value)),
 		}
 		ms.JoinTime = m.time("join_time")
+		ms.Status = m.status()
+		ms.EndTime = m.time("end_time")
 		return &registryv1.Resource{Resource: &registryv1.Resource_Membership{Membership: ms}}
+	case Policy:
+		var programs []string
+		for _, p := range m.list("programs") {
+			programs = append(programs, m.refValue("programs", p, "programs"))
+		}
+		return &registryv1.Resource{Resource: &registryv1.Resource_Policy{Policy: &registryv1.Policy{
+			Name:       m.name("policies"),
+			Title:      m.value("title"),
+			Issuer:     m.value("issuer"),
+			Level:      registryv1.PolicyLevel(m.enum("level", "POLICY_LEVEL_", registryv1.PolicyLevel_value)),
+			IssueTime:  m.time("issue_time"),
+			Pilot:      m.bool("pilot"),
+			Industries: m.list("industries"),
+			Programs:   programs,
+		}}}
+	case Target:
+		return &registryv1.Resource{Resource: &registryv1.Resource_Target{Target: &registryv1.Target{
+			Name:        m.name("targets"),
+			DisplayName: m.value("display_name"),
+			Metric:      registryv1.TargetMetric(m.enum("metric", "TARGET_METRIC_", registryv1.TargetMetric_value)),
+			GoalValue:   m.int("goal_value"),
+			Scope:       m.ref("scope", "groups", false),
+			Deadline:    m.time("deadline"),
+		}}}
 	default:
 		return &registryv1.Resource{Resource: &registryv1.Resource_TalentRecord{TalentRecord: &registryv1.TalentRecord{
 			Name:     m.name("talentRecords"),
@@ -307,6 +346,11 @@ func (m *mapper) ref(col, collection string, required bool) string {
 		}
 		return ""
 	}
+	return m.refValue(col, v, collection)
+}
+
+// refValue reads one reference v in column col: an id or a full name.
+func (m *mapper) refValue(col, v, collection string) string {
 	id := strings.TrimPrefix(v, collection+"/")
 	if !validID(id) {
 		m.fail(col, "%q is not an id (lower-case letters, digits and '-', starting with a letter, at most 63) nor a %s/{id} name", v, collection)
@@ -355,6 +399,15 @@ func (m *mapper) enum(col, prefix string, values map[string]int32) int32 {
 	slices.Sort(allowed)
 	m.fail(col, "unknown value %q (want one of %s)", v, strings.Join(allowed, ", "))
 	return 0
+}
+
+// status reads a lifecycle status (active, inactive, withdrawn); empty
+// is unspecified, which the registry stores as active.
+func (m *mapper) status() registryv1.LifecycleStatus {
+	if m.value("status") == "" {
+		return registryv1.LifecycleStatus_LIFECYCLE_STATUS_UNSPECIFIED
+	}
+	return registryv1.LifecycleStatus(m.enum("status", "LIFECYCLE_STATUS_", registryv1.LifecycleStatus_value))
 }
 
 // bool reads true/false, yes/no, y/n, 1/0 (empty is false).
@@ -429,6 +482,7 @@ func Values(r *registryv1.Resource) []string {
 		v["type"], v["id"], v["display_name"], v["kind"] = "entity", short(e.Name), e.DisplayName, enum(e.Kind.String(), "ENTITY_KIND_")
 		v["credit_code"], v["region"], v["industries"] = e.CreditCode, e.Region, strings.Join(e.Industries, ";")
 		v["leading_enterprise"], v["future_industry_platform"] = flag(e.LeadingEnterprise), flag(e.FutureIndustryPlatform)
+		v["status"], v["end_time"] = lifecycle(e.Status), timeValue(e.EndTime)
 	case *registryv1.Resource_Group:
 		g := x.Group
 		v["type"], v["id"], v["display_name"], v["kind"], v["field"] = "group", short(g.Name), g.DisplayName, enum(g.Kind.String(), "GROUP_KIND_"), g.Field
@@ -436,19 +490,51 @@ func Values(r *registryv1.Resource) []string {
 		ms := x.Membership
 		group, _, _ := strings.Cut(ms.Name, "/memberships/")
 		v["type"], v["group"], v["entity"], v["role"] = "membership", short(group), short(ms.Entity), enum(ms.Role.String(), "MEMBERSHIP_ROLE_")
-		if ms.JoinTime != nil {
-			v["join_time"] = ms.JoinTime.AsTime().Format(time.RFC3339)
-		}
+		v["join_time"] = timeValue(ms.JoinTime)
+		v["status"], v["end_time"] = lifecycle(ms.Status), timeValue(ms.EndTime)
 	case *registryv1.Resource_TalentRecord:
 		t := x.TalentRecord
 		v["type"], v["id"], v["subject"], v["category"] = "talent_record", short(t.Name), t.Subject, enum(t.Category.String(), "TALENT_CATEGORY_")
 		v["count"], v["program"], v["period"] = strconv.FormatInt(t.Count, 10), short(t.Program), t.Period
+	case *registryv1.Resource_Policy:
+		p := x.Policy
+		v["type"], v["id"], v["title"], v["issuer"] = "policy", short(p.Name), p.Title, p.Issuer
+		v["level"], v["issue_time"], v["pilot"] = enum(p.Level.String(), "POLICY_LEVEL_"), timeValue(p.IssueTime), flag(p.Pilot)
+		programs := make([]string, len(p.Programs))
+		for i, name := range p.Programs {
+			programs[i] = short(name)
+		}
+		v["industries"], v["programs"] = strings.Join(p.Industries, ";"), strings.Join(programs, ";")
+	case *registryv1.Resource_Target:
+		t := x.Target
+		v["type"], v["id"], v["display_name"], v["metric"] = "target", short(t.Name), t.DisplayName, enum(t.Metric.String(), "TARGET_METRIC_")
+		v["goal_value"], v["deadline"] = strconv.FormatInt(t.GoalValue, 10), timeValue(t.Deadline)
+		if t.Scope != "" {
+			v["scope"] = short(t.Scope)
+		}
 	}
 	out := make([]string, len(Columns))
 	for i, c := range Columns {
 		out[i] = v[c]
 	}
 	return out
+}
+
+// timeValue writes a time to the nanosecond, so that a file written from
+// the registry reads back to the same instant; empty when unset.
+func timeValue(t *timestamppb.Timestamp) string {
+	if t == nil {
+		return ""
+	}
+	return t.AsTime().Format(time.RFC3339Nano)
+}
+
+// lifecycle writes a status; active, the default, is left empty.
+func lifecycle(s registryv1.LifecycleStatus) string {
+	if s == registryv1.LifecycleStatus_LIFECYCLE_STATUS_ACTIVE || s == registryv1.LifecycleStatus_LIFECYCLE_STATUS_UNSPECIFIED {
+		return ""
+	}
+	return strings.ToLower(strings.TrimPrefix(s.String(), "LIFECYCLE_STATUS_"))
 }
 
 func flag(b bool) string {

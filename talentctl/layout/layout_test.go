@@ -75,7 +75,12 @@ func TestItem_Masks(t *testing.T) {
 		{"an empty value is present", row("type=entity", "id=acme", "region=", "leading_enterprise="), []string{"region", "leading_enterprise"}},
 		{"no field columns", row("type=entity", "id=acme"), []string{}},
 		{"columns of other types do not count", row("type=entity", "id=acme", "display_name=A", "role=", "count="), []string{"display_name"}},
-		{"every entity column", row("type=entity", "id=acme", "display_name=A", "kind=other", "credit_code=", "region=", "industries=", "leading_enterprise=", "future_industry_platform="), nil},
+		{"every entity column", row("type=entity", "id=acme", "display_name=A", "kind=other", "credit_code=", "region=", "industries=", "leading_enterprise=", "future_industry_platform=", "status=", "end_time="), nil},
+		{"a file from before lifecycles keeps the stored status", row("type=entity", "id=acme", "display_name=A", "kind=other", "credit_code=", "region=", "industries=", "leading_enterprise=", "future_industry_platform="),
+			[]string{"display_name", "kind", "credit_code", "region", "industries", "leading_enterprise", "future_industry_platform"}},
+		{"a membership withdrawn", row("type=membership", "group=g", "entity=acme", "status=withdrawn", "end_time=2024-06-30"), []string{"status", "end_time"}},
+		{"a policy's pilot flag", row("type=policy", "id=p1", "pilot=true"), []string{"pilot"}},
+		{"a target's goal", row("type=target", "id=t", "goal_value=120"), []string{"goal_value"}},
 		{"membership role only", row("type=membership", "group=g", "entity=acme", "role=member"), []string{"role"}},
 		{"talent record count only", row("type=talent_record", "id=r1", "count=5"), []string{"count"}},
 	} {
@@ -138,6 +143,14 @@ func TestResource_Errors(t *testing.T) {
 		{"membership id differs", row("type=membership", "id=b", "group=g", "entity=a", "role=member"), "id", "its entity's id"},
 		{"membership without group", row("type=membership", "entity=a", "role=member"), "group", "required"},
 		{"bad join time", row("type=membership", "group=g", "entity=a", "role=member", "join_time=March 2021"), "join_time", "not a date"},
+		{"unknown status", row("type=entity", "id=a", "kind=other", "status=closed"), "status", "want one of active, inactive, withdrawn"},
+		{"bad end time", row("type=membership", "group=g", "entity=a", "role=member", "status=withdrawn", "end_time=last year"), "end_time", "not a date"},
+		{"status of a group", row("type=group", "id=g", "kind=alliance", "status=withdrawn"), "status", "does not apply to type group"},
+		{"unknown metric", row("type=target", "id=t", "display_name=T", "metric=talents", "goal_value=1"), "metric", "want one of"},
+		{"goal not a number", row("type=target", "id=t", "display_name=T", "metric=entities", "goal_value=lots"), "goal_value", "not a whole number"},
+		{"bad scope", row("type=target", "id=t", "display_name=T", "metric=entities", "goal_value=1", "scope=entities/x"), "scope", "not an id"},
+		{"bad programme", row("type=policy", "id=p", "title=P", "level=district", "programs=haihe;Kunpeng Plan"), "programs", "not an id"},
+		{"programme level for a policy", row("type=policy", "id=p", "title=P", "level=province"), "level", "want one of district, municipal, national"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Resource(tc.row)
@@ -167,6 +180,32 @@ func TestValues_RoundTripsTheDemo(t *testing.T) {
 		}
 		if !proto.Equal(got, want) {
 			t.Fatalf("item %d: round trip\n got %v\nwant %v", i, got, want)
+		}
+	}
+}
+
+// TestValues_RoundTripsLifecycles: ended entities and memberships, to the
+// nanosecond, and policies and targets with every field.
+func TestValues_RoundTripsLifecycles(t *testing.T) {
+	end := timestamppb.New(time.Date(2024, 6, 30, 12, 0, 0, 123456789, time.UTC))
+	for _, want := range []*registryv1.Resource{
+		{Resource: &registryv1.Resource_Entity{Entity: &registryv1.Entity{Name: "entities/a", DisplayName: "A", Kind: registryv1.EntityKind_ENTITY_KIND_OTHER,
+			Status: registryv1.LifecycleStatus_LIFECYCLE_STATUS_INACTIVE, EndTime: end}}},
+		{Resource: &registryv1.Resource_Membership{Membership: &registryv1.Membership{Name: "groups/g/memberships/a", Entity: "entities/a",
+			Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER, JoinTime: mustTime(t, "2020-01-01T00:00:00Z"),
+			Status: registryv1.LifecycleStatus_LIFECYCLE_STATUS_WITHDRAWN, EndTime: end}}},
+		{Resource: &registryv1.Resource_Policy{Policy: &registryv1.Policy{Name: "policies/p", Title: "P", Issuer: "Office",
+			Level: registryv1.PolicyLevel_POLICY_LEVEL_NATIONAL, IssueTime: end, Pilot: true, Industries: []string{"aerospace", "deep-sea"},
+			Programs: []string{"programs/haihe", "programs/kunpeng"}}}},
+		{Resource: &registryv1.Resource_Target{Target: &registryv1.Target{Name: "targets/t", DisplayName: "T",
+			Metric: registryv1.TargetMetric_TARGET_METRIC_GROUP_MEMBERS, GoalValue: 100, Scope: "groups/g", Deadline: end}}},
+	} {
+		vals := Values(want)
+		got, err := Resource(func(col string) (string, bool) {
+			return vals[slices.Index(Columns, col)], true
+		})
+		if err != nil || !proto.Equal(got, want) {
+			t.Fatalf("round trip of %v: %v, %v", want, got, err)
 		}
 	}
 }

@@ -53,6 +53,9 @@ type Live struct {
 
 	// noSearch drops the search index of every projection installed.
 	noSearch bool
+	// searchReady is closed when the search index of the projection
+	// installed last is built (see buildSearch).
+	searchReady atomic.Pointer[chan struct{}]
 
 	// beforeRead, when set (by tests), runs between a read's wait for its
 	// minimum revision and the read itself.
@@ -120,6 +123,9 @@ func (l *Live) Replace(ctx context.Context, p *Projection) error {
 	}
 	if l.noSearch {
 		p.DropSearch()
+	}
+	if p.SearchPending() {
+		l.buildSearch(p)
 	}
 	l.p = p
 	l.publish()

@@ -60,19 +60,71 @@ func (l *Live) SummaryHistory(ctx context.Context, times []time.Time) (metrics.H
 	return h, err
 }
 
+// buildSearch builds p's search index in the background, so that a bulk
+// load (a snapshot bootstrap, a checkpoint restore) serves its figures
+// without waiting for it; searches wait for it meanwhile. Called with mu
+// held, before p is installed.
+func (l *Live) buildSearch(p *Projection) {
+	ready := make(chan struct{})
+	l.searchReady.Store(&ready)
+	docs := p.SearchDocs()
+	go func() {
+		defer close(ready)
+		x := BuildSearch(docs)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.p == p {
+			p.InstallSearch(x)
+		}
+	}()
+}
+
+// waitSearch waits until the search index being built is ready, bounded
+// like a revision wait.
+func (l *Live) waitSearch(ctx context.Context) error {
+	ch := l.searchReady.Load()
+	if ch == nil {
+		return nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.maxWait)
+		defer cancel()
+	}
+	select {
+	case <-*ch:
+		return nil
+	case <-ctx.Done():
+		return &metrics.Error{Code: metrics.CodeUnavailable, Reason: metrics.ReasonSearchDisabled,
+			Message: "the search index is still being built after a bootstrap; try again shortly", Err: ctx.Err()}
+	}
+}
+
 // Search implements metrics.OfficeReader.
 func (l *Live) Search(ctx context.Context, query string, offset, limit int, minRevision int64) (metrics.SearchPage, error) {
+	if err := l.waitSearch(ctx); err != nil {
+		return metrics.SearchPage{}, err
+	}
 	var page metrics.SearchPage
-	off := false
+	off, pending := false, false
 	if err := l.read(ctx, minRevision, l.locked(func(p *Projection) {
-		if off = !p.Searching(); !off {
+		switch {
+		case p.Searching():
 			page = p.Search(query, offset, limit)
+		case p.SearchPending():
+			pending = true
+		default:
+			off = true
 		}
 	})); err != nil {
 		return metrics.SearchPage{}, err
 	}
-	if off {
+	switch {
+	case off:
 		return metrics.SearchPage{}, metrics.SearchDisabled()
+	case pending: // a projection installed after the wait: rare
+		return metrics.SearchPage{}, &metrics.Error{Code: metrics.CodeUnavailable, Reason: metrics.ReasonSearchDisabled,
+			Message: "the search index is still being built after a bootstrap; try again shortly"}
 	}
 	return page, nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"talentreg/services/metrics/search"
+
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 )
 
@@ -19,6 +21,8 @@ func NewLoader() *Loader {
 	p := New()
 	p.bulk = true
 	p.hist = newHistory() // restored from a checkpoint, or started by Finish
+	// The search index is built after the load, in the background.
+	p.search, p.searchDocs, p.searchLog = nil, []search.Doc{}, map[string]*search.Doc{}
 	return &Loader{p: p}
 }
 

@@ -235,6 +235,11 @@ type Projection struct {
 	// resource names changed since the last Delta.
 	search      *search.Index
 	searchDirty map[string]struct{}
+	// While the index of a bulk load is built in the background (see
+	// BuildSearch), searchDocs holds the documents loaded and searchLog
+	// what changed since, by name (nil: deleted); search is nil.
+	searchDocs []search.Doc
+	searchLog  map[string]*search.Doc
 }
 
 // New returns an empty projection at revision 0.

@@ -14,19 +14,66 @@ import (
 // record per resource: display name, kind, credit code).
 
 func (p *Projection) indexPut(d search.Doc) {
-	if p.search == nil {
+	switch {
+	case p.search != nil:
+		p.search.Put(d)
+	case p.searchLog == nil:
+		return // search is off
+	case p.bulk:
+		d.Name, d.DisplayName, d.Kind, d.CreditCode = strings.Clone(d.Name), strings.Clone(d.DisplayName), strings.Clone(d.Kind), strings.Clone(d.CreditCode)
+		p.searchDocs = append(p.searchDocs, d)
 		return
+	default:
+		d.Name, d.DisplayName, d.Kind, d.CreditCode = strings.Clone(d.Name), strings.Clone(d.DisplayName), strings.Clone(d.Kind), strings.Clone(d.CreditCode)
+		p.searchLog[d.Name] = &d
 	}
-	p.search.Put(d)
-	p.searchDirty[d.Name] = struct{}{}
+	p.searchDirty[strings.Clone(d.Name)] = struct{}{}
 }
 
 func (p *Projection) indexDelete(name string) {
-	if p.search == nil {
+	switch {
+	case p.search != nil:
+		p.search.Delete(name)
+	case p.searchLog == nil:
+		return
+	default:
+		p.searchLog[strings.Clone(name)] = nil
+	}
+	p.searchDirty[strings.Clone(name)] = struct{}{}
+}
+
+// SearchPending reports whether the projection's search index is still
+// to be built from the documents of a bulk load (see BuildSearch).
+func (p *Projection) SearchPending() bool { return p.search == nil && p.searchLog != nil }
+
+// SearchDocs returns the documents of a bulk load, for BuildSearch; they
+// are not changed afterwards.
+func (p *Projection) SearchDocs() []search.Doc { return p.searchDocs }
+
+// BuildSearch builds an index of docs (SearchDocs): it costs O(names) and
+// touches no projection, so it runs without a lock.
+func BuildSearch(docs []search.Doc) *search.Index {
+	x := search.New()
+	for _, d := range docs {
+		x.Put(d)
+	}
+	return x
+}
+
+// InstallSearch makes x, built by BuildSearch from SearchDocs, the
+// projection's index, with what changed since replayed into it.
+func (p *Projection) InstallSearch(x *search.Index) {
+	if !p.SearchPending() {
 		return
 	}
-	p.search.Delete(name)
-	p.searchDirty[strings.Clone(name)] = struct{}{}
+	for name, d := range p.searchLog {
+		if d == nil {
+			x.Delete(name)
+		} else {
+			x.Put(*d)
+		}
+	}
+	p.search, p.searchDocs, p.searchLog = x, nil, nil
 }
 
 func (p *Projection) indexEntity(a *registryv1.Entity) {
@@ -43,7 +90,7 @@ func (p *Projection) indexProgram(a *registryv1.Program) {
 
 // DropSearch discards the search index (a replica run with search off).
 func (p *Projection) DropSearch() {
-	p.search, p.searchDirty = nil, nil
+	p.search, p.searchDirty, p.searchDocs, p.searchLog = nil, map[string]struct{}{}, nil, nil
 }
 
 // Searching reports whether the projection keeps a search index.
@@ -62,21 +109,41 @@ func (p *Projection) Search(query string, offset, limit int) metrics.SearchPage 
 // takeSearch returns the search records to write: every document (full)
 // or those changed since the last call.
 func (p *Projection) takeSearch(full bool) (put, del []Record) {
-	if p.search == nil {
-		return nil, nil
+	defer clear(p.searchDirty)
+	get := func(name string) (search.Doc, bool) {
+		if p.search != nil {
+			return p.search.Get(name)
+		}
+		if d, ok := p.searchLog[name]; ok && d != nil {
+			return *d, true
+		}
+		return search.Doc{}, false
 	}
-	if full {
+	switch {
+	case p.search == nil && p.searchLog == nil:
+		return nil, nil
+	case full && p.search != nil:
 		p.search.Each(func(d search.Doc) { put = append(put, searchRecord(d)) })
-	} else {
+	case full:
+		for _, d := range p.searchDocs {
+			if _, changed := p.searchLog[d.Name]; !changed {
+				put = append(put, searchRecord(d))
+			}
+		}
+		for _, d := range p.searchLog {
+			if d != nil {
+				put = append(put, searchRecord(*d))
+			}
+		}
+	default:
 		for name := range p.searchDirty {
-			if d, ok := p.search.Get(name); ok {
+			if d, ok := get(name); ok {
 				put = append(put, searchRecord(d))
 			} else {
 				del = append(del, Record{Section: SectionSearch, Key: name})
 			}
 		}
 	}
-	clear(p.searchDirty)
 	return put, del
 }
 
@@ -89,7 +156,7 @@ func searchRecord(d search.Doc) Record {
 
 func (p *Projection) restoreSearch(key string, d *decoder) {
 	doc := search.Doc{Name: key, DisplayName: d.string(), Kind: d.string(), CreditCode: d.string()}
-	if d.err == nil && p.search != nil {
-		p.search.Put(doc)
+	if d.err == nil {
+		p.indexPut(doc)
 	}
 }

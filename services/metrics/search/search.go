@@ -25,6 +25,7 @@ package search
 import (
 	"cmp"
 	"container/heap"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"unicode"
@@ -51,17 +52,21 @@ type Result struct {
 
 type doc struct {
 	Doc
-	norm string // normalised display name: words joined by one space
 	live bool
 }
 
-// Index is the search index.
+// Index is the search index. A document's data is split by how hot it is
+// in a query: the length of its normalised name (0 when deleted) is read
+// for every match, the normalised name for every match verified, the rest
+// only for the page returned.
 type Index struct {
-	docs   []doc
-	ids    map[string]int32 // resource name → live doc id
-	credit map[string]int32
-	grams  map[uint64][]int32 // gram → ascending doc ids (dead ones included)
-	dead   int
+	docs    []doc
+	norms   []string         // normalised display names: words joined by one space
+	normLen []uint16         // len(norm) capped, 0 for a deleted document
+	ids     map[string]int32 // resource name → live doc id
+	credit  map[string]int32
+	grams   map[uint64][]int32 // gram → ascending doc ids (dead ones included)
+	dead    int
 }
 
 // New returns an empty Index.
@@ -100,7 +105,10 @@ func (x *Index) Put(d Doc) {
 	d.Name, d.DisplayName, d.Kind, d.CreditCode = strings.Clone(d.Name), strings.Clone(d.DisplayName), strings.Clone(d.Kind), strings.Clone(d.CreditCode)
 	id := int32(len(x.docs))
 	words := normalise(d.DisplayName)
-	x.docs = append(x.docs, doc{Doc: d, norm: strings.Join(words, " "), live: true})
+	norm := strings.Join(words, " ")
+	x.docs = append(x.docs, doc{Doc: d, live: true})
+	x.norms = append(x.norms, norm)
+	x.normLen = append(x.normLen, uint16(min(len(norm)+1, 1<<16-1)))
 	x.ids[d.Name] = id
 	if d.CreditCode != "" {
 		x.credit[strings.ToUpper(d.CreditCode)] = id
@@ -108,6 +116,10 @@ func (x *Index) Put(d Doc) {
 	var seen []uint64
 	for _, w := range words {
 		seen = appendGrams(seen, w, true)
+		seen = append(seen, wordGram(w))
+	}
+	if len(words) > 0 {
+		seen = append(seen, firstWordGram(words[0]))
 	}
 	slices.Sort(seen)
 	seen = slices.Compact(seen)
@@ -129,7 +141,7 @@ func (x *Index) Delete(name string) {
 	}
 	d.live = false
 	d.Doc = Doc{}
-	d.norm = ""
+	x.norms[id], x.normLen[id] = "", 0
 	x.dead++
 	if x.dead > 1024 && x.dead > len(x.ids) {
 		x.rebuild()
@@ -157,6 +169,19 @@ const (
 )
 
 func gram(a, b, c rune) uint64 { return uint64(a)<<42 | uint64(b)<<21 | uint64(c) }
+
+// wordGram is the gram of a whole word: a 62-bit hash under the top bits
+// 10, which no n-gram has; firstWordGram the same for the first word of a
+// name, under 11.
+func wordGram(w string) uint64 { return 2<<62 | hash62(w) }
+
+func firstWordGram(w string) uint64 { return 3<<62 | hash62(w) }
+
+func hash62(w string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(w))
+	return h.Sum64() >> 2
+}
 
 func isHan(r rune) bool { return unicode.Is(unicode.Han, r) }
 
@@ -232,44 +257,140 @@ func normalise(s string) []string {
 // Search returns the results ranked offset to offset+limit of query, and
 // how many there are in all.
 func (x *Index) Search(query string, offset, limit int) ([]Result, int) {
-	scores := map[int32]float64{}
+	top := &topK{k: offset + limit}
+	total := 0
+	// A document found twice (by its credit code and its name, or by two
+	// alternatives of a Chinese query) counts once: what an earlier source
+	// emitted is remembered while a later one may emit it again.
+	alts := alternatives(normalise(query))
+	var seen map[int32]struct{}
 	if id, ok := x.credit[strings.ToUpper(strings.TrimSpace(query))]; ok {
-		scores[id] = 1000
+		top.offer(id, 1000)
+		total++
+		seen = map[int32]struct{}{id: {}}
+	} else if len(alts) > 1 {
+		seen = map[int32]struct{}{}
 	}
-	words := normalise(query)
-	for _, alt := range alternatives(words) {
-		x.match(alt, scores)
+	for i, alt := range alts {
+		last := i == len(alts)-1
+		x.match(alt, offset+limit, func(id int32, s float64) {
+			if seen != nil {
+				if _, dup := seen[id]; dup {
+					return
+				}
+				if !last {
+					seen[id] = struct{}{}
+				}
+			}
+			top.offer(id, s)
+			total++
+		})
 	}
-	h := &topK{k: offset + limit}
-	for id, s := range scores {
-		h.offer(x, id, s)
-	}
-	ranked := h.sorted(x)
+	ranked := top.sorted()
 	if offset >= len(ranked) {
-		return []Result{}, len(scores)
+		return []Result{}, total
 	}
 	page := ranked[offset:min(len(ranked), offset+limit)]
 	out := make([]Result, len(page))
 	for i, c := range page {
 		out[i] = Result{Doc: x.docs[c.id].Doc, Score: c.score}
 	}
-	return out, len(scores)
+	return out, total
 }
 
-// match adds the documents holding every word of words to scores (keeping
-// the better score of a document found twice).
-func (x *Index) match(words []string, scores map[int32]float64) {
+// verifyAll is how many candidates are verified one by one before the
+// whole-word shortcut is worth taking.
+const verifyAll = 4096
+
+// match emits every live document holding every word of words, with its
+// score. The candidates are the intersection of the words' gram lists,
+// each verified by its name. When there are many and at least k of them
+// hold every word as a whole word (the best-scoring tier), those are
+// scored from the whole-word lists alone, without looking at their names
+// beyond a prefix test: a query of a common word costs a merge of lists,
+// not a string search per match.
+func (x *Index) match(words []string, k int, emit func(int32, float64)) {
 	if len(words) == 0 {
 		return
 	}
+	cands := x.intersectGrams(words, false)
+	if len(cands) == 0 {
+		return
+	}
+	whole := strings.Join(words, " ")
+	verify := func(id int32) {
+		if x.normLen[id] == 0 {
+			return
+		}
+		if s, ok := score(x.norms[id], words, whole); ok {
+			emit(id, s)
+		}
+	}
+	var tier []int32
+	if len(cands) > verifyAll {
+		tier = x.intersectGrams(words, true)
+	}
+	if len(tier) < k {
+		for _, id := range cands {
+			verify(id)
+		}
+		return
+	}
+	// The leading-match bonus: only documents whose first word is the
+	// query's first word can have it; they alone are looked at.
+	lead := x.grams[firstWordGram(words[0])]
+	base := 3 * float64(len(words))
+	j, l := 0, 0
+	for _, id := range cands {
+		for j < len(tier) && tier[j] < id {
+			j++
+		}
+		if j == len(tier) || tier[j] != id {
+			verify(id)
+			continue
+		}
+		n := x.normLen[id]
+		if n == 0 {
+			continue
+		}
+		s := base + float64(len(whole))/float64(n)
+		for l < len(lead) && lead[l] < id {
+			l++
+		}
+		if l < len(lead) && lead[l] == id {
+			// One word that leads the name: a prefix, and the whole name
+			// when no longer; more words need a look at the name.
+			switch {
+			case len(words) == 1 && int(n) == len(whole)+1:
+				s += 10
+			case len(words) == 1:
+				s += 5
+			case x.norms[id] == whole:
+				s += 10
+			case strings.HasPrefix(x.norms[id], whole):
+				s += 5
+			}
+		}
+		emit(id, s)
+	}
+}
+
+// intersectGrams returns the ids in every gram list of words (their n-grams,
+// or with wholeWords their whole-word grams); nil when some list is
+// missing.
+func (x *Index) intersectGrams(words []string, wholeWords bool) []int32 {
 	var lists [][]int32
 	var gs []uint64
 	for _, w := range words {
-		gs = appendGrams(gs[:0], w, false)
+		if wholeWords {
+			gs = append(gs[:0], wordGram(w))
+		} else {
+			gs = appendGrams(gs[:0], w, false)
+		}
 		for _, g := range gs {
 			l, ok := x.grams[g]
 			if !ok {
-				return // no document holds this gram
+				return nil
 			}
 			lists = append(lists, l)
 		}
@@ -279,20 +400,10 @@ func (x *Index) match(words []string, scores map[int32]float64) {
 	for _, l := range lists[1:] {
 		cands = intersect(cands, l)
 		if len(cands) == 0 {
-			return
+			return nil
 		}
 	}
-	whole := strings.Join(words, " ")
-	for _, id := range cands {
-		d := &x.docs[id]
-		if !d.live {
-			continue
-		}
-		s, ok := score(d.norm, words, whole)
-		if ok && s > scores[id] {
-			scores[id] = s
-		}
-	}
+	return cands
 }
 
 // score ranks name (normalised) for the query's words; false when a word
@@ -338,9 +449,26 @@ func score(name string, words []string, whole string) (float64, bool) {
 	return s, true
 }
 
-// intersect returns the ids in both ascending lists; a may be reused.
+// intersect returns the ids in both ascending lists: a merge when they
+// are of like size, else a binary search of the longer for each of the
+// shorter (a is the shorter).
 func intersect(a, b []int32) []int32 {
 	out := make([]int32, 0, min(len(a), len(b)))
+	if len(b) < 8*len(a) {
+		for i, j := 0, 0; i < len(a) && j < len(b); {
+			switch {
+			case a[i] < b[j]:
+				i++
+			case a[i] > b[j]:
+				j++
+			default:
+				out = append(out, a[i])
+				i++
+				j++
+			}
+		}
+		return out
+	}
 	for _, v := range a {
 		i, ok := slices.BinarySearch(b, v)
 		if ok {
@@ -416,7 +544,7 @@ func (t *topK) better(a, b candidate) bool {
 	if a.score != b.score {
 		return a.score > b.score
 	}
-	return t.x.docs[a.id].Name < t.x.docs[b.id].Name
+	return a.id < b.id // among equals, the earlier indexed
 }
 
 func (t *topK) Len() int           { return len(t.h) }
@@ -429,8 +557,7 @@ func (t *topK) Pop() any {
 	return v
 }
 
-func (t *topK) offer(x *Index, id int32, s float64) {
-	t.x = x
+func (t *topK) offer(id int32, s float64) {
 	c := candidate{id, s}
 	if len(t.h) < t.k {
 		heap.Push(t, c)
@@ -442,8 +569,7 @@ func (t *topK) offer(x *Index, id int32, s float64) {
 	}
 }
 
-func (t *topK) sorted(x *Index) []candidate {
-	t.x = x
+func (t *topK) sorted() []candidate {
 	out := slices.Clone(t.h)
 	slices.SortFunc(out, func(a, b candidate) int {
 		if t.better(a, b) {

@@ -1,6 +1,7 @@
 package grpcapi
 
 import (
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -49,7 +50,19 @@ func entityToProto(e *registry.Entity) *registryv1.Entity {
 		CreditCode: e.CreditCode, Region: e.Region, Industries: e.Industries,
 		LeadingEnterprise: e.LeadingEnterprise, FutureIndustryPlatform: e.FutureIndustryPlatform,
 		CreateTime: ts(e.CreateTime), UpdateTime: ts(e.UpdateTime), Etag: e.Etag(),
+		Status: registryv1.LifecycleStatus(e.Status), EndTime: ts(e.EndTime),
 	}
+}
+
+// lifecycleFromProto reads a lifecycle a client sent: unspecified is
+// active (API contract), so a create replayed by request id compares
+// equal to the stored result.
+func lifecycleFromProto(status registryv1.LifecycleStatus, end *timestamppb.Timestamp) registry.Lifecycle {
+	l := registry.Lifecycle{Status: registry.LifecycleStatus(status), EndTime: fromTS(end)}
+	if l.Status == registry.LifecycleUnspecified {
+		l.Status = registry.LifecycleActive
+	}
+	return l
 }
 
 func entityFromProto(p *registryv1.Entity, id string) *registry.Entity {
@@ -57,6 +70,7 @@ func entityFromProto(p *registryv1.Entity, id string) *registry.Entity {
 		ID: id, DisplayName: p.GetDisplayName(), Kind: registry.EntityKind(p.GetKind()),
 		CreditCode: p.GetCreditCode(), Region: p.GetRegion(), Industries: p.GetIndustries(),
 		LeadingEnterprise: p.GetLeadingEnterprise(), FutureIndustryPlatform: p.GetFutureIndustryPlatform(),
+		Lifecycle: lifecycleFromProto(p.GetStatus(), p.GetEndTime()),
 	}
 }
 
@@ -75,11 +89,13 @@ func membershipToProto(m *registry.Membership) *registryv1.Membership {
 	return &registryv1.Membership{
 		Name: m.Name(), Entity: registry.EntityName(m.EntityID), Role: registryv1.MembershipRole(m.Role),
 		JoinTime: ts(m.JoinTime), CreateTime: ts(m.CreateTime), UpdateTime: ts(m.UpdateTime), Etag: m.Etag(),
+		Status: registryv1.LifecycleStatus(m.Status), EndTime: ts(m.EndTime),
 	}
 }
 
 func membershipFromProto(p *registryv1.Membership, groupID, entityID string) *registry.Membership {
-	return &registry.Membership{GroupID: groupID, EntityID: entityID, Role: registry.MembershipRole(p.GetRole()), JoinTime: fromTS(p.GetJoinTime())}
+	return &registry.Membership{GroupID: groupID, EntityID: entityID, Role: registry.MembershipRole(p.GetRole()), JoinTime: fromTS(p.GetJoinTime()),
+		Lifecycle: lifecycleFromProto(p.GetStatus(), p.GetEndTime())}
 }
 
 func talentRecordToProto(r *registry.TalentRecord) *registryv1.TalentRecord {
@@ -108,6 +124,72 @@ func programFromProto(p *registryv1.Program, id string) *registry.Program {
 	return &registry.Program{ID: id, DisplayName: p.GetDisplayName(), Level: registry.ProgramLevel(p.GetLevel())}
 }
 
+func targetToProto(t *registry.Target) *registryv1.Target {
+	return &registryv1.Target{
+		Name: t.Name(), DisplayName: t.DisplayName, Metric: registryv1.TargetMetric(t.Metric), GoalValue: t.GoalValue,
+		Scope: t.Scope, Deadline: ts(t.Deadline),
+		CreateTime: ts(t.CreateTime), UpdateTime: ts(t.UpdateTime), Etag: t.Etag(),
+	}
+}
+
+func targetFromProto(p *registryv1.Target, id string) *registry.Target {
+	return &registry.Target{
+		ID: id, DisplayName: p.GetDisplayName(), Metric: registry.TargetMetric(p.GetMetric()), GoalValue: p.GetGoalValue(),
+		Scope: p.GetScope(), Deadline: fromTS(p.GetDeadline()),
+	}
+}
+
+func policyToProto(p *registry.Policy) *registryv1.Policy {
+	return &registryv1.Policy{
+		Name: p.Name(), Title: p.Title, Issuer: p.Issuer, Level: registryv1.PolicyLevel(p.Level), IssueTime: ts(p.IssueTime),
+		Pilot: p.Pilot, Industries: p.Industries, Programs: p.Programs,
+		CreateTime: ts(p.CreateTime), UpdateTime: ts(p.UpdateTime), Etag: p.Etag(),
+	}
+}
+
+func policyFromProto(p *registryv1.Policy, id string) *registry.Policy {
+	return &registry.Policy{
+		ID: id, Title: p.GetTitle(), Issuer: p.GetIssuer(), Level: registry.PolicyLevel(p.GetLevel()), IssueTime: fromTS(p.GetIssueTime()),
+		Pilot: p.GetPilot(), Industries: p.GetIndustries(), Programs: p.GetPrograms(),
+	}
+}
+
+// resourceTimes are the client-set timestamps of each resource, checked
+// before conversion (checkTimestamp), by field name under the resource's
+// prefix.
+func resourceTimes(r *registryv1.Resource) map[string]*timestamppb.Timestamp {
+	switch x := r.GetResource().(type) {
+	case *registryv1.Resource_Entity:
+		return map[string]*timestamppb.Timestamp{"entity.end_time": x.Entity.GetEndTime()}
+	case *registryv1.Resource_Membership:
+		return map[string]*timestamppb.Timestamp{"membership.join_time": x.Membership.GetJoinTime(), "membership.end_time": x.Membership.GetEndTime()}
+	case *registryv1.Resource_Target:
+		return map[string]*timestamppb.Timestamp{"target.deadline": x.Target.GetDeadline()}
+	case *registryv1.Resource_Policy:
+		return map[string]*timestamppb.Timestamp{"policy.issue_time": x.Policy.GetIssueTime()}
+	}
+	return nil
+}
+
+// checkTimestamps checks every client-set timestamp of r, naming fields
+// under prefix (e.g. "items[3].").
+func checkTimestamps(prefix string, r *registryv1.Resource) error {
+	var v registry.Violations
+	for _, f := range sortedKeys(resourceTimes(r)) {
+		_ = v.Merge(checkTimestamp(prefix+f, resourceTimes(r)[f]))
+	}
+	return v.Err()
+}
+
+func sortedKeys(m map[string]*timestamppb.Timestamp) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 func resourceToProto(r registry.Resource) *registryv1.Resource {
 	switch r := r.(type) {
 	case *registry.Entity:
@@ -120,6 +202,10 @@ func resourceToProto(r registry.Resource) *registryv1.Resource {
 		return &registryv1.Resource{Resource: &registryv1.Resource_TalentRecord{TalentRecord: talentRecordToProto(r)}}
 	case *registry.Program:
 		return &registryv1.Resource{Resource: &registryv1.Resource_Program{Program: programToProto(r)}}
+	case *registry.Target:
+		return &registryv1.Resource{Resource: &registryv1.Resource_Target{Target: targetToProto(r)}}
+	case *registry.Policy:
+		return &registryv1.Resource{Resource: &registryv1.Resource_Policy{Policy: policyToProto(r)}}
 	}
 	return nil
 }
@@ -130,6 +216,9 @@ func resourceFromProto(field string, p *registryv1.Resource) (registry.Resource,
 	switch x := p.GetResource().(type) {
 	case *registryv1.Resource_Entity:
 		id, err := registry.ParseName(field+".entity.name", registry.Entities, x.Entity.GetName())
+		if err == nil {
+			err = checkTimestamps(field+".", p)
+		}
 		return entityFromProto(x.Entity, id), err
 	case *registryv1.Resource_Group:
 		id, err := registry.ParseName(field+".group.name", registry.Groups, x.Group.GetName())
@@ -140,7 +229,7 @@ func resourceFromProto(field string, p *registryv1.Resource) (registry.Resource,
 			err = registry.InvalidField(field+".membership.entity", "must be %s, the entity named by the membership's name", registry.EntityName(e))
 		}
 		if err == nil {
-			err = checkTimestamp(field+".membership.join_time", x.Membership.GetJoinTime())
+			err = checkTimestamps(field+".", p)
 		}
 		return membershipFromProto(x.Membership, g, e), err
 	case *registryv1.Resource_TalentRecord:
@@ -149,6 +238,18 @@ func resourceFromProto(field string, p *registryv1.Resource) (registry.Resource,
 	case *registryv1.Resource_Program:
 		id, err := registry.ParseName(field+".program.name", registry.Programs, x.Program.GetName())
 		return programFromProto(x.Program, id), err
+	case *registryv1.Resource_Target:
+		id, err := registry.ParseName(field+".target.name", registry.Targets, x.Target.GetName())
+		if err == nil {
+			err = checkTimestamps(field+".", p)
+		}
+		return targetFromProto(x.Target, id), err
+	case *registryv1.Resource_Policy:
+		id, err := registry.ParseName(field+".policy.name", registry.Policies, x.Policy.GetName())
+		if err == nil {
+			err = checkTimestamps(field+".", p)
+		}
+		return policyFromProto(x.Policy, id), err
 	}
-	return nil, registry.InvalidField(field, "must hold one of entity, group, membership, talent_record, program")
+	return nil, registry.InvalidField(field, "must hold one of entity, group, membership, talent_record, program, target, policy")
 }

@@ -56,6 +56,8 @@ var (
 	groupKindType    = registryv1.GroupKind(0).Type()
 	categoryType     = registryv1.TalentCategory(0).Type()
 	programLevelType = registryv1.ProgramLevel(0).Type()
+	targetMetricType = registryv1.TargetMetric(0).Type()
+	policyLevelType  = registryv1.PolicyLevel(0).Type()
 
 	entityFilter = func() filterSpec {
 		f := newFilterSpec(
@@ -107,6 +109,35 @@ var (
 	programFilter = newFilterSpec(
 		filtering.DeclareEnumIdent("level", programLevelType),
 	).with("level", "level")
+	targetFilter = func() filterSpec {
+		f := newFilterSpec(
+			filtering.DeclareEnumIdent("metric", targetMetricType),
+			filtering.DeclareIdent("scope", filtering.TypeString),
+		).with("metric", "metric").with("scope", "scope")
+		f.checks["scope"] = func(v string) error { // "" selects ecosystem-wide targets
+			if v == "" {
+				return nil
+			}
+			_, err := registry.ParseName("filter", registry.Groups, v)
+			return err
+		}
+		return f
+	}()
+	policyFilter = func() filterSpec {
+		f := newFilterSpec(
+			filtering.DeclareEnumIdent("level", policyLevelType),
+			filtering.DeclareIdent("pilot", filtering.TypeBool),
+			filtering.DeclareIdent("industries", filtering.TypeList(filtering.TypeString)),
+			filtering.DeclareIdent("programs", filtering.TypeList(filtering.TypeString)),
+		).with("level", "level").with("pilot", "pilot").with("industries", "industries").with("programs", "programs")
+		f.lists["industries"] = true
+		f.lists["programs"] = true
+		f.checks["programs"] = func(v string) error {
+			_, err := registry.ParseName("filter", registry.Programs, v)
+			return err
+		}
+		return f
+	}()
 	// changeFilter selects changes by who made them and what they changed.
 	changeFilter = func() filterSpec {
 		f := newFilterSpec(

@@ -1521,7 +1521,7 @@ func TestGRPC_SnapshotAggregateView(t *testing.T) {
 		case *registryv1.Resource_Group:
 			x.Group.DisplayName, x.Group.CreateTime, x.Group.UpdateTime, x.Group.Etag = "", nil, nil, ""
 		case *registryv1.Resource_Membership:
-			x.Membership.Entity, x.Membership.JoinTime, x.Membership.CreateTime, x.Membership.UpdateTime, x.Membership.Etag = "", nil, nil, nil, ""
+			x.Membership.Entity, x.Membership.CreateTime, x.Membership.UpdateTime, x.Membership.Etag = "", nil, nil, ""
 		}
 		if !proto.Equal(agg[i], want) {
 			t.Fatalf("resource %d: aggregate view %v, want %v", i, agg[i], want)

@@ -121,6 +121,7 @@ func (s *Server) Import(stream grpc.ClientStreamingServer[registryv1.ImportReque
 
 	counts := map[registry.Collection]*registryv1.ImportCounts{
 		registry.Entities: {}, registry.Groups: {}, registry.Memberships: {}, registry.TalentRecords: {}, registry.Programs: {},
+		registry.Targets: {}, registry.Policies: {},
 	}
 	var itemErrs []registry.ImportItemError
 	var commitErr error
@@ -189,6 +190,7 @@ func (s *Server) Import(stream grpc.ClientStreamingServer[registryv1.ImportReque
 	}
 	resp.Entities, resp.Groups, resp.Memberships = counts[registry.Entities], counts[registry.Groups], counts[registry.Memberships]
 	resp.TalentRecords, resp.Programs = counts[registry.TalentRecords], counts[registry.Programs]
+	resp.Targets, resp.Policies = counts[registry.Targets], counts[registry.Policies]
 	resp.Revision = s.store.Revision()
 	setRevision(ctx, resp.Revision)
 	if err := cmp.Or(<-recvErr, commitErr); err != nil {
@@ -252,6 +254,10 @@ func itemMessage(p *registryv1.Resource) (proto.Message, []protoreflect.Name) {
 		return x.TalentRecord, nil
 	case *registryv1.Resource_Program:
 		return x.Program, nil
+	case *registryv1.Resource_Target:
+		return x.Target, nil
+	case *registryv1.Resource_Policy:
+		return x.Policy, nil
 	}
 	return nil, nil
 }
@@ -288,6 +294,10 @@ func bareResource(p *registryv1.Resource) *registryv1.Resource {
 		return &registryv1.Resource{Resource: &registryv1.Resource_Membership{Membership: &registryv1.Membership{Name: x.Membership.GetName()}}}
 	case *registryv1.Resource_TalentRecord:
 		return &registryv1.Resource{Resource: &registryv1.Resource_TalentRecord{TalentRecord: &registryv1.TalentRecord{Name: x.TalentRecord.GetName()}}}
+	case *registryv1.Resource_Target:
+		return &registryv1.Resource{Resource: &registryv1.Resource_Target{Target: &registryv1.Target{Name: x.Target.GetName()}}}
+	case *registryv1.Resource_Policy:
+		return &registryv1.Resource{Resource: &registryv1.Resource_Policy{Policy: &registryv1.Policy{Name: x.Policy.GetName()}}}
 	}
 	return &registryv1.Resource{Resource: &registryv1.Resource_Program{Program: &registryv1.Program{Name: p.GetProgram().GetName()}}}
 }
@@ -304,6 +314,10 @@ func nameOf(p *registryv1.Resource) string {
 		return x.TalentRecord.GetName()
 	case *registryv1.Resource_Program:
 		return x.Program.GetName()
+	case *registryv1.Resource_Target:
+		return x.Target.GetName()
+	case *registryv1.Resource_Policy:
+		return x.Policy.GetName()
 	}
 	return ""
 }

@@ -5,6 +5,7 @@ import (
 
 	"go.einride.tech/aip/fieldmask"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 	"talentreg/services/registry"
@@ -21,10 +22,13 @@ func (s *Server) CreateEntity(ctx context.Context, req *registryv1.CreateEntityR
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
+	if err := checkTimestamp("entity.end_time", req.GetEntity().GetEndTime()); err != nil {
+		return nil, s.err(ctx, err)
+	}
 	sent := entityFromProto(req.GetEntity(), id)
 	e, rev, err := s.store.CreateEntity(ctx, sent, req.GetRequestId())
 	if err == nil {
-		err = checkReplay(req.GetRequestId(), sent, e, req.GetEntityId() != "")
+		err = checkReplay(req.GetRequestId(), sent, e, req.GetEntityId() != "", defaultedEnd(req.GetEntity().GetEndTime())...)
 	}
 	if err != nil {
 		return nil, s.err(ctx, err)
@@ -48,6 +52,9 @@ func (s *Server) BatchCreateEntities(ctx context.Context, req *registryv1.BatchC
 		}
 		id, err := newID(field+".entity_id", r.GetEntityId())
 		if err != nil {
+			return nil, s.err(ctx, err)
+		}
+		if err := checkTimestamp(field+".entity.end_time", r.GetEntity().GetEndTime()); err != nil {
 			return nil, s.err(ctx, err)
 		}
 		es[i] = entityFromProto(r.GetEntity(), id)
@@ -130,6 +137,9 @@ func (s *Server) UpdateEntity(ctx context.Context, req *registryv1.UpdateEntityR
 		return nil, s.err(ctx, err)
 	}
 	if err := registry.CheckEtag("entity.etag", req.GetEntity().GetEtag()); err != nil {
+		return nil, s.err(ctx, err)
+	}
+	if err := checkTimestamp("entity.end_time", req.GetEntity().GetEndTime()); err != nil {
 		return nil, s.err(ctx, err)
 	}
 	e, rev, err := s.store.UpdateEntity(ctx, id, req.GetEntity().GetEtag(), func(e *registry.Entity) {
@@ -279,11 +289,11 @@ func (s *Server) CreateMembership(ctx context.Context, req *registryv1.CreateMem
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
-	if err := checkTimestamp("membership.join_time", req.GetMembership().GetJoinTime()); err != nil {
+	if err := checkTimestamps("", &registryv1.Resource{Resource: &registryv1.Resource_Membership{Membership: req.GetMembership()}}); err != nil {
 		return nil, s.err(ctx, err)
 	}
 	sent := membershipFromProto(req.GetMembership(), groupID, entityID)
-	var defaulted []protoreflect.Name
+	defaulted := defaultedEnd(req.GetMembership().GetEndTime())
 	if req.GetMembership().GetJoinTime() == nil {
 		defaulted = append(defaulted, "join_time")
 	}
@@ -343,8 +353,8 @@ func (s *Server) ListMemberships(ctx context.Context, req *registryv1.ListMember
 	return resp, nil
 }
 
-// UpdateMembership implements registryv1.RegistryServiceServer. Only role
-// and join_time change; the entity is part of the name.
+// UpdateMembership implements registryv1.RegistryServiceServer. Only role,
+// join_time, status and end_time change; the entity is part of the name.
 func (s *Server) UpdateMembership(ctx context.Context, req *registryv1.UpdateMembershipRequest) (*registryv1.UpdateMembershipResponse, error) {
 	if req.GetMembership() == nil {
 		return nil, s.err(ctx, required("membership"))
@@ -360,7 +370,7 @@ func (s *Server) UpdateMembership(ctx context.Context, req *registryv1.UpdateMem
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
-	if err := checkTimestamp("membership.join_time", req.GetMembership().GetJoinTime()); err != nil {
+	if err := checkTimestamps("", &registryv1.Resource{Resource: &registryv1.Resource_Membership{Membership: req.GetMembership()}}); err != nil {
 		return nil, s.err(ctx, err)
 	}
 	if err := registry.CheckEtag("membership.etag", req.GetMembership().GetEtag()); err != nil {
@@ -591,4 +601,224 @@ func (s *Server) DeleteProgram(ctx context.Context, req *registryv1.DeleteProgra
 	}
 	setRevision(ctx, rev)
 	return &registryv1.DeleteProgramResponse{}, nil
+}
+
+// Targets.
+
+// CreateTarget implements registryv1.RegistryServiceServer.
+func (s *Server) CreateTarget(ctx context.Context, req *registryv1.CreateTargetRequest) (*registryv1.CreateTargetResponse, error) {
+	if req.GetTarget() == nil {
+		return nil, s.err(ctx, required("target"))
+	}
+	id, err := newID("target_id", req.GetTargetId())
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	if err := checkTimestamps("", &registryv1.Resource{Resource: &registryv1.Resource_Target{Target: req.GetTarget()}}); err != nil {
+		return nil, s.err(ctx, err)
+	}
+	sent := targetFromProto(req.GetTarget(), id)
+	p, rev, err := s.store.CreateTarget(ctx, sent, req.GetRequestId())
+	if err == nil {
+		err = checkReplay(req.GetRequestId(), sent, p, req.GetTargetId() != "")
+	}
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	setRevision(ctx, rev)
+	return &registryv1.CreateTargetResponse{Target: targetToProto(p)}, nil
+}
+
+// GetTarget implements registryv1.RegistryServiceServer.
+func (s *Server) GetTarget(ctx context.Context, req *registryv1.GetTargetRequest) (*registryv1.GetTargetResponse, error) {
+	id, err := registry.ParseName("name", registry.Targets, req.GetName())
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	p, err := s.store.GetTarget(ctx, id)
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	return &registryv1.GetTargetResponse{Target: targetToProto(p)}, nil
+}
+
+// ListTargets implements registryv1.RegistryServiceServer.
+func (s *Server) ListTargets(ctx context.Context, req *registryv1.ListTargetsRequest) (*registryv1.ListTargetsResponse, error) {
+	const scope = "targets"
+	q, err := s.listQuery(req.GetPageSize(), req.GetPageToken(), scope, targetFilter, req.GetFilter())
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	ps, next, err := s.store.ListTargets(ctx, q)
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	resp := &registryv1.ListTargetsResponse{Targets: make([]*registryv1.Target, len(ps)), NextPageToken: s.nextToken(scope, req.GetFilter(), next)}
+	for i, p := range ps {
+		resp.Targets[i] = targetToProto(p)
+	}
+	return resp, nil
+}
+
+// UpdateTarget implements registryv1.RegistryServiceServer.
+func (s *Server) UpdateTarget(ctx context.Context, req *registryv1.UpdateTargetRequest) (*registryv1.UpdateTargetResponse, error) {
+	if req.GetTarget() == nil {
+		return nil, s.err(ctx, required("target"))
+	}
+	id, err := registry.ParseName("target.name", registry.Targets, req.GetTarget().GetName())
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	mask, err := normalizeMask(req.GetUpdateMask(), req.GetTarget())
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	if err := registry.CheckEtag("target.etag", req.GetTarget().GetEtag()); err != nil {
+		return nil, s.err(ctx, err)
+	}
+	if err := checkTimestamps("", &registryv1.Resource{Resource: &registryv1.Resource_Target{Target: req.GetTarget()}}); err != nil {
+		return nil, s.err(ctx, err)
+	}
+	p, rev, err := s.store.UpdateTarget(ctx, id, req.GetTarget().GetEtag(), func(p *registry.Target) {
+		pp := targetToProto(p)
+		fieldmask.Update(mask, pp, req.GetTarget())
+		*p = *targetFromProto(pp, p.ID)
+	})
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	setRevision(ctx, rev)
+	return &registryv1.UpdateTargetResponse{Target: targetToProto(p)}, nil
+}
+
+// DeleteTarget implements registryv1.RegistryServiceServer.
+func (s *Server) DeleteTarget(ctx context.Context, req *registryv1.DeleteTargetRequest) (*registryv1.DeleteTargetResponse, error) {
+	id, err := registry.ParseName("name", registry.Targets, req.GetName())
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	if err := registry.CheckEtag("etag", req.GetEtag()); err != nil {
+		return nil, s.err(ctx, err)
+	}
+	rev, err := s.store.DeleteTarget(ctx, id, req.GetEtag()) // nothing depends on a target: force has nothing to do
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	setRevision(ctx, rev)
+	return &registryv1.DeleteTargetResponse{}, nil
+}
+
+// Policies.
+
+// CreatePolicy implements registryv1.RegistryServiceServer.
+func (s *Server) CreatePolicy(ctx context.Context, req *registryv1.CreatePolicyRequest) (*registryv1.CreatePolicyResponse, error) {
+	if req.GetPolicy() == nil {
+		return nil, s.err(ctx, required("policy"))
+	}
+	id, err := newID("policy_id", req.GetPolicyId())
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	if err := checkTimestamps("", &registryv1.Resource{Resource: &registryv1.Resource_Policy{Policy: req.GetPolicy()}}); err != nil {
+		return nil, s.err(ctx, err)
+	}
+	sent := policyFromProto(req.GetPolicy(), id)
+	p, rev, err := s.store.CreatePolicy(ctx, sent, req.GetRequestId())
+	if err == nil {
+		err = checkReplay(req.GetRequestId(), sent, p, req.GetPolicyId() != "")
+	}
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	setRevision(ctx, rev)
+	return &registryv1.CreatePolicyResponse{Policy: policyToProto(p)}, nil
+}
+
+// GetPolicy implements registryv1.RegistryServiceServer.
+func (s *Server) GetPolicy(ctx context.Context, req *registryv1.GetPolicyRequest) (*registryv1.GetPolicyResponse, error) {
+	id, err := registry.ParseName("name", registry.Policies, req.GetName())
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	p, err := s.store.GetPolicy(ctx, id)
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	return &registryv1.GetPolicyResponse{Policy: policyToProto(p)}, nil
+}
+
+// ListPolicies implements registryv1.RegistryServiceServer.
+func (s *Server) ListPolicies(ctx context.Context, req *registryv1.ListPoliciesRequest) (*registryv1.ListPoliciesResponse, error) {
+	const scope = "policies"
+	q, err := s.listQuery(req.GetPageSize(), req.GetPageToken(), scope, policyFilter, req.GetFilter())
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	ps, next, err := s.store.ListPolicies(ctx, q)
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	resp := &registryv1.ListPoliciesResponse{Policies: make([]*registryv1.Policy, len(ps)), NextPageToken: s.nextToken(scope, req.GetFilter(), next)}
+	for i, p := range ps {
+		resp.Policies[i] = policyToProto(p)
+	}
+	return resp, nil
+}
+
+// UpdatePolicy implements registryv1.RegistryServiceServer.
+func (s *Server) UpdatePolicy(ctx context.Context, req *registryv1.UpdatePolicyRequest) (*registryv1.UpdatePolicyResponse, error) {
+	if req.GetPolicy() == nil {
+		return nil, s.err(ctx, required("policy"))
+	}
+	id, err := registry.ParseName("policy.name", registry.Policies, req.GetPolicy().GetName())
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	mask, err := normalizeMask(req.GetUpdateMask(), req.GetPolicy())
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	if err := registry.CheckEtag("policy.etag", req.GetPolicy().GetEtag()); err != nil {
+		return nil, s.err(ctx, err)
+	}
+	if err := checkTimestamps("", &registryv1.Resource{Resource: &registryv1.Resource_Policy{Policy: req.GetPolicy()}}); err != nil {
+		return nil, s.err(ctx, err)
+	}
+	p, rev, err := s.store.UpdatePolicy(ctx, id, req.GetPolicy().GetEtag(), func(p *registry.Policy) {
+		pp := policyToProto(p)
+		fieldmask.Update(mask, pp, req.GetPolicy())
+		*p = *policyFromProto(pp, p.ID)
+	})
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	setRevision(ctx, rev)
+	return &registryv1.UpdatePolicyResponse{Policy: policyToProto(p)}, nil
+}
+
+// DeletePolicy implements registryv1.RegistryServiceServer.
+func (s *Server) DeletePolicy(ctx context.Context, req *registryv1.DeletePolicyRequest) (*registryv1.DeletePolicyResponse, error) {
+	id, err := registry.ParseName("name", registry.Policies, req.GetName())
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	if err := registry.CheckEtag("etag", req.GetEtag()); err != nil {
+		return nil, s.err(ctx, err)
+	}
+	rev, err := s.store.DeletePolicy(ctx, id, req.GetEtag()) // nothing depends on a policy: force has nothing to do
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	setRevision(ctx, rev)
+	return &registryv1.DeletePolicyResponse{}, nil
+}
+
+// defaultedEnd names end_time among the fields the registry fills when the
+// client left it unset (an ended lifecycle ends at the commit time), so a
+// create replayed by request id still compares equal.
+func defaultedEnd(sent *timestamppb.Timestamp) []protoreflect.Name {
+	if sent == nil {
+		return []protoreflect.Name{"end_time"}
+	}
+	return nil
 }

@@ -56,6 +56,8 @@ const (
 	resourceMembership   = 3
 	resourceTalentRecord = 4
 	resourceProgram      = 5
+	resourceTarget       = 6
+	resourcePolicy       = 7
 
 	fieldName = 1 // .name in every resource
 
@@ -73,6 +75,21 @@ const (
 	recordProgram    = 5
 	recordPeriod     = 6
 	programLevel     = 3
+
+	entityStatus       = 12
+	entityEndTime      = 13
+	membershipJoinTime = 4
+	membershipStatus   = 8
+	membershipEndTime  = 9
+	targetMetric       = 3
+	targetGoalValue    = 4
+	targetScope        = 5
+	targetDeadline     = 6
+	policyLevel        = 4
+	policyIssueTime    = 5
+	policyPilot        = 6
+	policyIndustries   = 7
+	policyPrograms     = 8
 )
 
 // wireBuilder appends aggregate-view resources to a StreamSnapshotResponse
@@ -140,6 +157,8 @@ func (w *wireBuilder) add(r registry.Resource) {
 		in = appendStrings(in, entityIndustries, r.Industries)
 		in = appendBool(in, entityLeading, r.LeadingEnterprise)
 		in = appendBool(in, entityPlatform, r.FutureIndustryPlatform)
+		in = appendEnum(in, entityStatus, int32(r.Status))
+		in = appendTimestamp(in, entityEndTime, r.EndTime)
 	case *registry.Group:
 		which = resourceGroup
 		in = appendName(in, "groups/", r.ID)
@@ -155,6 +174,9 @@ func (w *wireBuilder) add(r registry.Resource) {
 		in = append(in, "/memberships/"...)
 		in = append(in, r.EntityID...)
 		in = appendEnum(in, membershipRole, int32(r.Role))
+		in = appendTimestamp(in, membershipJoinTime, r.JoinTime)
+		in = appendEnum(in, membershipStatus, int32(r.Status))
+		in = appendTimestamp(in, membershipEndTime, r.EndTime)
 	case *registry.TalentRecord:
 		which = resourceTalentRecord
 		in = appendName(in, "talentRecords/", r.ID)
@@ -167,6 +189,21 @@ func (w *wireBuilder) add(r registry.Resource) {
 		which = resourceProgram
 		in = appendName(in, "programs/", r.ID)
 		in = appendEnum(in, programLevel, int32(r.Level))
+	case *registry.Target:
+		which = resourceTarget
+		in = appendName(in, "targets/", r.ID)
+		in = appendEnum(in, targetMetric, int32(r.Metric))
+		in = appendVarint(in, targetGoalValue, uint64(r.GoalValue))
+		in = appendString(in, targetScope, r.Scope)
+		in = appendTimestamp(in, targetDeadline, r.Deadline)
+	case *registry.Policy:
+		which = resourcePolicy
+		in = appendName(in, "policies/", r.ID)
+		in = appendEnum(in, policyLevel, int32(r.Level))
+		in = appendTimestamp(in, policyIssueTime, r.IssueTime)
+		in = appendBool(in, policyPilot, r.Pilot)
+		in = appendStrings(in, policyIndustries, r.Industries)
+		in = appendStrings(in, policyPrograms, r.Programs)
 	}
 	w.inner = in
 	res := protowire.AppendTag(w.res[:0], which, protowire.BytesType)
@@ -238,11 +275,20 @@ func appendEntity(b []byte, e *registry.Entity) []byte {
 	b = appendBool(b, entityPlatform, e.FutureIndustryPlatform)
 	b = appendTimestamp(b, entityCreateTime, e.CreateTime)
 	b = appendTimestamp(b, entityUpdateTime, e.UpdateTime)
+	// Etag (11) before status (12) and end_time (13): field order, as
+	// proto.Marshal writes it.
+	b = appendEtag(b, e.Revision)
+	b = appendEnum(b, entityStatus, int32(e.Status))
+	return appendTimestamp(b, entityEndTime, e.EndTime)
+}
+
+// appendEtag appends the etag field.
+func appendEtag(b []byte, revision int64) []byte {
 	// Etag is the revision in decimal (registry.Meta.Etag), written without
 	// the string conversion.
 	b = protowire.AppendTag(b, entityEtag, protowire.BytesType)
 	var digits [20]byte
-	etag := strconv.AppendInt(digits[:0], e.Revision, 10)
+	etag := strconv.AppendInt(digits[:0], revision, 10)
 	return protowire.AppendBytes(b, etag)
 }
 

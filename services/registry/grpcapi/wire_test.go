@@ -18,6 +18,7 @@ func aggregateView(r registry.Resource) *registryv1.Resource {
 		return &registryv1.Resource{Resource: &registryv1.Resource_Entity{Entity: &registryv1.Entity{
 			Name: r.Name(), Kind: registryv1.EntityKind(r.Kind), Region: r.Region, Industries: r.Industries,
 			LeadingEnterprise: r.LeadingEnterprise, FutureIndustryPlatform: r.FutureIndustryPlatform,
+			Status: registryv1.LifecycleStatus(r.Status), EndTime: ts(r.EndTime),
 		}}}
 	case *registry.Group:
 		return &registryv1.Resource{Resource: &registryv1.Resource_Group{Group: &registryv1.Group{
@@ -25,7 +26,8 @@ func aggregateView(r registry.Resource) *registryv1.Resource {
 		}}}
 	case *registry.Membership:
 		return &registryv1.Resource{Resource: &registryv1.Resource_Membership{Membership: &registryv1.Membership{
-			Name: r.Name(), Role: registryv1.MembershipRole(r.Role),
+			Name: r.Name(), Role: registryv1.MembershipRole(r.Role), JoinTime: ts(r.JoinTime),
+			Status: registryv1.LifecycleStatus(r.Status), EndTime: ts(r.EndTime),
 		}}}
 	case *registry.TalentRecord:
 		return &registryv1.Resource{Resource: &registryv1.Resource_TalentRecord{TalentRecord: &registryv1.TalentRecord{
@@ -35,6 +37,15 @@ func aggregateView(r registry.Resource) *registryv1.Resource {
 	case *registry.Program:
 		return &registryv1.Resource{Resource: &registryv1.Resource_Program{Program: &registryv1.Program{
 			Name: r.Name(), Level: registryv1.ProgramLevel(r.Level),
+		}}}
+	case *registry.Target:
+		return &registryv1.Resource{Resource: &registryv1.Resource_Target{Target: &registryv1.Target{
+			Name: r.Name(), Metric: registryv1.TargetMetric(r.Metric), GoalValue: r.GoalValue, Scope: r.Scope, Deadline: ts(r.Deadline),
+		}}}
+	case *registry.Policy:
+		return &registryv1.Resource{Resource: &registryv1.Resource_Policy{Policy: &registryv1.Policy{
+			Name: r.Name(), Level: registryv1.PolicyLevel(r.Level), IssueTime: ts(r.IssueTime), Pilot: r.Pilot,
+			Industries: r.Industries, Programs: r.Programs,
 		}}}
 	}
 	return nil
@@ -54,6 +65,16 @@ func TestAggregateWire(t *testing.T) {
 		&registry.TalentRecord{ID: "r", Subject: "groups/g", Category: registry.TalentCategoryCultivated, Count: 1 << 40,
 			Program: "programs/haihe", Period: "2024-06", Meta: meta},
 		&registry.TalentRecord{ID: "s", Subject: "entities/acme", Category: registry.TalentCategoryAssessed, Count: 1},
+		&registry.Entity{ID: "gone", Kind: registry.EntityKindEnterprise,
+			Lifecycle: registry.Lifecycle{Status: registry.LifecycleWithdrawn, EndTime: now.Add(time.Hour)}, Meta: meta},
+		&registry.Membership{GroupID: "g", EntityID: "gone", Role: registry.MembershipRoleMember, JoinTime: now,
+			Lifecycle: registry.Lifecycle{Status: registry.LifecycleWithdrawn, EndTime: now.Add(time.Hour)}, Meta: meta},
+		&registry.Target{ID: "t", DisplayName: "T", Metric: registry.TargetMetricPlatformsOrLeadingEnterprises, GoalValue: 100,
+			Scope: "groups/g", Deadline: now, Meta: meta},
+		&registry.Target{ID: "u", Metric: registry.TargetMetricPolicies, GoalValue: 1},
+		&registry.Policy{ID: "p", Title: "P", Issuer: "Office", Level: registry.PolicyLevelDistrict, IssueTime: now, Pilot: true,
+			Industries: []string{"aerospace"}, Programs: []string{"programs/haihe"}, Meta: meta},
+		&registry.Policy{ID: "q", Level: registry.PolicyLevelNational},
 	}
 	w := wireBuilder{registryID: "db-1"}
 	want := &registryv1.StreamSnapshotResponse{Revision: 1234567, Complete: true, RegistryId: "db-1"}
@@ -90,6 +111,8 @@ func TestListEntitiesWire(t *testing.T) {
 		{ID: "old", Kind: registry.EntityKindOther, Meta: registry.Meta{
 			CreateTime: time.Date(1960, 1, 1, 0, 0, 0, 5, time.UTC), UpdateTime: time.Unix(1700000000, 0), Revision: 1<<63 - 1}},
 		{ID: "epoch", Meta: registry.Meta{CreateTime: time.Unix(0, 1), UpdateTime: time.Unix(0, 0).Add(time.Second)}},
+		{ID: "active", Lifecycle: registry.Lifecycle{Status: registry.LifecycleActive}},
+		{ID: "ended", Lifecycle: registry.Lifecycle{Status: registry.LifecycleInactive, EndTime: now}, Meta: registry.Meta{Revision: 3}},
 	}
 	for _, next := range []string{"", "opaque-token"} {
 		want := &registryv1.ListEntitiesResponse{NextPageToken: next}

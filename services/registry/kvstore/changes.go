@@ -124,6 +124,7 @@ func (s *Store) BatchCreateEntities(ctx context.Context, es []*registry.Entity) 
 			}
 		}
 		for _, e := range es {
+			settle(e, nil, t.now)
 			if err := t.write(entitySchema, registry.ChangeCreated, nil, e); err != nil {
 				return err
 			}

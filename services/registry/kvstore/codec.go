@@ -154,6 +154,31 @@ func (d *decoder) meta(m *registry.Meta) {
 	m.Revision = int64(d.uvarint())
 }
 
+// lifecycle appends an entity's or membership's lifecycle after its meta
+// only when it has ended: an active record is byte for byte what it was
+// before lifecycles existed, so files written earlier read as active and
+// an active record costs nothing more.
+func (e *encoder) lifecycle(l *registry.Lifecycle) {
+	if l.Status == registry.LifecycleActive || l.Status == registry.LifecycleUnspecified {
+		return
+	}
+	e.uvarint(uint64(l.Status))
+	e.time(l.EndTime)
+}
+
+// lifecycle reads what encoder.lifecycle wrote: nothing means active.
+func (d *decoder) lifecycle(l *registry.Lifecycle) {
+	if len(d.b) == 0 {
+		l.Status = registry.LifecycleActive
+		return
+	}
+	l.Status = registry.LifecycleStatus(d.uvarint())
+	l.EndTime = d.time()
+	if !l.Status.Ended() {
+		d.fail()
+	}
+}
+
 func (d *decoder) done() error {
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errCorrupt
@@ -182,6 +207,7 @@ func encodeResource(dst []byte, r registry.Resource) []byte {
 		}
 		e.byte(flags)
 		e.meta(&r.Meta)
+		e.lifecycle(&r.Lifecycle)
 	case *registry.Group:
 		e.str(r.ID)
 		e.str(r.DisplayName)
@@ -194,6 +220,7 @@ func encodeResource(dst []byte, r registry.Resource) []byte {
 		e.uvarint(uint64(r.Role))
 		e.time(r.JoinTime)
 		e.meta(&r.Meta)
+		e.lifecycle(&r.Lifecycle)
 	case *registry.TalentRecord:
 		e.str(r.ID)
 		e.str(r.Subject)
@@ -206,6 +233,28 @@ func encodeResource(dst []byte, r registry.Resource) []byte {
 		e.str(r.ID)
 		e.str(r.DisplayName)
 		e.uvarint(uint64(r.Level))
+		e.meta(&r.Meta)
+	case *registry.Target:
+		e.str(r.ID)
+		e.str(r.DisplayName)
+		e.uvarint(uint64(r.Metric))
+		e.varint(r.GoalValue)
+		e.str(r.Scope)
+		e.time(r.Deadline)
+		e.meta(&r.Meta)
+	case *registry.Policy:
+		e.str(r.ID)
+		e.str(r.Title)
+		e.str(r.Issuer)
+		e.uvarint(uint64(r.Level))
+		e.time(r.IssueTime)
+		var flags byte
+		if r.Pilot {
+			flags |= 1
+		}
+		e.byte(flags)
+		e.strs(r.Industries)
+		e.strs(r.Programs)
 		e.meta(&r.Meta)
 	default:
 		panic(fmt.Sprintf("bolt: cannot encode %T", r))
@@ -234,6 +283,7 @@ func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) 
 		x.LeadingEnterprise = flags&1 != 0
 		x.FutureIndustryPlatform = flags&2 != 0
 		d.meta(&x.Meta)
+		d.lifecycle(&x.Lifecycle)
 		r = x
 	case registry.Groups:
 		x := &registry.Group{}
@@ -250,6 +300,7 @@ func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) 
 		x.Role = registry.MembershipRole(d.uvarint())
 		x.JoinTime = d.time()
 		d.meta(&x.Meta)
+		d.lifecycle(&x.Lifecycle)
 		r = x
 	case registry.TalentRecords:
 		x := &registry.TalentRecord{}
@@ -266,6 +317,28 @@ func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) 
 		x.ID = d.str()
 		x.DisplayName = d.str()
 		x.Level = registry.ProgramLevel(d.uvarint())
+		d.meta(&x.Meta)
+		r = x
+	case registry.Targets:
+		x := &registry.Target{}
+		x.ID = d.str()
+		x.DisplayName = d.str()
+		x.Metric = registry.TargetMetric(d.uvarint())
+		x.GoalValue = d.varint()
+		x.Scope = d.str()
+		x.Deadline = d.time()
+		d.meta(&x.Meta)
+		r = x
+	case registry.Policies:
+		x := &registry.Policy{}
+		x.ID = d.str()
+		x.Title = d.str()
+		x.Issuer = d.str()
+		x.Level = registry.PolicyLevel(d.uvarint())
+		x.IssueTime = d.time()
+		x.Pilot = d.byte()&1 != 0
+		x.Industries = d.strs()
+		x.Programs = d.strs()
 		d.meta(&x.Meta)
 		r = x
 	default:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"time"
 
 	"talentreg/services/registry"
 	"talentreg/services/registry/kv"
@@ -16,6 +17,28 @@ import (
 var prefixes = map[registry.Collection]string{
 	registry.Entities: "entity.", registry.Groups: "group.", registry.Memberships: "membership.",
 	registry.TalentRecords: "talent_record.", registry.Programs: "program.",
+	registry.Targets: "target.", registry.Policies: "policy.",
+}
+
+// settle fills r's lifecycle defaults at commit time now (see
+// registry.Lifecycle.Settle); old is the stored resource, nil on create.
+func settle(r, old registry.Resource, now time.Time) {
+	var l, prev *registry.Lifecycle
+	switch x := r.(type) {
+	case *registry.Entity:
+		l = &x.Lifecycle
+		if o, ok := old.(*registry.Entity); ok {
+			prev = &o.Lifecycle
+		}
+	case *registry.Membership:
+		l = &x.Lifecycle
+		if o, ok := old.(*registry.Membership); ok {
+			prev = &o.Lifecycle
+		}
+	default:
+		return
+	}
+	l.Settle(prev, now)
 }
 
 // create stores r (which it takes ownership of) if its key is free and its
@@ -41,6 +64,7 @@ func (s *Store) create(ctx context.Context, r registry.Resource, requestID strin
 		if t.exists(sc, sc.key(r)) {
 			return registry.AlreadyExists(r.Name())
 		}
+		settle(r, nil, t.now)
 		if err := t.checkRefs(nil, r); err != nil {
 			return err
 		}
@@ -97,6 +121,7 @@ func (s *Store) update(ctx context.Context, sc *schema, key []byte, name, etag s
 		}
 		apply(cur)
 		*cur.Metadata() = *old.Metadata()
+		settle(cur, old, t.now)
 		if !bytes.Equal(sc.key(cur), key) {
 			return registry.InvalidField(strings.TrimSuffix(prefixes[sc.coll], ".")+".name", "is immutable")
 		}
@@ -202,10 +227,8 @@ func (d *dependantKeys) describe() string {
 		if len(k) == 0 {
 			continue
 		}
-		what := "memberships"
-		if d.schemas[i] == talentRecordSchema {
-			what = "talent records"
-		}
+		what := map[*schema]string{membershipSchema: "memberships", talentRecordSchema: "talent records",
+			targetSchema: "targets", policySchema: "policies"}[d.schemas[i]]
 		n := fmt.Sprint(len(k))
 		if len(k) >= maxCountedDependants {
 			n = "at least " + n
@@ -235,8 +258,9 @@ func (t *tx) referenced(sc *schema, id string) bool {
 }
 
 // dependants finds what deleting r would orphan: an entity's or group's
-// memberships and talent records, a programme's talent records; at most
-// limit keys per collection (-1: all).
+// memberships and talent records, a group's scoped targets, a programme's
+// talent records and policies; at most limit keys per collection (-1:
+// all).
 func (t *tx) dependants(r registry.Resource, limit int) *dependantKeys {
 	d := &dependantKeys{}
 	add := func(sc *schema, keys [][]byte) {
@@ -250,8 +274,10 @@ func (t *tx) dependants(r registry.Resource, limit int) *dependantKeys {
 	case *registry.Group:
 		add(membershipSchema, t.prefixed(membershipSchema, append([]byte(x.ID), sep), limit))
 		add(talentRecordSchema, t.indexed(talentRecordSchema, "subject", x.Name(), limit))
+		add(targetSchema, t.indexed(targetSchema, "scope", x.Name(), limit))
 	case *registry.Program:
 		add(talentRecordSchema, t.indexed(talentRecordSchema, "program", x.Name(), limit))
+		add(policySchema, t.indexed(policySchema, "programs", x.Name(), limit))
 	}
 	return d
 }
@@ -315,6 +341,23 @@ func (t *tx) checkRefs(before, after registry.Resource) error {
 			id := strings.TrimPrefix(x.Program, "programs/")
 			if !t.referenced(programSchema, id) {
 				return registry.ReferenceNotFound("talent_record.program", x.Program)
+			}
+		}
+	case *registry.Target:
+		b, _ := before.(*registry.Target)
+		if x.Scope != "" && (b == nil || b.Scope != x.Scope) {
+			if !t.referenced(groupSchema, strings.TrimPrefix(x.Scope, "groups/")) {
+				return registry.ReferenceNotFound("target.scope", x.Scope)
+			}
+		}
+	case *registry.Policy:
+		var had []string
+		if b, ok := before.(*registry.Policy); ok {
+			had = b.Programs
+		}
+		for i, p := range x.Programs {
+			if !contains(had, p) && !t.referenced(programSchema, strings.TrimPrefix(p, "programs/")) {
+				return registry.ReferenceNotFound(fmt.Sprintf("policy.programs[%d]", i), p)
 			}
 		}
 	}

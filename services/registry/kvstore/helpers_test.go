@@ -128,6 +128,10 @@ func mustCreate[T registry.Resource](t testing.TB, s *Store, r T) T {
 		out, _, err = s.CreateTalentRecord(ctx, r, "")
 	case *registry.Program:
 		out, _, err = s.CreateProgram(ctx, r, "")
+	case *registry.Target:
+		out, _, err = s.CreateTarget(ctx, r, "")
+	case *registry.Policy:
+		out, _, err = s.CreatePolicy(ctx, r, "")
 	}
 	if err != nil {
 		t.Fatalf("create %s: %v", r.Name(), err)

@@ -72,7 +72,7 @@ func (s *Store) anySmallBucket(items []registry.ImportItem) bool {
 	if !ok {
 		return false
 	}
-	var seen [registry.TalentRecords + 1]bool
+	var seen [registry.NumCollections]bool
 	for _, it := range items {
 		c := it.Resource.Collection()
 		if seen[c] {
@@ -113,7 +113,7 @@ func (s *Store) importTx(ctx context.Context, items []registry.ImportItem, base 
 	}
 	// The op may run twice (see op); it rebuilds its outcome each time.
 	type outcome struct {
-		created, updated, unchanged, failed [registry.TalentRecords + 1]int64
+		created, updated, unchanged, failed [registry.NumCollections]int64
 		errs                                []registry.ImportItemError
 	}
 	var out outcome
@@ -168,11 +168,13 @@ func (t *tx) upsert(it registry.ImportItem) (created, changed bool, err error) {
 		if merged == nil || merged.Collection() != r.Collection() || !bytes.Equal(sc.key(merged), key) {
 			return false, false, fmt.Errorf("import: the merge of %s changed its identity", r.Name())
 		}
+		settle(merged, old, t.now) // before validating: reactivating drops the stored end time
 		if err := merged.Validate(prefixes[r.Collection()]); err != nil {
 			return false, false, err
 		}
 		r = merged
 	}
+	settle(r, old, t.now)
 	if old == nil {
 		if m, ok := r.(*registry.Membership); ok && m.JoinTime.IsZero() {
 			m.JoinTime = t.now

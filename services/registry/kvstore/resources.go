@@ -161,6 +161,64 @@ func (s *Store) DeleteProgram(ctx context.Context, id, etag string, force bool) 
 	return s.remove(ctx, programSchema, []byte(id), registry.ProgramName(id), etag, force)
 }
 
+// CreateTarget implements registry.Store.
+func (s *Store) CreateTarget(ctx context.Context, x *registry.Target, requestID string) (*registry.Target, int64, error) {
+	r, rev, err := s.create(ctx, x, requestID)
+	return as[*registry.Target](r), rev, err
+}
+
+// GetTarget implements registry.Store.
+func (s *Store) GetTarget(ctx context.Context, id string) (*registry.Target, error) {
+	r, err := s.getOne(ctx, targetSchema, []byte(id), registry.TargetName(id))
+	return as[*registry.Target](r), err
+}
+
+// ListTargets implements registry.Store.
+func (s *Store) ListTargets(ctx context.Context, q registry.ListQuery) ([]*registry.Target, string, error) {
+	return list[*registry.Target](s, ctx, targetSchema, nil, q)
+}
+
+// UpdateTarget implements registry.Store.
+func (s *Store) UpdateTarget(ctx context.Context, id, etag string, apply func(*registry.Target)) (*registry.Target, int64, error) {
+	r, rev, err := s.update(ctx, targetSchema, []byte(id), registry.TargetName(id), etag,
+		func(r registry.Resource) { apply(r.(*registry.Target)) })
+	return as[*registry.Target](r), rev, err
+}
+
+// DeleteTarget implements registry.Store.
+func (s *Store) DeleteTarget(ctx context.Context, id, etag string) (int64, error) {
+	return s.remove(ctx, targetSchema, []byte(id), registry.TargetName(id), etag, false)
+}
+
+// CreatePolicy implements registry.Store.
+func (s *Store) CreatePolicy(ctx context.Context, x *registry.Policy, requestID string) (*registry.Policy, int64, error) {
+	r, rev, err := s.create(ctx, x, requestID)
+	return as[*registry.Policy](r), rev, err
+}
+
+// GetPolicy implements registry.Store.
+func (s *Store) GetPolicy(ctx context.Context, id string) (*registry.Policy, error) {
+	r, err := s.getOne(ctx, policySchema, []byte(id), registry.PolicyName(id))
+	return as[*registry.Policy](r), err
+}
+
+// ListPolicies implements registry.Store.
+func (s *Store) ListPolicies(ctx context.Context, q registry.ListQuery) ([]*registry.Policy, string, error) {
+	return list[*registry.Policy](s, ctx, policySchema, nil, q)
+}
+
+// UpdatePolicy implements registry.Store.
+func (s *Store) UpdatePolicy(ctx context.Context, id, etag string, apply func(*registry.Policy)) (*registry.Policy, int64, error) {
+	r, rev, err := s.update(ctx, policySchema, []byte(id), registry.PolicyName(id), etag,
+		func(r registry.Resource) { apply(r.(*registry.Policy)) })
+	return as[*registry.Policy](r), rev, err
+}
+
+// DeletePolicy implements registry.Store.
+func (s *Store) DeletePolicy(ctx context.Context, id, etag string) (int64, error) {
+	return s.remove(ctx, policySchema, []byte(id), registry.PolicyName(id), etag, false)
+}
+
 // as converts a Resource to its concrete type, keeping nil as nil.
 func as[T registry.Resource](r registry.Resource) T {
 	var zero T

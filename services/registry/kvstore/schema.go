@@ -204,12 +204,36 @@ var (
 				enumQuery(func(i int32) string { return registry.ProgramLevel(i).String() }, int32(registry.ProgramLevelDistrict)), false},
 		},
 	}
+	targetSchema = &schema{
+		coll: registry.Targets, primary: "targets", index: "targets.idx",
+		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Target).ID) },
+		fields: []field{
+			{1, "metric", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Target).Metric)) },
+				enumQuery(func(i int32) string { return registry.TargetMetric(i).String() }, int32(registry.TargetMetricGroupMembers)), false},
+			// The scope as a full name ("" for the whole ecosystem):
+			// deleting a group finds its targets here.
+			{2, "scope", func(r registry.Resource) []string { return one(r.(*registry.Target).Scope) }, nil, false},
+		},
+	}
+	policySchema = &schema{
+		coll: registry.Policies, primary: "policies", index: "policies.idx",
+		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Policy).ID) },
+		fields: []field{
+			{1, "level", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Policy).Level)) },
+				enumQuery(func(i int32) string { return registry.PolicyLevel(i).String() }, int32(registry.PolicyLevelDistrict)), false},
+			{2, "pilot", func(r registry.Resource) []string { return boolValue(r.(*registry.Policy).Pilot) }, boolQuery, true},
+			{3, "industries", func(r registry.Resource) []string { return r.(*registry.Policy).Industries }, nil, false},
+			// Full programme names: deleting a programme finds its
+			// policies here.
+			{4, "programs", func(r registry.Resource) []string { return r.(*registry.Policy).Programs }, nil, false},
+		},
+	}
 )
 
 // schemas is indexed by registry.Collection.
 var schemas = func() []*schema {
-	s := make([]*schema, registry.TalentRecords+1)
-	for _, sc := range []*schema{entitySchema, groupSchema, membershipSchema, talentRecordSchema, programSchema} {
+	s := make([]*schema, registry.NumCollections)
+	for _, sc := range []*schema{entitySchema, groupSchema, membershipSchema, talentRecordSchema, programSchema, targetSchema, policySchema} {
 		s[sc.coll] = sc
 	}
 	return s

@@ -257,7 +257,7 @@ func (t *tx) exists(sc *schema, key []byte) bool {
 // a new revision, which it also stamps on after. The event goes into the
 // log when the op ends (endOp).
 func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.Resource) error {
-	if after == nil && (sc == groupSchema || sc == programSchema) {
+	if after == nil && (sc == groupSchema || sc == programSchema) { // referenced by others
 		t.known = nil
 	}
 	t.rev++

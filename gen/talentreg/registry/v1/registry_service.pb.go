@@ -34,9 +34,12 @@ const (
 	SnapshotView_SNAPSHOT_VIEW_FULL SnapshotView = 1
 	// Only what aggregates need: names and the classifying fields (kind,
 	// region, industries, flags, field, role, subject, category, count,
-	// program, period). No display names, credit codes, times or etags:
-	// about half the bytes and allocations, for consumers that rebuild
-	// counts from millions of resources.
+	// program, period; lifecycle status and end time, a membership's join
+	// time; a target's metric, goal, scope and deadline; a policy's level,
+	// issue time, pilot flag, industries and programmes). No display names,
+	// titles, credit codes, create/update times or etags: about half the
+	// bytes and allocations, for consumers that rebuild counts from
+	// millions of resources.
 	SnapshotView_SNAPSHOT_VIEW_AGGREGATE SnapshotView = 2
 )
 

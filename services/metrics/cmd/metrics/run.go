@@ -101,6 +101,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		CheckpointEvery:    cfg.CheckpointEvery,
 		BackoffMax:         cfg.ReconnectMax,
 		StaleAfter:         cfg.StaleAfter,
+		FullSnapshot:       cfg.Search,
 	}, client, live, store, log, reg)
 	live.SetHeadCheck(fol.CheckCommitted)
 

@@ -81,11 +81,7 @@ func TestDashboard_InChromium(t *testing.T) {
 	}
 	node, chromium := needBrowser(t)
 	s := startStack(t, stackOptions{})
-	targets := loadDashboardData(t, s)
-	goal := ""
-	if targets {
-		goal = "100"
-	}
+	loadDashboardData(t, s)
 
 	out := outputDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -103,8 +99,8 @@ func TestDashboard_InChromium(t *testing.T) {
 		"SEARCH_QUERY=tianjin univ",
 		"SEARCH_EXPECT=entities/tju",
 		"GROUP_ID=space",
-		"OFFICE_METRICS=1",  // search, targets and history must work
-		"TARGET_GOAL="+goal, // empty: the registry cannot store targets yet
+		"OFFICE_METRICS=1", // search, targets and history must work
+		"TARGET_GOAL=100",
 	)
 	b, err := cmd.CombinedOutput()
 	t.Logf("browser (screenshots in %s):\n%s", out, b)
@@ -121,9 +117,7 @@ func TestDashboard_InChromium(t *testing.T) {
 // of each kind and region, a consortium and two alliances with members,
 // talent records of each category, two policies (one a pilot) and the
 // demo's target: 100 future-industry platforms and leading enterprises.
-// It reports whether the registry stored the policies and the target: a
-// registry without them answers 501, and the page must do without.
-func loadDashboardData(t *testing.T, s *stack) (targets bool) {
+func loadDashboardData(t *testing.T, s *stack) {
 	t.Helper()
 	post := func(path string, body any) {
 		t.Helper()
@@ -152,21 +146,9 @@ func loadDashboardData(t *testing.T, s *stack) (targets bool) {
 	} {
 		post(fmt.Sprintf("/v1/talentRecords?talentRecordId=rec-%d", i), r)
 	}
-	maybe := func(path string, body any) bool {
-		t.Helper()
-		r := s.call(t, "POST", path, body)
-		if r.Status == 501 {
-			t.Logf("POST %s: the registry does not implement it yet: %v", path, r)
-			return false
-		}
-		if r.Status != 200 {
-			t.Fatalf("POST %s: %v", path, r)
-		}
-		return true
-	}
-	maybe("/v1/policies?policyId=haihe-pilot", map[string]any{"title": "Haihe talent pilot", "level": "POLICY_LEVEL_MUNICIPAL", "pilot": true, "programs": []string{"programs/haihe"}})
-	maybe("/v1/policies?policyId=binhai-housing", map[string]any{"title": "Binhai talent housing", "level": "POLICY_LEVEL_DISTRICT"})
-	return maybe("/v1/targets?targetId=platforms-100", map[string]any{
+	post("/v1/policies?policyId=haihe-pilot", map[string]any{"title": "Haihe talent pilot", "level": "POLICY_LEVEL_MUNICIPAL", "pilot": true, "programs": []string{"programs/haihe"}})
+	post("/v1/policies?policyId=binhai-housing", map[string]any{"title": "Binhai talent housing", "level": "POLICY_LEVEL_DISTRICT"})
+	post("/v1/targets?targetId=platforms-100", map[string]any{
 		"displayName": "Future-industry platforms and leading enterprises", "metric": "TARGET_METRIC_PLATFORMS_OR_LEADING_ENTERPRISES",
 		"goalValue": "100", "deadline": "2027-12-31T00:00:00Z",
 	})

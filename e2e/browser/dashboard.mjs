@@ -191,7 +191,8 @@ try {
     check(cards.some((c) => c.field === f && c.value !== undefined), `no card for ${f}`);
   }
   if (officeMetrics) {
-    for (const f of ["policies", "pilotPolicies"]) check(cards.some((c) => c.field === f && c.value !== undefined), `no card for ${f}`);
+    for (const f of ["policies", "pilotPolicies", "jingjinjiOrganisations", "targets"]) check(cards.some((c) => c.field === f && c.value !== undefined), `no card for ${f}`);
+    check(Number(summary.pilotPolicies) > 0 && Number(summary.targets) > 0, "the stack has no pilot policy or target: the test loaded none");
   }
   check(Number(summary.talentsGathered) > 0, "the stack has no talents gathered: the test loaded no data");
   log("cards", { compared, revision: summary.revision });
@@ -253,7 +254,8 @@ try {
   };
   check(zh.title === "人才工作数据看板" && zh.nav === "联合体与联盟" && zh.heading === "总览" && zh.gathered === "集聚人才" && zh.universities === "高校" && zh.switchTo === "English",
     "Chinese labels: " + JSON.stringify(zh));
-  const untranslated = await page.locator("#cards dt, #view h3, label, #view th").evaluateAll((es) => es.map((e) => e.textContent.trim()).filter((s) => s && !/[\u4e00-\u9fff]/.test(s)));
+  // Labels, not data: a target's name is what its creator wrote.
+  const untranslated = await page.locator("#cards dt, #view h3, label:not(.target label), #view th, .target .detail").evaluateAll((es) => es.map((e) => e.textContent.trim()).filter((s) => s && !/[\u4e00-\u9fff]/.test(s)));
   check(untranslated.length === 0, "labels left in English: " + JSON.stringify(untranslated));
   const figuresZh = await page.locator('#cards dd[data-field="talentsGathered"]').textContent();
   check(digits(figuresZh) === String(summary.talentsGathered), "figures change with the language: " + figuresZh);

@@ -353,6 +353,7 @@ async function loadTargets() {
           } else {
             detail.textContent = t("targetDetailNoDeadline", vars);
           }
+          if (tg.metric) detail.textContent = valueName(tg.metric) + " · " + detail.textContent;
           if (tg.scope) detail.textContent += " · " + t("scope") + " " + tg.scope;
           div.append(label, p, detail);
           return div;

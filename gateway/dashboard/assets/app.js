@@ -419,7 +419,7 @@ async function loadTrend() {
         keyHeader: t("colTime"),
         valueHeader: t(measure),
         fmtTime: (d) => fmtTime(d, step < 86400),
-        fmtAxis: (v) => Math.round(v).toLocaleString(locale()),
+        fmtAxis: (v) => v.toLocaleString(locale(), { maximumFractionDigits: 1 }),
       });
       if (r.completeFrom) {
         const p = document.createElement("p");

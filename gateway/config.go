@@ -72,6 +72,9 @@ type Config struct {
 	// StreamStallTimeout ends a stream whose client takes no chunk for
 	// this long.
 	StreamStallTimeout time.Duration
+	// Dashboard serves the talent office's dashboard (package dashboard)
+	// under /dashboard/.
+	Dashboard bool
 	// ClientKey names a request's client for MaxWatchStreamsPerClient; nil
 	// means RemoteHost. Not a flag: the hook for authenticated principals.
 	ClientKey func(*http.Request) string
@@ -102,6 +105,7 @@ func DefaultConfig() Config {
 		MaxWatchStreams:          128,
 		MaxWatchStreamsPerClient: 8,
 		StreamStallTimeout:       30 * time.Second,
+		Dashboard:                true,
 	}
 }
 
@@ -143,6 +147,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	})
 	fs.IntVar(&c.MaxWatchStreams, "max-watch-streams", c.MaxWatchStreams, "watch streams open at once; more get 429 (keep it within the registry's --max-streams-per-client: the gateway is one client of it)")
 	fs.IntVar(&c.MaxWatchStreamsPerClient, "max-watch-streams-per-client", c.MaxWatchStreamsPerClient, "watch streams one client (remote host) may have open at once")
+	fs.BoolVar(&c.Dashboard, "dashboard", c.Dashboard, "serve the talent office's dashboard at /dashboard/ (--dashboard=false: off)")
 	fs.DurationVar(&c.StreamStallTimeout, "stream-stall-timeout", c.StreamStallTimeout, "end a watch stream whose client takes nothing for this long")
 }
 

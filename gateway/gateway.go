@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"talentreg/gateway/dashboard"
 	"talentreg/gateway/openapi"
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 	registryv1 "talentreg/gen/talentreg/registry/v1"
@@ -44,6 +46,7 @@ type Gateway struct {
 	clientKey      func(*http.Request) string
 	stats          *httpMetrics
 	ids            *idGen
+	dashboard      *dashboard.Handler // nil when --dashboard=false
 
 	// shutdown ends server-streaming requests, which would otherwise hold
 	// a graceful shutdown until its timeout.
@@ -69,8 +72,13 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Gateway, err
 		stats: newHTTPMetrics(reg),
 		ids:   newIDGen(),
 	}
-	g.shutdown, g.cancelShutdown = context.WithCancel(context.Background())
 	var err error
+	if cfg.Dashboard {
+		if g.dashboard, err = dashboard.New(); err != nil {
+			return nil, err
+		}
+	}
+	g.shutdown, g.cancelShutdown = context.WithCancel(context.Background())
 	registries := staticAddresses(splitList(cfg.Registry))
 	registryConfig := registryServiceConfig
 	if len(registries) > 1 {
@@ -140,6 +148,9 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Gateway, err
 	return g, nil
 }
 
+// nosniff is the value of X-Content-Type-Options on every answer.
+var nosniff = []string{"nosniff"}
+
 // Close cancels open streams and closes the backend connections.
 func (g *Gateway) Close() {
 	g.cancelShutdown()
@@ -162,6 +173,13 @@ func (c watchSplit) WatchChanges(ctx context.Context, in *registryv1.WatchChange
 // ServeHTTP implements http.Handler: the operational routes, then every
 // API route through the grpc-gateway mux.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every answer is what its Content-Type says: a browser must not sniff
+	// an error body or a JSON answer into something it would run.
+	w.Header()["X-Content-Type-Options"] = nosniff
+	if g.dashboard != nil && (r.URL.Path == "/dashboard" || strings.HasPrefix(r.URL.Path, dashboard.Prefix)) {
+		g.dashboard.ServeHTTP(w, r)
+		return
+	}
 	switch r.URL.Path {
 	case "/healthz":
 		g.serveFixed(w, r, g.healthz)

@@ -351,7 +351,7 @@ func reasonOf(err error) *errdetails.ErrorInfo {
 func (s *replicaSet) GetSummary(ctx context.Context, in *metricsv1.GetSummaryRequest, opts ...grpc.CallOption) (*metricsv1.GetSummaryResponse, error) {
 	var out *metricsv1.GetSummaryResponse
 	err := s.read(ctx, in.GetMinRevision(), func(ctx context.Context, r *replica, minRevision int64) (int64, error) {
-		req := metricsv1.GetSummaryRequest{MinRevision: minRevision}
+		req := metricsv1.GetSummaryRequest{MinRevision: minRevision, AsOf: in.GetAsOf()}
 		resp, err := r.client.GetSummary(ctx, &req, opts...)
 		out = resp
 		return resp.GetRevision(), err
@@ -363,7 +363,7 @@ func (s *replicaSet) GetSummary(ctx context.Context, in *metricsv1.GetSummaryReq
 func (s *replicaSet) GetGroupStats(ctx context.Context, in *metricsv1.GetGroupStatsRequest, opts ...grpc.CallOption) (*metricsv1.GetGroupStatsResponse, error) {
 	var out *metricsv1.GetGroupStatsResponse
 	err := s.read(ctx, in.GetMinRevision(), func(ctx context.Context, r *replica, minRevision int64) (int64, error) {
-		req := metricsv1.GetGroupStatsRequest{Name: in.GetName(), MinRevision: minRevision}
+		req := metricsv1.GetGroupStatsRequest{Name: in.GetName(), MinRevision: minRevision, AsOf: in.GetAsOf()}
 		resp, err := r.client.GetGroupStats(ctx, &req, opts...)
 		out = resp
 		return resp.GetRevision(), err
@@ -375,10 +375,60 @@ func (s *replicaSet) GetGroupStats(ctx context.Context, in *metricsv1.GetGroupSt
 func (s *replicaSet) GetBreakdown(ctx context.Context, in *metricsv1.GetBreakdownRequest, opts ...grpc.CallOption) (*metricsv1.GetBreakdownResponse, error) {
 	var out *metricsv1.GetBreakdownResponse
 	err := s.read(ctx, in.GetMinRevision(), func(ctx context.Context, r *replica, minRevision int64) (int64, error) {
-		req := metricsv1.GetBreakdownRequest{Dimension: in.GetDimension(), MinRevision: minRevision}
+		req := metricsv1.GetBreakdownRequest{Dimension: in.GetDimension(), MinRevision: minRevision, AsOf: in.GetAsOf()}
 		resp, err := r.client.GetBreakdown(ctx, &req, opts...)
 		out = resp
 		return resp.GetRevision(), err
+	})
+	return out, err
+}
+
+// SearchEntities implements metricsv1.MetricsServiceClient.
+func (s *replicaSet) SearchEntities(ctx context.Context, in *metricsv1.SearchEntitiesRequest, opts ...grpc.CallOption) (*metricsv1.SearchEntitiesResponse, error) {
+	var out *metricsv1.SearchEntitiesResponse
+	err := s.read(ctx, in.GetMinRevision(), func(ctx context.Context, r *replica, minRevision int64) (int64, error) {
+		req := metricsv1.SearchEntitiesRequest{Query: in.GetQuery(), PageSize: in.GetPageSize(), PageToken: in.GetPageToken(), MinRevision: minRevision}
+		resp, err := r.client.SearchEntities(ctx, &req, opts...)
+		out = resp
+		return resp.GetRevision(), err
+	})
+	return out, err
+}
+
+// ListSummaryHistory implements metricsv1.MetricsServiceClient. The
+// request has no minimum revision of its own; the connection's floor still
+// applies.
+func (s *replicaSet) ListSummaryHistory(ctx context.Context, in *metricsv1.ListSummaryHistoryRequest, opts ...grpc.CallOption) (*metricsv1.ListSummaryHistoryResponse, error) {
+	var out *metricsv1.ListSummaryHistoryResponse
+	err := s.read(ctx, 0, func(ctx context.Context, r *replica, _ int64) (int64, error) {
+		resp, err := r.client.ListSummaryHistory(ctx, in, opts...)
+		out = resp
+		return resp.GetRevision(), err
+	})
+	return out, err
+}
+
+// ListTargetProgress implements metricsv1.MetricsServiceClient.
+func (s *replicaSet) ListTargetProgress(ctx context.Context, in *metricsv1.ListTargetProgressRequest, opts ...grpc.CallOption) (*metricsv1.ListTargetProgressResponse, error) {
+	var out *metricsv1.ListTargetProgressResponse
+	err := s.read(ctx, in.GetMinRevision(), func(ctx context.Context, r *replica, minRevision int64) (int64, error) {
+		req := metricsv1.ListTargetProgressRequest{MinRevision: minRevision}
+		resp, err := r.client.ListTargetProgress(ctx, &req, opts...)
+		out = resp
+		return resp.GetRevision(), err
+	})
+	return out, err
+}
+
+// GetTargetProgress implements metricsv1.MetricsServiceClient. Its answer
+// states no revision: the replica's is not noted.
+func (s *replicaSet) GetTargetProgress(ctx context.Context, in *metricsv1.GetTargetProgressRequest, opts ...grpc.CallOption) (*metricsv1.TargetProgress, error) {
+	var out *metricsv1.TargetProgress
+	err := s.read(ctx, in.GetMinRevision(), func(ctx context.Context, r *replica, minRevision int64) (int64, error) {
+		req := metricsv1.GetTargetProgressRequest{Name: in.GetName(), MinRevision: minRevision}
+		resp, err := r.client.GetTargetProgress(ctx, &req, opts...)
+		out = resp
+		return 0, err
 	})
 	return out, err
 }

@@ -143,6 +143,7 @@ cat <<EOF
 talentreg is running (data in $DATA_DIR, logs in $DATA_DIR/logs), with
 authentication and TLS on; credentials in $DEV (admin token: $(cat "$DEV/admin.token")):
   HTTP API      $GATEWAY_URL/v1/…         (OpenAPI 2.0: $GATEWAY_URL/openapi.json)
+  dashboard     $GATEWAY_URL/dashboard/   (sign in with $DEV/viewer.token; browsers do not know the dev CA: trust $DEV/ca.crt or accept the warning)
   readiness     $GATEWAY_URL/readyz
   registry      gRPC $REGISTRY_ADDR   admin https://$REGISTRY_ADMIN_ADDR/metrics
   metrics       gRPC $METRICS_ADDR   admin https://$METRICS_ADMIN_ADDR/metrics

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"talentreg/bench/dataset"
 	"talentreg/bench/etcd"
@@ -34,6 +36,7 @@ const (
 	methodListEntities = registryv1.RegistryService_ListEntities_FullMethodName
 	methodImport       = registryv1.RegistryService_Import_FullMethodName
 	methodGetSummary   = metricsv1.MetricsService_GetSummary_FullMethodName
+	methodSearch       = metricsv1.MetricsService_SearchEntities_FullMethodName
 )
 
 // writeBase is the first entity index of written entities: above the read
@@ -206,6 +209,31 @@ func (e *env) cases() [][]caseDef {
 				run: one("http-summary/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
 					return e.httpCase(ctx, "http-summary/talentreg", round, plain(e.tr.httpAddr), []int{e.tr.gateway.PID, e.tr.metrics.PID}, []string{"gateway", "metrics"},
 						[][]byte{load.NewRequest("GET", e.tr.httpAddr, "/v1/summary", "", nil)}, checkBody(`"entities"`))
+				})},
+		},
+		{
+			{name: "grpc-search/talentreg", desc: fmt.Sprintf("SearchEntities, a page of 20, words of one name (%q), at %d entities", searchQuery(keys[0]), n), needs: []string{compMetrics},
+				run: one("grpc-search/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
+					return e.grpcCase(ctx, "grpc-search/talentreg", round, plain(e.tr.metricsAddr), []int{e.tr.metrics.PID}, []string{"metrics"}, methodSearch, searchRequests(keys), checkSearch)
+				})},
+			{name: "http-search/talentreg", desc: fmt.Sprintf("GET /v1/entities:search, a page of 20, at %d entities, gateway → metrics", n), needs: []string{compGateway, compMetrics},
+				run: one("http-search/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
+					reqs := make([][]byte, len(keys))
+					for j, k := range keys {
+						reqs[j] = load.NewRequest("GET", e.tr.httpAddr, "/v1/entities:search?pageSize=20&query="+url.QueryEscape(searchQuery(k)), "", nil)
+					}
+					return e.httpCase(ctx, "http-search/talentreg", round, plain(e.tr.httpAddr), []int{e.tr.gateway.PID, e.tr.metrics.PID}, []string{"gateway", "metrics"}, reqs, checkBody(`"results":[{`))
+				})},
+			{name: "grpc-summary-asof/talentreg", desc: "GetSummary as_of a past time (the history), metrics", needs: []string{compMetrics},
+				run: one("grpc-summary-asof/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
+					// A time the replica has history for: now, minus a
+					// moment, rotated over a few.
+					now := time.Now()
+					reqs := make([][]byte, 16)
+					for j := range reqs {
+						reqs[j], _ = proto.Marshal(&metricsv1.GetSummaryRequest{AsOf: timestamppb.New(now.Add(-time.Duration(j) * time.Millisecond))})
+					}
+					return e.grpcCase(ctx, "grpc-summary-asof/talentreg", round, plain(e.tr.metricsAddr), []int{e.tr.metrics.PID}, []string{"metrics"}, methodGetSummary, reqs, checkSummary)
 				})},
 		},
 		{
@@ -802,6 +830,33 @@ func checkSummary(b []byte) error {
 	}
 	if r.GetEntities() < 1 {
 		return fmt.Errorf("summary counts %d entities", r.GetEntities())
+	}
+	return nil
+}
+
+// searchQuery is a query finding data set entity k by words of its name
+// (its title and number): one result, ranked first.
+func searchQuery(k int) string {
+	d := dataset.NewEntity(k).GetDisplayName()
+	f := strings.Fields(d)
+	return f[4] + " " + f[len(f)-1]
+}
+
+func searchRequests(keys []int) [][]byte {
+	out := make([][]byte, len(keys))
+	for j, k := range keys {
+		out[j], _ = proto.Marshal(&metricsv1.SearchEntitiesRequest{Query: searchQuery(k), PageSize: 20})
+	}
+	return out
+}
+
+func checkSearch(b []byte) error {
+	var r metricsv1.SearchEntitiesResponse
+	if err := proto.Unmarshal(b, &r); err != nil {
+		return err
+	}
+	if len(r.GetResults()) == 0 {
+		return fmt.Errorf("search found nothing (total %d)", r.GetTotalSize())
 	}
 	return nil
 }

@@ -99,6 +99,7 @@ func TestRun_SmokeReportsSaneFigures(t *testing.T) {
 		"grpc-range/etcd", "http-range/etcd", "grpc-put/etcd"}
 	if built["registry"] && built["metrics"] && built["gateway"] {
 		mustRun = append(mustRun, "grpc-get/talentreg", "http-get/talentreg", "grpc-summary/talentreg", "http-summary/talentreg",
+			"grpc-search/talentreg", "http-search/talentreg", "grpc-summary-asof/talentreg",
 			"grpc-list/talentreg", "grpc-create/talentreg", "grpc-create-c1/talentreg", "lag/talentreg",
 			"grpc-get/talentreg-jwt", "grpc-get/talentreg-mtls", "http-get/talentreg-jwt",
 			"grpc-get/talentreg-etcd1", "grpc-get/talentreg-etcd3", "http-get/talentreg-etcd1", "http-get/talentreg-etcd3",

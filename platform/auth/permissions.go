@@ -177,7 +177,10 @@ func perms(verbs ...string) []string {
 	return out
 }
 
-var metricsReads = []string{"talentreg.summary.get", "talentreg.groupStats.get", "talentreg.breakdowns.get"}
+var metricsReads = []string{
+	"talentreg.summary.get", "talentreg.groupStats.get", "talentreg.breakdowns.get",
+	"talentreg.entities.search", "talentreg.targetProgress.list", "talentreg.targetProgress.get",
+}
 
 // BuiltinRoles are the roles every config has. Custom roles may add to
 // them but not redefine them.

@@ -72,6 +72,10 @@ func diffSummary(l, r Summary) []string {
 	add("platforms_or_leading_enterprises", l.PlatformsOrLeadingEnterprises, r.PlatformsOrLeadingEnterprises)
 	add("talent_records", l.TalentRecords, r.TalentRecords)
 	add("programs", l.Programs, r.Programs)
+	add("policies", l.Policies, r.Policies)
+	add("pilot_policies", l.PilotPolicies, r.PilotPolicies)
+	add("jingjinji_organisations", l.JingjinjiOrganisations, r.JingjinjiOrganisations)
+	add("targets", l.Targets, r.Targets)
 	return d
 }
 
@@ -121,6 +125,9 @@ func diffGroup(l, r GroupStats) []string {
 	}
 	for _, k := range unionKeys(l.TalentsByCategory, r.TalentsByCategory) {
 		add("talents_by_category["+k+"]", l.TalentsByCategory[k], r.TalentsByCategory[k])
+	}
+	for _, k := range unionKeys(l.MemberTalentsByCategory, r.MemberTalentsByCategory) {
+		add("member_talents_by_category["+k+"]", l.MemberTalentsByCategory[k], r.MemberTalentsByCategory[k])
 	}
 	return d
 }

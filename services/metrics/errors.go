@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Code classifies an Error; the gRPC adapter maps each to one status code.
@@ -27,6 +28,9 @@ const (
 	// CodeReplicaBehind: a read that asked not to wait found its
 	// min_revision not applied yet (see WithoutWait).
 	CodeReplicaBehind
+	// CodeBeforeHistory: a read as of a time before this replica's
+	// history is complete.
+	CodeBeforeHistory
 )
 
 // Stable machine-readable reasons carried in google.rpc.ErrorInfo.
@@ -39,6 +43,8 @@ const (
 	ReasonReplicaBehind      = "REPLICA_BEHIND"
 	ReasonNotLoaded          = "PROJECTION_NOT_LOADED"
 	ReasonRegistryError      = "REGISTRY_UNAVAILABLE"
+	ReasonHistoryIncomplete  = "HISTORY_INCOMPLETE"
+	ReasonSearchDisabled     = "SEARCH_DISABLED"
 )
 
 // FieldViolation names one invalid request field and the rule it breaks.
@@ -151,4 +157,24 @@ var ErrNotLoaded = &Error{Code: CodeUnavailable, Reason: ReasonNotLoaded,
 func Unavailable(what string, cause error) *Error {
 	return &Error{Code: CodeUnavailable, Reason: ReasonRegistryError,
 		Message: what + ": " + strings.TrimSpace(fmt.Sprint(cause)), Err: cause}
+}
+
+// BeforeHistory returns the error of a read as of t, before completeFrom,
+// from when the replica's history is complete (zero: it keeps none).
+func BeforeHistory(t, completeFrom time.Time) *Error {
+	msg := fmt.Sprintf("as_of: %s is before this replica's history, complete from %s (it was bootstrapped from a registry snapshot then)",
+		t.UTC().Format(time.RFC3339Nano), completeFrom.UTC().Format(time.RFC3339Nano))
+	md := map[string]string{"as_of": t.UTC().Format(time.RFC3339Nano), "complete_from": completeFrom.UTC().Format(time.RFC3339Nano)}
+	if completeFrom.IsZero() {
+		msg = "as_of: this replica keeps no history"
+		md = map[string]string{"as_of": t.UTC().Format(time.RFC3339Nano)}
+	}
+	return &Error{Code: CodeBeforeHistory, Reason: ReasonHistoryIncomplete, Message: msg, Metadata: md}
+}
+
+// SearchDisabled returns the error of a search on a replica that keeps no
+// search index.
+func SearchDisabled() *Error {
+	return &Error{Code: CodeUnavailable, Reason: ReasonSearchDisabled,
+		Message: "search is switched off on this metrics replica (--search=false)"}
 }

@@ -1,5 +1,7 @@
 package metrics
 
+import "time"
+
 // Entity kind, group kind and talent category names are the registry's enum
 // names (e.g. "ENTITY_KIND_UNIVERSITY"): they are the keys of the maps below
 // and of the entityKind breakdown.
@@ -52,6 +54,33 @@ type Summary struct {
 	TalentRecords int64
 	// Programs counts programmes.
 	Programs int64
+	// Policies counts policies; PilotPolicies those marked pilot.
+	Policies, PilotPolicies int64
+	// JingjinjiOrganisations counts distinct entities of region "Beijing"
+	// or "Hebei" with at least one membership in a group: the
+	// Beijing–Tianjin–Hebei collaboration.
+	JingjinjiOrganisations int64
+	// Targets counts targets.
+	Targets int64
+}
+
+// SummaryPoint is the Summary as it stood at one time.
+type SummaryPoint struct {
+	// Time is the time asked for.
+	Time time.Time
+	// Summary holds the figures; its Revision is the revision in force at
+	// Time.
+	Summary Summary
+}
+
+// History is a series of Summary points.
+type History struct {
+	// Points holds the Summary at each time asked for, oldest first.
+	Points []SummaryPoint
+	// CompleteFrom is from when the replica's history is complete.
+	CompleteFrom time.Time
+	// Revision is the revision the replica has applied.
+	Revision int64
 }
 
 // GroupStats holds the figures of one group as of one registry revision.
@@ -72,6 +101,9 @@ type GroupStats struct {
 	// TalentsByCategory sums the talent records whose subject is the group,
 	// by category name; it holds every name of TalentCategories.
 	TalentsByCategory map[string]int64
+	// MemberTalentsByCategory sums the talent records whose subject is one
+	// of the group's member entities (each member once), by category name.
+	MemberTalentsByCategory map[string]int64
 }
 
 // Row holds the figures of one value of a breakdown dimension. What each
@@ -139,3 +171,47 @@ type Verification struct {
 
 // Consistent reports whether the recount found no difference.
 func (v Verification) Consistent() bool { return len(v.Differences) == 0 }
+
+// TargetProgress is how far one target is met, computed live.
+type TargetProgress struct {
+	// Target is the target's resource name, `targets/{target}`.
+	Target string
+	// DisplayName is its display name.
+	DisplayName string
+	// Metric is its TargetMetric name.
+	Metric string
+	// GoalValue is the goal.
+	GoalValue int64
+	// CurrentValue is the metric's value now, in the target's scope.
+	CurrentValue int64
+	// Fraction is CurrentValue / GoalValue (0 when the goal is 0).
+	Fraction float64
+	// Deadline is the target's deadline; zero when none.
+	Deadline time.Time
+	// Scope is "" for the whole ecosystem, else `groups/{group}`.
+	Scope string
+}
+
+// SearchResult is one resource found by a search.
+type SearchResult struct {
+	// Name is the resource name: entities/{e}, groups/{g} or programs/{p}.
+	Name string
+	// DisplayName is its display name.
+	DisplayName string
+	// Kind is an EntityKind name, a GroupKind name or "program".
+	Kind string
+	// CreditCode is the entity's credit code; empty for others.
+	CreditCode string
+	// Score ranks the result: higher is better.
+	Score float64
+}
+
+// SearchPage is one page of search results.
+type SearchPage struct {
+	// Results holds the page, best first.
+	Results []SearchResult
+	// Total counts every result of the query.
+	Total int
+	// Revision is the registry revision the index reflects.
+	Revision int64
+}

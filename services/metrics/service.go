@@ -1,6 +1,9 @@
 package metrics
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Reader serves figures from a projection. Each method first waits until the
 // projection has applied minRevision (0 means no wait), bounded by ctx's
@@ -42,4 +45,30 @@ func WithoutWait(ctx context.Context) context.Context {
 func NoWait(ctx context.Context) bool {
 	v, _ := ctx.Value(noWaitKey{}).(bool)
 	return v
+}
+
+// OfficeReader serves the talent office's further reads: figures as of a
+// past time, the Summary's history, name search and target progress. Like
+// Reader's, each waits first for minRevision.
+type OfficeReader interface {
+	// SummaryAsOf returns the Summary as it stood at asOf: CodeBeforeHistory
+	// for a time before the replica's history is complete.
+	SummaryAsOf(ctx context.Context, asOf time.Time, minRevision int64) (Summary, error)
+	// GroupStatsAsOf returns a group's figures as they stood at asOf:
+	// CodeNotFound when the group did not exist then.
+	GroupStatsAsOf(ctx context.Context, name string, asOf time.Time, minRevision int64) (GroupStats, error)
+	// BreakdownAsOf returns the rows of d as they stood at asOf.
+	BreakdownAsOf(ctx context.Context, d Dimension, asOf time.Time, minRevision int64) (Breakdown, error)
+	// SummaryHistory returns the Summary at each of times (ascending).
+	SummaryHistory(ctx context.Context, times []time.Time) (History, error)
+	// Search returns results offset to offset+limit of query, ranked:
+	// CodeUnavailable (ReasonSearchDisabled) when the replica keeps no
+	// index.
+	Search(ctx context.Context, query string, offset, limit int, minRevision int64) (SearchPage, error)
+	// TargetProgress returns the progress of every target and the revision
+	// it reflects.
+	TargetProgress(ctx context.Context, minRevision int64) ([]TargetProgress, int64, error)
+	// OneTargetProgress returns the progress of the target named
+	// `targets/{target}`: CodeNotFound when there is none.
+	OneTargetProgress(ctx context.Context, name string, minRevision int64) (TargetProgress, error)
 }

@@ -119,7 +119,7 @@ Exit codes: 0 ok, 1 server or other error, 2 bad input or usage.`,
 		root.AddCommand(verb())
 	}
 	root.AddCommand(a.summaryCommand(), a.breakdownCommand(), a.statsCommand(), a.importCommand(), a.demoCommand(),
-		a.historyCommand(), a.authCommand())
+		a.historyCommand(), a.authCommand(), a.searchCommand(), a.trendCommand(), a.targetsCommand())
 	return root
 }
 

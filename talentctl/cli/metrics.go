@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +20,7 @@ var dimensions = []string{"entityKind", "region", "industry", "groupField", "pro
 
 func (a *app) summaryCommand() *cobra.Command {
 	var minRevision int64
+	var asOf string
 	cmd := &cobra.Command{
 		Use:   "summary",
 		Short: "Show the headline figures",
@@ -24,15 +28,59 @@ func (a *app) summaryCommand() *cobra.Command {
 is a distinct count of entities, never a sum of memberships.`,
 		Args: argsBetween(0, 0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := a.summary(minRevision)
+			at, err := parseAsOf(asOf)
 			if err != nil {
 				return err
+			}
+			c, err := a.metrics()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.call()
+			defer cancel()
+			s, err := c.GetSummary(ctx, &metricsv1.GetSummaryRequest{MinRevision: minRevision, AsOf: at})
+			if err != nil {
+				return a.metricsError(err)
 			}
 			return a.printSummary(s)
 		},
 	}
 	cmd.Flags().Int64Var(&minRevision, "min-revision", 0, "wait until the figures reflect this registry revision")
+	asOfFlag(cmd, &asOf)
 	return cmd
+}
+
+// asOfFlag adds --as-of to a figures command.
+func asOfFlag(cmd *cobra.Command, v *string) {
+	cmd.Flags().StringVar(v, "as-of", "", "the figures as they stood at this time (RFC 3339, e.g. 2024-06-14T09:00:00Z, or a date, 2024-06-14, meaning its end in UTC)")
+}
+
+// parseAsOf parses an --as-of value; "" is nil (now).
+func parseAsOf(v string) (*timestamppb.Timestamp, error) {
+	if v == "" {
+		return nil, nil
+	}
+	t, err := parseTime("--as-of", v, true)
+	if err != nil {
+		return nil, err
+	}
+	return timestamppb.New(t), nil
+}
+
+// parseTime parses an RFC 3339 time or a date (its start, or with
+// endOfDay its last instant, in UTC).
+func parseTime(flag, v string, endOfDay bool) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	d, err := time.Parse(time.DateOnly, v)
+	if err != nil {
+		return time.Time{}, usageError{fmt.Errorf("%s: %q is neither an RFC 3339 time (2024-06-14T09:00:00Z) nor a date (2024-06-14)", flag, v)}
+	}
+	if endOfDay {
+		d = d.Add(24*time.Hour - time.Nanosecond)
+	}
+	return d, nil
 }
 
 // summary fetches the summary at minRevision or later.
@@ -76,12 +124,17 @@ func (a *app) printSummary(s *metricsv1.GetSummaryResponse) error {
 	n("platforms or leading enterprises", s.GetPlatformsOrLeadingEnterprises())
 	n("talent records", s.GetTalentRecords())
 	n("programmes", s.GetPrograms())
+	n("policies", s.GetPolicies())
+	n("pilot policies", s.GetPilotPolicies())
+	n("Beijing/Hebei organisations in groups", s.GetJingjinjiOrganisations())
+	n("targets", s.GetTargets())
 	n("revision", s.GetRevision())
 	return tw.Flush()
 }
 
 func (a *app) breakdownCommand() *cobra.Command {
 	var minRevision int64
+	var asOf string
 	cmd := &cobra.Command{
 		Use:       "breakdown DIMENSION",
 		Short:     "Show figures per value of a dimension",
@@ -93,13 +146,17 @@ func (a *app) breakdownCommand() *cobra.Command {
 			if !ok {
 				return usageError{fmt.Errorf("unknown dimension %q (want one of %s)", args[0], strings.Join(dimensions, ", "))}
 			}
+			at, err := parseAsOf(asOf)
+			if err != nil {
+				return err
+			}
 			c, err := a.metrics()
 			if err != nil {
 				return err
 			}
 			ctx, cancel := a.call()
 			defer cancel()
-			b, err := c.GetBreakdown(ctx, &metricsv1.GetBreakdownRequest{Dimension: dim, MinRevision: minRevision})
+			b, err := c.GetBreakdown(ctx, &metricsv1.GetBreakdownRequest{Dimension: dim, MinRevision: minRevision, AsOf: at})
 			if err != nil {
 				return a.metricsError(err)
 			}
@@ -123,6 +180,7 @@ func (a *app) breakdownCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().Int64Var(&minRevision, "min-revision", 0, "wait until the figures reflect this registry revision")
+	asOfFlag(cmd, &asOf)
 	return cmd
 }
 
@@ -140,11 +198,16 @@ func dimension(s string) (string, bool) {
 
 func (a *app) statsCommand() *cobra.Command {
 	var minRevision int64
+	var asOf string
 	cmd := &cobra.Command{
 		Use:   "stats GROUP",
 		Short: "Show the figures of one group",
 		Args:  argsBetween(1, 1, "GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			at, err := parseAsOf(asOf)
+			if err != nil {
+				return err
+			}
 			c, err := a.metrics()
 			if err != nil {
 				return err
@@ -152,7 +215,7 @@ func (a *app) statsCommand() *cobra.Command {
 			ctx, cancel := a.call()
 			defer cancel()
 			name := "groups/" + strings.TrimPrefix(args[0], "groups/")
-			s, err := c.GetGroupStats(ctx, &metricsv1.GetGroupStatsRequest{Name: name, MinRevision: minRevision})
+			s, err := c.GetGroupStats(ctx, &metricsv1.GetGroupStatsRequest{Name: name, MinRevision: minRevision, AsOf: at})
 			if err != nil {
 				return a.metricsError(err)
 			}
@@ -171,10 +234,14 @@ func (a *app) statsCommand() *cobra.Command {
 			for _, k := range slices.Sorted(maps.Keys(s.GetTalentsByCategory())) {
 				row(tw, "talents "+enumName(k, "TALENT_CATEGORY_"), strconv.FormatInt(s.GetTalentsByCategory()[k], 10))
 			}
+			for _, k := range slices.Sorted(maps.Keys(s.GetMemberTalentsByCategory())) {
+				row(tw, "member talents "+enumName(k, "TALENT_CATEGORY_"), strconv.FormatInt(s.GetMemberTalentsByCategory()[k], 10))
+			}
 			row(tw, "revision", strconv.FormatInt(s.GetRevision(), 10))
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().Int64Var(&minRevision, "min-revision", 0, "wait until the figures reflect this registry revision")
+	asOfFlag(cmd, &asOf)
 	return cmd
 }

@@ -362,3 +362,37 @@ func ExampleGenerate() {
 	// 5000 entities, 23 groups, 3362 memberships, 7566 talent records
 	// Binhai Aerospace Industry Talent Alliance
 }
+
+// TestGenerate_PoliciesAndTarget: the report's "50+ pilot talent
+// policies" and its target of 100 future-industry development platforms
+// and leading enterprises, each policy referring only to the data set's
+// programmes.
+func TestGenerate_PoliciesAndTarget(t *testing.T) {
+	d := Generate()
+	pilots := 0
+	names := map[string]bool{}
+	for _, p := range d.Policies {
+		if p.GetPilot() {
+			pilots++
+		}
+		if names[p.GetName()] || p.GetTitle() == "" || p.GetLevel() == 0 {
+			t.Errorf("policy %v: duplicate or incomplete", p)
+		}
+		names[p.GetName()] = true
+		for _, prog := range p.GetPrograms() {
+			if prog != HaiheTalent && prog != KunpengPlan {
+				t.Errorf("policy %s names %s", p.GetName(), prog)
+			}
+		}
+	}
+	if len(d.Policies) != Policies || pilots != PilotPolicies || PilotPolicies < 50 {
+		t.Errorf("%d policies, %d pilot; want %d, %d (50+)", len(d.Policies), pilots, Policies, PilotPolicies)
+	}
+	if len(d.Targets) != 1 || d.Targets[0].GetGoalValue() != 100 ||
+		d.Targets[0].GetMetric() != registryv1.TargetMetric_TARGET_METRIC_PLATFORMS_OR_LEADING_ENTERPRISES || d.Targets[0].GetScope() != "" {
+		t.Errorf("targets = %v", d.Targets)
+	}
+	if n := len(d.Resources()); n != Items {
+		t.Errorf("Resources returns %d, Items is %d", n, Items)
+	}
+}

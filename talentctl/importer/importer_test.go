@@ -68,7 +68,7 @@ func export(t *testing.T, path string, resources []*registryv1.Resource) {
 
 func total(r *registryv1.ImportResponse, get func(*registryv1.ImportCounts) int64) int64 {
 	var n int64
-	for _, c := range []*registryv1.ImportCounts{r.GetPrograms(), r.GetEntities(), r.GetGroups(), r.GetMemberships(), r.GetTalentRecords()} {
+	for _, c := range []*registryv1.ImportCounts{r.GetPrograms(), r.GetEntities(), r.GetGroups(), r.GetMemberships(), r.GetTalentRecords(), r.GetPolicies(), r.GetTargets()} {
 		n += get(c)
 	}
 	return n

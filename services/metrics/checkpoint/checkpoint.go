@@ -84,8 +84,14 @@ func Open(path string, opts Options) (*Store, error) {
 		if err != nil {
 			return err
 		}
-		if f := meta.Get(keyFormat); f == nil || bytes.Equal(f, []byte(formatV2)) {
-			if err := meta.Put(keyFormat, []byte(formatV3)); err != nil {
+		if f := meta.Get(keyFormat); f == nil || bytes.Equal(f, []byte(formatV2)) || bytes.Equal(f, []byte(formatV3)) {
+			if f != nil {
+				// An older state: rebuilt from a snapshot (see formatV3).
+				if err := meta.Delete(keyRegistryID); err != nil {
+					return err
+				}
+			}
+			if err := meta.Put(keyFormat, []byte(formatV4)); err != nil {
 				return err
 			}
 		}
@@ -137,9 +143,9 @@ func inspect(path string, timeout time.Duration) error {
 			}
 			return fmt.Errorf("checkpoint %s: %w: a bbolt file of another program", path, ErrForeign)
 		}
-		if f := meta.Get(keyFormat); !bytes.Equal(f, []byte(formatV3)) && !bytes.Equal(f, []byte(formatV2)) {
+		if f := meta.Get(keyFormat); !bytes.Equal(f, []byte(formatV4)) && !bytes.Equal(f, []byte(formatV3)) && !bytes.Equal(f, []byte(formatV2)) {
 			return fmt.Errorf("checkpoint %s: %w: format %q, want %q (remove the file to rebuild it from a registry snapshot)",
-				path, ErrForeign, f, formatV3)
+				path, ErrForeign, f, formatV4)
 		}
 		return nil
 	})

@@ -423,7 +423,7 @@ func TestOpen_MigratesV2(t *testing.T) {
 	}
 	defer db.Close()
 	_ = db.View(func(tx *bolt.Tx) error {
-		if f := tx.Bucket([]byte("meta")).Get([]byte("format")); string(f) != "talentreg.metrics.checkpoint.v3" {
+		if f := tx.Bucket([]byte("meta")).Get([]byte("format")); string(f) != "talentreg.metrics.checkpoint.v4" {
 			t.Errorf("format after opening a v2 file: %q", f)
 		}
 		return nil

@@ -17,6 +17,9 @@ import (
 //	state.{gen}/entities/{id}  one projection record per entity slot
 //	state.{gen}/groups/{id}    one projection record per group slot
 //	state.{gen}/tables/{name}  the projection's small tables
+//	state.{gen}/history/{key}  the figures' history (versions since the
+//	                           history became complete)
+//	state.{gen}/search/{name}  one search document per resource
 //
 // An incremental save changes the current state bucket, meta/revision and
 // meta/registryID in one transaction. A full save writes a new state bucket over several
@@ -39,6 +42,8 @@ var (
 		projection.SectionEntities: []byte("entities"),
 		projection.SectionGroups:   []byte("groups"),
 		projection.SectionTables:   []byte("tables"),
+		projection.SectionHistory:  []byte("history"),
+		projection.SectionSearch:   []byte("search"),
 	}
 )
 
@@ -47,10 +52,15 @@ func stateBucket(gen uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte(statePrefix), gen)
 }
 
-// formatV3 is the value of meta/format. A change to the layout, or to the
+// formatV4 is the value of meta/format. A change to the layout, or to the
 // record layout of the projection package, needs a new format: an old file
 // is then refused (remove it and the service rebuilds it from a registry
 // snapshot), or migrated where that is safe.
+const formatV4 = "talentreg.metrics.checkpoint.v4"
+
+// formatV3 lacks the history and search sections and the lifecycle, policy
+// and target state. Open migrates it like formatV2: it forgets the registry
+// id, so that the follower rebuilds the projection from a snapshot.
 const formatV3 = "talentreg.metrics.checkpoint.v3"
 
 // formatV2 is the previous format: the same layout without

@@ -63,6 +63,10 @@ type Config struct {
 	StaleAfter time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// FullSnapshot bootstraps from the registry's full snapshot view, with
+	// display names and credit codes (what the search index and target
+	// progress show), instead of the smaller aggregate view.
+	FullSnapshot bool
 }
 
 // DefaultConfig returns the defaults.
@@ -459,7 +463,7 @@ func (f *Follower) CheckCommitted(ctx context.Context, revision int64) error {
 // bootstrap replaces the projection with one loaded from a snapshot.
 func (f *Follower) bootstrap(ctx context.Context) error {
 	start := f.cfg.Now()
-	p, err := Snapshot(ctx, f.client, nil)
+	p, err := Snapshot(ctx, f.client, f.cfg.FullSnapshot, nil)
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
@@ -478,11 +482,16 @@ func (f *Follower) bootstrap(ctx context.Context) error {
 // Snapshot reads a registry snapshot into a fresh projection, which takes
 // the registry's id. atRevision, if not nil, is called with the snapshot's
 // revision and registry id as soon as the first message arrives; an error
-// from it ends the read.
-func Snapshot(ctx context.Context, client registryv1.RegistryServiceClient, atRevision func(revision int64, registryID string) error) (*projection.Projection, error) {
+// from it ends the read. full asks for the full view (names for search),
+// else the aggregate one.
+func Snapshot(ctx context.Context, client registryv1.RegistryServiceClient, full bool, atRevision func(revision int64, registryID string) error) (*projection.Projection, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := client.StreamSnapshot(ctx, &registryv1.StreamSnapshotRequest{View: registryv1.SnapshotView_SNAPSHOT_VIEW_AGGREGATE})
+	view := registryv1.SnapshotView_SNAPSHOT_VIEW_AGGREGATE
+	if full {
+		view = registryv1.SnapshotView_SNAPSHOT_VIEW_FULL
+	}
+	stream, err := client.StreamSnapshot(ctx, &registryv1.StreamSnapshotRequest{View: view})
 	if err != nil {
 		return nil, err
 	}

@@ -88,7 +88,7 @@ func (v *Verifier) verify(ctx context.Context, holdFirst bool) (metrics.Verifica
 	var live metrics.Figures
 	var liveID string
 	captured := make(chan error, 1)
-	recount, err := Snapshot(ctx, v.client, func(rev int64, registryID string) error {
+	recount, err := Snapshot(ctx, v.client, false, func(rev int64, registryID string) error {
 		revision = rev
 		if id := v.live.RegistryID(); id != registryID {
 			return &registryMismatch{live: id, registry: registryID}

@@ -27,6 +27,7 @@ var codeTable = map[metrics.Code]codes.Code{
 	// that exists.
 	metrics.CodeRevisionNotCommitted: codes.OutOfRange,
 	metrics.CodeReplicaBehind:        codes.FailedPrecondition,
+	metrics.CodeBeforeHistory:        codes.FailedPrecondition,
 }
 
 // statusError converts err to a gRPC status error: a domain error keeps its

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"talentreg/services/metrics"
 
@@ -21,6 +22,7 @@ import (
 type Server struct {
 	metricsv1.UnimplementedMetricsServiceServer
 	reader   metrics.Reader
+	office   metrics.OfficeReader // unavailableOffice when reader is not one
 	verifier metrics.Verifier
 	log      *slog.Logger
 }
@@ -30,7 +32,11 @@ var _ metricsv1.MetricsServiceServer = (*Server)(nil)
 // New returns a Server reading figures from r and verifying with v; log
 // receives internal errors.
 func New(r metrics.Reader, v metrics.Verifier, log *slog.Logger) *Server {
-	return &Server{reader: r, verifier: v, log: log}
+	office, ok := r.(metrics.OfficeReader)
+	if !ok {
+		office = unavailableOffice{}
+	}
+	return &Server{reader: r, office: office, verifier: v, log: log}
 }
 
 // Register registers the service on g.
@@ -74,11 +80,24 @@ func (s *Server) GetSummary(ctx context.Context, req *metricsv1.GetSummaryReques
 	if err := minRevision(req.GetMinRevision()); err != nil {
 		return nil, statusError(ctx, s.log, err)
 	}
-	sum, err := s.reader.Summary(readContext(ctx), req.GetMinRevision())
+	var sum metrics.Summary
+	var err error
+	if req.GetAsOf() != nil {
+		var asOf time.Time
+		if asOf, err = asOfTime(req.GetAsOf()); err == nil {
+			sum, err = s.office.SummaryAsOf(readContext(ctx), asOf, req.GetMinRevision())
+		}
+	} else {
+		sum, err = s.reader.Summary(readContext(ctx), req.GetMinRevision())
+	}
 	if err != nil {
 		return nil, statusError(ctx, s.log, err)
 	}
 	setRevision(ctx, sum.Revision)
+	return summaryMessage(&sum), nil
+}
+
+func summaryMessage(sum *metrics.Summary) *metricsv1.GetSummaryResponse {
 	return &metricsv1.GetSummaryResponse{
 		Revision:                      sum.Revision,
 		Entities:                      sum.Entities,
@@ -98,7 +117,11 @@ func (s *Server) GetSummary(ctx context.Context, req *metricsv1.GetSummaryReques
 		PlatformsOrLeadingEnterprises: sum.PlatformsOrLeadingEnterprises,
 		TalentRecords:                 sum.TalentRecords,
 		Programs:                      sum.Programs,
-	}, nil
+		Policies:                      sum.Policies,
+		PilotPolicies:                 sum.PilotPolicies,
+		JingjinjiOrganisations:        sum.JingjinjiOrganisations,
+		Targets:                       sum.Targets,
+	}
 }
 
 // GetGroupStats implements metricsv1.MetricsServiceServer.
@@ -111,7 +134,16 @@ func (s *Server) GetGroupStats(ctx context.Context, req *metricsv1.GetGroupStats
 	if err := minRevision(req.GetMinRevision()); err != nil {
 		return nil, statusError(ctx, s.log, err)
 	}
-	st, err := s.reader.GroupStats(readContext(ctx), req.GetName(), req.GetMinRevision())
+	var st metrics.GroupStats
+	var err error
+	if req.GetAsOf() != nil {
+		var asOf time.Time
+		if asOf, err = asOfTime(req.GetAsOf()); err == nil {
+			st, err = s.office.GroupStatsAsOf(readContext(ctx), req.GetName(), asOf, req.GetMinRevision())
+		}
+	} else {
+		st, err = s.reader.GroupStats(readContext(ctx), req.GetName(), req.GetMinRevision())
+	}
 	if err != nil {
 		return nil, statusError(ctx, s.log, err)
 	}
@@ -124,6 +156,8 @@ func (s *Server) GetGroupStats(ctx context.Context, req *metricsv1.GetGroupStats
 		Members:           st.Members,
 		MembersByKind:     st.MembersByKind,
 		TalentsByCategory: st.TalentsByCategory,
+
+		MemberTalentsByCategory: st.MemberTalentsByCategory,
 	}, nil
 }
 
@@ -136,7 +170,15 @@ func (s *Server) GetBreakdown(ctx context.Context, req *metricsv1.GetBreakdownRe
 	if err := minRevision(req.GetMinRevision()); err != nil {
 		return nil, statusError(ctx, s.log, err)
 	}
-	b, err := s.reader.Breakdown(readContext(ctx), d, req.GetMinRevision())
+	var b metrics.Breakdown
+	if req.GetAsOf() != nil {
+		var asOf time.Time
+		if asOf, err = asOfTime(req.GetAsOf()); err == nil {
+			b, err = s.office.BreakdownAsOf(readContext(ctx), d, asOf, req.GetMinRevision())
+		}
+	} else {
+		b, err = s.reader.Breakdown(readContext(ctx), d, req.GetMinRevision())
+	}
 	if err != nil {
 		return nil, statusError(ctx, s.log, err)
 	}

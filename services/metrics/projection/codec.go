@@ -24,16 +24,25 @@ const (
 	// SectionTables holds the small tables, rewritten by every Delta:
 	// programmes, and record sums by programme and by period.
 	SectionTables
+	// SectionHistory holds the figures' history (see history.go), kept
+	// across Deltas: a Delta adds the versions recorded since the last.
+	SectionHistory
+	// SectionSearch holds one record per searchable resource (entities,
+	// groups, programmes), keyed by resource name: what the search index
+	// is rebuilt from.
+	SectionSearch
 )
 
 // Sections lists every section.
-var Sections = []Section{SectionEntities, SectionGroups, SectionTables}
+var Sections = []Section{SectionEntities, SectionGroups, SectionTables, SectionHistory, SectionSearch}
 
 // Keys of SectionTables.
 const (
 	tablePrograms    = "programs"
 	tableProgramRows = "programRows"
 	tablePeriodRows  = "periodRows"
+	tablePolicies    = "policies"
+	tableTargets     = "targets"
 )
 
 // Record is one key of the projection's state in a checkpoint. Keys are
@@ -72,6 +81,8 @@ type changes struct {
 	full                       bool
 	entities, groups           []int32 // slots to write, each once
 	freedEntities, freedGroups []string
+	history                    []Record
+	search, searchFreed        []Record
 }
 
 // takeChanges takes the change tracking and starts it afresh, and compacts
@@ -100,6 +111,15 @@ func (p *Projection) takeChanges() changes {
 	if c.full {
 		c.freedEntities, c.freedGroups = nil, nil
 	}
+	if p.hist != nil {
+		if c.full {
+			p.hist.unsaved = nil
+			c.history = p.hist.records()
+		} else {
+			c.history = p.hist.takeUnsaved()
+		}
+	}
+	c.search, c.searchFreed = p.takeSearch(c.full)
 	p.full = false
 	p.dirtyEntities, p.dirtyGroups = p.dirtyEntities[:0], p.dirtyGroups[:0]
 	p.freedEntities, p.freedGroups = nil, nil
@@ -147,6 +167,11 @@ func (p *Projection) encode(c changes) Delta {
 			put(SectionGroups, g.name, func(b []byte) []byte { return p.appendGroup(b, g) })
 		}
 	}
+	d.Put = append(d.Put, c.history...)
+	d.Put = append(d.Put, c.search...)
+	d.Delete = append(d.Delete, c.searchFreed...)
+	put(SectionTables, tablePolicies, p.appendPolicies)
+	put(SectionTables, tableTargets, p.appendTargets)
 	put(SectionTables, tablePrograms, p.appendPrograms)
 	put(SectionTables, tableProgramRows, func(b []byte) []byte { return appendTallies(b, p.programRows) })
 	put(SectionTables, tablePeriodRows, func(b []byte) []byte { return appendTallies(b, p.periodRows) })
@@ -167,7 +192,7 @@ func (p *Projection) MarkFull() { p.full = true }
 //	programRows, periodRows: (key, records, talents[3])...
 
 func (p *Projection) appendEntity(b []byte, e *entity) []byte {
-	b = append(b, e.flags&(flagExists|flagLeading|flagPlatform), e.kind)
+	b = append(b, e.flags&(flagExists|flagLeading|flagPlatform|flagInactive), e.kind)
 	b = appendString(b, p.regions.names[e.region])
 	set := p.industrySets.sets[e.industries]
 	b = binary.AppendUvarint(b, uint64(len(set)))
@@ -298,7 +323,7 @@ func (p *Projection) restoreRecord(r Record) error {
 	case SectionEntities:
 		slot := p.entitySlot(r.Key)
 		e := p.entities.at(slot)
-		e.flags = d.byte() & (flagExists | flagLeading | flagPlatform)
+		e.flags = d.byte() & (flagExists | flagLeading | flagPlatform | flagInactive)
 		e.kind = entityKind(registryv1.EntityKind(d.byte()))
 		region := d.string()
 		industries := make([]string, d.length())
@@ -367,9 +392,22 @@ func (p *Projection) restoreRecord(r Record) error {
 					}
 				}
 			}
+		case tablePolicies:
+			p.restorePolicies(d)
+		case tableTargets:
+			p.restoreTargets(d)
 		default:
 			return fmt.Errorf("%w: unknown table %q", errCorrupt, r.Key)
 		}
+	case SectionHistory:
+		if p.hist == nil {
+			return nil
+		}
+		if err := p.hist.restore(r.Key, d); err != nil {
+			return fmt.Errorf("section %d key %q: %w", r.Section, r.Key, err)
+		}
+	case SectionSearch:
+		p.restoreSearch(r.Key, d)
 	default:
 		return fmt.Errorf("%w: unknown section %d", errCorrupt, r.Section)
 	}

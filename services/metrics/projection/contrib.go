@@ -18,9 +18,10 @@ const (
 // was created) counts for nothing; a membership counts only while its group
 // exists.
 func (p *Projection) contribEntity(e *entity, sign int64) {
-	if p.bulk || e.flags&flagExists == 0 {
+	if p.bulk || e.flags&flagExists == 0 || e.flags&flagInactive != 0 {
 		return
 	}
+	p.markEntityRows(e)
 	s := &p.sum
 	s.entities += sign
 	s.byKind[e.kind] += sign
@@ -38,15 +39,23 @@ func (p *Projection) contribEntity(e *entity, sign int64) {
 		s.assessing += sign
 	}
 
-	var consortia, alliances int64
+	var consortia, alliances, inGroups int64
 	p.touched = p.touched[:0]
 	for _, m := range e.groups {
 		g := &p.groups[m.group]
 		if !g.exists {
 			continue
 		}
+		inGroups++
+		p.markGroupHistory(g)
 		g.memberCount += sign
 		g.membersByKind[e.kind] += sign
+		for i, t := range e.talents {
+			g.memberTalents[i] += sign * t
+		}
+		if leading || platform {
+			g.memberPlatforms += sign
+		}
 		mark := markMember
 		switch g.kind {
 		case groupConsortium:
@@ -62,6 +71,7 @@ func (p *Projection) contribEntity(e *entity, sign int64) {
 		p.fieldMark[g.field] |= mark
 	}
 	for _, f := range p.touched {
+		p.markRow(dimField, p.fields.names[f])
 		r, mark := &p.fieldRows[f], p.fieldMark[f]
 		r.entities += sign
 		if mark&markConsortium != 0 {
@@ -83,6 +93,12 @@ func (p *Projection) contribEntity(e *entity, sign int64) {
 	}
 	s.consortiumMembers += inConsortium
 	s.allianceMembers += inAlliance
+	if inGroups > 0 {
+		s.groupMembers += sign
+		if jingjinjiRegion(p.regions.names[e.region]) {
+			s.jingjinji += sign
+		}
+	}
 
 	add := func(r *row) {
 		r.entities += sign
@@ -111,6 +127,8 @@ func (p *Projection) contribGroup(g *group, sign int64) {
 	if p.bulk || !g.exists {
 		return
 	}
+	p.markGroupHistory(g)
+	p.markRow(dimField, p.fields.names[g.field])
 	switch g.kind {
 	case groupConsortium:
 		p.sum.consortia += sign
@@ -139,9 +157,15 @@ func (p *Projection) recompute() {
 	for i := range p.groups {
 		g := &p.groups[i]
 		g.memberCount, g.membersByKind = 0, [numEntityKinds]int64{}
+		g.memberTalents, g.memberPlatforms = [numCategories]int64{}, 0
 		p.contribGroup(g, +1)
 	}
 	for i := range p.entities.len() {
 		p.contribEntity(p.entities.at(i), +1)
 	}
 }
+
+// jingjinjiRegion reports whether an entity of region r counts for the
+// Beijing–Tianjin–Hebei collaboration: the regions "Beijing" and "Hebei"
+// of the demo data and the API's examples.
+func jingjinjiRegion(r string) bool { return r == "Beijing" || r == "Hebei" }

@@ -51,6 +51,12 @@ type Live struct {
 	// (see SetHeadCheck).
 	headCheck func(ctx context.Context, revision int64) error
 
+	// noSearch drops the search index of every projection installed.
+	noSearch bool
+	// searchReady is closed when the search index of the projection
+	// installed last is built (see buildSearch).
+	searchReady atomic.Pointer[chan struct{}]
+
 	// beforeRead, when set (by tests), runs between a read's wait for its
 	// minimum revision and the read itself.
 	beforeRead func()
@@ -114,6 +120,12 @@ func (l *Live) Replace(ctx context.Context, p *Projection) error {
 			l.mu.Unlock()
 			return err
 		}
+	}
+	if l.noSearch {
+		p.DropSearch()
+	}
+	if p.SearchPending() {
+		l.buildSearch(p)
 	}
 	l.p = p
 	l.publish()

@@ -2,6 +2,9 @@ package projection
 
 import (
 	"fmt"
+	"time"
+
+	"talentreg/services/metrics/search"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 )
@@ -17,6 +20,9 @@ type Loader struct {
 func NewLoader() *Loader {
 	p := New()
 	p.bulk = true
+	p.hist = newHistory() // restored from a checkpoint, or started by Finish
+	// The search index is built after the load, in the background.
+	p.search, p.searchDocs, p.searchLog = nil, []search.Doc{}, map[string]*search.Doc{}
 	return &Loader{p: p}
 }
 
@@ -36,6 +42,17 @@ func (l *Loader) Finish(revision int64) *Projection {
 	p.recompute()
 	p.revision = revision
 	p.full = true
+	if p.hist != nil {
+		switch {
+		case p.hist.completeFrom != 0:
+			p.hist.finishRestore()
+		case revision == 0:
+			p.startHistory(fromTheStart) // an empty registry: nothing before
+		default:
+			p.startHistory(now().UnixNano())
+			p.hist.finishRestore()
+		}
+	}
 	return p
 }
 
@@ -51,3 +68,6 @@ func Restore(revision int64, load func(add func(Record) error) error) (*Projecti
 	p.full = false
 	return p, nil
 }
+
+// now is the clock of history starts; a variable for tests.
+var now = time.Now

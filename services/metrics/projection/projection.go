@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"talentreg/services/metrics/search"
+
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 )
 
@@ -57,7 +59,14 @@ const (
 	flagLeading                    // leading enterprise
 	flagPlatform                   // future-industry platform
 	flagDirty                      // changed since the last checkpoint
+	flagInactive                   // not ACTIVE (inactive, withdrawn): counts for nothing
 )
+
+// active reports whether a lifecycle status counts: ACTIVE, or unspecified
+// (a registry older than statuses).
+func active(s registryv1.LifecycleStatus) bool {
+	return s == registryv1.LifecycleStatus_LIFECYCLE_STATUS_UNSPECIFIED || s == registryv1.LifecycleStatus_LIFECYCLE_STATUS_ACTIVE
+}
 
 // entity is the state of one entity slot. A slot outlives its entity while
 // memberships or talent records still name it: the changes of a cascade
@@ -124,6 +133,10 @@ type group struct {
 	// Counters, maintained through the members' contributions.
 	memberCount   int64
 	membersByKind [numEntityKinds]int64
+	// memberTalents sums the talents of the records naming its members;
+	// memberPlatforms counts its members flagged platform or leading.
+	memberTalents   [numCategories]int64
+	memberPlatforms int64
 }
 
 // row holds the counters of one breakdown row.
@@ -149,6 +162,9 @@ type counters struct {
 	consortiumMemberships, allianceMemberships int64
 	assessing                                  int64
 	leading, platforms, platformsOrLeading     int64
+	// groupMembers counts distinct entities with a membership in an
+	// existing group; jingjinji those of them from Beijing or Hebei.
+	groupMembers, jingjinji int64
 }
 
 // Projection holds the state and figures as of one registry revision. It is
@@ -206,6 +222,24 @@ type Projection struct {
 	// records) or existence changed in the current transaction: at its end
 	// each must exist or be named by nothing (see endTransaction).
 	refEntities, refGroups []string
+
+	// hist keeps the figures' history; nil when not kept (see
+	// KeepHistory). histOn is false while a bulk load recounts.
+	hist *history
+	// commitTime is the commit time (Unix ns) of the change being applied.
+	commitTime int64
+	// policies holds each policy's pilot flag; targets each target.
+	policies map[string]bool
+	targets  map[string]*target
+	// search is the name index (nil when switched off); searchDirty the
+	// resource names changed since the last Delta.
+	search      *search.Index
+	searchDirty map[string]struct{}
+	// While the index of a bulk load is built in the background (see
+	// BuildSearch), searchDocs holds the documents loaded and searchLog
+	// what changed since, by name (nil: deleted); search is nil.
+	searchDocs []search.Doc
+	searchLog  map[string]*search.Doc
 }
 
 // New returns an empty projection at revision 0.
@@ -222,8 +256,13 @@ func New() *Projection {
 		industrySets: newSetPool(),
 		full:         true,
 		lastGroup:    -1,
+		policies:     map[string]bool{},
+		targets:      map[string]*target{},
+		search:       search.New(),
+		searchDirty:  map[string]struct{}{},
 	}
 	p.growRows()
+	p.startHistory(fromTheStart)
 	return p
 }
 
@@ -267,10 +306,14 @@ func (p *Projection) Apply(c *registryv1.Change) error {
 	if rev != p.revision+1 {
 		return fmt.Errorf("%w: have %d, got %d", ErrRevisionGap, p.revision, rev)
 	}
+	if t := c.GetCommitTime(); t != nil {
+		p.commitTime = t.AsTime().UnixNano()
+	}
 	p.applyImages(c.GetBefore(), c.GetAfter())
 	p.revision = rev
 	if c.GetTransactionLastRevision() <= rev {
 		p.endTransaction()
+		p.recordHistory()
 	}
 	if p.anomaly != "" {
 		err := &AnomalyError{Revision: rev, Reason: p.anomaly}
@@ -336,17 +379,28 @@ func (p *Projection) applyImages(before, after *registryv1.Resource) {
 	case before.GetEntity() != nil || after.GetEntity() != nil:
 		if a := after.GetEntity(); a != nil {
 			p.putEntity(a)
+			p.indexEntity(a)
 		} else {
 			p.deleteEntity(before.GetEntity().GetName())
+			p.indexDelete(before.GetEntity().GetName())
 		}
 	case before.GetGroup() != nil || after.GetGroup() != nil:
 		if a := after.GetGroup(); a != nil {
 			p.putGroup(a)
+			p.indexGroup(a)
 		} else {
 			p.deleteGroup(before.GetGroup().GetName())
+			p.indexDelete(before.GetGroup().GetName())
 		}
 	case before.GetMembership() != nil || after.GetMembership() != nil:
 		b, a := before.GetMembership(), after.GetMembership()
+		// A membership that is not active counts as none.
+		if b != nil && !active(b.GetStatus()) {
+			b = nil
+		}
+		if a != nil && !active(a.GetStatus()) {
+			a = nil
+		}
 		if b != nil && a != nil && b.GetName() == a.GetName() && b.GetEntity() == a.GetEntity() {
 			return // a role or join time change: no figure depends on it
 		}
@@ -363,11 +417,17 @@ func (p *Projection) applyImages(before, after *registryv1.Resource) {
 		if a := after.GetTalentRecord(); a != nil {
 			p.record(a, +1)
 		}
+	case before.GetPolicy() != nil || after.GetPolicy() != nil:
+		p.putPolicy(before.GetPolicy(), after.GetPolicy())
+	case before.GetTarget() != nil || after.GetTarget() != nil:
+		p.putTarget(before.GetTarget(), after.GetTarget())
 	case before.GetProgram() != nil || after.GetProgram() != nil:
 		if a := after.GetProgram(); a != nil {
 			p.programs[strings.Clone(a.GetName())] = struct{}{}
+			p.indexProgram(a)
 		} else {
 			delete(p.programs, before.GetProgram().GetName())
+			p.indexDelete(before.GetProgram().GetName())
 		}
 	default:
 		p.noteAnomaly("the change carries no resource")
@@ -387,7 +447,10 @@ func (p *Projection) putEntity(a *registryv1.Entity) {
 	e.kind = entityKind(a.GetKind())
 	p.setValues(e, a.GetRegion(), a.GetIndustries())
 	e.flags |= flagExists
-	e.flags &^= flagLeading | flagPlatform
+	e.flags &^= flagLeading | flagPlatform | flagInactive
+	if !active(a.GetStatus()) {
+		e.flags |= flagInactive
+	}
 	if a.GetLeadingEnterprise() {
 		e.flags |= flagLeading
 	}
@@ -624,6 +687,8 @@ func (p *Projection) record(r *registryv1.TalentRecord, sign int64) {
 	}
 	n := r.GetCount() * sign
 	p.totals.add(cat, n, sign)
+	p.markRow(dimProgram, r.GetProgram())
+	p.markRow(dimPeriod, r.GetPeriod())
 	addTally(p.programRows, r.GetProgram(), cat, n, sign)
 	addTally(p.periodRows, r.GetPeriod(), cat, n, sign)
 

@@ -137,6 +137,7 @@ func TestProjection_WorkedExample(t *testing.T) {
 		PlatformsOrLeadingEnterprises: 3,
 		TalentRecords:                 5,
 		Programs:                      3,
+		JingjinjiOrganisations:        1, // bj-inst, in c2; hb-incub is in no group
 	}
 	if got := p.Summary(); !reflect.DeepEqual(got, wantSummary) {
 		t.Errorf("Summary:\n got %+v\nwant %+v", got, wantSummary)
@@ -190,18 +191,19 @@ func TestProjection_WorkedExample(t *testing.T) {
 		}
 	}
 
-	stats := func(name, kind, field string, members int64, byKind, byCat map[string]int64) metrics.GroupStats {
+	stats := func(name, kind, field string, members int64, byKind, byCat, memberCat map[string]int64) metrics.GroupStats {
 		return metrics.GroupStats{Revision: h.m.Revision, Name: name, Kind: kind, Field: field,
-			Members: members, MembersByKind: byKind, TalentsByCategory: byCat}
+			Members: members, MembersByKind: byKind, TalentsByCategory: byCat, MemberTalentsByCategory: memberCat}
 	}
 	const A, C = "GROUP_KIND_ALLIANCE", "GROUP_KIND_CONSORTIUM"
 	for _, want := range []metrics.GroupStats{
-		stats("groups/a1", A, "aerospace", 2, kinds(1, 1, 0, 0, 0), talents(0, 0, 0)),
-		stats("groups/a2", A, "aerospace", 1, kinds(0, 1, 0, 0, 0), talents(0, 0, 0)),
-		stats("groups/a3", A, "financial-leasing", 1, kinds(0, 1, 0, 0, 0), talents(0, 0, 0)),
-		stats("groups/a4", A, "", 0, kinds(0, 0, 0, 0, 0), talents(0, 0, 0)),
-		stats("groups/c1", C, "aerospace", 2, kinds(1, 1, 0, 0, 0), talents(0, 70, 0)),
-		stats("groups/c2", C, "biomedicine", 2, kinds(1, 0, 1, 0, 0), talents(0, 0, 0)),
+		// Member talents: acme gathered 500, tju was assessed 120.
+		stats("groups/a1", A, "aerospace", 2, kinds(1, 1, 0, 0, 0), talents(0, 0, 0), talents(500, 0, 120)),
+		stats("groups/a2", A, "aerospace", 1, kinds(0, 1, 0, 0, 0), talents(0, 0, 0), talents(0, 0, 120)),
+		stats("groups/a3", A, "financial-leasing", 1, kinds(0, 1, 0, 0, 0), talents(0, 0, 0), talents(0, 0, 120)),
+		stats("groups/a4", A, "", 0, kinds(0, 0, 0, 0, 0), talents(0, 0, 0), talents(0, 0, 0)),
+		stats("groups/c1", C, "aerospace", 2, kinds(1, 1, 0, 0, 0), talents(0, 70, 0), talents(500, 0, 120)),
+		stats("groups/c2", C, "biomedicine", 2, kinds(1, 0, 1, 0, 0), talents(0, 0, 0), talents(500, 0, 0)),
 	} {
 		got, ok := p.GroupStats(want.Name)
 		if !ok || !reflect.DeepEqual(got, want) {

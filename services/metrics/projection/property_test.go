@@ -3,6 +3,7 @@ package projection_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"talentreg/services/metrics"
 	"talentreg/services/metrics/internal/feedmodel"
@@ -11,6 +12,8 @@ import (
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 	"pgregory.net/rapid"
 )
 
@@ -98,6 +101,19 @@ func step(t *rapid.T, m *feedmodel.Model) []*registryv1.Change {
 	if len(progs) > 0 {
 		ops = append(ops, "deleteProgram")
 	}
+	ops = append(ops, "putPolicy", "putTarget")
+	if pols := m.Names("policies/"); len(pols) > 0 {
+		ops = append(ops, "deletePolicy")
+	}
+	if len(ents) > 0 {
+		ops = append(ops, "statusEntity")
+	}
+	if len(mems) > 0 {
+		ops = append(ops, "statusMembership")
+	}
+	status := func() registryv1.LifecycleStatus {
+		return registryv1.LifecycleStatus(rapid.IntRange(0, 3).Draw(t, "status"))
+	}
 	entity := func(id string) []*registryv1.Change {
 		kind := registryv1.EntityKind(rapid.IntRange(1, 5).Draw(t, "kind"))
 		inds := rapid.SliceOfNDistinct(rapid.SampledFrom(industries), 0, 3, rapid.ID[string]).Draw(t, "industries")
@@ -147,6 +163,21 @@ func step(t *rapid.T, m *feedmodel.Model) []*registryv1.Change {
 		return m.Put(feedmodel.Membership(g, r.GetEntity()[len("entities/"):], registryv1.MembershipRole(3-r.GetRole())))
 	case "deleteMembership":
 		return m.Delete(pick("membership", mems))
+	case "statusEntity":
+		r := m.Get(pick("entity", ents))
+		e := proto.Clone(r).(*registryv1.Resource)
+		e.GetEntity().Status = status()
+		return m.Put(e)
+	case "statusMembership":
+		r := proto.Clone(m.Get(pick("membership", mems))).(*registryv1.Resource)
+		r.GetMembership().Status = status()
+		return m.Put(r)
+	case "putPolicy":
+		return m.Put(feedmodel.Policy(id("pol"), rapid.Bool().Draw(t, "pilot")))
+	case "deletePolicy":
+		return m.Delete(pick("policy", m.Names("policies/")))
+	case "putTarget":
+		return m.Put(feedmodel.Target(id("t"), registryv1.TargetMetric(rapid.IntRange(1, 7).Draw(t, "metric")), 100, ""))
 	case "putRecord":
 		return record(id("r"))
 	case "updateRecord":
@@ -238,4 +269,98 @@ func compare(t *rapid.T, what string, got, want metrics.Figures) {
 	if d := metrics.Diff(got, want); len(d) > 0 {
 		t.Fatalf("%s differs from recount at revision %d:\n%v", what, want.Revision, d)
 	}
+}
+
+// TestProjection_HistoryProperty: after any sequence of registry
+// operations, each committed at its own time (several transactions may
+// share one), the figures as of each past time — Summary, every breakdown,
+// every group's stats — equal a recount of the registry as it was then;
+// also after restores from incremental and full checkpoints, and for
+// times between commits.
+func TestProjection_HistoryProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m := feedmodel.New()
+		p := projection.New()
+		store := kv{}
+		base := time.Date(2024, 6, 14, 9, 0, 0, 0, time.UTC)
+		type past struct {
+			at   time.Time
+			want metrics.Figures
+		}
+		var pasts []past
+		now := base
+		steps := rapid.IntRange(1, 60).Draw(t, "steps")
+		for range steps {
+			now = now.Add(time.Duration(rapid.IntRange(0, 3).Draw(t, "gap")) * time.Second)
+			for _, c := range step(t, m) {
+				c.CommitTime = timestamppb.New(now)
+				if err := p.Apply(c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The state after the last transaction committed at now.
+			if len(pasts) > 0 && pasts[len(pasts)-1].at.Equal(now) {
+				pasts = pasts[:len(pasts)-1]
+			}
+			pasts = append(pasts, past{now, oracle.Figures(m.Revision, m.Snapshot())})
+			switch rapid.IntRange(0, 5).Draw(t, "checkpoint") {
+			case 0:
+				store.apply(p.Delta())
+				p = store.restore(t, m.Revision)
+			case 1:
+				p.MarkFull()
+				store.apply(p.Delta())
+			}
+		}
+		before := base.Add(-time.Second)
+		empty := oracle.Figures(0, nil)
+		for i, ps := range append([]past{{before, empty}}, pasts...) {
+			at := ps.at
+			if i > 0 && rapid.Bool().Draw(t, "between") {
+				at = at.Add(500 * time.Millisecond) // between commits: the same state
+			}
+			s, err := p.SummaryAsOf(at)
+			if err != nil {
+				t.Fatalf("SummaryAsOf(%s): %v", at, err)
+			}
+			got := metrics.Figures{Revision: s.Revision, Summary: s, Breakdowns: map[metrics.Dimension][]metrics.Row{}, Groups: map[string]metrics.GroupStats{}}
+			for _, d := range metrics.Dimensions {
+				b, err := p.BreakdownAsOf(d, at)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got.Breakdowns[d] = b.Rows
+			}
+			for _, g := range append(m.Names("groups/"), keys(ps.want.Groups)...) {
+				st, ok, err := p.GroupStatsAsOf(g, at)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ok {
+					got.Groups[g] = st
+				}
+			}
+			want := ps.want
+			want.Summary.Revision, got.Summary.Revision = 0, 0
+			for name, g := range want.Groups {
+				g.Revision = 0
+				want.Groups[name] = g
+			}
+			for name, g := range got.Groups {
+				g.Revision = 0
+				got.Groups[name] = g
+			}
+			if d := metrics.Diff(got, want); len(d) > 0 {
+				t.Fatalf("as of %s (point %d): differs from the recount then:\n%v", at, i, d)
+			}
+		}
+	})
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

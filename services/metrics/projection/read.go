@@ -45,29 +45,11 @@ func byCategory(t *[numCategories]int64) map[string]int64 {
 	return m
 }
 
-// Summary returns the headline figures. It costs O(1).
+// Summary returns the headline figures. It costs O(1) (O(policies) for
+// the pilot count).
 func (p *Projection) Summary() metrics.Summary {
-	s := &p.sum
-	return metrics.Summary{
-		Revision:                      p.revision,
-		Entities:                      s.entities,
-		EntitiesByKind:                byKind(&s.byKind),
-		Consortia:                     s.consortia,
-		Alliances:                     s.alliances,
-		ConsortiumMembers:             s.consortiumMembers,
-		AllianceMembers:               s.allianceMembers,
-		ConsortiumMemberships:         s.consortiumMemberships,
-		AllianceMemberships:           s.allianceMemberships,
-		TalentsGathered:               p.totals.talents[0],
-		TalentsCultivated:             p.totals.talents[1],
-		TalentsAssessed:               p.totals.talents[2],
-		AssessingEntities:             s.assessing,
-		LeadingEnterprises:            s.leading,
-		FutureIndustryPlatforms:       s.platforms,
-		PlatformsOrLeadingEnterprises: s.platformsOrLeading,
-		TalentRecords:                 p.totals.records,
-		Programs:                      int64(len(p.programs)),
-	}
+	st := p.sumState()
+	return summaryOf(&st, p.revision)
 }
 
 // GroupStats returns the figures of the group named `groups/{group}`, false
@@ -85,16 +67,11 @@ func (p *Projection) GroupStats(name string) (metrics.GroupStats, bool) {
 }
 
 func (p *Projection) groupStats(g *group) metrics.GroupStats {
-	return metrics.GroupStats{
-		Revision:          p.revision,
-		Name:              "groups/" + g.name,
-		Kind:              registryv1.GroupKind(g.kind).String(),
-		Field:             p.fields.names[g.field],
-		Members:           g.memberCount,
-		MembersByKind:     byKind(&g.membersByKind),
-		TalentsByCategory: byCategory(&g.talents),
-	}
+	v := p.groupValue(g.name)
+	return groupStatsOf(g.name, p.revision, &v)
 }
+
+func groupKindName(k uint8) string { return registryv1.GroupKind(k).String() }
 
 // Breakdown returns the rows of dimension d with some figure other than
 // zero, ordered by key. It costs O(rows).

@@ -10,6 +10,8 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	_ "talentreg/gen/talentreg/auth/v1"
@@ -27,7 +29,12 @@ const (
 type GetSummaryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Wait until the projection has applied at least this registry revision.
-	MinRevision   int64 `protobuf:"varint,1,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
+	MinRevision int64 `protobuf:"varint,1,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
+	// Answer the figures as they stood at this time (from the commit times of
+	// the change feed) instead of now. A time before the replica's history is
+	// complete (see ListSummaryHistoryResponse.complete_from) is refused:
+	// FAILED_PRECONDITION.
+	AsOf          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -69,6 +76,13 @@ func (x *GetSummaryRequest) GetMinRevision() int64 {
 	return 0
 }
 
+func (x *GetSummaryRequest) GetAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOf
+	}
+	return nil
+}
+
 // GetSummaryResponse holds the headline figures. Every "members" figure is a
 // DISTINCT count of entities, never a sum of memberships.
 type GetSummaryResponse struct {
@@ -108,7 +122,17 @@ type GetSummaryResponse struct {
 	// Talent records.
 	TalentRecords int64 `protobuf:"varint,17,opt,name=talent_records,json=talentRecords,proto3" json:"talent_records,omitempty"`
 	// Programmes.
-	Programs      int64 `protobuf:"varint,18,opt,name=programs,proto3" json:"programs,omitempty"`
+	Programs int64 `protobuf:"varint,18,opt,name=programs,proto3" json:"programs,omitempty"`
+	// Policies.
+	Policies int64 `protobuf:"varint,19,opt,name=policies,proto3" json:"policies,omitempty"`
+	// Policies marked pilot.
+	PilotPolicies int64 `protobuf:"varint,20,opt,name=pilot_policies,json=pilotPolicies,proto3" json:"pilot_policies,omitempty"`
+	// Beijing–Tianjin–Hebei collaboration: distinct active organisations
+	// from Beijing or Hebei (region "Beijing" or "Hebei") with at least one
+	// active membership in a group.
+	JingjinjiOrganisations int64 `protobuf:"varint,21,opt,name=jingjinji_organisations,json=jingjinjiOrganisations,proto3" json:"jingjinji_organisations,omitempty"`
+	// Targets.
+	Targets       int64 `protobuf:"varint,22,opt,name=targets,proto3" json:"targets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -269,13 +293,46 @@ func (x *GetSummaryResponse) GetPrograms() int64 {
 	return 0
 }
 
+func (x *GetSummaryResponse) GetPolicies() int64 {
+	if x != nil {
+		return x.Policies
+	}
+	return 0
+}
+
+func (x *GetSummaryResponse) GetPilotPolicies() int64 {
+	if x != nil {
+		return x.PilotPolicies
+	}
+	return 0
+}
+
+func (x *GetSummaryResponse) GetJingjinjiOrganisations() int64 {
+	if x != nil {
+		return x.JingjinjiOrganisations
+	}
+	return 0
+}
+
+func (x *GetSummaryResponse) GetTargets() int64 {
+	if x != nil {
+		return x.Targets
+	}
+	return 0
+}
+
 // GetGroupStatsRequest is the request of GetGroupStats.
 type GetGroupStatsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The group, `groups/{group}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Wait until the projection has applied at least this registry revision.
-	MinRevision   int64 `protobuf:"varint,2,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
+	MinRevision int64 `protobuf:"varint,2,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
+	// Answer the figures as they stood at this time (from the commit times of
+	// the change feed) instead of now. A time before the replica's history is
+	// complete (see ListSummaryHistoryResponse.complete_from) is refused:
+	// FAILED_PRECONDITION.
+	AsOf          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -324,6 +381,13 @@ func (x *GetGroupStatsRequest) GetMinRevision() int64 {
 	return 0
 }
 
+func (x *GetGroupStatsRequest) GetAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOf
+	}
+	return nil
+}
+
 // GetGroupStatsResponse holds the figures of one group.
 type GetGroupStatsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -342,8 +406,12 @@ type GetGroupStatsResponse struct {
 	// Talents reported with the group as subject, keyed by TalentCategory
 	// name.
 	TalentsByCategory map[string]int64 `protobuf:"bytes,7,rep,name=talents_by_category,json=talentsByCategory,proto3" json:"talents_by_category,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Talents reported with the group's active member organisations as
+	// subject, keyed by TalentCategory name: each member counts once, so
+	// nothing is double counted.
+	MemberTalentsByCategory map[string]int64 `protobuf:"bytes,8,rep,name=member_talents_by_category,json=memberTalentsByCategory,proto3" json:"member_talents_by_category,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *GetGroupStatsResponse) Reset() {
@@ -425,13 +493,25 @@ func (x *GetGroupStatsResponse) GetTalentsByCategory() map[string]int64 {
 	return nil
 }
 
+func (x *GetGroupStatsResponse) GetMemberTalentsByCategory() map[string]int64 {
+	if x != nil {
+		return x.MemberTalentsByCategory
+	}
+	return nil
+}
+
 // GetBreakdownRequest is the request of GetBreakdown.
 type GetBreakdownRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One of entityKind, region, industry, groupField, program, period.
 	Dimension string `protobuf:"bytes,1,opt,name=dimension,proto3" json:"dimension,omitempty"`
 	// Wait until the projection has applied at least this registry revision.
-	MinRevision   int64 `protobuf:"varint,2,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
+	MinRevision int64 `protobuf:"varint,2,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
+	// Answer the figures as they stood at this time (from the commit times of
+	// the change feed) instead of now. A time before the replica's history is
+	// complete (see ListSummaryHistoryResponse.complete_from) is refused:
+	// FAILED_PRECONDITION.
+	AsOf          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -478,6 +558,13 @@ func (x *GetBreakdownRequest) GetMinRevision() int64 {
 		return x.MinRevision
 	}
 	return 0
+}
+
+func (x *GetBreakdownRequest) GetAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOf
+	}
+	return nil
 }
 
 // GetBreakdownResponse holds one row per value of the dimension, ordered by
@@ -770,13 +857,701 @@ func (x *VerifyProjectionResponse) GetDifferences() []string {
 	return nil
 }
 
+// SearchEntitiesRequest is the request of SearchEntities.
+type SearchEntitiesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Words or parts of a name (1-200 characters), or a credit code.
+	Query string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// Results per page, 1-100 (default 20).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous answer to the same query.
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Wait until the index has applied at least this registry revision.
+	MinRevision   int64 `protobuf:"varint,4,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchEntitiesRequest) Reset() {
+	*x = SearchEntitiesRequest{}
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchEntitiesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchEntitiesRequest) ProtoMessage() {}
+
+func (x *SearchEntitiesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchEntitiesRequest.ProtoReflect.Descriptor instead.
+func (*SearchEntitiesRequest) Descriptor() ([]byte, []int) {
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SearchEntitiesRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *SearchEntitiesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *SearchEntitiesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *SearchEntitiesRequest) GetMinRevision() int64 {
+	if x != nil {
+		return x.MinRevision
+	}
+	return 0
+}
+
+// SearchEntitiesResponse holds one page of results, best first.
+type SearchEntitiesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The results of this page.
+	Results []*SearchResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	// The token of the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// The registry revision the index reflects.
+	Revision int64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	// How many results the query has in all.
+	TotalSize     int32 `protobuf:"varint,4,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchEntitiesResponse) Reset() {
+	*x = SearchEntitiesResponse{}
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchEntitiesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchEntitiesResponse) ProtoMessage() {}
+
+func (x *SearchEntitiesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchEntitiesResponse.ProtoReflect.Descriptor instead.
+func (*SearchEntitiesResponse) Descriptor() ([]byte, []int) {
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SearchEntitiesResponse) GetResults() []*SearchResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *SearchEntitiesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *SearchEntitiesResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *SearchEntitiesResponse) GetTotalSize() int32 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
+}
+
+// SearchResult is one organisation, group or programme found.
+type SearchResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource: entities/{e}, groups/{g} or programs/{p}.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Its display name.
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// An EntityKind name, a GroupKind name, or "program".
+	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The entity's credit code; empty for others.
+	CreditCode string `protobuf:"bytes,4,opt,name=credit_code,json=creditCode,proto3" json:"credit_code,omitempty"`
+	// The rank: higher is a better match.
+	Score         float64 `protobuf:"fixed64,5,opt,name=score,proto3" json:"score,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchResult) Reset() {
+	*x = SearchResult{}
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchResult) ProtoMessage() {}
+
+func (x *SearchResult) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchResult.ProtoReflect.Descriptor instead.
+func (*SearchResult) Descriptor() ([]byte, []int) {
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SearchResult) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SearchResult) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *SearchResult) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *SearchResult) GetCreditCode() string {
+	if x != nil {
+		return x.CreditCode
+	}
+	return ""
+}
+
+func (x *SearchResult) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+// ListSummaryHistoryRequest is the request of ListSummaryHistory.
+type ListSummaryHistoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first point (required).
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// The last point is at or before it (required, not before start_time).
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Between points: at least one minute (default one day); at most 1000
+	// points.
+	Interval      *durationpb.Duration `protobuf:"bytes,3,opt,name=interval,proto3" json:"interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSummaryHistoryRequest) Reset() {
+	*x = ListSummaryHistoryRequest{}
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSummaryHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSummaryHistoryRequest) ProtoMessage() {}
+
+func (x *ListSummaryHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSummaryHistoryRequest.ProtoReflect.Descriptor instead.
+func (*ListSummaryHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListSummaryHistoryRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListSummaryHistoryRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *ListSummaryHistoryRequest) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+// ListSummaryHistoryResponse holds the Summary at each point.
+type ListSummaryHistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The points, oldest first.
+	Points []*SummaryPoint `protobuf:"bytes,1,rep,name=points,proto3" json:"points,omitempty"`
+	// From when this replica's history is complete: the start of the feed it
+	// followed, or the time it was bootstrapped from a snapshot.
+	CompleteFrom *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=complete_from,json=completeFrom,proto3" json:"complete_from,omitempty"`
+	// The registry revision the replica has applied.
+	Revision      int64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSummaryHistoryResponse) Reset() {
+	*x = ListSummaryHistoryResponse{}
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSummaryHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSummaryHistoryResponse) ProtoMessage() {}
+
+func (x *ListSummaryHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSummaryHistoryResponse.ProtoReflect.Descriptor instead.
+func (*ListSummaryHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListSummaryHistoryResponse) GetPoints() []*SummaryPoint {
+	if x != nil {
+		return x.Points
+	}
+	return nil
+}
+
+func (x *ListSummaryHistoryResponse) GetCompleteFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CompleteFrom
+	}
+	return nil
+}
+
+func (x *ListSummaryHistoryResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+// SummaryPoint is the Summary as it stood at one time.
+type SummaryPoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The time.
+	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// The registry revision in force at that time.
+	Revision int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// The figures.
+	Summary       *GetSummaryResponse `protobuf:"bytes,3,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SummaryPoint) Reset() {
+	*x = SummaryPoint{}
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SummaryPoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SummaryPoint) ProtoMessage() {}
+
+func (x *SummaryPoint) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SummaryPoint.ProtoReflect.Descriptor instead.
+func (*SummaryPoint) Descriptor() ([]byte, []int) {
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SummaryPoint) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *SummaryPoint) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *SummaryPoint) GetSummary() *GetSummaryResponse {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+// ListTargetProgressRequest is the request of ListTargetProgress.
+type ListTargetProgressRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Wait until the projection has applied at least this registry revision.
+	MinRevision   int64 `protobuf:"varint,1,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTargetProgressRequest) Reset() {
+	*x = ListTargetProgressRequest{}
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTargetProgressRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTargetProgressRequest) ProtoMessage() {}
+
+func (x *ListTargetProgressRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTargetProgressRequest.ProtoReflect.Descriptor instead.
+func (*ListTargetProgressRequest) Descriptor() ([]byte, []int) {
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListTargetProgressRequest) GetMinRevision() int64 {
+	if x != nil {
+		return x.MinRevision
+	}
+	return 0
+}
+
+// ListTargetProgressResponse holds the progress of every target.
+type ListTargetProgressResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per target, ordered by name.
+	Targets []*TargetProgress `protobuf:"bytes,1,rep,name=targets,proto3" json:"targets,omitempty"`
+	// The registry revision the figures reflect.
+	Revision      int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTargetProgressResponse) Reset() {
+	*x = ListTargetProgressResponse{}
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTargetProgressResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTargetProgressResponse) ProtoMessage() {}
+
+func (x *ListTargetProgressResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTargetProgressResponse.ProtoReflect.Descriptor instead.
+func (*ListTargetProgressResponse) Descriptor() ([]byte, []int) {
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListTargetProgressResponse) GetTargets() []*TargetProgress {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *ListTargetProgressResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+// GetTargetProgressRequest is the request of GetTargetProgress.
+type GetTargetProgressRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The target, `targets/{target}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Wait until the projection has applied at least this registry revision.
+	MinRevision   int64 `protobuf:"varint,2,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTargetProgressRequest) Reset() {
+	*x = GetTargetProgressRequest{}
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTargetProgressRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTargetProgressRequest) ProtoMessage() {}
+
+func (x *GetTargetProgressRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTargetProgressRequest.ProtoReflect.Descriptor instead.
+func (*GetTargetProgressRequest) Descriptor() ([]byte, []int) {
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetTargetProgressRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetTargetProgressRequest) GetMinRevision() int64 {
+	if x != nil {
+		return x.MinRevision
+	}
+	return 0
+}
+
+// TargetProgress is how far a target is met.
+type TargetProgress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The target, `targets/{target}`.
+	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// Its display name.
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Its metric, a TargetMetric name.
+	Metric string `protobuf:"bytes,3,opt,name=metric,proto3" json:"metric,omitempty"`
+	// The goal.
+	GoalValue int64 `protobuf:"varint,4,opt,name=goal_value,json=goalValue,proto3" json:"goal_value,omitempty"`
+	// The metric's value now, in the target's scope.
+	CurrentValue int64 `protobuf:"varint,5,opt,name=current_value,json=currentValue,proto3" json:"current_value,omitempty"`
+	// current_value / goal_value (0 when the goal is 0).
+	Fraction float64 `protobuf:"fixed64,6,opt,name=fraction,proto3" json:"fraction,omitempty"`
+	// The deadline.
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// The scope: empty for the whole ecosystem, else `groups/{group}`.
+	Scope         string `protobuf:"bytes,8,opt,name=scope,proto3" json:"scope,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TargetProgress) Reset() {
+	*x = TargetProgress{}
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TargetProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TargetProgress) ProtoMessage() {}
+
+func (x *TargetProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TargetProgress.ProtoReflect.Descriptor instead.
+func (*TargetProgress) Descriptor() ([]byte, []int) {
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *TargetProgress) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *TargetProgress) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *TargetProgress) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *TargetProgress) GetGoalValue() int64 {
+	if x != nil {
+		return x.GoalValue
+	}
+	return 0
+}
+
+func (x *TargetProgress) GetCurrentValue() int64 {
+	if x != nil {
+		return x.CurrentValue
+	}
+	return 0
+}
+
+func (x *TargetProgress) GetFraction() float64 {
+	if x != nil {
+		return x.Fraction
+	}
+	return 0
+}
+
+func (x *TargetProgress) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+func (x *TargetProgress) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
 var File_talentreg_metrics_v1_metrics_service_proto protoreflect.FileDescriptor
 
 const file_talentreg_metrics_v1_metrics_service_proto_rawDesc = "" +
 	"\n" +
-	"*talentreg/metrics/v1/metrics_service.proto\x12\x14talentreg.metrics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1etalentreg/auth/v1/access.proto\"6\n" +
+	"*talentreg/metrics/v1/metrics_service.proto\x12\x14talentreg.metrics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1etalentreg/auth/v1/access.proto\"g\n" +
 	"\x11GetSummaryRequest\x12!\n" +
-	"\fmin_revision\x18\x01 \x01(\x03R\vminRevision\"\xa4\a\n" +
+	"\fmin_revision\x18\x01 \x01(\x03R\vminRevision\x12/\n" +
+	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xba\b\n" +
 	"\x12GetSummaryResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x1a\n" +
 	"\bentities\x18\x02 \x01(\x03R\bentities\x12f\n" +
@@ -796,13 +1571,18 @@ const file_talentreg_metrics_v1_metrics_service_proto_rawDesc = "" +
 	"\x19future_industry_platforms\x18\x0f \x01(\x03R\x17futureIndustryPlatforms\x12G\n" +
 	" platforms_or_leading_enterprises\x18\x10 \x01(\x03R\x1dplatformsOrLeadingEnterprises\x12%\n" +
 	"\x0etalent_records\x18\x11 \x01(\x03R\rtalentRecords\x12\x1a\n" +
-	"\bprograms\x18\x12 \x01(\x03R\bprograms\x1aA\n" +
+	"\bprograms\x18\x12 \x01(\x03R\bprograms\x12\x1a\n" +
+	"\bpolicies\x18\x13 \x01(\x03R\bpolicies\x12%\n" +
+	"\x0epilot_policies\x18\x14 \x01(\x03R\rpilotPolicies\x127\n" +
+	"\x17jingjinji_organisations\x18\x15 \x01(\x03R\x16jingjinjiOrganisations\x12\x18\n" +
+	"\atargets\x18\x16 \x01(\x03R\atargets\x1aA\n" +
 	"\x13EntitiesByKindEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"M\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"~\n" +
 	"\x14GetGroupStatsRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
-	"\fmin_revision\x18\x02 \x01(\x03R\vminRevision\"\xef\x03\n" +
+	"\fmin_revision\x18\x02 \x01(\x03R\vminRevision\x12/\n" +
+	"\x05as_of\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xc3\x05\n" +
 	"\x15GetGroupStatsResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -810,16 +1590,21 @@ const file_talentreg_metrics_v1_metrics_service_proto_rawDesc = "" +
 	"\x05field\x18\x04 \x01(\tR\x05field\x12\x18\n" +
 	"\amembers\x18\x05 \x01(\x03R\amembers\x12f\n" +
 	"\x0fmembers_by_kind\x18\x06 \x03(\v2>.talentreg.metrics.v1.GetGroupStatsResponse.MembersByKindEntryR\rmembersByKind\x12r\n" +
-	"\x13talents_by_category\x18\a \x03(\v2B.talentreg.metrics.v1.GetGroupStatsResponse.TalentsByCategoryEntryR\x11talentsByCategory\x1a@\n" +
+	"\x13talents_by_category\x18\a \x03(\v2B.talentreg.metrics.v1.GetGroupStatsResponse.TalentsByCategoryEntryR\x11talentsByCategory\x12\x85\x01\n" +
+	"\x1amember_talents_by_category\x18\b \x03(\v2H.talentreg.metrics.v1.GetGroupStatsResponse.MemberTalentsByCategoryEntryR\x17memberTalentsByCategory\x1a@\n" +
 	"\x12MembersByKindEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1aD\n" +
 	"\x16TalentsByCategoryEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"V\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1aJ\n" +
+	"\x1cMemberTalentsByCategoryEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x87\x01\n" +
 	"\x13GetBreakdownRequest\x12\x1c\n" +
 	"\tdimension\x18\x01 \x01(\tR\tdimension\x12!\n" +
-	"\fmin_revision\x18\x02 \x01(\x03R\vminRevision\"\x88\x01\n" +
+	"\fmin_revision\x18\x02 \x01(\x03R\vminRevision\x12/\n" +
+	"\x05as_of\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\x88\x01\n" +
 	"\x14GetBreakdownResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x1c\n" +
 	"\tdimension\x18\x02 \x01(\tR\tdimension\x126\n" +
@@ -840,7 +1625,58 @@ const file_talentreg_metrics_v1_metrics_service_proto_rawDesc = "" +
 	"\n" +
 	"consistent\x18\x02 \x01(\bR\n" +
 	"consistent\x12 \n" +
-	"\vdifferences\x18\x03 \x03(\tR\vdifferences2\x8f\x05\n" +
+	"\vdifferences\x18\x03 \x03(\tR\vdifferences\"\x8c\x01\n" +
+	"\x15SearchEntitiesRequest\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12!\n" +
+	"\fmin_revision\x18\x04 \x01(\x03R\vminRevision\"\xb9\x01\n" +
+	"\x16SearchEntitiesResponse\x12<\n" +
+	"\aresults\x18\x01 \x03(\v2\".talentreg.metrics.v1.SearchResultR\aresults\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\x12\x1d\n" +
+	"\n" +
+	"total_size\x18\x04 \x01(\x05R\ttotalSize\"\x90\x01\n" +
+	"\fSearchResult\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x1f\n" +
+	"\vcredit_code\x18\x04 \x01(\tR\n" +
+	"creditCode\x12\x14\n" +
+	"\x05score\x18\x05 \x01(\x01R\x05score\"\xc4\x01\n" +
+	"\x19ListSummaryHistoryRequest\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x125\n" +
+	"\binterval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\xb5\x01\n" +
+	"\x1aListSummaryHistoryResponse\x12:\n" +
+	"\x06points\x18\x01 \x03(\v2\".talentreg.metrics.v1.SummaryPointR\x06points\x12?\n" +
+	"\rcomplete_from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\fcompleteFrom\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\"\x9e\x01\n" +
+	"\fSummaryPoint\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\x12B\n" +
+	"\asummary\x18\x03 \x01(\v2(.talentreg.metrics.v1.GetSummaryResponseR\asummary\">\n" +
+	"\x19ListTargetProgressRequest\x12!\n" +
+	"\fmin_revision\x18\x01 \x01(\x03R\vminRevision\"x\n" +
+	"\x1aListTargetProgressResponse\x12>\n" +
+	"\atargets\x18\x01 \x03(\v2$.talentreg.metrics.v1.TargetProgressR\atargets\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"Q\n" +
+	"\x18GetTargetProgressRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
+	"\fmin_revision\x18\x02 \x01(\x03R\vminRevision\"\x91\x02\n" +
+	"\x0eTargetProgress\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
+	"\x06metric\x18\x03 \x01(\tR\x06metric\x12\x1d\n" +
+	"\n" +
+	"goal_value\x18\x04 \x01(\x03R\tgoalValue\x12#\n" +
+	"\rcurrent_value\x18\x05 \x01(\x03R\fcurrentValue\x12\x1a\n" +
+	"\bfraction\x18\x06 \x01(\x01R\bfraction\x126\n" +
+	"\bdeadline\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x14\n" +
+	"\x05scope\x18\b \x01(\tR\x05scope2\xdb\n" +
+	"\n" +
 	"\x0eMetricsService\x12\x8f\x01\n" +
 	"\n" +
 	"GetSummary\x12'.talentreg.metrics.v1.GetSummaryRequest\x1a(.talentreg.metrics.v1.GetSummaryResponse\".\xea\xf9\x18\x17\n" +
@@ -848,7 +1684,15 @@ const file_talentreg_metrics_v1_metrics_service_proto_rawDesc = "" +
 	"\rGetGroupStats\x12*.talentreg.metrics.v1.GetGroupStatsRequest\x1a+.talentreg.metrics.v1.GetGroupStatsResponse\"?\xea\xf9\x18\x1a\n" +
 	"\x18talentreg.groupStats.get\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=groups/*}/stats\x12\xa7\x01\n" +
 	"\fGetBreakdown\x12).talentreg.metrics.v1.GetBreakdownRequest\x1a*.talentreg.metrics.v1.GetBreakdownResponse\"@\xea\xf9\x18\x1a\n" +
-	"\x18talentreg.breakdowns.get\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/breakdowns/{dimension}\x12\x94\x01\n" +
+	"\x18talentreg.breakdowns.get\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/breakdowns/{dimension}\x12\xa7\x01\n" +
+	"\x0eSearchEntities\x12+.talentreg.metrics.v1.SearchEntitiesRequest\x1a,.talentreg.metrics.v1.SearchEntitiesResponse\":\xea\xf9\x18\x1b\n" +
+	"\x19talentreg.entities.search\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/entities:search\x12\xaf\x01\n" +
+	"\x12ListSummaryHistory\x12/.talentreg.metrics.v1.ListSummaryHistoryRequest\x1a0.talentreg.metrics.v1.ListSummaryHistoryResponse\"6\xea\xf9\x18\x17\n" +
+	"\x15talentreg.summary.get\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/summary:history\x12\xb8\x01\n" +
+	"\x12ListTargetProgress\x12/.talentreg.metrics.v1.ListTargetProgressRequest\x1a0.talentreg.metrics.v1.ListTargetProgressResponse\"?\xea\xf9\x18\x1f\n" +
+	"\x1dtalentreg.targetProgress.list\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/targets:progress\x12\xb2\x01\n" +
+	"\x11GetTargetProgress\x12..talentreg.metrics.v1.GetTargetProgressRequest\x1a$.talentreg.metrics.v1.TargetProgress\"G\xea\xf9\x18\x1e\n" +
+	"\x1ctalentreg.targetProgress.get\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{name=targets/*}:progress\x12\x94\x01\n" +
 	"\x10VerifyProjection\x12-.talentreg.metrics.v1.VerifyProjectionRequest\x1a..talentreg.metrics.v1.VerifyProjectionResponse\"!\xea\xf9\x18\x1d\n" +
 	"\x1btalentreg.projection.verifyB.Z,talentreg/gen/talentreg/metrics/v1;metricsv1b\x06proto3"
 
@@ -864,39 +1708,74 @@ func file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP() []byte {
 	return file_talentreg_metrics_v1_metrics_service_proto_rawDescData
 }
 
-var file_talentreg_metrics_v1_metrics_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_talentreg_metrics_v1_metrics_service_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_talentreg_metrics_v1_metrics_service_proto_goTypes = []any{
-	(*GetSummaryRequest)(nil),        // 0: talentreg.metrics.v1.GetSummaryRequest
-	(*GetSummaryResponse)(nil),       // 1: talentreg.metrics.v1.GetSummaryResponse
-	(*GetGroupStatsRequest)(nil),     // 2: talentreg.metrics.v1.GetGroupStatsRequest
-	(*GetGroupStatsResponse)(nil),    // 3: talentreg.metrics.v1.GetGroupStatsResponse
-	(*GetBreakdownRequest)(nil),      // 4: talentreg.metrics.v1.GetBreakdownRequest
-	(*GetBreakdownResponse)(nil),     // 5: talentreg.metrics.v1.GetBreakdownResponse
-	(*BreakdownRow)(nil),             // 6: talentreg.metrics.v1.BreakdownRow
-	(*VerifyProjectionRequest)(nil),  // 7: talentreg.metrics.v1.VerifyProjectionRequest
-	(*VerifyProjectionResponse)(nil), // 8: talentreg.metrics.v1.VerifyProjectionResponse
-	nil,                              // 9: talentreg.metrics.v1.GetSummaryResponse.EntitiesByKindEntry
-	nil,                              // 10: talentreg.metrics.v1.GetGroupStatsResponse.MembersByKindEntry
-	nil,                              // 11: talentreg.metrics.v1.GetGroupStatsResponse.TalentsByCategoryEntry
+	(*GetSummaryRequest)(nil),          // 0: talentreg.metrics.v1.GetSummaryRequest
+	(*GetSummaryResponse)(nil),         // 1: talentreg.metrics.v1.GetSummaryResponse
+	(*GetGroupStatsRequest)(nil),       // 2: talentreg.metrics.v1.GetGroupStatsRequest
+	(*GetGroupStatsResponse)(nil),      // 3: talentreg.metrics.v1.GetGroupStatsResponse
+	(*GetBreakdownRequest)(nil),        // 4: talentreg.metrics.v1.GetBreakdownRequest
+	(*GetBreakdownResponse)(nil),       // 5: talentreg.metrics.v1.GetBreakdownResponse
+	(*BreakdownRow)(nil),               // 6: talentreg.metrics.v1.BreakdownRow
+	(*VerifyProjectionRequest)(nil),    // 7: talentreg.metrics.v1.VerifyProjectionRequest
+	(*VerifyProjectionResponse)(nil),   // 8: talentreg.metrics.v1.VerifyProjectionResponse
+	(*SearchEntitiesRequest)(nil),      // 9: talentreg.metrics.v1.SearchEntitiesRequest
+	(*SearchEntitiesResponse)(nil),     // 10: talentreg.metrics.v1.SearchEntitiesResponse
+	(*SearchResult)(nil),               // 11: talentreg.metrics.v1.SearchResult
+	(*ListSummaryHistoryRequest)(nil),  // 12: talentreg.metrics.v1.ListSummaryHistoryRequest
+	(*ListSummaryHistoryResponse)(nil), // 13: talentreg.metrics.v1.ListSummaryHistoryResponse
+	(*SummaryPoint)(nil),               // 14: talentreg.metrics.v1.SummaryPoint
+	(*ListTargetProgressRequest)(nil),  // 15: talentreg.metrics.v1.ListTargetProgressRequest
+	(*ListTargetProgressResponse)(nil), // 16: talentreg.metrics.v1.ListTargetProgressResponse
+	(*GetTargetProgressRequest)(nil),   // 17: talentreg.metrics.v1.GetTargetProgressRequest
+	(*TargetProgress)(nil),             // 18: talentreg.metrics.v1.TargetProgress
+	nil,                                // 19: talentreg.metrics.v1.GetSummaryResponse.EntitiesByKindEntry
+	nil,                                // 20: talentreg.metrics.v1.GetGroupStatsResponse.MembersByKindEntry
+	nil,                                // 21: talentreg.metrics.v1.GetGroupStatsResponse.TalentsByCategoryEntry
+	nil,                                // 22: talentreg.metrics.v1.GetGroupStatsResponse.MemberTalentsByCategoryEntry
+	(*timestamppb.Timestamp)(nil),      // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 24: google.protobuf.Duration
 }
 var file_talentreg_metrics_v1_metrics_service_proto_depIdxs = []int32{
-	9,  // 0: talentreg.metrics.v1.GetSummaryResponse.entities_by_kind:type_name -> talentreg.metrics.v1.GetSummaryResponse.EntitiesByKindEntry
-	10, // 1: talentreg.metrics.v1.GetGroupStatsResponse.members_by_kind:type_name -> talentreg.metrics.v1.GetGroupStatsResponse.MembersByKindEntry
-	11, // 2: talentreg.metrics.v1.GetGroupStatsResponse.talents_by_category:type_name -> talentreg.metrics.v1.GetGroupStatsResponse.TalentsByCategoryEntry
-	6,  // 3: talentreg.metrics.v1.GetBreakdownResponse.rows:type_name -> talentreg.metrics.v1.BreakdownRow
-	0,  // 4: talentreg.metrics.v1.MetricsService.GetSummary:input_type -> talentreg.metrics.v1.GetSummaryRequest
-	2,  // 5: talentreg.metrics.v1.MetricsService.GetGroupStats:input_type -> talentreg.metrics.v1.GetGroupStatsRequest
-	4,  // 6: talentreg.metrics.v1.MetricsService.GetBreakdown:input_type -> talentreg.metrics.v1.GetBreakdownRequest
-	7,  // 7: talentreg.metrics.v1.MetricsService.VerifyProjection:input_type -> talentreg.metrics.v1.VerifyProjectionRequest
-	1,  // 8: talentreg.metrics.v1.MetricsService.GetSummary:output_type -> talentreg.metrics.v1.GetSummaryResponse
-	3,  // 9: talentreg.metrics.v1.MetricsService.GetGroupStats:output_type -> talentreg.metrics.v1.GetGroupStatsResponse
-	5,  // 10: talentreg.metrics.v1.MetricsService.GetBreakdown:output_type -> talentreg.metrics.v1.GetBreakdownResponse
-	8,  // 11: talentreg.metrics.v1.MetricsService.VerifyProjection:output_type -> talentreg.metrics.v1.VerifyProjectionResponse
-	8,  // [8:12] is the sub-list for method output_type
-	4,  // [4:8] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	23, // 0: talentreg.metrics.v1.GetSummaryRequest.as_of:type_name -> google.protobuf.Timestamp
+	19, // 1: talentreg.metrics.v1.GetSummaryResponse.entities_by_kind:type_name -> talentreg.metrics.v1.GetSummaryResponse.EntitiesByKindEntry
+	23, // 2: talentreg.metrics.v1.GetGroupStatsRequest.as_of:type_name -> google.protobuf.Timestamp
+	20, // 3: talentreg.metrics.v1.GetGroupStatsResponse.members_by_kind:type_name -> talentreg.metrics.v1.GetGroupStatsResponse.MembersByKindEntry
+	21, // 4: talentreg.metrics.v1.GetGroupStatsResponse.talents_by_category:type_name -> talentreg.metrics.v1.GetGroupStatsResponse.TalentsByCategoryEntry
+	22, // 5: talentreg.metrics.v1.GetGroupStatsResponse.member_talents_by_category:type_name -> talentreg.metrics.v1.GetGroupStatsResponse.MemberTalentsByCategoryEntry
+	23, // 6: talentreg.metrics.v1.GetBreakdownRequest.as_of:type_name -> google.protobuf.Timestamp
+	6,  // 7: talentreg.metrics.v1.GetBreakdownResponse.rows:type_name -> talentreg.metrics.v1.BreakdownRow
+	11, // 8: talentreg.metrics.v1.SearchEntitiesResponse.results:type_name -> talentreg.metrics.v1.SearchResult
+	23, // 9: talentreg.metrics.v1.ListSummaryHistoryRequest.start_time:type_name -> google.protobuf.Timestamp
+	23, // 10: talentreg.metrics.v1.ListSummaryHistoryRequest.end_time:type_name -> google.protobuf.Timestamp
+	24, // 11: talentreg.metrics.v1.ListSummaryHistoryRequest.interval:type_name -> google.protobuf.Duration
+	14, // 12: talentreg.metrics.v1.ListSummaryHistoryResponse.points:type_name -> talentreg.metrics.v1.SummaryPoint
+	23, // 13: talentreg.metrics.v1.ListSummaryHistoryResponse.complete_from:type_name -> google.protobuf.Timestamp
+	23, // 14: talentreg.metrics.v1.SummaryPoint.time:type_name -> google.protobuf.Timestamp
+	1,  // 15: talentreg.metrics.v1.SummaryPoint.summary:type_name -> talentreg.metrics.v1.GetSummaryResponse
+	18, // 16: talentreg.metrics.v1.ListTargetProgressResponse.targets:type_name -> talentreg.metrics.v1.TargetProgress
+	23, // 17: talentreg.metrics.v1.TargetProgress.deadline:type_name -> google.protobuf.Timestamp
+	0,  // 18: talentreg.metrics.v1.MetricsService.GetSummary:input_type -> talentreg.metrics.v1.GetSummaryRequest
+	2,  // 19: talentreg.metrics.v1.MetricsService.GetGroupStats:input_type -> talentreg.metrics.v1.GetGroupStatsRequest
+	4,  // 20: talentreg.metrics.v1.MetricsService.GetBreakdown:input_type -> talentreg.metrics.v1.GetBreakdownRequest
+	9,  // 21: talentreg.metrics.v1.MetricsService.SearchEntities:input_type -> talentreg.metrics.v1.SearchEntitiesRequest
+	12, // 22: talentreg.metrics.v1.MetricsService.ListSummaryHistory:input_type -> talentreg.metrics.v1.ListSummaryHistoryRequest
+	15, // 23: talentreg.metrics.v1.MetricsService.ListTargetProgress:input_type -> talentreg.metrics.v1.ListTargetProgressRequest
+	17, // 24: talentreg.metrics.v1.MetricsService.GetTargetProgress:input_type -> talentreg.metrics.v1.GetTargetProgressRequest
+	7,  // 25: talentreg.metrics.v1.MetricsService.VerifyProjection:input_type -> talentreg.metrics.v1.VerifyProjectionRequest
+	1,  // 26: talentreg.metrics.v1.MetricsService.GetSummary:output_type -> talentreg.metrics.v1.GetSummaryResponse
+	3,  // 27: talentreg.metrics.v1.MetricsService.GetGroupStats:output_type -> talentreg.metrics.v1.GetGroupStatsResponse
+	5,  // 28: talentreg.metrics.v1.MetricsService.GetBreakdown:output_type -> talentreg.metrics.v1.GetBreakdownResponse
+	10, // 29: talentreg.metrics.v1.MetricsService.SearchEntities:output_type -> talentreg.metrics.v1.SearchEntitiesResponse
+	13, // 30: talentreg.metrics.v1.MetricsService.ListSummaryHistory:output_type -> talentreg.metrics.v1.ListSummaryHistoryResponse
+	16, // 31: talentreg.metrics.v1.MetricsService.ListTargetProgress:output_type -> talentreg.metrics.v1.ListTargetProgressResponse
+	18, // 32: talentreg.metrics.v1.MetricsService.GetTargetProgress:output_type -> talentreg.metrics.v1.TargetProgress
+	8,  // 33: talentreg.metrics.v1.MetricsService.VerifyProjection:output_type -> talentreg.metrics.v1.VerifyProjectionResponse
+	26, // [26:34] is the sub-list for method output_type
+	18, // [18:26] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_talentreg_metrics_v1_metrics_service_proto_init() }
@@ -910,7 +1789,7 @@ func file_talentreg_metrics_v1_metrics_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_talentreg_metrics_v1_metrics_service_proto_rawDesc), len(file_talentreg_metrics_v1_metrics_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,10 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	MetricsService_GetSummary_FullMethodName       = "/talentreg.metrics.v1.MetricsService/GetSummary"
-	MetricsService_GetGroupStats_FullMethodName    = "/talentreg.metrics.v1.MetricsService/GetGroupStats"
-	MetricsService_GetBreakdown_FullMethodName     = "/talentreg.metrics.v1.MetricsService/GetBreakdown"
-	MetricsService_VerifyProjection_FullMethodName = "/talentreg.metrics.v1.MetricsService/VerifyProjection"
+	MetricsService_GetSummary_FullMethodName         = "/talentreg.metrics.v1.MetricsService/GetSummary"
+	MetricsService_GetGroupStats_FullMethodName      = "/talentreg.metrics.v1.MetricsService/GetGroupStats"
+	MetricsService_GetBreakdown_FullMethodName       = "/talentreg.metrics.v1.MetricsService/GetBreakdown"
+	MetricsService_SearchEntities_FullMethodName     = "/talentreg.metrics.v1.MetricsService/SearchEntities"
+	MetricsService_ListSummaryHistory_FullMethodName = "/talentreg.metrics.v1.MetricsService/ListSummaryHistory"
+	MetricsService_ListTargetProgress_FullMethodName = "/talentreg.metrics.v1.MetricsService/ListTargetProgress"
+	MetricsService_GetTargetProgress_FullMethodName  = "/talentreg.metrics.v1.MetricsService/GetTargetProgress"
+	MetricsService_VerifyProjection_FullMethodName   = "/talentreg.metrics.v1.MetricsService/VerifyProjection"
 )
 
 // MetricsServiceClient is the client API for MetricsService service.
@@ -50,6 +54,27 @@ type MetricsServiceClient interface {
 	// GetBreakdown returns figures per value of one dimension. Errors:
 	// INVALID_ARGUMENT for an unknown dimension.
 	GetBreakdown(ctx context.Context, in *GetBreakdownRequest, opts ...grpc.CallOption) (*GetBreakdownResponse, error)
+	// SearchEntities finds organisations, groups and programmes by words or
+	// any part of their names, Chinese or English (a glossary maps common
+	// Chinese place names and organisation words onto the English names), or
+	// by exact credit code; ranked best first, paged. Answered from an index
+	// the metrics service keeps from the change feed, never a scan. Errors:
+	// INVALID_ARGUMENT for an empty or too long query, a bad page size or
+	// token; UNAVAILABLE when search is switched off on this replica.
+	SearchEntities(ctx context.Context, in *SearchEntitiesRequest, opts ...grpc.CallOption) (*SearchEntitiesResponse, error)
+	// ListSummaryHistory returns the Summary at each point start_time,
+	// start_time + interval, ... up to end_time, exactly as it stood at each
+	// (from the commit times of the change feed). Errors: INVALID_ARGUMENT for
+	// a missing or reversed range, an interval under one minute or one making
+	// more than 1000 points; FAILED_PRECONDITION when start_time is before
+	// complete_from.
+	ListSummaryHistory(ctx context.Context, in *ListSummaryHistoryRequest, opts ...grpc.CallOption) (*ListSummaryHistoryResponse, error)
+	// ListTargetProgress returns the progress of every target, computed live.
+	ListTargetProgress(ctx context.Context, in *ListTargetProgressRequest, opts ...grpc.CallOption) (*ListTargetProgressResponse, error)
+	// GetTargetProgress returns the progress of one target. Errors: NOT_FOUND.
+	// It answers the TargetProgress itself, as a standard Get would.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	GetTargetProgress(ctx context.Context, in *GetTargetProgressRequest, opts ...grpc.CallOption) (*TargetProgress, error)
 	// VerifyProjection recounts every figure from a fresh registry snapshot
 	// and reports where the live projection differs. An operator tool (`metrics
 	// verify`), not on the HTTP surface: each call reads the whole registry.
@@ -94,6 +119,46 @@ func (c *metricsServiceClient) GetBreakdown(ctx context.Context, in *GetBreakdow
 	return out, nil
 }
 
+func (c *metricsServiceClient) SearchEntities(ctx context.Context, in *SearchEntitiesRequest, opts ...grpc.CallOption) (*SearchEntitiesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SearchEntitiesResponse)
+	err := c.cc.Invoke(ctx, MetricsService_SearchEntities_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) ListSummaryHistory(ctx context.Context, in *ListSummaryHistoryRequest, opts ...grpc.CallOption) (*ListSummaryHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSummaryHistoryResponse)
+	err := c.cc.Invoke(ctx, MetricsService_ListSummaryHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) ListTargetProgress(ctx context.Context, in *ListTargetProgressRequest, opts ...grpc.CallOption) (*ListTargetProgressResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTargetProgressResponse)
+	err := c.cc.Invoke(ctx, MetricsService_ListTargetProgress_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) GetTargetProgress(ctx context.Context, in *GetTargetProgressRequest, opts ...grpc.CallOption) (*TargetProgress, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TargetProgress)
+	err := c.cc.Invoke(ctx, MetricsService_GetTargetProgress_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *metricsServiceClient) VerifyProjection(ctx context.Context, in *VerifyProjectionRequest, opts ...grpc.CallOption) (*VerifyProjectionResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(VerifyProjectionResponse)
@@ -129,6 +194,27 @@ type MetricsServiceServer interface {
 	// GetBreakdown returns figures per value of one dimension. Errors:
 	// INVALID_ARGUMENT for an unknown dimension.
 	GetBreakdown(context.Context, *GetBreakdownRequest) (*GetBreakdownResponse, error)
+	// SearchEntities finds organisations, groups and programmes by words or
+	// any part of their names, Chinese or English (a glossary maps common
+	// Chinese place names and organisation words onto the English names), or
+	// by exact credit code; ranked best first, paged. Answered from an index
+	// the metrics service keeps from the change feed, never a scan. Errors:
+	// INVALID_ARGUMENT for an empty or too long query, a bad page size or
+	// token; UNAVAILABLE when search is switched off on this replica.
+	SearchEntities(context.Context, *SearchEntitiesRequest) (*SearchEntitiesResponse, error)
+	// ListSummaryHistory returns the Summary at each point start_time,
+	// start_time + interval, ... up to end_time, exactly as it stood at each
+	// (from the commit times of the change feed). Errors: INVALID_ARGUMENT for
+	// a missing or reversed range, an interval under one minute or one making
+	// more than 1000 points; FAILED_PRECONDITION when start_time is before
+	// complete_from.
+	ListSummaryHistory(context.Context, *ListSummaryHistoryRequest) (*ListSummaryHistoryResponse, error)
+	// ListTargetProgress returns the progress of every target, computed live.
+	ListTargetProgress(context.Context, *ListTargetProgressRequest) (*ListTargetProgressResponse, error)
+	// GetTargetProgress returns the progress of one target. Errors: NOT_FOUND.
+	// It answers the TargetProgress itself, as a standard Get would.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	GetTargetProgress(context.Context, *GetTargetProgressRequest) (*TargetProgress, error)
 	// VerifyProjection recounts every figure from a fresh registry snapshot
 	// and reports where the live projection differs. An operator tool (`metrics
 	// verify`), not on the HTTP surface: each call reads the whole registry.
@@ -151,6 +237,18 @@ func (UnimplementedMetricsServiceServer) GetGroupStats(context.Context, *GetGrou
 }
 func (UnimplementedMetricsServiceServer) GetBreakdown(context.Context, *GetBreakdownRequest) (*GetBreakdownResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetBreakdown not implemented")
+}
+func (UnimplementedMetricsServiceServer) SearchEntities(context.Context, *SearchEntitiesRequest) (*SearchEntitiesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchEntities not implemented")
+}
+func (UnimplementedMetricsServiceServer) ListSummaryHistory(context.Context, *ListSummaryHistoryRequest) (*ListSummaryHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSummaryHistory not implemented")
+}
+func (UnimplementedMetricsServiceServer) ListTargetProgress(context.Context, *ListTargetProgressRequest) (*ListTargetProgressResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTargetProgress not implemented")
+}
+func (UnimplementedMetricsServiceServer) GetTargetProgress(context.Context, *GetTargetProgressRequest) (*TargetProgress, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTargetProgress not implemented")
 }
 func (UnimplementedMetricsServiceServer) VerifyProjection(context.Context, *VerifyProjectionRequest) (*VerifyProjectionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method VerifyProjection not implemented")
@@ -230,6 +328,78 @@ func _MetricsService_GetBreakdown_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MetricsService_SearchEntities_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SearchEntitiesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).SearchEntities(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_SearchEntities_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).SearchEntities(ctx, req.(*SearchEntitiesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_ListSummaryHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSummaryHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).ListSummaryHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_ListSummaryHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).ListSummaryHistory(ctx, req.(*ListSummaryHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_ListTargetProgress_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTargetProgressRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).ListTargetProgress(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_ListTargetProgress_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).ListTargetProgress(ctx, req.(*ListTargetProgressRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_GetTargetProgress_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTargetProgressRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).GetTargetProgress(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_GetTargetProgress_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).GetTargetProgress(ctx, req.(*GetTargetProgressRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MetricsService_VerifyProjection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(VerifyProjectionRequest)
 	if err := dec(in); err != nil {
@@ -266,6 +436,22 @@ var MetricsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetBreakdown",
 			Handler:    _MetricsService_GetBreakdown_Handler,
+		},
+		{
+			MethodName: "SearchEntities",
+			Handler:    _MetricsService_SearchEntities_Handler,
+		},
+		{
+			MethodName: "ListSummaryHistory",
+			Handler:    _MetricsService_ListSummaryHistory_Handler,
+		},
+		{
+			MethodName: "ListTargetProgress",
+			Handler:    _MetricsService_ListTargetProgress_Handler,
+		},
+		{
+			MethodName: "GetTargetProgress",
+			Handler:    _MetricsService_GetTargetProgress_Handler,
 		},
 		{
 			MethodName: "VerifyProjection",

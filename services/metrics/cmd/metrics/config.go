@@ -24,7 +24,10 @@ type Config struct {
 	StaleAfter         time.Duration
 	ShutdownGrace      time.Duration
 	LogLevel           string
-	Security           security.Server
+	// Search keeps the name search index (SearchEntities); off saves its
+	// memory.
+	Search   bool
+	Security security.Server
 	// RegistryClient is how the follower reaches the registry: its CA,
 	// this replica's client certificate (its feed-reader identity) or a
 	// token file.
@@ -45,6 +48,7 @@ func DefaultConfig() Config {
 		StaleAfter:         30 * time.Second,
 		ShutdownGrace:      10 * time.Second,
 		LogLevel:           "info",
+		Search:             true,
 	}
 }
 
@@ -61,6 +65,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StaleAfter, "stale-after", c.StaleAfter, "how long the replica may be cut off from the registry (feed broken, reconnecting) and still serve; past it NOT_SERVING until caught up (0: forever)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long in-flight calls may finish after SIGTERM")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.BoolVar(&c.Search, "search", c.Search, "keep the name search index in memory (SearchEntities); false saves its memory and SearchEntities answers UNAVAILABLE")
 	c.Security.AddFlags(fs)
 	fs.StringVar(&c.RegistryClient.TLS.CAFile, "registry-ca", c.RegistryClient.TLS.CAFile, "PEM CA bundle to verify the registry's certificate (turns TLS on towards the registry)")
 	fs.StringVar(&c.RegistryClient.TLS.ServerName, "registry-server-name", c.RegistryClient.TLS.ServerName, "name expected in the registry's certificate (default: the host of --registry)")

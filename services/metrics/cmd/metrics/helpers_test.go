@@ -203,6 +203,8 @@ func (s *service) figures(ctx context.Context, revision int64, groups []string) 
 		LeadingEnterprises: sum.GetLeadingEnterprises(), FutureIndustryPlatforms: sum.GetFutureIndustryPlatforms(),
 		PlatformsOrLeadingEnterprises: sum.GetPlatformsOrLeadingEnterprises(),
 		TalentRecords:                 sum.GetTalentRecords(), Programs: sum.GetPrograms(),
+		Policies: sum.GetPolicies(), PilotPolicies: sum.GetPilotPolicies(),
+		JingjinjiOrganisations: sum.GetJingjinjiOrganisations(), Targets: sum.GetTargets(),
 	}
 	for _, d := range metrics.Dimensions {
 		b, err := s.client.GetBreakdown(ctx, &metricsv1.GetBreakdownRequest{Dimension: string(d), MinRevision: revision})
@@ -231,7 +233,7 @@ func (s *service) figures(ctx context.Context, revision int64, groups []string) 
 		}
 		f.Groups[g] = metrics.GroupStats{Revision: st.GetRevision(), Name: st.GetName(), Kind: st.GetKind(),
 			Field: st.GetField(), Members: st.GetMembers(), MembersByKind: st.GetMembersByKind(),
-			TalentsByCategory: st.GetTalentsByCategory()}
+			TalentsByCategory: st.GetTalentsByCategory(), MemberTalentsByCategory: st.GetMemberTalentsByCategory()}
 	}
 	return f, nil
 }

@@ -95,11 +95,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	live := projection.NewLive(cfg.MaxWait)
+	live.SetSearch(cfg.Search)
 	fol := follower.New(follower.Config{
 		CheckpointInterval: cfg.CheckpointInterval,
 		CheckpointEvery:    cfg.CheckpointEvery,
 		BackoffMax:         cfg.ReconnectMax,
 		StaleAfter:         cfg.StaleAfter,
+		FullSnapshot:       cfg.Search,
 	}, client, live, store, log, reg)
 	live.SetHeadCheck(fol.CheckCommitted)
 

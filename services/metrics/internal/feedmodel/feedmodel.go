@@ -154,8 +154,26 @@ func NameOf(r *registryv1.Resource) string {
 		return r.GetTalentRecord().GetName()
 	case r.GetProgram() != nil:
 		return r.GetProgram().GetName()
+	case r.GetPolicy() != nil:
+		return r.GetPolicy().GetName()
+	case r.GetTarget() != nil:
+		return r.GetTarget().GetName()
 	}
 	return ""
+}
+
+// Policy returns a policy resource.
+func Policy(id string, pilot bool) *registryv1.Resource {
+	return &registryv1.Resource{Resource: &registryv1.Resource_Policy{Policy: &registryv1.Policy{
+		Name: "policies/" + id, Title: id, Pilot: pilot, Level: registryv1.PolicyLevel_POLICY_LEVEL_DISTRICT,
+	}}}
+}
+
+// Target returns a target resource; scope is "" or a group name.
+func Target(id string, metric registryv1.TargetMetric, goal int64, scope string) *registryv1.Resource {
+	return &registryv1.Resource{Resource: &registryv1.Resource_Target{Target: &registryv1.Target{
+		Name: "targets/" + id, DisplayName: id, Metric: metric, GoalValue: goal, Scope: scope,
+	}}}
 }
 
 // Entity returns an entity resource.

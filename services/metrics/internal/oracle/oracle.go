@@ -22,14 +22,31 @@ func Figures(revision int64, resources []*registryv1.Resource) metrics.Figures {
 	var memberships []*registryv1.Membership
 	var records []*registryv1.TalentRecord
 	programs := 0
+	var policies, pilots, targets int64
+	active := func(s registryv1.LifecycleStatus) bool {
+		return s == registryv1.LifecycleStatus_LIFECYCLE_STATUS_UNSPECIFIED || s == registryv1.LifecycleStatus_LIFECYCLE_STATUS_ACTIVE
+	}
 	for _, r := range resources {
 		switch {
+		case r.GetPolicy() != nil:
+			policies++
+			if r.GetPolicy().GetPilot() {
+				pilots++
+			}
+		case r.GetTarget() != nil:
+			targets++
 		case r.GetEntity() != nil:
-			entities[r.GetEntity().GetName()] = r.GetEntity()
+			// An entity that is not active counts for nothing (its records
+			// still count in the totals).
+			if active(r.GetEntity().GetStatus()) {
+				entities[r.GetEntity().GetName()] = r.GetEntity()
+			}
 		case r.GetGroup() != nil:
 			groups[r.GetGroup().GetName()] = r.GetGroup()
 		case r.GetMembership() != nil:
-			memberships = append(memberships, r.GetMembership())
+			if active(r.GetMembership().GetStatus()) {
+				memberships = append(memberships, r.GetMembership())
+			}
 		case r.GetTalentRecord() != nil:
 			records = append(records, r.GetTalentRecord())
 		case r.GetProgram() != nil:
@@ -59,6 +76,7 @@ func Figures(revision int64, resources []*registryv1.Resource) metrics.Figures {
 		s.EntitiesByKind[k] = 0
 	}
 	s.Programs = int64(programs)
+	s.Policies, s.PilotPolicies, s.Targets = policies, pilots, targets
 	for _, e := range entities {
 		s.Entities++
 		s.EntitiesByKind[e.GetKind().String()]++
@@ -100,6 +118,17 @@ func Figures(revision int64, resources []*registryv1.Resource) metrics.Figures {
 		case registryv1.GroupKind_GROUP_KIND_ALLIANCE:
 			s.AllianceMemberships++
 			allianceMembers[m.GetEntity()] = true
+		}
+	}
+	inAnyGroup := map[string]bool{}
+	for _, ms := range groupMembers {
+		for e := range ms {
+			inAnyGroup[e] = true
+		}
+	}
+	for e := range inAnyGroup {
+		if r := entities[e].GetRegion(); r == "Beijing" || r == "Hebei" {
+			s.JingjinjiOrganisations++
 		}
 	}
 	s.ConsortiumMembers = int64(len(consortiumMembers))
@@ -229,12 +258,15 @@ func Figures(revision int64, resources []*registryv1.Resource) metrics.Figures {
 			Field:             g.GetField(),
 			MembersByKind:     map[string]int64{},
 			TalentsByCategory: map[string]int64{},
+
+			MemberTalentsByCategory: map[string]int64{},
 		}
 		for _, k := range metrics.EntityKinds {
 			st.MembersByKind[k] = 0
 		}
 		for _, c := range metrics.TalentCategories {
 			st.TalentsByCategory[c] = 0
+			st.MemberTalentsByCategory[c] = 0
 		}
 		for e := range groupMembers[name] {
 			st.Members++
@@ -243,6 +275,9 @@ func Figures(revision int64, resources []*registryv1.Resource) metrics.Figures {
 		for _, rec := range records {
 			if rec.GetSubject() == name && rec.GetCategory() != 0 {
 				st.TalentsByCategory[rec.GetCategory().String()] += rec.GetCount()
+			}
+			if groupMembers[name][rec.GetSubject()] && rec.GetCategory() != 0 {
+				st.MemberTalentsByCategory[rec.GetCategory().String()] += rec.GetCount()
 			}
 		}
 		f.Groups[name] = st

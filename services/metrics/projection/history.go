@@ -1,0 +1,629 @@
+package projection
+
+import (
+	"cmp"
+	"encoding/binary"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"talentreg/services/metrics"
+)
+
+// The history keeps every figure as it stood after each registry
+// transaction, stamped with the transaction's commit time, so that a read
+// "as of" a time answers exactly what a read at that time would have.
+//
+// It is kept as versions: at the end of each transaction the Summary, and
+// every breakdown row and group the transaction touched (marked while its
+// contributions moved), are compared with their last version and a new
+// version is appended where they differ. A read as of time t finds the
+// revision in force at t (the last transaction committed at or before t)
+// and, per figure, the last version at or before that revision: O(log n)
+// for the Summary, O(rows · log n) for a breakdown.
+//
+// A projection loaded from a snapshot knows nothing of the time before it:
+// its history starts with one version of everything, stamped with the time
+// of the load (CompleteFrom); asking for an earlier time is refused. The
+// history is part of the checkpoint (SectionHistory), so it survives
+// restarts: the versions written since the last Delta go with the next.
+
+// Breakdown dimensions by index, in the order of metrics.Dimensions.
+const (
+	dimKind uint8 = iota
+	dimRegion
+	dimIndustry
+	dimField
+	dimProgram
+	dimPeriod
+	numDims
+)
+
+// rowVals holds one breakdown row's figures: entities, groups, consortium
+// members, alliance members, talents by category, records.
+type rowVals [8]int64
+
+// sumState holds every Summary figure, indexed by the sum* constants.
+type sumState [numSum]int64
+
+const (
+	sumEntities              = 0
+	sumByKind                = 1 // numEntityKinds of them
+	sumConsortia             = sumByKind + numEntityKinds
+	sumAlliances             = sumConsortia + 1
+	sumConsortiumMembers     = sumConsortia + 2
+	sumAllianceMembers       = sumConsortia + 3
+	sumConsortiumMemberships = sumConsortia + 4
+	sumAllianceMemberships   = sumConsortia + 5
+	sumAssessing             = sumConsortia + 6
+	sumLeading               = sumConsortia + 7
+	sumPlatforms             = sumConsortia + 8
+	sumPlatformsOrLeading    = sumConsortia + 9
+	sumGroupMembers          = sumConsortia + 10
+	sumJingjinji             = sumConsortia + 11
+	sumTalents               = sumConsortia + 12 // numCategories of them
+	sumRecords               = sumTalents + numCategories
+	sumPrograms              = sumRecords + 1
+	sumPolicies              = sumRecords + 2
+	sumPilotPolicies         = sumRecords + 3
+	sumTargets               = sumRecords + 4
+	numSum                   = sumRecords + 5
+)
+
+// groupVals holds one group's figures.
+type groupVals struct {
+	exists                 bool
+	kind                   uint8
+	field                  string
+	members, platforms     int64
+	byKind                 [numEntityKinds]int64
+	talents, memberTalents [numCategories]int64
+}
+
+type version[T any] struct {
+	rev int64
+	v   T
+}
+
+type rowKey struct {
+	dim uint8
+	key string
+}
+
+// history is the figures' versions; see above.
+type history struct {
+	completeFrom int64 // Unix ns; 0 until the first base
+	txTimes      []int64
+	txRevs       []int64
+	summary      []version[sumState]
+	rows         [numDims]map[string][]version[rowVals]
+	groups       map[string][]version[groupVals]
+
+	// on is false while a bulk load recounts: nothing is marked.
+	on         bool
+	markRows   []rowKey
+	markGroups []string
+	seenRows   map[rowKey]struct{}
+	seenGroups map[string]struct{}
+	// unsaved holds the records of the versions added since the last
+	// Delta.
+	unsaved []Record
+}
+
+func newHistory() *history {
+	h := &history{groups: map[string][]version[groupVals]{}, seenRows: map[rowKey]struct{}{}, seenGroups: map[string]struct{}{}}
+	for i := range h.rows {
+		h.rows[i] = map[string][]version[rowVals]{}
+	}
+	return h
+}
+
+// markRow notes that a row's figures may change in this transaction.
+func (p *Projection) markRow(dim uint8, key string) {
+	if h := p.hist; h != nil && h.on {
+		h.markRows = append(h.markRows, rowKey{dim, key})
+	}
+}
+
+// markGroupHistory notes that a group's figures may change.
+func (p *Projection) markGroupHistory(g *group) {
+	if h := p.hist; h != nil && h.on {
+		h.markGroups = append(h.markGroups, g.name)
+	}
+}
+
+// markEntityRows marks the entity-dimension rows an entity counts in.
+func (p *Projection) markEntityRows(e *entity) {
+	h := p.hist
+	if h == nil || !h.on {
+		return
+	}
+	h.markRows = append(h.markRows, rowKey{dimKind, kindName(int(e.kind))}, rowKey{dimRegion, p.regions.names[e.region]})
+	if set := p.industrySets.sets[e.industries]; len(set) == 0 {
+		h.markRows = append(h.markRows, rowKey{dimIndustry, ""})
+	} else {
+		for _, ind := range set {
+			h.markRows = append(h.markRows, rowKey{dimIndustry, p.industries.names[ind]})
+		}
+	}
+}
+
+// sumState returns the current Summary figures.
+func (p *Projection) sumState() sumState {
+	var s sumState
+	c := &p.sum
+	s[sumEntities] = c.entities
+	copy(s[sumByKind:sumByKind+numEntityKinds], c.byKind[:])
+	s[sumConsortia], s[sumAlliances] = c.consortia, c.alliances
+	s[sumConsortiumMembers], s[sumAllianceMembers] = c.consortiumMembers, c.allianceMembers
+	s[sumConsortiumMemberships], s[sumAllianceMemberships] = c.consortiumMemberships, c.allianceMemberships
+	s[sumAssessing] = c.assessing
+	s[sumLeading], s[sumPlatforms], s[sumPlatformsOrLeading] = c.leading, c.platforms, c.platformsOrLeading
+	s[sumGroupMembers], s[sumJingjinji] = c.groupMembers, c.jingjinji
+	copy(s[sumTalents:sumTalents+numCategories], p.totals.talents[:])
+	s[sumRecords] = p.totals.records
+	s[sumPrograms] = int64(len(p.programs))
+	s[sumPolicies] = int64(len(p.policies))
+	for _, pilot := range p.policies {
+		if pilot {
+			s[sumPilotPolicies]++
+		}
+	}
+	s[sumTargets] = int64(len(p.targets))
+	return s
+}
+
+// summaryOf converts a sumState into the domain's Summary.
+func summaryOf(s *sumState, revision int64) metrics.Summary {
+	var byKindArr [numEntityKinds]int64
+	copy(byKindArr[:], s[sumByKind:sumByKind+numEntityKinds])
+	return metrics.Summary{
+		Revision:                      revision,
+		Entities:                      s[sumEntities],
+		EntitiesByKind:                byKind(&byKindArr),
+		Consortia:                     s[sumConsortia],
+		Alliances:                     s[sumAlliances],
+		ConsortiumMembers:             s[sumConsortiumMembers],
+		AllianceMembers:               s[sumAllianceMembers],
+		ConsortiumMemberships:         s[sumConsortiumMemberships],
+		AllianceMemberships:           s[sumAllianceMemberships],
+		TalentsGathered:               s[sumTalents],
+		TalentsCultivated:             s[sumTalents+1],
+		TalentsAssessed:               s[sumTalents+2],
+		AssessingEntities:             s[sumAssessing],
+		LeadingEnterprises:            s[sumLeading],
+		FutureIndustryPlatforms:       s[sumPlatforms],
+		PlatformsOrLeadingEnterprises: s[sumPlatformsOrLeading],
+		TalentRecords:                 s[sumRecords],
+		Programs:                      s[sumPrograms],
+		Policies:                      s[sumPolicies],
+		PilotPolicies:                 s[sumPilotPolicies],
+		JingjinjiOrganisations:        s[sumJingjinji],
+		Targets:                       s[sumTargets],
+	}
+}
+
+// rowValue returns the current figures of a breakdown row (zero when the
+// value is not in use).
+func (p *Projection) rowValue(k rowKey) rowVals {
+	var r *row
+	switch k.dim {
+	case dimKind:
+		for i := range p.kindRows {
+			if kindName(i) == k.key {
+				r = &p.kindRows[i]
+			}
+		}
+	case dimRegion, dimIndustry, dimField:
+		pl, rows := &p.regions, p.regionRows
+		if k.dim == dimIndustry {
+			pl, rows = &p.industries, p.industryRows
+		} else if k.dim == dimField {
+			pl, rows = &p.fields, p.fieldRows
+		}
+		if id, ok := pl.ids[k.key]; ok && pl.inUse(int(id)) && int(id) < len(rows) {
+			r = &rows[id]
+		}
+	case dimProgram, dimPeriod:
+		m := p.programRows
+		if k.dim == dimPeriod {
+			m = p.periodRows
+		}
+		if t, ok := m[k.key]; ok {
+			return rowVals{0, 0, 0, 0, t.talents[0], t.talents[1], t.talents[2], t.records}
+		}
+	}
+	if r == nil {
+		return rowVals{}
+	}
+	return rowVals{r.entities, r.groups, r.consortiumMembers, r.allianceMembers, r.talents[0], r.talents[1], r.talents[2], r.records}
+}
+
+// groupValue returns the current figures of group id.
+func (p *Projection) groupValue(id string) groupVals {
+	slot, ok := p.groupIDs[id]
+	if !ok || !p.groups[slot].exists {
+		return groupVals{}
+	}
+	g := &p.groups[slot]
+	return groupVals{exists: true, kind: g.kind, field: p.fields.names[g.field], members: g.memberCount,
+		platforms: g.memberPlatforms, byKind: g.membersByKind, talents: g.talents, memberTalents: g.memberTalents}
+}
+
+// recordHistory appends the versions of the transaction that just ended.
+func (p *Projection) recordHistory() {
+	h := p.hist
+	if h == nil || !h.on {
+		return
+	}
+	t := p.commitTime
+	if n := len(h.txTimes); n > 0 && t < h.txTimes[n-1] {
+		t = h.txTimes[n-1] // commit times never go back in the history
+	}
+	h.addTx(t, p.revision)
+	s := p.sumState()
+	if n := len(h.summary); n == 0 || h.summary[n-1].v != s {
+		h.addSummary(p.revision, s)
+	}
+	for _, k := range h.markRows {
+		if _, ok := h.seenRows[k]; ok {
+			continue
+		}
+		h.seenRows[k] = struct{}{}
+		v := p.rowValue(k)
+		vs := h.rows[k.dim][k.key]
+		if (len(vs) == 0 && v != rowVals{}) || (len(vs) > 0 && vs[len(vs)-1].v != v) {
+			h.addRow(k, p.revision, v)
+		}
+	}
+	for _, id := range h.markGroups {
+		if _, ok := h.seenGroups[id]; ok {
+			continue
+		}
+		h.seenGroups[id] = struct{}{}
+		v := p.groupValue(id)
+		vs := h.groups[id]
+		if (len(vs) == 0 && v.exists) || (len(vs) > 0 && vs[len(vs)-1].v != v) {
+			h.addGroup(id, p.revision, v)
+		}
+	}
+	clear(h.seenRows)
+	clear(h.seenGroups)
+	clear(h.markRows)
+	clear(h.markGroups)
+	h.markRows, h.markGroups = h.markRows[:0], h.markGroups[:0]
+}
+
+// startHistory begins the history afresh with one version of everything
+// at revision, stamped at (Unix ns): the end of a bulk load from a
+// snapshot.
+func (p *Projection) startHistory(at int64) {
+	h := newHistory()
+	p.hist = h
+	h.completeFrom = at
+	h.addTx(at, p.revision)
+	h.addSummary(p.revision, p.sumState())
+	for _, d := range metrics.Dimensions {
+		di := dimIndex(d)
+		for _, r := range p.Breakdown(d) {
+			k := rowKey{di, r.Key}
+			if v := p.rowValue(k); v != (rowVals{}) {
+				h.addRow(k, p.revision, v)
+			}
+		}
+	}
+	for i := range p.groups {
+		if g := &p.groups[i]; g.exists {
+			h.addGroup(g.name, p.revision, p.groupValue(g.name))
+		}
+	}
+	h.on = true
+}
+
+// fromTheStart is the CompleteFrom of a history kept from the registry's
+// first revision.
+const fromTheStart = math.MinInt64
+
+func dimIndex(d metrics.Dimension) uint8 {
+	return uint8(slices.Index(metrics.Dimensions, d))
+}
+
+// History record keys (SectionHistory):
+//
+//	"c"                      complete-from time, varint Unix ns
+//	"t" rev                  the commit time of the transaction ending at rev
+//	"s" rev                  Summary version: numSum varints
+//	"r" dim rev key          row version: 8 varints
+//	"g" rev id               group version: exists, kind, field, 15 varints
+//
+// rev is 8 bytes big-endian.
+func histKey(tag byte, dim int, rev int64, key string) string {
+	b := make([]byte, 0, 10+len(key))
+	b = append(b, tag)
+	if dim >= 0 {
+		b = append(b, byte(dim))
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(rev))
+	return string(append(b, key...))
+}
+
+func appendVarints(b []byte, vs []int64) []byte {
+	for _, v := range vs {
+		b = binary.AppendVarint(b, v)
+	}
+	return b
+}
+
+func (h *history) addTx(t, rev int64) {
+	h.txTimes = append(h.txTimes, t)
+	h.txRevs = append(h.txRevs, rev)
+	h.unsaved = append(h.unsaved, Record{SectionHistory, histKey('t', -1, rev, ""), binary.AppendVarint(nil, t)})
+}
+
+func (h *history) addSummary(rev int64, s sumState) {
+	h.summary = append(h.summary, version[sumState]{rev, s})
+	h.unsaved = append(h.unsaved, Record{SectionHistory, histKey('s', -1, rev, ""), appendVarints(nil, s[:])})
+}
+
+func (h *history) addRow(k rowKey, rev int64, v rowVals) {
+	key := strings.Clone(k.key)
+	h.rows[k.dim][key] = append(h.rows[k.dim][key], version[rowVals]{rev, v})
+	h.unsaved = append(h.unsaved, Record{SectionHistory, histKey('r', int(k.dim), rev, key), appendVarints(nil, v[:])})
+}
+
+func (h *history) addGroup(id string, rev int64, v groupVals) {
+	id = strings.Clone(id)
+	h.groups[id] = append(h.groups[id], version[groupVals]{rev, v})
+	h.unsaved = append(h.unsaved, Record{SectionHistory, histKey('g', -1, rev, id), appendGroupVals(nil, &v)})
+}
+
+func appendGroupVals(b []byte, v *groupVals) []byte {
+	var exists byte
+	if v.exists {
+		exists = 1
+	}
+	b = append(b, exists, v.kind)
+	b = appendString(b, v.field)
+	b = binary.AppendVarint(b, v.members)
+	b = binary.AppendVarint(b, v.platforms)
+	b = appendVarints(b, v.byKind[:])
+	b = appendVarints(b, v.talents[:])
+	return appendVarints(b, v.memberTalents[:])
+}
+
+// records returns every record of the history (a full Delta).
+func (h *history) records() []Record {
+	out := []Record{{SectionHistory, "c", binary.AppendVarint(nil, h.completeFrom)}}
+	for i, t := range h.txTimes {
+		out = append(out, Record{SectionHistory, histKey('t', -1, h.txRevs[i], ""), binary.AppendVarint(nil, t)})
+	}
+	for _, v := range h.summary {
+		out = append(out, Record{SectionHistory, histKey('s', -1, v.rev, ""), appendVarints(nil, v.v[:])})
+	}
+	for d := range h.rows {
+		for key, vs := range h.rows[d] {
+			for _, v := range vs {
+				out = append(out, Record{SectionHistory, histKey('r', d, v.rev, key), appendVarints(nil, v.v[:])})
+			}
+		}
+	}
+	for id, vs := range h.groups {
+		for _, v := range vs {
+			out = append(out, Record{SectionHistory, histKey('g', -1, v.rev, id), appendGroupVals(nil, &v.v)})
+		}
+	}
+	return out
+}
+
+// takeUnsaved returns the records added since the last call.
+func (h *history) takeUnsaved() []Record {
+	out := h.unsaved
+	h.unsaved = nil
+	return out
+}
+
+// restore adds one history record of a checkpoint.
+func (h *history) restore(key string, d *decoder) error {
+	if key == "c" {
+		h.completeFrom = d.varint()
+		return nil
+	}
+	if len(key) < 9 {
+		return errCorrupt
+	}
+	tag, rest := key[0], key[1:]
+	dim := -1
+	if tag == 'r' {
+		dim, rest = int(rest[0]), rest[1:]
+		if dim >= int(numDims) || len(rest) < 8 {
+			return errCorrupt
+		}
+	}
+	rev, name := int64(binary.BigEndian.Uint64([]byte(rest[:8]))), rest[8:]
+	switch tag {
+	case 't':
+		h.txRevs = append(h.txRevs, rev)
+		h.txTimes = append(h.txTimes, d.varint())
+	case 's':
+		var s sumState
+		for i := range s {
+			s[i] = d.varint()
+		}
+		h.summary = append(h.summary, version[sumState]{rev, s})
+	case 'r':
+		var v rowVals
+		for i := range v {
+			v[i] = d.varint()
+		}
+		h.rows[dim][name] = append(h.rows[dim][name], version[rowVals]{rev, v})
+	case 'g':
+		var v groupVals
+		v.exists = d.byte() == 1
+		v.kind = groupKindByte(d.byte())
+		v.field = d.string()
+		v.members, v.platforms = d.varint(), d.varint()
+		for i := range v.byKind {
+			v.byKind[i] = d.varint()
+		}
+		for i := range v.talents {
+			v.talents[i] = d.varint()
+		}
+		for i := range v.memberTalents {
+			v.memberTalents[i] = d.varint()
+		}
+		h.groups[name] = append(h.groups[name], version[groupVals]{rev, v})
+	default:
+		return errCorrupt
+	}
+	return nil
+}
+
+// finishRestore orders what restore added (records come in any order).
+func (h *history) finishRestore() {
+	idx := make([]int, len(h.txRevs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(h.txRevs[a], h.txRevs[b]) })
+	times, revs := make([]int64, len(idx)), make([]int64, len(idx))
+	for i, j := range idx {
+		times[i], revs[i] = h.txTimes[j], h.txRevs[j]
+	}
+	h.txTimes, h.txRevs = times, revs
+	byRev := func(a, b version[rowVals]) int { return cmp.Compare(a.rev, b.rev) }
+	slices.SortFunc(h.summary, func(a, b version[sumState]) int { return cmp.Compare(a.rev, b.rev) })
+	for d := range h.rows {
+		for _, vs := range h.rows[d] {
+			slices.SortFunc(vs, byRev)
+		}
+	}
+	for _, vs := range h.groups {
+		slices.SortFunc(vs, func(a, b version[groupVals]) int { return cmp.Compare(a.rev, b.rev) })
+	}
+	h.on = true
+}
+
+// at returns the last version at or before rev.
+func at[T any](vs []version[T], rev int64) (T, bool) {
+	i := sort.Search(len(vs), func(i int) bool { return vs[i].rev > rev }) - 1
+	if i < 0 {
+		var zero T
+		return zero, false
+	}
+	return vs[i].v, true
+}
+
+// revisionAt returns the revision in force at t, or a CodeBeforeHistory
+// error.
+func (h *history) revisionAt(t time.Time) (int64, error) {
+	ns := t.UnixNano()
+	if h.completeFrom == 0 || ns < h.completeFrom {
+		return 0, metrics.BeforeHistory(t, time.Unix(0, h.completeFrom))
+	}
+	if t.Before(time.Unix(0, math.MinInt64)) || t.After(time.Unix(0, math.MaxInt64)) {
+		ns = math.MaxInt64 // past the range of Unix ns: after every commit
+		if t.Before(time.Unix(0, 0)) {
+			return 0, metrics.BeforeHistory(t, time.Unix(0, h.completeFrom))
+		}
+	}
+	i := sort.Search(len(h.txTimes), func(i int) bool { return h.txTimes[i] > ns }) - 1
+	if i < 0 {
+		return 0, metrics.BeforeHistory(t, time.Unix(0, h.completeFrom))
+	}
+	return h.txRevs[i], nil
+}
+
+// CompleteFrom returns from when the history is complete (zero when the
+// projection keeps none).
+func (p *Projection) CompleteFrom() time.Time {
+	if p.hist == nil || p.hist.completeFrom == 0 || p.hist.completeFrom == fromTheStart {
+		return time.Time{}
+	}
+	return time.Unix(0, p.hist.completeFrom).UTC()
+}
+
+// RevisionAt returns the revision in force at t: the last transaction
+// committed at or before it. Errors: a metrics CodeBeforeHistory error for
+// a time before CompleteFrom.
+func (p *Projection) RevisionAt(t time.Time) (int64, error) {
+	if p.hist == nil {
+		return 0, metrics.BeforeHistory(t, time.Time{})
+	}
+	return p.hist.revisionAt(t)
+}
+
+// SummaryAsOf returns the Summary as it stood at t.
+func (p *Projection) SummaryAsOf(t time.Time) (metrics.Summary, error) {
+	rev, err := p.RevisionAt(t)
+	if err != nil {
+		return metrics.Summary{}, err
+	}
+	s, _ := at(p.hist.summary, rev)
+	return summaryOf(&s, rev), nil
+}
+
+// BreakdownAsOf returns the rows of d as they stood at t.
+func (p *Projection) BreakdownAsOf(d metrics.Dimension, t time.Time) (metrics.Breakdown, error) {
+	rev, err := p.RevisionAt(t)
+	if err != nil {
+		return metrics.Breakdown{}, err
+	}
+	rows := []metrics.Row{}
+	for key, vs := range p.hist.rows[dimIndex(d)] {
+		v, ok := at(vs, rev)
+		if !ok {
+			continue
+		}
+		r := metrics.Row{Key: key, Entities: v[0], Groups: v[1], ConsortiumMembers: v[2], AllianceMembers: v[3],
+			TalentsGathered: v[4], TalentsCultivated: v[5], TalentsAssessed: v[6], TalentRecords: v[7]}
+		if !r.IsZero() {
+			rows = append(rows, r)
+		}
+	}
+	slices.SortFunc(rows, func(a, b metrics.Row) int { return cmp.Compare(a.Key, b.Key) })
+	return metrics.Breakdown{Revision: rev, Dimension: d, Rows: rows}, nil
+}
+
+// GroupStatsAsOf returns the stats of group `groups/{id}` as they stood at
+// t; false when it did not exist then.
+func (p *Projection) GroupStatsAsOf(name string, t time.Time) (metrics.GroupStats, bool, error) {
+	rev, err := p.RevisionAt(t)
+	if err != nil {
+		return metrics.GroupStats{}, false, err
+	}
+	id, _ := strings.CutPrefix(name, "groups/")
+	v, ok := at(p.hist.groups[id], rev)
+	if !ok || !v.exists {
+		return metrics.GroupStats{}, false, nil
+	}
+	return groupStatsOf(id, rev, &v), true, nil
+}
+
+// SummaryPoints returns the Summary at each of times (ascending, none
+// before CompleteFrom), with the revision in force at each.
+func (p *Projection) SummaryPoints(times []time.Time) ([]metrics.SummaryPoint, error) {
+	out := make([]metrics.SummaryPoint, 0, len(times))
+	for _, t := range times {
+		s, err := p.SummaryAsOf(t)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, metrics.SummaryPoint{Time: t, Summary: s})
+	}
+	return out, nil
+}
+
+func groupStatsOf(id string, rev int64, v *groupVals) metrics.GroupStats {
+	return metrics.GroupStats{
+		Revision:                rev,
+		Name:                    "groups/" + id,
+		Kind:                    groupKindName(v.kind),
+		Field:                   v.field,
+		Members:                 v.members,
+		MembersByKind:           byKind(&v.byKind),
+		TalentsByCategory:       byCategory(&v.talents),
+		MemberTalentsByCategory: byCategory(&v.memberTalents),
+	}
+}

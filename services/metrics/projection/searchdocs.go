@@ -1,0 +1,162 @@
+package projection
+
+import (
+	"strings"
+
+	"talentreg/services/metrics"
+	"talentreg/services/metrics/search"
+
+	registryv1 "talentreg/gen/talentreg/registry/v1"
+)
+
+// The projection keeps the search index of names (package search) in step
+// with the feed, and its documents in the checkpoint (SectionSearch, one
+// record per resource: display name, kind, credit code).
+
+func (p *Projection) indexPut(d search.Doc) {
+	switch {
+	case p.search != nil:
+		p.search.Put(d)
+	case p.searchLog == nil:
+		return // search is off
+	case p.bulk:
+		d.Name, d.DisplayName, d.Kind, d.CreditCode = strings.Clone(d.Name), strings.Clone(d.DisplayName), strings.Clone(d.Kind), strings.Clone(d.CreditCode)
+		p.searchDocs = append(p.searchDocs, d)
+		return
+	default:
+		d.Name, d.DisplayName, d.Kind, d.CreditCode = strings.Clone(d.Name), strings.Clone(d.DisplayName), strings.Clone(d.Kind), strings.Clone(d.CreditCode)
+		p.searchLog[d.Name] = &d
+	}
+	p.searchDirty[strings.Clone(d.Name)] = struct{}{}
+}
+
+func (p *Projection) indexDelete(name string) {
+	switch {
+	case p.search != nil:
+		p.search.Delete(name)
+	case p.searchLog == nil:
+		return
+	default:
+		p.searchLog[strings.Clone(name)] = nil
+	}
+	p.searchDirty[strings.Clone(name)] = struct{}{}
+}
+
+// SearchPending reports whether the projection's search index is still
+// to be built from the documents of a bulk load (see BuildSearch).
+func (p *Projection) SearchPending() bool { return p.search == nil && p.searchLog != nil }
+
+// SearchDocs returns the documents of a bulk load, for BuildSearch; they
+// are not changed afterwards.
+func (p *Projection) SearchDocs() []search.Doc { return p.searchDocs }
+
+// BuildSearch builds an index of docs (SearchDocs): it costs O(names) and
+// touches no projection, so it runs without a lock.
+func BuildSearch(docs []search.Doc) *search.Index {
+	x := search.New()
+	for _, d := range docs {
+		x.Put(d)
+	}
+	return x
+}
+
+// InstallSearch makes x, built by BuildSearch from SearchDocs, the
+// projection's index, with what changed since replayed into it.
+func (p *Projection) InstallSearch(x *search.Index) {
+	if !p.SearchPending() {
+		return
+	}
+	for name, d := range p.searchLog {
+		if d == nil {
+			x.Delete(name)
+		} else {
+			x.Put(*d)
+		}
+	}
+	p.search, p.searchDocs, p.searchLog = x, nil, nil
+}
+
+func (p *Projection) indexEntity(a *registryv1.Entity) {
+	p.indexPut(search.Doc{Name: a.GetName(), DisplayName: a.GetDisplayName(), Kind: a.GetKind().String(), CreditCode: a.GetCreditCode()})
+}
+
+func (p *Projection) indexGroup(a *registryv1.Group) {
+	p.indexPut(search.Doc{Name: a.GetName(), DisplayName: a.GetDisplayName(), Kind: a.GetKind().String()})
+}
+
+func (p *Projection) indexProgram(a *registryv1.Program) {
+	p.indexPut(search.Doc{Name: a.GetName(), DisplayName: a.GetDisplayName(), Kind: "program"})
+}
+
+// DropSearch discards the search index (a replica run with search off).
+func (p *Projection) DropSearch() {
+	p.search, p.searchDirty, p.searchDocs, p.searchLog = nil, map[string]struct{}{}, nil, nil
+}
+
+// Searching reports whether the projection keeps a search index.
+func (p *Projection) Searching() bool { return p.search != nil }
+
+// Search returns one page of the results of query; see package search.
+func (p *Projection) Search(query string, offset, limit int) metrics.SearchPage {
+	res, total := p.search.Search(query, offset, limit)
+	out := metrics.SearchPage{Results: make([]metrics.SearchResult, len(res)), Total: total, Revision: p.revision}
+	for i, r := range res {
+		out.Results[i] = metrics.SearchResult{Name: r.Name, DisplayName: r.DisplayName, Kind: r.Kind, CreditCode: r.CreditCode, Score: r.Score}
+	}
+	return out
+}
+
+// takeSearch returns the search records to write: every document (full)
+// or those changed since the last call.
+func (p *Projection) takeSearch(full bool) (put, del []Record) {
+	defer clear(p.searchDirty)
+	get := func(name string) (search.Doc, bool) {
+		if p.search != nil {
+			return p.search.Get(name)
+		}
+		if d, ok := p.searchLog[name]; ok && d != nil {
+			return *d, true
+		}
+		return search.Doc{}, false
+	}
+	switch {
+	case p.search == nil && p.searchLog == nil:
+		return nil, nil
+	case full && p.search != nil:
+		p.search.Each(func(d search.Doc) { put = append(put, searchRecord(d)) })
+	case full:
+		for _, d := range p.searchDocs {
+			if _, changed := p.searchLog[d.Name]; !changed {
+				put = append(put, searchRecord(d))
+			}
+		}
+		for _, d := range p.searchLog {
+			if d != nil {
+				put = append(put, searchRecord(*d))
+			}
+		}
+	default:
+		for name := range p.searchDirty {
+			if d, ok := get(name); ok {
+				put = append(put, searchRecord(d))
+			} else {
+				del = append(del, Record{Section: SectionSearch, Key: name})
+			}
+		}
+	}
+	return put, del
+}
+
+func searchRecord(d search.Doc) Record {
+	b := appendString(nil, d.DisplayName)
+	b = appendString(b, d.Kind)
+	b = appendString(b, d.CreditCode)
+	return Record{Section: SectionSearch, Key: d.Name, Value: b}
+}
+
+func (p *Projection) restoreSearch(key string, d *decoder) {
+	doc := search.Doc{Name: key, DisplayName: d.string(), Kind: d.string(), CreditCode: d.string()}
+	if d.err == nil {
+		p.indexPut(doc)
+	}
+}

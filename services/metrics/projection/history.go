@@ -166,11 +166,7 @@ func (p *Projection) sumState() sumState {
 	s[sumRecords] = p.totals.records
 	s[sumPrograms] = int64(len(p.programs))
 	s[sumPolicies] = int64(len(p.policies))
-	for _, pilot := range p.policies {
-		if pilot {
-			s[sumPilotPolicies]++
-		}
-	}
+	s[sumPilotPolicies] = p.pilots
 	s[sumTargets] = int64(len(p.targets))
 	return s
 }

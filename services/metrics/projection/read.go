@@ -45,8 +45,7 @@ func byCategory(t *[numCategories]int64) map[string]int64 {
 	return m
 }
 
-// Summary returns the headline figures. It costs O(1) (O(policies) for
-// the pilot count).
+// Summary returns the headline figures. It costs O(1).
 func (p *Projection) Summary() metrics.Summary {
 	st := p.sumState()
 	return summaryOf(&st, p.revision)

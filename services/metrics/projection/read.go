@@ -66,8 +66,8 @@ func (p *Projection) GroupStats(name string) (metrics.GroupStats, bool) {
 }
 
 func (p *Projection) groupStats(g *group) metrics.GroupStats {
-	v := p.groupValue(g.name)
-	return groupStatsOf(g.name, p.revision, &v)
+	v, field := p.groupValue(g.name)
+	return groupStatsOf(g.name, p.revision, &v, field)
 }
 
 func groupKindName(k uint8) string { return registryv1.GroupKind(k).String() }

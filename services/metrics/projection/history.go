@@ -126,9 +126,9 @@ type history struct {
 	// What the next Delta must write: transactions and Summary versions
 	// from savedTx and savedSummary on, and the series with versions
 	// past their saved count.
-	savedTx, savedSummary     int
-	dirtyRows                 []*rowSeries
-	dirtyGroups               []*groupSeries
+	savedTx, savedSummary int
+	dirtyRows             []*rowSeries
+	dirtyGroups           []*groupSeries
 }
 
 func newHistory() *history {

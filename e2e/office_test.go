@@ -65,7 +65,7 @@ func TestTargetsPoliciesLifecycle_HTTP(t *testing.T) {
 
 	// An organisation leaving an alliance: withdrawn with an end time,
 	// still there.
-	createMembership(t, s, gid, eid, "MEMBERSHIP_ROLE_MEMBER")
+	s.must(t, "POST", "/v1/groups/"+gid+"/memberships", map[string]any{"entity": "entities/" + eid, "role": "MEMBERSHIP_ROLE_MEMBER", "joinTime": "2021-05-01T00:00:00Z"})
 	m, _ := s.must(t, "PATCH", "/v1/groups/"+gid+"/memberships/"+eid, map[string]any{"status": "LIFECYCLE_STATUS_WITHDRAWN", "endTime": "2024-06-30T00:00:00Z"})
 	if m["status"] != "LIFECYCLE_STATUS_WITHDRAWN" || m["endTime"] != "2024-06-30T00:00:00Z" || m["role"] != "MEMBERSHIP_ROLE_MEMBER" {
 		t.Errorf("withdrawn membership: %v", m)

@@ -122,7 +122,7 @@ type Store interface {
 	BatchCreateEntities(ctx context.Context, es []*Entity) ([]*Entity, int64, error)
 	GetEntity(ctx context.Context, id string) (*Entity, error)
 	// ListEntities filters on kind, region, industries,
-	// leading_enterprise and future_industry_platform.
+	// leading_enterprise, future_industry_platform and status.
 	ListEntities(ctx context.Context, q ListQuery) ([]*Entity, string, error)
 	UpdateEntity(ctx context.Context, id, etag string, apply func(*Entity)) (*Entity, int64, error)
 	DeleteEntity(ctx context.Context, id, etag string, force bool) (int64, error)
@@ -137,7 +137,8 @@ type Store interface {
 	CreateMembership(ctx context.Context, m *Membership, requestID string) (*Membership, int64, error)
 	GetMembership(ctx context.Context, groupID, entityID string) (*Membership, error)
 	// ListMemberships lists one group's memberships, or every group's when
-	// groupID is "-"; it filters on entity (a full entity name).
+	// groupID is "-"; it filters on entity (a full entity name) and
+	// status.
 	ListMemberships(ctx context.Context, groupID string, q ListQuery) ([]*Membership, string, error)
 	UpdateMembership(ctx context.Context, groupID, entityID, etag string, apply func(*Membership)) (*Membership, int64, error)
 	DeleteMembership(ctx context.Context, groupID, entityID, etag string) (int64, error)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -150,20 +151,25 @@ func rewind(ctx context.Context, c registryv1.RegistryServiceClient, rs []*regis
 			out = append(out, r)
 		}
 	}
-	// Dependency order, then name: as a snapshot would list them.
+	// Dependency order, then key order: as a snapshot would list them.
 	slices.SortStableFunc(out, func(x, y *registryv1.Resource) int {
 		if d := kindOf(x) - kindOf(y); d != 0 {
 			return int(d)
 		}
-		switch nx, ny := nameOf(x), nameOf(y); {
-		case nx < ny:
-			return -1
-		case nx > ny:
-			return 1
-		}
-		return 0
+		return strings.Compare(keyOf(x), keyOf(y))
 	})
 	return out, nil
+}
+
+// keyOf returns the registry's key of r, which orders a snapshot: the id,
+// or for a membership group id \x00 entity id (so "g" sorts before
+// "g-2", as tuples do).
+func keyOf(r *registryv1.Resource) string {
+	name := nameOf(r)
+	if group, entity, ok := strings.Cut(name, "/memberships/"); ok {
+		return strings.TrimPrefix(group, "groups/") + "\x00" + entity
+	}
+	return name[strings.IndexByte(name, '/')+1:]
 }
 
 // kindOf returns the layout kind of r.

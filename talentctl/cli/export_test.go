@@ -205,3 +205,17 @@ func figures(t *testing.T, c metricsv1.MetricsServiceClient, revision int64) []p
 	}
 	return out
 }
+
+// TestKeyOf_OrdersAsTheRegistry: memberships order by (group, entity), so
+// a rewound export lists them as a snapshot does.
+func TestKeyOf_OrdersAsTheRegistry(t *testing.T) {
+	m := func(g, e string) *registryv1.Resource {
+		return &registryv1.Resource{Resource: &registryv1.Resource_Membership{Membership: &registryv1.Membership{Name: "groups/" + g + "/memberships/" + e}}}
+	}
+	if !(keyOf(m("a", "z")) < keyOf(m("a-b", "a"))) {
+		t.Error(`groups/a sorts after groups/a-b`)
+	}
+	if got := keyOf(&registryv1.Resource{Resource: &registryv1.Resource_Policy{Policy: &registryv1.Policy{Name: "policies/p-1"}}}); got != "p-1" {
+		t.Errorf("key of a policy = %q", got)
+	}
+}

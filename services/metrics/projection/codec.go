@@ -113,7 +113,6 @@ func (p *Projection) takeChanges() changes {
 	}
 	if p.hist != nil {
 		if c.full {
-			p.hist.unsaved = nil
 			c.history = p.hist.records()
 		} else {
 			c.history = p.hist.takeUnsaved()

@@ -76,7 +76,7 @@ const (
 type groupVals struct {
 	exists                 bool
 	kind                   uint8
-	field                  string
+	field                  int32 // id in history.fields; pointer-free, so GC skips the versions
 	members, platforms     int64
 	byKind                 [numEntityKinds]int64
 	talents, memberTalents [numCategories]int64
@@ -92,30 +92,50 @@ type rowKey struct {
 	key string
 }
 
+// rowSeries and groupSeries are the versions of one row or group; the
+// first saved of them are in the checkpoint already.
+type rowSeries struct {
+	key   rowKey
+	vs    []version[rowVals]
+	saved int
+}
+
+type groupSeries struct {
+	id    string
+	vs    []version[groupVals]
+	saved int
+}
+
 // history is the figures' versions; see above.
 type history struct {
 	completeFrom int64 // Unix ns; 0 until the first base
 	txTimes      []int64
 	txRevs       []int64
 	summary      []version[sumState]
-	rows         [numDims]map[string][]version[rowVals]
-	groups       map[string][]version[groupVals]
+	rows         [numDims]map[string]*rowSeries
+	groups       map[string]*groupSeries
 
 	// on is false while a bulk load recounts: nothing is marked.
 	on         bool
 	markRows   []rowKey
 	markGroups []string
 	seenRows   map[rowKey]struct{}
+	fields     []string // group fields of the versions, by id
+	fieldIDs   map[string]int32
 	seenGroups map[string]struct{}
-	// unsaved holds the records of the versions added since the last
-	// Delta.
-	unsaved []Record
+	// What the next Delta must write: transactions and Summary versions
+	// from savedTx and savedSummary on, and the series with versions
+	// past their saved count.
+	savedTx, savedSummary int
+	dirtyRows             []*rowSeries
+	dirtyGroups           []*groupSeries
 }
 
 func newHistory() *history {
-	h := &history{groups: map[string][]version[groupVals]{}, seenRows: map[rowKey]struct{}{}, seenGroups: map[string]struct{}{}}
+	h := &history{groups: map[string]*groupSeries{}, seenRows: map[rowKey]struct{}{}, seenGroups: map[string]struct{}{},
+		fields: []string{""}, fieldIDs: map[string]int32{"": 0}}
 	for i := range h.rows {
-		h.rows[i] = map[string][]version[rowVals]{}
+		h.rows[i] = map[string]*rowSeries{}
 	}
 	return h
 }
@@ -166,11 +186,7 @@ func (p *Projection) sumState() sumState {
 	s[sumRecords] = p.totals.records
 	s[sumPrograms] = int64(len(p.programs))
 	s[sumPolicies] = int64(len(p.policies))
-	for _, pilot := range p.policies {
-		if pilot {
-			s[sumPilotPolicies]++
-		}
-	}
+	s[sumPilotPolicies] = p.pilots
 	s[sumTargets] = int64(len(p.targets))
 	return s
 }
@@ -241,15 +257,27 @@ func (p *Projection) rowValue(k rowKey) rowVals {
 	return rowVals{r.entities, r.groups, r.consortiumMembers, r.allianceMembers, r.talents[0], r.talents[1], r.talents[2], r.records}
 }
 
-// groupValue returns the current figures of group id.
-func (p *Projection) groupValue(id string) groupVals {
+// groupValue returns the current figures of group id, and its field.
+func (p *Projection) groupValue(id string) (groupVals, string) {
 	slot, ok := p.groupIDs[id]
 	if !ok || !p.groups[slot].exists {
-		return groupVals{}
+		return groupVals{}, ""
 	}
 	g := &p.groups[slot]
-	return groupVals{exists: true, kind: g.kind, field: p.fields.names[g.field], members: g.memberCount,
-		platforms: g.memberPlatforms, byKind: g.membersByKind, talents: g.talents, memberTalents: g.memberTalents}
+	return groupVals{exists: true, kind: g.kind, members: g.memberCount,
+		platforms: g.memberPlatforms, byKind: g.membersByKind, talents: g.talents, memberTalents: g.memberTalents}, p.fields.names[g.field]
+}
+
+// fieldID interns a group field for the versions.
+func (h *history) fieldID(name string) int32 {
+	if id, ok := h.fieldIDs[name]; ok {
+		return id
+	}
+	id := int32(len(h.fields))
+	name = strings.Clone(name)
+	h.fields = append(h.fields, name)
+	h.fieldIDs[name] = id
+	return id
 }
 
 // recordHistory appends the versions of the transaction that just ended.
@@ -273,7 +301,10 @@ func (p *Projection) recordHistory() {
 		}
 		h.seenRows[k] = struct{}{}
 		v := p.rowValue(k)
-		vs := h.rows[k.dim][k.key]
+		var vs []version[rowVals]
+		if rs := h.rows[k.dim][k.key]; rs != nil {
+			vs = rs.vs
+		}
 		if (len(vs) == 0 && v != rowVals{}) || (len(vs) > 0 && vs[len(vs)-1].v != v) {
 			h.addRow(k, p.revision, v)
 		}
@@ -283,8 +314,12 @@ func (p *Projection) recordHistory() {
 			continue
 		}
 		h.seenGroups[id] = struct{}{}
-		v := p.groupValue(id)
-		vs := h.groups[id]
+		v, field := p.groupValue(id)
+		v.field = h.fieldID(field)
+		var vs []version[groupVals]
+		if gs := h.groups[id]; gs != nil {
+			vs = gs.vs
+		}
 		if (len(vs) == 0 && v.exists) || (len(vs) > 0 && vs[len(vs)-1].v != v) {
 			h.addGroup(id, p.revision, v)
 		}
@@ -316,7 +351,9 @@ func (p *Projection) startHistory(at int64) {
 	}
 	for i := range p.groups {
 		if g := &p.groups[i]; g.exists {
-			h.addGroup(g.name, p.revision, p.groupValue(g.name))
+			v, field := p.groupValue(g.name)
+			v.field = h.fieldID(field)
+			h.addGroup(g.name, p.revision, v)
 		}
 	}
 	h.on = true
@@ -359,33 +396,54 @@ func appendVarints(b []byte, vs []int64) []byte {
 func (h *history) addTx(t, rev int64) {
 	h.txTimes = append(h.txTimes, t)
 	h.txRevs = append(h.txRevs, rev)
-	h.unsaved = append(h.unsaved, Record{SectionHistory, histKey('t', -1, rev, ""), binary.AppendVarint(nil, t)})
 }
 
 func (h *history) addSummary(rev int64, s sumState) {
 	h.summary = append(h.summary, version[sumState]{rev, s})
-	h.unsaved = append(h.unsaved, Record{SectionHistory, histKey('s', -1, rev, ""), appendVarints(nil, s[:])})
+}
+
+func (h *history) rowSeries(k rowKey) *rowSeries {
+	rs := h.rows[k.dim][k.key]
+	if rs == nil {
+		k.key = strings.Clone(k.key)
+		rs = &rowSeries{key: k}
+		h.rows[k.dim][k.key] = rs
+	}
+	return rs
+}
+
+func (h *history) groupSeries(id string) *groupSeries {
+	gs := h.groups[id]
+	if gs == nil {
+		gs = &groupSeries{id: strings.Clone(id)}
+		h.groups[gs.id] = gs
+	}
+	return gs
 }
 
 func (h *history) addRow(k rowKey, rev int64, v rowVals) {
-	key := strings.Clone(k.key)
-	h.rows[k.dim][key] = append(h.rows[k.dim][key], version[rowVals]{rev, v})
-	h.unsaved = append(h.unsaved, Record{SectionHistory, histKey('r', int(k.dim), rev, key), appendVarints(nil, v[:])})
+	rs := h.rowSeries(k)
+	if len(rs.vs) == rs.saved {
+		h.dirtyRows = append(h.dirtyRows, rs)
+	}
+	rs.vs = append(rs.vs, version[rowVals]{rev, v})
 }
 
 func (h *history) addGroup(id string, rev int64, v groupVals) {
-	id = strings.Clone(id)
-	h.groups[id] = append(h.groups[id], version[groupVals]{rev, v})
-	h.unsaved = append(h.unsaved, Record{SectionHistory, histKey('g', -1, rev, id), appendGroupVals(nil, &v)})
+	gs := h.groupSeries(id)
+	if len(gs.vs) == gs.saved {
+		h.dirtyGroups = append(h.dirtyGroups, gs)
+	}
+	gs.vs = append(gs.vs, version[groupVals]{rev, v})
 }
 
-func appendGroupVals(b []byte, v *groupVals) []byte {
+func (h *history) appendGroupVals(b []byte, v *groupVals) []byte {
 	var exists byte
 	if v.exists {
 		exists = 1
 	}
 	b = append(b, exists, v.kind)
-	b = appendString(b, v.field)
+	b = appendString(b, h.fields[v.field])
 	b = binary.AppendVarint(b, v.members)
 	b = binary.AppendVarint(b, v.platforms)
 	b = appendVarints(b, v.byKind[:])
@@ -393,34 +451,55 @@ func appendGroupVals(b []byte, v *groupVals) []byte {
 	return appendVarints(b, v.memberTalents[:])
 }
 
-// records returns every record of the history (a full Delta).
+// records returns every record of the history (a full Delta); everything
+// counts as saved afterwards.
 func (h *history) records() []Record {
 	out := []Record{{SectionHistory, "c", binary.AppendVarint(nil, h.completeFrom)}}
-	for i, t := range h.txTimes {
-		out = append(out, Record{SectionHistory, histKey('t', -1, h.txRevs[i], ""), binary.AppendVarint(nil, t)})
-	}
-	for _, v := range h.summary {
-		out = append(out, Record{SectionHistory, histKey('s', -1, v.rev, ""), appendVarints(nil, v.v[:])})
-	}
-	for d := range h.rows {
-		for key, vs := range h.rows[d] {
-			for _, v := range vs {
-				out = append(out, Record{SectionHistory, histKey('r', d, v.rev, key), appendVarints(nil, v.v[:])})
-			}
+	h.savedTx, h.savedSummary = 0, 0
+	for _, m := range h.rows {
+		for _, rs := range m {
+			rs.saved = 0
 		}
 	}
-	for id, vs := range h.groups {
-		for _, v := range vs {
-			out = append(out, Record{SectionHistory, histKey('g', -1, v.rev, id), appendGroupVals(nil, &v.v)})
+	for _, gs := range h.groups {
+		gs.saved = 0
+	}
+	h.dirtyRows, h.dirtyGroups = nil, nil
+	for _, m := range h.rows {
+		for _, rs := range m {
+			h.dirtyRows = append(h.dirtyRows, rs)
 		}
 	}
-	return out
+	for _, gs := range h.groups {
+		h.dirtyGroups = append(h.dirtyGroups, gs)
+	}
+	return append(out, h.takeUnsaved()...)
 }
 
-// takeUnsaved returns the records added since the last call.
+// takeUnsaved returns the records of the versions added since the last
+// call (or records), and counts them saved.
 func (h *history) takeUnsaved() []Record {
-	out := h.unsaved
-	h.unsaved = nil
+	var out []Record
+	for i := h.savedTx; i < len(h.txTimes); i++ {
+		out = append(out, Record{SectionHistory, histKey('t', -1, h.txRevs[i], ""), binary.AppendVarint(nil, h.txTimes[i])})
+	}
+	for _, v := range h.summary[h.savedSummary:] {
+		out = append(out, Record{SectionHistory, histKey('s', -1, v.rev, ""), appendVarints(nil, v.v[:])})
+	}
+	h.savedTx, h.savedSummary = len(h.txTimes), len(h.summary)
+	for _, rs := range h.dirtyRows {
+		for _, v := range rs.vs[rs.saved:] {
+			out = append(out, Record{SectionHistory, histKey('r', int(rs.key.dim), v.rev, rs.key.key), appendVarints(nil, v.v[:])})
+		}
+		rs.saved = len(rs.vs)
+	}
+	for _, gs := range h.dirtyGroups {
+		for _, v := range gs.vs[gs.saved:] {
+			out = append(out, Record{SectionHistory, histKey('g', -1, v.rev, gs.id), h.appendGroupVals(nil, &v.v)})
+		}
+		gs.saved = len(gs.vs)
+	}
+	h.dirtyRows, h.dirtyGroups = h.dirtyRows[:0], h.dirtyGroups[:0]
 	return out
 }
 
@@ -457,12 +536,13 @@ func (h *history) restore(key string, d *decoder) error {
 		for i := range v {
 			v[i] = d.varint()
 		}
-		h.rows[dim][name] = append(h.rows[dim][name], version[rowVals]{rev, v})
+		rs := h.rowSeries(rowKey{uint8(dim), name})
+		rs.vs = append(rs.vs, version[rowVals]{rev, v})
 	case 'g':
 		var v groupVals
 		v.exists = d.byte() == 1
 		v.kind = groupKindByte(d.byte())
-		v.field = d.string()
+		v.field = h.fieldID(d.string())
 		v.members, v.platforms = d.varint(), d.varint()
 		for i := range v.byKind {
 			v.byKind[i] = d.varint()
@@ -473,7 +553,8 @@ func (h *history) restore(key string, d *decoder) error {
 		for i := range v.memberTalents {
 			v.memberTalents[i] = d.varint()
 		}
-		h.groups[name] = append(h.groups[name], version[groupVals]{rev, v})
+		gs := h.groupSeries(name)
+		gs.vs = append(gs.vs, version[groupVals]{rev, v})
 	default:
 		return errCorrupt
 	}
@@ -495,13 +576,16 @@ func (h *history) finishRestore() {
 	byRev := func(a, b version[rowVals]) int { return cmp.Compare(a.rev, b.rev) }
 	slices.SortFunc(h.summary, func(a, b version[sumState]) int { return cmp.Compare(a.rev, b.rev) })
 	for d := range h.rows {
-		for _, vs := range h.rows[d] {
-			slices.SortFunc(vs, byRev)
+		for _, rs := range h.rows[d] {
+			slices.SortFunc(rs.vs, byRev)
+			rs.saved = len(rs.vs)
 		}
 	}
-	for _, vs := range h.groups {
-		slices.SortFunc(vs, func(a, b version[groupVals]) int { return cmp.Compare(a.rev, b.rev) })
+	for _, gs := range h.groups {
+		slices.SortFunc(gs.vs, func(a, b version[groupVals]) int { return cmp.Compare(a.rev, b.rev) })
+		gs.saved = len(gs.vs)
 	}
+	h.savedTx, h.savedSummary = len(h.txTimes), len(h.summary)
 	h.on = true
 }
 
@@ -571,8 +655,8 @@ func (p *Projection) BreakdownAsOf(d metrics.Dimension, t time.Time) (metrics.Br
 		return metrics.Breakdown{}, err
 	}
 	rows := []metrics.Row{}
-	for key, vs := range p.hist.rows[dimIndex(d)] {
-		v, ok := at(vs, rev)
+	for key, rs := range p.hist.rows[dimIndex(d)] {
+		v, ok := at(rs.vs, rev)
 		if !ok {
 			continue
 		}
@@ -594,11 +678,15 @@ func (p *Projection) GroupStatsAsOf(name string, t time.Time) (metrics.GroupStat
 		return metrics.GroupStats{}, false, err
 	}
 	id, _ := strings.CutPrefix(name, "groups/")
-	v, ok := at(p.hist.groups[id], rev)
+	var vs []version[groupVals]
+	if gs := p.hist.groups[id]; gs != nil {
+		vs = gs.vs
+	}
+	v, ok := at(vs, rev)
 	if !ok || !v.exists {
 		return metrics.GroupStats{}, false, nil
 	}
-	return groupStatsOf(id, rev, &v), true, nil
+	return groupStatsOf(id, rev, &v, p.hist.fields[v.field]), true, nil
 }
 
 // SummaryPoints returns the Summary at each of times (ascending, none
@@ -615,12 +703,12 @@ func (p *Projection) SummaryPoints(times []time.Time) ([]metrics.SummaryPoint, e
 	return out, nil
 }
 
-func groupStatsOf(id string, rev int64, v *groupVals) metrics.GroupStats {
+func groupStatsOf(id string, rev int64, v *groupVals, field string) metrics.GroupStats {
 	return metrics.GroupStats{
 		Revision:                rev,
 		Name:                    "groups/" + id,
 		Kind:                    groupKindName(v.kind),
-		Field:                   v.field,
+		Field:                   field,
 		Members:                 v.members,
 		MembersByKind:           byKind(&v.byKind),
 		TalentsByCategory:       byCategory(&v.talents),

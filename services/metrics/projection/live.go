@@ -51,8 +51,9 @@ type Live struct {
 	// (see SetHeadCheck).
 	headCheck func(ctx context.Context, revision int64) error
 
-	// noSearch drops the search index of every projection installed.
-	noSearch bool
+	// noSearch drops the search index of every projection installed;
+	// noHistory its history.
+	noSearch, noHistory bool
 	// searchReady is closed when the search index of the projection
 	// installed last is built (see buildSearch).
 	searchReady atomic.Pointer[chan struct{}]
@@ -123,6 +124,9 @@ func (l *Live) Replace(ctx context.Context, p *Projection) error {
 	}
 	if l.noSearch {
 		p.DropSearch()
+	}
+	if l.noHistory {
+		p.hist = nil
 	}
 	if p.SearchPending() {
 		l.buildSearch(p)

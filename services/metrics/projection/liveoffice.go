@@ -156,3 +156,8 @@ func (l *Live) OneTargetProgress(ctx context.Context, name string, minRevision i
 // projection installed afterwards drops its index, saving its memory.
 // Call it before loading.
 func (l *Live) SetSearch(on bool) { l.noSearch = !on }
+
+// SetHistory switches the figures' history off (on is the default): every
+// projection installed afterwards drops it, and as_of reads answer that
+// the replica keeps none. Call it before loading.
+func (l *Live) SetHistory(on bool) { l.noHistory = !on }

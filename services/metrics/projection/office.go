@@ -23,11 +23,21 @@ type target struct {
 
 // putPolicy applies a Policy change: only the pilot flag counts.
 func (p *Projection) putPolicy(before, after *registryv1.Policy) {
+	name := after.GetName()
 	if after == nil {
-		delete(p.policies, before.GetName())
+		name = before.GetName()
+	}
+	if pilot, ok := p.policies[name]; ok && pilot {
+		p.pilots--
+	}
+	if after == nil {
+		delete(p.policies, name)
 		return
 	}
-	p.policies[strings.Clone(after.GetName())] = after.GetPilot()
+	p.policies[strings.Clone(name)] = after.GetPilot()
+	if after.GetPilot() {
+		p.pilots++
+	}
 }
 
 // putTarget applies a Target change.
@@ -85,13 +95,7 @@ func (p *Projection) targetValue(t *target) int64 {
 		}
 		return p.sum.groupMembers
 	case registryv1.TargetMetric_TARGET_METRIC_PILOT_POLICIES:
-		var n int64
-		for _, pilot := range p.policies {
-			if pilot {
-				n++
-			}
-		}
-		return n
+		return p.pilots
 	case registryv1.TargetMetric_TARGET_METRIC_POLICIES:
 		return int64(len(p.policies))
 	case registryv1.TargetMetric_TARGET_METRIC_TALENTS_CULTIVATED:
@@ -164,6 +168,9 @@ func (p *Projection) restorePolicies(d *decoder) {
 			return
 		}
 		p.policies[name] = pilot
+		if pilot {
+			p.pilots++
+		}
 	}
 }
 

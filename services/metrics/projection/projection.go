@@ -230,6 +230,7 @@ type Projection struct {
 	commitTime int64
 	// policies holds each policy's pilot flag; targets each target.
 	policies map[string]bool
+	pilots   int64 // policies marked pilot
 	targets  map[string]*target
 	// search is the name index (nil when switched off); searchDirty the
 	// resource names changed since the last Delta.

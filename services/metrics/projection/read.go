@@ -45,8 +45,7 @@ func byCategory(t *[numCategories]int64) map[string]int64 {
 	return m
 }
 
-// Summary returns the headline figures. It costs O(1) (O(policies) for
-// the pilot count).
+// Summary returns the headline figures. It costs O(1).
 func (p *Projection) Summary() metrics.Summary {
 	st := p.sumState()
 	return summaryOf(&st, p.revision)
@@ -67,8 +66,8 @@ func (p *Projection) GroupStats(name string) (metrics.GroupStats, bool) {
 }
 
 func (p *Projection) groupStats(g *group) metrics.GroupStats {
-	v := p.groupValue(g.name)
-	return groupStatsOf(g.name, p.revision, &v)
+	v, field := p.groupValue(g.name)
+	return groupStatsOf(g.name, p.revision, &v, field)
 }
 
 func groupKindName(k uint8) string { return registryv1.GroupKind(k).String() }

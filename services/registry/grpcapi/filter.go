@@ -58,6 +58,7 @@ var (
 	programLevelType = registryv1.ProgramLevel(0).Type()
 	targetMetricType = registryv1.TargetMetric(0).Type()
 	policyLevelType  = registryv1.PolicyLevel(0).Type()
+	lifecycleType    = registryv1.LifecycleStatus(0).Type()
 
 	entityFilter = func() filterSpec {
 		f := newFilterSpec(
@@ -68,7 +69,8 @@ var (
 			filtering.DeclareIdent("leading_enterprise", filtering.TypeBool),
 			filtering.DeclareIdent("futureIndustryPlatform", filtering.TypeBool),
 			filtering.DeclareIdent("future_industry_platform", filtering.TypeBool),
-		).with("kind", "kind").with("region", "region").with("industries", "industries").
+			filtering.DeclareEnumIdent("status", lifecycleType),
+		).with("kind", "kind").with("region", "region").with("industries", "industries").with("status", "status").
 			with("leading_enterprise", "leadingEnterprise", "leading_enterprise").
 			with("future_industry_platform", "futureIndustryPlatform", "future_industry_platform")
 		f.lists["industries"] = true
@@ -79,7 +81,10 @@ var (
 		filtering.DeclareIdent("field", filtering.TypeString),
 	).with("kind", "kind").with("field", "field")
 	membershipFilter = func() filterSpec {
-		f := newFilterSpec(filtering.DeclareIdent("entity", filtering.TypeString)).with("entity", "entity")
+		f := newFilterSpec(
+			filtering.DeclareIdent("entity", filtering.TypeString),
+			filtering.DeclareEnumIdent("status", lifecycleType),
+		).with("entity", "entity").with("status", "status")
 		f.checks["entity"] = func(v string) error {
 			_, err := registry.ParseName("filter", registry.Entities, v)
 			return err

@@ -83,13 +83,15 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 	var next string
 	err := s.view(ctx, func(r kv.Reader) error {
 		// ranges must all hold a key; excluded ranges must not (the false
-		// side of a sparse bool).
+		// side of a sparse bool, the unindexed value of a sparse enum).
 		var ranges, excluded []*keyRange
 		for _, c := range q.Conditions {
 			f := sc.field(c.Field)
 			v := f.indexValue(c.Value)
-			if f.sparse && v == "0" {
-				excluded = append(excluded, &keyRange{c: r.Cursor(sc.index), prefix: indexPrefix(f, "1"), index: true})
+			if others, ok := f.excludedValues(v); ok {
+				for _, o := range others {
+					excluded = append(excluded, &keyRange{c: r.Cursor(sc.index), prefix: indexPrefix(f, o), index: true})
+				}
 				continue
 			}
 			ranges = append(ranges, &keyRange{c: r.Cursor(sc.index), prefix: indexPrefix(f, v), index: true})

@@ -177,6 +177,31 @@ func TestStore_LifecycleSettlesAndValidates(t *testing.T) {
 	if err != nil || closed.Status != registry.LifecycleInactive || !closed.EndTime.Equal(end) {
 		t.Fatalf("closed: %+v, %v", closed, err)
 	}
+	// Filters on the status: ended ones from the index, active ones as
+	// "in neither ended run".
+	mustCreate(t, s, entity("f"))
+	mustCreate(t, s, &registry.Membership{GroupID: "g", EntityID: "f", Role: registry.MembershipRoleMember})
+	mustCreate(t, s, &registry.Entity{ID: "gone", DisplayName: "Gone", Kind: registry.EntityKindOther,
+		Lifecycle: registry.Lifecycle{Status: registry.LifecycleWithdrawn}})
+	for _, tc := range []struct {
+		value string
+		want  string
+	}{
+		{"LIFECYCLE_STATUS_ACTIVE", "f"}, {"LIFECYCLE_STATUS_INACTIVE", "e"}, {"LIFECYCLE_STATUS_WITHDRAWN", "gone"}, {"LIFECYCLE_STATUS_UNSPECIFIED", ""},
+	} {
+		es, _, err := s.ListEntities(ctx, registry.ListQuery{Conditions: []registry.Condition{{Field: "status", Value: tc.value}}})
+		var ids []string
+		for _, x := range es {
+			ids = append(ids, x.ID)
+		}
+		if err != nil || strings.Join(ids, ",") != tc.want {
+			t.Errorf("entities with status %s: %v, %v; want %s", tc.value, ids, err, tc.want)
+		}
+	}
+	active, _, err := s.ListMemberships(ctx, "g", registry.ListQuery{Conditions: []registry.Condition{{Field: "status", Value: "LIFECYCLE_STATUS_ACTIVE"}}})
+	if err != nil || len(active) != 2 { // e was reactivated above
+		t.Errorf("active members of g: %v, %v", active, err)
+	}
 	// The snapshot carries lifecycles; imports write them.
 	res, err := s.Import(ctx, registry.WholeItems([]registry.Resource{
 		&registry.Membership{GroupID: "g", EntityID: "e", Role: registry.MembershipRoleMember, JoinTime: m.JoinTime,
@@ -197,6 +222,10 @@ func TestStore_LifecycleSettlesAndValidates(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	withdrawn, _, err := s.ListMemberships(ctx, "-", registry.ListQuery{Conditions: []registry.Condition{{Field: "status", Value: "LIFECYCLE_STATUS_WITHDRAWN"}}})
+	if err != nil || len(withdrawn) != 1 || withdrawn[0].EntityID != "e" {
+		t.Errorf("withdrawn memberships: %v, %v", withdrawn, err)
 	}
 	if l := seen["groups/g/memberships/e"]; l.Status != registry.LifecycleWithdrawn || !l.EndTime.Equal(end) {
 		t.Fatalf("snapshot membership %+v", l)

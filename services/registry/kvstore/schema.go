@@ -2,6 +2,7 @@ package kvstore
 
 import (
 	"encoding/binary"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -86,6 +87,24 @@ type field struct {
 	// cost two writes per entity for nothing; "= false" is answered as
 	// "not in the true run" (see list).
 	sparse bool
+	// others, when set, makes the field sparse over an enum: only these
+	// index values are indexed, and the one value not among them (the
+	// common one, e.g. an active lifecycle) is answered as "in none of
+	// their runs". Records stored before the field existed hold that
+	// common value, so adding such a field needs no reindexing.
+	others []string
+}
+
+// excludedValues returns the index values whose runs a filter for index
+// value v must avoid, when v is the one a sparse field does not index.
+func (f *field) excludedValues(v string) ([]string, bool) {
+	switch {
+	case f.sparse && v == "0":
+		return []string{"1"}, true
+	case f.others != nil && v != noMatch && !slices.Contains(f.others, v):
+		return f.others, true
+	}
+	return nil, false
 }
 
 // indexValue returns the index form of a filter value.
@@ -136,6 +155,24 @@ func boolValue(b bool) []string {
 	return nil
 }
 
+// endedValue indexes a lifecycle only when it has ended: nearly every
+// record is active.
+func endedValue(l *registry.Lifecycle) []string {
+	if l.Status.Ended() {
+		return enumValue(int32(l.Status))
+	}
+	return nil
+}
+
+// lifecycleField filters on a lifecycle status; "= LIFECYCLE_STATUS_ACTIVE"
+// is "neither inactive nor withdrawn".
+func lifecycleField(id byte, of func(registry.Resource) *registry.Lifecycle) field {
+	return field{id: id, name: "status",
+		values: func(r registry.Resource) []string { return endedValue(of(r)) },
+		query:  enumQuery(func(i int32) string { return registry.LifecycleStatus(i).String() }, int32(registry.LifecycleWithdrawn)),
+		others: []string{strconv.Itoa(int(registry.LifecycleInactive)), strconv.Itoa(int(registry.LifecycleWithdrawn))}}
+}
+
 func boolQuery(v string) string {
 	switch v {
 	case "true":
@@ -159,11 +196,12 @@ var (
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Entity).ID) },
 		fields: []field{
 			{1, "kind", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Entity).Kind)) },
-				enumQuery(func(i int32) string { return registry.EntityKind(i).String() }, int32(registry.EntityKindOther)), false},
-			{2, "region", func(r registry.Resource) []string { return one(r.(*registry.Entity).Region) }, nil, false},
-			{3, "industries", func(r registry.Resource) []string { return r.(*registry.Entity).Industries }, nil, false},
-			{4, "leading_enterprise", func(r registry.Resource) []string { return boolValue(r.(*registry.Entity).LeadingEnterprise) }, boolQuery, true},
-			{5, "future_industry_platform", func(r registry.Resource) []string { return boolValue(r.(*registry.Entity).FutureIndustryPlatform) }, boolQuery, true},
+				enumQuery(func(i int32) string { return registry.EntityKind(i).String() }, int32(registry.EntityKindOther)), false, nil},
+			{2, "region", func(r registry.Resource) []string { return one(r.(*registry.Entity).Region) }, nil, false, nil},
+			{3, "industries", func(r registry.Resource) []string { return r.(*registry.Entity).Industries }, nil, false, nil},
+			{4, "leading_enterprise", func(r registry.Resource) []string { return boolValue(r.(*registry.Entity).LeadingEnterprise) }, boolQuery, true, nil},
+			{5, "future_industry_platform", func(r registry.Resource) []string { return boolValue(r.(*registry.Entity).FutureIndustryPlatform) }, boolQuery, true, nil},
+			lifecycleField(6, func(r registry.Resource) *registry.Lifecycle { return &r.(*registry.Entity).Lifecycle }),
 		},
 	}
 	groupSchema = &schema{
@@ -171,8 +209,8 @@ var (
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Group).ID) },
 		fields: []field{
 			{1, "kind", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Group).Kind)) },
-				enumQuery(func(i int32) string { return registry.GroupKind(i).String() }, int32(registry.GroupKindAlliance)), false},
-			{2, "field", func(r registry.Resource) []string { return one(r.(*registry.Group).Field) }, nil, false},
+				enumQuery(func(i int32) string { return registry.GroupKind(i).String() }, int32(registry.GroupKindAlliance)), false, nil},
+			{2, "field", func(r registry.Resource) []string { return one(r.(*registry.Group).Field) }, nil, false, nil},
 		},
 	}
 	membershipSchema = &schema{
@@ -182,18 +220,19 @@ var (
 			return membershipKey(m.GroupID, m.EntityID)
 		},
 		fields: []field{
-			{1, "entity", func(r registry.Resource) []string { return one(r.(*registry.Membership).EntityID) }, entityRefQuery, false},
+			{1, "entity", func(r registry.Resource) []string { return one(r.(*registry.Membership).EntityID) }, entityRefQuery, false, nil},
+			lifecycleField(2, func(r registry.Resource) *registry.Lifecycle { return &r.(*registry.Membership).Lifecycle }),
 		},
 	}
 	talentRecordSchema = &schema{
 		coll: registry.TalentRecords, primary: "talentRecords", index: "talentRecords.idx",
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.TalentRecord).ID) },
 		fields: []field{
-			{1, "subject", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Subject) }, nil, false},
+			{1, "subject", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Subject) }, nil, false, nil},
 			{2, "category", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.TalentRecord).Category)) },
-				enumQuery(func(i int32) string { return registry.TalentCategory(i).String() }, int32(registry.TalentCategoryAssessed)), false},
-			{3, "program", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Program) }, nil, false},
-			{4, "period", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Period) }, nil, false},
+				enumQuery(func(i int32) string { return registry.TalentCategory(i).String() }, int32(registry.TalentCategoryAssessed)), false, nil},
+			{3, "program", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Program) }, nil, false, nil},
+			{4, "period", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Period) }, nil, false, nil},
 		},
 	}
 	programSchema = &schema{
@@ -201,7 +240,7 @@ var (
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Program).ID) },
 		fields: []field{
 			{1, "level", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Program).Level)) },
-				enumQuery(func(i int32) string { return registry.ProgramLevel(i).String() }, int32(registry.ProgramLevelDistrict)), false},
+				enumQuery(func(i int32) string { return registry.ProgramLevel(i).String() }, int32(registry.ProgramLevelDistrict)), false, nil},
 		},
 	}
 	targetSchema = &schema{
@@ -209,10 +248,10 @@ var (
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Target).ID) },
 		fields: []field{
 			{1, "metric", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Target).Metric)) },
-				enumQuery(func(i int32) string { return registry.TargetMetric(i).String() }, int32(registry.TargetMetricGroupMembers)), false},
+				enumQuery(func(i int32) string { return registry.TargetMetric(i).String() }, int32(registry.TargetMetricGroupMembers)), false, nil},
 			// The scope as a full name ("" for the whole ecosystem):
 			// deleting a group finds its targets here.
-			{2, "scope", func(r registry.Resource) []string { return one(r.(*registry.Target).Scope) }, nil, false},
+			{2, "scope", func(r registry.Resource) []string { return one(r.(*registry.Target).Scope) }, nil, false, nil},
 		},
 	}
 	policySchema = &schema{
@@ -220,12 +259,12 @@ var (
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Policy).ID) },
 		fields: []field{
 			{1, "level", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Policy).Level)) },
-				enumQuery(func(i int32) string { return registry.PolicyLevel(i).String() }, int32(registry.PolicyLevelDistrict)), false},
-			{2, "pilot", func(r registry.Resource) []string { return boolValue(r.(*registry.Policy).Pilot) }, boolQuery, true},
-			{3, "industries", func(r registry.Resource) []string { return r.(*registry.Policy).Industries }, nil, false},
+				enumQuery(func(i int32) string { return registry.PolicyLevel(i).String() }, int32(registry.PolicyLevelDistrict)), false, nil},
+			{2, "pilot", func(r registry.Resource) []string { return boolValue(r.(*registry.Policy).Pilot) }, boolQuery, true, nil},
+			{3, "industries", func(r registry.Resource) []string { return r.(*registry.Policy).Industries }, nil, false, nil},
 			// Full programme names: deleting a programme finds its
 			// policies here.
-			{4, "programs", func(r registry.Resource) []string { return r.(*registry.Policy).Programs }, nil, false},
+			{4, "programs", func(r registry.Resource) []string { return r.(*registry.Policy).Programs }, nil, false, nil},
 		},
 	}
 )

@@ -3173,8 +3173,8 @@ type DeleteTargetRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// When set, must match the stored etag.
 	Etag string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
-	// Also delete every dependant (memberships, talent records) in the same
-	// transaction.
+	// Accepted as on every delete; nothing depends on a target, so there is
+	// nothing more to delete.
 	Force         bool `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3702,8 +3702,8 @@ type DeletePolicyRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// When set, must match the stored etag.
 	Etag string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
-	// Also delete every dependant (memberships, talent records) in the same
-	// transaction.
+	// Accepted as on every delete; nothing depends on a policy, so there is
+	// nothing more to delete.
 	Force         bool `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

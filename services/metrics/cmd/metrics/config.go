@@ -26,7 +26,9 @@ type Config struct {
 	LogLevel           string
 	// Search keeps the name search index (SearchEntities); off saves its
 	// memory.
-	Search   bool
+	Search bool
+	// History keeps the figures' history (as_of reads, ListSummaryHistory).
+	History  bool
 	Security security.Server
 	// RegistryClient is how the follower reaches the registry: its CA,
 	// this replica's client certificate (its feed-reader identity) or a
@@ -49,6 +51,7 @@ func DefaultConfig() Config {
 		ShutdownGrace:      10 * time.Second,
 		LogLevel:           "info",
 		Search:             true,
+		History:            true,
 	}
 }
 
@@ -65,6 +68,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StaleAfter, "stale-after", c.StaleAfter, "how long the replica may be cut off from the registry (feed broken, reconnecting) and still serve; past it NOT_SERVING until caught up (0: forever)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long in-flight calls may finish after SIGTERM")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.BoolVar(&c.History, "history", c.History, "keep the figures' history by commit time (as_of reads, ListSummaryHistory) in memory and in the checkpoint; false saves its memory (about 1 KB per registry transaction) and as_of reads answer FAILED_PRECONDITION")
 	fs.BoolVar(&c.Search, "search", c.Search, "keep the name search index in memory (SearchEntities); false saves its memory and SearchEntities answers UNAVAILABLE")
 	c.Security.AddFlags(fs)
 	fs.StringVar(&c.RegistryClient.TLS.CAFile, "registry-ca", c.RegistryClient.TLS.CAFile, "PEM CA bundle to verify the registry's certificate (turns TLS on towards the registry)")

@@ -96,6 +96,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	live := projection.NewLive(cfg.MaxWait)
 	live.SetSearch(cfg.Search)
+	live.SetHistory(cfg.History)
 	fol := follower.New(follower.Config{
 		CheckpointInterval: cfg.CheckpointInterval,
 		CheckpointEvery:    cfg.CheckpointEvery,

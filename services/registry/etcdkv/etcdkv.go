@@ -194,9 +194,36 @@ func (s *Store) Limits() kv.Limits { return s.limits }
 // checkLimits sends a transaction of Limits.Ops compares (that never
 // hold, so nothing is written) and one of Limits.Bytes: a server with
 // lower limits refuses them.
+//
+// A cluster that is still electing its leader, or too busy to commit the
+// large probe within etcd's request timeout, is asked again until
+// startLimitsTimeout: only a refusal for the limits themselves is final.
 func (s *Store) checkLimits(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, startLimitsTimeout)
 	defer cancel()
+	delay := 100 * time.Millisecond
+	for {
+		err := s.probeLimits(ctx)
+		if err == nil || errors.Is(err, errLimits) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// startLimitsTimeout bounds checkLimits' retries at start.
+const startLimitsTimeout = time.Minute
+
+// errLimits marks a server whose limits are below the registry's.
+var errLimits = errors.New("etcd limits too low")
+
+// probeLimits makes one attempt of checkLimits.
+func (s *Store) probeLimits(ctx context.Context) error {
 	probe := s.prefix + "\x00limits-probe"
 	cmps := make([]clientv3.Cmp, s.limits.Ops)
 	for i := range cmps {
@@ -204,7 +231,7 @@ func (s *Store) checkLimits(ctx context.Context) error {
 	}
 	if _, err := s.c.Txn(ctx).If(cmps...).Commit(); err != nil {
 		if errors.Is(err, rpctypes.ErrTooManyOps) {
-			return fmt.Errorf("etcd accepts fewer than %d operations in one transaction: start its members with --max-txn-ops=%d or more (see the README)", s.limits.Ops, s.limits.Ops)
+			return fmt.Errorf("%w: etcd accepts fewer than %d operations in one transaction: start its members with --max-txn-ops=%d or more (see the README)", errLimits, s.limits.Ops, s.limits.Ops)
 		}
 		return fmt.Errorf("etcd %s: %w", strings.Join(s.c.Endpoints(), ","), err)
 	}
@@ -212,7 +239,7 @@ func (s *Store) checkLimits(ctx context.Context) error {
 	_, err := s.c.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(probe), "=", -1)).Then(clientv3.OpPut(probe, big)).Commit()
 	if err != nil {
 		if tooLarge(err) {
-			return fmt.Errorf("etcd accepts requests smaller than %d bytes: start its members with --max-request-bytes=%d or more (see the README)", s.limits.Bytes, s.limits.Bytes+(1<<20))
+			return fmt.Errorf("%w: etcd accepts requests smaller than %d bytes: start its members with --max-request-bytes=%d or more (see the README)", errLimits, s.limits.Bytes, s.limits.Bytes+(1<<20))
 		}
 		return fmt.Errorf("etcd: %w", err)
 	}

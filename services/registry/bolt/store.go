@@ -49,6 +49,15 @@ type Options struct {
 	MustExist bool
 	// ReadOnly opens the file without writing to it.
 	ReadOnly bool
+	// PageSize of a new file (default: the OS page size).
+	PageSize int
+	// NoFreelistSync leaves the free list out of commits (bbolt rebuilds
+	// it by scanning at open).
+	NoFreelistSync bool
+	// NoGrowSync skips the fsync after the file grows.
+	NoGrowSync bool
+	// ArrayFreelist uses bbolt's array free list instead of the hashmap.
+	ArrayFreelist bool
 }
 
 func (o *Options) defaults() {
@@ -160,9 +169,16 @@ func openBolt(path string, opts Options) (db *bbolt.DB, err error) {
 			db, err = nil, fmt.Errorf("%s: %w: %v", path, ErrCorrupt, p)
 		}
 	}()
+	freelist := bbolt.FreelistMapType
+	if opts.ArrayFreelist {
+		freelist = bbolt.FreelistArrayType
+	}
 	db, err = bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:         opts.Timeout,
-		FreelistType:    bbolt.FreelistMapType,
+		FreelistType:    freelist,
+		PageSize:        opts.PageSize,
+		NoFreelistSync:  opts.NoFreelistSync,
+		NoGrowSync:      opts.NoGrowSync,
 		InitialMmapSize: opts.InitialMmapSize,
 		NoSync:          opts.NoSync,
 		ReadOnly:        opts.ReadOnly,

@@ -7,6 +7,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -58,6 +59,29 @@ type Options struct {
 	NoGrowSync bool
 	// ArrayFreelist uses bbolt's array free list instead of the hashmap.
 	ArrayFreelist bool
+
+	// WAL puts a write-ahead log in front of the file (see wal.go): a
+	// commit is durable once its write set is appended to the log and
+	// fdatasynced; bbolt commits without fsync and is checkpointed in the
+	// background. Without WAL, a log left in WALDir is still applied at
+	// Open (and then removed), so the file is never read stale.
+	WAL bool
+	// WALDir is the log's folder (default DefaultWALDir: beside the file).
+	WALDir string
+	// CheckpointInterval is the longest a log record waits for its
+	// checkpoint (default 30 s); CheckpointBytes the log's size that
+	// starts one sooner (default 64 MiB). Recovery replays at most about
+	// that much.
+	CheckpointInterval time.Duration
+	CheckpointBytes    int64
+	// Copy opens a copy of a database file (a backup): its binding to the
+	// log of the file it was copied from is dropped, that log is not
+	// looked for.
+	Copy bool
+	// Crash, if set, is called at the log's fault points (crash tests
+	// only): "torn" and "synced" in an append, "committed" after bbolt's
+	// commit, "checkpoint-pinned", "-synced", "-written", "-done".
+	Crash func(point string)
 }
 
 func (o *Options) defaults() {
@@ -72,6 +96,12 @@ func (o *Options) defaults() {
 	}
 	if o.GroupCommitWait == 0 {
 		o.GroupCommitWait = 300 * time.Microsecond
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = 30 * time.Second
+	}
+	if o.CheckpointBytes <= 0 {
+		o.CheckpointBytes = 64 << 20
 	}
 }
 
@@ -105,6 +135,10 @@ type DB struct {
 
 	commitMu sync.Mutex
 	commitCh chan struct{}
+
+	log       *logState  // nil without Options.WAL
+	recBuf    []byte     // the log record buffer, reused by the commit loop
+	recovered *Recovered // what Open replayed, nil if nothing
 }
 
 var (
@@ -132,18 +166,44 @@ func Open(path string, opts Options) (*DB, error) {
 	case fi.IsDir():
 		return nil, fmt.Errorf("%s is a directory", path)
 	}
-	db, err := openBolt(path, opts)
+	var db *bbolt.DB
+	var rec *Recovered
+	var err error
+	if opts.Copy {
+		db, err = openBolt(path, opts, nil)
+	} else {
+		db, rec, err = recoverLog(path, opts)
+	}
 	if err != nil {
 		return nil, err
 	}
 	d := &DB{
 		db: db, opts: opts, names: map[kv.Bucket][]byte{}, fill: map[kv.Bucket]float64{},
-		ops:      make(chan *op, 4*opts.MaxBatch),
-		closing:  make(chan struct{}),
-		loopEnd:  make(chan struct{}),
-		commitCh: make(chan struct{}),
+		ops:       make(chan *op, 4*opts.MaxBatch),
+		closing:   make(chan struct{}),
+		loopEnd:   make(chan struct{}),
+		commitCh:  make(chan struct{}),
+		recovered: rec,
 	}
-	for _, b := range opts.Buckets {
+	d.setBuckets(opts.Buckets)
+	switch {
+	case opts.ReadOnly:
+	case opts.WAL:
+		err = d.startLog()
+	default:
+		err = d.detachLog(opts.Copy)
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: write-ahead log: %w", path, err)
+	}
+	go d.commitLoop()
+	return d, nil
+}
+
+// setBuckets declares the buckets and their fill percent.
+func (d *DB) setBuckets(specs []kv.BucketSpec) {
+	for _, b := range specs {
 		d.names[b.Name] = []byte(b.Name)
 		// bbolt splits pages at half full by default, which leaves pages
 		// that only ever grow at their end (ids, revisions, index runs)
@@ -154,14 +214,16 @@ func Open(path string, opts Options) (*DB, error) {
 			d.fill[b.Name] = 1.0
 		}
 	}
-	go d.commitLoop()
-	return d, nil
 }
+
+// Recovered returns what Open replayed from the write-ahead log after a
+// crash, or nil.
+func (d *DB) Recovered() *Recovered { return d.recovered }
 
 // openBolt opens the file with the settings DESIGN.md asks for, through
 // boltfile.Opener (lock, then verify, then map), turning bbolt's errors
 // into clear ones.
-func openBolt(path string, opts Options) (db *bbolt.DB, err error) {
+func openBolt(path string, opts Options, prepare func(*os.File) error) (db *bbolt.DB, err error) {
 	defer func() {
 		// Verify should leave bbolt nothing to panic on; if it ever does,
 		// the file is still refused, not the process ended.
@@ -180,9 +242,9 @@ func openBolt(path string, opts Options) (db *bbolt.DB, err error) {
 		NoFreelistSync:  opts.NoFreelistSync,
 		NoGrowSync:      opts.NoGrowSync,
 		InitialMmapSize: opts.InitialMmapSize,
-		NoSync:          opts.NoSync,
+		NoSync:          opts.NoSync || opts.WAL, // with the log, checkpoints sync
 		ReadOnly:        opts.ReadOnly,
-		OpenFile:        boltfile.Opener{Timeout: opts.Timeout, MustExist: opts.MustExist || opts.ReadOnly}.OpenFile,
+		OpenFile:        boltfile.Opener{Timeout: opts.Timeout, MustExist: opts.MustExist || opts.ReadOnly, Prepare: prepare}.OpenFile,
 	})
 	switch {
 	case errors.Is(err, boltfile.ErrLocked), errors.Is(err, bbolt.ErrTimeout):
@@ -221,7 +283,14 @@ func (d *DB) Close() error {
 	if !first {
 		return nil
 	}
-	return d.db.Close()
+	var err error
+	if d.log != nil {
+		err = d.closeLog()
+	}
+	if cerr := d.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Empty implements kv.Store: a file without any bucket is fresh (just
@@ -229,7 +298,13 @@ func (d *DB) Close() error {
 func (d *DB) Empty(context.Context) (bool, error) {
 	empty := true
 	err := d.db.View(func(tx *bbolt.Tx) error {
-		return tx.ForEach(func([]byte, *bbolt.Bucket) error { empty = false; return errStop })
+		return tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
+			if bytes.Equal(name, walBucket) {
+				return nil // the engine's own
+			}
+			empty = false
+			return errStop
+		})
 	})
 	if errors.Is(err, errStop) {
 		err = nil
@@ -316,8 +391,12 @@ func (d *DB) Commits() int64 { return d.commits.Load() }
 // among them).
 func (d *DB) OpenReadTxs() int { return d.db.Stats().OpenTxN }
 
-// Durable reports whether commits are fsynced (Options.NoSync unset).
-func (d *DB) Durable() bool { return !d.db.NoSync }
+// Durable reports whether commits are durable when acknowledged: fsynced,
+// or appended to the write-ahead log (Options.NoSync unset).
+func (d *DB) Durable() bool { return d.log != nil || !d.db.NoSync }
+
+// WAL reports whether the write-ahead log is on.
+func (d *DB) WAL() bool { return d.log != nil }
 
 // Path returns the database file's path.
 func (d *DB) Path() string { return d.db.Path() }

@@ -87,7 +87,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 
 // engineSpec is one side of a migration.
 type engineSpec struct {
-	kind string // bolt or etcd
+	kind   string // bolt or etcd
 	path   string // bolt
 	walDir string // bolt: its write-ahead log, applied at open (default beside path)
 	etcd   EtcdConfig

@@ -70,8 +70,10 @@ type Options struct {
 	WALDir string
 	// CheckpointInterval is the longest a log record waits for its
 	// checkpoint (default 30 s); CheckpointBytes the log's size that
-	// starts one sooner (default 64 MiB). Recovery replays at most about
-	// that much.
+	// starts one sooner (default 64 MiB), as do as many bytes of pages
+	// held back from reuse by the checkpoint's pin (the file grows by at
+	// most about that much between checkpoints). Recovery replays at most
+	// about CheckpointBytes of log.
 	CheckpointInterval time.Duration
 	CheckpointBytes    int64
 	// Copy opens a copy of a database file (a backup): its binding to the
@@ -236,10 +238,14 @@ func openBolt(path string, opts Options, prepare func(*os.File) error) (db *bbol
 		freelist = bbolt.FreelistArrayType
 	}
 	db, err = bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout:         opts.Timeout,
-		FreelistType:    freelist,
-		PageSize:        opts.PageSize,
-		NoFreelistSync:  opts.NoFreelistSync,
+		Timeout:      opts.Timeout,
+		FreelistType: freelist,
+		PageSize:     opts.PageSize,
+		// With the log, the free list is left out of commits: while a
+		// checkpoint pins its state, every page freed stays pending, and
+		// writing that growing list at each commit cost more than the
+		// commit (bench/TUNING.md). bbolt rebuilds it at open.
+		NoFreelistSync:  opts.NoFreelistSync || opts.WAL,
 		NoGrowSync:      opts.NoGrowSync,
 		InitialMmapSize: opts.InitialMmapSize,
 		NoSync:          opts.NoSync || opts.WAL, // with the log, checkpoints sync

@@ -418,7 +418,12 @@ func (d *DB) checkpointDue(now time.Time) bool {
 	if l == nil || l.busy != nil || l.failed != nil || l.w.Next()-1 == l.cpSeq {
 		return false
 	}
-	return l.w.Size() >= d.opts.CheckpointBytes || now.Sub(l.cpAt) >= d.opts.CheckpointInterval
+	if l.w.Size() >= d.opts.CheckpointBytes || now.Sub(l.cpAt) >= d.opts.CheckpointInterval {
+		return true
+	}
+	// Pages freed since the pin cannot be reused until the next
+	// checkpoint: the file grows by them.
+	return int64(d.db.Stats().PendingPageN)*int64(d.db.Info().PageSize) >= d.opts.CheckpointBytes
 }
 
 // checkpoint starts a checkpoint of the state of the last commit: pinned

@@ -41,15 +41,18 @@ type testOptions struct {
 	MustExist bool
 	Timeout   time.Duration
 	// WAL puts the write-ahead log in front of the file, with small
-	// checkpoints so that tests cross several.
-	WAL bool
+	// checkpoints so that tests cross several (unless WALDefaults).
+	WAL, WALDefaults bool
 }
 
 // openFile opens the registry in the bbolt file at path.
 func openFile(path string, o testOptions) (*Store, error) {
 	bo := bolt.Options{Buckets: Buckets(), NoSync: o.NoSync, MustExist: o.MustExist, Timeout: o.Timeout}
 	if o.WAL {
-		bo.WAL, bo.CheckpointBytes = true, 32<<10
+		bo.WAL = true
+		if !o.WALDefaults {
+			bo.CheckpointBytes = 32 << 10
+		}
 	}
 	db, err := bolt.Open(path, bo)
 	if err != nil {

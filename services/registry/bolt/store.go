@@ -70,10 +70,10 @@ type Options struct {
 	WALDir string
 	// CheckpointInterval is the longest a log record waits for its
 	// checkpoint (default 30 s); CheckpointBytes the log's size that
-	// starts one sooner (default 64 MiB), as do as many bytes of pages
-	// held back from reuse by the checkpoint's pin (the file grows by at
-	// most about that much between checkpoints). Recovery replays at most
-	// about CheckpointBytes of log.
+	// starts one sooner (default 64 MiB), as do 4 × as many bytes (at
+	// least 16 MiB) of pages held back from reuse by the checkpoint's pin:
+	// the file grows by about that much between checkpoints. Recovery
+	// replays at most about CheckpointBytes of log.
 	CheckpointInterval time.Duration
 	CheckpointBytes    int64
 	// Copy opens a copy of a database file (a backup): its binding to the

@@ -411,6 +411,10 @@ func (d *DB) pinState() (*bbolt.Tx, []byte, error) {
 	return pin, state, nil
 }
 
+// pinnedBytes is how many bytes of pages held back from reuse start a
+// checkpoint: 4 × CheckpointBytes, at least 16 MiB.
+func pinnedBytes(checkpointBytes int64) int64 { return max(4*checkpointBytes, 16<<20) }
+
 // checkpointDue reports whether the log has grown or aged enough since
 // the last checkpoint.
 func (d *DB) checkpointDue(now time.Time) bool {
@@ -422,8 +426,9 @@ func (d *DB) checkpointDue(now time.Time) bool {
 		return true
 	}
 	// Pages freed since the pin cannot be reused until the next
-	// checkpoint: the file grows by them.
-	return int64(d.db.Stats().PendingPageN)*int64(d.db.Info().PageSize) >= d.opts.CheckpointBytes
+	// checkpoint: the file grows by them. A commit frees some 10-40 times
+	// the bytes it logs, so they get their own, larger bound.
+	return int64(d.db.Stats().PendingPageN)*int64(d.db.Info().PageSize) >= pinnedBytes(d.opts.CheckpointBytes)
 }
 
 // checkpoint starts a checkpoint of the state of the last commit: pinned
@@ -439,15 +444,11 @@ func (d *DB) checkpoint() {
 		l.failed = fmt.Errorf("checkpoint: %w", err)
 		return
 	}
-	w, err := wal.Create(l.dir, l.id, seq+1)
-	if err != nil {
+	if err := l.w.Rotate(); err != nil {
 		pin.Rollback()
 		l.failed = fmt.Errorf("checkpoint: %w", err)
 		return
 	}
-	w.Crash = d.opts.Crash
-	_ = l.w.Close()
-	l.w = w
 	old := l.pin
 	l.pin, l.cpSeq, l.cpAt = pin, seq, time.Now()
 	busy := make(chan struct{})

@@ -162,8 +162,16 @@ func TestWAL_CleanCloseLeavesEmptyLog(t *testing.T) {
 
 func TestWAL_CrashReplaysAcknowledgedWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kv.db")
+	// Through many checkpoints first, then writes after the last one.
 	db := openWAL(t, path, walOpts())
-	write(t, db, 0, 500)
+	write(t, db, 0, 300)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	o := walOpts()
+	o.CheckpointBytes = 1 << 30
+	db = openWAL(t, path, o)
+	write(t, db, 300, 500)
 	db.CrashForTest()
 	db = openWAL(t, path, walOpts())
 	defer db.Close()
@@ -198,6 +206,16 @@ func TestWAL_PowerCutLosingUnsyncedPages(t *testing.T) {
 	checkPages(t, db)
 }
 
+// usedEnd is the end of a segment's records: segments are zero-filled
+// ahead of use.
+func usedEnd(b []byte) int {
+	end := len(b)
+	for end > 0 && b[end-1] == 0 {
+		end--
+	}
+	return end
+}
+
 func lastSegment(t *testing.T, path string) string {
 	t.Helper()
 	segs := segmentsOf(t, bolt.DefaultWALDir(path))
@@ -221,20 +239,17 @@ func TestWAL_TornTailIsCutNotApplied(t *testing.T) {
 	// Put bbolt back at the checkpoint as a power cut would, so that only
 	// the log can bring the writes back.
 	seg := lastSegment(t, path)
-	fi, err := os.Stat(seg)
+	b, err := os.ReadFile(seg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Cut the last record in its middle and add garbage.
-	if err := os.Truncate(seg, fi.Size()-10); err != nil {
+	// Cut the last record in its middle, garbage where the rest was, and
+	// the zeros of the unused segment after.
+	end := usedEnd(b)
+	copy(b[end-10:], "\xde\xad\xbe\xef garbage garbage garbage")
+	if err := os.WriteFile(seg, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Write([]byte("\xde\xad\xbe\xef garbage garbage garbage"))
-	f.Close()
 
 	db = openWAL(t, path, o)
 	defer db.Close()
@@ -268,7 +283,7 @@ func TestWAL_DamagedRecordInTheMiddleIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b[len(b)/2] ^= 0x40 // one bit, in some record's payload or header
+	b[usedEnd(b)/2] ^= 0x40 // one bit, in some record's payload or header
 	if err := os.WriteFile(seg, b, 0o600); err != nil {
 		t.Fatal(err)
 	}

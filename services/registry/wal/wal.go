@@ -204,6 +204,9 @@ func Recover(dir string, id []byte, after uint64) (Recovery, error) {
 			if ok && seq != expect {
 				return rec, fmt.Errorf("%s: %w: record %d at offset %d, expected %d", s.path, ErrCorrupt, seq, off, expect)
 			}
+			if !ok && allZero(data[off:]) {
+				break // the unused, zero-filled rest of the segment
+			}
 			if !ok {
 				if laterIntact(datas, i, off+1, expect) {
 					return rec, fmt.Errorf("%s: %w: the record at offset %d (record %d) fails its checksum but intact records follow it: "+
@@ -236,6 +239,21 @@ func finish(rec Recovery, after uint64) (Recovery, error) {
 	return rec, nil
 }
 
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // laterIntact reports whether an intact record with a sequence at or above
 // min starts anywhere from offset from of segment i on: a damaged record
 // before it is then not a torn tail.
@@ -247,6 +265,16 @@ func laterIntact(datas [][]byte, i, from int, min uint64) bool {
 			start = segHeaderLen
 		}
 		for off := max(start, 0); off+frameLen <= len(d); off++ {
+			if off+8 <= len(d) && binary.LittleEndian.Uint64(d[off:]) == 0 {
+				// Zeros (the unused rest of a segment): no record starts
+				// where eight zero bytes do (its length is not zero), so
+				// the next can only start in the run's last 7 bytes or after.
+				end := off
+				for end+8 <= len(d) && binary.LittleEndian.Uint64(d[end:]) == 0 {
+					end += 8
+				}
+				off = end - 7
+			}
 			if seq, _, _, ok := parseFrame(d[off:]); ok && seq >= min {
 				return true
 			}

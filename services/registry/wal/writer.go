@@ -10,12 +10,29 @@ import (
 	"path/filepath"
 )
 
-// Writer appends records to one segment.
+// SegmentBytes is the size segments are created at, filled with zeros:
+// an append then overwrites blocks the file already has, and its
+// fdatasync writes data only — no change of the file's size or extents to
+// journal (on ext4, such a journal commit also flushes the dirty data of
+// every other file with pending allocations: the database's pages). A
+// full segment is followed by the next.
+const SegmentBytes = 16 << 20
+
+// Writer appends records to a log's segments.
 type Writer struct {
+	dir  string
+	id   []byte
 	f    *os.File
 	next uint64 // sequence of the next record
-	size int64
+	size int64  // bytes of the current segment in use
+	all  int64  // bytes appended since the last Rotate
 	buf  []byte
+	// spare is a zero-filled file made ready in the background for the
+	// next segment, so that starting one costs a header write and a
+	// rename, not SegmentBytes of zeros. spareBusy: one is being made or
+	// is ready.
+	spare     chan spareFile
+	spareBusy bool
 	// Crash, if set, is called at the named points of an append ("torn":
 	// half of the frame written; "synced": the frame durable): fault
 	// injection for the crash tests.
@@ -31,32 +48,156 @@ func Create(dir string, id []byte, first uint64) (*Writer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, segmentName(first))
+	_ = os.Remove(filepath.Join(dir, spareName)) // left by a crash
+	f, size, err := createSegment(dir, id, first)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{dir: dir, id: bytes.Clone(id), f: f, next: first, size: size, spare: make(chan spareFile, 1)}
+	w.prepareSpare()
+	return w, nil
+}
+
+const spareName = "spare.tmp"
+
+type spareFile struct {
+	f   *os.File
+	err error
+}
+
+// prepareSpare starts making the next segment's file.
+func (w *Writer) prepareSpare() {
+	w.spareBusy = true
+	go func() {
+		f, err := zeroFile(filepath.Join(w.dir, spareName), nil)
+		w.spare <- spareFile{f, err}
+	}()
+}
+
+// Rotate starts a new segment: the records appended from now on go to
+// it, and the segments before it hold only records before Next(). Size
+// starts again from zero.
+func (w *Writer) Rotate() error {
+	if err := w.rotate(); err != nil {
+		return err
+	}
+	w.all = 0
+	return nil
+}
+
+func (w *Writer) rotate() error {
+	f, size, err := w.newSegment(w.next)
+	if err != nil {
+		return err
+	}
+	_ = w.f.Close()
+	w.f, w.size = f, size
+	return nil
+}
+
+// newSegment starts the segment whose first record is first, from the
+// spare if it is ready.
+func (w *Writer) newSegment(first uint64) (*os.File, int64, error) {
+	if w.spareBusy {
+		select {
+		case sp := <-w.spare:
+			w.spareBusy = false
+			if sp.err == nil {
+				f, size, err := w.useSpare(sp.f, first)
+				if err == nil {
+					w.prepareSpare()
+				}
+				return f, size, err
+			}
+		default:
+		}
+	}
+	f, size, err := createSegment(w.dir, w.id, first)
+	if err == nil && !w.spareBusy {
+		w.prepareSpare()
+	}
+	return f, size, err
+}
+
+// useSpare turns the spare into the segment starting at first.
+func (w *Writer) useSpare(f *os.File, first uint64) (*os.File, int64, error) {
+	h := segHeader(w.id, first)
+	if _, err := f.WriteAt(h, 0); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if err := fdatasync(f); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if err := os.Rename(filepath.Join(w.dir, spareName), filepath.Join(w.dir, segmentName(first))); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if err := syncDir(w.dir); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, int64(len(h)), nil
+}
+
+// zeroFile creates path holding head then zeros up to SegmentBytes,
+// synced.
+func zeroFile(path string, head []byte) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	h := segHeader(id, first)
-	if _, err := f.Write(h); err != nil {
+	fail := func(err error) (*os.File, error) {
 		f.Close()
+		os.Remove(path)
 		return nil, err
 	}
+	if _, err := f.Write(head); err != nil {
+		return fail(err)
+	}
+	zeros := make([]byte, 1<<20)
+	for n := int64(len(head)); n < SegmentBytes; n += int64(len(zeros)) {
+		if _, err := f.Write(zeros[:min(int64(len(zeros)), SegmentBytes-n)]); err != nil {
+			return fail(err)
+		}
+	}
 	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	return f, nil
+}
+
+// createSegment creates the segment starting at first, SegmentBytes of
+// zeros after its header, durably.
+func createSegment(dir string, id []byte, first uint64) (*os.File, int64, error) {
+	path := filepath.Join(dir, segmentName(first))
+	tmp := path + ".tmp"
+	h := segHeader(id, first)
+	f, err := zeroFile(tmp, h)
+	if err != nil {
+		return nil, 0, err
+	}
+	fail := func(err error) (*os.File, int64, error) {
 		f.Close()
-		return nil, err
+		os.Remove(tmp)
+		return nil, 0, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fail(err)
 	}
 	if err := syncDir(dir); err != nil {
 		f.Close()
-		return nil, err
+		return nil, 0, err
 	}
-	return &Writer{f: f, next: first, size: int64(len(h))}, nil
+	return f, int64(len(h)), nil
 }
 
 // Next returns the sequence the next record gets.
 func (w *Writer) Next() uint64 { return w.next }
 
-// Size returns the segment's length in bytes.
-func (w *Writer) Size() int64 { return w.size }
+// Size returns the bytes appended since the last Rotate.
+func (w *Writer) Size() int64 { return w.all }
 
 // Append writes one record with the next sequence, in one write, and
 // fdatasyncs the segment: when it returns nil the record is durable. After
@@ -68,16 +209,24 @@ func (w *Writer) Append(payload []byte) (uint64, error) {
 	}
 	seq := w.next
 	w.buf = appendFrame(w.buf[:0], seq, payload)
+	if w.size > segHeaderLen && w.size+int64(len(w.buf)) > SegmentBytes {
+		// Full: the next segment starts with this record. (A record
+		// bigger than a segment extends it.)
+		if err := w.rotate(); err != nil {
+			return 0, err
+		}
+	}
 	if w.Crash != nil {
-		if _, err := w.f.Write(w.buf[:len(w.buf)/2]); err != nil {
+		half := len(w.buf) / 2
+		if _, err := w.f.WriteAt(w.buf[:half], w.size); err != nil {
 			return 0, err
 		}
 		_ = fdatasync(w.f)
 		w.Crash("torn")
-		if _, err := w.f.Write(w.buf[len(w.buf)/2:]); err != nil {
+		if _, err := w.f.WriteAt(w.buf[half:], w.size+int64(half)); err != nil {
 			return 0, err
 		}
-	} else if _, err := w.f.Write(w.buf); err != nil {
+	} else if _, err := w.f.WriteAt(w.buf, w.size); err != nil {
 		return 0, err
 	}
 	if err := fdatasync(w.f); err != nil {
@@ -87,12 +236,22 @@ func (w *Writer) Append(payload []byte) (uint64, error) {
 		w.Crash("synced")
 	}
 	w.size += int64(len(w.buf))
+	w.all += int64(len(w.buf))
 	w.next++
 	return seq, nil
 }
 
-// Close closes the segment file.
-func (w *Writer) Close() error { return w.f.Close() }
+// Close closes the segment file, and removes the spare.
+func (w *Writer) Close() error {
+	if w.spareBusy {
+		if sp := <-w.spare; sp.f != nil {
+			sp.f.Close()
+		}
+		_ = os.Remove(filepath.Join(w.dir, spareName))
+		w.spareBusy = false
+	}
+	return w.f.Close()
+}
 
 // Checkpoint says that the records up to Seq are durable in the database
 // the log belongs to, as of the database state State describes.

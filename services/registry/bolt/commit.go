@@ -131,6 +131,10 @@ func (d *DB) commitLoop() {
 	}
 }
 
+// directBytes is the size of write set above which a transaction skips
+// the log (see run).
+const directBytes = 1 << 20
+
 // errPartial aborts a batch in which an op failed after writing.
 var errPartial = errors.New("op failed after writing")
 
@@ -152,7 +156,7 @@ func (d *DB) run(ops []*op) {
 	errs := make([]error, len(ops))
 	var t *txn
 	var fnErr error // an op's own error, returned to its caller as it is
-	var logged bool
+	var logged, direct bool
 	err := d.db.Update(func(btx *bbolt.Tx) error {
 		t = &txn{reader: reader{d: d, btx: btx}, handles: map[kv.Bucket]*bbolt.Bucket{}}
 		if d.log != nil {
@@ -179,6 +183,15 @@ func (d *DB) run(ops []*op) {
 			return nil
 		}
 		d.recBuf = t.rec
+		if len(t.rec) > directBytes {
+			// Big (a chunk of an import): committing it to bbolt with
+			// fsync, followed at once by a checkpoint, writes it once
+			// instead of twice (log, then bbolt), and moves the pin so
+			// the pages it frees are reused.
+			direct = true
+			d.db.NoSync = false
+			return nil
+		}
 		if err := putSeq(btx, d.log.w.Next()); err != nil {
 			return err
 		}
@@ -196,6 +209,16 @@ func (d *DB) run(ops []*op) {
 	}
 	if logged && err == nil {
 		d.crash("committed")
+	}
+	if direct {
+		d.db.NoSync = true
+		if err == nil {
+			// Acknowledged only once the checkpoint covers it: until then,
+			// recovery would put the file back before it.
+			if cerr := d.checkpointNow(); cerr != nil {
+				err = fmt.Errorf("commit: %w", cerr)
+			}
+		}
 	}
 	switch {
 	case errors.Is(err, errPartial):

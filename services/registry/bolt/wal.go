@@ -474,6 +474,49 @@ func (d *DB) checkpoint() {
 	}()
 }
 
+// checkpointNow checkpoints the state of the last commit, which bbolt
+// has just fsynced, in the commit loop: after a direct commit (see run).
+// A failure stops the log (the direct commit is then not acknowledged,
+// and recovery does not have it: the file goes back to the previous
+// checkpoint).
+func (d *DB) checkpointNow() error {
+	l := d.log
+	if l.busy != nil {
+		<-l.busy
+		d.checkpointEnded()
+	}
+	if l.failed != nil {
+		return l.failed
+	}
+	seq := l.w.Next() - 1
+	pin, state, err := d.pinState()
+	if err == nil {
+		err = wal.WriteCheckpoint(l.dir, wal.Checkpoint{ID: l.id, Seq: seq, State: state})
+		if err != nil {
+			pin.Rollback()
+		}
+	}
+	if err != nil {
+		l.failed = fmt.Errorf("checkpoint after a direct commit: %w", err)
+		return l.failed
+	}
+	_ = l.pin.Rollback()
+	l.pin, l.cpSeq, l.cpAt = pin, seq, time.Now()
+	d.crash("direct-checkpointed")
+	// The segments hold only records the checkpoint covers: start a new
+	// one when the current has any.
+	if l.w.Size() > 0 {
+		if err := l.w.Rotate(); err != nil {
+			l.failed = fmt.Errorf("checkpoint after a direct commit: %w", err)
+			return nil // the commit is durable and covered
+		}
+		if err := wal.RemoveBefore(l.dir, seq+1); err != nil {
+			l.failed = fmt.Errorf("checkpoint after a direct commit: %w", err)
+		}
+	}
+	return nil
+}
+
 // checkpointEnded is called by the commit loop when busy is closed.
 func (d *DB) checkpointEnded() {
 	l := d.log

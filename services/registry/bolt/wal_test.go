@@ -1,6 +1,7 @@
 package bolt_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -348,4 +349,55 @@ func TestWAL_CrashedFileWithoutItsLogIsRefused(t *testing.T) {
 	db = openWAL(t, path, bolt.Options{Buckets: kvtest.Buckets, ReadOnly: true})
 	sameKeys(t, keys(t, db), want(50))
 	db.Close()
+}
+
+// A transaction bigger than the log takes in one record (an import chunk)
+// is committed to bbolt with fsync and checkpointed at once; writes before
+// and after it go through the log, and a crash loses none of them.
+func TestWAL_BigTransactionCommitsDirectly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kv.db")
+	o := walOpts()
+	o.CheckpointBytes = 1 << 30
+	db := openWAL(t, path, o)
+	write(t, db, 0, 100)
+	value := bytes.Repeat([]byte("v"), 1024)
+	err := db.Update(context.Background(), func(tx kv.Txn) error {
+		for i := range 2000 { // 2 MiB
+			if err := tx.Put("b", fmt.Appendf(nil, "big%05d", i), value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, db, 100, 200)
+	db.CrashForTest()
+	var logged int64
+	for _, s := range segmentsOf(t, bolt.DefaultWALDir(path)) {
+		b, _ := os.ReadFile(s)
+		logged += int64(usedEnd(b))
+	}
+	if logged > 1<<20 {
+		t.Fatalf("the log holds %d bytes: the big transaction went through it", logged)
+	}
+	db = openWAL(t, path, o)
+	defer db.Close()
+	if r := db.Recovered(); r == nil || r.Records == 0 {
+		t.Fatalf("nothing replayed after the big transaction: %+v", r)
+	}
+	sameKeys(t, keys(t, db), want(200))
+	n := 0
+	db.View(context.Background(), func(r kv.Reader) error {
+		c := r.Cursor("b")
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			n++
+		}
+		return nil
+	})
+	if n != 2000 {
+		t.Fatalf("%d keys of the big transaction, want 2000", n)
+	}
+	checkPages(t, db)
 }

@@ -133,7 +133,7 @@ func (d *DB) commitLoop() {
 
 // directBytes is the size of write set above which a transaction skips
 // the log (see run).
-const directBytes = 1 << 20
+const directBytes = 256 << 10
 
 // errPartial aborts a batch in which an op failed after writing.
 var errPartial = errors.New("op failed after writing")

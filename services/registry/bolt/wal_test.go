@@ -362,7 +362,7 @@ func TestWAL_BigTransactionCommitsDirectly(t *testing.T) {
 	write(t, db, 0, 100)
 	value := bytes.Repeat([]byte("v"), 1024)
 	err := db.Update(context.Background(), func(tx kv.Txn) error {
-		for i := range 2000 { // 2 MiB
+		for i := range 1000 { // 1 MiB
 			if err := tx.Put("b", fmt.Appendf(nil, "big%05d", i), value); err != nil {
 				return err
 			}
@@ -379,7 +379,7 @@ func TestWAL_BigTransactionCommitsDirectly(t *testing.T) {
 		b, _ := os.ReadFile(s)
 		logged += int64(usedEnd(b))
 	}
-	if logged > 1<<20 {
+	if logged > 256<<10 {
 		t.Fatalf("the log holds %d bytes: the big transaction went through it", logged)
 	}
 	db = openWAL(t, path, o)
@@ -396,8 +396,8 @@ func TestWAL_BigTransactionCommitsDirectly(t *testing.T) {
 		}
 		return nil
 	})
-	if n != 2000 {
-		t.Fatalf("%d keys of the big transaction, want 2000", n)
+	if n != 1000 {
+		t.Fatalf("%d keys of the big transaction, want 1000", n)
 	}
 	checkPages(t, db)
 }

@@ -182,6 +182,11 @@ func (d *DB) run(ops []*op) {
 		if d.log == nil || t.writes == 0 {
 			return nil
 		}
+		if btx.Size() > d.mapped-mapHeadroom {
+			d.log.failed = fmt.Errorf("%w: the database file (%d MiB) nears the %d MiB bbolt maps, which it cannot grow while a checkpoint is pinned: "+
+				"restart the registry (it maps twice the file) or raise --mmap-size", ErrLogFailed, btx.Size()>>20, d.mapped>>20)
+			return d.log.failed
+		}
 		d.recBuf = t.rec
 		if len(t.rec) > directBytes {
 			// Big (a chunk of an import): committing it to bbolt with

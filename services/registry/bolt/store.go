@@ -139,6 +139,7 @@ type DB struct {
 	commitCh chan struct{}
 
 	log       *logState  // nil without Options.WAL
+	mapped    int64      // the address space mapped at open (mapSize)
 	recBuf    []byte     // the log record buffer, reused by the commit loop
 	recovered *Recovered // what Open replayed, nil if nothing
 }
@@ -168,6 +169,7 @@ func Open(path string, opts Options) (*DB, error) {
 	case fi.IsDir():
 		return nil, fmt.Errorf("%s is a directory", path)
 	}
+	opts.InitialMmapSize = mapSize(path, opts)
 	var db *bbolt.DB
 	var rec *Recovered
 	var err error
@@ -186,6 +188,7 @@ func Open(path string, opts Options) (*DB, error) {
 		loopEnd:   make(chan struct{}),
 		commitCh:  make(chan struct{}),
 		recovered: rec,
+		mapped:    int64(opts.InitialMmapSize),
 	}
 	d.setBuckets(opts.Buckets)
 	switch {
@@ -266,6 +269,26 @@ func openBolt(path string, opts Options, prepare func(*os.File) error) (db *bbol
 	}
 	return db, nil
 }
+
+// mapSize is the address space bbolt maps at open. With the log, a read
+// transaction pins each checkpoint's state, and bbolt cannot grow its map
+// while a read transaction is open: the map is made twice the file (at
+// least InitialMmapSize), and a commit that would outgrow it is refused
+// (see mapHeadroom) instead of waiting for ever.
+func mapSize(path string, opts Options) int {
+	if !opts.WAL {
+		return opts.InitialMmapSize
+	}
+	size := opts.InitialMmapSize
+	if fi, err := os.Stat(path); err == nil && 2*fi.Size() > int64(size) {
+		size = int(2 * fi.Size())
+	}
+	return size
+}
+
+// mapHeadroom is how close to the map a file served with the log may grow
+// before writes are refused.
+const mapHeadroom = 512 << 20
 
 // name returns b's bbolt name.
 func (d *DB) name(b kv.Bucket) []byte {

@@ -85,8 +85,16 @@ type logState struct {
 	// failed is the error that stopped the log: writes are refused after
 	// it (a failed fdatasync leaves the file's state unknown).
 	failed error
-	// lastErr is set by a checkpoint goroutine on failure.
-	cpErr chan error
+	// cpErr is set by a checkpoint goroutine on failure, with the pin it
+	// could not release (the previous checkpoint's, still the one).
+	cpErr chan cpFailure
+	// held are such pins, released at Close.
+	held []*bbolt.Tx
+}
+
+type cpFailure struct {
+	err error
+	old *bbolt.Tx
 }
 
 func (o *Options) walDir(path string) string {
@@ -366,7 +374,7 @@ func (d *DB) startLog() error {
 	if err != nil {
 		return err
 	}
-	d.log = &logState{dir: dir, id: id, cpErr: make(chan error, 1)}
+	d.log = &logState{dir: dir, id: id, cpErr: make(chan cpFailure, 1)}
 	pin, state, err := d.pinState()
 	if err != nil {
 		return err
@@ -466,7 +474,7 @@ func (d *DB) checkpoint() {
 			err = wal.RemoveBefore(l.dir, seq+1)
 		}
 		if err != nil {
-			l.cpErr <- fmt.Errorf("checkpoint at record %d: %w", seq, err)
+			l.cpErr <- cpFailure{fmt.Errorf("checkpoint at record %d: %w", seq, err), old}
 			return // the old pin stays: the old checkpoint is still the one
 		}
 		_ = old.Rollback()
@@ -522,8 +530,9 @@ func (d *DB) checkpointEnded() {
 	l := d.log
 	l.busy = nil
 	select {
-	case err := <-l.cpErr:
-		l.failed = err
+	case f := <-l.cpErr:
+		l.failed = f.err
+		l.held = append(l.held, f.old)
 	default:
 	}
 }
@@ -539,6 +548,10 @@ func (d *DB) closeLog() error {
 	if l.failed != nil {
 		// Leave the log as it is: the next Open replays it.
 		_ = l.w.Close()
+		_ = l.pin.Rollback()
+		for _, p := range l.held {
+			_ = p.Rollback()
+		}
 		return l.failed
 	}
 	seq := l.w.Next() - 1

@@ -401,3 +401,23 @@ func TestWAL_BigTransactionCommitsDirectly(t *testing.T) {
 	}
 	checkPages(t, db)
 }
+
+// bbolt cannot grow its map while the checkpoint's read transaction is
+// open: a commit that would need it is refused with a clear error instead
+// of waiting for ever.
+func TestWAL_RefusesToOutgrowTheMap(t *testing.T) {
+	o := walOpts()
+	o.InitialMmapSize = 512<<20 + 2<<20 // 2 MiB of room above the headroom
+	db := openWAL(t, filepath.Join(t.TempDir(), "kv.db"), o)
+	defer db.Close()
+	value := bytes.Repeat([]byte("v"), 1000)
+	var err error
+	for i := 0; i < 10_000 && err == nil; i++ {
+		err = db.Update(context.Background(), func(tx kv.Txn) error {
+			return tx.Put("a", fmt.Appendf(nil, "k%05d", i), value)
+		})
+	}
+	if !errors.Is(err, bolt.ErrLogFailed) || !strings.Contains(err.Error(), "--mmap-size") {
+		t.Fatalf("writes past the map: %v, want ErrLogFailed naming --mmap-size", err)
+	}
+}

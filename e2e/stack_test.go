@@ -55,6 +55,7 @@ type proc struct {
 	name    string
 	args    []string
 	logPath string
+	env     []string // added to the test's environment at each start
 
 	// The bound addresses, read from the log when the process started.
 	grpcAddr  string // its gRPC address (registry, metrics)
@@ -90,7 +91,7 @@ func (p *proc) start() error {
 	cmd := exec.Command(p.args[0], p.args[1:]...)
 	cmd.Stderr = &logWriter{file: logf, served: served}
 	cmd.Stdout = io.Discard
-	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
+	cmd.Env = append(append(os.Environ(), "GORACE=halt_on_error=1"), p.env...)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)

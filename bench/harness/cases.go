@@ -135,6 +135,16 @@ func (e *env) cases() [][]caseDef {
 			timeout: 2*(e.cfg.Warmup+e.cfg.Duration) + 2*time.Minute,
 			run:     e.createCase(n)}
 	}
+	// The same on bbolt without the write-ahead log: every commit fsyncs
+	// the file (what the log replaces).
+	createNoWAL := func() caseDef {
+		name, name1 := "grpc-create/talentreg-nowal", "grpc-create-c1/talentreg-nowal"
+		return caseDef{name: name, desc: "CreateEntity, durable, registry with --wal=false (fsync of bbolt per commit) each round",
+			also:    [][2]string{{name1, "CreateEntity, durable, one client, on the registry of " + name + " right after it"}},
+			needs:   []string{compRegistryBin},
+			timeout: 2*(e.cfg.Warmup+e.cfg.Duration) + 2*time.Minute,
+			run:     e.createCaseNamed(0, "-nowal", "--wal=false")}
+	}
 	return [][]caseDef{
 		{
 			{name: "grpc-get/floor", desc: "GetEntity, bare grpc-go server, map lookup", needs: []string{compFloor},
@@ -242,6 +252,7 @@ func (e *env) cases() [][]caseDef {
 		},
 		{
 			createOn(0),
+			createNoWAL(),
 			createOn(1),
 			createOn(3),
 			{name: "grpc-put/etcd", desc: "etcd Put (fsync), ~300-byte Entity, fresh etcd each round", needs: []string{compEtcdPeer},
@@ -423,10 +434,16 @@ func members(n int) string {
 // client on the same registry: the latency of a create that waits for no
 // other.
 func (e *env) createCase(n int) func(context.Context, int) (map[string]report.Figures, error) {
-	name, name1 := "grpc-create/talentreg"+onEtcd(n), "grpc-create-c1/talentreg"+onEtcd(n)
-	regName := "registry-create" + onEtcd(n)
+	return e.createCaseNamed(n, onEtcd(n))
+}
+
+// createCaseNamed is createCase with the cases' name suffix and extra
+// registry flags (bbolt only).
+func (e *env) createCaseNamed(n int, suffix string, flags ...string) func(context.Context, int) (map[string]report.Figures, error) {
+	name, name1 := "grpc-create/talentreg"+suffix, "grpc-create-c1/talentreg"+suffix
+	regName := "registry-create" + suffix
 	return func(ctx context.Context, round int) (map[string]report.Figures, error) {
-		dir := filepath.Join(e.work, fmt.Sprintf("r%d-create%s", round+1, onEtcd(n)))
+		dir := filepath.Join(e.work, fmt.Sprintf("r%d-create%s", round+1, suffix))
 		defer os.RemoveAll(dir)
 		var (
 			reg  *proc.Process
@@ -435,7 +452,7 @@ func (e *env) createCase(n int) func(context.Context, int) (map[string]report.Fi
 			err  error
 		)
 		if n == 0 {
-			reg, addr, err = e.startRegistry(ctx, regName, dir)
+			reg, addr, err = e.startRegistry(ctx, regName, dir, flags...)
 			if err != nil {
 				return nil, err
 			}

@@ -222,11 +222,12 @@ func first(a, b string) string {
 }
 
 // startRegistry starts a registry named name on a fresh database in dir.
-func (e *env) startRegistry(ctx context.Context, name, dir string) (*proc.Process, string, error) {
+// Extra flags follow the database's.
+func (e *env) startRegistry(ctx context.Context, name, dir string, flags ...string) (*proc.Process, string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", err
 	}
-	return e.startRegistryOn(ctx, name, "--db", filepath.Join(dir, "registry.db"))
+	return e.startRegistryOn(ctx, name, append([]string{"--db", filepath.Join(dir, "registry.db")}, flags...)...)
 }
 
 // etcdStore are the registry's flags of its etcd backend on cluster c.

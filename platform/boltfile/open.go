@@ -33,6 +33,11 @@ type Opener struct {
 	// MustExist refuses a missing file (an error wrapping os.ErrNotExist)
 	// or an empty one (ErrEmpty) instead of letting bbolt create one.
 	MustExist bool
+	// Prepare, if set, is called on a non-empty file once it is locked
+	// and before it is verified: the last chance to change the file
+	// before bbolt reads it (a write-ahead log putting back the meta pages
+	// of its checkpoint).
+	Prepare func(f *os.File) error
 }
 
 // OpenFile has os.OpenFile's signature. Errors: those of os.OpenFile,
@@ -69,6 +74,11 @@ func (o Opener) OpenFile(name string, flag int, perm os.FileMode) (_ *os.File, e
 			return nil, ErrEmpty
 		}
 		return f, nil // bbolt initialises it
+	}
+	if o.Prepare != nil {
+		if err := o.Prepare(f); err != nil {
+			return nil, err
+		}
 	}
 	if err := Verify(f); err != nil {
 		return nil, err

@@ -63,10 +63,31 @@ func (d *DB) commitLoop() {
 	batch := make([]*op, 0, d.opts.MaxBatch)
 	expect := 1 // ops in the previous batch
 	var wait *time.Timer
+	// With the log: a checkpoint is started after a commit when the log
+	// has grown enough, or by the tick when it has aged enough.
+	var tick <-chan time.Time
+	if d.log != nil {
+		t := time.NewTicker(max(d.opts.CheckpointInterval/4, 10*time.Millisecond))
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
+		var busy chan struct{}
+		if d.log != nil {
+			busy = d.log.busy
+			if d.checkpointDue(time.Now()) {
+				d.checkpoint()
+				busy = d.log.busy
+			}
+		}
 		var first *op
 		select {
 		case first = <-d.ops:
+		case <-tick:
+			continue
+		case <-busy:
+			d.checkpointEnded()
+			continue
 		case <-d.closing:
 			// Commit whatever made it into the queue, then stop.
 			for {
@@ -110,16 +131,37 @@ func (d *DB) commitLoop() {
 	}
 }
 
+// directBytes is the size of write set above which a transaction skips
+// the log (see run).
+const directBytes = 256 << 10
+
 // errPartial aborts a batch in which an op failed after writing.
 var errPartial = errors.New("op failed after writing")
 
-// run commits ops in one transaction and reports each op's outcome.
+// ErrLogFailed is returned by Update once the write-ahead log could not be
+// written or checkpointed: the engine refuses writes until it is opened
+// again (which replays the log).
+var ErrLogFailed = errors.New("write-ahead log failed; restart to recover")
+
+// run commits ops in one transaction and reports each op's outcome. With
+// the log, the write set is appended to it and fdatasynced inside the
+// transaction, before bbolt commits without fsync.
 func (d *DB) run(ops []*op) {
+	if d.log != nil && d.log.failed != nil {
+		for _, o := range ops {
+			o.done <- fmt.Errorf("%w: %w", ErrLogFailed, d.log.failed)
+		}
+		return
+	}
 	errs := make([]error, len(ops))
 	var t *txn
 	var fnErr error // an op's own error, returned to its caller as it is
+	var logged, direct bool
 	err := d.db.Update(func(btx *bbolt.Tx) error {
 		t = &txn{reader: reader{d: d, btx: btx}, handles: map[kv.Bucket]*bbolt.Bucket{}}
+		if d.log != nil {
+			t.rec = d.recBuf[:0]
+		}
 		for i, o := range ops {
 			if err := o.ctx.Err(); err != nil {
 				errs[i] = err
@@ -137,8 +179,52 @@ func (d *DB) run(ops []*op) {
 				errs[i] = err
 			}
 		}
+		if d.log == nil || t.writes == 0 {
+			return nil
+		}
+		if btx.Size() > d.mapped-mapHeadroom {
+			d.log.failed = fmt.Errorf("%w: the database file (%d MiB) nears the %d MiB bbolt maps, which it cannot grow while a checkpoint is pinned: "+
+				"restart the registry (it maps twice the file) or raise --mmap-size", ErrLogFailed, btx.Size()>>20, d.mapped>>20)
+			return d.log.failed
+		}
+		d.recBuf = t.rec
+		if len(t.rec) > directBytes {
+			// Big (a chunk of an import): committing it to bbolt with
+			// fsync, followed at once by a checkpoint, writes it once
+			// instead of twice (log, then bbolt), and moves the pin so
+			// the pages it frees are reused.
+			direct = true
+			d.db.NoSync = false
+			return nil
+		}
+		if err := putSeq(btx, d.log.w.Next()); err != nil {
+			return err
+		}
+		if _, err := d.log.w.Append(t.rec); err != nil {
+			d.log.failed = fmt.Errorf("appending to the log: %w", err)
+			return d.log.failed
+		}
+		logged = true
 		return nil
 	})
+	if logged && err != nil {
+		// The record is durable but bbolt did not commit it: only a replay
+		// can apply it now.
+		d.log.failed = fmt.Errorf("bbolt commit after the log append: %w", err)
+	}
+	if logged && err == nil {
+		d.crash("committed")
+	}
+	if direct {
+		d.db.NoSync = true
+		if err == nil {
+			// Acknowledged only once the checkpoint covers it: until then,
+			// recovery would put the file back before it.
+			if cerr := d.checkpointNow(); cerr != nil {
+				err = fmt.Errorf("commit: %w", cerr)
+			}
+		}
+	}
 	switch {
 	case errors.Is(err, errPartial):
 		for _, o := range ops {
@@ -168,7 +254,8 @@ func (d *DB) run(ops []*op) {
 type txn struct {
 	reader
 	handles map[kv.Bucket]*bbolt.Bucket
-	writes  int // Put/Delete calls, to detect ops that failed after writing
+	writes  int    // Put/Delete calls, to detect ops that failed after writing
+	rec     []byte // with the log: the write set, as a log record
 }
 
 // call runs fn, turning a panic into an error so that no input can crash
@@ -211,6 +298,9 @@ func (t *txn) Put(b kv.Bucket, key, value []byte) error {
 	if value == nil {
 		value = []byte{}
 	}
+	if t.rec != nil || t.d.log != nil {
+		t.rec = appendWrite(t.rec, opPut, b, key, value)
+	}
 	return h.Put(key, value)
 }
 
@@ -221,5 +311,8 @@ func (t *txn) Delete(b kv.Bucket, key []byte) error {
 		return nil
 	}
 	t.writes++
+	if t.rec != nil || t.d.log != nil {
+		t.rec = appendWrite(t.rec, opDelete, b, key, nil)
+	}
 	return h.Delete(key)
 }

@@ -7,6 +7,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -49,6 +50,40 @@ type Options struct {
 	MustExist bool
 	// ReadOnly opens the file without writing to it.
 	ReadOnly bool
+	// PageSize of a new file (default: the OS page size).
+	PageSize int
+	// NoFreelistSync leaves the free list out of commits (bbolt rebuilds
+	// it by scanning at open).
+	NoFreelistSync bool
+	// NoGrowSync skips the fsync after the file grows.
+	NoGrowSync bool
+	// ArrayFreelist uses bbolt's array free list instead of the hashmap.
+	ArrayFreelist bool
+
+	// WAL puts a write-ahead log in front of the file (see wal.go): a
+	// commit is durable once its write set is appended to the log and
+	// fdatasynced; bbolt commits without fsync and is checkpointed in the
+	// background. Without WAL, a log left in WALDir is still applied at
+	// Open (and then removed), so the file is never read stale.
+	WAL bool
+	// WALDir is the log's folder (default DefaultWALDir: beside the file).
+	WALDir string
+	// CheckpointInterval is the longest a log record waits for its
+	// checkpoint (default 30 s); CheckpointBytes the log's size that
+	// starts one sooner (default 64 MiB), as do 4 × as many bytes (at
+	// least 16 MiB) of pages held back from reuse by the checkpoint's pin:
+	// the file grows by about that much between checkpoints. Recovery
+	// replays at most about CheckpointBytes of log.
+	CheckpointInterval time.Duration
+	CheckpointBytes    int64
+	// Copy opens a copy of a database file (a backup): its binding to the
+	// log of the file it was copied from is dropped, that log is not
+	// looked for.
+	Copy bool
+	// Crash, if set, is called at the log's fault points (crash tests
+	// only): "torn" and "synced" in an append, "committed" after bbolt's
+	// commit, "checkpoint-pinned", "-synced", "-written", "-done".
+	Crash func(point string)
 }
 
 func (o *Options) defaults() {
@@ -63,6 +98,12 @@ func (o *Options) defaults() {
 	}
 	if o.GroupCommitWait == 0 {
 		o.GroupCommitWait = 300 * time.Microsecond
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = 30 * time.Second
+	}
+	if o.CheckpointBytes <= 0 {
+		o.CheckpointBytes = 64 << 20
 	}
 }
 
@@ -96,6 +137,11 @@ type DB struct {
 
 	commitMu sync.Mutex
 	commitCh chan struct{}
+
+	log       *logState  // nil without Options.WAL
+	mapped    int64      // the address space mapped at open (mapSize)
+	recBuf    []byte     // the log record buffer, reused by the commit loop
+	recovered *Recovered // what Open replayed, nil if nothing
 }
 
 var (
@@ -123,18 +169,46 @@ func Open(path string, opts Options) (*DB, error) {
 	case fi.IsDir():
 		return nil, fmt.Errorf("%s is a directory", path)
 	}
-	db, err := openBolt(path, opts)
+	opts.InitialMmapSize = mapSize(path, opts)
+	var db *bbolt.DB
+	var rec *Recovered
+	var err error
+	if opts.Copy {
+		db, err = openBolt(path, opts, nil)
+	} else {
+		db, rec, err = recoverLog(path, opts)
+	}
 	if err != nil {
 		return nil, err
 	}
 	d := &DB{
 		db: db, opts: opts, names: map[kv.Bucket][]byte{}, fill: map[kv.Bucket]float64{},
-		ops:      make(chan *op, 4*opts.MaxBatch),
-		closing:  make(chan struct{}),
-		loopEnd:  make(chan struct{}),
-		commitCh: make(chan struct{}),
+		ops:       make(chan *op, 4*opts.MaxBatch),
+		closing:   make(chan struct{}),
+		loopEnd:   make(chan struct{}),
+		commitCh:  make(chan struct{}),
+		recovered: rec,
+		mapped:    int64(opts.InitialMmapSize),
 	}
-	for _, b := range opts.Buckets {
+	d.setBuckets(opts.Buckets)
+	switch {
+	case opts.ReadOnly:
+	case opts.WAL:
+		err = d.startLog()
+	default:
+		err = d.detachLog(opts.Copy)
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: write-ahead log: %w", path, err)
+	}
+	go d.commitLoop()
+	return d, nil
+}
+
+// setBuckets declares the buckets and their fill percent.
+func (d *DB) setBuckets(specs []kv.BucketSpec) {
+	for _, b := range specs {
 		d.names[b.Name] = []byte(b.Name)
 		// bbolt splits pages at half full by default, which leaves pages
 		// that only ever grow at their end (ids, revisions, index runs)
@@ -145,14 +219,16 @@ func Open(path string, opts Options) (*DB, error) {
 			d.fill[b.Name] = 1.0
 		}
 	}
-	go d.commitLoop()
-	return d, nil
 }
+
+// Recovered returns what Open replayed from the write-ahead log after a
+// crash, or nil.
+func (d *DB) Recovered() *Recovered { return d.recovered }
 
 // openBolt opens the file with the settings DESIGN.md asks for, through
 // boltfile.Opener (lock, then verify, then map), turning bbolt's errors
 // into clear ones.
-func openBolt(path string, opts Options) (db *bbolt.DB, err error) {
+func openBolt(path string, opts Options, prepare func(*os.File) error) (db *bbolt.DB, err error) {
 	defer func() {
 		// Verify should leave bbolt nothing to panic on; if it ever does,
 		// the file is still refused, not the process ended.
@@ -160,13 +236,24 @@ func openBolt(path string, opts Options) (db *bbolt.DB, err error) {
 			db, err = nil, fmt.Errorf("%s: %w: %v", path, ErrCorrupt, p)
 		}
 	}()
+	freelist := bbolt.FreelistMapType
+	if opts.ArrayFreelist {
+		freelist = bbolt.FreelistArrayType
+	}
 	db, err = bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout:         opts.Timeout,
-		FreelistType:    bbolt.FreelistMapType,
+		Timeout:      opts.Timeout,
+		FreelistType: freelist,
+		PageSize:     opts.PageSize,
+		// With the log, the free list is left out of commits: while a
+		// checkpoint pins its state, every page freed stays pending, and
+		// writing that growing list at each commit cost more than the
+		// commit (bench/TUNING.md). bbolt rebuilds it at open.
+		NoFreelistSync:  opts.NoFreelistSync || opts.WAL,
+		NoGrowSync:      opts.NoGrowSync,
 		InitialMmapSize: opts.InitialMmapSize,
-		NoSync:          opts.NoSync,
+		NoSync:          opts.NoSync || opts.WAL, // with the log, checkpoints sync
 		ReadOnly:        opts.ReadOnly,
-		OpenFile:        boltfile.Opener{Timeout: opts.Timeout, MustExist: opts.MustExist || opts.ReadOnly}.OpenFile,
+		OpenFile:        boltfile.Opener{Timeout: opts.Timeout, MustExist: opts.MustExist || opts.ReadOnly, Prepare: prepare}.OpenFile,
 	})
 	switch {
 	case errors.Is(err, boltfile.ErrLocked), errors.Is(err, bbolt.ErrTimeout):
@@ -182,6 +269,26 @@ func openBolt(path string, opts Options) (db *bbolt.DB, err error) {
 	}
 	return db, nil
 }
+
+// mapSize is the address space bbolt maps at open. With the log, a read
+// transaction pins each checkpoint's state, and bbolt cannot grow its map
+// while a read transaction is open: the map is made twice the file (at
+// least InitialMmapSize), and a commit that would outgrow it is refused
+// (see mapHeadroom) instead of waiting for ever.
+func mapSize(path string, opts Options) int {
+	if !opts.WAL {
+		return opts.InitialMmapSize
+	}
+	size := opts.InitialMmapSize
+	if fi, err := os.Stat(path); err == nil && 2*fi.Size() > int64(size) {
+		size = int(2 * fi.Size())
+	}
+	return size
+}
+
+// mapHeadroom is how close to the map a file served with the log may grow
+// before writes are refused.
+const mapHeadroom = 512 << 20
 
 // name returns b's bbolt name.
 func (d *DB) name(b kv.Bucket) []byte {
@@ -205,7 +312,14 @@ func (d *DB) Close() error {
 	if !first {
 		return nil
 	}
-	return d.db.Close()
+	var err error
+	if d.log != nil {
+		err = d.closeLog()
+	}
+	if cerr := d.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Empty implements kv.Store: a file without any bucket is fresh (just
@@ -213,7 +327,13 @@ func (d *DB) Close() error {
 func (d *DB) Empty(context.Context) (bool, error) {
 	empty := true
 	err := d.db.View(func(tx *bbolt.Tx) error {
-		return tx.ForEach(func([]byte, *bbolt.Bucket) error { empty = false; return errStop })
+		return tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
+			if bytes.Equal(name, walBucket) {
+				return nil // the engine's own
+			}
+			empty = false
+			return errStop
+		})
 	})
 	if errors.Is(err, errStop) {
 		err = nil
@@ -300,8 +420,12 @@ func (d *DB) Commits() int64 { return d.commits.Load() }
 // among them).
 func (d *DB) OpenReadTxs() int { return d.db.Stats().OpenTxN }
 
-// Durable reports whether commits are fsynced (Options.NoSync unset).
-func (d *DB) Durable() bool { return !d.db.NoSync }
+// Durable reports whether commits are durable when acknowledged: fsynced,
+// or appended to the write-ahead log (Options.NoSync unset).
+func (d *DB) Durable() bool { return d.log != nil || !d.db.NoSync }
+
+// WAL reports whether the write-ahead log is on.
+func (d *DB) WAL() bool { return d.log != nil }
 
 // Path returns the database file's path.
 func (d *DB) Path() string { return d.db.Path() }

@@ -160,8 +160,16 @@ func BenchmarkImport(b *testing.B) {
 	pagesWritten := func(s *Store) int64 { st := boltDB(s).Bolt().Stats(); return st.TxStats.GetWrite() }
 	groupID := func(g int) string { return fmt.Sprintf("g-%04d", g) }
 	entity := func(i int) registry.Resource { return benchEntity("e", i) }
+	for _, wal := range []bool{false, true} {
+		b.Run(fmt.Sprintf("wal=%t", wal), func(b *testing.B) { benchImport(b, wal, importAll, pagesWritten, groupID, entity) })
+	}
+}
+
+func benchImport(b *testing.B, wal bool, importAll func(*testing.B, *Store, int, func(int) registry.Resource), pagesWritten func(*Store) int64,
+	groupID func(int) string, entity func(int) registry.Resource) {
+	const groups = 2000
 	b.Run("entities", func(b *testing.B) {
-		s := openTest(b, testOptions{})
+		s := openTest(b, testOptions{WAL: wal, WALDefaults: true})
 		w0 := pagesWritten(s)
 		b.ResetTimer()
 		importAll(b, s, b.N, entity)
@@ -169,7 +177,7 @@ func BenchmarkImport(b *testing.B) {
 		b.ReportMetric(float64(pagesWritten(s)-w0)/float64(b.N), "pages/item")
 	})
 	b.Run("memberships", func(b *testing.B) {
-		s := openTest(b, testOptions{})
+		s := openTest(b, testOptions{WAL: wal, WALDefaults: true})
 		importAll(b, s, groups, func(g int) registry.Resource {
 			return &registry.Group{ID: groupID(g), DisplayName: "G", Kind: registry.GroupKindAlliance, Field: "aerospace"}
 		})

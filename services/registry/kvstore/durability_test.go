@@ -28,6 +28,9 @@ import (
 // TestStore_AcknowledgedWritesSurviveSIGKILL writes to.
 const durabilityChildEnv = "TALENTREG_TEST_DURABILITY_CHILD_DB"
 
+// durabilityWALEnv turns the write-ahead log on in the child.
+const durabilityWALEnv = "TALENTREG_TEST_DURABILITY_WAL"
+
 // TestDurabilityChild is not a test: re-executed by
 // TestStore_AcknowledgedWritesSurviveSIGKILL with durabilityChildEnv set,
 // it writes from several goroutines until it is killed, printing one line
@@ -48,7 +51,7 @@ func TestDurabilityChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(3)
 	}
-	s, err := openFile(path, testOptions{})
+	s, err := openFile(path, testOptions{WAL: os.Getenv(durabilityWALEnv) == "1"})
 	if err != nil {
 		fail(err)
 	}
@@ -105,9 +108,17 @@ func TestDurabilityChild(t *testing.T) {
 // change log ends at the stored revision.
 func TestStore_AcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 	needBolt(t)
+	t.Run("fsync", func(t *testing.T) { testSurviveSIGKILL(t, false) })
+	t.Run("wal", func(t *testing.T) { testSurviveSIGKILL(t, true) })
+}
+
+func testSurviveSIGKILL(t *testing.T, wal bool) {
 	path := filepath.Join(t.TempDir(), "registry.db")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDurabilityChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), durabilityChildEnv+"="+path)
+	if wal {
+		cmd.Env = append(cmd.Env, durabilityWALEnv+"=1")
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -169,7 +180,7 @@ func TestStore_AcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 	}
 	t.Logf("%d acknowledgements, %d creates, %d deletes before the kill landed", acks, len(created), len(deleted))
 
-	s, err := openFile(path, testOptions{})
+	s, err := openFile(path, testOptions{WAL: wal})
 	if err != nil {
 		t.Fatalf("reopen after SIGKILL: %v", err)
 	}

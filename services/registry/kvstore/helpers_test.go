@@ -40,11 +40,21 @@ type testOptions struct {
 	NoSync    bool
 	MustExist bool
 	Timeout   time.Duration
+	// WAL puts the write-ahead log in front of the file, with small
+	// checkpoints so that tests cross several (unless WALDefaults).
+	WAL, WALDefaults bool
 }
 
 // openFile opens the registry in the bbolt file at path.
 func openFile(path string, o testOptions) (*Store, error) {
-	db, err := bolt.Open(path, bolt.Options{Buckets: Buckets(), NoSync: o.NoSync, MustExist: o.MustExist, Timeout: o.Timeout})
+	bo := bolt.Options{Buckets: Buckets(), NoSync: o.NoSync, MustExist: o.MustExist, Timeout: o.Timeout}
+	if o.WAL {
+		bo.WAL = true
+		if !o.WALDefaults {
+			bo.CheckpointBytes = 32 << 10
+		}
+	}
+	db, err := bolt.Open(path, bo)
 	if err != nil {
 		return nil, err
 	}

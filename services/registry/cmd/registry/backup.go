@@ -38,7 +38,8 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs := flag.NewFlagSet("registry backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("registry", DefaultConfig().GRPCAddr, "gRPC address of the running registry to back up")
-	db := fs.String("db", "", "back up this database file instead, offline (no registry may have it open)")
+	db := fs.String("db", "", "back up this database file instead, offline (no registry may have it open); its write-ahead log, if not yet applied, is applied first")
+	walDir := walDirFlag(fs)
 	out := fs.String("out", "", "backup file to write (must not exist), or a folder (ending in /) to write registry-<time>-<id>-r<revision>.db in")
 	keep := fs.Int("keep", 0, "with a folder --out: keep only the newest N backups there (0 keeps all)")
 	timeout := fs.Duration("timeout", time.Hour, "how long the backup may take")
@@ -95,7 +96,7 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	var info registry.BackupInfo
 	var sum []byte
 	if *db != "" {
-		info, sum, err = copyFile(ctx, *db, tmp)
+		info, sum, err = copyFile(ctx, *db, *walDir, tmp)
 	} else {
 		info, sum, err = download(ctx, *addr, client, tmp)
 	}
@@ -219,11 +220,11 @@ func download(ctx context.Context, addr string, client security.Client, f io.Wri
 
 // copyFile copies the database file at path, which no registry may have
 // open, into f.
-func copyFile(ctx context.Context, path string, f io.Writer) (registry.BackupInfo, []byte, error) {
+func copyFile(ctx context.Context, path, walDir string, f io.Writer) (registry.BackupInfo, []byte, error) {
 	if _, err := os.Stat(path); err != nil {
 		return registry.BackupInfo{}, nil, fmt.Errorf("--db: %w", err)
 	}
-	store, err := storage.OpenBolt(path, storage.Options{Bolt: bolt.Options{MustExist: true}})
+	store, err := storage.OpenBolt(path, storage.Options{Bolt: bolt.Options{MustExist: true, WALDir: walDir}})
 	if err != nil {
 		return registry.BackupInfo{}, nil, err
 	}
@@ -248,7 +249,9 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // verifyCopy opens the copy, checks its consistency and that it holds what
 // the source announced.
 func verifyCopy(path string, info registry.BackupInfo) error {
-	store, err := storage.OpenBolt(path, storage.Options{Bolt: bolt.Options{MustExist: true}})
+	// A copy: the write-ahead log of the file it was copied from is not
+	// its own (everything the copy holds is in it).
+	store, err := storage.OpenBolt(path, storage.Options{Bolt: bolt.Options{MustExist: true, Copy: true}})
 	if err != nil {
 		return err
 	}
@@ -263,7 +266,7 @@ func verifyCopy(path string, info registry.BackupInfo) error {
 // markBackup marks the registry file at path, which no registry serves,
 // as a backup taken at takenAt.
 func markBackup(ctx context.Context, path string, takenAt time.Time) (kvstore.BackupMark, error) {
-	db, err := bolt.Open(path, bolt.Options{Buckets: kvstore.Buckets(), MustExist: true})
+	db, err := bolt.Open(path, bolt.Options{Buckets: kvstore.Buckets(), MustExist: true, Copy: true})
 	if err != nil {
 		return kvstore.BackupMark{}, err
 	}

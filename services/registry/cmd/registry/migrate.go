@@ -29,6 +29,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(stderr)
 	from := fs.String("from", "", "the registry to copy: bolt:FILE or etcd:URL[,URL…] (no registry may serve it meanwhile)")
 	to := fs.String("to", "", "where to copy it: bolt:FILE (new or empty) or etcd:URL[,URL…] (an empty --etcd-prefix)")
+	walDir := fs.String("wal-dir", "", "write-ahead log folder of a bolt --from file (default: its name followed by .wal); a log not yet applied is applied first")
 	etcd := DefaultConfig().Etcd
 	etcd.CompactEvery = 0
 	etcd.AddFlags(fs)
@@ -39,6 +40,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return command.UsageError{Err: err}
 	}
+	src.walDir = *walDir
 	dst, err := parseEngine("--to", *to, etcd)
 	if err != nil {
 		return command.UsageError{Err: err}
@@ -85,9 +87,10 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 
 // engineSpec is one side of a migration.
 type engineSpec struct {
-	kind string // bolt or etcd
-	path string // bolt
-	etcd EtcdConfig
+	kind   string // bolt or etcd
+	path   string // bolt
+	walDir string // bolt: its write-ahead log, applied at open (default beside path)
+	etcd   EtcdConfig
 }
 
 func parseEngine(flagName, spec string, etcd EtcdConfig) (engineSpec, error) {
@@ -112,7 +115,7 @@ func parseEngine(flagName, spec string, etcd EtcdConfig) (engineSpec, error) {
 // open opens the engine; create allows a new bbolt file.
 func (e engineSpec) open(ctx context.Context, create bool) (kv.Store, error) {
 	if e.kind == "bolt" {
-		return bolt.Open(e.path, bolt.Options{Buckets: kvstore.Buckets(), MustExist: !create})
+		return bolt.Open(e.path, bolt.Options{Buckets: kvstore.Buckets(), MustExist: !create, WALDir: e.walDir})
 	}
 	eo, err := e.etcd.options()
 	if err != nil {
@@ -131,7 +134,7 @@ func (e engineSpec) serveFlags(etcd EtcdConfig) string {
 // openExisting opens an existing registry for the offline checks.
 func (e engineSpec) openExisting(ctx context.Context) (*kvstore.Store, error) {
 	if e.kind == "bolt" {
-		return storage.OpenBolt(e.path, storage.Options{Existing: true, Bolt: bolt.Options{MustExist: true}})
+		return storage.OpenBolt(e.path, storage.Options{Existing: true, Bolt: bolt.Options{MustExist: true, WALDir: e.walDir}})
 	}
 	eo, err := e.etcd.options()
 	if err != nil {

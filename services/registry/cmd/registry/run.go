@@ -53,6 +53,54 @@ type Config struct {
 	// Store is the engine: "bolt" (the file --db) or "etcd".
 	Store string
 	Etcd  EtcdConfig
+	WAL   WALConfig
+	// crash is the write-ahead log's fault hook (crash tests only).
+	crash func(point string)
+}
+
+// WALConfig is the bbolt engine's write-ahead log.
+type WALConfig struct {
+	On                 bool
+	Dir                string // default: beside --db
+	CheckpointInterval time.Duration
+	CheckpointBytes    int64
+}
+
+// AddFlags registers the log's flags on fs.
+func (w *WALConfig) AddFlags(fs *flag.FlagSet) {
+	fs.BoolVar(&w.On, "wal", w.On, "bbolt: acknowledge a group of writes after one append + fdatasync of a write-ahead log; bbolt is synced by background checkpoints")
+	fs.StringVar(&w.Dir, "wal-dir", w.Dir, "folder of the write-ahead log (default: --db followed by .wal); it belongs with the file: move, back up and restore them together")
+	fs.DurationVar(&w.CheckpointInterval, "wal-checkpoint-interval", w.CheckpointInterval, "checkpoint (sync bbolt, drop the log records it covers) at least this often while writes arrive")
+	fs.Int64Var(&w.CheckpointBytes, "wal-checkpoint-bytes", w.CheckpointBytes, "checkpoint sooner once the log holds this many bytes (bounds the replay after a crash)")
+}
+
+// Validate reports the first invalid log flag.
+func (w *WALConfig) Validate() error {
+	switch {
+	case w.CheckpointInterval < 10*time.Millisecond:
+		return fmt.Errorf("--wal-checkpoint-interval must be at least 10ms, got %s", w.CheckpointInterval)
+	case w.CheckpointBytes < 64<<10:
+		return fmt.Errorf("--wal-checkpoint-bytes must be at least 65536, got %d", w.CheckpointBytes)
+	}
+	return nil
+}
+
+// options are the bolt options of the log for the file db.
+func (w WALConfig) options(db string) bolt.Options {
+	return bolt.Options{WAL: w.On, WALDir: w.dir(db), CheckpointInterval: w.CheckpointInterval, CheckpointBytes: w.CheckpointBytes}
+}
+
+func (w WALConfig) dir(db string) string {
+	if w.Dir != "" {
+		return w.Dir
+	}
+	return bolt.DefaultWALDir(db)
+}
+
+// walDirFlag registers --wal-dir for an offline tool, which applies a
+// pending log of the file before reading it.
+func walDirFlag(fs *flag.FlagSet) *string {
+	return fs.String("wal-dir", "", "write-ahead log folder of the file (default: the file's name followed by .wal); a log not yet applied is applied first")
 }
 
 // EtcdConfig is how the registry reaches its etcd cluster.
@@ -83,6 +131,7 @@ func DefaultConfig() Config {
 		GCPercent: 400, MemoryLimitMiB: 1024,
 		Streams: grpcapi.DefaultStreamLimits(),
 		Store:   "bolt",
+		WAL:     WALConfig{On: true, CheckpointInterval: 30 * time.Second, CheckpointBytes: 64 << 20},
 		Etcd: EtcdConfig{Prefix: "/talentreg/", MaxTxnOps: etcdkv.DefaultLimits.Ops, MaxRequestBytes: etcdkv.DefaultLimits.Bytes,
 			CompactEvery: 10 * time.Minute, RequestTimeout: 10 * time.Second, HealthInterval: time.Second, AutoSyncInterval: time.Minute},
 	}
@@ -106,6 +155,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Streams.StallTimeout, "stream-stall-timeout", c.Streams.StallTimeout, "end a watch or snapshot stream whose client takes no message for this long")
 	fs.DurationVar(&c.Streams.SnapshotMaxDuration, "snapshot-max-duration", c.Streams.SnapshotMaxDuration, "end a snapshot still running after this long (it holds a read transaction)")
 	fs.StringVar(&c.Store, "store", c.Store, "storage engine: bolt (the file --db) or etcd (--etcd-endpoints; several registry replicas may share it)")
+	c.WAL.AddFlags(fs)
 	c.Etcd.AddFlags(fs)
 }
 
@@ -172,6 +222,9 @@ func (c *Config) Validate() error {
 	}
 	switch c.Store {
 	case "bolt":
+		if err := c.WAL.Validate(); err != nil {
+			return err
+		}
 	case "etcd":
 		if err := c.Etcd.Validate(); err != nil {
 			return err
@@ -212,6 +265,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return command.UsageError{Err: err}
 	}
+	// An undocumented fault hook for the crash tests: the process kills
+	// itself at the N-th passage through a point of the log.
+	if spec := getenv("TALENTREG_WAL_CRASH"); spec != "" {
+		if cfg.crash, err = crashHook(spec); err != nil {
+			return command.UsageError{Err: err}
+		}
+	}
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(cfg.GCPercent)
 	}
@@ -224,7 +284,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // openStore opens the database as served: fsync on (a write is
 // acknowledged only once durable), and a backup restored (a new id).
 func openStore(ctx context.Context, cfg Config) (*kvstore.Store, error) {
-	opts := storage.Options{RetainChanges: cfg.RetainChanges, RestoreBackup: true, Bolt: bolt.Options{InitialMmapSize: cfg.MmapSize}}
+	bo := cfg.WAL.options(cfg.DB)
+	bo.InitialMmapSize, bo.Crash = cfg.MmapSize, cfg.crash
+	opts := storage.Options{RetainChanges: cfg.RetainChanges, RestoreBackup: true, Bolt: bo}
 	if cfg.Store == "bolt" {
 		return storage.OpenBolt(cfg.DB, opts)
 	}
@@ -272,6 +334,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Error("closing the database", "err", err)
 		}
 	}()
+	if db := storage.Bolt(store); db != nil {
+		if r := db.Recovered(); r != nil {
+			log.Warn("not closed cleanly: replayed the write-ahead log", "wal_dir", cfg.WAL.dir(cfg.DB),
+				"checkpoint_record", r.From, "last_record", r.To, "records", r.Records, "torn_tail_cut", r.Cut)
+		}
+	}
 	if from, now, ok := store.RestoredFrom(); ok && now {
 		log.Warn("restored a backup: the database has a new registry id, and consumers reload from a snapshot",
 			"registry_id", store.ID(), "backup_of", from.RegistryID, "backup_revision", from.Revision, "backup_taken_at", from.TakenAt)
@@ -331,7 +399,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.Store == "etcd" {
 		where = cfg.Etcd.Endpoints + " " + cfg.Etcd.Prefix
 	}
-	log.Info("serving", "grpc_addr", lis.Addr().String(), "store", cfg.Store, "db", where, "revision", store.Revision(), "registry_id", store.ID(),
+	wal := ""
+	if db := storage.Bolt(store); db != nil && db.WAL() {
+		wal = cfg.WAL.dir(cfg.DB)
+	}
+	log.Info("serving", "grpc_addr", lis.Addr().String(), "store", cfg.Store, "db", where, "wal", wal, "revision", store.Revision(), "registry_id", store.ID(),
 		"tls", sec.GRPC != nil, "auth", sec.Auth.Enabled())
 
 	// On shutdown, end watch and snapshot streams first: they never end on
@@ -351,6 +423,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs := flag.NewFlagSet("registry check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	db := fs.String("db", "data/registry.db", "database file (--store bolt)")
+	walDir := walDirFlag(fs)
 	store := fs.String("store", "bolt", "engine holding the registry: bolt (--db) or etcd (--etcd-endpoints, --etcd-prefix …)")
 	etcd := DefaultConfig().Etcd
 	etcd.CompactEvery = 0
@@ -362,6 +435,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return command.UsageError{Err: err}
 	}
+	spec.walDir = *walDir
 	name := *db
 	if spec.kind == "etcd" {
 		name = "etcd " + etcd.Endpoints + " " + etcd.Prefix
@@ -415,6 +489,7 @@ func compact(args []string, getenv func(string) string, stdout, stderr io.Writer
 	fs.SetOutput(stderr)
 	src := fs.String("db", "data/registry.db", "database file to read (not modified)")
 	dst := fs.String("out", "", "new file to write (must not exist)")
+	walDir := walDirFlag(fs)
 	if err := flagenv.Parse(fs, args, getenv); err != nil {
 		return command.UsageError{Err: err}
 	}
@@ -426,7 +501,8 @@ func compact(args []string, getenv func(string) string, stdout, stderr io.Writer
 	}
 	// Open through the store first: it refuses missing, foreign, corrupt
 	// or locked files with a clear error, and creates nothing.
-	store, err := storage.OpenBolt(*src, storage.Options{Bolt: bolt.Options{MustExist: true}})
+	// A pending write-ahead log is applied then: the copy is never stale.
+	store, err := storage.OpenBolt(*src, storage.Options{Bolt: bolt.Options{MustExist: true, WALDir: *walDir}})
 	if err != nil {
 		return err
 	}

@@ -8,12 +8,15 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +26,7 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 )
@@ -516,3 +520,54 @@ func TestBuiltinRoles(t *testing.T) {
 }
 
 func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// certCtx is a call over TLS whose client presented cert, verified.
+func certCtx(cert *x509.Certificate) context.Context {
+	info := credentials.TLSInfo{State: tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{cert}}}}
+	return metadata.NewIncomingContext(peer.NewContext(context.Background(), &peer.Peer{
+		Addr: &net.TCPAddr{IP: net.ParseIP("192.0.2.9"), Port: 5000}, AuthInfo: info,
+	}), metadata.MD{})
+}
+
+// TestAuthenticate_CertificatePrincipals: a verified client certificate's
+// principal is its first URI SAN, or its common name when it has none,
+// and either is mapped to the roles the config gives it; a certificate
+// the config does not name is authenticated but may do nothing.
+func TestAuthenticate_CertificatePrincipals(t *testing.T) {
+	a, _ := testAuth(t, `certificates:
+  - principal: spiffe://talentreg/metrics
+    roles: [feed-reader]
+  - principal: backup-job
+    roles: [viewer]
+`, jwks(t, newECKey(t, "k1")))
+	spiffe, _ := url.Parse("spiffe://talentreg/metrics")
+	for _, tc := range []struct {
+		name      string
+		cert      *x509.Certificate
+		principal string
+		can       string // a permission the principal must have ("" none)
+	}{
+		{"URI SAN", &x509.Certificate{Subject: pkix.Name{CommonName: "ignored-cn"}, URIs: []*url.URL{spiffe}}, "spiffe://talentreg/metrics", "talentreg.changes.watch"},
+		{"common name", &x509.Certificate{Subject: pkix.Name{CommonName: "backup-job"}}, "backup-job", "talentreg.entities.get"},
+		{"unbound", &x509.Certificate{Subject: pkix.Name{CommonName: "stranger"}}, "stranger", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := CertificateName(tc.cert); got != tc.principal {
+				t.Errorf("CertificateName = %q, want %q", got, tc.principal)
+			}
+			p, err := a.Authenticate(certCtx(tc.cert))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Name != tc.principal || p.Method != MethodMTLS {
+				t.Fatalf("principal %+v, want %s by mtls", p, tc.principal)
+			}
+			if tc.can != "" && !p.Can(tc.can) {
+				t.Errorf("%s lacks %s (roles %v)", p.Name, tc.can, p.Roles)
+			}
+			if tc.can == "" && p.Can("talentreg.entities.get") {
+				t.Errorf("a certificate the config does not name got roles %v", p.Roles)
+			}
+		})
+	}
+}

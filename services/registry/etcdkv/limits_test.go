@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"talentreg/services/registry"
 	"talentreg/services/registry/etcdkv"
@@ -155,5 +160,57 @@ func TestLimits_LargestBatch(t *testing.T) {
 	}
 	if _, err := s.GetEntity(ctx, "largest-0000"); registry.ErrorCode(err) != registry.CodeNotFound {
 		t.Errorf("an entity of the refused batch: %v, want NOT_FOUND", err)
+	}
+}
+
+// TestOpen_CompactEveryCompactsEtcdHistory: with CompactEvery (the
+// registry's --etcd-compact-every) a store compacts etcd's MVCC history by
+// itself, one interval behind, so the cluster's old revisions are
+// reclaimed without etcd's own auto-compaction; the store keeps working.
+func TestOpen_CompactEveryCompactsEtcdHistory(t *testing.T) {
+	cluster := etcdtest.Start(t, 1, etcdtest.Options{NoFsync: true})
+	s, err := etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: cluster.Endpoints(), Prefix: "/compact/", CompactEvery: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	put := func(i int) {
+		t.Helper()
+		if err := s.Update(context.Background(), func(tx kv.Txn) error {
+			return tx.Put("b", []byte("k"), []byte(strconv.Itoa(i)))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(0)
+	first, err := s.Client().Get(context.Background(), "/compact/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := first.Header.Revision
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 1; ; i++ {
+		put(i) // history grows while the store compacts
+		_, err := s.Client().Get(context.Background(), "/compact/", clientv3.WithPrefix(), clientv3.WithRev(old))
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd revision %d still readable 30 s later: the history is not compacted", old)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	put(-1)
+	if err := s.View(context.Background(), func(r kv.Reader) error {
+		v, err := r.Get("b", []byte("k"))
+		if err == nil && string(v) != "-1" {
+			err = fmt.Errorf("read %q after compaction, want -1", v)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -571,3 +571,25 @@ func TestAuthenticate_CertificatePrincipals(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthenticate_AnonymousRole: with `anonymous` in the config a caller
+// without any credential gets its roles (method anonymous); a caller with
+// a bad credential is still refused, not let in as anonymous; without the
+// setting a missing credential is refused.
+func TestAuthenticate_AnonymousRole(t *testing.T) {
+	a, _ := testAuth(t, "anonymous:\n  roles: [viewer]\n", jwks(t, newECKey(t, "k1")))
+	p, err := a.Authenticate(callCtx("192.0.2.1", ""))
+	if err != nil {
+		t.Fatalf("no credential with an anonymous role: %v", err)
+	}
+	if p.Method != MethodAnonymous || p.Name != AnonymousName || !p.Can("talentreg.entities.get") || p.Can("talentreg.entities.create") {
+		t.Errorf("anonymous principal %+v: want method anonymous with the viewer's permissions only", p)
+	}
+	if _, err := a.Authenticate(callCtx("192.0.2.1", "Bearer not-a-known-token")); reasonOf(err) != ReasonTokenUnknown {
+		t.Errorf("a bad token with an anonymous role: %v, want %s (refused, not anonymous)", err, ReasonTokenUnknown)
+	}
+	closed, _ := testAuth(t, "", jwks(t, newECKey(t, "k1")))
+	if _, err := closed.Authenticate(callCtx("192.0.2.1", "")); reasonOf(err) != ReasonCredentialsMissing {
+		t.Errorf("no credential without an anonymous role: %v, want %s", err, ReasonCredentialsMissing)
+	}
+}

@@ -78,8 +78,8 @@ func medianFirstEvent(t *testing.T, c *http.Client, url string) time.Duration {
 // TestWatch_StalledWatchersBounded is issue 12's probe: 500 HTTP watchers
 // of a backlog of 20,000 changes that never read (before the limits it
 // took the gateway to 990 MiB and the registry to 800 MiB, and a healthy
-// watcher waited 12.8 s for its first byte). Now the gateway takes 8 of
-// them (its per-client limit) and refuses the rest, the live heaps of the
+// watcher waited 12.8 s for its first byte). Now the gateway holds at
+// most 8 of them at once (its per-client limit) and refuses the rest, the live heaps of the
 // gateway and the registry stay within 128 MiB of where they were, a
 // watcher of another client gets its first event about as fast as before
 // the probe (the median of five, within twenty times the baseline plus
@@ -142,14 +142,28 @@ func TestWatch_StalledWatchersBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 60*time.Second, func() error {
+	// Every watcher is answered: held (open, or already ended by the stall
+	// timeout) or refused. On a loaded machine opening 500 TLS connections
+	// can take longer than the 3 s stall timeout, so the first streams may
+	// end, and free their slots, before the last watchers arrive: then more
+	// than 8 are admitted in all, but never more than 8 at once.
+	var admitted float64
+	eventually(t, 120*time.Second, func() error {
 		refused := mustMetric(t, gwMetrics, "talentreg_gateway_watch_streams_refused_total")
 		open := mustMetric(t, gwMetrics, "talentreg_gateway_watch_streams_open")
-		if refused != 492 || open != 8 {
-			return fmt.Errorf("%v watch streams open, %v refused; want 8 and 492", open, refused)
+		stalled := mustMetric(t, gwMetrics, "talentreg_gateway_watch_streams_stalled_total")
+		if open > 8 {
+			t.Fatalf("%v watch streams of one client open at once, want at most 8", open)
+		}
+		admitted = open + stalled
+		if refused+admitted != 500 || admitted < 8 {
+			return fmt.Errorf("%v watch streams open, %v ended stalled, %v refused; want 500 answered, at least 8 (the per-client limit) held", open, stalled, refused)
 		}
 		return nil
 	})
+	if admitted > 8 {
+		t.Logf("%v streams admitted in all: some stalled out before the last watchers connected (a slow machine)", admitted)
+	}
 	loaded := medianFirstEvent(t, healthy, s.url)
 	// The stalled streams hold what they hold until the stall timeout:
 	// the heaps are read while they do.
@@ -172,8 +186,8 @@ func TestWatch_StalledWatchersBounded(t *testing.T) {
 		stalled := mustMetric(t, gwMetrics, "talentreg_gateway_watch_streams_stalled_total")
 		open := mustMetric(t, gwMetrics, "talentreg_gateway_watch_streams_open")
 		regOpen := mustMetric(t, regMetrics, "talentreg_registry_streams_open")
-		if stalled != 8 || open != 0 || regOpen != baseStreams {
-			return fmt.Errorf("gateway: %v stalled, %v open (want 8, 0); registry: %v streams open (want %v)", stalled, open, regOpen, baseStreams)
+		if stalled != admitted || open != 0 || regOpen != baseStreams {
+			return fmt.Errorf("gateway: %v stalled, %v open (want %v, 0); registry: %v streams open (want %v)", stalled, open, admitted, regOpen, baseStreams)
 		}
 		return nil
 	})

@@ -8,12 +8,15 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +26,7 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 )
@@ -516,3 +520,76 @@ func TestBuiltinRoles(t *testing.T) {
 }
 
 func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// certCtx is a call over TLS whose client presented cert, verified.
+func certCtx(cert *x509.Certificate) context.Context {
+	info := credentials.TLSInfo{State: tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{cert}}}}
+	return metadata.NewIncomingContext(peer.NewContext(context.Background(), &peer.Peer{
+		Addr: &net.TCPAddr{IP: net.ParseIP("192.0.2.9"), Port: 5000}, AuthInfo: info,
+	}), metadata.MD{})
+}
+
+// TestAuthenticate_CertificatePrincipals: a verified client certificate's
+// principal is its first URI SAN, or its common name when it has none,
+// and either is mapped to the roles the config gives it; a certificate
+// the config does not name is authenticated but may do nothing.
+func TestAuthenticate_CertificatePrincipals(t *testing.T) {
+	a, _ := testAuth(t, `certificates:
+  - principal: spiffe://talentreg/metrics
+    roles: [feed-reader]
+  - principal: backup-job
+    roles: [viewer]
+`, jwks(t, newECKey(t, "k1")))
+	spiffe, _ := url.Parse("spiffe://talentreg/metrics")
+	for _, tc := range []struct {
+		name      string
+		cert      *x509.Certificate
+		principal string
+		can       string // a permission the principal must have ("" none)
+	}{
+		{"URI SAN", &x509.Certificate{Subject: pkix.Name{CommonName: "ignored-cn"}, URIs: []*url.URL{spiffe}}, "spiffe://talentreg/metrics", "talentreg.changes.watch"},
+		{"common name", &x509.Certificate{Subject: pkix.Name{CommonName: "backup-job"}}, "backup-job", "talentreg.entities.get"},
+		{"unbound", &x509.Certificate{Subject: pkix.Name{CommonName: "stranger"}}, "stranger", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := CertificateName(tc.cert); got != tc.principal {
+				t.Errorf("CertificateName = %q, want %q", got, tc.principal)
+			}
+			p, err := a.Authenticate(certCtx(tc.cert))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Name != tc.principal || p.Method != MethodMTLS {
+				t.Fatalf("principal %+v, want %s by mtls", p, tc.principal)
+			}
+			if tc.can != "" && !p.Can(tc.can) {
+				t.Errorf("%s lacks %s (roles %v)", p.Name, tc.can, p.Roles)
+			}
+			if tc.can == "" && p.Can("talentreg.entities.get") {
+				t.Errorf("a certificate the config does not name got roles %v", p.Roles)
+			}
+		})
+	}
+}
+
+// TestAuthenticate_AnonymousRole: with `anonymous` in the config a caller
+// without any credential gets its roles (method anonymous); a caller with
+// a bad credential is still refused, not let in as anonymous; without the
+// setting a missing credential is refused.
+func TestAuthenticate_AnonymousRole(t *testing.T) {
+	a, _ := testAuth(t, "anonymous:\n  roles: [viewer]\n", jwks(t, newECKey(t, "k1")))
+	p, err := a.Authenticate(callCtx("192.0.2.1", ""))
+	if err != nil {
+		t.Fatalf("no credential with an anonymous role: %v", err)
+	}
+	if p.Method != MethodAnonymous || p.Name != AnonymousName || !p.Can("talentreg.entities.get") || p.Can("talentreg.entities.create") {
+		t.Errorf("anonymous principal %+v: want method anonymous with the viewer's permissions only", p)
+	}
+	if _, err := a.Authenticate(callCtx("192.0.2.1", "Bearer not-a-known-token")); reasonOf(err) != ReasonTokenUnknown {
+		t.Errorf("a bad token with an anonymous role: %v, want %s (refused, not anonymous)", err, ReasonTokenUnknown)
+	}
+	closed, _ := testAuth(t, "", jwks(t, newECKey(t, "k1")))
+	if _, err := closed.Authenticate(callCtx("192.0.2.1", "")); reasonOf(err) != ReasonCredentialsMissing {
+		t.Errorf("no credential without an anonymous role: %v, want %s", err, ReasonCredentialsMissing)
+	}
+}

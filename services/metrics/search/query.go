@@ -1,0 +1,416 @@
+package search
+
+import (
+	"container/heap"
+	"encoding/binary"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// TotalExactUpTo is how far a query's total is counted exactly: a query
+// with more matches than this stops counting there and reports an
+// estimate (at least this), so that a common word costs no more than a
+// rare one.
+const TotalExactUpTo = 10_000
+
+// Page is one page of the results of a query.
+type Page struct {
+	// Results holds the page, best first.
+	Results []Result
+	// Total is how many results the query has: exact when TotalExact,
+	// else an estimate of at least TotalExactUpTo.
+	Total      int
+	TotalExact bool
+	// More reports whether results follow this page.
+	More bool
+}
+
+// Search returns the results ranked offset to offset+limit of query, and
+// how many there are in all (see Query for when that is an estimate).
+func (x *Index) Search(query string, offset, limit int) ([]Result, int) {
+	p := x.Query(query, offset, limit)
+	return p.Results, p.Total
+}
+
+// Query returns the results ranked offset to offset+limit of query.
+//
+// Ranking: for each query word, 3 when it is a whole word of the name, 2
+// a word prefix, 1 an infix; 10 more when the name is the query, 5 when
+// it starts with it; then len(query)/(len(name)+1), shorter names first;
+// then the earlier indexed. A credit code scores 1000. A document found
+// by two alternatives of a Chinese query keeps its better score.
+//
+// The candidates of each alternative are walked in id order along the
+// rarest gram list, the others skipped through by galloping. Once the
+// top offset+limit+1 are held and TotalExactUpTo matches counted, a
+// candidate is dropped on a bound of its score taken from its length and
+// first bytes (hot arrays) and from which whole-word and word-start lists
+// hold it, before its name is read: a common word costs a walk of one
+// list and a name read per contender, not per match.
+func (x *Index) Query(query string, offset, limit int) Page {
+	q := querier{x: x, top: topK{k: offset + limit + 1}, exact: true}
+	alts := alternatives(normalise(query))
+	credit, isCredit := x.credit[strings.ToUpper(strings.TrimSpace(query))]
+	if len(alts) > 1 || isCredit {
+		// A document may be found twice: count it once, rank it once.
+		q.counted = map[int32]struct{}{}
+		q.top.in = map[int32]struct{}{}
+	}
+	if isCredit {
+		q.top.offer(credit, 1000)
+		q.counted[credit] = struct{}{}
+		q.total++
+	}
+	for _, alt := range alts {
+		q.match(alt)
+	}
+	ranked := q.top.sorted()
+	p := Page{Total: q.total, TotalExact: q.exact, More: len(ranked) > offset+limit, Results: []Result{}}
+	if offset < len(ranked) {
+		page := ranked[offset:min(len(ranked), offset+limit)]
+		p.Results = make([]Result, len(page))
+		for i, c := range page {
+			p.Results[i] = Result{Doc: x.docs[c.id].Doc, Score: c.score}
+		}
+	}
+	return p
+}
+
+// querier is the state of one query.
+type querier struct {
+	x       *Index
+	top     topK
+	total   int
+	exact   bool
+	counted map[int32]struct{} // with several sources: what was counted
+}
+
+// match ranks and counts the live documents holding every word of words.
+func (q *querier) match(words []string) {
+	x := q.x
+	if len(words) == 0 {
+		return
+	}
+	var lists [][]int32
+	var gs []uint64
+	for _, w := range words {
+		gs = appendGrams(gs[:0], w, false)
+		for _, g := range gs {
+			l, ok := x.grams[g]
+			if !ok {
+				return
+			}
+			lists = append(lists, l)
+		}
+	}
+	slices.SortFunc(lists, func(a, b []int32) int { return len(a) - len(b) })
+	driver, others := lists[0], make([]cursor, len(lists)-1)
+	for i, l := range lists[1:] {
+		others[i].l = l
+	}
+
+	// Per word: the documents holding it whole, and those where it can
+	// start a word; the best tier it can score anywhere (maxSum).
+	whole := strings.Join(words, " ")
+	wholes := make([]cursor, len(words))
+	starts := make([]cursor, len(words))
+	canStart := make([]bool, len(words)) // without a look at starts
+	maxSum := 0
+	for i, w := range words {
+		wholes[i].l = x.grams[wordGram(w)]
+		r0, n0 := utf8.DecodeRuneInString(w)
+		r1, _ := utf8.DecodeRuneInString(w[n0:])
+		switch {
+		case isHan(r0) || utf8.RuneCountInString(w) < 3:
+			canStart[i] = true // short words are only found as word prefixes
+		default:
+			starts[i].l = x.grams[gram(prefixMark, r0, r1)]
+		}
+		switch {
+		case wholes[i].l != nil:
+			maxSum += 3
+		case canStart[i] || starts[i].l != nil:
+			maxSum += 2
+		default:
+			maxSum++
+		}
+	}
+	lead := cursor{l: x.grams[firstWordGram(words[0])]}
+	qHead, qMask := head(whole), headMask(len(whole))
+	exactLen := uint16(min(len(whole)+1, 1<<16-1))
+	fw := float64(len(whole))
+
+	counting, found := true, 0
+	estimate := 0
+	for pos, id := range driver {
+		nl := x.normLen[id]
+		if nl == 0 {
+			continue // deleted
+		}
+		frac := fw / float64(nl)
+		if !counting && q.top.full() {
+			bonus := 5
+			if nl == exactLen {
+				bonus = 10
+			}
+			if q.top.beaten(id, float64(maxSum+bonus)+frac) {
+				continue
+			}
+			if x.heads[id]&qMask != qHead && q.top.beaten(id, float64(maxSum)+frac) {
+				continue
+			}
+		}
+		candidate := true
+		for i := range others {
+			if !others[i].seek(id) {
+				candidate = false
+				break
+			}
+		}
+		if !candidate {
+			continue
+		}
+		sum, allWhole := 0, true
+		for i := range words {
+			switch {
+			case wholes[i].seek(id):
+				sum += 3
+			case canStart[i] || starts[i].seek(id):
+				sum += 2
+				allWhole = false
+			default:
+				sum++
+				allWhole = false
+			}
+		}
+		bonus := 0
+		if x.heads[id]&qMask == qHead {
+			bonus = 5
+			if nl == exactLen && allWhole {
+				bonus = 10
+			}
+		}
+		// The exact score, when the lists tell it: every word whole, and
+		// no lead bonus, or one word that is the first word of the name.
+		score, known := 0, false
+		if allWhole && (bonus == 0 || len(words) == 1 && lead.seek(id)) {
+			score, known = sum+bonus, true
+		}
+		if counting {
+			if !known {
+				var ok bool
+				if score, ok = scoreWords(x.norms[id], words, whole); !ok {
+					continue
+				}
+				known = true
+			}
+			if q.count(id) {
+				found++
+				if found > TotalExactUpTo {
+					counting = false
+					estimate = int(int64(found) * int64(len(driver)) / int64(pos+1))
+				}
+			}
+		}
+		if q.top.beaten(id, float64(sum+bonus)+frac) {
+			continue
+		}
+		if !known {
+			var ok bool
+			if score, ok = scoreWords(x.norms[id], words, whole); !ok {
+				continue
+			}
+		}
+		q.top.offer(id, float64(score)+frac)
+	}
+	if counting {
+		q.total += found
+	} else {
+		q.total += estimate
+		q.exact = false
+	}
+}
+
+// count records a match of id; false when another source counted it.
+func (q *querier) count(id int32) bool {
+	if q.counted == nil {
+		return true
+	}
+	if !q.exact {
+		return true
+	}
+	if _, dup := q.counted[id]; dup {
+		return false
+	}
+	if len(q.counted) <= TotalExactUpTo {
+		q.counted[id] = struct{}{}
+	}
+	return true
+}
+
+// head returns the first 8 bytes of s, big-endian, zero-padded: a
+// document whose head differs from the query's under headMask cannot
+// start with the query.
+func head(s string) uint64 {
+	var b [8]byte
+	copy(b[:], s)
+	return binary.BigEndian.Uint64(b[:])
+}
+
+func headMask(n int) uint64 {
+	if n >= 8 {
+		return ^uint64(0)
+	}
+	return ^(^uint64(0) >> (8 * n))
+}
+
+// scoreWords ranks name (normalised) for the query's words, without the
+// length term; false when a word does not occur in it.
+func scoreWords(name string, words []string, whole string) (int, bool) {
+	s := 0
+	for _, w := range words {
+		best := 0
+		for from := 0; from < len(name); {
+			i := strings.Index(name[from:], w)
+			if i < 0 {
+				break
+			}
+			i += from
+			start := i == 0 || name[i-1] == ' '
+			end := i+len(w) == len(name) || name[i+len(w)] == ' '
+			v := 1
+			if start {
+				v = 2
+				if end {
+					v = 3
+				}
+			}
+			best = max(best, v)
+			if best == 3 {
+				break
+			}
+			from = i + 1
+		}
+		if best == 0 {
+			return 0, false
+		}
+		s += best
+	}
+	switch {
+	case name == whole:
+		s += 10
+	case strings.HasPrefix(name, whole):
+		s += 5
+	}
+	return s, true
+}
+
+// cursor walks an ascending id list forward.
+type cursor struct {
+	l []int32
+	i int
+}
+
+// seek moves c to the first id at or after id, galloping, and reports
+// whether it is id.
+func (c *cursor) seek(id int32) bool {
+	l, lo := c.l, c.i
+	if lo >= len(l) {
+		return false
+	}
+	if l[lo] >= id {
+		return l[lo] == id
+	}
+	step := 1 // l[lo] < id
+	for lo+step < len(l) && l[lo+step] < id {
+		lo += step
+		step <<= 1
+	}
+	hi := min(lo+step+1, len(l))
+	j, ok := slices.BinarySearch(l[lo+1:hi], id)
+	c.i = lo + 1 + j
+	return ok
+}
+
+type candidate struct {
+	id    int32
+	score float64
+}
+
+// topK keeps the k best candidates: higher score first, then the earlier
+// indexed. With in set, a candidate offered twice is held once, with its
+// better score.
+type topK struct {
+	k  int
+	h  []candidate
+	in map[int32]struct{}
+}
+
+func better(a, b candidate) bool {
+	if a.score != b.score {
+		return a.score > b.score
+	}
+	return a.id < b.id
+}
+
+func (t *topK) Len() int           { return len(t.h) }
+func (t *topK) Less(i, j int) bool { return better(t.h[j], t.h[i]) } // worst on top
+func (t *topK) Swap(i, j int)      { t.h[i], t.h[j] = t.h[j], t.h[i] }
+func (t *topK) Push(v any)         { t.h = append(t.h, v.(candidate)) }
+func (t *topK) Pop() any {
+	v := t.h[len(t.h)-1]
+	t.h = t.h[:len(t.h)-1]
+	return v
+}
+
+func (t *topK) full() bool { return len(t.h) >= t.k }
+
+// beaten reports whether a candidate id scoring at most s cannot enter.
+func (t *topK) beaten(id int32, s float64) bool {
+	return t.full() && !better(candidate{id, s}, t.h[0])
+}
+
+func (t *topK) offer(id int32, s float64) {
+	c := candidate{id, s}
+	if t.in != nil {
+		if _, ok := t.in[id]; ok {
+			for i := range t.h {
+				if t.h[i].id == id && better(c, t.h[i]) {
+					t.h[i] = c
+					heap.Fix(t, i)
+				}
+			}
+			return
+		}
+	}
+	switch {
+	case len(t.h) < t.k:
+		heap.Push(t, c)
+	case better(c, t.h[0]):
+		if t.in != nil {
+			delete(t.in, t.h[0].id)
+		}
+		t.h[0] = c
+		heap.Fix(t, 0)
+	default:
+		return
+	}
+	if t.in != nil {
+		t.in[id] = struct{}{}
+	}
+}
+
+func (t *topK) sorted() []candidate {
+	out := slices.Clone(t.h)
+	slices.SortFunc(out, func(a, b candidate) int {
+		switch {
+		case better(a, b):
+			return -1
+		case better(b, a):
+			return 1
+		}
+		return 0
+	})
+	return out
+}

@@ -14,6 +14,9 @@ import (
 // rare one.
 const TotalExactUpTo = 10_000
 
+// exactUpTo is TotalExactUpTo, lowered by tests.
+var exactUpTo = TotalExactUpTo
+
 // Page is one page of the results of a query.
 type Page struct {
 	// Results holds the page, best first.
@@ -49,20 +52,20 @@ func (x *Index) Search(query string, offset, limit int) ([]Result, int) {
 // hold it, before its name is read: a common word costs a walk of one
 // list and a name read per contender, not per match.
 func (x *Index) Query(query string, offset, limit int) Page {
-	q := querier{x: x, top: topK{k: offset + limit + 1}, exact: true}
+	q := querier{x: x, top: topK{k: offset + limit + 1}, exact: true, credit: -1}
 	alts := alternatives(normalise(query))
 	credit, isCredit := x.credit[strings.ToUpper(strings.TrimSpace(query))]
 	if len(alts) > 1 || isCredit {
 		// A document may be found twice: count it once, rank it once.
-		q.counted = map[int32]struct{}{}
 		q.top.in = map[int32]struct{}{}
 	}
 	if isCredit {
 		q.top.offer(credit, 1000)
-		q.counted[credit] = struct{}{}
+		q.credit = credit
 		q.total++
 	}
-	for _, alt := range alts {
+	for i, alt := range alts {
+		q.record = i < len(alts)-1
 		q.match(alt)
 	}
 	ranked := q.top.sorted()
@@ -83,7 +86,12 @@ type querier struct {
 	top     topK
 	total   int
 	exact   bool
-	counted map[int32]struct{} // with several sources: what was counted
+	credit  int32 // the document of a credit code query, else -1
+	// With several alternatives, what each counted (ascending ids), so
+	// that a later one does not count it again.
+	record  bool
+	matched []int32
+	done    [][]int32
 }
 
 // match ranks and counts the live documents holding every word of words.
@@ -92,45 +100,65 @@ func (q *querier) match(words []string) {
 	if len(words) == 0 {
 		return
 	}
-	var lists [][]int32
+	// The candidates hold every gram of every word. The walk follows the
+	// rarest list; the others are checked each word's rarest first, since
+	// the grams of one word mostly come together.
+	var firsts, rest [][]int32
 	var gs []uint64
+	byLen := func(a, b []int32) int { return len(a) - len(b) }
 	for _, w := range words {
 		gs = appendGrams(gs[:0], w, false)
+		var ls [][]int32
 		for _, g := range gs {
 			l, ok := x.grams[g]
 			if !ok {
 				return
 			}
-			lists = append(lists, l)
+			ls = append(ls, l)
 		}
+		slices.SortFunc(ls, byLen)
+		firsts, rest = append(firsts, ls[0]), append(rest, ls[1:]...)
 	}
-	slices.SortFunc(lists, func(a, b []int32) int { return len(a) - len(b) })
-	driver, others := lists[0], make([]cursor, len(lists)-1)
-	for i, l := range lists[1:] {
-		others[i].l = l
+	slices.SortFunc(firsts, byLen)
+	slices.SortFunc(rest, byLen)
+	driver := firsts[0]
+	others := make([]cursor, 0, len(firsts)+len(rest)-1)
+	for _, l := range append(firsts[1:], rest...) {
+		others = append(others, cursor{l: l})
 	}
 
 	// Per word: the documents holding it whole, and those where it can
 	// start a word; the best tier it can score anywhere (maxSum).
+	n := len(words)
 	whole := strings.Join(words, " ")
-	wholes := make([]cursor, len(words))
-	starts := make([]cursor, len(words))
-	canStart := make([]bool, len(words)) // without a look at starts
+	wholes := make([]cursor, n)
+	starts := make([]cursor, n)
+	kinds := make([]wordKind, n)
 	maxSum := 0
 	for i, w := range words {
 		wholes[i].l = x.grams[wordGram(w)]
 		r0, n0 := utf8.DecodeRuneInString(w)
 		r1, _ := utf8.DecodeRuneInString(w[n0:])
+		runes := utf8.RuneCountInString(w)
 		switch {
-		case isHan(r0) || utf8.RuneCountInString(w) < 3:
-			canStart[i] = true // short words are only found as word prefixes
+		case isHan(r0):
+			kinds[i] = hanWord
+			if runes <= 2 {
+				kinds[i] = hanShort
+			}
+		case runes < 3:
+			kinds[i] = shortWord
 		default:
 			starts[i].l = x.grams[gram(prefixMark, r0, r1)]
+			kinds[i] = longWord
+			if runes == 3 {
+				kinds[i] = triWord
+			}
 		}
 		switch {
 		case wholes[i].l != nil:
 			maxSum += 3
-		case canStart[i] || starts[i].l != nil:
+		case kinds[i] != longWord && kinds[i] != triWord || starts[i].l != nil:
 			maxSum += 2
 		default:
 			maxSum++
@@ -138,8 +166,10 @@ func (q *querier) match(words []string) {
 	}
 	lead := cursor{l: x.grams[firstWordGram(words[0])]}
 	qHead, qMask := head(whole), headMask(len(whole))
+	headCovers := len(whole) <= 8 // a matching head proves the prefix
 	exactLen := uint16(min(len(whole)+1, 1<<16-1))
 	fw := float64(len(whole))
+	dups := q.dupCursors()
 
 	counting, found := true, 0
 	estimate := 0
@@ -171,43 +201,58 @@ func (q *querier) match(words []string) {
 		if !candidate {
 			continue
 		}
-		sum, allWhole := 0, true
+		// The bound of the score from the lists, and whether it is the
+		// score (known) and the words surely occur (present): a gram of
+		// three letters or fewer, or two Chinese characters, is the word.
+		sum, allWhole, tiersKnown, present := 0, true, true, true
 		for i := range words {
-			switch {
-			case wholes[i].seek(id):
+			if wholes[i].seek(id) {
 				sum += 3
-			case canStart[i] || starts[i].seek(id):
+				continue
+			}
+			allWhole = false
+			switch kinds[i] {
+			case shortWord: // found by a word-prefix gram
 				sum += 2
-				allWhole = false
-			default:
-				sum++
-				allWhole = false
+			case hanShort:
+				sum += 2
+				tiersKnown = false
+			case hanWord:
+				sum += 2
+				tiersKnown, present = false, false
+			case triWord, longWord:
+				if starts[i].seek(id) {
+					sum += 2
+					tiersKnown = false
+				} else {
+					sum++
+				}
+				present = present && kinds[i] == triWord
 			}
 		}
-		bonus := 0
+		bonus, bonusKnown := 0, true
 		if x.heads[id]&qMask == qHead {
 			bonus = 5
-			if nl == exactLen && allWhole {
+			if nl == exactLen && (allWhole || headCovers) {
 				bonus = 10
 			}
+			bonusKnown = headCovers || n == 1 && allWhole && lead.seek(id)
 		}
-		// The exact score, when the lists tell it: every word whole, and
-		// no lead bonus, or one word that is the first word of the name.
-		score, known := 0, false
-		if allWhole && (bonus == 0 || len(words) == 1 && lead.seek(id)) {
-			score, known = sum+bonus, true
-		}
+		score, known := sum+bonus, tiersKnown && present && bonusKnown
 		if counting {
-			if !known {
+			if !present {
 				var ok bool
 				if score, ok = scoreWords(x.norms[id], words, whole); !ok {
 					continue
 				}
 				known = true
 			}
-			if q.count(id) {
+			if !q.dup(dups, id) {
 				found++
-				if found > TotalExactUpTo {
+				if q.record {
+					q.matched = append(q.matched, id)
+				}
+				if found > exactUpTo {
 					counting = false
 					estimate = int(int64(found) * int64(len(driver)) / int64(pos+1))
 				}
@@ -230,23 +275,48 @@ func (q *querier) match(words []string) {
 		q.total += estimate
 		q.exact = false
 	}
+	if q.record {
+		q.done = append(q.done, q.matched)
+		q.matched = nil
+	}
 }
 
-// count records a match of id; false when another source counted it.
-func (q *querier) count(id int32) bool {
-	if q.counted == nil {
+type wordKind uint8
+
+// How a query word is found: a word of one or two letters by its prefix
+// gram, of three by its one trigram, a longer one by its trigrams; one
+// or two Chinese characters by their gram, more by their pairs.
+const (
+	shortWord wordKind = iota
+	triWord
+	longWord
+	hanShort
+	hanWord
+)
+
+// dupCursors returns cursors over what earlier alternatives counted.
+func (q *querier) dupCursors() []cursor {
+	if !q.exact || len(q.done) == 0 {
+		return nil
+	}
+	out := make([]cursor, len(q.done))
+	for i, l := range q.done {
+		out[i].l = l
+	}
+	return out
+}
+
+// dup reports whether an earlier source counted id.
+func (q *querier) dup(dups []cursor, id int32) bool {
+	if id == q.credit {
 		return true
 	}
-	if !q.exact {
-		return true
+	for i := range dups {
+		if dups[i].seek(id) {
+			return true
+		}
 	}
-	if _, dup := q.counted[id]; dup {
-		return false
-	}
-	if len(q.counted) <= TotalExactUpTo {
-		q.counted[id] = struct{}{}
-	}
-	return true
+	return false
 }
 
 // head returns the first 8 bytes of s, big-endian, zero-padded: a

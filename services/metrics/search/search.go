@@ -299,4 +299,3 @@ func translate(w string) ([]string, bool) {
 	}
 	return out, true
 }
-

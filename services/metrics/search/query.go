@@ -82,11 +82,11 @@ func (x *Index) Query(query string, offset, limit int) Page {
 
 // querier is the state of one query.
 type querier struct {
-	x       *Index
-	top     topK
-	total   int
-	exact   bool
-	credit  int32 // the document of a credit code query, else -1
+	x      *Index
+	top    topK
+	total  int
+	exact  bool
+	credit int32 // the document of a credit code query, else -1
 	// With several alternatives, what each counted (ascending ids), so
 	// that a later one does not count it again.
 	record  bool
@@ -97,73 +97,65 @@ type querier struct {
 // match ranks and counts the live documents holding every word of words.
 func (q *querier) match(words []string) {
 	x := q.x
-	if len(words) == 0 {
+	n := len(words)
+	if n == 0 {
 		return
 	}
-	// The candidates hold every gram of every word. The walk follows the
-	// rarest list; the others are checked each word's rarest first, since
-	// the grams of one word mostly come together.
-	var firsts, rest [][]int32
+	// Per word: its gram lists (the candidates hold them all), the rarest
+	// first; the documents holding it whole (they hold its grams too);
+	// those where a word starts with its first two letters; the bit of
+	// its first three letters in a document's starts; the best tier
+	// it can score anywhere.
+	ws := make([]queryWord, n)
 	var gs []uint64
-	byLen := func(a, b []int32) int { return len(a) - len(b) }
-	for _, w := range words {
+	maxSum := 0
+	for i, w := range words {
+		qw := &ws[i]
 		gs = appendGrams(gs[:0], w, false)
-		var ls [][]int32
 		for _, g := range gs {
 			l, ok := x.grams[g]
 			if !ok {
 				return
 			}
-			ls = append(ls, l)
+			qw.grams = append(qw.grams, cursor{l: l})
 		}
-		slices.SortFunc(ls, byLen)
-		firsts, rest = append(firsts, ls[0]), append(rest, ls[1:]...)
-	}
-	slices.SortFunc(firsts, byLen)
-	slices.SortFunc(rest, byLen)
-	driver := firsts[0]
-	others := make([]cursor, 0, len(firsts)+len(rest)-1)
-	for _, l := range append(firsts[1:], rest...) {
-		others = append(others, cursor{l: l})
-	}
-
-	// Per word: the documents holding it whole, and those where it can
-	// start a word; the best tier it can score anywhere (maxSum).
-	n := len(words)
-	whole := strings.Join(words, " ")
-	wholes := make([]cursor, n)
-	starts := make([]cursor, n)
-	kinds := make([]wordKind, n)
-	maxSum := 0
-	for i, w := range words {
-		wholes[i].l = x.grams[wordGram(w)]
+		slices.SortFunc(qw.grams, func(a, b cursor) int { return len(a.l) - len(b.l) })
+		qw.whole.l = x.grams[wordGram(w)]
 		r0, n0 := utf8.DecodeRuneInString(w)
 		r1, _ := utf8.DecodeRuneInString(w[n0:])
 		runes := utf8.RuneCountInString(w)
 		switch {
+		case isHan(r0) && runes <= 2:
+			qw.kind = hanShort
 		case isHan(r0):
-			kinds[i] = hanWord
-			if runes <= 2 {
-				kinds[i] = hanShort
-			}
+			qw.kind, qw.startBit = hanWord, startBit(w)
 		case runes < 3:
-			kinds[i] = shortWord
+			qw.kind = shortWord
 		default:
-			starts[i].l = x.grams[gram(prefixMark, r0, r1)]
-			kinds[i] = longWord
+			qw.kind, qw.startBit = longWord, startBit(w)
+			qw.starts.l = x.grams[gram(prefixMark, r0, r1)]
 			if runes == 3 {
-				kinds[i] = triWord
+				qw.kind = triWord
 			}
 		}
 		switch {
-		case wholes[i].l != nil:
-			maxSum += 3
-		case kinds[i] != longWord && kinds[i] != triWord || starts[i].l != nil:
-			maxSum += 2
+		case qw.whole.l != nil:
+			qw.max = 3
+		case qw.kind == shortWord || qw.kind == hanShort || qw.kind == hanWord || qw.starts.l != nil:
+			qw.max = 2
 		default:
-			maxSum++
+			qw.max = 1
 		}
+		maxSum += qw.max
 	}
+	// The walk follows the rarest list; the other words' rarest lists are
+	// checked next, rarest first; a word's other grams only when it is
+	// not there whole.
+	slices.SortFunc(ws, func(a, b queryWord) int { return len(a.grams[0].l) - len(b.grams[0].l) })
+	driver := ws[0].grams[0].l
+	ws[0].grams[0].l = nil // the walk itself
+
+	whole := strings.Join(words, " ")
 	lead := cursor{l: x.grams[firstWordGram(words[0])]}
 	qHead, qMask := head(whole), headMask(len(whole))
 	headCovers := len(whole) <= 8 // a matching head proves the prefix
@@ -173,6 +165,7 @@ func (q *querier) match(words []string) {
 
 	counting, found := true, 0
 	estimate := 0
+walk:
 	for pos, id := range driver {
 		nl := x.normLen[id]
 		if nl == 0 {
@@ -187,47 +180,65 @@ func (q *querier) match(words []string) {
 			if q.top.beaten(id, float64(maxSum+bonus)+frac) {
 				continue
 			}
-			if x.heads[id]&qMask != qHead && q.top.beaten(id, float64(maxSum)+frac) {
+			// A word that starts no word of the name is an infix at best.
+			sum, starts := maxSum, x.starts[id]
+			for i := range ws {
+				if ws[i].startBit != 0 && starts&ws[i].startBit == 0 {
+					sum += 1 - ws[i].max
+				}
+			}
+			if x.heads[id]&qMask != qHead {
+				bonus = 0
+			}
+			if q.top.beaten(id, float64(sum+bonus)+frac) {
 				continue
 			}
 		}
-		candidate := true
-		for i := range others {
-			if !others[i].seek(id) {
-				candidate = false
-				break
+		for i := 1; i < n; i++ {
+			if !ws[i].grams[0].seek(id) {
+				continue walk
 			}
-		}
-		if !candidate {
-			continue
 		}
 		// The bound of the score from the lists, and whether it is the
 		// score (known) and the words surely occur (present): a gram of
 		// three letters or fewer, or two Chinese characters, is the word.
 		sum, allWhole, tiersKnown, present := 0, true, true, true
-		for i := range words {
-			if wholes[i].seek(id) {
+		starts := x.starts[id]
+		for i := range ws {
+			qw := &ws[i]
+			if qw.whole.seek(id) {
 				sum += 3
 				continue
 			}
+			for j := 1; j < len(qw.grams); j++ {
+				if !qw.grams[j].seek(id) {
+					continue walk
+				}
+			}
 			allWhole = false
-			switch kinds[i] {
+			startsWord := qw.startBit == 0 || starts&qw.startBit != 0
+			switch qw.kind {
 			case shortWord: // found by a word-prefix gram
 				sum += 2
 			case hanShort:
 				sum += 2
 				tiersKnown = false
 			case hanWord:
-				sum += 2
-				tiersKnown, present = false, false
-			case triWord, longWord:
-				if starts[i].seek(id) {
+				present = false
+				if startsWord {
 					sum += 2
 					tiersKnown = false
 				} else {
 					sum++
 				}
-				present = present && kinds[i] == triWord
+			case triWord, longWord:
+				if startsWord && qw.starts.seek(id) {
+					sum += 2
+					tiersKnown = false
+				} else {
+					sum++
+				}
+				present = present && qw.kind == triWord
 			}
 		}
 		bonus, bonusKnown := 0, true
@@ -281,6 +292,16 @@ func (q *querier) match(words []string) {
 	}
 }
 
+// queryWord is what a query walk knows of one word.
+type queryWord struct {
+	kind     wordKind
+	grams    []cursor // its gram lists, rarest first
+	whole    cursor   // the documents holding it as a whole word
+	starts   cursor   // those with a word starting with its first two letters
+	startBit uint64   // its bit in starts; 0 when not told
+	max      int      // the best tier it can have
+}
+
 type wordKind uint8
 
 // How a query word is found: a word of one or two letters by its prefix
@@ -317,6 +338,21 @@ func (q *querier) dup(dups []cursor, id int32) bool {
 		}
 	}
 	return false
+}
+
+// startBit returns the bit of a word's first three characters (all of a
+// shorter word) in a document's starts: a query word whose bit a
+// document lacks starts none of its words.
+func startBit(w string) uint64 {
+	n := 0
+	for i := range w {
+		if n == 3 {
+			w = w[:i]
+			break
+		}
+		n++
+	}
+	return 1 << (hash62(w) & 63)
 }
 
 // head returns the first 8 bytes of s, big-endian, zero-padded: a

@@ -62,6 +62,7 @@ type Index struct {
 	norms   []string         // normalised display names: words joined by one space
 	normLen []uint16         // len(norm)+1 capped, 0 for a deleted document
 	heads   []uint64         // the first 8 bytes of norm (see head)
+	starts  []uint64         // the startBit of each word of norm
 	ids     map[string]int32 // resource name → live doc id
 	credit  map[string]int32
 	grams   map[uint64][]int32 // gram → ascending doc ids (dead ones included)
@@ -109,6 +110,11 @@ func (x *Index) Put(d Doc) {
 	x.norms = append(x.norms, norm)
 	x.normLen = append(x.normLen, uint16(min(len(norm)+1, 1<<16-1)))
 	x.heads = append(x.heads, head(norm))
+	var starts uint64
+	for _, w := range words {
+		starts |= startBit(w)
+	}
+	x.starts = append(x.starts, starts)
 	x.ids[d.Name] = id
 	if d.CreditCode != "" {
 		x.credit[strings.ToUpper(d.CreditCode)] = id

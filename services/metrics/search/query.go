@@ -163,6 +163,19 @@ func (q *querier) match(words []string) {
 	fw := float64(len(whole))
 	dups := q.dupCursors()
 
+	// The bound before any list is read: a word that starts no word of
+	// the name is an infix at best; no lead bonus unless the first bytes
+	// match. cuts[s] is the longest name a bound of s+len/(len(name)+1)
+	// lets in, against the worst held (worst).
+	var drops []startDrop
+	for _, qw := range ws {
+		if qw.startBit != 0 && qw.max > 1 {
+			drops = append(drops, startDrop{qw.startBit, qw.max - 1})
+		}
+	}
+	cuts := make([]int, maxSum+11)
+	worst := candidate{id: -1}
+
 	counting, found := true, 0
 	estimate := 0
 walk:
@@ -171,29 +184,34 @@ walk:
 		if nl == 0 {
 			continue // deleted
 		}
-		frac := fw / float64(nl)
+		h := x.hot[id]
 		if !counting && q.top.full() {
-			bonus := 5
-			if nl == exactLen {
-				bonus = 10
-			}
-			if q.top.beaten(id, float64(maxSum+bonus)+frac) {
-				continue
-			}
-			// A word that starts no word of the name is an infix at best.
-			sum, starts := maxSum, x.starts[id]
-			for i := range ws {
-				if ws[i].startBit != 0 && starts&ws[i].startBit == 0 {
-					sum += 1 - ws[i].max
+			if q.top.h[0] != worst {
+				worst = q.top.h[0]
+				for s := range cuts {
+					cuts[s] = 1<<31 - 1
+					if t := worst.score - float64(s); t > 0 {
+						cuts[s] = int(fw/t) + 1
+					}
 				}
 			}
-			if x.heads[id]&qMask != qHead {
-				bonus = 0
+			s := maxSum
+			for _, d := range drops {
+				if h.starts&d.bit == 0 {
+					s -= d.by
+				}
 			}
-			if q.top.beaten(id, float64(sum+bonus)+frac) {
+			if h.head&qMask == qHead {
+				s += 5
+				if nl == exactLen {
+					s += 5
+				}
+			}
+			if int(nl) > cuts[s] {
 				continue
 			}
 		}
+		frac := fw / float64(nl)
 		for i := 1; i < n; i++ {
 			if !ws[i].grams[0].seek(id) {
 				continue walk
@@ -203,7 +221,6 @@ walk:
 		// score (known) and the words surely occur (present): a gram of
 		// three letters or fewer, or two Chinese characters, is the word.
 		sum, allWhole, tiersKnown, present := 0, true, true, true
-		starts := x.starts[id]
 		for i := range ws {
 			qw := &ws[i]
 			if qw.whole.seek(id) {
@@ -216,7 +233,7 @@ walk:
 				}
 			}
 			allWhole = false
-			startsWord := qw.startBit == 0 || starts&qw.startBit != 0
+			startsWord := qw.startBit == 0 || h.starts&qw.startBit != 0
 			switch qw.kind {
 			case shortWord: // found by a word-prefix gram
 				sum += 2
@@ -242,7 +259,7 @@ walk:
 			}
 		}
 		bonus, bonusKnown := 0, true
-		if x.heads[id]&qMask == qHead {
+		if h.head&qMask == qHead {
 			bonus = 5
 			if nl == exactLen && (allWhole || headCovers) {
 				bonus = 10
@@ -290,6 +307,17 @@ walk:
 		q.done = append(q.done, q.matched)
 		q.matched = nil
 	}
+}
+
+// docHot is what a query reads of a document before its name: its first
+// bytes (head) and the startBit of each of its words.
+type docHot struct {
+	head, starts uint64
+}
+
+type startDrop struct {
+	bit uint64
+	by  int
 }
 
 // queryWord is what a query walk knows of one word.

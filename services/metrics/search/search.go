@@ -6,12 +6,19 @@
 // Chinese characters is one word) and indexed by n-grams: every trigram of
 // a word, its one- and two-letter prefixes, and for Chinese every
 // character and every pair of characters. A query is normalised the same
-// way; each of its words selects the documents holding all of its grams
-// (posting lists intersected, shortest first), and the candidates are
-// verified — every query word must occur in the name — and ranked: whole
-// words above word prefixes above infixes, an exact or leading match
-// first, shorter names before longer. Nothing is scanned but the
-// candidates of the query's grams.
+// way; a document matches when it holds every gram of every query word
+// and every word occurs in its name. Matches are ranked: whole words
+// above word prefixes above infixes, an exact or leading match first,
+// shorter names before longer (see Index.Query).
+//
+// A query walks the candidates along the rarest gram list, skipping
+// through the others, and keeps the best offset+limit+1. Once those are
+// held and TotalExactUpTo matches counted, a candidate is dropped on a
+// bound of its score read from small per-document arrays (name length,
+// first bytes, a bit set of word starts) and the whole-word lists, before
+// its name is read; the total above that count is an estimate. Nothing
+// is scanned but the candidates of the query's grams, and a common word
+// reads few names.
 //
 // Chinese queries against English names go through a small glossary of
 // place names and organisation words (天津 → tianjin, 大学 → university):
@@ -19,7 +26,8 @@
 // as its English words, and the results merged. A query that is a credit
 // code matches it exactly.
 //
-// An Index is not safe for concurrent use: the projection guards it.
+// An Index is not safe for concurrent use with Put or Delete: the
+// projection guards it. Searches only read it.
 package search
 
 import (
@@ -61,8 +69,7 @@ type Index struct {
 	docs    []doc
 	norms   []string         // normalised display names: words joined by one space
 	normLen []uint16         // len(norm)+1 capped, 0 for a deleted document
-	heads   []uint64         // the first 8 bytes of norm (see head)
-	starts  []uint64         // the startBit of each word of norm
+	hot     []docHot         // what bounds a query's score before norm is read
 	ids     map[string]int32 // resource name → live doc id
 	credit  map[string]int32
 	grams   map[uint64][]int32 // gram → ascending doc ids (dead ones included)
@@ -109,12 +116,11 @@ func (x *Index) Put(d Doc) {
 	x.docs = append(x.docs, doc{Doc: d, live: true})
 	x.norms = append(x.norms, norm)
 	x.normLen = append(x.normLen, uint16(min(len(norm)+1, 1<<16-1)))
-	x.heads = append(x.heads, head(norm))
-	var starts uint64
+	h := docHot{head: head(norm)}
 	for _, w := range words {
-		starts |= startBit(w)
+		h.starts |= startBit(w)
 	}
-	x.starts = append(x.starts, starts)
+	x.hot = append(x.hot, h)
 	x.ids[d.Name] = id
 	if d.CreditCode != "" {
 		x.credit[strings.ToUpper(d.CreditCode)] = id

@@ -180,12 +180,11 @@ func (q *querier) match(words []string) {
 	estimate := 0
 walk:
 	for pos, id := range driver {
-		nl := x.normLen[id]
-		if nl == 0 {
-			continue // deleted
-		}
-		h := x.hot[id]
-		if !counting && q.top.full() {
+		// Each read here may miss the cache: the cheapest test first.
+		pruning := !counting && q.top.full()
+		var nl uint16
+		var h docHot
+		if pruning {
 			if q.top.h[0] != worst {
 				worst = q.top.h[0]
 				for s := range cuts {
@@ -195,6 +194,11 @@ walk:
 					}
 				}
 			}
+			nl = x.normLen[id]
+			if nl == 0 || int(nl) > cuts[maxSum+5] && nl != exactLen {
+				continue
+			}
+			h = x.hot[id]
 			s := maxSum
 			for _, d := range drops {
 				if h.starts&d.bit == 0 {
@@ -211,12 +215,18 @@ walk:
 				continue
 			}
 		}
-		frac := fw / float64(nl)
 		for i := 1; i < n; i++ {
 			if !ws[i].grams[0].seek(id) {
 				continue walk
 			}
 		}
+		if !pruning {
+			if nl = x.normLen[id]; nl == 0 {
+				continue // deleted
+			}
+			h = x.hot[id]
+		}
+		frac := fw / float64(nl)
 		// The bound of the score from the lists, and whether it is the
 		// score (known) and the words surely occur (present): a gram of
 		// three letters or fewer, or two Chinese characters, is the word.

@@ -103,11 +103,11 @@ var testQueries = []string{
 // common words go past it.
 func TestQuery_MatchesReference(t *testing.T) {
 	defer func(n int) { exactUpTo = n }(exactUpTo)
-	exactUpTo = 300
-	x := testIndex(6000)
+	exactUpTo = 150
+	x := testIndex(2500)
 	for _, query := range testQueries {
 		all := reference(x, query)
-		for _, size := range []int{1, 7, 20, 100} {
+		for _, size := range []int{1, 7, 100} {
 			want := all
 			if size == 1 && len(want) > 50 {
 				continue
@@ -129,7 +129,7 @@ func TestQuery_MatchesReference(t *testing.T) {
 				if !p.More {
 					break
 				}
-				if size < 20 && off > 200 {
+				if size < 20 && off > 100 {
 					want = want[:len(got)] // enough for the small pages
 					break
 				}

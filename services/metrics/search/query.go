@@ -158,7 +158,7 @@ func (q *querier) match(words []string) {
 	whole := strings.Join(words, " ")
 	lead := cursor{l: x.grams[firstWordGram(words[0])]}
 	qHead, qMask := head(whole), headMask(len(whole))
-	headCovers := len(whole) <= headBytes // a matching head proves the prefix
+	headCovers := len(whole) <= 8 // a matching head proves the prefix
 	exactLen := uint16(min(len(whole)+1, 1<<16-1))
 	fw := float64(len(whole))
 	dups := q.dupCursors()
@@ -182,8 +182,8 @@ walk:
 	for pos, id := range driver {
 		// Each read here may miss the cache: the cheapest test first.
 		pruning := !counting && q.top.full()
-		h := x.hot[id]
-		nl := uint16(h.head)
+		var nl uint16
+		var h docHot
 		if pruning {
 			if q.top.h[0] != worst {
 				worst = q.top.h[0]
@@ -194,6 +194,11 @@ walk:
 					}
 				}
 			}
+			nl = x.normLen[id]
+			if nl == 0 || int(nl) > cuts[maxSum+5] && nl != exactLen {
+				continue
+			}
+			h = x.hot[id]
 			s := maxSum
 			for _, d := range drops {
 				if h.starts&d.bit == 0 {
@@ -215,8 +220,11 @@ walk:
 				continue walk
 			}
 		}
-		if x.normLen[id] == 0 {
-			continue // deleted: its record keeps the length it had
+		if !pruning {
+			if nl = x.normLen[id]; nl == 0 {
+				continue // deleted
+			}
+			h = x.hot[id]
 		}
 		frac := fw / float64(nl)
 		// The bound of the score from the lists, and whether it is the
@@ -311,9 +319,8 @@ walk:
 	}
 }
 
-// docHot is what a query reads of a document before its name, in one
-// 16-byte record (one cache miss): its first bytes (see head) with its
-// normLen in the low 16 bits, and the startBit of each of its words.
+// docHot is what a query reads of a document before its name: its first
+// bytes (head) and the startBit of each of its words.
 type docHot struct {
 	head, starts uint64
 }
@@ -386,20 +393,20 @@ func startBit(w string) uint64 {
 	return 1 << (hash62(w) & 63)
 }
 
-// headBytes is how much of a name its docHot holds.
-const headBytes = 6
-
-// head returns the first headBytes of s, big-endian, zero-padded, in the
-// top bits: a document whose head differs from the query's under
-// headMask cannot start with the query.
+// head returns the first 8 bytes of s, big-endian, zero-padded: a
+// document whose head differs from the query's under headMask cannot
+// start with the query.
 func head(s string) uint64 {
 	var b [8]byte
-	copy(b[:headBytes], s)
+	copy(b[:], s)
 	return binary.BigEndian.Uint64(b[:])
 }
 
 func headMask(n int) uint64 {
-	return ^(^uint64(0) >> (8 * min(n, headBytes)))
+	if n >= 8 {
+		return ^uint64(0)
+	}
+	return ^(^uint64(0) >> (8 * n))
 }
 
 // scoreWords ranks name (normalised) for the query's words, without the

@@ -116,7 +116,7 @@ func (x *Index) Put(d Doc) {
 	x.docs = append(x.docs, doc{Doc: d, live: true})
 	x.norms = append(x.norms, norm)
 	x.normLen = append(x.normLen, uint16(min(len(norm)+1, 1<<16-1)))
-	h := docHot{head: head(norm) | uint64(x.normLen[id])}
+	h := docHot{head: head(norm)}
 	for _, w := range words {
 		h.starts |= startBit(w)
 	}

@@ -174,6 +174,12 @@ func (q *querier) match(words []string) {
 		}
 	}
 	cuts := make([]int, maxSum+11)
+	// With two words or more, only a name whose first word is the first
+	// query word can start with the query.
+	leadBonus := 5
+	if n > 1 && lead.l == nil {
+		leadBonus = 0
+	}
 	worst := candidate{id: -1}
 
 	counting, found := true, 0
@@ -195,7 +201,7 @@ walk:
 				}
 			}
 			nl = x.normLen[id]
-			if nl == 0 || int(nl) > cuts[maxSum+5] && nl != exactLen {
+			if nl == 0 || int(nl) > cuts[maxSum+leadBonus] && (nl != exactLen || leadBonus == 0) {
 				continue
 			}
 			h = x.hot[id]

@@ -73,7 +73,7 @@ func BenchmarkIndex_Search1M(b *testing.B) {
 }
 
 // BenchmarkIndex_SearchSelective1M is the same without the two queries of
-// a single very common word, whose cost grows with the matches counted.
+// very common words.
 func BenchmarkIndex_SearchSelective1M(b *testing.B) {
 	x, _ := buildBench(benchEntities)
 	queries := []string{"Tianjin University", "tianjin univ", "天津大学", "Haixin Aerospace", "ruifeng cell therapy", "滨海 新材料", "91120116MA0123456X", "zhongguancun machine vision"}

@@ -210,8 +210,12 @@ type SearchResult struct {
 type SearchPage struct {
 	// Results holds the page, best first.
 	Results []SearchResult
-	// Total counts every result of the query.
-	Total int
+	// Total counts every result of the query: exactly up to
+	// search.TotalExactUpTo (TotalExact), an estimate above.
+	Total      int
+	TotalExact bool
+	// More reports whether results follow this page.
+	More bool
 	// Revision is the registry revision the index reflects.
 	Revision int64
 }

@@ -50,7 +50,11 @@ next page with --page-token.`,
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(a.stdout, "%d of %d results", len(resp.GetResults()), resp.GetTotalSize())
+			about := "" // totals above 10,000 are estimates (see SearchEntitiesResponse)
+			if resp.GetTotalSize() > 10_000 {
+				about = "about "
+			}
+			_, err = fmt.Fprintf(a.stdout, "%d of %s%d results", len(resp.GetResults()), about, resp.GetTotalSize())
 			if t := resp.GetNextPageToken(); t != "" {
 				_, err = fmt.Fprintf(a.stdout, "; next page: --page-token %s", t)
 			}

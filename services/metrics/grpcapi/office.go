@@ -71,8 +71,10 @@ func (s *Server) SearchEntities(ctx context.Context, req *metricsv1.SearchEntiti
 			Name: r.Name, DisplayName: r.DisplayName, Kind: r.Kind, CreditCode: r.CreditCode, Score: r.Score,
 		})
 	}
-	if next := offset + len(page.Results); next < page.Total && len(page.Results) > 0 {
-		resp.NextPageToken = pageToken(next, q)
+	// The total may be an estimate: whether a page follows is asked of
+	// the index.
+	if page.More && len(page.Results) > 0 {
+		resp.NextPageToken = pageToken(offset+len(page.Results), q)
 	}
 	return resp, nil
 }

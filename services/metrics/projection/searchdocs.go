@@ -98,9 +98,10 @@ func (p *Projection) Searching() bool { return p.search != nil }
 
 // Search returns one page of the results of query; see package search.
 func (p *Projection) Search(query string, offset, limit int) metrics.SearchPage {
-	res, total := p.search.Search(query, offset, limit)
-	out := metrics.SearchPage{Results: make([]metrics.SearchResult, len(res)), Total: total, Revision: p.revision}
-	for i, r := range res {
+	res := p.search.Query(query, offset, limit)
+	out := metrics.SearchPage{Results: make([]metrics.SearchResult, len(res.Results)), Total: res.Total,
+		TotalExact: res.TotalExact, More: res.More, Revision: p.revision}
+	for i, r := range res.Results {
 		out.Results[i] = metrics.SearchResult{Name: r.Name, DisplayName: r.DisplayName, Kind: r.Kind, CreditCode: r.CreditCode, Score: r.Score}
 	}
 	return out

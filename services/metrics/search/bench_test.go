@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,7 +73,7 @@ func BenchmarkIndex_Search1M(b *testing.B) {
 }
 
 // BenchmarkIndex_SearchSelective1M is the same without the two queries of
-// a single very common word, whose cost grows with the matches counted.
+// very common words.
 func BenchmarkIndex_SearchSelective1M(b *testing.B) {
 	x, _ := buildBench(benchEntities)
 	queries := []string{"Tianjin University", "tianjin univ", "天津大学", "Haixin Aerospace", "ruifeng cell therapy", "滨海 新材料", "91120116MA0123456X", "zhongguancun machine vision"}
@@ -99,5 +100,32 @@ func BenchmarkIndex_Put(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		x.Put(search.Doc{Name: fmt.Sprintf("entities/e%07d", i), DisplayName: names[i%len(names)], Kind: "ENTITY_KIND_ENTERPRISE"})
+	}
+}
+
+var (
+	bench1MOnce sync.Once
+	bench1M     *search.Index
+)
+
+// BenchmarkIndex_Query1M times each query shape of TestPerQuery (a page
+// of 20) against one million entities, one sub-benchmark per shape, with
+// its p50 and p99:
+//
+//	go test ./services/metrics/search -run '^$' -bench 'Query1M/tianjin$'
+func BenchmarkIndex_Query1M(b *testing.B) {
+	bench1MOnce.Do(func() { bench1M, _ = buildBench(benchEntities) })
+	for _, q := range perQueryShapes {
+		b.Run(fmt.Sprintf("%s@%d", q.query, q.offset), func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				start := time.Now()
+				bench1M.Search(q.query, q.offset, 20)
+				lat = append(lat, time.Since(start))
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+		})
 	}
 }

@@ -6,12 +6,19 @@
 // Chinese characters is one word) and indexed by n-grams: every trigram of
 // a word, its one- and two-letter prefixes, and for Chinese every
 // character and every pair of characters. A query is normalised the same
-// way; each of its words selects the documents holding all of its grams
-// (posting lists intersected, shortest first), and the candidates are
-// verified — every query word must occur in the name — and ranked: whole
-// words above word prefixes above infixes, an exact or leading match
-// first, shorter names before longer. Nothing is scanned but the
-// candidates of the query's grams.
+// way; a document matches when it holds every gram of every query word
+// and every word occurs in its name. Matches are ranked: whole words
+// above word prefixes above infixes, an exact or leading match first,
+// shorter names before longer (see Index.Query).
+//
+// A query walks the candidates along the rarest gram list, skipping
+// through the others, and keeps the best offset+limit+1. Once those are
+// held and TotalExactUpTo matches counted, a candidate is dropped on a
+// bound of its score read from small per-document arrays (name length,
+// first bytes, a bit set of word starts) and the whole-word lists, before
+// its name is read; the total above that count is an estimate. Nothing
+// is scanned but the candidates of the query's grams, and a common word
+// reads few names.
 //
 // Chinese queries against English names go through a small glossary of
 // place names and organisation words (天津 → tianjin, 大学 → university):
@@ -19,12 +26,11 @@
 // as its English words, and the results merged. A query that is a credit
 // code matches it exactly.
 //
-// An Index is not safe for concurrent use: the projection guards it.
+// An Index is not safe for concurrent use with Put or Delete: the
+// projection guards it. Searches only read it.
 package search
 
 import (
-	"cmp"
-	"container/heap"
 	"hash/fnv"
 	"slices"
 	"strings"
@@ -62,7 +68,8 @@ type doc struct {
 type Index struct {
 	docs    []doc
 	norms   []string         // normalised display names: words joined by one space
-	normLen []uint16         // len(norm) capped, 0 for a deleted document
+	normLen []uint16         // len(norm)+1 capped, 0 for a deleted document
+	hot     []docHot         // what bounds a query's score before norm is read
 	ids     map[string]int32 // resource name → live doc id
 	credit  map[string]int32
 	grams   map[uint64][]int32 // gram → ascending doc ids (dead ones included)
@@ -109,6 +116,11 @@ func (x *Index) Put(d Doc) {
 	x.docs = append(x.docs, doc{Doc: d, live: true})
 	x.norms = append(x.norms, norm)
 	x.normLen = append(x.normLen, uint16(min(len(norm)+1, 1<<16-1)))
+	h := docHot{head: head(norm)}
+	for _, w := range words {
+		h.starts |= startBit(w)
+	}
+	x.hot = append(x.hot, h)
 	x.ids[d.Name] = id
 	if d.CreditCode != "" {
 		x.credit[strings.ToUpper(d.CreditCode)] = id
@@ -254,234 +266,6 @@ func normalise(s string) []string {
 	return words
 }
 
-// Search returns the results ranked offset to offset+limit of query, and
-// how many there are in all.
-func (x *Index) Search(query string, offset, limit int) ([]Result, int) {
-	top := &topK{k: offset + limit}
-	total := 0
-	// A document found twice (by its credit code and its name, or by two
-	// alternatives of a Chinese query) counts once: what an earlier source
-	// emitted is remembered while a later one may emit it again.
-	alts := alternatives(normalise(query))
-	var seen map[int32]struct{}
-	if id, ok := x.credit[strings.ToUpper(strings.TrimSpace(query))]; ok {
-		top.offer(id, 1000)
-		total++
-		seen = map[int32]struct{}{id: {}}
-	} else if len(alts) > 1 {
-		seen = map[int32]struct{}{}
-	}
-	for i, alt := range alts {
-		last := i == len(alts)-1
-		x.match(alt, offset+limit, func(id int32, s float64) {
-			if seen != nil {
-				if _, dup := seen[id]; dup {
-					return
-				}
-				if !last {
-					seen[id] = struct{}{}
-				}
-			}
-			top.offer(id, s)
-			total++
-		})
-	}
-	ranked := top.sorted()
-	if offset >= len(ranked) {
-		return []Result{}, total
-	}
-	page := ranked[offset:min(len(ranked), offset+limit)]
-	out := make([]Result, len(page))
-	for i, c := range page {
-		out[i] = Result{Doc: x.docs[c.id].Doc, Score: c.score}
-	}
-	return out, total
-}
-
-// verifyAll is how many candidates are verified one by one before the
-// whole-word shortcut is worth taking.
-const verifyAll = 4096
-
-// match emits every live document holding every word of words, with its
-// score. The candidates are the intersection of the words' gram lists,
-// each verified by its name. When there are many and at least k of them
-// hold every word as a whole word (the best-scoring tier), those are
-// scored from the whole-word lists alone, without looking at their names
-// beyond a prefix test: a query of a common word costs a merge of lists,
-// not a string search per match.
-func (x *Index) match(words []string, k int, emit func(int32, float64)) {
-	if len(words) == 0 {
-		return
-	}
-	cands := x.intersectGrams(words, false)
-	if len(cands) == 0 {
-		return
-	}
-	whole := strings.Join(words, " ")
-	verify := func(id int32) {
-		if x.normLen[id] == 0 {
-			return
-		}
-		if s, ok := score(x.norms[id], words, whole); ok {
-			emit(id, s)
-		}
-	}
-	var tier []int32
-	if len(cands) > verifyAll {
-		tier = x.intersectGrams(words, true)
-	}
-	if len(tier) < k {
-		for _, id := range cands {
-			verify(id)
-		}
-		return
-	}
-	// The leading-match bonus: only documents whose first word is the
-	// query's first word can have it; they alone are looked at.
-	lead := x.grams[firstWordGram(words[0])]
-	base := 3 * float64(len(words))
-	j, l := 0, 0
-	for _, id := range cands {
-		for j < len(tier) && tier[j] < id {
-			j++
-		}
-		if j == len(tier) || tier[j] != id {
-			verify(id)
-			continue
-		}
-		n := x.normLen[id]
-		if n == 0 {
-			continue
-		}
-		s := base + float64(len(whole))/float64(n)
-		for l < len(lead) && lead[l] < id {
-			l++
-		}
-		if l < len(lead) && lead[l] == id {
-			// One word that leads the name: a prefix, and the whole name
-			// when no longer; more words need a look at the name.
-			switch {
-			case len(words) == 1 && int(n) == len(whole)+1:
-				s += 10
-			case len(words) == 1:
-				s += 5
-			case x.norms[id] == whole:
-				s += 10
-			case strings.HasPrefix(x.norms[id], whole):
-				s += 5
-			}
-		}
-		emit(id, s)
-	}
-}
-
-// intersectGrams returns the ids in every gram list of words (their n-grams,
-// or with wholeWords their whole-word grams); nil when some list is
-// missing.
-func (x *Index) intersectGrams(words []string, wholeWords bool) []int32 {
-	var lists [][]int32
-	var gs []uint64
-	for _, w := range words {
-		if wholeWords {
-			gs = append(gs[:0], wordGram(w))
-		} else {
-			gs = appendGrams(gs[:0], w, false)
-		}
-		for _, g := range gs {
-			l, ok := x.grams[g]
-			if !ok {
-				return nil
-			}
-			lists = append(lists, l)
-		}
-	}
-	slices.SortFunc(lists, func(a, b []int32) int { return cmp.Compare(len(a), len(b)) })
-	cands := lists[0]
-	for _, l := range lists[1:] {
-		cands = intersect(cands, l)
-		if len(cands) == 0 {
-			return nil
-		}
-	}
-	return cands
-}
-
-// score ranks name (normalised) for the query's words; false when a word
-// does not occur in it.
-func score(name string, words []string, whole string) (float64, bool) {
-	var s float64
-	for _, w := range words {
-		best := -1.0
-		for from := 0; from < len(name); {
-			i := strings.Index(name[from:], w)
-			if i < 0 {
-				break
-			}
-			i += from
-			start := i == 0 || name[i-1] == ' '
-			end := i+len(w) == len(name) || name[i+len(w)] == ' '
-			v := 1.0
-			if start {
-				v = 2
-				if end {
-					v = 3
-				}
-			}
-			best = max(best, v)
-			if best == 3 {
-				break
-			}
-			from = i + 1
-		}
-		if best < 0 {
-			return 0, false
-		}
-		s += best
-	}
-	switch {
-	case name == whole:
-		s += 10
-	case strings.HasPrefix(name, whole):
-		s += 5
-	}
-	// Shorter names first among equals: the match covers more of them.
-	s += float64(len(whole)) / float64(len(name)+1)
-	return s, true
-}
-
-// intersect returns the ids in both ascending lists: a merge when they
-// are of like size, else a binary search of the longer for each of the
-// shorter (a is the shorter).
-func intersect(a, b []int32) []int32 {
-	out := make([]int32, 0, min(len(a), len(b)))
-	if len(b) < 8*len(a) {
-		for i, j := 0, 0; i < len(a) && j < len(b); {
-			switch {
-			case a[i] < b[j]:
-				i++
-			case a[i] > b[j]:
-				j++
-			default:
-				out = append(out, a[i])
-				i++
-				j++
-			}
-		}
-		return out
-	}
-	for _, v := range a {
-		i, ok := slices.BinarySearch(b, v)
-		if ok {
-			out = append(out, v)
-		}
-		b = b[i:]
-		if len(b) == 0 {
-			break
-		}
-	}
-	return out
-}
-
 // alternatives returns the ways to search words: as given, and with each
 // run of Chinese characters the glossary covers replaced by its English
 // words.
@@ -526,59 +310,4 @@ func translate(w string) ([]string, bool) {
 		i += n
 	}
 	return out, true
-}
-
-type candidate struct {
-	id    int32
-	score float64
-}
-
-// topK keeps the k best candidates: higher score first, then name.
-type topK struct {
-	k int
-	h []candidate
-	x *Index
-}
-
-func (t *topK) better(a, b candidate) bool {
-	if a.score != b.score {
-		return a.score > b.score
-	}
-	return a.id < b.id // among equals, the earlier indexed
-}
-
-func (t *topK) Len() int           { return len(t.h) }
-func (t *topK) Less(i, j int) bool { return t.better(t.h[j], t.h[i]) } // worst on top
-func (t *topK) Swap(i, j int)      { t.h[i], t.h[j] = t.h[j], t.h[i] }
-func (t *topK) Push(v any)         { t.h = append(t.h, v.(candidate)) }
-func (t *topK) Pop() any {
-	v := t.h[len(t.h)-1]
-	t.h = t.h[:len(t.h)-1]
-	return v
-}
-
-func (t *topK) offer(id int32, s float64) {
-	c := candidate{id, s}
-	if len(t.h) < t.k {
-		heap.Push(t, c)
-		return
-	}
-	if t.k > 0 && t.better(c, t.h[0]) {
-		t.h[0] = c
-		heap.Fix(t, 0)
-	}
-}
-
-func (t *topK) sorted() []candidate {
-	out := slices.Clone(t.h)
-	slices.SortFunc(out, func(a, b candidate) int {
-		if t.better(a, b) {
-			return -1
-		}
-		if t.better(b, a) {
-			return 1
-		}
-		return 0
-	})
-	return out
 }

@@ -2,6 +2,7 @@ package search_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"talentreg/services/metrics/search"
@@ -119,5 +120,49 @@ func TestIndex_UpdateAndDelete(t *testing.T) {
 	}
 	if x.Len() != 10 {
 		t.Fatalf("Len %d, want 10", x.Len())
+	}
+}
+
+// TestIndex_QueryTotal: the total is exact up to TotalExactUpTo and an
+// estimate above it, and paging through every match of a word that
+// common visits each one once, in rank order, More telling when to stop.
+func TestIndex_QueryTotal(t *testing.T) {
+	x := search.New()
+	n := search.TotalExactUpTo + 2000
+	for i := range n {
+		x.Put(search.Doc{Name: fmt.Sprintf("entities/e%05d", i), DisplayName: fmt.Sprintf("Tianjin Company %05d%s", i, strings.Repeat(" x", i%7))})
+	}
+	for i := range search.TotalExactUpTo {
+		x.Put(search.Doc{Name: fmt.Sprintf("entities/b%05d", i), DisplayName: fmt.Sprintf("Beijing Firm %05d", i)})
+	}
+	if p := x.Query("beijing", 0, 20); !p.TotalExact || p.Total != search.TotalExactUpTo || !p.More {
+		t.Fatalf("beijing: total %d (exact %v), more %v; want exactly %d and more", p.Total, p.TotalExact, p.More, search.TotalExactUpTo)
+	}
+	p := x.Query("tianjin", 0, 20)
+	if p.TotalExact || p.Total < search.TotalExactUpTo || p.Total > 2*n {
+		t.Fatalf("tianjin: total %d (exact %v), want an estimate above %d near %d", p.Total, p.TotalExact, search.TotalExactUpTo, n)
+	}
+	// The best: the shortest names (no " x"), the earlier indexed first.
+	for i, r := range p.Results {
+		if want := fmt.Sprintf("entities/e%05d", 7*i); r.Name != want {
+			t.Fatalf("tianjin result %d is %s (%s), want %s", i, r.Name, r.DisplayName, want)
+		}
+	}
+	seen := map[string]bool{}
+	last := p.Results[0].Score
+	for off := 0; ; off += 500 {
+		p := x.Query("tianjin", off, 500)
+		for _, r := range p.Results {
+			if seen[r.Name] || r.Score > last {
+				t.Fatalf("page at %d: %s (score %v after %v) seen before or out of order", off, r.Name, r.Score, last)
+			}
+			seen[r.Name], last = true, r.Score
+		}
+		if !p.More {
+			break
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("the pages of tianjin held %d results, want %d", len(seen), n)
 	}
 }

@@ -939,7 +939,9 @@ type SearchEntitiesResponse struct {
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	// The registry revision the index reflects.
 	Revision int64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
-	// How many results the query has in all.
+	// How many results the query has in all: exact up to 10,000; above
+	// that an estimate (at least 10,000), since counting every match of a
+	// common word would cost more than ranking it.
 	TotalSize     int32 `protobuf:"varint,4,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

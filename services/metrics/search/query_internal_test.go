@@ -1,0 +1,148 @@
+package search
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// reference ranks every live document of x against query the slow way:
+// each one whose grams hold the query's is scored from its name.
+func reference(x *Index, query string) []candidate {
+	best := map[int32]float64{}
+	if id, ok := x.credit[strings.ToUpper(strings.TrimSpace(query))]; ok {
+		best[id] = 1000
+	}
+	for _, words := range alternatives(normalise(query)) {
+		if len(words) == 0 {
+			continue
+		}
+		var gs []uint64
+		for _, w := range words {
+			gs = appendGrams(gs, w, false)
+		}
+		whole := strings.Join(words, " ")
+	docs:
+		for id := range x.docs {
+			if x.normLen[id] == 0 {
+				continue
+			}
+			for _, g := range gs {
+				if _, ok := slices.BinarySearch(x.grams[g], int32(id)); !ok {
+					continue docs
+				}
+			}
+			s, ok := scoreWords(x.norms[id], words, whole)
+			if !ok {
+				continue
+			}
+			v := float64(s) + float64(len(whole))/float64(x.normLen[id])
+			if old, seen := best[int32(id)]; !seen || v > old {
+				best[int32(id)] = v
+			}
+		}
+	}
+	out := make([]candidate, 0, len(best))
+	for id, s := range best {
+		out = append(out, candidate{id, s})
+	}
+	slices.SortFunc(out, func(a, b candidate) int {
+		if better(a, b) {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+var (
+	testPlaces = []string{"Tianjin", "Tianjin Binhai", "Binhai", "TEDA", "Beijing", "Hebei", "天津", "滨海"}
+	testSyll   = []string{"hai", "xin", "rui", "tai", "jie", "bo", "an", "da", "tian", "jin"}
+	testLines  = []string{"Cell Therapy", "New Materials", "Machine Vision", "Fuel Cell", "新材料", "University", "Aerospace"}
+	testForms  = []string{"Co., Ltd.", "Technology Co., Ltd.", "Research Institute", "", "研究院"}
+)
+
+func testName(r *rand.Rand) string {
+	return strings.TrimSpace(fmt.Sprintf("%s %s%s %s %s", testPlaces[r.IntN(len(testPlaces))],
+		testSyll[r.IntN(len(testSyll))], testSyll[r.IntN(len(testSyll))], testLines[r.IntN(len(testLines))], testForms[r.IntN(len(testForms))]))
+}
+
+// testIndex indexes n generated names, with renames and deletions, and a
+// few names that are a common word alone.
+func testIndex(n int) *Index {
+	x := New()
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range n {
+		x.Put(Doc{Name: fmt.Sprintf("entities/e%d", i), DisplayName: testName(r), CreditCode: fmt.Sprintf("91120116MA%07dX", i)})
+	}
+	for i := 0; i < n; i += 7 {
+		x.Put(Doc{Name: fmt.Sprintf("entities/e%d", i), DisplayName: testName(r)})
+	}
+	for i := 3; i < n; i += 11 {
+		x.Delete(fmt.Sprintf("entities/e%d", i))
+	}
+	for _, s := range []string{"Tianjin", "Binhai", "Tianjin Binhai", "Tian", "Co Ltd", "Tianjin Haixin Binhai", "Tianjinbinhai Tech", "Tianjin Bo Institute", "Tianjin Binhaixin"} {
+		x.Put(Doc{Name: "entities/" + s, DisplayName: s})
+	}
+	return x
+}
+
+// queries are shapes of every kind: common and rare words, prefixes,
+// infixes, several words, Chinese, a credit code, nothing.
+var testQueries = []string{
+	"tianjin", "binhai", "tian", "tia", "ti", "t", "jin", "hai", "co ltd", "tianjin binhai", "binhai tianjin",
+	"haixin", "jiean cell", "cell", "machine vision", "new materials", "天津", "滨海 新材料", "新材料", "天津大学",
+	"研究院", "津", "university", "universities", "91120116MA0000042X", "zzz", "tianjin binhai hai",
+	"research institute", "co", "ltd", "teda", "an", "anjie", "tianjin bi", "tianjin b", "tianjinbin",
+}
+
+// TestQuery_MatchesReference proves the walk ranks, pages and counts as
+// scoring every document would, with the exact count lowered so that
+// common words go past it.
+func TestQuery_MatchesReference(t *testing.T) {
+	defer func(n int) { exactUpTo = n }(exactUpTo)
+	exactUpTo = 150
+	x := testIndex(2500)
+	for _, query := range testQueries {
+		all := reference(x, query)
+		for _, size := range []int{1, 7, 100} {
+			want := all
+			if size == 1 && len(want) > 50 {
+				continue
+			}
+			var got []candidate
+			for off := 0; ; off += size {
+				p := x.Query(query, off, size)
+				for _, r := range p.Results {
+					got = append(got, candidate{x.ids[r.Name], r.Score})
+				}
+				switch {
+				case len(all) <= exactUpTo && (!p.TotalExact || p.Total != len(all)):
+					t.Fatalf("Query(%q): total %d (exact %v), want exactly %d", query, p.Total, p.TotalExact, len(all))
+				case len(all) > exactUpTo && (p.TotalExact || p.Total <= exactUpTo):
+					t.Fatalf("Query(%q): total %d (exact %v), want an estimate above %d (there are %d)", query, p.Total, p.TotalExact, exactUpTo, len(all))
+				case p.More != (off+size < len(all)):
+					t.Fatalf("Query(%q) at %d: More %v with %d results", query, off, p.More, len(all))
+				}
+				if !p.More {
+					break
+				}
+				if size < 20 && off > 100 {
+					want = want[:len(got)] // enough for the small pages
+					break
+				}
+			}
+			if len(got) != len(want) {
+				t.Fatalf("Query(%q) pages of %d hold %d results, want %d", query, size, len(got), len(want))
+			}
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("Query(%q) pages of %d: result %d is %v (%s), want %v (%s)", query, size, i,
+						got[i], x.norms[got[i].id], want[i], x.norms[want[i].id])
+				}
+			}
+		}
+	}
+}

@@ -568,6 +568,7 @@ func (f *Follower) writer(done chan<- struct{}) {
 
 func (f *Follower) save(d projection.Delta) error {
 	start := f.cfg.Now()
+	d.Encode() // here, off the applier: Live.Delta leaves it for later
 	err := f.store.Save(d)
 	if err != nil {
 		f.stats.checkpointFailures.Inc()

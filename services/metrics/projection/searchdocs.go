@@ -106,9 +106,21 @@ func (p *Projection) Search(query string, offset, limit int) metrics.SearchPage 
 	return out
 }
 
-// takeSearch returns the search records to write: every document (full)
+// searchTake is the search documents a Delta must write, taken under the
+// projection's lock and encoded afterwards without it (documents are
+// values: the index may change meanwhile).
+type searchTake struct {
+	docs []search.Doc
+	// base holds a bulk load's documents (never changed afterwards),
+	// written unless their name is in changed.
+	base    []search.Doc
+	changed map[string]struct{}
+	deleted []string
+}
+
+// takeSearch takes the search documents to write: every document (full)
 // or those changed since the last call.
-func (p *Projection) takeSearch(full bool) (put, del []Record) {
+func (p *Projection) takeSearch(full bool) *searchTake {
 	defer clear(p.searchDirty)
 	get := func(name string) (search.Doc, bool) {
 		if p.search != nil {
@@ -119,39 +131,62 @@ func (p *Projection) takeSearch(full bool) (put, del []Record) {
 		}
 		return search.Doc{}, false
 	}
+	t := &searchTake{}
 	switch {
 	case p.search == nil && p.searchLog == nil:
-		return nil, nil
+		return nil
 	case full && p.search != nil:
-		p.search.Each(func(d search.Doc) { put = append(put, searchRecord(d)) })
+		t.docs = make([]search.Doc, 0, p.search.Len())
+		p.search.Each(func(d search.Doc) { t.docs = append(t.docs, d) })
 	case full:
-		for _, d := range p.searchDocs {
-			if _, changed := p.searchLog[d.Name]; !changed {
-				put = append(put, searchRecord(d))
-			}
-		}
-		for _, d := range p.searchLog {
+		t.base, t.changed = p.searchDocs, make(map[string]struct{}, len(p.searchLog))
+		for name, d := range p.searchLog {
+			t.changed[name] = struct{}{}
 			if d != nil {
-				put = append(put, searchRecord(*d))
+				t.docs = append(t.docs, *d)
 			}
 		}
 	default:
 		for name := range p.searchDirty {
 			if d, ok := get(name); ok {
-				put = append(put, searchRecord(d))
+				t.docs = append(t.docs, d)
 			} else {
-				del = append(del, Record{Section: SectionSearch, Key: name})
+				t.deleted = append(t.deleted, name)
 			}
 		}
 	}
-	return put, del
+	return t
 }
 
-func searchRecord(d search.Doc) Record {
-	b := appendString(nil, d.DisplayName)
-	b = appendString(b, d.Kind)
-	b = appendString(b, d.CreditCode)
-	return Record{Section: SectionSearch, Key: d.Name, Value: b}
+// records encodes what t took.
+func (t *searchTake) records() (put, del []Record) {
+	if t == nil {
+		return nil, nil
+	}
+	put = make([]Record, 0, len(t.base)+len(t.docs))
+	var buf []byte
+	add := func(d *search.Doc) {
+		if cap(buf)-len(buf) < 512 {
+			buf = make([]byte, 0, 64<<10)
+		}
+		start := len(buf)
+		buf = appendString(buf, d.DisplayName)
+		buf = appendString(buf, d.Kind)
+		buf = appendString(buf, d.CreditCode)
+		put = append(put, Record{Section: SectionSearch, Key: d.Name, Value: buf[start:len(buf):len(buf)]})
+	}
+	for i := range t.base {
+		if _, changed := t.changed[t.base[i].Name]; !changed {
+			add(&t.base[i])
+		}
+	}
+	for i := range t.docs {
+		add(&t.docs[i])
+	}
+	for _, name := range t.deleted {
+		del = append(del, Record{Section: SectionSearch, Key: name})
+	}
+	return put, del
 }
 
 func (p *Projection) restoreSearch(key string, d *decoder) {

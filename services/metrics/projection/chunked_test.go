@@ -36,7 +36,7 @@ func TestChunked_AppendAtSearch(t *testing.T) {
 	for i := range 5000 {
 		c.add(-i)
 	}
-	if snap.n != n || *snap.at(n-1) != (n-1)*2 || len(snap.slice()) != n {
+	if snap.n != n || *snap.at(n - 1) != (n-1)*2 || len(snap.slice()) != n {
 		t.Fatalf("snapshot changed")
 	}
 }

@@ -67,10 +67,10 @@ func (l *Live) SummaryHistory(ctx context.Context, times []time.Time) (metrics.H
 func (l *Live) buildSearch(p *Projection) {
 	ready := make(chan struct{})
 	l.searchReady.Store(&ready)
-	docs := p.SearchDocs()
+	docs := p.searchDocs
 	go func() {
 		defer close(ready)
-		x := BuildSearch(docs)
+		x := buildSearch(docs)
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		if l.p == p {

@@ -20,8 +20,10 @@ func (p *Projection) indexPut(d search.Doc) {
 	case p.searchLog == nil:
 		return // search is off
 	case p.bulk:
-		d.Name, d.DisplayName, d.Kind, d.CreditCode = strings.Clone(d.Name), strings.Clone(d.DisplayName), strings.Clone(d.Kind), strings.Clone(d.CreditCode)
-		p.searchDocs = append(p.searchDocs, d)
+		// No clones: a snapshot message's and a checkpoint record's
+		// strings are decoded copies, and a million documents would
+		// cost a million copies more.
+		p.searchDocs.add(d)
 		return
 	default:
 		d.Name, d.DisplayName, d.Kind, d.CreditCode = strings.Clone(d.Name), strings.Clone(d.DisplayName), strings.Clone(d.Kind), strings.Clone(d.CreditCode)
@@ -46,21 +48,20 @@ func (p *Projection) indexDelete(name string) {
 // to be built from the documents of a bulk load (see BuildSearch).
 func (p *Projection) SearchPending() bool { return p.search == nil && p.searchLog != nil }
 
-// SearchDocs returns the documents of a bulk load, for BuildSearch; they
-// are not changed afterwards.
-func (p *Projection) SearchDocs() []search.Doc { return p.searchDocs }
+// SearchDocs returns a copy of the documents of a bulk load whose index
+// is still to be built.
+func (p *Projection) SearchDocs() []search.Doc { return p.searchDocs.slice() }
 
-// BuildSearch builds an index of docs (SearchDocs): it costs O(names) and
-// touches no projection, so it runs without a lock.
-func BuildSearch(docs []search.Doc) *search.Index {
-	x := search.New()
-	for _, d := range docs {
-		x.Put(d)
-	}
-	return x
+// buildSearch builds an index of docs (a bulk load's, which are not changed
+// afterwards): it costs O(names) and touches no projection, so it runs
+// without a lock.
+func buildSearch(docs chunked[search.Doc]) *search.Index {
+	return search.BuildFunc(docs.n, func(yield func(search.Doc)) {
+		docs.each(0, func(d *search.Doc) { yield(*d) })
+	})
 }
 
-// InstallSearch makes x, built by BuildSearch from SearchDocs, the
+// InstallSearch makes x, built by buildSearch from searchDocs, the
 // projection's index, with what changed since replayed into it.
 func (p *Projection) InstallSearch(x *search.Index) {
 	if !p.SearchPending() {
@@ -73,7 +74,7 @@ func (p *Projection) InstallSearch(x *search.Index) {
 			x.Put(*d)
 		}
 	}
-	p.search, p.searchDocs, p.searchLog = x, nil, nil
+	p.search, p.searchDocs, p.searchLog = x, chunked[search.Doc]{}, nil
 }
 
 func (p *Projection) indexEntity(a *registryv1.Entity) {
@@ -90,7 +91,7 @@ func (p *Projection) indexProgram(a *registryv1.Program) {
 
 // DropSearch discards the search index (a replica run with search off).
 func (p *Projection) DropSearch() {
-	p.search, p.searchDirty, p.searchDocs, p.searchLog = nil, map[string]struct{}{}, nil, nil
+	p.search, p.searchDirty, p.searchDocs, p.searchLog = nil, map[string]struct{}{}, chunked[search.Doc]{}, nil
 }
 
 // Searching reports whether the projection keeps a search index.
@@ -113,7 +114,7 @@ type searchTake struct {
 	docs []search.Doc
 	// base holds a bulk load's documents (never changed afterwards),
 	// written unless their name is in changed.
-	base    []search.Doc
+	base    chunked[search.Doc]
 	changed map[string]struct{}
 	deleted []string
 }
@@ -163,7 +164,7 @@ func (t *searchTake) records() (put, del []Record) {
 	if t == nil {
 		return nil, nil
 	}
-	put = make([]Record, 0, len(t.base)+len(t.docs))
+	put = make([]Record, 0, t.base.n+len(t.docs))
 	var buf []byte
 	add := func(d *search.Doc) {
 		if cap(buf)-len(buf) < 512 {
@@ -175,11 +176,11 @@ func (t *searchTake) records() (put, del []Record) {
 		buf = appendString(buf, d.CreditCode)
 		put = append(put, Record{Section: SectionSearch, Key: d.Name, Value: buf[start:len(buf):len(buf)]})
 	}
-	for i := range t.base {
-		if _, changed := t.changed[t.base[i].Name]; !changed {
-			add(&t.base[i])
+	t.base.each(0, func(d *search.Doc) {
+		if _, changed := t.changed[d.Name]; !changed {
+			add(d)
 		}
-	}
+	})
 	for i := range t.docs {
 		add(&t.docs[i])
 	}

@@ -146,6 +146,9 @@ type Follower struct {
 	savedRev       atomic.Int64
 	lastSave       time.Time
 	changesUnsaved int64
+	// fullDue is a checkpoint forced (after a bootstrap) but put off
+	// while the search index is built.
+	fullDue bool
 }
 
 // New returns a Follower feeding live from client, checkpointing to store
@@ -543,6 +546,18 @@ func snapshot(ctx context.Context, client registryv1.RegistryServiceClient, view
 func (f *Follower) maybeCheckpoint(force bool) {
 	if f.store == nil || f.saving.Load() {
 		return
+	}
+	if (force || f.fullDue) && f.live.SearchBuilding() {
+		// The first checkpoint after a bootstrap writes everything; the
+		// search index of the same bootstrap is being built meanwhile.
+		// One after the other, their memory peaks do not add up: it is
+		// taken once the index is built (the feed's progress messages
+		// call here while no changes come).
+		f.fullDue = true
+		return
+	}
+	if f.fullDue && !f.live.SearchBuilding() {
+		force, f.fullDue = true, false
 	}
 	now := f.cfg.Now()
 	unsaved := f.live.Revision() != f.savedRev.Load() || f.saveFailed.Load()

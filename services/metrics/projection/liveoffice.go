@@ -79,6 +79,21 @@ func (l *Live) buildSearch(p *Projection) {
 	}()
 }
 
+// SearchBuilding reports whether the search index of the projection
+// installed last is still being built in the background.
+func (l *Live) SearchBuilding() bool {
+	ch := l.searchReady.Load()
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-*ch:
+		return false
+	default:
+		return true
+	}
+}
+
 // waitSearch waits until the search index being built is ready, bounded
 // like a revision wait.
 func (l *Live) waitSearch(ctx context.Context) error {

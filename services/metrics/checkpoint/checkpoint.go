@@ -189,6 +189,7 @@ func (s *Store) Path() string { return s.db.Path() }
 // move to d.Revision and d.RegistryID atomically with the state. It may
 // reorder d.Put.
 func (s *Store) Save(d projection.Delta) error {
+	d.Encode() // what Live.Delta left to encode off the projection's lock
 	// Sorted keys fill bbolt pages in order instead of splitting them.
 	slices.SortFunc(d.Put, func(a, b projection.Record) int {
 		return cmp.Or(cmp.Compare(a.Section, b.Section), cmp.Compare(a.Key, b.Key))

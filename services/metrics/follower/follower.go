@@ -63,9 +63,10 @@ type Config struct {
 	StaleAfter time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// FullSnapshot bootstraps from the registry's full snapshot view, with
-	// display names and credit codes (what the search index and target
-	// progress show), instead of the smaller aggregate view.
+	// FullSnapshot bootstraps from a snapshot view with display names and
+	// credit codes (what the search index shows): the registry's named
+	// view, or the full one from a registry that has no named view;
+	// otherwise from the smaller aggregate view.
 	FullSnapshot bool
 }
 
@@ -145,6 +146,9 @@ type Follower struct {
 	savedRev       atomic.Int64
 	lastSave       time.Time
 	changesUnsaved int64
+	// fullDue is a checkpoint forced (after a bootstrap) but put off
+	// while the search index is built.
+	fullDue bool
 }
 
 // New returns a Follower feeding live from client, checkpointing to store
@@ -482,15 +486,25 @@ func (f *Follower) bootstrap(ctx context.Context) error {
 // Snapshot reads a registry snapshot into a fresh projection, which takes
 // the registry's id. atRevision, if not nil, is called with the snapshot's
 // revision and registry id as soon as the first message arrives; an error
-// from it ends the read. full asks for the full view (names for search),
-// else the aggregate one.
+// from it ends the read. full asks for names (for search): the named view,
+// or the full one from a registry older than it; else the aggregate view.
 func Snapshot(ctx context.Context, client registryv1.RegistryServiceClient, full bool, atRevision func(revision int64, registryID string) error) (*projection.Projection, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	view := registryv1.SnapshotView_SNAPSHOT_VIEW_AGGREGATE
 	if full {
-		view = registryv1.SnapshotView_SNAPSHOT_VIEW_FULL
+		view = registryv1.SnapshotView_SNAPSHOT_VIEW_NAMED
 	}
+	p, err := snapshot(ctx, client, view, atRevision)
+	if full && status.Code(err) == codes.InvalidArgument {
+		// A registry older than the named view refuses it before sending
+		// anything: the full view carries the names too.
+		p, err = snapshot(ctx, client, registryv1.SnapshotView_SNAPSHOT_VIEW_FULL, atRevision)
+	}
+	return p, err
+}
+
+func snapshot(ctx context.Context, client registryv1.RegistryServiceClient, view registryv1.SnapshotView, atRevision func(revision int64, registryID string) error) (*projection.Projection, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	stream, err := client.StreamSnapshot(ctx, &registryv1.StreamSnapshotRequest{View: view})
 	if err != nil {
 		return nil, err
@@ -533,6 +547,18 @@ func (f *Follower) maybeCheckpoint(force bool) {
 	if f.store == nil || f.saving.Load() {
 		return
 	}
+	if (force || f.fullDue) && f.live.SearchBuilding() {
+		// The first checkpoint after a bootstrap writes everything; the
+		// search index of the same bootstrap is being built meanwhile.
+		// One after the other, their memory peaks do not add up: it is
+		// taken once the index is built (the feed's progress messages
+		// call here while no changes come).
+		f.fullDue = true
+		return
+	}
+	if f.fullDue && !f.live.SearchBuilding() {
+		force, f.fullDue = true, false
+	}
 	now := f.cfg.Now()
 	unsaved := f.live.Revision() != f.savedRev.Load() || f.saveFailed.Load()
 	due := force || f.changesUnsaved >= f.cfg.CheckpointEvery ||
@@ -568,6 +594,7 @@ func (f *Follower) writer(done chan<- struct{}) {
 
 func (f *Follower) save(d projection.Delta) error {
 	start := f.cfg.Now()
+	d.Encode() // here, off the applier: Live.Delta leaves it for later
 	err := f.store.Save(d)
 	if err != nil {
 		f.stats.checkpointFailures.Inc()

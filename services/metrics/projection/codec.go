@@ -65,13 +65,40 @@ type Delta struct {
 	Full       bool
 	Put        []Record
 	Delete     []Record
+
+	// later holds what Encode adds to Put and Delete.
+	later *laterRecords
+}
+
+// laterRecords is the part of a Delta encoded off the projection's lock:
+// the history's versions and the search documents, which the projection
+// never changes once taken.
+type laterRecords struct {
+	history *histTake
+	search  *searchTake
+}
+
+// Encode completes d: it appends to Put and Delete the records whose
+// encoding Live.Delta leaves for later, so that it costs the applier
+// nothing (Store.Save calls it). It does nothing the second time.
+func (d *Delta) Encode() {
+	if d.later == nil {
+		return
+	}
+	d.Put = append(d.Put, d.later.history.records()...)
+	put, del := d.later.search.records()
+	d.Put = append(d.Put, put...)
+	d.Delete = append(d.Delete, del...)
+	d.later = nil
 }
 
 // Delta returns what changed since the previous Delta, or everything after
 // a snapshot load or MarkFull, and starts tracking afresh. The Delta owns
 // its memory: the projection may change while it is written.
 func (p *Projection) Delta() Delta {
-	return p.encode(p.takeChanges())
+	d := p.encode(p.takeChanges())
+	d.Encode()
+	return d
 }
 
 // changes is what the next Delta holds, taken from the change tracking.
@@ -81,8 +108,8 @@ type changes struct {
 	full                       bool
 	entities, groups           []int32 // slots to write, each once
 	freedEntities, freedGroups []string
-	history                    []Record
-	search, searchFreed        []Record
+	history                    *histTake
+	search                     *searchTake
 }
 
 // takeChanges takes the change tracking and starts it afresh, and compacts
@@ -118,7 +145,7 @@ func (p *Projection) takeChanges() changes {
 			c.history = p.hist.takeUnsaved()
 		}
 	}
-	c.search, c.searchFreed = p.takeSearch(c.full)
+	c.search = p.takeSearch(c.full)
 	p.full = false
 	p.dirtyEntities, p.dirtyGroups = p.dirtyEntities[:0], p.dirtyGroups[:0]
 	p.freedEntities, p.freedGroups = nil, nil
@@ -129,6 +156,11 @@ func (p *Projection) takeChanges() changes {
 // reads: O(changes), or O(state) for a full Delta.
 func (p *Projection) encode(c changes) Delta {
 	d := Delta{Revision: c.revision, RegistryID: c.registryID, Full: c.full}
+	if c.full {
+		d.Put = make([]Record, 0, int(p.entities.len())+len(p.groups)+8)
+	} else {
+		d.Put = make([]Record, 0, len(c.entities)+len(c.groups)+8)
+	}
 	var buf []byte
 	put := func(s Section, key string, encode func([]byte) []byte) {
 		start := len(buf)
@@ -166,9 +198,9 @@ func (p *Projection) encode(c changes) Delta {
 			put(SectionGroups, g.name, func(b []byte) []byte { return p.appendGroup(b, g) })
 		}
 	}
-	d.Put = append(d.Put, c.history...)
-	d.Put = append(d.Put, c.search...)
-	d.Delete = append(d.Delete, c.searchFreed...)
+	if c.history != nil || c.search != nil {
+		d.later = &laterRecords{history: c.history, search: c.search}
+	}
 	put(SectionTables, tablePolicies, p.appendPolicies)
 	put(SectionTables, tableTargets, p.appendTargets)
 	put(SectionTables, tablePrograms, p.appendPrograms)

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -96,22 +95,27 @@ type rowKey struct {
 // first saved of them are in the checkpoint already.
 type rowSeries struct {
 	key   rowKey
-	vs    []version[rowVals]
+	vs    chunked[version[rowVals]]
 	saved int
 }
 
 type groupSeries struct {
 	id    string
-	vs    []version[groupVals]
+	vs    chunked[version[groupVals]]
 	saved int
+}
+
+// txTime is one transaction of the history: its commit time (Unix ns)
+// and last revision.
+type txTime struct {
+	t, rev int64
 }
 
 // history is the figures' versions; see above.
 type history struct {
 	completeFrom int64 // Unix ns; 0 until the first base
-	txTimes      []int64
-	txRevs       []int64
-	summary      []version[sumState]
+	tx           chunked[txTime]
+	summary      chunked[version[sumState]]
 	rows         [numDims]map[string]*rowSeries
 	groups       map[string]*groupSeries
 
@@ -287,12 +291,12 @@ func (p *Projection) recordHistory() {
 		return
 	}
 	t := p.commitTime
-	if n := len(h.txTimes); n > 0 && t < h.txTimes[n-1] {
-		t = h.txTimes[n-1] // commit times never go back in the history
+	if last, ok := h.tx.last(); ok && t < last.t {
+		t = last.t // commit times never go back in the history
 	}
 	h.addTx(t, p.revision)
 	s := p.sumState()
-	if n := len(h.summary); n == 0 || h.summary[n-1].v != s {
+	if last, ok := h.summary.last(); !ok || last.v != s {
 		h.addSummary(p.revision, s)
 	}
 	for _, k := range h.markRows {
@@ -301,11 +305,11 @@ func (p *Projection) recordHistory() {
 		}
 		h.seenRows[k] = struct{}{}
 		v := p.rowValue(k)
-		var vs []version[rowVals]
+		var last *version[rowVals]
 		if rs := h.rows[k.dim][k.key]; rs != nil {
-			vs = rs.vs
+			last, _ = rs.vs.last()
 		}
-		if (len(vs) == 0 && v != rowVals{}) || (len(vs) > 0 && vs[len(vs)-1].v != v) {
+		if (last == nil && v != rowVals{}) || (last != nil && last.v != v) {
 			h.addRow(k, p.revision, v)
 		}
 	}
@@ -316,11 +320,11 @@ func (p *Projection) recordHistory() {
 		h.seenGroups[id] = struct{}{}
 		v, field := p.groupValue(id)
 		v.field = h.fieldID(field)
-		var vs []version[groupVals]
+		var last *version[groupVals]
 		if gs := h.groups[id]; gs != nil {
-			vs = gs.vs
+			last, _ = gs.vs.last()
 		}
-		if (len(vs) == 0 && v.exists) || (len(vs) > 0 && vs[len(vs)-1].v != v) {
+		if (last == nil && v.exists) || (last != nil && last.v != v) {
 			h.addGroup(id, p.revision, v)
 		}
 	}
@@ -376,16 +380,6 @@ func dimIndex(d metrics.Dimension) uint8 {
 //	"g" rev id               group version: exists, kind, field, 15 varints
 //
 // rev is 8 bytes big-endian.
-func histKey(tag byte, dim int, rev int64, key string) string {
-	b := make([]byte, 0, 10+len(key))
-	b = append(b, tag)
-	if dim >= 0 {
-		b = append(b, byte(dim))
-	}
-	b = binary.BigEndian.AppendUint64(b, uint64(rev))
-	return string(append(b, key...))
-}
-
 func appendVarints(b []byte, vs []int64) []byte {
 	for _, v := range vs {
 		b = binary.AppendVarint(b, v)
@@ -394,12 +388,11 @@ func appendVarints(b []byte, vs []int64) []byte {
 }
 
 func (h *history) addTx(t, rev int64) {
-	h.txTimes = append(h.txTimes, t)
-	h.txRevs = append(h.txRevs, rev)
+	h.tx.add(txTime{t, rev})
 }
 
 func (h *history) addSummary(rev int64, s sumState) {
-	h.summary = append(h.summary, version[sumState]{rev, s})
+	h.summary.add(version[sumState]{rev, s})
 }
 
 func (h *history) rowSeries(k rowKey) *rowSeries {
@@ -423,27 +416,27 @@ func (h *history) groupSeries(id string) *groupSeries {
 
 func (h *history) addRow(k rowKey, rev int64, v rowVals) {
 	rs := h.rowSeries(k)
-	if len(rs.vs) == rs.saved {
+	if rs.vs.n == rs.saved {
 		h.dirtyRows = append(h.dirtyRows, rs)
 	}
-	rs.vs = append(rs.vs, version[rowVals]{rev, v})
+	rs.vs.add(version[rowVals]{rev, v})
 }
 
 func (h *history) addGroup(id string, rev int64, v groupVals) {
 	gs := h.groupSeries(id)
-	if len(gs.vs) == gs.saved {
+	if gs.vs.n == gs.saved {
 		h.dirtyGroups = append(h.dirtyGroups, gs)
 	}
-	gs.vs = append(gs.vs, version[groupVals]{rev, v})
+	gs.vs.add(version[groupVals]{rev, v})
 }
 
-func (h *history) appendGroupVals(b []byte, v *groupVals) []byte {
+func appendGroupVals(b []byte, fields []string, v *groupVals) []byte {
 	var exists byte
 	if v.exists {
 		exists = 1
 	}
 	b = append(b, exists, v.kind)
-	b = appendString(b, h.fields[v.field])
+	b = appendString(b, fields[v.field])
 	b = binary.AppendVarint(b, v.members)
 	b = binary.AppendVarint(b, v.platforms)
 	b = appendVarints(b, v.byKind[:])
@@ -451,10 +444,9 @@ func (h *history) appendGroupVals(b []byte, v *groupVals) []byte {
 	return appendVarints(b, v.memberTalents[:])
 }
 
-// records returns every record of the history (a full Delta); everything
+// records takes every version of the history (a full Delta); everything
 // counts as saved afterwards.
-func (h *history) records() []Record {
-	out := []Record{{SectionHistory, "c", binary.AppendVarint(nil, h.completeFrom)}}
+func (h *history) records() *histTake {
 	h.savedTx, h.savedSummary = 0, 0
 	for _, m := range h.rows {
 		for _, rs := range m {
@@ -473,33 +465,113 @@ func (h *history) records() []Record {
 	for _, gs := range h.groups {
 		h.dirtyGroups = append(h.dirtyGroups, gs)
 	}
-	return append(out, h.takeUnsaved()...)
+	t := h.takeUnsaved()
+	t.full, t.completeFrom = true, h.completeFrom
+	return t
 }
 
-// takeUnsaved returns the records of the versions added since the last
-// call (or records), and counts them saved.
-func (h *history) takeUnsaved() []Record {
-	var out []Record
-	for i := h.savedTx; i < len(h.txTimes); i++ {
-		out = append(out, Record{SectionHistory, histKey('t', -1, h.txRevs[i], ""), binary.AppendVarint(nil, h.txTimes[i])})
-	}
-	for _, v := range h.summary[h.savedSummary:] {
-		out = append(out, Record{SectionHistory, histKey('s', -1, v.rev, ""), appendVarints(nil, v.v[:])})
-	}
-	h.savedTx, h.savedSummary = len(h.txTimes), len(h.summary)
+// histTake is the history's versions a Delta must write, taken under the
+// projection's lock in O(series changed) and encoded afterwards without
+// it (see chunked: the versions taken never change).
+type histTake struct {
+	full         bool
+	completeFrom int64
+	tx           chunked[txTime]
+	txFrom       int
+	summary      chunked[version[sumState]]
+	summaryFrom  int
+	rows         []rowTake
+	groups       []groupTake
+	fields       []string // append-only: the ids taken are in it
+}
+
+type rowTake struct {
+	key  rowKey
+	vs   chunked[version[rowVals]]
+	from int
+}
+
+type groupTake struct {
+	id   string
+	vs   chunked[version[groupVals]]
+	from int
+}
+
+// takeUnsaved takes the versions added since the last call (or records),
+// and counts them saved.
+func (h *history) takeUnsaved() *histTake {
+	t := &histTake{tx: h.tx, txFrom: h.savedTx, summary: h.summary, summaryFrom: h.savedSummary,
+		rows: make([]rowTake, 0, len(h.dirtyRows)), groups: make([]groupTake, 0, len(h.dirtyGroups)), fields: h.fields}
+	h.savedTx, h.savedSummary = h.tx.n, h.summary.n
 	for _, rs := range h.dirtyRows {
-		for _, v := range rs.vs[rs.saved:] {
-			out = append(out, Record{SectionHistory, histKey('r', int(rs.key.dim), v.rev, rs.key.key), appendVarints(nil, v.v[:])})
-		}
-		rs.saved = len(rs.vs)
+		t.rows = append(t.rows, rowTake{rs.key, rs.vs, rs.saved})
+		rs.saved = rs.vs.n
 	}
 	for _, gs := range h.dirtyGroups {
-		for _, v := range gs.vs[gs.saved:] {
-			out = append(out, Record{SectionHistory, histKey('g', -1, v.rev, gs.id), h.appendGroupVals(nil, &v.v)})
-		}
-		gs.saved = len(gs.vs)
+		t.groups = append(t.groups, groupTake{gs.id, gs.vs, gs.saved})
+		gs.saved = gs.vs.n
 	}
 	h.dirtyRows, h.dirtyGroups = h.dirtyRows[:0], h.dirtyGroups[:0]
+	return t
+}
+
+// records encodes what t took. Its keys and values share a few large
+// buffers rather than costing an allocation each.
+func (t *histTake) records() []Record {
+	if t == nil {
+		return nil
+	}
+	n := t.tx.n - t.txFrom + t.summary.n - t.summaryFrom
+	for _, r := range t.rows {
+		n += r.vs.n - r.from
+	}
+	for _, g := range t.groups {
+		n += g.vs.n - g.from
+	}
+	out := make([]Record, 0, n+1)
+	if t.full {
+		out = append(out, Record{SectionHistory, "c", binary.AppendVarint(nil, t.completeFrom)})
+	}
+	var keys strings.Builder
+	var vals []byte
+	add := func(tag byte, dim int, rev int64, key string, value func([]byte) []byte) {
+		if keys.Cap()-keys.Len() < 10+len(key) {
+			keys = strings.Builder{}
+			keys.Grow(max(64<<10, 10+len(key)))
+		}
+		start := keys.Len()
+		keys.WriteByte(tag)
+		if dim >= 0 {
+			keys.WriteByte(byte(dim))
+		}
+		var be [8]byte
+		binary.BigEndian.PutUint64(be[:], uint64(rev))
+		keys.Write(be[:])
+		keys.WriteString(key)
+		if cap(vals)-len(vals) < 512 {
+			vals = make([]byte, 0, 64<<10)
+		}
+		vstart := len(vals)
+		vals = value(vals)
+		// Slicing the builder's string is safe: it only grows past it.
+		out = append(out, Record{SectionHistory, keys.String()[start:], vals[vstart:len(vals):len(vals)]})
+	}
+	t.tx.each(t.txFrom, func(v *txTime) {
+		add('t', -1, v.rev, "", func(b []byte) []byte { return binary.AppendVarint(b, v.t) })
+	})
+	t.summary.each(t.summaryFrom, func(v *version[sumState]) {
+		add('s', -1, v.rev, "", func(b []byte) []byte { return appendVarints(b, v.v[:]) })
+	})
+	for _, r := range t.rows {
+		r.vs.each(r.from, func(v *version[rowVals]) {
+			add('r', int(r.key.dim), v.rev, r.key.key, func(b []byte) []byte { return appendVarints(b, v.v[:]) })
+		})
+	}
+	for _, g := range t.groups {
+		g.vs.each(g.from, func(v *version[groupVals]) {
+			add('g', -1, v.rev, g.id, func(b []byte) []byte { return appendGroupVals(b, t.fields, &v.v) })
+		})
+	}
 	return out
 }
 
@@ -523,21 +595,20 @@ func (h *history) restore(key string, d *decoder) error {
 	rev, name := int64(binary.BigEndian.Uint64([]byte(rest[:8]))), rest[8:]
 	switch tag {
 	case 't':
-		h.txRevs = append(h.txRevs, rev)
-		h.txTimes = append(h.txTimes, d.varint())
+		h.tx.add(txTime{d.varint(), rev})
 	case 's':
 		var s sumState
 		for i := range s {
 			s[i] = d.varint()
 		}
-		h.summary = append(h.summary, version[sumState]{rev, s})
+		h.summary.add(version[sumState]{rev, s})
 	case 'r':
 		var v rowVals
 		for i := range v {
 			v[i] = d.varint()
 		}
 		rs := h.rowSeries(rowKey{uint8(dim), name})
-		rs.vs = append(rs.vs, version[rowVals]{rev, v})
+		rs.vs.add(version[rowVals]{rev, v})
 	case 'g':
 		var v groupVals
 		v.exists = d.byte() == 1
@@ -554,49 +625,54 @@ func (h *history) restore(key string, d *decoder) error {
 			v.memberTalents[i] = d.varint()
 		}
 		gs := h.groupSeries(name)
-		gs.vs = append(gs.vs, version[groupVals]{rev, v})
+		gs.vs.add(version[groupVals]{rev, v})
 	default:
 		return errCorrupt
 	}
 	return nil
 }
 
-// finishRestore orders what restore added (records come in any order).
+// finishRestore orders what restore added (records come in any order; a
+// checkpoint's come in order, which costs one pass).
 func (h *history) finishRestore() {
-	idx := make([]int, len(h.txRevs))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(h.txRevs[a], h.txRevs[b]) })
-	times, revs := make([]int64, len(idx)), make([]int64, len(idx))
-	for i, j := range idx {
-		times[i], revs[i] = h.txTimes[j], h.txRevs[j]
-	}
-	h.txTimes, h.txRevs = times, revs
-	byRev := func(a, b version[rowVals]) int { return cmp.Compare(a.rev, b.rev) }
-	slices.SortFunc(h.summary, func(a, b version[sumState]) int { return cmp.Compare(a.rev, b.rev) })
+	sortChunked(&h.tx, func(a, b txTime) int { return cmp.Compare(a.rev, b.rev) })
+	sortChunked(&h.summary, byRev[sumState])
 	for d := range h.rows {
 		for _, rs := range h.rows[d] {
-			slices.SortFunc(rs.vs, byRev)
-			rs.saved = len(rs.vs)
+			sortChunked(&rs.vs, byRev[rowVals])
+			rs.saved = rs.vs.n
 		}
 	}
 	for _, gs := range h.groups {
-		slices.SortFunc(gs.vs, func(a, b version[groupVals]) int { return cmp.Compare(a.rev, b.rev) })
-		gs.saved = len(gs.vs)
+		sortChunked(&gs.vs, byRev[groupVals])
+		gs.saved = gs.vs.n
 	}
-	h.savedTx, h.savedSummary = len(h.txTimes), len(h.summary)
+	h.savedTx, h.savedSummary = h.tx.n, h.summary.n
 	h.on = true
 }
 
+func byRev[T any](a, b version[T]) int { return cmp.Compare(a.rev, b.rev) }
+
+// sortChunked sorts c by cmp unless it is sorted already.
+func sortChunked[T any](c *chunked[T], cmp func(a, b T) int) {
+	for i := 1; i < c.n; i++ {
+		if cmp(*c.at(i - 1), *c.at(i)) > 0 {
+			vs := c.slice()
+			slices.SortFunc(vs, cmp)
+			c.reset(vs)
+			return
+		}
+	}
+}
+
 // at returns the last version at or before rev.
-func at[T any](vs []version[T], rev int64) (T, bool) {
-	i := sort.Search(len(vs), func(i int) bool { return vs[i].rev > rev }) - 1
+func at[T any](vs *chunked[version[T]], rev int64) (T, bool) {
+	i := vs.search(func(v *version[T]) bool { return v.rev > rev }) - 1
 	if i < 0 {
 		var zero T
 		return zero, false
 	}
-	return vs[i].v, true
+	return vs.at(i).v, true
 }
 
 // revisionAt returns the revision in force at t, or a CodeBeforeHistory
@@ -612,11 +688,11 @@ func (h *history) revisionAt(t time.Time) (int64, error) {
 			return 0, metrics.BeforeHistory(t, time.Unix(0, h.completeFrom))
 		}
 	}
-	i := sort.Search(len(h.txTimes), func(i int) bool { return h.txTimes[i] > ns }) - 1
+	i := h.tx.search(func(v *txTime) bool { return v.t > ns }) - 1
 	if i < 0 {
 		return 0, metrics.BeforeHistory(t, time.Unix(0, h.completeFrom))
 	}
-	return h.txRevs[i], nil
+	return h.tx.at(i).rev, nil
 }
 
 // CompleteFrom returns from when the history is complete (zero when the
@@ -644,7 +720,7 @@ func (p *Projection) SummaryAsOf(t time.Time) (metrics.Summary, error) {
 	if err != nil {
 		return metrics.Summary{}, err
 	}
-	s, _ := at(p.hist.summary, rev)
+	s, _ := at(&p.hist.summary, rev)
 	return summaryOf(&s, rev), nil
 }
 
@@ -656,7 +732,7 @@ func (p *Projection) BreakdownAsOf(d metrics.Dimension, t time.Time) (metrics.Br
 	}
 	rows := []metrics.Row{}
 	for key, rs := range p.hist.rows[dimIndex(d)] {
-		v, ok := at(rs.vs, rev)
+		v, ok := at(&rs.vs, rev)
 		if !ok {
 			continue
 		}
@@ -678,11 +754,11 @@ func (p *Projection) GroupStatsAsOf(name string, t time.Time) (metrics.GroupStat
 		return metrics.GroupStats{}, false, err
 	}
 	id, _ := strings.CutPrefix(name, "groups/")
-	var vs []version[groupVals]
+	var vs chunked[version[groupVals]]
 	if gs := p.hist.groups[id]; gs != nil {
 		vs = gs.vs
 	}
-	v, ok := at(vs, rev)
+	v, ok := at(&vs, rev)
 	if !ok || !v.exists {
 		return metrics.GroupStats{}, false, nil
 	}

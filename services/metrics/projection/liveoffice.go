@@ -67,16 +67,31 @@ func (l *Live) SummaryHistory(ctx context.Context, times []time.Time) (metrics.H
 func (l *Live) buildSearch(p *Projection) {
 	ready := make(chan struct{})
 	l.searchReady.Store(&ready)
-	docs := p.SearchDocs()
+	docs := p.searchDocs
 	go func() {
 		defer close(ready)
-		x := BuildSearch(docs)
+		x := buildSearch(docs)
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		if l.p == p {
 			p.InstallSearch(x)
 		}
 	}()
+}
+
+// SearchBuilding reports whether the search index of the projection
+// installed last is still being built in the background.
+func (l *Live) SearchBuilding() bool {
+	ch := l.searchReady.Load()
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-*ch:
+		return false
+	default:
+		return true
+	}
 }
 
 // waitSearch waits until the search index being built is ready, bounded

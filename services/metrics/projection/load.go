@@ -22,7 +22,7 @@ func NewLoader() *Loader {
 	p.bulk = true
 	p.hist = newHistory() // restored from a checkpoint, or started by Finish
 	// The search index is built after the load, in the background.
-	p.search, p.searchDocs, p.searchLog = nil, []search.Doc{}, map[string]*search.Doc{}
+	p.search, p.searchDocs, p.searchLog = nil, chunked[search.Doc]{}, map[string]*search.Doc{}
 	return &Loader{p: p}
 }
 

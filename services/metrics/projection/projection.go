@@ -239,7 +239,7 @@ type Projection struct {
 	// While the index of a bulk load is built in the background (see
 	// BuildSearch), searchDocs holds the documents loaded and searchLog
 	// what changed since, by name (nil: deleted); search is nil.
-	searchDocs []search.Doc
+	searchDocs chunked[search.Doc]
 	searchLog  map[string]*search.Doc
 }
 

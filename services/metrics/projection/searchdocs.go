@@ -20,8 +20,10 @@ func (p *Projection) indexPut(d search.Doc) {
 	case p.searchLog == nil:
 		return // search is off
 	case p.bulk:
-		d.Name, d.DisplayName, d.Kind, d.CreditCode = strings.Clone(d.Name), strings.Clone(d.DisplayName), strings.Clone(d.Kind), strings.Clone(d.CreditCode)
-		p.searchDocs = append(p.searchDocs, d)
+		// No clones: a snapshot message's and a checkpoint record's
+		// strings are decoded copies, and a million documents would
+		// cost a million copies more.
+		p.searchDocs.add(d)
 		return
 	default:
 		d.Name, d.DisplayName, d.Kind, d.CreditCode = strings.Clone(d.Name), strings.Clone(d.DisplayName), strings.Clone(d.Kind), strings.Clone(d.CreditCode)
@@ -46,21 +48,20 @@ func (p *Projection) indexDelete(name string) {
 // to be built from the documents of a bulk load (see BuildSearch).
 func (p *Projection) SearchPending() bool { return p.search == nil && p.searchLog != nil }
 
-// SearchDocs returns the documents of a bulk load, for BuildSearch; they
-// are not changed afterwards.
-func (p *Projection) SearchDocs() []search.Doc { return p.searchDocs }
+// SearchDocs returns a copy of the documents of a bulk load whose index
+// is still to be built.
+func (p *Projection) SearchDocs() []search.Doc { return p.searchDocs.slice() }
 
-// BuildSearch builds an index of docs (SearchDocs): it costs O(names) and
-// touches no projection, so it runs without a lock.
-func BuildSearch(docs []search.Doc) *search.Index {
-	x := search.New()
-	for _, d := range docs {
-		x.Put(d)
-	}
-	return x
+// buildSearch builds an index of docs (a bulk load's, which are not changed
+// afterwards): it costs O(names) and touches no projection, so it runs
+// without a lock.
+func buildSearch(docs chunked[search.Doc]) *search.Index {
+	return search.BuildFunc(docs.n, func(yield func(search.Doc)) {
+		docs.each(0, func(d *search.Doc) { yield(*d) })
+	})
 }
 
-// InstallSearch makes x, built by BuildSearch from SearchDocs, the
+// InstallSearch makes x, built by buildSearch from searchDocs, the
 // projection's index, with what changed since replayed into it.
 func (p *Projection) InstallSearch(x *search.Index) {
 	if !p.SearchPending() {
@@ -73,7 +74,7 @@ func (p *Projection) InstallSearch(x *search.Index) {
 			x.Put(*d)
 		}
 	}
-	p.search, p.searchDocs, p.searchLog = x, nil, nil
+	p.search, p.searchDocs, p.searchLog = x, chunked[search.Doc]{}, nil
 }
 
 func (p *Projection) indexEntity(a *registryv1.Entity) {
@@ -90,7 +91,7 @@ func (p *Projection) indexProgram(a *registryv1.Program) {
 
 // DropSearch discards the search index (a replica run with search off).
 func (p *Projection) DropSearch() {
-	p.search, p.searchDirty, p.searchDocs, p.searchLog = nil, map[string]struct{}{}, nil, nil
+	p.search, p.searchDirty, p.searchDocs, p.searchLog = nil, map[string]struct{}{}, chunked[search.Doc]{}, nil
 }
 
 // Searching reports whether the projection keeps a search index.
@@ -107,9 +108,21 @@ func (p *Projection) Search(query string, offset, limit int) metrics.SearchPage 
 	return out
 }
 
-// takeSearch returns the search records to write: every document (full)
+// searchTake is the search documents a Delta must write, taken under the
+// projection's lock and encoded afterwards without it (documents are
+// values: the index may change meanwhile).
+type searchTake struct {
+	docs []search.Doc
+	// base holds a bulk load's documents (never changed afterwards),
+	// written unless their name is in changed.
+	base    chunked[search.Doc]
+	changed map[string]struct{}
+	deleted []string
+}
+
+// takeSearch takes the search documents to write: every document (full)
 // or those changed since the last call.
-func (p *Projection) takeSearch(full bool) (put, del []Record) {
+func (p *Projection) takeSearch(full bool) *searchTake {
 	defer clear(p.searchDirty)
 	get := func(name string) (search.Doc, bool) {
 		if p.search != nil {
@@ -120,39 +133,62 @@ func (p *Projection) takeSearch(full bool) (put, del []Record) {
 		}
 		return search.Doc{}, false
 	}
+	t := &searchTake{}
 	switch {
 	case p.search == nil && p.searchLog == nil:
-		return nil, nil
+		return nil
 	case full && p.search != nil:
-		p.search.Each(func(d search.Doc) { put = append(put, searchRecord(d)) })
+		t.docs = make([]search.Doc, 0, p.search.Len())
+		p.search.Each(func(d search.Doc) { t.docs = append(t.docs, d) })
 	case full:
-		for _, d := range p.searchDocs {
-			if _, changed := p.searchLog[d.Name]; !changed {
-				put = append(put, searchRecord(d))
-			}
-		}
-		for _, d := range p.searchLog {
+		t.base, t.changed = p.searchDocs, make(map[string]struct{}, len(p.searchLog))
+		for name, d := range p.searchLog {
+			t.changed[name] = struct{}{}
 			if d != nil {
-				put = append(put, searchRecord(*d))
+				t.docs = append(t.docs, *d)
 			}
 		}
 	default:
 		for name := range p.searchDirty {
 			if d, ok := get(name); ok {
-				put = append(put, searchRecord(d))
+				t.docs = append(t.docs, d)
 			} else {
-				del = append(del, Record{Section: SectionSearch, Key: name})
+				t.deleted = append(t.deleted, name)
 			}
 		}
 	}
-	return put, del
+	return t
 }
 
-func searchRecord(d search.Doc) Record {
-	b := appendString(nil, d.DisplayName)
-	b = appendString(b, d.Kind)
-	b = appendString(b, d.CreditCode)
-	return Record{Section: SectionSearch, Key: d.Name, Value: b}
+// records encodes what t took.
+func (t *searchTake) records() (put, del []Record) {
+	if t == nil {
+		return nil, nil
+	}
+	put = make([]Record, 0, t.base.n+len(t.docs))
+	var buf []byte
+	add := func(d *search.Doc) {
+		if cap(buf)-len(buf) < 512 {
+			buf = make([]byte, 0, 64<<10)
+		}
+		start := len(buf)
+		buf = appendString(buf, d.DisplayName)
+		buf = appendString(buf, d.Kind)
+		buf = appendString(buf, d.CreditCode)
+		put = append(put, Record{Section: SectionSearch, Key: d.Name, Value: buf[start:len(buf):len(buf)]})
+	}
+	t.base.each(0, func(d *search.Doc) {
+		if _, changed := t.changed[d.Name]; !changed {
+			add(d)
+		}
+	})
+	for i := range t.docs {
+		add(&t.docs[i])
+	}
+	for _, name := range t.deleted {
+		del = append(del, Record{Section: SectionSearch, Key: name})
+	}
+	return put, del
 }
 
 func (p *Projection) restoreSearch(key string, d *decoder) {

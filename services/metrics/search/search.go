@@ -125,17 +125,7 @@ func (x *Index) Put(d Doc) {
 	if d.CreditCode != "" {
 		x.credit[strings.ToUpper(d.CreditCode)] = id
 	}
-	var seen []uint64
-	for _, w := range words {
-		seen = appendGrams(seen, w, true)
-		seen = append(seen, wordGram(w))
-	}
-	if len(words) > 0 {
-		seen = append(seen, firstWordGram(words[0]))
-	}
-	slices.Sort(seen)
-	seen = slices.Compact(seen)
-	for _, g := range seen {
+	for _, g := range docGrams(nil, words) {
 		x.grams[g] = append(x.grams[g], id) // ids only grow: the list stays sorted
 	}
 }

@@ -181,8 +181,8 @@ func (s *Server) streamSnapshot(ctx context.Context, req *registryv1.StreamSnaps
 	}()
 	switch req.GetView() {
 	case registryv1.SnapshotView_SNAPSHOT_VIEW_UNSPECIFIED, registryv1.SnapshotView_SNAPSHOT_VIEW_FULL:
-	case registryv1.SnapshotView_SNAPSHOT_VIEW_AGGREGATE:
-		return s.snapshotErr(ctx, s.aggregateSnapshot(ctx, stream))
+	case registryv1.SnapshotView_SNAPSHOT_VIEW_AGGREGATE, registryv1.SnapshotView_SNAPSHOT_VIEW_NAMED:
+		return s.snapshotErr(ctx, s.aggregateSnapshot(ctx, stream, req.GetView() == registryv1.SnapshotView_SNAPSHOT_VIEW_NAMED))
 	default:
 		return s.err(ctx, registry.InvalidField("view", "unknown snapshot view %d", req.GetView()))
 	}
@@ -233,10 +233,10 @@ func (s *Server) snapshotErr(ctx context.Context, err error) error {
 	return s.err(ctx, err)
 }
 
-// aggregateSnapshot streams the aggregate view encoded straight to the wire
-// (see wire.go).
-func (s *Server) aggregateSnapshot(ctx context.Context, stream grpc.ServerStreamingServer[registryv1.StreamSnapshotResponse]) error {
-	w := wireBuilder{registryID: s.store.ID()}
+// aggregateSnapshot streams the aggregate view, or with names the named
+// one, encoded straight to the wire (see wire.go).
+func (s *Server) aggregateSnapshot(ctx context.Context, stream grpc.ServerStreamingServer[registryv1.StreamSnapshotResponse], names bool) error {
+	w := wireBuilder{registryID: s.store.ID(), names: names}
 	var rev int64
 	err := s.store.Snapshot(ctx, func(r int64) error {
 		rev = r

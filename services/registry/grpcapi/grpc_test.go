@@ -1527,6 +1527,24 @@ func TestGRPC_SnapshotAggregateView(t *testing.T) {
 			t.Fatalf("resource %d: aggregate view %v, want %v", i, agg[i], want)
 		}
 	}
+	namedRev, named := snapshotView(t, ctx, env.client, registryv1.SnapshotView_SNAPSHOT_VIEW_NAMED)
+	if namedRev != fullRev || len(named) != len(full) {
+		t.Fatalf("named: %d resources at %d; full: %d at %d", len(named), namedRev, len(full), fullRev)
+	}
+	for i := range full {
+		want := proto.Clone(full[i]).(*registryv1.Resource)
+		switch x := want.GetResource().(type) {
+		case *registryv1.Resource_Entity:
+			x.Entity.CreateTime, x.Entity.UpdateTime, x.Entity.Etag = nil, nil, ""
+		case *registryv1.Resource_Group:
+			x.Group.CreateTime, x.Group.UpdateTime, x.Group.Etag = nil, nil, ""
+		case *registryv1.Resource_Membership:
+			x.Membership.Entity, x.Membership.CreateTime, x.Membership.UpdateTime, x.Membership.Etag = "", nil, nil, ""
+		}
+		if !proto.Equal(named[i], want) {
+			t.Fatalf("resource %d: named view %v, want %v", i, named[i], want)
+		}
+	}
 	stream, err := env.client.StreamSnapshot(ctx, &registryv1.StreamSnapshotRequest{View: 99})
 	if err == nil {
 		_, err = stream.Recv()
@@ -1554,7 +1572,7 @@ func TestGRPC_FeedCarriesTheRegistryID(t *testing.T) {
 	if m, err := w.Recv(); err != nil || m.GetRegistryId() != want {
 		t.Fatalf("WatchChanges registry id %q (err %v), want %q", m.GetRegistryId(), err, want)
 	}
-	for _, view := range []registryv1.SnapshotView{registryv1.SnapshotView_SNAPSHOT_VIEW_FULL, registryv1.SnapshotView_SNAPSHOT_VIEW_AGGREGATE} {
+	for _, view := range []registryv1.SnapshotView{registryv1.SnapshotView_SNAPSHOT_VIEW_FULL, registryv1.SnapshotView_SNAPSHOT_VIEW_AGGREGATE, registryv1.SnapshotView_SNAPSHOT_VIEW_NAMED} {
 		s, err := env.client.StreamSnapshot(ctx, &registryv1.StreamSnapshotRequest{View: view})
 		if err != nil {
 			t.Fatal(err)

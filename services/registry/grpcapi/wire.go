@@ -59,7 +59,8 @@ const (
 	resourceTarget       = 6
 	resourcePolicy       = 7
 
-	fieldName = 1 // .name in every resource
+	fieldName   = 1 // .name in every resource
+	displayName = 2 // .display_name of entities, groups, programmes, targets
 
 	entityKind       = 3
 	entityRegion     = 5
@@ -93,9 +94,11 @@ const (
 )
 
 // wireBuilder appends aggregate-view resources to a StreamSnapshotResponse
-// in wire form, reusing its scratch buffers.
+// in wire form, reusing its scratch buffers; with names, in the named
+// view (SNAPSHOT_VIEW_NAMED).
 type wireBuilder struct {
 	registryID      string
+	names           bool
 	msg, res, inner []byte
 	n               int
 }
@@ -152,7 +155,13 @@ func (w *wireBuilder) add(r registry.Resource) {
 	case *registry.Entity:
 		which = resourceEntity
 		in = appendName(in, "entities/", r.ID)
+		if w.names {
+			in = appendString(in, displayName, r.DisplayName)
+		}
 		in = appendEnum(in, entityKind, int32(r.Kind))
+		if w.names {
+			in = appendString(in, entityCreditCode, r.CreditCode)
+		}
 		in = appendString(in, entityRegion, r.Region)
 		in = appendStrings(in, entityIndustries, r.Industries)
 		in = appendBool(in, entityLeading, r.LeadingEnterprise)
@@ -162,6 +171,9 @@ func (w *wireBuilder) add(r registry.Resource) {
 	case *registry.Group:
 		which = resourceGroup
 		in = appendName(in, "groups/", r.ID)
+		if w.names {
+			in = appendString(in, displayName, r.DisplayName)
+		}
 		in = appendEnum(in, groupKind, int32(r.Kind))
 		in = appendString(in, groupField, r.Field)
 	case *registry.Membership:
@@ -188,10 +200,14 @@ func (w *wireBuilder) add(r registry.Resource) {
 	case *registry.Program:
 		which = resourceProgram
 		in = appendName(in, "programs/", r.ID)
+		if w.names {
+			in = appendString(in, displayName, r.DisplayName)
+		}
 		in = appendEnum(in, programLevel, int32(r.Level))
 	case *registry.Target:
 		which = resourceTarget
 		in = appendName(in, "targets/", r.ID)
+		in = appendString(in, displayName, r.DisplayName)
 		in = appendEnum(in, targetMetric, int32(r.Metric))
 		in = appendVarint(in, targetGoalValue, uint64(r.GoalValue))
 		in = appendString(in, targetScope, r.Scope)

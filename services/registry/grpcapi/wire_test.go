@@ -13,6 +13,31 @@ import (
 // aggregateView converts r keeping only the fields aggregates need (see
 // SNAPSHOT_VIEW_AGGREGATE).
 func aggregateView(r registry.Resource) *registryv1.Resource {
+	return snapshotView(r, false)
+}
+
+// namedView converts r to the named view (SNAPSHOT_VIEW_NAMED).
+func namedView(r registry.Resource) *registryv1.Resource {
+	return snapshotView(r, true)
+}
+
+func snapshotView(r registry.Resource, names bool) *registryv1.Resource {
+	out := aggregateOnly(r)
+	if !names {
+		return out
+	}
+	switch r := r.(type) {
+	case *registry.Entity:
+		out.GetEntity().DisplayName, out.GetEntity().CreditCode = r.DisplayName, r.CreditCode
+	case *registry.Group:
+		out.GetGroup().DisplayName = r.DisplayName
+	case *registry.Program:
+		out.GetProgram().DisplayName = r.DisplayName
+	}
+	return out
+}
+
+func aggregateOnly(r registry.Resource) *registryv1.Resource {
 	switch r := r.(type) {
 	case *registry.Entity:
 		return &registryv1.Resource{Resource: &registryv1.Resource_Entity{Entity: &registryv1.Entity{
@@ -40,7 +65,7 @@ func aggregateView(r registry.Resource) *registryv1.Resource {
 		}}}
 	case *registry.Target:
 		return &registryv1.Resource{Resource: &registryv1.Resource_Target{Target: &registryv1.Target{
-			Name: r.Name(), Metric: registryv1.TargetMetric(r.Metric), GoalValue: r.GoalValue, Scope: r.Scope, Deadline: ts(r.Deadline),
+			Name: r.Name(), DisplayName: r.DisplayName, Metric: registryv1.TargetMetric(r.Metric), GoalValue: r.GoalValue, Scope: r.Scope, Deadline: ts(r.Deadline),
 		}}}
 	case *registry.Policy:
 		return &registryv1.Resource{Resource: &registryv1.Resource_Policy{Policy: &registryv1.Policy{
@@ -76,19 +101,23 @@ func TestAggregateWire(t *testing.T) {
 			Industries: []string{"aerospace"}, Programs: []string{"programs/haihe"}, Meta: meta},
 		&registry.Policy{ID: "q", Level: registry.PolicyLevelNational},
 	}
+	for _, names := range []bool{false, true} {
+		w := wireBuilder{registryID: "db-1", names: names}
+		want := &registryv1.StreamSnapshotResponse{Revision: 1234567, Complete: true, RegistryId: "db-1"}
+		for _, r := range resources {
+			w.add(r)
+			want.Resources = append(want.Resources, snapshotView(r, names))
+		}
+		got := &registryv1.StreamSnapshotResponse{}
+		if err := proto.Unmarshal(w.take(1234567, true).b, got); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(got, want) {
+			t.Fatalf("names %v: wire form decodes to\n%v\nwant\n%v", names, got, want)
+		}
+	}
 	w := wireBuilder{registryID: "db-1"}
-	want := &registryv1.StreamSnapshotResponse{Revision: 1234567, Complete: true, RegistryId: "db-1"}
-	for _, r := range resources {
-		w.add(r)
-		want.Resources = append(want.Resources, aggregateView(r))
-	}
 	got := &registryv1.StreamSnapshotResponse{}
-	if err := proto.Unmarshal(w.take(1234567, true).b, got); err != nil {
-		t.Fatal(err)
-	}
-	if !proto.Equal(got, want) {
-		t.Fatalf("wire form decodes to\n%v\nwant\n%v", got, want)
-	}
 	// The builder starts afresh after take, and an empty final message
 	// carries only the revision and completion.
 	got.Reset()

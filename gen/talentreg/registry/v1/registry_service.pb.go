@@ -36,11 +36,17 @@ const (
 	// region, industries, flags, field, role, subject, category, count,
 	// program, period; lifecycle status and end time, a membership's join
 	// time; a target's metric, goal, scope and deadline; a policy's level,
-	// issue time, pilot flag, industries and programmes). No display names,
-	// titles, credit codes, create/update times or etags: about half the
-	// bytes and allocations, for consumers that rebuild counts from
+	// issue time, pilot flag, industries and programmes; a target's display
+	// name, since targets are few and shown by name). No other display
+	// names, titles, credit codes, create/update times or etags: about half
+	// the bytes and allocations, for consumers that rebuild counts from
 	// millions of resources.
 	SnapshotView_SNAPSHOT_VIEW_AGGREGATE SnapshotView = 2
+	// The aggregate view plus what a name search shows: the display names
+	// of entities, groups and programmes, and entities' credit codes. A
+	// fraction of the full view's cost, for consumers that count and
+	// search.
+	SnapshotView_SNAPSHOT_VIEW_NAMED SnapshotView = 3
 )
 
 // Enum value maps for SnapshotView.
@@ -49,11 +55,13 @@ var (
 		0: "SNAPSHOT_VIEW_UNSPECIFIED",
 		1: "SNAPSHOT_VIEW_FULL",
 		2: "SNAPSHOT_VIEW_AGGREGATE",
+		3: "SNAPSHOT_VIEW_NAMED",
 	}
 	SnapshotView_value = map[string]int32{
 		"SNAPSHOT_VIEW_UNSPECIFIED": 0,
 		"SNAPSHOT_VIEW_FULL":        1,
 		"SNAPSHOT_VIEW_AGGREGATE":   2,
+		"SNAPSHOT_VIEW_NAMED":       3,
 	}
 )
 
@@ -5056,11 +5064,12 @@ const file_talentreg_registry_v1_registry_service_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x03R\x05index\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05field\x18\x03 \x01(\tR\x05field\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage*b\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage*{\n" +
 	"\fSnapshotView\x12\x1d\n" +
 	"\x19SNAPSHOT_VIEW_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SNAPSHOT_VIEW_FULL\x10\x01\x12\x1b\n" +
-	"\x17SNAPSHOT_VIEW_AGGREGATE\x10\x022\x91=\n" +
+	"\x17SNAPSHOT_VIEW_AGGREGATE\x10\x02\x12\x17\n" +
+	"\x13SNAPSHOT_VIEW_NAMED\x10\x032\x91=\n" +
 	"\x0fRegistryService\x12\xae\x01\n" +
 	"\fCreateEntity\x12*.talentreg.registry.v1.CreateEntityRequest\x1a+.talentreg.registry.v1.CreateEntityResponse\"E\xea\xf9\x18\x1d\n" +
 	"\x19talentreg.entities.create\x18\x01\x82\xd3\xe4\x93\x02\x1e:\x06entityb\x06entity\"\f/v1/entities\x12\xa1\x01\n" +

@@ -31,6 +31,7 @@ func BuildFunc(n int, each func(yield func(Doc))) *Index {
 		docs:    make([]doc, 0, n),
 		norms:   make([]string, 0, n),
 		normLen: make([]uint16, 0, n),
+		hot:     make([]docHot, 0, n),
 		ids:     make(map[string]int32, n),
 		credit:  map[string]int32{},
 	}
@@ -54,6 +55,11 @@ func BuildFunc(n int, each func(yield func(Doc))) *Index {
 		x.docs = append(x.docs, doc{Doc: d, live: true})
 		x.norms = append(x.norms, norm)
 		x.normLen = append(x.normLen, uint16(min(len(norm)+1, 1<<16-1)))
+		h := docHot{head: head(norm)}
+		for _, w := range words {
+			h.starts |= startBit(w)
+		}
+		x.hot = append(x.hot, h)
 		x.ids[d.Name] = id
 		if d.CreditCode != "" {
 			x.credit[strings.ToUpper(d.CreditCode)] = id

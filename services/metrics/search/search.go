@@ -32,7 +32,6 @@ package search
 
 import (
 	"hash/fnv"
-	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"

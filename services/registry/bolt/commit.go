@@ -197,6 +197,19 @@ func (d *DB) run(ops []*op) {
 			d.db.NoSync = false
 			return nil
 		}
+		if d.log.pin == nil {
+			// Unpinned since a direct commit (see checkpointNow): this
+			// transaction has not committed, so a read transaction opened
+			// now is at the checkpoint's state, and it is pinned before
+			// the first commit that frees pages of it. (The check above
+			// keeps bbolt from having to grow its map under the pin.)
+			pin, err := d.db.Begin(false)
+			if err != nil {
+				d.log.failed = fmt.Errorf("pinning the checkpoint: %w", err)
+				return d.log.failed
+			}
+			d.log.pin = pin
+		}
 		if err := putSeq(btx, d.log.w.Next()); err != nil {
 			return err
 		}
@@ -254,8 +267,11 @@ func (d *DB) run(ops []*op) {
 type txn struct {
 	reader
 	handles map[kv.Bucket]*bbolt.Bucket
-	writes  int    // Put/Delete calls, to detect ops that failed after writing
-	rec     []byte // with the log: the write set, as a log record
+	writes  int // Put/Delete calls, to detect ops that failed after writing
+	// rec, with the log: the write set, as a log record, until it
+	// outgrows directBytes (the transaction then skips the log: the rest
+	// of its writes are not recorded).
+	rec []byte
 }
 
 // call runs fn, turning a panic into an error so that no input can crash
@@ -298,7 +314,7 @@ func (t *txn) Put(b kv.Bucket, key, value []byte) error {
 	if value == nil {
 		value = []byte{}
 	}
-	if t.rec != nil || t.d.log != nil {
+	if t.d.log != nil && len(t.rec) <= directBytes {
 		t.rec = appendWrite(t.rec, opPut, b, key, value)
 	}
 	return h.Put(key, value)
@@ -311,7 +327,7 @@ func (t *txn) Delete(b kv.Bucket, key []byte) error {
 		return nil
 	}
 	t.writes++
-	if t.rec != nil || t.d.log != nil {
+	if t.d.log != nil && len(t.rec) <= directBytes {
 		t.rec = appendWrite(t.rec, opDelete, b, key, nil)
 	}
 	return h.Delete(key)

@@ -15,7 +15,7 @@ func (d *DB) CrashForTest() {
 			<-d.log.busy
 		}
 		_ = d.log.w.Close()
-		_ = d.log.pin.Rollback()
+		d.log.unpin()
 	}
 	_ = d.db.Close()
 }

@@ -215,8 +215,16 @@ func (d *DB) setBuckets(specs []kv.BucketSpec) {
 		// half empty: twice the file. The logs are append-only; the rest
 		// mostly appends.
 		d.fill[b.Name] = 0.9
-		if b.Append {
+		switch {
+		case b.Append:
 			d.fill[b.Name] = 1.0
+		case b.Scattered:
+			// Keys landing all over a page packed at 90% split it into a
+			// full page and a nearly empty one, again and again: measured
+			// on an import (memberships and changes.by_name), pages were
+			// half full at 0.9 and two thirds at 0.7, and the file 6%
+			// smaller.
+			d.fill[b.Name] = 0.7
 		}
 	}
 }

@@ -75,7 +75,8 @@ type logState struct {
 	dir string
 	id  []byte
 	w   *wal.Writer
-	// pin is the read transaction at the last checkpoint's state.
+	// pin is the read transaction at the last checkpoint's state; nil
+	// after a direct commit until a commit without fsync needs it.
 	pin *bbolt.Tx
 	// cpSeq, cpAt: the last checkpoint started.
 	cpSeq uint64
@@ -477,7 +478,9 @@ func (d *DB) checkpoint() {
 			l.cpErr <- cpFailure{fmt.Errorf("checkpoint at record %d: %w", seq, err), old}
 			return // the old pin stays: the old checkpoint is still the one
 		}
-		_ = old.Rollback()
+		if old != nil {
+			_ = old.Rollback()
+		}
 		d.crash("checkpoint-done")
 	}()
 }
@@ -499,17 +502,21 @@ func (d *DB) checkpointNow() error {
 	seq := l.w.Next() - 1
 	pin, state, err := d.pinState()
 	if err == nil {
+		pin.Rollback()
 		err = wal.WriteCheckpoint(l.dir, wal.Checkpoint{ID: l.id, Seq: seq, State: state})
-		if err != nil {
-			pin.Rollback()
-		}
 	}
 	if err != nil {
 		l.failed = fmt.Errorf("checkpoint after a direct commit: %w", err)
 		return l.failed
 	}
-	_ = l.pin.Rollback()
-	l.pin, l.cpSeq, l.cpAt = pin, seq, time.Now()
+	// No pin until a commit that skips fsync needs one (run pins the
+	// state then, before that commit ends). Meanwhile the file's state is
+	// the checkpoint's and every commit is fsynced, so bbolt may reuse at
+	// once the pages this commit freed, as it does without the log: a
+	// pin held here kept a whole import chunk's freed pages from the
+	// next chunk, and the file grew by them.
+	l.unpin()
+	l.cpSeq, l.cpAt = seq, time.Now()
 	d.crash("direct-checkpointed")
 	// The segments hold only records the checkpoint covers: start a new
 	// one when the current has any.
@@ -525,6 +532,14 @@ func (d *DB) checkpointNow() error {
 	return nil
 }
 
+// unpin releases the pin, if any.
+func (l *logState) unpin() {
+	if l.pin != nil {
+		_ = l.pin.Rollback()
+		l.pin = nil
+	}
+}
+
 // checkpointEnded is called by the commit loop when busy is closed.
 func (d *DB) checkpointEnded() {
 	l := d.log
@@ -532,7 +547,9 @@ func (d *DB) checkpointEnded() {
 	select {
 	case f := <-l.cpErr:
 		l.failed = f.err
-		l.held = append(l.held, f.old)
+		if f.old != nil {
+			l.held = append(l.held, f.old)
+		}
 	default:
 	}
 }
@@ -548,7 +565,7 @@ func (d *DB) closeLog() error {
 	if l.failed != nil {
 		// Leave the log as it is: the next Open replays it.
 		_ = l.w.Close()
-		_ = l.pin.Rollback()
+		l.unpin()
 		for _, p := range l.held {
 			_ = p.Rollback()
 		}
@@ -569,7 +586,7 @@ func (d *DB) closeLog() error {
 	if err == nil {
 		err = wal.RemoveAll(l.dir)
 	}
-	_ = l.pin.Rollback()
+	l.unpin()
 	return err
 }
 

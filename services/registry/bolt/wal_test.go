@@ -402,6 +402,112 @@ func TestWAL_BigTransactionCommitsDirectly(t *testing.T) {
 	checkPages(t, db)
 }
 
+// bigUpdate rewrites the 1,000 keys big00000… of bucket "b" with 1 KiB
+// values in one transaction (1 MiB: a direct commit).
+func bigUpdate(t *testing.T, db *bolt.DB, fill byte) {
+	t.Helper()
+	value := bytes.Repeat([]byte{fill}, 1024)
+	err := db.Update(context.Background(), func(tx kv.Txn) error {
+		for i := range 1000 {
+			if err := tx.Put("b", fmt.Appendf(nil, "big%05d", i), value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bigValues returns the distinct values of bucket "b".
+func bigValues(t *testing.T, db *bolt.DB) map[string]int {
+	t.Helper()
+	vals := map[string]int{}
+	err := db.View(context.Background(), func(r kv.Reader) error {
+		c := r.Cursor("b")
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			vals[string(v[:1])]++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vals
+}
+
+// Direct commits follow one another as an import's chunks do: the pages
+// each frees are reused by the next, as without the log, instead of being
+// held back by a pin (the file grew by a chunk's pages).
+func TestWAL_DirectCommitsReuseTheirPages(t *testing.T) {
+	size := func(wal bool) int64 {
+		path := filepath.Join(t.TempDir(), "kv.db")
+		o := walOpts()
+		o.WAL = wal
+		db := openWAL(t, path, o)
+		defer db.Close()
+		for i := range 20 {
+			bigUpdate(t, db, byte('a'+i))
+		}
+		checkPages(t, db)
+		u, err := db.Usage() // FileBytes: the pages in use, not the file's preallocated size
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.FileBytes
+	}
+	without, with := size(false), size(true)
+	if with > without {
+		t.Fatalf("%d KiB of pages with the log, %d KiB without", with>>10, without>>10)
+	}
+}
+
+// After a direct commit the checkpoint is not pinned until a commit that
+// skips fsync needs it; it must then be pinned before that commit frees
+// pages of it, or the next commits overwrite them and a power cut leaves
+// a checkpoint whose pages are gone.
+func TestWAL_PowerCutAfterDirectThenLoggedCommits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kv.db")
+	o := walOpts()
+	o.CheckpointBytes = 1 << 30
+	db := openWAL(t, path, o)
+	bigUpdate(t, db, 'a') // direct, checkpointed
+	// Logged commits that rewrite every page of the big bucket, several
+	// times: without the pin, the later ones reuse the checkpoint's pages.
+	for round := range 5 {
+		for lo := 0; lo < 1000; lo += 100 {
+			err := db.Update(context.Background(), func(tx kv.Txn) error {
+				for i := lo; i < lo+100; i++ {
+					if err := tx.Put("b", fmt.Appendf(nil, "big%05d", i), bytes.Repeat([]byte{byte('b' + round)}, 1024)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	db.CrashForTest()
+	// The power cut: the meta pages written since the checkpoint are lost.
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(make([]byte, 2*os.Getpagesize()), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	db = openWAL(t, path, o)
+	defer db.Close()
+	checkPages(t, db)
+	if got := bigValues(t, db); len(got) != 1 || got["f"] != 1000 {
+		t.Fatalf("values after recovery: %v, want 1000 × f", got)
+	}
+}
+
 // bbolt cannot grow its map while the checkpoint's read transaction is
 // open: a commit that would need it is refused with a clear error instead
 // of waiting for ever.

@@ -1,7 +1,6 @@
 package grpcapi
 
 import (
-	"slices"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -154,40 +153,30 @@ func policyFromProto(p *registryv1.Policy, id string) *registry.Policy {
 	}
 }
 
-// resourceTimes are the client-set timestamps of each resource, checked
-// before conversion (checkTimestamp), by field name under the resource's
-// prefix.
-func resourceTimes(r *registryv1.Resource) map[string]*timestamppb.Timestamp {
-	switch x := r.GetResource().(type) {
-	case *registryv1.Resource_Entity:
-		return map[string]*timestamppb.Timestamp{"entity.end_time": x.Entity.GetEndTime()}
-	case *registryv1.Resource_Membership:
-		return map[string]*timestamppb.Timestamp{"membership.join_time": x.Membership.GetJoinTime(), "membership.end_time": x.Membership.GetEndTime()}
-	case *registryv1.Resource_Target:
-		return map[string]*timestamppb.Timestamp{"target.deadline": x.Target.GetDeadline()}
-	case *registryv1.Resource_Policy:
-		return map[string]*timestamppb.Timestamp{"policy.issue_time": x.Policy.GetIssueTime()}
-	}
-	return nil
-}
-
 // checkTimestamps checks every client-set timestamp of r, naming fields
-// under prefix (e.g. "items[3].").
+// under prefix (e.g. "items[3].") in the order of their names. It runs for
+// every imported item: no maps, no names built unless a check fails.
 func checkTimestamps(prefix string, r *registryv1.Resource) error {
 	var v registry.Violations
-	for _, f := range sortedKeys(resourceTimes(r)) {
-		_ = v.Merge(checkTimestamp(prefix+f, resourceTimes(r)[f]))
+	check := func(name string, t *timestamppb.Timestamp) {
+		if t != nil {
+			if err := checkTimestamp(name, t); err != nil {
+				_ = v.Merge(checkTimestamp(prefix+name, t))
+			}
+		}
+	}
+	switch x := r.GetResource().(type) {
+	case *registryv1.Resource_Entity:
+		check("entity.end_time", x.Entity.GetEndTime())
+	case *registryv1.Resource_Membership:
+		check("membership.end_time", x.Membership.GetEndTime())
+		check("membership.join_time", x.Membership.GetJoinTime())
+	case *registryv1.Resource_Target:
+		check("target.deadline", x.Target.GetDeadline())
+	case *registryv1.Resource_Policy:
+		check("policy.issue_time", x.Policy.GetIssueTime())
 	}
 	return v.Err()
-}
-
-func sortedKeys(m map[string]*timestamppb.Timestamp) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func resourceToProto(r registry.Resource) *registryv1.Resource {

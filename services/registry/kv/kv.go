@@ -57,6 +57,10 @@ type BucketSpec struct {
 	// Append marks buckets whose keys only ever grow at their end (logs
 	// keyed by revision): an engine may pack their pages full.
 	Append bool
+	// Scattered marks buckets whose keys mostly arrive in no order
+	// (memberships keyed group first while imports come entity by entity;
+	// a resource's changes): an engine may leave room in their pages.
+	Scattered bool
 }
 
 // Store is a transactional key-value engine.

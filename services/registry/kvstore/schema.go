@@ -314,10 +314,10 @@ func requestKey(c registry.Collection, requestID string) []byte {
 func Buckets() []kv.BucketSpec {
 	specs := []kv.BucketSpec{
 		{Name: bucketMeta}, {Name: bucketChanges, Append: true}, {Name: bucketCreditCodes}, {Name: bucketRequests},
-		{Name: bucketRequestLog, Append: true}, {Name: bucketActors, Append: true}, {Name: bucketByActor}, {Name: bucketByName},
+		{Name: bucketRequestLog, Append: true}, {Name: bucketActors, Append: true}, {Name: bucketByActor}, {Name: bucketByName, Scattered: true},
 	}
 	for _, c := range registry.Collections {
-		specs = append(specs, kv.BucketSpec{Name: schemas[c].primary}, kv.BucketSpec{Name: schemas[c].index})
+		specs = append(specs, kv.BucketSpec{Name: schemas[c].primary, Scattered: c == registry.Memberships}, kv.BucketSpec{Name: schemas[c].index})
 	}
 	return specs
 }

@@ -284,17 +284,20 @@ func testCommitted(t *testing.T, s kv.Store) {
 // testSnapshot: a View does not see a commit made while it runs.
 func testSnapshot(t *testing.T, s kv.Store) {
 	put(t, s, "a", "k", "before")
+	done := make(chan error, 1)
+	started := false
 	err := s.View(ctx, func(r kv.Reader) error {
 		v, err := r.Get("a", []byte("k"))
 		if err != nil || string(v) != "before" {
 			return fmt.Errorf("k = %q, %v", v, err)
 		}
-		done := make(chan error, 1)
+		started = true // a commit to wait for
 		go func() {
 			done <- s.Update(ctx, func(tx kv.Txn) error { return tx.Put("a", []byte("k"), []byte("after")) })
 		}()
 		select {
 		case err := <-done:
+			started = false // its outcome is in
 			if err != nil {
 				return err
 			}
@@ -304,11 +307,18 @@ func testSnapshot(t *testing.T, s kv.Store) {
 			}
 		case <-time.After(100 * time.Millisecond):
 			// An engine whose writer waits for readers (bbolt does not,
-			// but others may) cannot show this; the commit lands after.
+			// but others may) cannot show this; the commit lands after
+			// (waited for below: the test's cleanup must not run under
+			// a commit).
 			return nil
 		}
 		return nil
 	})
+	if started {
+		if derr := <-done; err == nil {
+			err = derr
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

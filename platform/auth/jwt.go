@@ -345,7 +345,11 @@ func (st *state) verifyJWT(ctx context.Context, cache *jwtCache, raw string, key
 
 // tokenHash is the SHA-256 of a bearer token, the key under which it is
 // known (only hashes are kept): a token of usual size is copied to the
-// stack rather than converted to a []byte on the heap.
+// stack rather than converted to a []byte on the heap. Not inlined: its
+// buffer would otherwise enlarge the frame of every authenticated call,
+// memo hit or not, and with it the handler goroutine's stack.
+//
+//go:noinline
 func tokenHash(token string) [32]byte {
 	var buf [1024]byte
 	if len(token) <= len(buf) {

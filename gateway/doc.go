@@ -18,8 +18,10 @@
 //   - round-robin over metrics replicas with client-side health checking and
 //     a retry of UNAVAILABLE reads, so losing one replica fails no request;
 //   - /healthz, /readyz, /metrics and /openapi.json;
-//   - a fast path for GET /v1/entities/{id}, the hottest route, that calls
-//     the registry directly and answers exactly as the generated handler.
+//   - fast paths for the hottest routes, GET /v1/entities/{id} and GET
+//     /v1/summary, that call the backend directly, write the JSON with an
+//     append encoder held to protojson by tests, and answer exactly as the
+//     generated handler.
 //
 // The command in cmd/gateway wires it to flags and signals.
 package gateway

@@ -143,10 +143,32 @@ type fakeMetrics struct {
 	calls    atomic.Int64
 	// deadline is whether the last call came with a deadline.
 	deadline atomic.Bool
+	mu       sync.Mutex
+	lastMD   metadata.MD
+	byKind   map[string]int64 // the answer's entitiesByKind, when set
+}
+
+// setByKind sets the entitiesByKind of later answers.
+func (f *fakeMetrics) setByKind(m map[string]int64) {
+	f.mu.Lock()
+	f.byKind = m
+	f.mu.Unlock()
+}
+
+// metadata returns the metadata of the last GetSummary call.
+func (f *fakeMetrics) metadata() metadata.MD {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastMD
 }
 
 func (f *fakeMetrics) GetSummary(ctx context.Context, req *metricsv1.GetSummaryRequest) (*metricsv1.GetSummaryResponse, error) {
 	f.calls.Add(1)
+	md, _ := metadata.FromIncomingContext(ctx)
+	f.mu.Lock()
+	f.lastMD = md.Copy()
+	byKind := f.byKind
+	f.mu.Unlock()
 	_, hasDeadline := ctx.Deadline()
 	f.deadline.Store(hasDeadline)
 	rev := f.revision.Load()
@@ -162,7 +184,10 @@ func (f *fakeMetrics) GetSummary(ctx context.Context, req *metricsv1.GetSummaryR
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 	_ = grpc.SetHeader(ctx, metadata.Pairs("x-revision", strconv.FormatInt(rev, 10)))
-	return &metricsv1.GetSummaryResponse{Revision: rev, Programs: f.replica, EntitiesByKind: map[string]int64{}}, nil
+	if byKind == nil {
+		byKind = map[string]int64{}
+	}
+	return &metricsv1.GetSummaryResponse{Revision: rev, Programs: f.replica, EntitiesByKind: byKind}, nil
 }
 
 // backend is a running fake gRPC server.

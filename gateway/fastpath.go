@@ -3,40 +3,55 @@ package gateway
 import (
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 )
 
-// methodGetEntity is the full gRPC name of RegistryService.GetEntity.
-const methodGetEntity = "/talentreg.registry.v1.RegistryService/GetEntity"
+// Full gRPC names of the methods with a fast path.
+const (
+	methodGetEntity  = "/talentreg.registry.v1.RegistryService/GetEntity"
+	methodGetSummary = "/talentreg.metrics.v1.MetricsService/GetSummary"
+)
 
-// serveGetEntity answers the hottest route, GET /v1/entities/{id}, without
-// the generic grpc-gateway machinery (pattern matching, header annotation,
-// query binding, response forwarding), which costs about as much CPU as the
-// gRPC call itself. It handles only the plain form of the request, which it
-// answers exactly as the generated handler would
-// (TestGateway_FastPathMatchesGeneric against a fake,
+// The fast paths answer the hottest routes, GET /v1/entities/{id} and GET
+// /v1/summary, without the generic grpc-gateway machinery (pattern
+// matching, header annotation, query binding, response forwarding, a
+// reflective JSON marshal), which costs about as much CPU as the gRPC
+// call itself. They handle only the plain form of a request, which they
+// answer exactly as the generated handler would
+// (TestGateway_FastPathMatchesGeneric and
+// TestGateway_SummaryFastPathMatchesGeneric against fakes,
 // TestGateway_FastPathMatchesGeneric_RealRegistry against the registry
-// itself); anything else (a query string, escaped path, gRPC timeout or
-// forwarded-for header) returns false and takes the generic route.
-func (g *Gateway) serveGetEntity(w *recorder, r *http.Request) bool {
-	const prefix = "/v1/entities/"
-	p := r.URL.Path
-	if r.Method != http.MethodGet || len(p) <= len(prefix) || p[:len(prefix)] != prefix ||
-		r.URL.RawQuery != "" || r.URL.RawPath != "" || strings.IndexByte(p[len(prefix):], '/') >= 0 ||
-		strings.IndexByte(p[len(prefix):], ':') >= 0 {
+// itself); anything else (a query string, escaped path, a body, gRPC
+// timeout, forwarded-host or TE header) returns false and takes the
+// generic route.
+
+// plainGet reports whether r is a GET the fast paths may answer: no query,
+// no escaped path, no body, and none of the headers the generic handler
+// interprets beyond those forwardMetadata copies. (X-Forwarded-For is
+// already gone: ServeHTTP drops the client's.)
+func plainGet(r *http.Request) bool {
+	if r.Method != http.MethodGet || r.URL.RawQuery != "" || r.URL.RawPath != "" || r.ContentLength != 0 {
 		return false
 	}
 	h := r.Header
-	if len(h["Grpc-Timeout"]) > 0 || len(h["X-Forwarded-For"]) > 0 || len(h["X-Forwarded-Host"]) > 0 {
-		return false
-	}
-	// The metadata the generic path sends: authorization (valid values
-	// only), the request id, x-forwarded-host and x-forwarded-for.
-	md := metadata.MD{mdRequestID: h[HeaderRequestID]}
+	return len(h["Grpc-Timeout"]) == 0 && len(h["X-Forwarded-For"]) == 0 && len(h["X-Forwarded-Host"]) == 0 && len(h["Te"]) == 0
+}
+
+// forwardMetadata is the metadata the generic path sends for r:
+// authorization (valid values only), the request id, the user agent,
+// x-forwarded-host and x-forwarded-for.
+func forwardMetadata(r *http.Request) metadata.MD {
+	h := r.Header
+	md := make(metadata.MD, 5)
+	md[mdRequestID] = h[HeaderRequestID]
 	for _, v := range h["Authorization"] {
 		if validMetadataValue(v) {
 			md["authorization"] = append(md["authorization"], v)
@@ -51,24 +66,97 @@ func (g *Gateway) serveGetEntity(w *recorder, r *http.Request) bool {
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil && validMetadataValue(ip) {
 		md["x-forwarded-for"] = []string{ip}
 	}
-	ctx := metadata.NewOutgoingContext(r.Context(), md)
+	return md
+}
+
+// serveFast answers r through a fast path and reports true, or reports
+// false having written nothing.
+func (g *Gateway) serveFast(w *recorder, r *http.Request) bool {
+	if !plainGet(r) {
+		return false
+	}
+	const entities = "/v1/entities/"
+	switch p := r.URL.Path; {
+	case p == "/v1/summary":
+		g.serveGetSummary(w, r)
+		return true
+	case len(p) > len(entities) && p[:len(entities)] == entities &&
+		strings.IndexByte(p[len(entities):], '/') < 0 && strings.IndexByte(p[len(entities):], ':') < 0:
+		g.serveGetEntity(w, r, p[len("/v1/"):])
+		return true
+	}
+	return false
+}
+
+// serveGetEntity answers GET /v1/entities/{id} (name is "entities/{id}").
+func (g *Gateway) serveGetEntity(w *recorder, r *http.Request, name string) {
+	ctx := metadata.NewOutgoingContext(r.Context(), forwardMetadata(r))
 	w.route = methodGetEntity
-	resp, err := g.registryClient.GetEntity(ctx, &registryv1.GetEntityRequest{Name: p[len("/v1/"):]})
+	resp, err := g.registryClient.GetEntity(ctx, &registryv1.GetEntityRequest{Name: name})
 	if err != nil {
 		writeError(w, g.marsh, classifyMethod(methodGetEntity, r, err, g.cfg.MaxBodyBytes), nil)
-		return true
+		return
 	}
-	buf, ok := appendEntityJSON(make([]byte, 0, 512), resp.GetEntity())
+	bp := getBuf()
+	defer putBuf(bp)
+	buf, ok := appendEntityJSON((*bp)[:0], resp.GetEntity())
+	*bp = buf
 	if !ok {
-		buf, err = g.marsh.Marshal(resp.GetEntity())
-	}
-	if err != nil {
-		writeError(w, g.marsh, classifyMethod(methodGetEntity, r, err, g.cfg.MaxBodyBytes), nil)
-		return true
+		if buf, err = g.marsh.Marshal(resp.GetEntity()); err != nil {
+			writeError(w, g.marsh, classifyMethod(methodGetEntity, r, err, g.cfg.MaxBodyBytes), nil)
+			return
+		}
 	}
 	w.Header()["Content-Type"] = jsonContentType
 	_, _ = w.Write(buf)
-	return true
+}
+
+// serveGetSummary answers GET /v1/summary: the metrics read with the
+// connection's monotonic floor (replicaSet), its X-Revision, and the floor
+// raised to it, as the generic path does with raiseConnFloor.
+func (g *Gateway) serveGetSummary(w *recorder, r *http.Request) {
+	ctx := metadata.NewOutgoingContext(r.Context(), forwardMetadata(r))
+	w.route = methodGetSummary
+	var header metadata.MD
+	resp, err := g.metrics.GetSummary(ctx, &metricsv1.GetSummaryRequest{}, grpc.Header(&header))
+	if err != nil {
+		writeError(w, g.marsh, classifyMethod(methodGetSummary, r, err, g.cfg.MaxBodyBytes), header)
+		return
+	}
+	revs := header[mdRevision]
+	if len(revs) > 0 {
+		w.Header()[HeaderRevision] = revs
+		if len(revs) == 1 {
+			if rev, err := strconv.ParseInt(revs[0], 10, 64); err == nil {
+				connStateFrom(r.Context()).raise(rev)
+			}
+		}
+	}
+	bp := getBuf()
+	defer putBuf(bp)
+	buf, ok := appendSummaryJSON((*bp)[:0], resp)
+	*bp = buf
+	if !ok {
+		if buf, err = g.marsh.Marshal(resp); err != nil {
+			writeError(w, g.marsh, classifyMethod(methodGetSummary, r, err, g.cfg.MaxBodyBytes), header)
+			return
+		}
+	}
+	w.Header()["Content-Type"] = jsonContentType
+	_, _ = w.Write(buf)
+}
+
+// bufPool holds answer buffers of the fast paths: the ResponseWriter
+// copies what it is given, so a buffer is free again once Write returns.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+// putBuf returns a buffer to the pool, unless an unusual answer grew it.
+func putBuf(b *[]byte) {
+	if cap(*b) <= 16<<10 {
+		bufPool.Put(b)
+	}
 }
 
 // validMetadataValue accepts what gRPC allows in an ASCII metadata value,

@@ -47,6 +47,67 @@ func TestGateway_FastPathMatchesGeneric(t *testing.T) {
 	errorBody(t, generic, 503, codes.Unavailable)
 }
 
+// TestGateway_SummaryFastPathMatchesGeneric checks that GET /v1/summary
+// answers the same through the fast path as through the generated handler
+// (forced by "?&"): body, status, headers and the metadata the metrics
+// replica receives; and that a revision the fast path answered with holds
+// later reads on the connection as the generic path's does.
+func TestGateway_SummaryFastPathMatchesGeneric(t *testing.T) {
+	s, backends, fms := startStack(t, 1, nil)
+	fms[0].setByKind(map[string]int64{"ENTITY_KIND_UNIVERSITY": 3, "ENTITY_KIND_ENTERPRISE": 5, "ENTITY_KIND_INCUBATOR": 0})
+	fms[0].revision.Store(7)
+	hdr := map[string]string{"Authorization": "Bearer abc", "X-Request-Id": "same-id", "User-Agent": "parity/1"}
+	fast := do(t, "GET", s.url+"/v1/summary", nil, hdr)
+	fastMD := fms[0].metadata()
+	generic := do(t, "GET", s.url+"/v1/summary?&", nil, hdr)
+	genericMD := fms[0].metadata()
+	if fast.status != 200 || fast.status != generic.status || !sameJSON(fast.body, generic.body) {
+		t.Errorf("fast %v, generic %v", fast, generic)
+	}
+	for _, h := range []string{"Content-Type", "X-Request-Id", "X-Revision", "X-Content-Type-Options"} {
+		if fast.header.Get(h) != generic.header.Get(h) || fast.header.Get(h) == "" {
+			t.Errorf("header %s fast %q, generic %q", h, fast.header.Get(h), generic.header.Get(h))
+		}
+	}
+	if len(fastMD) != len(genericMD) {
+		t.Errorf("metadata fast %v, generic %v", fastMD, genericMD)
+	}
+	for k, g := range genericMD {
+		if k == "user-agent" {
+			continue // gRPC's own, the same library
+		}
+		if f := fastMD.Get(k); len(f) != len(g) || (len(f) > 0 && f[0] != g[0]) {
+			t.Errorf("metadata %s fast %q, generic %q", k, f, g)
+		}
+	}
+
+	// The revision a fast answer gave holds later reads on the connection:
+	// with the replica back at 3, a read must not answer from it.
+	c := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	defer c.CloseIdleConnections()
+	if rev, _ := summaryRevision(t, c, s.url); rev != 7 {
+		t.Fatalf("first read at %d, want 7", rev)
+	}
+	fms[0].revision.Store(3)
+	ctxReq, err := http.NewRequest("GET", s.url+"/v1/summary", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctxReq.Header.Set("Grpc-Timeout", "200m") // generic path, bounded wait
+	resp, err := c.Do(ctxReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Errorf("read after the replica went back: %d, want 504 (the connection has seen 7)", resp.StatusCode)
+	}
+
+	backends[1].stop()
+	errorBody(t, do(t, "GET", s.url+"/v1/summary", nil, nil), 503, codes.Unavailable)
+	errorBody(t, do(t, "GET", s.url+"/v1/summary?&", nil, nil), 503, codes.Unavailable)
+}
+
 // BenchmarkGateway_GetEntity measures the gateway's handler for GET
 // /v1/entities/{id} against an in-process fake registry over loopback gRPC
 // (the fake's cost included): the fast path and the generic one.

@@ -128,7 +128,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Gateway, err
 		runtime.SetQueryParameterParser(&strictQueryParser{}), // process-wide: grpc-gateway keeps one parser
 	)
 	// The whole route table: every generated handler of both services (and
-	// the fast path of GET /v1/entities/{id} in ServeHTTP).
+	// the fast paths of GET /v1/entities/{id} and GET /v1/summary in ServeHTTP).
 	g.registryClient = registryv1.NewRegistryServiceClient(g.registry)
 	ctx := context.Background()
 	for _, register := range []func() error{
@@ -256,7 +256,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead && slices.Contains(allowedMethods(r.URL.Path), http.MethodHead) {
 		// HEAD is the GET without its body (RFC 9110 §9.3.2).
 		r.Method, w2 = http.MethodGet, headWriter{rw}
-	} else if g.serveGetEntity(rw, r) {
+	} else if g.serveFast(rw, r) {
 		return
 	}
 	if streamingPath(r.URL.Path) {

@@ -381,7 +381,7 @@ func TestAuthenticate_CacheHonoursExpiry(t *testing.T) {
 	// The cache entry has expired; the parser (with its 30 s leeway on the
 	// real clock) is then asked again, which still accepts: what matters is
 	// that the cache never answers past exp, checked directly.
-	if _, ok := a.cache.get(context.Background(), sha256Sum(tok), clock); ok {
+	if _, ok := a.cache.get(context.Background(), a.state.Load(), sha256Sum(tok), clock); ok {
 		t.Error("the cache answered for a token past its expiry")
 	}
 }

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -58,6 +57,32 @@ type state struct {
 	certs     map[string]CertificateConfig
 	bindings  map[string][]string
 	anonymous []string // nil: no anonymous access
+
+	// Resolved once per config rather than on every call: the roles
+	// (bindings included) and permissions of each certificate principal and
+	// each static token, and the permissions of anonymous callers.
+	certGrants     map[string]grant
+	staticGrants   map[[32]byte]grant
+	anonymousPerms permSet
+}
+
+// grant is what a principal holds: its roles (the credential's and its
+// bindings) and their permissions.
+type grant struct {
+	roles []string
+	perms permSet
+}
+
+// grant resolves the roles a credential names for principal name: the
+// config's bindings are added, unknown roles (a JWT's claim) grant
+// nothing. The roles slice is full, so a caller's append copies it.
+func (st *state) grant(name string, roles []string) grant {
+	g := grant{roles: append(append([]string{}, roles...), st.bindings[name]...)}
+	g.roles = g.roles[:len(g.roles):len(g.roles)]
+	for _, r := range g.roles {
+		g.perms.union(st.roles[r])
+	}
+	return g
 }
 
 // New returns an Authenticator for opts, reading the config file.
@@ -145,6 +170,17 @@ func (a *Authenticator) load() (*state, error) {
 	}
 	if cfg.Anonymous != nil {
 		st.anonymous = append([]string{}, cfg.Anonymous.Roles...)
+		for _, r := range st.anonymous {
+			st.anonymousPerms.union(st.roles[r])
+		}
+	}
+	st.certGrants = make(map[string]grant, len(st.certs))
+	for name, cc := range st.certs {
+		st.certGrants[name] = st.grant(name, cc.Roles)
+	}
+	st.staticGrants = make(map[[32]byte]grant, len(st.static))
+	for h, t := range st.static {
+		st.staticGrants[h] = st.grant(t.name, t.roles)
 	}
 	return st, nil
 }
@@ -189,7 +225,7 @@ func (a *Authenticator) Authenticate(ctx context.Context) (*Principal, error) {
 	md := incomingMetadata{ctx}
 	st := a.state.Load()
 	p := &Principal{RequestID: first(md, "x-request-id")}
-	remote, certName := peerOf(ctx)
+	remote, certName, conn := peerOf(ctx)
 	if cc, ok := st.certs[certName]; ok && cc.Proxy {
 		p.Via = certName
 		p.Peer = lastForwarded(md)
@@ -204,7 +240,7 @@ func (a *Authenticator) Authenticate(ctx context.Context) (*Principal, error) {
 	}
 	if a.path == "" {
 		p.Method = MethodNone
-		p.perms = allPerms()
+		p.perms = allPermsSet()
 		return p, nil
 	}
 	token, hasToken, err := bearer(md)
@@ -212,7 +248,6 @@ func (a *Authenticator) Authenticate(ctx context.Context) (*Principal, error) {
 		a.failures.WithLabelValues(ReasonTokenMalformed).Inc()
 		return nil, err
 	}
-	var roles []string
 	switch {
 	case hasToken:
 		source := hostOf(p.Peer)
@@ -221,16 +256,18 @@ func (a *Authenticator) Authenticate(ctx context.Context) (*Principal, error) {
 			return nil, &Error{RateLimited: true, Reason: ReasonRateLimited,
 				Message: "too many failed authentications from " + source + "; try again later"}
 		}
+		var g grant
+		h := conn.tokenHash(token)
 		if strings.Count(token, ".") == 2 {
 			p.Method = MethodJWT
-			p.Name, roles, err = a.verifyJWT(ctx, st, token, a.now())
+			p.Name, g, err = a.verifyJWT(ctx, st, token, h, a.now())
 		} else {
 			p.Method = MethodStaticToken
-			t, ok := st.static[sha256.Sum256([]byte(token))]
+			t, ok := st.static[h]
 			if !ok {
 				err = &authError{ReasonTokenUnknown, "bearer token is not known"}
 			}
-			p.Name, roles = t.name, t.roles
+			p.Name, g = t.name, st.staticGrants[h]
 		}
 		if err != nil {
 			a.limiter.fail(source)
@@ -241,31 +278,25 @@ func (a *Authenticator) Authenticate(ctx context.Context) (*Principal, error) {
 			a.failures.WithLabelValues(ae.reason).Inc()
 			return nil, &Error{Unauthenticated: true, Reason: ae.reason, Message: "unauthenticated: " + ae.msg}
 		}
+		p.Roles, p.perms = g.roles, g.perms
 	case certName != "":
-		p.Method, p.Name = MethodMTLS, certName
-		roles = st.certs[certName].Roles
+		g := st.certGrants[certName]
+		p.Method, p.Name, p.Roles, p.perms = MethodMTLS, certName, g.roles, g.perms
 	case st.anonymous != nil:
-		p.Method, p.Name, roles = MethodAnonymous, AnonymousName, st.anonymous
+		p.Method, p.Name, p.Roles, p.perms = MethodAnonymous, AnonymousName, st.anonymous, st.anonymousPerms
 	default:
 		a.failures.WithLabelValues(ReasonCredentialsMissing).Inc()
 		return nil, &Error{Unauthenticated: true, Reason: ReasonCredentialsMissing,
 			Message: "unauthenticated: send a bearer token (authorization: Bearer …) or a client certificate"}
 	}
-	if p.Method != MethodAnonymous {
-		roles = append(append([]string{}, roles...), st.bindings[p.Name]...)
-	}
-	p.Roles = roles
-	for _, r := range roles {
-		p.perms.union(st.roles[r]) // unknown roles (a JWT's claim) grant nothing
-	}
 	return p, nil
 }
 
-func (a *Authenticator) verifyJWT(ctx context.Context, st *state, raw string, now time.Time) (string, []string, error) {
+func (a *Authenticator) verifyJWT(ctx context.Context, st *state, raw string, key [32]byte, now time.Time) (string, grant, error) {
 	if len(st.issuers) == 0 {
-		return "", nil, &authError{ReasonTokenIssuer, "JWT bearer tokens are not accepted here (no issuer is configured)"}
+		return "", grant{}, &authError{ReasonTokenIssuer, "JWT bearer tokens are not accepted here (no issuer is configured)"}
 	}
-	return st.verifyJWT(ctx, &a.cache, raw, now)
+	return st.verifyJWT(ctx, &a.cache, raw, key, now)
 }
 
 func (st *state) knownRoles(rs []string) []string {
@@ -308,19 +339,87 @@ func bearer(md incomingMetadata) (string, bool, error) {
 
 // peerOf returns the connection's remote address and, for a verified TLS
 // client certificate, its identity: the first URI SAN, else the common
-// name.
-func peerOf(ctx context.Context) (remote, certName string) {
+// name; and the connection's memo (nil for a connection that is not TCP).
+func peerOf(ctx context.Context) (remote, certName string, conn *peerEntry) {
 	pr, ok := peer.FromContext(ctx)
 	if !ok {
-		return "", ""
+		return "", "", nil
 	}
-	if pr.Addr != nil {
-		remote = pr.Addr.String()
-	}
+	var leaf *x509.Certificate
 	if ti, ok := pr.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
-		certName = CertificateName(ti.State.VerifiedChains[0][0])
+		leaf = ti.State.VerifiedChains[0][0]
 	}
-	return remote, certName
+	tcp, _ := pr.Addr.(*net.TCPAddr)
+	if tcp == nil {
+		if pr.Addr != nil {
+			remote = pr.Addr.String()
+		}
+		if leaf != nil {
+			certName = CertificateName(leaf)
+		}
+		return remote, certName, nil
+	}
+	e := peers.lookup(tcp, leaf)
+	return e.remote, e.certName, e
+}
+
+// peerMemo remembers what Authenticate derives from a connection, which
+// presents the same address and certificate objects on every call:
+// formatting them (the address, the certificate's URI) cost two to four
+// allocations on every call, and hashing the bearer token, which a client
+// sends unchanged on every call of a connection, a third of a cached
+// JWT's time. It is a small direct-mapped table: a slot holds the last
+// connection that hashed to it, and an entry is used only for the very
+// objects it was made from.
+type peerMemo struct {
+	slots [256]atomic.Pointer[peerEntry]
+}
+
+// peerEntry is what peerMemo keeps of one connection.
+type peerEntry struct {
+	addr             *net.TCPAddr
+	leaf             *x509.Certificate
+	remote, certName string
+	// token is the last bearer token seen on the connection, with its hash.
+	token atomic.Pointer[hashedToken]
+}
+
+type hashedToken struct {
+	raw  string
+	hash [32]byte
+}
+
+var peers peerMemo
+
+func (m *peerMemo) lookup(addr *net.TCPAddr, leaf *x509.Certificate) *peerEntry {
+	h := uint(addr.Port)
+	if n := len(addr.IP); n > 0 {
+		h ^= uint(addr.IP[n-1]) << 8
+	}
+	slot := &m.slots[h%uint(len(m.slots))]
+	if e := slot.Load(); e != nil && e.addr == addr && e.leaf == leaf {
+		return e
+	}
+	e := &peerEntry{addr: addr, leaf: leaf, remote: addr.String()}
+	if leaf != nil {
+		e.certName = CertificateName(leaf)
+	}
+	slot.Store(e)
+	return e
+}
+
+// tokenHash returns tokenHash(token), from the connection's memo when it
+// sent the same token last (e may be nil: no memo).
+func (e *peerEntry) tokenHash(token string) [32]byte {
+	if e == nil {
+		return tokenHash(token)
+	}
+	if t := e.token.Load(); t != nil && t.raw == token {
+		return t.hash
+	}
+	t := &hashedToken{raw: token, hash: tokenHash(token)}
+	e.token.Store(t)
+	return t.hash
 }
 
 // CertificateName is a certificate's principal: its first URI SAN, else
@@ -365,13 +464,14 @@ func clip(s string, n int) string {
 	return strings.ToValidUTF8(s[:n], "")
 }
 
-func allPerms() permSet {
+// allPermsSet is every permission of the catalogue, built once.
+var allPermsSet = sync.OnceValue(func() permSet {
 	var s permSet
 	for i := range catalogue.names {
 		s.add(i)
 	}
 	return s
-}
+})
 
 // Describe is for logs: "alice (jwt)".
 func (p *Principal) Describe() string {

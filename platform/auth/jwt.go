@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/MicahParks/keyfunc/v3"
@@ -22,6 +23,9 @@ type keySource interface {
 	keyfunc() jwt.Keyfunc
 	// has reports whether the key kid is still published.
 	has(ctx context.Context, kid string) bool
+	// generation numbers the key set: the same non-zero number means the
+	// same keys. 0 means unknown (ask has).
+	generation() uint64
 	close()
 }
 
@@ -75,6 +79,11 @@ type fileKeys struct {
 	gen     int // bumped at each load
 	stamp   fileStamp
 	checked time.Time
+
+	// loaded mirrors gen and checkedAt mirrors checked (unix ns), read
+	// without the mutex by generation.
+	loaded    atomic.Uint64
+	checkedAt atomic.Int64
 }
 
 type fileStamp struct {
@@ -105,6 +114,8 @@ func (k *fileKeys) load() error {
 	}
 	k.kf, k.stamp, k.checked = kf, fileStamp{st.ModTime(), st.Size()}, time.Now()
 	k.gen++
+	k.loaded.Store(uint64(k.gen))
+	k.checkedAt.Store(k.checked.UnixNano())
 	return nil
 }
 
@@ -115,6 +126,7 @@ func (k *fileKeys) refresh(force bool) (keyfunc.Keyfunc, int) {
 	defer k.mu.Unlock()
 	if force || time.Since(k.checked) >= time.Second {
 		k.checked = time.Now()
+		k.checkedAt.Store(k.checked.UnixNano())
 		if st, err := os.Stat(k.path); err == nil && (fileStamp{st.ModTime(), st.Size()}) != k.stamp {
 			_ = k.load()
 		}
@@ -140,6 +152,17 @@ func (k *fileKeys) has(ctx context.Context, kid string) bool {
 	kf, _ := k.refresh(false)
 	_, err := kf.Storage().KeyRead(ctx, kid)
 	return err == nil
+}
+
+// generation is the number of the file's current load, after the same
+// once-a-second look at the file that has does; within that second it
+// takes no lock.
+func (k *fileKeys) generation() uint64 {
+	if time.Now().UnixNano()-k.checkedAt.Load() < int64(time.Second) {
+		return k.loaded.Load()
+	}
+	_, gen := k.refresh(false)
+	return uint64(gen)
 }
 
 func (k *fileKeys) close() {}
@@ -180,6 +203,9 @@ func (k *urlKeys) has(ctx context.Context, kid string) bool {
 	return err == nil
 }
 
+// generation is unknown: the library refreshes the keys by itself.
+func (k *urlKeys) generation() uint64 { return 0 }
+
 func (k *urlKeys) close() { k.cancel() }
 
 // jwtCache remembers verified tokens until the earliest of their expiry
@@ -191,24 +217,35 @@ type jwtCache struct {
 }
 
 type cachedToken struct {
-	name    string
-	roles   []string
+	name  string
+	grant grant
+	// st is the config the token was verified under: an entry made under
+	// another (a reload raced the cache's clearing) is not used.
+	st      *state
 	issuer  *issuer
 	kid     string
+	keysGen uint64 // the issuer's key set when verified (0: unknown)
 	expires time.Time
 }
 
 const jwtCacheMax = 10000
 
-func (c *jwtCache) get(ctx context.Context, key [32]byte, now time.Time) (cachedToken, bool) {
+func (c *jwtCache) get(ctx context.Context, st *state, key [32]byte, now time.Time) (cachedToken, bool) {
 	if c.ttl <= 0 {
 		return cachedToken{}, false
 	}
 	c.mu.Lock()
 	e, ok := c.m[key]
 	c.mu.Unlock()
-	if !ok || !now.Before(e.expires) || !e.issuer.keys.has(ctx, e.kid) {
+	if !ok || e.st != st || !now.Before(e.expires) {
 		return cachedToken{}, false
+	}
+	// The key is still published if the key set has not changed since
+	// (a number to compare); else ask the key set.
+	if gen := e.issuer.keys.generation(); gen == 0 || gen != e.keysGen {
+		if !e.issuer.keys.has(ctx, e.kid) {
+			return cachedToken{}, false
+		}
 	}
 	return e, true
 }
@@ -257,25 +294,28 @@ const (
 )
 
 // verifyJWT verifies raw against the issuer its iss claim names.
-func (st *state) verifyJWT(ctx context.Context, cache *jwtCache, raw string, now time.Time) (name string, roles []string, err error) {
-	key := sha256.Sum256([]byte(raw))
-	if e, ok := cache.get(ctx, key, now); ok {
-		return e.name, e.roles, nil
+// key is tokenHash(raw).
+func (st *state) verifyJWT(ctx context.Context, cache *jwtCache, raw string, key [32]byte, now time.Time) (name string, g grant, err error) {
+	if e, ok := cache.get(ctx, st, key, now); ok {
+		return e.name, e.grant, nil
 	}
 	var claims jwt.MapClaims
 	unverified, _, perr := jwt.NewParser().ParseUnverified(raw, &claims)
 	if perr != nil {
-		return "", nil, &authError{ReasonTokenMalformed, "bearer token is not a well-formed JWT"}
+		return "", grant{}, &authError{ReasonTokenMalformed, "bearer token is not a well-formed JWT"}
 	}
 	iss, _ := claims["iss"].(string)
 	is := st.issuers[iss]
 	if is == nil {
-		return "", nil, &authError{ReasonTokenIssuer, "JWT issuer is not trusted"}
+		return "", grant{}, &authError{ReasonTokenIssuer, "JWT issuer is not trusted"}
 	}
+	// The key set's number before verifying: a change while verifying
+	// makes the entry ask the key set on its first use.
+	keysGen := is.keys.generation()
 	claims = jwt.MapClaims{}
 	tok, err := is.parser.ParseWithClaims(raw, &claims, is.keys.keyfunc())
 	if err != nil || !tok.Valid {
-		return "", nil, jwtError(err)
+		return "", grant{}, jwtError(err)
 	}
 	nameClaim := is.cfg.PrincipalClaim
 	if nameClaim == "" {
@@ -283,12 +323,14 @@ func (st *state) verifyJWT(ctx context.Context, cache *jwtCache, raw string, now
 	}
 	sub, _ := claims[nameClaim].(string)
 	if sub == "" {
-		return "", nil, &authError{ReasonTokenInvalid, "JWT has no " + nameClaim + " claim naming the caller"}
+		return "", grant{}, &authError{ReasonTokenInvalid, "JWT has no " + nameClaim + " claim naming the caller"}
 	}
 	name = is.cfg.PrincipalPrefix + sub
+	var roles []string
 	if is.cfg.RolesClaim != "" {
 		roles = st.knownRoles(claimStrings(claims[is.cfg.RolesClaim]))
 	}
+	g = st.grant(name, roles)
 	exp, _ := claims.GetExpirationTime()
 	kid, _ := unverified.Header["kid"].(string)
 	if exp != nil && kid != "" {
@@ -296,9 +338,24 @@ func (st *state) verifyJWT(ctx context.Context, cache *jwtCache, raw string, now
 		if exp.Time.Before(until) {
 			until = exp.Time
 		}
-		cache.put(key, cachedToken{name: name, roles: roles, issuer: is, kid: kid, expires: until})
+		cache.put(key, cachedToken{name: name, grant: g, st: st, issuer: is, kid: kid, keysGen: keysGen, expires: until})
 	}
-	return name, roles, nil
+	return name, g, nil
+}
+
+// tokenHash is the SHA-256 of a bearer token, the key under which it is
+// known (only hashes are kept): a token of usual size is copied to the
+// stack rather than converted to a []byte on the heap. Not inlined: its
+// buffer would otherwise enlarge the frame of every authenticated call,
+// memo hit or not, and with it the handler goroutine's stack.
+//
+//go:noinline
+func tokenHash(token string) [32]byte {
+	var buf [1024]byte
+	if len(token) <= len(buf) {
+		return sha256.Sum256(append(buf[:0], token...))
+	}
+	return sha256.Sum256([]byte(token))
 }
 
 // jwtError maps a golang-jwt validation error to a reason.

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -18,6 +19,9 @@ type sourceLimiter struct {
 
 	mu sync.Mutex
 	m  map[string]*rate.Limiter
+	// sources is len(m), read without the lock: while no source has
+	// failed, allow answers at once (every authenticated call asks).
+	sources atomic.Int64
 }
 
 // maxSources bounds the limiter's memory; past it, sources whose bucket
@@ -34,7 +38,7 @@ func newSourceLimiter(c *RateLimitConfig, now func() time.Time) *sourceLimiter {
 
 // allow reports whether source may try to authenticate.
 func (l *sourceLimiter) allow(source string) bool {
-	if l == nil {
+	if l == nil || l.sources.Load() == 0 {
 		return true
 	}
 	l.mu.Lock()
@@ -65,6 +69,7 @@ func (l *sourceLimiter) fail(source string) {
 		}
 		lim = rate.NewLimiter(l.every, l.burst)
 		l.m[source] = lim
+		l.sources.Store(int64(len(l.m)))
 	}
 	lim.AllowN(now, 1)
 }

@@ -60,8 +60,11 @@ type Server struct {
 // (more often is answered GOAWAY too_many_pings).
 const (
 	MaxConcurrentStreams = 1000
-	KeepaliveTime        = time.Minute
-	KeepaliveTimeout     = 20 * time.Second
+	// streamWorkers is how many goroutines serve calls, reused from call
+	// to call; an idle one costs a few KiB.
+	streamWorkers    = 128
+	KeepaliveTime    = time.Minute
+	KeepaliveTimeout = 20 * time.Second
 )
 
 // New returns a server whose calls are recovered from panics (INTERNAL,
@@ -103,7 +106,12 @@ func New(log *slog.Logger, reg prometheus.Registerer, o Options, opts ...grpc.Se
 		// Reuse handler goroutines, whose stacks have already grown to what
 		// a call needs: a fresh goroutine per call spent ~15% of the
 		// registry's CPU growing its stack (profiled under GetEntity load).
-		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+		// A call finding no idle worker still gets a fresh goroutine, so
+		// there are as many workers as calls usually in flight, not one
+		// per CPU: with GOMAXPROCS workers and the gateway's 50 concurrent
+		// calls, growing stacks was still 13-16% of the registry's CPU;
+		// with streamWorkers, under 1% (bench/TUNING.md).
+		grpc.NumStreamWorkers(uint32(max(streamWorkers, runtime.GOMAXPROCS(0)))),
 	}, opts...)
 	if o.TLS != nil {
 		all = append(all, grpc.Creds(credentials.NewTLS(o.TLS)))

@@ -49,21 +49,7 @@ func BuildFunc(n int, each func(yield func(Doc))) *Index {
 			x.norms[id], x.normLen[id] = "", 0
 			x.dead++
 		}
-		id := int32(len(x.docs))
-		words := normalise(d.DisplayName)
-		norm := strings.Join(words, " ")
-		x.docs = append(x.docs, doc{Doc: d, live: true})
-		x.norms = append(x.norms, norm)
-		x.normLen = append(x.normLen, uint16(min(len(norm)+1, 1<<16-1)))
-		h := docHot{head: head(norm)}
-		for _, w := range words {
-			h.starts |= startBit(w)
-		}
-		x.hot = append(x.hot, h)
-		x.ids[d.Name] = id
-		if d.CreditCode != "" {
-			x.credit[strings.ToUpper(d.CreditCode)] = id
-		}
+		words := x.appendDoc(d)
 		gs = docGrams(gs[:0], words)
 		for _, g := range gs {
 			counts[g]++

@@ -110,20 +110,7 @@ func (x *Index) Put(d Doc) {
 	}
 	d.Name, d.DisplayName, d.Kind, d.CreditCode = strings.Clone(d.Name), strings.Clone(d.DisplayName), strings.Clone(d.Kind), strings.Clone(d.CreditCode)
 	id := int32(len(x.docs))
-	words := normalise(d.DisplayName)
-	norm := strings.Join(words, " ")
-	x.docs = append(x.docs, doc{Doc: d, live: true})
-	x.norms = append(x.norms, norm)
-	x.normLen = append(x.normLen, uint16(min(len(norm)+1, 1<<16-1)))
-	h := docHot{head: head(norm)}
-	for _, w := range words {
-		h.starts |= startBit(w)
-	}
-	x.hot = append(x.hot, h)
-	x.ids[d.Name] = id
-	if d.CreditCode != "" {
-		x.credit[strings.ToUpper(d.CreditCode)] = id
-	}
+	words := x.appendDoc(d)
 	for _, g := range docGrams(nil, words) {
 		x.grams[g] = append(x.grams[g], id) // ids only grow: the list stays sorted
 	}
@@ -299,4 +286,26 @@ func translate(w string) ([]string, bool) {
 		i += n
 	}
 	return out, true
+}
+
+// appendDoc adds d as the next document id with everything a query reads
+// of it (Put and Build both use it, so the two indexes cannot differ), and
+// returns its normalised words for the gram lists.
+func (x *Index) appendDoc(d Doc) []string {
+	id := int32(len(x.docs))
+	words := normalise(d.DisplayName)
+	norm := strings.Join(words, " ")
+	x.docs = append(x.docs, doc{Doc: d, live: true})
+	x.norms = append(x.norms, norm)
+	x.normLen = append(x.normLen, uint16(min(len(norm)+1, 1<<16-1)))
+	h := docHot{head: head(norm)}
+	for _, w := range words {
+		h.starts |= startBit(w)
+	}
+	x.hot = append(x.hot, h)
+	x.ids[d.Name] = id
+	if d.CreditCode != "" {
+		x.credit[strings.ToUpper(d.CreditCode)] = id
+	}
+	return words
 }

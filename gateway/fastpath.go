@@ -3,12 +3,12 @@ package gateway
 import (
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 	registryv1 "talentreg/gen/talentreg/registry/v1"
@@ -97,18 +97,9 @@ func (g *Gateway) serveGetEntity(w *recorder, r *http.Request, name string) {
 		writeError(w, g.marsh, classifyMethod(methodGetEntity, r, err, g.cfg.MaxBodyBytes), nil)
 		return
 	}
-	bp := getBuf()
-	defer putBuf(bp)
-	buf, ok := appendEntityJSON((*bp)[:0], resp.GetEntity())
-	*bp = buf
-	if !ok {
-		if buf, err = g.marsh.Marshal(resp.GetEntity()); err != nil {
-			writeError(w, g.marsh, classifyMethod(methodGetEntity, r, err, g.cfg.MaxBodyBytes), nil)
-			return
-		}
-	}
-	w.Header()["Content-Type"] = jsonContentType
-	_, _ = w.Write(buf)
+	g.writeJSON(w, r, methodGetEntity, nil, resp.GetEntity(), func(b []byte) ([]byte, bool) {
+		return appendEntityJSON(b, resp.GetEntity())
+	})
 }
 
 // serveGetSummary answers GET /v1/summary: the metrics read with the
@@ -123,22 +114,26 @@ func (g *Gateway) serveGetSummary(w *recorder, r *http.Request) {
 		writeError(w, g.marsh, classifyMethod(methodGetSummary, r, err, g.cfg.MaxBodyBytes), header)
 		return
 	}
-	revs := header[mdRevision]
-	if len(revs) > 0 {
+	if revs := header[mdRevision]; len(revs) > 0 {
 		w.Header()[HeaderRevision] = revs
-		if len(revs) == 1 {
-			if rev, err := strconv.ParseInt(revs[0], 10, 64); err == nil {
-				connStateFrom(r.Context()).raise(rev)
-			}
-		}
+		raiseFloorTo(connStateFrom(r.Context()), revs)
 	}
+	g.writeJSON(w, r, methodGetSummary, header, resp, func(b []byte) ([]byte, bool) {
+		return appendSummaryJSON(b, resp)
+	})
+}
+
+// writeJSON writes msg as JSON with its append encoder, or with the
+// gateway's marshaler when the encoder declines, from a pooled buffer.
+func (g *Gateway) writeJSON(w *recorder, r *http.Request, method string, header metadata.MD, msg proto.Message, encode func([]byte) ([]byte, bool)) {
 	bp := getBuf()
 	defer putBuf(bp)
-	buf, ok := appendSummaryJSON((*bp)[:0], resp)
+	buf, ok := encode((*bp)[:0])
 	*bp = buf
 	if !ok {
-		if buf, err = g.marsh.Marshal(resp); err != nil {
-			writeError(w, g.marsh, classifyMethod(methodGetSummary, r, err, g.cfg.MaxBodyBytes), header)
+		var err error
+		if buf, err = g.marsh.Marshal(msg); err != nil {
+			writeError(w, g.marsh, classifyMethod(method, r, err, g.cfg.MaxBodyBytes), header)
 			return
 		}
 	}

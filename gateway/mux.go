@@ -465,13 +465,20 @@ func raiseConnFloor(ctx context.Context, _ http.ResponseWriter, _ proto.Message)
 		return nil
 	}
 	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
-		if v := md.HeaderMD.Get(mdRevision); len(v) == 1 {
-			if rev, err := strconv.ParseInt(v[0], 10, 64); err == nil {
-				cs.raise(rev)
-			}
-		}
+		raiseFloorTo(cs, md.HeaderMD.Get(mdRevision))
 	}
 	return nil
+}
+
+// raiseFloorTo raises the connection's floor to the revision an answer's
+// x-revision metadata carries (one value; anything else is ignored).
+func raiseFloorTo(cs *connState, revs []string) {
+	if len(revs) != 1 {
+		return
+	}
+	if rev, err := strconv.ParseInt(revs[0], 10, 64); err == nil {
+		cs.raise(rev)
+	}
 }
 
 // recordRoute is a forward-response option that tells the recorder which

@@ -59,10 +59,10 @@ type state struct {
 	anonymous []string // nil: no anonymous access
 
 	// Resolved once per config rather than on every call: the roles
-	// (bindings included) and permissions of each certificate principal and
-	// each static token, and the permissions of anonymous callers.
+	// (bindings included) and permissions of each certificate principal
+	// (static tokens keep theirs in staticToken.grant), and the
+	// permissions of anonymous callers.
 	certGrants     map[string]grant
-	staticGrants   map[[32]byte]grant
 	anonymousPerms permSet
 }
 
@@ -178,9 +178,9 @@ func (a *Authenticator) load() (*state, error) {
 	for name, cc := range st.certs {
 		st.certGrants[name] = st.grant(name, cc.Roles)
 	}
-	st.staticGrants = make(map[[32]byte]grant, len(st.static))
 	for h, t := range st.static {
-		st.staticGrants[h] = st.grant(t.name, t.roles)
+		t.grant = st.grant(t.name, t.roles)
+		st.static[h] = t
 	}
 	return st, nil
 }
@@ -267,7 +267,7 @@ func (a *Authenticator) Authenticate(ctx context.Context) (*Principal, error) {
 			if !ok {
 				err = &authError{ReasonTokenUnknown, "bearer token is not known"}
 			}
-			p.Name, g = t.name, st.staticGrants[h]
+			p.Name, g = t.name, t.grant
 		}
 		if err != nil {
 			a.limiter.fail(source)

@@ -16,6 +16,7 @@ import (
 type staticToken struct {
 	name  string
 	roles []string
+	grant grant // roles with the config's bindings, resolved at load
 }
 
 // loadStaticTokens reads a static token file: one token a line,

@@ -556,7 +556,7 @@ func (f *Follower) maybeCheckpoint(force bool) {
 		f.fullDue = true
 		return
 	}
-	if f.fullDue && !f.live.SearchBuilding() {
+	if f.fullDue { // and the index is built now
 		force, f.fullDue = true, false
 	}
 	now := f.cfg.Now()

@@ -193,18 +193,25 @@ func TestWAL_PowerCutLosingUnsyncedPages(t *testing.T) {
 	db := openWAL(t, path, walOpts())
 	write(t, db, 0, 400)
 	db.CrashForTest()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(make([]byte, 2*os.Getpagesize()), 0); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	destroyMetaPages(t, path)
 	db = openWAL(t, path, walOpts())
 	defer db.Close()
 	sameKeys(t, keys(t, db), want(400))
 	checkPages(t, db)
+}
+
+// destroyMetaPages zeroes both of the file's meta pages, as a power cut
+// that loses the bbolt writes since the last checkpoint would.
+func destroyMetaPages(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(make([]byte, 2*os.Getpagesize()), 0); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // usedEnd is the end of a segment's records: segments are zero-filled
@@ -492,14 +499,7 @@ func TestWAL_PowerCutAfterDirectThenLoggedCommits(t *testing.T) {
 	}
 	db.CrashForTest()
 	// The power cut: the meta pages written since the checkpoint are lost.
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(make([]byte, 2*os.Getpagesize()), 0); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	destroyMetaPages(t, path)
 	db = openWAL(t, path, o)
 	defer db.Close()
 	checkPages(t, db)

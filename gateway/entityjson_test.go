@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
@@ -73,22 +74,8 @@ func TestEntityJSON_MatchesProtojson(t *testing.T) {
 		cases = append(cases, e)
 	}
 	for _, e := range cases {
-		want, err := m.Marshal(e)
-		if err != nil {
-			t.Fatalf("protojson: %v", err)
-		}
-		got, ok := appendEntityJSON(nil, e)
-		if !ok {
-			t.Fatalf("declined %v, which protojson writes", e)
-		}
-		var g, w any
-		if err := json.Unmarshal(got, &g); err != nil {
-			t.Fatalf("%s: not JSON: %v", got, err)
-		}
-		if err := json.Unmarshal(want, &w); err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(g, w) {
+		got, want, same := encodeBoth(t, m, e, func(b []byte) ([]byte, bool) { return appendEntityJSON(b, e) })
+		if !same {
 			t.Errorf("fast:\n%s\nprotojson:\n%s", got, want)
 		}
 	}
@@ -136,4 +123,27 @@ func BenchmarkEntityJSON(b *testing.B) {
 			_, _ = m.Marshal(e)
 		}
 	})
+}
+
+// encodeBoth writes msg with a fast path's encoder and with protojson and
+// reports both and whether they are the same JSON value. It fails the test
+// when the encoder declines or writes something that is not JSON.
+func encodeBoth(t *testing.T, m *marshaler, msg proto.Message, encode func([]byte) ([]byte, bool)) (got, want []byte, same bool) {
+	t.Helper()
+	want, err := m.Marshal(msg)
+	if err != nil {
+		t.Fatalf("protojson: %v", err)
+	}
+	got, ok := encode(nil)
+	if !ok {
+		t.Fatalf("declined %v, which protojson writes", msg)
+	}
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("%s: not JSON: %v", got, err)
+	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatal(err)
+	}
+	return got, want, reflect.DeepEqual(g, w)
 }

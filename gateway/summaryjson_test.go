@@ -99,22 +99,8 @@ func TestSummaryJSON_MatchesProtojson(t *testing.T) {
 // does: the same JSON value, the same key order.
 func assertSummaryMatches(t *testing.T, m *marshaler, s *metricsv1.GetSummaryResponse) {
 	t.Helper()
-	want, err := m.Marshal(s)
-	if err != nil {
-		t.Fatalf("protojson: %v", err)
-	}
-	got, ok := appendSummaryJSON(nil, s)
-	if !ok {
-		t.Fatalf("declined %v, which protojson writes", s)
-	}
-	var g, w any
-	if err := json.Unmarshal(got, &g); err != nil {
-		t.Fatalf("%s: not JSON: %v", got, err)
-	}
-	if err := json.Unmarshal(want, &w); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(g, w) {
+	got, want, same := encodeBoth(t, m, s, func(b []byte) ([]byte, bool) { return appendSummaryJSON(b, s) })
+	if !same {
 		t.Fatalf("fast:\n%s\nprotojson:\n%s", got, want)
 	}
 	if gk, wk := jsonKeyOrder(t, got), jsonKeyOrder(t, want); !reflect.DeepEqual(gk, wk) {

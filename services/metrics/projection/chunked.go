@@ -1,6 +1,9 @@
 package projection
 
-import "math/bits"
+import (
+	"math/bits"
+	"sort"
+)
 
 // chunked is an append-only list kept in chunks that never grow: appending
 // never copies what is there. The history appends a version per registry
@@ -65,16 +68,7 @@ func (c *chunked[T]) last() (*T, bool) {
 // search returns the smallest i in [0, n) for which f is true, assuming
 // f is false then true along the list; n if it never is.
 func (c *chunked[T]) search(f func(*T) bool) int {
-	lo, hi := 0, c.n
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if !f(c.at(m)) {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
+	return sort.Search(c.n, func(i int) bool { return f(c.at(i)) })
 }
 
 // each calls fn for elements from on, in order.

@@ -34,6 +34,7 @@ func BuildFunc(n int, each func(yield func(Doc))) *Index {
 		hot:     make([]docHot, 0, n),
 		ids:     make(map[string]int32, n),
 		credit:  map[string]int32{},
+		ordered: map[uint64]*orderedList{},
 	}
 	// Pass one: the documents, their normalised names, and how many
 	// documents each gram has.
@@ -81,6 +82,10 @@ func BuildFunc(n int, each func(yield func(Doc))) *Index {
 	// Put leaves them: listed until a rebuild drops them.
 	if x.dead > 1024 && x.dead > len(x.ids) {
 		x.rebuild()
+		return x
+	}
+	for g := range x.grams {
+		x.reorder(g)
 	}
 	return x
 }

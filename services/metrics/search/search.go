@@ -71,13 +71,14 @@ type Index struct {
 	hot     []docHot         // what bounds a query's score before norm is read
 	ids     map[string]int32 // resource name → live doc id
 	credit  map[string]int32
-	grams   map[uint64][]int32 // gram → ascending doc ids (dead ones included)
+	grams   map[uint64][]int32      // gram → ascending doc ids (dead ones included)
+	ordered map[uint64]*orderedList // the lists of orderedMin ids or more, in rank order
 	dead    int
 }
 
 // New returns an empty Index.
 func New() *Index {
-	return &Index{ids: map[string]int32{}, credit: map[string]int32{}, grams: map[uint64][]int32{}}
+	return &Index{ids: map[string]int32{}, credit: map[string]int32{}, grams: map[uint64][]int32{}, ordered: map[uint64]*orderedList{}}
 }
 
 // Len returns the number of documents.
@@ -113,6 +114,7 @@ func (x *Index) Put(d Doc) {
 	words := x.appendDoc(d)
 	for _, g := range docGrams(nil, words) {
 		x.grams[g] = append(x.grams[g], id) // ids only grow: the list stays sorted
+		x.reorder(g)
 	}
 }
 

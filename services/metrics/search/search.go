@@ -73,6 +73,7 @@ type Index struct {
 	credit  map[string]int32
 	grams   map[uint64][]int32      // gram → ascending doc ids (dead ones included)
 	ordered map[uint64]*orderedList // the lists of orderedMin ids or more, in rank order
+	scratch []uint64                // for sorting an ordered list's tail
 	dead    int
 }
 
@@ -113,8 +114,11 @@ func (x *Index) Put(d Doc) {
 	id := int32(len(x.docs))
 	words := x.appendDoc(d)
 	for _, g := range docGrams(nil, words) {
-		x.grams[g] = append(x.grams[g], id) // ids only grow: the list stays sorted
-		x.reorder(g)
+		l := append(x.grams[g], id) // ids only grow: the list stays sorted
+		x.grams[g] = l
+		if len(l) >= orderedMin {
+			x.addOrdered(g, l, x.norms[id])
+		}
 	}
 }
 

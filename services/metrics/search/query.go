@@ -312,8 +312,11 @@ walk:
 			if nl = x.normLen[id]; nl == 0 {
 				continue // deleted
 			}
-			h = x.hot[id]
 		}
+		// hot (16 bytes a document, a likely cache miss) is read only
+		// when needed: a word not whole, or a name that may start with
+		// the query.
+		hotRead := pruning
 		frac := fw / float64(nl)
 		// The bound of the score from the lists, and whether it is the
 		// score (known) and the words surely occur (present): a gram of
@@ -331,6 +334,9 @@ walk:
 				}
 			}
 			allWhole = false
+			if !hotRead {
+				h, hotRead = x.hot[id], true
+			}
 			startsWord := qw.startBit == 0 || h.starts&qw.startBit != 0
 			switch qw.kind {
 			case shortWord: // found by a word-prefix gram
@@ -357,7 +363,12 @@ walk:
 			}
 		}
 		bonus, bonusKnown := 0, true
-		if h.head&qMask == qHead {
+		// With two words or more, a name starting with the query has the
+		// first word first.
+		if !hotRead && (n == 1 || lead.seek(id)) {
+			h, hotRead = x.hot[id], true
+		}
+		if hotRead && h.head&qMask == qHead {
 			bonus = 5
 			if nl == exactLen && (allWhole || headCovers) {
 				bonus = 10

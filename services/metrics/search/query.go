@@ -254,6 +254,13 @@ func (q *querier) match(words []string) {
 	estimate := 0
 walk:
 	for pos := 0; pos < len(driver); pos++ {
+		if !counting && ord != nil && n > 1 && leadBonus > 0 && q.top.full() && q.top.h[0].score < float64(maxSum+5) {
+			// The worst held does not start with the query: the bound
+			// of every class that may would not stop the ordered walk
+			// short of the whole class (each read costs more than a
+			// step of the walk in id order).
+			ord = nil
+		}
 		if !counting && ord != nil {
 			// The ids up to driver[pos-1] are walked; the ordered list
 			// covers those up to upTo, its tail and the ids after are

@@ -103,7 +103,7 @@ func (s *Server) WatchSummary(_ *metricsv1.WatchSummaryRequest, stream grpc.Serv
 	var (
 		sent  metrics.Summary
 		first = true
-		next  time.Time // the earliest time of the next message
+		next  time.Time                  // the earliest time of the next message
 		wait  = time.NewTimer(time.Hour) // reset before each use
 	)
 	defer wait.Stop()

@@ -261,11 +261,16 @@ func TestWatchSummary_StalledReaderEnded(t *testing.T) {
 	// Small fixed flow-control windows: a stream not read stalls the
 	// server's sends after a few tens of KiB.
 	slow := e.dial(grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
-	stream, err := slow.WatchSummary(ctx(t), &metricsv1.WatchSummaryRequest{})
+	// Not ctx(t): filling the windows may take longer than its 10 s.
+	long, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	stream, err := slow.WatchSummary(long, &metricsv1.WatchSummaryRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	// About 1,300 messages fill the windows; on a loaded machine under
+	// -race making them takes a while.
+	deadline := time.Now().Add(2 * time.Minute)
 	for e.api.StreamStats().Stalled == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the stream was never ended stalled")

@@ -19,7 +19,7 @@ func TestConformance(t *testing.T) {
 	n := 0
 	kvtest.Run(t, func(t *testing.T) kv.Store {
 		n++
-		s, err := etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: cluster.Endpoints(), Prefix: "/t" + strings.Repeat("x", n) + "/"})
+		s, err := etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: cluster.Endpoints(), Prefix: fmt.Sprintf("/t%d/", n)})
 		if err != nil {
 			t.Fatal(err)
 		}

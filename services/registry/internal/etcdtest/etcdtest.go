@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"talentreg/services/registry/etcdkv"
 )
 
 var (
@@ -82,7 +84,8 @@ func (c *Cluster) Endpoints() []string {
 // Options tune a cluster.
 type Options struct {
 	// MaxTxnOps and MaxRequestBytes are the members' limits (defaults:
-	// 16384 and 9 MiB, what the registry needs).
+	// what the registry needs, etcdkv.ServerFlags(etcdkv.DefaultLimits):
+	// 45056 and 16777216).
 	MaxTxnOps       int
 	MaxRequestBytes int
 	// NoFsync runs the members without fsync: for tests of logic, never
@@ -112,11 +115,12 @@ func (c *Cluster) Stop() {
 // by tempDir; the caller stops it (Stop). For TestMain, where there is no
 // testing.TB.
 func StartCluster(n int, o Options, tempDir func() string) (*Cluster, error) {
+	ops, reqBytes := etcdkv.ServerFlags(etcdkv.DefaultLimits)
 	if o.MaxTxnOps == 0 {
-		o.MaxTxnOps = 16384
+		o.MaxTxnOps = ops
 	}
 	if o.MaxRequestBytes == 0 {
-		o.MaxRequestBytes = 9 << 20
+		o.MaxRequestBytes = reqBytes
 	}
 	bin, err := binary()
 	if err != nil {

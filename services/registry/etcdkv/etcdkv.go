@@ -615,10 +615,14 @@ func (t *txn) commit() (bool, error) {
 			ops = append(ops, clientv3.OpPut(k, string(w.value)))
 		}
 	}
-	if l, size := t.s.limits, t.requestBytes(); (l.Ops > 0 && (len(ops) > l.Ops || len(cmps) > l.Ops)) || (l.Bytes > 0 && size > l.Bytes) {
+	size := t.requestBytes()
+	if l := t.s.limits; (l.Ops > 0 && (len(ops) > l.Ops || len(cmps) > l.Ops)) || (l.Bytes > 0 && size > l.Bytes) {
 		return false, fmt.Errorf("%w: %d writes, %d compares, %d bytes (limits %d operations, %d bytes)", kv.ErrTooLarge, len(ops), len(cmps), size, l.Ops, l.Bytes)
 	}
-	ctx, cancel := context.WithTimeout(t.ctx, t.s.timeout)
+	// A large request takes a while to send and to apply: a second more
+	// per MiB, so that the largest (WorstCase, 15 MiB) is not cut off on a
+	// busy cluster while etcd still applies it.
+	ctx, cancel := context.WithTimeout(t.ctx, t.s.timeout+time.Duration(size>>20)*time.Second)
 	defer cancel()
 	resp, err := t.s.c.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	switch {

@@ -49,7 +49,8 @@ func openRegistry(t *testing.T, c *etcdtest.Cluster, prefix string, limits etcdk
 
 // TestLimits_TooLargeCascadeRefusedWhole: a force delete whose cascade
 // needs more operations than one etcd transaction may hold is refused
-// FAILED_PRECONDITION TRANSACTION_TOO_LARGE, and nothing of it is
+// FAILED_PRECONDITION TRANSACTION_TOO_LARGE, with a message that names the
+// dependants and says to delete some of them first, and nothing of it is
 // written: the entity, its memberships and the revision stay.
 func TestLimits_TooLargeCascadeRefusedWhole(t *testing.T) {
 	cluster := etcdtest.Start(t, 1, etcdtest.Options{NoFsync: true})
@@ -75,8 +76,9 @@ func TestLimits_TooLargeCascadeRefusedWhole(t *testing.T) {
 
 	_, err = s.DeleteEntity(ctx, "hub", "", true)
 	var e *registry.Error
-	if !errors.As(err, &e) || e.Code != registry.CodeFailedPrecondition || e.Reason != registry.ReasonTransactionTooLarge || !strings.Contains(e.Message, "--max-txn-ops") {
-		t.Fatalf("force delete of an entity in %d groups within 100 operations: %v, want FAILED_PRECONDITION %s naming --max-txn-ops", groups, err, registry.ReasonTransactionTooLarge)
+	if !errors.As(err, &e) || e.Code != registry.CodeFailedPrecondition || e.Reason != registry.ReasonTransactionTooLarge ||
+		!strings.Contains(e.Message, "--max-txn-ops") || !strings.Contains(e.Message, fmt.Sprintf("its %d memberships", groups)) || !strings.Contains(e.Message, "delete some of them first") {
+		t.Fatalf("force delete of an entity in %d groups within 100 operations: %v, want FAILED_PRECONDITION %s naming --max-txn-ops, the %d memberships and what to do", groups, err, registry.ReasonTransactionTooLarge, groups)
 	}
 	if _, err := s.GetEntity(ctx, "hub"); err != nil {
 		t.Errorf("the refused cascade deleted the entity: %v", err)

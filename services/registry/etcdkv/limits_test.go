@@ -122,7 +122,7 @@ func TestLimits_TooLargeCascadeRefusedWhole(t *testing.T) {
 // upper bound on its writes, compares and bytes, and within 5 % of its
 // bytes (a looser estimate would ask operators for limits nobody needs).
 func TestWorstCase_MatchesTheRealTransaction(t *testing.T) {
-	cluster := etcdtest.Start(t, 1, etcdtest.Options{NoFsync: true})
+	cluster := etcdtest.Start(t, 1, etcdtest.Options{NoFsync: true, SlowApply: true})
 	var sent atomic.Pointer[etcdserverpb.TxnRequest]
 	watch := grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if r, ok := req.(*etcdserverpb.TxnRequest); ok && (sent.Load() == nil || proto.Size(r) > proto.Size(sent.Load())) {

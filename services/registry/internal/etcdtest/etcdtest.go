@@ -91,6 +91,11 @@ type Options struct {
 	// NoFsync runs the members without fsync: for tests of logic, never
 	// of durability.
 	NoFsync bool
+	// SlowApply lets a member take up to 25 s (instead of etcd's 7 s) to
+	// apply one request before answering "request timed out": for tests
+	// of the largest transactions on a loaded test machine (an election
+	// timeout of 10 s; a single member elects itself at once).
+	SlowApply bool
 }
 
 // Start starts an n-member cluster and stops it when the test ends.
@@ -149,6 +154,9 @@ func StartCluster(n int, o Options, tempDir func() string) (*Cluster, error) {
 			"--max-txn-ops", fmt.Sprint(o.MaxTxnOps), "--max-request-bytes", fmt.Sprint(o.MaxRequestBytes)}
 		if o.NoFsync {
 			m.args = append(m.args, "--unsafe-no-fsync")
+		}
+		if o.SlowApply {
+			m.args = append(m.args, "--election-timeout", "10000")
 		}
 		m.stderrPath = filepath.Join(m.dir, "stderr.log")
 	}

@@ -7,6 +7,7 @@ import (
 	"talentreg/services/registry"
 	"talentreg/services/registry/etcdkv"
 	"talentreg/services/registry/internal/largest"
+	"talentreg/services/registry/kv"
 )
 
 // The largest changes validation accepts commit on every engine: on etcd
@@ -127,4 +128,34 @@ func engineName() string {
 		return fmt.Sprintf("etcd, limits %+v", etcdkv.DefaultLimits)
 	}
 	return "bbolt"
+}
+
+// TestLimits_CompactionBoundedPerTransaction: compacting the change log
+// rides on the transaction of a change; on an engine with limits (etcd) it
+// compacts at most kv.CompactPerTxn changes in one, so that the largest
+// change still fits, and the log converges to its retention over the
+// following changes.
+func TestLimits_CompactionBoundedPerTransaction(t *testing.T) {
+	const retain = 10
+	s := openTest(t, testOptions{RetainChanges: retain})
+	var batch []*registry.Entity
+	for i := range 200 {
+		batch = append(batch, entity(fmt.Sprintf("b%d", i)))
+	}
+	if _, _, err := s.BatchCreateEntities(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	want := int64(200 - retain)
+	if engine == "etcd" {
+		want = kv.CompactPerTxn
+	}
+	if got := s.CompactedRevision(); got != want {
+		t.Fatalf("compacted up to %d after a batch of 200 with %d retained, want %d", got, retain, want)
+	}
+	for i := 0; s.CompactedRevision() != s.Revision()-retain; i++ {
+		if i == 10 {
+			t.Fatalf("compacted up to %d at revision %d after %d more changes: the log does not converge to its retention of %d", s.CompactedRevision(), s.Revision(), i, retain)
+		}
+		mustCreate(t, s, entity(fmt.Sprintf("e%d", i)))
+	}
 }

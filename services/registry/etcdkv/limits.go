@@ -60,11 +60,6 @@ func (a TxnSize) times(n int) TxnSize {
 	return TxnSize{a.Writes * n, a.Compares * n, a.Bytes * n}
 }
 
-// fits reports whether a is within l.
-func (a TxnSize) fits(l kv.Limits) bool {
-	return a.Writes <= l.Ops && a.Compares <= l.Ops && a.Bytes <= l.Bytes
-}
-
 func (a TxnSize) limits() kv.Limits {
 	roundUp := func(n, to int) int { return (n + to - 1) / to * to }
 	return kv.Limits{Ops: roundUp(max(a.Writes, a.Compares), 4096), Bytes: roundUp(a.Bytes, 1<<20)}
@@ -92,29 +87,27 @@ func WorstCase() TxnSize {
 func CascadeFits(l kv.Limits) int {
 	fixed := opCost().plus(compactionCost()).plus(entityWrite(false))
 	dep := policyDelete()
-	n := 0
-	for _, per := range [][2]int{
-		{l.Ops - fixed.Writes, dep.Writes}, {l.Ops - fixed.Compares, dep.Compares}, {l.Bytes - fixed.Bytes, dep.Bytes},
-	} {
-		if c := per[0] / per[1]; n == 0 || c < n {
-			n = c
-		}
-	}
+	n := min((l.Ops-fixed.Writes)/dep.Writes, (l.Ops-fixed.Compares)/dep.Compares, (l.Bytes-fixed.Bytes)/dep.Bytes)
 	return max(n, 0)
 }
 
 // Sizes of what validation accepts, in bytes.
-var (
-	maxText   = func(runes int) int { return 4 * runes } // UTF-8: up to 4 bytes a character
-	maxPK     = registry.MaxID
-	maxMember = 2*registry.MaxID + 1 // group id \x00 entity id
-	maxPKAny  = maxMember
+const (
+	maxPK = registry.MaxID // a primary key: an id
+	// maxPKAny is the longest primary key of any collection: a
+	// membership's group id \x00 entity id.
+	maxPKAny = 2*registry.MaxID + 1
 	// actorBytes allows for one actor entry (principal, request id, user
-	// agent, peer, via) and its by-actor key. They come from request
-	// metadata; this is an allowance, not a bound validation enforces.
+	// agent, peer, via) and its by-actor key, principal the principal in a
+	// by-actor key. They come from request metadata: these are
+	// allowances, not bounds validation enforces.
 	actorBytes = 16 << 10
-	principal  = 1 << 10 // allowance for a principal in a by-actor key
+	principal  = 1 << 10
 )
+
+// maxText is the most bytes of a text of so many characters: UTF-8 takes
+// up to 4 a character.
+func maxText(runes int) int { return 4 * runes }
 
 // uvarint is the length of n as a uvarint; str, of a length-prefixed
 // string.

@@ -79,11 +79,17 @@ func TestLimits_LargestImportChunk(t *testing.T) {
 	if len(updates) != n {
 		t.Fatalf("%d changes for the updates, want %d", len(updates), n)
 	}
+	txns := map[int64]bool{}
 	for _, c := range updates {
+		txns[c.TxnFirst] = true
 		if engine == "etcd" && c.TxnLast-c.TxnFirst >= registry.MaxBatch {
 			t.Fatalf("an import transaction of %d changes, want at most %d", c.TxnLast-c.TxnFirst+1, registry.MaxBatch)
 		}
 	}
+	if engine == "etcd" && len(txns) < 3 {
+		t.Fatalf("the %d updates in %d transactions: %d of them are too large for one, the sub-chunk was not halved", n, len(txns), registry.MaxBatch)
+	}
+	t.Logf("the %d largest updates in %d transactions on %s", n, len(txns), engineName())
 	got, err := s.GetEntity(ctx, largest.Entity("imp", n-1, 1).ID)
 	if err != nil || got.Industries[0] != largest.Industries(1)[0] {
 		t.Fatalf("the last updated entity: %+v, %v", got, err)

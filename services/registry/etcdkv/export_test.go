@@ -11,9 +11,3 @@ import (
 func OpenWithDialOptions(ctx context.Context, opts Options, dial ...grpc.DialOption) (*Store, error) {
 	return open(ctx, opts, dial)
 }
-
-// Sizes of the largest resources, for tests that build them.
-var (
-	EntityRecord = entityRecord
-	PolicyRecord = policyRecord
-)

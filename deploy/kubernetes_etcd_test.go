@@ -10,12 +10,12 @@ import (
 )
 
 // The registry's defaults for the largest transaction it sends
-// (services/registry/cmd/registry: --etcd-max-txn-ops,
-// --etcd-max-request-bytes); etcd must accept at least these, and 1 MiB
-// more bytes (the registry checks both at start).
+// (etcdkv.DefaultLimits, services/registry/cmd/registry: --etcd-max-txn-ops,
+// --etcd-max-request-bytes: 45,056 operations, 15 MiB); etcd must accept at
+// least these, and 1 MiB more bytes (the registry checks both at start).
 const (
-	registryTxnOps       = 16384
-	registryRequestBytes = 8 << 20
+	registryTxnOps       = 45056
+	registryRequestBytes = 15728640
 )
 
 // TestKubernetes_RegistryOnEtcd: in every overlay whose registry runs on

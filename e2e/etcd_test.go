@@ -92,7 +92,7 @@ func startEtcd(t *testing.T, n int) *etcdCluster {
 		m.args = []string{bin, "--name", m.name, "--data-dir", filepath.Join(dir, m.name),
 			"--client", strings.TrimPrefix(m.clientURL, "http://"), "--peer", peers[i],
 			"--initial-cluster", strings.Join(initial, ","), "--log-level", "error",
-			"--max-txn-ops", "16384", "--max-request-bytes", fmt.Sprint(9 << 20)}
+			"--max-txn-ops", "45056", "--max-request-bytes", "16777216"} // what the registry needs (etcdkv.ServerFlags)
 	}
 	// A new cluster's members wait for each other: start all, then wait.
 	ready := make([]chan error, n)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -597,4 +598,68 @@ func TestEtcd_ReplicaCutOffFromEtcd(t *testing.T) {
 	waitHealth(t, a, registryService, healthpb.HealthCheckResponse_SERVING, 30*time.Second)
 	caughtUp(write(clientA, "a-again"), 7)
 	waitHealth(t, met, metricsv1.MetricsService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING, 10*time.Second)
+}
+
+// TestEtcd_TooLargeCascadeIsHTTP400: on a registry whose etcd transactions
+// are held to 1,024 operations, a force delete of an entity in 300 groups
+// (about 1,200 writes) is refused through the gateway with HTTP 400 and
+// the reason TRANSACTION_TOO_LARGE, the message saying what to do, and
+// nothing of it is deleted; once some memberships are deleted first, as
+// the message says, the force delete goes through.
+func TestEtcd_TooLargeCascadeIsHTTP400(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and the stack")
+	}
+	dir := t.TempDir()
+	cluster := startEtcd(t, 1)
+	reg := startProc(t, newProc(dir, "registry", "registry", append(registryArgs(dir, "127.0.0.1:0", cluster.endpoints(), "1s"),
+		"--etcd-max-txn-ops", "1024")...))
+	met := startProc(t, newProc(dir, "metrics", "metrics", metricsArgs(dir, reg.grpcAddr)...))
+	gw := startProc(t, newProc(dir, "gateway", "gateway", gatewayArgs(reg.grpcAddr, met.grpcAddr)...))
+	gatewayURL := "https://" + gw.httpAddr
+	eventually(t, 60*time.Second, func() error {
+		if r, err := send(context.Background(), "GET", gatewayURL+"/readyz", nil); err != nil || r.Status != 200 {
+			return fmt.Errorf("gateway not ready: %v %v", r, err)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	client := registryv1.NewRegistryServiceClient(replicasConn(t, reg.grpcAddr))
+	if _, err := client.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "hub", Entity: &registryv1.Entity{
+		DisplayName: "Hub", Kind: registryv1.EntityKind_ENTITY_KIND_ENTERPRISE}}); err != nil {
+		t.Fatal(err)
+	}
+	const groups = 300
+	for i := range groups {
+		id := fmt.Sprintf("g%d", i)
+		if _, err := client.CreateGroup(ctx, &registryv1.CreateGroupRequest{GroupId: id, Group: &registryv1.Group{
+			DisplayName: id, Kind: registryv1.GroupKind_GROUP_KIND_ALLIANCE}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.CreateMembership(ctx, &registryv1.CreateMembershipRequest{Parent: "groups/" + id, Membership: &registryv1.Membership{
+			Entity: "entities/hub", Role: registryv1.MembershipRole_MEMBERSHIP_ROLE_MEMBER}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	r, err := send(ctx, "DELETE", gatewayURL+"/v1/entities/hub?force=true", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != 400 || !strings.Contains(string(r.Body), "TRANSACTION_TOO_LARGE") || !strings.Contains(string(r.Body), "its 300 memberships") ||
+		!strings.Contains(string(r.Body), "delete some of them first") {
+		t.Fatalf("force delete of an entity in %d groups over HTTP: %v, want 400 TRANSACTION_TOO_LARGE naming the memberships and what to do", groups, r)
+	}
+	if r, err := send(ctx, "GET", gatewayURL+"/v1/groups/g0/memberships/hub", nil); err != nil || r.Status != 200 {
+		t.Fatalf("a membership after the refused cascade: %v %v, want 200", r, err)
+	}
+	for i := range groups / 2 {
+		if r, err := send(ctx, "DELETE", gatewayURL+fmt.Sprintf("/v1/groups/g%d/memberships/hub", i), nil); err != nil || r.Status != 200 {
+			t.Fatalf("delete membership %d: %v %v", i, r, err)
+		}
+	}
+	if r, err := send(ctx, "DELETE", gatewayURL+"/v1/entities/hub?force=true", nil); err != nil || r.Status != 200 {
+		t.Fatalf("the force delete once half the memberships are gone: %v %v, want 200", r, err)
+	}
 }

@@ -43,9 +43,10 @@ func run(args []string) error {
 	peer := fs.String("peer", "127.0.0.1:2380", "peer listen address host:port")
 	cluster := fs.String("initial-cluster", "", "name=http://peer,… (default: this member alone)")
 	state := fs.String("initial-cluster-state", "new", "new or existing")
-	maxTxnOps := fs.Uint("max-txn-ops", 128, "operations allowed in one transaction (etcd's default is 128)")
-	maxReqBytes := fs.Uint("max-request-bytes", 1572864, "largest request in bytes (etcd's default is 1.5 MiB)")
+	maxTxnOps := fs.Uint("max-txn-ops", 128, "operations allowed in one transaction (etcd's default is 128; the registry needs --max-txn-ops=45056)")
+	maxReqBytes := fs.Uint("max-request-bytes", 1572864, "largest request in bytes (etcd's default is 1.5 MiB; the registry needs --max-request-bytes=16777216)")
 	quota := fs.Int64("quota-backend-bytes", 8<<30, "backend size quota in bytes")
+	electionMs := fs.Uint("election-timeout", 1000, "election timeout in milliseconds (etcd's default); a request not applied within 5 s plus twice this is answered \"request timed out\"")
 	unsafeNoSync := fs.Bool("unsafe-no-fsync", false, "skip fsync (never for durability tests)")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -76,6 +77,7 @@ func run(args []string) error {
 	cfg.MaxRequestBytes = *maxReqBytes
 	cfg.QuotaBackendBytes = *quota
 	cfg.UnsafeNoFsync = *unsafeNoSync
+	cfg.ElectionMs = *electionMs
 	cfg.LogLevel = *logLevel
 	cfg.LogOutputs = []string{"stderr"}
 	// Progress notifications on quiet watches, as the registry's watch of

@@ -56,9 +56,9 @@ var (
 	// DefaultLimits are etcd's own defaults, the peer's.
 	DefaultLimits = Limits{TxnOps: MaxTxnOps, RequestBytes: 1536 << 10}
 	// RegistryLimits are what the registry's etcd backend needs (its
-	// etcdkv.DefaultLimits of 16,384 operations and 8 MiB, with headroom
-	// for the request's framing); it refuses to start below them.
-	RegistryLimits = Limits{TxnOps: 16384, RequestBytes: 9 << 20}
+	// etcdkv.DefaultLimits of 45,056 operations and 15 MiB, with 1 MiB of
+	// headroom: etcdkv.ServerFlags); it refuses to start below them.
+	RegistryLimits = Limits{TxnOps: 45056, RequestBytes: 16777216}
 )
 
 // Version returns the etcd server version the etcdmember binary at path was

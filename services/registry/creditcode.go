@@ -26,7 +26,7 @@ var creditCodeValue = func() (v [256]int8) {
 // (GB 32100-2015): its alphabet, the six-digit administrative division code
 // in positions 3-8, and the check character in position 18.
 func CheckCreditCode(code string) error {
-	if len(code) != 18 {
+	if len(code) != CreditCodeLen {
 		if n := utf8.RuneCountInString(code); n == 18 {
 			return fmt.Errorf("must be 18 characters of %s, got 18 characters of which some are not ASCII", creditCodeChars)
 		}

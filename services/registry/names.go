@@ -54,7 +54,7 @@ func (c Collection) String() string {
 // ValidID reports whether id matches ^[a-z][a-z0-9-]{0,62}$, the form of
 // every client-chosen id, industry id and group field.
 func ValidID(id string) bool {
-	if len(id) == 0 || len(id) > 63 || id[0] < 'a' || id[0] > 'z' {
+	if len(id) == 0 || len(id) > MaxID || id[0] < 'a' || id[0] > 'z' {
 		return false
 	}
 	for i := 1; i < len(id); i++ {

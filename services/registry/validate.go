@@ -18,6 +18,12 @@ const (
 	MaxBatch       = 1000
 	MaxGoalValue   = 1_000_000_000_000
 	MaxPrograms    = 32
+	// MaxID is the longest client-chosen id, industry id or group field
+	// (ValidID).
+	MaxID = 63
+	// CreditCodeLen is the length of a unified social credit code
+	// (CheckCreditCode).
+	CreditCodeLen = 18
 )
 
 // Validate checks every field of e a client sets, reporting each violation

@@ -72,11 +72,6 @@ type Options struct {
 // member that went away.
 const ReconnectMaxDelay = 2 * time.Second
 
-// DefaultLimits are the transaction limits the registry needs etcd to
-// accept: a batch of 1,000 entities with their indexes, change events and
-// compares, or an import sub-chunk, in one transaction.
-var DefaultLimits = kv.Limits{Ops: 16384, Bytes: 8 << 20}
-
 // Store is a kv.Store on etcd.
 type Store struct {
 	c       *clientv3.Client
@@ -108,11 +103,18 @@ var (
 // opts.Limits (a clear error names the etcd flags otherwise), and starts
 // watching for commits.
 func Open(ctx context.Context, opts Options) (*Store, error) {
+	return open(ctx, opts, nil)
+}
+
+func open(ctx context.Context, opts Options, dial []grpc.DialOption) (*Store, error) {
 	if len(opts.Endpoints) == 0 {
 		return nil, errors.New("etcd: no endpoints")
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = "/talentreg/"
+	}
+	if len(opts.Prefix) > MaxPrefix {
+		return nil, fmt.Errorf("etcd prefix %q is %d bytes, at most %d: the transaction limits allow for no longer one", opts.Prefix, len(opts.Prefix), MaxPrefix)
 	}
 	if opts.DialTimeout == 0 {
 		opts.DialTimeout = 5 * time.Second
@@ -138,10 +140,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		// Reconnect to a member that comes back within seconds: gRPC's
 		// default backoff grows to two minutes, which would keep a replica
 		// NOT_SERVING that long after an etcd outage ends.
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+		DialOptions: append([]grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: ReconnectMaxDelay},
 			MinConnectTimeout: 5 * time.Second,
-		})},
+		})}, dial...),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd %s: %w", strings.Join(opts.Endpoints, ","), err)
@@ -229,17 +231,19 @@ func (s *Store) probeLimits(ctx context.Context) error {
 	for i := range cmps {
 		cmps[i] = clientv3.Compare(clientv3.CreateRevision(probe), "=", -1)
 	}
+	ops, reqBytes := ServerFlags(s.limits)
 	if _, err := s.c.Txn(ctx).If(cmps...).Commit(); err != nil {
 		if errors.Is(err, rpctypes.ErrTooManyOps) {
-			return fmt.Errorf("%w: etcd accepts fewer than %d operations in one transaction: start its members with --max-txn-ops=%d or more (see the README)", errLimits, s.limits.Ops, s.limits.Ops)
+			return fmt.Errorf("%w: etcd accepts fewer than %d operations in one transaction: start its members with --max-txn-ops=%d --max-request-bytes=%d or more (see the README, \"The registry on etcd\")", errLimits, s.limits.Ops, ops, reqBytes)
 		}
 		return fmt.Errorf("etcd %s: %w", strings.Join(s.c.Endpoints(), ","), err)
 	}
-	big := string(make([]byte, s.limits.Bytes-1024))
+	// One put whose request is Limits.Bytes as commit counts it.
+	big := string(make([]byte, max(0, s.limits.Bytes-2*len(probe)-opOverhead-cmpOverhead)))
 	_, err := s.c.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(probe), "=", -1)).Then(clientv3.OpPut(probe, big)).Commit()
 	if err != nil {
 		if tooLarge(err) {
-			return fmt.Errorf("%w: etcd accepts requests smaller than %d bytes: start its members with --max-request-bytes=%d or more (see the README)", errLimits, s.limits.Bytes, s.limits.Bytes+(1<<20))
+			return fmt.Errorf("%w: etcd refuses requests of %d bytes: start its members with --max-txn-ops=%d --max-request-bytes=%d or more (see the README, \"The registry on etcd\")", errLimits, s.limits.Bytes, ops, reqBytes)
 		}
 		return fmt.Errorf("etcd: %w", err)
 	}
@@ -603,20 +607,22 @@ func (t *txn) commit() (bool, error) {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(r[0]), "<", t.rev+1).WithRange(r[1]))
 	}
 	ops := make([]clientv3.Op, 0, len(t.order))
-	size := 0
 	for _, k := range t.order {
 		w := t.writes[k]
-		size += len(k) + len(w.value)
 		if w.del {
 			ops = append(ops, clientv3.OpDelete(k))
 		} else {
 			ops = append(ops, clientv3.OpPut(k, string(w.value)))
 		}
 	}
+	size := t.requestBytes()
 	if l := t.s.limits; (l.Ops > 0 && (len(ops) > l.Ops || len(cmps) > l.Ops)) || (l.Bytes > 0 && size > l.Bytes) {
 		return false, fmt.Errorf("%w: %d writes, %d compares, %d bytes (limits %d operations, %d bytes)", kv.ErrTooLarge, len(ops), len(cmps), size, l.Ops, l.Bytes)
 	}
-	ctx, cancel := context.WithTimeout(t.ctx, t.s.timeout)
+	// A large request takes a while to send and to apply: a second more
+	// per MiB, so that the largest (WorstCase, 15 MiB) is not cut off on a
+	// busy cluster while etcd still applies it.
+	ctx, cancel := context.WithTimeout(t.ctx, t.s.timeout+time.Duration(size>>20)*time.Second)
 	defer cancel()
 	resp, err := t.s.c.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	switch {

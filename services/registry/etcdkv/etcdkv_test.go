@@ -19,7 +19,7 @@ func TestConformance(t *testing.T) {
 	n := 0
 	kvtest.Run(t, func(t *testing.T) kv.Store {
 		n++
-		s, err := etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: cluster.Endpoints(), Prefix: "/t" + strings.Repeat("x", n) + "/"})
+		s, err := etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: cluster.Endpoints(), Prefix: fmt.Sprintf("/t%d/", n)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -29,15 +29,19 @@ func TestConformance(t *testing.T) {
 }
 
 func TestOpen_RefusesAServerWithLowLimits(t *testing.T) {
+	ops, reqBytes := etcdkv.ServerFlags(etcdkv.DefaultLimits)
+	needed := fmt.Sprintf("--max-txn-ops=%d --max-request-bytes=%d", ops, reqBytes)
 	cluster := etcdtest.Start(t, 1, etcdtest.Options{MaxTxnOps: 128, MaxRequestBytes: 1572864})
 	_, err := etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: cluster.Endpoints()})
-	if err == nil || !strings.Contains(err.Error(), "--max-txn-ops") {
-		t.Fatalf("Open against etcd's default limits: %v, want an error naming --max-txn-ops", err)
+	if err == nil || !strings.Contains(err.Error(), needed) {
+		t.Fatalf("Open against etcd's default limits: %v, want an error naming %s", err, needed)
 	}
-	cluster2 := etcdtest.Start(t, 1, etcdtest.Options{MaxRequestBytes: 1572864})
+	// Enough operations, and requests of just under what the registry
+	// sends.
+	cluster2 := etcdtest.Start(t, 1, etcdtest.Options{MaxRequestBytes: etcdkv.DefaultLimits.Bytes - 1024})
 	_, err = etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: cluster2.Endpoints()})
-	if err == nil || !strings.Contains(err.Error(), "--max-request-bytes") {
-		t.Fatalf("Open against a 1.5 MiB request limit: %v, want an error naming --max-request-bytes", err)
+	if err == nil || !strings.Contains(err.Error(), "refuses requests of") || !strings.Contains(err.Error(), needed) {
+		t.Fatalf("Open against a request limit just below the registry's: %v, want an error naming %s", err, needed)
 	}
 }
 

@@ -18,8 +18,8 @@ import (
 // writes of those before it, as in bbolt's batches — committed once, with
 // the compares of them all. Conflicts remain only between replicas.
 
-// Bounds of one group: calls, and key and value bytes (well under etcd's
-// request limit, so one slow group does not hold every writer for long).
+// Bounds of one group: calls, and request bytes (well under etcd's request
+// limit, so one slow group does not hold every writer for long).
 const (
 	maxGroupCalls = 128
 	maxGroupBytes = 1 << 20
@@ -168,10 +168,7 @@ func (t *txn) rollback(sp savepoint) {
 // fits reports whether the transaction is within a group's bounds and the
 // engine's limits.
 func (t *txn) fits() bool {
-	size := 0
-	for _, k := range t.order {
-		size += len(k) + len(t.writes[k].value)
-	}
+	size := t.requestBytes()
 	l := t.s.limits
 	cmps := len(t.reads) + len(t.ranges)
 	return size <= maxGroupBytes && (l.Bytes == 0 || size <= l.Bytes) &&

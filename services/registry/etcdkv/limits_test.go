@@ -6,15 +6,20 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"talentreg/services/registry"
 	"talentreg/services/registry/etcdkv"
 	"talentreg/services/registry/internal/etcdtest"
+	"talentreg/services/registry/internal/largest"
 	"talentreg/services/registry/kv"
 	"talentreg/services/registry/kvstore"
 )
@@ -44,7 +49,8 @@ func openRegistry(t *testing.T, c *etcdtest.Cluster, prefix string, limits etcdk
 
 // TestLimits_TooLargeCascadeRefusedWhole: a force delete whose cascade
 // needs more operations than one etcd transaction may hold is refused
-// FAILED_PRECONDITION TRANSACTION_TOO_LARGE, and nothing of it is
+// FAILED_PRECONDITION TRANSACTION_TOO_LARGE, with a message that names the
+// dependants and says to delete some of them first, and nothing of it is
 // written: the entity, its memberships and the revision stay.
 func TestLimits_TooLargeCascadeRefusedWhole(t *testing.T) {
 	cluster := etcdtest.Start(t, 1, etcdtest.Options{NoFsync: true})
@@ -70,8 +76,9 @@ func TestLimits_TooLargeCascadeRefusedWhole(t *testing.T) {
 
 	_, err = s.DeleteEntity(ctx, "hub", "", true)
 	var e *registry.Error
-	if !errors.As(err, &e) || e.Code != registry.CodeFailedPrecondition || e.Reason != registry.ReasonTransactionTooLarge || !strings.Contains(e.Message, "--max-txn-ops") {
-		t.Fatalf("force delete of an entity in %d groups within 100 operations: %v, want FAILED_PRECONDITION %s naming --max-txn-ops", groups, err, registry.ReasonTransactionTooLarge)
+	if !errors.As(err, &e) || e.Code != registry.CodeFailedPrecondition || e.Reason != registry.ReasonTransactionTooLarge ||
+		!strings.Contains(e.Message, "--max-txn-ops") || !strings.Contains(e.Message, fmt.Sprintf("its %d memberships", groups)) || !strings.Contains(e.Message, "delete some of them first") {
+		t.Fatalf("force delete of an entity in %d groups within 100 operations: %v, want FAILED_PRECONDITION %s naming --max-txn-ops, the %d memberships and what to do", groups, err, registry.ReasonTransactionTooLarge, groups)
 	}
 	if _, err := s.GetEntity(ctx, "hub"); err != nil {
 		t.Errorf("the refused cascade deleted the entity: %v", err)
@@ -107,59 +114,57 @@ func TestLimits_TooLargeCascadeRefusedWhole(t *testing.T) {
 	}
 }
 
-// TestLimits_LargestBatch: a BatchCreateEntities of the most entities a
-// request may hold is one etcd transaction. With entities like the demo's
-// it fits the limits the registry asks etcd for (DefaultLimits). With each
-// entity as large as validation allows (longest name, a credit code, every
-// flag, the most industries) it needs about 40,000 operations and 10.8 MB,
-// beyond those limits: it is then refused whole, TRANSACTION_TOO_LARGE,
-// with nothing written. (That such a batch works on bbolt and not on etcd
-// is a known gap: see docs/review/issues-11-12-13-15.md, issue 13.)
-func TestLimits_LargestBatch(t *testing.T) {
-	cluster := etcdtest.Start(t, 1, etcdtest.Options{NoFsync: true})
-	s := openRegistry(t, cluster, "/batch/", etcdkv.Options{})
-	ctx := context.Background()
-	batch := func(prefix string, industries []string, name string) []*registry.Entity {
-		var es []*registry.Entity
-		for i := range registry.MaxBatch {
-			first17 := fmt.Sprintf("9112011%d%09d", len(prefix), i)
-			es = append(es, &registry.Entity{
-				ID: fmt.Sprintf("%s%04d", prefix, i), DisplayName: name, Kind: registry.EntityKindEnterprise,
-				CreditCode: first17 + string(registry.CreditCodeCheckChar(first17)), Region: "Binhai",
-				Industries: industries, LeadingEnterprise: true, FutureIndustryPlatform: true,
-			})
+// TestWorstCase_MatchesTheRealTransaction builds the transaction WorstCase
+// estimates — the largest batch validation accepts, made by an actor under
+// a prefix of MaxPrefix bytes, compacting kv.CompactPerTxn changes that
+// each have a request id and an actor — commits it on etcd with
+// DefaultLimits, and holds the estimate to the request the store sent: an
+// upper bound on its writes, compares and bytes, and within 5 % of its
+// bytes (a looser estimate would ask operators for limits nobody needs).
+func TestWorstCase_MatchesTheRealTransaction(t *testing.T) {
+	cluster := etcdtest.Start(t, 1, etcdtest.Options{NoFsync: true, SlowApply: true})
+	var sent atomic.Pointer[etcdserverpb.TxnRequest]
+	watch := grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if r, ok := req.(*etcdserverpb.TxnRequest); ok && (sent.Load() == nil || proto.Size(r) > proto.Size(sent.Load())) {
+			sent.Store(r)
 		}
-		return es
-	}
-	if _, _, err := s.BatchCreateEntities(ctx, batch("demo-", []string{"aerospace", "biomanufacturing", "new-materials"}, "Tianjin Binhai Aerospace Technology Co., Ltd.")); err != nil {
-		t.Fatalf("a batch of %d demo-like entities: %v", registry.MaxBatch, err)
-	}
-	head, err := s.ListChanges(ctx, 0, 1)
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+	prefix := "/" + strings.Repeat("w", etcdkv.MaxPrefix-2) + "/"
+	e, err := etcdkv.OpenWithDialOptions(context.Background(), etcdkv.Options{Endpoints: cluster.Endpoints(), Prefix: prefix}, watch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var industries []string
-	for i := range registry.MaxIndustries {
-		industries = append(industries, fmt.Sprintf("industry-%02d-%s", i, strings.Repeat("x", 50)))
-	}
-	_, _, err = s.BatchCreateEntities(ctx, batch("largest-", industries, strings.Repeat("天", registry.MaxDisplayName)))
-	if err == nil {
-		t.Log("the largest batch fits: the gap noted above is closed, tighten this test")
-		return
-	}
-	var e *registry.Error
-	if !errors.As(err, &e) || e.Code != registry.CodeFailedPrecondition || e.Reason != registry.ReasonTransactionTooLarge {
-		t.Fatalf("the largest batch: %v, want it committed or refused FAILED_PRECONDITION %s", err, registry.ReasonTransactionTooLarge)
-	}
-	after, err := s.ListChanges(ctx, 0, 1)
+	s, err := kvstore.Open(context.Background(), e, kvstore.Options{RetainChanges: kv.CompactPerTxn})
 	if err != nil {
+		e.Close()
 		t.Fatal(err)
 	}
-	if after.Revision != head.Revision {
-		t.Errorf("revision %d after the refused batch, was %d: something was written", after.Revision, head.Revision)
+	defer s.Close()
+	ctx := registry.WithActor(context.Background(), &registry.Actor{Principal: strings.Repeat("p", 64), Method: registry.AuthMethod(1),
+		RequestID: strings.Repeat("r", 64), UserAgent: strings.Repeat("u", 128), Peer: "[2001:db8::1]:65535"})
+	for i := range kv.CompactPerTxn {
+		rid := fmt.Sprintf("%0*d", registry.MaxRequestID, i)
+		if _, _, err := s.CreateGroup(ctx, &registry.Group{ID: fmt.Sprintf("g%d", i), DisplayName: "G", Kind: registry.GroupKindAlliance}, rid); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := s.GetEntity(ctx, "largest-0000"); registry.ErrorCode(err) != registry.CodeNotFound {
-		t.Errorf("an entity of the refused batch: %v, want NOT_FOUND", err)
+	sent.Store(nil)
+	if _, _, err := s.BatchCreateEntities(ctx, largest.Entities("worst", registry.MaxBatch)); err != nil {
+		t.Fatalf("the largest batch validation accepts, on etcd with DefaultLimits: %v", err)
+	}
+	if got := s.CompactedRevision(); got < int64(kv.CompactPerTxn) {
+		t.Fatalf("compacted up to revision %d, want the batch to compact the %d changes before it", got, kv.CompactPerTxn)
+	}
+	req := sent.Load()
+	measured := etcdkv.TxnSize{Writes: len(req.Success), Compares: len(req.Compare), Bytes: proto.Size(req)}
+	est := etcdkv.WorstCase()
+	t.Logf("worst case: estimated %+v, measured %+v (%.2f %% of the estimate's bytes); DefaultLimits %+v", est, measured, 100*float64(measured.Bytes)/float64(est.Bytes), etcdkv.DefaultLimits)
+	if measured.Writes > est.Writes || measured.Compares > est.Compares || measured.Bytes > est.Bytes {
+		t.Errorf("the real transaction %+v exceeds the estimate %+v", measured, est)
+	}
+	if float64(measured.Bytes) < 0.95*float64(est.Bytes) || measured.Writes < est.Writes-3 {
+		t.Errorf("the estimate %+v is loose against the real transaction %+v", est, measured)
 	}
 }
 

@@ -108,6 +108,13 @@ type Limits struct {
 	Bytes int
 }
 
+// CompactPerTxn is the most change-log entries a writer compacts in one
+// transaction on an engine with Limits: compaction rides on the
+// transaction of a change, so it must stay small beside the largest change
+// (etcdkv's DefaultLimits allow for this many, each with its audit entries
+// and request id: at most six deletes).
+const CompactPerTxn = 64
+
 // Limiter is implemented by engines with transaction limits.
 type Limiter interface {
 	Limits() Limits

@@ -148,6 +148,7 @@ func (s *Store) update(ctx context.Context, sc *schema, key []byte, name, etag s
 // with its own change event, all in one transaction.
 func (s *Store) remove(ctx context.Context, sc *schema, key []byte, name, etag string, force bool) (int64, error) {
 	var rev int64
+	var cascade string // what a force delete takes with it
 	err := s.mutate(ctx, func(t *tx) error {
 		old, err := t.current(sc, key, name, etag)
 		if err != nil {
@@ -161,6 +162,7 @@ func (s *Store) remove(ctx context.Context, sc *schema, key []byte, name, etag s
 			}
 		} else {
 			deps := t.dependants(old, -1)
+			cascade = deps.describe()
 			for i, keys := range deps.keys {
 				dsc := deps.schemas[i]
 				for _, k := range keys {
@@ -183,6 +185,10 @@ func (s *Store) remove(ctx context.Context, sc *schema, key []byte, name, etag s
 		rev = t.rev
 		return nil
 	})
+	var e *registry.Error
+	if force && cascade != "" && errors.As(err, &e) && e.Reason == registry.ReasonTransactionTooLarge {
+		e.Message = fmt.Sprintf("deleting %s with its %s is too large for one transaction of the storage engine (etcd's --max-txn-ops and --max-request-bytes): delete some of them first, a few at a time, then delete %s", name, cascade, name)
+	}
 	return rev, err
 }
 

@@ -18,15 +18,18 @@ import (
 const smallBucketChunk = 1000
 
 // Import implements registry.Store: one transaction for the chunk (several
-// of smallBucketChunk items while a collection it writes is nearly empty),
-// group-committed with other writers. Each item is validated and checked
-// before anything of it is written, so a bad item is skipped whole; an item
-// equal to the stored one writes nothing and takes no revision. A partial
-// item (ImportItem.Merge) is merged with the stored resource and validated
-// in the transaction.
+// of smallBucketChunk items while a collection it writes is nearly empty;
+// on an engine with transaction limits, sub-chunks of at most
+// registry.MaxBatch items, halved while the engine refuses one as too
+// large), group-committed with other writers. Each item is validated and
+// checked before anything of it is written, so a bad item is skipped
+// whole; an item equal to the stored one writes nothing and takes no
+// revision, so a sub-chunk committed again (a client retrying the import)
+// changes nothing. A partial item (ImportItem.Merge) is merged with the
+// stored resource and validated in the transaction.
 func (s *Store) Import(ctx context.Context, items []registry.ImportItem, base int64) (registry.ImportResult, error) {
-	chunk := s.importChunk()
-	if kv.LimitsOf(s.kv).Ops == 0 && (len(items) <= smallBucketChunk || !s.anySmallBucket(items)) {
+	limited := kv.LimitsOf(s.kv).Ops > 0
+	if !limited && (len(items) <= smallBucketChunk || !s.anySmallBucket(items)) {
 		res, err := s.importTx(ctx, items, base)
 		if err != nil {
 			return newImportResult(), err // nothing of it committed
@@ -34,13 +37,19 @@ func (s *Store) Import(ctx context.Context, items []registry.ImportItem, base in
 		res.Processed = len(items)
 		return res, nil
 	}
+	chunk := s.importChunk()
 	res := newImportResult()
-	for lo := 0; lo < len(items); lo += chunk {
-		part, err := s.importTx(ctx, items[lo:min(len(items), lo+chunk)], base+int64(lo))
+	for lo := 0; lo < len(items); {
+		hi := min(len(items), lo+chunk)
+		part, err := s.importTx(ctx, items[lo:hi], base+int64(lo))
+		if limited && hi-lo > 1 && tooLarge(err) {
+			chunk = (hi - lo) / 2 // nothing of it was committed
+			continue
+		}
 		if err != nil {
 			return res, err
 		}
-		res.Processed = min(len(items), lo+chunk)
+		lo, res.Processed = hi, hi
 		for c, n := range part.Counts {
 			res.Counts[c].Created += n.Created
 			res.Counts[c].Updated += n.Updated
@@ -54,14 +63,23 @@ func (s *Store) Import(ctx context.Context, items []registry.ImportItem, base in
 }
 
 // importChunk is the most items an import commits in one transaction
-// when it splits a chunk: what an engine with transaction limits (etcd)
-// accepts — an item writes its record, a change, a by-name key and a few
-// index keys, and reads (compares) about as many — else smallBucketChunk.
+// when it splits a chunk. On an engine with limits it is registry.MaxBatch:
+// so many created entities fit the limits etcd is asked for
+// (etcdkv.WorstCase); updates write up to twice as much (old and new index
+// keys, both images in the change), so the engine may refuse a sub-chunk
+// of large updates, and Import then halves it, down to one item, which
+// always fits.
 func (s *Store) importChunk() int {
-	if l := kv.LimitsOf(s.kv); l.Ops > 0 {
-		return max(l.Ops/16, 1)
+	if kv.LimitsOf(s.kv).Ops > 0 {
+		return registry.MaxBatch
 	}
 	return smallBucketChunk
+}
+
+// tooLarge reports the engine refusing a transaction for its size.
+func tooLarge(err error) bool {
+	var e *registry.Error
+	return errors.As(err, &e) && e.Reason == registry.ReasonTransactionTooLarge
 }
 
 // anySmallBucket reports whether a collection among items has a nearly

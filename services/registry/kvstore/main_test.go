@@ -16,9 +16,10 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	// The etcd run: one member for every test, each test on a prefix of
-	// its own.
+	// its own. SlowApply: the largest transactions (TestLimits_*) can take
+	// etcd longer than its default 7 s to apply on a loaded test machine.
 	var dirs []string
-	c, err := etcdtest.StartCluster(1, etcdtest.Options{NoFsync: true}, func() string {
+	c, err := etcdtest.StartCluster(1, etcdtest.Options{NoFsync: true, SlowApply: true}, func() string {
 		d, err := os.MkdirTemp("", "kvstore-etcd-")
 		if err != nil {
 			panic(err)

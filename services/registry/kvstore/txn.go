@@ -184,10 +184,11 @@ func (t *tx) compact() error {
 		return nil
 	}
 	limit := max(2*t.events, 1024)
-	if l := kv.LimitsOf(t.s.kv); l.Ops > 0 {
-		// Each compacted change costs about four writes (its entry, its
-		// by-name key, perhaps an actor entry and a request id).
-		limit = min(limit, max(int64(l.Ops/16), 16))
+	if kv.LimitsOf(t.s.kv).Ops > 0 {
+		// Each compacted change costs up to six deletes (its entry, its
+		// by-name key, an actor entry and its by-actor key, a request id
+		// and its log key), all in the transaction of this change.
+		limit = min(limit, kv.CompactPerTxn)
 	}
 	upto := min(target, t.compacted+limit)
 	// Keys are collected before deleting: deleting under a bbolt cursor

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"talentreg/services/registry/etcdkv"
 )
 
 var (
@@ -82,12 +84,18 @@ func (c *Cluster) Endpoints() []string {
 // Options tune a cluster.
 type Options struct {
 	// MaxTxnOps and MaxRequestBytes are the members' limits (defaults:
-	// 16384 and 9 MiB, what the registry needs).
+	// what the registry needs, etcdkv.ServerFlags(etcdkv.DefaultLimits):
+	// 45056 and 16777216).
 	MaxTxnOps       int
 	MaxRequestBytes int
 	// NoFsync runs the members without fsync: for tests of logic, never
 	// of durability.
 	NoFsync bool
+	// SlowApply lets a member take up to 25 s (instead of etcd's 7 s) to
+	// apply one request before answering "request timed out": for tests
+	// of the largest transactions on a loaded test machine (an election
+	// timeout of 10 s; a single member elects itself at once).
+	SlowApply bool
 }
 
 // Start starts an n-member cluster and stops it when the test ends.
@@ -112,11 +120,12 @@ func (c *Cluster) Stop() {
 // by tempDir; the caller stops it (Stop). For TestMain, where there is no
 // testing.TB.
 func StartCluster(n int, o Options, tempDir func() string) (*Cluster, error) {
+	ops, reqBytes := etcdkv.ServerFlags(etcdkv.DefaultLimits)
 	if o.MaxTxnOps == 0 {
-		o.MaxTxnOps = 16384
+		o.MaxTxnOps = ops
 	}
 	if o.MaxRequestBytes == 0 {
-		o.MaxRequestBytes = 9 << 20
+		o.MaxRequestBytes = reqBytes
 	}
 	bin, err := binary()
 	if err != nil {
@@ -145,6 +154,9 @@ func StartCluster(n int, o Options, tempDir func() string) (*Cluster, error) {
 			"--max-txn-ops", fmt.Sprint(o.MaxTxnOps), "--max-request-bytes", fmt.Sprint(o.MaxRequestBytes)}
 		if o.NoFsync {
 			m.args = append(m.args, "--unsafe-no-fsync")
+		}
+		if o.SlowApply {
+			m.args = append(m.args, "--election-timeout", "10000")
 		}
 		m.stderrPath = filepath.Join(m.dir, "stderr.log")
 	}

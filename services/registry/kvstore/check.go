@@ -116,16 +116,19 @@ func (s *Store) Check() (err error) {
 			if r != next {
 				errs = append(errs, fmt.Errorf("change log: revision %d follows %d", r, next-1))
 			}
-			ch, err := decodeChange(r, v)
+			ch, err := decodeChange(btx, r, v)
 			if err != nil {
 				errs = append(errs, err)
 			} else if err := checkTxn(prev, ch, rev); err != nil {
 				errs = append(errs, err)
 			}
-			if coll, pk, err := changeKey(v); err == nil {
-				byName[string(nameKey(coll, pk, r))] = true
-			} else {
+			// Every change is in the by-name index but a v3 entry (the
+			// latest of a stored record, whose revision names it; decodeChange
+			// checked that).
+			if coll, pk, err := changeKey(r, v); err != nil {
 				errs = append(errs, fmt.Errorf("change %d: %w", r, err))
+			} else if v[0] != changeV3 {
+				byName[string(nameKey(coll, pk, r))] = true
 			}
 			prev, next = ch, r+1
 			return nil

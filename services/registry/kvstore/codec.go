@@ -396,9 +396,10 @@ func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) 
 
 // Change log entries: v2 records the transaction holding the change; v1
 // entries (written before transactions were recorded) are still read, each
-// as a transaction of its own. A v3 entry (format 3) is a v2 entry whose
-// after image is not copied: it names the stored record (collection byte
-// and primary key), whose revision is the change's. Writing a change that
+// as a transaction of its own. A v3 entry (format 3, on engines where
+// nameRecords holds) is a v2 entry whose after image is not copied: it
+// names the stored record (collection byte and primary key), whose
+// revision is the change's. Writing a change that
 // supersedes that record first turns the v3 entry back into a v2 one with
 // the image (tx.materialize), so a record is stored once, not twice, for
 // as long as it is current.

@@ -21,10 +21,10 @@ const migrateBatchSize = 10000
 // of an earlier version fails every call rather than write format 2.
 //
 // The conversion: a change whose after image is still the stored record
-// (the record's revision is the change's) becomes a v3 entry naming the
-// record, and leaves the by-name index. Nothing else changes; every
+// (the record's revision is the change's) leaves the by-name index and,
+// where change entries name records (nameRecords), becomes a v3 entry. Nothing else changes; every
 // record, change and audit entry reads the same before and after.
-func migrateV3(ctx context.Context, engine kv.Store, batch int) error {
+func migrateV3(ctx context.Context, engine kv.Store, batch int, refs bool) error {
 	if batch <= 0 {
 		batch = migrateBatchSize
 	}
@@ -35,7 +35,7 @@ func migrateV3(ctx context.Context, engine kv.Store, batch int) error {
 	for {
 		var done bool
 		err := engine.Update(ctx, func(t kv.Txn) (err error) {
-			done, err = migrateV3Step(t, batch)
+			done, err = migrateV3Step(t, batch, refs)
 			return err
 		})
 		if err != nil || done {
@@ -53,7 +53,7 @@ var migrateStepped func()
 
 // migrateV3Step converts the next batch entries and reports whether the
 // migration is complete.
-func migrateV3Step(t kv.Txn, batch int) (done bool, err error) {
+func migrateV3Step(t kv.Txn, batch int, refs bool) (done bool, err error) {
 	format, err := t.Get(bucketMeta, keyFormat)
 	if err != nil {
 		return false, err
@@ -115,7 +115,7 @@ func migrateV3Step(t kv.Txn, batch int) (done bool, err error) {
 		resume = revFromKey(k)
 	}
 	for _, e := range todo {
-		if err := changeToV3(t, e.rev, e.v); err != nil {
+		if err := changeToV3(t, e.rev, e.v, refs); err != nil {
 			return false, err
 		}
 	}
@@ -128,9 +128,10 @@ func migrateV3Step(t kv.Txn, batch int) (done bool, err error) {
 	return true, t.Delete(bucketMeta, keyMigrating)
 }
 
-// changeToV3 rewrites the change entry v of revision rev as a v3 entry if
-// its after image is the stored record.
-func changeToV3(t kv.Txn, rev int64, v []byte) error {
+// changeToV3 converts the change entry v of revision rev, if its after
+// image is the stored record: out of the by-name index, and with refs
+// (nameRecords) rewritten as a v3 entry naming the record.
+func changeToV3(t kv.Txn, rev int64, v []byte, refs bool) error {
 	rc, err := splitChange(rev, v)
 	if err != nil {
 		return err
@@ -146,8 +147,10 @@ func changeToV3(t kv.Txn, rev int64, v []byte) error {
 	if err != nil || cur != rev {
 		return err
 	}
-	if err := t.Put(bucketChanges, revKey(rev), currentChange(rc.h, rc.afterColl, rc.before, pk)); err != nil {
-		return err
+	if refs {
+		if err := t.Put(bucketChanges, revKey(rev), currentChange(rc.h, rc.afterColl, rc.before, pk)); err != nil {
+			return err
+		}
 	}
 	return t.Delete(bucketByName, nameKey(rc.afterColl, pk, rev))
 }

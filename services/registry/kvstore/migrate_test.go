@@ -236,6 +236,13 @@ func downgradeToV2(t *testing.T, e kv.Store) {
 			return err
 		}
 		for _, en := range all {
+			coll, pk, err := changeKey(en.rev, en.v)
+			if err != nil {
+				return err
+			}
+			if err := tx.Put(bucketByName, nameKey(coll, pk, en.rev), nil); err != nil {
+				return err
+			}
 			rc, err := splitChange(en.rev, en.v)
 			if err != nil {
 				return err
@@ -248,9 +255,6 @@ func downgradeToV2(t *testing.T, e kv.Store) {
 				return err
 			}
 			if err := tx.Put(bucketChanges, revKey(en.rev), rc.withImage(bytes.Clone(rec))); err != nil {
-				return err
-			}
-			if err := tx.Put(bucketByName, nameKey(rc.afterColl, rc.pk, en.rev), nil); err != nil {
 				return err
 			}
 		}
@@ -346,7 +350,7 @@ func TestOpen_MigratesFormat2InSteps(t *testing.T) {
 			t.Fatalf("after %d steps:\n%s", steps, firstDiff(got, want))
 		}
 		err = ro.Engine().Update(ctx, func(tx kv.Txn) (err error) {
-			done, err = migrateV3Step(tx, 9)
+			done, err = migrateV3Step(tx, 9, nameRecords(ro.Engine()))
 			return err
 		})
 		if err != nil {

@@ -70,6 +70,9 @@ type Store struct {
 	tokenKey  []byte
 	id        string
 	format    string
+	// refs: change entries name the stored record instead of copying it
+	// (see nameRecords).
+	refs bool
 
 	// backup and restoredFrom are the database's marks (backup.go).
 	backup, restoredFrom *BackupMark
@@ -92,7 +95,7 @@ var _ registry.Store = (*Store)(nil)
 // An engine holding anything else is refused with ErrForeign.
 func Open(ctx context.Context, engine kv.Store, opts Options) (*Store, error) {
 	opts.defaults()
-	s := &Store{kv: engine, opts: opts, commitCh: make(chan struct{}), closed: make(chan struct{}), followEnd: make(chan struct{})}
+	s := &Store{kv: engine, opts: opts, refs: nameRecords(engine), commitCh: make(chan struct{}), closed: make(chan struct{}), followEnd: make(chan struct{})}
 	format, err := s.readFormat(ctx)
 	if err != nil {
 		return nil, err
@@ -117,7 +120,7 @@ func Open(ctx context.Context, engine kv.Store, opts Options) (*Store, error) {
 				return nil, err
 			}
 		}
-		if err := migrateV3(ctx, engine, opts.migrateBatch); err != nil {
+		if err := migrateV3(ctx, engine, opts.migrateBatch, s.refs); err != nil {
 			return nil, fmt.Errorf("migrating to %s: %w", formatV3, err)
 		}
 	}
@@ -136,6 +139,14 @@ func Open(ctx context.Context, engine kv.Store, opts Options) (*Store, error) {
 // Format returns the store's file format, e.g. "talentreg-registry/3"
 // (always 3 unless opened ReadOnly).
 func (s *Store) Format() string { return s.format }
+
+// nameRecords reports whether change entries on engine may name the
+// stored record (v3) instead of copying it: reading one back costs a
+// point read per change, cheap in bbolt's memory map but a round trip on
+// an engine with transaction limits (etcd), where a page of the feed
+// would make one per change. Either way the latest change of a record is
+// left out of changes.by_name; both kinds of entry are read everywhere.
+func nameRecords(engine kv.Store) bool { return kv.LimitsOf(engine).Ops == 0 }
 
 // format reads the meta format key ("" when absent).
 func (s *Store) readFormat(ctx context.Context) (string, error) {

@@ -330,7 +330,7 @@ func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.R
 			return err
 		}
 	}
-	pc := pendingChange{rev: t.rev, typ: typ, entry: event, current: after != nil, coll: sc.coll, key: key}
+	pc := pendingChange{rev: t.rev, typ: typ, entry: event, current: after != nil && t.s.refs, coll: sc.coll, key: key}
 	if pc.current {
 		pc.before = beforeBytes
 	}

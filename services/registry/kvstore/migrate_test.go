@@ -512,3 +512,55 @@ func TestOpen_MigrationSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("resumed:\n%s", firstDiff(got, golden))
 	}
 }
+
+// TestListChangesBy_ResourceMatchesAScanOfTheLog holds the by-name index
+// (which leaves out each stored record's latest change) to the change log:
+// every resource's history, read in pages of every size from 1 to 4, is
+// exactly the log's changes of that name.
+func TestListChangesBy_ResourceMatchesAScanOfTheLog(t *testing.T) {
+	s := openTest(t, testOptions{RetainChanges: 70})
+	writeHistory(t, s)
+	for i := range 30 { // updates, deletes and re-creations, some compacted
+		id := fmt.Sprintf("e%02d", i%12)
+		switch i % 3 {
+		case 0, 1:
+			if _, _, err := s.UpdateEntity(ctx, id, "", func(e *registry.Entity) { e.DisplayName = fmt.Sprintf("x%d", i) }); err != nil {
+				t.Fatal(err)
+			}
+		case 2:
+			if _, err := s.DeleteEntity(ctx, id, "", true); err != nil {
+				t.Fatal(err)
+			}
+			mustCreate(t, s, entity(id))
+		}
+	}
+	log, err := s.ListChanges(ctx, 0, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]int64{}
+	for _, ch := range log.Changes {
+		want[ch.Name()] = append(want[ch.Name()], ch.Revision)
+	}
+	for name, revs := range want {
+		for limit := 1; limit <= 4; limit++ {
+			var got []int64
+			for from := int64(0); ; {
+				page, err := s.ListChangesBy(ctx, registry.ChangeQuery{Resource: name}, from, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, ch := range page.Changes {
+					got = append(got, ch.Revision)
+				}
+				if !page.More || len(page.Changes) == 0 {
+					break
+				}
+				from = page.Changes[len(page.Changes)-1].Revision + 1
+			}
+			if !equalRevs(got, revs) {
+				t.Fatalf("history of %s in pages of %d: %v, the log has %v", name, limit, got, revs)
+			}
+		}
+	}
+}

@@ -9,7 +9,8 @@ package bolt
 // every record before its sequence), at Close, and as soon as a reader
 // needs it: View waits until bbolt has committed every record logged
 // before the View began, so a read sees every write acknowledged before
-// it. A bbolt commit costs a write per dirty page and the spill of every
+// it. A group of one op with nothing queued behind it (a lone writer) is
+// committed at once, before its ack: nothing would share the commit. A bbolt commit costs a write per dirty page and the spill of every
 // touched node; committed lazily, the groups of those 10 ms share them.
 //
 // Crash safety is the log's, unchanged: a record is acknowledged only
@@ -168,6 +169,16 @@ func (d *DB) runLogged(ops []*op) {
 	d.txSeq = seq
 	d.logged.Store(seq)
 	d.commits.Add(1)
+	if len(ops) == 1 && len(d.ops) == 0 {
+		// A lone writer: no other group would share the commit, and its
+		// writer's next read (or a follower woken by it) would wait for
+		// one — a round trip to this loop. Committed before the ack, as
+		// without laziness.
+		_ = d.commitTx()
+		d.broadcast()
+		ackAll(ops, errs)
+		return
+	}
 	d.broadcast()
 	ackAll(ops, errs)
 	if time.Since(d.txAt) >= applyInterval || len(d.pending) >= applyBytes {

@@ -10,7 +10,10 @@ package bolt
 // needs it: View waits until bbolt has committed every record logged
 // before the View began, so a read sees every write acknowledged before
 // it. A group of one op with nothing queued behind it (a lone writer) is
-// committed at once, before its ack: nothing would share the commit. A bbolt commit costs a write per dirty page and the spill of every
+// committed at once, before its ack: nothing would share the commit; so is
+// every group while readers follow the writes (one waited for a commit in
+// the last applyInterval): they would make the commit happen anyway, and
+// wait for it. A bbolt commit costs a write per dirty page and the spill of every
 // touched node; committed lazily, the groups of those 10 ms share them.
 //
 // Crash safety is the log's, unchanged: a record is acknowledged only
@@ -59,8 +62,10 @@ type lazy struct {
 	visMu  sync.Mutex
 	visCh  chan struct{}
 	visErr error
-	// flush asks the loop to commit tx now (a reader waits).
-	flush chan struct{}
+	// flush asks the loop to commit tx now (a reader waits); readWaited
+	// is when a reader last had to (Unix ns).
+	flush      chan struct{}
+	readWaited atomic.Int64
 	// abandon makes the loop roll tx back at its end instead of
 	// committing it (CrashForTest: as a killed process would).
 	abandon atomic.Bool
@@ -169,11 +174,12 @@ func (d *DB) runLogged(ops []*op) {
 	d.txSeq = seq
 	d.logged.Store(seq)
 	d.commits.Add(1)
-	if len(ops) == 1 && len(d.ops) == 0 {
-		// A lone writer: no other group would share the commit, and its
-		// writer's next read (or a follower woken by it) would wait for
-		// one — a round trip to this loop. Committed before the ack, as
-		// without laziness.
+	if len(ops) == 1 && len(d.ops) == 0 || time.Now().UnixNano()-d.readWaited.Load() < int64(applyInterval) {
+		// A lone writer, whose next read would wait for the commit, no
+		// other group sharing it; or readers that follow the writes (a
+		// change feed, a writer reading back), which would each wait for
+		// this loop to come round to their commit, a group's fdatasync
+		// later: committed before the ack, as without laziness.
 		_ = d.commitTx()
 		d.broadcast()
 		ackAll(ops, errs)
@@ -329,6 +335,7 @@ func (d *DB) awaitVisible(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrLogFailed, err)
 		}
+		d.readWaited.Store(time.Now().UnixNano())
 		select {
 		case d.flush <- struct{}{}:
 		default: // already asked

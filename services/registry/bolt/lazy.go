@@ -12,7 +12,7 @@ package bolt
 // it. A group of one op with nothing queued behind it (a lone writer) is
 // committed at once, before its ack: nothing would share the commit; so is
 // every group while readers follow the writes (one waited for a commit in
-// the last applyInterval): they would make the commit happen anyway, and
+// the last followWindow): they would make the commit happen anyway, and
 // wait for it. A bbolt commit costs a write per dirty page and the spill of every
 // touched node; committed lazily, the groups of those 10 ms share them.
 //
@@ -39,6 +39,12 @@ const (
 	applyInterval = 10 * time.Millisecond
 	applyBytes    = 1 << 20
 )
+
+// followWindow is how long after a reader had to wait for a lazy commit
+// the loop commits every group before its ack (see runLogged): long
+// enough that a follower reading after every write (the change feed) is
+// not made to wait again and again as laziness comes back in between.
+const followWindow = 100 * time.Millisecond
 
 // lazy is the commit loop's open bbolt transaction and what readers wait
 // on. The loop alone touches tx … pending.
@@ -174,7 +180,7 @@ func (d *DB) runLogged(ops []*op) {
 	d.txSeq = seq
 	d.logged.Store(seq)
 	d.commits.Add(1)
-	if len(ops) == 1 && len(d.ops) == 0 || time.Now().UnixNano()-d.readWaited.Load() < int64(applyInterval) {
+	if len(ops) == 1 && len(d.ops) == 0 || time.Now().UnixNano()-d.readWaited.Load() < int64(followWindow) {
 		// A lone writer, whose next read would wait for the commit, no
 		// other group sharing it; or readers that follow the writes (a
 		// change feed, a writer reading back), which would each wait for

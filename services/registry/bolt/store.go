@@ -436,9 +436,9 @@ func (d *DB) Bolt() *bbolt.DB {
 	return d.db
 }
 
-// Commits returns how many write transactions have committed changes
-// since Open; with the revision it shows how many writes each fsync
-// served.
+// Commits returns how many group commits have made changes durable since
+// Open (with the log: records appended, however many share one lazy bbolt
+// commit); with the revision it shows how many writes each fsync served.
 func (d *DB) Commits() int64 { return d.commits.Load() }
 
 // OpenReadTxs returns how many read transactions are open (snapshots

@@ -51,6 +51,9 @@ func (c *ctxWriter) Write(p []byte) (int, error) {
 
 // CheckPages runs bbolt's own consistency check of the file's pages.
 func (d *DB) CheckPages() []error {
+	if err := d.awaitVisible(context.Background()); err != nil {
+		return []error{err}
+	}
 	var errs []error
 	_ = d.db.View(func(btx *bbolt.Tx) error {
 		for err := range btx.Check() {

@@ -71,13 +71,25 @@ func (d *DB) commitLoop() {
 		defer t.Stop()
 		tick = t.C
 	}
+	// With the log, bbolt's transaction is committed lazily (lazy.go):
+	// applyT ends one left open while no op comes.
+	applyT := time.NewTimer(time.Hour)
+	applyT.Stop()
+	defer applyT.Stop()
 	for {
 		var busy chan struct{}
+		var applyC <-chan time.Time
 		if d.log != nil {
 			busy = d.log.busy
 			if d.checkpointDue(time.Now()) {
-				d.checkpoint()
+				if d.commitTx() == nil {
+					d.checkpoint()
+				}
 				busy = d.log.busy
+			}
+			if d.txWrites > 0 {
+				applyT.Reset(time.Until(d.txAt.Add(applyInterval)))
+				applyC = applyT.C
 			}
 		}
 		var first *op
@@ -88,6 +100,12 @@ func (d *DB) commitLoop() {
 		case <-busy:
 			d.checkpointEnded()
 			continue
+		case <-applyC:
+			_ = d.commitTx()
+			continue
+		case <-d.flush:
+			_ = d.commitTx()
+			continue
 		case <-d.closing:
 			// Commit whatever made it into the queue, then stop.
 			for {
@@ -95,10 +113,12 @@ func (d *DB) commitLoop() {
 				case o := <-d.ops:
 					d.run([]*op{o})
 				default:
+					d.endTx()
 					return
 				}
 			}
 		}
+		applyT.Stop() // (Go ≥ 1.23: no stale tick is left in applyT.C)
 		batch = append(batch[:0], first)
 	fill:
 		for len(batch) < d.opts.MaxBatch {
@@ -144,24 +164,17 @@ var errPartial = errors.New("op failed after writing")
 var ErrLogFailed = errors.New("write-ahead log failed; restart to recover")
 
 // run commits ops in one transaction and reports each op's outcome. With
-// the log, the write set is appended to it and fdatasynced inside the
-// transaction, before bbolt commits without fsync.
+// the log, runLogged does (lazy.go).
 func (d *DB) run(ops []*op) {
-	if d.log != nil && d.log.failed != nil {
-		for _, o := range ops {
-			o.done <- fmt.Errorf("%w: %w", ErrLogFailed, d.log.failed)
-		}
+	if d.log != nil {
+		d.runLogged(ops)
 		return
 	}
 	errs := make([]error, len(ops))
 	var t *txn
 	var fnErr error // an op's own error, returned to its caller as it is
-	var logged, direct bool
 	err := d.db.Update(func(btx *bbolt.Tx) error {
 		t = &txn{reader: reader{d: d, btx: btx}, handles: map[kv.Bucket]*bbolt.Bucket{}}
-		if d.log != nil {
-			t.rec = d.recBuf[:0]
-		}
 		for i, o := range ops {
 			if err := o.ctx.Err(); err != nil {
 				errs[i] = err
@@ -179,65 +192,8 @@ func (d *DB) run(ops []*op) {
 				errs[i] = err
 			}
 		}
-		if d.log == nil || t.writes == 0 {
-			return nil
-		}
-		if btx.Size() > d.mapped-mapHeadroom {
-			d.log.failed = fmt.Errorf("%w: the database file (%d MiB) nears the %d MiB bbolt maps, which it cannot grow while a checkpoint is pinned: "+
-				"restart the registry (it maps twice the file) or raise --mmap-size", ErrLogFailed, btx.Size()>>20, d.mapped>>20)
-			return d.log.failed
-		}
-		d.recBuf = t.rec
-		if len(t.rec) > directBytes {
-			// Big (a chunk of an import): committing it to bbolt with
-			// fsync, followed at once by a checkpoint, writes it once
-			// instead of twice (log, then bbolt), and moves the pin so
-			// the pages it frees are reused.
-			direct = true
-			d.db.NoSync = false
-			return nil
-		}
-		if d.log.pin == nil {
-			// Unpinned since a direct commit (see checkpointNow): this
-			// transaction has not committed, so a read transaction opened
-			// now is at the checkpoint's state, and it is pinned before
-			// the first commit that frees pages of it. (The check above
-			// keeps bbolt from having to grow its map under the pin.)
-			pin, err := d.db.Begin(false)
-			if err != nil {
-				d.log.failed = fmt.Errorf("pinning the checkpoint: %w", err)
-				return d.log.failed
-			}
-			d.log.pin = pin
-		}
-		if err := putSeq(btx, d.log.w.Next()); err != nil {
-			return err
-		}
-		if _, err := d.log.w.Append(t.rec); err != nil {
-			d.log.failed = fmt.Errorf("appending to the log: %w", err)
-			return d.log.failed
-		}
-		logged = true
 		return nil
 	})
-	if logged && err != nil {
-		// The record is durable but bbolt did not commit it: only a replay
-		// can apply it now.
-		d.log.failed = fmt.Errorf("bbolt commit after the log append: %w", err)
-	}
-	if logged && err == nil {
-		d.crash("committed")
-	}
-	if direct {
-		d.db.NoSync = true
-		if err == nil {
-			// Acknowledged only once the checkpoint covers it: until then,
-			// recovery would put the file back before it.
-			if cerr := d.checkpointNow(); cerr != nil {
-				err = fmt.Errorf("commit: %w", cerr)
-			}
-		}
-	}
 	switch {
 	case errors.Is(err, errPartial):
 		for _, o := range ops {
@@ -268,11 +224,18 @@ type txn struct {
 	reader
 	handles map[kv.Bucket]*bbolt.Bucket
 	writes  int // Put/Delete calls, to detect ops that failed after writing
-	// rec, with the log: the write set, as a log record, until it
-	// outgrows directBytes (the transaction then skips the log: the rest
-	// of its writes are not recorded).
-	rec []byte
+	// record, with the log: the write set is appended to rec, from
+	// recStart on, as a log record, until it outgrows directBytes (the
+	// transaction then skips the log: the rest of its writes are not
+	// recorded). rec before recStart holds the records of the earlier
+	// groups of the same bbolt transaction.
+	record   bool
+	rec      []byte
+	recStart int
 }
+
+// recording reports whether t's writes still go to its log record.
+func (t *txn) recording() bool { return t.record && len(t.rec)-t.recStart <= directBytes }
 
 // call runs fn, turning a panic into an error so that no input can crash
 // the single writer.
@@ -314,7 +277,7 @@ func (t *txn) Put(b kv.Bucket, key, value []byte) error {
 	if value == nil {
 		value = []byte{}
 	}
-	if t.d.log != nil && len(t.rec) <= directBytes {
+	if t.recording() {
 		t.rec = appendWrite(t.rec, opPut, b, key, value)
 	}
 	return h.Put(key, value)
@@ -327,7 +290,7 @@ func (t *txn) Delete(b kv.Bucket, key []byte) error {
 		return nil
 	}
 	t.writes++
-	if t.d.log != nil && len(t.rec) <= directBytes {
+	if t.recording() {
 		t.rec = appendWrite(t.rec, opDelete, b, key, nil)
 	}
 	return h.Delete(key)

@@ -4,6 +4,7 @@ package bolt
 // checkpoint is written, the log is left as it is, bbolt's file closed
 // without a sync (its commits stay in the page cache, as after a kill).
 func (d *DB) CrashForTest() {
+	d.abandon.Store(true) // bbolt's open transaction is lost, not committed
 	d.closeMu.Do(func() {
 		d.queueMu.Lock()
 		close(d.closing)

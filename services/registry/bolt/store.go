@@ -140,15 +140,21 @@ type DB struct {
 
 	log       *logState  // nil without Options.WAL
 	mapped    int64      // the address space mapped at open (mapSize)
-	recBuf    []byte     // the log record buffer, reused by the commit loop
 	recovered *Recovered // what Open replayed, nil if nothing
+
+	lazy // with the log: bbolt's transaction left open across groups
 }
 
 var (
 	_ kv.Store          = (*DB)(nil)
 	_ kv.BucketSizer    = (*DB)(nil)
 	_ kv.SnapshotWriter = (*DB)(nil)
+	_ kv.SoleWriter     = (*DB)(nil)
 )
+
+// SoleWriter implements kv.SoleWriter: the file is locked, no other
+// process writes it while d is open.
+func (d *DB) SoleWriter() bool { return !d.opts.ReadOnly }
 
 // Open opens or creates the database file at path (with MustExist, only
 // opens). Before bbolt reads the file, its size is checked against the
@@ -187,6 +193,7 @@ func Open(path string, opts Options) (*DB, error) {
 		closing:   make(chan struct{}),
 		loopEnd:   make(chan struct{}),
 		commitCh:  make(chan struct{}),
+		lazy:      lazy{flush: make(chan struct{}, 1), visCh: make(chan struct{})},
 		recovered: rec,
 		mapped:    int64(opts.InitialMmapSize),
 	}
@@ -332,7 +339,10 @@ func (d *DB) Close() error {
 
 // Empty implements kv.Store: a file without any bucket is fresh (just
 // created, or left by a crash before its first commit).
-func (d *DB) Empty(context.Context) (bool, error) {
+func (d *DB) Empty(ctx context.Context) (bool, error) {
+	if err := d.awaitVisible(ctx); err != nil {
+		return false, err
+	}
 	empty := true
 	err := d.db.View(func(tx *bbolt.Tx) error {
 		return tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
@@ -366,11 +376,14 @@ func (d *DB) broadcast() {
 }
 
 // View implements kv.Store.
-func (d *DB) View(_ context.Context, fn func(kv.Reader) error) error {
+func (d *DB) View(ctx context.Context, fn func(kv.Reader) error) error {
 	select {
 	case <-d.closing:
 		return kv.ErrClosed
 	default:
+	}
+	if err := d.awaitVisible(ctx); err != nil {
+		return err
 	}
 	return d.db.View(func(btx *bbolt.Tx) error { return fn(&reader{d: d, btx: btx}) })
 }
@@ -415,13 +428,17 @@ func (emptyCursor) Prev() ([]byte, []byte)       { return nil, nil }
 func (emptyCursor) Err() error                   { return nil }
 
 // Bolt returns the bbolt database, for tools and tests that need bbolt's
-// own API (compaction, page statistics). Writing through it bypasses the
+// own API (compaction, page statistics), once bbolt has committed every
+// write acknowledged before the call. Writing through it bypasses the
 // group commit: only while nothing else writes.
-func (d *DB) Bolt() *bbolt.DB { return d.db }
+func (d *DB) Bolt() *bbolt.DB {
+	_ = d.awaitVisible(context.Background())
+	return d.db
+}
 
-// Commits returns how many write transactions have committed changes
-// since Open; with the revision it shows how many writes each fsync
-// served.
+// Commits returns how many group commits have made changes durable since
+// Open (with the log: records appended, however many share one lazy bbolt
+// commit); with the revision it shows how many writes each fsync served.
 func (d *DB) Commits() int64 { return d.commits.Load() }
 
 // OpenReadTxs returns how many read transactions are open (snapshots
@@ -443,6 +460,7 @@ func (d *DB) Path() string { return d.db.Path() }
 // so a big transaction into such a bucket inserts into one ever-growing
 // node and shifts it on every insert.
 func (d *DB) SmallBucket(b kv.Bucket) bool {
+	_ = d.awaitVisible(context.Background())
 	small := false
 	_ = d.db.View(func(btx *bbolt.Tx) error {
 		bk := btx.Bucket(d.name(b))

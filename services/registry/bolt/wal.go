@@ -2,8 +2,8 @@ package bolt
 
 // The write-ahead log (Options.WAL), as etcd puts one in front of bbolt: the
 // write set of each group commit is appended to the log and fdatasynced —
-// one sequential write — before bbolt commits it without fsync; the group
-// is acknowledged then. In the background a checkpoint makes bbolt durable
+// one sequential write — and the group is acknowledged then; bbolt commits
+// it without fsync, lazily, several groups at a time (lazy.go). In the background a checkpoint makes bbolt durable
 // (one fdatasync of the file) and drops the log records it covers.
 //
 // bbolt committing without fsync is only safe because of two things:

@@ -146,6 +146,16 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// SoleWriter is implemented by engines that no one but the Store opened on
+// them writes to while it is open (bbolt: the file is locked). The Store
+// then learns every commit from its own transactions and does not follow
+// Committed with reads of its own, which would make an engine that applies
+// commits lazily (bbolt behind its write-ahead log) apply them at once.
+type SoleWriter interface {
+	// SoleWriter reports whether the engine has only the one writer.
+	SoleWriter() bool
+}
+
 // LimitsOf returns s's limits, none if it declares none.
 func LimitsOf(s Store) Limits {
 	if l, ok := s.(Limiter); ok {

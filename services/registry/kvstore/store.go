@@ -132,7 +132,11 @@ func Open(ctx context.Context, engine kv.Store, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	go s.follow()
+	if sw, ok := engine.(kv.SoleWriter); ok && sw.SoleWriter() {
+		close(s.followEnd) // every commit is ours: noted as it returns
+	} else {
+		go s.follow()
+	}
 	return s, nil
 }
 

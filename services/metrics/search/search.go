@@ -73,7 +73,6 @@ type Index struct {
 	credit  map[string]int32
 	grams   map[uint64][]int32      // gram → ascending doc ids (dead ones included)
 	ordered map[uint64]*orderedList // the lists of orderedMin ids or more, in rank order
-	scratch []uint64                // for sorting an ordered list's tail
 	dead    int
 }
 

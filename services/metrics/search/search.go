@@ -16,9 +16,11 @@
 // held and TotalExactUpTo matches counted, a candidate is dropped on a
 // bound of its score read from small per-document arrays (name length,
 // first bytes, a bit set of word starts) and the whole-word lists, before
-// its name is read; the total above that count is an estimate. Nothing
-// is scanned but the candidates of the query's grams, and a common word
-// reads few names.
+// its name is read; the total above that count is an estimate. Past
+// that count, a posting list of OrderedMin ids or more is walked in rank
+// order instead (see orderedList), from its best candidates, and the
+// walk stops once the page is settled. Nothing is scanned but the
+// candidates of the query's grams, and a common word reads few names.
 //
 // Chinese queries against English names go through a small glossary of
 // place names and organisation words (天津 → tianjin, 大学 → university):

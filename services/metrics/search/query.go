@@ -51,7 +51,10 @@ func (x *Index) Search(query string, offset, limit int) ([]Result, int) {
 // candidate is dropped on a bound of its score taken from its length and
 // first bytes (hot arrays) and from which whole-word and word-start lists
 // hold it, before its name is read: a common word costs a walk of one
-// list and a name read per contender, not per match.
+// list and a name read per contender, not per match. Past the exact
+// count, the ordered list of a word's first gram, if it has one, is
+// walked instead from its best class and shortest names, and stops at
+// the first candidate that cannot enter the page.
 func (x *Index) Query(query string, offset, limit int) Page {
 	q := querier{x: x, top: topK{k: offset + limit + 1}, exact: true, credit: -1}
 	alts := alternatives(normalise(query))

@@ -16,9 +16,11 @@
 // held and TotalExactUpTo matches counted, a candidate is dropped on a
 // bound of its score read from small per-document arrays (name length,
 // first bytes, a bit set of word starts) and the whole-word lists, before
-// its name is read; the total above that count is an estimate. Nothing
-// is scanned but the candidates of the query's grams, and a common word
-// reads few names.
+// its name is read; the total above that count is an estimate. Past
+// that count, a posting list of OrderedMin ids or more is walked in rank
+// order instead (see orderedList), from its best candidates, and the
+// walk stops once the page is settled. Nothing is scanned but the
+// candidates of the query's grams, and a common word reads few names.
 //
 // Chinese queries against English names go through a small glossary of
 // place names and organisation words (天津 → tianjin, 大学 → university):
@@ -73,7 +75,6 @@ type Index struct {
 	credit  map[string]int32
 	grams   map[uint64][]int32      // gram → ascending doc ids (dead ones included)
 	ordered map[uint64]*orderedList // the lists of orderedMin ids or more, in rank order
-	scratch []uint64                // for sorting an ordered list's tail
 	dead    int
 }
 

@@ -229,7 +229,7 @@ func TestAuth_EveryRPCRefusesBadCredentials(t *testing.T) {
 // independently of the roles' definitions in platform/auth.
 func allowedBy(role string, r rpc) bool {
 	m := string(r.desc.Name())
-	read := (strings.HasPrefix(m, "Get") || strings.HasPrefix(m, "List") || m == "SearchEntities") && m != "ListChanges" && m != "ListHistory"
+	read := (strings.HasPrefix(m, "Get") || strings.HasPrefix(m, "List") || m == "SearchEntities" || m == "WatchSummary") && m != "ListChanges" && m != "ListHistory"
 	write := strings.HasPrefix(m, "Create") || strings.HasPrefix(m, "Update") || (strings.HasPrefix(m, "Delete") && len(r.flags) == 0)
 	switch role {
 	case auth.RoleAdmin:

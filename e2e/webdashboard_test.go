@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,8 +76,11 @@ func outputDir(t *testing.T) string {
 // cards with exactly the API's figures and the breakdown chart with its
 // rows, the page switches to Chinese, the search box searches, a group's
 // page is reached with the keyboard alone, a write through the API
-// reaches the cards live, and a token without the figures' permission
-// gets a plain 403. No console error, no CSP violation, no request to
+// reaches the cards live from the Summary's stream (no GET /v1/summary
+// poll), the page says it is reconnecting while the metrics process
+// restarts and follows the new stream after (a second write arrives, still
+// without a poll), and a token without the figures' permission gets a
+// plain 403. No console error, no CSP violation, no request to
 // another origin. Screenshots go to the test's output directory.
 func TestDashboard_InChromium(t *testing.T) {
 	if testing.Short() {
@@ -101,15 +108,48 @@ func TestDashboard_InChromium(t *testing.T) {
 		"GROUP_ID=space",
 		"OFFICE_METRICS=1", // search, targets and history must work
 		"TARGET_GOAL=100",
+		"RESTART_METRICS=1",
 	)
-	b, err := cmd.CombinedOutput()
-	t.Logf("browser (screenshots in %s):\n%s", out, b)
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The script asks for the metrics process to be stopped and started
+	// again, one step per line; it waits for each answer.
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		_, _ = logs.Write([]byte(line + "\n"))
+		switch {
+		case strings.Contains(line, `"step":"stop-metrics"`):
+			if err := s.metrics[0].stop(15 * time.Second); err != nil {
+				t.Logf("metrics stop: %v", err)
+			}
+			_, _ = io.WriteString(stdin, "stopped\n")
+		case strings.Contains(line, `"step":"start-metrics"`):
+			if err := s.metrics[0].start(); err != nil {
+				t.Errorf("metrics restart: %v", err)
+			}
+			_, _ = io.WriteString(stdin, "started\n")
+		}
+	}
+	err = cmd.Wait()
+	t.Logf("browser (screenshots in %s):\n%s", out, logs.String())
 	if err != nil {
 		t.Fatalf("the dashboard failed in Chromium: %v", err)
 	}
 	shots, _ := filepath.Glob(filepath.Join(out, "*.png"))
-	if len(shots) < 8 {
-		t.Errorf("%d screenshots in %s, want 8", len(shots), out)
+	if len(shots) < 9 {
+		t.Errorf("%d screenshots in %s, want 9", len(shots), out)
 	}
 }
 
@@ -152,4 +192,23 @@ func loadDashboardData(t *testing.T, s *stack) {
 		"displayName": "Future-industry platforms and leading enterprises", "metric": "TARGET_METRIC_PLATFORMS_OR_LEADING_ENTERPRISES",
 		"goalValue": "100", "deadline": "2027-12-31T00:00:00Z",
 	})
+}
+
+// syncBuffer is a bytes.Buffer safe for the writes of a process's stderr
+// copier and the test's own.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

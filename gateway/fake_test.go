@@ -190,6 +190,13 @@ func (f *fakeMetrics) GetSummary(ctx context.Context, req *metricsv1.GetSummaryR
 	return &metricsv1.GetSummaryResponse{Revision: rev, Programs: f.replica, EntitiesByKind: byKind}, nil
 }
 
+// WatchSummary sends the replica's Summary once and ends the stream, so
+// that a test reading the whole answer returns.
+func (f *fakeMetrics) WatchSummary(_ *metricsv1.WatchSummaryRequest, stream grpc.ServerStreamingServer[metricsv1.WatchSummaryResponse]) error {
+	f.calls.Add(1)
+	return stream.Send(&metricsv1.WatchSummaryResponse{Summary: &metricsv1.GetSummaryResponse{Revision: f.revision.Load(), Programs: f.replica}})
+}
+
 // backend is a running fake gRPC server.
 type backend struct {
 	addr   string

@@ -236,6 +236,7 @@ func TestConfig_AddFlags(t *testing.T) {
 func TestStreamingPath(t *testing.T) {
 	for path, want := range map[string]bool{
 		"/v1/changes:watch": true,
+		"/v1/summary:watch": true,
 		"/v1/snapshot":      false,
 		"/v1/changes":       false,
 		"/v1:import":        false,
@@ -256,6 +257,7 @@ func TestAllowedMethods(t *testing.T) {
 		"/v1/groups/-/memberships":         "GET, HEAD, POST",
 		"/v1/groups/g/memberships/acme":    "DELETE, GET, HEAD, PATCH",
 		"/v1/changes:watch":                "GET", // a stream has no HEAD
+		"/v1/summary:watch":                "GET",
 		"/v1/entities/acme/extra/segments": "",
 		"/v1/entities/":                    "",
 	} {

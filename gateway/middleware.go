@@ -198,8 +198,9 @@ func unhex(c byte) byte {
 }
 
 // streamingPath reports whether path is a server-streaming route, which
-// must outlive the server's read and write timeouts. WatchChanges is the
-// only one over HTTP: the snapshot stream is gRPC-only.
+// must outlive the server's read and write timeouts: WatchChanges and
+// WatchSummary (the snapshot stream is gRPC-only). Both share the watch
+// slots (--max-watch-streams) and the stall timeout.
 func streamingPath(path string) bool {
-	return path == "/v1/changes:watch"
+	return path == "/v1/changes:watch" || path == "/v1/summary:watch"
 }

@@ -445,3 +445,42 @@ func (s *replicaSet) VerifyProjection(ctx context.Context, in *metricsv1.VerifyP
 	}
 	return nil, err
 }
+
+// WatchSummary implements metricsv1.MetricsServiceClient: the stream of
+// the first replica in turn that sends its first message. One that is
+// down, NOT_SERVING or not loaded answers UNAVAILABLE and the next is
+// tried; any other error (unauthenticated, over its stream limit) is the
+// answer. When the replica goes away the stream ends UNAVAILABLE: the
+// client watches again and is served by another (or the same, restarted).
+func (s *replicaSet) WatchSummary(ctx context.Context, in *metricsv1.WatchSummaryRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[metricsv1.WatchSummaryResponse], error) {
+	err := status.Error(codes.Unavailable, "no metrics replica")
+	for _, r := range s.order() {
+		var stream grpc.ServerStreamingClient[metricsv1.WatchSummaryResponse]
+		if stream, err = r.client.WatchSummary(ctx, in, opts...); err == nil {
+			var first *metricsv1.WatchSummaryResponse
+			if first, err = stream.Recv(); err == nil {
+				r.note(first.GetSummary().GetRevision())
+				return &primedStream[metricsv1.WatchSummaryResponse]{ServerStreamingClient: stream, first: first}, nil
+			}
+		}
+		if ctx.Err() != nil || status.Code(err) != codes.Unavailable {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+// primedStream is a stream whose first message was received already: its
+// first Recv returns that message.
+type primedStream[T any] struct {
+	grpc.ServerStreamingClient[T]
+	first *T
+}
+
+func (p *primedStream[T]) Recv() (*T, error) {
+	if m := p.first; m != nil {
+		p.first = nil
+		return m, nil
+	}
+	return p.ServerStreamingClient.Recv()
+}

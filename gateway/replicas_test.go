@@ -1,12 +1,15 @@
 package gateway_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // keepAlive is an HTTP client holding one connection to the gateway.
@@ -100,5 +103,44 @@ func TestGateway_MinRevisionWaitIsTheReplicas(t *testing.T) {
 	}
 	if !fms[0].deadline.Load() {
 		t.Fatal("the client's Grpc-Timeout did not reach the replica")
+	}
+}
+
+// TestGateway_SummaryWatchSkipsReplicasDown: GET /v1/summary:watch is
+// served by a replica that is SERVING, never by one that is not, as
+// newline-delimited {"result":{"summary":…}} lines.
+func TestGateway_SummaryWatchSkipsReplicasDown(t *testing.T) {
+	s, backends, _ := startStack(t, 2, nil)
+	backends[1].health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	served := func() string {
+		r := do(t, "GET", s.url+"/v1/summary:watch", nil, nil)
+		if r.status != 200 {
+			t.Fatalf("GET /v1/summary:watch: %v", r)
+		}
+		var line struct {
+			Result struct {
+				Summary struct {
+					Programs string `json:"programs"`
+				} `json:"summary"`
+			} `json:"result"`
+		}
+		first, _, _ := strings.Cut(string(r.body), "\n")
+		if err := json.Unmarshal([]byte(first), &line); err != nil {
+			t.Fatalf("first line %q: %v", first, err)
+		}
+		return line.Result.Summary.Programs
+	}
+	// The gateway learns of the status change from the health stream.
+	deadline := time.Now().Add(30 * time.Second)
+	for served() != "2" {
+		if time.Now().After(deadline) {
+			t.Fatal("the replica that is NOT_SERVING is still asked")
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+	for range 10 {
+		if r := served(); r != "2" {
+			t.Fatalf("watch served by replica %s, NOT_SERVING", r)
+		}
 	}
 }

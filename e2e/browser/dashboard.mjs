@@ -12,11 +12,15 @@
 //   OFFICE_METRICS     "1": search, targets and history must work (else a
 //                      section may say "not available", nothing more)
 //   TARGET_GOAL        with OFFICE_METRICS, a goal a target must show
+//   RESTART_METRICS    "1": the test restarts the metrics process when the
+//                      script logs step "stop-metrics" (it answers
+//                      "stopped" on stdin) and "start-metrics" ("started")
 //
 // Every check that fails throws; the script exits 1 with the reason.
 import { chromium } from "playwright-core";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 
 const env = (k, def) => {
   const v = process.env[k] ?? def;
@@ -29,7 +33,17 @@ const writer = env("WRITER_TOKEN");
 const forbidden = env("FORBIDDEN_TOKEN");
 const outDir = env("OUT_DIR");
 const officeMetrics = env("OFFICE_METRICS", "0") === "1";
+const restartMetrics = env("RESTART_METRICS", "0") === "1";
 const deadline = 20_000; // any one wait
+
+// ask logs step and waits for the test's answer on stdin.
+const stdin = restartMetrics ? createInterface({ input: process.stdin }) : null;
+const answers = stdin ? stdin[Symbol.asyncIterator]() : null;
+async function ask(step, want) {
+  log(step, {});
+  const { value, done } = await answers.next();
+  check(!done && value.trim() === want, `the test answered ${JSON.stringify(value)} to ${step}, want ${want}`);
+}
 mkdirSync(outDir, { recursive: true });
 
 const log = (step, detail) => console.log(JSON.stringify({ step, ...detail }));
@@ -55,6 +69,7 @@ function watch(page, phase) {
     const text = m.text();
     const status = /status of (\d{3})/.exec(text);
     if (status && phase.allowed.includes(Number(status[1]))) return;
+    if (phase.allowedText && phase.allowedText.test(text)) return;
     if (/Content.Security.Policy|Refused to/i.test(text)) seen.csp.push(`[${phase.name}] ${text}`);
     else seen.errors.push(`[${phase.name}] console error: ${text}`);
   });
@@ -313,6 +328,17 @@ try {
   await page.keyboard.press("Enter");
   await page.locator("#cards[data-state=ready]").waitFor();
   const before = await page.locator('#cards dd[data-field="entities"]').getAttribute("data-value");
+  // From here on the Summary must come from the stream: no GET /v1/summary.
+  const polls = [], watches = [];
+  page.on("request", (r) => {
+    const u = new URL(r.url());
+    if (u.pathname === "/v1/summary") polls.push(r.url());
+    if (u.pathname === "/v1/summary:watch") watches.push(r.url());
+  });
+  await page.locator("#live-state[data-state=live]").waitFor();
+  check(await page.locator("#live-state").getAttribute("role") === "status", "the live state is not a status");
+  const liveText = await page.locator("#live-state").textContent();
+  check(["Live updates on", "实时更新已开启"].includes(liveText), "the live state says " + liveText); // the page may be in Chinese here
   const id = "live-" + Date.now().toString(36);
   const created = await api("/v1/entities?entityId=" + id, writer, {
     method: "POST",
@@ -332,7 +358,42 @@ try {
   check(live.includes(await page.evaluate(() => document.body.dataset.revision)), `the live region says ${JSON.stringify(live)}`);
   check(await page.locator("#live").getAttribute("aria-live") === "polite", "the live region is not aria-live");
   log("live", { before, after: String(BigInt(before) + 1n), revision: created.revision, ms: Date.now() - t0, announced: live });
+  check(polls.length === 0, "the page polled the Summary instead of following its stream: " + polls.join(", "));
   await shot(page, "07-live-update");
+
+  // The metrics process restarts: the page says it is reconnecting, then
+  // follows the new stream, and a write reaches the cards again, still
+  // without a poll.
+  if (restartMetrics) {
+    phase.name = "restart";
+    phase.allowed.push(502, 503, 504);
+    phase.allowedText = /ERR_INCOMPLETE_CHUNKED_ENCODING|ERR_HTTP2_PROTOCOL_ERROR|ERR_CONNECTION/;
+    await ask("stop-metrics", "stopped");
+    await page.locator("#live-state[data-state=reconnecting]").waitFor();
+    const reconnecting = await page.locator("#live-state").textContent();
+    await ask("start-metrics", "started");
+    await page.locator("#live-state[data-state=live]").waitFor({ timeout: 60_000 });
+    const before2 = await page.locator('#cards dd[data-field="entities"]').getAttribute("data-value");
+    const id2 = "live2-" + Date.now().toString(36);
+    const created2 = await api("/v1/entities?entityId=" + id2, writer, {
+      method: "POST",
+      body: JSON.stringify({ displayName: "After restart " + id2, kind: "ENTITY_KIND_INCUBATOR", region: "Binhai" }),
+    });
+    await page.waitForFunction(
+      ([want, rev]) => {
+        const dd = document.querySelector('#cards dd[data-field="entities"]');
+        return dd && dd.dataset.value === want && BigInt(document.body.dataset.revision || "0") >= BigInt(rev);
+      },
+      [String(BigInt(before2) + 1n), created2.revision],
+      { timeout: deadline },
+    );
+    check(polls.length === 0, "the page polled the Summary after the restart: " + polls.join(", "));
+    check(watches.length >= 2, `${watches.length} requests of the stream: the page did not open it again`);
+    log("restart", { reconnecting, watches: watches.length, revision: created2.revision });
+    await shot(page, "07b-after-restart");
+    phase.allowed.splice(-3);
+    phase.allowedText = null;
+  }
 
   const csp = await page.evaluate(() => window.__csp);
   seen.csp.push(...csp);
@@ -361,6 +422,7 @@ try {
   }
 }
 await browser.close();
+if (stdin) stdin.close();
 
 writeFileSync(join(outDir, "browser-findings.json"), JSON.stringify(seen, null, 2));
 check(seen.errors.length === 0, "errors in the page:\n" + seen.errors.join("\n"));

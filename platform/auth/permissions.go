@@ -178,7 +178,7 @@ func perms(verbs ...string) []string {
 }
 
 var metricsReads = []string{
-	"talentreg.summary.get", "talentreg.groupStats.get", "talentreg.breakdowns.get",
+	"talentreg.summary.get", "talentreg.summary.watch", "talentreg.groupStats.get", "talentreg.breakdowns.get",
 	"talentreg.entities.search", "talentreg.targetProgress.list", "talentreg.targetProgress.get",
 }
 

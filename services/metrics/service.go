@@ -24,6 +24,14 @@ type Reader interface {
 	Breakdown(ctx context.Context, d Dimension, minRevision int64) (Breakdown, error)
 }
 
+// SummaryWatcher lets a caller follow the Summary as it changes.
+type SummaryWatcher interface {
+	// SummaryNow returns the Summary as it stands (loaded false before a
+	// projection is loaded, or after one was dropped) and a channel closed
+	// the next time it may change.
+	SummaryNow() (sum Summary, loaded bool, changed <-chan struct{})
+}
+
 // Verifier recounts every figure from a fresh registry snapshot and compares
 // the recount with the live projection at the snapshot's revision.
 type Verifier interface {

@@ -1,16 +1,21 @@
 // The talent office dashboard: reads the figures from this gateway's HTTP
-// API with the user's bearer token and keeps them current by polling the
-// Summary (GET /v1/summary): when its revision moves, every figure on the
-// page is read again at that revision (minRevision) and the change is
-// announced to screen readers. Polling, not the watch stream: reading the
-// change feed needs a permission a viewer does not have, and the Summary
-// answer is a few hundred bytes served from memory.
+// API with the user's bearer token and keeps them current by following the
+// Summary's stream (GET /v1/summary:watch, newline-delimited JSON, at most
+// a message per --summary-watch-interval): when its revision moves, the
+// cards show the Summary streamed, every other figure on the page is read
+// again at that revision (minRevision), and the change is announced to
+// screen readers. A stream that ends is opened again after a backoff (the
+// status says "reconnecting"); only a gateway without the route (404 or
+// 501) makes the page poll GET /v1/summary instead.
 import { messages, valueNames } from "./i18n.js";
 import { barChart, lineChart } from "./chart.js";
 
 const TOKEN_KEY = "talentreg.dashboard.token"; // sessionStorage only
 const LANG_KEY = "talentreg.dashboard.lang";
 const POLL_MS = 2000;
+const WATCH_PATH = "/v1/summary:watch";
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 5000;
 
 const KINDS = ["ENTITY_KIND_ENTERPRISE", "ENTITY_KIND_UNIVERSITY", "ENTITY_KIND_RESEARCH_INSTITUTE", "ENTITY_KIND_INCUBATOR", "ENTITY_KIND_OTHER"];
 const CATEGORIES = ["TALENT_CATEGORY_GATHERED", "TALENT_CATEGORY_CULTIVATED", "TALENT_CATEGORY_ASSESSED"];
@@ -35,6 +40,9 @@ const state = {
   summary: null,
   polling: false,
   pollTimer: 0,
+  live: "off", // off, live, reconnecting or polling: what #live-state says
+  watchGen: 0, // bumped to end the stream being followed
+  watchAbort: null,
   view: null, // {name, refresh()} of the route on screen
   breakdown: { dimension: "region", measure: "entities" },
   trend: { range: "30d", measure: "entities" },
@@ -78,7 +86,7 @@ function applyLanguage() {
   sw.textContent = t("switchLabel");
   sw.lang = state.lang === "zh" ? "en" : "zh-CN";
   sw.setAttribute("aria-label", t("switchTo"));
-  $("live-state").textContent = t(state.polling ? "liveOn" : "liveOff");
+  setLive(state.live);
 }
 
 // ---- formatting --------------------------------------------------------
@@ -202,7 +210,7 @@ function signOut() {
   state.token = "";
   state.revision = null;
   state.summary = null;
-  stopPolling();
+  stopLive();
   $("sign-out").hidden = true;
   $("sign-in").hidden = false;
   $("view").replaceChildren();
@@ -214,7 +222,7 @@ function signedIn() {
   $("sign-in").hidden = true;
   $("sign-out").hidden = false;
   route(true);
-  startPolling();
+  startLive();
 }
 
 // ---- cards -------------------------------------------------------------
@@ -298,17 +306,21 @@ function overview() {
   tmeas.addEventListener("change", () => { state.trend.measure = tmeas.value; loadTrend(); });
 
   if (state.summary) renderCards($("cards"), state.summary, SUMMARY_CARDS, cardLabel);
-  const refresh = () => Promise.all([loadSummaryCards(), loadTargets(), loadBreakdown(), loadTrend()]);
+  // live: the Summary just streamed is state.summary, no need to read it.
+  const refresh = (live) => Promise.all([loadSummaryCards(live), loadTargets(), loadBreakdown(), loadTrend()]);
   refresh();
   return { name: "overview", refresh };
 }
 
-async function loadSummaryCards() {
+async function loadSummaryCards(live) {
   const cards = $("cards");
   if (!cards) return;
   try {
-    const s = await api("/v1/summary?" + minRev());
-    acceptSummary(s);
+    let s = state.summary;
+    if (!live || !s) {
+      s = await api("/v1/summary?" + minRev());
+      acceptSummary(s);
+    }
     renderCards(cards, s, SUMMARY_CARDS, cardLabel);
     cards.dataset.revision = s.revision;
     cards.dataset.state = "ready";
@@ -639,33 +651,151 @@ function acceptSummary(s) {
   return moved;
 }
 
+// setLive shows the state of live updates in the footer (a status: read
+// out by screen readers when it changes).
+function setLive(mode) {
+  state.live = mode;
+  const el = $("live-state");
+  el.dataset.state = mode;
+  el.textContent = t({ live: "liveOn", reconnecting: "liveReconnecting", polling: "livePolling", off: "liveOff" }[mode]);
+}
+
+// onSummary takes a Summary from the stream or a poll: when its revision
+// moved, the page shows it and the change is announced.
+async function onSummary(s, live) {
+  const before = state.revision;
+  if (before === null || BigInt(s.revision) > before) {
+    acceptSummary(s);
+    if (before !== null) {
+      if (state.view) await state.view.refresh(live);
+      $("live").textContent = t("updatedTo", { rev: state.revision.toString() });
+    }
+  }
+  if (!$("error").hidden && !$("error").dataset.sticky) clearError();
+}
+
+function startLive() {
+  stopLive();
+  watchSummary(++state.watchGen);
+}
+
+function stopLive() {
+  state.watchGen++;
+  if (state.watchAbort) state.watchAbort.abort();
+  state.watchAbort = null;
+  stopPolling();
+  setLive("off");
+}
+
+// pause waits ms, or less when signal aborts.
+function pause(ms, signal) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
+}
+
+// watchSummary follows the Summary's stream until signed out, opening it
+// again after a backoff (0.5 s doubling to 5 s, jittered) whenever it ends
+// or cannot be opened. gen is its generation: a newer one ends it.
+async function watchSummary(gen) {
+  const ctl = new AbortController();
+  state.watchAbort = ctl;
+  const current = () => gen === state.watchGen && state.token;
+  let backoff = BACKOFF_MIN_MS;
+  while (current()) {
+    let res = null;
+    try {
+      res = await fetch(WATCH_PATH, {
+        headers: { Authorization: "Bearer " + state.token, Accept: "application/json" },
+        cache: "no-store",
+        credentials: "omit",
+        referrerPolicy: "no-referrer",
+        signal: ctl.signal,
+      });
+    } catch {
+      /* the network, or aborted: see below */
+    }
+    if (!current()) return;
+    if (res && (res.status === 404 || res.status === 501)) {
+      // An older gateway or metrics service: poll instead.
+      startPolling();
+      return;
+    }
+    if (res && (res.status === 401 || res.status === 403)) {
+      let body = null;
+      try {
+        body = await res.json();
+      } catch {
+        /* not JSON */
+      }
+      handleError(new APIError(res.status, (body && body.message) || res.statusText));
+      if (current()) setLive("off"); // a 401 has signed out already
+      return;
+    }
+    if (res && res.ok && res.body) {
+      try {
+        await readStream(res.body, ctl.signal, async (s) => {
+          backoff = BACKOFF_MIN_MS;
+          if (state.live !== "live") setLive("live");
+          await onSummary(s, true);
+        });
+      } catch {
+        /* ended: reconnect */
+      }
+    } else if (res && res.body) {
+      res.body.cancel().catch(() => {});
+    }
+    if (!current()) return;
+    setLive("reconnecting");
+    await pause(backoff * (0.75 + Math.random() / 2), ctl.signal);
+    backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+  }
+}
+
+// readStream calls onMessage with each Summary of a newline-delimited JSON
+// stream ({"result": {"summary": …}} per line), until it ends: normally,
+// with an error line ({"error": …}), or aborted.
+async function readStream(body, signal, onMessage) {
+  const reader = body.getReader();
+  signal.addEventListener("abort", () => reader.cancel().catch(() => {}), { once: true });
+  const decoder = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done || signal.aborted) return;
+    buf += decoder.decode(value, { stream: true });
+    for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (!line) continue;
+      const msg = JSON.parse(line);
+      if (msg.error) {
+        reader.cancel().catch(() => {});
+        return;
+      }
+      if (msg.result && msg.result.summary) await onMessage(msg.result.summary);
+    }
+  }
+}
+
 function startPolling() {
   stopPolling();
   state.polling = true;
-  $("live-state").textContent = t("liveOn");
+  setLive("polling");
   state.pollTimer = setTimeout(poll, POLL_MS);
 }
 
 function stopPolling() {
   state.polling = false;
   clearTimeout(state.pollTimer);
-  $("live-state").textContent = t("liveOff");
 }
 
 async function poll() {
   if (!state.polling || !state.token) return;
   if (document.visibilityState === "visible") {
     try {
-      const before = state.revision;
-      const s = await api("/v1/summary");
-      if (before === null || BigInt(s.revision) > before) {
-        acceptSummary(s);
-        if (before !== null) {
-          if (state.view) await state.view.refresh();
-          $("live").textContent = t("updatedTo", { rev: state.revision.toString() });
-        }
-      }
-      if (!$("error").hidden && !$("error").dataset.sticky) clearError();
+      await onSummary(await api("/v1/summary"), false);
     } catch (err) {
       handleError(err);
       if (!state.token) return; // signed out

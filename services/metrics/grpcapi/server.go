@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"talentreg/services/metrics"
 
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
+	"talentreg/platform/streams"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -25,18 +27,30 @@ type Server struct {
 	office   metrics.OfficeReader // unavailableOffice when reader is not one
 	verifier metrics.Verifier
 	log      *slog.Logger
+
+	watcher  metrics.SummaryWatcher // nil when reader is not one
+	watch    WatchOptions
+	streams  *streams.Limiter
+	stopOnce sync.Once
+	stop     chan struct{}
 }
 
 var _ metricsv1.MetricsServiceServer = (*Server)(nil)
 
-// New returns a Server reading figures from r and verifying with v; log
-// receives internal errors.
-func New(r metrics.Reader, v metrics.Verifier, log *slog.Logger) *Server {
+// New returns a Server reading figures from r and verifying with v, its
+// Summary watches configured by watch; log receives internal errors.
+func New(r metrics.Reader, v metrics.Verifier, log *slog.Logger, watch WatchOptions) *Server {
 	office, ok := r.(metrics.OfficeReader)
 	if !ok {
 		office = unavailableOffice{}
 	}
-	return &Server{reader: r, office: office, verifier: v, log: log}
+	watcher, _ := r.(metrics.SummaryWatcher)
+	watch = watch.withDefaults()
+	return &Server{
+		reader: r, office: office, verifier: v, log: log,
+		watcher: watcher, watch: watch, stop: make(chan struct{}),
+		streams: streams.New("the metrics service", "Summary watch streams", watch.MaxStreams, watch.MaxStreamsPerClient, watch.StallTimeout),
+	}
 }
 
 // Register registers the service on g.

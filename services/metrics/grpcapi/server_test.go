@@ -44,7 +44,7 @@ func serve(t testing.TB, live *projection.Live, v metrics.Verifier) metricsv1.Me
 	}
 	// The production server: interceptors, codec and all.
 	srv := grpcserver.New(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), grpcserver.Options{}).Server
-	grpcapi.New(live, v, slog.New(slog.NewTextHandler(io.Discard, nil))).Register(srv)
+	grpcapi.New(live, v, slog.New(slog.NewTextHandler(io.Discard, nil)), grpcapi.WatchOptions{}).Register(srv)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -243,7 +243,7 @@ func TestServer_LogsRequestID(t *testing.T) {
 	}
 	logs := &lockedBuffer{}
 	srv := grpc.NewServer()
-	grpcapi.New(failingReader{}, nil, slog.New(slog.NewJSONHandler(logs, nil))).Register(srv)
+	grpcapi.New(failingReader{}, nil, slog.New(slog.NewJSONHandler(logs, nil)), grpcapi.WatchOptions{}).Register(srv)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

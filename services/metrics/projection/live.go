@@ -91,7 +91,10 @@ func NewLive(maxWait time.Duration) *Live {
 	return l
 }
 
-var _ metrics.Reader = (*Live)(nil)
+var (
+	_ metrics.Reader         = (*Live)(nil)
+	_ metrics.SummaryWatcher = (*Live)(nil)
+)
 
 // Loaded reports whether a projection has been loaded.
 func (l *Live) Loaded() bool { return l.summary.Load() != nil }
@@ -381,6 +384,20 @@ func (l *Live) Summary(ctx context.Context, minRevision int64) (metrics.Summary,
 	out := *s
 	out.EntitiesByKind = copyMap(s.EntitiesByKind)
 	return out, nil
+}
+
+// SummaryNow implements metrics.SummaryWatcher without taking a lock.
+func (l *Live) SummaryNow() (sum metrics.Summary, loaded bool, changed <-chan struct{}) {
+	// The channel first: a publish after it is loaded closes it, so the
+	// caller never misses one that the Summary read below does not show.
+	ch := *l.changed.Load()
+	s := l.summary.Load()
+	if s == nil {
+		return metrics.Summary{}, false, ch
+	}
+	out := *s
+	out.EntitiesByKind = copyMap(s.EntitiesByKind)
+	return out, true, ch
 }
 
 // GroupStats implements metrics.Reader.

@@ -34,6 +34,7 @@ func BuildFunc(n int, each func(yield func(Doc))) *Index {
 		hot:     make([]docHot, 0, n),
 		ids:     make(map[string]int32, n),
 		credit:  map[string]int32{},
+		ordered: map[uint64]*orderedList{},
 	}
 	// Pass one: the documents, their normalised names, and how many
 	// documents each gram has.
@@ -67,6 +68,9 @@ func BuildFunc(n int, each func(yield func(Doc))) *Index {
 	for g, c := range counts {
 		x.grams[g] = backing[off : off : off+int(c)]
 		off += int(c)
+		if int(c) >= orderedMin && g>>63 == 0 {
+			x.ordered[g] = &orderedList{upTo: -1}
+		}
 	}
 	counts = nil
 	var words []string
@@ -74,13 +78,21 @@ func BuildFunc(n int, each func(yield func(Doc))) *Index {
 		words = appendWords(words[:0], norm)
 		gs = docGrams(gs[:0], words)
 		for _, g := range gs {
-			x.grams[g] = append(x.grams[g], int32(id)) // within its capacity
+			l := append(x.grams[g], int32(id)) // within its capacity
+			x.grams[g] = l
+			if cap(l) >= orderedMin && g>>63 == 0 {
+				x.ordered[g].add(g, int32(id), x.normLen[id], norm)
+			}
 		}
 	}
 	// The dead (replaced) documents' grams were counted and filled as
 	// Put leaves them: listed until a rebuild drops them.
 	if x.dead > 1024 && x.dead > len(x.ids) {
 		x.rebuild()
+		return x
+	}
+	for g, o := range x.ordered {
+		x.merge(o, x.grams[g])
 	}
 	return x
 }

@@ -12,8 +12,15 @@ import (
 
 // TestBuild_SameAsPut: an index built in one go answers every query
 // exactly as one built by Put of the same documents in turn — replaced
-// documents (same name) and credit codes included.
+// documents (same name) and credit codes included — with and without
+// ordered posting lists.
 func TestBuild_SameAsPut(t *testing.T) {
+	t.Run("unordered", testBuildSameAsPut)
+	defer search.SetOrderedMin(100)()
+	t.Run("ordered", testBuildSameAsPut)
+}
+
+func testBuildSameAsPut(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	var docs []search.Doc
 	for i := range 3000 {

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"encoding/binary"
 	"slices"
+	"sort"
 	"strings"
 	"unicode/utf8"
 )
@@ -112,6 +113,7 @@ func (q *querier) match(words []string) {
 	for i, w := range words {
 		qw := &ws[i]
 		gs = appendGrams(gs[:0], w, false)
+		qw.lead, qw.first = gs[0], i == 0
 		for _, g := range gs {
 			l, ok := x.grams[g]
 			if !ok {
@@ -182,10 +184,97 @@ func (q *querier) match(words []string) {
 	}
 	worst := candidate{id: -1}
 
+	// Once counting is done, the ordered list of a word's first gram, if
+	// it has one (the shortest), walks the best candidates first.
+	var ord *orderedList
+	ordMax, ordFirst := 0, false
+	for _, qw := range ws {
+		if o := x.ordered[qw.lead]; o != nil && (ord == nil || len(o.ids) < len(ord.ids)) {
+			ord, ordMax, ordFirst = o, qw.max, qw.first
+		}
+	}
+	// ordWalk offers the matches of ids after `after` in ord, class by
+	// class, from the shortest names, until one cannot enter the page.
+	// The word of ord is an infix where its gram is, and the name cannot
+	// start with the query then; if it is the first word, the name can
+	// start with the query only where the gram starts it.
+	// A match holds every word (present, which proves the grams of all
+	// but a word of one or two letters) and such a word at a word start.
+	ordWalk := func(after int32) {
+		start := int32(0)
+		for c, end := range ord.ends {
+			base := maxSum
+			if c == classInfix { // the word starts no word: an infix
+				base = maxSum - ordMax + 1
+			}
+			for _, id := range ord.ids[start:end] {
+				nl := x.normLen[id]
+				if nl == 0 {
+					continue
+				}
+				b := base
+				if leadBonus > 0 && (c == classLead || c == classStart && !ordFirst) {
+					b += 5
+					if nl <= exactLen {
+						b += 5
+					}
+				}
+				frac := fw / float64(nl)
+				if q.top.beaten(id, float64(b)+frac) {
+					break // and so is the rest of the class
+				}
+				if id <= after {
+					continue // walked in id order
+				}
+				h := x.hot[id]
+				s := maxSum
+				for _, d := range drops {
+					if h.starts&d.bit == 0 {
+						s -= d.by
+					}
+				}
+				if h.head&qMask == qHead {
+					s += 5
+					if nl == exactLen {
+						s += 5
+					}
+				}
+				if q.top.beaten(id, float64(s)+frac) {
+					continue
+				}
+				if score, ok := scoreMatch(x.norms[id], words, whole); ok {
+					q.top.offer(id, float64(score)+frac)
+				}
+			}
+			start = end
+		}
+	}
+
 	counting, found := true, 0
 	estimate := 0
 walk:
-	for pos, id := range driver {
+	for pos := 0; pos < len(driver); pos++ {
+		if !counting && ord != nil && n > 1 && leadBonus > 0 && q.top.full() && q.top.h[0].score < float64(maxSum+5) {
+			// The worst held does not start with the query: the bound
+			// of every class that may would not stop the ordered walk
+			// short of the whole class (each read costs more than a
+			// step of the walk in id order).
+			ord = nil
+		}
+		if !counting && ord != nil {
+			// The ids up to driver[pos-1] are walked; the ordered list
+			// covers those up to upTo, its tail and the ids after are
+			// walked on in id order.
+			last := driver[pos-1]
+			ordWalk(last)
+			next := max(last, ord.upTo)
+			ord = nil
+			pos += sort.Search(len(driver)-pos, func(i int) bool { return driver[pos+i] > next })
+			if pos == len(driver) {
+				break
+			}
+		}
+		id := driver[pos]
 		// Each read here may miss the cache: the cheapest test first.
 		pruning := !counting && q.top.full()
 		var nl uint16
@@ -230,8 +319,11 @@ walk:
 			if nl = x.normLen[id]; nl == 0 {
 				continue // deleted
 			}
-			h = x.hot[id]
 		}
+		// hot (16 bytes a document, a likely cache miss) is read only
+		// when needed: a word not whole, or a name that may start with
+		// the query.
+		hotRead := pruning
 		frac := fw / float64(nl)
 		// The bound of the score from the lists, and whether it is the
 		// score (known) and the words surely occur (present): a gram of
@@ -249,6 +341,9 @@ walk:
 				}
 			}
 			allWhole = false
+			if !hotRead {
+				h, hotRead = x.hot[id], true
+			}
 			startsWord := qw.startBit == 0 || h.starts&qw.startBit != 0
 			switch qw.kind {
 			case shortWord: // found by a word-prefix gram
@@ -275,7 +370,12 @@ walk:
 			}
 		}
 		bonus, bonusKnown := 0, true
-		if h.head&qMask == qHead {
+		// With two words or more, a name starting with the query has the
+		// first word first.
+		if !hotRead && (n == 1 || lead.seek(id)) {
+			h, hotRead = x.hot[id], true
+		}
+		if hotRead && h.head&qMask == qHead {
 			bonus = 5
 			if nl == exactLen && (allWhole || headCovers) {
 				bonus = 10
@@ -340,6 +440,8 @@ type startDrop struct {
 type queryWord struct {
 	kind     wordKind
 	grams    []cursor // its gram lists, rarest first
+	lead     uint64   // its first gram: where it starts tells its tier
+	first    bool     // the first word: where it starts tells the lead bonus too
 	whole    cursor   // the documents holding it as a whole word
 	starts   cursor   // those with a word starting with its first two letters
 	startBit uint64   // its bit in starts; 0 when not told
@@ -420,40 +522,69 @@ func headMask(n int) uint64 {
 func scoreWords(name string, words []string, whole string) (int, bool) {
 	s := 0
 	for _, w := range words {
-		best := 0
-		for from := 0; from < len(name); {
-			i := strings.Index(name[from:], w)
-			if i < 0 {
-				break
-			}
-			i += from
-			start := i == 0 || name[i-1] == ' '
-			end := i+len(w) == len(name) || name[i+len(w)] == ' '
-			v := 1
-			if start {
-				v = 2
-				if end {
-					v = 3
-				}
-			}
-			best = max(best, v)
-			if best == 3 {
-				break
-			}
-			from = i + 1
-		}
+		best := wordTier(name, w)
 		if best == 0 {
 			return 0, false
 		}
 		s += best
 	}
+	return s + leadScore(name, whole), true
+}
+
+// scoreMatch is scoreWords of a document not known to hold the query's
+// grams: false too when a word of one or two letters (found by its
+// word-prefix gram) starts no word of name. A longer word, or a Chinese
+// one, that occurs holds its grams.
+func scoreMatch(name string, words []string, whole string) (int, bool) {
+	s := 0
+	for _, w := range words {
+		best := wordTier(name, w)
+		r, _ := utf8.DecodeRuneInString(w)
+		if best == 0 || best == 1 && !isHan(r) && utf8.RuneCountInString(w) < 3 {
+			return 0, false
+		}
+		s += best
+	}
+	return s + leadScore(name, whole), true
+}
+
+// wordTier returns 3 when w is a whole word of name, 2 when it starts
+// one, 1 when it is inside one, 0 when it does not occur.
+func wordTier(name, w string) int {
+	best := 0
+	for from := 0; from < len(name); {
+		i := strings.Index(name[from:], w)
+		if i < 0 {
+			break
+		}
+		i += from
+		start := i == 0 || name[i-1] == ' '
+		end := i+len(w) == len(name) || name[i+len(w)] == ' '
+		v := 1
+		if start {
+			v = 2
+			if end {
+				v = 3
+			}
+		}
+		best = max(best, v)
+		if best == 3 {
+			break
+		}
+		from = i + 1
+	}
+	return best
+}
+
+// leadScore returns 10 when name is the query, 5 when it starts with it.
+func leadScore(name, whole string) int {
 	switch {
 	case name == whole:
-		s += 10
+		return 10
 	case strings.HasPrefix(name, whole):
-		s += 5
+		return 5
 	}
-	return s, true
+	return 0
 }
 
 // cursor walks an ascending id list forward.

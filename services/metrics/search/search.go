@@ -71,13 +71,15 @@ type Index struct {
 	hot     []docHot         // what bounds a query's score before norm is read
 	ids     map[string]int32 // resource name → live doc id
 	credit  map[string]int32
-	grams   map[uint64][]int32 // gram → ascending doc ids (dead ones included)
+	grams   map[uint64][]int32      // gram → ascending doc ids (dead ones included)
+	ordered map[uint64]*orderedList // the lists of orderedMin ids or more, in rank order
+	scratch []uint64                // for sorting an ordered list's tail
 	dead    int
 }
 
 // New returns an empty Index.
 func New() *Index {
-	return &Index{ids: map[string]int32{}, credit: map[string]int32{}, grams: map[uint64][]int32{}}
+	return &Index{ids: map[string]int32{}, credit: map[string]int32{}, grams: map[uint64][]int32{}, ordered: map[uint64]*orderedList{}}
 }
 
 // Len returns the number of documents.
@@ -112,7 +114,11 @@ func (x *Index) Put(d Doc) {
 	id := int32(len(x.docs))
 	words := x.appendDoc(d)
 	for _, g := range docGrams(nil, words) {
-		x.grams[g] = append(x.grams[g], id) // ids only grow: the list stays sorted
+		l := append(x.grams[g], id) // ids only grow: the list stays sorted
+		x.grams[g] = l
+		if len(l) >= orderedMin {
+			x.addOrdered(g, l, x.norms[id])
+		}
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
-	"talentreg/platform/limiter"
+	"talentreg/platform/streams"
 	"talentreg/services/registry"
 )
 
@@ -72,7 +72,7 @@ func New(store registry.Store, opts Options) *Server {
 	return &Server{
 		store: store, tokens: pageTokens{key: opts.TokenKey}, progress: opts.ProgressInterval,
 		log: opts.Logger, stop: make(chan struct{}),
-		limits: limits, streams: streamLimiter{slots: limiter.New(limits.MaxStreams, limits.MaxStreamsPerClient)}, clientKey: opts.ClientKey,
+		limits: limits, streams: streamLimiter{Limiter: streams.New("the registry", "watch and snapshot streams", limits.MaxStreams, limits.MaxStreamsPerClient, limits.StallTimeout)}, clientKey: opts.ClientKey,
 	}
 }
 

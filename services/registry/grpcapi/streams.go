@@ -2,19 +2,13 @@ package grpcapi
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"strconv"
+	"errors"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/peer"
 
-	"talentreg/platform/auth"
-	"talentreg/platform/grpcerr"
-	"talentreg/platform/limiter"
+	"talentreg/platform/streams"
 )
 
 // StreamLimits bound what WatchChanges and StreamSnapshot streams may hold.
@@ -64,8 +58,8 @@ func (l StreamLimits) withDefaults() StreamLimits {
 
 // Reasons of the errors that end or refuse a stream.
 const (
-	ReasonStreamLimit       = "STREAM_LIMIT"
-	ReasonStreamStalled     = "STREAM_STALLED"
+	ReasonStreamLimit       = streams.ReasonStreamLimit
+	ReasonStreamStalled     = streams.ReasonStreamStalled
 	ReasonSnapshotTimeLimit = "SNAPSHOT_TIME_LIMIT"
 )
 
@@ -73,55 +67,17 @@ const (
 // (so that every watch a person opens through the gateway counts as
 // theirs), else the client's address (the original client's through a
 // trusted proxy), else the host of the connection's peer.
-func ClientOf(ctx context.Context) string {
-	if p := auth.FromContext(ctx); p != nil {
-		switch {
-		case p.Name != "":
-			return "principal:" + p.Name
-		case p.Peer != "":
-			if host, _, err := net.SplitHostPort(p.Peer); err == nil {
-				return host
-			}
-			return p.Peer
-		}
-	}
-	return PeerHost(ctx)
-}
+func ClientOf(ctx context.Context) string { return streams.ClientOf(ctx) }
 
 // PeerHost is the host of the connection's peer, so that one machine's
 // connections count together.
-func PeerHost(ctx context.Context) string {
-	p, ok := peer.FromContext(ctx)
-	if !ok || p.Addr == nil {
-		return ""
-	}
-	if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
-		return host
-	}
-	return p.Addr.String()
-}
+func PeerHost(ctx context.Context) string { return streams.PeerHost(ctx) }
 
-// streamLimiter counts open streams (see StreamLimits) and the streams
-// refused and ended.
+// streamLimiter counts open streams (see StreamLimits), the streams
+// refused and ended stalled, and the snapshots ended at their time limit.
 type streamLimiter struct {
-	slots                      *limiter.Limiter
-	refused, stalled, timedOut atomic.Int64
-}
-
-// acquire takes a slot for a stream of client, or returns the
-// RESOURCE_EXHAUSTED error refusing it.
-func (l *streamLimiter) acquire(client string) (release func(), err error) {
-	release, scope, limit, open := l.slots.Acquire(client)
-	if release != nil {
-		return release, nil
-	}
-	l.refused.Add(1)
-	msg := fmt.Sprintf("the registry has %d watch and snapshot streams open, its limit: retry later", open)
-	if scope == limiter.ScopeClient {
-		msg = fmt.Sprintf("this client has %d watch and snapshot streams open, its limit: close one first", open)
-	}
-	return nil, grpcerr.Status(codes.ResourceExhausted, msg, ReasonStreamLimit,
-		map[string]string{"limit": strconv.Itoa(limit), "scope": string(scope)}, nil)
+	*streams.Limiter
+	timedOut atomic.Int64
 }
 
 // StreamStats reports the open streams and how many were refused, ended
@@ -133,41 +89,33 @@ type StreamStats struct {
 
 // StreamStats returns the server's stream counts.
 func (s *Server) StreamStats() StreamStats {
-	return StreamStats{Open: s.streams.slots.Open(), Refused: s.streams.refused.Load(), Stalled: s.streams.stalled.Load(), TimedOut: s.streams.timedOut.Load()}
+	return StreamStats{Open: s.streams.Open(), Refused: s.streams.Refused(), Stalled: s.streams.StalledCount(), TimedOut: s.streams.timedOut.Load()}
 }
 
 // openStream takes a stream slot for the call's client.
 func (s *Server) openStream(ctx context.Context) (release func(), err error) {
-	return s.streams.acquire(s.clientKey(ctx))
+	return s.streams.Acquire(s.clientKey(ctx))
 }
 
 // errStalled is the error of a send the client did not take in time;
 // resume says how to go on.
 func (s *Server) errStalled(resume string, metadata map[string]string) error {
-	s.streams.stalled.Add(1)
-	return grpcerr.Status(codes.ResourceExhausted,
-		fmt.Sprintf("the client took no message for %v: the stream was ended to free what it held; %s", s.limits.StallTimeout, resume),
-		ReasonStreamStalled, metadata, nil)
+	return s.streams.Stalled(resume, metadata)
 }
 
 // send sends msg on stream unless the client does not take it within the
-// stall timeout, the call's context ends, or the server shuts down. When
-// it gives up the send is still in flight: the caller must return at once,
-// which ends the stream and with it the send. The message is marshaled
-// before the send can block, so the caller may reuse it once send returns.
+// stall timeout (then it returns stalled()), the call's context ends, or
+// the server shuts down. When it gives up the send is still in flight: the
+// caller must return at once, which ends the stream and with it the send.
+// The message is marshaled before the send can block, so the caller may
+// reuse it once send returns.
 func (s *Server) send(ctx context.Context, stream grpc.ServerStream, msg any, stalled func() error) error {
-	done := make(chan error, 1)
-	go func() { done <- stream.SendMsg(msg) }()
-	t := time.NewTimer(s.limits.StallTimeout)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		return err
-	case <-t.C:
+	err := s.streams.Send(ctx, stream, msg, s.stop)
+	switch {
+	case errors.Is(err, streams.ErrStalled):
 		return stalled()
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.stop:
+	case errors.Is(err, streams.ErrStopped):
 		return errShuttingDown
 	}
+	return err
 }

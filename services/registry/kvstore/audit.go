@@ -18,6 +18,8 @@ import (
 //	changes.actors      first revision (8) → last revision (8) + actor
 //	changes.by_actor    principal \x00 first revision (8) → ""
 //	changes.by_name     collection byte, primary key \x00 revision (8) → ""
+//	                    (format 3: not the change a stored record's
+//	                    revision names, the latest of that resource)
 //
 // All three are pruned with the change log.
 
@@ -140,43 +142,40 @@ type deadChange struct {
 	pk   []byte
 }
 
-// changeKey returns the collection and primary key of the resource a
-// change-log entry changed, reading only the front of its image.
-func changeKey(v []byte) (registry.Collection, []byte, error) {
-	d := decoder{b: v}
-	ver := d.byte()
-	if ver != changeV1 && ver != changeV2 {
+// changeKey returns the collection and primary key of the resource the
+// change-log entry of revision rev changed, reading only the front of its
+// image.
+func changeKey(rev int64, v []byte) (registry.Collection, []byte, error) {
+	rc, err := splitChange(rev, v)
+	if err != nil {
+		return 0, nil, err
+	}
+	if rc.version == changeV3 {
+		return rc.afterColl, bytes.Clone(rc.pk), nil
+	}
+	c, img := rc.beforeColl, rc.before
+	if c == 0 {
+		c, img = rc.afterColl, rc.after
+	}
+	if c == 0 {
 		return 0, nil, errCorrupt
 	}
-	d.byte()   // type
-	d.varint() // commit time
-	if ver == changeV2 {
-		d.uvarint() // the transaction's bounds
-		d.uvarint()
+	rec := decoder{b: img}
+	if v := rec.byte(); v != recordV1 && v != recordV2 {
+		return 0, nil, errCorrupt
 	}
-	for range 2 {
-		c := registry.Collection(d.byte())
-		if c == 0 {
-			continue
-		}
-		rec := decoder{b: d.raw()}
-		if d.err != nil || rec.byte() != recordV1 {
-			return 0, nil, errCorrupt
-		}
-		id := rec.raw()
-		if c == registry.Memberships {
-			ent := rec.raw()
-			if rec.err != nil {
-				return 0, nil, errCorrupt
-			}
-			return c, membershipKey(string(id), string(ent)), nil
-		}
+	id := rec.raw()
+	if c == registry.Memberships {
+		ent := rec.raw()
 		if rec.err != nil {
 			return 0, nil, errCorrupt
 		}
-		return c, append([]byte(nil), id...), nil
+		return c, membershipKey(string(id), string(ent)), nil
 	}
-	return 0, nil, errCorrupt
+	if rec.err != nil {
+		return 0, nil, errCorrupt
+	}
+	return c, bytes.Clone(id), nil
 }
 
 // actorCursor finds the actor of ascending revisions in one pass.
@@ -257,7 +256,7 @@ func (s *Store) ListChangesBy(ctx context.Context, q registry.ChangeQuery, from 
 			if v == nil {
 				return true, nil // compacted while indexed: skip
 			}
-			ch, err := decodeChange(rv, v)
+			ch, err := decodeChange(r, rv, v)
 			if err != nil {
 				return false, err
 			}
@@ -277,15 +276,34 @@ func (s *Store) ListChangesBy(ctx context.Context, q registry.ChangeQuery, from 
 			if !ok {
 				return nil // a name that cannot exist has no history
 			}
+			// The by-name index holds the resource's superseded changes;
+			// the stored record names its latest (format 2 indexed that
+			// one too: it is emitted once).
+			cur, err := recordRevision(r, coll, pk)
+			if err != nil {
+				return err
+			}
 			prefix := append(append([]byte{byte(coll)}, pk...), sep)
 			c := r.Cursor(bucketByName)
 			for k, _ := c.Seek(append(prefix, revKey(from)...)); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, _ = c.Next() {
-				more, err := emit(revFromKey(k[len(prefix):]))
+				rv := revFromKey(k[len(prefix):])
+				if rv == cur {
+					continue
+				}
+				more, err := emit(rv)
 				if err != nil || !more {
 					return err
 				}
 			}
-			return errors.Join(c.Err(), actors.err)
+			if err := c.Err(); err != nil {
+				return err
+			}
+			if cur >= from {
+				if _, err := emit(cur); err != nil {
+					return err
+				}
+			}
+			return actors.err
 		}
 		prefix := append([]byte(q.Principal), sep)
 		c := r.Cursor(bucketByActor)
@@ -320,6 +338,20 @@ func (s *Store) ListChangesBy(ctx context.Context, q registry.ChangeQuery, from 
 		return errors.Join(c.Err(), actors.err)
 	})
 	return page, err
+}
+
+// recordRevision returns the revision of the record stored under pk, 0
+// if there is none.
+func recordRevision(r kv.Reader, c registry.Collection, pk []byte) (int64, error) {
+	v, err := r.Get(schemas[c].primary, pk)
+	if err != nil || v == nil {
+		return 0, err
+	}
+	rec, err := decodeResource(c, v)
+	if err != nil {
+		return 0, err
+	}
+	return rec.Metadata().Revision, nil
 }
 
 // floorActor returns the actor entry starting at or before rev.
@@ -361,7 +393,7 @@ func resourceKey(name string) (registry.Collection, []byte, bool) {
 func migrateV2(t kv.Txn) error {
 	c := t.Cursor(bucketChanges)
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		coll, pk, err := changeKey(v)
+		coll, pk, err := changeKey(revFromKey(k), v)
 		if err != nil {
 			return err
 		}
@@ -377,7 +409,7 @@ func migrateV2(t kv.Txn) error {
 
 // metaRevisions reads the revision and compacted revision of a snapshot.
 func metaRevisions(r kv.Reader) (rev, compacted int64, err error) {
-	v, err := r.Get(bucketMeta, keyRevision)
+	v, err := headRevision(r)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -389,4 +421,14 @@ func metaRevisions(r kv.Reader) (rev, compacted int64, err error) {
 		return 0, 0, fmt.Errorf("%w: damaged meta bucket", ErrForeign)
 	}
 	return revFromKey(v), revFromKey(c), nil
+}
+
+// headRevision reads the revision counter: under keyHead in format 3 (and
+// from the first step of the migration to it), under keyRevision before.
+func headRevision(r kv.Reader) ([]byte, error) {
+	v, err := r.Get(bucketMeta, keyHead)
+	if v != nil || err != nil {
+		return v, err
+	}
+	return r.Get(bucketMeta, keyRevision)
 }

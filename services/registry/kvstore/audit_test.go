@@ -11,6 +11,7 @@ import (
 	bberrors "go.etcd.io/bbolt/errors"
 
 	"talentreg/services/registry"
+	"talentreg/services/registry/bolt"
 )
 
 func actorCtx(principal string) context.Context {
@@ -195,7 +196,13 @@ func TestOpen_MigratesFormat1(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Turn it into the file format 1 wrote: no audit buckets.
+	// Turn it into the file format 1 wrote: format 2's layout without
+	// the audit buckets.
+	bdb, err := bolt.Open(path, bolt.Options{Buckets: Buckets()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	downgradeToV2(t, bdb)
 	db, err := bbolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -48,7 +48,7 @@ func (s *Store) WriteBackup(ctx context.Context, begin func(registry.BackupInfo)
 			Message: "this registry's storage engine cannot write a backup: back it up with the engine's own tools"}
 	}
 	return engineError(sw.WriteSnapshot(ctx, func(r kv.Reader, size int64) error {
-		rev, err := r.Get(bucketMeta, keyRevision)
+		rev, err := headRevision(r)
 		if err != nil {
 			return err
 		}

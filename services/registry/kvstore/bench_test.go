@@ -245,7 +245,7 @@ func BenchmarkOpen(b *testing.B) {
 				b.Fatal(err)
 			}
 			if err := db.View(func(tx *bbolt.Tx) error {
-				if tx.Bucket([]byte(bucketMeta)).Get(keyRevision) == nil {
+				if tx.Bucket([]byte(bucketMeta)).Get(keyHead) == nil {
 					return errors.New("no revision")
 				}
 				return nil

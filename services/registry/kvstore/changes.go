@@ -31,7 +31,7 @@ func (s *Store) ListChanges(ctx context.Context, from int64, limit int) (registr
 		c := r.Cursor(bucketChanges)
 		actors := newActorCursor(r)
 		for k, v := c.Seek(revKey(from)); k != nil && len(page.Changes) < limit; k, v = c.Next() {
-			ch, err := decodeChange(revFromKey(k), v)
+			ch, err := decodeChange(r, revFromKey(k), v)
 			if err != nil {
 				return err
 			}

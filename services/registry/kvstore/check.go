@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"talentreg/services/registry"
 	"talentreg/services/registry/kv"
@@ -48,6 +49,14 @@ func (s *Store) Check() (err error) {
 		if err != nil {
 			return errors.Join(append(errs, err)...)
 		}
+		// The by-name index holds every retained change but, from format
+		// 3 on, the latest of each stored record (the changes before the
+		// migration marker, while a migration is under way).
+		latestIndexed, err := latestIndexedFrom(btx)
+		if err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		live := map[int64]bool{} // revisions of stored records, within the log
 		codes := map[string]string{}
 		for _, coll := range registry.Collections {
 			sc := schemas[coll]
@@ -62,6 +71,9 @@ func (s *Store) Check() (err error) {
 				}
 				if r.Metadata().Revision > rev || r.Metadata().Revision <= 0 {
 					return fmt.Errorf("%s: revision %d outside 1..%d", r.Name(), r.Metadata().Revision, rev)
+				}
+				if r.Metadata().Revision > compacted {
+					live[r.Metadata().Revision] = true
 				}
 				for i := range sc.fields {
 					f := &sc.fields[i]
@@ -116,16 +128,16 @@ func (s *Store) Check() (err error) {
 			if r != next {
 				errs = append(errs, fmt.Errorf("change log: revision %d follows %d", r, next-1))
 			}
-			ch, err := decodeChange(r, v)
+			ch, err := decodeChange(btx, r, v)
 			if err != nil {
 				errs = append(errs, err)
 			} else if err := checkTxn(prev, ch, rev); err != nil {
 				errs = append(errs, err)
 			}
-			if coll, pk, err := changeKey(v); err == nil {
-				byName[string(nameKey(coll, pk, r))] = true
-			} else {
+			if coll, pk, err := changeKey(r, v); err != nil {
 				errs = append(errs, fmt.Errorf("change %d: %w", r, err))
+			} else if !live[r] || r >= latestIndexed {
+				byName[string(nameKey(coll, pk, r))] = true
 			}
 			prev, next = ch, r+1
 			return nil
@@ -138,6 +150,26 @@ func (s *Store) Check() (err error) {
 		errs = append(errs, checkAudit(btx, byName, compacted, rev)...)
 		return errors.Join(errs...)
 	})
+}
+
+// latestIndexedFrom returns the revision from which the by-name index
+// also holds the latest change of a stored record: all of them in format
+// 2, those the migration to format 3 has not reached yet, none in format 3.
+func latestIndexedFrom(r kv.Reader) (int64, error) {
+	format, err := r.Get(bucketMeta, keyFormat)
+	if err != nil {
+		return 0, err
+	}
+	marker, err := r.Get(bucketMeta, keyMigrating)
+	switch {
+	case err != nil:
+		return 0, err
+	case string(format) == formatV3:
+		return math.MaxInt64, nil
+	case len(marker) == 8:
+		return revFromKey(marker), nil
+	}
+	return 0, nil
 }
 
 // checkAudit verifies the audit buckets: the by-name index holds exactly

@@ -8,13 +8,20 @@ import (
 	"time"
 
 	"talentreg/services/registry"
+	"talentreg/services/registry/kv"
 )
 
 // Records are stored in a compact binary form: a format version byte, then
 // the fields in a fixed order as uvarints, varints and length-prefixed
 // strings. It is several times smaller and faster than JSON, and the version
-// byte lets a later format coexist with this one.
-const recordV1 = 1
+// byte lets a later format coexist with this one. Version 2 stores a
+// record's update time (and a membership's join time, after its meta) as
+// an offset from its create time: usually 0, one byte instead of nine.
+// Both are read; records are written as version 2.
+const (
+	recordV1 = 1
+	recordV2 = 2
+)
 
 var errCorrupt = errors.New("corrupt record")
 
@@ -46,13 +53,32 @@ func (e *encoder) strs(ss []string) {
 
 func (e *encoder) meta(m *registry.Meta) {
 	e.time(m.CreateTime)
-	e.time(m.UpdateTime)
+	e.since(m.CreateTime, m.UpdateTime)
 	e.uvarint(uint64(m.Revision))
+}
+
+// since writes t as an offset from base (zeroTime: unset).
+func (e *encoder) since(base, t time.Time) {
+	if t.IsZero() {
+		e.varint(zeroTime)
+		return
+	}
+	e.varint(t.UnixNano() - unixNano(base))
+}
+
+// unixNano is t's Unix nanoseconds, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 type decoder struct {
 	b   []byte
 	err error
+	// version is the record version being decoded.
+	version byte
 	// s, when set, is a copy of the whole input as a string: str returns
 	// substrings of it, one allocation per record instead of one per
 	// field (decoding dominated list pages).
@@ -150,8 +176,21 @@ func (d *decoder) strs() []string {
 
 func (d *decoder) meta(m *registry.Meta) {
 	m.CreateTime = d.time()
-	m.UpdateTime = d.time()
+	if d.version == recordV1 {
+		m.UpdateTime = d.time()
+	} else {
+		m.UpdateTime = d.since(m.CreateTime)
+	}
 	m.Revision = int64(d.uvarint())
+}
+
+// since reads what encoder.since wrote.
+func (d *decoder) since(base time.Time) time.Time {
+	ns := d.varint()
+	if ns == zeroTime {
+		return time.Time{}
+	}
+	return time.Unix(0, unixNano(base)+ns).UTC()
 }
 
 // lifecycle appends an entity's or membership's lifecycle after its meta
@@ -189,7 +228,7 @@ func (d *decoder) done() error {
 // encodeResource appends r's record to dst.
 func encodeResource(dst []byte, r registry.Resource) []byte {
 	e := encoder{b: dst}
-	e.byte(recordV1)
+	e.byte(recordV2)
 	switch r := r.(type) {
 	case *registry.Entity:
 		e.str(r.ID)
@@ -218,8 +257,8 @@ func encodeResource(dst []byte, r registry.Resource) []byte {
 		e.str(r.GroupID)
 		e.str(r.EntityID)
 		e.uvarint(uint64(r.Role))
-		e.time(r.JoinTime)
 		e.meta(&r.Meta)
+		e.since(r.CreateTime, r.JoinTime)
 		e.lifecycle(&r.Lifecycle)
 	case *registry.TalentRecord:
 		e.str(r.ID)
@@ -266,8 +305,8 @@ func encodeResource(dst []byte, r registry.Resource) []byte {
 // keeps, so b may be bbolt memory.
 func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) {
 	d := decoder{b: b, s: string(b)}
-	if v := d.byte(); v != recordV1 {
-		return nil, fmt.Errorf("%s record: unknown format version %d", c, v)
+	if d.version = d.byte(); d.version != recordV1 && d.version != recordV2 {
+		return nil, fmt.Errorf("%s record: unknown format version %d", c, d.version)
 	}
 	var r registry.Resource
 	switch c {
@@ -298,8 +337,13 @@ func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) 
 		x.GroupID = d.str()
 		x.EntityID = d.str()
 		x.Role = registry.MembershipRole(d.uvarint())
-		x.JoinTime = d.time()
-		d.meta(&x.Meta)
+		if d.version == recordV1 {
+			x.JoinTime = d.time()
+			d.meta(&x.Meta)
+		} else {
+			d.meta(&x.Meta)
+			x.JoinTime = d.since(x.CreateTime)
+		}
 		d.lifecycle(&x.Lifecycle)
 		r = x
 	case registry.TalentRecords:
@@ -352,10 +396,17 @@ func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) 
 
 // Change log entries: v2 records the transaction holding the change; v1
 // entries (written before transactions were recorded) are still read, each
-// as a transaction of its own.
+// as a transaction of its own. A v3 entry (format 3, on engines where
+// nameRecords holds) is a v2 entry whose after image is not copied: it
+// names the stored record (collection byte and primary key), whose
+// revision is the change's. Writing a change that
+// supersedes that record first turns the v3 entry back into a v2 one with
+// the image (tx.materialize), so a record is stored once, not twice, for
+// as long as it is current.
 const (
 	changeV1 = 1
 	changeV2 = 2
+	changeV3 = 3
 )
 
 // changeHeaderMax bounds the header of a v2 change entry: version, type,
@@ -389,57 +440,149 @@ func changeImages(dst []byte, c registry.Collection, before, after []byte) []byt
 	return e.b
 }
 
+// changeHeader is what precedes a change entry's images.
+type changeHeader struct {
+	typ              registry.ChangeType
+	commit           time.Time
+	first, rev, last int64
+}
+
+func (e *encoder) changeHeader(version byte, h changeHeader) {
+	e.byte(version)
+	e.byte(byte(h.typ))
+	e.time(h.commit)
+	e.uvarint(uint64(h.rev - h.first))
+	e.uvarint(uint64(h.last - h.rev))
+}
+
 // finishChange writes the header of a change entry started by changeImages
 // — version, type, commit time, rev - first and last - rev, where first
 // and last are the revisions of the transaction holding the change — in
 // front of its images, and returns the entry: a suffix of buf, whose
 // images it leaves untouched.
-func finishChange(buf []byte, typ registry.ChangeType, commit time.Time, first, rev, last int64) []byte {
-	var h [changeHeaderMax]byte
-	e := encoder{b: h[:0]}
-	e.byte(changeV2)
-	e.byte(byte(typ))
-	e.time(commit)
-	e.uvarint(uint64(rev - first))
-	e.uvarint(uint64(last - rev))
+func finishChange(buf []byte, h changeHeader) []byte {
+	var hb [changeHeaderMax]byte
+	e := encoder{b: hb[:0]}
+	e.changeHeader(changeV2, h)
 	at := changeHeaderMax - len(e.b)
 	copy(buf[at:], e.b)
 	return buf[at:]
 }
 
-func decodeChange(rev int64, b []byte) (registry.Change, error) {
-	d := decoder{b: b}
-	v := d.byte()
-	if v != changeV1 && v != changeV2 {
-		return registry.Change{}, fmt.Errorf("change %d: unknown format version %d", rev, v)
+// currentChange returns a v3 entry: before (an encoded record of c, or
+// nil), then the primary key of the record of c that holds the after
+// image.
+func currentChange(h changeHeader, c registry.Collection, before, pk []byte) []byte {
+	e := encoder{b: make([]byte, 0, changeHeaderMax+2*(1+binary.MaxVarintLen64)+len(before)+len(pk))}
+	e.changeHeader(changeV3, h)
+	if before == nil {
+		e.byte(0)
+	} else {
+		e.byte(byte(c))
+		e.bytes(before)
 	}
-	ch := registry.Change{Revision: rev, Type: registry.ChangeType(d.byte()), CommitTime: d.time(), TxnFirst: rev, TxnLast: rev}
-	if v == changeV2 {
+	e.byte(byte(c))
+	e.bytes(pk)
+	return e.b
+}
+
+// rawChange is a change entry split into its parts, images still
+// encoded. For a v3 entry after is nil and pk names the record.
+type rawChange struct {
+	version    byte
+	h          changeHeader
+	beforeColl registry.Collection
+	before     []byte
+	afterColl  registry.Collection
+	after, pk  []byte
+}
+
+// splitChange parses the change entry of revision rev. The parts alias b.
+func splitChange(rev int64, b []byte) (rawChange, error) {
+	d := decoder{b: b}
+	rc := rawChange{version: d.byte()}
+	if rc.version < changeV1 || rc.version > changeV3 {
+		return rawChange{}, fmt.Errorf("change %d: unknown format version %d", rev, rc.version)
+	}
+	rc.h = changeHeader{typ: registry.ChangeType(d.byte()), commit: d.time(), first: rev, rev: rev, last: rev}
+	if rc.version >= changeV2 {
 		before, after := d.uvarint(), d.uvarint()
 		if before >= uint64(rev) || after > math.MaxInt64-uint64(rev) {
-			return registry.Change{}, fmt.Errorf("change %d: %w: transaction bounds out of range", rev, errCorrupt)
+			return rawChange{}, fmt.Errorf("change %d: %w: transaction bounds out of range", rev, errCorrupt)
 		}
-		ch.TxnFirst, ch.TxnLast = rev-int64(before), rev+int64(after)
+		rc.h.first, rc.h.last = rev-int64(before), rev+int64(after)
 	}
-	var imgs [2]registry.Resource
-	for i := range imgs {
-		c := registry.Collection(d.byte())
-		if c == 0 {
-			continue
+	if rc.beforeColl = registry.Collection(d.byte()); rc.beforeColl != 0 {
+		rc.before = d.raw()
+	}
+	if rc.afterColl = registry.Collection(d.byte()); rc.afterColl != 0 {
+		if rc.version == changeV3 {
+			rc.pk = d.raw()
+		} else {
+			rc.after = d.raw()
 		}
-		raw := d.raw()
-		if d.err != nil {
-			break
-		}
-		r, err := decodeResource(c, raw)
-		if err != nil {
-			return registry.Change{}, fmt.Errorf("change %d: %w", rev, err)
-		}
-		imgs[i] = r
 	}
 	if err := d.done(); err != nil {
-		return registry.Change{}, fmt.Errorf("change %d: %w", rev, err)
+		return rawChange{}, fmt.Errorf("change %d: %w", rev, err)
 	}
-	ch.Before, ch.After = imgs[0], imgs[1]
+	for _, c := range []registry.Collection{rc.beforeColl, rc.afterColl} {
+		if c != 0 && (int(c) >= len(schemas) || schemas[c] == nil) {
+			return rawChange{}, fmt.Errorf("change %d: %w: unknown collection %d", rev, errCorrupt, c)
+		}
+	}
+	if rc.version == changeV3 && rc.afterColl == 0 {
+		return rawChange{}, fmt.Errorf("change %d: %w: a reference to no record", rev, errCorrupt)
+	}
+	return rc, nil
+}
+
+// withImage returns the v2 form of a v3 entry, given its after image.
+func (rc *rawChange) withImage(after []byte) []byte {
+	e := encoder{b: make([]byte, 0, changeSize(rc.before, after))}
+	e.changeHeader(changeV2, rc.h)
+	for _, img := range []struct {
+		c registry.Collection
+		b []byte
+	}{{rc.beforeColl, rc.before}, {rc.afterColl, after}} {
+		if img.c == 0 {
+			e.byte(0)
+			continue
+		}
+		e.byte(byte(img.c))
+		e.bytes(img.b)
+	}
+	return e.b
+}
+
+// decodeChange decodes the change entry of revision rev; r reads the
+// record a v3 entry names, which must carry revision rev.
+func decodeChange(r kv.Reader, rev int64, b []byte) (registry.Change, error) {
+	rc, err := splitChange(rev, b)
+	if err != nil {
+		return registry.Change{}, err
+	}
+	ch := registry.Change{Revision: rev, Type: rc.h.typ, CommitTime: rc.h.commit, TxnFirst: rc.h.first, TxnLast: rc.h.last}
+	after := rc.after
+	if rc.version == changeV3 {
+		if after, err = r.Get(schemas[rc.afterColl].primary, rc.pk); err != nil {
+			return registry.Change{}, err
+		}
+		if after == nil {
+			return registry.Change{}, fmt.Errorf("change %d: %w: the record it names, %s %q, is missing", rev, errCorrupt, rc.afterColl, rc.pk)
+		}
+	}
+	if rc.beforeColl != 0 {
+		if ch.Before, err = decodeResource(rc.beforeColl, rc.before); err != nil {
+			return registry.Change{}, fmt.Errorf("change %d: %w", rev, err)
+		}
+	}
+	if rc.afterColl != 0 {
+		if ch.After, err = decodeResource(rc.afterColl, after); err != nil {
+			return registry.Change{}, fmt.Errorf("change %d: %w", rev, err)
+		}
+		if rc.version == changeV3 && ch.After.Metadata().Revision != rev {
+			return registry.Change{}, fmt.Errorf("change %d: %w: the record it names, %s, is at revision %d", rev, errCorrupt, ch.After.Name(), ch.After.Metadata().Revision)
+		}
+	}
 	return ch, nil
 }

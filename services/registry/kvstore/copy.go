@@ -69,14 +69,14 @@ func CopySnapshot(ctx context.Context, from, to kv.Store) (CopyReport, error) {
 		if format == nil {
 			return ErrForeign
 		}
-		if string(format) != formatV2 {
-			return fmt.Errorf("the source holds format %q, not %q: serve it once with this version of the registry (which migrates it) and stop it, then copy", format, formatV2)
+		if migrating, err := r.Get(bucketMeta, keyMigrating); err != nil || migrating != nil || string(format) != formatV3 {
+			return errors.Join(err, fmt.Errorf("the source holds format %q, not %q: serve it once with this version of the registry (which migrates it) and stop it, then copy", format, formatV3))
 		}
 		id, err := r.Get(bucketMeta, keyID)
 		if err != nil {
 			return err
 		}
-		rev, err := r.Get(bucketMeta, keyRevision)
+		rev, err := headRevision(r)
 		if err != nil {
 			return err
 		}

@@ -43,6 +43,8 @@ type testOptions struct {
 	// WAL puts the write-ahead log in front of the file, with small
 	// checkpoints so that tests cross several (unless WALDefaults).
 	WAL, WALDefaults bool
+	// MigrateBatch is Options.migrateBatch.
+	MigrateBatch int
 }
 
 // openFile opens the registry in the bbolt file at path.
@@ -58,7 +60,7 @@ func openFile(path string, o testOptions) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := Open(context.Background(), db, Options{RetainChanges: o.RetainChanges, Clock: o.Clock, RestoreBackup: o.RestoreBackup})
+	s, err := Open(context.Background(), db, Options{RetainChanges: o.RetainChanges, Clock: o.Clock, RestoreBackup: o.RestoreBackup, migrateBatch: o.MigrateBatch})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -12,9 +12,11 @@ import (
 
 // The whole file layout lives here.
 //
-//	meta                       format, id, revision, compacted, token_key,
+//	meta                       format, id, head (the revision; "revision" in
+//	                           formats 1 and 2), compacted, token_key,
 //	                           backup (a backup file not yet served: where it
-//	                           came from), restored_from (once served)
+//	                           came from), restored_from (once served),
+//	                           migrating (while Open converts a format-2 file)
 //	changes                    revision (8 bytes, big endian) → change entry
 //	{collection}               primary key → record
 //	{collection}.idx           field id, value, \x00, primary key → ""
@@ -24,6 +26,8 @@ import (
 //	changes.actors             first revision (8) → last revision (8) + actor (one per client transaction)
 //	changes.by_actor           principal \x00 first revision (8) → ""
 //	changes.by_name            collection byte + primary key \x00 revision (8) → ""
+//	                           (format 3: every retained change but those a
+//	                           stored record's revision names)
 //
 // Primary keys are the id, except memberships: group id \x00 entity id, so a
 // group's memberships are one key range and ids (which never contain \x00)
@@ -40,9 +44,15 @@ const (
 )
 
 var (
-	keyFormat    = []byte("format")
-	keyID        = []byte("id")
+	keyFormat = []byte("format")
+	keyID     = []byte("id")
+	keyHead   = []byte("head")
+	// keyRevision held the revision counter in formats 1 and 2. Format 3
+	// moved it to keyHead so that a replica of an earlier version still
+	// running on a shared etcd prefix finds no counter and fails every
+	// call, instead of writing format-2 entries into a migrated store.
 	keyRevision  = []byte("revision")
+	keyMigrating = []byte("migrating")
 	keyCompacted = []byte("compacted")
 	keyTokenKey  = []byte("token_key")
 
@@ -51,10 +61,13 @@ var (
 )
 
 // Formats of a talentreg registry file; Open refuses any other. Format 2
-// added the audit trail (audit.go); Open migrates a format-1 file.
+// added the audit trail (audit.go); format 3 stores a change whose result
+// is still the stored record as a reference to it, and leaves that change
+// out of changes.by_name (migrate.go). Open migrates formats 1 and 2.
 const (
 	formatV1 = "talentreg-registry/1"
 	formatV2 = "talentreg-registry/2"
+	formatV3 = "talentreg-registry/3"
 )
 
 const sep = 0

@@ -32,8 +32,14 @@ type Options struct {
 	// id before anything reads it. Without it a backup opens as it is, for
 	// checking or compacting.
 	RestoreBackup bool
-	// ReadOnly opens the store without initialising or migrating it.
+	// ReadOnly opens the store without initialising or migrating it (a
+	// format-2 store, even half migrated, is then read as it is).
 	ReadOnly bool
+
+	// migrateBatch is how many change-log entries one migration
+	// transaction converts (default: migrateBatchSize); tests make it
+	// small.
+	migrateBatch int
 }
 
 func (o *Options) defaults() {
@@ -63,6 +69,10 @@ type Store struct {
 	compacted atomic.Int64
 	tokenKey  []byte
 	id        string
+	format    string
+	// refs: change entries name the stored record instead of copying it
+	// (see nameRecords).
+	refs bool
 
 	// backup and restoredFrom are the database's marks (backup.go).
 	backup, restoredFrom *BackupMark
@@ -85,8 +95,8 @@ var _ registry.Store = (*Store)(nil)
 // An engine holding anything else is refused with ErrForeign.
 func Open(ctx context.Context, engine kv.Store, opts Options) (*Store, error) {
 	opts.defaults()
-	s := &Store{kv: engine, opts: opts, commitCh: make(chan struct{}), closed: make(chan struct{}), followEnd: make(chan struct{})}
-	format, err := s.format(ctx)
+	s := &Store{kv: engine, opts: opts, refs: nameRecords(engine), commitCh: make(chan struct{}), closed: make(chan struct{}), followEnd: make(chan struct{})}
+	format, err := s.readFormat(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -104,9 +114,14 @@ func Open(ctx context.Context, engine kv.Store, opts Options) (*Store, error) {
 		if err := engine.Update(ctx, initialize); err != nil {
 			return nil, err
 		}
-	case format == formatV1 && !opts.ReadOnly:
-		if err := engine.Update(ctx, migrateV2); err != nil {
-			return nil, err
+	case (format == formatV1 || format == formatV2) && !opts.ReadOnly:
+		if format == formatV1 {
+			if err := engine.Update(ctx, migrateV2); err != nil {
+				return nil, err
+			}
+		}
+		if err := migrateV3(ctx, engine, opts.migrateBatch, s.refs); err != nil {
+			return nil, fmt.Errorf("migrating to %s: %w", formatV3, err)
 		}
 	}
 	if err := engine.View(ctx, s.load); err != nil {
@@ -121,8 +136,20 @@ func Open(ctx context.Context, engine kv.Store, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// Format returns the store's file format, e.g. "talentreg-registry/3"
+// (always 3 unless opened ReadOnly).
+func (s *Store) Format() string { return s.format }
+
+// nameRecords reports whether change entries on engine may name the
+// stored record (v3) instead of copying it: reading one back costs a
+// point read per change, cheap in bbolt's memory map but a round trip on
+// an engine with transaction limits (etcd), where a page of the feed
+// would make one per change. Either way the latest change of a record is
+// left out of changes.by_name; both kinds of entry are read everywhere.
+func nameRecords(engine kv.Store) bool { return kv.LimitsOf(engine).Ops == 0 }
+
 // format reads the meta format key ("" when absent).
-func (s *Store) format(ctx context.Context) (string, error) {
+func (s *Store) readFormat(ctx context.Context) (string, error) {
 	var format string
 	err := s.kv.View(ctx, func(r kv.Reader) error {
 		v, err := r.Get(bucketMeta, keyFormat)
@@ -144,7 +171,7 @@ func initialize(t kv.Txn) error {
 		return err
 	}
 	for k, v := range map[string][]byte{
-		string(keyFormat): []byte(formatV2), string(keyID): []byte(newDatabaseID()), string(keyRevision): revKey(0),
+		string(keyFormat): []byte(formatV3), string(keyID): []byte(newDatabaseID()), string(keyHead): revKey(0),
 		string(keyCompacted): revKey(0), string(keyTokenKey): key,
 	} {
 		if err := t.Put(bucketMeta, []byte(k), v); err != nil {
@@ -163,10 +190,16 @@ func (s *Store) load(r kv.Reader) error {
 		}
 		return append([]byte(nil), v...)
 	}
-	if string(get(keyFormat)) != formatV2 {
+	s.format = string(get(keyFormat))
+	if s.format != formatV3 && (s.format != formatV2 || !s.opts.ReadOnly) {
 		return ErrForeign
 	}
-	rev, comp, key, id := get(keyRevision), get(keyCompacted), get(keyTokenKey), get(keyID)
+	rev, err := headRevision(r)
+	if err != nil {
+		return err
+	}
+	rev = append([]byte(nil), rev...)
+	comp, key, id := get(keyCompacted), get(keyTokenKey), get(keyID)
 	if len(rev) != 8 || len(comp) != 8 || len(key) != 32 || len(id) == 0 {
 		return fmt.Errorf("%w: damaged meta bucket", ErrForeign)
 	}
@@ -207,7 +240,7 @@ func (s *Store) refresh() error {
 	ctx, cancel := context.WithTimeout(kv.Relaxed(context.Background()), 10*time.Second)
 	defer cancel()
 	return s.kv.View(ctx, func(r kv.Reader) error {
-		rev, err := r.Get(bucketMeta, keyRevision)
+		rev, err := headRevision(r)
 		if err != nil || len(rev) != 8 {
 			return err
 		}

@@ -85,6 +85,12 @@ type pendingChange struct {
 	rev   int64
 	typ   registry.ChangeType
 	entry []byte // see changeImages
+	// current is set while the change's after image is the record stored
+	// under key: it is then logged as a v3 entry naming the record.
+	current bool
+	coll    registry.Collection
+	key     []byte
+	before  []byte // the before image (encoded), or nil
 }
 
 // beginOp starts an op: one client transaction, made by actor.
@@ -100,10 +106,15 @@ func (t *tx) beginOp(actor *registry.Actor) {
 func (t *tx) endOp() error {
 	for i := range t.opLog {
 		c := &t.opLog[i]
-		if err := t.put(bucketChanges, revKey(c.rev), finishChange(c.entry, c.typ, t.now, t.opFirst, c.rev, t.rev)); err != nil {
+		h := changeHeader{typ: c.typ, commit: t.now, first: t.opFirst, rev: c.rev, last: t.rev}
+		entry := finishChange(c.entry, h)
+		if c.current {
+			entry = currentChange(h, c.coll, c.before, c.key)
+		}
+		if err := t.put(bucketChanges, revKey(c.rev), entry); err != nil {
 			return err
 		}
-		c.entry = nil
+		c.entry, c.before = nil, nil
 	}
 	t.opLog = t.opLog[:0]
 	return t.recordActor()
@@ -116,7 +127,7 @@ type knownRef struct {
 
 func (s *Store) newTx(kt kv.Txn) (*tx, error) {
 	t := &tx{s: s, kv: kt, now: s.opts.Clock().UTC()}
-	rev, err := kt.Get(bucketMeta, keyRevision)
+	rev, err := kt.Get(bucketMeta, keyHead)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +180,7 @@ func (t *tx) finish() error {
 	if t.events == 0 {
 		return nil
 	}
-	if err := t.put(bucketMeta, keyRevision, revKey(t.rev)); err != nil {
+	if err := t.put(bucketMeta, keyHead, revKey(t.rev)); err != nil {
 		return err
 	}
 	return t.compact()
@@ -198,7 +209,7 @@ func (t *tx) compact() error {
 	c := t.kv.Cursor(bucketChanges)
 	for k, v := c.Seek(revKey(t.compacted + 1)); k != nil && revFromKey(k) <= upto; k, v = c.Next() {
 		dead = append(dead, append([]byte(nil), k...))
-		coll, pk, err := changeKey(v)
+		coll, pk, err := changeKey(revFromKey(k), v)
 		if err != nil {
 			return fmt.Errorf("change %d: %w", revFromKey(k), err)
 		}
@@ -261,6 +272,10 @@ func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.R
 	if after == nil && (sc == groupSchema || sc == programSchema) { // referenced by others
 		t.known = nil
 	}
+	var prev int64 // the revision of the change that made before
+	if before != nil {
+		prev = before.Metadata().Revision
+	}
 	t.rev++
 	t.events++
 	if after != nil {
@@ -303,11 +318,60 @@ func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.R
 	if err := t.recode(before, after); err != nil {
 		return err
 	}
-	if err := t.put(bucketByName, nameKey(sc.coll, key, t.rev), nil); err != nil {
+	// The by-name index holds every change but the latest of a stored
+	// record (the record's revision names that one): superseding a record
+	// indexes the change that made it, and a deletion indexes itself.
+	if before != nil {
+		if err := t.supersede(sc.coll, key, prev, beforeBytes); err != nil {
+			return err
+		}
+	}
+	if after == nil {
+		if err := t.put(bucketByName, nameKey(sc.coll, key, t.rev), nil); err != nil {
+			return err
+		}
+	}
+	pc := pendingChange{rev: t.rev, typ: typ, entry: event, current: after != nil && t.s.refs, coll: sc.coll, key: key}
+	if pc.current {
+		pc.before = beforeBytes
+	}
+	t.opLog = append(t.opLog, pc)
+	return nil
+}
+
+// supersede marks the change at revision prev, which made the record
+// under key, as no longer its latest: if still retained, it goes into the
+// by-name index, and a v3 entry of it gets its after image (img, the
+// record's encoding) back.
+func (t *tx) supersede(c registry.Collection, key []byte, prev int64, img []byte) error {
+	if prev <= t.compacted {
+		return nil // compacted: neither entry nor index key
+	}
+	if prev >= t.opFirst { // still pending in this op
+		for i := len(t.opLog) - 1; i >= 0; i-- {
+			if t.opLog[i].rev == prev {
+				t.opLog[i].current = false
+				break
+			}
+		}
+	} else if err := t.materialize(prev, img); err != nil {
 		return err
 	}
-	t.opLog = append(t.opLog, pendingChange{rev: t.rev, typ: typ, entry: event})
-	return nil
+	return t.put(bucketByName, nameKey(c, key, prev), nil)
+}
+
+// materialize turns the logged v3 entry of revision rev, if it is one,
+// into a v2 entry with after image img.
+func (t *tx) materialize(rev int64, img []byte) error {
+	v := t.read(bucketChanges, revKey(rev))
+	if len(v) == 0 || v[0] != changeV3 {
+		return t.err
+	}
+	rc, err := splitChange(rev, v)
+	if err != nil {
+		return err
+	}
+	return t.put(bucketChanges, revKey(rev), rc.withImage(img))
 }
 
 // reindex removes index entries before has and after lacks, and adds the

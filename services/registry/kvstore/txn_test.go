@@ -143,7 +143,7 @@ func TestDecodeChange_V1EntryIsItsOwnTransaction(t *testing.T) {
 	e.byte(byte(registry.ChangeCreated))
 	e.time(time.Date(2024, 6, 14, 0, 0, 0, 0, time.UTC))
 	v1 := append(e.b, images...)
-	ch, err := decodeChange(42, v1)
+	ch, err := decodeChange(nil, 42, v1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,12 +168,12 @@ func TestStore_CheckFindsBrokenTransactionBounds(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			ch, err := decodeChange(2, v)
+			ch, err := decodeChange(kt, 2, v)
 			if err != nil {
 				return err
 			}
-			buf := changeImages(nil, registry.Entities, nil, encodeResource(nil, ch.After))
-			return kt.Put(bucketChanges, revKey(2), finishChange(buf, ch.Type, ch.CommitTime, first, 2, last))
+			h := changeHeader{typ: ch.Type, commit: ch.CommitTime, first: first, rev: 2, last: last}
+			return kt.Put(bucketChanges, revKey(2), currentChange(h, registry.Entities, nil, []byte(ch.After.(*registry.Entity).ID)))
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -321,6 +321,90 @@ func (x *GetSummaryResponse) GetTargets() int64 {
 	return 0
 }
 
+// WatchSummaryRequest is the request of WatchSummary.
+type WatchSummaryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSummaryRequest) Reset() {
+	*x = WatchSummaryRequest{}
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSummaryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSummaryRequest) ProtoMessage() {}
+
+func (x *WatchSummaryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSummaryRequest.ProtoReflect.Descriptor instead.
+func (*WatchSummaryRequest) Descriptor() ([]byte, []int) {
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{2}
+}
+
+// WatchSummaryResponse is one message of a WatchSummary stream: the Summary
+// as it stands.
+type WatchSummaryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The figures, with the registry revision they reflect.
+	Summary       *GetSummaryResponse `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSummaryResponse) Reset() {
+	*x = WatchSummaryResponse{}
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSummaryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSummaryResponse) ProtoMessage() {}
+
+func (x *WatchSummaryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSummaryResponse.ProtoReflect.Descriptor instead.
+func (*WatchSummaryResponse) Descriptor() ([]byte, []int) {
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *WatchSummaryResponse) GetSummary() *GetSummaryResponse {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
 // GetGroupStatsRequest is the request of GetGroupStats.
 type GetGroupStatsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -339,7 +423,7 @@ type GetGroupStatsRequest struct {
 
 func (x *GetGroupStatsRequest) Reset() {
 	*x = GetGroupStatsRequest{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[2]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -351,7 +435,7 @@ func (x *GetGroupStatsRequest) String() string {
 func (*GetGroupStatsRequest) ProtoMessage() {}
 
 func (x *GetGroupStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[2]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -364,7 +448,7 @@ func (x *GetGroupStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetGroupStatsRequest) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{2}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetGroupStatsRequest) GetName() string {
@@ -416,7 +500,7 @@ type GetGroupStatsResponse struct {
 
 func (x *GetGroupStatsResponse) Reset() {
 	*x = GetGroupStatsResponse{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[3]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +512,7 @@ func (x *GetGroupStatsResponse) String() string {
 func (*GetGroupStatsResponse) ProtoMessage() {}
 
 func (x *GetGroupStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[3]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +525,7 @@ func (x *GetGroupStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetGroupStatsResponse) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{3}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetGroupStatsResponse) GetRevision() int64 {
@@ -518,7 +602,7 @@ type GetBreakdownRequest struct {
 
 func (x *GetBreakdownRequest) Reset() {
 	*x = GetBreakdownRequest{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[4]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +614,7 @@ func (x *GetBreakdownRequest) String() string {
 func (*GetBreakdownRequest) ProtoMessage() {}
 
 func (x *GetBreakdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[4]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +627,7 @@ func (x *GetBreakdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBreakdownRequest.ProtoReflect.Descriptor instead.
 func (*GetBreakdownRequest) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{4}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetBreakdownRequest) GetDimension() string {
@@ -583,7 +667,7 @@ type GetBreakdownResponse struct {
 
 func (x *GetBreakdownResponse) Reset() {
 	*x = GetBreakdownResponse{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[5]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +679,7 @@ func (x *GetBreakdownResponse) String() string {
 func (*GetBreakdownResponse) ProtoMessage() {}
 
 func (x *GetBreakdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[5]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +692,7 @@ func (x *GetBreakdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBreakdownResponse.ProtoReflect.Descriptor instead.
 func (*GetBreakdownResponse) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{5}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetBreakdownResponse) GetRevision() int64 {
@@ -665,7 +749,7 @@ type BreakdownRow struct {
 
 func (x *BreakdownRow) Reset() {
 	*x = BreakdownRow{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[6]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -677,7 +761,7 @@ func (x *BreakdownRow) String() string {
 func (*BreakdownRow) ProtoMessage() {}
 
 func (x *BreakdownRow) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[6]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -690,7 +774,7 @@ func (x *BreakdownRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakdownRow.ProtoReflect.Descriptor instead.
 func (*BreakdownRow) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{6}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BreakdownRow) GetKey() string {
@@ -765,7 +849,7 @@ type VerifyProjectionRequest struct {
 
 func (x *VerifyProjectionRequest) Reset() {
 	*x = VerifyProjectionRequest{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[7]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +861,7 @@ func (x *VerifyProjectionRequest) String() string {
 func (*VerifyProjectionRequest) ProtoMessage() {}
 
 func (x *VerifyProjectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[7]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,7 +874,7 @@ func (x *VerifyProjectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyProjectionRequest.ProtoReflect.Descriptor instead.
 func (*VerifyProjectionRequest) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{7}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{9}
 }
 
 // VerifyProjectionResponse reports a verification.
@@ -808,7 +892,7 @@ type VerifyProjectionResponse struct {
 
 func (x *VerifyProjectionResponse) Reset() {
 	*x = VerifyProjectionResponse{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[8]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -820,7 +904,7 @@ func (x *VerifyProjectionResponse) String() string {
 func (*VerifyProjectionResponse) ProtoMessage() {}
 
 func (x *VerifyProjectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[8]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -833,7 +917,7 @@ func (x *VerifyProjectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyProjectionResponse.ProtoReflect.Descriptor instead.
 func (*VerifyProjectionResponse) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{8}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *VerifyProjectionResponse) GetRevision() int64 {
@@ -874,7 +958,7 @@ type SearchEntitiesRequest struct {
 
 func (x *SearchEntitiesRequest) Reset() {
 	*x = SearchEntitiesRequest{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[9]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +970,7 @@ func (x *SearchEntitiesRequest) String() string {
 func (*SearchEntitiesRequest) ProtoMessage() {}
 
 func (x *SearchEntitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[9]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +983,7 @@ func (x *SearchEntitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchEntitiesRequest.ProtoReflect.Descriptor instead.
 func (*SearchEntitiesRequest) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{9}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SearchEntitiesRequest) GetQuery() string {
@@ -949,7 +1033,7 @@ type SearchEntitiesResponse struct {
 
 func (x *SearchEntitiesResponse) Reset() {
 	*x = SearchEntitiesResponse{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[10]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -961,7 +1045,7 @@ func (x *SearchEntitiesResponse) String() string {
 func (*SearchEntitiesResponse) ProtoMessage() {}
 
 func (x *SearchEntitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[10]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -974,7 +1058,7 @@ func (x *SearchEntitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchEntitiesResponse.ProtoReflect.Descriptor instead.
 func (*SearchEntitiesResponse) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{10}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SearchEntitiesResponse) GetResults() []*SearchResult {
@@ -1024,7 +1108,7 @@ type SearchResult struct {
 
 func (x *SearchResult) Reset() {
 	*x = SearchResult{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[11]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1120,7 @@ func (x *SearchResult) String() string {
 func (*SearchResult) ProtoMessage() {}
 
 func (x *SearchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[11]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1133,7 @@ func (x *SearchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResult.ProtoReflect.Descriptor instead.
 func (*SearchResult) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{11}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SearchResult) GetName() string {
@@ -1103,7 +1187,7 @@ type ListSummaryHistoryRequest struct {
 
 func (x *ListSummaryHistoryRequest) Reset() {
 	*x = ListSummaryHistoryRequest{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[12]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1199,7 @@ func (x *ListSummaryHistoryRequest) String() string {
 func (*ListSummaryHistoryRequest) ProtoMessage() {}
 
 func (x *ListSummaryHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[12]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1212,7 @@ func (x *ListSummaryHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSummaryHistoryRequest.ProtoReflect.Descriptor instead.
 func (*ListSummaryHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{12}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListSummaryHistoryRequest) GetStartTime() *timestamppb.Timestamp {
@@ -1168,7 +1252,7 @@ type ListSummaryHistoryResponse struct {
 
 func (x *ListSummaryHistoryResponse) Reset() {
 	*x = ListSummaryHistoryResponse{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[13]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1264,7 @@ func (x *ListSummaryHistoryResponse) String() string {
 func (*ListSummaryHistoryResponse) ProtoMessage() {}
 
 func (x *ListSummaryHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[13]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1277,7 @@ func (x *ListSummaryHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSummaryHistoryResponse.ProtoReflect.Descriptor instead.
 func (*ListSummaryHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{13}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListSummaryHistoryResponse) GetPoints() []*SummaryPoint {
@@ -1232,7 +1316,7 @@ type SummaryPoint struct {
 
 func (x *SummaryPoint) Reset() {
 	*x = SummaryPoint{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[14]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1328,7 @@ func (x *SummaryPoint) String() string {
 func (*SummaryPoint) ProtoMessage() {}
 
 func (x *SummaryPoint) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[14]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1341,7 @@ func (x *SummaryPoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SummaryPoint.ProtoReflect.Descriptor instead.
 func (*SummaryPoint) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{14}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SummaryPoint) GetTime() *timestamppb.Timestamp {
@@ -1292,7 +1376,7 @@ type ListTargetProgressRequest struct {
 
 func (x *ListTargetProgressRequest) Reset() {
 	*x = ListTargetProgressRequest{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[15]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1304,7 +1388,7 @@ func (x *ListTargetProgressRequest) String() string {
 func (*ListTargetProgressRequest) ProtoMessage() {}
 
 func (x *ListTargetProgressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[15]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1317,7 +1401,7 @@ func (x *ListTargetProgressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTargetProgressRequest.ProtoReflect.Descriptor instead.
 func (*ListTargetProgressRequest) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{15}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListTargetProgressRequest) GetMinRevision() int64 {
@@ -1340,7 +1424,7 @@ type ListTargetProgressResponse struct {
 
 func (x *ListTargetProgressResponse) Reset() {
 	*x = ListTargetProgressResponse{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[16]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1436,7 @@ func (x *ListTargetProgressResponse) String() string {
 func (*ListTargetProgressResponse) ProtoMessage() {}
 
 func (x *ListTargetProgressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[16]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1449,7 @@ func (x *ListTargetProgressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTargetProgressResponse.ProtoReflect.Descriptor instead.
 func (*ListTargetProgressResponse) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{16}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListTargetProgressResponse) GetTargets() []*TargetProgress {
@@ -1395,7 +1479,7 @@ type GetTargetProgressRequest struct {
 
 func (x *GetTargetProgressRequest) Reset() {
 	*x = GetTargetProgressRequest{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[17]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1407,7 +1491,7 @@ func (x *GetTargetProgressRequest) String() string {
 func (*GetTargetProgressRequest) ProtoMessage() {}
 
 func (x *GetTargetProgressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[17]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1420,7 +1504,7 @@ func (x *GetTargetProgressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTargetProgressRequest.ProtoReflect.Descriptor instead.
 func (*GetTargetProgressRequest) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{17}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetTargetProgressRequest) GetName() string {
@@ -1462,7 +1546,7 @@ type TargetProgress struct {
 
 func (x *TargetProgress) Reset() {
 	*x = TargetProgress{}
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[18]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1558,7 @@ func (x *TargetProgress) String() string {
 func (*TargetProgress) ProtoMessage() {}
 
 func (x *TargetProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[18]
+	mi := &file_talentreg_metrics_v1_metrics_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1487,7 +1571,7 @@ func (x *TargetProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetProgress.ProtoReflect.Descriptor instead.
 func (*TargetProgress) Descriptor() ([]byte, []int) {
-	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{18}
+	return file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TargetProgress) GetTarget() string {
@@ -1580,7 +1664,10 @@ const file_talentreg_metrics_v1_metrics_service_proto_rawDesc = "" +
 	"\atargets\x18\x16 \x01(\x03R\atargets\x1aA\n" +
 	"\x13EntitiesByKindEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"~\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x15\n" +
+	"\x13WatchSummaryRequest\"Z\n" +
+	"\x14WatchSummaryResponse\x12B\n" +
+	"\asummary\x18\x01 \x01(\v2(.talentreg.metrics.v1.GetSummaryResponseR\asummary\"~\n" +
 	"\x14GetGroupStatsRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fmin_revision\x18\x02 \x01(\x03R\vminRevision\x12/\n" +
@@ -1677,12 +1764,13 @@ const file_talentreg_metrics_v1_metrics_service_proto_rawDesc = "" +
 	"\rcurrent_value\x18\x05 \x01(\x03R\fcurrentValue\x12\x1a\n" +
 	"\bfraction\x18\x06 \x01(\x01R\bfraction\x126\n" +
 	"\bdeadline\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x14\n" +
-	"\x05scope\x18\b \x01(\tR\x05scope2\xdb\n" +
-	"\n" +
+	"\x05scope\x18\b \x01(\tR\x05scope2\xfd\v\n" +
 	"\x0eMetricsService\x12\x8f\x01\n" +
 	"\n" +
 	"GetSummary\x12'.talentreg.metrics.v1.GetSummaryRequest\x1a(.talentreg.metrics.v1.GetSummaryResponse\".\xea\xf9\x18\x17\n" +
-	"\x15talentreg.summary.get\x82\xd3\xe4\x93\x02\r\x12\v/v1/summary\x12\xa9\x01\n" +
+	"\x15talentreg.summary.get\x82\xd3\xe4\x93\x02\r\x12\v/v1/summary\x12\x9f\x01\n" +
+	"\fWatchSummary\x12).talentreg.metrics.v1.WatchSummaryRequest\x1a*.talentreg.metrics.v1.WatchSummaryResponse\"6\xea\xf9\x18\x19\n" +
+	"\x17talentreg.summary.watch\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/summary:watch0\x01\x12\xa9\x01\n" +
 	"\rGetGroupStats\x12*.talentreg.metrics.v1.GetGroupStatsRequest\x1a+.talentreg.metrics.v1.GetGroupStatsResponse\"?\xea\xf9\x18\x1a\n" +
 	"\x18talentreg.groupStats.get\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=groups/*}/stats\x12\xa7\x01\n" +
 	"\fGetBreakdown\x12).talentreg.metrics.v1.GetBreakdownRequest\x1a*.talentreg.metrics.v1.GetBreakdownResponse\"@\xea\xf9\x18\x1a\n" +
@@ -1710,74 +1798,79 @@ func file_talentreg_metrics_v1_metrics_service_proto_rawDescGZIP() []byte {
 	return file_talentreg_metrics_v1_metrics_service_proto_rawDescData
 }
 
-var file_talentreg_metrics_v1_metrics_service_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_talentreg_metrics_v1_metrics_service_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_talentreg_metrics_v1_metrics_service_proto_goTypes = []any{
 	(*GetSummaryRequest)(nil),          // 0: talentreg.metrics.v1.GetSummaryRequest
 	(*GetSummaryResponse)(nil),         // 1: talentreg.metrics.v1.GetSummaryResponse
-	(*GetGroupStatsRequest)(nil),       // 2: talentreg.metrics.v1.GetGroupStatsRequest
-	(*GetGroupStatsResponse)(nil),      // 3: talentreg.metrics.v1.GetGroupStatsResponse
-	(*GetBreakdownRequest)(nil),        // 4: talentreg.metrics.v1.GetBreakdownRequest
-	(*GetBreakdownResponse)(nil),       // 5: talentreg.metrics.v1.GetBreakdownResponse
-	(*BreakdownRow)(nil),               // 6: talentreg.metrics.v1.BreakdownRow
-	(*VerifyProjectionRequest)(nil),    // 7: talentreg.metrics.v1.VerifyProjectionRequest
-	(*VerifyProjectionResponse)(nil),   // 8: talentreg.metrics.v1.VerifyProjectionResponse
-	(*SearchEntitiesRequest)(nil),      // 9: talentreg.metrics.v1.SearchEntitiesRequest
-	(*SearchEntitiesResponse)(nil),     // 10: talentreg.metrics.v1.SearchEntitiesResponse
-	(*SearchResult)(nil),               // 11: talentreg.metrics.v1.SearchResult
-	(*ListSummaryHistoryRequest)(nil),  // 12: talentreg.metrics.v1.ListSummaryHistoryRequest
-	(*ListSummaryHistoryResponse)(nil), // 13: talentreg.metrics.v1.ListSummaryHistoryResponse
-	(*SummaryPoint)(nil),               // 14: talentreg.metrics.v1.SummaryPoint
-	(*ListTargetProgressRequest)(nil),  // 15: talentreg.metrics.v1.ListTargetProgressRequest
-	(*ListTargetProgressResponse)(nil), // 16: talentreg.metrics.v1.ListTargetProgressResponse
-	(*GetTargetProgressRequest)(nil),   // 17: talentreg.metrics.v1.GetTargetProgressRequest
-	(*TargetProgress)(nil),             // 18: talentreg.metrics.v1.TargetProgress
-	nil,                                // 19: talentreg.metrics.v1.GetSummaryResponse.EntitiesByKindEntry
-	nil,                                // 20: talentreg.metrics.v1.GetGroupStatsResponse.MembersByKindEntry
-	nil,                                // 21: talentreg.metrics.v1.GetGroupStatsResponse.TalentsByCategoryEntry
-	nil,                                // 22: talentreg.metrics.v1.GetGroupStatsResponse.MemberTalentsByCategoryEntry
-	(*timestamppb.Timestamp)(nil),      // 23: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 24: google.protobuf.Duration
+	(*WatchSummaryRequest)(nil),        // 2: talentreg.metrics.v1.WatchSummaryRequest
+	(*WatchSummaryResponse)(nil),       // 3: talentreg.metrics.v1.WatchSummaryResponse
+	(*GetGroupStatsRequest)(nil),       // 4: talentreg.metrics.v1.GetGroupStatsRequest
+	(*GetGroupStatsResponse)(nil),      // 5: talentreg.metrics.v1.GetGroupStatsResponse
+	(*GetBreakdownRequest)(nil),        // 6: talentreg.metrics.v1.GetBreakdownRequest
+	(*GetBreakdownResponse)(nil),       // 7: talentreg.metrics.v1.GetBreakdownResponse
+	(*BreakdownRow)(nil),               // 8: talentreg.metrics.v1.BreakdownRow
+	(*VerifyProjectionRequest)(nil),    // 9: talentreg.metrics.v1.VerifyProjectionRequest
+	(*VerifyProjectionResponse)(nil),   // 10: talentreg.metrics.v1.VerifyProjectionResponse
+	(*SearchEntitiesRequest)(nil),      // 11: talentreg.metrics.v1.SearchEntitiesRequest
+	(*SearchEntitiesResponse)(nil),     // 12: talentreg.metrics.v1.SearchEntitiesResponse
+	(*SearchResult)(nil),               // 13: talentreg.metrics.v1.SearchResult
+	(*ListSummaryHistoryRequest)(nil),  // 14: talentreg.metrics.v1.ListSummaryHistoryRequest
+	(*ListSummaryHistoryResponse)(nil), // 15: talentreg.metrics.v1.ListSummaryHistoryResponse
+	(*SummaryPoint)(nil),               // 16: talentreg.metrics.v1.SummaryPoint
+	(*ListTargetProgressRequest)(nil),  // 17: talentreg.metrics.v1.ListTargetProgressRequest
+	(*ListTargetProgressResponse)(nil), // 18: talentreg.metrics.v1.ListTargetProgressResponse
+	(*GetTargetProgressRequest)(nil),   // 19: talentreg.metrics.v1.GetTargetProgressRequest
+	(*TargetProgress)(nil),             // 20: talentreg.metrics.v1.TargetProgress
+	nil,                                // 21: talentreg.metrics.v1.GetSummaryResponse.EntitiesByKindEntry
+	nil,                                // 22: talentreg.metrics.v1.GetGroupStatsResponse.MembersByKindEntry
+	nil,                                // 23: talentreg.metrics.v1.GetGroupStatsResponse.TalentsByCategoryEntry
+	nil,                                // 24: talentreg.metrics.v1.GetGroupStatsResponse.MemberTalentsByCategoryEntry
+	(*timestamppb.Timestamp)(nil),      // 25: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 26: google.protobuf.Duration
 }
 var file_talentreg_metrics_v1_metrics_service_proto_depIdxs = []int32{
-	23, // 0: talentreg.metrics.v1.GetSummaryRequest.as_of:type_name -> google.protobuf.Timestamp
-	19, // 1: talentreg.metrics.v1.GetSummaryResponse.entities_by_kind:type_name -> talentreg.metrics.v1.GetSummaryResponse.EntitiesByKindEntry
-	23, // 2: talentreg.metrics.v1.GetGroupStatsRequest.as_of:type_name -> google.protobuf.Timestamp
-	20, // 3: talentreg.metrics.v1.GetGroupStatsResponse.members_by_kind:type_name -> talentreg.metrics.v1.GetGroupStatsResponse.MembersByKindEntry
-	21, // 4: talentreg.metrics.v1.GetGroupStatsResponse.talents_by_category:type_name -> talentreg.metrics.v1.GetGroupStatsResponse.TalentsByCategoryEntry
-	22, // 5: talentreg.metrics.v1.GetGroupStatsResponse.member_talents_by_category:type_name -> talentreg.metrics.v1.GetGroupStatsResponse.MemberTalentsByCategoryEntry
-	23, // 6: talentreg.metrics.v1.GetBreakdownRequest.as_of:type_name -> google.protobuf.Timestamp
-	6,  // 7: talentreg.metrics.v1.GetBreakdownResponse.rows:type_name -> talentreg.metrics.v1.BreakdownRow
-	11, // 8: talentreg.metrics.v1.SearchEntitiesResponse.results:type_name -> talentreg.metrics.v1.SearchResult
-	23, // 9: talentreg.metrics.v1.ListSummaryHistoryRequest.start_time:type_name -> google.protobuf.Timestamp
-	23, // 10: talentreg.metrics.v1.ListSummaryHistoryRequest.end_time:type_name -> google.protobuf.Timestamp
-	24, // 11: talentreg.metrics.v1.ListSummaryHistoryRequest.interval:type_name -> google.protobuf.Duration
-	14, // 12: talentreg.metrics.v1.ListSummaryHistoryResponse.points:type_name -> talentreg.metrics.v1.SummaryPoint
-	23, // 13: talentreg.metrics.v1.ListSummaryHistoryResponse.complete_from:type_name -> google.protobuf.Timestamp
-	23, // 14: talentreg.metrics.v1.SummaryPoint.time:type_name -> google.protobuf.Timestamp
-	1,  // 15: talentreg.metrics.v1.SummaryPoint.summary:type_name -> talentreg.metrics.v1.GetSummaryResponse
-	18, // 16: talentreg.metrics.v1.ListTargetProgressResponse.targets:type_name -> talentreg.metrics.v1.TargetProgress
-	23, // 17: talentreg.metrics.v1.TargetProgress.deadline:type_name -> google.protobuf.Timestamp
-	0,  // 18: talentreg.metrics.v1.MetricsService.GetSummary:input_type -> talentreg.metrics.v1.GetSummaryRequest
-	2,  // 19: talentreg.metrics.v1.MetricsService.GetGroupStats:input_type -> talentreg.metrics.v1.GetGroupStatsRequest
-	4,  // 20: talentreg.metrics.v1.MetricsService.GetBreakdown:input_type -> talentreg.metrics.v1.GetBreakdownRequest
-	9,  // 21: talentreg.metrics.v1.MetricsService.SearchEntities:input_type -> talentreg.metrics.v1.SearchEntitiesRequest
-	12, // 22: talentreg.metrics.v1.MetricsService.ListSummaryHistory:input_type -> talentreg.metrics.v1.ListSummaryHistoryRequest
-	15, // 23: talentreg.metrics.v1.MetricsService.ListTargetProgress:input_type -> talentreg.metrics.v1.ListTargetProgressRequest
-	17, // 24: talentreg.metrics.v1.MetricsService.GetTargetProgress:input_type -> talentreg.metrics.v1.GetTargetProgressRequest
-	7,  // 25: talentreg.metrics.v1.MetricsService.VerifyProjection:input_type -> talentreg.metrics.v1.VerifyProjectionRequest
-	1,  // 26: talentreg.metrics.v1.MetricsService.GetSummary:output_type -> talentreg.metrics.v1.GetSummaryResponse
-	3,  // 27: talentreg.metrics.v1.MetricsService.GetGroupStats:output_type -> talentreg.metrics.v1.GetGroupStatsResponse
-	5,  // 28: talentreg.metrics.v1.MetricsService.GetBreakdown:output_type -> talentreg.metrics.v1.GetBreakdownResponse
-	10, // 29: talentreg.metrics.v1.MetricsService.SearchEntities:output_type -> talentreg.metrics.v1.SearchEntitiesResponse
-	13, // 30: talentreg.metrics.v1.MetricsService.ListSummaryHistory:output_type -> talentreg.metrics.v1.ListSummaryHistoryResponse
-	16, // 31: talentreg.metrics.v1.MetricsService.ListTargetProgress:output_type -> talentreg.metrics.v1.ListTargetProgressResponse
-	18, // 32: talentreg.metrics.v1.MetricsService.GetTargetProgress:output_type -> talentreg.metrics.v1.TargetProgress
-	8,  // 33: talentreg.metrics.v1.MetricsService.VerifyProjection:output_type -> talentreg.metrics.v1.VerifyProjectionResponse
-	26, // [26:34] is the sub-list for method output_type
-	18, // [18:26] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	25, // 0: talentreg.metrics.v1.GetSummaryRequest.as_of:type_name -> google.protobuf.Timestamp
+	21, // 1: talentreg.metrics.v1.GetSummaryResponse.entities_by_kind:type_name -> talentreg.metrics.v1.GetSummaryResponse.EntitiesByKindEntry
+	1,  // 2: talentreg.metrics.v1.WatchSummaryResponse.summary:type_name -> talentreg.metrics.v1.GetSummaryResponse
+	25, // 3: talentreg.metrics.v1.GetGroupStatsRequest.as_of:type_name -> google.protobuf.Timestamp
+	22, // 4: talentreg.metrics.v1.GetGroupStatsResponse.members_by_kind:type_name -> talentreg.metrics.v1.GetGroupStatsResponse.MembersByKindEntry
+	23, // 5: talentreg.metrics.v1.GetGroupStatsResponse.talents_by_category:type_name -> talentreg.metrics.v1.GetGroupStatsResponse.TalentsByCategoryEntry
+	24, // 6: talentreg.metrics.v1.GetGroupStatsResponse.member_talents_by_category:type_name -> talentreg.metrics.v1.GetGroupStatsResponse.MemberTalentsByCategoryEntry
+	25, // 7: talentreg.metrics.v1.GetBreakdownRequest.as_of:type_name -> google.protobuf.Timestamp
+	8,  // 8: talentreg.metrics.v1.GetBreakdownResponse.rows:type_name -> talentreg.metrics.v1.BreakdownRow
+	13, // 9: talentreg.metrics.v1.SearchEntitiesResponse.results:type_name -> talentreg.metrics.v1.SearchResult
+	25, // 10: talentreg.metrics.v1.ListSummaryHistoryRequest.start_time:type_name -> google.protobuf.Timestamp
+	25, // 11: talentreg.metrics.v1.ListSummaryHistoryRequest.end_time:type_name -> google.protobuf.Timestamp
+	26, // 12: talentreg.metrics.v1.ListSummaryHistoryRequest.interval:type_name -> google.protobuf.Duration
+	16, // 13: talentreg.metrics.v1.ListSummaryHistoryResponse.points:type_name -> talentreg.metrics.v1.SummaryPoint
+	25, // 14: talentreg.metrics.v1.ListSummaryHistoryResponse.complete_from:type_name -> google.protobuf.Timestamp
+	25, // 15: talentreg.metrics.v1.SummaryPoint.time:type_name -> google.protobuf.Timestamp
+	1,  // 16: talentreg.metrics.v1.SummaryPoint.summary:type_name -> talentreg.metrics.v1.GetSummaryResponse
+	20, // 17: talentreg.metrics.v1.ListTargetProgressResponse.targets:type_name -> talentreg.metrics.v1.TargetProgress
+	25, // 18: talentreg.metrics.v1.TargetProgress.deadline:type_name -> google.protobuf.Timestamp
+	0,  // 19: talentreg.metrics.v1.MetricsService.GetSummary:input_type -> talentreg.metrics.v1.GetSummaryRequest
+	2,  // 20: talentreg.metrics.v1.MetricsService.WatchSummary:input_type -> talentreg.metrics.v1.WatchSummaryRequest
+	4,  // 21: talentreg.metrics.v1.MetricsService.GetGroupStats:input_type -> talentreg.metrics.v1.GetGroupStatsRequest
+	6,  // 22: talentreg.metrics.v1.MetricsService.GetBreakdown:input_type -> talentreg.metrics.v1.GetBreakdownRequest
+	11, // 23: talentreg.metrics.v1.MetricsService.SearchEntities:input_type -> talentreg.metrics.v1.SearchEntitiesRequest
+	14, // 24: talentreg.metrics.v1.MetricsService.ListSummaryHistory:input_type -> talentreg.metrics.v1.ListSummaryHistoryRequest
+	17, // 25: talentreg.metrics.v1.MetricsService.ListTargetProgress:input_type -> talentreg.metrics.v1.ListTargetProgressRequest
+	19, // 26: talentreg.metrics.v1.MetricsService.GetTargetProgress:input_type -> talentreg.metrics.v1.GetTargetProgressRequest
+	9,  // 27: talentreg.metrics.v1.MetricsService.VerifyProjection:input_type -> talentreg.metrics.v1.VerifyProjectionRequest
+	1,  // 28: talentreg.metrics.v1.MetricsService.GetSummary:output_type -> talentreg.metrics.v1.GetSummaryResponse
+	3,  // 29: talentreg.metrics.v1.MetricsService.WatchSummary:output_type -> talentreg.metrics.v1.WatchSummaryResponse
+	5,  // 30: talentreg.metrics.v1.MetricsService.GetGroupStats:output_type -> talentreg.metrics.v1.GetGroupStatsResponse
+	7,  // 31: talentreg.metrics.v1.MetricsService.GetBreakdown:output_type -> talentreg.metrics.v1.GetBreakdownResponse
+	12, // 32: talentreg.metrics.v1.MetricsService.SearchEntities:output_type -> talentreg.metrics.v1.SearchEntitiesResponse
+	15, // 33: talentreg.metrics.v1.MetricsService.ListSummaryHistory:output_type -> talentreg.metrics.v1.ListSummaryHistoryResponse
+	18, // 34: talentreg.metrics.v1.MetricsService.ListTargetProgress:output_type -> talentreg.metrics.v1.ListTargetProgressResponse
+	20, // 35: talentreg.metrics.v1.MetricsService.GetTargetProgress:output_type -> talentreg.metrics.v1.TargetProgress
+	10, // 36: talentreg.metrics.v1.MetricsService.VerifyProjection:output_type -> talentreg.metrics.v1.VerifyProjectionResponse
+	28, // [28:37] is the sub-list for method output_type
+	19, // [19:28] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_talentreg_metrics_v1_metrics_service_proto_init() }
@@ -1791,7 +1884,7 @@ func file_talentreg_metrics_v1_metrics_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_talentreg_metrics_v1_metrics_service_proto_rawDesc), len(file_talentreg_metrics_v1_metrics_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	MetricsService_GetSummary_FullMethodName         = "/talentreg.metrics.v1.MetricsService/GetSummary"
+	MetricsService_WatchSummary_FullMethodName       = "/talentreg.metrics.v1.MetricsService/WatchSummary"
 	MetricsService_GetGroupStats_FullMethodName      = "/talentreg.metrics.v1.MetricsService/GetGroupStats"
 	MetricsService_GetBreakdown_FullMethodName       = "/talentreg.metrics.v1.MetricsService/GetBreakdown"
 	MetricsService_SearchEntities_FullMethodName     = "/talentreg.metrics.v1.MetricsService/SearchEntities"
@@ -49,6 +50,16 @@ const (
 type MetricsServiceClient interface {
 	// GetSummary returns the headline figures.
 	GetSummary(ctx context.Context, in *GetSummaryRequest, opts ...grpc.CallOption) (*GetSummaryResponse, error)
+	// WatchSummary sends the current Summary at once, then the Summary again
+	// each time it changes (a figure or the registry revision applied),
+	// coalesced to at most one message per --summary-watch-interval (500 ms
+	// by default): a burst of writes is a message or two, never a burst;
+	// the last message always shows the Summary as it stands. Dashboards
+	// follow it instead of polling GetSummary. Errors: UNAVAILABLE before
+	// the projection is loaded; RESOURCE_EXHAUSTED when too many streams are
+	// open (reason STREAM_LIMIT), or when the client took no message for the
+	// stall timeout (reason STREAM_STALLED): watch again.
+	WatchSummary(ctx context.Context, in *WatchSummaryRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSummaryResponse], error)
 	// GetGroupStats returns the figures of one group. Errors: NOT_FOUND.
 	GetGroupStats(ctx context.Context, in *GetGroupStatsRequest, opts ...grpc.CallOption) (*GetGroupStatsResponse, error)
 	// GetBreakdown returns figures per value of one dimension. Errors:
@@ -98,6 +109,25 @@ func (c *metricsServiceClient) GetSummary(ctx context.Context, in *GetSummaryReq
 	}
 	return out, nil
 }
+
+func (c *metricsServiceClient) WatchSummary(ctx context.Context, in *WatchSummaryRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSummaryResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MetricsService_ServiceDesc.Streams[0], MetricsService_WatchSummary_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchSummaryRequest, WatchSummaryResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MetricsService_WatchSummaryClient = grpc.ServerStreamingClient[WatchSummaryResponse]
 
 func (c *metricsServiceClient) GetGroupStats(ctx context.Context, in *GetGroupStatsRequest, opts ...grpc.CallOption) (*GetGroupStatsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -189,6 +219,16 @@ func (c *metricsServiceClient) VerifyProjection(ctx context.Context, in *VerifyP
 type MetricsServiceServer interface {
 	// GetSummary returns the headline figures.
 	GetSummary(context.Context, *GetSummaryRequest) (*GetSummaryResponse, error)
+	// WatchSummary sends the current Summary at once, then the Summary again
+	// each time it changes (a figure or the registry revision applied),
+	// coalesced to at most one message per --summary-watch-interval (500 ms
+	// by default): a burst of writes is a message or two, never a burst;
+	// the last message always shows the Summary as it stands. Dashboards
+	// follow it instead of polling GetSummary. Errors: UNAVAILABLE before
+	// the projection is loaded; RESOURCE_EXHAUSTED when too many streams are
+	// open (reason STREAM_LIMIT), or when the client took no message for the
+	// stall timeout (reason STREAM_STALLED): watch again.
+	WatchSummary(*WatchSummaryRequest, grpc.ServerStreamingServer[WatchSummaryResponse]) error
 	// GetGroupStats returns the figures of one group. Errors: NOT_FOUND.
 	GetGroupStats(context.Context, *GetGroupStatsRequest) (*GetGroupStatsResponse, error)
 	// GetBreakdown returns figures per value of one dimension. Errors:
@@ -231,6 +271,9 @@ type UnimplementedMetricsServiceServer struct{}
 
 func (UnimplementedMetricsServiceServer) GetSummary(context.Context, *GetSummaryRequest) (*GetSummaryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSummary not implemented")
+}
+func (UnimplementedMetricsServiceServer) WatchSummary(*WatchSummaryRequest, grpc.ServerStreamingServer[WatchSummaryResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchSummary not implemented")
 }
 func (UnimplementedMetricsServiceServer) GetGroupStats(context.Context, *GetGroupStatsRequest) (*GetGroupStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetGroupStats not implemented")
@@ -291,6 +334,17 @@ func _MetricsService_GetSummary_Handler(srv interface{}, ctx context.Context, de
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _MetricsService_WatchSummary_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchSummaryRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MetricsServiceServer).WatchSummary(m, &grpc.GenericServerStream[WatchSummaryRequest, WatchSummaryResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MetricsService_WatchSummaryServer = grpc.ServerStreamingServer[WatchSummaryResponse]
 
 func _MetricsService_GetGroupStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetGroupStatsRequest)
@@ -458,6 +512,12 @@ var MetricsService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _MetricsService_VerifyProjection_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchSummary",
+			Handler:       _MetricsService_WatchSummary_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "talentreg/metrics/v1/metrics_service.proto",
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"talentreg/platform/security"
+	"talentreg/services/metrics/grpcapi"
 )
 
 // Config is the metrics service's configuration.
@@ -28,7 +29,10 @@ type Config struct {
 	// memory.
 	Search bool
 	// History keeps the figures' history (as_of reads, ListSummaryHistory).
-	History  bool
+	History bool
+	// Watch configures WatchSummary streams: their coalescing interval
+	// and limits.
+	Watch    grpcapi.WatchOptions
 	Security security.Server
 	// RegistryClient is how the follower reaches the registry: its CA,
 	// this replica's client certificate (its feed-reader identity) or a
@@ -52,6 +56,7 @@ func DefaultConfig() Config {
 		LogLevel:           "info",
 		Search:             true,
 		History:            true,
+		Watch:              grpcapi.DefaultWatchOptions(),
 	}
 }
 
@@ -70,6 +75,10 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.BoolVar(&c.History, "history", c.History, "keep the figures' history by commit time (as_of reads, ListSummaryHistory) in memory and in the checkpoint; false saves its memory (about 1 KB per registry transaction) and as_of reads answer FAILED_PRECONDITION")
 	fs.BoolVar(&c.Search, "search", c.Search, "keep the name search index in memory (SearchEntities); false saves its memory and SearchEntities answers UNAVAILABLE")
+	fs.DurationVar(&c.Watch.Interval, "summary-watch-interval", c.Watch.Interval, "shortest time between two messages of a WatchSummary stream: the changes of a burst of writes are sent as one")
+	fs.IntVar(&c.Watch.MaxStreams, "max-streams", c.Watch.MaxStreams, "WatchSummary streams open at once; more are refused RESOURCE_EXHAUSTED")
+	fs.IntVar(&c.Watch.MaxStreamsPerClient, "max-streams-per-client", c.Watch.MaxStreamsPerClient, "WatchSummary streams of one client (principal, else peer host) open at once")
+	fs.DurationVar(&c.Watch.StallTimeout, "stream-stall-timeout", c.Watch.StallTimeout, "end a WatchSummary stream whose client takes no message for this long")
 	c.Security.AddFlags(fs)
 	fs.StringVar(&c.RegistryClient.TLS.CAFile, "registry-ca", c.RegistryClient.TLS.CAFile, "PEM CA bundle to verify the registry's certificate (turns TLS on towards the registry)")
 	fs.StringVar(&c.RegistryClient.TLS.ServerName, "registry-server-name", c.RegistryClient.TLS.ServerName, "name expected in the registry's certificate (default: the host of --registry)")
@@ -97,6 +106,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--stale-after must not be negative, got %s", c.StaleAfter)
 	case c.ShutdownGrace < 0:
 		return fmt.Errorf("--shutdown-grace must not be negative, got %s", c.ShutdownGrace)
+	case c.Watch.Interval < 10*time.Millisecond:
+		return fmt.Errorf("--summary-watch-interval must be at least 10ms, got %s", c.Watch.Interval)
+	case c.Watch.MaxStreams < 1 || c.Watch.MaxStreamsPerClient < 1:
+		return fmt.Errorf("--max-streams and --max-streams-per-client must be at least 1, got %d and %d", c.Watch.MaxStreams, c.Watch.MaxStreamsPerClient)
+	case c.Watch.StallTimeout < 10*time.Millisecond:
+		return fmt.Errorf("--stream-stall-timeout must be at least 10ms, got %s", c.Watch.StallTimeout)
 	}
 	if err := validRegistry(c.Registry); err != nil {
 		return err

@@ -113,7 +113,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer sec.Auth.Close()
 	srv := grpcserver.New(log, reg, grpcserver.Options{Auth: sec.Auth, TLS: sec.GRPC, NoReflection: sec.NoReflection})
-	grpcapi.New(live, follower.NewVerifier(client, live), log).Register(srv.Server)
+	api := grpcapi.New(live, follower.NewVerifier(client, live), log, cfg.Watch)
+	api.Register(srv.Server)
+	registerStreamMetrics(reg, api, cfg.Watch)
 	// Not ready until the projection has caught up with the registry.
 	service := metricsv1.MetricsService_ServiceDesc.ServiceName
 	srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
@@ -164,6 +166,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	log.Info("serving", "grpc_addr", lis.Addr().String(), "registry", cfg.Registry, "db", cfg.DB,
 		"tls", sec.GRPC != nil, "auth", sec.Auth.Enabled())
 
+	go func() { <-ctx.Done(); api.Shutdown() }() // open watches would hold a graceful stop
 	serveErr := srv.Serve(ctx, lis, cfg.ShutdownGrace)
 	cancel()
 	// The follower saves its last checkpoint before returning.

@@ -452,6 +452,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("%s: inconsistent:\n%w", name, err)
 	}
 	fmt.Fprintf(stdout, "%s: consistent at revision %d (compacted up to %d), registry %s\n", name, st.Revision(), st.CompactedRevision(), st.ID())
+	fmt.Fprintf(stdout, "format %s\n", st.Format())
 	if mark, ok := st.Backup(); ok {
 		fmt.Fprintf(stdout, "a backup of %s; served, it becomes a new registry id\n", mark)
 	} else if mark, _, ok := st.RestoredFrom(); ok {

@@ -35,9 +35,10 @@ const (
 )
 
 // DefaultLimits are the transaction limits the registry needs etcd to
-// accept: WorstCase, operations rounded up to a multiple of 4096 and bytes
-// to a whole MiB (45,056 operations and 15 MiB; etcd's members then need
-// --max-txn-ops=45056 --max-request-bytes=16777216, see ServerFlags).
+// accept: WorstCase with 5 % to spare, operations rounded up to a multiple
+// of 4096 and bytes to a whole MiB (45,056 operations and 15 MiB; etcd's
+// members then need --max-txn-ops=45056 --max-request-bytes=16777216, see
+// ServerFlags).
 var DefaultLimits = WorstCase().limits()
 
 // ServerFlags returns the values of etcd's --max-txn-ops and
@@ -60,8 +61,10 @@ func (a TxnSize) times(n int) TxnSize {
 	return TxnSize{a.Writes * n, a.Compares * n, a.Bytes * n}
 }
 
+// limits are a with 5 % to spare (for layout changes that add a key or a
+// few bytes), operations rounded up to a multiple of 4096, bytes to a MiB.
 func (a TxnSize) limits() kv.Limits {
-	roundUp := func(n, to int) int { return (n + to - 1) / to * to }
+	roundUp := func(n, to int) int { return (n + n/20 + to - 1) / to * to }
 	return kv.Limits{Ops: roundUp(max(a.Writes, a.Compares), 4096), Bytes: roundUp(a.Bytes, 1<<20)}
 }
 
@@ -156,11 +159,20 @@ func scan(bucket string, k int) TxnSize {
 // indexKey is field id, value, \x00, primary key.
 func indexKey(value, pk int) int { return 1 + value + 1 + pk }
 
-// change is a change entry of one record image (a create or a delete)
-// and its by-name key.
-func change(record, pk int) TxnSize {
+// created is the change entry of a create: one record image. (Format 3
+// indexes a change by name only once it is no longer the record's latest.)
+func created(record int) TxnSize {
+	return put("changes", revKey, changeHeader+1+1+str(record))
+}
+
+// deleted is the change entry of a deletion, with its by-name key, and
+// the superseding of the change that made the record: read, rewritten
+// with its image (on bbolt; counted for etcd too), and indexed by name.
+func deleted(record, pk int) TxnSize {
+	byName := put("changes.by_name", 1+pk+1+revKey, 0)
 	entry := changeHeader + 1 + 1 + str(record)
-	return put("changes", revKey, entry).plus(put("changes.by_name", 1+pk+1+revKey, 0))
+	return put("changes", revKey, entry).plus(byName).
+		plus(cmp("changes", revKey)).plus(put("changes", revKey, entry)).plus(byName)
 }
 
 // entityWrite is creating (create) or deleting the largest entity, with
@@ -181,12 +193,15 @@ func entityWrite(create bool) TxnSize {
 				plus(idx(registry.MaxID).times(registry.MaxIndustries)).
 				plus(idx(1).times(3)). // leading, platform, ended status
 				plus(put("entities.credit_code", registry.CreditCodeLen, registry.MaxID))
-	return w.plus(change(rec, maxPK))
+	if create {
+		return w.plus(created(rec))
+	}
+	return w.plus(deleted(rec, maxPK))
 }
 
 // policyDelete is a force delete's removal of the largest policy: its
 // read, its record, its indexes (level, pilot, industries, programmes)
-// and its change.
+// and its change (deleted).
 func policyDelete() TxnSize {
 	program := len(registry.ProgramName(strings.Repeat("x", registry.MaxID)))
 	idx := func(value int) TxnSize { return del("policies.idx", indexKey(value, maxPK)) }
@@ -194,15 +209,16 @@ func policyDelete() TxnSize {
 		plus(idx(1).times(2)).
 		plus(idx(registry.MaxID).times(registry.MaxIndustries)).
 		plus(idx(program).times(registry.MaxPrograms)).
-		plus(change(policyRecord(), maxPK)).
+		plus(deleted(policyRecord(), maxPK)).
 		plus(scan("policies.idx", indexKey(program, maxPK))) // the page it was found on (counted once per dependant)
 }
 
-// opCost is what every change pays once: the revision counter and the
-// compaction mark read and written, the actor entry and its by-actor key.
+// opCost is what every change pays once: the revision counter (meta/head)
+// and the compaction mark read and written, the actor entry and its
+// by-actor key.
 func opCost() TxnSize {
-	return cmp("meta", len("revision")).plus(cmp("meta", len("compacted"))).
-		plus(put("meta", len("revision"), revKey)).plus(put("meta", len("compacted"), revKey)).
+	return cmp("meta", len("head")).plus(cmp("meta", len("compacted"))).
+		plus(put("meta", len("head"), revKey)).plus(put("meta", len("compacted"), revKey)).
 		plus(TxnSize{Writes: 2, Bytes: actorBytes})
 }
 

@@ -44,7 +44,10 @@ func serveRegistryWith(t *testing.T, args ...string) *served {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hctx, hcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// 30 s: on etcd, the start sends a request of the registry's limits
+	// (15 MiB) to check etcd accepts it, which takes a while on a busy
+	// test machine.
+	hctx, hcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer hcancel()
 	if _, err := healthpb.NewHealthClient(conn).Check(hctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true)); err != nil {
 		cancel()

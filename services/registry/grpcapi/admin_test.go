@@ -27,7 +27,8 @@ import (
 func TestGRPC_BackupStreamsAConsistentCopy(t *testing.T) {
 	e := start(t, storage.Options{}, grpcapi.Options{})
 	ctx := testCtx(t)
-	for b := range 4 {
+	// 8,000 entities: about 3.4 MB in format 3, so more than two chunks.
+	for b := range 8 {
 		req := &registryv1.BatchCreateEntitiesRequest{}
 		for i := range 1000 {
 			ent := pbEntity("")

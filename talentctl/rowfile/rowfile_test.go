@@ -399,3 +399,34 @@ func TestWriter_RoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestWriter_SameFileModeInEveryFormat: an export is a data file, created
+// as os.Create creates one (0666 less the umask), never executable.
+func TestWriter_SameFileModeInEveryFormat(t *testing.T) {
+	dir := t.TempDir()
+	modes := map[string]os.FileMode{}
+	for _, name := range []string{"out.csv", "out.jsonl", "out.xlsx"} {
+		path := filepath.Join(dir, name)
+		w, err := Create(path, []string{"type", "id"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write([]string{"entity", "a"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		modes[name] = fi.Mode().Perm()
+		if fi.Mode().Perm()&0o111 != 0 {
+			t.Errorf("%s: mode %v, want no execute bit", name, fi.Mode().Perm())
+		}
+	}
+	if modes["out.xlsx"] != modes["out.csv"] || modes["out.jsonl"] != modes["out.csv"] {
+		t.Errorf("modes %v, want one mode for every format", modes)
+	}
+}

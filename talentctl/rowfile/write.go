@@ -114,5 +114,13 @@ func (x *xlsxWriter) Close() error {
 		x.wb.Close()
 		return err
 	}
-	return errors.Join(x.wb.SaveAs(x.path), x.wb.Close())
+	// Not wb.SaveAs: it creates the file with mode 0777 (less the umask),
+	// so an export would be executable unlike its CSV and JSON Lines twins.
+	f, err := os.Create(x.path)
+	if err != nil {
+		x.wb.Close()
+		return err
+	}
+	_, err = x.wb.WriteTo(f)
+	return errors.Join(err, f.Close(), x.wb.Close())
 }

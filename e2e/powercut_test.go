@@ -26,6 +26,7 @@ import (
 // file and log, every acknowledged create is there and `registry check`
 // finds the store consistent.
 func TestCrash_PowerCutAtLogFaultPoints(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("e2e")
 	}

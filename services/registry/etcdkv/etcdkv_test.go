@@ -15,6 +15,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	cluster := etcdtest.Start(t, 1, etcdtest.Options{})
 	n := 0
 	kvtest.Run(t, func(t *testing.T) kv.Store {
@@ -29,6 +30,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestOpen_RefusesAServerWithLowLimits(t *testing.T) {
+	t.Parallel()
 	ops, reqBytes := etcdkv.ServerFlags(etcdkv.DefaultLimits)
 	needed := fmt.Sprintf("--max-txn-ops=%d --max-request-bytes=%d", ops, reqBytes)
 	cluster := etcdtest.Start(t, 1, etcdtest.Options{MaxTxnOps: 128, MaxRequestBytes: 1572864})
@@ -50,6 +52,7 @@ func TestOpen_RefusesAServerWithLowLimits(t *testing.T) {
 // progress requests go unanswered, it is dropped and started again. Each
 // member is frozen in turn, so the one the watch is on is frozen once.
 func TestCommitted_SurvivesAFrozenMember(t *testing.T) {
+	t.Parallel()
 	cluster := etcdtest.Start(t, 3, etcdtest.Options{})
 	open := func(endpoints []string) *etcdkv.Store {
 		s, err := etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: endpoints, Prefix: "/frozen/"})
@@ -116,6 +119,7 @@ func TestCommitted_SurvivesAFrozenMember(t *testing.T) {
 // kv.ErrUnavailable (which the registry turns into UNAVAILABLE), not with
 // the caller's deadline or a bare etcd error.
 func TestUnreachableClusterIsUnavailable(t *testing.T) {
+	t.Parallel()
 	cluster := etcdtest.Start(t, 1, etcdtest.Options{})
 	s, err := etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: cluster.Endpoints(), DialTimeout: time.Second, RequestTimeout: 2 * time.Second})
 	if err != nil {

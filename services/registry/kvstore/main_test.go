@@ -2,6 +2,7 @@ package kvstore
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"talentreg/services/registry/etcdkv"
 	"talentreg/services/registry/internal/etcdtest"
 )
 
@@ -41,6 +43,16 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	etcdEndpoints = c.Endpoints()
+	// Check once that the member accepts the registry's limits: openTest
+	// skips the check, whose request of etcdkv.DefaultLimits.Bytes per
+	// test cost more than most tests.
+	e, err := etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: etcdEndpoints, Prefix: "/limits-check/"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "etcd:", err)
+		c.Stop()
+		os.Exit(1)
+	}
+	e.Close()
 	code := m.Run()
 	c.Stop()
 	for _, d := range dirs {

@@ -439,6 +439,7 @@ func TestAuth_FeedNeedsTheFeedReaderIdentity(t *testing.T) {
 // TestAuth_MutualTLSRequired: with --tls-client-auth require, a client
 // without a certificate does not complete the handshake.
 func TestAuth_MutualTLSRequired(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := newProc(dir, "registry-mtls", "registry", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "", "--db", filepath.Join(dir, "r.db"),
 		"--auth-config", devFile("auth.yaml"), "--tls-cert", devFile("registry.crt"), "--tls-key", devFile("registry.key"),
@@ -478,6 +479,7 @@ func TestAuth_MutualTLSRequired(t *testing.T) {
 // non-loopback address, naming the flag; --insecure-no-auth starts it with
 // a warning.
 func TestAuth_ProtectedMode(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		bin  string
@@ -543,6 +545,7 @@ func parsePEMCert(b []byte) (*x509.Certificate, []byte, error) {
 // which the registry trusts to name the client), and the failures are
 // counted in Prometheus.
 func TestAuth_FailuresAreRateLimited(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	strict := filepath.Join(dir, "strict.yaml")
 	cfg := fmt.Sprintf(`staticTokens: {file: %s}

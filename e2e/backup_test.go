@@ -18,6 +18,7 @@ import (
 // the backup: the writes after it are gone everywhere, none left in the
 // figures.
 func TestBackupRestore(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("e2e")
 	}

@@ -154,6 +154,7 @@ func waitApplied(t *testing.T, p *proc, rev int64) {
 // 504 names the revision; a revision past the registry's head is refused
 // at once.
 func TestReplicas_ReadsNeverGoBackInRevision(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("e2e")
 	}

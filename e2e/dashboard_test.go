@@ -101,6 +101,7 @@ func scrapedNames(t *testing.T, s *stack) map[string]bool {
 // TestDashboard_MetricsExist: every metric the Grafana dashboard queries is
 // exported by the running services.
 func TestDashboard_MetricsExist(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("e2e")
 	}

@@ -259,6 +259,7 @@ func batchOf(n int) map[string]any {
 // events and asks for a compacted revision: 400 OUT_OF_RANGE with the
 // compacted revision in the detail.
 func TestChangeFeed_Compacted(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("e2e")
 	}

@@ -230,6 +230,7 @@ func watchFeed(ctx context.Context, client registryv1.RegistryServiceClient) *fe
 // own VerifyProjection agrees, without ever having reloaded a snapshot;
 // and every process serves again.
 func TestEtcd_FaultsUnderLoad(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts etcd and the whole stack")
 	}
@@ -521,6 +522,7 @@ func (p *tcpProxy) restore(t *testing.T) {
 // snapshot reload; once the path is back the replica serves again by
 // itself.
 func TestEtcd_ReplicaCutOffFromEtcd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts etcd and the stack")
 	}
@@ -607,6 +609,7 @@ func TestEtcd_ReplicaCutOffFromEtcd(t *testing.T) {
 // nothing of it is deleted; once some memberships are deleted first, as
 // the message says, the force delete goes through.
 func TestEtcd_TooLargeCascadeIsHTTP400(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts etcd and the stack")
 	}

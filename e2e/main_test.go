@@ -16,6 +16,12 @@ import (
 // shorter than the watch test holds its stream. Tests on it use ids of
 // their own (uid) and never assume an empty database; tests that need one,
 // or that kill processes, start a stack of their own.
+//
+// Tests with processes of their own call t.Parallel: they spend most of
+// their time waiting on those processes (starts, elections, faults), so
+// they overlap, -test.parallel (GOMAXPROCS) at a time, after the serial
+// tests. Tests on the shared stack, and those that compare timings or
+// latencies (TestCrash_RegistrySIGKILLMidLoad, TestWatch_*), stay serial.
 var shared *stack
 
 // sharedWriteTimeout is the shared gateway's --write-timeout.

@@ -18,6 +18,7 @@ import (
 // registry id and revisions), `metrics verify` finds no difference, and the
 // next write takes the next revision and reaches the figures.
 func TestMigrate_BoltStackOntoEtcd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts etcd and the whole stack")
 	}

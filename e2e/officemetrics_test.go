@@ -18,6 +18,7 @@ import (
 // checkpoint, the figures as_of each phase's time equal what was recorded
 // then, and the Summary history at those points does too.
 func TestOffice_AsOfMatchesTheFiguresThen(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("e2e")
 	}
@@ -154,6 +155,7 @@ func TestOffice_AsOfMatchesTheFiguresThen(t *testing.T) {
 // pages through results, sees a rename and a delete at once (with
 // minRevision), and reads a target's progress, live.
 func TestOffice_SearchAndTargetProgress(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("e2e")
 	}

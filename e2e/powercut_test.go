@@ -26,6 +26,7 @@ import (
 // file and log, every acknowledged create is there and `registry check`
 // finds the store consistent.
 func TestCrash_PowerCutAtLogFaultPoints(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("e2e")
 	}
@@ -41,7 +42,10 @@ func TestCrash_PowerCutAtLogFaultPoints(t *testing.T) {
 		{"checkpoint-written", 3}, // the checkpoint written, old segments still there
 		{"checkpoint-done", 3},    // old segments removed
 	} {
-		t.Run(c.point, func(t *testing.T) { testPowerCut(t, c.point, c.n) })
+		t.Run(c.point, func(t *testing.T) {
+			t.Parallel() // a registry process and files of its own
+			testPowerCut(t, c.point, c.n)
+		})
 	}
 }
 

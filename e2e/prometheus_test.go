@@ -169,6 +169,7 @@ func byInstance(v []promSample) map[string]float64 {
 // expression valid; then the registry stops and TalentregRegistryDown
 // goes pending.
 func TestPrometheus_ScrapesTheStack(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("e2e")
 	}

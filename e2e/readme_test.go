@@ -51,6 +51,7 @@ func readmeBlocks(t *testing.T, headings ...string) []string {
 // error). Left out: the grpcurl block (a tool `make grpcurl` installs) and
 // the import into "another, empty registry", which is not running.
 func TestReadme_ExamplesRunInOrder(t *testing.T) {
+	t.Parallel()
 	if binDir == "" {
 		t.Skip("-short: the binaries are not built")
 	}

@@ -72,6 +72,7 @@ func readLoad(ctx context.Context, s *stack, workers int) (ok, failed *atomic.In
 // gateway: both serve, their answers agree, and stopping one (SIGTERM, then
 // SIGKILL of the other after the first is back) fails no request.
 func TestReplicas_AgreeAndSurviveLoss(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("e2e")
 	}

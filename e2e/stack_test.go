@@ -29,20 +29,21 @@ var binDir string
 // buildBinaries builds registry, metrics and gateway into dir, with the race
 // detector when the tests themselves run with it.
 func buildBinaries(dir string) error {
-	pkgs := map[string]string{
-		"registry": "talentreg/services/registry/cmd/registry",
-		"metrics":  "talentreg/services/metrics/cmd/metrics",
-		"gateway":  "talentreg/gateway/cmd/gateway",
+	// One go build for the three, so that they compile and link in
+	// parallel; -o to a folder names each binary after its package:
+	// registry, metrics, gateway.
+	pkgs := []string{
+		"talentreg/services/registry/cmd/registry",
+		"talentreg/services/metrics/cmd/metrics",
+		"talentreg/gateway/cmd/gateway",
 	}
 	args := []string{"build"}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	for name, pkg := range pkgs {
-		cmd := exec.Command("go", append(args, "-o", filepath.Join(dir, name), pkg)...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
-		}
+	cmd := exec.Command("go", append(append(args, "-o", dir+string(filepath.Separator)), pkgs...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", strings.Join(pkgs, " "), err, out)
 	}
 	return nil
 }

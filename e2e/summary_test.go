@@ -11,6 +11,7 @@ import (
 // the answer is exact at once (read-your-writes), distinct counts are
 // distinct, and deletes are reflected the same way.
 func TestSummary_AfterWrites(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("e2e")
 	}

@@ -74,6 +74,7 @@ func (s *summaryStream) close() { s.resp.Body.Close() }
 // when the metrics process restarts the stream ends and a new one is
 // served by the restarted process.
 func TestSummaryWatch_ThroughGateway(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("e2e")
 	}

@@ -45,6 +45,7 @@ func freeLoopback(t *testing.T) string {
 // The binaries are those TestMain built; talentctl is a stand-in, the demo
 // load being beside the point.
 func TestMakeRun_CtrlCStopsEverythingAndExitsZero(t *testing.T) {
+	t.Parallel()
 	if binDir == "" {
 		t.Skip("-short: the binaries are not built")
 	}
@@ -136,6 +137,7 @@ func TestMakeRun_CtrlCStopsEverythingAndExitsZero(t *testing.T) {
 // toolchain cannot be installed, .ci/run fails and says why, instead of
 // skipping check-generated and lint and going on (as it did).
 func TestCIRun_FailsWhenTheToolchainCannotInstall(t *testing.T) {
+	t.Parallel()
 	needTool(t, "make", "apt-get install make")
 	// A copy of the script and the Makefile, with no toolchain installed
 	// and no module proxy to install it from.

@@ -83,6 +83,7 @@ func outputDir(t *testing.T) string {
 // plain 403. No console error, no CSP violation, no request to
 // another origin. Screenshots go to the test's output directory.
 func TestDashboard_InChromium(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("e2e")
 	}

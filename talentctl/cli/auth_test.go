@@ -13,6 +13,7 @@ import (
 // `auth dev-config` wrote accepts its tokens as their roles, refuses
 // callers without one, and `history` shows who changed what.
 func TestAuth_DevConfigTokensAndHistory(t *testing.T) {
+	t.Parallel()
 	dev := filepath.Join(t.TempDir(), "dev")
 	r := run(t, nil, "auth", "dev-config", "--out", dev)
 	r.want(t, 0)

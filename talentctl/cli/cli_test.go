@@ -131,6 +131,7 @@ func TestRun_UnreachableServicesExitOne(t *testing.T) {
 // to a good one: exit 2, a message naming the file and the problem, and
 // nothing reaches the registry — not even the good file's rows.
 func TestImport_BadFilesImportNothing(t *testing.T) {
+	t.Parallel()
 	reg := stack.Registry(t)
 	env := map[string]string{"TALENTREG_REGISTRY": reg.Addr}
 	good := writeFile(t, "good.csv", []byte("type,id,display_name,level\nprogram,good,Good,district\n"))
@@ -184,6 +185,7 @@ func TestImport_BadFilesImportNothing(t *testing.T) {
 // TestImport_RejectedRows imports a file with good and bad rows: the good
 // are stored, each bad one is reported by file, line and column, exit 2.
 func TestImport_RejectedRows(t *testing.T) {
+	t.Parallel()
 	reg := stack.Registry(t)
 	env := map[string]string{"TALENTREG_REGISTRY": reg.Addr}
 	path := writeFile(t, "entities.csv", []byte(strings.Join([]string{
@@ -230,6 +232,7 @@ func TestImport_RejectedRows(t *testing.T) {
 // TestResources_CreateGetListDelete drives every resource through the CLI
 // against a real registry.
 func TestResources_CreateGetListDelete(t *testing.T) {
+	t.Parallel()
 	reg := stack.Registry(t)
 	env := map[string]string{"TALENTREG_REGISTRY": reg.Addr}
 	ok := func(args ...string) result {
@@ -291,6 +294,7 @@ func TestResources_CreateGetListDelete(t *testing.T) {
 // TestRun_FlagsWinOverEnvironment points the environment at nothing and
 // the flag at a real registry.
 func TestRun_FlagsWinOverEnvironment(t *testing.T) {
+	t.Parallel()
 	reg := stack.Registry(t)
 	env := map[string]string{"TALENTREG_REGISTRY": closedAddr(t), "TALENTREG_OUTPUT": "json"}
 	r := run(t, env, "--registry", reg.Addr, "list", "groups")
@@ -300,6 +304,7 @@ func TestRun_FlagsWinOverEnvironment(t *testing.T) {
 }
 
 func TestDemo_ExportReimports(t *testing.T) {
+	t.Parallel()
 	reg := stack.Registry(t)
 	env := map[string]string{"TALENTREG_REGISTRY": reg.Addr}
 	path := filepath.Join(t.TempDir(), "binhai.jsonl")

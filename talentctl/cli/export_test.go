@@ -30,6 +30,7 @@ import (
 // It also exports at the revision before the lifecycle changes and finds
 // exactly the demo set's own export.
 func TestExport_ReimportReproducesEveryRecordAndFigure(t *testing.T) {
+	t.Parallel()
 	reg := stack.Registry(t)
 	met := stack.Metrics(t, reg.Addr)
 	env := map[string]string{"TALENTREG_REGISTRY": reg.Addr, "TALENTREG_METRICS": met.Addr}

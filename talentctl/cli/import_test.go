@@ -22,6 +22,7 @@ import (
 // the JSON counts) include the rows talentctl refused before sending, not
 // only those the registry refused.
 func TestImport_FailedCountsRowsRejectedBeforeSending(t *testing.T) {
+	t.Parallel()
 	reg := stack.Registry(t)
 	env := map[string]string{"TALENTREG_REGISTRY": reg.Addr}
 	path := writeFile(t, "entities.csv", []byte(strings.Join([]string{

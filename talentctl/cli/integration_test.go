@@ -18,6 +18,7 @@ import (
 // data set twice with `talentctl demo` and checks every summary figure and
 // that the second run changed nothing.
 func TestDemo_ReferenceFiguresAndIdempotence(t *testing.T) {
+	t.Parallel()
 	reg := stack.Registry(t)
 	met := stack.Metrics(t, reg.Addr)
 	env := map[string]string{"TALENTREG_REGISTRY": reg.Addr, "TALENTREG_METRICS": met.Addr}

@@ -13,6 +13,7 @@ import (
 // metrics processes and runs search, trend, targets progress and --as-of
 // through talentctl.
 func TestOfficeReads_OnTheDemo(t *testing.T) {
+	t.Parallel()
 	reg := stack.Registry(t)
 	met := stack.Metrics(t, reg.Addr)
 	env := map[string]string{"TALENTREG_REGISTRY": reg.Addr, "TALENTREG_METRICS": met.Addr}

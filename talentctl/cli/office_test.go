@@ -16,6 +16,7 @@ import (
 // with filters, update by flags, the registry's refusals (naming field and
 // rule, exit 2) and deletes.
 func TestResources_PoliciesTargetsAndLifecycles(t *testing.T) {
+	t.Parallel()
 	reg := stack.Registry(t)
 	env := map[string]string{"TALENTREG_REGISTRY": reg.Addr}
 	ok := func(args ...string) result {

@@ -45,6 +45,7 @@ func forward(t *testing.T, target string) string {
 // membership changes); a negative interval keeps it on the given ones,
 // which is what endpoints behind a proxy or load balancer need.
 func TestOpen_AutoSyncInterval(t *testing.T) {
+	t.Parallel()
 	cluster := etcdtest.Start(t, 1, etcdtest.Options{NoFsync: true})
 	member := cluster.Endpoints()[0]
 	proxied := "http://" + forward(t, strings.TrimPrefix(member, "http://"))

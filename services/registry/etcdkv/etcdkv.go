@@ -55,6 +55,11 @@ type Options struct {
 	// Limits are the etcd server's --max-txn-ops and --max-request-bytes
 	// as the registry may use them; Open checks the server accepts them.
 	Limits kv.Limits
+	// LimitsChecked skips Open's check of Limits: the caller has checked
+	// them on this cluster already, with another Store of the same
+	// Limits. The check sends a request of Limits.Bytes through the
+	// cluster's log; a test suite that opens a store per test checks once.
+	LimitsChecked bool
 	// CompactEvery compacts etcd's MVCC history this often, to the
 	// revision the previous round saw: one interval of history is kept for
 	// the snapshots and watches in flight (0: never, leave it to etcd's
@@ -149,9 +154,11 @@ func open(ctx context.Context, opts Options, dial []grpc.DialOption) (*Store, er
 		return nil, fmt.Errorf("etcd %s: %w", strings.Join(opts.Endpoints, ","), err)
 	}
 	s := &Store{c: c, prefix: opts.Prefix, limits: opts.Limits, timeout: opts.RequestTimeout, commitCh: make(chan struct{}), closed: make(chan struct{}), watchEnd: make(chan struct{})}
-	if err := s.checkLimits(ctx); err != nil {
-		c.Close()
-		return nil, err
+	if !opts.LimitsChecked {
+		if err := s.checkLimits(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
 	}
 	go s.watchCommits()
 	if opts.CompactEvery > 0 {

@@ -63,6 +63,7 @@ func open(t *testing.T, endpoints []string, prefix string) *etcdkv.Store {
 // share etcd transactions (fewer commits than writes), which is what keeps
 // them from retrying each other out.
 func TestUpdate_GroupsConcurrentWriters(t *testing.T) {
+	t.Parallel()
 	cluster := etcdtest.Start(t, 1, etcdtest.Options{})
 	a := open(t, cluster.Endpoints(), "/g/")
 	b := open(t, cluster.Endpoints(), "/g/")
@@ -139,6 +140,7 @@ func TestUpdate_GroupsConcurrentWriters(t *testing.T) {
 // TestUpdate_GroupSplitsAtItsBound: writers whose values together exceed a
 // group's bytes still all commit, in several groups.
 func TestUpdate_GroupSplitsAtItsBound(t *testing.T) {
+	t.Parallel()
 	cluster := etcdtest.Start(t, 1, etcdtest.Options{})
 	s := open(t, cluster.Endpoints(), "/big/")
 	big := make([]byte, 400<<10)

@@ -53,6 +53,7 @@ func openRegistry(t *testing.T, c *etcdtest.Cluster, prefix string, limits etcdk
 // dependants and says to delete some of them first, and nothing of it is
 // written: the entity, its memberships and the revision stay.
 func TestLimits_TooLargeCascadeRefusedWhole(t *testing.T) {
+	t.Parallel()
 	cluster := etcdtest.Start(t, 1, etcdtest.Options{NoFsync: true})
 	s := openRegistry(t, cluster, "/limits/", etcdkv.Options{Limits: kv.Limits{Ops: 100, Bytes: etcdkv.DefaultLimits.Bytes}})
 	ctx := context.Background()
@@ -122,6 +123,8 @@ func TestLimits_TooLargeCascadeRefusedWhole(t *testing.T) {
 // upper bound on its writes, compares and bytes, and within 5 % of its
 // bytes (a looser estimate would ask operators for limits nobody needs).
 func TestWorstCase_MatchesTheRealTransaction(t *testing.T) {
+	// Serial: the largest transactions, which a loaded machine must still
+	// commit within the request timeout.
 	cluster := etcdtest.Start(t, 1, etcdtest.Options{NoFsync: true, SlowApply: true})
 	var sent atomic.Pointer[etcdserverpb.TxnRequest]
 	watch := grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
@@ -173,6 +176,7 @@ func TestWorstCase_MatchesTheRealTransaction(t *testing.T) {
 // itself, one interval behind, so the cluster's old revisions are
 // reclaimed without etcd's own auto-compaction; the store keeps working.
 func TestOpen_CompactEveryCompactsEtcdHistory(t *testing.T) {
+	t.Parallel()
 	cluster := etcdtest.Start(t, 1, etcdtest.Options{NoFsync: true})
 	s, err := etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: cluster.Endpoints(), Prefix: "/compact/", CompactEvery: 100 * time.Millisecond})
 	if err != nil {

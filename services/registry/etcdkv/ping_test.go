@@ -15,6 +15,7 @@ import (
 // within its context, not later — while the only member is down, and
 // succeeds again once the member is back, on the same Store.
 func TestPing_FollowsTheCluster(t *testing.T) {
+	t.Parallel()
 	cluster := etcdtest.Start(t, 1, etcdtest.Options{NoFsync: true})
 	s, err := etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: cluster.Endpoints()})
 	if err != nil {

@@ -89,7 +89,8 @@ func openTest(t testing.TB, opts testOptions) *Store {
 	var err error
 	if engine == "etcd" {
 		var e *etcdkv.Store
-		e, err = etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: etcdEndpoints, Prefix: fmt.Sprintf("/t%d/", prefixSeq.Add(1))})
+		// TestMain checked the member's limits once.
+		e, err = etcdkv.Open(context.Background(), etcdkv.Options{Endpoints: etcdEndpoints, Prefix: fmt.Sprintf("/t%d/", prefixSeq.Add(1)), LimitsChecked: true})
 		if err == nil {
 			s, err = Open(context.Background(), e, Options{RetainChanges: opts.RetainChanges, Clock: opts.Clock})
 		}

@@ -201,7 +201,7 @@ func engineAt(t *testing.T) func() kv.Store {
 	if engine == "etcd" {
 		prefix := fmt.Sprintf("/t%d/", prefixSeq.Add(1))
 		return func() kv.Store {
-			e, err := etcdkv.Open(ctx, etcdkv.Options{Endpoints: etcdEndpoints, Prefix: prefix})
+			e, err := etcdkv.Open(ctx, etcdkv.Options{Endpoints: etcdEndpoints, Prefix: prefix, LimitsChecked: true}) // TestMain checked them
 			if err != nil {
 				t.Fatal(err)
 			}

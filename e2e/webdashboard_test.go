@@ -79,7 +79,8 @@ func outputDir(t *testing.T) string {
 // reaches the cards live from the Summary's stream (no GET /v1/summary
 // poll), the page says it is reconnecting while the metrics process
 // restarts and follows the new stream after (a second write arrives, still
-// without a poll), and a token without the figures' permission gets a
+// without a poll; the replica restarts without its checkpoint, so the trend
+// shows the history it has from its bootstrap and says from when), and a token without the figures' permission gets a
 // plain 403. No console error, no CSP violation, no request to
 // another origin. Screenshots go to the test's output directory.
 func TestDashboard_InChromium(t *testing.T) {
@@ -134,6 +135,11 @@ func TestDashboard_InChromium(t *testing.T) {
 		case strings.Contains(line, `"step":"stop-metrics"`):
 			if err := s.metrics[0].stop(15 * time.Second); err != nil {
 				t.Logf("metrics stop: %v", err)
+			}
+			// Without its checkpoint the replica bootstraps from a
+			// registry snapshot: its history starts anew.
+			if err := os.Remove(argAfter(s.metrics[0].args, "--db")); err != nil {
+				t.Errorf("removing the metrics checkpoint: %v", err)
 			}
 			_, _ = io.WriteString(stdin, "stopped\n")
 		case strings.Contains(line, `"step":"start-metrics"`):
@@ -212,4 +218,14 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// argAfter returns the argument following flag in args ("" without one).
+func argAfter(args []string, flag string) string {
+	for i, a := range args {
+		if a == flag && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
 }

@@ -112,9 +112,10 @@ function fmtPct(f) {
 // ---- API ---------------------------------------------------------------
 
 class APIError extends Error {
-  constructor(status, message) {
+  constructor(status, message, details) {
     super(message);
     this.status = status;
+    this.details = Array.isArray(details) ? details : [];
   }
 }
 
@@ -136,7 +137,7 @@ async function api(path) {
   } catch {
     /* not JSON: the status says enough */
   }
-  if (!res.ok) throw new APIError(res.status, (body && body.message) || res.statusText);
+  if (!res.ok) throw new APIError(res.status, (body && body.message) || res.statusText, body && body.details);
   return body;
 }
 
@@ -405,6 +406,17 @@ async function loadBreakdown() {
   }
 }
 
+// historyCompleteFrom returns, for a read refused because it starts
+// before the replica's history (HISTORY_INCOMPLETE: a replica bootstrapped
+// from a registry snapshot), the time its history is complete from, as the
+// server wrote it (nanoseconds: a Date would round it down, before it).
+function historyCompleteFrom(err) {
+  if (!(err instanceof APIError)) return null;
+  const info = err.details.find((d) => d && d.reason === "HISTORY_INCOMPLETE");
+  const from = info && info.metadata && info.metadata.complete_from;
+  return from && !Number.isNaN(new Date(from).getTime()) ? from : null;
+}
+
 async function loadTrend() {
   const box = $("trend");
   if (!box) return;
@@ -416,7 +428,23 @@ async function loadTrend() {
   loading(box);
   box.dataset.range = range;
   try {
-    const r = await api("/v1/summary:history?" + q);
+    let r;
+    try {
+      r = await api("/v1/summary:history?" + q);
+    } catch (err) {
+      // This replica's history starts later: show what it has, from then
+      // (the note below says from when).
+      const from = historyCompleteFrom(err);
+      if (!from || new Date(from) >= end) throw err;
+      // The latest point of the grid ending now that is past from (from
+      // may carry nanoseconds beyond its millisecond), so the line still
+      // ends at now.
+      const fromMs = new Date(from).getTime();
+      let s = end.getTime() - Math.floor((end.getTime() - fromMs) / (step * 1000)) * step * 1000;
+      if (s <= fromMs) s += step * 1000;
+      q.set("startTime", new Date(Math.min(s, end.getTime())).toISOString());
+      r = await api("/v1/summary:history?" + q);
+    }
     const points = (r.points || []).map((p) => {
       const v = get(p.summary || {}, measure) ?? "0";
       return { time: new Date(p.time), value: Number(v), text: fmtInt(v) };

@@ -328,6 +328,7 @@ func BenchmarkApply(b *testing.B) {
 	for i := range changes {
 		changes[i] = cs.change()
 	}
+	before := heapInUse()
 	b.ResetTimer()
 	for _, c := range changes {
 		if err := p.Apply(c); err != nil {
@@ -336,9 +337,22 @@ func BenchmarkApply(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	// What the projection holds more after the changes (the history's
+	// versions, and the entities the mix created), per change.
+	b.ReportMetric(float64(heapInUse()-before)/float64(b.N), "retained-B/change")
+	runtime.KeepAlive(changes)
+	runtime.KeepAlive(p)
 	if p.Anomalies() != 0 {
 		b.Fatalf("%d anomalies", p.Anomalies())
 	}
+}
+
+// heapInUse returns the live heap after a collection.
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }
 
 // BenchmarkLiveApply applies the same mix through Live in batches of 500

@@ -340,11 +340,49 @@ func BenchmarkApply(b *testing.B) {
 	// What the projection holds more after the changes (the history's
 	// versions, and the entities the mix created), per change.
 	b.ReportMetric(float64(heapInUse()-before)/float64(b.N), "retained-B/change")
+	_, _, histBytes := projection.HistoryLen(p)
+	b.ReportMetric(float64(histBytes)/float64(b.N), "history-B/change")
 	runtime.KeepAlive(changes)
 	runtime.KeepAlive(p)
 	if p.Anomalies() != 0 {
 		b.Fatalf("%d anomalies", p.Anomalies())
 	}
+}
+
+// BenchmarkApplyBounded is BenchmarkApply with commit times four seconds
+// apart and the history exact for a week (--history-exact-for 168h):
+// 200,000 changes span 9.3 days, so the history is coarsened on the last
+// two days crossed; max-apply-ms is the longest single Apply (coarsening
+// runs in it).
+func BenchmarkApplyBounded(b *testing.B) {
+	s := &synth{entities: 100_000, groups: 200, perEntity: 3, records: 10_000}
+	p, _ := s.load()
+	projection.SetHistoryExactFor(p, 7*24*time.Hour)
+	cs := newChangeStream(s, p.Revision())
+	start := time.Now().Add(time.Minute)
+	changes := make([]*registryv1.Change, b.N)
+	for i := range changes {
+		changes[i] = cs.change()
+		changes[i].CommitTime = timestamppb.New(start.Add(time.Duration(i) * 4 * time.Second))
+	}
+	before := heapInUse()
+	var longest time.Duration
+	b.ResetTimer()
+	for _, c := range changes {
+		t0 := time.Now()
+		if err := p.Apply(c); err != nil {
+			b.Fatal(err)
+		}
+		longest = max(longest, time.Since(t0))
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(heapInUse()-before)/float64(b.N), "retained-B/change")
+	b.ReportMetric(float64(longest)/1e6, "max-apply-ms")
+	tx, _, bytes := projection.HistoryLen(p)
+	b.ReportMetric(float64(tx), "history-tx")
+	b.ReportMetric(float64(bytes), "history-bytes")
+	runtime.KeepAlive(changes)
 }
 
 // heapInUse returns the live heap after a collection.

@@ -131,12 +131,20 @@ type history struct {
 	savedTx, savedSummary int
 	dirtyRows             []*rowSeries
 	dirtyGroups           []*groupSeries
+
+	// exactFor is the exact window in Unix ns (0: no bound), coarseBefore
+	// the day boundary before which the history is coarse (see
+	// histbound.go); pendingPut and pendingDel are the checkpoint records
+	// the last coarsening changed, for the next Delta.
+	exactFor, coarseBefore int64
+	pendingPut             []Record
+	pendingDel             []string
 }
 
 func newHistory() *history {
 	h := &history{tx: newVlog(txWidth), summary: newVlog(sumWidth),
 		groups: map[string]*groupSeries{}, seenRows: map[rowKey]struct{}{}, seenGroups: map[string]struct{}{},
-		fields: []string{""}, fieldIDs: map[string]int32{"": 0}}
+		fields: []string{""}, fieldIDs: map[string]int32{"": 0}, coarseBefore: math.MinInt64}
 	for i := range h.rows {
 		h.rows[i] = map[string]*rowSeries{}
 	}
@@ -327,6 +335,7 @@ func (p *Projection) recordHistory() {
 			h.addGroup(id, p.revision, &v)
 		}
 	}
+	h.maybeCoarsen(t)
 	clear(h.seenRows)
 	clear(h.seenGroups)
 	clear(h.markRows)
@@ -487,6 +496,7 @@ func (h *history) records() *histTake {
 		gs.saved = 0
 	}
 	h.dirtyRows, h.dirtyGroups = nil, nil
+	h.pendingPut, h.pendingDel = nil, nil
 	for _, m := range h.rows {
 		for _, rs := range m {
 			h.dirtyRows = append(h.dirtyRows, rs)
@@ -496,7 +506,7 @@ func (h *history) records() *histTake {
 		h.dirtyGroups = append(h.dirtyGroups, gs)
 	}
 	t := h.takeUnsaved()
-	t.full, t.completeFrom = true, h.completeFrom
+	t.full, t.completeFrom, t.coarseBefore = true, h.completeFrom, h.coarseBefore
 	return t
 }
 
@@ -513,6 +523,10 @@ type histTake struct {
 	rows         []rowTake
 	groups       []groupTake
 	fields       []string // append-only: the ids taken are in it
+	coarseBefore int64
+	// puts and dels: what a coarsening changed (see histbound.go).
+	puts []Record
+	dels []string
 }
 
 type rowTake struct {
@@ -542,6 +556,8 @@ func (h *history) takeUnsaved() *histTake {
 		gs.saved = gs.vs.n
 	}
 	h.dirtyRows, h.dirtyGroups = h.dirtyRows[:0], h.dirtyGroups[:0]
+	t.puts, t.dels = h.pendingPut, h.pendingDel
+	h.pendingPut, h.pendingDel = nil, nil
 	return t
 }
 
@@ -558,10 +574,12 @@ func (t *histTake) records() []Record {
 	for _, g := range t.groups {
 		n += g.vs.n - g.from
 	}
-	out := make([]Record, 0, n+1)
+	out := make([]Record, 0, n+2+len(t.puts))
 	if t.full {
-		out = append(out, Record{SectionHistory, "c", binary.AppendVarint(nil, t.completeFrom)})
+		out = append(out, Record{SectionHistory, "c", binary.AppendVarint(nil, t.completeFrom)},
+			Record{SectionHistory, "b", binary.AppendVarint(nil, t.coarseBefore)})
 	}
+	out = append(out, t.puts...)
 	var keys strings.Builder
 	var vals []byte
 	add := func(tag byte, dim int, rev int64, key string, value func([]byte) []byte) {
@@ -608,8 +626,12 @@ func (t *histTake) records() []Record {
 
 // restore adds one history record of a checkpoint.
 func (h *history) restore(key string, d *decoder) error {
-	if key == "c" {
+	switch key {
+	case "c":
 		h.completeFrom = d.varint()
+		return nil
+	case "b":
+		h.coarseBefore = d.varint()
 		return nil
 	}
 	if len(key) < 9 {

@@ -64,9 +64,11 @@ func (l *vlog) lastEntry() ([]int64, bool) {
 	return l.last, l.n > 0
 }
 
-// add appends v (len(v) == width, v[0] not below the last key).
+// add appends v (len(v) == width). An entry that sorts before the last
+// (by key, then by the second column: a restore's transactions of one
+// commit time may come in any order) goes to unsorted.
 func (l *vlog) add(v []int64) {
-	if l.unsorted != nil || (l.n > 0 && v[0] < l.last[0]) {
+	if l.unsorted != nil || (l.n > 0 && (v[0] < l.last[0] || v[0] == l.last[0] && v[1] < l.last[1])) {
 		l.addUnsorted(v)
 		return
 	}

@@ -94,4 +94,14 @@ func TestVlog_AtEachSnapshot(t *testing.T) {
 	}
 	r.finish()
 	check(&r, want)
+
+	// Two entries of one key added in reverse order of their second
+	// column: the log sorts them, so the key finds the later one.
+	l2 := newVlog(2)
+	l2.add([]int64{5, 2})
+	l2.add([]int64{5, 1})
+	l2.finish()
+	if out := make([]int64, 2); !l2.at(5, out) || out[1] != 2 {
+		t.Fatalf("at(5) after entries out of order = %v, want [5 2]", out)
+	}
 }

@@ -34,8 +34,9 @@ type GetSummaryRequest struct {
 	// the change feed) instead of now: exact to the transaction within the
 	// replica's exact window (its --history-exact-for, by default 90 days
 	// before its latest commit); for a time before the window, the figures as
-	// they stood at the start (00:00 UTC) of that time's UTC day, so exact at
-	// every day boundary. The response's revision is the one answered. A time
+	// they stood at the start (00:00 UTC) of that time's UTC day (or at
+	// complete_from, if later), so exact at every day boundary. The
+	// response's revision is the one answered. A time
 	// before the replica's history is complete (see
 	// ListSummaryHistoryResponse.complete_from) is refused: FAILED_PRECONDITION.
 	AsOf          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
@@ -420,8 +421,9 @@ type GetGroupStatsRequest struct {
 	// the change feed) instead of now: exact to the transaction within the
 	// replica's exact window (its --history-exact-for, by default 90 days
 	// before its latest commit); for a time before the window, the figures as
-	// they stood at the start (00:00 UTC) of that time's UTC day, so exact at
-	// every day boundary. The response's revision is the one answered. A time
+	// they stood at the start (00:00 UTC) of that time's UTC day (or at
+	// complete_from, if later), so exact at every day boundary. The
+	// response's revision is the one answered. A time
 	// before the replica's history is complete (see
 	// ListSummaryHistoryResponse.complete_from) is refused: FAILED_PRECONDITION.
 	AsOf          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
@@ -603,8 +605,9 @@ type GetBreakdownRequest struct {
 	// the change feed) instead of now: exact to the transaction within the
 	// replica's exact window (its --history-exact-for, by default 90 days
 	// before its latest commit); for a time before the window, the figures as
-	// they stood at the start (00:00 UTC) of that time's UTC day, so exact at
-	// every day boundary. The response's revision is the one answered. A time
+	// they stood at the start (00:00 UTC) of that time's UTC day (or at
+	// complete_from, if later), so exact at every day boundary. The
+	// response's revision is the one answered. A time
 	// before the replica's history is complete (see
 	// ListSummaryHistoryResponse.complete_from) is refused: FAILED_PRECONDITION.
 	AsOf          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"talentreg/services/metrics"
 	"talentreg/services/metrics/checkpoint"
 	"talentreg/services/metrics/projection"
 
@@ -531,4 +532,37 @@ func BenchmarkLiveDelta(b *testing.B) {
 	b.ReportMetric(float64(applier.Microseconds())/1000/float64(b.N), "applier-ms/checkpoint")
 	b.ReportMetric(float64(writer.Microseconds())/1000/float64(b.N), "writer-ms/checkpoint")
 	b.ReportMetric(float64(records)/float64(b.N), "records/checkpoint")
+}
+
+// BenchmarkAsOf reads the Summary and the region breakdown as of random
+// past times after 100,000 changes one second apart (the history of
+// BenchmarkApply's mix): the cost of decoding versions from the keyframes.
+func BenchmarkAsOf(b *testing.B) {
+	s := &synth{entities: 100_000, groups: 200, perEntity: 3, records: 10_000}
+	p, _ := s.load()
+	cs := newChangeStream(s, p.Revision())
+	start := time.Now().Add(time.Minute)
+	const n = 100_000
+	for i := range n {
+		c := cs.change()
+		c.CommitTime = timestamppb.New(start.Add(time.Duration(i) * time.Second))
+		if err := p.Apply(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	b.Run("summary", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := p.SummaryAsOf(start.Add(time.Duration(rng.IntN(n)) * time.Second)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("breakdown-region", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := p.BreakdownAsOf(metrics.DimensionRegion, start.Add(time.Duration(rng.IntN(n))*time.Second)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

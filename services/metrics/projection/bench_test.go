@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"talentreg/services/metrics"
 	"talentreg/services/metrics/checkpoint"
 	"talentreg/services/metrics/projection"
 
@@ -328,6 +329,7 @@ func BenchmarkApply(b *testing.B) {
 	for i := range changes {
 		changes[i] = cs.change()
 	}
+	before := heapInUse()
 	b.ResetTimer()
 	for _, c := range changes {
 		if err := p.Apply(c); err != nil {
@@ -336,9 +338,60 @@ func BenchmarkApply(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	// What the projection holds more after the changes (the history's
+	// versions, and the entities the mix created), per change.
+	b.ReportMetric(float64(heapInUse()-before)/float64(b.N), "retained-B/change")
+	_, _, histBytes := projection.HistoryLen(p)
+	b.ReportMetric(float64(histBytes)/float64(b.N), "history-B/change")
+	runtime.KeepAlive(changes)
+	runtime.KeepAlive(p)
 	if p.Anomalies() != 0 {
 		b.Fatalf("%d anomalies", p.Anomalies())
 	}
+}
+
+// BenchmarkApplyBounded is BenchmarkApply with commit times four seconds
+// apart and the history exact for a week (--history-exact-for 168h):
+// 200,000 changes span 9.3 days, so the history is coarsened on the last
+// two days crossed; max-apply-ms is the longest single Apply (coarsening
+// runs in it).
+func BenchmarkApplyBounded(b *testing.B) {
+	s := &synth{entities: 100_000, groups: 200, perEntity: 3, records: 10_000}
+	p, _ := s.load()
+	projection.SetHistoryExactFor(p, 7*24*time.Hour)
+	cs := newChangeStream(s, p.Revision())
+	start := time.Now().Add(time.Minute)
+	changes := make([]*registryv1.Change, b.N)
+	for i := range changes {
+		changes[i] = cs.change()
+		changes[i].CommitTime = timestamppb.New(start.Add(time.Duration(i) * 4 * time.Second))
+	}
+	before := heapInUse()
+	var longest time.Duration
+	b.ResetTimer()
+	for _, c := range changes {
+		t0 := time.Now()
+		if err := p.Apply(c); err != nil {
+			b.Fatal(err)
+		}
+		longest = max(longest, time.Since(t0))
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(heapInUse()-before)/float64(b.N), "retained-B/change")
+	b.ReportMetric(float64(longest)/1e6, "max-apply-ms")
+	tx, _, bytes := projection.HistoryLen(p)
+	b.ReportMetric(float64(tx), "history-tx")
+	b.ReportMetric(float64(bytes), "history-bytes")
+	runtime.KeepAlive(changes)
+}
+
+// heapInUse returns the live heap after a collection.
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }
 
 // BenchmarkLiveApply applies the same mix through Live in batches of 500
@@ -479,4 +532,37 @@ func BenchmarkLiveDelta(b *testing.B) {
 	b.ReportMetric(float64(applier.Microseconds())/1000/float64(b.N), "applier-ms/checkpoint")
 	b.ReportMetric(float64(writer.Microseconds())/1000/float64(b.N), "writer-ms/checkpoint")
 	b.ReportMetric(float64(records)/float64(b.N), "records/checkpoint")
+}
+
+// BenchmarkAsOf reads the Summary and the region breakdown as of random
+// past times after 100,000 changes one second apart (the history of
+// BenchmarkApply's mix): the cost of decoding versions from the keyframes.
+func BenchmarkAsOf(b *testing.B) {
+	s := &synth{entities: 100_000, groups: 200, perEntity: 3, records: 10_000}
+	p, _ := s.load()
+	cs := newChangeStream(s, p.Revision())
+	start := time.Now().Add(time.Minute)
+	const n = 100_000
+	for i := range n {
+		c := cs.change()
+		c.CommitTime = timestamppb.New(start.Add(time.Duration(i) * time.Second))
+		if err := p.Apply(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	b.Run("summary", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := p.SummaryAsOf(start.Add(time.Duration(rng.IntN(n)) * time.Second)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("breakdown-region", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := p.BreakdownAsOf(metrics.DimensionRegion, start.Add(time.Duration(rng.IntN(n))*time.Second)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

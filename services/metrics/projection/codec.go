@@ -86,6 +86,7 @@ func (d *Delta) Encode() {
 		return
 	}
 	d.Put = append(d.Put, d.later.history.records()...)
+	d.Delete = append(d.Delete, d.later.history.deletes()...)
 	put, del := d.later.search.records()
 	d.Put = append(d.Put, put...)
 	d.Delete = append(d.Delete, del...)

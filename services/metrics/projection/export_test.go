@@ -3,6 +3,7 @@ package projection
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 // SetBeforeRead makes fn run in every read of l between its wait for the
@@ -104,4 +105,24 @@ func checkPool(what string, p *pool, held []int32) error {
 		return fmt.Errorf("%ss: %d in use, %d interned, %d free of %d", what, live, len(p.ids), len(p.free), len(p.names))
 	}
 	return nil
+}
+
+// SetHistoryExactFor bounds p's history (Live.SetHistoryExactFor does it
+// for the projections a Live is given).
+func SetHistoryExactFor(p *Projection, d time.Duration) { p.hist.exactFor = int64(d) }
+
+// HistoryLen returns how many transactions and Summary versions p's
+// history holds, and the bytes of their encoding and the series'.
+func HistoryLen(p *Projection) (tx, summaries, bytes int) {
+	h := p.hist
+	bytes = h.tx.bytes() + h.summary.bytes()
+	for _, m := range h.rows {
+		for _, rs := range m {
+			bytes += rs.vs.bytes()
+		}
+	}
+	for _, gs := range h.groups {
+		bytes += gs.vs.bytes()
+	}
+	return h.tx.n, h.summary.n, bytes
 }

@@ -81,10 +81,14 @@ type groupVals struct {
 	talents, memberTalents [numCategories]int64
 }
 
-type version[T any] struct {
-	rev int64
-	v   T
-}
+// Widths of the history's vlogs: a revision then the figures (or, for
+// transactions, a commit time then a revision).
+const (
+	txWidth    = 2
+	sumWidth   = 1 + numSum
+	rowWidth   = 1 + len(rowVals{})
+	groupWidth = 1 + 5 + numEntityKinds + 2*numCategories
+)
 
 type rowKey struct {
 	dim uint8
@@ -95,27 +99,21 @@ type rowKey struct {
 // first saved of them are in the checkpoint already.
 type rowSeries struct {
 	key   rowKey
-	vs    chunked[version[rowVals]]
+	vs    vlog
 	saved int
 }
 
 type groupSeries struct {
 	id    string
-	vs    chunked[version[groupVals]]
+	vs    vlog
 	saved int
-}
-
-// txTime is one transaction of the history: its commit time (Unix ns)
-// and last revision.
-type txTime struct {
-	t, rev int64
 }
 
 // history is the figures' versions; see above.
 type history struct {
 	completeFrom int64 // Unix ns; 0 until the first base
-	tx           chunked[txTime]
-	summary      chunked[version[sumState]]
+	tx           vlog  // commit time (Unix ns), last revision
+	summary      vlog  // revision, sumState
 	rows         [numDims]map[string]*rowSeries
 	groups       map[string]*groupSeries
 
@@ -133,11 +131,20 @@ type history struct {
 	savedTx, savedSummary int
 	dirtyRows             []*rowSeries
 	dirtyGroups           []*groupSeries
+
+	// exactFor is the exact window in Unix ns (0: no bound), coarseBefore
+	// the day boundary before which the history is coarse (see
+	// histbound.go); pendingPut and pendingDel are the checkpoint records
+	// the last coarsening changed, for the next Delta.
+	exactFor, coarseBefore int64
+	pendingPut             []Record
+	pendingDel             []string
 }
 
 func newHistory() *history {
-	h := &history{groups: map[string]*groupSeries{}, seenRows: map[rowKey]struct{}{}, seenGroups: map[string]struct{}{},
-		fields: []string{""}, fieldIDs: map[string]int32{"": 0}}
+	h := &history{tx: newVlog(txWidth), summary: newVlog(sumWidth),
+		groups: map[string]*groupSeries{}, seenRows: map[rowKey]struct{}{}, seenGroups: map[string]struct{}{},
+		fields: []string{""}, fieldIDs: map[string]int32{"": 0}, coarseBefore: math.MinInt64}
 	for i := range h.rows {
 		h.rows[i] = map[string]*rowSeries{}
 	}
@@ -291,13 +298,13 @@ func (p *Projection) recordHistory() {
 		return
 	}
 	t := p.commitTime
-	if last, ok := h.tx.last(); ok && t < last.t {
-		t = last.t // commit times never go back in the history
+	if last, ok := h.tx.lastEntry(); ok && t < last[0] {
+		t = last[0] // commit times never go back in the history
 	}
 	h.addTx(t, p.revision)
 	s := p.sumState()
-	if last, ok := h.summary.last(); !ok || last.v != s {
-		h.addSummary(p.revision, s)
+	if last, ok := h.summary.lastEntry(); !ok || !slices.Equal(last[1:], s[:]) {
+		h.addSummary(p.revision, &s)
 	}
 	for _, k := range h.markRows {
 		if _, ok := h.seenRows[k]; ok {
@@ -305,12 +312,12 @@ func (p *Projection) recordHistory() {
 		}
 		h.seenRows[k] = struct{}{}
 		v := p.rowValue(k)
-		var last *version[rowVals]
+		var last []int64
 		if rs := h.rows[k.dim][k.key]; rs != nil {
-			last, _ = rs.vs.last()
+			last, _ = rs.vs.lastEntry()
 		}
-		if (last == nil && v != rowVals{}) || (last != nil && last.v != v) {
-			h.addRow(k, p.revision, v)
+		if (last == nil && v != rowVals{}) || (last != nil && !slices.Equal(last[1:], v[:])) {
+			h.addRow(k, p.revision, &v)
 		}
 	}
 	for _, id := range h.markGroups {
@@ -320,14 +327,15 @@ func (p *Projection) recordHistory() {
 		h.seenGroups[id] = struct{}{}
 		v, field := p.groupValue(id)
 		v.field = h.fieldID(field)
-		var last *version[groupVals]
+		var last []int64
 		if gs := h.groups[id]; gs != nil {
-			last, _ = gs.vs.last()
+			last, _ = gs.vs.lastEntry()
 		}
-		if (last == nil && v.exists) || (last != nil && last.v != v) {
-			h.addGroup(id, p.revision, v)
+		if (last == nil && v.exists) || (last != nil && groupValsOf(last) != v) {
+			h.addGroup(id, p.revision, &v)
 		}
 	}
+	h.maybeCoarsen(t)
 	clear(h.seenRows)
 	clear(h.seenGroups)
 	clear(h.markRows)
@@ -343,13 +351,14 @@ func (p *Projection) startHistory(at int64) {
 	p.hist = h
 	h.completeFrom = at
 	h.addTx(at, p.revision)
-	h.addSummary(p.revision, p.sumState())
+	s := p.sumState()
+	h.addSummary(p.revision, &s)
 	for _, d := range metrics.Dimensions {
 		di := dimIndex(d)
 		for _, r := range p.Breakdown(d) {
 			k := rowKey{di, r.Key}
 			if v := p.rowValue(k); v != (rowVals{}) {
-				h.addRow(k, p.revision, v)
+				h.addRow(k, p.revision, &v)
 			}
 		}
 	}
@@ -357,7 +366,7 @@ func (p *Projection) startHistory(at int64) {
 		if g := &p.groups[i]; g.exists {
 			v, field := p.groupValue(g.name)
 			v.field = h.fieldID(field)
-			h.addGroup(g.name, p.revision, v)
+			h.addGroup(g.name, p.revision, &v)
 		}
 	}
 	h.on = true
@@ -388,18 +397,44 @@ func appendVarints(b []byte, vs []int64) []byte {
 }
 
 func (h *history) addTx(t, rev int64) {
-	h.tx.add(txTime{t, rev})
+	h.tx.add([]int64{t, rev})
 }
 
-func (h *history) addSummary(rev int64, s sumState) {
-	h.summary.add(version[sumState]{rev, s})
+func (h *history) addSummary(rev int64, s *sumState) {
+	var v [sumWidth]int64
+	v[0] = rev
+	copy(v[1:], s[:])
+	h.summary.add(v[:])
+}
+
+// groupVector lays out a group version as a vlog entry.
+func groupVector(rev int64, g *groupVals) [groupWidth]int64 {
+	var v [groupWidth]int64
+	v[0] = rev
+	if g.exists {
+		v[1] = 1
+	}
+	v[2], v[3], v[4], v[5] = int64(g.kind), int64(g.field), g.members, g.platforms
+	i := 6 + copy(v[6:], g.byKind[:])
+	i += copy(v[i:], g.talents[:])
+	copy(v[i:], g.memberTalents[:])
+	return v
+}
+
+// groupValsOf reads a group version from a vlog entry.
+func groupValsOf(v []int64) groupVals {
+	g := groupVals{exists: v[1] == 1, kind: uint8(v[2]), field: int32(v[3]), members: v[4], platforms: v[5]}
+	i := 6 + copy(g.byKind[:], v[6:])
+	i += copy(g.talents[:], v[i:])
+	copy(g.memberTalents[:], v[i:])
+	return g
 }
 
 func (h *history) rowSeries(k rowKey) *rowSeries {
 	rs := h.rows[k.dim][k.key]
 	if rs == nil {
 		k.key = strings.Clone(k.key)
-		rs = &rowSeries{key: k}
+		rs = &rowSeries{key: k, vs: newVlog(rowWidth)}
 		h.rows[k.dim][k.key] = rs
 	}
 	return rs
@@ -408,26 +443,30 @@ func (h *history) rowSeries(k rowKey) *rowSeries {
 func (h *history) groupSeries(id string) *groupSeries {
 	gs := h.groups[id]
 	if gs == nil {
-		gs = &groupSeries{id: strings.Clone(id)}
+		gs = &groupSeries{id: strings.Clone(id), vs: newVlog(groupWidth)}
 		h.groups[gs.id] = gs
 	}
 	return gs
 }
 
-func (h *history) addRow(k rowKey, rev int64, v rowVals) {
+func (h *history) addRow(k rowKey, rev int64, v *rowVals) {
 	rs := h.rowSeries(k)
 	if rs.vs.n == rs.saved {
 		h.dirtyRows = append(h.dirtyRows, rs)
 	}
-	rs.vs.add(version[rowVals]{rev, v})
+	var e [rowWidth]int64
+	e[0] = rev
+	copy(e[1:], v[:])
+	rs.vs.add(e[:])
 }
 
-func (h *history) addGroup(id string, rev int64, v groupVals) {
+func (h *history) addGroup(id string, rev int64, v *groupVals) {
 	gs := h.groupSeries(id)
 	if gs.vs.n == gs.saved {
 		h.dirtyGroups = append(h.dirtyGroups, gs)
 	}
-	gs.vs.add(version[groupVals]{rev, v})
+	e := groupVector(rev, v)
+	gs.vs.add(e[:])
 }
 
 func appendGroupVals(b []byte, fields []string, v *groupVals) []byte {
@@ -457,6 +496,7 @@ func (h *history) records() *histTake {
 		gs.saved = 0
 	}
 	h.dirtyRows, h.dirtyGroups = nil, nil
+	h.pendingPut, h.pendingDel = nil, nil
 	for _, m := range h.rows {
 		for _, rs := range m {
 			h.dirtyRows = append(h.dirtyRows, rs)
@@ -466,7 +506,7 @@ func (h *history) records() *histTake {
 		h.dirtyGroups = append(h.dirtyGroups, gs)
 	}
 	t := h.takeUnsaved()
-	t.full, t.completeFrom = true, h.completeFrom
+	t.full, t.completeFrom, t.coarseBefore = true, h.completeFrom, h.coarseBefore
 	return t
 }
 
@@ -476,24 +516,28 @@ func (h *history) records() *histTake {
 type histTake struct {
 	full         bool
 	completeFrom int64
-	tx           chunked[txTime]
+	tx           vlog
 	txFrom       int
-	summary      chunked[version[sumState]]
+	summary      vlog
 	summaryFrom  int
 	rows         []rowTake
 	groups       []groupTake
 	fields       []string // append-only: the ids taken are in it
+	coarseBefore int64
+	// puts and dels: what a coarsening changed (see histbound.go).
+	puts []Record
+	dels []string
 }
 
 type rowTake struct {
 	key  rowKey
-	vs   chunked[version[rowVals]]
+	vs   vlog
 	from int
 }
 
 type groupTake struct {
 	id   string
-	vs   chunked[version[groupVals]]
+	vs   vlog
 	from int
 }
 
@@ -512,6 +556,8 @@ func (h *history) takeUnsaved() *histTake {
 		gs.saved = gs.vs.n
 	}
 	h.dirtyRows, h.dirtyGroups = h.dirtyRows[:0], h.dirtyGroups[:0]
+	t.puts, t.dels = h.pendingPut, h.pendingDel
+	h.pendingPut, h.pendingDel = nil, nil
 	return t
 }
 
@@ -528,10 +574,12 @@ func (t *histTake) records() []Record {
 	for _, g := range t.groups {
 		n += g.vs.n - g.from
 	}
-	out := make([]Record, 0, n+1)
+	out := make([]Record, 0, n+2+len(t.puts))
 	if t.full {
-		out = append(out, Record{SectionHistory, "c", binary.AppendVarint(nil, t.completeFrom)})
+		out = append(out, Record{SectionHistory, "c", binary.AppendVarint(nil, t.completeFrom)},
+			Record{SectionHistory, "b", binary.AppendVarint(nil, t.coarseBefore)})
 	}
+	out = append(out, t.puts...)
 	var keys strings.Builder
 	var vals []byte
 	add := func(tag byte, dim int, rev int64, key string, value func([]byte) []byte) {
@@ -556,20 +604,21 @@ func (t *histTake) records() []Record {
 		// Slicing the builder's string is safe: it only grows past it.
 		out = append(out, Record{SectionHistory, keys.String()[start:], vals[vstart:len(vals):len(vals)]})
 	}
-	t.tx.each(t.txFrom, func(v *txTime) {
-		add('t', -1, v.rev, "", func(b []byte) []byte { return binary.AppendVarint(b, v.t) })
+	t.tx.each(t.txFrom, func(v []int64) {
+		add('t', -1, v[1], "", func(b []byte) []byte { return binary.AppendVarint(b, v[0]) })
 	})
-	t.summary.each(t.summaryFrom, func(v *version[sumState]) {
-		add('s', -1, v.rev, "", func(b []byte) []byte { return appendVarints(b, v.v[:]) })
+	t.summary.each(t.summaryFrom, func(v []int64) {
+		add('s', -1, v[0], "", func(b []byte) []byte { return appendVarints(b, v[1:]) })
 	})
 	for _, r := range t.rows {
-		r.vs.each(r.from, func(v *version[rowVals]) {
-			add('r', int(r.key.dim), v.rev, r.key.key, func(b []byte) []byte { return appendVarints(b, v.v[:]) })
+		r.vs.each(r.from, func(v []int64) {
+			add('r', int(r.key.dim), v[0], r.key.key, func(b []byte) []byte { return appendVarints(b, v[1:]) })
 		})
 	}
 	for _, g := range t.groups {
-		g.vs.each(g.from, func(v *version[groupVals]) {
-			add('g', -1, v.rev, g.id, func(b []byte) []byte { return appendGroupVals(b, t.fields, &v.v) })
+		g.vs.each(g.from, func(v []int64) {
+			gv := groupValsOf(v)
+			add('g', -1, v[0], g.id, func(b []byte) []byte { return appendGroupVals(b, t.fields, &gv) })
 		})
 	}
 	return out
@@ -577,8 +626,12 @@ func (t *histTake) records() []Record {
 
 // restore adds one history record of a checkpoint.
 func (h *history) restore(key string, d *decoder) error {
-	if key == "c" {
+	switch key {
+	case "c":
 		h.completeFrom = d.varint()
+		return nil
+	case "b":
+		h.coarseBefore = d.varint()
 		return nil
 	}
 	if len(key) < 9 {
@@ -595,20 +648,21 @@ func (h *history) restore(key string, d *decoder) error {
 	rev, name := int64(binary.BigEndian.Uint64([]byte(rest[:8]))), rest[8:]
 	switch tag {
 	case 't':
-		h.tx.add(txTime{d.varint(), rev})
+		h.tx.add([]int64{d.varint(), rev})
 	case 's':
 		var s sumState
 		for i := range s {
 			s[i] = d.varint()
 		}
-		h.summary.add(version[sumState]{rev, s})
+		h.addSummary(rev, &s)
 	case 'r':
-		var v rowVals
-		for i := range v {
+		var v [rowWidth]int64
+		v[0] = rev
+		for i := 1; i < len(v); i++ {
 			v[i] = d.varint()
 		}
 		rs := h.rowSeries(rowKey{uint8(dim), name})
-		rs.vs.add(version[rowVals]{rev, v})
+		rs.vs.add(v[:])
 	case 'g':
 		var v groupVals
 		v.exists = d.byte() == 1
@@ -625,7 +679,8 @@ func (h *history) restore(key string, d *decoder) error {
 			v.memberTalents[i] = d.varint()
 		}
 		gs := h.groupSeries(name)
-		gs.vs.add(version[groupVals]{rev, v})
+		e := groupVector(rev, &v)
+		gs.vs.add(e[:])
 	default:
 		return errCorrupt
 	}
@@ -635,44 +690,20 @@ func (h *history) restore(key string, d *decoder) error {
 // finishRestore orders what restore added (records come in any order; a
 // checkpoint's come in order, which costs one pass).
 func (h *history) finishRestore() {
-	sortChunked(&h.tx, func(a, b txTime) int { return cmp.Compare(a.rev, b.rev) })
-	sortChunked(&h.summary, byRev[sumState])
+	h.tx.finish()
+	h.summary.finish()
 	for d := range h.rows {
 		for _, rs := range h.rows[d] {
-			sortChunked(&rs.vs, byRev[rowVals])
+			rs.vs.finish()
 			rs.saved = rs.vs.n
 		}
 	}
 	for _, gs := range h.groups {
-		sortChunked(&gs.vs, byRev[groupVals])
+		gs.vs.finish()
 		gs.saved = gs.vs.n
 	}
 	h.savedTx, h.savedSummary = h.tx.n, h.summary.n
 	h.on = true
-}
-
-func byRev[T any](a, b version[T]) int { return cmp.Compare(a.rev, b.rev) }
-
-// sortChunked sorts c by cmp unless it is sorted already.
-func sortChunked[T any](c *chunked[T], cmp func(a, b T) int) {
-	for i := 1; i < c.n; i++ {
-		if cmp(*c.at(i - 1), *c.at(i)) > 0 {
-			vs := c.slice()
-			slices.SortFunc(vs, cmp)
-			c.reset(vs)
-			return
-		}
-	}
-}
-
-// at returns the last version at or before rev.
-func at[T any](vs *chunked[version[T]], rev int64) (T, bool) {
-	i := vs.search(func(v *version[T]) bool { return v.rev > rev }) - 1
-	if i < 0 {
-		var zero T
-		return zero, false
-	}
-	return vs.at(i).v, true
 }
 
 // revisionAt returns the revision in force at t, or a CodeBeforeHistory
@@ -688,11 +719,11 @@ func (h *history) revisionAt(t time.Time) (int64, error) {
 			return 0, metrics.BeforeHistory(t, time.Unix(0, h.completeFrom))
 		}
 	}
-	i := h.tx.search(func(v *txTime) bool { return v.t > ns }) - 1
-	if i < 0 {
+	var v [txWidth]int64
+	if !h.tx.at(ns, v[:]) {
 		return 0, metrics.BeforeHistory(t, time.Unix(0, h.completeFrom))
 	}
-	return h.tx.at(i).rev, nil
+	return v[1], nil
 }
 
 // CompleteFrom returns from when the history is complete (zero when the
@@ -720,7 +751,10 @@ func (p *Projection) SummaryAsOf(t time.Time) (metrics.Summary, error) {
 	if err != nil {
 		return metrics.Summary{}, err
 	}
-	s, _ := at(&p.hist.summary, rev)
+	var v [sumWidth]int64
+	p.hist.summary.at(rev, v[:])
+	var s sumState
+	copy(s[:], v[1:])
 	return summaryOf(&s, rev), nil
 }
 
@@ -731,11 +765,12 @@ func (p *Projection) BreakdownAsOf(d metrics.Dimension, t time.Time) (metrics.Br
 		return metrics.Breakdown{}, err
 	}
 	rows := []metrics.Row{}
+	var e [rowWidth]int64
 	for key, rs := range p.hist.rows[dimIndex(d)] {
-		v, ok := at(&rs.vs, rev)
-		if !ok {
+		if !rs.vs.at(rev, e[:]) {
 			continue
 		}
+		v := e[1:]
 		r := metrics.Row{Key: key, Entities: v[0], Groups: v[1], ConsortiumMembers: v[2], AllianceMembers: v[3],
 			TalentsGathered: v[4], TalentsCultivated: v[5], TalentsAssessed: v[6], TalentRecords: v[7]}
 		if !r.IsZero() {
@@ -754,12 +789,13 @@ func (p *Projection) GroupStatsAsOf(name string, t time.Time) (metrics.GroupStat
 		return metrics.GroupStats{}, false, err
 	}
 	id, _ := strings.CutPrefix(name, "groups/")
-	var vs chunked[version[groupVals]]
-	if gs := p.hist.groups[id]; gs != nil {
-		vs = gs.vs
+	gs := p.hist.groups[id]
+	var e [groupWidth]int64
+	if gs == nil || !gs.vs.at(rev, e[:]) {
+		return metrics.GroupStats{}, false, nil
 	}
-	v, ok := at(&vs, rev)
-	if !ok || !v.exists {
+	v := groupValsOf(e[:])
+	if !v.exists {
 		return metrics.GroupStats{}, false, nil
 	}
 	return groupStatsOf(id, rev, &v, p.hist.fields[v.field]), true, nil

@@ -54,6 +54,8 @@ type Live struct {
 	// noSearch drops the search index of every projection installed;
 	// noHistory its history.
 	noSearch, noHistory bool
+	// historyExactFor bounds the history (SetHistoryExactFor).
+	historyExactFor time.Duration
 	// searchReady is closed when the search index of the projection
 	// installed last is built (see buildSearch).
 	searchReady atomic.Pointer[chan struct{}]
@@ -130,6 +132,9 @@ func (l *Live) Replace(ctx context.Context, p *Projection) error {
 	}
 	if l.noHistory {
 		p.hist = nil
+	}
+	if p.hist != nil {
+		p.hist.exactFor = int64(l.historyExactFor)
 	}
 	if p.SearchPending() {
 		l.buildSearch(p)

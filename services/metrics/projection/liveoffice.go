@@ -176,3 +176,9 @@ func (l *Live) SetSearch(on bool) { l.noSearch = !on }
 // projection installed afterwards drops it, and as_of reads answer that
 // the replica keeps none. Call it before loading.
 func (l *Live) SetHistory(on bool) { l.noHistory = !on }
+
+// SetHistoryExactFor bounds the history of the projections l is given
+// from now on: exact to the transaction for d before the latest commit,
+// at each UTC day boundary before that (see histbound.go); 0 keeps every
+// transaction.
+func (l *Live) SetHistoryExactFor(d time.Duration) { l.historyExactFor = d }

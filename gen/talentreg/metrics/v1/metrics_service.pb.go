@@ -31,9 +31,14 @@ type GetSummaryRequest struct {
 	// Wait until the projection has applied at least this registry revision.
 	MinRevision int64 `protobuf:"varint,1,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
 	// Answer the figures as they stood at this time (from the commit times of
-	// the change feed) instead of now. A time before the replica's history is
-	// complete (see ListSummaryHistoryResponse.complete_from) is refused:
-	// FAILED_PRECONDITION.
+	// the change feed) instead of now: exact to the transaction within the
+	// replica's exact window (its --history-exact-for, by default 90 days
+	// before its latest commit); for a time before the window, the figures as
+	// they stood at the start (00:00 UTC) of that time's UTC day (or at
+	// complete_from, if later), so exact at every day boundary. The
+	// response's revision is the one answered. A time
+	// before the replica's history is complete (see
+	// ListSummaryHistoryResponse.complete_from) is refused: FAILED_PRECONDITION.
 	AsOf          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -413,9 +418,14 @@ type GetGroupStatsRequest struct {
 	// Wait until the projection has applied at least this registry revision.
 	MinRevision int64 `protobuf:"varint,2,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
 	// Answer the figures as they stood at this time (from the commit times of
-	// the change feed) instead of now. A time before the replica's history is
-	// complete (see ListSummaryHistoryResponse.complete_from) is refused:
-	// FAILED_PRECONDITION.
+	// the change feed) instead of now: exact to the transaction within the
+	// replica's exact window (its --history-exact-for, by default 90 days
+	// before its latest commit); for a time before the window, the figures as
+	// they stood at the start (00:00 UTC) of that time's UTC day (or at
+	// complete_from, if later), so exact at every day boundary. The
+	// response's revision is the one answered. A time
+	// before the replica's history is complete (see
+	// ListSummaryHistoryResponse.complete_from) is refused: FAILED_PRECONDITION.
 	AsOf          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -592,9 +602,14 @@ type GetBreakdownRequest struct {
 	// Wait until the projection has applied at least this registry revision.
 	MinRevision int64 `protobuf:"varint,2,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
 	// Answer the figures as they stood at this time (from the commit times of
-	// the change feed) instead of now. A time before the replica's history is
-	// complete (see ListSummaryHistoryResponse.complete_from) is refused:
-	// FAILED_PRECONDITION.
+	// the change feed) instead of now: exact to the transaction within the
+	// replica's exact window (its --history-exact-for, by default 90 days
+	// before its latest commit); for a time before the window, the figures as
+	// they stood at the start (00:00 UTC) of that time's UTC day (or at
+	// complete_from, if later), so exact at every day boundary. The
+	// response's revision is the one answered. A time
+	// before the replica's history is complete (see
+	// ListSummaryHistoryResponse.complete_from) is refused: FAILED_PRECONDITION.
 	AsOf          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

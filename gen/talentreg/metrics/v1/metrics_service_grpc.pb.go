@@ -75,7 +75,10 @@ type MetricsServiceClient interface {
 	SearchEntities(ctx context.Context, in *SearchEntitiesRequest, opts ...grpc.CallOption) (*SearchEntitiesResponse, error)
 	// ListSummaryHistory returns the Summary at each point start_time,
 	// start_time + interval, ... up to end_time, exactly as it stood at each
-	// (from the commit times of the change feed). Errors: INVALID_ARGUMENT for
+	// (from the commit times of the change feed); a point before the
+	// replica's exact window (--history-exact-for, see GetSummaryRequest.as_of)
+	// has the Summary at the start of its UTC day, so points at 00:00 UTC are
+	// exact all the way back. Errors: INVALID_ARGUMENT for
 	// a missing or reversed range, an interval under one minute or one making
 	// more than 1000 points; FAILED_PRECONDITION when start_time is before
 	// complete_from.
@@ -244,7 +247,10 @@ type MetricsServiceServer interface {
 	SearchEntities(context.Context, *SearchEntitiesRequest) (*SearchEntitiesResponse, error)
 	// ListSummaryHistory returns the Summary at each point start_time,
 	// start_time + interval, ... up to end_time, exactly as it stood at each
-	// (from the commit times of the change feed). Errors: INVALID_ARGUMENT for
+	// (from the commit times of the change feed); a point before the
+	// replica's exact window (--history-exact-for, see GetSummaryRequest.as_of)
+	// has the Summary at the start of its UTC day, so points at 00:00 UTC are
+	// exact all the way back. Errors: INVALID_ARGUMENT for
 	// a missing or reversed range, an interval under one minute or one making
 	// more than 1000 points; FAILED_PRECONDITION when start_time is before
 	// complete_from.

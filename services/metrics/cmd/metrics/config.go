@@ -30,6 +30,10 @@ type Config struct {
 	Search bool
 	// History keeps the figures' history (as_of reads, ListSummaryHistory).
 	History bool
+	// HistoryExactFor bounds the history: exact to the transaction this
+	// long before the latest commit, at each UTC day boundary before (0:
+	// every transaction, unbounded).
+	HistoryExactFor time.Duration
 	// Watch configures WatchSummary streams: their coalescing interval
 	// and limits.
 	Watch    grpcapi.WatchOptions
@@ -56,6 +60,7 @@ func DefaultConfig() Config {
 		LogLevel:           "info",
 		Search:             true,
 		History:            true,
+		HistoryExactFor:    90 * 24 * time.Hour,
 		Watch:              grpcapi.DefaultWatchOptions(),
 	}
 }
@@ -73,7 +78,8 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StaleAfter, "stale-after", c.StaleAfter, "how long the replica may be cut off from the registry (feed broken, reconnecting) and still serve; past it NOT_SERVING until caught up (0: forever)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long in-flight calls may finish after SIGTERM")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
-	fs.BoolVar(&c.History, "history", c.History, "keep the figures' history by commit time (as_of reads, ListSummaryHistory) in memory and in the checkpoint; false saves its memory (about 1 KB per registry transaction) and as_of reads answer FAILED_PRECONDITION")
+	fs.BoolVar(&c.History, "history", c.History, "keep the figures' history by commit time (as_of reads, ListSummaryHistory) in memory and in the checkpoint; false saves its memory (about 100 bytes per registry transaction within --history-exact-for) and as_of reads answer FAILED_PRECONDITION")
+	fs.DurationVar(&c.HistoryExactFor, "history-exact-for", c.HistoryExactFor, "how long before the latest commit as_of reads are exact to the transaction; before that the history keeps the figures at each UTC day boundary only, and an as_of time answers the figures at the start of its UTC day (memory and checkpoint bounded by days, not transactions; 0: keep every transaction)")
 	fs.BoolVar(&c.Search, "search", c.Search, "keep the name search index in memory (SearchEntities); false saves its memory and SearchEntities answers UNAVAILABLE")
 	fs.DurationVar(&c.Watch.Interval, "summary-watch-interval", c.Watch.Interval, "shortest time between two messages of a WatchSummary stream: the changes of a burst of writes are sent as one")
 	fs.IntVar(&c.Watch.MaxStreams, "max-streams", c.Watch.MaxStreams, "WatchSummary streams open at once; more are refused RESOURCE_EXHAUSTED")
@@ -104,6 +110,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--reconnect-max must be at least 10ms, got %s", c.ReconnectMax)
 	case c.StaleAfter < 0:
 		return fmt.Errorf("--stale-after must not be negative, got %s", c.StaleAfter)
+	case c.HistoryExactFor < 0:
+		return fmt.Errorf("--history-exact-for must not be negative, got %s", c.HistoryExactFor)
 	case c.ShutdownGrace < 0:
 		return fmt.Errorf("--shutdown-grace must not be negative, got %s", c.ShutdownGrace)
 	case c.Watch.Interval < 10*time.Millisecond:

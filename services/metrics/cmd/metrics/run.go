@@ -97,6 +97,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	live := projection.NewLive(cfg.MaxWait)
 	live.SetSearch(cfg.Search)
 	live.SetHistory(cfg.History)
+	live.SetHistoryExactFor(cfg.HistoryExactFor)
 	fol := follower.New(follower.Config{
 		CheckpointInterval: cfg.CheckpointInterval,
 		CheckpointEvery:    cfg.CheckpointEvery,

@@ -425,7 +425,7 @@ func TestParseConfig(t *testing.T) {
 		t.Fatalf("config %+v: want flags over environment over defaults", cfg)
 	}
 	for _, args := range [][]string{
-		{"--nope"}, {"--checkpoint-every", "0"}, {"--db", ""}, {"--max-wait", "0s"}, {"--stale-after", "-1s"}, {"extra"},
+		{"--nope"}, {"--checkpoint-every", "0"}, {"--db", ""}, {"--max-wait", "0s"}, {"--stale-after", "-1s"}, {"--history-exact-for", "-1h"}, {"extra"},
 	} {
 		if _, err := parseConfig(args, func(string) string { return "" }, io.Discard); !errors.As(err, new(command.UsageError)) {
 			t.Errorf("parseConfig(%q) = %v, want a usage error", args, err)

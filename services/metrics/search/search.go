@@ -75,12 +75,13 @@ type Index struct {
 	credit  map[string]int32
 	grams   map[uint64][]int32      // gram → ascending doc ids (dead ones included)
 	ordered map[uint64]*orderedList // the lists of orderedMin ids or more, in rank order
+	dict    wordDict                // every word of the names: what counts a long query word
 	dead    int
 }
 
 // New returns an empty Index.
 func New() *Index {
-	return &Index{ids: map[string]int32{}, credit: map[string]int32{}, grams: map[uint64][]int32{}, ordered: map[uint64]*orderedList{}}
+	return &Index{ids: map[string]int32{}, credit: map[string]int32{}, grams: map[uint64][]int32{}, ordered: map[uint64]*orderedList{}, dict: newWordDict()}
 }
 
 // Len returns the number of documents.
@@ -304,6 +305,7 @@ func (x *Index) appendDoc(d Doc) []string {
 	norm := strings.Join(words, " ")
 	x.docs = append(x.docs, doc{Doc: d, live: true})
 	x.norms = append(x.norms, norm)
+	x.dict.add(norm)
 	x.normLen = append(x.normLen, uint16(min(len(norm)+1, 1<<16-1)))
 	h := docHot{head: head(norm)}
 	for _, w := range words {

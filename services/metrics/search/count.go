@@ -7,10 +7,14 @@ import (
 	"unicode/utf8"
 )
 
-// maxUnion is how many indexed words may contain a query word for its
-// documents to be counted as the union of those words' lists; a word
-// inside more (a common syllable) is counted by reading names, as before.
-const maxUnion = 16
+// MaxUnion is how many indexed words may contain a query word for its
+// documents to be counted as the union of those words' lists; a query
+// with a word inside more (a common syllable) is counted by reading
+// names, as before the dictionary.
+const MaxUnion = 16
+
+// maxUnion is MaxUnion, lowered by tests.
+var maxUnion = MaxUnion
 
 // wordDict is every distinct word of the indexed names, with the grams
 // of each: a query word longer than a trigram (or than a Chinese pair)

@@ -316,6 +316,7 @@ func (q *querier) match(words []string) {
 			pruning := !counting && q.top.full()
 			var nl uint16
 			var h docHot
+			hotCut := false
 			if pruning {
 				if q.top.h[0] != worst {
 					worst = q.top.h[0]
@@ -330,6 +331,14 @@ func (q *querier) match(words []string) {
 				if nl == 0 || int(nl) > cuts[maxSum+leadBonus] && (nl != exactLen || leadBonus == 0) {
 					continue
 				}
+				// With two words or more, the lead bonus needs the first
+				// word first: its list is read in order, hot is not.
+				// Without it, the lists bound the score (below) and hot
+				// is read only for a word not whole.
+				hotCut = n == 1 || leadBonus > 0 && lead.seek(id)
+				if !hotCut && int(nl) > cuts[maxSum] {
+					continue
+				}
 			}
 			// The other words' lists are read in order (cheap), hot is not.
 			for i := 1; i < n; i++ {
@@ -337,8 +346,9 @@ func (q *querier) match(words []string) {
 					continue walk
 				}
 			}
-			if pruning {
-				h = x.hot[id]
+			hotRead := false
+			if pruning && hotCut {
+				h, hotRead = x.hot[id], true
 				s := maxSum
 				for _, d := range drops {
 					if h.starts&d.bit == 0 {
@@ -363,7 +373,6 @@ func (q *querier) match(words []string) {
 			// hot (16 bytes a document, a likely cache miss) is read only
 			// when needed: a word not whole, or a name that may start with
 			// the query.
-			hotRead := pruning
 			frac := fw / float64(nl)
 			// The bound of the score from the lists, and whether it is the
 			// score (known) and the words surely occur (present): a gram of

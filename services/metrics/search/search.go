@@ -11,6 +11,13 @@
 // above word prefixes above infixes, an exact or leading match first,
 // shorter names before longer (see Index.Query).
 //
+// A query first counts its matches, up to TotalExactUpTo, from each
+// word's exact document set, reading no name: a word of up to three
+// letters (two Chinese characters) is its gram's list, a longer one the
+// union of the whole-word lists of the indexed words containing it,
+// found in a dictionary of words (see wordDict). It then ranks the
+// matches it counted, and past the bound walks on as follows.
+//
 // A query walks the candidates along the rarest gram list, skipping
 // through the others, and keeps the best offset+limit+1. Once those are
 // held and TotalExactUpTo matches counted, a candidate is dropped on a

@@ -45,7 +45,10 @@ func (x *Index) Search(query string, offset, limit int) ([]Result, int) {
 // then the earlier indexed. A credit code scores 1000. A document found
 // by two alternatives of a Chinese query keeps its better score.
 //
-// The candidates of each alternative are walked in id order along the
+// The matches of each alternative are first counted from each word's
+// exact document set (see wordSets), up to TotalExactUpTo, reading no
+// name; the walk ranks those it counted, then the rest. The candidates
+// of each alternative are walked in id order along the
 // rarest gram list, the others skipped through by galloping. Once the
 // top offset+limit+1 are held and TotalExactUpTo matches counted, a
 // candidate is dropped on a bound of its score taken from its length and

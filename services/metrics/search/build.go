@@ -35,6 +35,7 @@ func BuildFunc(n int, each func(yield func(Doc))) *Index {
 		ids:     make(map[string]int32, n),
 		credit:  map[string]int32{},
 		ordered: map[uint64]*orderedList{},
+		dict:    newWordDict(),
 	}
 	// Pass one: the documents, their normalised names, and how many
 	// documents each gram has.

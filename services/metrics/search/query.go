@@ -45,7 +45,10 @@ func (x *Index) Search(query string, offset, limit int) ([]Result, int) {
 // then the earlier indexed. A credit code scores 1000. A document found
 // by two alternatives of a Chinese query keeps its better score.
 //
-// The candidates of each alternative are walked in id order along the
+// The matches of each alternative are first counted from each word's
+// exact document set (see wordSets), up to TotalExactUpTo, reading no
+// name; the walk ranks those it counted, then the rest. The candidates
+// of each alternative are walked in id order along the
 // rarest gram list, the others skipped through by galloping. Once the
 // top offset+limit+1 are held and TotalExactUpTo matches counted, a
 // candidate is dropped on a bound of its score taken from its length and
@@ -190,12 +193,15 @@ func (q *querier) match(words []string) {
 	// Once counting is done, the ordered list of a word's first gram, if
 	// it has one (the shortest), walks the best candidates first.
 	var ord *orderedList
-	ordMax, ordFirst := 0, false
+	ordGram, ordMax, ordFirst := uint64(0), 0, false
 	for _, qw := range ws {
 		if o := x.ordered[qw.lead]; o != nil && (ord == nil || len(o.ids) < len(ord.ids)) {
-			ord, ordMax, ordFirst = o, qw.max, qw.first
+			ord, ordGram, ordMax, ordFirst = o, qw.lead, qw.max, qw.first
 		}
 	}
+	// A name that starts with ord's gram can start with the query only
+	// if the query starts with that gram.
+	ordLeads := ord != nil && strings.HasPrefix(whole, gramText(ordGram))
 	// ordWalk offers the matches of ids after `after` in ord, class by
 	// class, from the shortest names, until one cannot enter the page.
 	// The word of ord is an infix where its gram is, and the name cannot
@@ -216,7 +222,7 @@ func (q *querier) match(words []string) {
 					continue
 				}
 				b := base
-				if leadBonus > 0 && (c == classLead || c == classStart && !ordFirst) {
+				if leadBonus > 0 && (c == classLead && ordLeads || c == classStart && !ordFirst) {
 					b += 5
 					if nl <= exactLen {
 						b += 5
@@ -253,170 +259,214 @@ func (q *querier) match(words []string) {
 		}
 	}
 
+	// The count first, from the words' exact sets, reading no name: it
+	// also returns the matches it walked, all of them under the exact
+	// bound. The walk ranks those, then (past the bound) the rest of the
+	// driver in id order, or the ordered list once the top holds the best
+	// of the first matches. When a word is inside too many indexed words,
+	// the walk counts its first matches itself, reading names.
 	counting, found := true, 0
-	estimate := 0
-walk:
-	for pos := 0; pos < len(driver); pos++ {
-		if !counting && ord != nil && n > 1 && leadBonus > 0 && q.top.full() && q.top.h[0].score < float64(maxSum+5) {
-			// The worst held does not start with the query: the bound
-			// of every class that may would not stop the ordered walk
-			// short of the whole class (each read costs more than a
-			// step of the walk in id order).
-			ord = nil
+	estimate, over := 0, false
+	segs := [2][]int32{driver} // walked in turn
+	ordFrom := 0               // the first segment the ordered walk may start in
+	last := int32(-1)          // the last id walked in id order
+	countedTo := int32(-1)     // the count walked every id up to it
+	if sets, ok := x.wordSets(words); ok {
+		counting = false
+		c, exact, hits, upTo := q.count(sets, dups)
+		countedTo = upTo
+		switch {
+		case exact && len(hits) == 0:
+			return
+		case exact:
+			found, ord = c, nil
+			segs = [2][]int32{hits}
+		default:
+			estimate, over = c, true
+			k := sort.Search(len(driver), func(i int) bool { return driver[i] > upTo })
+			segs = [2][]int32{hits, driver[k:]}
+			ordFrom = 1
 		}
-		if !counting && ord != nil {
-			// The ids up to driver[pos-1] are walked; the ordered list
-			// covers those up to upTo, its tail and the ids after are
-			// walked on in id order.
-			last := driver[pos-1]
-			ordWalk(last)
-			next := max(last, ord.upTo)
-			ord = nil
-			pos += sort.Search(len(driver)-pos, func(i int) bool { return driver[pos+i] > next })
-			if pos == len(driver) {
-				break
+	}
+	for si, seg := range segs {
+		if si == ordFrom && si > 0 {
+			last = max(last, countedTo) // every match up to it is in hits
+		}
+	walk:
+		for pos := 0; pos < len(seg); pos++ {
+			if si >= ordFrom && !counting && ord != nil && n > 1 && leadBonus > 0 && q.top.full() && q.top.h[0].score < float64(maxSum+5) {
+				// The worst held does not start with the query: the bound
+				// of every class that may would not stop the ordered walk
+				// short of the whole class (each read costs more than a
+				// step of the walk in id order).
+				ord = nil
 			}
-		}
-		id := driver[pos]
-		// Each read here may miss the cache: the cheapest test first.
-		pruning := !counting && q.top.full()
-		var nl uint16
-		var h docHot
-		if pruning {
-			if q.top.h[0] != worst {
-				worst = q.top.h[0]
-				for s := range cuts {
-					cuts[s] = 1<<31 - 1
-					if t := worst.score - float64(s); t > 0 {
-						cuts[s] = int(fw/t) + 1
+			if si >= ordFrom && !counting && ord != nil && q.top.full() {
+				// The ids up to last are walked; the ordered list covers
+				// those up to upTo, its tail and the ids after are walked
+				// on in id order.
+				ordWalk(last)
+				next := max(last, ord.upTo)
+				ord = nil
+				pos += sort.Search(len(seg)-pos, func(i int) bool { return seg[pos+i] > next })
+				if pos == len(seg) {
+					break
+				}
+			}
+			id := seg[pos]
+			last = id
+			// Each read here may miss the cache: the cheapest test first.
+			pruning := !counting && q.top.full()
+			var nl uint16
+			var h docHot
+			hotCut := false
+			if pruning {
+				if q.top.h[0] != worst {
+					worst = q.top.h[0]
+					for s := range cuts {
+						cuts[s] = 1<<31 - 1
+						if t := worst.score - float64(s); t > 0 {
+							cuts[s] = int(fw/t) + 1
+						}
 					}
 				}
-			}
-			nl = x.normLen[id]
-			if nl == 0 || int(nl) > cuts[maxSum+leadBonus] && (nl != exactLen || leadBonus == 0) {
-				continue
-			}
-			h = x.hot[id]
-			s := maxSum
-			for _, d := range drops {
-				if h.starts&d.bit == 0 {
-					s -= d.by
+				nl = x.normLen[id]
+				if nl == 0 || int(nl) > cuts[maxSum+leadBonus] && (nl != exactLen || leadBonus == 0) {
+					continue
+				}
+				// With two words or more, the lead bonus needs the first
+				// word first: its list is read in order, hot is not.
+				// Without it, the lists bound the score (below) and hot
+				// is read only for a word not whole.
+				hotCut = n == 1 || leadBonus > 0 && lead.seek(id)
+				if !hotCut && int(nl) > cuts[maxSum] {
+					continue
 				}
 			}
-			if h.head&qMask == qHead {
-				s += 5
-				if nl == exactLen {
-					s += 5
-				}
-			}
-			if int(nl) > cuts[s] {
-				continue
-			}
-		}
-		for i := 1; i < n; i++ {
-			if !ws[i].grams[0].seek(id) {
-				continue walk
-			}
-		}
-		if !pruning {
-			if nl = x.normLen[id]; nl == 0 {
-				continue // deleted
-			}
-		}
-		// hot (16 bytes a document, a likely cache miss) is read only
-		// when needed: a word not whole, or a name that may start with
-		// the query.
-		hotRead := pruning
-		frac := fw / float64(nl)
-		// The bound of the score from the lists, and whether it is the
-		// score (known) and the words surely occur (present): a gram of
-		// three letters or fewer, or two Chinese characters, is the word.
-		sum, allWhole, tiersKnown, present := 0, true, true, true
-		for i := range ws {
-			qw := &ws[i]
-			if qw.whole.seek(id) {
-				sum += 3
-				continue
-			}
-			for j := 1; j < len(qw.grams); j++ {
-				if !qw.grams[j].seek(id) {
+			// The other words' lists are read in order (cheap), hot is not.
+			for i := 1; i < n; i++ {
+				if !ws[i].grams[0].seek(id) {
 					continue walk
 				}
 			}
-			allWhole = false
-			if !hotRead {
+			hotRead := false
+			if pruning && hotCut {
+				h, hotRead = x.hot[id], true
+				s := maxSum
+				for _, d := range drops {
+					if h.starts&d.bit == 0 {
+						s -= d.by
+					}
+				}
+				if h.head&qMask == qHead {
+					s += 5
+					if nl == exactLen {
+						s += 5
+					}
+				}
+				if int(nl) > cuts[s] {
+					continue
+				}
+			}
+			if !pruning {
+				if nl = x.normLen[id]; nl == 0 {
+					continue // deleted
+				}
+			}
+			// hot (16 bytes a document, a likely cache miss) is read only
+			// when needed: a word not whole, or a name that may start with
+			// the query.
+			frac := fw / float64(nl)
+			// The bound of the score from the lists, and whether it is the
+			// score (known) and the words surely occur (present): a gram of
+			// three letters or fewer, or two Chinese characters, is the word.
+			sum, allWhole, tiersKnown, present := 0, true, true, true
+			for i := range ws {
+				qw := &ws[i]
+				if qw.whole.seek(id) {
+					sum += 3
+					continue
+				}
+				for j := 1; j < len(qw.grams); j++ {
+					if !qw.grams[j].seek(id) {
+						continue walk
+					}
+				}
+				allWhole = false
+				if !hotRead {
+					h, hotRead = x.hot[id], true
+				}
+				startsWord := qw.startBit == 0 || h.starts&qw.startBit != 0
+				switch qw.kind {
+				case shortWord: // found by a word-prefix gram
+					sum += 2
+				case hanShort:
+					sum += 2
+					tiersKnown = false
+				case hanWord:
+					present = false
+					if startsWord {
+						sum += 2
+						tiersKnown = false
+					} else {
+						sum++
+					}
+				case triWord, longWord:
+					if startsWord && qw.starts.seek(id) {
+						sum += 2
+						tiersKnown = false
+					} else {
+						sum++
+					}
+					present = present && qw.kind == triWord
+				}
+			}
+			bonus, bonusKnown := 0, true
+			// With two words or more, a name starting with the query has the
+			// first word first.
+			if !hotRead && (n == 1 || lead.seek(id)) {
 				h, hotRead = x.hot[id], true
 			}
-			startsWord := qw.startBit == 0 || h.starts&qw.startBit != 0
-			switch qw.kind {
-			case shortWord: // found by a word-prefix gram
-				sum += 2
-			case hanShort:
-				sum += 2
-				tiersKnown = false
-			case hanWord:
-				present = false
-				if startsWord {
-					sum += 2
-					tiersKnown = false
-				} else {
-					sum++
+			if hotRead && h.head&qMask == qHead {
+				bonus = 5
+				if nl == exactLen && (allWhole || headCovers) {
+					bonus = 10
 				}
-			case triWord, longWord:
-				if startsWord && qw.starts.seek(id) {
-					sum += 2
-					tiersKnown = false
-				} else {
-					sum++
+				bonusKnown = headCovers || n == 1 && allWhole && lead.seek(id)
+			}
+			score, known := sum+bonus, tiersKnown && present && bonusKnown
+			if counting {
+				if !present {
+					var ok bool
+					if score, ok = scoreWords(x.norms[id], words, whole); !ok {
+						continue
+					}
+					known = true
 				}
-				present = present && qw.kind == triWord
+				if !q.dup(dups, id) {
+					found++
+					if q.record {
+						q.matched = append(q.matched, id)
+					}
+					if found > exactUpTo {
+						counting, over = false, true
+						estimate = int(int64(found) * int64(len(seg)) / int64(pos+1))
+					}
+				}
 			}
-		}
-		bonus, bonusKnown := 0, true
-		// With two words or more, a name starting with the query has the
-		// first word first.
-		if !hotRead && (n == 1 || lead.seek(id)) {
-			h, hotRead = x.hot[id], true
-		}
-		if hotRead && h.head&qMask == qHead {
-			bonus = 5
-			if nl == exactLen && (allWhole || headCovers) {
-				bonus = 10
+			if q.top.beaten(id, float64(sum+bonus)+frac) {
+				continue
 			}
-			bonusKnown = headCovers || n == 1 && allWhole && lead.seek(id)
-		}
-		score, known := sum+bonus, tiersKnown && present && bonusKnown
-		if counting {
-			if !present {
+			if !known {
 				var ok bool
 				if score, ok = scoreWords(x.norms[id], words, whole); !ok {
 					continue
 				}
-				known = true
 			}
-			if !q.dup(dups, id) {
-				found++
-				if q.record {
-					q.matched = append(q.matched, id)
-				}
-				if found > exactUpTo {
-					counting = false
-					estimate = int(int64(found) * int64(len(driver)) / int64(pos+1))
-				}
-			}
+			q.top.offer(id, float64(score)+frac)
 		}
-		if q.top.beaten(id, float64(sum+bonus)+frac) {
-			continue
-		}
-		if !known {
-			var ok bool
-			if score, ok = scoreWords(x.norms[id], words, whole); !ok {
-				continue
-			}
-		}
-		q.top.offer(id, float64(score)+frac)
 	}
-	if counting {
+	if !over {
 		q.total += found
 	} else {
 		q.total += estimate

@@ -158,6 +158,73 @@ func TestQuery_MatchesReference(t *testing.T) {
 		t.Fatal("no ordered list after the rebuild")
 	}
 	t.Run("rebuilt", func(t *testing.T) { matchesReference(t, built) })
+	// Every long word counted by reading names, as when it is inside too
+	// many indexed words; and unions of one or two words only.
+	for _, u := range []int{0, 2} {
+		maxUnion = u
+		t.Run(fmt.Sprintf("union-%d", u), func(t *testing.T) { matchesReference(t, built) })
+	}
+	maxUnion = MaxUnion
+}
+
+// TestWordSets_Exact proves each query word's set holds exactly the live
+// documents the word matches (its grams held and the word in the name,
+// a word of one or two letters at a word start), and that a word inside
+// more than maxUnion indexed words has no set.
+func TestWordSets_Exact(t *testing.T) {
+	x := testIndex(2500)
+	for i := 0; i < 2500; i += 5 {
+		x.Delete(fmt.Sprintf("entities/e%d", i))
+	}
+	words := map[string]bool{"tianjinbinhai": true, "inha": true, "therap": true, "津大学": true, "xyzw": true}
+	for _, q := range testQueries {
+		for _, alt := range alternatives(normalise(q)) {
+			for _, w := range alt {
+				words[w] = true
+			}
+		}
+	}
+	counted := 0
+	for w := range words {
+		sets, ok := x.wordSets([]string{w})
+		if !ok {
+			continue // inside more than maxUnion words
+		}
+		counted++
+		var got []int32
+		for id, _, ok := sets[0].next(); ok; id, _, ok = sets[0].next() {
+			if x.normLen[id] != 0 {
+				got = append(got, id)
+			}
+		}
+		var want []int32
+	docs:
+		for id := range x.docs {
+			if x.normLen[id] == 0 {
+				continue
+			}
+			for _, g := range appendGrams(nil, w, false) {
+				if _, ok := slices.BinarySearch(x.grams[g], int32(id)); !ok {
+					continue docs
+				}
+			}
+			if _, ok := scoreMatch(x.norms[id], []string{w}, w); ok {
+				want = append(want, int32(id))
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%q: set of %d live documents, %d match", w, len(got), len(want))
+		}
+	}
+	if counted < len(words)*3/4 {
+		t.Fatalf("%d of %d words have a set", counted, len(words))
+	}
+	// "inha" is inside binhai, binhaixin, tianjinbinhai: three words.
+	defer func(u int) { maxUnion = u }(maxUnion)
+	maxUnion = 2
+	if _, ok := x.wordSets([]string{"inha"}); ok {
+		t.Fatal(`"inha" inside three words: a set with maxUnion 2`)
+	}
 }
 
 // checkOrdered proves each ordered list holds its posting list's live

@@ -11,6 +11,13 @@
 // above word prefixes above infixes, an exact or leading match first,
 // shorter names before longer (see Index.Query).
 //
+// A query first counts its matches, up to TotalExactUpTo, from each
+// word's exact document set, reading no name: a word of up to three
+// letters (two Chinese characters) is its gram's list, a longer one the
+// union of the whole-word lists of the indexed words containing it,
+// found in a dictionary of words (see wordDict). It then ranks the
+// matches it counted, and past the bound walks on as follows.
+//
 // A query walks the candidates along the rarest gram list, skipping
 // through the others, and keeps the best offset+limit+1. Once those are
 // held and TotalExactUpTo matches counted, a candidate is dropped on a
@@ -75,12 +82,13 @@ type Index struct {
 	credit  map[string]int32
 	grams   map[uint64][]int32      // gram → ascending doc ids (dead ones included)
 	ordered map[uint64]*orderedList // the lists of orderedMin ids or more, in rank order
+	dict    wordDict                // every word of the names: what counts a long query word
 	dead    int
 }
 
 // New returns an empty Index.
 func New() *Index {
-	return &Index{ids: map[string]int32{}, credit: map[string]int32{}, grams: map[uint64][]int32{}, ordered: map[uint64]*orderedList{}}
+	return &Index{ids: map[string]int32{}, credit: map[string]int32{}, grams: map[uint64][]int32{}, ordered: map[uint64]*orderedList{}, dict: newWordDict()}
 }
 
 // Len returns the number of documents.
@@ -304,6 +312,7 @@ func (x *Index) appendDoc(d Doc) []string {
 	norm := strings.Join(words, " ")
 	x.docs = append(x.docs, doc{Doc: d, live: true})
 	x.norms = append(x.norms, norm)
+	x.dict.add(norm)
 	x.normLen = append(x.normLen, uint16(min(len(norm)+1, 1<<16-1)))
 	h := docHot{head: head(norm)}
 	for _, w := range words {

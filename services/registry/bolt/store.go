@@ -219,18 +219,25 @@ func (d *DB) setBuckets(specs []kv.BucketSpec) {
 		d.names[b.Name] = []byte(b.Name)
 		// bbolt splits pages at half full by default, which leaves pages
 		// that only ever grow at their end (ids, revisions, index runs)
-		// half empty: twice the file. The logs are append-only; the rest
-		// mostly appends.
-		d.fill[b.Name] = 0.9
+		// half empty: twice the file. Packed full, keys arriving in order
+		// fill whole pages; keys arriving at random leave pages 44% full
+		// at 1.0 and at 0.9 alike (a node split at either leaves a full
+		// page and a nearly empty one; measured, bench/TUNING.md "Format
+		// 4"), so full packing costs them nothing.
+		d.fill[b.Name] = 1.0
 		switch {
-		case b.Append:
-			d.fill[b.Name] = 1.0
+		case b.Runs:
+			// Each run grows in the middle of a page, before the next
+			// run's first keys; a split at f leaves those in a page of
+			// 1-f. Measured on the harness's import (1M entities, 3M
+			// memberships in 2,000 groups): 277 MiB at 0.7, 227 at 0.9.
+			d.fill[b.Name] = 0.9
 		case b.Scattered:
 			// Keys landing all over a page packed at 90% split it into a
 			// full page and a nearly empty one, again and again: measured
-			// on an import (memberships and changes.by_name), pages were
-			// half full at 0.9 and two thirds at 0.7, and the file 6%
-			// smaller.
+			// on an import of 100k entities (changes.by_name, and
+			// memberships before they were Runs), pages were half full at
+			// 0.9 and two thirds at 0.7, and the file 6% smaller.
 			d.fill[b.Name] = 0.7
 		}
 	}

@@ -57,10 +57,15 @@ type BucketSpec struct {
 	// Append marks buckets whose keys only ever grow at their end (logs
 	// keyed by revision): an engine may pack their pages full.
 	Append bool
-	// Scattered marks buckets whose keys mostly arrive in no order
-	// (memberships keyed group first while imports come entity by entity;
-	// a resource's changes): an engine may leave room in their pages.
+	// Scattered marks buckets whose keys mostly arrive in no order (a
+	// resource's changes): an engine may leave room in their pages.
 	Scattered bool
+	// Runs marks buckets whose keys arrive in increasing order within
+	// each of many runs (memberships keyed group first, imported entity
+	// by entity: each group's run grows at its end, in the middle of a
+	// page that also holds the next group's first keys): an engine may
+	// fill their pages most of the way, not full.
+	Runs bool
 }
 
 // Store is a transactional key-value engine.

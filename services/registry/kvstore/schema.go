@@ -330,7 +330,7 @@ func Buckets() []kv.BucketSpec {
 		{Name: bucketRequestLog, Append: true}, {Name: bucketActors, Append: true}, {Name: bucketByActor}, {Name: bucketByName, Scattered: true},
 	}
 	for _, c := range registry.Collections {
-		specs = append(specs, kv.BucketSpec{Name: schemas[c].primary, Scattered: c == registry.Memberships}, kv.BucketSpec{Name: schemas[c].index})
+		specs = append(specs, kv.BucketSpec{Name: schemas[c].primary, Runs: c == registry.Memberships}, kv.BucketSpec{Name: schemas[c].index})
 	}
 	return specs
 }

@@ -309,6 +309,9 @@ func (s *Store) watchOnce(base context.Context) {
 			case <-t.C:
 			}
 			if time.Since(time.Unix(0, heard.Load())) > 3*watchProgressEvery {
+				// Wake waiters now: closing a watch on a frozen member
+				// can take until gRPC's keepalive gives up on it.
+				s.broadcast()
 				cancel()
 				return
 			}

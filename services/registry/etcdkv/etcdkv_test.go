@@ -52,8 +52,9 @@ func TestOpen_RefusesAServerWithLowLimits(t *testing.T) {
 // still learn of commits made through the other members: the watch's
 // progress requests go unanswered, it is dropped and started again. Each
 // member is frozen in turn, so the one the watch is on is frozen once.
+// Serial: it bounds how long a stuck watch takes to be noticed, which
+// other tests' clusters on the same CPUs would stretch.
 func TestCommitted_SurvivesAFrozenMember(t *testing.T) {
-	t.Parallel()
 	cluster := etcdtest.Start(t, 3, etcdtest.Options{})
 	opened := 0
 	open := func(endpoints []string) *etcdkv.Store {

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"talentreg/services/registry/kv"
@@ -269,17 +271,18 @@ func tooLarge(err error) bool {
 
 // watchCommits closes the commit channel on every change under the
 // prefix, until Close. The watch asks for progress notifications: every
-// few seconds it requests one, and a watch that answers nothing (no event,
-// no progress) for three rounds is taken as stuck on a member cut off from
-// the cluster and started again, possibly on another member. A member that
-// loses its leader ends the watch at once (WithRequireLeader).
+// few seconds it requests one, and a watch that answers nothing (not even
+// its creation, no event, no progress) for three rounds is taken as stuck
+// on a member cut off from the cluster and started again on a new stream,
+// which the balancer may place on another member. A member that loses its
+// leader ends the watch at once (WithRequireLeader).
 func (s *Store) watchCommits() {
 	defer close(s.watchEnd)
 	base, cancel := context.WithCancel(clientv3.WithRequireLeader(context.Background()))
 	defer cancel()
 	go func() { <-s.closed; cancel() }()
-	for base.Err() == nil {
-		s.watchOnce(base)
+	for attempt := 0; base.Err() == nil; attempt++ {
+		s.watchOnce(base, attempt)
 		// The watch ended (a member lost, compaction, silence): wake
 		// waiters so they re-read, then watch again.
 		s.broadcast()
@@ -293,12 +296,17 @@ func (s *Store) watchCommits() {
 // watchProgressEvery is how often a quiet watch asks for progress.
 const watchProgressEvery = 2 * time.Second
 
-func (s *Store) watchOnce(base context.Context) {
-	ctx, cancel := context.WithCancel(base)
+func (s *Store) watchOnce(base context.Context, attempt int) {
+	// clientv3 shares one gRPC stream among the watches whose outgoing
+	// metadata is the same, and keeps it after they end: without a key of
+	// its own, a new attempt would join the stream stuck on the frozen
+	// member it replaces.
+	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(base, "talentreg-watch-attempt", strconv.Itoa(attempt)))
 	defer cancel()
-	wc := s.c.Watch(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithCreatedNotify(), clientv3.WithProgressNotify())
 	var heard atomic.Int64
 	heard.Store(time.Now().UnixNano())
+	// The detector starts before Watch: Watch returns only once the
+	// member has answered the creation, which a frozen member never does.
 	go func() {
 		t := time.NewTicker(watchProgressEvery)
 		defer t.Stop()
@@ -320,6 +328,7 @@ func (s *Store) watchOnce(base context.Context) {
 			rcancel()
 		}
 	}()
+	wc := s.c.Watch(ctx, s.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithCreatedNotify(), clientv3.WithProgressNotify())
 	for resp := range wc {
 		if resp.Err() != nil {
 			return

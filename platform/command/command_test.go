@@ -2,6 +2,7 @@ package command
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"testing"
 )
@@ -15,6 +16,7 @@ func TestExitCode(t *testing.T) {
 		{errors.New("disk full"), 1},
 		{UsageError{errors.New("--db: empty")}, 2},
 		{fmt.Errorf("wrapped: %w", UsageError{errors.New("x")}), 2},
+		{UsageError{flag.ErrHelp}, 0}, // -h: the usage was asked for
 	} {
 		if got := ExitCode(tt.err); got != tt.want {
 			t.Errorf("ExitCode(%v) = %d, want %d", tt.err, got, tt.want)

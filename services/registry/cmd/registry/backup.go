@@ -43,7 +43,7 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	out := fs.String("out", "", "backup file to write (must not exist), or a folder (ending in /) to write registry-<time>-<id>-r<revision>.db in")
 	keep := fs.Int("keep", 0, "with a folder --out: keep only the newest N backups there (0 keeps all)")
 	timeout := fs.Duration("timeout", time.Hour, "how long the backup may take")
-	verify := fs.Bool("verify", true, "check the copy's consistency (as `registry check`) before keeping it")
+	verify := fs.Bool("verify", true, "check the copy's consistency (as registry check does) before keeping it")
 	var client security.Client
 	fs.StringVar(&client.TLS.CAFile, "registry-ca", "", "PEM CA bundle to verify the registry (turns TLS on)")
 	fs.StringVar(&client.TLS.ServerName, "registry-server-name", "", "name expected in the registry's certificate")

@@ -118,11 +118,11 @@ func HistoryLen(p *Projection) (tx, summaries, bytes int) {
 	bytes = h.tx.bytes() + h.summary.bytes()
 	for _, m := range h.rows {
 		for _, rs := range m {
-			bytes += rs.vs.bytes()
+			bytes += rs.bytes()
 		}
 	}
 	for _, gs := range h.groups {
-		bytes += gs.vs.bytes()
+		bytes += gs.bytes()
 	}
-	return h.tx.n, h.summary.n, bytes
+	return h.tx.len(), h.summary.len(), bytes
 }

@@ -126,3 +126,7 @@ func HistoryLen(p *Projection) (tx, summaries, bytes int) {
 	}
 	return h.tx.len(), h.summary.len(), bytes
 }
+
+// CoarsenVisits returns how many versions p's coarsenings have gone
+// through.
+func CoarsenVisits(p *Projection) int { return p.hist.coarsenVisits }

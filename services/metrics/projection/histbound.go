@@ -119,6 +119,7 @@ func (h *history) coarsen(before int64) {
 	var lastCoarse int64 // the revision of the last transaction before `before`
 	walked := false
 	tx.exact.scan(tx.from, func(i int, v []int64) bool {
+		h.coarsenVisits++
 		if v[0] >= before {
 			from, head = i, v[0]
 			return false
@@ -177,6 +178,7 @@ func (h *history) coarsenSeries(s *series, kept []int64, lastCoarse int64, key f
 	}
 	from, head := s.exact.n, int64(0)
 	s.exact.scan(s.from, func(i int, v []int64) bool {
+		h.coarsenVisits++
 		if prevIdx >= 0 {
 			decide(v[0])
 		}

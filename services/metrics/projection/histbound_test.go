@@ -182,3 +182,51 @@ func TestProjection_HistoryBoundedMemory(t *testing.T) {
 		t.Fatalf("bounded history holds %d transactions, want at most %d", tx, limit)
 	}
 }
+
+// TestProjection_CoarseningCostsADay: at a steady rate of transactions,
+// a coarsening goes through the versions of the day it makes coarse, not
+// the window's: the versions gone through per coarsening are about the
+// same with a window four times as long. (Re-encoding every series whole,
+// they grew with the window.)
+func TestProjection_CoarseningCostsADay(t *testing.T) {
+	perCoarsening := func(window time.Duration) float64 {
+		m := feedmodel.New()
+		p := projection.New()
+		projection.SetHistoryExactFor(p, window)
+		start := time.Date(2024, 6, 14, 9, 0, 0, 0, time.UTC)
+		at := start
+		// The window's start, in days, when the window is full and at
+		// the end; the versions gone through by then.
+		windowDay := func(at time.Time) int64 { return at.Add(-window).Unix() / (24 * 3600) }
+		fullDay, fullVisits := int64(0), -1
+		once := false
+		rapid.Check(t, func(rt *rapid.T) { // one run: step draws its operations
+			if once {
+				return
+			}
+			once = true
+			for at.Before(start.Add(window + 4*24*time.Hour)) {
+				for _, c := range step(rt, m) {
+					c.CommitTime = timestamppb.New(at)
+					if err := p.Apply(c); err != nil {
+						rt.Fatal(err)
+					}
+				}
+				if fullVisits < 0 && !at.Before(start.Add(window+24*time.Hour)) {
+					fullDay, fullVisits = windowDay(at), projection.CoarsenVisits(p)
+				}
+				at = at.Add(5 * time.Minute)
+			}
+		})
+		coarsenings := windowDay(at.Add(-5*time.Minute)) - fullDay // at the last commit
+		if coarsenings < 2 {
+			t.Fatalf("window %s: %d coarsenings counted", window, coarsenings)
+		}
+		return float64(projection.CoarsenVisits(p)-fullVisits) / float64(coarsenings)
+	}
+	short, long := perCoarsening(24*time.Hour), perCoarsening(4*24*time.Hour)
+	t.Logf("versions gone through per coarsening: %.0f with a 1-day window, %.0f with a 4-day one (%.2f×)", short, long, long/short)
+	if long > 1.5*short {
+		t.Fatalf("a coarsening goes through %.2f× the versions with a window 4× as long: it should cost a day's, not the window's", long/short)
+	}
+}

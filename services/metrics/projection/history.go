@@ -135,6 +135,9 @@ type history struct {
 	exactFor, coarseBefore int64
 	pendingPut             []Record
 	pendingDel             []string
+	// coarsenVisits counts the versions coarsenings have gone through
+	// (for tests: the cost of coarsening).
+	coarsenVisits int
 }
 
 func newHistory() *history {

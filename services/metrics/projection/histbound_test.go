@@ -230,3 +230,43 @@ func TestProjection_CoarseningCostsADay(t *testing.T) {
 		t.Fatalf("a coarsening goes through %.2f× the versions with a window 4× as long: it should cost a day's, not the window's", long/short)
 	}
 }
+
+// TestProjection_ExactFrom: ExactFrom is the day boundary before which a
+// bounded history is coarse, in the live projection and in one restored
+// from its checkpoint; zero for a history kept whole from the start.
+func TestProjection_ExactFrom(t *testing.T) {
+	m := feedmodel.New()
+	p := projection.New()
+	if !p.ExactFrom().IsZero() {
+		t.Fatalf("unbounded, from the start: ExactFrom %s, want zero", p.ExactFrom())
+	}
+	projection.SetHistoryExactFor(p, 30*time.Hour)
+	store := kv{}
+	at := time.Date(2024, 6, 14, 9, 0, 0, 0, time.UTC)
+	rapid.Check(t, func(rt *rapid.T) {
+		if m.Revision > 0 {
+			return // one run: step draws its operations
+		}
+		for range 200 {
+			for _, c := range step(rt, m) {
+				c.CommitTime = timestamppb.New(at)
+				if err := p.Apply(c); err != nil {
+					rt.Fatal(err)
+				}
+			}
+			at = at.Add(37 * time.Minute)
+			if rapid.IntRange(0, 9).Draw(rt, "checkpoint") == 0 {
+				store.apply(p.Delta())
+			}
+		}
+	})
+	last := at.Add(-37 * time.Minute)
+	want := last.Add(-30 * time.Hour).Truncate(24 * time.Hour)
+	store.apply(p.Delta())
+	restored := store.restoreT(t, m.Revision)
+	for i, q := range []*projection.Projection{p, restored} {
+		if got := q.ExactFrom(); !got.Equal(want) {
+			t.Fatalf("projection %d (1: restored): ExactFrom %s, want %s (the latest commit %s less 30h, at 00:00 UTC)", i, got, want, last)
+		}
+	}
+}

@@ -730,6 +730,22 @@ func (p *Projection) CompleteFrom() time.Time {
 	return time.Unix(0, p.hist.completeFrom).UTC()
 }
 
+// ExactFrom returns from when a read as of a time is exact to the
+// transaction: the day boundary before which the history is coarse (see
+// histbound.go), or CompleteFrom if later; zero when the history is exact
+// from the start of the feed (or the projection keeps none). Before it, a
+// read answers the figures at the start of the time's UTC day.
+func (p *Projection) ExactFrom() time.Time {
+	if p.hist == nil || p.hist.completeFrom == 0 {
+		return time.Time{}
+	}
+	from := max(p.hist.completeFrom, p.hist.coarseBefore)
+	if from == fromTheStart {
+		return time.Time{}
+	}
+	return time.Unix(0, from).UTC()
+}
+
 // RevisionAt returns the revision in force at t: the last transaction
 // committed at or before it. Errors: a metrics CodeBeforeHistory error for
 // a time before CompleteFrom.

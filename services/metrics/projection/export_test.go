@@ -130,3 +130,7 @@ func HistoryLen(p *Projection) (tx, summaries, bytes int) {
 // CoarsenVisits returns how many versions p's coarsenings have gone
 // through.
 func CoarsenVisits(p *Projection) int { return p.hist.coarsenVisits }
+
+// DeltaLater returns p's Delta as Live.Delta does: its history records
+// are encoded by Encode, which the caller may call after more changes.
+func DeltaLater(p *Projection) Delta { return p.encode(p.takeChanges()) }

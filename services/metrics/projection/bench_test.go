@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -330,6 +331,7 @@ func BenchmarkApply(b *testing.B) {
 		changes[i] = cs.change()
 	}
 	before := heapInUse()
+	cpu := cpuTime()
 	b.ResetTimer()
 	for _, c := range changes {
 		if err := p.Apply(c); err != nil {
@@ -337,6 +339,7 @@ func BenchmarkApply(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	// What the projection holds more after the changes (the history's
 	// versions, and the entities the mix created), per change.
@@ -393,6 +396,7 @@ func BenchmarkApplyBounded(b *testing.B) {
 			before := heapInUse()
 			var coarsening, other time.Duration
 			coarsenings := 0
+			cpu := cpuTime()
 			b.ResetTimer()
 			for _, c := range changes {
 				t0 := time.Now()
@@ -409,6 +413,7 @@ func BenchmarkApplyBounded(b *testing.B) {
 				}
 			}
 			b.StopTimer()
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 			b.ReportMetric(float64(heapInUse()-before)/float64(b.N), "retained-B/change")
 			b.ReportMetric(float64(coarsening)/1e6, "max-coarsening-apply-ms")
@@ -420,6 +425,17 @@ func BenchmarkApplyBounded(b *testing.B) {
 			runtime.KeepAlive(changes)
 		})
 	}
+}
+
+// cpuTime returns the CPU time the process has used (user and system, all
+// threads: the garbage collector's included). On a shared machine it
+// varies far less than wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // heapInUse returns the live heap after a collection.
@@ -588,17 +604,21 @@ func BenchmarkAsOf(b *testing.B) {
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	b.Run("summary", func(b *testing.B) {
+		cpu := cpuTime()
 		for b.Loop() {
 			if _, err := p.SummaryAsOf(start.Add(time.Duration(rng.IntN(n)) * time.Second)); err != nil {
 				b.Fatal(err)
 			}
 		}
+		b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 	})
 	b.Run("breakdown-region", func(b *testing.B) {
+		cpu := cpuTime()
 		for b.Loop() {
 			if _, err := p.BreakdownAsOf(metrics.DimensionRegion, start.Add(time.Duration(rng.IntN(n))*time.Second)); err != nil {
 				b.Fatal(err)
 			}
 		}
+		b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 	})
 }

@@ -144,22 +144,23 @@ func (l *vlog) dropBefore(i int) {
 // vreader decodes a vlog's entries in order.
 type vreader struct {
 	l      *vlog
+	blk    []byte // block bi
 	bi, bo int
 	i      int // index of the next entry
 }
 
 func (l *vlog) readerAt(k int) vreader {
 	kf := l.keys.at(k)
-	return vreader{l: l, bi: int(kf.block), bo: int(kf.at), i: k * keyEvery}
+	bi := int(kf.block)
+	return vreader{l: l, blk: l.blocks[bi-l.blockBase], bi: bi, bo: int(kf.at), i: k * keyEvery}
 }
 
 func (r *vreader) byte() byte {
-	blk := r.l.blocks[r.bi-r.l.blockBase]
-	for r.bo == len(blk) {
+	for r.bo == len(r.blk) {
 		r.bi, r.bo = r.bi+1, 0
-		blk = r.l.blocks[r.bi-r.l.blockBase]
+		r.blk = r.l.blocks[r.bi-r.l.blockBase]
 	}
-	c := blk[r.bo]
+	c := r.blk[r.bo]
 	r.bo++
 	return c
 }

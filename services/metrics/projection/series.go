@@ -110,9 +110,9 @@ func (s *series) advance(i int, head int64) {
 	s.exact.dropBefore(i)
 }
 
-// finishRestore orders what a restore added to the exact log and moves its
-// first n versions (the coarse ones) into the coarse log; everything counts
-// saved.
+// finishRestore orders what a restore added to the exact log and moves
+// its first versions, those coarse says are, into the coarse log;
+// everything counts saved.
 func (s *series) finishRestore(coarse func(v []int64) bool) {
 	s.exact.finish()
 	s.coarse = newVlog(s.exact.width)

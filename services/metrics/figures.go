@@ -79,6 +79,11 @@ type History struct {
 	Points []SummaryPoint
 	// CompleteFrom is from when the replica's history is complete.
 	CompleteFrom time.Time
+	// ExactFrom is from when as-of reads are exact to the transaction
+	// (before it, they answer the start of the time's UTC day): the start
+	// of the bounded history's exact part, or CompleteFrom if later; zero
+	// when the history is exact from the start of the feed.
+	ExactFrom time.Time
 	// Revision is the revision the replica has applied.
 	Revision int64
 }

@@ -43,9 +43,11 @@ func TestOfficeReads_OnTheDemo(t *testing.T) {
 	says(run(t, env, "targets", "progress"), "targets/future-industry-platforms", "100")
 	says(run(t, env, "summary", "--as-of", loaded.Format(time.RFC3339Nano)), "pilot policies", "52")
 	r := run(t, env, "trend", "--start", loaded.Add(-time.Minute).Format(time.RFC3339Nano), "--end", loaded.Format(time.RFC3339Nano), "--interval", "1m")
-	says(r, "history complete from")
-	if n := len(strings.Split(strings.TrimSpace(r.stdout), "\n")); n != 4 {
-		t.Errorf("trend: %d lines, want a header, 2 points and the note:\n%s", n, r.stdout)
+	// The demo's metrics keep 90 days exact (--history-exact-for's
+	// default): the second note says from when.
+	says(r, "history complete from", "exact to the transaction from")
+	if n := len(strings.Split(strings.TrimSpace(r.stdout), "\n")); n != 5 {
+		t.Errorf("trend: %d lines, want a header, 2 points and the two notes:\n%s", n, r.stdout)
 	}
 	run(t, env, "summary", "--as-of", "yesterday").want(t, ExitInput, "--as-of")
 	run(t, env, "trend").want(t, ExitInput, "--start")

@@ -128,6 +128,9 @@ points). Times are RFC 3339 or dates (a date means its start, in UTC).`,
 			} else {
 				_, err = fmt.Fprintln(a.stdout, "history complete from the registry's first revision")
 			}
+			if ef := resp.GetExactFrom(); err == nil && ef != nil && !ef.AsTime().Equal(resp.GetCompleteFrom().AsTime()) {
+				_, err = fmt.Fprintf(a.stdout, "exact to the transaction from %s (before it, points answer the start of their UTC day)\n", ef.AsTime().UTC().Format(time.RFC3339))
+			}
 			return err
 		},
 	}

@@ -76,7 +76,9 @@ func TestFollower_RestoredBackupAheadOfTheProjection(t *testing.T) {
 // TestFollower_RawCopyBehindTheProjectionKeepsItsID: a copy of the file
 // taken without `registry backup` (say, a disk snapshot) keeps the
 // registry id. Restored behind the applied revision, the follower finds
-// the registry behind it and reloads.
+// the registry behind it and reloads; the figures are compared after the
+// reload (compared before, they are the projection's ahead of the
+// registry, which WithFigures refuses).
 func TestFollower_RawCopyBehindTheProjectionKeepsItsID(t *testing.T) {
 	reg := registrytest.Start(t, registryBin, registrytest.Options{})
 	w := registrytest.Writer{C: reg.Client()}
@@ -93,6 +95,12 @@ func TestFollower_RawCopyBehindTheProjectionKeepsItsID(t *testing.T) {
 	reg.Stop()
 	copyFile(t, raw, reg.DB)
 	reg.Restart()
+	// Until the follower finds the registry behind it, the projection is
+	// still past the registry's revision (converged would read it and
+	// fail with ErrHoldPassed): wait for the reload.
+	waitUntil(t, "the follower has reloaded from the registry restored behind it", func() bool {
+		return counter(t, r.reg, "talentreg_metrics_snapshot_loads_total") >= 2
+	})
 	converged(t, w, r.live)
 	if r.live.RegistryID() != id {
 		t.Fatalf("registry id changed from %s to %s: the test proves nothing", id, r.live.RegistryID())

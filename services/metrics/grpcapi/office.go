@@ -123,6 +123,9 @@ func (s *Server) ListSummaryHistory(ctx context.Context, req *metricsv1.ListSumm
 	if !h.CompleteFrom.IsZero() {
 		resp.CompleteFrom = timestamppb.New(h.CompleteFrom)
 	}
+	if !h.ExactFrom.IsZero() {
+		resp.ExactFrom = timestamppb.New(h.ExactFrom)
+	}
 	for _, p := range h.Points {
 		resp.Points = append(resp.Points, &metricsv1.SummaryPoint{
 			Time: timestamppb.New(p.Time), Revision: p.Summary.Revision, Summary: summaryMessage(&p.Summary),

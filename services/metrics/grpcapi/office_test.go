@@ -2,6 +2,7 @@ package grpcapi_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -111,5 +112,61 @@ func TestServer_AsOfBeforeHistory(t *testing.T) {
 	h, err := c.ListSummaryHistory(ctx(t), &metricsv1.ListSummaryHistoryRequest{StartTime: timestamppb.Now(), EndTime: timestamppb.Now()})
 	if err != nil || h.GetCompleteFrom() == nil || h.GetCompleteFrom().AsTime().Before(loadedAt) || len(h.GetPoints()) != 1 {
 		t.Fatalf("history: %v %v", h, err)
+	}
+	if !h.GetExactFrom().AsTime().Equal(h.GetCompleteFrom().AsTime()) {
+		t.Fatalf("exact_from %v, want complete_from %v (no bound)", h.GetExactFrom(), h.GetCompleteFrom())
+	}
+}
+
+// TestServer_ExactFrom: ListSummaryHistory says from when as_of is exact
+// to the transaction: unset on a replica kept from the start of the feed
+// without a bound; with --history-exact-for, the start of the UTC day in
+// which the window before the latest commit begins; as of a time from it
+// on the figures are exact, before it those at the start of the day.
+func TestServer_ExactFrom(t *testing.T) {
+	for _, bounded := range []bool{false, true} {
+		live := projection.NewLive(0)
+		if bounded {
+			live.SetHistoryExactFor(24 * time.Hour)
+		}
+		if err := live.Replace(context.Background(), projection.New()); err != nil {
+			t.Fatal(err)
+		}
+		m := feedmodel.New()
+		first := time.Date(2024, 6, 14, 9, 0, 0, 0, time.UTC)
+		for i, at := range []time.Time{first, first.Add(time.Hour), first.Add(49 * time.Hour)} {
+			cs := m.Put(feedmodel.Entity(fmt.Sprintf("e%d", i), registryv1.EntityKind_ENTITY_KIND_UNIVERSITY, "Tianjin", nil, false, false))
+			for _, c := range cs {
+				c.CommitTime = timestamppb.New(at)
+			}
+			if err := live.Apply(context.Background(), cs, m.Revision); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := serve(t, live, nil)
+		h, err := c.ListSummaryHistory(ctx(t), &metricsv1.ListSummaryHistoryRequest{StartTime: timestamppb.New(first), EndTime: timestamppb.New(first)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bounded {
+			if h.GetExactFrom() != nil || h.GetCompleteFrom() != nil {
+				t.Fatalf("unbounded, from the start: exact_from %v, complete_from %v, want both unset", h.GetExactFrom(), h.GetCompleteFrom())
+			}
+			continue
+		}
+		// The latest commit is 06-16 10:00; the window starts 06-15 10:00.
+		want := time.Date(2024, 6, 15, 0, 0, 0, 0, time.UTC)
+		if got := h.GetExactFrom(); got == nil || !got.AsTime().Equal(want) {
+			t.Fatalf("exact_from %v, want %s", got, want)
+		}
+		// 06-14 10:30 is before it: the figures at 06-14 00:00 (none).
+		s, err := c.GetSummary(ctx(t), &metricsv1.GetSummaryRequest{AsOf: timestamppb.New(first.Add(90 * time.Minute))})
+		if err != nil || s.GetEntities() != 0 {
+			t.Fatalf("as of a time before exact_from: %d entities, %v; want the start of its day's 0", s.GetEntities(), err)
+		}
+		s, err = c.GetSummary(ctx(t), &metricsv1.GetSummaryRequest{AsOf: timestamppb.New(want)})
+		if err != nil || s.GetEntities() != 2 {
+			t.Fatalf("as of exact_from: %d entities, %v; want 2", s.GetEntities(), err)
+		}
 	}
 }

@@ -17,8 +17,12 @@ import (
 // so a copy of a chunked value is a snapshot of its first n elements that
 // another goroutine may read while this one goes on appending (see
 // histTake).
+//
+// dropBefore frees the chunks wholly before an element; indices stay
+// absolute (chunks[k] is chunk base+k).
 type chunked[T any] struct {
 	chunks [][]T
+	base   int
 	n      int
 }
 
@@ -44,17 +48,27 @@ func locate(i int) (chunk, off int) {
 // add appends v.
 func (c *chunked[T]) add(v T) {
 	k, off := locate(c.n)
-	if k == len(c.chunks) {
+	if k-c.base == len(c.chunks) {
 		c.chunks = append(c.chunks, make([]T, 1<<min(k+minChunkBits, maxChunkBits)))
 	}
-	c.chunks[k][off] = v
+	c.chunks[k-c.base][off] = v
 	c.n++
 }
 
-// at returns element i (< n).
+// at returns element i (< n, not dropped).
 func (c *chunked[T]) at(i int) *T {
 	k, off := locate(i)
-	return &c.chunks[k][off]
+	return &c.chunks[k-c.base][off]
+}
+
+// dropBefore frees the chunks that hold only elements before i. It
+// replaces the slice of chunks rather than writing it, so a copy of c
+// taken before still reads what it held.
+func (c *chunked[T]) dropBefore(i int) {
+	if k, _ := locate(i); k > c.base {
+		c.chunks = append([][]T(nil), c.chunks[k-c.base:]...)
+		c.base = k
+	}
 }
 
 // last returns the last element; false when there is none.
@@ -68,14 +82,19 @@ func (c *chunked[T]) last() (*T, bool) {
 // search returns the smallest i in [0, n) for which f is true, assuming
 // f is false then true along the list; n if it never is.
 func (c *chunked[T]) search(f func(*T) bool) int {
-	return sort.Search(c.n, func(i int) bool { return f(c.at(i)) })
+	return c.searchFrom(0, f)
+}
+
+// searchFrom is search over [lo, n).
+func (c *chunked[T]) searchFrom(lo int, f func(*T) bool) int {
+	return lo + sort.Search(c.n-lo, func(i int) bool { return f(c.at(lo + i)) })
 }
 
 // each calls fn for elements from on, in order.
 func (c *chunked[T]) each(from int, fn func(*T)) {
 	for i := from; i < c.n; {
 		k, off := locate(i)
-		ch := c.chunks[k]
+		ch := c.chunks[k-c.base]
 		end := min(len(ch), off+c.n-i)
 		for j := off; j < end; j++ {
 			fn(&ch[j])

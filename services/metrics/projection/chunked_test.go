@@ -40,3 +40,34 @@ func TestChunked_AppendAtSearch(t *testing.T) {
 		t.Fatalf("snapshot changed")
 	}
 }
+
+// TestChunked_DropBefore: dropping the chunks before an element keeps
+// every index from it on, and a copy taken before still reads them all.
+func TestChunked_DropBefore(t *testing.T) {
+	var c chunked[int]
+	const n = smallChunks + 3<<maxChunkBits + 7
+	for i := range n {
+		c.add(i)
+	}
+	snap := c
+	for _, from := range []int{0, 3, 4, smallChunks - 1, smallChunks, smallChunks + 1<<maxChunkBits + 5, n - 1} {
+		c.dropBefore(from)
+		for i := from; i < n; i++ {
+			if *c.at(i) != i {
+				t.Fatalf("after dropBefore(%d): at(%d) = %d", from, i, *c.at(i))
+			}
+		}
+		if got := c.searchFrom(from, func(v *int) bool { return *v >= n/2 }); got != max(from, n/2) {
+			t.Fatalf("after dropBefore(%d): searchFrom = %d", from, got)
+		}
+		c.add(c.n)
+	}
+	if len(c.chunks) != 1 && len(c.chunks) != 2 {
+		t.Fatalf("%d chunks held after dropping all but the last elements", len(c.chunks))
+	}
+	for i := range n {
+		if *snap.at(i) != i {
+			t.Fatalf("snapshot: at(%d) = %d", i, *snap.at(i))
+		}
+	}
+}

@@ -118,11 +118,19 @@ func HistoryLen(p *Projection) (tx, summaries, bytes int) {
 	bytes = h.tx.bytes() + h.summary.bytes()
 	for _, m := range h.rows {
 		for _, rs := range m {
-			bytes += rs.vs.bytes()
+			bytes += rs.bytes()
 		}
 	}
 	for _, gs := range h.groups {
-		bytes += gs.vs.bytes()
+		bytes += gs.bytes()
 	}
-	return h.tx.n, h.summary.n, bytes
+	return h.tx.len(), h.summary.len(), bytes
 }
+
+// CoarsenVisits returns how many versions p's coarsenings have gone
+// through.
+func CoarsenVisits(p *Projection) int { return p.hist.coarsenVisits }
+
+// DeltaLater returns p's Delta as Live.Delta does: its history records
+// are encoded by Encode, which the caller may call after more changes.
+func DeltaLater(p *Projection) Delta { return p.encode(p.takeChanges()) }

@@ -43,121 +43,157 @@ func (h *history) maybeCoarsen(t int64) {
 	}
 }
 
-// coarsen keeps, of the transactions committed before `before` (a day
-// boundary), the first one and the one in force at each day boundary up to
+// ceilDay returns the UTC day boundary at or after ns.
+func ceilDay(ns int64) int64 {
+	if d := floorDay(ns); d != ns {
+		return d + day
+	}
+	return ns
+}
+
+// coarsen makes the history coarse before `before` (a day boundary, past
+// coarseBefore). Of the transactions committed before it, the history
+// keeps the first one and the one in force at each day boundary up to
 // `before`, restamped with the boundary; of each series, the versions in
-// force at those transactions and every later one.
+// force at those and every later one.
+//
+// It works on the exact logs' oldest versions only: those of transactions
+// committed from the previous coarseBefore to `before`, moved into the
+// coarse logs (the one in force at a boundary) or dropped, then freed.
+// The versions already coarse stay as they are: they are in force at the
+// boundaries before coarseBefore, and no version of the exact logs is
+// (they are all later than the last coarse transaction). So the cost is
+// that of the days crossed, not of the window.
 func (h *history) coarsen(before int64) {
 	h.coarseBefore = before
 	h.pendingPut = append(h.pendingPut, Record{SectionHistory, "b", binary.AppendVarint(nil, before)})
-	// The transactions after the first committed before `before`: at most
-	// a day of exact ones and a boundary per day before that.
-	var coarse [][txWidth]int64
-	var base [txWidth]int64
-	i := 0
-	h.tx.each(0, func(v []int64) {
-		if i == 0 {
-			base = [txWidth]int64(v)
-		} else if v[0] < before {
-			coarse = append(coarse, [txWidth]int64(v))
+	tx := &h.tx
+	var kept []int64 // revisions newly kept, ascending
+	var lastKept int64
+	if v, ok := tx.coarse.lastEntry(); ok {
+		lastKept = v[1]
+	} else {
+		// The first coarsening: the first transaction stays as it is,
+		// unless nothing is to be coarsened after it.
+		var first, second [txWidth]int64
+		n := 0
+		tx.exact.scan(tx.from, func(_ int, v []int64) bool {
+			if n == 0 {
+				first = [txWidth]int64(v)
+			} else {
+				second = [txWidth]int64(v)
+			}
+			n++
+			return n < 2
+		})
+		if n < 2 || second[0] >= before {
+			return
 		}
-		i++
+		tx.move(tx.from, first[:])
+		tx.advance(tx.from+1, second[0])
+		kept, lastKept = append(kept, first[1]), first[1]
+	}
+	// The transactions committed before `before`, grouped by the day
+	// boundary at or after their commit time: the last of each group is
+	// in force at its boundary.
+	var pend [txWidth]int64
+	pendIdx, pendDay := -1, int64(0)
+	drop := func(i int, rev int64) {
+		if tx.wasSaved(i) {
+			h.pendingDel = append(h.pendingDel, histKey('t', -1, rev, ""))
+		}
+	}
+	flush := func() {
+		if pendIdx < 0 {
+			return
+		}
+		if pend[1] == lastKept {
+			return // (one revision, one record: the kept one)
+		}
+		if tx.move(pendIdx, []int64{pendDay, pend[1]}) && pend[0] != pendDay {
+			h.pendingPut = append(h.pendingPut, Record{SectionHistory, histKey('t', -1, pend[1], ""), binary.AppendVarint(nil, pendDay)})
+		}
+		kept, lastKept = append(kept, pend[1]), pend[1]
+	}
+	from, head := tx.exact.n, int64(0)
+	var lastCoarse int64 // the revision of the last transaction before `before`
+	walked := false
+	tx.exact.scan(tx.from, func(i int, v []int64) bool {
+		h.coarsenVisits++
+		if v[0] >= before {
+			from, head = i, v[0]
+			return false
+		}
+		if d := ceilDay(v[0]); pendIdx >= 0 && d == pendDay {
+			drop(pendIdx, pend[1])
+		} else {
+			flush()
+			pendDay = d
+		}
+		pend, pendIdx = [txWidth]int64(v), i
+		lastCoarse, walked = v[1], true
+		return true
 	})
-	if len(coarse) == 0 {
+	flush()
+	if !walked {
 		return
 	}
-	tx := newVlog(txWidth)
-	tx.add(base[:])
-	newSaved := min(1, h.savedTx)
-	kept := []int64{base[1]}
-	emitted := make([]bool, len(coarse))
-	cur, src := base, -1 // the last transaction at or before the boundary
-	j := 0
-	for d := floorDay(coarse[0][0]); d <= before; d += day {
-		for j < len(coarse) && coarse[j][0] <= d {
-			cur, src = coarse[j], j
-			j++
-		}
-		if cur[1] == kept[len(kept)-1] {
-			continue
-		}
-		tx.add([]int64{d, cur[1]})
-		kept = append(kept, cur[1])
-		emitted[src] = true
-		if src+1 < h.savedTx {
-			newSaved = tx.n
-			if cur[0] != d {
-				h.pendingPut = append(h.pendingPut, Record{SectionHistory, histKey('t', -1, cur[1], ""), binary.AppendVarint(nil, d)})
-			}
-		}
-	}
-	for j, e := range coarse {
-		if !emitted[j] && j+1 < h.savedTx {
-			h.pendingDel = append(h.pendingDel, histKey('t', -1, e[1], ""))
-		}
-	}
-	i = 0
-	h.tx.each(0, func(v []int64) {
-		if i > len(coarse) {
-			tx.add(v)
-			if i < h.savedTx {
-				newSaved = tx.n
-			}
-		}
-		i++
-	})
-	h.tx, h.savedTx = tx, newSaved
+	tx.advance(from, head)
 
-	lastCoarse := coarse[len(coarse)-1][1]
-	h.summary, h.savedSummary = h.coarsenSeries(h.summary, h.savedSummary, kept, lastCoarse, func(rev int64) string { return histKey('s', -1, rev, "") })
+	h.coarsenSeries(&h.summary, kept, lastCoarse, func(rev int64) string { return histKey('s', -1, rev, "") })
 	for d := range h.rows {
 		for _, rs := range h.rows[d] {
 			dim, key := int(rs.key.dim), rs.key.key
-			rs.vs, rs.saved = h.coarsenSeries(rs.vs, rs.saved, kept, lastCoarse, func(rev int64) string { return histKey('r', dim, rev, key) })
+			h.coarsenSeries(&rs.series, kept, lastCoarse, func(rev int64) string { return histKey('r', dim, rev, key) })
 		}
 	}
 	for _, gs := range h.groups {
 		id := gs.id
-		gs.vs, gs.saved = h.coarsenSeries(gs.vs, gs.saved, kept, lastCoarse, func(rev int64) string { return histKey('g', -1, rev, id) })
+		h.coarsenSeries(&gs.series, kept, lastCoarse, func(rev int64) string { return histKey('g', -1, rev, id) })
 	}
 }
 
-// coarsenSeries returns vs without the versions at or before lastCoarse
-// that no revision of kept needs (a version is needed by the revisions from
-// its own to the next version's), and how many of those left were saved;
-// it queues a Delete for each saved version it drops.
-func (h *history) coarsenSeries(vs vlog, saved int, kept []int64, lastCoarse int64, key func(rev int64) string) (vlog, int) {
-	out := newVlog(vs.width)
-	newSaved := 0
+// coarsenSeries moves the exact versions of s at or before lastCoarse that
+// a revision of kept needs (a version is needed by the revisions from its
+// own to the next version's) into its coarse log, and drops the others,
+// queueing a Delete for each saved one.
+func (h *history) coarsenSeries(s *series, kept []int64, lastCoarse int64, key func(rev int64) string) {
+	if s.from == s.exact.n || s.head > lastCoarse {
+		return
+	}
+	width := s.exact.width
 	var prev [maxWidth]int64
 	prevIdx := -1
 	k := 0 // kept[k] is the first kept revision not below prev's
 	decide := func(nextRev int64) {
-		if prevIdx < 0 {
-			return
-		}
-		p := prev[:vs.width]
+		p := prev[:width]
 		for k < len(kept) && kept[k] < p[0] {
 			k++
 		}
-		if p[0] > lastCoarse || (k < len(kept) && kept[k] < nextRev) {
-			out.add(p)
-			if prevIdx < saved {
-				newSaved = out.n
-			}
-		} else if prevIdx < saved {
+		if k < len(kept) && kept[k] < nextRev {
+			s.move(prevIdx, p)
+		} else if s.wasSaved(prevIdx) {
 			h.pendingDel = append(h.pendingDel, key(p[0]))
 		}
 	}
-	i := 0
-	vs.each(0, func(v []int64) {
-		decide(v[0])
+	from, head := s.exact.n, int64(0)
+	s.exact.scan(s.from, func(i int, v []int64) bool {
+		h.coarsenVisits++
+		if prevIdx >= 0 {
+			decide(v[0])
+		}
+		if v[0] > lastCoarse {
+			from, head, prevIdx = i, v[0], -1
+			return false
+		}
 		copy(prev[:], v)
 		prevIdx = i
-		i++
+		return true
 	})
-	decide(math.MaxInt64)
-	return out, newSaved
+	if prevIdx >= 0 {
+		decide(math.MaxInt64)
+	}
+	s.advance(from, head)
 }
 
 // histKey is the checkpoint key of a history record (see appendVarints).

@@ -182,3 +182,150 @@ func TestProjection_HistoryBoundedMemory(t *testing.T) {
 		t.Fatalf("bounded history holds %d transactions, want at most %d", tx, limit)
 	}
 }
+
+// TestProjection_CoarseningCostsADay: at a steady rate of transactions,
+// a coarsening goes through the versions of the day it makes coarse, not
+// the window's: the versions gone through per coarsening are about the
+// same with a window four times as long. (Re-encoding every series whole,
+// they grew with the window.)
+func TestProjection_CoarseningCostsADay(t *testing.T) {
+	perCoarsening := func(window time.Duration) float64 {
+		m := feedmodel.New()
+		p := projection.New()
+		projection.SetHistoryExactFor(p, window)
+		start := time.Date(2024, 6, 14, 9, 0, 0, 0, time.UTC)
+		at := start
+		// The window's start, in days, when the window is full and at
+		// the end; the versions gone through by then.
+		windowDay := func(at time.Time) int64 { return at.Add(-window).Unix() / (24 * 3600) }
+		fullDay, fullVisits := int64(0), -1
+		once := false
+		rapid.Check(t, func(rt *rapid.T) { // one run: step draws its operations
+			if once {
+				return
+			}
+			once = true
+			for at.Before(start.Add(window + 4*24*time.Hour)) {
+				for _, c := range step(rt, m) {
+					c.CommitTime = timestamppb.New(at)
+					if err := p.Apply(c); err != nil {
+						rt.Fatal(err)
+					}
+				}
+				if fullVisits < 0 && !at.Before(start.Add(window+24*time.Hour)) {
+					fullDay, fullVisits = windowDay(at), projection.CoarsenVisits(p)
+				}
+				at = at.Add(5 * time.Minute)
+			}
+		})
+		coarsenings := windowDay(at.Add(-5*time.Minute)) - fullDay // at the last commit
+		if coarsenings < 2 {
+			t.Fatalf("window %s: %d coarsenings counted", window, coarsenings)
+		}
+		return float64(projection.CoarsenVisits(p)-fullVisits) / float64(coarsenings)
+	}
+	short, long := perCoarsening(24*time.Hour), perCoarsening(4*24*time.Hour)
+	t.Logf("versions gone through per coarsening: %.0f with a 1-day window, %.0f with a 4-day one (%.2f×)", short, long, long/short)
+	if long > 1.5*short {
+		t.Fatalf("a coarsening goes through %.2f× the versions with a window 4× as long: it should cost a day's, not the window's", long/short)
+	}
+}
+
+// TestProjection_ExactFrom: ExactFrom is the day boundary before which a
+// bounded history is coarse, in the live projection and in one restored
+// from its checkpoint; zero for a history kept whole from the start.
+func TestProjection_ExactFrom(t *testing.T) {
+	m := feedmodel.New()
+	p := projection.New()
+	if !p.ExactFrom().IsZero() {
+		t.Fatalf("unbounded, from the start: ExactFrom %s, want zero", p.ExactFrom())
+	}
+	projection.SetHistoryExactFor(p, 30*time.Hour)
+	store := kv{}
+	at := time.Date(2024, 6, 14, 9, 0, 0, 0, time.UTC)
+	rapid.Check(t, func(rt *rapid.T) {
+		if m.Revision > 0 {
+			return // one run: step draws its operations
+		}
+		for range 200 {
+			for _, c := range step(rt, m) {
+				c.CommitTime = timestamppb.New(at)
+				if err := p.Apply(c); err != nil {
+					rt.Fatal(err)
+				}
+			}
+			at = at.Add(37 * time.Minute)
+			if rapid.IntRange(0, 9).Draw(rt, "checkpoint") == 0 {
+				store.apply(p.Delta())
+			}
+		}
+	})
+	last := at.Add(-37 * time.Minute)
+	want := last.Add(-30 * time.Hour).Truncate(24 * time.Hour)
+	store.apply(p.Delta())
+	restored := store.restoreT(t, m.Revision)
+	for i, q := range []*projection.Projection{p, restored} {
+		if got := q.ExactFrom(); !got.Equal(want) {
+			t.Fatalf("projection %d (1: restored): ExactFrom %s, want %s (the latest commit %s less 30h, at 00:00 UTC)", i, got, want, last)
+		}
+	}
+}
+
+// TestProjection_DeltaEncodedAfterCoarsening: a Delta taken before a
+// coarsening and encoded after it (Live.Delta encodes off the lock, while
+// the applier goes on and may drop the versions taken from the exact
+// logs) writes what it took; the checkpoint restores to the same figures
+// as of every time as the live projection.
+func TestProjection_DeltaEncodedAfterCoarsening(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m := feedmodel.New()
+		p := projection.New()
+		projection.SetHistoryExactFor(p, 24*time.Hour)
+		store := kv{}
+		at := time.Date(2024, 6, 14, 9, 0, 0, 0, time.UTC)
+		var pending []projection.Delta // taken, not encoded yet
+		var times []time.Time
+		groups := map[string]bool{}
+		for range rapid.IntRange(1, 80).Draw(t, "steps") {
+			at = at.Add(time.Duration(rapid.IntRange(0, 6).Draw(t, "hours")) * time.Hour)
+			for _, c := range step(t, m) {
+				c.CommitTime = timestamppb.New(at)
+				if err := p.Apply(c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, g := range m.Names("groups/") {
+				groups[g] = true
+			}
+			times = append(times, at, at.Truncate(24*time.Hour), at.Add(-time.Minute))
+			switch rapid.IntRange(0, 3).Draw(t, "delta") {
+			case 0:
+				pending = append(pending, projection.DeltaLater(p))
+			case 1:
+				for _, d := range pending {
+					d.Encode()
+					store.apply(d)
+				}
+				pending = nil
+			}
+		}
+		for _, d := range pending {
+			d.Encode()
+			store.apply(d)
+		}
+		store.apply(p.Delta())
+		restored := store.restore(t, m.Revision)
+		names := make([]string, 0, len(groups))
+		for g := range groups {
+			names = append(names, g)
+		}
+		for _, at := range times {
+			if d := metrics.Diff(figuresAsOf(t, restored, at, names), figuresAsOf(t, p, at, names)); len(d) > 0 {
+				t.Fatalf("as of %s, the restored projection differs from the live one:\n%v", at, d)
+			}
+		}
+		if !restored.ExactFrom().Equal(p.ExactFrom()) {
+			t.Fatalf("restored ExactFrom %s, live %s", restored.ExactFrom(), p.ExactFrom())
+		}
+	})
+}

@@ -95,25 +95,22 @@ type rowKey struct {
 	key string
 }
 
-// rowSeries and groupSeries are the versions of one row or group; the
-// first saved of them are in the checkpoint already.
+// rowSeries and groupSeries are the versions of one row or group.
 type rowSeries struct {
-	key   rowKey
-	vs    vlog
-	saved int
+	key rowKey
+	series
 }
 
 type groupSeries struct {
-	id    string
-	vs    vlog
-	saved int
+	id string
+	series
 }
 
 // history is the figures' versions; see above.
 type history struct {
-	completeFrom int64 // Unix ns; 0 until the first base
-	tx           vlog  // commit time (Unix ns), last revision
-	summary      vlog  // revision, sumState
+	completeFrom int64  // Unix ns; 0 until the first base
+	tx           series // commit time (Unix ns), last revision
+	summary      series // revision, sumState
 	rows         [numDims]map[string]*rowSeries
 	groups       map[string]*groupSeries
 
@@ -125,12 +122,11 @@ type history struct {
 	fields     []string // group fields of the versions, by id
 	fieldIDs   map[string]int32
 	seenGroups map[string]struct{}
-	// What the next Delta must write: transactions and Summary versions
-	// from savedTx and savedSummary on, and the series with versions
-	// past their saved count.
-	savedTx, savedSummary int
-	dirtyRows             []*rowSeries
-	dirtyGroups           []*groupSeries
+	// What the next Delta must write: the transactions and Summary
+	// versions not saved, and those of the series listed (the rows and
+	// groups with versions not saved).
+	dirtyRows   []*rowSeries
+	dirtyGroups []*groupSeries
 
 	// exactFor is the exact window in Unix ns (0: no bound), coarseBefore
 	// the day boundary before which the history is coarse (see
@@ -139,10 +135,13 @@ type history struct {
 	exactFor, coarseBefore int64
 	pendingPut             []Record
 	pendingDel             []string
+	// coarsenVisits counts the versions coarsenings have gone through
+	// (for tests: the cost of coarsening).
+	coarsenVisits int
 }
 
 func newHistory() *history {
-	h := &history{tx: newVlog(txWidth), summary: newVlog(sumWidth),
+	h := &history{tx: newSeries(txWidth), summary: newSeries(sumWidth),
 		groups: map[string]*groupSeries{}, seenRows: map[rowKey]struct{}{}, seenGroups: map[string]struct{}{},
 		fields: []string{""}, fieldIDs: map[string]int32{"": 0}, coarseBefore: math.MinInt64}
 	for i := range h.rows {
@@ -314,7 +313,7 @@ func (p *Projection) recordHistory() {
 		v := p.rowValue(k)
 		var last []int64
 		if rs := h.rows[k.dim][k.key]; rs != nil {
-			last, _ = rs.vs.lastEntry()
+			last, _ = rs.lastEntry()
 		}
 		if (last == nil && v != rowVals{}) || (last != nil && !slices.Equal(last[1:], v[:])) {
 			h.addRow(k, p.revision, &v)
@@ -329,7 +328,7 @@ func (p *Projection) recordHistory() {
 		v.field = h.fieldID(field)
 		var last []int64
 		if gs := h.groups[id]; gs != nil {
-			last, _ = gs.vs.lastEntry()
+			last, _ = gs.lastEntry()
 		}
 		if (last == nil && v.exists) || (last != nil && groupValsOf(last) != v) {
 			h.addGroup(id, p.revision, &v)
@@ -434,7 +433,7 @@ func (h *history) rowSeries(k rowKey) *rowSeries {
 	rs := h.rows[k.dim][k.key]
 	if rs == nil {
 		k.key = strings.Clone(k.key)
-		rs = &rowSeries{key: k, vs: newVlog(rowWidth)}
+		rs = &rowSeries{key: k, series: newSeries(rowWidth)}
 		h.rows[k.dim][k.key] = rs
 	}
 	return rs
@@ -443,7 +442,7 @@ func (h *history) rowSeries(k rowKey) *rowSeries {
 func (h *history) groupSeries(id string) *groupSeries {
 	gs := h.groups[id]
 	if gs == nil {
-		gs = &groupSeries{id: strings.Clone(id), vs: newVlog(groupWidth)}
+		gs = &groupSeries{id: strings.Clone(id), series: newSeries(groupWidth)}
 		h.groups[gs.id] = gs
 	}
 	return gs
@@ -451,22 +450,22 @@ func (h *history) groupSeries(id string) *groupSeries {
 
 func (h *history) addRow(k rowKey, rev int64, v *rowVals) {
 	rs := h.rowSeries(k)
-	if rs.vs.n == rs.saved {
+	if rs.saved() {
 		h.dirtyRows = append(h.dirtyRows, rs)
 	}
 	var e [rowWidth]int64
 	e[0] = rev
 	copy(e[1:], v[:])
-	rs.vs.add(e[:])
+	rs.add(e[:])
 }
 
 func (h *history) addGroup(id string, rev int64, v *groupVals) {
 	gs := h.groupSeries(id)
-	if gs.vs.n == gs.saved {
+	if gs.saved() {
 		h.dirtyGroups = append(h.dirtyGroups, gs)
 	}
 	e := groupVector(rev, v)
-	gs.vs.add(e[:])
+	gs.add(e[:])
 }
 
 func appendGroupVals(b []byte, fields []string, v *groupVals) []byte {
@@ -486,14 +485,15 @@ func appendGroupVals(b []byte, fields []string, v *groupVals) []byte {
 // records takes every version of the history (a full Delta); everything
 // counts as saved afterwards.
 func (h *history) records() *histTake {
-	h.savedTx, h.savedSummary = 0, 0
+	h.tx.markUnsaved()
+	h.summary.markUnsaved()
 	for _, m := range h.rows {
 		for _, rs := range m {
-			rs.saved = 0
+			rs.markUnsaved()
 		}
 	}
 	for _, gs := range h.groups {
-		gs.saved = 0
+		gs.markUnsaved()
 	}
 	h.dirtyRows, h.dirtyGroups = nil, nil
 	h.pendingPut, h.pendingDel = nil, nil
@@ -516,10 +516,8 @@ func (h *history) records() *histTake {
 type histTake struct {
 	full         bool
 	completeFrom int64
-	tx           vlog
-	txFrom       int
-	summary      vlog
-	summaryFrom  int
+	tx           seriesTake
+	summary      seriesTake
 	rows         []rowTake
 	groups       []groupTake
 	fields       []string // append-only: the ids taken are in it
@@ -530,30 +528,25 @@ type histTake struct {
 }
 
 type rowTake struct {
-	key  rowKey
-	vs   vlog
-	from int
+	key rowKey
+	vs  seriesTake
 }
 
 type groupTake struct {
-	id   string
-	vs   vlog
-	from int
+	id string
+	vs seriesTake
 }
 
 // takeUnsaved takes the versions added since the last call (or records),
 // and counts them saved.
 func (h *history) takeUnsaved() *histTake {
-	t := &histTake{tx: h.tx, txFrom: h.savedTx, summary: h.summary, summaryFrom: h.savedSummary,
+	t := &histTake{tx: h.tx.take(), summary: h.summary.take(),
 		rows: make([]rowTake, 0, len(h.dirtyRows)), groups: make([]groupTake, 0, len(h.dirtyGroups)), fields: h.fields}
-	h.savedTx, h.savedSummary = h.tx.n, h.summary.n
 	for _, rs := range h.dirtyRows {
-		t.rows = append(t.rows, rowTake{rs.key, rs.vs, rs.saved})
-		rs.saved = rs.vs.n
+		t.rows = append(t.rows, rowTake{rs.key, rs.take()})
 	}
 	for _, gs := range h.dirtyGroups {
-		t.groups = append(t.groups, groupTake{gs.id, gs.vs, gs.saved})
-		gs.saved = gs.vs.n
+		t.groups = append(t.groups, groupTake{gs.id, gs.take()})
 	}
 	h.dirtyRows, h.dirtyGroups = h.dirtyRows[:0], h.dirtyGroups[:0]
 	t.puts, t.dels = h.pendingPut, h.pendingDel
@@ -567,12 +560,12 @@ func (t *histTake) records() []Record {
 	if t == nil {
 		return nil
 	}
-	n := t.tx.n - t.txFrom + t.summary.n - t.summaryFrom
+	n := t.tx.len() + t.summary.len()
 	for _, r := range t.rows {
-		n += r.vs.n - r.from
+		n += r.vs.len()
 	}
 	for _, g := range t.groups {
-		n += g.vs.n - g.from
+		n += g.vs.len()
 	}
 	out := make([]Record, 0, n+2+len(t.puts))
 	if t.full {
@@ -604,19 +597,19 @@ func (t *histTake) records() []Record {
 		// Slicing the builder's string is safe: it only grows past it.
 		out = append(out, Record{SectionHistory, keys.String()[start:], vals[vstart:len(vals):len(vals)]})
 	}
-	t.tx.each(t.txFrom, func(v []int64) {
+	t.tx.each(func(v []int64) {
 		add('t', -1, v[1], "", func(b []byte) []byte { return binary.AppendVarint(b, v[0]) })
 	})
-	t.summary.each(t.summaryFrom, func(v []int64) {
+	t.summary.each(func(v []int64) {
 		add('s', -1, v[0], "", func(b []byte) []byte { return appendVarints(b, v[1:]) })
 	})
 	for _, r := range t.rows {
-		r.vs.each(r.from, func(v []int64) {
+		r.vs.each(func(v []int64) {
 			add('r', int(r.key.dim), v[0], r.key.key, func(b []byte) []byte { return appendVarints(b, v[1:]) })
 		})
 	}
 	for _, g := range t.groups {
-		g.vs.each(g.from, func(v []int64) {
+		g.vs.each(func(v []int64) {
 			gv := groupValsOf(v)
 			add('g', -1, v[0], g.id, func(b []byte) []byte { return appendGroupVals(b, t.fields, &gv) })
 		})
@@ -662,7 +655,7 @@ func (h *history) restore(key string, d *decoder) error {
 			v[i] = d.varint()
 		}
 		rs := h.rowSeries(rowKey{uint8(dim), name})
-		rs.vs.add(v[:])
+		rs.add(v[:])
 	case 'g':
 		var v groupVals
 		v.exists = d.byte() == 1
@@ -680,7 +673,7 @@ func (h *history) restore(key string, d *decoder) error {
 		}
 		gs := h.groupSeries(name)
 		e := groupVector(rev, &v)
-		gs.vs.add(e[:])
+		gs.add(e[:])
 	default:
 		return errCorrupt
 	}
@@ -688,21 +681,23 @@ func (h *history) restore(key string, d *decoder) error {
 }
 
 // finishRestore orders what restore added (records come in any order; a
-// checkpoint's come in order, which costs one pass).
+// checkpoint's come in order, which costs one pass) and parts each series
+// into its coarse and exact logs: the transactions committed before
+// coarseBefore are coarse (a coarsening restamped them with day
+// boundaries), and so are the versions up to the last of them.
 func (h *history) finishRestore() {
-	h.tx.finish()
-	h.summary.finish()
+	h.tx.finishRestore(func(v []int64) bool { return v[0] < h.coarseBefore })
+	lastCoarse, anyCoarse := h.tx.coarse.lastEntry()
+	coarse := func(v []int64) bool { return anyCoarse && v[0] <= lastCoarse[1] }
+	h.summary.finishRestore(coarse)
 	for d := range h.rows {
 		for _, rs := range h.rows[d] {
-			rs.vs.finish()
-			rs.saved = rs.vs.n
+			rs.finishRestore(coarse)
 		}
 	}
 	for _, gs := range h.groups {
-		gs.vs.finish()
-		gs.saved = gs.vs.n
+		gs.finishRestore(coarse)
 	}
-	h.savedTx, h.savedSummary = h.tx.n, h.summary.n
 	h.on = true
 }
 
@@ -733,6 +728,22 @@ func (p *Projection) CompleteFrom() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, p.hist.completeFrom).UTC()
+}
+
+// ExactFrom returns from when a read as of a time is exact to the
+// transaction: the day boundary before which the history is coarse (see
+// histbound.go), or CompleteFrom if later; zero when the history is exact
+// from the start of the feed (or the projection keeps none). Before it, a
+// read answers the figures at the start of the time's UTC day.
+func (p *Projection) ExactFrom() time.Time {
+	if p.hist == nil || p.hist.completeFrom == 0 {
+		return time.Time{}
+	}
+	from := max(p.hist.completeFrom, p.hist.coarseBefore)
+	if from == fromTheStart {
+		return time.Time{}
+	}
+	return time.Unix(0, from).UTC()
 }
 
 // RevisionAt returns the revision in force at t: the last transaction
@@ -767,7 +778,7 @@ func (p *Projection) BreakdownAsOf(d metrics.Dimension, t time.Time) (metrics.Br
 	rows := []metrics.Row{}
 	var e [rowWidth]int64
 	for key, rs := range p.hist.rows[dimIndex(d)] {
-		if !rs.vs.at(rev, e[:]) {
+		if !rs.at(rev, e[:]) {
 			continue
 		}
 		v := e[1:]
@@ -791,7 +802,7 @@ func (p *Projection) GroupStatsAsOf(name string, t time.Time) (metrics.GroupStat
 	id, _ := strings.CutPrefix(name, "groups/")
 	gs := p.hist.groups[id]
 	var e [groupWidth]int64
-	if gs == nil || !gs.vs.at(rev, e[:]) {
+	if gs == nil || !gs.at(rev, e[:]) {
 		return metrics.GroupStats{}, false, nil
 	}
 	v := groupValsOf(e[:])

@@ -51,7 +51,7 @@ func (l *Live) SummaryHistory(ctx context.Context, times []time.Time) (metrics.H
 	var h metrics.History
 	var err error
 	rerr := l.read(ctx, 0, l.locked(func(p *Projection) {
-		h.CompleteFrom, h.Revision = p.CompleteFrom(), p.revision
+		h.CompleteFrom, h.ExactFrom, h.Revision = p.CompleteFrom(), p.ExactFrom(), p.revision
 		h.Points, err = p.SummaryPoints(times)
 	}))
 	if rerr != nil {

@@ -24,19 +24,29 @@ import (
 // with chunked, a copy of a vlog is a snapshot of its first n entries that
 // another goroutine may decode while this one appends. last is the
 // writer's alone.
+//
+// dropBefore frees the entries before a keyframe (the history's exact log
+// drops its oldest day, see histbound.go). Indices stay absolute: entry i
+// is the i-th ever added, and the entries from first on are held. It
+// replaces the slices of block and keyframe chunks rather than writing
+// them, so a copy taken before still decodes what it held.
 type vlog struct {
-	width  int
-	n      int
-	blocks [][]byte
-	bi, bo int // where the next byte goes
-	keys   chunked[keyframe]
-	last   []int64 // the last entry added; the writer's only
+	width int
+	n     int
+	first int // the first entry held, a keyframe's (0 until dropBefore)
+	// blocks[i] is block blockBase+i; the blocks before were freed.
+	blocks    [][]byte
+	blockBase int
+	bi, bo    int // where the next byte goes (bi absolute)
+	keys      chunked[keyframe]
+	last      []int64 // the last entry added; the writer's only
 
 	// unsorted holds the entries while a restore adds them out of order
 	// (see restore); nil otherwise.
 	unsorted [][]int64
 }
 
+// keyframe is where entry k·keyEvery starts: block is absolute.
 type keyframe struct {
 	key       int64
 	block, at int32
@@ -101,34 +111,56 @@ func (l *vlog) add(v []int64) {
 // write copies b into the blocks, starting new ones as they fill.
 func (l *vlog) write(b []byte) {
 	for len(b) > 0 {
-		if l.bi == len(l.blocks) {
+		if l.bi-l.blockBase == len(l.blocks) {
 			l.blocks = append(l.blocks, make([]byte, 1<<min(blockMinBits+l.bi, blockMaxBits)))
 		}
-		k := copy(l.blocks[l.bi][l.bo:], b)
+		blk := l.blocks[l.bi-l.blockBase]
+		k := copy(blk[l.bo:], b)
 		b = b[k:]
-		if l.bo += k; l.bo == len(l.blocks[l.bi]) {
+		if l.bo += k; l.bo == len(blk) {
 			l.bi, l.bo = l.bi+1, 0
 		}
+	}
+}
+
+// dropBefore frees the entries before the keyframe at or before entry i
+// (first ≤ i ≤ n): what the blocks and keyframe chunks before it hold.
+// Entries from i on decode as before; those between the keyframe and i
+// stay, as the base of the entries after them.
+func (l *vlog) dropBefore(i int) {
+	k := min(i/keyEvery, l.keys.n-1)
+	if k*keyEvery <= l.first {
+		return
+	}
+	l.first = k * keyEvery
+	l.keys.dropBefore(k)
+	if b := int(l.keys.at(k).block); b > l.blockBase {
+		// A fresh slice: a copy of l taken before keeps the old one.
+		l.blocks = append([][]byte(nil), l.blocks[b-l.blockBase:]...)
+		l.blockBase = b
 	}
 }
 
 // vreader decodes a vlog's entries in order.
 type vreader struct {
 	l      *vlog
+	blk    []byte // block bi
 	bi, bo int
 	i      int // index of the next entry
 }
 
 func (l *vlog) readerAt(k int) vreader {
 	kf := l.keys.at(k)
-	return vreader{l: l, bi: int(kf.block), bo: int(kf.at), i: k * keyEvery}
+	bi := int(kf.block)
+	return vreader{l: l, blk: l.blocks[bi-l.blockBase], bi: bi, bo: int(kf.at), i: k * keyEvery}
 }
 
 func (r *vreader) byte() byte {
-	for r.bo == len(r.l.blocks[r.bi]) {
+	for r.bo == len(r.blk) {
 		r.bi, r.bo = r.bi+1, 0
+		r.blk = r.l.blocks[r.bi-r.l.blockBase]
 	}
-	c := r.l.blocks[r.bi][r.bo]
+	c := r.blk[r.bo]
 	r.bo++
 	return c
 }
@@ -156,17 +188,24 @@ func (r *vreader) next(cur []int64) {
 	r.i++
 }
 
-// at copies into out the last entry whose key is at or below key; false
-// when there is none.
+// at copies into out the last entry held whose key is at or below key;
+// false when there is none.
 func (l *vlog) at(key int64, out []int64) bool {
-	k := l.keys.search(func(kf *keyframe) bool { return kf.key > key }) - 1
-	if k < 0 {
-		return false
+	_, ok := l.atIndex(key, out)
+	return ok
+}
+
+// atIndex is at that also returns the entry's index.
+func (l *vlog) atIndex(key int64, out []int64) (int, bool) {
+	k := l.keys.searchFrom(l.first/keyEvery, func(kf *keyframe) bool { return kf.key > key }) - 1
+	if k < l.first/keyEvery {
+		return 0, false
 	}
 	r := l.readerAt(k)
 	var buf [maxWidth]int64
 	next := buf[:l.width]
 	r.next(out)
+	i := r.i - 1
 	for r.i < l.n && r.i%keyEvery != 0 {
 		copy(next, out)
 		r.next(next)
@@ -174,13 +213,20 @@ func (l *vlog) at(key int64, out []int64) bool {
 			break
 		}
 		copy(out, next)
+		i = r.i - 1
 	}
-	return true
+	return i, true
 }
 
-// each calls fn with each entry from index from on, in order; fn must not
-// keep v.
+// each calls fn with each entry from index from (≥ first) on, in order;
+// fn must not keep v.
 func (l *vlog) each(from int, fn func(v []int64)) {
+	l.scan(from, func(_ int, v []int64) bool { fn(v); return true })
+}
+
+// scan calls fn with each entry from index from (≥ first) on, and its
+// index, in order, until fn returns false; fn must not keep v.
+func (l *vlog) scan(from int, fn func(i int, v []int64) bool) {
 	if from >= l.n {
 		return
 	}
@@ -190,15 +236,15 @@ func (l *vlog) each(from int, fn func(v []int64)) {
 	for r.i < l.n {
 		i := r.i
 		r.next(cur)
-		if i >= from {
-			fn(cur)
+		if i >= from && !fn(i, cur) {
+			return
 		}
 	}
 }
 
-// bytes returns the memory the encoded entries hold.
+// bytes returns the memory the encoded entries held take.
 func (l *vlog) bytes() int {
-	n := l.keys.n * 16
+	n := (l.keys.n - l.first/keyEvery) * 16
 	for _, b := range l.blocks {
 		n += len(b)
 	}

@@ -105,3 +105,71 @@ func TestVlog_AtEachSnapshot(t *testing.T) {
 		t.Fatalf("at(5) after entries out of order = %v, want [5 2]", out)
 	}
 }
+
+// TestVlog_DropBefore: after dropping the entries before a keyframe, the
+// log finds and scans the entries from it on as before (indices absolute),
+// frees the blocks before it, and a copy taken before the drop still
+// decodes every entry.
+func TestVlog_DropBefore(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const width = 5
+	l := newVlog(width)
+	var want [][]int64
+	cur := make([]int64, width)
+	add := func() {
+		cur[0] += int64(rng.IntN(3))
+		cur[1]++
+		cur[2+rng.IntN(width-2)] += int64(rng.IntN(1000)) - 500
+		l.add(cur)
+		want = append(want, slices.Clone(cur))
+	}
+	for range 40 * keyEvery {
+		add()
+	}
+	snap := l
+	out := make([]int64, width)
+	for _, from := range []int{5, keyEvery, 3*keyEvery + 7, 20 * keyEvery, 40*keyEvery - 1, 40 * keyEvery} {
+		before := l.bytes()
+		l.dropBefore(from)
+		if l.first != min(from, len(want)-1)/keyEvery*keyEvery {
+			t.Fatalf("dropBefore(%d): first = %d", from, l.first)
+		}
+		if from >= 20*keyEvery && l.bytes() >= before {
+			t.Fatalf("dropBefore(%d) freed nothing: %d bytes, %d before", from, l.bytes(), before)
+		}
+		for i := l.first; i < len(want); i++ {
+			j, ok := l.atIndex(want[i][0], out)
+			k := i
+			for k+1 < len(want) && want[k+1][0] == want[i][0] {
+				k++
+			}
+			if !ok || j != k || !slices.Equal(out, want[k]) {
+				t.Fatalf("after dropBefore(%d): atIndex(%d) = %d %v %v, want %d %v", from, want[i][0], j, ok, out, k, want[k])
+			}
+		}
+		i := l.first
+		l.scan(l.first, func(j int, v []int64) bool {
+			if j != i || !slices.Equal(v, want[i]) {
+				t.Fatalf("after dropBefore(%d): scan at %d: entry %d = %v, want %v", from, i, j, v, want[i])
+			}
+			i++
+			return true
+		})
+		if i != len(want) {
+			t.Fatalf("after dropBefore(%d): scan stopped at %d of %d", from, i, len(want))
+		}
+		for range keyEvery + 3 {
+			add()
+		}
+	}
+	i := 0
+	snap.each(0, func(v []int64) {
+		if !slices.Equal(v, want[i]) {
+			t.Fatalf("snapshot: entry %d = %v, want %v", i, v, want[i])
+		}
+		i++
+	})
+	if i != 40*keyEvery {
+		t.Fatalf("snapshot: %d entries, want %d", i, 40*keyEvery)
+	}
+}

@@ -1260,7 +1260,14 @@ type ListSummaryHistoryResponse struct {
 	// followed, or the time it was bootstrapped from a snapshot.
 	CompleteFrom *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=complete_from,json=completeFrom,proto3" json:"complete_from,omitempty"`
 	// The registry revision the replica has applied.
-	Revision      int64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	Revision int64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	// From when this replica answers as_of exactly to the transaction: the
+	// start (00:00 UTC) of the UTC day in which its exact window (its
+	// --history-exact-for before its latest commit) begins, or complete_from
+	// if later. Before it, as_of answers the figures at the start of the
+	// time's UTC day. Unset when the history is exact from the start of the
+	// feed (complete_from unset and no --history-exact-for).
+	ExactFrom     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=exact_from,json=exactFrom,proto3" json:"exact_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1314,6 +1321,13 @@ func (x *ListSummaryHistoryResponse) GetRevision() int64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *ListSummaryHistoryResponse) GetExactFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExactFrom
+	}
+	return nil
 }
 
 // SummaryPoint is the Summary as it stood at one time.
@@ -1753,11 +1767,13 @@ const file_talentreg_metrics_v1_metrics_service_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x125\n" +
-	"\binterval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\xb5\x01\n" +
+	"\binterval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\xf0\x01\n" +
 	"\x1aListSummaryHistoryResponse\x12:\n" +
 	"\x06points\x18\x01 \x03(\v2\".talentreg.metrics.v1.SummaryPointR\x06points\x12?\n" +
 	"\rcomplete_from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\fcompleteFrom\x12\x1a\n" +
-	"\brevision\x18\x03 \x01(\x03R\brevision\"\x9e\x01\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\x129\n" +
+	"\n" +
+	"exact_from\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texactFrom\"\x9e\x01\n" +
 	"\fSummaryPoint\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x12B\n" +
@@ -1859,33 +1875,34 @@ var file_talentreg_metrics_v1_metrics_service_proto_depIdxs = []int32{
 	26, // 12: talentreg.metrics.v1.ListSummaryHistoryRequest.interval:type_name -> google.protobuf.Duration
 	16, // 13: talentreg.metrics.v1.ListSummaryHistoryResponse.points:type_name -> talentreg.metrics.v1.SummaryPoint
 	25, // 14: talentreg.metrics.v1.ListSummaryHistoryResponse.complete_from:type_name -> google.protobuf.Timestamp
-	25, // 15: talentreg.metrics.v1.SummaryPoint.time:type_name -> google.protobuf.Timestamp
-	1,  // 16: talentreg.metrics.v1.SummaryPoint.summary:type_name -> talentreg.metrics.v1.GetSummaryResponse
-	20, // 17: talentreg.metrics.v1.ListTargetProgressResponse.targets:type_name -> talentreg.metrics.v1.TargetProgress
-	25, // 18: talentreg.metrics.v1.TargetProgress.deadline:type_name -> google.protobuf.Timestamp
-	0,  // 19: talentreg.metrics.v1.MetricsService.GetSummary:input_type -> talentreg.metrics.v1.GetSummaryRequest
-	2,  // 20: talentreg.metrics.v1.MetricsService.WatchSummary:input_type -> talentreg.metrics.v1.WatchSummaryRequest
-	4,  // 21: talentreg.metrics.v1.MetricsService.GetGroupStats:input_type -> talentreg.metrics.v1.GetGroupStatsRequest
-	6,  // 22: talentreg.metrics.v1.MetricsService.GetBreakdown:input_type -> talentreg.metrics.v1.GetBreakdownRequest
-	11, // 23: talentreg.metrics.v1.MetricsService.SearchEntities:input_type -> talentreg.metrics.v1.SearchEntitiesRequest
-	14, // 24: talentreg.metrics.v1.MetricsService.ListSummaryHistory:input_type -> talentreg.metrics.v1.ListSummaryHistoryRequest
-	17, // 25: talentreg.metrics.v1.MetricsService.ListTargetProgress:input_type -> talentreg.metrics.v1.ListTargetProgressRequest
-	19, // 26: talentreg.metrics.v1.MetricsService.GetTargetProgress:input_type -> talentreg.metrics.v1.GetTargetProgressRequest
-	9,  // 27: talentreg.metrics.v1.MetricsService.VerifyProjection:input_type -> talentreg.metrics.v1.VerifyProjectionRequest
-	1,  // 28: talentreg.metrics.v1.MetricsService.GetSummary:output_type -> talentreg.metrics.v1.GetSummaryResponse
-	3,  // 29: talentreg.metrics.v1.MetricsService.WatchSummary:output_type -> talentreg.metrics.v1.WatchSummaryResponse
-	5,  // 30: talentreg.metrics.v1.MetricsService.GetGroupStats:output_type -> talentreg.metrics.v1.GetGroupStatsResponse
-	7,  // 31: talentreg.metrics.v1.MetricsService.GetBreakdown:output_type -> talentreg.metrics.v1.GetBreakdownResponse
-	12, // 32: talentreg.metrics.v1.MetricsService.SearchEntities:output_type -> talentreg.metrics.v1.SearchEntitiesResponse
-	15, // 33: talentreg.metrics.v1.MetricsService.ListSummaryHistory:output_type -> talentreg.metrics.v1.ListSummaryHistoryResponse
-	18, // 34: talentreg.metrics.v1.MetricsService.ListTargetProgress:output_type -> talentreg.metrics.v1.ListTargetProgressResponse
-	20, // 35: talentreg.metrics.v1.MetricsService.GetTargetProgress:output_type -> talentreg.metrics.v1.TargetProgress
-	10, // 36: talentreg.metrics.v1.MetricsService.VerifyProjection:output_type -> talentreg.metrics.v1.VerifyProjectionResponse
-	28, // [28:37] is the sub-list for method output_type
-	19, // [19:28] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	25, // 15: talentreg.metrics.v1.ListSummaryHistoryResponse.exact_from:type_name -> google.protobuf.Timestamp
+	25, // 16: talentreg.metrics.v1.SummaryPoint.time:type_name -> google.protobuf.Timestamp
+	1,  // 17: talentreg.metrics.v1.SummaryPoint.summary:type_name -> talentreg.metrics.v1.GetSummaryResponse
+	20, // 18: talentreg.metrics.v1.ListTargetProgressResponse.targets:type_name -> talentreg.metrics.v1.TargetProgress
+	25, // 19: talentreg.metrics.v1.TargetProgress.deadline:type_name -> google.protobuf.Timestamp
+	0,  // 20: talentreg.metrics.v1.MetricsService.GetSummary:input_type -> talentreg.metrics.v1.GetSummaryRequest
+	2,  // 21: talentreg.metrics.v1.MetricsService.WatchSummary:input_type -> talentreg.metrics.v1.WatchSummaryRequest
+	4,  // 22: talentreg.metrics.v1.MetricsService.GetGroupStats:input_type -> talentreg.metrics.v1.GetGroupStatsRequest
+	6,  // 23: talentreg.metrics.v1.MetricsService.GetBreakdown:input_type -> talentreg.metrics.v1.GetBreakdownRequest
+	11, // 24: talentreg.metrics.v1.MetricsService.SearchEntities:input_type -> talentreg.metrics.v1.SearchEntitiesRequest
+	14, // 25: talentreg.metrics.v1.MetricsService.ListSummaryHistory:input_type -> talentreg.metrics.v1.ListSummaryHistoryRequest
+	17, // 26: talentreg.metrics.v1.MetricsService.ListTargetProgress:input_type -> talentreg.metrics.v1.ListTargetProgressRequest
+	19, // 27: talentreg.metrics.v1.MetricsService.GetTargetProgress:input_type -> talentreg.metrics.v1.GetTargetProgressRequest
+	9,  // 28: talentreg.metrics.v1.MetricsService.VerifyProjection:input_type -> talentreg.metrics.v1.VerifyProjectionRequest
+	1,  // 29: talentreg.metrics.v1.MetricsService.GetSummary:output_type -> talentreg.metrics.v1.GetSummaryResponse
+	3,  // 30: talentreg.metrics.v1.MetricsService.WatchSummary:output_type -> talentreg.metrics.v1.WatchSummaryResponse
+	5,  // 31: talentreg.metrics.v1.MetricsService.GetGroupStats:output_type -> talentreg.metrics.v1.GetGroupStatsResponse
+	7,  // 32: talentreg.metrics.v1.MetricsService.GetBreakdown:output_type -> talentreg.metrics.v1.GetBreakdownResponse
+	12, // 33: talentreg.metrics.v1.MetricsService.SearchEntities:output_type -> talentreg.metrics.v1.SearchEntitiesResponse
+	15, // 34: talentreg.metrics.v1.MetricsService.ListSummaryHistory:output_type -> talentreg.metrics.v1.ListSummaryHistoryResponse
+	18, // 35: talentreg.metrics.v1.MetricsService.ListTargetProgress:output_type -> talentreg.metrics.v1.ListTargetProgressResponse
+	20, // 36: talentreg.metrics.v1.MetricsService.GetTargetProgress:output_type -> talentreg.metrics.v1.TargetProgress
+	10, // 37: talentreg.metrics.v1.MetricsService.VerifyProjection:output_type -> talentreg.metrics.v1.VerifyProjectionResponse
+	29, // [29:38] is the sub-list for method output_type
+	20, // [20:29] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_talentreg_metrics_v1_metrics_service_proto_init() }

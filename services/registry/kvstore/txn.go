@@ -255,7 +255,7 @@ func (t *tx) get(sc *schema, key []byte) (registry.Resource, error) {
 	if v == nil {
 		return nil, nil
 	}
-	return decodeResource(sc.coll, v)
+	return decodeRecord(sc.coll, key, v)
 }
 
 // exists reports whether key is in sc's collection; a failed read is
@@ -297,13 +297,13 @@ func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.R
 	// both. Engines keep value slices until commit: never reuse them.
 	var beforeBytes, afterBytes []byte
 	if before != nil {
-		beforeBytes = encodeResource(nil, before)
+		beforeBytes = encodeRecord(nil, before)
 	}
 	if after != nil {
-		t.scratch = encodeResource(t.scratch[:0], after)
+		t.scratch = encodeRecord(t.scratch[:0], after)
 		afterBytes = t.scratch
 	}
-	event := changeImages(make([]byte, 0, changeSize(beforeBytes, afterBytes)), sc.coll, beforeBytes, afterBytes)
+	event := changeImages(make([]byte, 0, changeSize(key, beforeBytes, afterBytes)), sc.coll, key, beforeBytes, afterBytes)
 	if after != nil {
 		afterBytes = event[len(event)-len(afterBytes):]
 		if err := t.put(sc.primary, key, afterBytes); err != nil {
@@ -361,7 +361,7 @@ func (t *tx) supersede(c registry.Collection, key []byte, prev int64, img []byte
 }
 
 // materialize turns the logged v3 entry of revision rev, if it is one,
-// into a v2 entry with after image img.
+// into a v4 entry with after image img (the record as stored).
 func (t *tx) materialize(rev int64, img []byte) error {
 	v := t.read(bucketChanges, revKey(rev))
 	if len(v) == 0 || v[0] != changeV3 {

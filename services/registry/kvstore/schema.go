@@ -63,8 +63,8 @@ var (
 	// keyMigrating4 is where the migration to format 4 resumes
 	// (migrateV4): a collection byte and a primary key.
 	keyMigrating4 = []byte("migrating4")
-	keyCompacted = []byte("compacted")
-	keyTokenKey  = []byte("token_key")
+	keyCompacted  = []byte("compacted")
+	keyTokenKey   = []byte("token_key")
 
 	keyBackup       = []byte("backup")
 	keyRestoredFrom = []byte("restored_from")

@@ -151,7 +151,7 @@ func changeKey(rev int64, v []byte) (registry.Collection, []byte, error) {
 		return 0, nil, err
 	}
 	switch rc.version {
-	case changeV3:
+	case changeV3, changeV5:
 		return rc.afterColl, bytes.Clone(rc.pk), nil
 	case changeV4:
 		return max(rc.beforeColl, rc.afterColl), bytes.Clone(rc.pk), nil

@@ -468,13 +468,20 @@ func decodeRecord(c registry.Collection, pk, b []byte) (registry.Resource, error
 // that holds the primary key of the record it changed once, after the
 // header, and images stored as records are (version 3, without the fields
 // the key holds); a v3 entry's before image may be a version-3 record too,
-// read with the key the entry names.
+// read with the key the entry names. A v5 entry (file format 4) is a v3
+// entry without the commit time: it is the update time of the record it
+// names, which that change wrote.
 const (
 	changeV1 = 1
 	changeV2 = 2
 	changeV3 = 3
 	changeV4 = 4
+	changeV5 = 5
 )
+
+// named reports whether change entries of version v name the record that
+// holds their after image (v3, v5) rather than copying it.
+func named(v byte) bool { return v == changeV3 || v == changeV5 }
 
 // changeHeaderMax bounds the header of a v2 change entry: version, type,
 // commit time and the two offsets to the transaction's first and last
@@ -519,7 +526,9 @@ type changeHeader struct {
 func (e *encoder) changeHeader(version byte, h changeHeader) {
 	e.byte(version)
 	e.byte(byte(h.typ))
-	e.time(h.commit)
+	if version != changeV5 {
+		e.time(h.commit)
+	}
 	e.uvarint(uint64(h.rev - h.first))
 	e.uvarint(uint64(h.last - h.rev))
 }
@@ -538,12 +547,13 @@ func finishChange(buf []byte, h changeHeader) []byte {
 	return buf[at:]
 }
 
-// currentChange returns a v3 entry: before (an encoded record of c, or
-// nil), then the primary key of the record of c that holds the after
-// image.
-func currentChange(h changeHeader, c registry.Collection, before, pk []byte) []byte {
+// currentChange returns a named entry of the given version (changeV3, or
+// changeV5 when h.commit is the record's update time): before (an encoded
+// record of c, or nil), then the primary key of the record of c that
+// holds the after image.
+func currentChange(version byte, h changeHeader, c registry.Collection, before, pk []byte) []byte {
 	e := encoder{b: make([]byte, 0, changeHeaderMax+2*(1+binary.MaxVarintLen64)+len(before)+len(pk))}
-	e.changeHeader(changeV3, h)
+	e.changeHeader(version, h)
 	if before == nil {
 		e.byte(0)
 	} else {
@@ -556,7 +566,8 @@ func currentChange(h changeHeader, c registry.Collection, before, pk []byte) []b
 }
 
 // rawChange is a change entry split into its parts, images still
-// encoded. For a v3 entry after is nil and pk names the record; a v4
+// encoded. For a named entry (v3, v5) after is nil and pk names the
+// record, and a v5 entry's h.commit is unset (the record's update time); a v4
 // entry has pk and both images; v1 and v2 entries have no pk.
 type rawChange struct {
 	version    byte
@@ -571,10 +582,13 @@ type rawChange struct {
 func splitChange(rev int64, b []byte) (rawChange, error) {
 	d := decoder{b: b}
 	rc := rawChange{version: d.byte()}
-	if rc.version < changeV1 || rc.version > changeV4 {
+	if rc.version < changeV1 || rc.version > changeV5 {
 		return rawChange{}, fmt.Errorf("change %d: unknown format version %d", rev, rc.version)
 	}
-	rc.h = changeHeader{typ: registry.ChangeType(d.byte()), commit: d.time(), first: rev, rev: rev, last: rev}
+	rc.h = changeHeader{typ: registry.ChangeType(d.byte()), first: rev, rev: rev, last: rev}
+	if rc.version != changeV5 {
+		rc.h.commit = d.time()
+	}
 	if rc.version >= changeV2 {
 		before, after := d.uvarint(), d.uvarint()
 		if before >= uint64(rev) || after > math.MaxInt64-uint64(rev) {
@@ -589,7 +603,7 @@ func splitChange(rev int64, b []byte) (rawChange, error) {
 		rc.before = d.raw()
 	}
 	if rc.afterColl = registry.Collection(d.byte()); rc.afterColl != 0 {
-		if rc.version == changeV3 {
+		if named(rc.version) {
 			rc.pk = d.raw()
 		} else {
 			rc.after = d.raw()
@@ -603,7 +617,7 @@ func splitChange(rev int64, b []byte) (rawChange, error) {
 			return rawChange{}, fmt.Errorf("change %d: %w: unknown collection %d", rev, errCorrupt, c)
 		}
 	}
-	if rc.version == changeV3 && rc.afterColl == 0 {
+	if named(rc.version) && rc.afterColl == 0 {
 		return rawChange{}, fmt.Errorf("change %d: %w: a reference to no record", rev, errCorrupt)
 	}
 	if rc.version == changeV4 {
@@ -617,9 +631,13 @@ func splitChange(rev int64, b []byte) (rawChange, error) {
 	return rc, nil
 }
 
-// withImage returns the v4 form of a v3 entry, given its after image (a
-// record as stored under rc.pk).
-func (rc *rawChange) withImage(after []byte) []byte {
+// withImage returns the v4 form of a named entry, given its after image (a
+// record as stored under rc.pk) and, for a v5 entry, the record's update
+// time (its commit time).
+func (rc *rawChange) withImage(after []byte, updated time.Time) []byte {
+	if rc.version == changeV5 {
+		rc.h.commit = updated
+	}
 	e := encoder{b: make([]byte, 0, changeSize(rc.pk, rc.before, after))}
 	e.changeHeader(changeV4, rc.h)
 	e.bytes(rc.pk)
@@ -646,7 +664,7 @@ func decodeChange(r kv.Reader, rev int64, b []byte) (registry.Change, error) {
 	}
 	ch := registry.Change{Revision: rev, Type: rc.h.typ, CommitTime: rc.h.commit, TxnFirst: rc.h.first, TxnLast: rc.h.last}
 	after := rc.after
-	if rc.version == changeV3 {
+	if named(rc.version) {
 		if after, err = r.Get(schemas[rc.afterColl].primary, rc.pk); err != nil {
 			return registry.Change{}, err
 		}
@@ -663,8 +681,11 @@ func decodeChange(r kv.Reader, rev int64, b []byte) (registry.Change, error) {
 		if ch.After, err = decodeRecord(rc.afterColl, rc.pk, after); err != nil {
 			return registry.Change{}, fmt.Errorf("change %d: %w", rev, err)
 		}
-		if rc.version == changeV3 && ch.After.Metadata().Revision != rev {
+		if named(rc.version) && ch.After.Metadata().Revision != rev {
 			return registry.Change{}, fmt.Errorf("change %d: %w: the record it names, %s, is at revision %d", rev, errCorrupt, ch.After.Name(), ch.After.Metadata().Revision)
+		}
+		if rc.version == changeV5 {
+			ch.CommitTime = ch.After.Metadata().UpdateTime
 		}
 	}
 	return ch, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+	"time"
 
 	"talentreg/services/registry"
 	"talentreg/services/registry/kv"
@@ -73,10 +74,48 @@ func TestFormat4_MembershipLayoutStaysCompact(t *testing.T) {
 	if want := float64(2 + len("e0000000") + len(groupID)); perIndex != want {
 		t.Errorf("a membership's entity index key takes %.1f bytes, want %.0f", perIndex, want)
 	}
-	if engine != "etcd" && perChange > 40 {
-		// Header (version, type, commit time, transaction offsets) and
-		// the record's key.
-		t.Errorf("an imported membership's change entry takes %.1f bytes, want at most 40", perChange)
+	if engine != "etcd" && perChange > 24 {
+		// A v5 entry: version, type, transaction offsets, the two
+		// collection bytes and the record's key; no commit time.
+		t.Errorf("an imported membership's change entry takes %.1f bytes, want at most 24", perChange)
+	}
+}
+
+// TestStore_CommitTimesSurviveNamedEntries: a change whose entry names its
+// record (v5, no commit time of its own) reports the record's update
+// time as its commit time, and keeps it once superseded (materialised as
+// a v4 entry).
+func TestStore_CommitTimesSurviveNamedEntries(t *testing.T) {
+	clk := &testClock{}
+	s := openTest(t, testOptions{Clock: clk.Now})
+	e := mustCreate(t, s, entity("e1"))
+	mustCreate(t, s, &registry.Group{ID: "g1", DisplayName: "G", Kind: registry.GroupKindAlliance, Field: "f"})
+	m := mustCreate(t, s, &registry.Membership{GroupID: "g1", EntityID: "e1", Role: 1})
+	commits := func() []string {
+		t.Helper()
+		page, err := s.ListChanges(ctx, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, ch := range page.Changes {
+			out = append(out, ch.CommitTime.Format(time.RFC3339Nano))
+		}
+		return out
+	}
+	before := commits()
+	if want := []string{e.UpdateTime.Format(time.RFC3339Nano), "", m.UpdateTime.Format(time.RFC3339Nano)}; before[0] != want[0] || before[2] != want[2] || before[0] == before[2] {
+		t.Fatalf("commit times %v, want the records' update times %v", before, want)
+	}
+	if _, _, err := s.UpdateEntity(ctx, "e1", "", func(e *registry.Entity) { e.Region = "R" }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.UpdateMembership(ctx, "g1", "e1", "", func(m *registry.Membership) { m.Role = 2 }); err != nil {
+		t.Fatal(err)
+	}
+	after := commits()
+	if len(after) != 5 || after[0] != before[0] || after[1] != before[1] || after[2] != before[2] || after[3] == after[0] || after[4] == after[3] {
+		t.Fatalf("commit times %v after two updates, were %v", after, before)
 	}
 }
 

@@ -139,7 +139,7 @@ func changeToV3(t kv.Txn, rev int64, v []byte, refs bool) error {
 	if err != nil {
 		return err
 	}
-	if rc.version == changeV3 || rc.afterColl == 0 {
+	if named(rc.version) || rc.afterColl == 0 {
 		return nil
 	}
 	_, pk, err := changeKey(rev, v)
@@ -151,7 +151,7 @@ func changeToV3(t kv.Txn, rev int64, v []byte, refs bool) error {
 		return err
 	}
 	if refs {
-		if err := t.Put(bucketChanges, revKey(rev), currentChange(rc.h, rc.afterColl, rc.before, pk)); err != nil {
+		if err := t.Put(bucketChanges, revKey(rev), currentChange(changeV3, rc.h, rc.afterColl, rc.before, pk)); err != nil {
 			return err
 		}
 	}

@@ -220,7 +220,7 @@ func engineAt(t *testing.T) func() kv.Store {
 
 // downgradeToV3 rewrites a format-4 store as format 3 wrote it: whole
 // (version-2) records, v2 change entries with whole images (and whole
-// before images in v3 entries), a membership's entity index entry
+// before images in v3 entries, v3 entries for v5 ones), a membership's entity index entry
 // repeating the entity id, the counter under "head".
 func downgradeToV3(tx kv.Txn) error {
 	for _, c := range registry.Collections {
@@ -289,8 +289,19 @@ func downgradeToV3(tx kv.Txn) error {
 		}
 		var v []byte
 		switch rc.version {
-		case changeV3:
-			v = currentChange(rc.h, rc.afterColl, before, rc.pk)
+		case changeV3, changeV5:
+			if rc.version == changeV5 {
+				rec, err := tx.Get(schemas[rc.afterColl].primary, rc.pk)
+				if err != nil {
+					return err
+				}
+				r, err := decodeRecord(rc.afterColl, rc.pk, rec)
+				if err != nil {
+					return err
+				}
+				rc.h.commit = r.Metadata().UpdateTime
+			}
+			v = currentChange(changeV3, rc.h, rc.afterColl, before, rc.pk)
 		case changeV4:
 			after, err := whole(rc.afterColl, rc.pk, rc.after)
 			if err != nil {

@@ -175,7 +175,7 @@ func TestStore_CheckFindsBrokenTransactionBounds(t *testing.T) {
 				return err
 			}
 			h := changeHeader{typ: ch.Type, commit: ch.CommitTime, first: first, rev: 2, last: last}
-			return kt.Put(bucketChanges, revKey(2), currentChange(h, registry.Entities, nil, []byte(ch.After.(*registry.Entity).ID)))
+			return kt.Put(bucketChanges, revKey(2), currentChange(changeV3, h, registry.Entities, nil, []byte(ch.After.(*registry.Entity).ID)))
 		})
 		if err != nil {
 			t.Fatal(err)

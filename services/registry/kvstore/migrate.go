@@ -12,7 +12,8 @@ import (
 )
 
 // migrateBatchSize is how many change-log entries one transaction of the
-// format-3 migration converts on an engine without transaction limits.
+// format-3 migration (records, of the format-4 migration) converts on an
+// engine without transaction limits.
 const migrateBatchSize = 10000
 
 // migrateV3 converts a format-2 store to format 3 in bounded transactions,

@@ -36,9 +36,9 @@ type Options struct {
 	// format-2 store, even half migrated, is then read as it is).
 	ReadOnly bool
 
-	// migrateBatch is how many change-log entries one migration
-	// transaction converts (default: migrateBatchSize); tests make it
-	// small.
+	// migrateBatch is how many change-log entries (format 3) or
+	// records (format 4) one migration transaction converts (default:
+	// migrateBatchSize); tests make it small.
 	migrateBatch int
 }
 

@@ -213,12 +213,12 @@ func policyDelete() TxnSize {
 		plus(scan("policies.idx", indexKey(program, maxPK))) // the page it was found on (counted once per dependant)
 }
 
-// opCost is what every change pays once: the revision counter (meta/head)
+// opCost is what every change pays once: the revision counter (meta/head4)
 // and the compaction mark read and written, the actor entry and its
 // by-actor key.
 func opCost() TxnSize {
-	return cmp("meta", len("head")).plus(cmp("meta", len("compacted"))).
-		plus(put("meta", len("head"), revKey)).plus(put("meta", len("compacted"), revKey)).
+	return cmp("meta", len("head4")).plus(cmp("meta", len("compacted"))).
+		plus(put("meta", len("head4"), revKey)).plus(put("meta", len("compacted"), revKey)).
 		plus(TxnSize{Writes: 2, Bytes: actorBytes})
 }
 

@@ -150,8 +150,11 @@ func changeKey(rev int64, v []byte) (registry.Collection, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if rc.version == changeV3 {
+	switch rc.version {
+	case changeV3, changeV5:
 		return rc.afterColl, bytes.Clone(rc.pk), nil
+	case changeV4:
+		return max(rc.beforeColl, rc.afterColl), bytes.Clone(rc.pk), nil
 	}
 	c, img := rc.beforeColl, rc.before
 	if c == 0 {
@@ -347,7 +350,7 @@ func recordRevision(r kv.Reader, c registry.Collection, pk []byte) (int64, error
 	if err != nil || v == nil {
 		return 0, err
 	}
-	rec, err := decodeResource(c, v)
+	rec, err := decodeRecord(c, pk, v)
 	if err != nil {
 		return 0, err
 	}
@@ -423,12 +426,14 @@ func metaRevisions(r kv.Reader) (rev, compacted int64, err error) {
 	return revFromKey(v), revFromKey(c), nil
 }
 
-// headRevision reads the revision counter: under keyHead in format 3 (and
-// from the first step of the migration to it), under keyRevision before.
+// headRevision reads the revision counter: under keyHead in format 4 (and
+// from the first step of the migration to it), keyHeadV3 in format 3,
+// keyRevision before.
 func headRevision(r kv.Reader) ([]byte, error) {
-	v, err := r.Get(bucketMeta, keyHead)
-	if v != nil || err != nil {
-		return v, err
+	for _, k := range [][]byte{keyHead, keyHeadV3} {
+		if v, err := r.Get(bucketMeta, k); v != nil || err != nil {
+			return v, err
+		}
 	}
 	return r.Get(bucketMeta, keyRevision)
 }

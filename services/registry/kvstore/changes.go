@@ -67,7 +67,7 @@ func (s *Store) Snapshot(ctx context.Context, begin func(int64) error, fn func(r
 			sc := schemas[coll]
 			c := r.Cursor(sc.primary)
 			for k, v := c.First(); k != nil; k, v = c.Next() {
-				r, err := decodeResource(coll, v)
+				r, err := decodeRecord(coll, k, v)
 				if err != nil {
 					return err
 				}

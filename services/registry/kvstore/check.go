@@ -1,6 +1,7 @@
 package kvstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -62,7 +63,7 @@ func (s *Store) Check() (err error) {
 			sc := schemas[coll]
 			want := map[string]bool{}
 			err := forEach(btx, sc.primary, func(k, v []byte) error {
-				r, err := decodeResource(coll, v)
+				r, err := decodeRecord(coll, k, v)
 				if err != nil {
 					return err
 				}
@@ -96,7 +97,7 @@ func (s *Store) Check() (err error) {
 			n := 0
 			ierr := forEach(btx, sc.index, func(k, _ []byte) error {
 				n++
-				if !want[string(k)] {
+				if !want[string(sc.normalIndexKey(k))] {
 					errs = append(errs, fmt.Errorf("%s index: stray entry %q", coll, k))
 				}
 				return nil
@@ -154,7 +155,8 @@ func (s *Store) Check() (err error) {
 
 // latestIndexedFrom returns the revision from which the by-name index
 // also holds the latest change of a stored record: all of them in format
-// 2, those the migration to format 3 has not reached yet, none in format 3.
+// 2, those the migration to format 3 has not reached yet, none from format
+// 3 on.
 func latestIndexedFrom(r kv.Reader) (int64, error) {
 	format, err := r.Get(bucketMeta, keyFormat)
 	if err != nil {
@@ -164,7 +166,7 @@ func latestIndexedFrom(r kv.Reader) (int64, error) {
 	switch {
 	case err != nil:
 		return 0, err
-	case string(format) == formatV3:
+	case string(format) == formatV3 || string(format) == formatV4:
 		return math.MaxInt64, nil
 	case len(marker) == 8:
 		return revFromKey(marker), nil
@@ -242,4 +244,26 @@ func checkTxn(prev, ch registry.Change, head int64) error {
 		return fmt.Errorf("change %d: transaction %d-%d starts before it, but change %d ended its transaction", r, ch.TxnFirst, ch.TxnLast, prev.Revision)
 	}
 	return nil
+}
+
+// normalIndexKey returns the format-4 form of index entry k of sc: a
+// tail field's entry written by format 3 (or by a migration not yet
+// there) names the whole primary key.
+func (sc *schema) normalIndexKey(k []byte) []byte {
+	if len(k) == 0 {
+		return k
+	}
+	for i := range sc.fields {
+		f := &sc.fields[i]
+		if f.id != k[0] || !f.tail {
+			continue
+		}
+		end := bytes.IndexByte(k[1:], sep)
+		if end < 0 {
+			return k
+		}
+		value := string(k[1 : 1+end])
+		return indexKey(f, value, f.primaryOf(nil, value, k[2+end:]))
+	}
+	return k
 }

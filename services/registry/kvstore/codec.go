@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"talentreg/services/registry"
@@ -17,10 +18,15 @@ import (
 // byte lets a later format coexist with this one. Version 2 stores a
 // record's update time (and a membership's join time, after its meta) as
 // an offset from its create time: usually 0, one byte instead of nine.
-// Both are read; records are written as version 2.
+// Version 3 (file format 4) leaves out the fields the record's primary key
+// holds (the id; a membership's group and entity ids), so it is read with
+// its key (decodeRecord). All three are read; records are stored as
+// version 3 (encodeRecord), and written as version 2 where no key goes
+// with them (encodeResource: remembered request results, copies).
 const (
 	recordV1 = 1
 	recordV2 = 2
+	recordV3 = 3
 )
 
 var errCorrupt = errors.New("corrupt record")
@@ -225,13 +231,23 @@ func (d *decoder) done() error {
 	return d.err
 }
 
-// encodeResource appends r's record to dst.
-func encodeResource(dst []byte, r registry.Resource) []byte {
+// encodeResource appends r's whole record (version 2) to dst: the form
+// read without a key (decodeResource).
+func encodeResource(dst []byte, r registry.Resource) []byte { return encodeAs(dst, r, recordV2) }
+
+// encodeRecord appends r's stored record (version 3: without the fields
+// its primary key holds) to dst, read back with decodeRecord and the key.
+func encodeRecord(dst []byte, r registry.Resource) []byte { return encodeAs(dst, r, recordV3) }
+
+func encodeAs(dst []byte, r registry.Resource, version byte) []byte {
 	e := encoder{b: dst}
-	e.byte(recordV2)
+	e.byte(version)
+	keyed := version != recordV3
 	switch r := r.(type) {
 	case *registry.Entity:
-		e.str(r.ID)
+		if keyed {
+			e.str(r.ID)
+		}
 		e.str(r.DisplayName)
 		e.uvarint(uint64(r.Kind))
 		e.str(r.CreditCode)
@@ -248,20 +264,26 @@ func encodeResource(dst []byte, r registry.Resource) []byte {
 		e.meta(&r.Meta)
 		e.lifecycle(&r.Lifecycle)
 	case *registry.Group:
-		e.str(r.ID)
+		if keyed {
+			e.str(r.ID)
+		}
 		e.str(r.DisplayName)
 		e.uvarint(uint64(r.Kind))
 		e.str(r.Field)
 		e.meta(&r.Meta)
 	case *registry.Membership:
-		e.str(r.GroupID)
-		e.str(r.EntityID)
+		if keyed {
+			e.str(r.GroupID)
+			e.str(r.EntityID)
+		}
 		e.uvarint(uint64(r.Role))
 		e.meta(&r.Meta)
 		e.since(r.CreateTime, r.JoinTime)
 		e.lifecycle(&r.Lifecycle)
 	case *registry.TalentRecord:
-		e.str(r.ID)
+		if keyed {
+			e.str(r.ID)
+		}
 		e.str(r.Subject)
 		e.uvarint(uint64(r.Category))
 		e.varint(r.Count)
@@ -269,12 +291,16 @@ func encodeResource(dst []byte, r registry.Resource) []byte {
 		e.str(r.Period)
 		e.meta(&r.Meta)
 	case *registry.Program:
-		e.str(r.ID)
+		if keyed {
+			e.str(r.ID)
+		}
 		e.str(r.DisplayName)
 		e.uvarint(uint64(r.Level))
 		e.meta(&r.Meta)
 	case *registry.Target:
-		e.str(r.ID)
+		if keyed {
+			e.str(r.ID)
+		}
 		e.str(r.DisplayName)
 		e.uvarint(uint64(r.Metric))
 		e.varint(r.GoalValue)
@@ -282,7 +308,9 @@ func encodeResource(dst []byte, r registry.Resource) []byte {
 		e.time(r.Deadline)
 		e.meta(&r.Meta)
 	case *registry.Policy:
-		e.str(r.ID)
+		if keyed {
+			e.str(r.ID)
+		}
 		e.str(r.Title)
 		e.str(r.Issuer)
 		e.uvarint(uint64(r.Level))
@@ -301,18 +329,46 @@ func encodeResource(dst []byte, r registry.Resource) []byte {
 	return e.b
 }
 
-// decodeResource decodes a record of collection c. It copies everything it
-// keeps, so b may be bbolt memory.
+// decodeResource decodes a whole record of collection c (version 1 or
+// 2), one read without its key. It copies everything it keeps, so b may be
+// bbolt memory.
 func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) {
-	d := decoder{b: b, s: string(b)}
-	if d.version = d.byte(); d.version != recordV1 && d.version != recordV2 {
+	return decodeRecord(c, nil, b)
+}
+
+// decodeRecord decodes a record of collection c stored under primary key
+// pk, of any version; a version-3 record takes the fields its key holds
+// from pk (nil pk: the record is corrupt). It copies everything it keeps,
+// so pk and b may be bbolt memory.
+func decodeRecord(c registry.Collection, pk, b []byte) (registry.Resource, error) {
+	var d decoder
+	var key string // pk, for a version-3 record
+	if len(b) > 0 && b[0] == recordV3 {
+		if pk == nil {
+			return nil, fmt.Errorf("%s record: %w: version 3 read without its key", c, errCorrupt)
+		}
+		// One allocation holds the key and the record (see decoder.s).
+		d.s = string(pk) + string(b)
+		key = d.s[:len(pk)]
+		d.b = b
+	} else {
+		d = decoder{b: b, s: string(b)}
+	}
+	if d.version = d.byte(); d.version < recordV1 || d.version > recordV3 {
 		return nil, fmt.Errorf("%s record: unknown format version %d", c, d.version)
+	}
+	keyed := d.version != recordV3
+	id := func() string {
+		if keyed {
+			return d.str()
+		}
+		return key
 	}
 	var r registry.Resource
 	switch c {
 	case registry.Entities:
 		x := &registry.Entity{}
-		x.ID = d.str()
+		x.ID = id()
 		x.DisplayName = d.str()
 		x.Kind = registry.EntityKind(d.uvarint())
 		x.CreditCode = d.str()
@@ -326,7 +382,7 @@ func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) 
 		r = x
 	case registry.Groups:
 		x := &registry.Group{}
-		x.ID = d.str()
+		x.ID = id()
 		x.DisplayName = d.str()
 		x.Kind = registry.GroupKind(d.uvarint())
 		x.Field = d.str()
@@ -334,8 +390,14 @@ func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) 
 		r = x
 	case registry.Memberships:
 		x := &registry.Membership{}
-		x.GroupID = d.str()
-		x.EntityID = d.str()
+		if keyed {
+			x.GroupID = d.str()
+			x.EntityID = d.str()
+		} else if g, e, ok := strings.Cut(key, "\x00"); ok {
+			x.GroupID, x.EntityID = g, e
+		} else {
+			d.fail()
+		}
 		x.Role = registry.MembershipRole(d.uvarint())
 		if d.version == recordV1 {
 			x.JoinTime = d.time()
@@ -348,7 +410,7 @@ func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) 
 		r = x
 	case registry.TalentRecords:
 		x := &registry.TalentRecord{}
-		x.ID = d.str()
+		x.ID = id()
 		x.Subject = d.str()
 		x.Category = registry.TalentCategory(d.uvarint())
 		x.Count = d.varint()
@@ -358,14 +420,14 @@ func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) 
 		r = x
 	case registry.Programs:
 		x := &registry.Program{}
-		x.ID = d.str()
+		x.ID = id()
 		x.DisplayName = d.str()
 		x.Level = registry.ProgramLevel(d.uvarint())
 		d.meta(&x.Meta)
 		r = x
 	case registry.Targets:
 		x := &registry.Target{}
-		x.ID = d.str()
+		x.ID = id()
 		x.DisplayName = d.str()
 		x.Metric = registry.TargetMetric(d.uvarint())
 		x.GoalValue = d.varint()
@@ -375,7 +437,7 @@ func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) 
 		r = x
 	case registry.Policies:
 		x := &registry.Policy{}
-		x.ID = d.str()
+		x.ID = id()
 		x.Title = d.str()
 		x.Issuer = d.str()
 		x.Level = registry.PolicyLevel(d.uvarint())
@@ -400,14 +462,26 @@ func decodeResource(c registry.Collection, b []byte) (registry.Resource, error) 
 // nameRecords holds) is a v2 entry whose after image is not copied: it
 // names the stored record (collection byte and primary key), whose
 // revision is the change's. Writing a change that
-// supersedes that record first turns the v3 entry back into a v2 one with
+// supersedes that record first turns the v3 entry back into one with
 // the image (tx.materialize), so a record is stored once, not twice, for
-// as long as it is current.
+// as long as it is current. A v4 entry (file format 4) is a v2 entry
+// that holds the primary key of the record it changed once, after the
+// header, and images stored as records are (version 3, without the fields
+// the key holds); a v3 entry's before image may be a version-3 record too,
+// read with the key the entry names. A v5 entry (file format 4) is a v3
+// entry without the commit time: it is the update time of the record it
+// names, which that change wrote.
 const (
 	changeV1 = 1
 	changeV2 = 2
 	changeV3 = 3
+	changeV4 = 4
+	changeV5 = 5
 )
+
+// named reports whether change entries of version v name the record that
+// holds their after image (v3, v5) rather than copying it.
+func named(v byte) bool { return v == changeV3 || v == changeV5 }
 
 // changeHeaderMax bounds the header of a v2 change entry: version, type,
 // commit time and the two offsets to the transaction's first and last
@@ -416,19 +490,21 @@ const changeHeaderMax = 2 + 3*binary.MaxVarintLen64
 
 // changeSize bounds the length of a change entry's buffer (see
 // changeImages).
-func changeSize(before, after []byte) int {
-	return changeHeaderMax + 2*(1+binary.MaxVarintLen64) + len(before) + len(after)
+func changeSize(pk, before, after []byte) int {
+	return changeHeaderMax + 3*binary.MaxVarintLen64 + 2 + len(pk) + len(before) + len(after)
 }
 
 // changeImages starts a change entry whose header is not known yet (the
 // transaction's last revision is known only once the transaction has
 // written everything): it appends to dst, which must be empty, room for the
-// header, then the before and after images (records of collection c,
-// already encoded), each as collection byte (0 = none) and length-prefixed
-// record. after's bytes come last, unaltered: tx.write stores the record
-// as that suffix. finishChange completes the entry.
-func changeImages(dst []byte, c registry.Collection, before, after []byte) []byte {
+// header, the length-prefixed primary key pk, then the before and after
+// images (records of collection c under pk, already encoded), each as
+// collection byte (0 = none) and length-prefixed record. after's bytes
+// come last, unaltered: tx.write stores the record as that suffix.
+// finishChange completes the (v4) entry.
+func changeImages(dst []byte, c registry.Collection, pk, before, after []byte) []byte {
 	e := encoder{b: append(dst[:0], make([]byte, changeHeaderMax)...)}
+	e.bytes(pk)
 	for _, r := range [2][]byte{before, after} {
 		if r == nil {
 			e.byte(0)
@@ -450,7 +526,9 @@ type changeHeader struct {
 func (e *encoder) changeHeader(version byte, h changeHeader) {
 	e.byte(version)
 	e.byte(byte(h.typ))
-	e.time(h.commit)
+	if version != changeV5 {
+		e.time(h.commit)
+	}
 	e.uvarint(uint64(h.rev - h.first))
 	e.uvarint(uint64(h.last - h.rev))
 }
@@ -463,18 +541,19 @@ func (e *encoder) changeHeader(version byte, h changeHeader) {
 func finishChange(buf []byte, h changeHeader) []byte {
 	var hb [changeHeaderMax]byte
 	e := encoder{b: hb[:0]}
-	e.changeHeader(changeV2, h)
+	e.changeHeader(changeV4, h)
 	at := changeHeaderMax - len(e.b)
 	copy(buf[at:], e.b)
 	return buf[at:]
 }
 
-// currentChange returns a v3 entry: before (an encoded record of c, or
-// nil), then the primary key of the record of c that holds the after
-// image.
-func currentChange(h changeHeader, c registry.Collection, before, pk []byte) []byte {
+// currentChange returns a named entry of the given version (changeV3, or
+// changeV5 when h.commit is the record's update time): before (an encoded
+// record of c, or nil), then the primary key of the record of c that
+// holds the after image.
+func currentChange(version byte, h changeHeader, c registry.Collection, before, pk []byte) []byte {
 	e := encoder{b: make([]byte, 0, changeHeaderMax+2*(1+binary.MaxVarintLen64)+len(before)+len(pk))}
-	e.changeHeader(changeV3, h)
+	e.changeHeader(version, h)
 	if before == nil {
 		e.byte(0)
 	} else {
@@ -487,7 +566,9 @@ func currentChange(h changeHeader, c registry.Collection, before, pk []byte) []b
 }
 
 // rawChange is a change entry split into its parts, images still
-// encoded. For a v3 entry after is nil and pk names the record.
+// encoded. For a named entry (v3, v5) after is nil and pk names the
+// record, and a v5 entry's h.commit is unset (the record's update time); a v4
+// entry has pk and both images; v1 and v2 entries have no pk.
 type rawChange struct {
 	version    byte
 	h          changeHeader
@@ -501,10 +582,13 @@ type rawChange struct {
 func splitChange(rev int64, b []byte) (rawChange, error) {
 	d := decoder{b: b}
 	rc := rawChange{version: d.byte()}
-	if rc.version < changeV1 || rc.version > changeV3 {
+	if rc.version < changeV1 || rc.version > changeV5 {
 		return rawChange{}, fmt.Errorf("change %d: unknown format version %d", rev, rc.version)
 	}
-	rc.h = changeHeader{typ: registry.ChangeType(d.byte()), commit: d.time(), first: rev, rev: rev, last: rev}
+	rc.h = changeHeader{typ: registry.ChangeType(d.byte()), first: rev, rev: rev, last: rev}
+	if rc.version != changeV5 {
+		rc.h.commit = d.time()
+	}
 	if rc.version >= changeV2 {
 		before, after := d.uvarint(), d.uvarint()
 		if before >= uint64(rev) || after > math.MaxInt64-uint64(rev) {
@@ -512,11 +596,14 @@ func splitChange(rev int64, b []byte) (rawChange, error) {
 		}
 		rc.h.first, rc.h.last = rev-int64(before), rev+int64(after)
 	}
+	if rc.version == changeV4 {
+		rc.pk = d.raw()
+	}
 	if rc.beforeColl = registry.Collection(d.byte()); rc.beforeColl != 0 {
 		rc.before = d.raw()
 	}
 	if rc.afterColl = registry.Collection(d.byte()); rc.afterColl != 0 {
-		if rc.version == changeV3 {
+		if named(rc.version) {
 			rc.pk = d.raw()
 		} else {
 			rc.after = d.raw()
@@ -530,16 +617,30 @@ func splitChange(rev int64, b []byte) (rawChange, error) {
 			return rawChange{}, fmt.Errorf("change %d: %w: unknown collection %d", rev, errCorrupt, c)
 		}
 	}
-	if rc.version == changeV3 && rc.afterColl == 0 {
+	if named(rc.version) && rc.afterColl == 0 {
 		return rawChange{}, fmt.Errorf("change %d: %w: a reference to no record", rev, errCorrupt)
+	}
+	if rc.version == changeV4 {
+		switch {
+		case rc.beforeColl == 0 && rc.afterColl == 0:
+			return rawChange{}, fmt.Errorf("change %d: %w: no image", rev, errCorrupt)
+		case rc.beforeColl != 0 && rc.afterColl != 0 && rc.beforeColl != rc.afterColl:
+			return rawChange{}, fmt.Errorf("change %d: %w: images of two collections", rev, errCorrupt)
+		}
 	}
 	return rc, nil
 }
 
-// withImage returns the v2 form of a v3 entry, given its after image.
-func (rc *rawChange) withImage(after []byte) []byte {
-	e := encoder{b: make([]byte, 0, changeSize(rc.before, after))}
-	e.changeHeader(changeV2, rc.h)
+// withImage returns the v4 form of a named entry, given its after image (a
+// record as stored under rc.pk) and, for a v5 entry, the record's update
+// time (its commit time).
+func (rc *rawChange) withImage(after []byte, updated time.Time) []byte {
+	if rc.version == changeV5 {
+		rc.h.commit = updated
+	}
+	e := encoder{b: make([]byte, 0, changeSize(rc.pk, rc.before, after))}
+	e.changeHeader(changeV4, rc.h)
+	e.bytes(rc.pk)
 	for _, img := range []struct {
 		c registry.Collection
 		b []byte
@@ -563,7 +664,7 @@ func decodeChange(r kv.Reader, rev int64, b []byte) (registry.Change, error) {
 	}
 	ch := registry.Change{Revision: rev, Type: rc.h.typ, CommitTime: rc.h.commit, TxnFirst: rc.h.first, TxnLast: rc.h.last}
 	after := rc.after
-	if rc.version == changeV3 {
+	if named(rc.version) {
 		if after, err = r.Get(schemas[rc.afterColl].primary, rc.pk); err != nil {
 			return registry.Change{}, err
 		}
@@ -572,16 +673,19 @@ func decodeChange(r kv.Reader, rev int64, b []byte) (registry.Change, error) {
 		}
 	}
 	if rc.beforeColl != 0 {
-		if ch.Before, err = decodeResource(rc.beforeColl, rc.before); err != nil {
+		if ch.Before, err = decodeRecord(rc.beforeColl, rc.pk, rc.before); err != nil {
 			return registry.Change{}, fmt.Errorf("change %d: %w", rev, err)
 		}
 	}
 	if rc.afterColl != 0 {
-		if ch.After, err = decodeResource(rc.afterColl, after); err != nil {
+		if ch.After, err = decodeRecord(rc.afterColl, rc.pk, after); err != nil {
 			return registry.Change{}, fmt.Errorf("change %d: %w", rev, err)
 		}
-		if rc.version == changeV3 && ch.After.Metadata().Revision != rev {
+		if named(rc.version) && ch.After.Metadata().Revision != rev {
 			return registry.Change{}, fmt.Errorf("change %d: %w: the record it names, %s, is at revision %d", rev, errCorrupt, ch.After.Name(), ch.After.Metadata().Revision)
+		}
+		if rc.version == changeV5 {
+			ch.CommitTime = ch.After.Metadata().UpdateTime
 		}
 	}
 	return ch, nil

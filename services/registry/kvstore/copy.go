@@ -69,8 +69,8 @@ func CopySnapshot(ctx context.Context, from, to kv.Store) (CopyReport, error) {
 		if format == nil {
 			return ErrForeign
 		}
-		if migrating, err := r.Get(bucketMeta, keyMigrating); err != nil || migrating != nil || string(format) != formatV3 {
-			return errors.Join(err, fmt.Errorf("the source holds format %q, not %q: serve it once with this version of the registry (which migrates it) and stop it, then copy", format, formatV3))
+		if migrating, err := r.Get(bucketMeta, keyMigrating); err != nil || migrating != nil || string(format) != formatV4 {
+			return errors.Join(err, fmt.Errorf("the source holds format %q, not %q: serve it once with this version of the registry (which migrates it) and stop it, then copy", format, formatV4))
 		}
 		id, err := r.Get(bucketMeta, keyID)
 		if err != nil {

@@ -374,11 +374,12 @@ func (t *tx) checkRefs(before, after registry.Resource) error {
 // most limit of them (-1: all).
 func (t *tx) indexed(sc *schema, field, value string, limit int) [][]byte {
 	f := sc.field(field)
-	prefix := indexPrefix(f, f.indexValue(value))
+	v := f.indexValue(value)
+	prefix := indexPrefix(f, v)
 	var keys [][]byte
 	c := t.kv.Cursor(sc.index)
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(keys) != limit; k, _ = c.Next() {
-		keys = append(keys, append([]byte(nil), k[len(prefix):]...))
+		keys = append(keys, bytes.Clone(f.primaryOf(nil, v, k[len(prefix):])))
 	}
 	if err := c.Err(); err != nil {
 		t.fail(err)
@@ -411,7 +412,7 @@ func (s *Store) getOne(ctx context.Context, sc *schema, key []byte, name string)
 		if v == nil {
 			return registry.NotFound(name)
 		}
-		out, err = decodeResource(sc.coll, v)
+		out, err = decodeRecord(sc.coll, key, v)
 		return err
 	})
 	return out, err

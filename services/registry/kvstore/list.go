@@ -16,9 +16,23 @@ type keyRange struct {
 	c      kv.Cursor
 	prefix []byte
 	index  bool
+	// f and value, for a run of a tail field (field.tail), turn its
+	// entries back into primary keys (field.primaryOf).
+	f      *field
+	value  string
+	pk     []byte // primaryOf's buffer
 	seekTo []byte
 	at     []byte // the cursor's current key; nil before the first seek
 	val    []byte // and its value
+}
+
+// indexRange returns the range of f's index entries with value.
+func indexRange(r kv.Reader, sc *schema, f *field, value string) *keyRange {
+	kr := &keyRange{c: r.Cursor(sc.index), prefix: indexPrefix(f, value), index: true}
+	if f.tail {
+		kr.f, kr.value = f, value
+	}
+	return kr
 }
 
 // gallop is how many Next steps seek tries before a Seek from the root:
@@ -28,7 +42,16 @@ const gallop = 3
 // seek returns the smallest primary key ≥ pk in the range, or nil.
 func (r *keyRange) seek(pk []byte) []byte {
 	if r.index {
-		r.seekTo = append(append(r.seekTo[:0], r.prefix...), pk...)
+		at := pk
+		if r.f != nil {
+			// Entries are keyed by the head of their primary key (or,
+			// from format 3, by all of it): seek to the target's head,
+			// a bound never past the first key ≥ pk, and step on below.
+			if i := bytes.IndexByte(pk, sep); i >= 0 {
+				at = pk[:i]
+			}
+		}
+		r.seekTo = append(append(r.seekTo[:0], r.prefix...), at...)
 	} else if bytes.Compare(pk, r.prefix) < 0 {
 		r.seekTo = append(r.seekTo[:0], r.prefix...)
 	} else {
@@ -53,10 +76,23 @@ func (r *keyRange) seek(pk []byte) []byte {
 	if k == nil || !bytes.HasPrefix(k, r.prefix) {
 		return nil
 	}
-	if r.index {
+	if !r.index {
+		return k
+	}
+	if r.f == nil {
 		return k[len(r.prefix):]
 	}
-	return k
+	for {
+		r.pk = r.f.primaryOf(r.pk, r.value, k[len(r.prefix):])
+		if bytes.Compare(r.pk, pk) >= 0 {
+			return r.pk
+		}
+		k, v = r.c.Next()
+		r.at, r.val = k, v
+		if k == nil || !bytes.HasPrefix(k, r.prefix) {
+			return nil
+		}
+	}
 }
 
 // list returns one page of sc's collection: the resources under the
@@ -90,11 +126,11 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 			v := f.indexValue(c.Value)
 			if others, ok := f.excludedValues(v); ok {
 				for _, o := range others {
-					excluded = append(excluded, &keyRange{c: r.Cursor(sc.index), prefix: indexPrefix(f, o), index: true})
+					excluded = append(excluded, indexRange(r, sc, f, o))
 				}
 				continue
 			}
-			ranges = append(ranges, &keyRange{c: r.Cursor(sc.index), prefix: indexPrefix(f, v), index: true})
+			ranges = append(ranges, indexRange(r, sc, f, v))
 		}
 		if parent != nil || len(ranges) == 0 {
 			ranges = append(ranges, &keyRange{c: r.Cursor(sc.primary), prefix: parent})
@@ -147,7 +183,7 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 				}
 				return fmt.Errorf("%s index names missing %q: %w", sc.coll, k, errCorrupt)
 			}
-			r, err := decodeResource(sc.coll, records.val)
+			r, err := decodeRecord(sc.coll, k, records.val)
 			if err != nil {
 				return err
 			}

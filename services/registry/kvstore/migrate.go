@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
+	"slices"
 
+	"talentreg/services/registry"
 	"talentreg/services/registry/kv"
 )
 
 // migrateBatchSize is how many change-log entries one transaction of the
-// format-3 migration converts on an engine without transaction limits.
+// format-3 migration (records, of the format-4 migration) converts on an
+// engine without transaction limits.
 const migrateBatchSize = 10000
 
 // migrateV3 converts a format-2 store to format 3 in bounded transactions,
@@ -17,7 +21,7 @@ const migrateBatchSize = 10000
 // one starts at, so a migration interrupted at any point (a crash, a kill)
 // resumes at the next Open, and several replicas opening one etcd prefix
 // at once share the work (their transactions conflict and re-run). The
-// first step moves the revision counter to keyHead: from then on a replica
+// first step moves the revision counter to keyHeadV3: from then on a replica
 // of an earlier version fails every call rather than write format 2.
 //
 // The conversion: a change whose after image is still the stored record
@@ -59,7 +63,7 @@ func migrateV3Step(t kv.Txn, batch int, refs bool) (done bool, err error) {
 		return false, err
 	}
 	switch string(format) {
-	case formatV3:
+	case formatV3, formatV4:
 		return true, nil // another replica finished it
 	case formatV2:
 	default:
@@ -84,7 +88,7 @@ func migrateV3Step(t kv.Txn, batch int, refs bool) (done bool, err error) {
 			return false, fmt.Errorf("%w: damaged meta bucket", ErrForeign)
 		}
 		from = revFromKey(comp) + 1
-		if err := t.Put(bucketMeta, keyHead, bytes.Clone(rev)); err != nil {
+		if err := t.Put(bucketMeta, keyHeadV3, bytes.Clone(rev)); err != nil {
 			return false, err
 		}
 		if err := t.Delete(bucketMeta, keyRevision); err != nil {
@@ -136,7 +140,7 @@ func changeToV3(t kv.Txn, rev int64, v []byte, refs bool) error {
 	if err != nil {
 		return err
 	}
-	if rc.version == changeV3 || rc.afterColl == 0 {
+	if named(rc.version) || rc.afterColl == 0 {
 		return nil
 	}
 	_, pk, err := changeKey(rev, v)
@@ -148,9 +152,171 @@ func changeToV3(t kv.Txn, rev int64, v []byte, refs bool) error {
 		return err
 	}
 	if refs {
-		if err := t.Put(bucketChanges, revKey(rev), currentChange(rc.h, rc.afterColl, rc.before, pk)); err != nil {
+		if err := t.Put(bucketChanges, revKey(rev), currentChange(changeV3, rc.h, rc.afterColl, rc.before, pk)); err != nil {
 			return err
 		}
 	}
 	return t.Delete(bucketByName, nameKey(rc.afterColl, pk, rev))
+}
+
+// migrateV4 converts a format-3 store to format 4 in bounded transactions,
+// each atomic and each recording in meta/migrating4 where the next one
+// starts (a collection byte and a primary key), so that, as with
+// migrateV3, an interrupted migration resumes at the next Open and
+// replicas opening one etcd prefix at once share the work. The first step
+// moves the revision counter from keyHeadV3 to keyHead: from then on a
+// replica of format 3 fails every call rather than write format 3.
+//
+// The conversion rewrites every record, collection by collection in key
+// order, as a version-3 record (without the fields its key holds) and a
+// membership's entity index entry in its format-4 form, in the same
+// transaction as its record. Change entries stay as they are: v1 and v2
+// entries hold whole records and v3 entries name their record by key,
+// all read in format 4 as before. Nothing else changes.
+func migrateV4(ctx context.Context, engine kv.Store, batch int) error {
+	if batch <= 0 {
+		batch = migrateBatchSize
+	}
+	budget := math.MaxInt
+	if l := kv.LimitsOf(engine); l.Ops > 0 || l.Bytes > 0 {
+		// A membership costs a put, an index delete and an index put.
+		if l.Ops > 0 {
+			batch = min(batch, max(l.Ops/4, 1))
+		}
+		if l.Bytes > 0 {
+			budget = l.Bytes / 4
+		}
+	}
+	for {
+		var done bool
+		err := engine.Update(ctx, func(t kv.Txn) (err error) {
+			done, err = migrateV4Step(t, batch, budget)
+			return err
+		})
+		if err != nil || done {
+			return err
+		}
+		if migrateStepped != nil {
+			migrateStepped()
+		}
+	}
+}
+
+// migrateV4Step converts the next batch records (fewer if their keys and
+// values exceed budget bytes, but at least one) and reports whether the
+// migration is complete.
+func migrateV4Step(t kv.Txn, batch, budget int) (done bool, err error) {
+	format, err := t.Get(bucketMeta, keyFormat)
+	if err != nil {
+		return false, err
+	}
+	switch string(format) {
+	case formatV4:
+		return true, nil // another replica finished it
+	case formatV3:
+	default:
+		return false, fmt.Errorf("%w: format %q", ErrForeign, format)
+	}
+	next, err := t.Get(bucketMeta, keyMigrating4)
+	if err != nil {
+		return false, err
+	}
+	ci := 0 // index in registry.Collections
+	var from []byte
+	switch {
+	case next == nil:
+		head, err := t.Get(bucketMeta, keyHeadV3)
+		if err != nil {
+			return false, err
+		}
+		if len(head) != 8 {
+			return false, fmt.Errorf("%w: damaged meta bucket", ErrForeign)
+		}
+		if err := t.Put(bucketMeta, keyHead, bytes.Clone(head)); err != nil {
+			return false, err
+		}
+		if err := t.Delete(bucketMeta, keyHeadV3); err != nil {
+			return false, err
+		}
+	default:
+		ci = slices.Index(registry.Collections, registry.Collection(next[0]))
+		if ci < 0 {
+			return false, fmt.Errorf("%w: damaged meta bucket (migrating4 %x)", ErrForeign, next)
+		}
+		from = bytes.Clone(next[1:])
+	}
+	n, size := 0, 0
+	for ; ci < len(registry.Collections); ci++ {
+		c := registry.Collections[ci]
+		sc := schemas[c]
+		// Records are read before any is rewritten: writing under a bbolt
+		// cursor can skip entries.
+		type record struct{ k, v []byte }
+		var todo []record
+		cur := t.Cursor(sc.primary)
+		var k, v []byte
+		if len(from) == 0 {
+			k, v = cur.First()
+		} else {
+			k, v = cur.Seek(from)
+		}
+		for ; k != nil && n < batch && (n == 0 || size < budget); k, v = cur.Next() {
+			todo = append(todo, record{bytes.Clone(k), bytes.Clone(v)})
+			n++
+			size += 2*len(k) + len(v)
+		}
+		if err := cur.Err(); err != nil {
+			return false, err
+		}
+		resume := bytes.Clone(k)
+		for _, r := range todo {
+			if err := recordToV4(t, sc, r.k, r.v); err != nil {
+				return false, err
+			}
+		}
+		if resume != nil {
+			return false, t.Put(bucketMeta, keyMigrating4, append([]byte{byte(c)}, resume...))
+		}
+		from = nil
+	}
+	if err := t.Put(bucketMeta, keyFormat, []byte(formatV4)); err != nil {
+		return false, err
+	}
+	return true, t.Delete(bucketMeta, keyMigrating4)
+}
+
+// recordToV4 rewrites the record v stored under pk in sc's collection as a
+// version-3 record, and its tail fields' index entries in their format-4
+// form. A version-3 record is left as it is.
+func recordToV4(t kv.Txn, sc *schema, pk, v []byte) error {
+	if len(v) > 0 && v[0] == recordV3 {
+		return nil
+	}
+	r, err := decodeRecord(sc.coll, pk, v)
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", sc.coll, pk, err)
+	}
+	if err := t.Put(sc.primary, pk, encodeRecord(nil, r)); err != nil {
+		return err
+	}
+	for i := range sc.fields {
+		f := &sc.fields[i]
+		if !f.tail {
+			continue
+		}
+		for _, val := range f.values(r) {
+			short := indexKey(f, val, pk)
+			long := append(indexPrefix(f, val), pk...)
+			if bytes.Equal(short, long) {
+				continue
+			}
+			if err := t.Delete(sc.index, long); err != nil {
+				return err
+			}
+			if err := t.Put(sc.index, short, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

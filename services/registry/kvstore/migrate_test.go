@@ -147,7 +147,7 @@ func TestOpen_MigratesFormat2Fixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.Format() != formatV3 {
+	if s.Format() != formatV4 {
 		t.Fatalf("format after open: %q", s.Format())
 	}
 	if err := s.Check(); err != nil {
@@ -218,12 +218,143 @@ func engineAt(t *testing.T) func() kv.Store {
 	}
 }
 
-// downgradeToV2 rewrites a format-3 store as format 2 wrote it: every
-// change with its images and in the by-name index, the counter under
-// "revision".
+// downgradeToV3 rewrites a format-4 store as format 3 wrote it: whole
+// (version-2) records, v2 change entries with whole images (and whole
+// before images in v3 entries, v3 entries for v5 ones), a membership's entity index entry
+// repeating the entity id, the counter under "head".
+func downgradeToV3(tx kv.Txn) error {
+	for _, c := range registry.Collections {
+		sc := schemas[c]
+		type record struct{ k, v []byte }
+		var all []record
+		if err := forEach(tx, sc.primary, func(k, v []byte) error {
+			all = append(all, record{bytes.Clone(k), bytes.Clone(v)})
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, rec := range all {
+			r, err := decodeRecord(c, rec.k, rec.v)
+			if err != nil {
+				return err
+			}
+			if err := tx.Put(sc.primary, rec.k, encodeResource(nil, r)); err != nil {
+				return err
+			}
+			for i := range sc.fields {
+				f := &sc.fields[i]
+				if !f.tail {
+					continue
+				}
+				for _, val := range f.values(r) {
+					if err := tx.Delete(sc.index, indexKey(f, val, rec.k)); err != nil {
+						return err
+					}
+					if err := tx.Put(sc.index, append(indexPrefix(f, val), rec.k...), nil); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	type entry struct {
+		rev int64
+		v   []byte
+	}
+	var all []entry
+	if err := forEach(tx, bucketChanges, func(k, v []byte) error {
+		all = append(all, entry{revFromKey(k), bytes.Clone(v)})
+		return nil
+	}); err != nil {
+		return err
+	}
+	whole := func(c registry.Collection, pk, img []byte) ([]byte, error) {
+		if c == 0 {
+			return nil, nil
+		}
+		r, err := decodeRecord(c, pk, img)
+		if err != nil {
+			return nil, err
+		}
+		return encodeResource(nil, r), nil
+	}
+	for _, en := range all {
+		rc, err := splitChange(en.rev, en.v)
+		if err != nil {
+			return err
+		}
+		before, err := whole(rc.beforeColl, rc.pk, rc.before)
+		if err != nil {
+			return err
+		}
+		var v []byte
+		switch rc.version {
+		case changeV3, changeV5:
+			if rc.version == changeV5 {
+				rec, err := tx.Get(schemas[rc.afterColl].primary, rc.pk)
+				if err != nil {
+					return err
+				}
+				r, err := decodeRecord(rc.afterColl, rc.pk, rec)
+				if err != nil {
+					return err
+				}
+				rc.h.commit = r.Metadata().UpdateTime
+			}
+			v = currentChange(changeV3, rc.h, rc.afterColl, before, rc.pk)
+		case changeV4:
+			after, err := whole(rc.afterColl, rc.pk, rc.after)
+			if err != nil {
+				return err
+			}
+			v = v2Entry(rc, before, after)
+		default:
+			continue
+		}
+		if err := tx.Put(bucketChanges, revKey(en.rev), v); err != nil {
+			return err
+		}
+	}
+	head, err := tx.Get(bucketMeta, keyHead)
+	if err != nil {
+		return err
+	}
+	if err := tx.Put(bucketMeta, keyHeadV3, bytes.Clone(head)); err != nil {
+		return err
+	}
+	if err := tx.Delete(bucketMeta, keyHead); err != nil {
+		return err
+	}
+	return tx.Put(bucketMeta, keyFormat, []byte(formatV3))
+}
+
+// v2Entry returns rc as a v2 change entry with the given whole images.
+func v2Entry(rc rawChange, before, after []byte) []byte {
+	e := encoder{}
+	e.changeHeader(changeV2, rc.h)
+	for _, img := range []struct {
+		c registry.Collection
+		b []byte
+	}{{rc.beforeColl, before}, {rc.afterColl, after}} {
+		if img.c == 0 {
+			e.byte(0)
+			continue
+		}
+		e.byte(byte(img.c))
+		e.bytes(img.b)
+	}
+	return e.b
+}
+
+// downgradeToV2 rewrites a format-4 store as format 2 wrote it: what
+// downgradeToV3 does, then every change with its images and in the
+// by-name index, the counter under "revision".
 func downgradeToV2(t *testing.T, e kv.Store) {
 	t.Helper()
 	err := e.Update(ctx, func(tx kv.Txn) error {
+		if err := downgradeToV3(tx); err != nil {
+			return err
+		}
 		type entry struct {
 			rev int64
 			v   []byte
@@ -254,18 +385,18 @@ func downgradeToV2(t *testing.T, e kv.Store) {
 			if err != nil {
 				return err
 			}
-			if err := tx.Put(bucketChanges, revKey(en.rev), rc.withImage(bytes.Clone(rec))); err != nil {
+			if err := tx.Put(bucketChanges, revKey(en.rev), v2Entry(rc, rc.before, bytes.Clone(rec))); err != nil {
 				return err
 			}
 		}
-		head, err := tx.Get(bucketMeta, keyHead)
+		head, err := tx.Get(bucketMeta, keyHeadV3)
 		if err != nil {
 			return err
 		}
 		if err := tx.Put(bucketMeta, keyRevision, bytes.Clone(head)); err != nil {
 			return err
 		}
-		if err := tx.Delete(bucketMeta, keyHead); err != nil {
+		if err := tx.Delete(bucketMeta, keyHeadV3); err != nil {
 			return err
 		}
 		return tx.Put(bucketMeta, keyFormat, []byte(formatV2))
@@ -384,7 +515,7 @@ func TestOpen_MigratesFormat2InSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.Format() != formatV3 {
+	if s.Format() != formatV4 {
 		t.Fatalf("format %q", s.Format())
 	}
 	if got := describe(t, s); got != want {
@@ -502,7 +633,7 @@ func TestOpen_MigrationSurvivesSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.Format() != formatV3 {
+	if s.Format() != formatV4 {
 		t.Fatalf("format %q after resuming", s.Format())
 	}
 	if err := s.Check(); err != nil {

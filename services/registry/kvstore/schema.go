@@ -1,6 +1,7 @@
 package kvstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"slices"
 	"strconv"
@@ -16,10 +17,14 @@ import (
 //	                           formats 1 and 2), compacted, token_key,
 //	                           backup (a backup file not yet served: where it
 //	                           came from), restored_from (once served),
-//	                           migrating (while Open converts a format-2 file)
+//	                           migrating (while Open converts a format-2 file),
+//	                           migrating4 (while Open converts a format-3 file)
 //	changes                    revision (8 bytes, big endian) → change entry
-//	{collection}               primary key → record
+//	{collection}               primary key → record (format 4: version 3,
+//	                           without the fields the key holds)
 //	{collection}.idx           field id, value, \x00, primary key → ""
+//	                           (format 4: a membership's entity entry is
+//	                           field id, entity, \x00, group)
 //	entities.credit_code       credit code → entity id (uniqueness)
 //	requests                   collection byte + request id → revision (8) + first result
 //	requests.log               revision (8) + collection byte + request id → "" (pruned with the log)
@@ -46,15 +51,20 @@ const (
 var (
 	keyFormat = []byte("format")
 	keyID     = []byte("id")
-	keyHead   = []byte("head")
-	// keyRevision held the revision counter in formats 1 and 2. Format 3
-	// moved it to keyHead so that a replica of an earlier version still
-	// running on a shared etcd prefix finds no counter and fails every
-	// call, instead of writing format-2 entries into a migrated store.
+	// keyHead holds the revision counter from format 4 on. Each format
+	// moves the counter so that a replica of an earlier version still
+	// running on a shared etcd prefix finds none and fails every call,
+	// instead of writing its format into a migrated store: keyRevision
+	// held it in formats 1 and 2, keyHeadV3 in format 3.
+	keyHead      = []byte("head4")
+	keyHeadV3    = []byte("head")
 	keyRevision  = []byte("revision")
 	keyMigrating = []byte("migrating")
-	keyCompacted = []byte("compacted")
-	keyTokenKey  = []byte("token_key")
+	// keyMigrating4 is where the migration to format 4 resumes
+	// (migrateV4): a collection byte and a primary key.
+	keyMigrating4 = []byte("migrating4")
+	keyCompacted  = []byte("compacted")
+	keyTokenKey   = []byte("token_key")
 
 	keyBackup       = []byte("backup")
 	keyRestoredFrom = []byte("restored_from")
@@ -63,11 +73,15 @@ var (
 // Formats of a talentreg registry file; Open refuses any other. Format 2
 // added the audit trail (audit.go); format 3 stores a change whose result
 // is still the stored record as a reference to it, and leaves that change
-// out of changes.by_name (migrate.go). Open migrates formats 1 and 2.
+// out of changes.by_name (migrate.go); format 4 stores records without the
+// ids their primary key holds (record version 3, change entries v4) and
+// keys a membership's entity index entry without repeating the entity id
+// (field.tail). Open migrates formats 1 to 3.
 const (
 	formatV1 = "talentreg-registry/1"
 	formatV2 = "talentreg-registry/2"
 	formatV3 = "talentreg-registry/3"
+	formatV4 = "talentreg-registry/4"
 )
 
 const sep = 0
@@ -106,6 +120,12 @@ type field struct {
 	// their runs". Records stored before the field existed hold that
 	// common value, so adding such a field needs no reindexing.
 	others []string
+	// tail fields hold the last part of the primary keys they index (a
+	// membership's entity: pk is group \x00 entity): from format 4 an
+	// entry is keyed by the rest of the key alone (field id, entity,
+	// \x00, group), not repeating the value. Entries of format 3 (the
+	// whole key) are still read (primaryOf).
+	tail bool
 }
 
 // excludedValues returns the index values whose runs a filter for index
@@ -209,11 +229,11 @@ var (
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Entity).ID) },
 		fields: []field{
 			{1, "kind", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Entity).Kind)) },
-				enumQuery(func(i int32) string { return registry.EntityKind(i).String() }, int32(registry.EntityKindOther)), false, nil},
-			{2, "region", func(r registry.Resource) []string { return one(r.(*registry.Entity).Region) }, nil, false, nil},
-			{3, "industries", func(r registry.Resource) []string { return r.(*registry.Entity).Industries }, nil, false, nil},
-			{4, "leading_enterprise", func(r registry.Resource) []string { return boolValue(r.(*registry.Entity).LeadingEnterprise) }, boolQuery, true, nil},
-			{5, "future_industry_platform", func(r registry.Resource) []string { return boolValue(r.(*registry.Entity).FutureIndustryPlatform) }, boolQuery, true, nil},
+				enumQuery(func(i int32) string { return registry.EntityKind(i).String() }, int32(registry.EntityKindOther)), false, nil, false},
+			{2, "region", func(r registry.Resource) []string { return one(r.(*registry.Entity).Region) }, nil, false, nil, false},
+			{3, "industries", func(r registry.Resource) []string { return r.(*registry.Entity).Industries }, nil, false, nil, false},
+			{4, "leading_enterprise", func(r registry.Resource) []string { return boolValue(r.(*registry.Entity).LeadingEnterprise) }, boolQuery, true, nil, false},
+			{5, "future_industry_platform", func(r registry.Resource) []string { return boolValue(r.(*registry.Entity).FutureIndustryPlatform) }, boolQuery, true, nil, false},
 			lifecycleField(6, func(r registry.Resource) *registry.Lifecycle { return &r.(*registry.Entity).Lifecycle }),
 		},
 	}
@@ -222,8 +242,8 @@ var (
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Group).ID) },
 		fields: []field{
 			{1, "kind", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Group).Kind)) },
-				enumQuery(func(i int32) string { return registry.GroupKind(i).String() }, int32(registry.GroupKindAlliance)), false, nil},
-			{2, "field", func(r registry.Resource) []string { return one(r.(*registry.Group).Field) }, nil, false, nil},
+				enumQuery(func(i int32) string { return registry.GroupKind(i).String() }, int32(registry.GroupKindAlliance)), false, nil, false},
+			{2, "field", func(r registry.Resource) []string { return one(r.(*registry.Group).Field) }, nil, false, nil, false},
 		},
 	}
 	membershipSchema = &schema{
@@ -233,7 +253,7 @@ var (
 			return membershipKey(m.GroupID, m.EntityID)
 		},
 		fields: []field{
-			{1, "entity", func(r registry.Resource) []string { return one(r.(*registry.Membership).EntityID) }, entityRefQuery, false, nil},
+			{id: 1, name: "entity", values: func(r registry.Resource) []string { return one(r.(*registry.Membership).EntityID) }, query: entityRefQuery, tail: true},
 			lifecycleField(2, func(r registry.Resource) *registry.Lifecycle { return &r.(*registry.Membership).Lifecycle }),
 		},
 	}
@@ -241,11 +261,11 @@ var (
 		coll: registry.TalentRecords, primary: "talentRecords", index: "talentRecords.idx",
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.TalentRecord).ID) },
 		fields: []field{
-			{1, "subject", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Subject) }, nil, false, nil},
+			{1, "subject", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Subject) }, nil, false, nil, false},
 			{2, "category", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.TalentRecord).Category)) },
-				enumQuery(func(i int32) string { return registry.TalentCategory(i).String() }, int32(registry.TalentCategoryAssessed)), false, nil},
-			{3, "program", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Program) }, nil, false, nil},
-			{4, "period", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Period) }, nil, false, nil},
+				enumQuery(func(i int32) string { return registry.TalentCategory(i).String() }, int32(registry.TalentCategoryAssessed)), false, nil, false},
+			{3, "program", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Program) }, nil, false, nil, false},
+			{4, "period", func(r registry.Resource) []string { return one(r.(*registry.TalentRecord).Period) }, nil, false, nil, false},
 		},
 	}
 	programSchema = &schema{
@@ -253,7 +273,7 @@ var (
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Program).ID) },
 		fields: []field{
 			{1, "level", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Program).Level)) },
-				enumQuery(func(i int32) string { return registry.ProgramLevel(i).String() }, int32(registry.ProgramLevelDistrict)), false, nil},
+				enumQuery(func(i int32) string { return registry.ProgramLevel(i).String() }, int32(registry.ProgramLevelDistrict)), false, nil, false},
 		},
 	}
 	targetSchema = &schema{
@@ -261,10 +281,10 @@ var (
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Target).ID) },
 		fields: []field{
 			{1, "metric", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Target).Metric)) },
-				enumQuery(func(i int32) string { return registry.TargetMetric(i).String() }, int32(registry.TargetMetricGroupMembers)), false, nil},
+				enumQuery(func(i int32) string { return registry.TargetMetric(i).String() }, int32(registry.TargetMetricGroupMembers)), false, nil, false},
 			// The scope as a full name ("" for the whole ecosystem):
 			// deleting a group finds its targets here.
-			{2, "scope", func(r registry.Resource) []string { return one(r.(*registry.Target).Scope) }, nil, false, nil},
+			{2, "scope", func(r registry.Resource) []string { return one(r.(*registry.Target).Scope) }, nil, false, nil, false},
 		},
 	}
 	policySchema = &schema{
@@ -272,12 +292,12 @@ var (
 		key: func(r registry.Resource) []byte { return []byte(r.(*registry.Policy).ID) },
 		fields: []field{
 			{1, "level", func(r registry.Resource) []string { return enumValue(int32(r.(*registry.Policy).Level)) },
-				enumQuery(func(i int32) string { return registry.PolicyLevel(i).String() }, int32(registry.PolicyLevelDistrict)), false, nil},
-			{2, "pilot", func(r registry.Resource) []string { return boolValue(r.(*registry.Policy).Pilot) }, boolQuery, true, nil},
-			{3, "industries", func(r registry.Resource) []string { return r.(*registry.Policy).Industries }, nil, false, nil},
+				enumQuery(func(i int32) string { return registry.PolicyLevel(i).String() }, int32(registry.PolicyLevelDistrict)), false, nil, false},
+			{2, "pilot", func(r registry.Resource) []string { return boolValue(r.(*registry.Policy).Pilot) }, boolQuery, true, nil, false},
+			{3, "industries", func(r registry.Resource) []string { return r.(*registry.Policy).Industries }, nil, false, nil, false},
 			// Full programme names: deleting a programme finds its
 			// policies here.
-			{4, "programs", func(r registry.Resource) []string { return r.(*registry.Policy).Programs }, nil, false, nil},
+			{4, "programs", func(r registry.Resource) []string { return r.(*registry.Policy).Programs }, nil, false, nil, false},
 		},
 	}
 )
@@ -298,13 +318,39 @@ func membershipKey(groupID, entityID string) []byte {
 	return append(k, entityID...)
 }
 
-// indexKey returns field id, value, \x00, pk.
+// indexKey returns field id, value, \x00, pk; for a tail field whose
+// value ends pk (head \x00 value), field id, value, \x00, head.
 func indexKey(f *field, value string, pk []byte) []byte {
+	if f.tail {
+		pk = headOf(pk, value)
+	}
 	k := make([]byte, 0, 2+len(value)+len(pk))
 	k = append(k, f.id)
 	k = append(k, value...)
 	k = append(k, sep)
 	return append(k, pk...)
+}
+
+// headOf returns pk without its tail \x00 value, or pk when it does not
+// end so.
+func headOf(pk []byte, value string) []byte {
+	if n := len(pk) - len(value) - 1; n >= 0 && pk[n] == sep && string(pk[n+1:]) == value {
+		return pk[:n]
+	}
+	return pk
+}
+
+// primaryOf returns the primary key an index entry of f with value names,
+// given the entry's key after the prefix (indexPrefix): the suffix itself,
+// but for a tail field's format-4 entry (a head without \x00), head \x00
+// value. It appends to dst when it has to build the key.
+func (f *field) primaryOf(dst []byte, value string, suffix []byte) []byte {
+	if !f.tail || bytes.IndexByte(suffix, sep) >= 0 {
+		return suffix
+	}
+	dst = append(dst[:0], suffix...)
+	dst = append(dst, sep)
+	return append(dst, value...)
 }
 
 // indexPrefix returns the prefix of f's entries with value.

@@ -36,9 +36,9 @@ type Options struct {
 	// format-2 store, even half migrated, is then read as it is).
 	ReadOnly bool
 
-	// migrateBatch is how many change-log entries one migration
-	// transaction converts (default: migrateBatchSize); tests make it
-	// small.
+	// migrateBatch is how many change-log entries (format 3) or
+	// records (format 4) one migration transaction converts (default:
+	// migrateBatchSize); tests make it small.
 	migrateBatch int
 }
 
@@ -114,14 +114,19 @@ func Open(ctx context.Context, engine kv.Store, opts Options) (*Store, error) {
 		if err := engine.Update(ctx, initialize); err != nil {
 			return nil, err
 		}
-	case (format == formatV1 || format == formatV2) && !opts.ReadOnly:
+	case (format == formatV1 || format == formatV2 || format == formatV3) && !opts.ReadOnly:
 		if format == formatV1 {
 			if err := engine.Update(ctx, migrateV2); err != nil {
 				return nil, err
 			}
 		}
-		if err := migrateV3(ctx, engine, opts.migrateBatch, s.refs); err != nil {
-			return nil, fmt.Errorf("migrating to %s: %w", formatV3, err)
+		if format != formatV3 {
+			if err := migrateV3(ctx, engine, opts.migrateBatch, s.refs); err != nil {
+				return nil, fmt.Errorf("migrating to %s: %w", formatV3, err)
+			}
+		}
+		if err := migrateV4(ctx, engine, opts.migrateBatch); err != nil {
+			return nil, fmt.Errorf("migrating to %s: %w", formatV4, err)
 		}
 	}
 	if err := engine.View(ctx, s.load); err != nil {
@@ -140,8 +145,8 @@ func Open(ctx context.Context, engine kv.Store, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// Format returns the store's file format, e.g. "talentreg-registry/3"
-// (always 3 unless opened ReadOnly).
+// Format returns the store's file format, e.g. "talentreg-registry/4"
+// (always 4 unless opened ReadOnly).
 func (s *Store) Format() string { return s.format }
 
 // nameRecords reports whether change entries on engine may name the
@@ -175,7 +180,7 @@ func initialize(t kv.Txn) error {
 		return err
 	}
 	for k, v := range map[string][]byte{
-		string(keyFormat): []byte(formatV3), string(keyID): []byte(newDatabaseID()), string(keyHead): revKey(0),
+		string(keyFormat): []byte(formatV4), string(keyID): []byte(newDatabaseID()), string(keyHead): revKey(0),
 		string(keyCompacted): revKey(0), string(keyTokenKey): key,
 	} {
 		if err := t.Put(bucketMeta, []byte(k), v); err != nil {
@@ -195,7 +200,7 @@ func (s *Store) load(r kv.Reader) error {
 		return append([]byte(nil), v...)
 	}
 	s.format = string(get(keyFormat))
-	if s.format != formatV3 && (s.format != formatV2 || !s.opts.ReadOnly) {
+	if s.format != formatV4 && (s.format != formatV3 && s.format != formatV2 || !s.opts.ReadOnly) {
 		return ErrForeign
 	}
 	rev, err := headRevision(r)

@@ -109,7 +109,7 @@ func (t *tx) endOp() error {
 		h := changeHeader{typ: c.typ, commit: t.now, first: t.opFirst, rev: c.rev, last: t.rev}
 		entry := finishChange(c.entry, h)
 		if c.current {
-			entry = currentChange(h, c.coll, c.before, c.key)
+			entry = currentChange(changeV5, h, c.coll, c.before, c.key)
 		}
 		if err := t.put(bucketChanges, revKey(c.rev), entry); err != nil {
 			return err
@@ -255,7 +255,7 @@ func (t *tx) get(sc *schema, key []byte) (registry.Resource, error) {
 	if v == nil {
 		return nil, nil
 	}
-	return decodeResource(sc.coll, v)
+	return decodeRecord(sc.coll, key, v)
 }
 
 // exists reports whether key is in sc's collection; a failed read is
@@ -297,13 +297,13 @@ func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.R
 	// both. Engines keep value slices until commit: never reuse them.
 	var beforeBytes, afterBytes []byte
 	if before != nil {
-		beforeBytes = encodeResource(nil, before)
+		beforeBytes = encodeRecord(nil, before)
 	}
 	if after != nil {
-		t.scratch = encodeResource(t.scratch[:0], after)
+		t.scratch = encodeRecord(t.scratch[:0], after)
 		afterBytes = t.scratch
 	}
-	event := changeImages(make([]byte, 0, changeSize(beforeBytes, afterBytes)), sc.coll, beforeBytes, afterBytes)
+	event := changeImages(make([]byte, 0, changeSize(key, beforeBytes, afterBytes)), sc.coll, key, beforeBytes, afterBytes)
 	if after != nil {
 		afterBytes = event[len(event)-len(afterBytes):]
 		if err := t.put(sc.primary, key, afterBytes); err != nil {
@@ -322,7 +322,7 @@ func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.R
 	// record (the record's revision names that one): superseding a record
 	// indexes the change that made it, and a deletion indexes itself.
 	if before != nil {
-		if err := t.supersede(sc.coll, key, prev, beforeBytes); err != nil {
+		if err := t.supersede(sc.coll, key, prev, beforeBytes, before.Metadata().UpdateTime); err != nil {
 			return err
 		}
 	}
@@ -341,9 +341,9 @@ func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.R
 
 // supersede marks the change at revision prev, which made the record
 // under key, as no longer its latest: if still retained, it goes into the
-// by-name index, and a v3 entry of it gets its after image (img, the
-// record's encoding) back.
-func (t *tx) supersede(c registry.Collection, key []byte, prev int64, img []byte) error {
+// by-name index, and a named entry of it gets its after image (img, the
+// record's encoding, last updated at updated) back.
+func (t *tx) supersede(c registry.Collection, key []byte, prev int64, img []byte, updated time.Time) error {
 	if prev <= t.compacted {
 		return nil // compacted: neither entry nor index key
 	}
@@ -354,24 +354,25 @@ func (t *tx) supersede(c registry.Collection, key []byte, prev int64, img []byte
 				break
 			}
 		}
-	} else if err := t.materialize(prev, img); err != nil {
+	} else if err := t.materialize(prev, img, updated); err != nil {
 		return err
 	}
 	return t.put(bucketByName, nameKey(c, key, prev), nil)
 }
 
-// materialize turns the logged v3 entry of revision rev, if it is one,
-// into a v2 entry with after image img.
-func (t *tx) materialize(rev int64, img []byte) error {
+// materialize turns the logged named entry of revision rev, if it is one,
+// into a v4 entry with after image img (the record as stored), last
+// updated at updated.
+func (t *tx) materialize(rev int64, img []byte, updated time.Time) error {
 	v := t.read(bucketChanges, revKey(rev))
-	if len(v) == 0 || v[0] != changeV3 {
+	if len(v) == 0 || !named(v[0]) {
 		return t.err
 	}
 	rc, err := splitChange(rev, v)
 	if err != nil {
 		return err
 	}
-	return t.put(bucketChanges, revKey(rev), rc.withImage(img))
+	return t.put(bucketChanges, revKey(rev), rc.withImage(img, updated))
 }
 
 // reindex removes index entries before has and after lacks, and adds the

@@ -137,12 +137,14 @@ func TestStore_GroupCommittedRequestsAreSeparateTransactions(t *testing.T) {
 
 func TestDecodeChange_V1EntryIsItsOwnTransaction(t *testing.T) {
 	after := encodeResource(nil, entity("e"))
-	images := changeImages(nil, registry.Entities, nil, after)[changeHeaderMax:]
 	e := encoder{}
 	e.byte(changeV1)
 	e.byte(byte(registry.ChangeCreated))
 	e.time(time.Date(2024, 6, 14, 0, 0, 0, 0, time.UTC))
-	v1 := append(e.b, images...)
+	e.byte(0)
+	e.byte(byte(registry.Entities))
+	e.bytes(after)
+	v1 := e.b
 	ch, err := decodeChange(nil, 42, v1)
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +175,7 @@ func TestStore_CheckFindsBrokenTransactionBounds(t *testing.T) {
 				return err
 			}
 			h := changeHeader{typ: ch.Type, commit: ch.CommitTime, first: first, rev: 2, last: last}
-			return kt.Put(bucketChanges, revKey(2), currentChange(h, registry.Entities, nil, []byte(ch.After.(*registry.Entity).ID)))
+			return kt.Put(bucketChanges, revKey(2), currentChange(changeV3, h, registry.Entities, nil, []byte(ch.After.(*registry.Entity).ID)))
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -274,7 +274,7 @@ func TestCheckAndCompact(t *testing.T) {
 		return out.String()
 	}
 	out := checkOut(db)
-	for _, want := range []string{"consistent at revision 2 ", "format talentreg-registry/3\n", "entities ", "entities.idx ", "changes ", "file "} {
+	for _, want := range []string{"consistent at revision 2 ", "format talentreg-registry/4\n", "entities ", "entities.idx ", "changes ", "file "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)
 		}

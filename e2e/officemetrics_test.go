@@ -77,8 +77,8 @@ func TestOffice_AsOfMatchesTheFiguresThen(t *testing.T) {
 	}
 
 	// Phase 2: hb-eq leaves the alliance, bj-ai closes, bio goes.
-	write("PATCH", "/v1/groups/space/memberships/hb-eq?updateMask=status,endTime", map[string]any{"status": "LIFECYCLE_STATUS_WITHDRAWN", "endTime": time.Now().UTC().Format(time.RFC3339)})
-	write("PATCH", "/v1/entities/bj-ai?updateMask=status,endTime", map[string]any{"status": "LIFECYCLE_STATUS_INACTIVE", "endTime": time.Now().UTC().Format(time.RFC3339)})
+	write("PATCH", "/v1/groups/space/memberships/hb-eq?updateMask=status,endTime", map[string]any{"status": "LIFECYCLE_STATUS_WITHDRAWN", "endTime": time.Now().UTC().Format(time.RFC3339Nano)})
+	write("PATCH", "/v1/entities/bj-ai?updateMask=status,endTime", map[string]any{"status": "LIFECYCLE_STATUS_INACTIVE", "endTime": time.Now().UTC().Format(time.RFC3339Nano)})
 	write("DELETE", "/v1/groups/bio?force=true", nil)
 	p2 := record()
 	if fmt.Sprint(p2.summary["jingjinjiOrganisations"]) != "0" || fmt.Sprint(p2.stats["members"]) != "1" {

@@ -282,17 +282,22 @@ func (e *env) searchBulkCases() [][2]string {
 		{caseSearchBulkC1, fmt.Sprintf("SearchEntities, a page of %d, at %d entities, one client: the latency of a query that waits for no other; the same mix, each shape's p50/p99 below", searchPageSize, n)},
 	}
 	for s, sh := range bulkSearchShapes {
+		// The variants of a shape rotate with k (at most 6 of them);
+		// a query naming one entity differs for every k.
 		seen := map[string]bool{}
 		var qs []string
-		for _, k := range readKeys(n)[:min(n, 4)] {
+		for k := range min(n, 12) {
 			if q := sh.query(k); !seen[q] {
 				seen[q] = true
 				qs = append(qs, fmt.Sprintf("%q", q))
 			}
 		}
-		what := "e.g. " + strings.Join(qs, ", ")
-		if sh.page2 {
-			what = "the second page of " + strings.Join(qs, ", ")
+		what := strings.Join(qs, ", ")
+		switch {
+		case sh.finds:
+			what = "one entity's, e.g. " + strings.Join(qs[:min(len(qs), 2)], ", ")
+		case sh.page2:
+			what = "the second page of " + what
 		}
 		out = append(out, [2]string{shapeCase(s), what})
 	}

@@ -6,7 +6,7 @@
 //
 // Run it with
 //
-//	make bench                           # full run (~30 min), writes BENCHMARKS.md
+//	make bench                           # full run (~35 min), writes BENCHMARKS.md
 //	go run ./bench/cmd/harness -smoke    # a few seconds: proves the harness works
 //	go run ./bench/cmd/harness -only 'grpc-get' -rounds 1 -profile-dir /tmp/prof
 //

@@ -276,7 +276,7 @@ func checks(c Config) []report.Check {
 // binary search of the transactions and the decoding of up to 31 log
 // entries per series (~2 µs for a Summary, ~6 µs for a breakdown of a few
 // rows: bench/TUNING.md "Bounded history") to a read that costs ~20 µs
-// of server CPU in all; measured 1.01-1.18× in CPU per request (bench/
+// of server CPU in all; measured 1.01-1.19× in CPU per request (bench/
 // TUNING.md "As-of and search cases in make bench"). The allowance is
 // the one issue 11 gives authentication.
 const asOfQPS = 0.8

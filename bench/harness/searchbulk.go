@@ -109,7 +109,8 @@ type searchMix struct {
 
 // buildSearchMix encodes searchVariants queries of every shape for
 // entities spread over n, checking each answer on the way (the first
-// result where a shape finds one entity; a full page otherwise): a case
+// result where a shape finds one entity; a full page, or the rest of the
+// results, otherwise): a case
 // never measures a search that answers wrongly. Second-page requests
 // carry the token of their first page.
 func buildSearchMix(ctx context.Context, ep endpoint, n int) (searchMix, error) {
@@ -138,6 +139,7 @@ func buildSearchMix(ctx context.Context, ep endpoint, n int) (searchMix, error) 
 		for s, sh := range bulkSearchShapes {
 			q := sh.query(k)
 			req := &metricsv1.SearchEntitiesRequest{Query: q, PageSize: searchPageSize}
+			offset := 0
 			r, b, err := call(req)
 			if err != nil {
 				return searchMix{}, fmt.Errorf("%s %q: %w", sh.name, q, err)
@@ -146,7 +148,7 @@ func buildSearchMix(ctx context.Context, ep endpoint, n int) (searchMix, error) 
 				if r.GetNextPageToken() == "" {
 					return searchMix{}, fmt.Errorf("%s %q: no second page (total %d)", sh.name, q, r.GetTotalSize())
 				}
-				req.PageToken = r.GetNextPageToken()
+				req.PageToken, offset = r.GetNextPageToken(), searchPageSize
 				if r, b, err = call(req); err != nil {
 					return searchMix{}, fmt.Errorf("%s %q: %w", sh.name, q, err)
 				}
@@ -158,8 +160,8 @@ func buildSearchMix(ctx context.Context, ep endpoint, n int) (searchMix, error) 
 					first = got[0].GetName()
 				}
 				return searchMix{}, fmt.Errorf("%s %q found %q first of %d, want %s", sh.name, q, first, r.GetTotalSize(), dataset.EntityName(k))
-			case !sh.finds && len(got) != min(searchPageSize, n):
-				return searchMix{}, fmt.Errorf("%s %q: %d results of %d, want a full page", sh.name, q, len(got), r.GetTotalSize())
+			case !sh.finds && (len(got) == 0 || len(got) != min(searchPageSize, int(r.GetTotalSize())-offset)):
+				return searchMix{}, fmt.Errorf("%s %q: %d results of %d from %d, want a full page", sh.name, q, len(got), r.GetTotalSize(), offset)
 			}
 			mix.reqs = append(mix.reqs, b)
 			mix.shapes = append(mix.shapes, s)

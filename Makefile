@@ -95,7 +95,7 @@ test:
 run: build
 	./scripts/run.sh
 
-## bench: talentreg against its floors and etcd, on bbolt and on etcd (issues 6, 13), ~25 min; writes BENCHMARKS.md
+## bench: talentreg against its floors and etcd, on bbolt and on etcd (issues 6, 13), search and as-of reads (issue 14), ~35 min; writes BENCHMARKS.md
 bench: build
 	$(GO) build -o bin/bench-harness ./bench/cmd/harness
 	$(GO) build -o bin/bench-floor ./bench/cmd/floor

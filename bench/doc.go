@@ -6,7 +6,7 @@
 //
 // Run it with
 //
-//	make bench                           # full run (~25 min), writes BENCHMARKS.md
+//	make bench                           # full run (~35 min), writes BENCHMARKS.md
 //	go run ./bench/cmd/harness -smoke    # a few seconds: proves the harness works
 //	go run ./bench/cmd/harness -only 'grpc-get' -rounds 1 -profile-dir /tmp/prof
 //
@@ -25,7 +25,13 @@
 //     side"), and CreateEntity also runs with one client for its latency.
 //     Next to the auth-off talentreg stack it runs an auth-on one (issue
 //     11: the dev auth config, TLS, a JWT and a client certificate) on the
-//     same data, measured against it in the same rounds.
+//     same data, measured against it in the same rounds. Issue 14: name
+//     search runs at the bulk data set's size (1M) on the metrics whose
+//     bootstrap the import step has just measured, with a mix of query
+//     shapes and one client, per shape; GetSummary and GetBreakdown as of
+//     times across the read stack's history (its metrics follows the read
+//     data set's import transaction by transaction) run next to the same
+//     reads now.
 //   - load: the closed-loop (or paced) load generator, its histogram and a
 //     light HTTP/1.1 connection (plaintext or TLS).
 //   - h2grpc: a light unary gRPC client on raw HTTP/2 frames (h2c or TLS,

@@ -18,7 +18,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"talentreg/bench/dataset"
 	"talentreg/bench/etcd"
@@ -203,6 +202,34 @@ func (e *env) cases() [][]caseDef {
 				run: one("grpc-summary/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
 					return e.grpcCase(ctx, "grpc-summary/talentreg", round, plain(e.tr.metricsAddr), []int{e.tr.metrics.PID}, []string{"metrics"}, methodGetSummary, [][]byte{{}}, checkSummary)
 				})},
+			// Next to its baseline, so that the ratio of the two is of
+			// neighbours in every round.
+			{name: "grpc-summary-asof/talentreg", desc: fmt.Sprintf("GetSummary as_of %d times spread over the history (%d over the read data set's import, whose every transaction metrics applied from the feed; %d from its end to now), metrics", asOfOld+asOfRecent, asOfOld, asOfRecent), needs: []string{compMetrics},
+				run: one("grpc-summary-asof/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
+					reqs, err := summaryAsOfRequests(ctx, plain(e.tr.metricsAddr), asOfTimes(e.tr.historyFrom, e.tr.historyTo, time.Now()))
+					if err != nil {
+						return nil, fmt.Errorf("pre-flight: %w", err)
+					}
+					return e.grpcCase(ctx, "grpc-summary-asof/talentreg", round, plain(e.tr.metricsAddr), []int{e.tr.metrics.PID}, []string{"metrics"}, methodGetSummary, reqs, anyResponse(&metricsv1.GetSummaryResponse{}))
+				})},
+		},
+		{
+			{name: "grpc-breakdown/talentreg", desc: fmt.Sprintf("GetBreakdown by %s in turn, metrics", strings.Join(breakdownDims, ", ")), needs: []string{compMetrics},
+				run: one("grpc-breakdown/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
+					reqs, err := breakdownRequests(ctx, plain(e.tr.metricsAddr), nil)
+					if err != nil {
+						return nil, fmt.Errorf("pre-flight: %w", err)
+					}
+					return e.grpcCase(ctx, "grpc-breakdown/talentreg", round, plain(e.tr.metricsAddr), []int{e.tr.metrics.PID}, []string{"metrics"}, methodGetBreakdown, reqs, anyResponse(&metricsv1.GetBreakdownResponse{}))
+				})},
+			{name: "grpc-breakdown-asof/talentreg", desc: fmt.Sprintf("GetBreakdown by %s in turn, as_of the times of grpc-summary-asof, metrics", strings.Join(breakdownDims, ", ")), needs: []string{compMetrics},
+				run: one("grpc-breakdown-asof/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
+					reqs, err := breakdownRequests(ctx, plain(e.tr.metricsAddr), asOfTimes(e.tr.historyFrom, e.tr.historyTo, time.Now()))
+					if err != nil {
+						return nil, fmt.Errorf("pre-flight: %w", err)
+					}
+					return e.grpcCase(ctx, "grpc-breakdown-asof/talentreg", round, plain(e.tr.metricsAddr), []int{e.tr.metrics.PID}, []string{"metrics"}, methodGetBreakdown, reqs, anyResponse(&metricsv1.GetBreakdownResponse{}))
+				})},
 		},
 		{
 			{name: "http-summary/floor", desc: "GET /v1/summary, stock grpc-gateway → bare server", needs: []string{compFloor},
@@ -234,17 +261,6 @@ func (e *env) cases() [][]caseDef {
 					}
 					return e.httpCase(ctx, "http-search/talentreg", round, plain(e.tr.httpAddr), []int{e.tr.gateway.PID, e.tr.metrics.PID}, []string{"gateway", "metrics"}, reqs, checkBody(`"results":[{`))
 				})},
-			{name: "grpc-summary-asof/talentreg", desc: "GetSummary as_of a past time (the history), metrics", needs: []string{compMetrics},
-				run: one("grpc-summary-asof/talentreg", func(ctx context.Context, round int) (report.Figures, error) {
-					// A time the replica has history for: now, minus a
-					// moment, rotated over a few.
-					now := time.Now()
-					reqs := make([][]byte, 16)
-					for j := range reqs {
-						reqs[j], _ = proto.Marshal(&metricsv1.GetSummaryRequest{AsOf: timestamppb.New(now.Add(-time.Duration(j) * time.Millisecond))})
-					}
-					return e.grpcCase(ctx, "grpc-summary-asof/talentreg", round, plain(e.tr.metricsAddr), []int{e.tr.metrics.PID}, []string{"metrics"}, methodGetSummary, reqs, checkSummary)
-				})},
 		},
 		{
 			{name: "grpc-list/talentreg", desc: fmt.Sprintf("ListEntities, filtered, pages of 50, walking, at %d entities", n), needs: []string{compRegistry},
@@ -265,7 +281,9 @@ func (e *env) cases() [][]caseDef {
 		{
 			{name: "import/talentreg", desc: fmt.Sprintf("Import of %d entities + %d memberships (+%d groups), fresh registry",
 				e.cfg.ImportEntities, e.cfg.ImportEntities*e.cfg.ImportMemberships, e.cfg.ImportGroups),
-				also:    [][2]string{{"bootstrap/talentreg", "fresh metrics catching up with that registry: start → GetSummary at its revision"}},
+				also: append([][2]string{
+					{"bootstrap/talentreg", "fresh metrics catching up with that registry: start → GetSummary at its revision"},
+				}, e.searchBulkCases()...),
 				needs:   []string{compRegistryBin},
 				timeout: 30 * time.Minute,
 				run:     e.importCase},
@@ -667,6 +685,13 @@ func (e *env) importCase(ctx context.Context, round int) (map[string]report.Figu
 		report.MetricsCPUSec:  metCPU.Seconds(),
 		report.RegistryCPUSec: (regCPU1 - regCPU0).Seconds(),
 	}
+	for _, c := range e.searchBulkCases() {
+		if e.selected(c[0]) {
+			// The search cases run on that metrics, now bootstrapped:
+			// the data set is imported once.
+			return out, e.searchBulk(ctx, round, met, maddr, out)
+		}
+	}
 	return out, nil
 }
 
@@ -699,6 +724,11 @@ func (e *env) loadFigures(ctx context.Context, name string, round int, pids []in
 
 // loadFiguresAt is loadFigures with conc workers.
 func (e *env) loadFiguresAt(ctx context.Context, name string, round int, pids []int, profile []string, rate float64, conc int, newWorker func(int) (load.Op, error)) (report.Figures, error) {
+	return e.loadFiguresObserved(ctx, name, round, pids, profile, rate, conc, newWorker, nil)
+}
+
+// loadFiguresObserved is loadFiguresAt with load.Config's Observe.
+func (e *env) loadFiguresObserved(ctx context.Context, name string, round int, pids []int, profile []string, rate float64, conc int, newWorker func(int) (load.Op, error), observe func(int, time.Duration)) (report.Figures, error) {
 	var wg sync.WaitGroup
 	if e.cfg.ProfileDir != "" && e.cfg.Duration >= time.Second {
 		for _, p := range profile {
@@ -723,6 +753,7 @@ func (e *env) loadFiguresAt(ctx context.Context, name string, round int, pids []
 		Rate:        rate,
 		NewWorker:   newWorker,
 		ServerPIDs:  pids,
+		Observe:     observe,
 	})
 	wg.Wait()
 	if err != nil {

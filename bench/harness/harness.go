@@ -115,6 +115,10 @@ type env struct {
 		registry, metrics, gateway          *proc.Process
 		registryAddr, metricsAddr, httpAddr string
 		admin                               map[string]string // process name → admin base URL
+		// historyFrom and historyTo bracket the import of the read data
+		// set, which metrics applied transaction by transaction: the
+		// history the as-of cases read.
+		historyFrom, historyTo time.Time
 	}
 	// sec is the auth-on read stack and its clients.
 	sec struct {
@@ -273,8 +277,14 @@ func (e *env) runCase(ctx context.Context, rep *report.Report, c caseDef, round 
 
 func summarize(f report.Figures) string {
 	if q, ok := f[report.QPS]; ok {
-		return fmt.Sprintf("%8.0f QPS  p50 %.3f ms  p99 %.3f ms  errors %.0f  server %.1f µs/req  load %.1f µs/req",
-			q, f[report.P50], f[report.P99], f[report.Errors], f[report.ServerUS], f[report.LoadUS])
+		s := fmt.Sprintf("%8.0f QPS  p50 %.3f ms  p99 %.3f ms", q, f[report.P50], f[report.P99])
+		if _, ok := f[report.ServerUS]; ok {
+			s += fmt.Sprintf("  errors %.0f  server %.1f µs/req  load %.1f µs/req", f[report.Errors], f[report.ServerUS], f[report.LoadUS])
+		}
+		if w, ok := f[report.P99WorstShape]; ok {
+			s += fmt.Sprintf("  worst shape's p99 %.3f ms", w)
+		}
+		return s
 	}
 	keys := make([]string, 0, len(f))
 	for k := range f {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"talentreg/bench/dataset"
 	"talentreg/bench/etcd"
 	"talentreg/bench/report"
 )
@@ -99,7 +101,7 @@ func TestRun_SmokeReportsSaneFigures(t *testing.T) {
 		"grpc-range/etcd", "http-range/etcd", "grpc-put/etcd"}
 	if built["registry"] && built["metrics"] && built["gateway"] {
 		mustRun = append(mustRun, "grpc-get/talentreg", "http-get/talentreg", "grpc-summary/talentreg", "http-summary/talentreg",
-			"grpc-search/talentreg", "http-search/talentreg", "grpc-summary-asof/talentreg",
+			"grpc-search/talentreg", "http-search/talentreg", "grpc-summary-asof/talentreg", "grpc-breakdown/talentreg", "grpc-breakdown-asof/talentreg",
 			"grpc-list/talentreg", "grpc-create/talentreg", "grpc-create-c1/talentreg", "lag/talentreg",
 			"grpc-get/talentreg-jwt", "grpc-get/talentreg-mtls", "http-get/talentreg-jwt",
 			"grpc-get/talentreg-etcd1", "grpc-get/talentreg-etcd3", "http-get/talentreg-etcd1", "http-get/talentreg-etcd3",
@@ -136,6 +138,7 @@ func TestRun_SmokeReportsSaneFigures(t *testing.T) {
 		if f := rep.Find("bootstrap/talentreg").Rounds[0]; f[report.BootstrapSec] <= 0 || f[report.PeakRSSMiB] <= 0 {
 			t.Errorf("bootstrap figures %v", f)
 		}
+		checkSearchBulk(t, rep)
 	}
 	for _, name := range []string{"grpc-get/talentreg", "http-get/talentreg", "grpc-get/talentreg-jwt", "grpc-get/talentreg-mtls", "http-get/talentreg-jwt",
 		"grpc-get/talentreg-etcd1", "grpc-get/talentreg-etcd3", "http-get/talentreg-etcd1", "http-get/talentreg-etcd3"} {
@@ -158,6 +161,102 @@ func TestRun_SmokeReportsSaneFigures(t *testing.T) {
 				t.Errorf("comparison %q has no figures: %s", c.What, o.Why)
 			}
 		}
+	}
+}
+
+// checkSearchBulk checks the figures of the search cases on the bulk data
+// set's metrics: each ran, each shape has its row, and the worst shape's
+// p99 that the target reads is the highest of them.
+func checkSearchBulk(t *testing.T, rep *report.Report) {
+	t.Helper()
+	ran := func(name string) report.Figures {
+		c := rep.Find(name)
+		if c == nil || c.Skip != "" || len(c.Errors) > 0 || c.Rounds[0] == nil {
+			t.Errorf("%s did not run cleanly: %+v", name, c)
+			return nil
+		}
+		return c.Rounds[0]
+	}
+	if f := ran(caseSearchIndex); f != nil && (f[report.SearchReadySec] <= 0 || f[report.PeakRSSMiB] <= 0) {
+		t.Errorf("%s figures %v", caseSearchIndex, f)
+	}
+	for _, name := range []string{caseSearchBulk, caseSearchBulkC1} {
+		if f := ran(name); f != nil && (f[report.QPS] <= 0 || f[report.P50] <= 0 || f[report.P99] < f[report.P50] || f[report.Errors] != 0 || f[report.ServerUS] <= 0) {
+			t.Errorf("%s: implausible figures %v", name, f)
+		}
+	}
+	c1 := ran(caseSearchBulkC1)
+	worst := 0.0
+	for s := range bulkSearchShapes {
+		f := ran(shapeCase(s))
+		if f == nil {
+			continue
+		}
+		if f[report.QPS] <= 0 || f[report.P50] <= 0 || f[report.P99] < f[report.P50] {
+			t.Errorf("%s: implausible figures %v", shapeCase(s), f)
+		}
+		worst = max(worst, f[report.P99])
+	}
+	if c1 != nil && c1[report.P99WorstShape] != worst {
+		t.Errorf("worst shape's p99 %v, the shapes' highest %v", c1[report.P99WorstShape], worst)
+	}
+}
+
+func TestAsOfTimes_SpreadOverTheWholeHistory(t *testing.T) {
+	from := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	to, now := from.Add(4*time.Second), from.Add(10*time.Minute)
+	times := asOfTimes(from, to, now)
+	if len(times) != asOfOld+asOfRecent {
+		t.Fatalf("%d times", len(times))
+	}
+	var old, recent int
+	seen := map[time.Time]bool{}
+	for _, at := range times {
+		seen[at] = true
+		switch {
+		case at.Before(from) || at.After(now):
+			t.Errorf("%v outside the history [%v, %v]", at, from, now)
+		case !at.After(to):
+			old++
+		default:
+			recent++
+		}
+	}
+	if old != asOfOld || recent != asOfRecent || len(seen) != len(times) {
+		t.Errorf("%d over the import, %d after it, %d distinct", old, recent, len(seen))
+	}
+	if !seen[from] || !seen[to] || !seen[now] {
+		t.Errorf("the history's ends are not asked for: %v", times)
+	}
+	if slices.IsSortedFunc(times, time.Time.Compare) {
+		t.Errorf("times in order: neighbouring requests would read neighbouring versions")
+	}
+}
+
+func TestBulkSearchShapes_FitTheDataSet(t *testing.T) {
+	for k := range 6 { // every title
+		title := entityTitle(k)
+		if titleZH[title] == "" {
+			t.Errorf("entity %d: title %q has no Chinese query", k, title)
+		}
+		if !strings.Contains(dataset.NewEntity(k).GetDisplayName(), title+" Technology") {
+			t.Errorf("entity %d: title %q not in its name", k, title)
+		}
+	}
+	names := map[string]bool{}
+	for _, sh := range bulkSearchShapes {
+		if names[sh.name] {
+			t.Errorf("two shapes named %q", sh.name)
+		}
+		names[sh.name] = true
+		for _, k := range []int{0, 42, 999_999} {
+			if q := sh.query(k); q == "" || len([]rune(q)) > 200 {
+				t.Errorf("%s: query %q for entity %d", sh.name, q, k)
+			}
+		}
+	}
+	if q := bulkSearchShapes[0].query(42); q != "Aerospace 0000042" {
+		t.Errorf("name words of entity 42: %q", q)
 	}
 }
 

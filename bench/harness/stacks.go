@@ -141,9 +141,12 @@ func (e *env) loadEtcd(ctx context.Context, addr string) error {
 	})
 }
 
-// startTalentreg starts the read stack: a registry loaded with the read
-// data set through Import, a metrics service that has caught up with it,
-// and the gateway. Whatever fails makes the cases that need it skip.
+// startTalentreg starts the read stack: a registry, a metrics service
+// following it from its first revision, the read data set imported
+// through the registry, and the gateway once metrics has caught up. As
+// metrics applies the import transaction by transaction from the change
+// feed, its history holds every one of them (the as-of cases ask for
+// times across it). Whatever fails makes the cases that need it skip.
 func (e *env) startTalentreg(ctx context.Context) {
 	e.bins = map[string]string{}
 	e.tr.admin = map[string]string{}
@@ -171,15 +174,32 @@ func (e *env) startTalentreg(ctx context.Context) {
 	}
 	dir := filepath.Join(e.work, "read")
 	reg, addr, err := e.startRegistry(ctx, "registry", dir)
-	var rev int64
-	if err == nil {
-		e.mainData = buildImport(e.cfg.Entities, e.cfg.Groups, 1)
-		var res importResult
-		res, err = runImport(ctx, plain(addr), e.mainData)
-		rev = res.revision
-		if err == nil && res.failed > 0 {
-			err = fmt.Errorf("import of the read data set: %d items failed, first: %s", res.failed, res.firstError)
+	if err != nil {
+		why := "registry: " + err.Error()
+		for _, c := range []string{compRegistry, compMetrics, compGateway} {
+			e.unavailable[c] = first(e.unavailable[c], why)
 		}
+		return
+	}
+	var met *proc.Process
+	var maddr string
+	if e.unavailable[compMetrics] == "" {
+		// Loaded (from the empty registry's snapshot) before the
+		// import starts, so that its history is complete from the start.
+		met, maddr, err = e.startMetrics(ctx, "metrics", dir, addr)
+		if err == nil {
+			err = waitRevision(ctx, maddr, 0, e.cfg.ReadyTimeout)
+		}
+		if err != nil {
+			e.unavailable[compMetrics] = "metrics: " + err.Error()
+		}
+	}
+	e.mainData = buildImport(e.cfg.Entities, e.cfg.Groups, 1)
+	e.tr.historyFrom = time.Now()
+	res, err := runImport(ctx, plain(addr), e.mainData)
+	e.tr.historyTo = time.Now()
+	if err == nil && res.failed > 0 {
+		err = fmt.Errorf("import of the read data set: %d items failed, first: %s", res.failed, res.firstError)
 	}
 	if err != nil {
 		why := "registry: " + err.Error()
@@ -188,19 +208,16 @@ func (e *env) startTalentreg(ctx context.Context) {
 		}
 		return
 	}
+	rev := res.revision
 	e.tr.registry, e.tr.registryAddr = reg, addr
-	e.logf("registry: %s (pid %d), read data set imported: %d items, revision %d", addr, reg.PID, e.mainData.items, rev)
+	e.logf("registry: %s (pid %d), read data set imported: %d items, revision %d, in %v", addr, reg.PID, e.mainData.items, rev, res.elapsed.Round(time.Millisecond))
 
 	if e.unavailable[compMetrics] == "" {
-		m, maddr, err := e.startMetrics(ctx, "metrics", dir, addr)
-		if err == nil {
-			err = waitRevision(ctx, maddr, rev, e.cfg.ReadyTimeout)
-		}
-		if err != nil {
+		if err := waitRevision(ctx, maddr, rev, e.cfg.ReadyTimeout); err != nil {
 			e.unavailable[compMetrics] = "metrics: " + err.Error()
 		} else {
-			e.tr.metrics, e.tr.metricsAddr = m, maddr
-			e.logf("metrics: %s (pid %d), caught up with revision %d", maddr, m.PID, rev)
+			e.tr.metrics, e.tr.metricsAddr = met, maddr
+			e.logf("metrics: %s (pid %d), caught up with revision %d (followed the import from revision 0)", maddr, met.PID, rev)
 		}
 	}
 	if e.unavailable[compGateway] == "" {

@@ -41,6 +41,13 @@ type Config struct {
 	NewWorker func(id int) (Op, error)
 	// ServerPIDs are the processes whose CPU time counts as server CPU.
 	ServerPIDs []int
+	// Observe, when set, is called by worker id with the latency of each
+	// operation the run counts (succeeded, started and ended inside the
+	// window), right after that operation returned: a caller can keep its
+	// own breakdown, e.g. by the kind of request the worker's Op last sent.
+	// It is called on the worker's goroutine, never concurrently for one
+	// worker.
+	Observe func(id int, lat time.Duration)
 }
 
 // Result is what a run measured in its window.
@@ -208,6 +215,9 @@ func (w *worker) loop(ctx context.Context, op Op, id int, cfg Config, t0, ws, we
 			lat = end.Sub(start)
 		}
 		w.hist.Record(lat)
+		if cfg.Observe != nil {
+			cfg.Observe(id, lat)
+		}
 	}
 }
 

@@ -38,6 +38,44 @@ func TestRun_ClosedLoopCountsOnlyTheWindow(t *testing.T) {
 	}
 }
 
+func TestRun_ObserveSeesExactlyTheCountedOperations(t *testing.T) {
+	const workers = 3
+	var calls atomic.Int64
+	seen := make([][]time.Duration, workers)
+	res, err := Run(context.Background(), Config{
+		Concurrency: workers,
+		Warmup:      50 * time.Millisecond,
+		Duration:    200 * time.Millisecond,
+		NewWorker: func(id int) (Op, error) {
+			var k int
+			return func(context.Context) (time.Duration, error) {
+				calls.Add(1)
+				k++
+				if k%5 == 0 {
+					return 0, errors.New("every fifth fails")
+				}
+				return time.Duration(100+id) * time.Microsecond, nil
+			}, nil
+		},
+		Observe: func(id int, lat time.Duration) { seen[id] = append(seen[id], lat) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for id, lats := range seen {
+		for _, lat := range lats {
+			if lat != time.Duration(100+id)*time.Microsecond {
+				t.Fatalf("worker %d observed %v, not its own latency", id, lat)
+			}
+		}
+		n += uint64(len(lats))
+	}
+	if n != res.Requests || n == 0 || n >= uint64(calls.Load()) {
+		t.Fatalf("observed %d operations, counted %d of %d calls", n, res.Requests, calls.Load())
+	}
+}
+
 func TestRun_PacedRate(t *testing.T) {
 	res, err := Run(context.Background(), Config{
 		Concurrency: 5,

@@ -36,6 +36,13 @@ const (
 	// a bootstrap.
 	MetricsCPUSec  = "metrics_cpu_s"
 	RegistryCPUSec = "registry_cpu_s"
+	// SearchReadySec is how long a metrics service took, after its
+	// bootstrap, to answer a name search (its index is built in the
+	// background).
+	SearchReadySec = "search_ready_s"
+	// P99WorstShape is, of a case that mixes kinds of request, the
+	// highest p99 of any one kind, in milliseconds.
+	P99WorstShape = "p99_worst_shape_ms"
 )
 
 // Figures are one round's figures of one case, by name.
@@ -291,6 +298,7 @@ var otherFigures = []struct{ fig, head, format string }{
 	{DBRatio, "db / raw", "%.2f"},
 	{ServerUS, "registry CPU µs/item", "%.1f"},
 	{BootstrapSec, "bootstrap s", "%.2f"},
+	{SearchReadySec, "search index ready s", "%.2f"},
 	{MetricsCPUSec, "metrics CPU s", "%.2f"},
 	{RegistryCPUSec, "registry CPU s", "%.2f"},
 	{PeakRSSMiB, "peak RSS MiB", "%.0f"},

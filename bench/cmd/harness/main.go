@@ -4,7 +4,7 @@
 // report, optionally writing it to a file (BENCHMARKS.md).
 //
 //	harness -smoke                 # a few seconds, tiny data, one round
-//	harness -out BENCHMARKS.md     # the full run of issues 6 and 13 (≈ 25 minutes)
+//	harness -out BENCHMARKS.md     # the full run of issues 6, 13 and 14 (≈ 35 minutes)
 //
 // Every process it starts is stopped by PID when it ends, on failure and
 // on Ctrl-C too.

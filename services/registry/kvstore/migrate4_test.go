@@ -3,17 +3,13 @@
 package kvstore
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"talentreg/services/registry"
 	"talentreg/services/registry/kv"
@@ -272,41 +268,10 @@ func TestOpen_MigratesFormat3InSteps(t *testing.T) {
 func TestOpen_MigrationToV4SurvivesSIGKILL(t *testing.T) {
 	needBolt(t)
 	path := fixture3File(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestMigrationChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), migrationChildEnv+"="+path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	watchdog := time.AfterFunc(90*time.Second, func() { _ = cmd.Process.Kill() })
-	defer watchdog.Stop()
 	// Steps of two records: 160 entities and 7 groups take 84 steps, so
 	// the kill lands among the 250 memberships, their index half
 	// converted.
-	const killAfter = 150
-	steps, killed := 0, false
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if sc.Text() == "step" {
-			steps++
-		}
-		if steps == killAfter && !killed {
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			killed = true
-		}
-	}
-	err = cmd.Wait()
-	var exit *exec.ExitError
-	if !killed || !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("child after %d steps: %v, want killed by SIGKILL\n%s", steps, err, stderr.String())
-	}
+	steps := killMigrationAfter(t, path, 150)
 	golden := string(gunzip(t, fixture3Golden))
 
 	mid := openReadOnly(t, path)

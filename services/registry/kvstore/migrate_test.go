@@ -573,38 +573,7 @@ func TestMigrationChild(t *testing.T) {
 func TestOpen_MigrationSurvivesSIGKILL(t *testing.T) {
 	needBolt(t)
 	path := fixtureFile(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestMigrationChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), migrationChildEnv+"="+path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	watchdog := time.AfterFunc(90*time.Second, func() { _ = cmd.Process.Kill() })
-	defer watchdog.Stop()
-	const killAfter = 20
-	steps, killed := 0, false
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if sc.Text() == "step" {
-			steps++
-		}
-		if steps == killAfter && !killed {
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			killed = true
-		}
-	}
-	err = cmd.Wait()
-	var exit *exec.ExitError
-	if !killed || !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("child after %d steps: %v, want killed by SIGKILL\n%s", steps, err, stderr.String())
-	}
+	steps := killMigrationAfter(t, path, 20)
 	golden := string(gunzip(t, fixtureGolden))
 
 	mid := openReadOnly(t, path)
@@ -694,4 +663,43 @@ func TestListChangesBy_ResourceMatchesAScanOfTheLog(t *testing.T) {
 			}
 		}
 	}
+}
+
+// killMigrationAfter runs TestMigrationChild on the file at path in a
+// child process and SIGKILLs it once it has reported killAfter migration
+// steps; it returns the steps seen.
+func killMigrationAfter(t *testing.T, path string, killAfter int) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMigrationChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), migrationChildEnv+"="+path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	watchdog := time.AfterFunc(90*time.Second, func() { _ = cmd.Process.Kill() })
+	defer watchdog.Stop()
+	steps, killed := 0, false
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if sc.Text() == "step" {
+			steps++
+		}
+		if steps == killAfter && !killed {
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+		}
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !killed || !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("child after %d steps: %v, want killed by SIGKILL\n%s", steps, err, stderr.String())
+	}
+	return steps
 }

@@ -7,7 +7,9 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
@@ -88,17 +90,31 @@ func (g *Gateway) serveFast(w *recorder, r *http.Request) bool {
 	return false
 }
 
-// serveGetEntity answers GET /v1/entities/{id} (name is "entities/{id}").
+// serveGetEntity answers GET /v1/entities/{id} (name is "entities/{id}"),
+// reading the registry's answer in place (entityScratch).
 func (g *Gateway) serveGetEntity(w *recorder, r *http.Request, name string) {
 	ctx := metadata.NewOutgoingContext(r.Context(), forwardMetadata(r))
 	w.route = methodGetEntity
-	resp, err := g.registryClient.GetEntity(ctx, &registryv1.GetEntityRequest{Name: name})
+	s := getEntityScratch()
+	defer putEntityScratch(s)
+	err := g.registry.Invoke(ctx, methodGetEntity, &registryv1.GetEntityRequest{Name: name}, &s.wire, wireCall...)
 	if err != nil {
 		writeError(w, g.marsh, classifyMethod(methodGetEntity, r, err, g.cfg.MaxBodyBytes), nil)
 		return
 	}
-	g.writeJSON(w, r, methodGetEntity, nil, resp.GetEntity(), func(b []byte) ([]byte, bool) {
-		return appendEntityJSON(b, resp.GetEntity())
+	e := s.decode()
+	if e == nil {
+		resp := new(registryv1.GetEntityResponse)
+		if err := proto.Unmarshal(s.wire.b, resp); err != nil {
+			// What gRPC's own codec answers for a message it cannot decode.
+			err = status.Errorf(codes.Internal, "grpc: failed to unmarshal the received message: %v", err)
+			writeError(w, g.marsh, classifyMethod(methodGetEntity, r, err, g.cfg.MaxBodyBytes), nil)
+			return
+		}
+		e = resp.GetEntity()
+	}
+	g.writeJSON(w, r, methodGetEntity, nil, e, func(b []byte) ([]byte, bool) {
+		return appendEntityJSON(b, e)
 	})
 }
 

@@ -21,7 +21,8 @@
 //   - fast paths for the hottest routes, GET /v1/entities/{id} and GET
 //     /v1/summary, that call the backend directly, write the JSON with an
 //     append encoder held to protojson by tests, and answer exactly as the
-//     generated handler.
+//     generated handler; the entity's is read from the registry's answer in
+//     place, without decoding it into a message (entitywire.go).
 //
 // The command in cmd/gateway wires it to flags and signals.
 package gateway

@@ -1,13 +1,16 @@
 package gateway
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
@@ -69,63 +72,78 @@ func forwardMetadata(r *http.Request) metadata.MD {
 	return md
 }
 
-// serveFast answers r through a fast path and reports true, or reports
-// false having written nothing.
-func (g *Gateway) serveFast(w *recorder, r *http.Request) bool {
+// serveFast answers r through a fast path, calling the backend with ctx
+// (r's context, or ServeHTTP's derived from it), and reports true, or
+// reports false having written nothing.
+func (g *Gateway) serveFast(w *recorder, r *http.Request, ctx context.Context) bool {
 	if !plainGet(r) {
 		return false
 	}
 	const entities = "/v1/entities/"
 	switch p := r.URL.Path; {
 	case p == "/v1/summary":
-		g.serveGetSummary(w, r)
+		g.serveGetSummary(w, r, ctx)
 		return true
 	case len(p) > len(entities) && p[:len(entities)] == entities &&
 		strings.IndexByte(p[len(entities):], '/') < 0 && strings.IndexByte(p[len(entities):], ':') < 0:
-		g.serveGetEntity(w, r, p[len("/v1/"):])
+		g.serveGetEntity(w, r, ctx, p[len("/v1/"):])
 		return true
 	}
 	return false
 }
 
-// serveGetEntity answers GET /v1/entities/{id} (name is "entities/{id}").
-func (g *Gateway) serveGetEntity(w *recorder, r *http.Request, name string) {
-	ctx := metadata.NewOutgoingContext(r.Context(), forwardMetadata(r))
+// serveGetEntity answers GET /v1/entities/{id} (name is "entities/{id}"),
+// reading the registry's answer in place (entityScratch).
+func (g *Gateway) serveGetEntity(w *recorder, r *http.Request, ctx context.Context, name string) {
+	ctx = metadata.NewOutgoingContext(ctx, forwardMetadata(r))
 	w.route = methodGetEntity
-	resp, err := g.registryClient.GetEntity(ctx, &registryv1.GetEntityRequest{Name: name})
+	s := getEntityScratch()
+	defer putEntityScratch(s)
+	err := g.registry.Invoke(ctx, methodGetEntity, &registryv1.GetEntityRequest{Name: name}, &s.wire, wireCall...)
 	if err != nil {
-		writeError(w, g.marsh, classifyMethod(methodGetEntity, r, err, g.cfg.MaxBodyBytes), nil)
+		writeError(w, g.marsh, classifyCall(ctx, methodGetEntity, r, err, g.cfg.MaxBodyBytes), nil)
 		return
 	}
-	g.writeJSON(w, r, methodGetEntity, nil, resp.GetEntity(), func(b []byte) ([]byte, bool) {
-		return appendEntityJSON(b, resp.GetEntity())
+	e := s.decode()
+	if e == nil {
+		resp := new(registryv1.GetEntityResponse)
+		if err := proto.Unmarshal(s.wire.b, resp); err != nil {
+			// What gRPC's own codec answers for a message it cannot decode.
+			err = status.Errorf(codes.Internal, "grpc: failed to unmarshal the received message: %v", err)
+			writeError(w, g.marsh, classifyCall(ctx, methodGetEntity, r, err, g.cfg.MaxBodyBytes), nil)
+			return
+		}
+		e = resp.GetEntity()
+	}
+	g.writeJSON(w, r, ctx, methodGetEntity, nil, e, func(b []byte) ([]byte, bool) {
+		return appendEntityJSON(b, e)
 	})
 }
 
 // serveGetSummary answers GET /v1/summary: the metrics read with the
 // connection's monotonic floor (replicaSet), its X-Revision, and the floor
 // raised to it, as the generic path does with raiseConnFloor.
-func (g *Gateway) serveGetSummary(w *recorder, r *http.Request) {
-	ctx := metadata.NewOutgoingContext(r.Context(), forwardMetadata(r))
+func (g *Gateway) serveGetSummary(w *recorder, r *http.Request, ctx context.Context) {
+	ctx = metadata.NewOutgoingContext(ctx, forwardMetadata(r))
 	w.route = methodGetSummary
 	var header metadata.MD
 	resp, err := g.metrics.GetSummary(ctx, &metricsv1.GetSummaryRequest{}, grpc.Header(&header))
 	if err != nil {
-		writeError(w, g.marsh, classifyMethod(methodGetSummary, r, err, g.cfg.MaxBodyBytes), header)
+		writeError(w, g.marsh, classifyCall(ctx, methodGetSummary, r, err, g.cfg.MaxBodyBytes), header)
 		return
 	}
 	if revs := header[mdRevision]; len(revs) > 0 {
 		w.Header()[HeaderRevision] = revs
-		raiseFloorTo(connStateFrom(r.Context()), revs)
+		raiseFloorTo(connStateFrom(ctx), revs)
 	}
-	g.writeJSON(w, r, methodGetSummary, header, resp, func(b []byte) ([]byte, bool) {
+	g.writeJSON(w, r, ctx, methodGetSummary, header, resp, func(b []byte) ([]byte, bool) {
 		return appendSummaryJSON(b, resp)
 	})
 }
 
 // writeJSON writes msg as JSON with its append encoder, or with the
 // gateway's marshaler when the encoder declines, from a pooled buffer.
-func (g *Gateway) writeJSON(w *recorder, r *http.Request, method string, header metadata.MD, msg proto.Message, encode func([]byte) ([]byte, bool)) {
+func (g *Gateway) writeJSON(w *recorder, r *http.Request, ctx context.Context, method string, header metadata.MD, msg proto.Message, encode func([]byte) ([]byte, bool)) {
 	bp := getBuf()
 	defer putBuf(bp)
 	buf, ok := encode((*bp)[:0])
@@ -133,7 +151,7 @@ func (g *Gateway) writeJSON(w *recorder, r *http.Request, method string, header 
 	if !ok {
 		var err error
 		if buf, err = g.marsh.Marshal(msg); err != nil {
-			writeError(w, g.marsh, classifyMethod(method, r, err, g.cfg.MaxBodyBytes), header)
+			writeError(w, g.marsh, classifyCall(ctx, method, r, err, g.cfg.MaxBodyBytes), header)
 			return
 		}
 	}

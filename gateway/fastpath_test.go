@@ -34,10 +34,14 @@ func TestGateway_FastPathMatchesGeneric(t *testing.T) {
 				t.Errorf("%s: header %s fast %q, generic %q", id, h, fast.header.Get(h), generic.header.Get(h))
 			}
 		}
-		for _, k := range []string{"authorization", "x-request-id", "x-forwarded-host", "x-forwarded-for"} {
+		// content-type too: the fast path's codec must not name a subtype.
+		for _, k := range []string{"authorization", "x-request-id", "x-forwarded-host", "x-forwarded-for", "content-type"} {
 			if f, g := fastMD.Get(k), genericMD.Get(k); len(f) != len(g) || (len(f) > 0 && f[0] != g[0]) {
 				t.Errorf("%s: metadata %s fast %q, generic %q", id, k, f, g)
 			}
+		}
+		if ct := fastMD.Get("content-type"); len(ct) != 1 || ct[0] != "application/grpc" {
+			t.Errorf("%s: content-type %q, want application/grpc", id, ct)
 		}
 	}
 	backends[0].stop()

@@ -239,6 +239,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rw, g.marsh, httpError{httpStatus: http.StatusBadRequest, st: status.FromProto(sp)}, nil)
 		return
 	}
+	ctx := r.Context()
 	if !streamingPath(r.URL.Path) && g.cfg.WriteTimeout > 0 {
 		// A call must end while its answer can still be written: a client's
 		// Grpc-Timeout (or a stuck backend) longer than the write timeout
@@ -246,18 +247,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// is cancelled and the client gets a 504. It is a cancellation, not
 		// a deadline: a deadline would reach the backends as the client's
 		// own, and a metrics read without one waits at most its --max-wait.
-		ctx, cancel := context.WithCancelCause(r.Context())
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
 		limit := time.AfterFunc(g.cfg.WriteTimeout-min(2*time.Second, g.cfg.WriteTimeout/5), func() { cancel(errGatewayDeadline) })
 		defer limit.Stop()
 		defer cancel(nil)
-		r = r.WithContext(ctx)
 	}
 	var w2 http.ResponseWriter = rw
 	if r.Method == http.MethodHead && slices.Contains(allowedMethods(r.URL.Path), http.MethodHead) {
 		// HEAD is the GET without its body (RFC 9110 §9.3.2).
+		r = r.WithContext(ctx)
 		r.Method, w2 = http.MethodGet, headWriter{rw}
-	} else if g.serveFast(rw, r) {
+	} else if g.serveFast(rw, r, ctx) { // with ctx: no copy of r
 		return
+	} else if ctx != r.Context() {
+		r = r.WithContext(ctx)
 	}
 	if streamingPath(r.URL.Path) {
 		// Streams live as long as the client wants them and takes what

@@ -247,11 +247,12 @@ type httpError struct {
 // names the backend, and everything else keeps grpc-gateway's table.
 func classify(ctx context.Context, r *http.Request, err error, maxBody int64) httpError {
 	method, _ := runtime.RPCMethod(ctx)
-	return classifyMethod(method, r, err, maxBody)
+	return classifyCall(r.Context(), method, r, err, maxBody)
 }
 
-// classifyMethod is classify for a call to the given full gRPC method.
-func classifyMethod(method string, r *http.Request, err error, maxBody int64) httpError {
+// classifyCall is classify for a call to the given full gRPC method made
+// with ctx (r's context, or one derived from it by ServeHTTP).
+func classifyCall(ctx context.Context, method string, r *http.Request, err error, maxBody int64) httpError {
 	if lb, ok := r.Body.(*limitedBody); ok && lb.exceeded {
 		return bodyTooLarge(maxBody)
 	} else if ok && lb.failed != nil {
@@ -262,7 +263,7 @@ func classifyMethod(method string, r *http.Request, err error, maxBody int64) ht
 		sp.Details = []*anypb.Any{errorInfo(ReasonBodyIncomplete)}
 		return httpError{httpStatus: http.StatusRequestTimeout, st: status.FromProto(sp)}
 	}
-	if r != nil && context.Cause(r.Context()) == errGatewayDeadline && !isDeadlineAnswer(err) {
+	if ctx != nil && context.Cause(ctx) == errGatewayDeadline && !isDeadlineAnswer(err) {
 		// The gateway's own limit cancelled the call (see ServeHTTP).
 		sp := status.New(codes.DeadlineExceeded, "no answer from the "+backendOf(method)+" within the gateway's limit (--write-timeout)").Proto()
 		sp.Details = []*anypb.Any{errorInfo(codeReason(codes.DeadlineExceeded))}

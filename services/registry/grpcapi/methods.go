@@ -84,6 +84,21 @@ func (s *Server) GetEntity(ctx context.Context, req *registryv1.GetEntityRequest
 	return &registryv1.GetEntityResponse{Entity: entityToProto(e)}, nil
 }
 
+// getEntityWire is GetEntity encoded straight to the wire (Register routes
+// the gRPC method here), the same bytes proto.Marshal writes for
+// GetEntity's answer (TestGetEntityWire).
+func (s *Server) getEntityWire(ctx context.Context, req *registryv1.GetEntityRequest) (*preEncoded, error) {
+	id, err := registry.ParseName("name", registry.Entities, req.GetName())
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	e, err := s.store.GetEntity(ctx, id)
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	return &preEncoded{b: appendGetEntityResponse(nil, e)}, nil
+}
+
 // ListEntities implements registryv1.RegistryServiceServer. Served over
 // gRPC, Register routes it to listEntitiesWire instead, which returns the
 // same message already encoded.

@@ -1,6 +1,8 @@
 package grpcapi
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,6 +126,59 @@ func TestAggregateWire(t *testing.T) {
 	if err := proto.Unmarshal(w.take(9, true).b, got); err != nil || len(got.Resources) != 0 || got.Revision != 9 || !got.Complete {
 		t.Fatalf("empty message = %v, %v", got, err)
 	}
+}
+
+// TestGetEntityWire proves the pre-encoded GetEntity answer is the bytes
+// proto.Marshal writes for the message GetEntity builds, for the entities
+// of TestListEntitiesWire and for entities whose length prefix takes one,
+// two and three bytes.
+func TestGetEntityWire(t *testing.T) {
+	now := time.Date(2024, 6, 1, 8, 30, 0, 123456789, time.UTC)
+	entities := []*registry.Entity{
+		{ID: "acme", DisplayName: "天津滨海 Acme 🚀", Kind: registry.EntityKindEnterprise, CreditCode: "91120116MA05JXXXXX",
+			Region: "Tianjin/Binhai", Industries: []string{"aerospace", "deep-sea"}, LeadingEnterprise: true,
+			FutureIndustryPlatform: true, Meta: registry.Meta{CreateTime: now, UpdateTime: now.Add(time.Hour), Revision: 42}},
+		{ID: "bare"},
+		{ID: "old", Kind: registry.EntityKindOther, Meta: registry.Meta{
+			CreateTime: time.Date(1960, 1, 1, 0, 0, 0, 5, time.UTC), UpdateTime: time.Unix(1700000000, 0), Revision: 1<<63 - 1}},
+		{ID: "epoch", Meta: registry.Meta{CreateTime: time.Unix(0, 1), UpdateTime: time.Unix(0, 0).Add(time.Second)}},
+		{ID: "ended", Lifecycle: registry.Lifecycle{Status: registry.LifecycleInactive, EndTime: now}, Meta: registry.Meta{Revision: 3}},
+		{ID: "long", DisplayName: strings.Repeat("n", 200), Industries: []string{strings.Repeat("i", 100)}},
+		{ID: "longer", DisplayName: strings.Repeat("名", 6000), Industries: strings.Split(strings.Repeat("x,", 500), ","),
+			Meta: registry.Meta{CreateTime: now, UpdateTime: now, Revision: 7}},
+	}
+	for _, e := range entities {
+		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(&registryv1.GetEntityResponse{Entity: entityToProto(e)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendGetEntityResponse([]byte("prefix"), e); !bytes.Equal(got, append([]byte("prefix"), want...)) {
+			t.Errorf("%s: wire form\n%x\nwant\n%x", e.ID, got, want)
+		}
+	}
+}
+
+// BenchmarkGetEntityWire: GetEntity's answer pre-encoded, against the
+// message tree and proto.Marshal it replaces.
+func BenchmarkGetEntityWire(b *testing.B) {
+	now := time.Date(2024, 6, 1, 8, 30, 0, 123456789, time.UTC)
+	e := &registry.Entity{ID: "acme", DisplayName: "天津滨海 Acme", Kind: registry.EntityKindEnterprise, CreditCode: "91120116MA05JXXXXX",
+		Region: "Tianjin/Binhai", Industries: []string{"aerospace", "deep-sea"}, LeadingEnterprise: true,
+		Meta: registry.Meta{CreateTime: now, UpdateTime: now.Add(time.Hour), Revision: 42}}
+	b.Run("pre-encoded", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = appendGetEntityResponse(nil, e)
+		}
+	})
+	b.Run("proto.Marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := proto.Marshal(&registryv1.GetEntityResponse{Entity: entityToProto(e)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // TestListEntitiesWire proves the pre-encoded ListEntities page decodes to

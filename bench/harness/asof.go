@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -61,13 +62,7 @@ func summaryAsOfRequests(ctx context.Context, ep endpoint, times []time.Time) ([
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	get := func(req *metricsv1.GetSummaryRequest) ([]byte, *metricsv1.GetSummaryResponse, error) {
-		b, _ := proto.Marshal(req)
-		var resp rawgrpc.Frame
-		if err := rawgrpc.Invoke(ctx, cc, methodGetSummary, b, &resp); err != nil {
-			return nil, nil, err
-		}
-		var r metricsv1.GetSummaryResponse
-		return b, &r, proto.Unmarshal(resp.B, &r)
+		return callRaw[metricsv1.GetSummaryResponse](ctx, cc, methodGetSummary, req)
 	}
 	_, now, err := get(&metricsv1.GetSummaryRequest{})
 	if err != nil {
@@ -117,13 +112,11 @@ func breakdownRequests(ctx context.Context, ep endpoint, times []time.Time) ([][
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	get := func(req *metricsv1.GetBreakdownRequest) ([]byte, *metricsv1.GetBreakdownResponse, error) {
-		b, _ := proto.Marshal(req)
-		var resp rawgrpc.Frame
-		if err := rawgrpc.Invoke(ctx, cc, methodGetBreakdown, b, &resp); err != nil {
+		b, r, err := callRaw[metricsv1.GetBreakdownResponse](ctx, cc, methodGetBreakdown, req)
+		if err != nil {
 			return nil, nil, fmt.Errorf("GetBreakdown %s: %w", req.GetDimension(), err)
 		}
-		var r metricsv1.GetBreakdownResponse
-		return b, &r, proto.Unmarshal(resp.B, &r)
+		return b, r, nil
 	}
 	current := map[string]*metricsv1.GetBreakdownResponse{}
 	var reqs [][]byte
@@ -178,4 +171,22 @@ func rowsEqual(a, b []*metricsv1.BreakdownRow) bool {
 // checked as they were built.
 func anyResponse(m proto.Message) func([]byte) error {
 	return func(b []byte) error { return proto.Unmarshal(b, m) }
+}
+
+// callRaw sends req to method on cc and decodes the answer into a new
+// Resp; it also returns req encoded, for the load case to replay.
+func callRaw[Resp any, P interface {
+	*Resp
+	proto.Message
+}](ctx context.Context, cc *grpc.ClientConn, method string, req proto.Message) ([]byte, P, error) {
+	b, err := proto.Marshal(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	var frame rawgrpc.Frame
+	if err := rawgrpc.Invoke(ctx, cc, method, b, &frame); err != nil {
+		return nil, nil, err
+	}
+	r := P(new(Resp))
+	return b, r, proto.Unmarshal(frame.B, r)
 }

@@ -4,7 +4,6 @@ package kvstore
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -219,18 +218,7 @@ func TestOpen_MigratesFormat3InSteps(t *testing.T) {
 		if steps == 0 {
 			// The first step fences replicas of format 3 off: they read
 			// the counter under "head".
-			e := open()
-			err := e.View(ctx, func(r kv.Reader) error {
-				v, err := r.Get(bucketMeta, keyHeadV3)
-				if err == nil && v != nil {
-					err = errors.New("format-3 revision counter still present")
-				}
-				return err
-			})
-			e.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			mustLackMetaKey(t, open(), keyHeadV3, "format-3 revision counter")
 		}
 	}
 	if steps < 15 {

@@ -493,18 +493,7 @@ func TestOpen_MigratesFormat2InSteps(t *testing.T) {
 		if steps == 0 {
 			// The first step fences replicas of earlier versions off:
 			// they read the counter under "revision".
-			e := open()
-			err := e.View(ctx, func(r kv.Reader) error {
-				v, err := r.Get(bucketMeta, keyRevision)
-				if err == nil && v != nil {
-					err = errors.New("format-2 revision counter still present")
-				}
-				return err
-			})
-			e.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			mustLackMetaKey(t, open(), keyRevision, "format-2 revision counter")
 		}
 	}
 	if steps < 5 {
@@ -702,4 +691,21 @@ func killMigrationAfter(t *testing.T, path string, killAfter int) int {
 		t.Fatalf("child after %d steps: %v, want killed by SIGKILL\n%s", steps, err, stderr.String())
 	}
 	return steps
+}
+
+// mustLackMetaKey fails the test when e's meta bucket holds key (what it
+// is named in the failure), and closes e.
+func mustLackMetaKey(t *testing.T, e kv.Store, key []byte, what string) {
+	t.Helper()
+	defer e.Close()
+	err := e.View(ctx, func(r kv.Reader) error {
+		v, err := r.Get(bucketMeta, key)
+		if err == nil && v != nil {
+			err = fmt.Errorf("%s still present", what)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

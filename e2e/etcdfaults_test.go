@@ -333,16 +333,20 @@ func TestEtcd_FaultsUnderLoad(t *testing.T) {
 
 	cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// A client's connection to a replica killed and restarted may still be
+	// in its reconnect backoff, where a call fails at once with the refused
+	// dial: the checks wait for it to be ready, within cctx.
+	ready := grpc.WaitForReady(true)
 	// The change log, read from one replica: one change per revision from
 	// 1 to the head, each entity created once.
-	head, err := clients[0].ListChanges(cctx, &registryv1.ListChangesRequest{StartRevision: 1, PageSize: 1})
+	head, err := clients[0].ListChanges(cctx, &registryv1.ListChangesRequest{StartRevision: 1, PageSize: 1}, ready)
 	if err != nil {
 		t.Fatal(err)
 	}
 	created := map[string]int64{}
 	next := int64(1)
 	for token := ""; ; {
-		page, err := clients[0].ListChanges(cctx, &registryv1.ListChangesRequest{StartRevision: 1, PageSize: 1000, PageToken: token})
+		page, err := clients[0].ListChanges(cctx, &registryv1.ListChangesRequest{StartRevision: 1, PageSize: 1000, PageToken: token}, ready)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -374,7 +378,7 @@ func TestEtcd_FaultsUnderLoad(t *testing.T) {
 	// The entities, listed from the other replica.
 	entities := map[string]bool{}
 	for token := ""; ; {
-		page, err := clients[1].ListEntities(cctx, &registryv1.ListEntitiesRequest{PageSize: 1000, PageToken: token})
+		page, err := clients[1].ListEntities(cctx, &registryv1.ListEntitiesRequest{PageSize: 1000, PageToken: token}, ready)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -204,3 +204,25 @@ func BenchmarkDecodeEntity(b *testing.B) {
 		}
 	})
 }
+
+// The in-place decoder skips fields it does not know, so a field added to
+// Entity would vanish from the gateway's JSON without a word: this fails
+// first, naming the field to teach decodeEntity.
+func TestDecodeEntity_KnowsEveryField(t *testing.T) {
+	known := map[int32]string{
+		entityName: "name", entityDisplayName: "display_name", entityKind: "kind", entityCreditCode: "credit_code",
+		entityRegion: "region", entityIndustries: "industries", entityLeadingEnterprise: "leading_enterprise",
+		entityFutureIndustryPlatform: "future_industry_platform", entityCreateTime: "create_time",
+		entityUpdateTime: "update_time", entityEtag: "etag", entityStatus: "status", entityEndTime: "end_time",
+	}
+	fields := (&registryv1.Entity{}).ProtoReflect().Descriptor().Fields()
+	for i := range fields.Len() {
+		f := fields.Get(i)
+		if name, ok := known[int32(f.Number())]; !ok || name != string(f.Name()) {
+			t.Errorf("Entity field %d %s: decodeEntity reads field %d as %q; teach it the field", f.Number(), f.Name(), f.Number(), name)
+		}
+	}
+	if fields.Len() != len(known) {
+		t.Errorf("Entity has %d fields, decodeEntity knows %d", fields.Len(), len(known))
+	}
+}

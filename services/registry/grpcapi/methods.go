@@ -73,6 +73,15 @@ func (s *Server) BatchCreateEntities(ctx context.Context, req *registryv1.BatchC
 
 // GetEntity implements registryv1.RegistryServiceServer.
 func (s *Server) GetEntity(ctx context.Context, req *registryv1.GetEntityRequest) (*registryv1.GetEntityResponse, error) {
+	e, err := s.getEntity(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &registryv1.GetEntityResponse{Entity: entityToProto(e)}, nil
+}
+
+// getEntity reads the entity req names; its error is the call's status.
+func (s *Server) getEntity(ctx context.Context, req *registryv1.GetEntityRequest) (*registry.Entity, error) {
 	id, err := registry.ParseName("name", registry.Entities, req.GetName())
 	if err != nil {
 		return nil, s.err(ctx, err)
@@ -81,20 +90,16 @@ func (s *Server) GetEntity(ctx context.Context, req *registryv1.GetEntityRequest
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
-	return &registryv1.GetEntityResponse{Entity: entityToProto(e)}, nil
+	return e, nil
 }
 
 // getEntityWire is GetEntity encoded straight to the wire (Register routes
 // the gRPC method here), the same bytes proto.Marshal writes for
 // GetEntity's answer (TestGetEntityWire).
 func (s *Server) getEntityWire(ctx context.Context, req *registryv1.GetEntityRequest) (*preEncoded, error) {
-	id, err := registry.ParseName("name", registry.Entities, req.GetName())
+	e, err := s.getEntity(ctx, req)
 	if err != nil {
-		return nil, s.err(ctx, err)
-	}
-	e, err := s.store.GetEntity(ctx, id)
-	if err != nil {
-		return nil, s.err(ctx, err)
+		return nil, err
 	}
 	return &preEncoded{b: appendGetEntityResponse(nil, e)}, nil
 }

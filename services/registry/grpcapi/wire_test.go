@@ -134,19 +134,12 @@ func TestAggregateWire(t *testing.T) {
 // two and three bytes.
 func TestGetEntityWire(t *testing.T) {
 	now := time.Date(2024, 6, 1, 8, 30, 0, 123456789, time.UTC)
-	entities := []*registry.Entity{
-		{ID: "acme", DisplayName: "天津滨海 Acme 🚀", Kind: registry.EntityKindEnterprise, CreditCode: "91120116MA05JXXXXX",
-			Region: "Tianjin/Binhai", Industries: []string{"aerospace", "deep-sea"}, LeadingEnterprise: true,
-			FutureIndustryPlatform: true, Meta: registry.Meta{CreateTime: now, UpdateTime: now.Add(time.Hour), Revision: 42}},
-		{ID: "bare"},
-		{ID: "old", Kind: registry.EntityKindOther, Meta: registry.Meta{
-			CreateTime: time.Date(1960, 1, 1, 0, 0, 0, 5, time.UTC), UpdateTime: time.Unix(1700000000, 0), Revision: 1<<63 - 1}},
-		{ID: "epoch", Meta: registry.Meta{CreateTime: time.Unix(0, 1), UpdateTime: time.Unix(0, 0).Add(time.Second)}},
-		{ID: "ended", Lifecycle: registry.Lifecycle{Status: registry.LifecycleInactive, EndTime: now}, Meta: registry.Meta{Revision: 3}},
-		{ID: "long", DisplayName: strings.Repeat("n", 200), Industries: []string{strings.Repeat("i", 100)}},
-		{ID: "longer", DisplayName: strings.Repeat("名", 6000), Industries: strings.Split(strings.Repeat("x,", 500), ","),
+	entities := append(wireEdgeEntities(now),
+		&registry.Entity{ID: "ended", Lifecycle: registry.Lifecycle{Status: registry.LifecycleInactive, EndTime: now}, Meta: registry.Meta{Revision: 3}},
+		&registry.Entity{ID: "long", DisplayName: strings.Repeat("n", 200), Industries: []string{strings.Repeat("i", 100)}},
+		&registry.Entity{ID: "longer", DisplayName: strings.Repeat("名", 6000), Industries: strings.Split(strings.Repeat("x,", 500), ","),
 			Meta: registry.Meta{CreateTime: now, UpdateTime: now, Revision: 7}},
-	}
+	)
 	for _, e := range entities {
 		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(&registryv1.GetEntityResponse{Entity: entityToProto(e)})
 		if err != nil {
@@ -187,17 +180,10 @@ func BenchmarkGetEntityWire(b *testing.B) {
 // fields, huge revisions.
 func TestListEntitiesWire(t *testing.T) {
 	now := time.Date(2024, 6, 1, 8, 30, 0, 123456789, time.UTC)
-	entities := []*registry.Entity{
-		{ID: "acme", DisplayName: "天津滨海 Acme 🚀", Kind: registry.EntityKindEnterprise, CreditCode: "91120116MA05JXXXXX",
-			Region: "Tianjin/Binhai", Industries: []string{"aerospace", "deep-sea"}, LeadingEnterprise: true,
-			FutureIndustryPlatform: true, Meta: registry.Meta{CreateTime: now, UpdateTime: now.Add(time.Hour), Revision: 42}},
-		{ID: "bare"},
-		{ID: "old", Kind: registry.EntityKindOther, Meta: registry.Meta{
-			CreateTime: time.Date(1960, 1, 1, 0, 0, 0, 5, time.UTC), UpdateTime: time.Unix(1700000000, 0), Revision: 1<<63 - 1}},
-		{ID: "epoch", Meta: registry.Meta{CreateTime: time.Unix(0, 1), UpdateTime: time.Unix(0, 0).Add(time.Second)}},
+	entities := append(wireEdgeEntities(now), []*registry.Entity{
 		{ID: "active", Lifecycle: registry.Lifecycle{Status: registry.LifecycleActive}},
 		{ID: "ended", Lifecycle: registry.Lifecycle{Status: registry.LifecycleInactive, EndTime: now}, Meta: registry.Meta{Revision: 3}},
-	}
+	}...)
 	for _, next := range []string{"", "opaque-token"} {
 		want := &registryv1.ListEntitiesResponse{NextPageToken: next}
 		for _, e := range entities {
@@ -214,5 +200,19 @@ func TestListEntitiesWire(t *testing.T) {
 	// An empty page is an empty message.
 	if b := appendListEntitiesResponse(nil, nil, ""); len(b) != 0 {
 		t.Fatalf("empty page = %x, want no bytes", b)
+	}
+}
+
+// wireEdgeEntities are the entities both wire tests encode: every field
+// set, none, pre-1970 and whole-second times, the largest revision.
+func wireEdgeEntities(now time.Time) []*registry.Entity {
+	return []*registry.Entity{
+		{ID: "acme", DisplayName: "天津滨海 Acme 🚀", Kind: registry.EntityKindEnterprise, CreditCode: "91120116MA05JXXXXX",
+			Region: "Tianjin/Binhai", Industries: []string{"aerospace", "deep-sea"}, LeadingEnterprise: true,
+			FutureIndustryPlatform: true, Meta: registry.Meta{CreateTime: now, UpdateTime: now.Add(time.Hour), Revision: 42}},
+		{ID: "bare"},
+		{ID: "old", Kind: registry.EntityKindOther, Meta: registry.Meta{
+			CreateTime: time.Date(1960, 1, 1, 0, 0, 0, 5, time.UTC), UpdateTime: time.Unix(1700000000, 0), Revision: 1<<63 - 1}},
+		{ID: "epoch", Meta: registry.Meta{CreateTime: time.Unix(0, 1), UpdateTime: time.Unix(0, 0).Add(time.Second)}},
 	}
 }

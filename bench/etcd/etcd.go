@@ -134,14 +134,40 @@ func Start(ctx context.Context, g *proc.Group, bin, name, dir string, n int, lim
 	if n < 1 {
 		return nil, fmt.Errorf("etcd: a cluster needs at least one member, got %d", n)
 	}
+	var c *Cluster
+	attempts := 0
+	err := proc.RetryExited(ctx, func() error {
+		if attempts++; attempts > 1 {
+			// The members of the failed attempt wrote their cluster's
+			// identity in their data directories: start afresh.
+			for i := range n {
+				if err := os.RemoveAll(filepath.Join(dir, memberName(name, n, i))); err != nil {
+					return err
+				}
+			}
+		}
+		var err error
+		c, err = start(ctx, g, bin, name, dir, n, lim, timeout)
+		return err
+	})
+	return c, err
+}
+
+// memberName names member i of an n-member cluster called name.
+func memberName(name string, n, i int) string {
+	if n == 1 {
+		return name
+	}
+	return fmt.Sprintf("%s-m%d", name, i+1)
+}
+
+// start makes one attempt at Start, on fresh addresses.
+func start(ctx context.Context, g *proc.Group, bin, name, dir string, n int, lim Limits, timeout time.Duration) (*Cluster, error) {
 	type addrs struct{ name, client, peer string }
 	ms := make([]addrs, n)
 	initial := make([]string, n)
 	for i := range ms {
-		ms[i].name = name
-		if n > 1 {
-			ms[i].name = fmt.Sprintf("%s-m%d", name, i+1)
-		}
+		ms[i].name = memberName(name, n, i)
 		var err error
 		if ms[i].client, err = proc.FreeAddr(); err != nil {
 			return nil, err

@@ -20,13 +20,13 @@ import (
 // need it skip, saying why.
 func (e *env) startEtcdStacks(ctx context.Context) {
 	if !e.cfg.EtcdBackend {
-		e.unavailable[compEtcdBackend] = "disabled (-etcd-backend=false)"
+		e.markUnavailable(compEtcdBackend, "disabled (-etcd-backend=false)")
 	} else if why := e.missing([]string{compEtcdBin, compRegistryBin}); why != "" {
-		e.unavailable[compEtcdBackend] = why
+		e.markUnavailable(compEtcdBackend, why)
 	}
 	down := func(n int, why string) {
-		e.unavailable[compRegistryEtcd(n)] = why
-		e.unavailable[compGatewayEtcd(n)] = why
+		e.markUnavailable(compRegistryEtcd(n), why)
+		e.markUnavailable(compGatewayEtcd(n), why)
 	}
 	var stacks []*etcdStack
 	for _, n := range etcdSizes {
@@ -69,13 +69,13 @@ func (e *env) startEtcdStacks(ctx context.Context) {
 		e.logf("registry%s: read data set imported in %v: %d items (%.0f items/s), revision %d",
 			onEtcd(n), st.imported.elapsed.Round(time.Millisecond), e.mainData.items, float64(e.mainData.items)/st.imported.elapsed.Seconds(), st.imported.revision)
 		if why := e.missing([]string{compGateway}); why != "" {
-			e.unavailable[compGatewayEtcd(n)] = why
+			e.markUnavailable(compGatewayEtcd(n), why)
 			continue
 		}
 		name := "gateway" + onEtcd(n)
 		gw, haddr, err := e.startGateway(ctx, name, st.registryAddr, "")
 		if err != nil {
-			e.unavailable[compGatewayEtcd(n)] = name + ": " + err.Error()
+			e.markUnavailable(compGatewayEtcd(n), name + ": " + err.Error())
 			continue
 		}
 		st.gateway, st.httpAddr = gw, haddr

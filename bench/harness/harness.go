@@ -234,6 +234,13 @@ func Run(ctx context.Context, cfg Config) (rep *report.Report, err error) {
 
 func (e *env) selected(name string) bool { return e.cfg.Only == nil || e.cfg.Only.MatchString(name) }
 
+// markUnavailable records why component c cannot be used, and logs it
+// then: a note at the end of a long report is easily lost.
+func (e *env) markUnavailable(c, why string) {
+	e.unavailable[c] = why
+	e.logf("%s unavailable: %s", c, why)
+}
+
 // missing returns why one of comps is unavailable, or "".
 func (e *env) missing(comps []string) string {
 	for _, c := range comps {

@@ -15,17 +15,39 @@ import (
 	"talentreg/bench/report"
 )
 
-// logWriter sends progress lines to t.Log.
+// logWriter sends progress lines to t.Log: at once with -v, otherwise
+// when flushed. Held back, they follow the test's errors in its output
+// instead of burying them (CI shows the head and tail of a long log).
 type logWriter struct {
-	mu sync.Mutex
-	t  *testing.T
+	mu    sync.Mutex
+	t     *testing.T
+	held  []string
+	hold  bool
+	extra string
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+	line := strings.TrimRight(string(p), "\n")
+	if w.hold {
+		w.held = append(w.held, line)
+	} else {
+		w.t.Log(line)
+	}
 	return len(p), nil
+}
+
+// flush logs the lines held back, then the report when there is one.
+func (w *logWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.held) > 0 {
+		w.t.Log("progress:\n" + strings.Join(w.held, "\n"))
+	}
+	if w.extra != "" {
+		w.t.Log("\n" + w.extra)
+	}
 }
 
 // TestRun_SmokeReportsSaneFigures runs the smoke configuration against the
@@ -81,7 +103,9 @@ func TestRun_SmokeReportsSaneFigures(t *testing.T) {
 	cfg.Command = "go test talentreg/bench/harness"
 	cfg.Root, cfg.BinDir, cfg.FloorBin, cfg.EtcdBin, cfg.WorkDir = root, bin, floor, etcdBin, filepath.Join(tmp, "work")
 	cfg.Warmup, cfg.Duration = 100*time.Millisecond, 500*time.Millisecond
-	cfg.Log = &logWriter{t: t}
+	log := &logWriter{t: t, hold: !testing.Verbose()}
+	defer log.flush()
+	cfg.Log = log
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -95,7 +119,7 @@ func TestRun_SmokeReportsSaneFigures(t *testing.T) {
 	if err := rep.Markdown(&md); err != nil {
 		t.Fatal(err)
 	}
-	t.Log("\n" + md.String())
+	log.extra = md.String()
 
 	mustRun := []string{"grpc-get/floor", "http-get/floor", "grpc-summary/floor", "http-summary/floor", "http-get/floor-gc400", "http-summary/floor-gc400",
 		"grpc-range/etcd", "http-range/etcd", "grpc-put/etcd"}

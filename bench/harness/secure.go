@@ -99,26 +99,26 @@ const (
 // auth-on cases skip, saying why.
 func (e *env) startAuthStack(ctx context.Context) {
 	if !e.cfg.Auth {
-		e.unavailable[compRegistryAuth] = "disabled (-auth=false)"
-		e.unavailable[compGatewayAuth] = e.unavailable[compRegistryAuth]
+		e.markUnavailable(compRegistryAuth, "disabled (-auth=false)")
+		e.markUnavailable(compGatewayAuth, e.unavailable[compRegistryAuth])
 		return
 	}
 	if why := e.missing([]string{compRegistry}); why != "" {
-		e.unavailable[compRegistryAuth] = "needs the auth-off registry's data set: " + why
-		e.unavailable[compGatewayAuth] = e.unavailable[compRegistryAuth]
+		e.markUnavailable(compRegistryAuth, "needs the auth-off registry's data set: " + why)
+		e.markUnavailable(compGatewayAuth, e.unavailable[compRegistryAuth])
 		return
 	}
 	if err := e.startAuthRegistry(ctx); err != nil {
-		e.unavailable[compRegistryAuth] = "registry (auth on): " + err.Error()
-		e.unavailable[compGatewayAuth] = e.unavailable[compRegistryAuth]
+		e.markUnavailable(compRegistryAuth, "registry (auth on): " + err.Error())
+		e.markUnavailable(compGatewayAuth, e.unavailable[compRegistryAuth])
 		return
 	}
 	if why := e.missing([]string{compGateway}); why != "" {
-		e.unavailable[compGatewayAuth] = why
+		e.markUnavailable(compGatewayAuth, why)
 		return
 	}
 	if err := e.startAuthGateway(ctx); err != nil {
-		e.unavailable[compGatewayAuth] = "gateway (auth on): " + err.Error()
+		e.markUnavailable(compGatewayAuth, "gateway (auth on): " + err.Error())
 	}
 }
 

@@ -88,22 +88,22 @@ var floorGCEnv = []string{"GOGC=400", "GOMEMLIMIT=1024MiB"}
 func (e *env) buildEtcd(ctx context.Context) {
 	switch {
 	case !e.cfg.Etcd && !e.cfg.EtcdBackend:
-		e.unavailable[compEtcdBin] = "disabled (-etcd=false -etcd-backend=false)"
+		e.markUnavailable(compEtcdBin, "disabled (-etcd=false -etcd-backend=false)")
 	case e.cfg.EtcdBin != "":
 		e.etcdBin = e.cfg.EtcdBin
 	default:
 		bin := filepath.Join(e.work, "etcdmember")
 		e.logf("building etcd: go build %s", etcd.Package)
 		if err := goBuild(ctx, e.cfg.Root, bin, etcd.Package); err != nil {
-			e.unavailable[compEtcdBin] = err.Error()
+			e.markUnavailable(compEtcdBin, err.Error())
 		} else {
 			e.etcdBin = bin
 		}
 	}
 	if !e.cfg.Etcd {
-		e.unavailable[compEtcdPeer] = "disabled (-etcd=false)"
+		e.markUnavailable(compEtcdPeer, "disabled (-etcd=false)")
 	} else if why, ok := e.unavailable[compEtcdBin]; ok {
-		e.unavailable[compEtcdPeer] = why
+		e.markUnavailable(compEtcdPeer, why)
 	}
 }
 
@@ -113,7 +113,7 @@ func (e *env) buildEtcd(ctx context.Context) {
 // skip.
 func (e *env) startEtcd(ctx context.Context) {
 	if why := e.missing([]string{compEtcdPeer}); why != "" {
-		e.unavailable[compEtcd] = why
+		e.markUnavailable(compEtcd, why)
 		return
 	}
 	c, err := etcd.Start(ctx, e.g, e.etcdBin, "etcd-read", filepath.Join(e.work, "etcd-read"), 1, etcd.DefaultLimits, e.cfg.ReadyTimeout)
@@ -121,7 +121,7 @@ func (e *env) startEtcd(ctx context.Context) {
 		err = e.loadEtcd(ctx, c.Members[0].Addr)
 	}
 	if err != nil {
-		e.unavailable[compEtcd] = "etcd: " + err.Error()
+		e.markUnavailable(compEtcd, "etcd: " + err.Error())
 		return
 	}
 	e.peer = c.Members[0]
@@ -159,17 +159,17 @@ func (e *env) startTalentreg(ctx context.Context) {
 			why = fmt.Sprintf("not built: no %s (run make build)", path)
 		}
 		if why != "" {
-			e.unavailable[name] = why
+			e.markUnavailable(name, why)
 			if name != "gateway" {
-				e.unavailable[name+" binary"] = why
+				e.markUnavailable(name+" binary", why)
 			}
 			continue
 		}
 		e.bins[name] = path
 	}
 	if e.unavailable[compRegistry] != "" {
-		e.unavailable[compMetrics] = first(e.unavailable[compMetrics], "needs the registry: "+e.unavailable[compRegistry])
-		e.unavailable[compGateway] = first(e.unavailable[compGateway], "needs the registry: "+e.unavailable[compRegistry])
+		e.markUnavailable(compMetrics, first(e.unavailable[compMetrics], "needs the registry: "+e.unavailable[compRegistry]))
+		e.markUnavailable(compGateway, first(e.unavailable[compGateway], "needs the registry: "+e.unavailable[compRegistry]))
 		return
 	}
 	dir := filepath.Join(e.work, "read")
@@ -177,7 +177,7 @@ func (e *env) startTalentreg(ctx context.Context) {
 	if err != nil {
 		why := "registry: " + err.Error()
 		for _, c := range []string{compRegistry, compMetrics, compGateway} {
-			e.unavailable[c] = first(e.unavailable[c], why)
+			e.markUnavailable(c, first(e.unavailable[c], why))
 		}
 		return
 	}
@@ -191,7 +191,7 @@ func (e *env) startTalentreg(ctx context.Context) {
 			err = waitRevision(ctx, maddr, 0, e.cfg.ReadyTimeout)
 		}
 		if err != nil {
-			e.unavailable[compMetrics] = "metrics: " + err.Error()
+			e.markUnavailable(compMetrics, "metrics: " + err.Error())
 		}
 	}
 	e.mainData = buildImport(e.cfg.Entities, e.cfg.Groups, 1)
@@ -204,7 +204,7 @@ func (e *env) startTalentreg(ctx context.Context) {
 	if err != nil {
 		why := "registry: " + err.Error()
 		for _, c := range []string{compRegistry, compMetrics, compGateway} {
-			e.unavailable[c] = first(e.unavailable[c], why)
+			e.markUnavailable(c, first(e.unavailable[c], why))
 		}
 		return
 	}
@@ -214,7 +214,7 @@ func (e *env) startTalentreg(ctx context.Context) {
 
 	if e.unavailable[compMetrics] == "" {
 		if err := waitRevision(ctx, maddr, rev, e.cfg.ReadyTimeout); err != nil {
-			e.unavailable[compMetrics] = "metrics: " + err.Error()
+			e.markUnavailable(compMetrics, "metrics: " + err.Error())
 		} else {
 			e.tr.metrics, e.tr.metricsAddr = met, maddr
 			e.logf("metrics: %s (pid %d), caught up with revision %d (followed the import from revision 0)", maddr, met.PID, rev)
@@ -223,7 +223,7 @@ func (e *env) startTalentreg(ctx context.Context) {
 	if e.unavailable[compGateway] == "" {
 		gw, haddr, err := e.startGateway(ctx, "gateway", addr, e.tr.metricsAddr)
 		if err != nil {
-			e.unavailable[compGateway] = "gateway: " + err.Error()
+			e.markUnavailable(compGateway, "gateway: " + err.Error())
 		} else {
 			e.tr.gateway, e.tr.httpAddr = gw, haddr
 			e.logf("gateway: %s (pid %d)", haddr, gw.PID)
@@ -255,68 +255,65 @@ func etcdStore(c *etcd.Cluster) []string {
 // startRegistryOn starts a registry named name on the store its flags
 // name (--db FILE, or etcdStore) and waits until it serves.
 func (e *env) startRegistryOn(ctx context.Context, name string, store ...string) (*proc.Process, string, error) {
-	addr, admin, err := freeAddrs()
-	if err != nil {
-		return nil, "", err
-	}
-	p, err := e.g.Start(proc.Spec{Name: name, Path: e.bins["registry"], Args: append([]string{
-		"--grpc-addr", addr, "--admin-addr", admin, "--log-level", "warn",
-	}, store...)})
-	if err != nil {
-		return nil, "", err
-	}
-	if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, grpcServing(plain(addr))); err != nil {
-		p.Stop(5 * time.Second)
-		return nil, "", err
-	}
-	e.tr.admin[name] = "http://" + admin
-	return p, addr, nil
+	return e.startServer(ctx, name, e.bins["registry"], func(addr, admin string) ([]string, readyCheck) {
+		return append([]string{"--grpc-addr", addr, "--admin-addr", admin, "--log-level", "warn"}, store...), grpcServing(plain(addr))
+	})
 }
 
 // startMetrics starts a metrics service named name with a fresh checkpoint
 // in dir, following registry. It waits until the service answers health
 // checks, not until it has caught up.
 func (e *env) startMetrics(ctx context.Context, name, dir, registry string) (*proc.Process, string, error) {
-	addr, admin, err := freeAddrs()
-	if err != nil {
-		return nil, "", err
-	}
-	p, err := e.g.Start(proc.Spec{Name: name, Path: e.bins["metrics"], Args: []string{
-		"--grpc-addr", addr, "--registry", registry, "--db", filepath.Join(dir, name+".db"),
-		"--admin-addr", admin, "--log-level", "warn",
-	}})
-	if err != nil {
-		return nil, "", err
-	}
-	if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, grpcServing(plain(addr))); err != nil {
-		p.Stop(5 * time.Second)
-		return nil, "", err
-	}
-	e.tr.admin[name] = "http://" + admin
-	return p, addr, nil
+	return e.startServer(ctx, name, e.bins["metrics"], func(addr, admin string) ([]string, readyCheck) {
+		return []string{
+			"--grpc-addr", addr, "--registry", registry, "--db", filepath.Join(dir, name+".db"),
+			"--admin-addr", admin, "--log-level", "warn",
+		}, grpcServing(plain(addr))
+	})
 }
 
 // startGateway starts a gateway named name in front of registry and
 // metrics; with metrics empty it has no metrics backend (and serves
 // entities only).
 func (e *env) startGateway(ctx context.Context, name, registry, metrics string) (*proc.Process, string, error) {
-	addr, admin, err := freeAddrs()
-	if err != nil {
-		return nil, "", err
-	}
-	ready := "http://" + addr + "/readyz"
+	ready := "/readyz"
 	if metrics == "" {
 		metrics = "127.0.0.1:1"
-		ready = "http://" + addr + "/healthz" // no metrics backend: /readyz stays 503
+		ready = "/healthz" // no metrics backend: /readyz stays 503
 	}
-	p, err := e.g.Start(proc.Spec{Name: name, Path: e.bins["gateway"], Args: []string{
-		"--http-addr", addr, "--registry", registry, "--metrics", metrics, "--admin-addr", admin, "--log-level", "warn",
-	}})
+	return e.startServer(ctx, name, e.bins["gateway"], func(addr, admin string) ([]string, readyCheck) {
+		return []string{
+			"--http-addr", addr, "--registry", registry, "--metrics", metrics, "--admin-addr", admin, "--log-level", "warn",
+		}, httpOK(http.DefaultClient, "http://"+addr+ready)
+	})
+}
+
+// readyCheck says whether a started process serves yet.
+type readyCheck = func(context.Context) error
+
+// startServer starts one of our services, named name, from bin on a fresh
+// serving address and admin address, with the arguments and readiness
+// check args gives for them, and waits until it is ready. It returns the
+// serving address.
+func (e *env) startServer(ctx context.Context, name, bin string, args func(addr, admin string) ([]string, readyCheck)) (*proc.Process, string, error) {
+	var p *proc.Process
+	var addr, admin string
+	err := proc.RetryExited(ctx, func() error {
+		var err error
+		if addr, admin, err = freeAddrs(); err != nil {
+			return err
+		}
+		argv, ready := args(addr, admin)
+		if p, err = e.g.Start(proc.Spec{Name: name, Path: bin, Args: argv}); err != nil {
+			return err
+		}
+		if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, ready); err != nil {
+			p.Stop(5 * time.Second)
+			return err
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, "", err
-	}
-	if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, httpOK(http.DefaultClient, ready)); err != nil {
-		p.Stop(5 * time.Second)
 		return nil, "", err
 	}
 	e.tr.admin[name] = "http://" + admin

@@ -251,6 +251,25 @@ func (p *Process) WaitReady(ctx context.Context, timeout time.Duration, check fu
 	}
 }
 
+// startAttempts is how often RetryExited tries.
+const startAttempts = 3
+
+// RetryExited calls start, which starts processes on addresses from
+// FreeAddr and waits until they are ready, until it succeeds, fails for
+// another reason than ErrExited, or has tried startAttempts times. A port
+// FreeAddr found free can be bound by another process before ours binds
+// it, which happens on a machine running many tests at once; each call
+// must pick fresh addresses.
+func RetryExited(ctx context.Context, start func() error) error {
+	var err error
+	for range startAttempts {
+		if err = start(); err == nil || !errors.Is(err, ErrExited) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
 // FreeAddr returns a loopback address "127.0.0.1:port" whose port was free a
 // moment ago.
 func FreeAddr() (string, error) {

@@ -3,6 +3,7 @@ package proc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 	"testing"
@@ -64,6 +65,35 @@ func TestProcess_WaitReadyReportsExit(t *testing.T) {
 	err = p.WaitReady(context.Background(), 10*time.Second, func(context.Context) error { return errors.New("not yet") })
 	if !errors.Is(err, ErrExited) {
 		t.Fatalf("WaitReady = %v, want ErrExited", err)
+	}
+}
+
+// TestRetryExited: a start whose process exited before it was ready (a
+// port taken between FreeAddr and the bind) is tried again, up to
+// startAttempts times; any other failure is final.
+func TestRetryExited(t *testing.T) {
+	exited := fmt.Errorf("registry: %w (exit status 1) before it was ready", ErrExited)
+	for _, tc := range []struct {
+		name      string
+		results   []error
+		wantCalls int
+		wantErr   error
+	}{
+		{"succeeds at once", []error{nil}, 1, nil},
+		{"exits twice, then serves", []error{exited, exited, nil}, 3, nil},
+		{"never ready in time", []error{context.DeadlineExceeded}, 1, context.DeadlineExceeded},
+		{"exits every time", []error{exited, exited, exited, nil}, startAttempts, ErrExited},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			err := RetryExited(context.Background(), func() error {
+				calls++
+				return tc.results[calls-1]
+			})
+			if calls != tc.wantCalls || !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Errorf("%d calls, %v; want %d calls, %v", calls, err, tc.wantCalls, tc.wantErr)
+			}
+		})
 	}
 }
 

@@ -62,6 +62,9 @@ func TestVlog_AtEachSnapshot(t *testing.T) {
 			if !slices.Equal(out, want[j]) {
 				t.Fatalf("at(%d) = %v, want %v", want[i][0], out, want[j])
 			}
+			if k, ok := l.atIndex(want[i][0], out); !ok || k != j {
+				t.Fatalf("atIndex(%d) = %d %v, want %d", want[i][0], k, ok, j)
+			}
 		}
 		for _, from := range []int{0, 1, keyEvery - 1, keyEvery, keyEvery + 1, len(want) - 1, len(want)} {
 			i := from

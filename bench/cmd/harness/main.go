@@ -13,6 +13,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,7 +35,9 @@ func main() {
 		<-ctx.Done()
 		stop() // a second Ctrl-C kills at once; children then die with us
 	}()
-	if err := run(ctx, os.Args, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args, os.Stdout, os.Stderr); errors.Is(err, flag.ErrHelp) {
+		return // -h: the usage was printed, nothing failed
+	} else if err != nil {
 		fmt.Fprintln(os.Stderr, "harness:", err)
 		os.Exit(1)
 	}

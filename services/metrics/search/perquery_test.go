@@ -105,9 +105,10 @@ func timeShapes(t *testing.T, x *search.Index, shapes []timedShape) {
 // TestBulkPerQuery is TestPerQuery on the names of the harness's bulk
 // data set (bench/dataset: every name reads "Tianjin Binhai New Area
 // <title> Technology Innovation and Industrialisation Research Institute
-// Holding Co., Ltd. No. <7 digits>") with the harness's 11 query shapes
-// (bench/harness bulkSearchShapes), each over its 64 variants. A common
-// word there is in every name, and a title in a sixth of them:
+// Holding Co., Ltd. No. <7 digits>", and 2,000 groups) with the
+// harness's 11 query shapes (bench/harness bulkSearchShapes), each over
+// its 64 variants. A common word there is in every name, and a title in
+// a sixth of them:
 //
 //	SEARCH_PERQUERY=1 go test ./services/metrics/search -run TestBulkPerQuery -v
 //
@@ -164,14 +165,33 @@ func bulkCreditCode(i int) string {
 	return code + string(alphabet[(31-sum%31)%31])
 }
 
-// buildBulk indexes the first n entities of the bulk data set, as a
-// metrics bootstrap does (Build), or with SEARCH_PERQUERY_PUT set as
-// one following the feed does (Put of each).
+// bulkIndustries are the bulk data set's industry ids, which name its
+// groups (bench/dataset Industries).
+var bulkIndustries = []string{
+	"biomanufacturing", "cell-gene-therapy", "brain-science-intelligent-medicine",
+	"information-innovation", "deep-sea", "aerospace", "advanced-energy",
+	"new-materials", "biomedicine", "financial-leasing", "high-end-equipment",
+	"digital-economy",
+}
+
+// bulkGroups is the number of groups of the bulk data set (bench/harness
+// ImportGroups).
+const bulkGroups = 2_000
+
+// buildBulk indexes the first n entities of the bulk data set and its
+// groups (named "Binhai <industry> talent group <g>", so that a name
+// starts with 滨海 新材料's words), after the entities (the resource
+// names' order), as a metrics bootstrap does (Build), or with
+// SEARCH_PERQUERY_PUT set as one following the feed does (Put of each).
 func buildBulk(n int) *search.Index {
 	each := func(yield func(search.Doc)) {
 		for i := range n {
 			yield(search.Doc{Name: fmt.Sprintf("entities/e-%07d", i), DisplayName: bulkName(i),
 				Kind: "ENTITY_KIND_ENTERPRISE", CreditCode: bulkCreditCode(i)})
+		}
+		for g := range bulkGroups {
+			yield(search.Doc{Name: fmt.Sprintf("groups/g-%04d", g), Kind: "GROUP_KIND_ALLIANCE",
+				DisplayName: fmt.Sprintf("Binhai %s talent group %d", bulkIndustries[g%len(bulkIndustries)], g)})
 		}
 	}
 	if os.Getenv("SEARCH_PERQUERY_PUT") != "" {

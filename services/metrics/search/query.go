@@ -54,7 +54,9 @@ func (x *Index) Search(query string, offset, limit int) ([]Result, int) {
 // candidate is dropped on a bound of its score taken from its length and
 // first bytes (hot arrays) and from which whole-word and word-start lists
 // hold it, before its name is read: a common word costs a walk of one
-// list and a name read per contender, not per match. Past the exact
+// list and a name read per contender, not per match. With two words or
+// more, only the names on the list of its first word and its second's
+// first letters (leadGram) may start with the query. Past the exact
 // count, the ordered list of a word's first gram, if it has one, is
 // walked instead from its best class and shortest names, and stops at
 // the first candidate that cannot enter the page.
@@ -164,7 +166,17 @@ func (q *querier) match(words []string) {
 	ws[0].grams[0].l = nil // the walk itself
 
 	whole := strings.Join(words, " ")
+	// lead holds the names that may start with the query: with one word,
+	// those whose first word it is; with more, those whose first word is
+	// the first and whose second starts as the second does (its
+	// leadGram; when the second word is shorter than that, only the first
+	// word is told). A common first word is not enough: "tianjin
+	// aerospace" starts no name of a million that all start "tianjin
+	// binhai".
 	lead := cursor{l: x.grams[firstWordGram(words[0])]}
+	if n > 1 && utf8.RuneCountInString(words[1]) >= leadRunes {
+		lead.l = x.grams[leadGram(words[0], words[1])]
+	}
 	qHead, qMask := head(whole), headMask(len(whole))
 	headCovers := len(whole) <= 8 // a matching head proves the prefix
 	exactLen := uint16(min(len(whole)+1, 1<<16-1))
@@ -182,8 +194,8 @@ func (q *querier) match(words []string) {
 		}
 	}
 	cuts := make([]int, maxSum+11)
-	// With two words or more, only a name whose first word is the first
-	// query word can start with the query.
+	// With two words or more, only a name in lead can start with the
+	// query.
 	leadBonus := 5
 	if n > 1 && lead.l == nil {
 		leadBonus = 0
@@ -334,8 +346,8 @@ func (q *querier) match(words []string) {
 				if nl == 0 || int(nl) > cuts[maxSum+leadBonus] && (nl != exactLen || leadBonus == 0) {
 					continue
 				}
-				// With two words or more, the lead bonus needs the first
-				// word first: its list is read in order, hot is not.
+				// With two words or more, the lead bonus needs the name in
+				// lead: its list is read in order, hot is not.
 				// Without it, the lists bound the score (below) and hot
 				// is read only for a word not whole.
 				hotCut = n == 1 || leadBonus > 0 && lead.seek(id)
@@ -422,12 +434,13 @@ func (q *querier) match(words []string) {
 				}
 			}
 			bonus, bonusKnown := 0, true
-			// With two words or more, a name starting with the query has the
-			// first word first.
-			if !hotRead && (n == 1 || lead.seek(id)) {
+			// With two words or more, a name starting with the query is in
+			// lead.
+			mayLead := n == 1 || lead.seek(id)
+			if !hotRead && mayLead {
 				h, hotRead = x.hot[id], true
 			}
-			if hotRead && h.head&qMask == qHead {
+			if mayLead && hotRead && h.head&qMask == qHead {
 				bonus = 5
 				if nl == exactLen && (allWhole || headCovers) {
 					bonus = 10

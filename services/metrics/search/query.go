@@ -55,8 +55,10 @@ func (x *Index) Search(query string, offset, limit int) ([]Result, int) {
 // first bytes (hot arrays) and from which whole-word and word-start lists
 // hold it, before its name is read: a common word costs a walk of one
 // list and a name read per contender, not per match. With two words or
-// more, only the names on the list of its first word and its second's
-// first letters (leadGram) may start with the query. Past the exact
+// more, the names that may start with the query are those of the list
+// of its first word and its second's first letters (leadGram); up to
+// preRankMax of them are ranked first, and every other name is bounded
+// without the lead bonus. Past the exact
 // count, the ordered list of a word's first gram, if it has one, is
 // walked instead from its best class and shortest names, and stops at
 // the first candidate that cannot enter the page.
@@ -201,6 +203,26 @@ func (q *querier) match(words []string) {
 		leadBonus = 0
 	}
 	worst := candidate{id: -1}
+	// When few names may start with the query, they are ranked first, from
+	// their names (pre); the walks skip them and bound every other name
+	// without the lead bonus. A query whose first words every name has
+	// ("tianjin binhai aerospace") still has a long lead, and its lead
+	// bonus is told per name.
+	var pre []int32
+	if n > 1 && len(lead.l) > 0 && len(lead.l) <= preRankMax {
+		pre = lead.l
+		for _, id := range pre {
+			nl := x.normLen[id]
+			if nl == 0 {
+				continue
+			}
+			if score, ok := scoreMatch(x.norms[id], words, whole); ok {
+				q.top.offer(id, float64(score)+fw/float64(nl))
+			}
+		}
+		lead.l, leadBonus = nil, 0
+	}
+	preCur := cursor{l: pre}
 
 	// Once counting is done, the ordered list of a word's first gram, if
 	// it has one (the shortest), walks the best candidates first.
@@ -254,13 +276,16 @@ func (q *querier) match(words []string) {
 						s -= d.by
 					}
 				}
-				if h.head&qMask == qHead {
+				if leadBonus > 0 && h.head&qMask == qHead {
 					s += 5
 					if nl == exactLen {
 						s += 5
 					}
 				}
 				if q.top.beaten(id, float64(s)+frac) {
+					continue
+				}
+				if _, ranked := slices.BinarySearch(pre, id); ranked {
 					continue
 				}
 				if score, ok := scoreMatch(x.norms[id], words, whole); ok {
@@ -435,7 +460,7 @@ func (q *querier) match(words []string) {
 			}
 			bonus, bonusKnown := 0, true
 			// With two words or more, a name starting with the query is in
-			// lead.
+			// lead (or pre, ranked already).
 			mayLead := n == 1 || lead.seek(id)
 			if !hotRead && mayLead {
 				h, hotRead = x.hot[id], true
@@ -467,6 +492,9 @@ func (q *querier) match(words []string) {
 					}
 				}
 			}
+			if preCur.seek(id) {
+				continue // ranked first
+			}
 			if q.top.beaten(id, float64(sum+bonus)+frac) {
 				continue
 			}
@@ -490,6 +518,11 @@ func (q *querier) match(words []string) {
 		q.matched = nil
 	}
 }
+
+// preRankMax is the most names that may start with a query of two
+// words or more (its lead) that are ranked first, from their names, so
+// that the walks need not allow every other name the lead bonus.
+const preRankMax = 4096
 
 // docHot is what a query reads of a document before its name: its first
 // bytes (head) and the startBit of each of its words.

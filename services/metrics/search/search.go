@@ -26,7 +26,8 @@
 // its name is read; the total above that count is an estimate. Only a
 // name on the list of its first word and the first letters of its
 // second (see leadGram) can start with a query of two words or more:
-// for every other, the bound has no bonus of a leading match. Past
+// when that list is short, its names are ranked first and the walk
+// bounds every other without the bonus of a leading match. Past
 // that count, a posting list of OrderedMin ids or more is walked in rank
 // order instead (see orderedList), from its best candidates, and the
 // walk stops once the page is settled. Nothing is scanned but the

@@ -177,7 +177,7 @@ func sharedLeadIndex(n int) *Index {
 	odd := []string{"Tianjin Aerospace", "Tianjin Aerospace Holding Co., Ltd.", "Tianjin Aerospaces Lab", "Tianjin Aer Lab",
 		"Tianjin Ae", "Tianjin", "Tianjin Binhai", "Tianjin New Materials Research Institute", "Binhai New Materials",
 		"Tianjin Deep Sea Research Institute", "天津 航天研究院", "天津 航天", "Tianjin Binhai New Area Aerospace",
-		"Binhai new-materials talent group 7", "Binhai aerospace talent group 5", "Binhai Aerospace"}
+		"Binhai new-materials talent group 7", "Binhai aerospace talent group 5", "Binhai Aerospace", "Binhai deep-sea talent group 4"}
 	x := New()
 	for i := range n {
 		name := fmt.Sprintf("Tianjin Binhai New Area %s Technology Research Institute No. %05d", titles[i%len(titles)], i)
@@ -195,7 +195,8 @@ func sharedLeadIndex(n int) *Index {
 // sharedLeadQueries are the bulk harness's place-and-title queries and
 // their neighbours: a first word every name has, with a rarer word.
 var sharedLeadQueries = []string{
-	"天津 航天", "天津 新材料", "天津 生物医药", "天津 深海", "天津 数字经济", "天津 能源", "滨海 新材料", "滨海 航天",
+	"天津 航天", "天津 新材料", "天津 生物医药", "天津 深海", "天津 数字经济", "天津 能源",
+	"滨海 航天", "滨海 新材料", "滨海 生物医药", "滨海 深海", "滨海 数字经济", "滨海 能源",
 	"tianjin aerospace", "tianjin aer", "tianjin ae", "tianjin a", "tianjin aerospace holding", "tianjin binhai",
 	"tianjin binhai new area aerospace", "tianjin new materials", "binhai new materials", "天津 航天研", "tianjin deep sea",
 	"aerospace 00042", "tianjin", "binhai",

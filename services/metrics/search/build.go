@@ -108,6 +108,9 @@ func docGrams(out []uint64, words []string) []uint64 {
 	if len(words) > 0 {
 		out = append(out, firstWordGram(words[0]))
 	}
+	if len(words) > 1 {
+		out = append(out, leadGram(words[0], words[1]))
+	}
 	slices.Sort(out)
 	return slices.Compact(out)
 }

@@ -54,7 +54,11 @@ func (x *Index) Search(query string, offset, limit int) ([]Result, int) {
 // candidate is dropped on a bound of its score taken from its length and
 // first bytes (hot arrays) and from which whole-word and word-start lists
 // hold it, before its name is read: a common word costs a walk of one
-// list and a name read per contender, not per match. Past the exact
+// list and a name read per contender, not per match. With two words or
+// more, the names that may start with the query are those of the list
+// of its first word and its second's first letters (leadGram); up to
+// preRankMax of them are ranked first, and every other name is bounded
+// without the lead bonus. Past the exact
 // count, the ordered list of a word's first gram, if it has one, is
 // walked instead from its best class and shortest names, and stops at
 // the first candidate that cannot enter the page.
@@ -164,7 +168,17 @@ func (q *querier) match(words []string) {
 	ws[0].grams[0].l = nil // the walk itself
 
 	whole := strings.Join(words, " ")
+	// lead holds the names that may start with the query: with one word,
+	// those whose first word it is; with more, those whose first word is
+	// the first and whose second starts as the second does (its
+	// leadGram; when the second word is shorter than that, only the first
+	// word is told). A common first word is not enough: "tianjin
+	// aerospace" starts no name of a million that all start "tianjin
+	// binhai".
 	lead := cursor{l: x.grams[firstWordGram(words[0])]}
+	if n > 1 && utf8.RuneCountInString(words[1]) >= leadRunes {
+		lead.l = x.grams[leadGram(words[0], words[1])]
+	}
 	qHead, qMask := head(whole), headMask(len(whole))
 	headCovers := len(whole) <= 8 // a matching head proves the prefix
 	exactLen := uint16(min(len(whole)+1, 1<<16-1))
@@ -182,13 +196,33 @@ func (q *querier) match(words []string) {
 		}
 	}
 	cuts := make([]int, maxSum+11)
-	// With two words or more, only a name whose first word is the first
-	// query word can start with the query.
+	// With two words or more, only a name in lead can start with the
+	// query.
 	leadBonus := 5
 	if n > 1 && lead.l == nil {
 		leadBonus = 0
 	}
 	worst := candidate{id: -1}
+	// When few names may start with the query, they are ranked first, from
+	// their names (pre); the walks skip them and bound every other name
+	// without the lead bonus. A query whose first words every name has
+	// ("tianjin binhai aerospace") still has a long lead, and its lead
+	// bonus is told per name.
+	var pre []int32
+	if n > 1 && len(lead.l) > 0 && len(lead.l) <= preRankMax {
+		pre = lead.l
+		for _, id := range pre {
+			nl := x.normLen[id]
+			if nl == 0 {
+				continue
+			}
+			if score, ok := scoreMatch(x.norms[id], words, whole); ok {
+				q.top.offer(id, float64(score)+fw/float64(nl))
+			}
+		}
+		lead.l, leadBonus = nil, 0
+	}
+	preCur := cursor{l: pre}
 
 	// Once counting is done, the ordered list of a word's first gram, if
 	// it has one (the shortest), walks the best candidates first.
@@ -242,13 +276,16 @@ func (q *querier) match(words []string) {
 						s -= d.by
 					}
 				}
-				if h.head&qMask == qHead {
+				if leadBonus > 0 && h.head&qMask == qHead {
 					s += 5
 					if nl == exactLen {
 						s += 5
 					}
 				}
 				if q.top.beaten(id, float64(s)+frac) {
+					continue
+				}
+				if _, ranked := slices.BinarySearch(pre, id); ranked {
 					continue
 				}
 				if score, ok := scoreMatch(x.norms[id], words, whole); ok {
@@ -334,8 +371,8 @@ func (q *querier) match(words []string) {
 				if nl == 0 || int(nl) > cuts[maxSum+leadBonus] && (nl != exactLen || leadBonus == 0) {
 					continue
 				}
-				// With two words or more, the lead bonus needs the first
-				// word first: its list is read in order, hot is not.
+				// With two words or more, the lead bonus needs the name in
+				// lead: its list is read in order, hot is not.
 				// Without it, the lists bound the score (below) and hot
 				// is read only for a word not whole.
 				hotCut = n == 1 || leadBonus > 0 && lead.seek(id)
@@ -422,12 +459,13 @@ func (q *querier) match(words []string) {
 				}
 			}
 			bonus, bonusKnown := 0, true
-			// With two words or more, a name starting with the query has the
-			// first word first.
-			if !hotRead && (n == 1 || lead.seek(id)) {
+			// With two words or more, a name starting with the query is in
+			// lead (or pre, ranked already).
+			mayLead := n == 1 || lead.seek(id)
+			if !hotRead && mayLead {
 				h, hotRead = x.hot[id], true
 			}
-			if hotRead && h.head&qMask == qHead {
+			if mayLead && hotRead && h.head&qMask == qHead {
 				bonus = 5
 				if nl == exactLen && (allWhole || headCovers) {
 					bonus = 10
@@ -454,6 +492,9 @@ func (q *querier) match(words []string) {
 					}
 				}
 			}
+			if preCur.seek(id) {
+				continue // ranked first
+			}
 			if q.top.beaten(id, float64(sum+bonus)+frac) {
 				continue
 			}
@@ -477,6 +518,11 @@ func (q *querier) match(words []string) {
 		q.matched = nil
 	}
 }
+
+// preRankMax is the most names that may start with a query of two
+// words or more (its lead) that are ranked first, from their names, so
+// that the walks need not allow every other name the lead bonus.
+const preRankMax = 4096
 
 // docHot is what a query reads of a document before its name: its first
 // bytes (head) and the startBit of each of its words.

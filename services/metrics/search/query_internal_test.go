@@ -96,6 +96,7 @@ var testQueries = []string{
 	"haixin", "jiean cell", "cell", "machine vision", "new materials", "天津", "滨海 新材料", "新材料", "天津大学",
 	"研究院", "津", "university", "universities", "91120116MA0000042X", "zzz", "tianjin binhai hai",
 	"research institute", "co", "ltd", "teda", "an", "anjie", "tianjin bi", "tianjin b", "tianjinbin",
+	"tianjin hai", "tianjin haixin", "tianjin haixin cell", "tianjin binhai cell", "binhai tianjin hai", "天津 滨海", "tianjin aerospace",
 }
 
 // TestQuery_MatchesReference proves the walk ranks, pages and counts as
@@ -114,7 +115,7 @@ func TestQuery_MatchesReference(t *testing.T) {
 		if min < OrderedMin && len(x.ordered) == 0 {
 			t.Fatalf("no ordered list at %d", min)
 		}
-		t.Run(fmt.Sprintf("put/ordered-from-%d", min), func(t *testing.T) { matchesReference(t, x) })
+		t.Run(fmt.Sprintf("put/ordered-from-%d", min), func(t *testing.T) { matchesReference(t, x, testQueries) })
 	}
 	orderedMin = 64
 	x := testIndex(2500)
@@ -126,7 +127,7 @@ func TestQuery_MatchesReference(t *testing.T) {
 	}
 	built := Build(docs)
 	checkOrdered(t, built)
-	t.Run("build", func(t *testing.T) { matchesReference(t, built) })
+	t.Run("build", func(t *testing.T) { matchesReference(t, built, testQueries) })
 	// Changes after the build: renames, deletions, new names enough to
 	// merge tails into ordered lists, and others left in the tails.
 	r := rand.New(rand.NewPCG(5, 6))
@@ -143,7 +144,7 @@ func TestQuery_MatchesReference(t *testing.T) {
 		}
 	}
 	checkOrdered(t, built)
-	t.Run("build-then-put", func(t *testing.T) { matchesReference(t, built) })
+	t.Run("build-then-put", func(t *testing.T) { matchesReference(t, built, testQueries) })
 	// Deleting most names rebuilds the index by Put: its lists are ordered
 	// afresh.
 	ids := len(built.docs)
@@ -157,14 +158,74 @@ func TestQuery_MatchesReference(t *testing.T) {
 	if len(built.ordered) == 0 {
 		t.Fatal("no ordered list after the rebuild")
 	}
-	t.Run("rebuilt", func(t *testing.T) { matchesReference(t, built) })
+	t.Run("rebuilt", func(t *testing.T) { matchesReference(t, built, testQueries) })
 	// Every long word counted by reading names, as when it is inside too
 	// many indexed words; and unions of one or two words only.
 	for _, u := range []int{0, 2} {
 		maxUnion = u
-		t.Run(fmt.Sprintf("union-%d", u), func(t *testing.T) { matchesReference(t, built) })
+		t.Run(fmt.Sprintf("union-%d", u), func(t *testing.T) { matchesReference(t, built, testQueries) })
 	}
 	maxUnion = MaxUnion
+}
+
+// sharedLeadIndex indexes n names shaped like the bulk data set's (every
+// one starts "Tianjin Binhai New Area", then one of a few titles), and a
+// few that start with the queries of sharedLeadQueries, or nearly (as
+// the bulk set's groups do), with deletions.
+func sharedLeadIndex(n int) *Index {
+	titles := []string{"Aerospace", "New Materials", "Biomedicine", "Deep Sea", "Digital Economy", "Advanced Energy"}
+	odd := []string{"Tianjin Aerospace", "Tianjin Aerospace Holding Co., Ltd.", "Tianjin Aerospaces Lab", "Tianjin Aer Lab",
+		"Tianjin Ae", "Tianjin", "Tianjin Binhai", "Tianjin New Materials Research Institute", "Binhai New Materials",
+		"Tianjin Deep Sea Research Institute", "天津 航天研究院", "天津 航天", "Tianjin Binhai New Area Aerospace",
+		"Binhai new-materials talent group 7", "Binhai aerospace talent group 5", "Binhai Aerospace", "Binhai deep-sea talent group 4"}
+	x := New()
+	for i := range n {
+		name := fmt.Sprintf("Tianjin Binhai New Area %s Technology Research Institute No. %05d", titles[i%len(titles)], i)
+		if i%97 == 13 {
+			name = odd[(i/97)%len(odd)]
+		}
+		x.Put(Doc{Name: fmt.Sprintf("entities/e%d", i), DisplayName: name})
+	}
+	for i := 5; i < n; i += 13 {
+		x.Delete(fmt.Sprintf("entities/e%d", i))
+	}
+	return x
+}
+
+// sharedLeadQueries are the bulk harness's place-and-title queries and
+// their neighbours: a first word every name has, with a rarer word.
+var sharedLeadQueries = []string{
+	"天津 航天", "天津 新材料", "天津 生物医药", "天津 深海", "天津 数字经济", "天津 能源",
+	"滨海 航天", "滨海 新材料", "滨海 生物医药", "滨海 深海", "滨海 数字经济", "滨海 能源",
+	"tianjin aerospace", "tianjin aer", "tianjin ae", "tianjin a", "tianjin aerospace holding", "tianjin binhai",
+	"tianjin binhai new area aerospace", "tianjin new materials", "binhai new materials", "天津 航天研", "tianjin deep sea",
+	"aerospace 00042", "tianjin", "binhai",
+}
+
+// TestQuery_MatchesReferenceSharedLead proves the walk ranks, pages and
+// counts as scoring every document would when every name starts with
+// the same words (as in the bulk data set), where the first words of a
+// query tell little and its first two tell whether a name may start
+// with it: with and without ordered lists, by Put (with deletions) and
+// by Build.
+func TestQuery_MatchesReferenceSharedLead(t *testing.T) {
+	defer func(n, m int) { exactUpTo, orderedMin = n, m }(exactUpTo, orderedMin)
+	exactUpTo = 150
+	for _, min := range []int{OrderedMin, 300, 64} {
+		orderedMin = min
+		x := sharedLeadIndex(3000)
+		checkOrdered(t, x)
+		t.Run(fmt.Sprintf("put/ordered-from-%d", min), func(t *testing.T) { matchesReference(t, x, sharedLeadQueries) })
+		var docs []Doc
+		for _, d := range x.docs {
+			if d.live {
+				docs = append(docs, d.Doc)
+			}
+		}
+		built := Build(docs)
+		checkOrdered(t, built)
+		t.Run(fmt.Sprintf("build/ordered-from-%d", min), func(t *testing.T) { matchesReference(t, built, sharedLeadQueries) })
+	}
 }
 
 // TestWordSets_Exact proves each query word's set holds exactly the live
@@ -283,8 +344,8 @@ func checkOrdered(t *testing.T, x *Index) {
 }
 
 // matchesReference compares every query's pages with reference.
-func matchesReference(t *testing.T, x *Index) {
-	for _, query := range testQueries {
+func matchesReference(t *testing.T, x *Index, queries []string) {
+	for _, query := range queries {
 		all := reference(x, query)
 		for _, size := range []int{1, 7, 100} {
 			want := all

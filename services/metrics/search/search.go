@@ -23,7 +23,11 @@
 // held and TotalExactUpTo matches counted, a candidate is dropped on a
 // bound of its score read from small per-document arrays (name length,
 // first bytes, a bit set of word starts) and the whole-word lists, before
-// its name is read; the total above that count is an estimate. Past
+// its name is read; the total above that count is an estimate. Only a
+// name on the list of its first word and the first letters of its
+// second (see leadGram) can start with a query of two words or more:
+// when that list is short, its names are ranked first and the walk
+// bounds every other without the bonus of a leading match. Past
 // that count, a posting list of OrderedMin ids or more is walked in rank
 // order instead (see orderedList), from its best candidates, and the
 // walk stops once the page is settled. Nothing is scanned but the
@@ -179,6 +183,32 @@ func gram(a, b, c rune) uint64 { return uint64(a)<<42 | uint64(b)<<21 | uint64(c
 func wordGram(w string) uint64 { return 2<<62 | hash62(w) }
 
 func firstWordGram(w string) uint64 { return 3<<62 | hash62(w) }
+
+// leadRunes is how many characters of a name's second word its leadGram
+// holds.
+const leadRunes = 3
+
+// leadGram is the gram of the names whose first word is w0 and whose
+// second word starts with w1's first leadRunes characters (all of w1 when
+// shorter): a name starts with a query of two words or more only if it
+// has the leadGram of the query's first two words, when the second has
+// leadRunes characters or more. It is firstWordGram of w0, a space and
+// that prefix, which no word holds.
+func leadGram(w0, w1 string) uint64 {
+	n := 0
+	for i := range w1 {
+		if n == leadRunes {
+			w1 = w1[:i]
+			break
+		}
+		n++
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(w0))
+	_, _ = h.Write([]byte{' '})
+	_, _ = h.Write([]byte(w1))
+	return 3<<62 | h.Sum64()>>2
+}
 
 func hash62(w string) uint64 {
 	h := fnv.New64a()

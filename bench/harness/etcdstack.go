@@ -75,7 +75,7 @@ func (e *env) startEtcdStacks(ctx context.Context) {
 		name := "gateway" + onEtcd(n)
 		gw, haddr, err := e.startGateway(ctx, name, st.registryAddr, "")
 		if err != nil {
-			e.markUnavailable(compGatewayEtcd(n), name + ": " + err.Error())
+			e.markUnavailable(compGatewayEtcd(n), name+": "+err.Error())
 			continue
 		}
 		st.gateway, st.httpAddr = gw, haddr

@@ -104,12 +104,12 @@ func (e *env) startAuthStack(ctx context.Context) {
 		return
 	}
 	if why := e.missing([]string{compRegistry}); why != "" {
-		e.markUnavailable(compRegistryAuth, "needs the auth-off registry's data set: " + why)
+		e.markUnavailable(compRegistryAuth, "needs the auth-off registry's data set: "+why)
 		e.markUnavailable(compGatewayAuth, e.unavailable[compRegistryAuth])
 		return
 	}
 	if err := e.startAuthRegistry(ctx); err != nil {
-		e.markUnavailable(compRegistryAuth, "registry (auth on): " + err.Error())
+		e.markUnavailable(compRegistryAuth, "registry (auth on): "+err.Error())
 		e.markUnavailable(compGatewayAuth, e.unavailable[compRegistryAuth])
 		return
 	}
@@ -118,7 +118,7 @@ func (e *env) startAuthStack(ctx context.Context) {
 		return
 	}
 	if err := e.startAuthGateway(ctx); err != nil {
-		e.markUnavailable(compGatewayAuth, "gateway (auth on): " + err.Error())
+		e.markUnavailable(compGatewayAuth, "gateway (auth on): "+err.Error())
 	}
 }
 

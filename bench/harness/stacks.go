@@ -121,7 +121,7 @@ func (e *env) startEtcd(ctx context.Context) {
 		err = e.loadEtcd(ctx, c.Members[0].Addr)
 	}
 	if err != nil {
-		e.markUnavailable(compEtcd, "etcd: " + err.Error())
+		e.markUnavailable(compEtcd, "etcd: "+err.Error())
 		return
 	}
 	e.peer = c.Members[0]
@@ -191,7 +191,7 @@ func (e *env) startTalentreg(ctx context.Context) {
 			err = waitRevision(ctx, maddr, 0, e.cfg.ReadyTimeout)
 		}
 		if err != nil {
-			e.markUnavailable(compMetrics, "metrics: " + err.Error())
+			e.markUnavailable(compMetrics, "metrics: "+err.Error())
 		}
 	}
 	e.mainData = buildImport(e.cfg.Entities, e.cfg.Groups, 1)
@@ -214,7 +214,7 @@ func (e *env) startTalentreg(ctx context.Context) {
 
 	if e.unavailable[compMetrics] == "" {
 		if err := waitRevision(ctx, maddr, rev, e.cfg.ReadyTimeout); err != nil {
-			e.markUnavailable(compMetrics, "metrics: " + err.Error())
+			e.markUnavailable(compMetrics, "metrics: "+err.Error())
 		} else {
 			e.tr.metrics, e.tr.metricsAddr = met, maddr
 			e.logf("metrics: %s (pid %d), caught up with revision %d (followed the import from revision 0)", maddr, met.PID, rev)
@@ -223,7 +223,7 @@ func (e *env) startTalentreg(ctx context.Context) {
 	if e.unavailable[compGateway] == "" {
 		gw, haddr, err := e.startGateway(ctx, "gateway", addr, e.tr.metricsAddr)
 		if err != nil {
-			e.markUnavailable(compGateway, "gateway: " + err.Error())
+			e.markUnavailable(compGateway, "gateway: "+err.Error())
 		} else {
 			e.tr.gateway, e.tr.httpAddr = gw, haddr
 			e.logf("gateway: %s (pid %d)", haddr, gw.PID)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 
 	"talentreg/services/registry"
 	"talentreg/services/registry/kv"
@@ -139,9 +140,9 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 		if q.After != "" {
 			target = append([]byte(q.After), sep) // the smallest key after q.After
 		}
-		var keys [][]byte
+		var keys pageKeys
 		agree := 0
-		for i := 0; len(keys) <= limit; i = (i + 1) % len(ranges) {
+		for i := 0; keys.len() <= limit; i = (i + 1) % len(ranges) {
 			pk := ranges[i].seek(target)
 			if pk == nil {
 				break
@@ -154,12 +155,12 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 			}
 			if agree == len(ranges) {
 				if !excludedBy(excluded, target) {
-					keys = append(keys, append([]byte(nil), target...))
+					keys.add(target)
 				}
 				target = append(target, sep)
 				agree = 0
 			}
-			if len(keys)%64 == 0 && ctx.Err() != nil {
+			if keys.len()%64 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
 		}
@@ -168,30 +169,74 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 				return err
 			}
 		}
-		if len(keys) > limit {
-			keys = keys[:limit]
-			next = string(keys[limit-1])
+		if keys.len() > limit {
+			keys.ends = keys.ends[:limit]
+			next = string(keys.at(limit - 1))
 		}
 		// The keys are sorted: walk one primary cursor over them rather
 		// than searching from the root for each.
 		records := &keyRange{c: r.Cursor(sc.primary)}
-		out = make([]T, 0, len(keys))
-		for _, k := range keys {
+		vals := make([][]byte, keys.len())
+		size := 0
+		for i := range vals {
+			k := keys.at(i)
 			if !bytes.Equal(records.seek(k), k) {
 				if err := records.c.Err(); err != nil {
 					return err
 				}
 				return fmt.Errorf("%s index names missing %q: %w", sc.coll, k, errCorrupt)
 			}
-			r, err := decodeRecord(sc.coll, k, records.val)
+			vals[i] = records.val // valid until the transaction ends
+			size += len(k) + len(records.val)
+		}
+		// One string holds every key and record of the page, and the
+		// decoded records' strings are substrings of it: one copy out of
+		// the transaction, one allocation (see decodeIn).
+		var all strings.Builder
+		all.Grow(size)
+		for i, v := range vals {
+			all.Write(keys.at(i))
+			all.Write(v)
+		}
+		page := all.String()
+		a := newArena(sc.coll, len(vals))
+		out = make([]T, 0, len(vals))
+		at := 0
+		for i, v := range vals {
+			k := keys.at(i)
+			end := at + len(k) + len(v)
+			r, err := decodeIn(sc.coll, page[at:end], len(k), v, a)
 			if err != nil {
 				return err
 			}
 			out = append(out, r.(T))
+			at = end
 		}
 		return nil
 	})
 	return out, next, err
+}
+
+// pageKeys is a list of primary keys in one buffer.
+type pageKeys struct {
+	b    []byte
+	ends []int
+}
+
+func (p *pageKeys) len() int { return len(p.ends) }
+
+func (p *pageKeys) add(k []byte) {
+	p.b = append(p.b, k...)
+	p.ends = append(p.ends, len(p.b))
+}
+
+// at returns key i, valid until the next add.
+func (p *pageKeys) at(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = p.ends[i-1]
+	}
+	return p.b[start:p.ends[i]:p.ends[i]]
 }
 
 // excludedBy reports whether any excluded range holds pk.

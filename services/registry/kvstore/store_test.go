@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -285,6 +286,43 @@ func TestStore_ListPagesAndFilters(t *testing.T) {
 	}
 	_, _, err := s.ListEntities(ctx, registry.ListQuery{Conditions: []registry.Condition{{Field: "colour", Value: "red"}}})
 	wantCode(t, err, registry.CodeInvalidArgument)
+}
+
+// TestStore_ListedEntitiesAreIndependent: the entities of a page share
+// their allocations (see arena), yet each reads as GetEntity returns it,
+// and appending to one's industries leaves the others as they were.
+func TestStore_ListedEntitiesAreIndependent(t *testing.T) {
+	s := openTest(t, testOptions{})
+	var batch []*registry.Entity
+	for i := range 200 {
+		e := entity(fmt.Sprintf("e%03d", i))
+		e.Industries = []string{"aerospace", "deep-sea", "biomedicine"}[:i%4]
+		if i%3 == 0 {
+			e.Status, e.EndTime = registry.LifecycleInactive, time.Unix(1700000000, 5).UTC()
+		}
+		batch = append(batch, e)
+	}
+	if _, _, err := s.BatchCreateEntities(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	page, _, err := s.ListEntities(ctx, registry.ListQuery{Limit: registry.MaxPageSize})
+	if err != nil || len(page) != len(batch) {
+		t.Fatalf("listed %d entities, %v", len(page), err)
+	}
+	for _, e := range page {
+		got, err := s.GetEntity(ctx, e.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(e, got) {
+			t.Fatalf("listed %+v\nGetEntity %+v", e, got)
+		}
+	}
+	before := slices.Clone(page[2].Industries)
+	page[1].Industries = append(page[1].Industries, "overwrite")
+	if !slices.Equal(page[2].Industries, before) {
+		t.Fatalf("appending to one entity's industries changed the next's: %v, want %v", page[2].Industries, before)
+	}
 }
 
 func TestStore_BatchCreateIsAtomic(t *testing.T) {

@@ -265,17 +265,11 @@ func appendListEntitiesResponse(b []byte, es []*registry.Entity, next string) []
 	// several times.
 	size := len(next) + 8
 	for _, e := range es {
-		size += len(e.ID) + len(e.DisplayName) + len(e.CreditCode) + len(e.Region) + 96
-		for _, ind := range e.Industries {
-			size += len(ind) + 2
-		}
+		size += entitySizeHint(e)
 	}
 	b = slices.Grow(b, size)
-	var scratch []byte
 	for _, e := range es {
-		scratch = appendEntity(scratch[:0], e)
-		b = protowire.AppendTag(b, listEntitiesEntities, protowire.BytesType)
-		b = protowire.AppendBytes(b, scratch)
+		b = appendEntityField(b, listEntitiesEntities, e)
 	}
 	return appendString(b, listEntitiesNext, next)
 }
@@ -283,23 +277,41 @@ func appendListEntitiesResponse(b []byte, es []*registry.Entity, next string) []
 // appendGetEntityResponse appends a GetEntityResponse holding e (as
 // entityToProto converts it).
 func appendGetEntityResponse(b []byte, e *registry.Entity) []byte {
+	b = slices.Grow(b, entitySizeHint(e))
+	return appendEntityField(b, getEntityEntity, e)
+}
+
+// entitySizeHint is a bound on the wire size of e as a field, barring
+// a huge revision or unusual times.
+func entitySizeHint(e *registry.Entity) int {
 	size := len(e.ID) + len(e.DisplayName) + len(e.CreditCode) + len(e.Region) + 104
 	for _, ind := range e.Industries {
 		size += len(ind) + 2
 	}
-	b = slices.Grow(b, size)
-	b = protowire.AppendTag(b, getEntityEntity, protowire.BytesType)
+	return size
+}
+
+// appendEntityField appends e (as entityToProto converts it) as message
+// field num.
+func appendEntityField(b []byte, num protowire.Number, e *registry.Entity) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
 	// The entity's length prefix is a varint whose size is known only once
-	// the entity is written: reserve the most it can take (an entity is far
-	// below 4 GiB) and move the entity down by what it did not need.
-	const reserve = 5
+	// the entity is written: reserve two bytes, the size of an entity of
+	// 128 B to 16 KiB, and move the entity by what it needed otherwise
+	// (writing it to a scratch buffer and copying it cost a copy of every
+	// entity).
+	const reserve = 2
 	lenAt := len(b)
-	b = append(b, 0, 0, 0, 0, 0)
+	b = append(b, 0, 0)
 	b = appendEntity(b, e)
 	n := len(b) - lenAt - reserve
-	need := protowire.SizeVarint(uint64(n))
-	copy(b[lenAt+need:], b[lenAt+reserve:])
-	b = b[:lenAt+need+n]
+	if need := protowire.SizeVarint(uint64(n)); need != reserve {
+		if need > reserve {
+			b = slices.Grow(b, need-reserve)[:len(b)+need-reserve]
+		}
+		copy(b[lenAt+need:], b[lenAt+reserve:lenAt+reserve+n])
+		b = b[:lenAt+need+n]
+	}
 	protowire.AppendVarint(b[lenAt:lenAt], uint64(n))
 	return b
 }

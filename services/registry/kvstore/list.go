@@ -37,8 +37,16 @@ func indexRange(r kv.Reader, sc *schema, f *field, value string) *keyRange {
 }
 
 // gallop is how many Next steps seek tries before a Seek from the root:
-// in an intersection the next candidate is usually a few keys on.
-const gallop = 3
+// in an intersection the next candidate is usually a few keys on. An
+// index leaf page holds a hundred or more small entries, so stepping over
+// a few more of them stays cheaper than a search from the root (a
+// field=value run that the join leaves for a few keys is re-entered by
+// stepping); a primary leaf page holds a dozen records, and stepping on
+// from one result to the next soon crosses pages.
+const (
+	gallop      = 3 // in a primary bucket
+	indexGallop = 8 // in an index run
+)
 
 // seek returns the smallest primary key ≥ pk in the range, or nil.
 func (r *keyRange) seek(pk []byte) []byte {
@@ -65,8 +73,12 @@ func (r *keyRange) seek(pk []byte) []byte {
 	case k == nil:
 		k, v = r.c.Seek(r.seekTo)
 	case bytes.Compare(k, r.seekTo) < 0:
+		steps := gallop
+		if r.index {
+			steps = indexGallop
+		}
 		for i := 0; k != nil && bytes.Compare(k, r.seekTo) < 0; i++ {
-			if i == gallop {
+			if i == steps {
 				k, v = r.c.Seek(r.seekTo)
 				break
 			}

@@ -258,21 +258,25 @@ const (
 	getEntityEntity      = 1 // GetEntityResponse.entity
 )
 
-// appendListEntitiesResponse appends a ListEntitiesResponse holding es
-// (as entityToProto converts them) and next.
-func appendListEntitiesResponse(b []byte, es []*registry.Entity, next string) []byte {
-	// Size the buffer once: growing it by appends copied every page
-	// several times.
-	size := len(next) + 8
-	for _, e := range es {
-		size += entitySizeHint(e)
-	}
-	b = slices.Grow(b, size)
-	for _, e := range es {
-		b = appendEntityField(b, listEntitiesEntities, e)
-	}
-	return appendString(b, listEntitiesNext, next)
+// listPage builds a ListEntitiesResponse in wire form an entity at a
+// time, as entityToProto converts them, for a page of up to limit.
+type listPage struct {
+	b     []byte
+	limit int
 }
+
+// add appends e.
+func (p *listPage) add(e *registry.Entity) {
+	if p.b == nil {
+		// Size the buffer once, from the first entity: growing it by
+		// appends copied every page several times.
+		p.b = make([]byte, 0, max(p.limit, 1)*(entitySizeHint(e)+8))
+	}
+	p.b = appendEntityField(p.b, listEntitiesEntities, e)
+}
+
+// finish appends next and returns the message.
+func (p *listPage) finish(next string) []byte { return appendString(p.b, listEntitiesNext, next) }
 
 // appendGetEntityResponse appends a GetEntityResponse holding e (as
 // entityToProto converts it).

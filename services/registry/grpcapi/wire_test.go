@@ -197,12 +197,16 @@ func TestListEntitiesWire(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := appendListEntitiesResponse([]byte("prefix"), entities, next); !bytes.Equal(got, append([]byte("prefix"), wantB...)) {
+		page := listPage{limit: 3}
+		for _, e := range entities {
+			page.add(e)
+		}
+		if got := page.finish(next); !bytes.Equal(got, wantB) {
 			t.Fatalf("wire form\n%x\nwant\n%x", got, wantB)
 		}
 	}
 	// An empty page is an empty message.
-	if b := appendListEntitiesResponse(nil, nil, ""); len(b) != 0 {
+	if b := (&listPage{limit: 50}).finish(""); len(b) != 0 {
 		t.Fatalf("empty page = %x, want no bytes", b)
 	}
 }

@@ -85,9 +85,10 @@ type decoder struct {
 	err error
 	// version is the record version being decoded.
 	version byte
-	// s, when set, is a copy of the whole input as a string: str returns
-	// substrings of it, one allocation per record instead of one per
-	// field (decoding dominated list pages).
+	// s, when set, holds the bytes of the whole input as a string (a
+	// copy, or for a visit the transaction's memory itself): str returns
+	// substrings of it, one allocation per record at most instead of one
+	// per field (decoding dominated list pages).
 	s string
 	// a, when set, provides string slices (see arena).
 	a *arena
@@ -98,9 +99,15 @@ type decoder struct {
 // (allocation and its garbage were a fifth of a list page's CPU). A nil
 // arena allocates each one on its own. The string slices it hands out
 // have no spare capacity, so appending to one never writes into another.
+// A reusing arena (reuse set) hands out the same entity and string slices
+// for every record, for a visit that is done with each record before it
+// decodes the next.
 type arena struct {
 	entities []registry.Entity
 	strs     []string
+	reuse    bool
+	entity0  registry.Entity
+	strs0    []string
 }
 
 // newArena returns an arena for n records of collection c.
@@ -112,8 +119,17 @@ func newArena(c registry.Collection, n int) *arena {
 	return a
 }
 
+// entity returns a zero entity: for a reusing arena, the same one each
+// time, and the string slices handed out after it start over.
 func (a *arena) entity() *registry.Entity {
-	if a == nil || len(a.entities) == 0 {
+	switch {
+	case a == nil:
+		return &registry.Entity{}
+	case a.reuse:
+		a.entity0 = registry.Entity{}
+		a.strs = a.strs0
+		return &a.entity0
+	case len(a.entities) == 0:
 		return &registry.Entity{}
 	}
 	e := &a.entities[0]
@@ -124,13 +140,16 @@ func (a *arena) entity() *registry.Entity {
 // stringsChunk is how many strings the arena allocates at a time.
 const stringsChunk = 128
 
-// strings returns a slice of n empty strings.
+// strings returns a slice of n strings, to be filled in.
 func (a *arena) strings(n int) []string {
 	if a == nil || n > stringsChunk {
 		return make([]string, n)
 	}
 	if len(a.strs) < n {
 		a.strs = make([]string, stringsChunk)
+		if a.reuse {
+			a.strs0 = a.strs
+		}
 	}
 	ss := a.strs[:n:n]
 	a.strs = a.strs[n:]
@@ -392,18 +411,18 @@ func decodeRecord(c registry.Collection, pk, b []byte) (registry.Resource, error
 			return nil, fmt.Errorf("%s record: %w: version 3 read without its key", c, errCorrupt)
 		}
 		// One allocation holds the key and the record (see decoder.s).
-		return decodeIn(c, string(pk)+string(b), len(pk), b, nil)
+		s := string(pk) + string(b)
+		return decodeIn(c, s[:len(pk)], s[len(pk):], b, nil)
 	}
-	return decodeIn(c, string(b), 0, b, nil)
+	return decodeIn(c, "", string(b), b, nil)
 }
 
-// decodeIn decodes record b of collection c from s, a copy of the
-// record's primary key (its first keyLen bytes) followed by b: the
-// strings of the result are substrings of s. With a, the result's
-// struct and string slices come from a (see arena).
-func decodeIn(c registry.Collection, s string, keyLen int, b []byte, a *arena) (registry.Resource, error) {
+// decodeIn decodes record b of collection c stored under key: s holds
+// the bytes of b, and the strings of the result are substrings of key and
+// s. With a, the result's struct and string slices come from a (see
+// arena).
+func decodeIn(c registry.Collection, key, s string, b []byte, a *arena) (registry.Resource, error) {
 	d := decoder{b: b, s: s, a: a}
-	key := s[:keyLen] // the key, for a version-3 record
 	if d.version = d.byte(); d.version < recordV1 || d.version > recordV3 {
 		return nil, fmt.Errorf("%s record: unknown format version %d", c, d.version)
 	}

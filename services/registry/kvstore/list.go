@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unsafe"
 
 	"talentreg/services/registry"
 	"talentreg/services/registry/kv"
@@ -117,9 +118,68 @@ func (r *keyRange) seek(pk []byte) []byte {
 // bool's "= false" is an anti-join: candidates found in its true run are
 // skipped, one seek each.
 func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent []byte, q registry.ListQuery) ([]T, string, error) {
+	var out []T
+	next, err := page(s, ctx, sc, parent, q, func(keys *pageKeys, vals [][]byte) error {
+		// One string holds every key and record of the page, and the
+		// decoded records' strings are substrings of it: one copy out of
+		// the transaction, one allocation (see decodeIn).
+		size := 0
+		for i, v := range vals {
+			size += len(keys.at(i)) + len(v)
+		}
+		var all strings.Builder
+		all.Grow(size)
+		for i, v := range vals {
+			all.Write(keys.at(i))
+			all.Write(v)
+		}
+		page := all.String()
+		a := newArena(sc.coll, len(vals))
+		out = make([]T, 0, len(vals))
+		at := 0
+		for i, v := range vals {
+			k := keys.at(i)
+			end := at + len(k) + len(v)
+			r, err := decodeIn(sc.coll, page[at:at+len(k)], page[at+len(k):end], v, a)
+			if err != nil {
+				return err
+			}
+			out = append(out, r.(T))
+			at = end
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+// visit calls fn with each resource of the page list returns, decoded
+// in place: the resource, its strings (which alias the transaction's
+// memory) and its slices are reused or invalid once fn returns.
+func visit(s *Store, ctx context.Context, sc *schema, parent []byte, q registry.ListQuery, fn func(registry.Resource)) (string, error) {
+	return page(s, ctx, sc, parent, q, func(keys *pageKeys, vals [][]byte) error {
+		a := &arena{reuse: true}
+		for i, v := range vals {
+			r, err := decodeIn(sc.coll, unsafeString(keys.at(i)), unsafeString(v), v, a)
+			if err != nil {
+				return err
+			}
+			fn(r)
+		}
+		return nil
+	})
+}
+
+// unsafeString returns b as a string without copying: b must not change
+// while the string is in use.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// page finds one page of sc's collection (see list) and calls read, in the
+// transaction, with its primary keys and records, the records being the
+// engine's memory, valid until the transaction ends.
+func page(s *Store, ctx context.Context, sc *schema, parent []byte, q registry.ListQuery, read func(keys *pageKeys, vals [][]byte) error) (string, error) {
 	for _, c := range q.Conditions {
 		if sc.field(c.Field) == nil {
-			return nil, "", registry.Errorf(registry.CodeInvalidArgument, registry.ReasonInvalidFilter,
+			return "", registry.Errorf(registry.CodeInvalidArgument, registry.ReasonInvalidFilter,
 				"filter: %s cannot be filtered on %q", sc.coll, c.Field)
 		}
 	}
@@ -128,7 +188,6 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 		limit = registry.DefaultPageSize
 	}
 	limit = min(limit, registry.MaxPageSize)
-	var out []T
 	var next string
 	err := s.view(ctx, func(r kv.Reader) error {
 		// ranges must all hold a key; excluded ranges must not (the false
@@ -189,7 +248,6 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 		// than searching from the root for each.
 		records := &keyRange{c: r.Cursor(sc.primary)}
 		vals := make([][]byte, keys.len())
-		size := 0
 		for i := range vals {
 			k := keys.at(i)
 			if !bytes.Equal(records.seek(k), k) {
@@ -199,34 +257,10 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 				return fmt.Errorf("%s index names missing %q: %w", sc.coll, k, errCorrupt)
 			}
 			vals[i] = records.val // valid until the transaction ends
-			size += len(k) + len(records.val)
 		}
-		// One string holds every key and record of the page, and the
-		// decoded records' strings are substrings of it: one copy out of
-		// the transaction, one allocation (see decodeIn).
-		var all strings.Builder
-		all.Grow(size)
-		for i, v := range vals {
-			all.Write(keys.at(i))
-			all.Write(v)
-		}
-		page := all.String()
-		a := newArena(sc.coll, len(vals))
-		out = make([]T, 0, len(vals))
-		at := 0
-		for i, v := range vals {
-			k := keys.at(i)
-			end := at + len(k) + len(v)
-			r, err := decodeIn(sc.coll, page[at:end], len(k), v, a)
-			if err != nil {
-				return err
-			}
-			out = append(out, r.(T))
-			at = end
-		}
-		return nil
+		return read(&keys, vals)
 	})
-	return out, next, err
+	return next, err
 }
 
 // pageKeys is a list of primary keys in one buffer.

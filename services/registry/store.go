@@ -124,6 +124,13 @@ type Store interface {
 	// ListEntities filters on kind, region, industries,
 	// leading_enterprise, future_industry_platform and status.
 	ListEntities(ctx context.Context, q ListQuery) ([]*Entity, string, error)
+	// VisitEntities calls fn with each entity of the page ListEntities
+	// returns for q, in order, and returns the same cursor and errors,
+	// without building the page: for callers that only encode it. The
+	// entity fn gets, with its strings and slices, is valid only until fn
+	// returns (it may be reused, and its strings may be the store's own
+	// memory): fn must not modify it and must copy what it keeps.
+	VisitEntities(ctx context.Context, q ListQuery, fn func(*Entity)) (string, error)
 	UpdateEntity(ctx context.Context, id, etag string, apply func(*Entity)) (*Entity, int64, error)
 	DeleteEntity(ctx context.Context, id, etag string, force bool) (int64, error)
 

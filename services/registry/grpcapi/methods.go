@@ -121,13 +121,20 @@ func (s *Server) ListEntities(ctx context.Context, req *registryv1.ListEntitiesR
 
 // listEntitiesWire is ListEntities encoded straight to the wire: a page of
 // 50 entities as a message tree costs more to build and marshal than to
-// read from bbolt.
+// read from bbolt. Each entity is encoded as the store reads it
+// (VisitEntities), so the page is never built either.
 func (s *Server) listEntitiesWire(ctx context.Context, req *registryv1.ListEntitiesRequest) (*preEncoded, error) {
-	es, next, err := s.listEntities(ctx, req)
+	const scope = "entities"
+	q, err := s.listQuery(req.GetPageSize(), req.GetPageToken(), scope, entityFilter, req.GetFilter())
 	if err != nil {
-		return nil, err
+		return nil, s.err(ctx, err)
 	}
-	return &preEncoded{b: appendListEntitiesResponse(nil, es, next)}, nil
+	page := listPage{limit: q.Limit}
+	next, err := s.store.VisitEntities(ctx, q, page.add)
+	if err != nil {
+		return nil, s.err(ctx, err)
+	}
+	return &preEncoded{b: page.finish(s.nextToken(scope, req.GetFilter(), next))}, nil
 }
 
 func (s *Server) listEntities(ctx context.Context, req *registryv1.ListEntitiesRequest) ([]*registry.Entity, string, error) {

@@ -258,48 +258,64 @@ const (
 	getEntityEntity      = 1 // GetEntityResponse.entity
 )
 
-// appendListEntitiesResponse appends a ListEntitiesResponse holding es
-// (as entityToProto converts them) and next.
-func appendListEntitiesResponse(b []byte, es []*registry.Entity, next string) []byte {
-	// Size the buffer once: growing it by appends copied every page
-	// several times.
-	size := len(next) + 8
-	for _, e := range es {
-		size += len(e.ID) + len(e.DisplayName) + len(e.CreditCode) + len(e.Region) + 96
-		for _, ind := range e.Industries {
-			size += len(ind) + 2
-		}
-	}
-	b = slices.Grow(b, size)
-	var scratch []byte
-	for _, e := range es {
-		scratch = appendEntity(scratch[:0], e)
-		b = protowire.AppendTag(b, listEntitiesEntities, protowire.BytesType)
-		b = protowire.AppendBytes(b, scratch)
-	}
-	return appendString(b, listEntitiesNext, next)
+// listPage builds a ListEntitiesResponse in wire form an entity at a
+// time, as entityToProto converts them, for a page of up to limit.
+type listPage struct {
+	b     []byte
+	limit int
 }
+
+// add appends e.
+func (p *listPage) add(e *registry.Entity) {
+	if p.b == nil {
+		// Size the buffer once, from the first entity: growing it by
+		// appends copied every page several times.
+		p.b = make([]byte, 0, max(p.limit, 1)*(entitySizeHint(e)+8))
+	}
+	p.b = appendEntityField(p.b, listEntitiesEntities, e)
+}
+
+// finish appends next and returns the message.
+func (p *listPage) finish(next string) []byte { return appendString(p.b, listEntitiesNext, next) }
 
 // appendGetEntityResponse appends a GetEntityResponse holding e (as
 // entityToProto converts it).
 func appendGetEntityResponse(b []byte, e *registry.Entity) []byte {
+	b = slices.Grow(b, entitySizeHint(e))
+	return appendEntityField(b, getEntityEntity, e)
+}
+
+// entitySizeHint is a bound on the wire size of e as a field, barring
+// a huge revision or unusual times.
+func entitySizeHint(e *registry.Entity) int {
 	size := len(e.ID) + len(e.DisplayName) + len(e.CreditCode) + len(e.Region) + 104
 	for _, ind := range e.Industries {
 		size += len(ind) + 2
 	}
-	b = slices.Grow(b, size)
-	b = protowire.AppendTag(b, getEntityEntity, protowire.BytesType)
+	return size
+}
+
+// appendEntityField appends e (as entityToProto converts it) as message
+// field num.
+func appendEntityField(b []byte, num protowire.Number, e *registry.Entity) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
 	// The entity's length prefix is a varint whose size is known only once
-	// the entity is written: reserve the most it can take (an entity is far
-	// below 4 GiB) and move the entity down by what it did not need.
-	const reserve = 5
+	// the entity is written: reserve two bytes, the size of an entity of
+	// 128 B to 16 KiB, and move the entity by what it needed otherwise
+	// (writing it to a scratch buffer and copying it cost a copy of every
+	// entity).
+	const reserve = 2
 	lenAt := len(b)
-	b = append(b, 0, 0, 0, 0, 0)
+	b = append(b, 0, 0)
 	b = appendEntity(b, e)
 	n := len(b) - lenAt - reserve
-	need := protowire.SizeVarint(uint64(n))
-	copy(b[lenAt+need:], b[lenAt+reserve:])
-	b = b[:lenAt+need+n]
+	if need := protowire.SizeVarint(uint64(n)); need != reserve {
+		if need > reserve {
+			b = slices.Grow(b, need-reserve)[:len(b)+need-reserve]
+		}
+		copy(b[lenAt+need:], b[lenAt+reserve:lenAt+reserve+n])
+		b = b[:lenAt+need+n]
+	}
 	protowire.AppendVarint(b[lenAt:lenAt], uint64(n))
 	return b
 }

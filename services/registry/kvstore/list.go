@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
+	"unsafe"
 
 	"talentreg/services/registry"
 	"talentreg/services/registry/kv"
@@ -36,8 +38,16 @@ func indexRange(r kv.Reader, sc *schema, f *field, value string) *keyRange {
 }
 
 // gallop is how many Next steps seek tries before a Seek from the root:
-// in an intersection the next candidate is usually a few keys on.
-const gallop = 3
+// in an intersection the next candidate is usually a few keys on. An
+// index leaf page holds a hundred or more small entries, so stepping over
+// a few more of them stays cheaper than a search from the root (a
+// field=value run that the join leaves for a few keys is re-entered by
+// stepping); a primary leaf page holds a dozen records, and stepping on
+// from one result to the next soon crosses pages.
+const (
+	gallop      = 3 // in a primary bucket
+	indexGallop = 8 // in an index run
+)
 
 // seek returns the smallest primary key ≥ pk in the range, or nil.
 func (r *keyRange) seek(pk []byte) []byte {
@@ -64,8 +74,12 @@ func (r *keyRange) seek(pk []byte) []byte {
 	case k == nil:
 		k, v = r.c.Seek(r.seekTo)
 	case bytes.Compare(k, r.seekTo) < 0:
+		steps := gallop
+		if r.index {
+			steps = indexGallop
+		}
 		for i := 0; k != nil && bytes.Compare(k, r.seekTo) < 0; i++ {
-			if i == gallop {
+			if i == steps {
 				k, v = r.c.Seek(r.seekTo)
 				break
 			}
@@ -104,9 +118,68 @@ func (r *keyRange) seek(pk []byte) []byte {
 // bool's "= false" is an anti-join: candidates found in its true run are
 // skipped, one seek each.
 func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent []byte, q registry.ListQuery) ([]T, string, error) {
+	var out []T
+	next, err := page(s, ctx, sc, parent, q, func(keys *pageKeys, vals [][]byte) error {
+		// One string holds every key and record of the page, and the
+		// decoded records' strings are substrings of it: one copy out of
+		// the transaction, one allocation (see decodeIn).
+		size := 0
+		for i, v := range vals {
+			size += len(keys.at(i)) + len(v)
+		}
+		var all strings.Builder
+		all.Grow(size)
+		for i, v := range vals {
+			all.Write(keys.at(i))
+			all.Write(v)
+		}
+		page := all.String()
+		a := newArena(sc.coll, len(vals))
+		out = make([]T, 0, len(vals))
+		at := 0
+		for i, v := range vals {
+			k := keys.at(i)
+			end := at + len(k) + len(v)
+			r, err := decodeIn(sc.coll, page[at:at+len(k)], page[at+len(k):end], v, a)
+			if err != nil {
+				return err
+			}
+			out = append(out, r.(T))
+			at = end
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+// visit calls fn with each resource of the page list returns, decoded
+// in place: the resource, its strings (which alias the transaction's
+// memory) and its slices are reused or invalid once fn returns.
+func visit(s *Store, ctx context.Context, sc *schema, parent []byte, q registry.ListQuery, fn func(registry.Resource)) (string, error) {
+	return page(s, ctx, sc, parent, q, func(keys *pageKeys, vals [][]byte) error {
+		a := &arena{reuse: true}
+		for i, v := range vals {
+			r, err := decodeIn(sc.coll, unsafeString(keys.at(i)), unsafeString(v), v, a)
+			if err != nil {
+				return err
+			}
+			fn(r)
+		}
+		return nil
+	})
+}
+
+// unsafeString returns b as a string without copying: b must not change
+// while the string is in use.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// page finds one page of sc's collection (see list) and calls read, in the
+// transaction, with its primary keys and records, the records being the
+// engine's memory, valid until the transaction ends.
+func page(s *Store, ctx context.Context, sc *schema, parent []byte, q registry.ListQuery, read func(keys *pageKeys, vals [][]byte) error) (string, error) {
 	for _, c := range q.Conditions {
 		if sc.field(c.Field) == nil {
-			return nil, "", registry.Errorf(registry.CodeInvalidArgument, registry.ReasonInvalidFilter,
+			return "", registry.Errorf(registry.CodeInvalidArgument, registry.ReasonInvalidFilter,
 				"filter: %s cannot be filtered on %q", sc.coll, c.Field)
 		}
 	}
@@ -115,7 +188,6 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 		limit = registry.DefaultPageSize
 	}
 	limit = min(limit, registry.MaxPageSize)
-	var out []T
 	var next string
 	err := s.view(ctx, func(r kv.Reader) error {
 		// ranges must all hold a key; excluded ranges must not (the false
@@ -139,9 +211,9 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 		if q.After != "" {
 			target = append([]byte(q.After), sep) // the smallest key after q.After
 		}
-		var keys [][]byte
+		var keys pageKeys
 		agree := 0
-		for i := 0; len(keys) <= limit; i = (i + 1) % len(ranges) {
+		for i := 0; keys.len() <= limit; i = (i + 1) % len(ranges) {
 			pk := ranges[i].seek(target)
 			if pk == nil {
 				break
@@ -154,12 +226,12 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 			}
 			if agree == len(ranges) {
 				if !excludedBy(excluded, target) {
-					keys = append(keys, append([]byte(nil), target...))
+					keys.add(target)
 				}
 				target = append(target, sep)
 				agree = 0
 			}
-			if len(keys)%64 == 0 && ctx.Err() != nil {
+			if keys.len()%64 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
 		}
@@ -168,30 +240,49 @@ func list[T registry.Resource](s *Store, ctx context.Context, sc *schema, parent
 				return err
 			}
 		}
-		if len(keys) > limit {
-			keys = keys[:limit]
-			next = string(keys[limit-1])
+		if keys.len() > limit {
+			keys.ends = keys.ends[:limit]
+			next = string(keys.at(limit - 1))
 		}
 		// The keys are sorted: walk one primary cursor over them rather
 		// than searching from the root for each.
 		records := &keyRange{c: r.Cursor(sc.primary)}
-		out = make([]T, 0, len(keys))
-		for _, k := range keys {
+		vals := make([][]byte, keys.len())
+		for i := range vals {
+			k := keys.at(i)
 			if !bytes.Equal(records.seek(k), k) {
 				if err := records.c.Err(); err != nil {
 					return err
 				}
 				return fmt.Errorf("%s index names missing %q: %w", sc.coll, k, errCorrupt)
 			}
-			r, err := decodeRecord(sc.coll, k, records.val)
-			if err != nil {
-				return err
-			}
-			out = append(out, r.(T))
+			vals[i] = records.val // valid until the transaction ends
 		}
-		return nil
+		return read(&keys, vals)
 	})
-	return out, next, err
+	return next, err
+}
+
+// pageKeys is a list of primary keys in one buffer.
+type pageKeys struct {
+	b    []byte
+	ends []int
+}
+
+func (p *pageKeys) len() int { return len(p.ends) }
+
+func (p *pageKeys) add(k []byte) {
+	p.b = append(p.b, k...)
+	p.ends = append(p.ends, len(p.b))
+}
+
+// at returns key i, valid until the next add.
+func (p *pageKeys) at(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = p.ends[i-1]
+	}
+	return p.b[start:p.ends[i]:p.ends[i]]
 }
 
 // excludedBy reports whether any excluded range holds pk.

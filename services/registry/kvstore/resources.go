@@ -26,6 +26,11 @@ func (s *Store) ListEntities(ctx context.Context, q registry.ListQuery) ([]*regi
 	return list[*registry.Entity](s, ctx, entitySchema, nil, q)
 }
 
+// VisitEntities implements registry.Store.
+func (s *Store) VisitEntities(ctx context.Context, q registry.ListQuery, fn func(*registry.Entity)) (string, error) {
+	return visit(s, ctx, entitySchema, nil, q, func(r registry.Resource) { fn(r.(*registry.Entity)) })
+}
+
 // UpdateEntity implements registry.Store.
 func (s *Store) UpdateEntity(ctx context.Context, id, etag string, apply func(*registry.Entity)) (*registry.Entity, int64, error) {
 	r, rev, err := s.update(ctx, entitySchema, []byte(id), registry.EntityName(id), etag,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -284,6 +285,101 @@ func TestStore_ListPagesAndFilters(t *testing.T) {
 		t.Fatalf("filtered = %v, want %v", got, want)
 	}
 	_, _, err := s.ListEntities(ctx, registry.ListQuery{Conditions: []registry.Condition{{Field: "colour", Value: "red"}}})
+	wantCode(t, err, registry.CodeInvalidArgument)
+}
+
+// TestStore_ListedEntitiesAreIndependent: the entities of a page share
+// their allocations (see arena), yet each reads as GetEntity returns it,
+// and appending to one's industries leaves the others as they were.
+func TestStore_ListedEntitiesAreIndependent(t *testing.T) {
+	s := openTest(t, testOptions{})
+	var batch []*registry.Entity
+	for i := range 200 {
+		e := entity(fmt.Sprintf("e%03d", i))
+		e.Industries = []string{"aerospace", "deep-sea", "biomedicine"}[:i%4]
+		if i%3 == 0 {
+			e.Status, e.EndTime = registry.LifecycleInactive, time.Unix(1700000000, 5).UTC()
+		}
+		batch = append(batch, e)
+	}
+	if _, _, err := s.BatchCreateEntities(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	page, _, err := s.ListEntities(ctx, registry.ListQuery{Limit: registry.MaxPageSize})
+	if err != nil || len(page) != len(batch) {
+		t.Fatalf("listed %d entities, %v", len(page), err)
+	}
+	for _, e := range page {
+		got, err := s.GetEntity(ctx, e.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(e, got) {
+			t.Fatalf("listed %+v\nGetEntity %+v", e, got)
+		}
+	}
+	before := slices.Clone(page[2].Industries)
+	page[1].Industries = append(page[1].Industries, "overwrite")
+	if !slices.Equal(page[2].Industries, before) {
+		t.Fatalf("appending to one entity's industries changed the next's: %v, want %v", page[2].Industries, before)
+	}
+}
+
+// TestStore_VisitEntitiesIsListEntities: a visit sees the entities of
+// the page ListEntities returns, in order, with the same cursor, and
+// fails as it does.
+func TestStore_VisitEntitiesIsListEntities(t *testing.T) {
+	s := openTest(t, testOptions{})
+	var batch []*registry.Entity
+	for i := range 150 {
+		e := entity(fmt.Sprintf("e%03d", i))
+		e.Industries = []string{"aerospace", "deep-sea", "biomedicine"}[:i%4]
+		if i%3 == 0 {
+			e.Kind = registry.EntityKindUniversity
+		}
+		if i%5 == 0 {
+			e.Status, e.EndTime = registry.LifecycleWithdrawn, time.Unix(1700000000, 5).UTC()
+		}
+		batch = append(batch, e)
+	}
+	if _, _, err := s.BatchCreateEntities(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, conds := range [][]registry.Condition{
+		nil,
+		{{Field: "kind", Value: "ENTITY_KIND_UNIVERSITY"}},
+		{{Field: "industries", Value: "deep-sea"}, {Field: "kind", Value: "ENTITY_KIND_UNIVERSITY"}},
+		{{Field: "status", Value: "LIFECYCLE_STATUS_ACTIVE"}},
+	} {
+		for _, limit := range []int{1, 7, 50, 0} {
+			q := registry.ListQuery{Conditions: conds, Limit: limit}
+			for {
+				want, wantNext, err := s.ListEntities(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []*registry.Entity
+				next, err := s.VisitEntities(ctx, q, func(e *registry.Entity) {
+					c := *e // the visit's memory is not ours to keep
+					c.ID, c.DisplayName, c.CreditCode, c.Region = strings.Clone(e.ID), strings.Clone(e.DisplayName), strings.Clone(e.CreditCode), strings.Clone(e.Region)
+					c.Industries = nil
+					for _, ind := range e.Industries {
+						c.Industries = append(c.Industries, strings.Clone(ind))
+					}
+					got = append(got, &c)
+				})
+				if err != nil || next != wantNext || !reflect.DeepEqual(got, want) {
+					t.Fatalf("%v: visited %v, next %q, %v; want %v, next %q", q, got, next, err, want, wantNext)
+				}
+				if q.After = next; next == "" {
+					break
+				}
+			}
+		}
+	}
+	_, err := s.VisitEntities(ctx, registry.ListQuery{Conditions: []registry.Condition{{Field: "colour", Value: "red"}}}, func(*registry.Entity) {
+		t.Fatal("visited an entity of a failed list")
+	})
 	wantCode(t, err, registry.CodeInvalidArgument)
 }
 

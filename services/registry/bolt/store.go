@@ -280,8 +280,8 @@ func openBolt(path string, opts Options, prepare func(*os.File) error) (db *bbol
 		// durable before a meta page counts the new pages — the log's own
 		// syncs give: bbolt's state is only trusted after a crash as of a
 		// checkpoint, and a checkpoint fsyncs the file (size included)
-		// before it is written (syncFile). Without the log, every commit
-		// is trusted after its fdatasync alone, so bbolt keeps its default.
+		// before it is written (syncFile). Without the log, nothing but
+		// bbolt's own commits syncs the file, so bbolt keeps its default.
 		NoGrowSync:      opts.NoGrowSync || opts.WAL,
 		InitialMmapSize: opts.InitialMmapSize,
 		NoSync:          opts.NoSync || opts.WAL, // with the log, checkpoints sync

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -223,6 +224,8 @@ func (d *DB) run(ops []*op) {
 type txn struct {
 	reader
 	handles map[kv.Bucket]*bbolt.Bucket
+	// cursors serve Get, one per bucket (see Get).
+	cursors map[kv.Bucket]*bbolt.Cursor
 	writes  int // Put/Delete calls, to detect ops that failed after writing
 	// record, with the log: the write set is appended to rec, from
 	// recStart on, as a log record, until it outgrows directBytes (the
@@ -264,6 +267,31 @@ func (t *txn) bucket(b kv.Bucket) (*bbolt.Bucket, error) {
 	}
 	t.handles[b] = h
 	return h, nil
+}
+
+// Get implements kv.Reader in the write transaction. bbolt's Bucket.Get
+// allocates a cursor and grows its stack on every call; an import checks
+// one or two keys per item. A cursor kept per bucket serves them all:
+// Seek starts again from the bucket's root each time, so the writes in
+// between do not mislead it.
+func (t *txn) Get(b kv.Bucket, key []byte) ([]byte, error) {
+	c := t.cursors[b]
+	if c == nil {
+		bk := t.btx.Bucket(t.d.name(b))
+		if bk == nil {
+			return nil, nil
+		}
+		if t.cursors == nil {
+			t.cursors = map[kv.Bucket]*bbolt.Cursor{}
+		}
+		c = bk.Cursor()
+		t.cursors[b] = c
+	}
+	k, v := c.Seek(key)
+	if !bytes.Equal(k, key) || k == nil {
+		return nil, nil
+	}
+	return v, nil // nil for a nested bucket, as Bucket.Get
 }
 
 // Put implements kv.Txn. bbolt keeps value until the commit: callers must

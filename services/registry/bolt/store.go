@@ -270,8 +270,19 @@ func openBolt(path string, opts Options, prepare func(*os.File) error) (db *bbol
 		// checkpoint pins its state, every page freed stays pending, and
 		// writing that growing list at each commit cost more than the
 		// commit (bench/TUNING.md). bbolt rebuilds it at open.
-		NoFreelistSync:  opts.NoFreelistSync || opts.WAL,
-		NoGrowSync:      opts.NoGrowSync,
+		NoFreelistSync: opts.NoFreelistSync || opts.WAL,
+		// With the log, bbolt does not extend the file ahead of use
+		// (truncate to the high-water mark + AllocSize, 16 MiB, and fsync,
+		// at each growth): the file grows by the pages its commits write,
+		// and is exactly its high-water mark. bbolt writes every page it
+		// allocates in the commit that allocates it, so no page it maps
+		// lies past the end. What the truncate+fsync gave — the new size
+		// durable before a meta page counts the new pages — the log's own
+		// syncs give: bbolt's state is only trusted after a crash as of a
+		// checkpoint, and a checkpoint fsyncs the file (size included)
+		// before it is written (syncFile). Without the log, nothing but
+		// bbolt's own commits syncs the file, so bbolt keeps its default.
+		NoGrowSync:      opts.NoGrowSync || opts.WAL,
 		InitialMmapSize: opts.InitialMmapSize,
 		NoSync:          opts.NoSync || opts.WAL, // with the log, checkpoints sync
 		ReadOnly:        opts.ReadOnly,

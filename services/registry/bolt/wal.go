@@ -4,7 +4,7 @@ package bolt
 // write set of each group commit is appended to the log and fdatasynced —
 // one sequential write — and the group is acknowledged then; bbolt commits
 // it without fsync, lazily, several groups at a time (lazy.go). In the background a checkpoint makes bbolt durable
-// (one fdatasync of the file) and drops the log records it covers.
+// (one fsync of the file) and drops the log records it covers.
 //
 // bbolt committing without fsync is only safe because of two things:
 //
@@ -91,6 +91,8 @@ type logState struct {
 	cpErr chan cpFailure
 	// held are such pins, released at Close.
 	held []*bbolt.Tx
+	// synced is the file's size at its last fsync (syncFile).
+	synced int64
 }
 
 type cpFailure struct {
@@ -376,6 +378,9 @@ func (d *DB) startLog() error {
 		return err
 	}
 	d.log = &logState{dir: dir, id: id, cpErr: make(chan cpFailure, 1)}
+	if err := d.syncFile(false); err != nil {
+		return err
+	}
 	pin, state, err := d.pinState()
 	if err != nil {
 		return err
@@ -442,7 +447,7 @@ func (d *DB) checkpointDue(now time.Time) bool {
 
 // checkpoint starts a checkpoint of the state of the last commit: pinned
 // and its meta pages read here, between commits; a new segment started
-// for the records after it; the rest — fdatasync of the file, the
+// for the records after it; the rest — fsync of the file, the
 // checkpoint written, the older segments and the previous pin dropped — in
 // the background while commits go on.
 func (d *DB) checkpoint() {
@@ -465,7 +470,7 @@ func (d *DB) checkpoint() {
 	d.crash("checkpoint-pinned")
 	go func() {
 		defer close(busy)
-		err := d.db.Sync()
+		err := d.syncFile(true)
 		if err == nil {
 			d.crash("checkpoint-synced")
 			err = wal.WriteCheckpoint(l.dir, wal.Checkpoint{ID: l.id, Seq: seq, State: state})
@@ -500,7 +505,12 @@ func (d *DB) checkpointNow() error {
 		return l.failed
 	}
 	seq := l.w.Next() - 1
-	pin, state, err := d.pinState()
+	err := d.syncFile(false) // bbolt fdatasynced the commit; its size too?
+	var pin *bbolt.Tx
+	var state []byte
+	if err == nil {
+		pin, state, err = d.pinState()
+	}
 	if err == nil {
 		pin.Rollback()
 		err = wal.WriteCheckpoint(l.dir, wal.Checkpoint{ID: l.id, Seq: seq, State: state})
@@ -529,6 +539,39 @@ func (d *DB) checkpointNow() error {
 			l.failed = fmt.Errorf("checkpoint after a direct commit: %w", err)
 		}
 	}
+	return nil
+}
+
+// syncFile fsyncs the database file — its data and its size, which grows
+// without a sync of its own with the log (NoGrowSync, see openBolt) — as
+// every checkpoint must before it is written: the checkpoint's meta pages
+// count the pages up to the high-water mark, and after a power cut they
+// must all be there. fsync, not fdatasync: Linux documents that
+// fdatasync flushes a size change, but file systems have shipped without
+// it (ext3's ordered mode, f2fs before a fix; boltdb/bolt#284), and one
+// fsync per checkpoint costs nothing measurable. Unless always, it skips
+// the fsync when the size has not changed since the last one: after a
+// commit that bbolt fdatasynced, only a new size is left to make
+// durable. It runs in the commit loop, or in the checkpoint goroutine
+// while the loop waits for no other syncFile (checkpointNow and closeLog
+// wait for busy first).
+func (d *DB) syncFile(always bool) error {
+	f, err := os.Open(d.db.Path())
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !always && fi.Size() == d.log.synced {
+		return nil
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	d.log.synced = fi.Size()
 	return nil
 }
 
@@ -579,6 +622,9 @@ func (d *DB) closeLog() error {
 		}
 		return b.Put(keyState, stateClosed)
 	})
+	if err == nil {
+		err = d.syncFile(false)
+	}
 	if err == nil {
 		err = wal.WriteCheckpoint(l.dir, wal.Checkpoint{ID: l.id, Seq: seq, Clean: true})
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	bbolt "go.etcd.io/bbolt"
+
 	"talentreg/services/registry/bolt"
 	"talentreg/services/registry/kv"
 	"talentreg/services/registry/kv/kvtest"
@@ -687,6 +689,80 @@ func TestWAL_PowerCutGarblingEveryPageWrittenSinceTheCheckpoint(t *testing.T) {
 	checkPages(t, db)
 	if got := bigValues(t, db); len(got) != 1 || got["d"] != 1000 {
 		t.Fatalf("values after recovery (%d pages garbled): %v, want 1000 × d", garbled, got)
+	}
+	sameKeys(t, keys(t, db), want(200))
+}
+
+// With the log, bbolt does not extend the file ahead of use (NoGrowSync):
+// after direct and logged commits the file ends at its high-water mark,
+// without bbolt's 16 MiB growth step (the import's db / raw figure).
+func TestWAL_FileEndsAtItsHighWaterMark(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kv.db")
+	db := openWAL(t, path, walOpts())
+	defer db.Close()
+	bigUpdate(t, db, 'a') // direct
+	write(t, db, 0, 300)  // logged, lazily committed
+	var hwm int64
+	if err := db.Bolt().View(func(tx *bbolt.Tx) error { hwm = tx.Size(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != hwm {
+		t.Fatalf("file %d bytes, high-water mark %d", fi.Size(), hwm)
+	}
+}
+
+// Without a sync at each growth, a power cut may lose the pages the file
+// grew by since the last checkpoint, its new size with them. The
+// checkpoint fsynced the file as it then was, so cutting the file back to
+// that size (and losing the meta pages written since) is recovered from
+// the log like any other lost write.
+func TestWAL_PowerCutLosingTheGrowthSinceTheCheckpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kv.db")
+	o := walOpts()
+	o.CheckpointBytes = 1 << 30
+	o.CheckpointInterval = time.Hour // no checkpoint but the direct commit's
+	db := openWAL(t, path, o)
+	bigUpdate(t, db, 'a') // direct: committed with fsync, checkpointed
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atCheckpoint := fi.Size()
+	for round := range 3 {
+		for lo := 0; lo < 1000; lo += 100 {
+			err := db.Update(context.Background(), func(tx kv.Txn) error {
+				for i := lo; i < lo+100; i++ {
+					if err := tx.Put("b", fmt.Appendf(nil, "big%05d", i), bytes.Repeat([]byte{byte('b' + round)}, 1024)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(t, db, 0, 200)
+	db.CrashForTest()
+	if fi, err = os.Stat(path); err != nil {
+		t.Fatal(err)
+	} else if fi.Size() <= atCheckpoint {
+		t.Fatalf("file %d bytes, %d at the checkpoint: the test did not grow it", fi.Size(), atCheckpoint)
+	}
+	if err := os.Truncate(path, atCheckpoint); err != nil {
+		t.Fatal(err)
+	}
+	destroyMetaPages(t, path)
+	db = openWAL(t, path, o)
+	defer db.Close()
+	checkPages(t, db)
+	if got := bigValues(t, db); len(got) != 1 || got["d"] != 1000 {
+		t.Fatalf("values after recovery: %v, want 1000 × d", got)
 	}
 	sameKeys(t, keys(t, db), want(200))
 }

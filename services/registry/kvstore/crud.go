@@ -329,8 +329,11 @@ func (t *tx) checkRefs(before, after registry.Resource) error {
 		if !t.referenced(groupSchema, x.GroupID) {
 			return registry.ReferenceNotFound("parent", registry.GroupName(x.GroupID))
 		}
-		if !t.exists(entitySchema, []byte(x.EntityID)) {
-			return registry.ReferenceNotFound("membership.entity", registry.EntityName(x.EntityID))
+		if x.EntityID != t.lastEntity || x.EntityID == "" {
+			if !t.exists(entitySchema, []byte(x.EntityID)) {
+				return registry.ReferenceNotFound("membership.entity", registry.EntityName(x.EntityID))
+			}
+			t.lastEntity = x.EntityID
 		}
 	case *registry.TalentRecord:
 		b, _ := before.(*registry.TalentRecord)

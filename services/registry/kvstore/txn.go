@@ -72,7 +72,11 @@ type tx struct {
 	events    int64                 // change events appended
 	err       error                 // the first failed read or write of the engine
 	known     map[knownRef]struct{} // groups and programmes known to exist (see referenced)
-	scratch   []byte                // reused to encode a record before it is copied into its change event
+	// lastEntity is the entity a membership last found to exist: an
+	// import lists each entity's memberships together, so this spares
+	// all but the first of them the B-tree read (see checkRefs).
+	lastEntity string
+	scratch    []byte // reused to encode a record before it is copied into its change event
 	// The current op's change events, appended at its end (endOp), when
 	// its last revision is known. opFirst is its first revision.
 	opFirst int64
@@ -271,6 +275,9 @@ func (t *tx) exists(sc *schema, key []byte) bool {
 func (t *tx) write(sc *schema, typ registry.ChangeType, before, after registry.Resource) error {
 	if after == nil && (sc == groupSchema || sc == programSchema) { // referenced by others
 		t.known = nil
+	}
+	if after == nil && sc == entitySchema {
+		t.lastEntity = ""
 	}
 	var prev int64 // the revision of the change that made before
 	if before != nil {

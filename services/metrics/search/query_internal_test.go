@@ -119,12 +119,7 @@ func TestQuery_MatchesReference(t *testing.T) {
 	}
 	orderedMin = 64
 	x := testIndex(2500)
-	var docs []Doc
-	for _, d := range x.docs {
-		if d.live {
-			docs = append(docs, d.Doc)
-		}
-	}
+	docs := liveDocs(x)
 	built := Build(docs)
 	checkOrdered(t, built)
 	t.Run("build", func(t *testing.T) { matchesReference(t, built, testQueries) })
@@ -216,16 +211,21 @@ func TestQuery_MatchesReferenceSharedLead(t *testing.T) {
 		x := sharedLeadIndex(3000)
 		checkOrdered(t, x)
 		t.Run(fmt.Sprintf("put/ordered-from-%d", min), func(t *testing.T) { matchesReference(t, x, sharedLeadQueries) })
-		var docs []Doc
-		for _, d := range x.docs {
-			if d.live {
-				docs = append(docs, d.Doc)
-			}
-		}
-		built := Build(docs)
+		built := Build(liveDocs(x))
 		checkOrdered(t, built)
 		t.Run(fmt.Sprintf("build/ordered-from-%d", min), func(t *testing.T) { matchesReference(t, built, sharedLeadQueries) })
 	}
+}
+
+// liveDocs returns the documents x holds, deleted ones left out.
+func liveDocs(x *Index) []Doc {
+	var docs []Doc
+	for _, d := range x.docs {
+		if d.live {
+			docs = append(docs, d.Doc)
+		}
+	}
+	return docs
 }
 
 // TestWordSets_Exact proves each query word's set holds exactly the live

@@ -645,23 +645,7 @@ func TestWAL_PowerCutGarblingEveryPageWrittenSinceTheCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for round := range 3 {
-		for lo := 0; lo < 1000; lo += 100 {
-			err := db.Update(context.Background(), func(tx kv.Txn) error {
-				for i := lo; i < lo+100; i++ {
-					if err := tx.Put("b", fmt.Appendf(nil, "big%05d", i), bytes.Repeat([]byte{byte('b' + round)}, 1024)); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	write(t, db, 0, 200)
-	db.CrashForTest()
+	rewriteThenCrash(t, db)
 
 	now, err := os.ReadFile(path)
 	if err != nil {
@@ -691,6 +675,30 @@ func TestWAL_PowerCutGarblingEveryPageWrittenSinceTheCheckpoint(t *testing.T) {
 		t.Fatalf("values after recovery (%d pages garbled): %v, want 1000 × d", garbled, got)
 	}
 	sameKeys(t, keys(t, db), want(200))
+}
+
+// rewriteThenCrash rewrites bigUpdate's 1,000 values three times in
+// logged transactions of 100 (the last round's are d), writes keys 0–199,
+// and crashes db: bbolt has written many pages since the checkpoint.
+func rewriteThenCrash(t *testing.T, db *bolt.DB) {
+	t.Helper()
+	for round := range 3 {
+		for lo := 0; lo < 1000; lo += 100 {
+			err := db.Update(context.Background(), func(tx kv.Txn) error {
+				for i := lo; i < lo+100; i++ {
+					if err := tx.Put("b", fmt.Appendf(nil, "big%05d", i), bytes.Repeat([]byte{byte('b' + round)}, 1024)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(t, db, 0, 200)
+	db.CrashForTest()
 }
 
 // With the log, bbolt does not extend the file ahead of use (NoGrowSync):
@@ -732,23 +740,7 @@ func TestWAL_PowerCutLosingTheGrowthSinceTheCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	atCheckpoint := fi.Size()
-	for round := range 3 {
-		for lo := 0; lo < 1000; lo += 100 {
-			err := db.Update(context.Background(), func(tx kv.Txn) error {
-				for i := lo; i < lo+100; i++ {
-					if err := tx.Put("b", fmt.Appendf(nil, "big%05d", i), bytes.Repeat([]byte{byte('b' + round)}, 1024)); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	write(t, db, 0, 200)
-	db.CrashForTest()
+	rewriteThenCrash(t, db)
 	if fi, err = os.Stat(path); err != nil {
 		t.Fatal(err)
 	} else if fi.Size() <= atCheckpoint {

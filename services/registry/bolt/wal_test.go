@@ -635,12 +635,7 @@ func TestWAL_OpFailingAfterWritingKeepsEarlierGroups(t *testing.T) {
 // intact (the pin kept later commits off them) and the replay redoes every
 // acknowledged write.
 func TestWAL_PowerCutGarblingEveryPageWrittenSinceTheCheckpoint(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "kv.db")
-	o := walOpts()
-	o.CheckpointBytes = 1 << 30
-	o.CheckpointInterval = time.Hour // no checkpoint but the direct commit's
-	db := openWAL(t, path, o)
-	bigUpdate(t, db, 'a') // direct: committed with fsync, checkpointed
+	path, o, db := openCheckpointedOnce(t)
 	atCheckpoint, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -675,6 +670,19 @@ func TestWAL_PowerCutGarblingEveryPageWrittenSinceTheCheckpoint(t *testing.T) {
 		t.Fatalf("values after recovery (%d pages garbled): %v, want 1000 × d", garbled, got)
 	}
 	sameKeys(t, keys(t, db), want(200))
+}
+
+// openCheckpointedOnce opens a logged DB whose only checkpoint follows
+// bigUpdate's direct commit of 1,000 a values.
+func openCheckpointedOnce(t *testing.T) (string, bolt.Options, *bolt.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kv.db")
+	o := walOpts()
+	o.CheckpointBytes = 1 << 30
+	o.CheckpointInterval = time.Hour // no checkpoint but the direct commit's
+	db := openWAL(t, path, o)
+	bigUpdate(t, db, 'a') // direct: committed with fsync, checkpointed
+	return path, o, db
 }
 
 // rewriteThenCrash rewrites bigUpdate's 1,000 values three times in
@@ -729,12 +737,7 @@ func TestWAL_FileEndsAtItsHighWaterMark(t *testing.T) {
 // that size (and losing the meta pages written since) is recovered from
 // the log like any other lost write.
 func TestWAL_PowerCutLosingTheGrowthSinceTheCheckpoint(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "kv.db")
-	o := walOpts()
-	o.CheckpointBytes = 1 << 30
-	o.CheckpointInterval = time.Hour // no checkpoint but the direct commit's
-	db := openWAL(t, path, o)
-	bigUpdate(t, db, 'a') // direct: committed with fsync, checkpointed
+	path, o, db := openCheckpointedOnce(t)
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)

@@ -49,29 +49,8 @@ func TestEntityJSON_MatchesProtojson(t *testing.T) {
 		{CreateTime: ts(-62135596800, 0), UpdateTime: ts(253402300799, 999999999)},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	alphabet := []rune("aZ09-_ 天津\"\\\n\x01é😀")
-	str := func() string {
-		var sb strings.Builder
-		for range rng.IntN(12) {
-			sb.WriteRune(alphabet[rng.IntN(len(alphabet))])
-		}
-		return sb.String()
-	}
 	for range 500 {
-		e := &registryv1.Entity{Name: "entities/" + str(), DisplayName: str(), Kind: registryv1.EntityKind(rng.IntN(6)),
-			CreditCode: str(), Region: str(), LeadingEnterprise: rng.IntN(2) == 0, FutureIndustryPlatform: rng.IntN(2) == 0,
-			Etag: str(), Status: registryv1.LifecycleStatus(rng.IntN(4))}
-		for range rng.IntN(4) {
-			e.Industries = append(e.Industries, str())
-		}
-		if rng.IntN(3) > 0 {
-			e.CreateTime = ts(rng.Int64N(4e9), int32(rng.IntN(1e9))/int32([]int{1, 1000, 1000000, 1000000000}[rng.IntN(4)]))
-			e.UpdateTime = ts(rng.Int64N(4e9), int32(rng.IntN(1e9)))
-		}
-		if rng.IntN(2) == 0 {
-			e.EndTime = ts(rng.Int64N(4e9), 0)
-		}
-		cases = append(cases, e)
+		cases = append(cases, randomEntity(rng, true))
 	}
 	for _, e := range cases {
 		got, want, same := encodeBoth(t, m, e, func(b []byte) ([]byte, bool) { return appendEntityJSON(b, e) })

@@ -27,6 +27,18 @@ func randomEntities(n int) []*registryv1.Entity {
 		{Industries: []string{"", "", strings.Repeat("long", 1000)}},
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
+	for range n {
+		es = append(es, randomEntity(rng, false))
+	}
+	return es
+}
+
+// randomEntity returns an entity with random fields, some left unset,
+// from an alphabet of ASCII, escapes, Chinese and emoji. With
+// coarseCreateNanos its create time is whole seconds, milliseconds,
+// microseconds or nanoseconds (protojson writes each differently).
+func randomEntity(rng *rand.Rand, coarseCreateNanos bool) *registryv1.Entity {
+	ts := func(s int64, n int32) *timestamppb.Timestamp { return &timestamppb.Timestamp{Seconds: s, Nanos: n} }
 	alphabet := []rune("aZ09-_ 天津\"\\\n\x01é😀")
 	str := func() string {
 		var sb strings.Builder
@@ -35,23 +47,24 @@ func randomEntities(n int) []*registryv1.Entity {
 		}
 		return sb.String()
 	}
-	for range n {
-		e := &registryv1.Entity{Name: "entities/" + str(), DisplayName: str(), Kind: registryv1.EntityKind(rng.IntN(6)),
-			CreditCode: str(), Region: str(), LeadingEnterprise: rng.IntN(2) == 0, FutureIndustryPlatform: rng.IntN(2) == 0,
-			Etag: str(), Status: registryv1.LifecycleStatus(rng.IntN(4))}
-		for range rng.IntN(4) {
-			e.Industries = append(e.Industries, str())
-		}
-		if rng.IntN(3) > 0 {
-			e.CreateTime = ts(rng.Int64N(4e9), int32(rng.IntN(1e9)))
-			e.UpdateTime = ts(rng.Int64N(4e9), int32(rng.IntN(1e9)))
-		}
-		if rng.IntN(2) == 0 {
-			e.EndTime = ts(rng.Int64N(4e9), 0)
-		}
-		es = append(es, e)
+	e := &registryv1.Entity{Name: "entities/" + str(), DisplayName: str(), Kind: registryv1.EntityKind(rng.IntN(6)),
+		CreditCode: str(), Region: str(), LeadingEnterprise: rng.IntN(2) == 0, FutureIndustryPlatform: rng.IntN(2) == 0,
+		Etag: str(), Status: registryv1.LifecycleStatus(rng.IntN(4))}
+	for range rng.IntN(4) {
+		e.Industries = append(e.Industries, str())
 	}
-	return es
+	if rng.IntN(3) > 0 {
+		secs, nanos := rng.Int64N(4e9), int32(rng.IntN(1e9))
+		if coarseCreateNanos {
+			nanos /= int32([]int{1, 1000, 1000000, 1000000000}[rng.IntN(4)])
+		}
+		e.CreateTime = ts(secs, nanos)
+		e.UpdateTime = ts(rng.Int64N(4e9), int32(rng.IntN(1e9)))
+	}
+	if rng.IntN(2) == 0 {
+		e.EndTime = ts(rng.Int64N(4e9), 0)
+	}
+	return e
 }
 
 // decodeWire runs decode on b as the registry's answer, the way

@@ -187,40 +187,17 @@ func TestOpen_MigratesFormat3InSteps(t *testing.T) {
 	}
 	e.Close()
 
-	steps := 0
-	for done := false; !done; steps++ {
-		ro, err := Open(ctx, open(), Options{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ro.Format() != formatV3 {
-			t.Fatalf("step %d: format %q before the last step", steps, ro.Format())
-		}
-		if err := ro.Check(); err != nil {
-			t.Fatalf("check after %d steps: %v", steps, err)
-		}
-		if got := describe(t, ro); got != want {
-			t.Fatalf("after %d steps:\n%s", steps, firstDiff(got, want))
-		}
+	steps := migrateInSteps(t, open, formatV3, want, func(ro *Store, steps int) {
 		if got := membershipsOfEntities(t, ro); got != wantJoins {
 			t.Fatalf("memberships by entity after %d steps:\n%s", steps, firstDiff(got, wantJoins))
 		}
-		err = ro.Engine().Update(ctx, func(tx kv.Txn) (err error) {
-			done, err = migrateV4Step(tx, 3, math.MaxInt)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ro.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if steps == 0 {
-			// The first step fences replicas of format 3 off: they read
-			// the counter under "head".
-			mustLackMetaKey(t, open(), keyHeadV3, "format-3 revision counter")
-		}
-	}
+	}, func(tx kv.Txn, _ *Store) (bool, error) {
+		return migrateV4Step(tx, 3, math.MaxInt)
+	}, func() {
+		// The first step fences replicas of format 3 off: they read the
+		// counter under "head".
+		mustLackMetaKey(t, open(), keyHeadV3, "format-3 revision counter")
+	})
 	if steps < 15 {
 		t.Fatalf("migrated in %d steps: the test wants several", steps)
 	}

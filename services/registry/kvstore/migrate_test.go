@@ -465,37 +465,13 @@ func TestOpen_MigratesFormat2InSteps(t *testing.T) {
 	}
 	downgradeToV2(t, open())
 
-	steps := 0
-	for done := false; !done; steps++ {
-		ro, err := Open(ctx, open(), Options{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ro.Format() != formatV2 {
-			t.Fatalf("step %d: format %q before the last step", steps, ro.Format())
-		}
-		if err := ro.Check(); err != nil {
-			t.Fatalf("check after %d steps: %v", steps, err)
-		}
-		if got := describe(t, ro); got != want {
-			t.Fatalf("after %d steps:\n%s", steps, firstDiff(got, want))
-		}
-		err = ro.Engine().Update(ctx, func(tx kv.Txn) (err error) {
-			done, err = migrateV3Step(tx, 9, nameRecords(ro.Engine()))
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ro.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if steps == 0 {
-			// The first step fences replicas of earlier versions off:
-			// they read the counter under "revision".
-			mustLackMetaKey(t, open(), keyRevision, "format-2 revision counter")
-		}
-	}
+	steps := migrateInSteps(t, open, formatV2, want, nil, func(tx kv.Txn, ro *Store) (bool, error) {
+		return migrateV3Step(tx, 9, nameRecords(ro.Engine()))
+	}, func() {
+		// The first step fences replicas of earlier versions off: they
+		// read the counter under "revision".
+		mustLackMetaKey(t, open(), keyRevision, "format-2 revision counter")
+	})
 	if steps < 5 {
 		t.Fatalf("migrated in %d steps: the test wants several", steps)
 	}
@@ -695,6 +671,48 @@ func killMigrationAfter(t *testing.T, path string, killAfter int) int {
 
 // mustLackMetaKey fails the test when e's meta bucket holds key (what it
 // is named in the failure), and closes e.
+// migrateInSteps runs step, each call in its own transaction on a store
+// opened read-only, until it reports done, and returns how many it took.
+// Before each step the store still reads as format from, passes Check,
+// describes as want and passes check (when not nil); afterFirst runs once
+// the first step is committed.
+func migrateInSteps(t *testing.T, open func() kv.Store, from, want string, check func(ro *Store, steps int), step func(tx kv.Txn, ro *Store) (bool, error), afterFirst func()) int {
+	t.Helper()
+	steps := 0
+	for done := false; !done; steps++ {
+		ro, err := Open(ctx, open(), Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ro.Format() != from {
+			t.Fatalf("step %d: format %q before the last step", steps, ro.Format())
+		}
+		if err := ro.Check(); err != nil {
+			t.Fatalf("check after %d steps: %v", steps, err)
+		}
+		if got := describe(t, ro); got != want {
+			t.Fatalf("after %d steps:\n%s", steps, firstDiff(got, want))
+		}
+		if check != nil {
+			check(ro, steps)
+		}
+		err = ro.Engine().Update(ctx, func(tx kv.Txn) (err error) {
+			done, err = step(tx, ro)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ro.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if steps == 0 {
+			afterFirst()
+		}
+	}
+	return steps
+}
+
 func mustLackMetaKey(t *testing.T, e kv.Store, key []byte, what string) {
 	t.Helper()
 	defer e.Close()

@@ -4,7 +4,6 @@ package kvstore
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -114,23 +113,11 @@ func TestStore_AcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 
 func testSurviveSIGKILL(t *testing.T, wal bool) {
 	path := filepath.Join(t.TempDir(), "registry.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestDurabilityChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), durabilityChildEnv+"="+path)
+	env := []string{durabilityChildEnv + "=" + path}
 	if wal {
-		cmd.Env = append(cmd.Env, durabilityWALEnv+"=1")
+		env = append(env, durabilityWALEnv+"=1")
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Whatever happens below, the child does not outlive the test.
-	watchdog := time.AfterFunc(90*time.Second, func() { _ = cmd.Process.Kill() })
-	defer watchdog.Stop()
+	cmd, stdout, stderr := startChild(t, "TestDurabilityChild", env...)
 
 	const killAfter = 300
 	created := map[string]bool{}  // acknowledged creates
@@ -165,7 +152,7 @@ func testSurviveSIGKILL(t *testing.T, wal bool) {
 		// Keep reading after the kill: lines already in the pipe were
 		// printed after their call returned, so they are acknowledged too.
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	if !killed {
 		t.Fatalf("child ended after %d acknowledgements: %v\n%s", acks, err, stderr.String())
 	}

@@ -633,12 +633,16 @@ func TestListChangesBy_ResourceMatchesAScanOfTheLog(t *testing.T) {
 // killMigrationAfter runs TestMigrationChild on the file at path in a
 // child process and SIGKILLs it once it has reported killAfter migration
 // steps; it returns the steps seen.
-func killMigrationAfter(t *testing.T, path string, killAfter int) int {
+// startChild runs the test named test of this binary in a child process
+// with env added, and returns it with its stdout and a buffer of its
+// stderr. Whatever happens, the child does not outlive the test by more
+// than 90 s.
+func startChild(t *testing.T, test string, env ...string) (*exec.Cmd, io.Reader, *bytes.Buffer) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestMigrationChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), migrationChildEnv+"="+path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
+	stderr := &bytes.Buffer{}
+	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -647,7 +651,13 @@ func killMigrationAfter(t *testing.T, path string, killAfter int) int {
 		t.Fatal(err)
 	}
 	watchdog := time.AfterFunc(90*time.Second, func() { _ = cmd.Process.Kill() })
-	defer watchdog.Stop()
+	t.Cleanup(func() { watchdog.Stop() })
+	return cmd, stdout, stderr
+}
+
+func killMigrationAfter(t *testing.T, path string, killAfter int) int {
+	t.Helper()
+	cmd, stdout, stderr := startChild(t, "TestMigrationChild", migrationChildEnv+"="+path)
 	steps, killed := 0, false
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
@@ -661,7 +671,7 @@ func killMigrationAfter(t *testing.T, path string, killAfter int) int {
 			killed = true
 		}
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var exit *exec.ExitError
 	if !killed || !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("child after %d steps: %v, want killed by SIGKILL\n%s", steps, err, stderr.String())
@@ -669,8 +679,6 @@ func killMigrationAfter(t *testing.T, path string, killAfter int) int {
 	return steps
 }
 
-// mustLackMetaKey fails the test when e's meta bucket holds key (what it
-// is named in the failure), and closes e.
 // migrateInSteps runs step, each call in its own transaction on a store
 // opened read-only, until it reports done, and returns how many it took.
 // Before each step the store still reads as format from, passes Check,
@@ -713,6 +721,8 @@ func migrateInSteps(t *testing.T, open func() kv.Store, from, want string, check
 	return steps
 }
 
+// mustLackMetaKey fails the test when e's meta bucket holds key (what it
+// is named in the failure), and closes e.
 func mustLackMetaKey(t *testing.T, e kv.Store, key []byte, what string) {
 	t.Helper()
 	defer e.Close()

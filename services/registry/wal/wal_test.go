@@ -110,3 +110,42 @@ func Example() {
 	}
 	// Output: 2 second
 }
+
+// WriteOutPaced only writes out: any range, chunk-aligned or not and past
+// the end, leaves the file as it was; and a spare segment is head then
+// zeros to SegmentBytes, written out chunk by chunk.
+func TestWriteOutPaced_LeavesTheFileAsItWas(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	want := bytes.Repeat([]byte("talentreg"), (3*flushChunk)/9+123)
+	if err := os.WriteFile(path, want, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n := int64(len(want))
+	for _, r := range [][2]int64{{0, n}, {7, flushChunk + 5}, {n - 1, n + 10*flushChunk}, {0, 0}} {
+		if err := WriteOutPaced(f, r[0], r[1]); err != nil {
+			t.Fatalf("WriteOutPaced(%d, %d): %v", r[0], r[1], err)
+		}
+	}
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("file changed (%d bytes, err %v)", len(got), err)
+	}
+
+	head := []byte("segment head")
+	zf, err := zeroFile(filepath.Join(t.TempDir(), "spare"), head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zf.Close()
+	got, err := os.ReadFile(zf.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != SegmentBytes || !bytes.Equal(got[:len(head)], head) || bytes.IndexFunc(got[len(head):], func(r rune) bool { return r != 0 }) >= 0 {
+		t.Fatalf("spare: %d bytes, head %q, or not zeros after it", len(got), got[:min(len(got), len(head))])
+	}
+}

@@ -18,6 +18,10 @@ import (
 // full segment is followed by the next.
 const SegmentBytes = 16 << 20
 
+// flushChunk is how much a background flush writes out at a time (see
+// WriteOutPaced).
+const flushChunk = 1 << 20
+
 // Writer appends records to a log's segments.
 type Writer struct {
 	dir  string
@@ -156,9 +160,14 @@ func zeroFile(path string, head []byte) (*os.File, error) {
 	if _, err := f.Write(head); err != nil {
 		return fail(err)
 	}
-	zeros := make([]byte, 1<<20)
+	zeros := make([]byte, flushChunk)
 	for n := int64(len(head)); n < SegmentBytes; n += int64(len(zeros)) {
 		if _, err := f.Write(zeros[:min(int64(len(zeros)), SegmentBytes-n)]); err != nil {
+			return fail(err)
+		}
+		// Out to the disk a chunk at a time (see WriteOutPaced): a spare
+		// is made while the log appends.
+		if err := WriteOutPaced(f, n, n+int64(len(zeros))); err != nil {
 			return fail(err)
 		}
 	}

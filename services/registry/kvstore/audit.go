@@ -76,10 +76,11 @@ func actorKey(principal string, first int64) []byte {
 	return append(k, revKey(first)...)
 }
 
-// recordActor records the actor of the changes the op made, if any.
-func (t *tx) recordActor() error {
+// recordActor records the actor of the changes the op made, if any, and
+// returns its entry's value.
+func (t *tx) recordActor() ([]byte, error) {
 	if t.rev < t.opFirst {
-		return nil
+		return nil, nil
 	}
 	a := t.actor
 	if a == nil {
@@ -87,12 +88,12 @@ func (t *tx) recordActor() error {
 	}
 	v := encodeActor(revKey(t.rev), a)
 	if err := t.put(bucketActors, revKey(t.opFirst), v); err != nil {
-		return err
+		return nil, err
 	}
 	if a.Principal != "" {
-		return t.put(bucketByActor, actorKey(a.Principal, t.opFirst), nil)
+		return v, t.put(bucketByActor, actorKey(a.Principal, t.opFirst), nil)
 	}
-	return nil
+	return v, nil
 }
 
 // pruneAudit removes the audit entries of changes up to upto, given the

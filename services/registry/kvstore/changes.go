@@ -12,6 +12,11 @@ import (
 // ListChanges implements registry.Store. from 0 means the oldest retained
 // change.
 func (s *Store) ListChanges(ctx context.Context, from int64, limit int) (registry.ChangePage, error) {
+	if s.tail != nil && registry.IsTailing(ctx) {
+		if page, ok, err := s.tailPage(from, limit); ok {
+			return page, err
+		}
+	}
 	var page registry.ChangePage
 	err := s.view(ctx, func(r kv.Reader) error {
 		rev, compacted, err := metaRevisions(r)

@@ -1409,6 +1409,7 @@ func (p *propTest) replay(t *rapid.T) {
 	if next-1 != p.s.Revision() || next-1 != p.m.rev {
 		t.Fatalf("change log ends at %d; store revision %d, model %d", next-1, p.s.Revision(), p.m.rev)
 	}
+	checkTailMatchesEngine(t, p.s, 1, limit)
 	snap := map[string]registry.Resource{}
 	var snapRev int64 = -1
 	lastColl := registry.Collection(0)

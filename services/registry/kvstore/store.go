@@ -82,6 +82,9 @@ type Store struct {
 	// a reader woken by it finds Revision already there.
 	commitMu sync.Mutex
 	commitCh chan struct{}
+	// tail keeps the latest changes for the feed (tail.go); nil unless
+	// every commit is this Store's.
+	tail *tail
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -138,6 +141,9 @@ func Open(ctx context.Context, engine kv.Store, opts Options) (*Store, error) {
 		}
 	}
 	if sw, ok := engine.(kv.SoleWriter); ok && sw.SoleWriter() {
+		if !opts.ReadOnly {
+			s.tail = newTail(s.revision.Load(), s.compacted.Load())
+		}
 		close(s.followEnd) // every commit is ours: noted as it returns
 	} else {
 		go s.follow()
@@ -216,7 +222,7 @@ func (s *Store) load(r kv.Reader) error {
 		return err
 	}
 	s.id = string(id)
-	s.noteCommitted(revFromKey(rev), revFromKey(comp))
+	s.noteCommitted(revFromKey(rev), revFromKey(comp), false)
 	s.tokenKey = key
 	return nil
 }
@@ -257,16 +263,17 @@ func (s *Store) refresh() error {
 		if err != nil || len(comp) != 8 {
 			return err
 		}
-		s.noteCommitted(revFromKey(rev), revFromKey(comp))
+		s.noteCommitted(revFromKey(rev), revFromKey(comp), false)
 		return nil
 	})
 }
 
 // noteCommitted raises the known revision and compacted revision, and
-// wakes the Committed waiters when the revision rose.
-func (s *Store) noteCommitted(rev, compacted int64) {
+// wakes the Committed waiters when the revision rose or the tail's run of
+// changes grew (tailGrew).
+func (s *Store) noteCommitted(rev, compacted int64, tailGrew bool) {
 	raise(&s.compacted, compacted)
-	if raise(&s.revision, rev) {
+	if raise(&s.revision, rev) || tailGrew {
 		s.commitMu.Lock()
 		close(s.commitCh)
 		s.commitCh = make(chan struct{})

@@ -56,7 +56,8 @@ func (s *Store) mutate(ctx context.Context, fn func(*tx) error) error {
 		return engineError(err)
 	}
 	if t.events > 0 {
-		s.noteCommitted(t.rev, t.compacted)
+		grew := s.tail != nil && s.tail.add(t.tailed, t.compacted)
+		s.noteCommitted(t.rev, t.compacted, grew)
 	}
 	return nil
 }
@@ -82,6 +83,9 @@ type tx struct {
 	opFirst int64
 	opLog   []pendingChange
 	actor   *registry.Actor // who makes the current op's changes
+	// tailed are the change events made, for the Store's tail (when it
+	// keeps one).
+	tailed []tailEntry
 }
 
 // pendingChange is a change event whose header is not written yet.
@@ -108,10 +112,14 @@ func (t *tx) beginOp(actor *registry.Actor) {
 // op's first and last revisions: the op is one transaction for feed
 // consumers, even when it shares the bbolt transaction with other ops.
 func (t *tx) endOp() error {
+	tailFrom := len(t.tailed)
 	for i := range t.opLog {
 		c := &t.opLog[i]
 		h := changeHeader{typ: c.typ, commit: t.now, first: t.opFirst, rev: c.rev, last: t.rev}
 		entry := finishChange(c.entry, h)
+		if t.s.tail != nil {
+			t.tailed = append(t.tailed, tailEntry{rev: c.rev, entry: entry})
+		}
 		if c.current {
 			entry = currentChange(changeV5, h, c.coll, c.before, c.key)
 		}
@@ -121,7 +129,11 @@ func (t *tx) endOp() error {
 		c.entry, c.before = nil, nil
 	}
 	t.opLog = t.opLog[:0]
-	return t.recordActor()
+	actor, err := t.recordActor()
+	for i := tailFrom; i < len(t.tailed); i++ {
+		t.tailed[i].actor = actor
+	}
+	return err
 }
 
 type knownRef struct {

@@ -56,6 +56,9 @@ type Store struct {
 	now func() time.Time
 }
 
+// initialMmapSize is the checkpoint file's initial map: 1 GiB.
+const initialMmapSize = 1 << 30
+
 // Open opens the checkpoint at path, creating it when missing (its folder
 // must exist). Errors wrap ErrLocked or ErrForeign where they apply; the
 // file is then left as it was.
@@ -75,7 +78,12 @@ func Open(path string, opts Options) (*Store, error) {
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	db, err := openBolt(path, &bolt.Options{Timeout: opts.Timeout, FreelistType: bolt.FreelistMapType})
+	// The map is sized up front (address space, not memory): growing it
+	// while the file grows makes bbolt copy every node of the open
+	// transaction off the old map (Bucket.dereference) in the middle of a
+	// save, a third of a save's CPU in a fresh replica following 1,000
+	// writes/s.
+	db, err := openBolt(path, &bolt.Options{Timeout: opts.Timeout, FreelistType: bolt.FreelistMapType, InitialMmapSize: initialMmapSize})
 	if err != nil {
 		return nil, openError(path, err)
 	}

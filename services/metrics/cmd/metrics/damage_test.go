@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 	"talentreg/platform/command"
 	"talentreg/platform/command/commandtest"
@@ -53,7 +55,21 @@ func TestRun_RefusesTruncatedCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, b[:len(b)/3], 0o600); err != nil {
+	// Cut to a third of the pages in use (the file may run on past them:
+	// bbolt grows it in chunks).
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var used int64
+	err = db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b[:used/3], 0o600); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(path)

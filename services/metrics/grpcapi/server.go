@@ -33,6 +33,8 @@ type Server struct {
 	streams  *streams.Limiter
 	stopOnce sync.Once
 	stop     chan struct{}
+	// summaries keeps the latest GetSummary answer encoded (wire.go).
+	summaries summaryCache
 }
 
 var _ metricsv1.MetricsServiceServer = (*Server)(nil)
@@ -53,9 +55,10 @@ func New(r metrics.Reader, v metrics.Verifier, log *slog.Logger, watch WatchOpti
 	}
 }
 
-// Register registers the service on g.
+// Register registers the service on g, GetSummary answered by
+// getSummaryWire.
 func (s *Server) Register(g grpc.ServiceRegistrar) {
-	metricsv1.RegisterMetricsServiceServer(g, s)
+	g.RegisterService(serviceDesc(), s)
 }
 
 // NoWaitHeader is request metadata ("true") asking a read not to wait for

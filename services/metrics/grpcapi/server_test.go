@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -89,6 +90,33 @@ func TestServer_GetSummary(t *testing.T) {
 	if resp.GetRevision() != m.Revision || resp.GetAllianceMembers() != 1 || resp.GetAllianceMemberships() != 2 ||
 		resp.GetAlliances() != 2 || resp.GetEntitiesByKind()["ENTITY_KIND_UNIVERSITY"] != 1 {
 		t.Fatalf("GetSummary = %v", resp)
+	}
+}
+
+// GetSummary's answer is kept encoded while the figures stay the same
+// (wire.go): it must still be exactly the figures of each revision.
+func TestServer_GetSummaryFollowsTheFigures(t *testing.T) {
+	live, m := fixture(t)
+	c := serve(t, live, nil)
+	for i := range 3 {
+		for range 2 { // the second answer comes from the cache
+			resp, err := c.GetSummary(ctx(t), &metricsv1.GetSummaryRequest{MinRevision: m.Revision})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum, err := live.Summary(ctx(t), m.Revision)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.GetRevision() != m.Revision || resp.GetEntities() != sum.Entities || resp.GetEntities() != int64(1+i) ||
+				resp.GetEntitiesByKind()["ENTITY_KIND_ENTERPRISE"] != int64(i) || resp.GetAllianceMembers() != sum.AllianceMembers {
+				t.Fatalf("step %d: GetSummary = %v, figures %+v", i, resp, sum)
+			}
+		}
+		cs := m.Put(feedmodel.Entity(fmt.Sprintf("e%d", i), registryv1.EntityKind_ENTITY_KIND_ENTERPRISE, "Binhai", nil, false, false))
+		if err := live.Apply(context.Background(), cs, m.Revision); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/platform/grpcserver"
 	"talentreg/services/registry"
 )
 
@@ -96,12 +97,12 @@ func (s *Server) getEntity(ctx context.Context, req *registryv1.GetEntityRequest
 // getEntityWire is GetEntity encoded straight to the wire (Register routes
 // the gRPC method here), the same bytes proto.Marshal writes for
 // GetEntity's answer (TestGetEntityWire).
-func (s *Server) getEntityWire(ctx context.Context, req *registryv1.GetEntityRequest) (*preEncoded, error) {
+func (s *Server) getEntityWire(ctx context.Context, req *registryv1.GetEntityRequest) (*grpcserver.Encoded, error) {
 	e, err := s.getEntity(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	return &preEncoded{b: appendGetEntityResponse(nil, e)}, nil
+	return &grpcserver.Encoded{B: appendGetEntityResponse(nil, e)}, nil
 }
 
 // ListEntities implements registryv1.RegistryServiceServer. Served over
@@ -123,7 +124,7 @@ func (s *Server) ListEntities(ctx context.Context, req *registryv1.ListEntitiesR
 // 50 entities as a message tree costs more to build and marshal than to
 // read from bbolt. Each entity is encoded as the store reads it
 // (VisitEntities), so the page is never built either.
-func (s *Server) listEntitiesWire(ctx context.Context, req *registryv1.ListEntitiesRequest) (*preEncoded, error) {
+func (s *Server) listEntitiesWire(ctx context.Context, req *registryv1.ListEntitiesRequest) (*grpcserver.Encoded, error) {
 	const scope = "entities"
 	q, err := s.listQuery(req.GetPageSize(), req.GetPageToken(), scope, entityFilter, req.GetFilter())
 	if err != nil {
@@ -134,7 +135,7 @@ func (s *Server) listEntitiesWire(ctx context.Context, req *registryv1.ListEntit
 	if err != nil {
 		return nil, s.err(ctx, err)
 	}
-	return &preEncoded{b: page.finish(s.nextToken(scope, req.GetFilter(), next))}, nil
+	return &grpcserver.Encoded{B: page.finish(s.nextToken(scope, req.GetFilter(), next))}, nil
 }
 
 func (s *Server) listEntities(ctx context.Context, req *registryv1.ListEntitiesRequest) ([]*registry.Entity, string, error) {

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/encoding"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
@@ -23,25 +21,12 @@ import (
 // registry_service.proto and resources.proto, and TestAggregateWire proves
 // the bytes decode to exactly what aggregateView builds.
 
-// preEncoded is a message already in protobuf wire form.
-type preEncoded struct{ b []byte }
-
-// codec is gRPC's proto codec that also sends preEncoded messages as they
-// are.
-type codec struct{ encoding.CodecV2 }
-
-func (c codec) Marshal(v any) (mem.BufferSlice, error) {
-	if p, ok := v.(*preEncoded); ok {
-		return mem.BufferSlice{mem.SliceBuffer(p.b)}, nil
-	}
-	return c.CodecV2.Marshal(v)
-}
-
 // ServerOptions returns the options a gRPC server hosting this service
-// needs, for grpcserver.New: the codec that sends pre-encoded messages,
-// wrapping grpcserver's, whose interceptors answer undecodable requests.
+// needs, for grpcserver.New: the interceptors that record who acts.
+// (grpcserver's codec sends the grpcserver.Encoded answers of the wire
+// handlers as they are.)
 func ServerOptions() []grpc.ServerOption {
-	return append([]grpc.ServerOption{grpc.ForceServerCodecV2(codec{grpcserver.NewCodec()})}, actorInterceptors()...)
+	return actorInterceptors()
 }
 
 // Field numbers of the messages encoded here.
@@ -233,13 +218,13 @@ func (w *wireBuilder) add(r registry.Resource) {
 // take returns the message so far with its revision (and completion) and
 // starts a new one. The returned bytes stay valid: the next message gets a
 // fresh buffer, since gRPC may still hold this one.
-func (w *wireBuilder) take(revision int64, complete bool) *preEncoded {
+func (w *wireBuilder) take(revision int64, complete bool) *grpcserver.Encoded {
 	b := appendVarint(w.msg, snapshotRevision, uint64(revision))
 	b = appendBool(b, snapshotComplete, complete)
 	b = appendString(b, snapshotID, w.registryID)
 	w.msg = make([]byte, 0, cap(b))
 	w.n = 0
-	return &preEncoded{b: b}
+	return &grpcserver.Encoded{B: b}
 }
 
 // Field numbers of the full Entity and of ListEntitiesResponse.

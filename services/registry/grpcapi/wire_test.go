@@ -111,7 +111,7 @@ func TestAggregateWire(t *testing.T) {
 			want.Resources = append(want.Resources, snapshotView(r, names))
 		}
 		got := &registryv1.StreamSnapshotResponse{}
-		if err := proto.Unmarshal(w.take(1234567, true).b, got); err != nil {
+		if err := proto.Unmarshal(w.take(1234567, true).B, got); err != nil {
 			t.Fatal(err)
 		}
 		if !proto.Equal(got, want) {
@@ -123,7 +123,7 @@ func TestAggregateWire(t *testing.T) {
 	// The builder starts afresh after take, and an empty final message
 	// carries only the revision and completion.
 	got.Reset()
-	if err := proto.Unmarshal(w.take(9, true).b, got); err != nil || len(got.Resources) != 0 || got.Revision != 9 || !got.Complete {
+	if err := proto.Unmarshal(w.take(9, true).B, got); err != nil || len(got.Resources) != 0 || got.Revision != 9 || !got.Complete {
 		t.Fatalf("empty message = %v, %v", got, err)
 	}
 }

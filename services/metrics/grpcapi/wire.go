@@ -1,0 +1,108 @@
+package grpcapi
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"sync/atomic"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	metricsv1 "talentreg/gen/talentreg/metrics/v1"
+	"talentreg/platform/grpcserver"
+	"talentreg/services/metrics"
+)
+
+// GetSummary is the hottest read (every dashboard refresh, every GET
+// /v1/summary), and its figures change only with the registry's commits:
+// the answer for the latest figures is kept encoded and sent as it is
+// (grpcserver.Encoded) while the figures stay the same, instead of
+// building and marshalling the message again for every call.
+
+// encodedSummary is an answer to GetSummary without as_of, encoded.
+type encodedSummary struct {
+	sum metrics.Summary
+	b   []byte
+}
+
+// summaryCache is the last encodedSummary served.
+type summaryCache struct {
+	last atomic.Pointer[encodedSummary]
+}
+
+// encode returns sum's answer, encoded.
+func (c *summaryCache) encode(sum *metrics.Summary) (*grpcserver.Encoded, error) {
+	if e := c.last.Load(); e != nil && sameSummary(&e.sum, sum) {
+		return &grpcserver.Encoded{B: e.b}, nil
+	}
+	b, err := proto.Marshal(summaryMessage(sum))
+	if err != nil {
+		return nil, err
+	}
+	c.last.Store(&encodedSummary{sum: *sum, b: b})
+	return &grpcserver.Encoded{B: b}, nil
+}
+
+// sameSummary reports whether a and b hold the same figures
+// (TestSameSummary_SeesEveryField fails when a field is left out).
+func sameSummary(a, b *metrics.Summary) bool {
+	return a.Revision == b.Revision && a.Entities == b.Entities &&
+		a.Consortia == b.Consortia && a.Alliances == b.Alliances &&
+		a.ConsortiumMembers == b.ConsortiumMembers && a.AllianceMembers == b.AllianceMembers &&
+		a.ConsortiumMemberships == b.ConsortiumMemberships && a.AllianceMemberships == b.AllianceMemberships &&
+		a.TalentsGathered == b.TalentsGathered && a.TalentsCultivated == b.TalentsCultivated &&
+		a.TalentsAssessed == b.TalentsAssessed && a.AssessingEntities == b.AssessingEntities &&
+		a.LeadingEnterprises == b.LeadingEnterprises && a.FutureIndustryPlatforms == b.FutureIndustryPlatforms &&
+		a.PlatformsOrLeadingEnterprises == b.PlatformsOrLeadingEnterprises &&
+		a.TalentRecords == b.TalentRecords && a.Programs == b.Programs &&
+		a.Policies == b.Policies && a.PilotPolicies == b.PilotPolicies &&
+		a.JingjinjiOrganisations == b.JingjinjiOrganisations && a.Targets == b.Targets &&
+		maps.Equal(a.EntitiesByKind, b.EntitiesByKind)
+}
+
+// getSummaryWire is GetSummary answering the latest figures from the
+// cache; as_of reads go to GetSummary.
+func (s *Server) getSummaryWire(ctx context.Context, req *metricsv1.GetSummaryRequest) (any, error) {
+	if req.GetAsOf() != nil {
+		return s.GetSummary(ctx, req)
+	}
+	if err := minRevision(req.GetMinRevision()); err != nil {
+		return nil, statusError(ctx, s.log, err)
+	}
+	sum, err := s.reader.Summary(readContext(ctx), req.GetMinRevision())
+	if err != nil {
+		return nil, statusError(ctx, s.log, err)
+	}
+	setRevision(ctx, sum.Revision)
+	return s.summaries.encode(&sum)
+}
+
+// serviceDesc is the generated service description with GetSummary routed
+// to getSummaryWire.
+func serviceDesc() *grpc.ServiceDesc {
+	desc := metricsv1.MetricsService_ServiceDesc
+	desc.Methods = slices.Clone(desc.Methods)
+	for i := range desc.Methods {
+		if desc.Methods[i].MethodName == "GetSummary" {
+			desc.Methods[i].Handler = getSummaryHandler
+		}
+	}
+	return &desc
+}
+
+// getSummaryHandler mirrors the generated handler, calling getSummaryWire.
+func getSummaryHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	in := new(metricsv1.GetSummaryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	s := srv.(*Server)
+	if interceptor == nil {
+		return s.getSummaryWire(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: metricsv1.MetricsService_GetSummary_FullMethodName}
+	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
+		return s.getSummaryWire(ctx, req.(*metricsv1.GetSummaryRequest))
+	})
+}

@@ -14,6 +14,7 @@ import (
 	"talentreg/services/metrics"
 
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
+	"talentreg/platform/grpcserver"
 	"talentreg/platform/streams"
 
 	"google.golang.org/grpc"
@@ -58,7 +59,9 @@ func New(r metrics.Reader, v metrics.Verifier, log *slog.Logger, watch WatchOpti
 // Register registers the service on g, GetSummary answered by
 // getSummaryWire.
 func (s *Server) Register(g grpc.ServiceRegistrar) {
-	g.RegisterService(serviceDesc(), s)
+	g.RegisterService(grpcserver.Rerouted(&metricsv1.MetricsService_ServiceDesc, map[string]grpc.MethodHandler{
+		"GetSummary": grpcserver.UnaryHandler(metricsv1.MetricsService_GetSummary_FullMethodName, (*Server).getSummaryWire),
+	}), s)
 }
 
 // NoWaitHeader is request metadata ("true") asking a read not to wait for

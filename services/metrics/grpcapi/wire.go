@@ -3,10 +3,8 @@ package grpcapi
 import (
 	"context"
 	"maps"
-	"slices"
 	"sync/atomic"
 
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
@@ -76,33 +74,4 @@ func (s *Server) getSummaryWire(ctx context.Context, req *metricsv1.GetSummaryRe
 	}
 	setRevision(ctx, sum.Revision)
 	return s.summaries.encode(&sum)
-}
-
-// serviceDesc is the generated service description with GetSummary routed
-// to getSummaryWire.
-func serviceDesc() *grpc.ServiceDesc {
-	desc := metricsv1.MetricsService_ServiceDesc
-	desc.Methods = slices.Clone(desc.Methods)
-	for i := range desc.Methods {
-		if desc.Methods[i].MethodName == "GetSummary" {
-			desc.Methods[i].Handler = getSummaryHandler
-		}
-	}
-	return &desc
-}
-
-// getSummaryHandler mirrors the generated handler, calling getSummaryWire.
-func getSummaryHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-	in := new(metricsv1.GetSummaryRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	s := srv.(*Server)
-	if interceptor == nil {
-		return s.getSummaryWire(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: metricsv1.MetricsService_GetSummary_FullMethodName}
-	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-		return s.getSummaryWire(ctx, req.(*metricsv1.GetSummaryRequest))
-	})
 }

@@ -355,54 +355,20 @@ func appendTimestamp(b []byte, num protowire.Number, t time.Time) []byte {
 }
 
 // Register registers srv on s, routing ListEntities and GetEntity to
-// their pre-encoding twins. s must have been built with ServerOptions,
-// whose codec sends pre-encoded messages.
+// their pre-encoding twins (grpcserver's codec sends what they encode as
+// it is).
 func Register(s grpc.ServiceRegistrar, srv *Server) {
-	desc := registryv1.RegistryService_ServiceDesc
-	desc.Methods = slices.Clone(desc.Methods)
-	for i := range desc.Methods {
-		switch desc.Methods[i].MethodName {
-		case "ListEntities":
-			desc.Methods[i].Handler = listEntitiesHandler
-		case "GetEntity":
-			desc.Methods[i].Handler = getEntityHandler
-		}
-	}
-	s.RegisterService(&desc, srv)
-}
-
-// getEntityHandler mirrors the generated handler, calling getEntityWire:
-// GetEntity is the hottest read (every GET /v1/entities/{id}), and the
-// message tree entityToProto builds cost more allocations than the read
-// from bbolt.
-func getEntityHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-	in := new(registryv1.GetEntityRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	s := srv.(*Server)
-	if interceptor == nil {
-		return s.getEntityWire(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: registryv1.RegistryService_GetEntity_FullMethodName}
-	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-		return s.getEntityWire(ctx, req.(*registryv1.GetEntityRequest))
-	})
-}
-
-// listEntitiesHandler mirrors the generated handler, calling
-// listEntitiesWire.
-func listEntitiesHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-	in := new(registryv1.ListEntitiesRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	s := srv.(*Server)
-	if interceptor == nil {
-		return s.listEntitiesWire(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: registryv1.RegistryService_ListEntities_FullMethodName}
-	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-		return s.listEntitiesWire(ctx, req.(*registryv1.ListEntitiesRequest))
-	})
+	s.RegisterService(grpcserver.Rerouted(&registryv1.RegistryService_ServiceDesc, map[string]grpc.MethodHandler{
+		// GetEntity is the hottest read (every GET /v1/entities/{id}), and
+		// the message tree entityToProto builds costs more allocations
+		// than the read from bbolt.
+		"GetEntity": grpcserver.UnaryHandler(registryv1.RegistryService_GetEntity_FullMethodName,
+			func(s *Server, ctx context.Context, req *registryv1.GetEntityRequest) (any, error) {
+				return s.getEntityWire(ctx, req)
+			}),
+		"ListEntities": grpcserver.UnaryHandler(registryv1.RegistryService_ListEntities_FullMethodName,
+			func(s *Server, ctx context.Context, req *registryv1.ListEntitiesRequest) (any, error) {
+				return s.listEntitiesWire(ctx, req)
+			}),
+	}), srv)
 }

@@ -77,8 +77,8 @@ func actorKey(principal string, first int64) []byte {
 }
 
 // recordActor records the actor of the changes the op made, if any, and
-// returns its entry's value.
-func (t *tx) recordActor() ([]byte, error) {
+// returns it as a read of the record gives it back.
+func (t *tx) recordActor() (*registry.Actor, error) {
 	if t.rev < t.opFirst {
 		return nil, nil
 	}
@@ -86,14 +86,13 @@ func (t *tx) recordActor() ([]byte, error) {
 	if a == nil {
 		a = &registry.Actor{}
 	}
-	v := encodeActor(revKey(t.rev), a)
-	if err := t.put(bucketActors, revKey(t.opFirst), v); err != nil {
+	if err := t.put(bucketActors, revKey(t.opFirst), encodeActor(revKey(t.rev), a)); err != nil {
 		return nil, err
 	}
 	if a.Principal != "" {
-		return v, t.put(bucketByActor, actorKey(a.Principal, t.opFirst), nil)
+		return a, t.put(bucketByActor, actorKey(a.Principal, t.opFirst), nil)
 	}
-	return v, nil
+	return a, nil
 }
 
 // pruneAudit removes the audit entries of changes up to upto, given the

@@ -31,8 +31,8 @@ const tailSize = 8192
 // tailEntry is one change as written.
 type tailEntry struct {
 	rev   int64
-	entry []byte // a self-contained change entry (finishChange)
-	actor []byte // its transaction's actor entry value (encodeActor)
+	entry []byte          // a self-contained change entry (finishChange)
+	actor *registry.Actor // its transaction's, shared by its changes as a read gives them
 }
 
 // tail is the ring of the latest changes.
@@ -105,33 +105,16 @@ func (s *Store) tailPage(from int64, limit int) (registry.ChangePage, bool, erro
 		return registry.ChangePage{}, false, nil
 	}
 	page := registry.ChangePage{Revision: head, Changes: make([]registry.Change, 0, len(entries))}
-	var actorVal []byte
-	var actor *registry.Actor
 	for _, e := range entries {
 		ch, err := decodeChange(nil, e.rev, e.entry)
 		if err != nil {
 			return registry.ChangePage{}, true, err
 		}
-		if len(e.actor) >= 8 {
-			if &e.actor[0] != firstByte(actorVal) { // one decode per transaction
-				if actor, err = decodeActor(e.actor[8:]); err != nil {
-					return registry.ChangePage{}, true, err
-				}
-				actorVal = e.actor
-			}
-			ch.Actor = actor
-		}
+		ch.Actor = e.actor
 		page.Changes = append(page.Changes, ch)
 	}
 	if n := len(page.Changes); n > 0 {
 		page.More = page.Changes[n-1].Revision < head
 	}
 	return page, true, nil
-}
-
-func firstByte(b []byte) *byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return &b[0]
 }

@@ -95,10 +95,21 @@ func minRevision(v int64) error {
 	return nil
 }
 
-// GetSummary implements metricsv1.MetricsServiceServer.
+// GetSummary implements metricsv1.MetricsServiceServer (served through
+// getSummaryWire).
 func (s *Server) GetSummary(ctx context.Context, req *metricsv1.GetSummaryRequest) (*metricsv1.GetSummaryResponse, error) {
+	sum, err := s.readSummary(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return summaryMessage(&sum), nil
+}
+
+// readSummary reads the figures req asks for, now or as_of, and sends
+// their revision as the x-revision header; its error is the call's status.
+func (s *Server) readSummary(ctx context.Context, req *metricsv1.GetSummaryRequest) (metrics.Summary, error) {
 	if err := minRevision(req.GetMinRevision()); err != nil {
-		return nil, statusError(ctx, s.log, err)
+		return metrics.Summary{}, statusError(ctx, s.log, err)
 	}
 	var sum metrics.Summary
 	var err error
@@ -111,10 +122,10 @@ func (s *Server) GetSummary(ctx context.Context, req *metricsv1.GetSummaryReques
 		sum, err = s.reader.Summary(readContext(ctx), req.GetMinRevision())
 	}
 	if err != nil {
-		return nil, statusError(ctx, s.log, err)
+		return metrics.Summary{}, statusError(ctx, s.log, err)
 	}
 	setRevision(ctx, sum.Revision)
-	return summaryMessage(&sum), nil
+	return sum, nil
 }
 
 func summaryMessage(sum *metrics.Summary) *metricsv1.GetSummaryResponse {

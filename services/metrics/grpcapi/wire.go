@@ -60,18 +60,14 @@ func sameSummary(a, b *metrics.Summary) bool {
 }
 
 // getSummaryWire is GetSummary answering the latest figures from the
-// cache; as_of reads go to GetSummary.
+// cache; as_of answers are built as GetSummary builds them.
 func (s *Server) getSummaryWire(ctx context.Context, req *metricsv1.GetSummaryRequest) (any, error) {
-	if req.GetAsOf() != nil {
-		return s.GetSummary(ctx, req)
-	}
-	if err := minRevision(req.GetMinRevision()); err != nil {
-		return nil, statusError(ctx, s.log, err)
-	}
-	sum, err := s.reader.Summary(readContext(ctx), req.GetMinRevision())
+	sum, err := s.readSummary(ctx, req)
 	if err != nil {
-		return nil, statusError(ctx, s.log, err)
+		return nil, err
 	}
-	setRevision(ctx, sum.Revision)
+	if req.GetAsOf() != nil {
+		return summaryMessage(&sum), nil
+	}
 	return s.summaries.encode(&sum)
 }

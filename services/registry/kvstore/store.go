@@ -142,7 +142,7 @@ func Open(ctx context.Context, engine kv.Store, opts Options) (*Store, error) {
 	}
 	if sw, ok := engine.(kv.SoleWriter); ok && sw.SoleWriter() {
 		if !opts.ReadOnly {
-			s.tail = newTail(s.revision.Load(), s.compacted.Load())
+			s.tail = newTail(s.revision.Load())
 		}
 		close(s.followEnd) // every commit is ours: noted as it returns
 	} else {

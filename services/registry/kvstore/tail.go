@@ -39,13 +39,14 @@ type tailEntry struct {
 type tail struct {
 	mu   sync.Mutex
 	ring []tailEntry // revision r at r % tailSize
-	// Every revision in [start, head] is in ring; start > compacted.
+	// Every revision in [start, head] is in ring; start is past the
+	// compacted revisions.
 	start, head int64
-	compacted   int64
 }
 
-func newTail(head, compacted int64) *tail {
-	return &tail{ring: make([]tailEntry, tailSize), start: head + 1, head: head, compacted: compacted}
+// newTail returns the tail of a log whose last revision is head.
+func newTail(head int64) *tail {
+	return &tail{ring: make([]tailEntry, tailSize), start: head + 1, head: head}
 }
 
 // add records a commit's changes (in revision order) and reports whether
@@ -56,7 +57,6 @@ func (t *tail) add(entries []tailEntry, compacted int64) bool {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.compacted = max(t.compacted, compacted)
 	last := entries[len(entries)-1].rev
 	if last-tailSize+1 > t.start {
 		// The ring cannot hold the revisions from start to last: it
@@ -69,7 +69,7 @@ func (t *tail) add(entries []tailEntry, compacted int64) bool {
 			t.ring[e.rev%tailSize] = e
 		}
 	}
-	t.start = max(t.start, t.compacted+1)
+	t.start = max(t.start, compacted+1)
 	before := t.head
 	t.head = max(t.head, t.start-1)
 	for t.ring[(t.head+1)%tailSize].rev == t.head+1 {
@@ -84,7 +84,7 @@ func (t *tail) add(entries []tailEntry, compacted int64) bool {
 func (t *tail) page(from int64, limit int) (entries []tailEntry, head int64, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if from < t.start || from <= t.compacted || from > t.head+1 {
+	if from < t.start || from > t.head+1 {
 		return nil, 0, false
 	}
 	n := min(int64(limit), t.head-from+1)

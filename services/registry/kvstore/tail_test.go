@@ -183,7 +183,7 @@ func TestTail_Bounds(t *testing.T) {
 		}
 		return es
 	}
-	tl := newTail(10, 0)
+	tl := newTail(10)
 	if tl.add(entries(12, 13), 0) {
 		t.Fatal("the run grew past a missing revision 11")
 	}

@@ -73,8 +73,15 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		CheckpointInterval: 10 * time.Second,
-		CheckpointEvery:    10000,
+		// A checkpoint takes the changes since the last one (Live.Delta
+		// holds the applier meanwhile) and writes them, a burst of CPU
+		// and I/O beside the applier. Small and frequent, both stay
+		// short: at 1,000 writes/s, write → visible p99 went
+		// from 16-26 ms to 8-16 ms (10 s/10,000 → 1 s/1,000, six
+		// interleaved rounds of bench's lag case), for the same CPU. A
+		// restart replays at most a second of changes.
+		CheckpointInterval: time.Second,
+		CheckpointEvery:    1000,
 		BackoffMin:         100 * time.Millisecond,
 		BackoffMax:         5 * time.Second,
 		Now:                time.Now,

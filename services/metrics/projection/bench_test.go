@@ -558,7 +558,7 @@ func BenchmarkSummary(b *testing.B) {
 
 // BenchmarkLiveDelta measures what a checkpoint costs the applier: the
 // time Live.Delta holds the follower (which applies nothing meanwhile)
-// after 10,000 one-entity transactions — the follower's default
+// after 10,000 one-entity transactions — ten times the follower's default
 // CheckpointEvery, ten seconds at 1,000 writes/s — on a projection of
 // 100,000 entities with its search index and history. The rest of the
 // encoding (Delta.Encode) runs on the checkpoint writer and is reported

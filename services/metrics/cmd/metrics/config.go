@@ -51,8 +51,8 @@ func DefaultConfig() Config {
 		Registry:           "127.0.0.1:9090",
 		DB:                 "data/metrics.db",
 		AdminAddr:          "127.0.0.1:9191",
-		CheckpointInterval: 10 * time.Second,
-		CheckpointEvery:    10000,
+		CheckpointInterval: time.Second, // small and often: see follower.DefaultConfig
+		CheckpointEvery:    1000,
 		MaxWait:            5 * time.Second,
 		ReconnectMax:       5 * time.Second,
 		StaleAfter:         30 * time.Second,

@@ -10,6 +10,10 @@ import (
 // minimum revision and the read itself.
 func SetBeforeRead(l *Live, fn func()) { l.beforeRead = fn }
 
+// SetHeadCheckGrace sets how long l's reads wait before their head check.
+// Call it while no read is waiting.
+func SetHeadCheckGrace(l *Live, d time.Duration) { l.checkGrace = d }
+
 // SetCompactMinFree sets how many ids of a pool must be free before it is
 // compacted, until the test ends.
 func SetCompactMinFree(t testing.TB, n int) {

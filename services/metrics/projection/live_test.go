@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,6 +74,54 @@ func TestLive_MinRevision_WaitsForApply(t *testing.T) {
 	}
 	if s := <-got; s.Revision != 3 || s.Programs != 3 {
 		t.Fatalf("Summary(min 3) = revision %d, %d programs; want 3, 3", s.Revision, s.Programs)
+	}
+}
+
+// TestLive_HeadCheck_AfterGrace: a read of a revision the feed delivers
+// within the grace is answered without the head check (which asks the
+// registry, and makes its storage commit at once); a revision still
+// missing after the grace is put to the check, which may refuse it.
+func TestLive_HeadCheck_AfterGrace(t *testing.T) {
+	l, m := loadedLive(t, 0)
+	var asked atomic.Int64
+	l.SetHeadCheck(func(_ context.Context, rev int64) error {
+		asked.Add(1)
+		if rev > 1 {
+			return metrics.RevisionNotCommitted(rev, 1)
+		}
+		return nil
+	})
+	projection.SetHeadCheckGrace(l, time.Hour)
+	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelShort()
+	if _, err := l.Summary(short, 1); metrics.ErrorCode(err) != metrics.CodeRevisionNotApplied {
+		t.Fatalf("Summary(min 1) not delivered by the deadline, within the grace: %v, want CodeRevisionNotApplied", err)
+	}
+	if n := asked.Load(); n != 0 {
+		t.Fatalf("head check asked %d times within the grace, want 0", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := l.Summary(ctx, 1)
+		errc <- err
+	}()
+	if err := l.Apply(ctx, programs(m, "a"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Summary(min 1) delivered within the grace: %v", err)
+	}
+	if n := asked.Load(); n != 0 {
+		t.Fatalf("head check asked %d times for a revision the feed delivered within the grace, want 0", n)
+	}
+	projection.SetHeadCheckGrace(l, time.Millisecond)
+	if _, err := l.Summary(ctx, 5); metrics.ErrorCode(err) != metrics.CodeRevisionNotCommitted {
+		t.Fatalf("Summary(min 5) past the head after the grace: %v, want CodeRevisionNotCommitted", err)
+	}
+	if n := asked.Load(); n != 1 {
+		t.Fatalf("head check asked %d times, want 1", n)
 	}
 }
 

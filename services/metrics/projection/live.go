@@ -47,8 +47,8 @@ type Live struct {
 	summary    atomic.Pointer[metrics.Summary]
 	changed    atomic.Pointer[chan struct{}] // closed and replaced on each publish
 
-	// headCheck, when set, is asked before a read waits for a revision
-	// (see SetHeadCheck).
+	// headCheck, when set, is asked about a revision a read still waits
+	// for after checkGrace (see SetHeadCheck).
 	headCheck func(ctx context.Context, revision int64) error
 	// checkGrace is how long a read waits before its head check
 	// (headCheckGrace; tests change it).
@@ -68,10 +68,10 @@ type Live struct {
 	beforeRead func()
 }
 
-// SetHeadCheck installs check, which a read asks about a revision not
-// applied yet (after headCheckGrace): an error from it (a metrics.Error such as
-// RevisionNotCommitted) is the read's answer; nil lets the read wait. Call
-// it before serving reads.
+// SetHeadCheck installs check, which a read asks about a revision still
+// not applied after headCheckGrace: an error from it (a metrics.Error such
+// as RevisionNotCommitted) is the read's answer; nil lets the read wait.
+// Call it before serving reads.
 func (l *Live) SetHeadCheck(check func(ctx context.Context, revision int64) error) {
 	l.headCheck = check
 }
@@ -320,7 +320,7 @@ func (l *Live) MoveHold(revision int64) error {
 // it has none, by the maximum wait; else it returns a
 // metrics.CodeRevisionNotApplied error. Under metrics.WithoutWait it does
 // not wait (metrics.CodeReplicaBehind); a revision the head check refuses
-// is refused once headCheckGrace has passed.
+// is refused once headCheckGrace (or half the time left) has passed.
 func (l *Live) WaitFor(ctx context.Context, revision int64) error {
 	if revision <= 0 || l.applied.Load() >= revision {
 		return nil
@@ -343,7 +343,10 @@ func (l *Live) WaitFor(ctx context.Context, revision int64) error {
 		// registry — a round trip, and a read that makes its storage
 		// commit at once instead of lazily — so it is asked only for a
 		// revision still missing after that moment.
-		grace := time.NewTimer(l.checkGrace)
+		// (Half the time left, when less: a short deadline still gets
+		// the check's answer.)
+		dl, _ := ctx.Deadline()
+		grace := time.NewTimer(min(l.checkGrace, time.Until(dl)/2))
 		applied, err := l.waitApplied(ctx, revision, grace.C)
 		grace.Stop()
 		if applied || err != nil {

@@ -80,9 +80,10 @@ func TestLive_MinRevision_WaitsForApply(t *testing.T) {
 // TestLive_HeadCheck_AfterGrace: a read of a revision the feed delivers
 // within the grace is answered without the head check (which asks the
 // registry, and makes its storage commit at once); a revision still
-// missing after the grace is put to the check, which may refuse it.
+// missing after the grace — or after half the time left, when that is
+// shorter — is put to the check, which may refuse it.
 func TestLive_HeadCheck_AfterGrace(t *testing.T) {
-	l, m := loadedLive(t, 0)
+	l, m := loadedLive(t, time.Minute)
 	var asked atomic.Int64
 	l.SetHeadCheck(func(_ context.Context, rev int64) error {
 		asked.Add(1)
@@ -92,10 +93,12 @@ func TestLive_HeadCheck_AfterGrace(t *testing.T) {
 		return nil
 	})
 	projection.SetHeadCheckGrace(l, time.Hour)
-	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancelShort()
-	if _, err := l.Summary(short, 1); metrics.ErrorCode(err) != metrics.CodeRevisionNotApplied {
-		t.Fatalf("Summary(min 1) not delivered by the deadline, within the grace: %v, want CodeRevisionNotApplied", err)
+	// Within the grace (half the minute of maximum wait): not asked.
+	canceled, cancelNow := context.WithCancel(context.Background())
+	stop := time.AfterFunc(50*time.Millisecond, cancelNow)
+	defer stop.Stop()
+	if _, err := l.Summary(canceled, 1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Summary(min 1) canceled within the grace: %v, want context.Canceled", err)
 	}
 	if n := asked.Load(); n != 0 {
 		t.Fatalf("head check asked %d times within the grace, want 0", n)
@@ -116,12 +119,21 @@ func TestLive_HeadCheck_AfterGrace(t *testing.T) {
 	if n := asked.Load(); n != 0 {
 		t.Fatalf("head check asked %d times for a revision the feed delivered within the grace, want 0", n)
 	}
+	// A deadline shorter than twice the grace: asked at half the time left.
+	short, cancelShort := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancelShort()
+	if _, err := l.Summary(short, 5); metrics.ErrorCode(err) != metrics.CodeRevisionNotCommitted {
+		t.Fatalf("Summary(min 5) past the head, 2 s deadline: %v, want CodeRevisionNotCommitted", err)
+	}
+	if n := asked.Load(); n != 1 {
+		t.Fatalf("head check asked %d times, want 1", n)
+	}
 	projection.SetHeadCheckGrace(l, time.Millisecond)
 	if _, err := l.Summary(ctx, 5); metrics.ErrorCode(err) != metrics.CodeRevisionNotCommitted {
 		t.Fatalf("Summary(min 5) past the head after the grace: %v, want CodeRevisionNotCommitted", err)
 	}
-	if n := asked.Load(); n != 1 {
-		t.Fatalf("head check asked %d times, want 1", n)
+	if n := asked.Load(); n != 2 {
+		t.Fatalf("head check asked %d times, want 2", n)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"talentreg/platform/security"
+	"talentreg/services/metrics/follower"
 	"talentreg/services/metrics/grpcapi"
 )
 
@@ -51,8 +52,8 @@ func DefaultConfig() Config {
 		Registry:           "127.0.0.1:9090",
 		DB:                 "data/metrics.db",
 		AdminAddr:          "127.0.0.1:9191",
-		CheckpointInterval: time.Second, // small and often: see follower.DefaultConfig
-		CheckpointEvery:    1000,
+		CheckpointInterval: follower.DefaultConfig().CheckpointInterval,
+		CheckpointEvery:    follower.DefaultConfig().CheckpointEvery,
 		MaxWait:            5 * time.Second,
 		ReconnectMax:       5 * time.Second,
 		StaleAfter:         30 * time.Second,

@@ -625,7 +625,9 @@ func (e *env) importCase(ctx context.Context, round int) (map[string]report.Figu
 		e.logf("  bulk data set encoded: %d items, %.0f MiB, in %v", e.bulkData.items, mib(e.bulkData.raw), time.Since(t).Round(time.Millisecond))
 	}
 	dir := filepath.Join(e.work, fmt.Sprintf("r%d-import", round+1))
-	defer os.RemoveAll(dir)
+	if !e.cfg.KeepWork { // -keep: the imported registry stays, to start again by hand
+		defer os.RemoveAll(dir)
+	}
 	reg, addr, err := e.startRegistry(ctx, "registry-import", dir)
 	if err != nil {
 		return nil, err

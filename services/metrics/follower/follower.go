@@ -40,6 +40,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -516,16 +517,22 @@ func snapshot(ctx context.Context, client registryv1.RegistryServiceClient, view
 	if err != nil {
 		return nil, err
 	}
+	msgs, received := receive(ctx, stream)
+	defer func() {
+		cancel()
+		<-received // nothing of the stream goes on once the snapshot returns
+	}()
 	l := projection.NewLoader()
 	var registryID string
 	for first := true; ; first = false {
-		msg, err := stream.Recv()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = errors.New("snapshot stream ended before its last message")
+		r := <-msgs
+		if r.err != nil {
+			if errors.Is(r.err, io.EOF) {
+				r.err = errors.New("snapshot stream ended before its last message")
 			}
-			return nil, err
+			return nil, r.err
 		}
+		msg := r.msg
 		if first {
 			registryID = msg.GetRegistryId()
 			if atRevision != nil {
@@ -545,6 +552,41 @@ func snapshot(ctx context.Context, client registryv1.RegistryServiceClient, view
 			return p, nil
 		}
 	}
+}
+
+// snapshotAhead is how many snapshot messages may be decoded ahead of the
+// one being loaded.
+const snapshotAhead = 4
+
+type received struct {
+	msg *registryv1.StreamSnapshotResponse
+	err error
+}
+
+// receive decodes stream's messages in a goroutine of its own, up to
+// snapshotAhead ahead: unmarshalling a message and loading the one before
+// take about as long, and a bootstrap would do them one after the other on
+// a machine with a core to spare. The last value holds an error (io.EOF
+// at the stream's end); the goroutine ends with it, or with ctx, and then
+// closes done.
+func receive(ctx context.Context, stream grpc.ServerStreamingClient[registryv1.StreamSnapshotResponse]) (msgs <-chan received, done <-chan struct{}) {
+	out := make(chan received, snapshotAhead)
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		for {
+			msg, err := stream.Recv() // a fresh message each time: handed over, not reused
+			select {
+			case out <- received{msg, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return out, ended
 }
 
 // maybeCheckpoint hands a Delta to the writer when one is due (force: now)

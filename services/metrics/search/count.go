@@ -31,6 +31,7 @@ type wordDict struct {
 	ids   map[string]int32
 	words []string
 	grams map[uint64][]int32 // gram → ascending word ids
+	gs    []uint64           // add's scratch space
 }
 
 func newWordDict() wordDict {
@@ -39,7 +40,8 @@ func newWordDict() wordDict {
 
 // add adds the words of the normalised name norm that are new.
 func (d *wordDict) add(norm string) {
-	var gs []uint64
+	gs := d.gs
+	defer func() { d.gs = gs }()
 	for norm != "" {
 		w, rest, _ := strings.Cut(norm, " ")
 		norm = rest

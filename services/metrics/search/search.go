@@ -88,6 +88,11 @@ type Index struct {
 	ordered map[uint64]*orderedList // the lists of orderedMin ids or more, in rank order
 	dict    wordDict                // every word of the names: what counts a long query word
 	dead    int
+
+	// Scratch space of Put, reused: for a name's normalised string and
+	// words, and its grams.
+	norm    normaliser
+	gramBuf []uint64
 }
 
 // New returns an empty Index.
@@ -126,7 +131,8 @@ func (x *Index) Put(d Doc) {
 	d.Name, d.DisplayName, d.Kind, d.CreditCode = strings.Clone(d.Name), strings.Clone(d.DisplayName), strings.Clone(d.Kind), strings.Clone(d.CreditCode)
 	id := int32(len(x.docs))
 	words := x.appendDoc(d)
-	for _, g := range docGrams(nil, words) {
+	x.gramBuf = docGrams(x.gramBuf[:0], words)
+	for _, g := range x.gramBuf {
 		l := append(x.grams[g], id) // ids only grow: the list stays sorted
 		x.grams[g] = l
 		if len(l) >= orderedMin {
@@ -255,36 +261,52 @@ func appendGrams(out []uint64, w string, all bool) []uint64 {
 // normalise splits s into lower-case words: runs of letters and digits,
 // and runs of Chinese characters.
 func normalise(s string) []string {
-	var words []string
-	var b strings.Builder
-	han := false
-	flush := func() {
-		if b.Len() > 0 {
-			words = append(words, b.String())
-			b.Reset()
-		}
-	}
+	var n normaliser
+	_, words := n.normalise(s)
+	return words
+}
+
+// normaliser is normalise with its scratch space, reused from one name to
+// the next.
+type normaliser struct {
+	buf   []byte
+	words []string
+}
+
+// normalise returns the words of s as normalise does, and norm, the words
+// joined by single spaces: one string, of which every word is a slice.
+// The words are valid until the next call.
+func (n *normaliser) normalise(s string) (norm string, words []string) {
+	buf, words := n.buf[:0], n.words[:0]
+	defer func() { n.buf, n.words = buf, words }()
+	han, inWord := false, false
 	for _, r := range s {
+		var isH bool
 		switch {
 		case isHan(r):
-			if !han {
-				flush()
-			}
-			han = true
-			b.WriteRune(r)
+			isH = true
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			if han {
-				flush()
-			}
-			han = false
-			b.WriteRune(unicode.ToLower(r))
+			r = unicode.ToLower(r)
 		default:
-			flush()
-			han = false
+			inWord = false
+			continue
 		}
+		if inWord && isH != han { // a run of Chinese characters is a word of its own
+			inWord = false
+		}
+		if !inWord && len(buf) > 0 {
+			buf = append(buf, ' ')
+		}
+		inWord, han = true, isH
+		buf = utf8.AppendRune(buf, r)
 	}
-	flush()
-	return words
+	norm = string(buf)
+	for rest := norm; rest != ""; {
+		w, after, _ := strings.Cut(rest, " ")
+		words = append(words, w)
+		rest = after
+	}
+	return norm, words
 }
 
 // alternatives returns the ways to search words: as given, and with each
@@ -338,8 +360,7 @@ func translate(w string) ([]string, bool) {
 // returns its normalised words for the gram lists.
 func (x *Index) appendDoc(d Doc) []string {
 	id := int32(len(x.docs))
-	words := normalise(d.DisplayName)
-	norm := strings.Join(words, " ")
+	norm, words := x.norm.normalise(d.DisplayName)
 	x.docs = append(x.docs, doc{Doc: d, live: true})
 	x.norms = append(x.norms, norm)
 	x.dict.add(norm)

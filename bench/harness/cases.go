@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -663,12 +664,18 @@ func (e *env) importCase(ctx context.Context, round int) (map[string]report.Figu
 	}
 	regCPU0, _ := proc.CPUTime(reg.PID)
 	t0 := time.Now()
-	met, maddr, err := e.startMetrics(ctx, "metrics-import", dir, addr)
+	// The profile starts with the process: it serves only once the
+	// snapshot is loaded, and a profile from then sees only the search
+	// index built behind it.
+	prof = func() {}
+	met, maddr, err := e.startMetricsThen(ctx, "metrics-import", dir, addr, func() {
+		prof = e.profileDuring(ctx, "metrics-import", fmt.Sprintf("bootstrap-r%d-metrics.pprof", round+1), 10*time.Second)
+	})
 	if err != nil {
+		prof()
 		return out, fmt.Errorf("bootstrap: %w", err)
 	}
 	defer met.Stop(30 * time.Second)
-	prof = e.profileDuring(ctx, "metrics-import", fmt.Sprintf("bootstrap-r%d-metrics.pprof", round+1), 10*time.Second)
 	err = waitRevision(ctx, maddr, res.revision, 10*time.Minute)
 	elapsed := time.Since(t0)
 	metCPU, _ := proc.CPUTime(met.PID)
@@ -794,7 +801,19 @@ func fetchProfile(ctx context.Context, client *http.Client, base string, warmup,
 	if err != nil {
 		return err
 	}
-	resp, err := client.Do(req)
+	// A process just started may not listen yet: asked again for up to 5 s.
+	var resp *http.Response
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		resp, err = client.Do(req)
+		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if err != nil {
 		return err
 	}

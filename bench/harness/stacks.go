@@ -264,12 +264,19 @@ func (e *env) startRegistryOn(ctx context.Context, name string, store ...string)
 // in dir, following registry. It waits until the service answers health
 // checks, not until it has caught up.
 func (e *env) startMetrics(ctx context.Context, name, dir, registry string) (*proc.Process, string, error) {
-	return e.startServer(ctx, name, e.bins["metrics"], func(addr, admin string) ([]string, readyCheck) {
+	return e.startMetricsThen(ctx, name, dir, registry, nil)
+}
+
+// startMetricsThen is startMetrics calling started, if not nil, as soon as
+// the process is started, before it serves: the bootstrap case profiles
+// the load from there.
+func (e *env) startMetricsThen(ctx context.Context, name, dir, registry string, started func()) (*proc.Process, string, error) {
+	return e.startServerThen(ctx, name, e.bins["metrics"], func(addr, admin string) ([]string, readyCheck) {
 		return []string{
 			"--grpc-addr", addr, "--registry", registry, "--db", filepath.Join(dir, name+".db"),
 			"--admin-addr", admin, "--log-level", "warn",
 		}, grpcServing(plain(addr))
-	})
+	}, started)
 }
 
 // startGateway starts a gateway named name in front of registry and
@@ -296,6 +303,13 @@ type readyCheck = func(context.Context) error
 // check args gives for them, and waits until it is ready. It returns the
 // serving address.
 func (e *env) startServer(ctx context.Context, name, bin string, args func(addr, admin string) ([]string, readyCheck)) (*proc.Process, string, error) {
+	return e.startServerThen(ctx, name, bin, args, nil)
+}
+
+// startServerThen is startServer calling started, if not nil, once the
+// process is started (again if it is started again), with its admin
+// address known to profileDuring.
+func (e *env) startServerThen(ctx context.Context, name, bin string, args func(addr, admin string) ([]string, readyCheck), started func()) (*proc.Process, string, error) {
 	var p *proc.Process
 	var addr, admin string
 	err := proc.RetryExited(ctx, func() error {
@@ -306,6 +320,10 @@ func (e *env) startServer(ctx context.Context, name, bin string, args func(addr,
 		argv, ready := args(addr, admin)
 		if p, err = e.g.Start(proc.Spec{Name: name, Path: bin, Args: argv}); err != nil {
 			return err
+		}
+		if started != nil {
+			e.tr.admin[name] = "http://" + admin
+			started()
 		}
 		if err := p.WaitReady(ctx, e.cfg.ReadyTimeout, ready); err != nil {
 			p.Stop(5 * time.Second)

@@ -54,7 +54,18 @@ func checkTailMatchesEngine(t fataler, s *Store, from int64, limit int) {
 			t.Fatalf("page from %d: tail has %d changes to %d (more %v), the engine %d to %d (more %v)",
 				r, len(got.Changes), got.Revision, got.More, len(want.Changes), want.Revision, want.More)
 		}
+		// Every page's revisions, and its first and last change whole;
+		// every change whole once, in the pages from from that do not
+		// overlap. Comparing each page whole made the check quadratic in
+		// the head (1,200 writes: 600k comparisons, 15 s under -race).
+		whole := (r-from)%int64(limit) == 0
 		for i := range got.Changes {
+			if got.Changes[i].Revision != want.Changes[i].Revision {
+				t.Fatalf("page from %d, change %d: tail has revision %d, the engine %d", r, i, got.Changes[i].Revision, want.Changes[i].Revision)
+			}
+			if !whole && i != 0 && i != len(got.Changes)-1 {
+				continue
+			}
 			if d := sameChange(got.Changes[i], want.Changes[i]); d != "" {
 				t.Fatalf("change %d: tail and engine differ: %s", want.Changes[i].Revision, d)
 			}

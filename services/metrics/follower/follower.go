@@ -479,10 +479,12 @@ func (f *Follower) bootstrap(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
+	// Counted before the projection is published: whoever sees its
+	// figures (a test, a dashboard) sees the load counted too.
+	f.stats.bootstraps.Inc()
 	if err := f.live.Replace(ctx, p); err != nil {
 		return err
 	}
-	f.stats.bootstraps.Inc()
 	f.log.Info("loaded registry snapshot", "revision", p.Revision(), "registry_id", p.RegistryID(),
 		"entities", p.Summary().Entities, "took", f.cfg.Now().Sub(start))
 	f.markReady()

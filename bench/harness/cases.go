@@ -267,11 +267,9 @@ func (e *env) cases() [][]caseDef {
 			{name: "grpc-list/talentreg", desc: fmt.Sprintf("ListEntities, filtered, pages of 50, walking, at %d entities", n), needs: []string{compRegistry},
 				run: one("grpc-list/talentreg", e.listCase)},
 		},
-		// The pair a target compares, side by side and before the other
+		// The pair a target compares runs side by side, before the other
 		// durable writes: a case that follows fsync-heavy ones shares the
-		// disk with their writeback, so with all five in one group the
-		// pair was up to a minute and three fresh stores apart, and which
-		// of the two came after them changed every round.
+		// disk with their writeback.
 		{
 			createOn(0),
 			{name: "grpc-put/etcd", desc: "etcd Put (fsync), ~300-byte Entity, fresh etcd each round", needs: []string{compEtcdPeer},

@@ -225,6 +225,9 @@ func (a *Authenticator) Authenticate(ctx context.Context) (*Principal, error) {
 	md := incomingMetadata{ctx}
 	st := a.state.Load()
 	p := &Principal{RequestID: first(md, "x-request-id")}
+	if c := CallInfoFrom(ctx); p.RequestID == "" && c != nil {
+		p.RequestID = clip(c.RequestID, 256)
+	}
 	remote, certName, conn := peerOf(ctx)
 	if cc, ok := st.certs[certName]; ok && cc.Proxy {
 		p.Via = certName

@@ -133,6 +133,11 @@ func StatusOf(err error) error {
 // outside (the call logger) to read once the handler returns.
 type CallInfo struct {
 	Principal *Principal
+	// RequestID is the call's x-request-id: the one it came with, or the
+	// one the call logger gave a mutation that came without (kept here,
+	// not added to the incoming metadata: that would copy the whole map
+	// on every mutation).
+	RequestID string
 }
 
 type callInfoKey struct{}

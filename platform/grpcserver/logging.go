@@ -76,8 +76,8 @@ func logCall(ctx context.Context, log *slog.Logger, kind, method string, start t
 	// The gateway forwards its X-Request-Id (and mutations get one when
 	// the caller sent none): log it so one request can be followed across
 	// processes and to its change events.
-	if ids := metadata.ValueFromIncomingContext(ctx, requestIDKey); len(ids) > 0 {
-		attrs = append(attrs, slog.String("request_id", clip.String(ids[0], 0)))
+	if call.RequestID != "" {
+		attrs = append(attrs, slog.String("request_id", clip.String(call.RequestID, 0)))
 	}
 	msg := "finished call"
 	if mutation {
@@ -98,28 +98,34 @@ var (
 	requestIDCount atomic.Uint64
 )
 
-// withRequestID gives a mutation without an x-request-id one (visible to
-// the handler as incoming metadata, so it reaches the change event) and
-// echoes it in the response header, so that the caller can quote it.
-func withRequestID(ctx context.Context, method string) context.Context {
-	if rule, _ := auth.RuleFor(method); !rule.Mutates {
-		return ctx
+// requestID returns the call's x-request-id. A mutation that came
+// without one is given one (the change event records it, through the
+// principal) and it is echoed in the response header, so that the caller
+// can quote it.
+func requestID(ctx context.Context, method string) string {
+	if ids := metadata.ValueFromIncomingContext(ctx, requestIDKey); len(ids) > 0 {
+		return ids[0]
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	if len(md.Get(requestIDKey)) > 0 {
-		return ctx
+	if rule, _ := auth.RuleFor(method); !rule.Mutates {
+		return ""
 	}
 	id := requestIDPrefix + "-" + strconv.FormatUint(requestIDCount.Add(1), 16)
-	md = md.Copy()
-	md.Set(requestIDKey, id)
 	_ = grpc.SetHeader(ctx, metadata.Pairs(requestIDKey, id))
-	return metadata.NewIncomingContext(ctx, md)
+	return id
+}
+
+// withCallInfo returns ctx carrying the call's CallInfo, its request id
+// set.
+func withCallInfo(ctx context.Context, method string) (context.Context, *auth.CallInfo) {
+	ctx, call := auth.WithCallInfo(ctx)
+	call.RequestID = requestID(ctx, method)
+	return ctx, call
 }
 
 func unaryLogger(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		start := time.Now()
-		ctx, call := auth.WithCallInfo(withRequestID(ctx, info.FullMethod))
+		ctx, call := withCallInfo(ctx, info.FullMethod)
 		resp, err := handler(ctx, req)
 		logCall(ctx, log, "unary", info.FullMethod, start, err, call)
 		return resp, err
@@ -129,7 +135,7 @@ func unaryLogger(log *slog.Logger) grpc.UnaryServerInterceptor {
 func streamLogger(log *slog.Logger) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		start := time.Now()
-		ctx, call := auth.WithCallInfo(withRequestID(ss.Context(), info.FullMethod))
+		ctx, call := withCallInfo(ss.Context(), info.FullMethod)
 		err := handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
 		logCall(ctx, log, "stream", info.FullMethod, start, err, call)
 		return err

@@ -89,7 +89,8 @@ func TestLevelOf(t *testing.T) {
 
 // TestUnaryLogger_Mutations: a successful mutation is one info line with
 // its principal and request id, and one without an x-request-id gets one
-// (visible to the handler, for its change event).
+// (in the call's CallInfo, where the authenticator reads it for the
+// change event's actor).
 func TestUnaryLogger_Mutations(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -100,9 +101,7 @@ func TestUnaryLogger_Mutations(t *testing.T) {
 		// The auth interceptor, inside this one, fills in the caller.
 		if call := auth.CallInfoFrom(ctx); call != nil {
 			call.Principal = &auth.Principal{Name: "alice", Method: auth.MethodJWT, Peer: "192.0.2.1"}
-		}
-		if ids := metadata.ValueFromIncomingContext(ctx, "x-request-id"); len(ids) == 1 {
-			seenID = ids[0]
+			seenID = call.RequestID
 		}
 		return "ok", nil
 	})

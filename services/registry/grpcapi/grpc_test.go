@@ -1612,3 +1612,39 @@ func TestGRPC_MalformedMessages(t *testing.T) {
 		t.Fatalf("revision %d after malformed requests", e.store.Revision())
 	}
 }
+
+// TestGRPC_MutationRequestIDReachesItsChange: a mutation without an
+// x-request-id is given one, echoed in the response header, and its change
+// event's actor carries that id; one sent by the caller is kept as sent.
+func TestGRPC_MutationRequestIDReachesItsChange(t *testing.T) {
+	e := start(t, storage.Options{}, grpcapi.Options{})
+	ctx := testCtx(t)
+	actorOf := func(rev int64) *registryv1.Actor {
+		t.Helper()
+		resp, err := e.client.ListChanges(ctx, &registryv1.ListChangesRequest{StartRevision: rev, PageSize: 1})
+		if err != nil || len(resp.GetChanges()) != 1 {
+			t.Fatalf("change at %d: %v %v", rev, resp, err)
+		}
+		return resp.GetChanges()[0].GetActor()
+	}
+
+	var hdr metadata.MD
+	if _, err := e.client.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: "given", Entity: pbEntity("given")}, grpc.Header(&hdr)); err != nil {
+		t.Fatal(err)
+	}
+	ids := hdr.Get("x-request-id")
+	if len(ids) != 1 || ids[0] == "" {
+		t.Fatalf("response x-request-id %q, want one given by the server", ids)
+	}
+	if got := actorOf(e.store.Revision()).GetRequestId(); got != ids[0] {
+		t.Errorf("change's request_id %q, want the echoed %q", got, ids[0])
+	}
+
+	sent := metadata.AppendToOutgoingContext(ctx, "x-request-id", "caller-7")
+	if _, err := e.client.CreateEntity(sent, &registryv1.CreateEntityRequest{EntityId: "sent", Entity: pbEntity("sent")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := actorOf(e.store.Revision()).GetRequestId(); got != "caller-7" {
+		t.Errorf("change's request_id %q, want the caller's caller-7", got)
+	}
+}

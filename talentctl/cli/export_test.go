@@ -79,27 +79,27 @@ func TestExport_ReimportReproducesEveryRecordAndFigure(t *testing.T) {
 		}
 	}
 	// JSON Lines and Excel hold the same records: imported into that
-	// registry, and into the source, every row comes back unchanged.
+	// registry, every row comes back unchanged. (Its records equal the
+	// source's, compared above, so an import into the source would say
+	// the same: not repeated, an Excel import takes ~25 s under -race.)
 	for _, format := range []string{"jsonl", "xlsx"} {
 		path := filepath.Join(dir, "export."+format)
 		run(t, env, "export", path).want(t, ExitOK, "wrote "+strconv.Itoa(len(want))+" rows")
-		for _, e := range []map[string]string{env2, env} {
-			r := run(t, e, "import", path, "-o", "json")
-			r.want(t, ExitOK)
-			var out importJSON
-			if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-				t.Fatalf("import -o json: %v\n%s", err, r.stdout)
+		r := run(t, env2, "import", path, "-o", "json")
+		r.want(t, ExitOK)
+		var out importJSON
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			t.Fatalf("import -o json: %v\n%s", err, r.stdout)
+		}
+		var unchanged int64
+		for kind, c := range out.Counts {
+			if c.Created+c.Updated+c.Failed != 0 {
+				t.Errorf("%s import into %s: %s %+v, want all unchanged", format, reg2.Addr, kind, c)
 			}
-			var unchanged int64
-			for kind, c := range out.Counts {
-				if c.Created+c.Updated+c.Failed != 0 {
-					t.Errorf("%s import into %s: %s %+v, want all unchanged", format, e["TALENTREG_REGISTRY"], kind, c)
-				}
-				unchanged += c.Unchanged
-			}
-			if unchanged != int64(len(want)) {
-				t.Errorf("%s import: %d unchanged, want %d", format, unchanged, len(want))
-			}
+			unchanged += c.Unchanged
+		}
+		if unchanged != int64(len(want)) {
+			t.Errorf("%s import: %d unchanged, want %d", format, unchanged, len(want))
 		}
 	}
 }

@@ -29,8 +29,17 @@ const sharedWriteTimeout = 2 * time.Second
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// Every binary a test starts inherits it (see childRace).
+	os.Setenv("GORACE", childRace)
 	os.Exit(run(m))
 }
+
+// childRace is GORACE for the race-built binaries the tests start: a race
+// stops the child at once (exit 66, which the test then sees), and its
+// exit does not wait the race runtime's default second for other reports
+// — a second on every graceful stop, flag listing and subcommand, which
+// with halt_on_error no report needs.
+const childRace = "halt_on_error=1 atexit_sleep_ms=0"
 
 func run(m *testing.M) int {
 	if testing.Short() {

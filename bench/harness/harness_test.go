@@ -99,6 +99,10 @@ func TestRun_SmokeReportsSaneFigures(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The binaries are race-built: a race stops one at once (its case
+	// then fails), and no exit waits the race runtime's default second
+	// for other reports (~20 s over the run's stops).
+	t.Setenv("GORACE", "halt_on_error=1 atexit_sleep_ms=0")
 	cfg := Smoke()
 	cfg.Command = "go test talentreg/bench/harness"
 	cfg.Root, cfg.BinDir, cfg.FloorBin, cfg.EtcdBin, cfg.WorkDir = root, bin, floor, etcdBin, filepath.Join(tmp, "work")

@@ -106,7 +106,7 @@ func TestRun_SmokeReportsSaneFigures(t *testing.T) {
 	cfg := Smoke()
 	cfg.Command = "go test talentreg/bench/harness"
 	cfg.Root, cfg.BinDir, cfg.FloorBin, cfg.EtcdBin, cfg.WorkDir = root, bin, floor, etcdBin, filepath.Join(tmp, "work")
-	cfg.Warmup, cfg.Duration = 100*time.Millisecond, 500*time.Millisecond
+	cfg.Warmup, cfg.Duration = 50*time.Millisecond, 300*time.Millisecond
 	log := &logWriter{t: t, hold: !testing.Verbose()}
 	defer log.flush()
 	cfg.Log = log

@@ -103,6 +103,10 @@ func TestLimiter_Send(t *testing.T) {
 		}
 	})
 	t.Run("taken", func(t *testing.T) {
+		// Its own limiter: with the 50 ms stall timeout above, a SendMsg
+		// goroutine not scheduled within 50 ms (a loaded machine) would
+		// lose to the timer, or tie with it and lose half the time.
+		l := New("s", "streams", 1, 1, time.Hour)
 		b := blockedStream{release: make(chan struct{})}
 		close(b.release)
 		if err := l.Send(context.Background(), b, nil, nil); err != nil {

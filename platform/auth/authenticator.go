@@ -224,14 +224,7 @@ func (e *Error) Error() string { return e.Message }
 func (a *Authenticator) Authenticate(ctx context.Context) (*Principal, error) {
 	md := incomingMetadata{ctx}
 	st := a.state.Load()
-	p := &Principal{}
-	// The call logger has looked the request id up (or given a mutation
-	// one): a second look-up of a missing key would scan every key again.
-	if c := CallInfoFrom(ctx); c != nil {
-		p.RequestID = clip(c.RequestID, 256)
-	} else {
-		p.RequestID = first(md, "x-request-id")
-	}
+	p := &Principal{RequestID: clip(RequestID(ctx), 256)}
 	remote, certName, conn := peerOf(ctx)
 	if cc, ok := st.certs[certName]; ok && cc.Proxy {
 		p.Via = certName

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -146,6 +147,19 @@ type callInfoKey struct{}
 func WithCallInfo(ctx context.Context) (context.Context, *CallInfo) {
 	c := &CallInfo{}
 	return context.WithValue(ctx, callInfoKey{}, c), c
+}
+
+// RequestID returns the x-request-id of ctx's call: the one its CallInfo
+// holds when the call logger made one (a mutation without one was given
+// one there), otherwise the one in its metadata.
+func RequestID(ctx context.Context) string {
+	if c := CallInfoFrom(ctx); c != nil {
+		return c.RequestID
+	}
+	if vs := metadata.ValueFromIncomingContext(ctx, "x-request-id"); len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
 }
 
 // CallInfoFrom returns the CallInfo of ctx's call, or nil.

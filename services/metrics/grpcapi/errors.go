@@ -5,11 +5,12 @@ import (
 	"errors"
 	"log/slog"
 
+	"talentreg/platform/auth"
 	"talentreg/platform/grpcerr"
 	"talentreg/services/metrics"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
+
 	"google.golang.org/grpc/status"
 )
 
@@ -65,8 +66,8 @@ func statusError(ctx context.Context, log *slog.Logger, err error) error {
 // gateway forwards its X-Request-Id), under the key the server's call log
 // uses, or nothing when the call has none.
 func requestID(ctx context.Context) []any {
-	if ids := metadata.ValueFromIncomingContext(ctx, "x-request-id"); len(ids) > 0 {
-		return []any{"request_id", ids[0]}
+	if id := auth.RequestID(ctx); id != "" {
+		return []any{"request_id", id}
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ const sharedWriteTimeout = 2 * time.Second
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	// Every binary a test starts inherits it (see childRace).
+	// Every binary a test starts inherits it, through os.Environ.
 	os.Setenv("GORACE", childRace)
 	os.Exit(run(m))
 }

@@ -92,7 +92,7 @@ func (p *proc) start() error {
 	cmd := exec.Command(p.args[0], p.args[1:]...)
 	cmd.Stderr = &logWriter{file: logf, served: served}
 	cmd.Stdout = io.Discard
-	cmd.Env = append(append(os.Environ(), "GORACE="+childRace), p.env...)
+	cmd.Env = append(os.Environ(), p.env...) // GORACE: childRace, from TestMain
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)

@@ -76,14 +76,34 @@ func newProc(dir, name, bin string, args ...string) *proc {
 // startTimeout bounds the wait for a process's "serving" log line.
 const startTimeout = 30 * time.Second
 
-// listenFlags are the flags whose port-0 values a process reports bound in
-// its "serving" line.
-var listenFlags = []string{"--grpc-addr", "--http-addr", "--admin-addr"}
+// pinnedFlags are the listen flags whose port-0 values the first start
+// pins to the bound address: other processes are given those addresses.
+// The admin address is not pinned: only the tests use it, and they read
+// it again from each start's serving line, so a restart takes a fresh
+// port instead of one that something else may have taken meanwhile.
+var pinnedFlags = []string{"--grpc-addr", "--http-addr"}
+
+// restartBindTimeout bounds how long a restart retries while its pinned
+// address is in use: a port freed by the stop can be taken meanwhile as
+// the local port of some other process's outgoing connection, which ends
+// soon.
+const restartBindTimeout = 10 * time.Second
 
 // start starts (or restarts) the process and waits until it logs the
 // addresses it serves on; the first start pins them into the arguments so
 // that a restart listens where its clients expect it.
 func (p *proc) start() error {
+	deadline := time.Now().Add(restartBindTimeout)
+	for {
+		err := p.startOnce()
+		if err == nil || !strings.Contains(err.Error(), "address already in use") || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond) // retry interval, under the deadline above
+	}
+}
+
+func (p *proc) startOnce() error {
 	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -128,7 +148,7 @@ func (p *proc) pin(line servingLine) {
 	bound := map[string]string{"--grpc-addr": line.GRPCAddr, "--http-addr": line.HTTPAddr, "--admin-addr": line.AdminAddr}
 	p.grpcAddr, p.httpAddr, p.adminAddr = line.GRPCAddr, line.HTTPAddr, line.AdminAddr
 	for i := 1; i+1 < len(p.args); i++ {
-		if slices.Contains(listenFlags, p.args[i]) && strings.HasSuffix(p.args[i+1], ":0") && bound[p.args[i]] != "" {
+		if slices.Contains(pinnedFlags, p.args[i]) && strings.HasSuffix(p.args[i+1], ":0") && bound[p.args[i]] != "" {
 			p.args[i+1] = bound[p.args[i]]
 		}
 	}

@@ -1009,12 +1009,21 @@ func watch(t *testing.T, ctx context.Context, c registryv1.RegistryServiceClient
 }
 
 // next returns the next message, failing on a stream error or after 10 s.
+// Messages delivered before the stream ended come first: the reader
+// queues them before its error, but a select picks among ready cases at
+// random.
 func (w *watcher) next(t *testing.T) watchMsg {
 	t.Helper()
 	select {
 	case m := <-w.msgs:
 		return m
 	case err := <-w.errc:
+		select {
+		case m := <-w.msgs:
+			w.errc <- err // for a later next
+			return m
+		default:
+		}
 		t.Fatalf("watch ended: %v", err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("watch: nothing within 10 s")

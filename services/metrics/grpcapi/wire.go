@@ -3,9 +3,11 @@ package grpcapi
 import (
 	"context"
 	"maps"
+	"slices"
 	"sync/atomic"
 
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 	"talentreg/platform/grpcserver"
@@ -34,12 +36,102 @@ func (c *summaryCache) encode(sum *metrics.Summary) (*grpcserver.Encoded, error)
 	if e := c.last.Load(); e != nil && sameSummary(&e.sum, sum) {
 		return &grpcserver.Encoded{B: e.b}, nil
 	}
-	b, err := proto.Marshal(summaryMessage(sum))
-	if err != nil {
-		return nil, err
-	}
+	b := appendSummary(nil, sum)
 	c.last.Store(&encodedSummary{sum: *sum, b: b})
 	return &grpcserver.Encoded{B: b}, nil
+}
+
+// GetSummaryResponse's field numbers, looked up by name in its descriptor
+// (a renamed or removed field fails at start, not on the wire).
+var (
+	sumRevision                      = summaryField("revision")
+	sumEntities                      = summaryField("entities")
+	sumEntitiesByKind                = summaryField("entities_by_kind")
+	sumConsortia                     = summaryField("consortia")
+	sumAlliances                     = summaryField("alliances")
+	sumConsortiumMembers             = summaryField("consortium_members")
+	sumAllianceMembers               = summaryField("alliance_members")
+	sumTalentsGathered               = summaryField("talents_gathered")
+	sumTalentsCultivated             = summaryField("talents_cultivated")
+	sumTalentsAssessed               = summaryField("talents_assessed")
+	sumAssessingEntities             = summaryField("assessing_entities")
+	sumConsortiumMemberships         = summaryField("consortium_memberships")
+	sumAllianceMemberships           = summaryField("alliance_memberships")
+	sumLeadingEnterprises            = summaryField("leading_enterprises")
+	sumFutureIndustryPlatforms       = summaryField("future_industry_platforms")
+	sumPlatformsOrLeadingEnterprises = summaryField("platforms_or_leading_enterprises")
+	sumTalentRecords                 = summaryField("talent_records")
+	sumPrograms                      = summaryField("programs")
+	sumPolicies                      = summaryField("policies")
+	sumPilotPolicies                 = summaryField("pilot_policies")
+	sumJingjinjiOrganisations        = summaryField("jingjinji_organisations")
+	sumTargets                       = summaryField("targets")
+)
+
+func summaryField(name protoreflect.Name) protowire.Number {
+	fd := (*metricsv1.GetSummaryResponse)(nil).ProtoReflect().Descriptor().Fields().ByName(name)
+	if fd == nil {
+		panic("metrics/v1.GetSummaryResponse has no field " + string(name))
+	}
+	return fd.Number()
+}
+
+// appendSummary appends sum as a GetSummaryResponse in wire form: the
+// bytes proto.MarshalOptions{Deterministic: true} writes for
+// summaryMessage(sum) (TestAppendSummary_MatchesMarshal), without its
+// reflection over the kind map, which was most of an as_of answer's
+// encoding cost.
+func appendSummary(b []byte, sum *metrics.Summary) []byte {
+	b = appendInt64(b, sumRevision, sum.Revision)
+	b = appendInt64(b, sumEntities, sum.Entities)
+	if len(sum.EntitiesByKind) > 0 {
+		var kinds [16]string
+		keys := kinds[:0]
+		for k := range sum.EntitiesByKind {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			v := sum.EntitiesByKind[k]
+			b = protowire.AppendTag(b, sumEntitiesByKind, protowire.BytesType)
+			// An entry writes its key (1) and value (2) even when zero,
+			// as protobuf-go does.
+			b = protowire.AppendVarint(b, uint64(1+protowire.SizeBytes(len(k))+1+protowire.SizeVarint(uint64(v))))
+			b = protowire.AppendTag(b, 1, protowire.BytesType)
+			b = protowire.AppendString(b, k)
+			b = protowire.AppendTag(b, 2, protowire.VarintType)
+			b = protowire.AppendVarint(b, uint64(v))
+		}
+	}
+	b = appendInt64(b, sumConsortia, sum.Consortia)
+	b = appendInt64(b, sumAlliances, sum.Alliances)
+	b = appendInt64(b, sumConsortiumMembers, sum.ConsortiumMembers)
+	b = appendInt64(b, sumAllianceMembers, sum.AllianceMembers)
+	b = appendInt64(b, sumTalentsGathered, sum.TalentsGathered)
+	b = appendInt64(b, sumTalentsCultivated, sum.TalentsCultivated)
+	b = appendInt64(b, sumTalentsAssessed, sum.TalentsAssessed)
+	b = appendInt64(b, sumAssessingEntities, sum.AssessingEntities)
+	b = appendInt64(b, sumConsortiumMemberships, sum.ConsortiumMemberships)
+	b = appendInt64(b, sumAllianceMemberships, sum.AllianceMemberships)
+	b = appendInt64(b, sumLeadingEnterprises, sum.LeadingEnterprises)
+	b = appendInt64(b, sumFutureIndustryPlatforms, sum.FutureIndustryPlatforms)
+	b = appendInt64(b, sumPlatformsOrLeadingEnterprises, sum.PlatformsOrLeadingEnterprises)
+	b = appendInt64(b, sumTalentRecords, sum.TalentRecords)
+	b = appendInt64(b, sumPrograms, sum.Programs)
+	b = appendInt64(b, sumPolicies, sum.Policies)
+	b = appendInt64(b, sumPilotPolicies, sum.PilotPolicies)
+	b = appendInt64(b, sumJingjinjiOrganisations, sum.JingjinjiOrganisations)
+	b = appendInt64(b, sumTargets, sum.Targets)
+	return b
+}
+
+// appendInt64 appends a proto3 int64 field, omitted when zero.
+func appendInt64(b []byte, num protowire.Number, v int64) []byte {
+	if v == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(v))
 }
 
 // sameSummary reports whether a and b hold the same figures
@@ -60,14 +152,14 @@ func sameSummary(a, b *metrics.Summary) bool {
 }
 
 // getSummaryWire is GetSummary answering the latest figures from the
-// cache; as_of answers are built as GetSummary builds them.
+// cache; as_of answers are encoded for each call.
 func (s *Server) getSummaryWire(ctx context.Context, req *metricsv1.GetSummaryRequest) (any, error) {
 	sum, err := s.readSummary(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	if req.GetAsOf() != nil {
-		return summaryMessage(&sum), nil
+		return &grpcserver.Encoded{B: appendSummary(make([]byte, 0, 256), &sum)}, nil
 	}
 	return s.summaries.encode(&sum)
 }

@@ -10,7 +10,6 @@ import (
 	"talentreg/services/metrics"
 
 	"google.golang.org/grpc/codes"
-
 	"google.golang.org/grpc/status"
 )
 

@@ -32,13 +32,19 @@ type summaryCache struct {
 }
 
 // encode returns sum's answer, encoded.
-func (c *summaryCache) encode(sum *metrics.Summary) (*grpcserver.Encoded, error) {
+func (c *summaryCache) encode(sum *metrics.Summary) *grpcserver.Encoded {
 	if e := c.last.Load(); e != nil && sameSummary(&e.sum, sum) {
-		return &grpcserver.Encoded{B: e.b}, nil
+		return &grpcserver.Encoded{B: e.b}
 	}
-	b := appendSummary(nil, sum)
+	b := encodeSummary(sum)
 	c.last.Store(&encodedSummary{sum: *sum, b: b})
-	return &grpcserver.Encoded{B: b}, nil
+	return &grpcserver.Encoded{B: b}
+}
+
+// encodeSummary returns sum's answer in wire form, in a buffer most
+// answers fit (22 figures and a handful of kinds: ~150 bytes).
+func encodeSummary(sum *metrics.Summary) []byte {
+	return appendSummary(make([]byte, 0, 256), sum)
 }
 
 // GetSummaryResponse's field numbers, looked up by name in its descriptor
@@ -159,7 +165,7 @@ func (s *Server) getSummaryWire(ctx context.Context, req *metricsv1.GetSummaryRe
 		return nil, err
 	}
 	if req.GetAsOf() != nil {
-		return &grpcserver.Encoded{B: appendSummary(make([]byte, 0, 256), &sum)}, nil
+		return &grpcserver.Encoded{B: encodeSummary(&sum)}, nil
 	}
-	return s.summaries.encode(&sum)
+	return s.summaries.encode(&sum), nil
 }

@@ -125,11 +125,13 @@ func (c *etcdCluster) endpoints() string {
 	return strings.Join(out, ",")
 }
 
+// stop stops the members one after the other. Signalled together, the
+// graceful stops waited on each other (a leader transfers leadership to
+// a member that is stopping too): 7.0 s for the 3 members of
+// TestMigrate_BoltStackOntoEtcd, 1.2 s in turn.
 func (c *etcdCluster) stop() {
 	for _, m := range c.members {
 		m.signal(syscall.SIGTERM)
-	}
-	for _, m := range c.members {
 		select {
 		case <-m.doneCh():
 		case <-time.After(10 * time.Second):

@@ -24,6 +24,10 @@ func TestMigrate_BoltStackOntoEtcd(t *testing.T) {
 	}
 	s := startStack(t, stackOptions{})
 	cluster := startEtcd(t, 3)
+	// The stack stops before etcd, as in the other etcd tests (processes
+	// started after the cluster): with the registry's watch still open, a
+	// member's graceful stop waits for the stream, ~13 s for the cluster.
+	t.Cleanup(s.close)
 	var last int64
 	for i := range 8 {
 		_, r := s.must(t, "POST", "/v1/entities?entityId=moved-"+strconv.Itoa(i), map[string]any{"displayName": "Moved " + strconv.Itoa(i), "kind": "ENTITY_KIND_ENTERPRISE", "region": "Binhai"})

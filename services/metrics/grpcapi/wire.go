@@ -11,6 +11,7 @@ import (
 
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 	"talentreg/platform/grpcserver"
+	"talentreg/platform/pbwire"
 	"talentreg/services/metrics"
 )
 
@@ -88,8 +89,8 @@ func summaryField(name protoreflect.Name) protowire.Number {
 // reflection over the kind map, which was most of an as_of answer's
 // encoding cost.
 func appendSummary(b []byte, sum *metrics.Summary) []byte {
-	b = appendInt64(b, sumRevision, sum.Revision)
-	b = appendInt64(b, sumEntities, sum.Entities)
+	b = pbwire.AppendInt64Field(b, sumRevision, sum.Revision)
+	b = pbwire.AppendInt64Field(b, sumEntities, sum.Entities)
 	if len(sum.EntitiesByKind) > 0 {
 		var kinds [16]string
 		keys := kinds[:0]
@@ -109,35 +110,26 @@ func appendSummary(b []byte, sum *metrics.Summary) []byte {
 			b = protowire.AppendVarint(b, uint64(v))
 		}
 	}
-	b = appendInt64(b, sumConsortia, sum.Consortia)
-	b = appendInt64(b, sumAlliances, sum.Alliances)
-	b = appendInt64(b, sumConsortiumMembers, sum.ConsortiumMembers)
-	b = appendInt64(b, sumAllianceMembers, sum.AllianceMembers)
-	b = appendInt64(b, sumTalentsGathered, sum.TalentsGathered)
-	b = appendInt64(b, sumTalentsCultivated, sum.TalentsCultivated)
-	b = appendInt64(b, sumTalentsAssessed, sum.TalentsAssessed)
-	b = appendInt64(b, sumAssessingEntities, sum.AssessingEntities)
-	b = appendInt64(b, sumConsortiumMemberships, sum.ConsortiumMemberships)
-	b = appendInt64(b, sumAllianceMemberships, sum.AllianceMemberships)
-	b = appendInt64(b, sumLeadingEnterprises, sum.LeadingEnterprises)
-	b = appendInt64(b, sumFutureIndustryPlatforms, sum.FutureIndustryPlatforms)
-	b = appendInt64(b, sumPlatformsOrLeadingEnterprises, sum.PlatformsOrLeadingEnterprises)
-	b = appendInt64(b, sumTalentRecords, sum.TalentRecords)
-	b = appendInt64(b, sumPrograms, sum.Programs)
-	b = appendInt64(b, sumPolicies, sum.Policies)
-	b = appendInt64(b, sumPilotPolicies, sum.PilotPolicies)
-	b = appendInt64(b, sumJingjinjiOrganisations, sum.JingjinjiOrganisations)
-	b = appendInt64(b, sumTargets, sum.Targets)
+	b = pbwire.AppendInt64Field(b, sumConsortia, sum.Consortia)
+	b = pbwire.AppendInt64Field(b, sumAlliances, sum.Alliances)
+	b = pbwire.AppendInt64Field(b, sumConsortiumMembers, sum.ConsortiumMembers)
+	b = pbwire.AppendInt64Field(b, sumAllianceMembers, sum.AllianceMembers)
+	b = pbwire.AppendInt64Field(b, sumTalentsGathered, sum.TalentsGathered)
+	b = pbwire.AppendInt64Field(b, sumTalentsCultivated, sum.TalentsCultivated)
+	b = pbwire.AppendInt64Field(b, sumTalentsAssessed, sum.TalentsAssessed)
+	b = pbwire.AppendInt64Field(b, sumAssessingEntities, sum.AssessingEntities)
+	b = pbwire.AppendInt64Field(b, sumConsortiumMemberships, sum.ConsortiumMemberships)
+	b = pbwire.AppendInt64Field(b, sumAllianceMemberships, sum.AllianceMemberships)
+	b = pbwire.AppendInt64Field(b, sumLeadingEnterprises, sum.LeadingEnterprises)
+	b = pbwire.AppendInt64Field(b, sumFutureIndustryPlatforms, sum.FutureIndustryPlatforms)
+	b = pbwire.AppendInt64Field(b, sumPlatformsOrLeadingEnterprises, sum.PlatformsOrLeadingEnterprises)
+	b = pbwire.AppendInt64Field(b, sumTalentRecords, sum.TalentRecords)
+	b = pbwire.AppendInt64Field(b, sumPrograms, sum.Programs)
+	b = pbwire.AppendInt64Field(b, sumPolicies, sum.Policies)
+	b = pbwire.AppendInt64Field(b, sumPilotPolicies, sum.PilotPolicies)
+	b = pbwire.AppendInt64Field(b, sumJingjinjiOrganisations, sum.JingjinjiOrganisations)
+	b = pbwire.AppendInt64Field(b, sumTargets, sum.Targets)
 	return b
-}
-
-// appendInt64 appends a proto3 int64 field, omitted when zero.
-func appendInt64(b []byte, num protowire.Number, v int64) []byte {
-	if v == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, uint64(v))
 }
 
 // sameSummary reports whether a and b hold the same figures

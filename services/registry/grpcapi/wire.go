@@ -11,6 +11,7 @@ import (
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 	"talentreg/platform/grpcserver"
+	"talentreg/platform/pbwire"
 	"talentreg/services/registry"
 )
 
@@ -88,14 +89,6 @@ type wireBuilder struct {
 	n               int
 }
 
-func appendString(b []byte, num protowire.Number, s string) []byte {
-	if s == "" {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendString(b, s)
-}
-
 // appendStrings appends a repeated string field.
 func appendStrings(b []byte, num protowire.Number, ss []string) []byte {
 	for _, s := range ss {
@@ -113,25 +106,6 @@ func appendName(b []byte, prefix, id string) []byte {
 	return append(b, id...)
 }
 
-func appendVarint(b []byte, num protowire.Number, v uint64) []byte {
-	if v == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
-}
-
-func appendBool(b []byte, num protowire.Number, v bool) []byte {
-	if !v {
-		return b
-	}
-	return appendVarint(b, num, 1)
-}
-
-func appendEnum(b []byte, num protowire.Number, v int32) []byte {
-	return appendVarint(b, num, uint64(int64(v)))
-}
-
 // add appends r in the aggregate view.
 func (w *wireBuilder) add(r registry.Resource) {
 	in := w.inner[:0]
@@ -141,26 +115,26 @@ func (w *wireBuilder) add(r registry.Resource) {
 		which = resourceEntity
 		in = appendName(in, "entities/", r.ID)
 		if w.names {
-			in = appendString(in, displayName, r.DisplayName)
+			in = pbwire.AppendStringField(in, displayName, r.DisplayName)
 		}
-		in = appendEnum(in, entityKind, int32(r.Kind))
+		in = pbwire.AppendEnumField(in, entityKind, int32(r.Kind))
 		if w.names {
-			in = appendString(in, entityCreditCode, r.CreditCode)
+			in = pbwire.AppendStringField(in, entityCreditCode, r.CreditCode)
 		}
-		in = appendString(in, entityRegion, r.Region)
+		in = pbwire.AppendStringField(in, entityRegion, r.Region)
 		in = appendStrings(in, entityIndustries, r.Industries)
-		in = appendBool(in, entityLeading, r.LeadingEnterprise)
-		in = appendBool(in, entityPlatform, r.FutureIndustryPlatform)
-		in = appendEnum(in, entityStatus, int32(r.Status))
+		in = pbwire.AppendBoolField(in, entityLeading, r.LeadingEnterprise)
+		in = pbwire.AppendBoolField(in, entityPlatform, r.FutureIndustryPlatform)
+		in = pbwire.AppendEnumField(in, entityStatus, int32(r.Status))
 		in = appendTimestamp(in, entityEndTime, r.EndTime)
 	case *registry.Group:
 		which = resourceGroup
 		in = appendName(in, "groups/", r.ID)
 		if w.names {
-			in = appendString(in, displayName, r.DisplayName)
+			in = pbwire.AppendStringField(in, displayName, r.DisplayName)
 		}
-		in = appendEnum(in, groupKind, int32(r.Kind))
-		in = appendString(in, groupField, r.Field)
+		in = pbwire.AppendEnumField(in, groupKind, int32(r.Kind))
+		in = pbwire.AppendStringField(in, groupField, r.Field)
 	case *registry.Membership:
 		which = resourceMembership
 		// groups/{g}/memberships/{e}, written in place.
@@ -170,39 +144,39 @@ func (w *wireBuilder) add(r registry.Resource) {
 		in = append(in, r.GroupID...)
 		in = append(in, "/memberships/"...)
 		in = append(in, r.EntityID...)
-		in = appendEnum(in, membershipRole, int32(r.Role))
+		in = pbwire.AppendEnumField(in, membershipRole, int32(r.Role))
 		in = appendTimestamp(in, membershipJoinTime, r.JoinTime)
-		in = appendEnum(in, membershipStatus, int32(r.Status))
+		in = pbwire.AppendEnumField(in, membershipStatus, int32(r.Status))
 		in = appendTimestamp(in, membershipEndTime, r.EndTime)
 	case *registry.TalentRecord:
 		which = resourceTalentRecord
 		in = appendName(in, "talentRecords/", r.ID)
-		in = appendString(in, recordSubject, r.Subject)
-		in = appendEnum(in, recordCategory, int32(r.Category))
-		in = appendVarint(in, recordCount, uint64(r.Count))
-		in = appendString(in, recordProgram, r.Program)
-		in = appendString(in, recordPeriod, r.Period)
+		in = pbwire.AppendStringField(in, recordSubject, r.Subject)
+		in = pbwire.AppendEnumField(in, recordCategory, int32(r.Category))
+		in = pbwire.AppendVarintField(in, recordCount, uint64(r.Count))
+		in = pbwire.AppendStringField(in, recordProgram, r.Program)
+		in = pbwire.AppendStringField(in, recordPeriod, r.Period)
 	case *registry.Program:
 		which = resourceProgram
 		in = appendName(in, "programs/", r.ID)
 		if w.names {
-			in = appendString(in, displayName, r.DisplayName)
+			in = pbwire.AppendStringField(in, displayName, r.DisplayName)
 		}
-		in = appendEnum(in, programLevel, int32(r.Level))
+		in = pbwire.AppendEnumField(in, programLevel, int32(r.Level))
 	case *registry.Target:
 		which = resourceTarget
 		in = appendName(in, "targets/", r.ID)
-		in = appendString(in, displayName, r.DisplayName)
-		in = appendEnum(in, targetMetric, int32(r.Metric))
-		in = appendVarint(in, targetGoalValue, uint64(r.GoalValue))
-		in = appendString(in, targetScope, r.Scope)
+		in = pbwire.AppendStringField(in, displayName, r.DisplayName)
+		in = pbwire.AppendEnumField(in, targetMetric, int32(r.Metric))
+		in = pbwire.AppendVarintField(in, targetGoalValue, uint64(r.GoalValue))
+		in = pbwire.AppendStringField(in, targetScope, r.Scope)
 		in = appendTimestamp(in, targetDeadline, r.Deadline)
 	case *registry.Policy:
 		which = resourcePolicy
 		in = appendName(in, "policies/", r.ID)
-		in = appendEnum(in, policyLevel, int32(r.Level))
+		in = pbwire.AppendEnumField(in, policyLevel, int32(r.Level))
 		in = appendTimestamp(in, policyIssueTime, r.IssueTime)
-		in = appendBool(in, policyPilot, r.Pilot)
+		in = pbwire.AppendBoolField(in, policyPilot, r.Pilot)
 		in = appendStrings(in, policyIndustries, r.Industries)
 		in = appendStrings(in, policyPrograms, r.Programs)
 	}
@@ -219,9 +193,9 @@ func (w *wireBuilder) add(r registry.Resource) {
 // starts a new one. The returned bytes stay valid: the next message gets a
 // fresh buffer, since gRPC may still hold this one.
 func (w *wireBuilder) take(revision int64, complete bool) *grpcserver.Encoded {
-	b := appendVarint(w.msg, snapshotRevision, uint64(revision))
-	b = appendBool(b, snapshotComplete, complete)
-	b = appendString(b, snapshotID, w.registryID)
+	b := pbwire.AppendVarintField(w.msg, snapshotRevision, uint64(revision))
+	b = pbwire.AppendBoolField(b, snapshotComplete, complete)
+	b = pbwire.AppendStringField(b, snapshotID, w.registryID)
 	w.msg = make([]byte, 0, cap(b))
 	w.n = 0
 	return &grpcserver.Encoded{B: b}
@@ -261,7 +235,9 @@ func (p *listPage) add(e *registry.Entity) {
 }
 
 // finish appends next and returns the message.
-func (p *listPage) finish(next string) []byte { return appendString(p.b, listEntitiesNext, next) }
+func (p *listPage) finish(next string) []byte {
+	return pbwire.AppendStringField(p.b, listEntitiesNext, next)
+}
 
 // appendGetEntityResponse appends a GetEntityResponse holding e (as
 // entityToProto converts it).
@@ -308,19 +284,19 @@ func appendEntityField(b []byte, num protowire.Number, e *registry.Entity) []byt
 // appendEntity appends the fields of entityToProto(e).
 func appendEntity(b []byte, e *registry.Entity) []byte {
 	b = appendName(b, "entities/", e.ID)
-	b = appendString(b, entityDisplayName, e.DisplayName)
-	b = appendEnum(b, entityKind, int32(e.Kind))
-	b = appendString(b, entityCreditCode, e.CreditCode)
-	b = appendString(b, entityRegion, e.Region)
+	b = pbwire.AppendStringField(b, entityDisplayName, e.DisplayName)
+	b = pbwire.AppendEnumField(b, entityKind, int32(e.Kind))
+	b = pbwire.AppendStringField(b, entityCreditCode, e.CreditCode)
+	b = pbwire.AppendStringField(b, entityRegion, e.Region)
 	b = appendStrings(b, entityIndustries, e.Industries)
-	b = appendBool(b, entityLeading, e.LeadingEnterprise)
-	b = appendBool(b, entityPlatform, e.FutureIndustryPlatform)
+	b = pbwire.AppendBoolField(b, entityLeading, e.LeadingEnterprise)
+	b = pbwire.AppendBoolField(b, entityPlatform, e.FutureIndustryPlatform)
 	b = appendTimestamp(b, entityCreateTime, e.CreateTime)
 	b = appendTimestamp(b, entityUpdateTime, e.UpdateTime)
 	// Etag (11) before status (12) and end_time (13): field order, as
 	// proto.Marshal writes it.
 	b = appendEtag(b, e.Revision)
-	b = appendEnum(b, entityStatus, int32(e.Status))
+	b = pbwire.AppendEnumField(b, entityStatus, int32(e.Status))
 	return appendTimestamp(b, entityEndTime, e.EndTime)
 }
 
@@ -350,8 +326,8 @@ func appendTimestamp(b []byte, num protowire.Number, t time.Time) []byte {
 	}
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(size))
-	b = appendVarint(b, timestampSeconds, secs)
-	return appendVarint(b, timestampNanos, nanos)
+	b = pbwire.AppendVarintField(b, timestampSeconds, secs)
+	return pbwire.AppendVarintField(b, timestampNanos, nanos)
 }
 
 // Register registers srv on s, routing ListEntities and GetEntity to

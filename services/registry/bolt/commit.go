@@ -29,6 +29,12 @@ type op struct {
 // outcome even if ctx ends: the caller must learn whether the write
 // happened.
 func (d *DB) Update(ctx context.Context, fn func(kv.Txn) error) error {
+	return d.Queue(ctx, fn)()
+}
+
+// Queue implements kv.Queuer: the commit loop takes ops in the order they
+// were queued.
+func (d *DB) Queue(ctx context.Context, fn func(kv.Txn) error) (wait func() error) {
 	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	// Queue under the read lock, which Close takes to close d.closing: an
 	// op is either queued before the loop's final drain or refused.
@@ -36,17 +42,18 @@ func (d *DB) Update(ctx context.Context, fn func(kv.Txn) error) error {
 	select {
 	case <-d.closing:
 		d.queueMu.RUnlock()
-		return kv.ErrClosed
+		return func() error { return kv.ErrClosed }
 	default:
 	}
 	select {
 	case d.ops <- o:
 	case <-ctx.Done():
 		d.queueMu.RUnlock()
-		return ctx.Err()
+		err := ctx.Err()
+		return func() error { return err }
 	}
 	d.queueMu.RUnlock()
-	return <-o.done
+	return func() error { return <-o.done }
 }
 
 // commitLoop is the single writer. It takes every op queued while the
@@ -100,6 +107,9 @@ func (d *DB) commitLoop() {
 			continue
 		case <-busy:
 			d.checkpointEnded()
+			continue
+		case <-d.directDone():
+			d.finishDirect()
 			continue
 		case <-applyC:
 			_ = d.commitTx()

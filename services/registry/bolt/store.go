@@ -150,6 +150,7 @@ var (
 	_ kv.BucketSizer    = (*DB)(nil)
 	_ kv.SnapshotWriter = (*DB)(nil)
 	_ kv.SoleWriter     = (*DB)(nil)
+	_ kv.Queuer         = (*DB)(nil)
 )
 
 // SoleWriter implements kv.SoleWriter: the file is locked, no other
@@ -403,7 +404,24 @@ func (d *DB) View(ctx context.Context, fn func(kv.Reader) error) error {
 	if err := d.awaitVisible(ctx); err != nil {
 		return err
 	}
-	return d.db.View(func(btx *bbolt.Tx) error { return fn(&reader{d: d, btx: btx}) })
+	for {
+		var c *directCommit
+		err := d.db.View(func(btx *bbolt.Tx) error {
+			var err error
+			if c, err = d.readDurable(btx.ID()); err != nil {
+				return err
+			}
+			return fn(&reader{d: d, btx: btx})
+		})
+		if !errors.Is(err, errNotDurable) {
+			return err
+		}
+		select { // then read again: the state after it, or a later one
+		case <-c.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // reader is a bbolt transaction as a kv.Reader.

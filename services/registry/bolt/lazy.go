@@ -132,6 +132,9 @@ func (d *DB) runLogged(ops []*op) {
 	}
 	d.pending = t.rec
 	if t.writes == 0 {
+		// Their answers may rest on a direct commit's writes (a name
+		// taken): given once it is durable.
+		d.finishDirect()
 		ackAll(ops, errs)
 		return
 	}

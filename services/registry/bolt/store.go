@@ -491,10 +491,13 @@ func (d *DB) WAL() bool { return d.log != nil }
 // Path returns the database file's path.
 func (d *DB) Path() string { return d.db.Path() }
 
-// SmallBucket implements kv.BucketSizer: b's root is not yet a branch page
-// (it holds at most one page of keys). bbolt splits nodes only at commit,
-// so a big transaction into such a bucket inserts into one ever-growing
-// node and shifts it on every insert.
+// SmallBucket implements kv.BucketSizer: b holds at most one page of
+// keys, so its root is not yet a branch page. bbolt splits nodes only at
+// commit, so a big transaction into such a bucket inserts into one
+// ever-growing node and shifts it on every insert. It reads at most a
+// page's worth of keys (bbolt's Tx.Page, which would tell the root's
+// type, reads the freelist that a concurrent commit writes: not safe in a
+// read transaction).
 func (d *DB) SmallBucket(b kv.Bucket) bool {
 	_ = d.awaitVisible(context.Background())
 	small := false
@@ -504,10 +507,14 @@ func (d *DB) SmallBucket(b kv.Bucket) bool {
 			small = true
 			return nil
 		}
-		root := bk.Root() // 0: an inline bucket
-		if p, err := btx.Page(int(root)); root == 0 || err != nil || p == nil || p.Type != "branch" {
-			small = true
+		room := d.db.Info().PageSize - 16 // a page's header
+		c := bk.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if room -= 16 + len(k) + len(v); room < 0 { // an element's header and bytes
+				return nil
+			}
 		}
+		small = true
 		return nil
 	})
 	return small

@@ -205,22 +205,6 @@ type Store interface {
 	Import(ctx context.Context, items []ImportItem, base int64) (ImportResult, error)
 }
 
-// ImportQueuer is a Store that lets an importer queue its next chunk
-// before the last one is committed, so that the engine can apply the
-// next while it makes the last durable.
-type ImportQueuer interface {
-	// QueueImport is Import, queued behind every chunk queued before it;
-	// Wait on the result returns Import's outcome. after is the chunk
-	// queued just before it by the same importer (or nil): if that one
-	// fails, nothing of this one is committed.
-	QueueImport(ctx context.Context, items []ImportItem, base int64, after QueuedImport) QueuedImport
-}
-
-// QueuedImport is a chunk queued by ImportQueuer.QueueImport.
-type QueuedImport interface {
-	Wait() (ImportResult, error)
-}
-
 type tailingKey struct{}
 
 // Tailing marks ctx for the reads that follow the change feed's tail after

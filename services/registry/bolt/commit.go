@@ -29,12 +29,6 @@ type op struct {
 // outcome even if ctx ends: the caller must learn whether the write
 // happened.
 func (d *DB) Update(ctx context.Context, fn func(kv.Txn) error) error {
-	return d.Queue(ctx, fn)()
-}
-
-// Queue implements kv.Queuer: the commit loop takes ops in the order they
-// were queued.
-func (d *DB) Queue(ctx context.Context, fn func(kv.Txn) error) (wait func() error) {
 	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	// Queue under the read lock, which Close takes to close d.closing: an
 	// op is either queued before the loop's final drain or refused.
@@ -42,18 +36,17 @@ func (d *DB) Queue(ctx context.Context, fn func(kv.Txn) error) (wait func() erro
 	select {
 	case <-d.closing:
 		d.queueMu.RUnlock()
-		return func() error { return kv.ErrClosed }
+		return kv.ErrClosed
 	default:
 	}
 	select {
 	case d.ops <- o:
 	case <-ctx.Done():
 		d.queueMu.RUnlock()
-		err := ctx.Err()
-		return func() error { return err }
+		return ctx.Err()
 	}
 	d.queueMu.RUnlock()
-	return func() error { return <-o.done }
+	return <-o.done
 }
 
 // commitLoop is the single writer. It takes every op queued while the
@@ -107,9 +100,6 @@ func (d *DB) commitLoop() {
 			continue
 		case <-busy:
 			d.checkpointEnded()
-			continue
-		case <-d.directDone():
-			d.finishDirect()
 			continue
 		case <-applyC:
 			_ = d.commitTx()

@@ -79,12 +79,6 @@ type lazy struct {
 	// abandon makes the loop roll tx back at its end instead of
 	// committing it (CrashForTest: as a killed process would).
 	abandon atomic.Bool
-
-	// direct is the direct commit whose checkpoint is in flight (the
-	// loop's; nil: none), unsynced the last direct commit, for readers
-	// (direct.go).
-	direct   *directCommit
-	unsynced atomic.Pointer[directCommit]
 }
 
 // runLogged runs a group of ops in the open bbolt transaction, appends its
@@ -132,9 +126,6 @@ func (d *DB) runLogged(ops []*op) {
 	}
 	d.pending = t.rec
 	if t.writes == 0 {
-		// Their answers may rest on a direct commit's writes (a name
-		// taken): given once it is durable.
-		d.finishDirect()
 		ackAll(ops, errs)
 		return
 	}
@@ -146,18 +137,28 @@ func (d *DB) runLogged(ops []*op) {
 		return
 	}
 	if !t.recording() {
-		d.commitDirect(ops, errs, start)
-		return
-	}
-	// The record is replayed, after a crash, on the last checkpoint: a
-	// direct commit before it must be checkpointed first.
-	d.finishDirect()
-	if l.failed != nil {
-		d.failGroup(ops, start, fmt.Errorf("%w: %w", ErrLogFailed, l.failed))
+		// Big (a chunk of an import): committing it to bbolt with fsync,
+		// followed at once by a checkpoint, writes it once instead of
+		// twice (log, then bbolt), and moves the pin so the pages it
+		// frees are reused. Acknowledged only once the checkpoint covers
+		// it: until then, recovery would put the file back before it.
+		d.db.NoSync = false
+		err := d.commitTx()
+		d.db.NoSync = true
+		if err == nil {
+			err = d.checkpointNow()
+		}
+		if err != nil {
+			failAll(ops, fmt.Errorf("commit: %w", err))
+			return
+		}
+		d.commits.Add(1)
+		d.broadcast()
+		ackAll(ops, errs)
 		return
 	}
 	if l.pin == nil {
-		// Unpinned since a direct commit (see finishDirect): bbolt has
+		// Unpinned since a direct commit (see checkpointNow): bbolt has
 		// not committed since, so a read transaction opened now is at the
 		// checkpoint's state; it is pinned before the commit of tx, the
 		// first that frees pages of it. (The check above keeps bbolt from
@@ -268,10 +269,6 @@ func (d *DB) dropGroup(start int) error {
 // A failure stops the log: the records are durable in it, and only a
 // replay at the next Open can apply them.
 func (d *DB) commitTx() error {
-	// A direct commit's checkpoint must be durable before bbolt commits
-	// again: this commit may reuse the pages that one freed, which are
-	// the checkpoint's until then.
-	d.finishDirect()
 	if d.tx == nil {
 		return nil
 	}
@@ -297,7 +294,6 @@ func (d *DB) commitTx() error {
 // endTx ends the open transaction at the loop's end: committed, or rolled
 // back after CrashForTest. Its writes are durable in the log either way.
 func (d *DB) endTx() {
-	d.finishDirect()
 	if d.tx == nil {
 		return
 	}

@@ -150,7 +150,6 @@ var (
 	_ kv.BucketSizer    = (*DB)(nil)
 	_ kv.SnapshotWriter = (*DB)(nil)
 	_ kv.SoleWriter     = (*DB)(nil)
-	_ kv.Queuer         = (*DB)(nil)
 )
 
 // SoleWriter implements kv.SoleWriter: the file is locked, no other
@@ -404,24 +403,7 @@ func (d *DB) View(ctx context.Context, fn func(kv.Reader) error) error {
 	if err := d.awaitVisible(ctx); err != nil {
 		return err
 	}
-	for {
-		var c *directCommit
-		err := d.db.View(func(btx *bbolt.Tx) error {
-			var err error
-			if c, err = d.readDurable(btx.ID()); err != nil {
-				return err
-			}
-			return fn(&reader{d: d, btx: btx})
-		})
-		if !errors.Is(err, errNotDurable) {
-			return err
-		}
-		select { // then read again: the state after it, or a later one
-		case <-c.done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return d.db.View(func(btx *bbolt.Tx) error { return fn(&reader{d: d, btx: btx}) })
 }
 
 // reader is a bbolt transaction as a kv.Reader.
@@ -495,9 +477,9 @@ func (d *DB) Path() string { return d.db.Path() }
 // keys, so its root is not yet a branch page. bbolt splits nodes only at
 // commit, so a big transaction into such a bucket inserts into one
 // ever-growing node and shifts it on every insert. It reads at most a
-// page's worth of keys (bbolt's Tx.Page, which would tell the root's
-// type, reads the freelist that a concurrent commit writes: not safe in a
-// read transaction).
+// page's worth of keys: bbolt's Tx.Page, which tells the root page's
+// type, reads the freelist, which a commit running meanwhile writes (a
+// fatal concurrent map access), so it is only safe in the writer.
 func (d *DB) SmallBucket(b kv.Bucket) bool {
 	_ = d.awaitVisible(context.Background())
 	small := false

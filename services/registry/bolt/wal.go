@@ -378,7 +378,7 @@ func (d *DB) startLog() error {
 		return err
 	}
 	d.log = &logState{dir: dir, id: id, cpErr: make(chan cpFailure, 1)}
-	if err := d.syncFile(syncIfGrown); err != nil {
+	if err := d.syncFile(false); err != nil {
 		return err
 	}
 	pin, state, err := d.pinState()
@@ -470,7 +470,7 @@ func (d *DB) checkpoint() {
 	d.crash("checkpoint-pinned")
 	go func() {
 		defer close(busy)
-		err := d.syncFile(syncPaced)
+		err := d.syncFile(true)
 		if err == nil {
 			d.crash("checkpoint-synced")
 			err = wal.WriteCheckpoint(l.dir, wal.Checkpoint{ID: l.id, Seq: seq, State: state})
@@ -490,20 +490,57 @@ func (d *DB) checkpoint() {
 	}()
 }
 
-// syncMode says how syncFile syncs.
-type syncMode int
-
-const (
-	// syncIfGrown fsyncs only if the file's size changed since the last
-	// fsync (after bbolt's own fdatasync of a commit).
-	syncIfGrown syncMode = iota
-	// syncPaced writes the file out 1 MiB at a time, then fsyncs: a
-	// lazy checkpoint, whose flush must not stall the log's appends.
-	syncPaced
-	// fsyncNow fsyncs at once: a direct commit, which the commit loop
-	// does not wait for.
-	fsyncNow
-)
+// checkpointNow checkpoints the state of the last commit, which bbolt
+// has just fsynced, in the commit loop: after a direct commit (see run).
+// A failure stops the log (the direct commit is then not acknowledged,
+// and recovery does not have it: the file goes back to the previous
+// checkpoint).
+func (d *DB) checkpointNow() error {
+	l := d.log
+	if l.busy != nil {
+		<-l.busy
+		d.checkpointEnded()
+	}
+	if l.failed != nil {
+		return l.failed
+	}
+	seq := l.w.Next() - 1
+	err := d.syncFile(false) // bbolt fdatasynced the commit; its size too?
+	var pin *bbolt.Tx
+	var state []byte
+	if err == nil {
+		pin, state, err = d.pinState()
+	}
+	if err == nil {
+		pin.Rollback()
+		err = wal.WriteCheckpoint(l.dir, wal.Checkpoint{ID: l.id, Seq: seq, State: state})
+	}
+	if err != nil {
+		l.failed = fmt.Errorf("checkpoint after a direct commit: %w", err)
+		return l.failed
+	}
+	// No pin until a commit that skips fsync needs one (run pins the
+	// state then, before that commit ends). Meanwhile the file's state is
+	// the checkpoint's and every commit is fsynced, so bbolt may reuse at
+	// once the pages this commit freed, as it does without the log: a
+	// pin held here kept a whole import chunk's freed pages from the
+	// next chunk, and the file grew by them.
+	l.unpin()
+	l.cpSeq, l.cpAt = seq, time.Now()
+	d.crash("direct-checkpointed")
+	// The segments hold only records the checkpoint covers: start a new
+	// one when the current has any.
+	if l.w.Size() > 0 {
+		if err := l.w.Rotate(); err != nil {
+			l.failed = fmt.Errorf("checkpoint after a direct commit: %w", err)
+			return nil // the commit is durable and covered
+		}
+		if err := wal.RemoveBefore(l.dir, seq+1); err != nil {
+			l.failed = fmt.Errorf("checkpoint after a direct commit: %w", err)
+		}
+	}
+	return nil
+}
 
 // syncFile fsyncs the database file — its data and its size, which grows
 // without a sync of its own with the log (NoGrowSync, see openBolt) — as
@@ -515,10 +552,10 @@ const (
 // fsync per checkpoint costs nothing measurable. Unless always, it skips
 // the fsync when the size has not changed since the last one: after a
 // commit that bbolt fdatasynced, only a new size is left to make
-// durable. It runs in the commit loop, or in a checkpoint's goroutine
-// while the loop runs no other syncFile (commitDirect and closeLog wait
-// for busy and for the direct commit in flight first).
-func (d *DB) syncFile(mode syncMode) error {
+// durable. It runs in the commit loop, or in the checkpoint goroutine
+// while the loop waits for no other syncFile (checkpointNow and closeLog
+// wait for busy first).
+func (d *DB) syncFile(always bool) error {
 	f, err := os.Open(d.db.Path())
 	if err != nil {
 		return err
@@ -528,10 +565,10 @@ func (d *DB) syncFile(mode syncMode) error {
 	if err != nil {
 		return err
 	}
-	if mode == syncIfGrown && fi.Size() == d.log.synced {
+	if !always && fi.Size() == d.log.synced {
 		return nil
 	}
-	if mode == syncPaced {
+	if always {
 		// The checkpoint's flush runs while the log appends: paced.
 		if err := wal.WriteOutPaced(f, 0, fi.Size()); err != nil {
 			return err
@@ -592,7 +629,7 @@ func (d *DB) closeLog() error {
 		return b.Put(keyState, stateClosed)
 	})
 	if err == nil {
-		err = d.syncFile(syncIfGrown)
+		err = d.syncFile(false)
 	}
 	if err == nil {
 		err = wal.WriteCheckpoint(l.dir, wal.Checkpoint{ID: l.id, Seq: seq, Clean: true})

@@ -51,22 +51,6 @@ type convFailure struct {
 	err   *registry.ImportItemError
 }
 
-// queuedChunk is a chunk handed to the store, its outcome known or to be
-// waited for.
-type queuedChunk struct {
-	chunk  importChunkItems
-	queued registry.QueuedImport // nil: res and err are the outcome
-	res    registry.ImportResult
-	err    error
-}
-
-func (q *queuedChunk) wait() (importChunkItems, registry.ImportResult, error) {
-	if q.queued != nil {
-		q.res, q.err = q.queued.Wait()
-	}
-	return q.chunk, q.res, q.err
-}
-
 // maxDetailErrors bounds the error list of the response sent as a status
 // detail when an import fails midway: status details travel in trailers.
 const maxDetailErrors = 1000
@@ -143,9 +127,14 @@ func (s *Server) Import(stream grpc.ClientStreamingServer[registryv1.ImportReque
 	var commitErr error
 	var committed int64 // items dealt with, from the stream's start
 	var lastName string // the name of the last of them
-	settle := func(chunk importChunkItems, res registry.ImportResult, err error) {
+	for chunk := range chunks {
 		if commitErr != nil {
-			return // an earlier chunk failed: this one committed nothing
+			continue // drain so the receiver can finish
+		}
+		res := registry.ImportResult{Counts: map[registry.Collection]*registry.ImportCounts{}}
+		var err error
+		if len(chunk.items) > 0 {
+			res, err = s.store.Import(ctx, chunk.items, 0)
 		}
 		pos := chunk.end
 		if err != nil {
@@ -185,36 +174,6 @@ func (s *Server) Import(stream grpc.ClientStreamingServer[registryv1.ImportReque
 		// kept: a stream of millions of bad items must not grow memory.
 		itemErrs = append(itemErrs, res.Errors[:min(len(res.Errors), max(0, maxImportErrors-len(itemErrs)))]...)
 		committed = pos
-	}
-	// With a store that queues chunks, the next chunk is queued before the
-	// last one is settled: the engine applies it while it makes the last
-	// durable. A chunk queued after a failed one commits nothing.
-	queuer, _ := s.store.(registry.ImportQueuer)
-	var last *queuedChunk
-	for chunk := range chunks {
-		if commitErr != nil {
-			continue // drain so the receiver can finish
-		}
-		next := &queuedChunk{chunk: chunk}
-		switch {
-		case len(chunk.items) == 0:
-			next.res = registry.ImportResult{Counts: map[registry.Collection]*registry.ImportCounts{}}
-		case queuer != nil:
-			var after registry.QueuedImport
-			if last != nil {
-				after = last.queued
-			}
-			next.queued = queuer.QueueImport(ctx, chunk.items, 0, after)
-		default:
-			next.res, next.err = s.store.Import(ctx, chunk.items, 0)
-		}
-		if last != nil {
-			settle(last.wait())
-		}
-		last = next
-	}
-	if last != nil {
-		settle(last.wait())
 	}
 
 	resp := &registryv1.ImportResponse{CommittedItems: committed, LastCommittedItem: lastName}

@@ -97,31 +97,18 @@ func TestGRPC_ImportUpdateMasks(t *testing.T) {
 	}
 }
 
-// failingStore fails the failAt-th import chunk, as a full disk would.
+// failingStore fails the failAt-th Import call, as a full disk would.
 type failingStore struct {
 	*kvstore.Store
 	calls, failAt atomic.Int32
 }
 
-var errDiskFull = errors.New("no space left on device")
-
 func (f *failingStore) Import(ctx context.Context, items []registry.ImportItem, base int64) (registry.ImportResult, error) {
 	if f.calls.Add(1) == f.failAt.Load() {
-		return registry.ImportResult{}, errDiskFull
+		return registry.ImportResult{}, errors.New("no space left on device")
 	}
 	return f.Store.Import(ctx, items, base)
 }
-
-func (f *failingStore) QueueImport(ctx context.Context, items []registry.ImportItem, base int64, after registry.QueuedImport) registry.QueuedImport {
-	if f.calls.Add(1) == f.failAt.Load() {
-		return failedImport{}
-	}
-	return f.Store.QueueImport(ctx, items, base, after)
-}
-
-type failedImport struct{}
-
-func (failedImport) Wait() (registry.ImportResult, error) { return registry.ImportResult{}, errDiskFull }
 
 // TestGRPC_ImportFailingMidwaySaysWhatWasCommitted: when a chunk fails to
 // commit, the status carries an ImportResponse detail with the items dealt

@@ -132,16 +132,6 @@ type BucketSizer interface {
 	SmallBucket(b Bucket) bool
 }
 
-// Queuer is implemented by engines that apply transactions in the order
-// they are queued (bbolt's single writer). Queue queues fn as Update
-// would and returns at once; wait returns Update's outcome. A writer with
-// a stream of transactions (an import's chunks) queues the next before it
-// waits for the last, so the engine can apply the next while it makes the
-// last durable.
-type Queuer interface {
-	Queue(ctx context.Context, fn func(Txn) error) (wait func() error)
-}
-
 // SnapshotWriter is implemented by engines that can write a consistent
 // copy of all their data as one file (bbolt); backups use it.
 type SnapshotWriter interface {

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 
 	"talentreg/services/registry"
 	"talentreg/services/registry/kv"
@@ -114,81 +112,8 @@ func newImportResult() registry.ImportResult {
 	return res
 }
 
-// queuedImport is an import chunk queued by QueueImport.
-type queuedImport struct {
-	applied atomic.Bool // see queueMutate
-	wait    func() (registry.ImportResult, error)
-	once    sync.Once
-	res     registry.ImportResult
-	err     error
-}
-
-// Wait implements registry.QueuedImport.
-func (q *queuedImport) Wait() (registry.ImportResult, error) {
-	q.once.Do(func() { q.res, q.err = q.wait() })
-	return q.res, q.err
-}
-
-// errEarlierChunkFailed refuses a queued chunk whose predecessor failed.
-var errEarlierChunkFailed = errors.New("import: an earlier chunk failed; nothing of this one was committed")
-
-// QueueImport implements registry.ImportQueuer. A chunk that Import
-// commits in one transaction is queued; one that it splits (a nearly
-// empty bucket, an engine with limits) is imported before QueueImport
-// returns, behind those queued before it, since its later transactions
-// could not be queued ahead of the next chunk's.
-func (s *Store) QueueImport(ctx context.Context, items []registry.ImportItem, base int64, after registry.QueuedImport) registry.QueuedImport {
-	q := &queuedImport{}
-	prev, ours := after.(*queuedImport)
-	if after != nil && !ours {
-		// Not queued here: known only once it has ended.
-		if _, err := after.Wait(); err != nil {
-			q.wait = func() (registry.ImportResult, error) { return newImportResult(), errEarlierChunkFailed }
-			return q
-		}
-	}
-	guard := func() error {
-		if prev != nil && !prev.applied.Load() {
-			return errEarlierChunkFailed
-		}
-		return nil
-	}
-	_, queues := s.kv.(kv.Queuer)
-	if queues && kv.LimitsOf(s.kv).Ops == 0 && (len(items) <= smallBucketChunk || !s.anySmallBucket(items)) {
-		wait := s.queueImportTx(ctx, items, base, guard, &q.applied)
-		q.wait = func() (registry.ImportResult, error) {
-			res, err := wait()
-			if err != nil {
-				return newImportResult(), err // nothing of it committed
-			}
-			res.Processed = len(items)
-			return res, nil
-		}
-		return q
-	}
-	res, err := newImportResult(), error(nil)
-	if prev != nil {
-		if _, perr := prev.Wait(); perr != nil {
-			err = errEarlierChunkFailed
-		}
-	}
-	if err == nil {
-		res, err = s.Import(ctx, items, base)
-	}
-	q.applied.Store(err == nil)
-	q.wait = func() (registry.ImportResult, error) { return res, err }
-	return q
-}
-
 // importTx imports items in one transaction.
 func (s *Store) importTx(ctx context.Context, items []registry.ImportItem, base int64) (registry.ImportResult, error) {
-	return s.queueImportTx(ctx, items, base, nil, nil)()
-}
-
-// queueImportTx is importTx queued (see queueMutate): items are validated
-// now, and the transaction runs guard before anything else and fails
-// with its error.
-func (s *Store) queueImportTx(ctx context.Context, items []registry.ImportItem, base int64, guard func() error, applied *atomic.Bool) (wait func() (registry.ImportResult, error)) {
 	res := newImportResult()
 	valid := make([]bool, len(items))
 	for i, it := range items {
@@ -210,12 +135,7 @@ func (s *Store) queueImportTx(ctx context.Context, items []registry.ImportItem, 
 		errs                                []registry.ImportItemError
 	}
 	var out outcome
-	committed := s.queueMutate(ctx, func(t *tx) error {
-		if guard != nil {
-			if err := guard(); err != nil {
-				return err
-			}
-		}
+	err := s.mutate(ctx, func(t *tx) error {
 		out = outcome{}
 		for i, it := range items {
 			if !valid[i] {
@@ -238,19 +158,17 @@ func (s *Store) queueImportTx(ctx context.Context, items []registry.ImportItem, 
 		}
 		res.Revision = t.rev
 		return nil
-	}, applied)
-	return func() (registry.ImportResult, error) {
-		if err := committed(); err != nil {
-			return res, err
-		}
-		for _, c := range registry.Collections {
-			n := res.Counts[c]
-			n.Created, n.Updated, n.Unchanged = out.created[c], out.updated[c], out.unchanged[c]
-			n.Failed += out.failed[c]
-		}
-		res.Errors = append(res.Errors, out.errs...)
-		return res, nil
+	})
+	if err != nil {
+		return res, err
 	}
+	for _, c := range registry.Collections {
+		n := res.Counts[c]
+		n.Created, n.Updated, n.Unchanged = out.created[c], out.updated[c], out.unchanged[c]
+		n.Failed += out.failed[c]
+	}
+	res.Errors = append(res.Errors, out.errs...)
+	return res, nil
 }
 
 // upsert creates the item's resource or brings the stored one in line

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"talentreg/services/registry"
@@ -21,26 +20,13 @@ import (
 // time. A read the engine failed (a remote engine unreachable) wins over
 // whatever fn concluded from it.
 func (s *Store) mutate(ctx context.Context, fn func(*tx) error) error {
-	return s.queueMutate(ctx, fn, nil)()
-}
-
-// queueMutate is mutate, queued behind the transactions queued before it
-// on an engine that orders them (kv.Queuer) and run at once on others;
-// wait returns mutate's outcome. applied, if not nil, is set each time the
-// transaction's writes are all made, and cleared each time it starts: the
-// next transaction queued reads it to know whether this one failed.
-func (s *Store) queueMutate(ctx context.Context, fn func(*tx) error, applied *atomic.Bool) (wait func() error) {
 	select {
 	case <-s.closed:
-		return func() error { return ErrClosed }
+		return ErrClosed
 	default:
 	}
 	var t *tx
-	update := func(kt kv.Txn) (err error) {
-		if applied != nil {
-			applied.Store(false)
-			defer func() { applied.Store(err == nil) }()
-		}
+	err := s.kv.Update(ctx, func(kt kv.Txn) (err error) {
 		if t, err = s.newTx(kt); err != nil {
 			return err
 		}
@@ -65,24 +51,15 @@ func (s *Store) queueMutate(ctx context.Context, fn func(*tx) error, applied *at
 			return err
 		}
 		return t.err
+	})
+	if err != nil {
+		return engineError(err)
 	}
-	var committed func() error
-	if q, ok := s.kv.(kv.Queuer); ok {
-		committed = q.Queue(ctx, update)
-	} else {
-		err := s.kv.Update(ctx, update)
-		committed = func() error { return err }
+	if t.events > 0 {
+		grew := s.tail != nil && s.tail.add(t.tailed, t.compacted)
+		s.noteCommitted(t.rev, t.compacted, grew)
 	}
-	return func() error {
-		if err := committed(); err != nil {
-			return engineError(err)
-		}
-		if t.events > 0 {
-			grew := s.tail != nil && s.tail.add(t.tailed, t.compacted)
-			s.noteCommitted(t.rev, t.compacted, grew)
-		}
-		return nil
-	}
+	return nil
 }
 
 // tx is one client transaction in a kv transaction, with the revision

@@ -27,6 +27,7 @@ package bolt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -79,6 +80,43 @@ type lazy struct {
 	// abandon makes the loop roll tx back at its end instead of
 	// committing it (CrashForTest: as a killed process would).
 	abandon atomic.Bool
+
+	// unchecked is the last direct commit: between its bbolt commit and
+	// its checkpoint, recovery after a crash would put the file back
+	// before it, so reads of its state wait (View).
+	unchecked atomic.Pointer[uncheckpointed]
+}
+
+// uncheckpointed is a direct commit whose checkpoint may not be written
+// yet.
+type uncheckpointed struct {
+	txid int // bbolt's id of its transaction
+	done chan struct{}
+	err  error // why the commit or checkpoint failed; set before done is closed
+}
+
+// errUncheckpointed makes View read again once the direct commit it saw
+// is checkpointed.
+var errUncheckpointed = errors.New("a direct commit is not yet checkpointed")
+
+// checkpointed reports, for a read transaction at bbolt's transaction
+// txid, whether the state it reads will survive a crash: false (and the
+// commit to wait for) while it is a direct commit's not yet
+// checkpointed; an error if that commit's checkpoint failed.
+func (d *DB) checkpointed(txid int) (*uncheckpointed, error) {
+	c := d.unchecked.Load()
+	if c == nil || txid < c.txid {
+		return nil, nil
+	}
+	select {
+	case <-c.done:
+		if c.err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrLogFailed, c.err)
+		}
+		return nil, nil
+	default:
+		return c, errUncheckpointed
+	}
 }
 
 // runLogged runs a group of ops in the open bbolt transaction, appends its
@@ -142,12 +180,18 @@ func (d *DB) runLogged(ops []*op) {
 		// twice (log, then bbolt), and moves the pin so the pages it
 		// frees are reused. Acknowledged only once the checkpoint covers
 		// it: until then, recovery would put the file back before it.
+		// No read may see it before that either (see unchecked).
+		c := &uncheckpointed{txid: btx.ID(), done: make(chan struct{})}
+		d.unchecked.Store(c)
 		d.db.NoSync = false
 		err := d.commitTx()
 		d.db.NoSync = true
 		if err == nil {
+			d.crash("direct-committed")
 			err = d.checkpointNow()
 		}
+		c.err = err
+		close(c.done)
 		if err != nil {
 			failAll(ops, fmt.Errorf("commit: %w", err))
 			return

@@ -403,7 +403,24 @@ func (d *DB) View(ctx context.Context, fn func(kv.Reader) error) error {
 	if err := d.awaitVisible(ctx); err != nil {
 		return err
 	}
-	return d.db.View(func(btx *bbolt.Tx) error { return fn(&reader{d: d, btx: btx}) })
+	for {
+		var c *uncheckpointed
+		err := d.db.View(func(btx *bbolt.Tx) error {
+			var err error
+			if c, err = d.checkpointed(btx.ID()); err != nil {
+				return err
+			}
+			return fn(&reader{d: d, btx: btx})
+		})
+		if !errors.Is(err, errUncheckpointed) {
+			return err
+		}
+		select { // then read again: that state, or a later one
+		case <-c.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // reader is a bbolt transaction as a kv.Reader.

@@ -24,14 +24,7 @@ import (
 // file and log, every acknowledged create is there and `registry check`
 // finds the store consistent.
 func TestCrash_PowerCutAtLogFaultPoints(t *testing.T) {
-	t.Parallel()
-	if testing.Short() {
-		t.Skip("e2e")
-	}
-	for _, c := range []struct {
-		point string
-		n     int
-	}{
+	atFaultPoints(t, testPowerCut, []faultPoint{
 		{"torn", 150},             // half of a record written
 		{"synced", 150},           // the record durable, bbolt not yet committed
 		{"committed", 150},        // bbolt committed, the writers not yet answered
@@ -39,68 +32,129 @@ func TestCrash_PowerCutAtLogFaultPoints(t *testing.T) {
 		{"checkpoint-synced", 3},  // bbolt synced, the checkpoint not written
 		{"checkpoint-written", 3}, // the checkpoint written, old segments still there
 		{"checkpoint-done", 3},    // old segments removed
-	} {
+	})
+}
+
+// faultPoint is the n-th passage through a point of the log's fault hook.
+type faultPoint struct {
+	point string
+	n     int
+}
+
+// atFaultPoints runs test at each point, in parallel: each starts a
+// registry process with files of its own.
+func atFaultPoints(t *testing.T, test func(t *testing.T, point string, n int), points []faultPoint) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("e2e")
+	}
+	for _, c := range points {
 		t.Run(c.point, func(t *testing.T) {
-			t.Parallel() // a registry process and files of its own
-			testPowerCut(t, c.point, c.n)
+			t.Parallel()
+			test(t, c.point, c.n)
 		})
 	}
 }
 
 func testPowerCut(t *testing.T, point string, n int) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "registry.db")
-	reg := newProc(dir, "registry", "registry", append([]string{
-		"--grpc-addr", "127.0.0.1:0", "--admin-addr", "", "--db", db,
-		"--wal-checkpoint-bytes", "65536", "--wal-checkpoint-interval", "20ms",
-	}, serverSecurity("registry")...)...)
-	reg.env = []string{fmt.Sprintf("TALENTREG_WAL_CRASH=%s:%d", point, n)}
-	if err := reg.start(); err != nil {
-		t.Fatal(err)
-	}
-	client := registryv1.NewRegistryServiceClient(replicasConn(t, reg.grpcAddr))
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var mu sync.Mutex
-	var acked []string
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := fmt.Sprintf("pc-%d-%d", w, i)
-				cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-				_, err := client.CreateEntity(cctx, &registryv1.CreateEntityRequest{EntityId: id, Entity: &registryv1.Entity{
-					DisplayName: "Power cut " + id, Kind: registryv1.EntityKind_ENTITY_KIND_ENTERPRISE}})
-				ccancel()
-				if err == nil {
-					mu.Lock()
-					acked = append(acked, id)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	err := reg.wait(90 * time.Second)
-	close(stop)
-	wg.Wait()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("registry: %v, want killed at %s #%d\n%s", err, point, n, reg.logTail(10))
-	}
+	c := startCut(t, point, n, "--wal-checkpoint-bytes", "65536", "--wal-checkpoint-interval", "20ms")
+	c.creates(8)
+	acked := c.awaitKill()
 	t.Logf("killed at %s #%d after %d acknowledged creates", point, n, len(acked))
 	if len(acked) == 0 {
 		t.Fatal("nothing acknowledged before the cut")
 	}
-	restartAndFind(t, ctx, reg, client, db, acked)
+	restartAndFind(t, c.ctx, c.reg, c.client, c.db, acked)
+}
+
+// cutRun is a registry started to kill itself (SIGKILL) at the n-th
+// passage through a fault point of its log, with the writers run
+// against it and the entities it acknowledged.
+type cutRun struct {
+	t        *testing.T
+	point    string
+	n        int
+	reg      *proc
+	db       string
+	client   registryv1.RegistryServiceClient
+	ctx      context.Context
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	acked    []string
+	finished int // writers' batches acknowledged whole (imports)
+}
+
+func startCut(t *testing.T, point string, n int, flags ...string) *cutRun {
+	dir := t.TempDir()
+	c := &cutRun{t: t, point: point, n: n, db: filepath.Join(dir, "registry.db"), stop: make(chan struct{})}
+	c.reg = newProc(dir, "registry", "registry", append(append([]string{
+		"--grpc-addr", "127.0.0.1:0", "--admin-addr", "", "--db", c.db,
+	}, flags...), serverSecurity("registry")...)...)
+	c.reg.env = []string{fmt.Sprintf("TALENTREG_WAL_CRASH=%s:%d", point, n)}
+	if err := c.reg.start(); err != nil {
+		t.Fatal(err)
+	}
+	c.client = registryv1.NewRegistryServiceClient(replicasConn(t, c.reg.grpcAddr))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	c.ctx = ctx
+	return c
+}
+
+// ack records entities acknowledged by the registry.
+func (c *cutRun) ack(ids ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.acked = append(c.acked, ids...)
+}
+
+// writer runs fn(i) for i = 0, 1, … until the cut.
+func (c *cutRun) writer(fn func(i int)) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-c.stop:
+				return
+			default:
+			}
+			fn(i)
+		}
+	}()
+}
+
+// creates starts writers of one entity per CreateEntity (through the log).
+func (c *cutRun) creates(writers int) {
+	for w := range writers {
+		c.writer(func(i int) {
+			id := fmt.Sprintf("pc-%d-%d", w, i)
+			ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+			defer cancel()
+			if _, err := c.client.CreateEntity(ctx, &registryv1.CreateEntityRequest{EntityId: id, Entity: powerCutEntity(id)}); err == nil {
+				c.ack(id)
+			}
+		})
+	}
+}
+
+// awaitKill waits for the registry to kill itself at the fault point,
+// stops the writers and returns what was acknowledged.
+func (c *cutRun) awaitKill() []string {
+	c.t.Helper()
+	err := c.reg.wait(90 * time.Second)
+	close(c.stop)
+	c.wg.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		c.t.Fatalf("registry: %v, want killed at %s #%d\n%s", err, c.point, c.n, c.reg.logTail(10))
+	}
+	return c.acked
+}
+
+func powerCutEntity(id string) *registryv1.Entity {
+	return &registryv1.Entity{Name: "entities/" + id, DisplayName: "Power cut " + id, Kind: registryv1.EntityKind_ENTITY_KIND_ENTERPRISE}
 }
 
 // restartAndFind restarts the killed registry on its file and log, checks
@@ -158,115 +212,47 @@ func restartAndFind(t *testing.T, ctx context.Context, reg *proc, client registr
 // Every entity of an acknowledged import or create is there after the
 // restart, and the file is consistent.
 func TestCrash_PowerCutAtImportChunkPoints(t *testing.T) {
-	t.Parallel()
-	if testing.Short() {
-		t.Skip("e2e")
-	}
-	for _, c := range []struct {
-		point string
-		n     int
-	}{
+	atFaultPoints(t, testPowerCutImporting, []faultPoint{
 		// An import of 25,000 makes three or four direct commits (its
 		// first, into an empty bucket, in pieces of 1,000 that mostly go
 		// through the log): the 6th falls in a later import, after one
 		// was acknowledged.
 		{"direct-committed", 6},
 		{"direct-checkpointed", 6},
-	} {
-		t.Run(c.point, func(t *testing.T) {
-			t.Parallel()
-			testPowerCutImporting(t, c.point, c.n)
-		})
-	}
+	})
 }
 
 func testPowerCutImporting(t *testing.T, point string, n int) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "registry.db")
-	reg := newProc(dir, "registry", "registry", append([]string{
-		"--grpc-addr", "127.0.0.1:0", "--admin-addr", "", "--db", db,
-	}, serverSecurity("registry")...)...)
-	reg.env = []string{fmt.Sprintf("TALENTREG_WAL_CRASH=%s:%d", point, n)}
-	if err := reg.start(); err != nil {
-		t.Fatal(err)
-	}
-	client := registryv1.NewRegistryServiceClient(replicasConn(t, reg.grpcAddr))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-
-	var mu sync.Mutex
-	var acked []string
-	imports := 0
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	entity := func(id string) *registryv1.Entity {
-		return &registryv1.Entity{Name: "entities/" + id, DisplayName: "Power cut " + id, Kind: registryv1.EntityKind_ENTITY_KIND_ENTERPRISE}
-	}
-	wg.Add(1)
-	go func() { // imports of 25,000 entities: three chunks
-		defer wg.Done()
-		for call := 0; ; call++ {
-			select {
-			case <-stop:
-				return
-			default:
+	c := startCut(t, point, n)
+	c.writer(func(call int) { // imports of 25,000 entities: three chunks
+		stream, err := c.client.Import(c.ctx)
+		if err != nil {
+			return
+		}
+		var ids []string
+		for lo := 0; lo < 25000; lo += 1000 {
+			var items []*registryv1.Resource
+			for i := lo; i < lo+1000; i++ {
+				id := fmt.Sprintf("imp-%d-%d", call, i)
+				ids = append(ids, id)
+				items = append(items, &registryv1.Resource{Resource: &registryv1.Resource_Entity{Entity: powerCutEntity(id)}})
 			}
-			stream, err := client.Import(ctx)
-			if err != nil {
-				return
-			}
-			var ids []string
-			for lo := 0; lo < 25000; lo += 1000 {
-				var items []*registryv1.Resource
-				for i := lo; i < lo+1000; i++ {
-					id := fmt.Sprintf("imp-%d-%d", call, i)
-					ids = append(ids, id)
-					items = append(items, &registryv1.Resource{Resource: &registryv1.Resource_Entity{Entity: entity(id)}})
-				}
-				if stream.Send(&registryv1.ImportRequest{Items: items}) != nil {
-					break
-				}
-			}
-			if resp, err := stream.CloseAndRecv(); err == nil && resp.GetEntities().GetCreated() == int64(len(ids)) {
-				mu.Lock()
-				acked = append(acked, ids...)
-				imports++
-				mu.Unlock()
+			if stream.Send(&registryv1.ImportRequest{Items: items}) != nil {
+				break
 			}
 		}
-	}()
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() { // creates, through the log
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := fmt.Sprintf("pc-%d-%d", w, i)
-				cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-				_, err := client.CreateEntity(cctx, &registryv1.CreateEntityRequest{EntityId: id, Entity: entity(id)})
-				ccancel()
-				if err == nil {
-					mu.Lock()
-					acked = append(acked, id)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	err := reg.wait(90 * time.Second)
-	close(stop)
-	wg.Wait()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("registry: %v, want killed at %s #%d\n%s", err, point, n, reg.logTail(10))
-	}
-	t.Logf("killed at %s #%d after %d acknowledged entities, %d imports", point, n, len(acked), imports)
-	if imports == 0 {
+		if resp, err := stream.CloseAndRecv(); err == nil && resp.GetEntities().GetCreated() == int64(len(ids)) {
+			c.ack(ids...)
+			c.mu.Lock()
+			c.finished++
+			c.mu.Unlock()
+		}
+	})
+	c.creates(4)
+	acked := c.awaitKill()
+	t.Logf("killed at %s #%d after %d acknowledged entities, %d imports", point, n, len(acked), c.finished)
+	if c.finished == 0 {
 		t.Fatal("no import acknowledged before the cut")
 	}
-	restartAndFind(t, ctx, reg, client, db, acked)
+	restartAndFind(t, c.ctx, c.reg, c.client, c.db, acked)
 }

@@ -28,6 +28,7 @@ import (
 	"talentreg/gateway"
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/platform/freeport"
 )
 
 // fakeRegistry is an in-process registry answering a few RPCs the way the
@@ -238,15 +239,14 @@ func (b *backend) stop() {
 	<-b.done
 }
 
-// freeAddr returns a loopback address nothing listens on.
+// freeAddr returns a loopback address nothing listens on, below the
+// ephemeral range (freeport): some tests start a backend there later.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := lis.Addr().String()
-	_ = lis.Close()
 	return addr
 }
 

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+	"talentreg/platform/freeport"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -125,15 +125,14 @@ func Start(t testing.TB, bin string, opts Options) *Process {
 }
 
 // FreeAddr returns a loopback address with a port free at the time of the
-// call.
+// call, below the ephemeral range so that no connection takes it before
+// the server binds it (freeport).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
 	return addr
 }
 

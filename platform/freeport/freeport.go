@@ -1,0 +1,54 @@
+// Package freeport picks a loopback address for a server that a test
+// starts later, or starts again after stopping it.
+//
+// The usual pick — listen on port 0, close, hand the port out — races with
+// every other process on the machine: until the server binds it, the port
+// is free in the kernel's ephemeral range, and any outgoing connection
+// (or another listener on port 0) may take it meanwhile ("bind: address
+// already in use", seen in `make test` with e2e running beside). Ports
+// below that range are never handed out by the kernel, so only another
+// explicit pick could collide.
+package freeport
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+)
+
+// lowest is the first port picked (above the registered services most
+// machines run).
+const lowest = 10000
+
+// Addr returns "127.0.0.1:port" for a port below the ephemeral range on
+// which nothing listens now.
+func Addr() (string, error) {
+	top := ephemeralLow()
+	if top <= lowest {
+		return "", fmt.Errorf("freeport: the ephemeral range starts at %d, no room below it", top)
+	}
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", lowest+rand.IntN(top-lowest))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // taken: another pick
+		}
+		_ = l.Close()
+		return addr, nil
+	}
+	return "", fmt.Errorf("freeport: no free port in %d–%d", lowest, top-1)
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default when it cannot be read).
+func ephemeralLow() int {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var hi int
+		if n, _ := fmt.Sscan(string(b), &low, &hi); n != 2 {
+			low = 32768
+		}
+	}
+	return low
+}

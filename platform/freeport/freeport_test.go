@@ -1,0 +1,34 @@
+package freeport
+
+import (
+	"net"
+	"strconv"
+	"testing"
+)
+
+// Addr gives a bindable loopback port below the ephemeral range, and a
+// different one while the first is held.
+func TestAddr_BelowTheEphemeralRangeAndFree(t *testing.T) {
+	addr, err := Addr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	if p, _ := strconv.Atoi(port); p < lowest || p >= ephemeralLow() {
+		t.Fatalf("port %d, want in [%d, %d)", p, lowest, ephemeralLow())
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the picked %s is not free: %v", addr, err)
+	}
+	defer l.Close()
+	for range 20 {
+		other, err := Addr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if other == addr {
+			t.Fatalf("%s handed out while it is held", addr)
+		}
+	}
+}

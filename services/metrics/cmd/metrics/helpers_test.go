@@ -86,28 +86,6 @@ type service struct {
 // checkpoint at db; waitReady waits for health SERVING.
 func startService(t testing.TB, registry, db string, waitReady bool, extra ...string) *service {
 	t.Helper()
-	want := healthpb.HealthCheckResponse_NOT_SERVING
-	if waitReady {
-		want = healthpb.HealthCheckResponse_SERVING
-	}
-	for attempt := 1; ; attempt++ {
-		s, err := tryService(t, registry, db, want, extra...)
-		if err == nil {
-			return s
-		}
-		// A free port is picked, closed and then bound by the service:
-		// another process may take it in between (a connection's
-		// ephemeral port). Other ports, then.
-		if attempt < 5 && strings.Contains(err.Error(), "address already in use") {
-			continue
-		}
-		t.Fatal(err)
-	}
-}
-
-// tryService is one attempt of startService; on an error the service has
-// stopped.
-func tryService(t testing.TB, registry, db string, want healthpb.HealthCheckResponse_ServingStatus, extra ...string) (*service, error) {
 	s := &service{t: t, addr: registrytest.FreeAddr(t), adminAddr: registrytest.FreeAddr(t), db: db,
 		stderr: &syncBuffer{}, done: make(chan error, 1)}
 	args := append([]string{
@@ -120,56 +98,47 @@ func tryService(t testing.TB, registry, db string, want healthpb.HealthCheckResp
 	go func() { s.done <- run(ctx, args, func(string) string { return "" }, io.Discard, s.stderr) }()
 	conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		s.stop()
-		return nil, err
-	}
-	s.client = metricsv1.NewMetricsServiceClient(conn)
-	s.health = healthpb.NewHealthClient(conn)
-	if err := s.awaitHealth(want); err != nil {
-		_ = conn.Close()
-		if !s.stopped {
-			s.stop()
-		}
-		return nil, err
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
+	s.client = metricsv1.NewMetricsServiceClient(conn)
+	s.health = healthpb.NewHealthClient(conn)
 	t.Cleanup(func() {
 		if !s.stopped {
 			s.stop()
 		}
 	})
-	return s, nil
+	want := healthpb.HealthCheckResponse_NOT_SERVING
+	if waitReady {
+		want = healthpb.HealthCheckResponse_SERVING
+	}
+	s.waitHealth(want)
+	return s
 }
 
 // waitHealth polls the health service until it reports want (or, for
-// NOT_SERVING, anything: the server is up), failing after 30 s.
+// NOT_SERVING, anything: the server is up), failing after 30 s. If run
+// has returned, the service counts as stopped (cleanup does not wait for
+// it again).
 func (s *service) waitHealth(want healthpb.HealthCheckResponse_ServingStatus) {
 	s.t.Helper()
-	if err := s.awaitHealth(want); err != nil {
-		s.t.Fatal(err)
-	}
-}
-
-// awaitHealth is waitHealth returning its error; if run has returned,
-// the service counts as stopped.
-func (s *service) awaitHealth(want healthpb.HealthCheckResponse_ServingStatus) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-s.done:
 			s.stopped = true
-			return fmt.Errorf("metrics service exited: %v\n%s", err, s.stderr)
+			s.t.Fatalf("metrics service exited: %v\n%s", err, s.stderr)
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		resp, err := s.health.Check(ctx, &healthpb.HealthCheckRequest{})
 		cancel()
 		if err == nil && (resp.GetStatus() == want || want == healthpb.HealthCheckResponse_NOT_SERVING) {
-			return nil
+			return
 		}
 		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
 	}
-	return fmt.Errorf("metrics service not %s within 30 s\n%s", want, s.stderr)
+	s.t.Fatalf("metrics service not %s within 30 s\n%s", want, s.stderr)
 }
 
 // stop cancels run (as SIGTERM does) and requires a clean return.

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,6 +26,7 @@ import (
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 	"talentreg/platform/devcerts"
+	"talentreg/platform/freeport"
 )
 
 // TestEtcdManifests_RunForReal runs what overlays/production-ha and the
@@ -477,23 +479,18 @@ func ruleExprs(t *testing.T, path string) []string {
 	return out
 }
 
-// freePorts returns n distinct loopback ports free a moment ago.
+// freePorts returns n distinct loopback ports below the ephemeral range,
+// free a moment ago (freeport).
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
+	addrs, err := freeport.Addrs(n)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := make([]int, n)
-	for i := range out {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		out[i] = l.Addr().(*net.TCPAddr).Port
+	for i, a := range addrs {
+		_, port, _ := net.SplitHostPort(a)
+		out[i], _ = strconv.Atoi(port)
 	}
 	return out
 }

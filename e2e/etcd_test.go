@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +25,7 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 
 	"talentreg/platform/auth"
+	"talentreg/platform/freeport"
 )
 
 // The etcd tests run the registry on a real etcd cluster: members of the
@@ -108,12 +108,11 @@ func startEtcd(t *testing.T, n int) *etcdCluster {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // endpoints returns the members' client URLs, comma-separated.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"talentreg/platform/auth"
+	"talentreg/platform/freeport"
 )
 
 // repoRoot is the repository's top folder.
@@ -29,12 +30,11 @@ func repoRoot(t *testing.T) string {
 // freeLoopback returns a loopback address whose port was free a moment ago.
 func freeLoopback(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // TestMakeRun_CtrlCStopsEverythingAndExitsZero runs `make run` on a

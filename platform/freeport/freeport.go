@@ -24,20 +24,40 @@ const lowest = 10000
 // Addr returns "127.0.0.1:port" for a port below the ephemeral range on
 // which nothing listens now.
 func Addr() (string, error) {
+	addrs, err := Addrs(1)
+	if err != nil {
+		return "", err
+	}
+	return addrs[0], nil
+}
+
+// Addrs returns n distinct such addresses (for a cluster whose members
+// all start later): each is held while the next is picked.
+func Addrs(n int) ([]string, error) {
 	top := ephemeralLow()
 	if top <= lowest {
-		return "", fmt.Errorf("freeport: the ephemeral range starts at %d, no room below it", top)
+		return nil, fmt.Errorf("freeport: the ephemeral range starts at %d, no room below it", top)
 	}
-	for range 100 {
+	held := make([]net.Listener, 0, n)
+	defer func() {
+		for _, l := range held {
+			_ = l.Close()
+		}
+	}()
+	addrs := make([]string, 0, n)
+	for tries := 0; len(addrs) < n; tries++ {
+		if tries == 100*n {
+			return nil, fmt.Errorf("freeport: no %d free ports in %d–%d", n, lowest, top-1)
+		}
 		addr := fmt.Sprintf("127.0.0.1:%d", lowest+rand.IntN(top-lowest))
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue // taken: another pick
 		}
-		_ = l.Close()
-		return addr, nil
+		held = append(held, l)
+		addrs = append(addrs, addr)
 	}
-	return "", fmt.Errorf("freeport: no free port in %d–%d", lowest, top-1)
+	return addrs, nil
 }
 
 // ephemeralLow is the first port of the kernel's ephemeral range (Linux's

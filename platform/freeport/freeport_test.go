@@ -32,3 +32,27 @@ func TestAddr_BelowTheEphemeralRangeAndFree(t *testing.T) {
 		}
 	}
 }
+
+// Addrs gives n distinct free ports, all below the ephemeral range.
+func TestAddrs_Distinct(t *testing.T) {
+	addrs, err := Addrs(40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if seen[a] {
+			t.Fatalf("%s handed out twice in %v", a, addrs)
+		}
+		seen[a] = true
+		_, port, _ := net.SplitHostPort(a)
+		if p, _ := strconv.Atoi(port); p < lowest || p >= ephemeralLow() {
+			t.Fatalf("port %d, want in [%d, %d)", p, lowest, ephemeralLow())
+		}
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			t.Fatalf("the picked %s is not free: %v", a, err)
+		}
+		l.Close()
+	}
+}

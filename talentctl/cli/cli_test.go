@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"github.com/xuri/excelize/v2"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"talentreg/platform/freeport"
 	"talentreg/talentctl/demo"
 	"talentreg/talentctl/internal/stack"
 
@@ -60,12 +60,10 @@ func (r result) want(t *testing.T, code int, says ...string) {
 // closedAddr returns a loopback address nothing listens on.
 func closedAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	return addr
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 	"talentreg/platform/command"
+	"talentreg/platform/freeport"
 	"talentreg/services/registry"
 	"talentreg/services/registry/storage"
 )
@@ -43,12 +43,11 @@ func (s *syncBuffer) String() string {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 func TestRun_ServesHealthAndStopsCleanly(t *testing.T) {

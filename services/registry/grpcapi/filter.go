@@ -8,6 +8,8 @@ import (
 
 	"go.einride.tech/aip/filtering"
 	expr "google.golang.org/genproto/googleapis/api/expr/v1alpha1"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 	"talentreg/services/registry"
@@ -209,6 +211,9 @@ func (f filterSpec) parseUncached(filter string) ([]registry.Condition, error) {
 	}
 	parsed, err := filtering.ParseFilterString(filter, f.decls)
 	if err != nil {
+		if msg, ok := enumMismatch(err.Error()); ok {
+			return nil, filterError("%s", msg)
+		}
 		return nil, filterError("%s (fields: %s)", parseErrorSummary(err.Error()), f.names())
 	}
 	var conds []registry.Condition
@@ -253,6 +258,11 @@ func (f filterSpec) collect(e *expr.Expr, conds *[]registry.Condition) error {
 	value, err := literal(args[1])
 	if err != nil {
 		return err
+	}
+	if call.GetFunction() == filtering.FunctionHas && value == "*" {
+		// AIP-160's presence test; the indexes hold runs by value, not
+		// "has any", and no list value is "*": refused, not matched to nothing.
+		return filterError("%s:* (has any value) is not supported: name a value, %s:\"id\"", ident, ident)
 	}
 	if check := f.checks[ident]; check != nil {
 		if err := check(value); err != nil {
@@ -343,6 +353,32 @@ func parseErrorSummary(msg string) string {
 		}
 	}
 	return firstLine(strings.TrimSpace(msg))
+}
+
+// enumMismatch rephrases the checker's error for an enum field compared
+// with something other than one of its value names (kind = 5), which names
+// only internal types, as the rule and the values the field takes.
+func enumMismatch(msg string) (string, bool) {
+	if !strings.Contains(msg, "no matching overload") {
+		return "", false
+	}
+	_, rest, ok := strings.Cut(msg, `message_type:"`)
+	if !ok {
+		return "", false
+	}
+	name, _, _ := strings.Cut(rest, `"`)
+	et, err := protoregistry.GlobalTypes.FindEnumByName(protoreflect.FullName(name))
+	if err != nil {
+		return "", false
+	}
+	vals := et.Descriptor().Values()
+	var names []string
+	for i := range vals.Len() {
+		if vals.Get(i).Number() != 0 { // UNSPECIFIED is never a filter value
+			names = append(names, string(vals.Get(i).Name()))
+		}
+	}
+	return fmt.Sprintf("a %s field compares with one of its value names, unquoted (%s)", et.Descriptor().Name(), strings.Join(names, ", ")), true
 }
 
 func firstLine(s string) string {

@@ -307,6 +307,14 @@ func TestGRPC_InvalidArgument(t *testing.T) {
 			_, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{Filter: `region = "Beijing" OR region = "Hebei"`})
 			return err
 		}},
+		{"presence test on a list", "filter", registry.ReasonInvalidFilter, func() error {
+			_, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{Filter: `industries:*`})
+			return err
+		}},
+		{"enum compared with a number", "filter", registry.ReasonInvalidFilter, func() error {
+			_, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{Filter: `kind = 5`})
+			return err
+		}},
 		{"filter with an unknown enum value", "filter", registry.ReasonInvalidFilter, func() error {
 			_, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{Filter: `kind = ENTITY_KIND_SPACESHIP`})
 			return err
@@ -364,6 +372,16 @@ func TestGRPC_InvalidArgument(t *testing.T) {
 				t.Fatalf("a rejected request moved the revision from %d to %d", before, e.store.Revision())
 			}
 		})
+	}
+	// The rule in words, not the checker's internal type names.
+	for filter, want := range map[string]string{
+		`kind = 5`:     "ENTITY_KIND_UNIVERSITY",
+		`industries:*`: `industries:"id"`,
+	} {
+		_, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{Filter: filter})
+		if msg := status.Convert(err).Message(); !strings.Contains(msg, want) || strings.Contains(msg, "overload") {
+			t.Errorf("filter %q: message %q; want it to say %q", filter, msg, want)
+		}
 	}
 	// The untampered token still works with its own filter.
 	if _, err := c.ListEntities(ctx, &registryv1.ListEntitiesRequest{PageSize: 1, Filter: `region = "Binhai"`, PageToken: token}); err != nil {

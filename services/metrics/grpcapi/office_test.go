@@ -152,6 +152,15 @@ func TestServer_ExactFrom(t *testing.T) {
 			if h.GetExactFrom() != nil || h.GetCompleteFrom() != nil {
 				t.Fatalf("unbounded, from the start: exact_from %v, complete_from %v, want both unset", h.GetExactFrom(), h.GetCompleteFrom())
 			}
+			// Before the first change of a history kept from the start,
+			// however early (before the range of Unix nanoseconds too):
+			// the empty registry, not an error naming a bound.
+			for _, at := range []time.Time{first.Add(-time.Hour), time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)} {
+				s, err := c.GetSummary(ctx(t), &metricsv1.GetSummaryRequest{AsOf: timestamppb.New(at)})
+				if err != nil || s.GetEntities() != 0 || s.GetRevision() != 0 {
+					t.Fatalf("as of %s, before the first change: %v, %v; want the empty registry at revision 0", at, s, err)
+				}
+			}
 			continue
 		}
 		// The latest commit is 06-16 10:00; the window starts 06-15 10:00.

@@ -705,14 +705,17 @@ func (h *history) finishRestore() {
 // error.
 func (h *history) revisionAt(t time.Time) (int64, error) {
 	ns := t.UnixNano()
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64)):
+		// Before the range of Unix ns: before every commit. A history kept
+		// from the start then answers the empty registry, as for any
+		// time before its first change.
+		ns = math.MinInt64
+	case t.After(time.Unix(0, math.MaxInt64)):
+		ns = math.MaxInt64 // past it: after every commit
+	}
 	if h.completeFrom == 0 || ns < h.completeFrom {
 		return 0, metrics.BeforeHistory(t, time.Unix(0, h.completeFrom))
-	}
-	if t.Before(time.Unix(0, math.MinInt64)) || t.After(time.Unix(0, math.MaxInt64)) {
-		ns = math.MaxInt64 // past the range of Unix ns: after every commit
-		if t.Before(time.Unix(0, 0)) {
-			return 0, metrics.BeforeHistory(t, time.Unix(0, h.completeFrom))
-		}
 	}
 	var v [txWidth]int64
 	if !h.tx.at(ns, v[:]) {

@@ -225,6 +225,30 @@ func jsonMediaType(ct string) bool {
 }
 
 // unsupportedMediaType is the answer to a body that is not JSON: 415.
+// encodedBody reports whether r's body claims a content coding other
+// than identity: the gateway decodes none, so such a body would be read
+// as JSON that it is not (or a plain one accepted under a false label).
+func encodedBody(r *http.Request) (string, bool) {
+	for _, v := range r.Header.Values("Content-Encoding") {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+// unsupportedContentEncoding answers a body with a content coding
+// (RFC 9110 15.5.16: 415, with the codings accepted in Accept-Encoding).
+func unsupportedContentEncoding(w http.ResponseWriter, ce string) httpError {
+	w.Header().Set("Accept-Encoding", "identity")
+	sp := status.New(codes.InvalidArgument, "Content-Encoding "+clip.Quote(ce)+
+		" is not supported: send the JSON body uncompressed, without a Content-Encoding header").Proto()
+	sp.Details = []*anypb.Any{errorInfo(ReasonUnsupportedContentEncoding, "contentEncoding", clip.String(ce, 0))}
+	return httpError{httpStatus: http.StatusUnsupportedMediaType, st: status.FromProto(sp)}
+}
+
 func unsupportedMediaType(ct string) httpError {
 	sp := status.New(codes.InvalidArgument, "Content-Type "+clip.Quote(ct)+
 		" is not supported: the body must be JSON, sent with Content-Type: application/json (curl: -H 'Content-Type: application/json')").Proto()

@@ -230,6 +230,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(rw, g.marsh, unsupportedMediaType(ct), nil)
 			return
 		}
+		if ce, ok := encodedBody(r); ok && bodyMethod(r.Method) {
+			writeError(rw, g.marsh, unsupportedContentEncoding(rw, ce), nil)
+			return
+		}
 		st.body = limitedBody{rc: r.Body, n: g.cfg.MaxBodyBytes}
 		r.Body = &st.body
 	}

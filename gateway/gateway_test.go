@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -748,6 +749,42 @@ func TestGateway_ContentTypeMustBeJSON(t *testing.T) {
 	// A GET or DELETE has no body to type.
 	if r := do(t, "DELETE", s.url+"/v1/entities/tju", nil, map[string]string{"Content-Type": "text/plain"}); r.status == 415 {
 		t.Errorf("DELETE with a Content-Type → 415")
+	}
+}
+
+// TestGateway_ContentEncodingIsRefused: the gateway decodes no content
+// coding, so a body labelled gzip (compressed or not) is 415
+// UNSUPPORTED_CONTENT_ENCODING with Accept-Encoding: identity, refused
+// before any backend call; identity is plain.
+func TestGateway_ContentEncodingIsRefused(t *testing.T) {
+	s, _, _ := startStack(t, 1, nil)
+	plain := `{"displayName":"Acme","kind":"ENTITY_KIND_ENTERPRISE"}`
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(plain))
+	zw.Close()
+	for i, tc := range []struct {
+		encoding, body string
+		want           int
+	}{
+		{"gzip", gz.String(), 415},
+		{"gzip", plain, 415}, // a false label is not read as plain
+		{"identity, br", plain, 415},
+		{"identity", plain, 200},
+	} {
+		id := fmt.Sprintf("enc-%d", i)
+		r := do(t, "POST", s.url+"/v1/entities?entityId="+id, strings.NewReader(tc.body),
+			map[string]string{"Content-Type": "application/json", "Content-Encoding": tc.encoding})
+		if tc.want == 200 {
+			if r.status != 200 {
+				t.Errorf("Content-Encoding %q → %d %s, want 200", tc.encoding, r.status, r.body)
+			}
+			continue
+		}
+		errorBody(t, r, 415, codes.InvalidArgument)
+		if !strings.Contains(string(r.body), "UNSUPPORTED_CONTENT_ENCODING") || r.header.Get("Accept-Encoding") != "identity" {
+			t.Errorf("Content-Encoding %q → %s (Accept-Encoding %q), want UNSUPPORTED_CONTENT_ENCODING and identity", tc.encoding, r.body, r.header.Get("Accept-Encoding"))
+		}
 	}
 }
 

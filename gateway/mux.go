@@ -80,6 +80,10 @@ const (
 	// ReasonUnsupportedMediaType: a request body is sent with a
 	// Content-Type other than JSON (415); metadata "contentType" gives it.
 	ReasonUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
+	// ReasonUnsupportedContentEncoding: a request body is sent with a
+	// Content-Encoding (gzip, …) the gateway does not decode (415);
+	// metadata "contentEncoding" gives it.
+	ReasonUnsupportedContentEncoding = "UNSUPPORTED_CONTENT_ENCODING"
 )
 
 // marshaler is grpc-gateway's JSONPb with the options of API.md, marshaling

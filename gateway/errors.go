@@ -224,7 +224,6 @@ func jsonMediaType(ct string) bool {
 	return !ok || strings.EqualFold(cs, "utf-8")
 }
 
-// unsupportedMediaType is the answer to a body that is not JSON: 415.
 // encodedBody reports whether r's body claims a content coding other
 // than identity: the gateway decodes none, so such a body would be read
 // as JSON that it is not (or a plain one accepted under a false label).
@@ -249,6 +248,7 @@ func unsupportedContentEncoding(w http.ResponseWriter, ce string) httpError {
 	return httpError{httpStatus: http.StatusUnsupportedMediaType, st: status.FromProto(sp)}
 }
 
+// unsupportedMediaType is the answer to a body that is not JSON: 415.
 func unsupportedMediaType(ct string) httpError {
 	sp := status.New(codes.InvalidArgument, "Content-Type "+clip.Quote(ct)+
 		" is not supported: the body must be JSON, sent with Content-Type: application/json (curl: -H 'Content-Type: application/json')").Proto()

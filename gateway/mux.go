@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -119,13 +120,13 @@ func (m *marshaler) Marshal(v any) ([]byte, error) {
 // refuses anything but white space after the value.
 func (m *marshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	jd := json.NewDecoder(r)
-	return &strictDecoder{inner: runtime.DecoderWrapper{Decoder: jd, UnmarshalOptions: m.UnmarshalOptions}, json: jd, r: r}
+	return &strictDecoder{json: jd, r: r, opts: m.UnmarshalOptions}
 }
 
 type strictDecoder struct {
-	inner runtime.Decoder
-	json  *json.Decoder
-	r     io.Reader
+	json *json.Decoder
+	r    io.Reader
+	opts protojson.UnmarshalOptions
 }
 
 // errTrailingData is the error for bytes after the body's JSON value,
@@ -137,7 +138,7 @@ func (e errTrailingData) Error() string {
 }
 
 func (d *strictDecoder) Decode(v any) error {
-	if err := d.inner.Decode(v); err != nil {
+	if err := d.decode(v); err != nil {
 		return err
 	}
 	// The body is already bounded by the size limit; read what is left.
@@ -156,6 +157,24 @@ func (d *strictDecoder) Decode(v any) error {
 		}
 		return errTrailingData{c}
 	}
+}
+
+// decode reads one JSON value into v as JSONPb's decoder does (v may be a
+// message or, as generated handlers pass a body field, a pointer to one),
+// except that a value refused for a lone UTF-16 surrogate gets an error
+// naming its field (loneSurrogate).
+func (d *strictDecoder) decode(v any) error {
+	var raw json.RawMessage
+	if err := d.json.Decode(&raw); err != nil {
+		return err
+	}
+	err := runtime.DecoderWrapper{Decoder: json.NewDecoder(bytes.NewReader(raw)), UnmarshalOptions: d.opts}.Decode(v)
+	if err != nil {
+		if e := loneSurrogate(raw); e != nil {
+			return e
+		}
+	}
+	return err
 }
 
 // strictQueryParser is grpc-gateway's query parser that refuses a

@@ -94,7 +94,7 @@ func TestWatch_StalledWatchersBounded(t *testing.T) {
 	// The gateway's stall timeout is below the registry's (60 s), as by
 	// default: the gateway, which sees its client stall, ends the watch.
 	s := startStack(t, stackOptions{
-		gatewayArgs: []string{"--stream-stall-timeout", "3s", "--admin-addr", "127.0.0.1:0"},
+		gatewayArgs: []string{"--stream-stall-timeout", "3s", "--admin-addr", "127.0.0.1:0", "--admin-pprof"},
 	})
 	for b := range 20 {
 		var reqs []map[string]any

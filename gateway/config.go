@@ -18,9 +18,12 @@ import (
 type Config struct {
 	// HTTPAddr is the address the HTTP API listens on.
 	HTTPAddr string
-	// AdminAddr serves /metrics and /debug/pprof for operators; empty
-	// disables it. Neither is served on HTTPAddr.
+	// AdminAddr serves /metrics (and /debug/pprof with AdminPprof) for
+	// operators; empty disables it. Neither is served on HTTPAddr.
 	AdminAddr string
+	// AdminPprof serves /debug/pprof on AdminAddr, which takes no
+	// credential: off unless an operator asks for it.
+	AdminPprof bool
 	// Registry is the registry's gRPC address, host:port, or the
 	// comma-separated addresses of its replicas (on etcd): calls are then
 	// balanced over those whose health is SERVING.
@@ -112,7 +115,8 @@ func DefaultConfig() Config {
 // AddFlags registers one flag per field on fs, with c's values as defaults.
 func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address of the HTTP/JSON API")
-	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "address of /metrics and /debug/pprof for operators (empty: off)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "address of /metrics (and /debug/pprof with --admin-pprof) for operators (empty: off)")
+	fs.BoolVar(&c.AdminPprof, "admin-pprof", c.AdminPprof, "serve /debug/pprof on the admin address too (command line, goroutine stacks, CPU profiles and traces for whoever reaches that port, which takes no credential)")
 	fs.StringVar(&c.Registry, "registry", c.Registry, "registry gRPC address; replicas of one registry (on etcd) comma-separated, balanced over those SERVING")
 	fs.Func("metrics", "metrics gRPC address; a comma-separated list is balanced round-robin (default "+strings.Join(c.Metrics, ",")+")", func(s string) error {
 		c.Metrics = splitList(s)

@@ -536,7 +536,7 @@ func TestGateway_OperationalRoutes(t *testing.T) {
 	do(t, "GET", s.url+"/v1/entities/missing", nil, nil)
 	do(t, "GET", s.url+"/v1/nothing", nil, nil)
 	rec := httptest.NewRecorder()
-	admin.Handler(s.reg).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	admin.Handler(s.reg, false).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	r := response{status: rec.Code, body: rec.Body.Bytes()}
 	for _, want := range []string{
 		`talentreg_gateway_http_requests_total{code="200",rpc="GetEntity"} 1`,

@@ -22,7 +22,7 @@ import (
 func gatewayMetric(t *testing.T, s *stack, name string) float64 {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	admin.Handler(s.reg).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	admin.Handler(s.reg, false).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(rec.Body.Bytes())
 	if m == nil {
 		t.Fatalf("no %s in /metrics", name)

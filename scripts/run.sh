@@ -13,6 +13,8 @@
 #   METRICS_ADDR        metrics gRPC            127.0.0.1:9190
 #   GATEWAY_ADMIN_ADDR, REGISTRY_ADMIN_ADDR, METRICS_ADMIN_ADDR
 #                       /metrics, /debug/pprof  127.0.0.1:8081, :9091, :9191
+#                       (pprof is on here, a local development stack;
+#                       the services' default is off: --admin-pprof)
 #   DATA_DIR            databases, logs, dev/   data
 #   BIN_DIR             the built binaries      bin
 set -euo pipefail
@@ -106,10 +108,10 @@ serve_tls() { # service
   echo --auth-config "$DEV/auth.yaml" --tls-cert "$DEV/$1.crt" --tls-key "$DEV/$1.key" \
     --tls-client-ca "$DEV/ca.crt" --tls-client-auth optional
 }
-start registry --grpc-addr "$REGISTRY_ADDR" --db "$DATA_DIR/registry.db" --admin-addr "$REGISTRY_ADMIN_ADDR" $(serve_tls registry)
-start metrics --grpc-addr "$METRICS_ADDR" --registry "$REGISTRY_ADDR" --db "$DATA_DIR/metrics.db" --admin-addr "$METRICS_ADMIN_ADDR" \
+start registry --grpc-addr "$REGISTRY_ADDR" --db "$DATA_DIR/registry.db" --admin-addr "$REGISTRY_ADMIN_ADDR" --admin-pprof $(serve_tls registry)
+start metrics --grpc-addr "$METRICS_ADDR" --registry "$REGISTRY_ADDR" --db "$DATA_DIR/metrics.db" --admin-addr "$METRICS_ADMIN_ADDR" --admin-pprof \
   $(serve_tls metrics) --registry-ca "$DEV/ca.crt" --client-cert "$DEV/metrics.crt" --client-key "$DEV/metrics.key"
-start gateway --http-addr "$HTTP_ADDR" --registry "$REGISTRY_ADDR" --metrics "$METRICS_ADDR" --admin-addr "$GATEWAY_ADMIN_ADDR" \
+start gateway --http-addr "$HTTP_ADDR" --registry "$REGISTRY_ADDR" --metrics "$METRICS_ADDR" --admin-addr "$GATEWAY_ADMIN_ADDR" --admin-pprof \
   --tls-cert "$DEV/gateway.crt" --tls-key "$DEV/gateway.key" --registry-ca "$DEV/ca.crt" --metrics-ca "$DEV/ca.crt" \
   --client-cert "$DEV/gateway.crt" --client-key "$DEV/gateway.key"
 

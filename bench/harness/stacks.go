@@ -256,7 +256,7 @@ func etcdStore(c *etcd.Cluster) []string {
 // name (--db FILE, or etcdStore) and waits until it serves.
 func (e *env) startRegistryOn(ctx context.Context, name string, store ...string) (*proc.Process, string, error) {
 	return e.startServer(ctx, name, e.bins["registry"], func(addr, admin string) ([]string, readyCheck) {
-		return append([]string{"--grpc-addr", addr, "--admin-addr", admin, "--log-level", "warn"}, store...), grpcServing(plain(addr))
+		return append([]string{"--grpc-addr", addr, "--admin-addr", admin, "--admin-pprof", "--log-level", "warn"}, store...), grpcServing(plain(addr))
 	})
 }
 
@@ -274,7 +274,7 @@ func (e *env) startMetricsThen(ctx context.Context, name, dir, registry string, 
 	return e.startServerThen(ctx, name, e.bins["metrics"], func(addr, admin string) ([]string, readyCheck) {
 		return []string{
 			"--grpc-addr", addr, "--registry", registry, "--db", filepath.Join(dir, name+".db"),
-			"--admin-addr", admin, "--log-level", "warn",
+			"--admin-addr", admin, "--admin-pprof", "--log-level", "warn",
 		}, grpcServing(plain(addr))
 	}, started)
 }
@@ -290,7 +290,7 @@ func (e *env) startGateway(ctx context.Context, name, registry, metrics string) 
 	}
 	return e.startServer(ctx, name, e.bins["gateway"], func(addr, admin string) ([]string, readyCheck) {
 		return []string{
-			"--http-addr", addr, "--registry", registry, "--metrics", metrics, "--admin-addr", admin, "--log-level", "warn",
+			"--http-addr", addr, "--registry", registry, "--metrics", metrics, "--admin-addr", admin, "--admin-pprof", "--log-level", "warn",
 		}, httpOK(http.DefaultClient, "http://"+addr+ready)
 	})
 }

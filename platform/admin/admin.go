@@ -1,30 +1,40 @@
 // Package admin serves a binary's operator endpoints on their own port:
-// Prometheus /metrics, /debug/pprof and a /healthz liveness probe.
+// Prometheus /metrics, a /healthz liveness probe and, when asked for,
+// /debug/pprof.
 package admin
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Handler returns the admin routes, exposing the metrics gathered by g.
-func Handler(g prometheus.Gatherer) http.Handler {
+// Handler returns the admin routes, exposing the metrics gathered by g,
+// and /debug/pprof with withPprof. The admin port takes no credential (a
+// Prometheus scrapes it), and pprof gives whoever reaches it the command
+// line, every goroutine's stack and CPU time on demand: operators turn it
+// on where they need it (--admin-pprof), it is off by default.
+func Handler(g prometheus.Gatherer, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if withPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", boundedSeconds(pprof.Profile))
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", boundedSeconds(pprof.Trace))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
@@ -32,11 +42,11 @@ func Handler(g prometheus.Gatherer) http.Handler {
 	return mux
 }
 
-// Start listens on addr and serves the admin routes over g until ctx ends,
-// over TLS when tlsCfg is set; an empty addr disables the admin server.
-// The returned wait blocks until the server has stopped and returns its
-// error.
-func Start(ctx context.Context, addr string, g prometheus.Gatherer, log *slog.Logger, tlsCfg *tls.Config) (wait func() error, err error) {
+// Start listens on addr and serves the admin routes over g (pprof with
+// withPprof) until ctx ends, over TLS when tlsCfg is set; an empty addr
+// disables the admin server. The returned wait blocks until the server has
+// stopped and returns its error.
+func Start(ctx context.Context, addr string, g prometheus.Gatherer, log *slog.Logger, tlsCfg *tls.Config, withPprof bool) (wait func() error, err error) {
 	if addr == "" {
 		return func() error { return nil }, nil
 	}
@@ -49,8 +59,24 @@ func Start(ctx context.Context, addr string, g prometheus.Gatherer, log *slog.Lo
 	}
 	log.Info("admin serving", "addr", lis.Addr().String(), "tls", tlsCfg != nil)
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, lis, Handler(g), log) }()
+	go func() { done <- Serve(ctx, lis, Handler(g, withPprof), log) }()
 	return func() error { return <-done }, nil
+}
+
+// maxProfileSeconds bounds a CPU profile or trace: pprof extends the
+// write deadline to whatever length is asked, so ?seconds=99999999999 held
+// the profiler, which serves one profile at a time, for good.
+const maxProfileSeconds = 300
+
+// boundedSeconds refuses a profile longer than maxProfileSeconds.
+func boundedSeconds(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if sec, err := strconv.ParseInt(r.FormValue("seconds"), 10, 64); err == nil && sec > maxProfileSeconds {
+			http.Error(w, fmt.Sprintf("seconds: at most %d, got %d", maxProfileSeconds, sec), http.StatusBadRequest)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // Serve serves h on lis until ctx ends, then shuts down within 5 s.

@@ -138,7 +138,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		adminAddr = alis.Addr().String()
-		go func() { adminDone <- admin.Serve(ctx, alis, admin.Handler(reg), log) }()
+		go func() { adminDone <- admin.Serve(ctx, alis, admin.Handler(reg, cfg.AdminPprof), log) }()
 	} else {
 		adminDone <- nil
 	}

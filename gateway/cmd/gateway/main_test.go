@@ -48,7 +48,7 @@ func TestRun_ServesAndStopsCleanly(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, &stdout, &stderr)
+		done <- run(ctx, []string{"--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--admin-pprof"}, func(k string) string { return env[k] }, &stdout, &stderr)
 	}()
 	var serving struct {
 		HTTPAddr  string   `json:"http_addr"`

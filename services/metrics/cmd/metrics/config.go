@@ -19,6 +19,7 @@ type Config struct {
 	Registry           string
 	DB                 string
 	AdminAddr          string
+	AdminPprof         bool
 	CheckpointInterval time.Duration
 	CheckpointEvery    int64
 	MaxWait            time.Duration
@@ -71,7 +72,8 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address")
 	fs.StringVar(&c.Registry, "registry", c.Registry, "registry gRPC address to follow; replicas of one registry (on etcd) comma-separated: the feed fails over to one that is SERVING")
 	fs.StringVar(&c.DB, "db", c.DB, "checkpoint bbolt file (created if missing; one per replica)")
-	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin HTTP address for /metrics and /debug/pprof (empty disables)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin HTTP address for /metrics (and /debug/pprof with --admin-pprof); empty disables")
+	fs.BoolVar(&c.AdminPprof, "admin-pprof", c.AdminPprof, "serve /debug/pprof on the admin address too (command line, goroutine stacks, CPU profiles and traces for whoever reaches that port, which takes no credential)")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", c.CheckpointInterval, "longest time between checkpoints while changes arrive")
 	fs.Int64Var(&c.CheckpointEvery, "checkpoint-every", c.CheckpointEvery, "checkpoint after this many changes")
 	fs.DurationVar(&c.MaxWait, "max-wait", c.MaxWait, "longest min_revision wait for a request without a deadline")

@@ -128,7 +128,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	adminWait, err := admin.Start(ctx, cfg.AdminAddr, reg, log, sec.Admin)
+	adminWait, err := admin.Start(ctx, cfg.AdminAddr, reg, log, sec.Admin, cfg.AdminPprof)
 	if err != nil {
 		lis.Close()
 		return err

@@ -41,6 +41,7 @@ type Config struct {
 	GRPCAddr         string
 	DB               string
 	AdminAddr        string
+	AdminPprof       bool
 	RetainChanges    int64
 	ProgressInterval time.Duration
 	MmapSize         int
@@ -141,7 +142,8 @@ func DefaultConfig() Config {
 func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address")
 	fs.StringVar(&c.DB, "db", c.DB, "bbolt database file (created if missing)")
-	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin HTTP address for /metrics and /debug/pprof (empty disables)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin HTTP address for /metrics (and /debug/pprof with --admin-pprof); empty disables")
+	fs.BoolVar(&c.AdminPprof, "admin-pprof", c.AdminPprof, "serve /debug/pprof on the admin address too (command line, goroutine stacks, CPU profiles and traces for whoever reaches that port, which takes no credential)")
 	fs.Int64Var(&c.RetainChanges, "retain-changes", c.RetainChanges, "change events kept before compaction")
 	fs.DurationVar(&c.ProgressInterval, "progress-interval", c.ProgressInterval, "how often a quiet WatchChanges stream gets a progress message")
 	fs.IntVar(&c.MmapSize, "mmap-size", c.MmapSize, "initial bbolt mmap size in bytes (address space, not memory)")
@@ -385,7 +387,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	adminWait, err := admin.Start(ctx, cfg.AdminAddr, reg, log, sec.Admin)
+	adminWait, err := admin.Start(ctx, cfg.AdminAddr, reg, log, sec.Admin, cfg.AdminPprof)
 	if err != nil {
 		lis.Close()
 		return err

@@ -209,6 +209,35 @@ func TestAuthenticate_JWT(t *testing.T) {
 	}
 }
 
+// TestAuthenticate_JWTMessages: a signed token refused for its claims or
+// header says which, where the answer was "lacks exp" for a missing
+// audience and "signature cannot be verified" for a well-signed token.
+func TestAuthenticate_JWTMessages(t *testing.T) {
+	good := newECKey(t, "k1")
+	a, _ := testAuth(t, "", jwks(t, good))
+	critical := func() string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": "test-issuer", "aud": "talentreg", "sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
+		tok.Header["kid"] = "k1"
+		tok.Header["crit"] = []string{"exp2"}
+		s, err := tok.SignedString(good.priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}()
+	for name, tc := range map[string]struct{ token, want string }{
+		"no audience":    {sign(t, good, jwt.MapClaims{"aud": nil}), "(aud)"},
+		"no expiry":      {sign(t, good, jwt.MapClaims{"exp": nil}), "(exp)"},
+		"exp a string":   {sign(t, good, jwt.MapClaims{"exp": "tomorrow"}), "wrong type"},
+		"crit extension": {critical, "crit"},
+	} {
+		_, err := a.Authenticate(callCtx("192.0.2.1", "Bearer "+tc.token))
+		if reasonOf(err) != ReasonTokenInvalid || !strings.Contains(fmt.Sprint(err), tc.want) {
+			t.Errorf("%s: %v (%s), want %s saying %q", name, err, reasonOf(err), ReasonTokenInvalid, tc.want)
+		}
+	}
+}
+
 func unsignedToken(t testing.TB, claims jwt.MapClaims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(jwt.SigningMethodNone, claims)

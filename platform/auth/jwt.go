@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -304,6 +305,11 @@ func (st *state) verifyJWT(ctx context.Context, cache *jwtCache, raw string, key
 	if perr != nil {
 		return "", grant{}, &authError{ReasonTokenMalformed, "bearer token is not a well-formed JWT"}
 	}
+	if _, ok := unverified.Header["crit"]; ok {
+		// RFC 7515 4.1.11: extensions a recipient does not understand
+		// make the token invalid; this service understands none.
+		return "", grant{}, &authError{ReasonTokenInvalid, "JWT header names critical extensions (crit), which this service does not support"}
+	}
 	iss, _ := claims["iss"].(string)
 	is := st.issuers[iss]
 	if is == nil {
@@ -358,6 +364,10 @@ func tokenHash(token string) [32]byte {
 	return sha256.Sum256([]byte(token))
 }
 
+// requiredClaim finds the claim golang-jwt names in a missing-claim error
+// ("aud claim is required").
+var requiredClaim = regexp.MustCompile(`\b([a-z]+) claim is required`)
+
 // jwtError maps a golang-jwt validation error to a reason.
 func jwtError(err error) *authError {
 	switch {
@@ -372,7 +382,15 @@ func jwtError(err error) *authError {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return &authError{ReasonTokenMalformed, "bearer token is not a well-formed JWT"}
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return &authError{ReasonTokenInvalid, "JWT lacks a required claim (exp)"}
+		claim := "exp"
+		if m := requiredClaim.FindStringSubmatch(err.Error()); m != nil {
+			claim = m[1]
+		}
+		return &authError{ReasonTokenInvalid, "JWT lacks a required claim (" + claim + ")"}
+	case errors.Is(err, jwt.ErrTokenInvalidClaims):
+		// Claims are checked only once the signature holds (golang-jwt
+		// verifies it first): naming the fault tells a forger nothing.
+		return &authError{ReasonTokenInvalid, "JWT has a claim of the wrong type (exp, nbf and iat are numbers; aud is a string or a list of them)"}
 	}
 	// Bad signature, unknown kid, a disallowed algorithm: one answer, so
 	// that a forger learns nothing about which check failed.

@@ -226,10 +226,12 @@ func TestAuthenticate_JWTMessages(t *testing.T) {
 		return s
 	}()
 	for name, tc := range map[string]struct{ token, want string }{
-		"no audience":    {sign(t, good, jwt.MapClaims{"aud": nil}), "(aud)"},
-		"no expiry":      {sign(t, good, jwt.MapClaims{"exp": nil}), "(exp)"},
-		"exp a string":   {sign(t, good, jwt.MapClaims{"exp": "tomorrow"}), "wrong type"},
-		"crit extension": {critical, "crit"},
+		"no audience":        {sign(t, good, jwt.MapClaims{"aud": nil}), "(aud)"},
+		"no expiry":          {sign(t, good, jwt.MapClaims{"exp": nil}), "(exp)"},
+		"exp a string":       {sign(t, good, jwt.MapClaims{"exp": "tomorrow"}), "wrong type"},
+		"crit extension":     {critical, "crit"},
+		"sub with a newline": {sign(t, good, jwt.MapClaims{"sub": "evil\nadmin"}), "printable"},
+		"sub of 10 kB":       {sign(t, good, jwt.MapClaims{"sub": strings.Repeat("a", 10000)}), "at most 256 bytes"},
 	} {
 		_, err := a.Authenticate(callCtx("192.0.2.1", "Bearer "+tc.token))
 		if reasonOf(err) != ReasonTokenInvalid || !strings.Contains(fmt.Sprint(err), tc.want) {

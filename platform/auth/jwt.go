@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
@@ -331,6 +333,10 @@ func (st *state) verifyJWT(ctx context.Context, cache *jwtCache, raw string, key
 	if sub == "" {
 		return "", grant{}, &authError{ReasonTokenInvalid, "JWT has no " + nameClaim + " claim naming the caller"}
 	}
+	if !usableName(sub) {
+		// The name goes into every change's audit entry and into logs.
+		return "", grant{}, &authError{ReasonTokenInvalid, fmt.Sprintf("JWT %s claim must be at most %d bytes of printable UTF-8", nameClaim, maxPrincipalName)}
+	}
 	name = is.cfg.PrincipalPrefix + sub
 	var roles []string
 	if is.cfg.RolesClaim != "" {
@@ -362,6 +368,23 @@ func tokenHash(token string) [32]byte {
 		return sha256.Sum256(append(buf[:0], token...))
 	}
 	return sha256.Sum256([]byte(token))
+}
+
+// maxPrincipalName bounds the name a token gives its caller.
+const maxPrincipalName = 256
+
+// usableName reports whether a token's caller name is one the audit trail
+// and logs may hold as it is: bounded, valid UTF-8, no control characters.
+func usableName(s string) bool {
+	if len(s) > maxPrincipalName || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // requiredClaim finds the claim golang-jwt names in a missing-claim error

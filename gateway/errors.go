@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"talentreg/platform/auth"
 	"talentreg/platform/clip"
 )
 
@@ -246,6 +247,16 @@ func unsupportedContentEncoding(w http.ResponseWriter, ce string) httpError {
 		" is not supported: send the JSON body uncompressed, without a Content-Encoding header").Proto()
 	sp.Details = []*anypb.Any{errorInfo(ReasonUnsupportedContentEncoding, "contentEncoding", clip.String(ce, 0))}
 	return httpError{httpStatus: http.StatusUnsupportedMediaType, st: status.FromProto(sp)}
+}
+
+// malformedAuthorization answers an Authorization header holding a
+// character no credential has (a tab, a control or non-ASCII character):
+// 401 TOKEN_MALFORMED, as the services answer a token they cannot read.
+func malformedAuthorization(w http.ResponseWriter) httpError {
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	sp := status.New(codes.Unauthenticated, "the Authorization header holds a tab, control or non-ASCII character: send \"Bearer <token>\" with one space").Proto()
+	sp.Details = []*anypb.Any{errorInfo(auth.ReasonTokenMalformed)}
+	return httpError{httpStatus: http.StatusUnauthorized, st: status.FromProto(sp)}
 }
 
 // unsupportedMediaType is the answer to a body that is not JSON: 415.

@@ -221,6 +221,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rw.Header()[HeaderRequestID] = r.Header[HeaderRequestID]
 
+	for _, v := range r.Header["Authorization"] {
+		if !validMetadataValue(v) {
+			// gRPC metadata cannot carry it: forwarded as nothing, the
+			// call would be refused for sending no credential at all.
+			writeError(rw, g.marsh, malformedAuthorization(rw), nil)
+			return
+		}
+	}
 	if r.ContentLength > g.cfg.MaxBodyBytes {
 		writeError(rw, g.marsh, bodyTooLarge(g.cfg.MaxBodyBytes), nil)
 		return

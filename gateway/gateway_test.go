@@ -755,6 +755,20 @@ func TestGateway_ContentTypeMustBeJSON(t *testing.T) {
 	}
 }
 
+// TestGateway_UnforwardableAuthorization: an Authorization header gRPC
+// metadata cannot carry (a tab, non-ASCII) is 401 TOKEN_MALFORMED from the
+// gateway, not dropped and then refused as no credential at all.
+func TestGateway_UnforwardableAuthorization(t *testing.T) {
+	s, _, _ := startStack(t, 1, nil)
+	for _, v := range []string{"Bearer\tabc.def.ghi", "Bearer abc.d\u00e9f.ghi"} {
+		r := do(t, "GET", s.url+"/v1/entities/tju", nil, map[string]string{"Authorization": v})
+		errorBody(t, r, 401, codes.Unauthenticated)
+		if !strings.Contains(string(r.body), "TOKEN_MALFORMED") || r.header.Get("WWW-Authenticate") == "" {
+			t.Errorf("Authorization %q → %s, want TOKEN_MALFORMED and WWW-Authenticate", v, r.body)
+		}
+	}
+}
+
 // TestGateway_ContentEncodingIsRefused: the gateway decodes no content
 // coding, so a body labelled gzip (compressed or not) is 415
 // UNSUPPORTED_CONTENT_ENCODING with Accept-Encoding: identity, refused

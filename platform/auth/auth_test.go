@@ -435,6 +435,34 @@ func TestAuthenticate_FailedAttemptsAreRateLimitedPerSource(t *testing.T) {
 	}
 }
 
+// TestAuthenticate_ReloadAppliesFailedAuth: a reload applies a new
+// failedAuth limit (it kept the one read at start).
+func TestAuthenticate_ReloadAppliesFailedAuth(t *testing.T) {
+	tok := NewToken()
+	a, dir := testAuth(t, "failedAuth: {perMinute: 100000, burst: 100000}\n", jwks(t, newECKey(t, "k1")), TokenLine(tok, "ok", []string{RoleViewer}))
+	path := filepath.Join(dir, "auth.yaml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = []byte(strings.Replace(string(b), "failedAuth: {perMinute: 100000, burst: 100000}", "failedAuth: {perMinute: 1, burst: 3}", 1))
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := a.Authenticate(callCtx("192.0.2.66", "Bearer wrong")); reasonOf(err) != ReasonTokenUnknown {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	var e *Error
+	if _, err := a.Authenticate(callCtx("192.0.2.66", "Bearer "+tok)); !errors.As(err, &e) || !e.RateLimited {
+		t.Fatalf("fourth attempt after the reload lowered the limit: %v, want rate limited", err)
+	}
+}
+
 func TestAuthenticate_ProxyForwardsClientAddressOnly(t *testing.T) {
 	tok := NewToken()
 	a, _ := testAuth(t, `certificates:

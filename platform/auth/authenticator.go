@@ -117,11 +117,15 @@ func New(opts Options) (*Authenticator, error) {
 	}
 	a.state.Store(st)
 	a.limiter = newSourceLimiter(st.cfg.FailedAuth, a.now)
-	a.cache.ttl = DefaultTokenCacheTTL
-	if st.cfg.TokenCacheTTL != nil {
-		a.cache.ttl = st.cfg.TokenCacheTTL.Duration
-	}
 	return a, nil
+}
+
+// tokenCacheTTL is how long a verified token is remembered under st.
+func (st *state) tokenCacheTTL() time.Duration {
+	if st.cfg != nil && st.cfg.TokenCacheTTL != nil {
+		return st.cfg.TokenCacheTTL.Duration
+	}
+	return DefaultTokenCacheTTL
 }
 
 // Enabled reports whether calls are authenticated.
@@ -202,6 +206,7 @@ func (a *Authenticator) Reload() error {
 	for _, is := range old.issuers {
 		is.keys.close()
 	}
+	a.limiter.reconfigure(st.cfg.FailedAuth)
 	a.cache.clear()
 	a.reloads.WithLabelValues("ok").Inc()
 	return nil

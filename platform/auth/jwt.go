@@ -214,9 +214,8 @@ func (k *urlKeys) close() { k.cancel() }
 // jwtCache remembers verified tokens until the earliest of their expiry
 // and the cache TTL, and only while their key is still published.
 type jwtCache struct {
-	ttl time.Duration
-	mu  sync.Mutex
-	m   map[[32]byte]cachedToken
+	mu sync.Mutex
+	m  map[[32]byte]cachedToken
 }
 
 type cachedToken struct {
@@ -234,7 +233,7 @@ type cachedToken struct {
 const jwtCacheMax = 10000
 
 func (c *jwtCache) get(ctx context.Context, st *state, key [32]byte, now time.Time) (cachedToken, bool) {
-	if c.ttl <= 0 {
+	if st.tokenCacheTTL() <= 0 {
 		return cachedToken{}, false
 	}
 	c.mu.Lock()
@@ -254,7 +253,7 @@ func (c *jwtCache) get(ctx context.Context, st *state, key [32]byte, now time.Ti
 }
 
 func (c *jwtCache) put(key [32]byte, e cachedToken) {
-	if c.ttl <= 0 {
+	if e.st.tokenCacheTTL() <= 0 {
 		return
 	}
 	c.mu.Lock()
@@ -346,7 +345,7 @@ func (st *state) verifyJWT(ctx context.Context, cache *jwtCache, raw string, key
 	exp, _ := claims.GetExpirationTime()
 	kid, _ := unverified.Header["kid"].(string)
 	if exp != nil && kid != "" {
-		until := now.Add(cache.ttl)
+		until := now.Add(st.tokenCacheTTL())
 		if exp.Time.Before(until) {
 			until = exp.Time
 		}

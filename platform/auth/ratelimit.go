@@ -36,6 +36,23 @@ func newSourceLimiter(c *RateLimitConfig, now func() time.Time) *sourceLimiter {
 	return &sourceLimiter{every: rate.Limit(perMin / 60), burst: burst, now: now, m: map[string]*rate.Limiter{}}
 }
 
+// reconfigure applies a reloaded config's limits, to the sources that have
+// failed already too.
+func (l *sourceLimiter) reconfigure(c *RateLimitConfig) {
+	if l == nil {
+		return
+	}
+	fresh := newSourceLimiter(c, l.now)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.every, l.burst = fresh.every, fresh.burst
+	now := l.now()
+	for _, lim := range l.m {
+		lim.SetLimitAt(now, l.every)
+		lim.SetBurstAt(now, l.burst)
+	}
+}
+
 // allow reports whether source may try to authenticate.
 func (l *sourceLimiter) allow(source string) bool {
 	if l == nil || l.sources.Load() == 0 {

@@ -83,8 +83,8 @@ func startEtcd(t *testing.T, n int) *etcdCluster {
 	peers := make([]string, n)
 	for i := range n {
 		m := &etcdMember{name: fmt.Sprintf("etcd-%d", i+1), logPath: filepath.Join(dir, fmt.Sprintf("etcd-%d.log", i+1))}
-		m.clientURL = "http://" + freePort(t)
-		peers[i] = freePort(t)
+		m.clientURL = "http://" + freeport.For(t)
+		peers[i] = freeport.For(t)
 		initial = append(initial, m.name+"=http://"+peers[i])
 		c.members = append(c.members, m)
 	}
@@ -104,15 +104,6 @@ func startEtcd(t *testing.T, n int) *etcdCluster {
 		m.await(t, ready[i])
 	}
 	return c
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	addr, err := freeport.Addr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }
 
 // endpoints returns the members' client URLs, comma-separated.

@@ -22,6 +22,8 @@ import (
 
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+
+	"talentreg/platform/freeport"
 )
 
 var registryService = registryv1.RegistryService_ServiceDesc.ServiceName
@@ -540,7 +542,7 @@ func TestEtcd_ReplicaCutOffFromEtcd(t *testing.T) {
 	// Auto-sync off: it would swap the proxy for the member's own URL.
 	a := startProc(t, newProc(dir, "registry-a", "registry", append(registryArgs(dir, "127.0.0.1:0", "http://"+path.addr, "250ms"),
 		"--etcd-auto-sync-interval", "0")...))
-	bAddr := freePort(t)
+	bAddr := freeport.For(t)
 	// The metrics replica starts while only a serves, so its feed runs
 	// through a.
 	met := startProc(t, newProc(dir, "metrics", "metrics", metricsArgs(dir, a.grpcAddr+","+bAddr)...))

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"talentreg/platform/freeport"
 )
 
 // readmeBlocks returns the ```sh blocks of README.md found under the
@@ -72,14 +74,14 @@ func TestReadme_ExamplesRunInOrder(t *testing.T) {
 	}
 
 	data := t.TempDir()
-	httpAddr, registryAddr, metricsAddr := freeLoopback(t), freeLoopback(t), freeLoopback(t)
+	httpAddr, registryAddr, metricsAddr := freeport.For(t), freeport.For(t), freeport.For(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	run := exec.CommandContext(ctx, filepath.Join(root, "scripts", "run.sh"))
 	run.Dir = root
 	run.Env = append(os.Environ(), "BIN_DIR="+bin, "DATA_DIR="+data, "READY_TIMEOUT=180",
 		"HTTP_ADDR="+httpAddr, "REGISTRY_ADDR="+registryAddr, "METRICS_ADDR="+metricsAddr,
-		"GATEWAY_ADMIN_ADDR="+freeLoopback(t), "REGISTRY_ADMIN_ADDR="+freeLoopback(t), "METRICS_ADMIN_ADDR="+freeLoopback(t))
+		"GATEWAY_ADMIN_ADDR="+freeport.For(t), "REGISTRY_ADMIN_ADDR="+freeport.For(t), "METRICS_ADMIN_ADDR="+freeport.For(t))
 	out, err := run.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -27,16 +27,6 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// freeLoopback returns a loopback address whose port was free a moment ago.
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	addr, err := freeport.Addr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // TestMakeRun_CtrlCStopsEverythingAndExitsZero runs `make run` on a
 // terminal (script(1) provides one) on free ports, waits until it is up,
 // and types Ctrl-C: the three services stop and make exits 0 without an
@@ -61,7 +51,7 @@ func TestMakeRun_CtrlCStopsEverythingAndExitsZero(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(bin, "talentctl"), []byte("#!/bin/sh\necho talentctl stand-in\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	httpAddr := freeLoopback(t)
+	httpAddr := freeport.For(t)
 	// The stand-in talentctl cannot write the auth config make run serves
 	// with: write it, as `talentctl auth dev-config` would.
 	data := t.TempDir()
@@ -70,8 +60,8 @@ func TestMakeRun_CtrlCStopsEverythingAndExitsZero(t *testing.T) {
 	}
 	env := append(os.Environ(),
 		"BIN_DIR="+bin, "DATA_DIR="+data,
-		"HTTP_ADDR="+httpAddr, "REGISTRY_ADDR="+freeLoopback(t), "METRICS_ADDR="+freeLoopback(t),
-		"GATEWAY_ADMIN_ADDR="+freeLoopback(t), "REGISTRY_ADMIN_ADDR="+freeLoopback(t), "METRICS_ADMIN_ADDR="+freeLoopback(t),
+		"HTTP_ADDR="+httpAddr, "REGISTRY_ADDR="+freeport.For(t), "METRICS_ADDR="+freeport.For(t),
+		"GATEWAY_ADMIN_ADDR="+freeport.For(t), "REGISTRY_ADMIN_ADDR="+freeport.For(t), "METRICS_ADMIN_ADDR="+freeport.For(t),
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -15,6 +15,8 @@ import (
 	"talentreg/gateway"
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+
+	"talentreg/platform/freeport"
 )
 
 // fakeDNS resolves one name to a list of IPs that the test changes.
@@ -46,7 +48,7 @@ func (d *fakeDNS) lookup(_ context.Context, host string) ([]string, error) {
 // within the resolve interval, one removed stops getting them, and a
 // failed lookup keeps the last set.
 func TestGateway_MetricsNameResolvesToEveryReplica(t *testing.T) {
-	port := func() string { _, p, _ := net.SplitHostPort(freeAddr(t)); return p }()
+	port := func() string { _, p, _ := net.SplitHostPort(freeport.For(t)); return p }()
 	var fms []*fakeMetrics
 	for i, ip := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
 		fm := &fakeMetrics{replica: int64(i + 1)}

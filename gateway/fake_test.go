@@ -28,7 +28,6 @@ import (
 	"talentreg/gateway"
 	metricsv1 "talentreg/gen/talentreg/metrics/v1"
 	registryv1 "talentreg/gen/talentreg/registry/v1"
-	"talentreg/platform/freeport"
 )
 
 // fakeRegistry is an in-process registry answering a few RPCs the way the
@@ -237,17 +236,6 @@ func startBackend(t testing.TB, addr string, register func(*grpc.Server)) *backe
 func (b *backend) stop() {
 	b.srv.Stop()
 	<-b.done
-}
-
-// freeAddr returns a loopback address nothing listens on, below the
-// ephemeral range (freeport): some tests start a backend there later.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	addr, err := freeport.Addr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }
 
 // stack is a gateway served on a loopback port in front of fakes.

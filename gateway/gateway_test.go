@@ -26,6 +26,7 @@ import (
 	"talentreg/gateway"
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 	"talentreg/platform/admin"
+	"talentreg/platform/freeport"
 )
 
 func TestGateway_ResponseJSON(t *testing.T) {
@@ -301,10 +302,10 @@ func TestGateway_UpdateMaskFromBody(t *testing.T) {
 }
 
 func TestGateway_BackendDownIs503ThenRecovers(t *testing.T) {
-	addr := freeAddr(t)
+	addr := freeport.For(t)
 	cfg := gateway.DefaultConfig()
 	cfg.Registry = addr
-	cfg.Metrics = []string{freeAddr(t)}
+	cfg.Metrics = []string{freeport.For(t)}
 	cfg.ReconnectMaxDelay = 200 * time.Millisecond
 	s := startGateway(t, cfg)
 

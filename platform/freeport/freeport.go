@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"testing"
 )
 
 // lowest is the first port picked (above the registered services most
@@ -29,6 +30,16 @@ func Addr() (string, error) {
 		return "", err
 	}
 	return addrs[0], nil
+}
+
+// For returns Addr's pick for a test, which fails without one.
+func For(tb testing.TB) string {
+	tb.Helper()
+	addr, err := Addr()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return addr
 }
 
 // Addrs returns n distinct such addresses (for a cluster whose members

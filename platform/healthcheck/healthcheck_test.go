@@ -72,7 +72,7 @@ func TestRun_GRPC(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "NOT_SERVING") || command.ExitCode(err) != 1 {
 		t.Fatalf("NOT_SERVING service: %v (exit %d), want NOT_SERVING and exit 1", err, command.ExitCode(err))
 	}
-	closed := freeAddr(t)
+	closed := freeport.For(t)
 	if _, err := run(t, nil, target, "--addr", closed, "--timeout", "500ms"); command.ExitCode(err) != 1 {
 		t.Fatalf("nothing listening: %v, want exit 1", err)
 	}
@@ -140,14 +140,6 @@ func TestRun_UsageErrors(t *testing.T) {
 			t.Errorf("%v: %v, want exit 2", args, err)
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	addr, err := freeport.Addr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }
 
 func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {

@@ -60,11 +60,7 @@ func (r result) want(t *testing.T, code int, says ...string) {
 // closedAddr returns a loopback address nothing listens on.
 func closedAddr(t *testing.T) string {
 	t.Helper()
-	addr, err := freeport.Addr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
+	return freeport.For(t)
 }
 
 func writeFile(t *testing.T, name string, content []byte) string {

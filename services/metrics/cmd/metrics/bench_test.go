@@ -19,6 +19,8 @@ import (
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"talentreg/platform/freeport"
 )
 
 // BenchmarkWriteToVisible measures, against a real registry process and a
@@ -200,7 +202,7 @@ func BenchmarkBootstrapFromRegistry(b *testing.B) {
 	b.ResetTimer()
 	var peak float64
 	for range b.N {
-		addr := registrytest.FreeAddr(b)
+		addr := freeport.For(b)
 		cmd := exec.Command(bin, "--grpc-addr", addr, "--registry", reg.Addr, "--admin-addr", "",
 			"--db", filepath.Join(b.TempDir(), "metrics.db"), "--log-level", "warn")
 		stderr := &syncBuffer{}

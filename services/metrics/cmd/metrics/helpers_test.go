@@ -25,6 +25,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"talentreg/platform/freeport"
 )
 
 var registryBin string
@@ -86,7 +88,7 @@ type service struct {
 // checkpoint at db; waitReady waits for health SERVING.
 func startService(t testing.TB, registry, db string, waitReady bool, extra ...string) *service {
 	t.Helper()
-	s := &service{t: t, addr: registrytest.FreeAddr(t), adminAddr: registrytest.FreeAddr(t), db: db,
+	s := &service{t: t, addr: freeport.For(t), adminAddr: freeport.For(t), db: db,
 		stderr: &syncBuffer{}, done: make(chan error, 1)}
 	args := append([]string{
 		"--grpc-addr", s.addr, "--registry", registry, "--db", db, "--admin-addr", s.adminAddr,

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"talentreg/platform/command"
+	"talentreg/platform/freeport"
 	"testing"
 	"time"
 
@@ -249,7 +250,7 @@ func TestRun_ReplicasAgree(t *testing.T) {
 // up it catches up, turns SERVING and answers with the registry's
 // revision.
 func TestRun_NotReadyUntilCaughtUp(t *testing.T) {
-	addr := registrytest.FreeAddr(t)
+	addr := freeport.For(t)
 	svc := startService(t, addr, filepath.Join(t.TempDir(), "metrics.db"), false)
 	ctx := testCtx(t)
 	resp, err := svc.health.Check(ctx, &healthpb.HealthCheckRequest{})
@@ -406,7 +407,7 @@ func TestRun_CheckpointLocked(t *testing.T) {
 	reg := registrytest.Start(t, registryBin, registrytest.Options{})
 	db := filepath.Join(t.TempDir(), "metrics.db")
 	startService(t, reg.Addr, db, true)
-	err := run(testCtx(t), []string{"--grpc-addr", registrytest.FreeAddr(t), "--registry", reg.Addr, "--db", db,
+	err := run(testCtx(t), []string{"--grpc-addr", freeport.For(t), "--registry", reg.Addr, "--db", db,
 		"--admin-addr", ""}, func(string) string { return "" }, io.Discard, io.Discard)
 	if !errors.Is(err, checkpoint.ErrLocked) {
 		t.Fatalf("second service on one checkpoint: %v, want ErrLocked", err)
@@ -446,7 +447,7 @@ func TestBinary_SIGTERM(t *testing.T) {
 	reg := registrytest.Start(t, registryBin, registrytest.Options{})
 	w := registrytest.Writer{C: reg.Client()}
 	db := filepath.Join(t.TempDir(), "data", "metrics.db") // the folder is created
-	addr := registrytest.FreeAddr(t)
+	addr := freeport.For(t)
 	cmd := exec.Command(bin, "--grpc-addr", addr, "--admin-addr", "", "--log-level", "warn")
 	cmd.Env = []string{"TALENTREG_REGISTRY=" + reg.Addr, "TALENTREG_DB=" + db}
 	stderr := &syncBuffer{}

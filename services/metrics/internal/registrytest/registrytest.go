@@ -96,7 +96,7 @@ func Start(t testing.TB, bin string, opts Options) *Process {
 	for attempt := 0; ; attempt++ {
 		p.Addr = opts.Addr
 		if p.Addr == "" {
-			p.Addr = FreeAddr(t)
+			p.Addr = freeport.For(t)
 		}
 		err := p.start()
 		if err == nil {
@@ -122,18 +122,6 @@ func Start(t testing.TB, bin string, opts Options) *Process {
 		_ = conn.Close()
 	})
 	return p
-}
-
-// FreeAddr returns a loopback address with a port free at the time of the
-// call, below the ephemeral range so that no connection takes it before
-// the server binds it (freeport).
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	addr, err := freeport.Addr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }
 
 func (p *Process) start() error {

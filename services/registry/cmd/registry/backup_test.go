@@ -15,6 +15,7 @@ import (
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 	"talentreg/platform/command"
+	"talentreg/platform/freeport"
 )
 
 // served is a registry run in-process on a free port until stopped.
@@ -33,7 +34,7 @@ func serveRegistry(t *testing.T, db string) *served {
 // serveRegistryWith serves a registry with the storage flags args.
 func serveRegistryWith(t *testing.T, args ...string) *served {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := freeport.For(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	stderr := &syncBuffer{}

@@ -17,6 +17,7 @@ import (
 
 	"talentreg/platform/command"
 	"talentreg/platform/command/commandtest"
+	"talentreg/platform/freeport"
 	"talentreg/services/registry"
 	"talentreg/services/registry/bolt"
 	"talentreg/services/registry/storage"
@@ -118,7 +119,7 @@ func TestRun_RefusesDamagedFiles(t *testing.T) {
 		}
 		out := filepath.Join(dir, "compacted.db")
 		for _, args := range [][]string{
-			{"--db", damaged, "--grpc-addr", freeAddr(t), "--admin-addr", ""},
+			{"--db", damaged, "--grpc-addr", freeport.For(t), "--admin-addr", ""},
 			{"check", "--db", damaged},
 			{"compact", "--db", damaged, "--out", out},
 		} {

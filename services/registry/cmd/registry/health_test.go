@@ -20,6 +20,8 @@ import (
 	registryv1 "talentreg/gen/talentreg/registry/v1"
 	"talentreg/services/registry/grpcapi"
 	"talentreg/services/registry/internal/etcdtest"
+
+	"talentreg/platform/freeport"
 )
 
 // etcdLeader returns the index in c.Members of the member that leads.
@@ -77,7 +79,7 @@ func waitHealth(t *testing.T, health healthpb.HealthClient, want healthpb.Health
 // with no restart.
 func TestRun_EtcdQuorumLostNotServingThenBack(t *testing.T) {
 	cluster := etcdtest.Start(t, 3, etcdtest.Options{NoFsync: true})
-	addr := freeAddr(t)
+	addr := freeport.For(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var stderr syncBuffer

@@ -20,6 +20,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	registryv1 "talentreg/gen/talentreg/registry/v1"
+
+	"talentreg/platform/freeport"
 )
 
 // scrapeValue returns the value of an unlabelled sample on the admin
@@ -48,7 +50,7 @@ func scrapeValue(t *testing.T, adminAddr, name string) float64 {
 // /metrics shows the open streams against the cap, the file's size and the
 // commits' write time.
 func TestRun_WatchStreamCapAndStoreMetrics(t *testing.T) {
-	addr, admin := freeAddr(t), freeAddr(t)
+	addr, admin := freeport.For(t), freeport.For(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -41,18 +41,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	addr, err := freeport.Addr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 func TestRun_ServesHealthAndStopsCleanly(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := freeport.For(t)
 	env := map[string]string{"TALENTREG_DB": filepath.Join(dir, "r.db")}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -110,7 +101,7 @@ func TestRun_RefusesBadDatabaseFiles(t *testing.T) {
 		return sha256.Sum256(b)
 	}
 	before := sum()
-	err := run(context.Background(), []string{"--db", garbage, "--grpc-addr", freeAddr(t), "--admin-addr", ""}, func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
+	err := run(context.Background(), []string{"--db", garbage, "--grpc-addr", freeport.For(t), "--admin-addr", ""}, func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "corrupt") {
 		t.Fatalf("err = %v, want a corrupt-file error", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"talentreg/platform/freeport"
 	"talentreg/services/registry/etcdkv"
 )
 
@@ -133,17 +133,14 @@ func StartCluster(n int, o Options, tempDir func() string) (*Cluster, error) {
 	}
 	c := &Cluster{}
 	var initial []string
+	// Below the ephemeral range: the members bind them later (freeport).
+	addrs, err := freeport.Addrs(2 * n)
+	if err != nil {
+		return nil, err
+	}
 	for i := range n {
 		m := &Member{Name: fmt.Sprintf("m%d", i+1), bin: bin, dir: tempDir()}
-		ca, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		pa, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		m.ClientURL, m.PeerURL = "http://"+ca, "http://"+pa
+		m.ClientURL, m.PeerURL = "http://"+addrs[2*i], "http://"+addrs[2*i+1]
 		initial = append(initial, m.Name+"="+m.PeerURL)
 		c.Members = append(c.Members, m)
 	}
@@ -297,13 +294,4 @@ func (m *Member) Log() string {
 		b = b[len(b)-4000:]
 	}
 	return string(b)
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

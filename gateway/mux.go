@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -159,16 +160,21 @@ func (d *strictDecoder) Decode(v any) error {
 	}
 }
 
-// decode reads one JSON value into v as JSONPb's decoder does (v may be a
-// message or, as generated handlers pass a body field, a pointer to one),
-// except that a value refused for a lone UTF-16 surrogate gets an error
-// naming its field (loneSurrogate).
+// decode reads one JSON value into v as JSONPb's decoder does, except
+// that a value refused for a lone UTF-16 surrogate gets an error naming
+// its field (loneSurrogate). A message (the usual body) is unmarshalled
+// from the value read; anything else goes through JSONPb's decoder.
 func (d *strictDecoder) decode(v any) error {
 	var raw json.RawMessage
 	if err := d.json.Decode(&raw); err != nil {
 		return err
 	}
-	err := runtime.DecoderWrapper{Decoder: json.NewDecoder(bytes.NewReader(raw)), UnmarshalOptions: d.opts}.Decode(v)
+	var err error
+	if m, ok := bodyMessage(v); ok {
+		err = d.opts.Unmarshal(raw, m)
+	} else {
+		err = runtime.DecoderWrapper{Decoder: json.NewDecoder(bytes.NewReader(raw)), UnmarshalOptions: d.opts}.Decode(v)
+	}
 	if err != nil {
 		if e := loneSurrogate(raw); e != nil {
 			return e
@@ -176,6 +182,29 @@ func (d *strictDecoder) decode(v any) error {
 	}
 	return err
 }
+
+// bodyMessage returns the message a generated handler decodes a body
+// into: v itself (body "*": &req) or the message v points to, allocated
+// if nil (body "entity": &req.Entity), as JSONPb's decoder does.
+func bodyMessage(v any) (proto.Message, bool) {
+	if m, ok := v.(proto.Message); ok {
+		return m, true
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return nil, false
+	}
+	e := rv.Elem()
+	if e.Kind() != reflect.Pointer || !e.Type().Implements(messageType) {
+		return nil, false
+	}
+	if e.IsNil() {
+		e.Set(reflect.New(e.Type().Elem()))
+	}
+	return e.Interface().(proto.Message), true
+}
+
+var messageType = reflect.TypeFor[proto.Message]()
 
 // strictQueryParser is grpc-gateway's query parser that refuses a
 // parameter naming no field of the request: grpc-gateway ignores them, so a

@@ -49,16 +49,14 @@ func plainGet(r *http.Request) bool {
 }
 
 // forwardMetadata is the metadata the generic path sends for r:
-// authorization (valid values only), the request id, the user agent,
-// x-forwarded-host and x-forwarded-for.
+// authorization (ServeHTTP has refused values metadata cannot carry), the
+// request id, the user agent, x-forwarded-host and x-forwarded-for.
 func forwardMetadata(r *http.Request) metadata.MD {
 	h := r.Header
 	md := make(metadata.MD, 5)
 	md[mdRequestID] = h[HeaderRequestID]
-	for _, v := range h["Authorization"] {
-		if validMetadataValue(v) {
-			md["authorization"] = append(md["authorization"], v)
-		}
+	if auth := h["Authorization"]; len(auth) > 0 {
+		md["authorization"] = auth
 	}
 	if ua := h["User-Agent"]; len(ua) > 0 && validMetadataValue(ua[0]) {
 		md[mdUserAgent] = ua[:1]

@@ -29,11 +29,16 @@ type sourceLimiter struct {
 const maxSources = 10000
 
 func newSourceLimiter(c *RateLimitConfig, now func() time.Time) *sourceLimiter {
-	perMin, burst := float64(defaultFailuresPerMin), defaultFailureBurst
-	if c != nil {
-		perMin, burst = c.PerMinute, c.Burst
+	every, burst := limits(c)
+	return &sourceLimiter{every: every, burst: burst, now: now, m: map[string]*rate.Limiter{}}
+}
+
+// limits returns c's refill rate and bucket size, or the defaults.
+func limits(c *RateLimitConfig) (rate.Limit, int) {
+	if c == nil {
+		return rate.Limit(float64(defaultFailuresPerMin) / 60), defaultFailureBurst
 	}
-	return &sourceLimiter{every: rate.Limit(perMin / 60), burst: burst, now: now, m: map[string]*rate.Limiter{}}
+	return rate.Limit(c.PerMinute / 60), c.Burst
 }
 
 // reconfigure applies a reloaded config's limits, to the sources that have
@@ -42,10 +47,10 @@ func (l *sourceLimiter) reconfigure(c *RateLimitConfig) {
 	if l == nil {
 		return
 	}
-	fresh := newSourceLimiter(c, l.now)
+	every, burst := limits(c)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.every, l.burst = fresh.every, fresh.burst
+	l.every, l.burst = every, burst
 	now := l.now()
 	for _, lim := range l.m {
 		lim.SetLimitAt(now, l.every)

@@ -192,6 +192,11 @@ func (d *DB) runLogged(ops []*op) {
 		}
 		c.err = err
 		close(c.done)
+		if err == nil {
+			// Durable: reads need not look at it any more (a failure
+			// stays, for reads to report).
+			d.unchecked.CompareAndSwap(c, nil)
+		}
 		if err != nil {
 			failAll(ops, fmt.Errorf("commit: %w", err))
 			return

@@ -490,6 +490,15 @@ func (d *DB) checkpoint() {
 	}()
 }
 
+// awaitCheckpoint waits for the checkpoint in flight, if any, and takes
+// its outcome (checkpointEnded).
+func (d *DB) awaitCheckpoint() {
+	if d.log.busy != nil {
+		<-d.log.busy
+		d.checkpointEnded()
+	}
+}
+
 // checkpointNow checkpoints the state of the last commit, which bbolt
 // has just fsynced, in the commit loop: after a direct commit (see run).
 // A failure stops the log (the direct commit is then not acknowledged,
@@ -497,10 +506,7 @@ func (d *DB) checkpoint() {
 // checkpoint).
 func (d *DB) checkpointNow() error {
 	l := d.log
-	if l.busy != nil {
-		<-l.busy
-		d.checkpointEnded()
-	}
+	d.awaitCheckpoint()
 	if l.failed != nil {
 		return l.failed
 	}
@@ -607,10 +613,7 @@ func (d *DB) checkpointEnded() {
 // and marked closed, a clean checkpoint, the segments removed.
 func (d *DB) closeLog() error {
 	l := d.log
-	if l.busy != nil {
-		<-l.busy
-		d.checkpointEnded()
-	}
+	d.awaitCheckpoint()
 	if l.failed != nil {
 		// Leave the log as it is: the next Open replays it.
 		_ = l.w.Close()

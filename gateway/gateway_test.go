@@ -772,8 +772,8 @@ func TestGateway_UnforwardableAuthorization(t *testing.T) {
 
 // TestGateway_ContentEncodingIsRefused: the gateway decodes no content
 // coding, so a body labelled gzip (compressed or not) is 415
-// UNSUPPORTED_CONTENT_ENCODING with Accept-Encoding: identity, refused
-// before any backend call; identity is plain.
+// UNSUPPORTED_CONTENT_ENCODING with Accept-Encoding: identity; identity
+// is plain.
 func TestGateway_ContentEncodingIsRefused(t *testing.T) {
 	s, _, _ := startStack(t, 1, nil)
 	plain := `{"displayName":"Acme","kind":"ENTITY_KIND_ENTERPRISE"}`

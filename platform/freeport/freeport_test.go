@@ -13,15 +13,7 @@ func TestAddr_BelowTheEphemeralRangeAndFree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, port, _ := net.SplitHostPort(addr)
-	if p, _ := strconv.Atoi(port); p < lowest || p >= ephemeralLow() {
-		t.Fatalf("port %d, want in [%d, %d)", p, lowest, ephemeralLow())
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("the picked %s is not free: %v", addr, err)
-	}
-	defer l.Close()
+	defer bindPicked(t, addr).Close()
 	for range 20 {
 		other, err := Addr()
 		if err != nil {
@@ -45,14 +37,21 @@ func TestAddrs_Distinct(t *testing.T) {
 			t.Fatalf("%s handed out twice in %v", a, addrs)
 		}
 		seen[a] = true
-		_, port, _ := net.SplitHostPort(a)
-		if p, _ := strconv.Atoi(port); p < lowest || p >= ephemeralLow() {
-			t.Fatalf("port %d, want in [%d, %d)", p, lowest, ephemeralLow())
-		}
-		l, err := net.Listen("tcp", a)
-		if err != nil {
-			t.Fatalf("the picked %s is not free: %v", a, err)
-		}
-		l.Close()
+		bindPicked(t, a).Close()
 	}
+}
+
+// bindPicked checks that addr's port is below the ephemeral range and
+// binds it.
+func bindPicked(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(addr)
+	if p, _ := strconv.Atoi(port); p < lowest || p >= ephemeralLow() {
+		t.Fatalf("port %d, want in [%d, %d)", p, lowest, ephemeralLow())
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the picked %s is not free: %v", addr, err)
+	}
+	return l
 }
